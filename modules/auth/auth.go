@@ -1,0 +1,298 @@
+// Package auth owns platform identities and tokens: platform admins, JWT access tokens
+// and rotating refresh tokens stored hashed in the control database. A reused refresh
+// token revokes its whole session family. Tenant users, roles and permissions are a
+// separate concern built on the same token format.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	"strata/modules/apierr"
+	"strata/modules/database"
+	"strata/schema"
+)
+
+// RolePlatformAdmin is the role claim of platform administrators.
+const RolePlatformAdmin = "platform_admin"
+
+// Claims are what an access token says about its bearer.
+type Claims struct {
+	Role  string `json:"role"`
+	Email string `json:"email,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// Tokens are returned by login and refresh. Expires is the access token's lifetime in ms.
+type Tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	Expires      int64  `json:"expires"`
+}
+
+// Config sets token lifetimes.
+type Config struct {
+	Secret     []byte
+	AccessTTL  time.Duration
+	RefreshTTL time.Duration
+	Now        func() time.Time
+	NewID      func() string
+}
+
+// Service authenticates platform admins.
+type Service struct {
+	db    *database.DB
+	cfg   Config
+	dummy struct {
+		once sync.Once
+		hash []byte
+	}
+}
+
+// dummyHash is a real bcrypt hash to compare against when the email is unknown.
+func (s *Service) dummyHash() []byte {
+	s.dummy.once.Do(func() {
+		s.dummy.hash, _ = bcrypt.GenerateFromPassword([]byte(randomToken(16)), bcrypt.DefaultCost)
+	})
+	return s.dummy.hash
+}
+
+// NewService returns a Service over the control database.
+func NewService(db *database.DB, cfg Config) *Service {
+	if cfg.AccessTTL == 0 {
+		cfg.AccessTTL = 15 * time.Minute
+	}
+	if cfg.RefreshTTL == 0 {
+		cfg.RefreshTTL = 7 * 24 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{db: db, cfg: cfg}
+}
+
+// EnsureSchema creates the control tables auth uses.
+func (s *Service) EnsureSchema(ctx context.Context) error {
+	d := s.db.Dialect
+	str := func(n int) string { return d.ColumnType(&schema.Column{Type: schema.TypeString, Length: n}) }
+	ts := d.ColumnType(&schema.Column{Type: schema.TypeDatetime})
+	for _, q := range []string{
+		"CREATE TABLE IF NOT EXISTS strata_admins (id " + str(36) + " NOT NULL PRIMARY KEY, email " + str(255) + " NOT NULL UNIQUE, password_hash " + str(255) + " NOT NULL, created_at " + ts + " NOT NULL)",
+		"CREATE TABLE IF NOT EXISTS strata_sessions (id " + str(36) + " NOT NULL PRIMARY KEY, subject_id " + str(36) + " NOT NULL, family " + str(36) + " NOT NULL, token_hash " + str(64) + " NOT NULL UNIQUE, expires_at " + ts + " NOT NULL, used_at " + ts + " NULL, revoked_at " + ts + " NULL, created_at " + ts + " NOT NULL)",
+	} {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("create auth tables: %w", err)
+		}
+	}
+	return nil
+}
+
+// EnsureAdmin creates the first platform admin when there is none. It returns the
+// password it generated when password was empty, so the caller can show it once.
+func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (generated string, err error) {
+	d := s.db.Dialect
+	var n int
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM strata_admins").Scan(&n); err != nil {
+		return "", fmt.Errorf("count admins: %w", err)
+	}
+	if n > 0 {
+		return "", nil
+	}
+	if email == "" {
+		email = "admin@example.com"
+	}
+	if password == "" {
+		password = randomToken(12)
+		generated = password
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return "", fmt.Errorf("hash admin password: %w", err)
+	}
+	_, err = s.db.ExecContext(ctx, d.Rebind("INSERT INTO strata_admins (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)"),
+		s.cfg.NewID(), strings.ToLower(email), string(hash), d.TimeValue(s.cfg.Now()))
+	if err != nil {
+		// Another node may have created it at the same moment.
+		if err2 := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM strata_admins").Scan(&n); err2 == nil && n > 0 {
+			return "", nil
+		}
+		return "", fmt.Errorf("create admin: %w", err)
+	}
+	return generated, nil
+}
+
+// Login checks an admin's password and opens a session.
+func (s *Service) Login(ctx context.Context, email, password string) (*Tokens, error) {
+	d := s.db.Dialect
+	var id, hash string
+	err := s.db.QueryRowContext(ctx, d.Rebind("SELECT id, password_hash FROM strata_admins WHERE email = ?"), strings.ToLower(strings.TrimSpace(email))).Scan(&id, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Spend the same time as a real check so timing does not reveal which emails exist.
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
+		return nil, apierr.Unauthorized("INVALID_CREDENTIALS", "invalid email or password")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up admin: %w", err)
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+		return nil, apierr.Unauthorized("INVALID_CREDENTIALS", "invalid email or password")
+	}
+	return s.issue(ctx, id, strings.ToLower(email), s.cfg.NewID())
+}
+
+func (s *Service) issue(ctx context.Context, subject, email, family string) (*Tokens, error) {
+	d := s.db.Dialect
+	now := s.cfg.Now()
+	claims := Claims{Role: RolePlatformAdmin, Email: email, RegisteredClaims: jwt.RegisteredClaims{
+		Subject: subject, Issuer: "strata", IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.AccessTTL)), ID: s.cfg.NewID(),
+	}}
+	access, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(s.cfg.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("sign access token: %w", err)
+	}
+	refresh := randomToken(32)
+	_, err = s.db.ExecContext(ctx, d.Rebind("INSERT INTO strata_sessions (id, subject_id, family, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)"),
+		s.cfg.NewID(), subject, family, hashToken(refresh), d.TimeValue(now.Add(s.cfg.RefreshTTL)), d.TimeValue(now))
+	if err != nil {
+		return nil, fmt.Errorf("store session: %w", err)
+	}
+	return &Tokens{AccessToken: access, RefreshToken: refresh, Expires: s.cfg.AccessTTL.Milliseconds()}, nil
+}
+
+// Refresh rotates a refresh token. A token used twice means it was stolen or replayed:
+// the whole family is revoked.
+func (s *Service) Refresh(ctx context.Context, refresh string) (*Tokens, error) {
+	d := s.db.Dialect
+	if refresh == "" {
+		return nil, apierr.InvalidPayload("refresh_token", "refresh_token is required")
+	}
+	var id, subject, family string
+	var expires, used, revoked any
+	err := s.db.QueryRowContext(ctx, d.Rebind("SELECT id, subject_id, family, expires_at, used_at, revoked_at FROM strata_sessions WHERE token_hash = ?"), hashToken(refresh)).
+		Scan(&id, &subject, &family, &expires, &used, &revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apierr.Unauthorized("INVALID_TOKEN", "invalid refresh token")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up session: %w", err)
+	}
+	now := s.cfg.Now()
+	if used != nil || revoked != nil {
+		_, _ = s.db.ExecContext(ctx, d.Rebind("UPDATE strata_sessions SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"), d.TimeValue(now), family)
+		return nil, apierr.Unauthorized("INVALID_TOKEN", "refresh token was already used; the session is revoked")
+	}
+	if exp := parseTime(expires); exp.Before(now) {
+		return nil, apierr.Unauthorized("TOKEN_EXPIRED", "refresh token expired")
+	}
+	// Only one concurrent refresh may win the rotation.
+	res, err := s.db.ExecContext(ctx, d.Rebind("UPDATE strata_sessions SET used_at = ? WHERE id = ? AND used_at IS NULL"), d.TimeValue(now), id)
+	if err != nil {
+		return nil, fmt.Errorf("rotate session: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return nil, apierr.Unauthorized("INVALID_TOKEN", "refresh token was already used")
+	}
+	var email string
+	_ = s.db.QueryRowContext(ctx, d.Rebind("SELECT email FROM strata_admins WHERE id = ?"), subject).Scan(&email)
+	return s.issue(ctx, subject, email, family)
+}
+
+// Logout revokes the session family of a refresh token.
+func (s *Service) Logout(ctx context.Context, refresh string) error {
+	d := s.db.Dialect
+	var family string
+	err := s.db.QueryRowContext(ctx, d.Rebind("SELECT family FROM strata_sessions WHERE token_hash = ?"), hashToken(refresh)).Scan(&family)
+	if errors.Is(err, sql.ErrNoRows) {
+		return apierr.Unauthorized("INVALID_TOKEN", "invalid refresh token")
+	}
+	if err != nil {
+		return fmt.Errorf("look up session: %w", err)
+	}
+	_, err = s.db.ExecContext(ctx, d.Rebind("UPDATE strata_sessions SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"), d.TimeValue(s.cfg.Now()), family)
+	return err
+}
+
+// Verify checks an access token and returns its claims.
+func (s *Service) Verify(token string) (*Claims, error) {
+	var c Claims
+	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) { return s.cfg.Secret, nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer("strata"), jwt.WithTimeFunc(s.cfg.Now))
+	if errors.Is(err, jwt.ErrTokenExpired) {
+		return nil, apierr.Unauthorized("TOKEN_EXPIRED", "token expired")
+	}
+	if err != nil {
+		return nil, apierr.Unauthorized("INVALID_TOKEN", "invalid token")
+	}
+	return &c, nil
+}
+
+// claimsKey is where RequirePlatformAdmin leaves the caller's claims.
+const claimsKey = "strata.claims"
+
+// RequirePlatformAdmin refuses requests without a platform admin's bearer token.
+func (s *Service) RequirePlatformAdmin() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		h := c.Get(fiber.HeaderAuthorization)
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || tok == "" {
+			if tok = c.Query("access_token"); tok == "" {
+				return apierr.Unauthorized("INVALID_CREDENTIALS", "authentication required")
+			}
+		}
+		claims, err := s.Verify(tok)
+		if err != nil {
+			return err
+		}
+		if claims.Role != RolePlatformAdmin {
+			return apierr.Forbidden("platform admin role required")
+		}
+		c.Locals(claimsKey, claims)
+		return c.Next()
+	}
+}
+
+// Caller returns the verified claims of the request, or nil.
+func Caller(c *fiber.Ctx) *Claims {
+	cl, _ := c.Locals(claimsKey).(*Claims)
+	return cl
+}
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // the system's randomness source failing is not recoverable
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashToken(t string) string {
+	h := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(h[:])
+}
+
+func parseTime(v any) time.Time {
+	switch x := v.(type) {
+	case time.Time:
+		return x
+	case string:
+		t, _ := time.Parse(time.RFC3339Nano, x)
+		return t
+	case []byte:
+		t, _ := time.Parse(time.RFC3339Nano, string(x))
+		return t
+	}
+	return time.Time{}
+}

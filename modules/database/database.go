@@ -1,0 +1,217 @@
+// Package database opens connections from Strata's database URLs (postgres://,
+// mysql://, sqlite://) and places tenants inside a database server: a schema on
+// PostgreSQL, a database on MySQL/MariaDB, a file on SQLite. It owns connection
+// settings and pool bounds; it knows nothing of tables or migrations.
+package database
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" driver
+
+	"strata/schema"
+)
+
+// DB is an open pool together with the dialect that speaks to it.
+type DB struct {
+	*sql.DB
+	Dialect schema.Dialect
+	// Name is the database (MySQL), schema (PostgreSQL) or file (SQLite) it points at.
+	Name string
+	url  string
+}
+
+// URL is the Strata URL this pool was opened from (credentials included: never log it).
+func (d *DB) URL() string { return d.url }
+
+// Pool bounds the connections of one pool.
+type Pool struct {
+	MaxOpen     int
+	MaxIdle     int
+	MaxIdleTime time.Duration
+}
+
+// Open opens a pool for a Strata database URL and checks that it answers.
+func Open(ctx context.Context, rawURL string, pool Pool) (*DB, error) {
+	driver, dsn, name, dialect, err := parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if dialect == "sqlite" {
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			return nil, fmt.Errorf("create sqlite directory: %w", err)
+		}
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	if pool.MaxOpen > 0 {
+		db.SetMaxOpenConns(pool.MaxOpen)
+	}
+	if pool.MaxIdle > 0 {
+		db.SetMaxIdleConns(pool.MaxIdle)
+	}
+	if pool.MaxIdleTime > 0 {
+		db.SetConnMaxIdleTime(pool.MaxIdleTime)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
+	}
+	d, _ := schema.DialectByName(dialect)
+	return &DB{DB: db, Dialect: d, Name: name, url: rawURL}, nil
+}
+
+// DialectOf returns the dialect name of a Strata database URL.
+func DialectOf(rawURL string) (string, error) {
+	_, _, _, d, err := parse(rawURL)
+	return d, err
+}
+
+// parse turns a Strata URL into a driver name, its DSN, the database name and dialect.
+func parse(raw string) (driver, dsn, name, dialect string, err error) {
+	switch {
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		u, err := url.Parse(raw)
+		if err != nil {
+			return "", "", "", "", fmt.Errorf("parse postgres url: %w", err)
+		}
+		name = u.Query().Get("search_path")
+		if name == "" {
+			name = strings.TrimPrefix(u.Path, "/")
+		}
+		return "pgx", raw, name, "postgres", nil
+	case strings.HasPrefix(raw, "mysql://"):
+		u, err := url.Parse(raw)
+		if err != nil {
+			return "", "", "", "", fmt.Errorf("parse mysql url: %w", err)
+		}
+		cfg := mysql.NewConfig()
+		cfg.Net, cfg.Addr = "tcp", u.Host
+		if u.Port() == "" {
+			cfg.Addr = u.Host + ":3306"
+		}
+		cfg.User = u.User.Username()
+		cfg.Passwd, _ = u.User.Password()
+		cfg.DBName = strings.TrimPrefix(u.Path, "/")
+		cfg.ParseTime = true
+		cfg.Loc = time.UTC
+		cfg.Params = map[string]string{"time_zone": "'+00:00'"}
+		for k, v := range u.Query() {
+			cfg.Params[k] = v[0]
+		}
+		return "mysql", cfg.FormatDSN(), cfg.DBName, "mysql", nil
+	case strings.HasPrefix(raw, "sqlite://"), strings.HasPrefix(raw, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite://"), "sqlite:")
+		if path == "" {
+			return "", "", "", "", fmt.Errorf("sqlite url needs a file path")
+		}
+		// WAL lets readers run beside the writer; _txlock=immediate takes the writer
+		// lock when a transaction starts, so two writers never deadlock on upgrade.
+		dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		return "sqlite", dsn, path, "sqlite", nil
+	}
+	return "", "", "", "", fmt.Errorf("unsupported database url (want postgres://, mysql:// or sqlite://): %q", redact(raw))
+}
+
+// redact hides credentials of a URL for messages.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		if len(raw) > 16 {
+			return raw[:16] + "…"
+		}
+		return raw
+	}
+	u.User = url.User(u.User.Username())
+	return u.String()
+}
+
+// TenantURL derives the URL of a tenant's own database/schema/file on the server of
+// base (the control database, or the tenant's own database_url).
+func TenantURL(base, dataDir, slug string) (string, error) {
+	driver, _, name, _, err := parse(base)
+	if err != nil {
+		return "", err
+	}
+	ident := strings.ReplaceAll(slug, "-", "_")
+	switch driver {
+	case "pgx":
+		u, _ := url.Parse(base)
+		q := u.Query()
+		q.Set("search_path", limitName("t_"+ident))
+		u.RawQuery = q.Encode()
+		return u.String(), nil
+	case "mysql":
+		u, _ := url.Parse(base)
+		u.Path = "/" + limitName(name+"_"+ident)
+		return u.String(), nil
+	}
+	return "sqlite://" + filepath.Join(dataDir, "tenants", slug+".db"), nil
+}
+
+// limitName keeps a generated database or schema name within 63 characters.
+func limitName(n string) string {
+	if len(n) <= 63 {
+		return n
+	}
+	h := sha256.Sum256([]byte(n))
+	return n[:50] + "_" + hex.EncodeToString(h[:6])
+}
+
+// CreateTenantStore creates the schema or database a tenant URL points at, using a
+// connection to the server it lives on. SQLite files are created on open.
+func CreateTenantStore(ctx context.Context, admin *DB, tenantURL string) error {
+	_, _, name, dialect, err := parse(tenantURL)
+	if err != nil {
+		return err
+	}
+	switch dialect {
+	case "postgres":
+		_, err = admin.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+admin.Dialect.Quote(name))
+	case "mysql":
+		_, err = admin.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+admin.Dialect.Quote(name)+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+	}
+	if err != nil {
+		return fmt.Errorf("create tenant %s store %s: %w", dialect, name, err)
+	}
+	return nil
+}
+
+// DropTenantStore removes a tenant's schema, database or file.
+func DropTenantStore(ctx context.Context, admin *DB, tenantURL string) error {
+	_, _, name, dialect, err := parse(tenantURL)
+	if err != nil {
+		return err
+	}
+	switch dialect {
+	case "postgres":
+		_, err = admin.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+admin.Dialect.Quote(name)+" CASCADE")
+	case "mysql":
+		_, err = admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+admin.Dialect.Quote(name))
+	case "sqlite":
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			if rmErr := os.Remove(name + suffix); rmErr != nil && !os.IsNotExist(rmErr) {
+				err = rmErr
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("drop tenant %s store %s: %w", dialect, name, err)
+	}
+	return nil
+}

@@ -1,0 +1,360 @@
+// Package meta reads and writes a tenant's schema model as rows of its metadata tables
+// (table_definition, column_definition, relation_definition). It writes only what a
+// change touched, so a migration's metadata writes are proportional to the change.
+// It does not decide what may change: that is the schema package and the migration
+// module's one path.
+package meta
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"strata/schema"
+)
+
+// rowSet is one metadata table's desired rows, keyed by id, values in column order.
+type rowSet map[string][]any
+
+// spec describes one metadata table: its name and the columns Sync writes.
+type spec struct {
+	table   string
+	columns []string
+}
+
+var (
+	tableSpec    = spec{"table_definition", []string{"name", "description", "is_system", "is_junction", "indexes", "position", "trash_name"}}
+	columnSpec   = spec{"column_definition", []string{"table_id", "name", "type", "max_length", "numeric_precision", "numeric_scale", "enum_values", "is_nullable", "is_unique", "is_indexed", "default_value", "description", "is_system", "relation_id", "position", "trash_name"}}
+	relationSpec = spec{"relation_definition", []string{"table_id", "name", "type", "target_table_id", "on_delete", "inverse", "junction_table_id"}}
+)
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullInt(n int) any {
+	if n == 0 {
+		return nil
+	}
+	return int64(n)
+}
+
+func jsonText(v any) any {
+	rv := reflect.ValueOf(v)
+	if v == nil || (rv.Kind() == reflect.Slice && rv.Len() == 0) {
+		return nil
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func columnRow(tableID string, pos int, c *schema.Column, trash string) []any {
+	def := any(nil)
+	if len(c.Default) > 0 {
+		def = string(c.Default)
+	}
+	return []any{tableID, c.Name, string(c.Type), nullInt(c.Length), nullInt(c.Precision), nullInt(c.Scale),
+		jsonText(c.Values), c.Nullable, c.Unique, c.Index, def, nullStr(c.Description), c.System,
+		nullStr(c.Relation), int64(pos), nullStr(trash)}
+}
+
+// rows computes the desired rows of each metadata table for model m. A metadata table
+// that does not exist in m yet (during tenant bootstrap) gets no rows.
+func rows(m *schema.Model) map[string]rowSet {
+	out := map[string]rowSet{}
+	have := func(name string) bool { return m.Table(name) != nil }
+	ids := map[string]string{} // table name -> id
+	for _, t := range m.Tables {
+		ids[t.Name] = t.ID
+	}
+	if have(tableSpec.table) {
+		rs := rowSet{}
+		for i, t := range m.Tables {
+			rs[t.ID] = []any{t.Name, nullStr(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(i), nil}
+		}
+		for _, tr := range m.Trash {
+			if tr.Kind == "table" && tr.TableDef != nil {
+				t := tr.TableDef
+				rs[t.ID] = []any{t.Name, nullStr(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(-1), tr.TrashName}
+			}
+		}
+		out[tableSpec.table] = rs
+	}
+	if have(columnSpec.table) {
+		rs := rowSet{}
+		for _, t := range m.Tables {
+			for i := range t.Columns {
+				rs[t.Columns[i].ID] = columnRow(t.ID, i, &t.Columns[i], "")
+			}
+		}
+		for _, tr := range m.Trash {
+			switch {
+			case tr.Kind == "table" && tr.TableDef != nil:
+				for i := range tr.TableDef.Columns {
+					rs[tr.TableDef.Columns[i].ID] = columnRow(tr.TableDef.ID, i, &tr.TableDef.Columns[i], "")
+				}
+			case tr.Kind == "column" && tr.ColumnDef != nil:
+				rs[tr.ColumnDef.ID] = columnRow(ids[tr.Table], -1, tr.ColumnDef, tr.TrashName)
+			}
+		}
+		out[columnSpec.table] = rs
+	}
+	if have(relationSpec.table) {
+		rs := rowSet{}
+		for _, r := range m.Relations {
+			rs[r.ID] = []any{ids[r.Table], r.Name, string(r.Type), ids[r.Target], nullStr(r.OnDelete), nullStr(r.Inverse), nullStr(ids[r.Junction])}
+		}
+		out[relationSpec.table] = rs
+	}
+	return out
+}
+
+// Sync writes the metadata rows that differ between before and after.
+func Sync(ctx context.Context, q schema.Querier, d schema.Dialect, before, after *schema.Model, now time.Time) error {
+	old, next := rows(before), rows(after)
+	for _, sp := range []spec{tableSpec, columnSpec, relationSpec} {
+		if err := syncTable(ctx, q, d, sp, old[sp.table], next[sp.table], now); err != nil {
+			return fmt.Errorf("write %s: %w", sp.table, err)
+		}
+	}
+	return nil
+}
+
+func syncTable(ctx context.Context, q schema.Querier, d schema.Dialect, sp spec, old, next rowSet, now time.Time) error {
+	if next == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(next))
+	for id := range next {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	ts := d.TimeValue(now)
+	quoted := make([]string, len(sp.columns))
+	for i, c := range sp.columns {
+		quoted[i] = d.Quote(c)
+	}
+	for _, id := range ids {
+		row := convert(d, next[id])
+		prev, existed := old[id]
+		switch {
+		case !existed:
+			cols := append([]string{d.Quote("id")}, quoted...)
+			cols = append(cols, d.Quote("created_at"), d.Quote("updated_at"))
+			args := append([]any{id}, row...)
+			args = append(args, ts, ts)
+			if _, err := q.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote(sp.table)+" ("+strings.Join(cols, ", ")+") VALUES ("+placeholders(len(cols))+")"), args...); err != nil {
+				return err
+			}
+		case !reflect.DeepEqual(convert(d, prev), row):
+			sets := make([]string, 0, len(quoted)+1)
+			for _, c := range quoted {
+				sets = append(sets, c+" = ?")
+			}
+			sets = append(sets, d.Quote("updated_at")+" = ?")
+			args := append(row, ts, id)
+			if _, err := q.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote(sp.table)+" SET "+strings.Join(sets, ", ")+" WHERE "+d.Quote("id")+" = ?"), args...); err != nil {
+				return err
+			}
+		}
+	}
+	for id := range old {
+		if _, ok := next[id]; !ok {
+			if _, err := q.ExecContext(ctx, d.Rebind("DELETE FROM "+d.Quote(sp.table)+" WHERE "+d.Quote("id")+" = ?"), id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// convert turns Go bools into the dialect's parameter form.
+func convert(d schema.Dialect, row []any) []any {
+	out := make([]any, len(row))
+	for i, v := range row {
+		if b, ok := v.(bool); ok {
+			out[i] = d.BoolValue(b)
+		} else {
+			out[i] = v
+		}
+	}
+	return out
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// Load reads the model from the metadata tables.
+func Load(ctx context.Context, q schema.Querier, d schema.Dialect) (*schema.Model, error) {
+	m := &schema.Model{Tables: []schema.Table{}, Relations: []schema.Relation{}}
+	qi := d.Quote
+	trows, err := q.QueryContext(ctx, "SELECT "+qi("id")+", "+qi("name")+", "+qi("description")+", "+qi("is_system")+", "+qi("is_junction")+", "+qi("indexes")+", "+qi("trash_name")+", "+qi("trashed_at")+" FROM "+qi("table_definition")+" ORDER BY "+qi("position")+", "+qi("id"))
+	if err != nil {
+		return nil, fmt.Errorf("read table_definition: %w", err)
+	}
+	byID := map[string]*schema.Table{}
+	trashed := map[string]schema.Trashed{}
+	var order []string
+	for trows.Next() {
+		var id, name, desc, sys, junc, idx, trash, trashedAt any
+		if err := trows.Scan(&id, &name, &desc, &sys, &junc, &idx, &trash, &trashedAt); err != nil {
+			trows.Close()
+			return nil, fmt.Errorf("scan table_definition: %w", err)
+		}
+		t := &schema.Table{ID: str(id), Name: str(name), Description: str(desc), System: boolean(sys), Junction: boolean(junc), Columns: []schema.Column{}, Indexes: []schema.Index{}}
+		if s := str(idx); s != "" {
+			if err := json.Unmarshal([]byte(s), &t.Indexes); err != nil {
+				trows.Close()
+				return nil, fmt.Errorf("table %s indexes: %w", t.Name, err)
+			}
+		}
+		byID[t.ID] = t
+		if tn := str(trash); tn != "" {
+			trashed[t.ID] = schema.Trashed{ID: t.ID, Kind: "table", Table: t.Name, TrashName: tn, TrashedAt: timeText(trashedAt)}
+		} else {
+			order = append(order, t.ID)
+		}
+	}
+	trows.Close()
+	if err := trows.Err(); err != nil {
+		return nil, fmt.Errorf("read table_definition: %w", err)
+	}
+	crows, err := q.QueryContext(ctx, "SELECT "+qi("id")+", "+qi("table_id")+", "+qi("name")+", "+qi("type")+", "+qi("max_length")+", "+qi("numeric_precision")+", "+qi("numeric_scale")+", "+qi("enum_values")+", "+qi("is_nullable")+", "+qi("is_unique")+", "+qi("is_indexed")+", "+qi("default_value")+", "+qi("description")+", "+qi("is_system")+", "+qi("relation_id")+", "+qi("trash_name")+", "+qi("trashed_at")+" FROM "+qi("column_definition")+" ORDER BY "+qi("position")+", "+qi("id"))
+	if err != nil {
+		return nil, fmt.Errorf("read column_definition: %w", err)
+	}
+	var trashedCols []schema.Trashed
+	for crows.Next() {
+		var id, tableID, name, typ, length, prec, scale, values, nullable, unique, index, def, desc, sys, rel, trash, trashedAt any
+		if err := crows.Scan(&id, &tableID, &name, &typ, &length, &prec, &scale, &values, &nullable, &unique, &index, &def, &desc, &sys, &rel, &trash, &trashedAt); err != nil {
+			crows.Close()
+			return nil, fmt.Errorf("scan column_definition: %w", err)
+		}
+		c := schema.Column{ID: str(id), Name: str(name), Type: schema.Type(str(typ)), Length: integer(length), Precision: integer(prec), Scale: integer(scale),
+			Nullable: boolean(nullable), Unique: boolean(unique), Index: boolean(index), Description: str(desc), System: boolean(sys), Relation: str(rel)}
+		if s := str(values); s != "" {
+			_ = json.Unmarshal([]byte(s), &c.Values)
+		}
+		if s := str(def); s != "" {
+			c.Default = json.RawMessage(s)
+		}
+		t := byID[str(tableID)]
+		if t == nil {
+			continue
+		}
+		if tn := str(trash); tn != "" {
+			cc := c
+			trashedCols = append(trashedCols, schema.Trashed{ID: c.ID, Kind: "column", Table: t.Name, Column: c.Name, TrashName: tn, TrashedAt: timeText(trashedAt), ColumnDef: &cc})
+			continue
+		}
+		t.Columns = append(t.Columns, c)
+	}
+	crows.Close()
+	if err := crows.Err(); err != nil {
+		return nil, fmt.Errorf("read column_definition: %w", err)
+	}
+	for _, id := range order {
+		m.Tables = append(m.Tables, *byID[id])
+	}
+	for id, tr := range trashed {
+		def := *byID[id]
+		tr.TableDef = &def
+		m.Trash = append(m.Trash, tr)
+	}
+	m.Trash = append(m.Trash, trashedCols...)
+	sort.SliceStable(m.Trash, func(i, j int) bool { return m.Trash[i].ID < m.Trash[j].ID })
+	rrows, err := q.QueryContext(ctx, "SELECT "+qi("id")+", "+qi("table_id")+", "+qi("name")+", "+qi("type")+", "+qi("target_table_id")+", "+qi("on_delete")+", "+qi("inverse")+", "+qi("junction_table_id")+" FROM "+qi("relation_definition")+" ORDER BY "+qi("id"))
+	if err != nil {
+		return nil, fmt.Errorf("read relation_definition: %w", err)
+	}
+	defer rrows.Close()
+	name := func(id any) string {
+		if t := byID[str(id)]; t != nil {
+			return t.Name
+		}
+		return ""
+	}
+	for rrows.Next() {
+		var id, tableID, rname, typ, target, onDelete, inverse, junction any
+		if err := rrows.Scan(&id, &tableID, &rname, &typ, &target, &onDelete, &inverse, &junction); err != nil {
+			return nil, fmt.Errorf("scan relation_definition: %w", err)
+		}
+		m.Relations = append(m.Relations, schema.Relation{ID: str(id), Table: name(tableID), Name: str(rname), Type: schema.RelationType(str(typ)),
+			Target: name(target), OnDelete: str(onDelete), Inverse: str(inverse), Junction: name(junction)})
+	}
+	return m, rrows.Err()
+}
+
+// Version is the tenant's schema version: the seq of its latest executed migration.
+// It only grows, so caches keyed by it never serve a stale model.
+func Version(ctx context.Context, q schema.Querier, d schema.Dialect) (int64, error) {
+	var v any
+	err := q.QueryRowContext(ctx, "SELECT MAX("+d.Quote("seq")+") FROM "+d.Quote("custom_migrations")+" WHERE "+d.Quote("status")+" = 'executed'").Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return int64(integer(v)), nil
+}
+
+func str(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case [16]byte: // a uuid from some drivers
+		return fmt.Sprintf("%x-%x-%x-%x-%x", x[0:4], x[4:6], x[6:8], x[8:10], x[10:16])
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	}
+	return fmt.Sprint(v)
+}
+
+func timeText(v any) string { return str(v) }
+
+func boolean(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case int64:
+		return x != 0
+	case []byte:
+		return string(x) == "1" || string(x) == "true"
+	case string:
+		return x == "1" || x == "true"
+	}
+	return false
+}
+
+func integer(v any) int {
+	switch x := v.(type) {
+	case int64:
+		return int(x)
+	case int32:
+		return int(x)
+	case float64:
+		return int(x)
+	case []byte:
+		n, _ := strconv.Atoi(string(x))
+		return n
+	case string:
+		n, _ := strconv.Atoi(x)
+		return n
+	}
+	return 0
+}
+
+// ErrNoRows is returned by lookups that find nothing.
+var ErrNoRows = sql.ErrNoRows

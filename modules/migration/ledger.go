@@ -1,0 +1,297 @@
+package migration
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"strata/schema"
+)
+
+// Migration is one row of custom_migrations.
+type Migration struct {
+	ID           string          `json:"id"`
+	TenantID     string          `json:"tenant_id"`
+	Seq          int64           `json:"seq"`
+	Name         string          `json:"name"`
+	Description  string          `json:"description"`
+	Type         string          `json:"type"`
+	Change       json.RawMessage `json:"change"`
+	UpSQL        string          `json:"up_sql"`
+	DownSQL      string          `json:"down_sql"`
+	Checksum     string          `json:"checksum"`
+	Status       string          `json:"status"`
+	Error        *string         `json:"error"`
+	ExecutedAt   *time.Time      `json:"executed_at"`
+	DurationMs   *int64          `json:"duration_ms"`
+	CreatedBy    string          `json:"created_by"`
+	CreatedAt    time.Time       `json:"created_at"`
+	UpdatedAt    time.Time       `json:"updated_at"`
+	AppliedSteps int             `json:"applied_steps"`
+	// Destructive is set on plans (dry runs and fresh results), not stored.
+	Destructive bool `json:"destructive"`
+}
+
+func (m *Migration) durationMs() int64 {
+	if m.DurationMs == nil {
+		return 0
+	}
+	return *m.DurationMs
+}
+
+func (m *Migration) finish(start, now time.Time) {
+	ms := time.Since(start).Milliseconds()
+	t := now.UTC()
+	m.DurationMs, m.ExecutedAt, m.Status, m.UpdatedAt = &ms, &t, StatusExecuted, t
+}
+
+var migrationColumns = []string{"id", "tenant_id", "seq", "name", "description", "type", "change", "up_sql", "down_sql",
+	"checksum", "status", "error", "executed_at", "duration_ms", "created_by", "applied_steps", "created_at", "updated_at"}
+
+func quoteAll(d schema.Dialect, cols []string) string {
+	q := make([]string, len(cols))
+	for i, c := range cols {
+		q[i] = d.Quote(c)
+	}
+	return strings.Join(q, ", ")
+}
+
+// insertMigration records m with the next seq. It runs under the tenant's migration
+// lock, so max+1 is gap-free; the unique index on seq guards it anyway.
+func insertMigration(ctx context.Context, q schema.Querier, d schema.Dialect, m *Migration, id string) error {
+	var maxSeq any
+	if err := q.QueryRowContext(ctx, "SELECT MAX("+d.Quote("seq")+") FROM "+d.Quote("custom_migrations")).Scan(&maxSeq); err != nil {
+		return err
+	}
+	m.ID, m.Seq = id, toInt64(maxSeq)+1
+	args := []any{m.ID, nullable(m.TenantID), m.Seq, m.Name, nullable(m.Description), m.Type, string(m.Change), m.UpSQL, m.DownSQL,
+		m.Checksum, m.Status, m.Error, timeArg(d, m.ExecutedAt), m.DurationMs, nullable(m.CreatedBy), m.AppliedSteps,
+		d.TimeValue(m.CreatedAt), d.TimeValue(m.UpdatedAt)}
+	ph := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")
+	_, err := q.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote("custom_migrations")+" ("+quoteAll(d, migrationColumns)+") VALUES ("+ph+")"), args...)
+	return err
+}
+
+func setStatus(ctx context.Context, q schema.Querier, d schema.Dialect, m *Migration, status string, errText *string, now time.Time) error {
+	m.Status, m.Error, m.UpdatedAt = status, errText, now.UTC()
+	_, err := q.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote("custom_migrations")+" SET "+d.Quote("status")+" = ?, "+d.Quote("error")+" = ?, "+
+		d.Quote("applied_steps")+" = ?, "+d.Quote("updated_at")+" = ? WHERE "+d.Quote("id")+" = ?"), status, errText, m.AppliedSteps, d.TimeValue(m.UpdatedAt), m.ID)
+	return err
+}
+
+func setProgress(ctx context.Context, q schema.Querier, d schema.Dialect, m *Migration) error {
+	_, err := q.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote("custom_migrations")+" SET "+d.Quote("applied_steps")+" = ? WHERE "+d.Quote("id")+" = ?"), m.AppliedSteps, m.ID)
+	return err
+}
+
+func markExecuted(ctx context.Context, q schema.Querier, d schema.Dialect, m *Migration) error {
+	_, err := q.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote("custom_migrations")+" SET "+d.Quote("status")+" = ?, "+d.Quote("error")+" = NULL, "+
+		d.Quote("executed_at")+" = ?, "+d.Quote("duration_ms")+" = ?, "+d.Quote("applied_steps")+" = ?, "+d.Quote("updated_at")+" = ? WHERE "+d.Quote("id")+" = ?"),
+		StatusExecuted, timeArg(d, m.ExecutedAt), m.DurationMs, m.AppliedSteps, d.TimeValue(m.UpdatedAt), m.ID)
+	return err
+}
+
+// ListFilter narrows a history listing.
+type ListFilter struct {
+	Status string
+	Type   string
+	Limit  int
+	Page   int
+}
+
+// List reads the history ordered by seq, and the number of rows that match.
+func List(ctx context.Context, q schema.Querier, d schema.Dialect, f ListFilter) ([]Migration, int, error) {
+	where, args := []string{"1=1"}, []any{}
+	if f.Status != "" {
+		where, args = append(where, d.Quote("status")+" = ?"), append(args, f.Status)
+	}
+	if f.Type != "" {
+		where, args = append(where, d.Quote("type")+" = ?"), append(args, f.Type)
+	}
+	cond := strings.Join(where, " AND ")
+	var total any
+	if err := q.QueryRowContext(ctx, d.Rebind("SELECT COUNT(*) FROM "+d.Quote("custom_migrations")+" WHERE "+cond), args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count migrations: %w", err)
+	}
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	if f.Page < 1 {
+		f.Page = 1
+	}
+	query := "SELECT " + quoteAll(d, migrationColumns) + " FROM " + d.Quote("custom_migrations") + " WHERE " + cond +
+		" ORDER BY " + d.Quote("seq") + " LIMIT " + strconv.Itoa(f.Limit) + " OFFSET " + strconv.Itoa((f.Page-1)*f.Limit)
+	out, err := scanMigrations(ctx, q, d.Rebind(query), args...)
+	return out, int(toInt64(total)), err
+}
+
+// Get reads one migration by id.
+func Get(ctx context.Context, q schema.Querier, d schema.Dialect, id string) (*Migration, error) {
+	out, err := scanMigrations(ctx, q, d.Rebind("SELECT "+quoteAll(d, migrationColumns)+" FROM "+d.Quote("custom_migrations")+" WHERE "+d.Quote("id")+" = ?"), id)
+	if err != nil || len(out) == 0 {
+		return nil, err
+	}
+	return &out[0], nil
+}
+
+func scanMigrations(ctx context.Context, q schema.Querier, query string, args ...any) ([]Migration, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	defer rows.Close()
+	out := []Migration{}
+	for rows.Next() {
+		v := make([]any, len(migrationColumns))
+		p := make([]any, len(v))
+		for i := range v {
+			p[i] = &v[i]
+		}
+		if err := rows.Scan(p...); err != nil {
+			return nil, fmt.Errorf("scan migration: %w", err)
+		}
+		m := Migration{ID: text(v[0]), TenantID: text(v[1]), Seq: toInt64(v[2]), Name: text(v[3]), Description: text(v[4]), Type: text(v[5]),
+			UpSQL: text(v[7]), DownSQL: text(v[8]), Checksum: text(v[9]), Status: text(v[10]), CreatedBy: text(v[14]), AppliedSteps: int(toInt64(v[15]))}
+		if c := text(v[6]); c != "" {
+			m.Change = json.RawMessage(c)
+		}
+		if e := text(v[11]); v[11] != nil {
+			m.Error = &e
+		}
+		m.ExecutedAt = toTime(v[12])
+		if v[13] != nil {
+			ms := toInt64(v[13])
+			m.DurationMs = &ms
+		}
+		if t := toTime(v[16]); t != nil {
+			m.CreatedAt = *t
+		}
+		if t := toTime(v[17]); t != nil {
+			m.UpdatedAt = *t
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func timeArg(d schema.Dialect, t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return d.TimeValue(*t)
+}
+
+func text(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	return fmt.Sprint(v)
+}
+
+func toInt64(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case int32:
+		return int64(x)
+	case float64:
+		return int64(x)
+	case []byte:
+		n, _ := strconv.ParseInt(string(x), 10, 64)
+		return n
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
+}
+
+func toTime(v any) *time.Time {
+	switch x := v.(type) {
+	case time.Time:
+		t := x.UTC()
+		return &t
+	case string, []byte:
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999", "2006-01-02 15:04:05"} {
+			if t, err := time.Parse(layout, text(x)); err == nil {
+				t = t.UTC()
+				return &t
+			}
+		}
+	}
+	return nil
+}
+
+// ConfirmHash binds a destructive request to exactly what it removes: the requested
+// change and the removal it plans to, for this tenant.
+func (s *Service) ConfirmHash(tenantID string, requested schema.Change, r schema.Removal) string {
+	h := sha256.New()
+	h.Write([]byte(tenantID))
+	h.Write([]byte{0})
+	h.Write(mustJSON(requested))
+	h.Write([]byte{0})
+	h.Write(mustJSON(r))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// confirmToken signs (tenant, hash, expiry) so a confirmation is short-lived and
+// cannot be forged or moved to another change.
+func (s *Service) confirmToken(tenantID, hash string) string {
+	exp := strconv.FormatInt(s.cfg.Now().Add(s.cfg.ConfirmTTL).UnixMilli(), 10)
+	return exp + "." + s.sign(tenantID, hash, exp)
+}
+
+func (s *Service) sign(tenantID, hash, exp string) string {
+	mac := hmac.New(sha256.New, s.cfg.Secret)
+	mac.Write([]byte("schema-confirm\x00" + tenantID + "\x00" + hash + "\x00" + exp))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// checkConfirm returns why a confirmation is not valid, or "" when it is.
+func (s *Service) checkConfirm(tenantID, want, gotHash, token string) string {
+	if gotHash == "" || token == "" {
+		return "send X-Schema-Confirm-Hash and X-Schema-Confirm-Token to confirm"
+	}
+	if !hmac.Equal([]byte(gotHash), []byte(want)) {
+		return "the confirm hash does not match this change"
+	}
+	exp, sig, ok := strings.Cut(token, ".")
+	if !ok || !hmac.Equal([]byte(sig), []byte(s.sign(tenantID, want, exp))) {
+		return "the confirm token is not valid for this change"
+	}
+	ms, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || s.cfg.Now().UnixMilli() > ms {
+		return "the confirm token has expired"
+	}
+	return ""
+}
+
+// Confirm runs the confirm-hash challenge for a destructive operation that is not a
+// schema change (deleting a tenant): nil when hash and token confirm subject.
+func (s *Service) Confirm(tenantID, subject, gotHash, token string, dropped []string) error {
+	r := schema.Removal{RemovedColumns: []string{}, DroppedTables: dropped}
+	hash := s.ConfirmHash(tenantID, schema.Change{Type: schema.ChangeType(subject)}, r)
+	if reason := s.checkConfirm(tenantID, hash, gotHash, token); reason != "" {
+		return &ConfirmRequiredError{Hash: hash, Token: s.confirmToken(tenantID, hash), TTL: s.cfg.ConfirmTTL, Removal: r, Reason: reason}
+	}
+	return nil
+}

@@ -1,0 +1,468 @@
+// Package migration owns the one path for schema change: validate → plan → confirm
+// destructive changes → record → lock → execute with the metadata → mark executed or
+// failed → tell listeners. Every schema write of every surface goes through
+// Service.Apply; there is no second way to run DDL against a tenant.
+//
+// It does not know HTTP, tenants' registry rows, or how the model is cached: callers
+// hand it a Target (a tenant database) and listen for commits.
+package migration
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"strata/modules/meta"
+	"strata/schema"
+)
+
+// Statuses of a migration row.
+const (
+	StatusPending  = "pending"
+	StatusRunning  = "running"
+	StatusExecuted = "executed"
+	StatusFailed   = "failed"
+)
+
+// Target is one tenant database to migrate.
+type Target struct {
+	TenantID string
+	DB       *sql.DB
+	Dialect  schema.Dialect
+	// LockKey names the tenant's migration lock; it must be the same on every node.
+	LockKey string
+}
+
+// Request is one schema change as a caller asks for it.
+type Request struct {
+	Change       schema.Change
+	Name         string
+	Description  string
+	DryRun       bool
+	ConfirmHash  string
+	ConfirmToken string
+	CreatedBy    string
+}
+
+// Result is what a change did (or, for a dry run, would do).
+type Result struct {
+	Migration *Migration
+	Change    schema.Change
+	Before    *schema.Model
+	After     *schema.Model
+	Plan      schema.Plan
+	Removal   schema.Removal
+}
+
+// Commit is told to listeners after a migration executed.
+type Commit struct {
+	TenantID  string
+	Migration *Migration
+	Model     *schema.Model
+}
+
+// Config holds the service's dependencies and limits.
+type Config struct {
+	// Secret signs confirm tokens.
+	Secret []byte
+	// ConfirmTTL is how long a confirm token stays valid.
+	ConfirmTTL time.Duration
+	Now        func() time.Time
+	NewID      func() string
+	Log        *slog.Logger
+}
+
+// Service runs schema changes.
+type Service struct {
+	cfg       Config
+	mu        sync.Mutex
+	locks     map[string]*sync.Mutex
+	listeners []func(Commit)
+	failures  []func(tenantID string, m *Migration)
+}
+
+// NewService returns a Service.
+func NewService(cfg Config) *Service {
+	if cfg.ConfirmTTL == 0 {
+		cfg.ConfirmTTL = 5 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Service{cfg: cfg, locks: map[string]*sync.Mutex{}}
+}
+
+// OnCommit registers a listener called after each executed migration (cache
+// invalidation, realtime pushes). Listeners must not block.
+func (s *Service) OnCommit(f func(Commit)) { s.listeners = append(s.listeners, f) }
+
+// OnFailure registers a listener called after a migration failed.
+func (s *Service) OnFailure(f func(tenantID string, m *Migration)) {
+	s.failures = append(s.failures, f)
+}
+
+// ConfirmRequiredError asks the caller to resend a destructive change with the hash and
+// token it carries.
+type ConfirmRequiredError struct {
+	Hash    string
+	Token   string
+	TTL     time.Duration
+	Removal schema.Removal
+	Reason  string
+}
+
+func (e *ConfirmRequiredError) Error() string {
+	return "destructive schema change needs confirmation: " + e.Reason
+}
+
+// FailedError reports a migration the database refused; the row is recorded as failed.
+type FailedError struct{ Migration *Migration }
+
+func (e *FailedError) Error() string {
+	msg := ""
+	if e.Migration.Error != nil {
+		msg = *e.Migration.Error
+	}
+	return "migration failed: " + msg
+}
+
+// tenantMutex serialises this process's migrations of one tenant before the database
+// lock is even asked for, so goroutines do not hold pool connections while waiting.
+func (s *Service) tenantMutex(key string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.locks[key]
+	if m == nil {
+		m = &sync.Mutex{}
+		s.locks[key] = m
+	}
+	return m
+}
+
+// session is a dedicated connection holding the tenant's migration lock.
+type session struct {
+	conn    *sql.Conn
+	release func()
+}
+
+func (s *Service) open(ctx context.Context, tgt Target) (*session, error) {
+	mu := s.tenantMutex(tgt.LockKey)
+	mu.Lock()
+	conn, err := tgt.DB.Conn(ctx)
+	if err != nil {
+		mu.Unlock()
+		return nil, fmt.Errorf("migration connection: %w", err)
+	}
+	unlock, err := tgt.Dialect.MigrationLock(ctx, conn, tgt.LockKey)
+	if err != nil {
+		conn.Close()
+		mu.Unlock()
+		return nil, err
+	}
+	if err := tgt.Dialect.BeforeMigration(ctx, conn); err != nil {
+		unlock()
+		conn.Close()
+		mu.Unlock()
+		return nil, fmt.Errorf("prepare migration connection: %w", err)
+	}
+	return &session{conn: conn, release: func() {
+		if err := tgt.Dialect.AfterMigration(context.WithoutCancel(ctx), conn); err != nil {
+			_ = conn.Raw(func(any) error { return driverBad })
+		}
+		unlock()
+		conn.Close()
+		mu.Unlock()
+	}}, nil
+}
+
+// driverBad makes database/sql discard a connection whose session state is unknown.
+var driverBad = errors.New("driver: bad connection")
+
+// Apply runs one schema change against a tenant through the one path.
+func (s *Service) Apply(ctx context.Context, tgt Target, req Request) (*Result, error) {
+	sess, err := s.open(ctx, tgt)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.release()
+	before, err := meta.Load(ctx, sess.conn, tgt.Dialect)
+	if err != nil {
+		return nil, err
+	}
+	return s.run(ctx, sess.conn, tgt, before, req)
+}
+
+// Preview plans a change without the lock and without writing: what a dry run returns.
+func (s *Service) Preview(ctx context.Context, tgt Target, req Request) (*Result, error) {
+	req.DryRun = true
+	before, err := meta.Load(ctx, tgt.DB, tgt.Dialect)
+	if err != nil {
+		return nil, err
+	}
+	return s.run(ctx, nil, tgt, before, req)
+}
+
+// run is the one path, for a model already loaded under the lock.
+func (s *Service) run(ctx context.Context, conn *sql.Conn, tgt Target, before *schema.Model, req Request) (*Result, error) {
+	after, resolved, err := schema.Apply(before, req.Change, s.cfg.NewID)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := tgt.Dialect.Plan(before, resolved)
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: %w", resolved.Type, err)
+	}
+	res := &Result{Change: resolved, Before: before, After: after, Plan: plan, Removal: schema.Removals(before, resolved)}
+	destructive := !res.Removal.Empty()
+	now := s.cfg.Now().UTC()
+	m := &Migration{
+		TenantID: tgt.TenantID, Name: req.Name, Description: req.Description, Type: string(resolved.Type),
+		Change: mustJSON(resolved), UpSQL: plan.UpSQL(), DownSQL: plan.DownSQL(), Status: StatusPending,
+		CreatedBy: req.CreatedBy, CreatedAt: now, UpdatedAt: now, Destructive: destructive,
+	}
+	if m.Name == "" {
+		m.Name = DefaultName(resolved)
+	}
+	m.Checksum = checksum(m.UpSQL)
+	res.Migration = m
+	if req.DryRun {
+		return res, nil
+	}
+	if destructive {
+		hash := s.ConfirmHash(tgt.TenantID, req.Change, res.Removal)
+		if reason := s.checkConfirm(tgt.TenantID, hash, req.ConfirmHash, req.ConfirmToken); reason != "" {
+			return nil, &ConfirmRequiredError{Hash: hash, Token: s.confirmToken(tgt.TenantID, hash), TTL: s.cfg.ConfirmTTL, Removal: res.Removal, Reason: reason}
+		}
+	}
+	if err := s.execute(ctx, conn, tgt, before, after, plan, m); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// execute records the migration, runs it with its metadata writes and marks it.
+func (s *Service) execute(ctx context.Context, conn *sql.Conn, tgt Target, before, after *schema.Model, plan schema.Plan, m *Migration) error {
+	d := tgt.Dialect
+	ledger := before.Table("custom_migrations") != nil
+	if ledger {
+		if err := insertMigration(ctx, conn, d, m, s.cfg.NewID()); err != nil {
+			return fmt.Errorf("record migration: %w", err)
+		}
+		if err := setStatus(ctx, conn, d, m, StatusRunning, nil, s.cfg.Now()); err != nil {
+			return fmt.Errorf("mark migration running: %w", err)
+		}
+	}
+	start := time.Now()
+	var runErr error
+	if d.TransactionalDDL() {
+		runErr = s.executeTx(ctx, conn, d, before, after, plan, m, start, ledger)
+	} else {
+		runErr = s.executeSteps(ctx, conn, d, before, after, plan, m, start, ledger)
+	}
+	if runErr != nil {
+		msg := runErr.Error()
+		m.Error = &msg
+		if ledger {
+			if err := setStatus(context.WithoutCancel(ctx), conn, d, m, StatusFailed, &msg, s.cfg.Now()); err != nil {
+				s.cfg.Log.Error("record failed migration", "tenant", tgt.TenantID, "seq", m.Seq, "err", err)
+			}
+		}
+		s.cfg.Log.Warn("migration failed", "tenant", tgt.TenantID, "seq", m.Seq, "type", m.Type, "err", msg)
+		for _, f := range s.failures {
+			f(tgt.TenantID, m)
+		}
+		return &FailedError{Migration: m}
+	}
+	s.cfg.Log.Info("migration executed", "tenant", tgt.TenantID, "seq", m.Seq, "type", m.Type, "ms", m.durationMs())
+	for _, f := range s.listeners {
+		f(Commit{TenantID: tgt.TenantID, Migration: m, Model: after})
+	}
+	return nil
+}
+
+func isComment(q string) bool { return strings.HasPrefix(strings.TrimSpace(q), "--") }
+
+// executeTx runs DDL, metadata and the executed mark in one transaction.
+func (s *Service) executeTx(ctx context.Context, conn *sql.Conn, d schema.Dialect, before, after *schema.Model, plan schema.Plan, m *Migration, start time.Time, ledger bool) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after commit
+	for _, st := range plan.Steps {
+		for _, q := range st.Up {
+			if isComment(q) {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+	}
+	if err := d.VerifyKeys(ctx, tx); err != nil {
+		return err
+	}
+	if err := meta.Sync(ctx, tx, d, before, after, s.cfg.Now()); err != nil {
+		return err
+	}
+	m.AppliedSteps = len(plan.Steps)
+	m.finish(start, s.cfg.Now())
+	if ledger {
+		err = markExecuted(ctx, tx, d, m)
+	} else {
+		// The ledger itself was just created: its own row is its first.
+		err = insertMigration(ctx, tx, d, m, s.cfg.NewID())
+		if err == nil {
+			err = markExecuted(ctx, tx, d, m)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("record executed migration: %w", err)
+	}
+	return tx.Commit()
+}
+
+// executeSteps runs DDL statement by statement (it commits implicitly), recording
+// progress; on failure it undoes the applied steps newest first. Metadata is written
+// only after every statement succeeded.
+func (s *Service) executeSteps(ctx context.Context, conn *sql.Conn, d schema.Dialect, before, after *schema.Model, plan schema.Plan, m *Migration, start time.Time, ledger bool) error {
+	undo := func(applied int, cause error) error {
+		for i := applied - 1; i >= 0; i-- {
+			for _, q := range plan.Steps[i].Down {
+				if isComment(q) {
+					continue
+				}
+				if _, err := conn.ExecContext(context.WithoutCancel(ctx), q); err != nil {
+					return fmt.Errorf("%w; undoing step %d also failed: %v", cause, i+1, err)
+				}
+			}
+		}
+		if ledger {
+			m.AppliedSteps = 0
+			_ = setProgress(context.WithoutCancel(ctx), conn, d, m)
+		}
+		return cause
+	}
+	for i, st := range plan.Steps {
+		for _, q := range st.Up {
+			if isComment(q) {
+				continue
+			}
+			if _, err := conn.ExecContext(ctx, q); err != nil {
+				return undo(i, err)
+			}
+		}
+		if ledger {
+			m.AppliedSteps = i + 1
+			if err := setProgress(ctx, conn, d, m); err != nil {
+				return undo(i+1, fmt.Errorf("record progress: %w", err))
+			}
+		}
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return undo(len(plan.Steps), fmt.Errorf("begin metadata write: %w", err))
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after commit
+	if err := meta.Sync(ctx, tx, d, before, after, s.cfg.Now()); err != nil {
+		tx.Rollback()
+		return undo(len(plan.Steps), err)
+	}
+	m.finish(start, s.cfg.Now())
+	if ledger {
+		err = markExecuted(ctx, tx, d, m)
+	} else {
+		err = insertMigration(ctx, tx, d, m, s.cfg.NewID())
+		if err == nil {
+			err = markExecuted(ctx, tx, d, m)
+		}
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
+		tx.Rollback()
+		return undo(len(plan.Steps), fmt.Errorf("record executed migration: %w", err))
+	}
+	return nil
+}
+
+// Bootstrap creates a new tenant's system tables from the snapshot, each as a recorded
+// create_table migration, the ledger (custom_migrations) first.
+func (s *Service) Bootstrap(ctx context.Context, tgt Target, tables []schema.Table) error {
+	sess, err := s.open(ctx, tgt)
+	if err != nil {
+		return err
+	}
+	defer sess.release()
+	model := &schema.Model{Tables: []schema.Table{}, Relations: []schema.Relation{}}
+	for i := range tables {
+		t := tables[i]
+		res, err := s.run(ctx, sess.conn, tgt, model, Request{
+			Change: schema.Change{Type: schema.CreateTable, System: true, Create: &t},
+			Name:   "system: create " + t.Name, CreatedBy: "system",
+		})
+		if err != nil {
+			return fmt.Errorf("bootstrap %s: %w", t.Name, err)
+		}
+		model = res.After
+	}
+	return nil
+}
+
+// DefaultName describes a change in a few words for the migration's name.
+func DefaultName(c schema.Change) string {
+	switch c.Type {
+	case schema.CreateTable:
+		return "create table " + c.Create.Name
+	case schema.RenameTable:
+		return "rename table " + c.Table + " to " + c.NewName
+	case schema.AlterTable:
+		return "describe table " + c.Table
+	case schema.DropTable:
+		return "drop table " + c.Table
+	case schema.AddColumn:
+		return "add column " + c.Table + "." + c.Def.Name
+	case schema.AlterColumn:
+		return "alter column " + c.Table + "." + c.Column
+	case schema.RenameColumn:
+		return "rename column " + c.Table + "." + c.Column + " to " + c.NewName
+	case schema.DropColumn:
+		return "drop column " + c.Table + "." + c.Column
+	case schema.AddRelation:
+		return "add relation " + c.Relation.Table + "." + c.Relation.Name
+	case schema.DropRelation:
+		return "drop relation " + c.Relation.Table + "." + c.Relation.Name
+	case schema.AddIndex:
+		return "add index " + c.Index.Name + " on " + c.Table
+	case schema.DropIndex:
+		return "drop index " + c.Column + " on " + c.Table
+	case schema.Purge:
+		return "purge " + c.TrashName
+	}
+	return string(c.Type)
+}
+
+func checksum(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

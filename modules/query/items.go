@@ -1,0 +1,165 @@
+package query
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"strata/schema"
+)
+
+// serverColumns are set by Strata on every write, never by the client.
+var serverColumns = map[string]bool{"owner_id": true, "created_at": true, "updated_at": true}
+
+// Insert writes one row built from a JSON object and returns its id. Unknown fields are
+// refused rather than dropped, so a typo never silently loses data.
+func Insert(ctx context.Context, q schema.Querier, d schema.Dialect, m *schema.Model, t *schema.Table, body map[string]any, id, owner string, now time.Time) (string, error) {
+	cols := []string{d.Quote("id")}
+	args := []any{id}
+	if v, ok := body["id"]; ok {
+		s, err := Coerce(d, t.Column("id"), v)
+		if err != nil {
+			return "", err
+		}
+		if s != nil {
+			args[0] = s
+		}
+	}
+	ts := d.TimeValue(now)
+	cols = append(cols, d.Quote("owner_id"), d.Quote("created_at"), d.Quote("updated_at"))
+	var ownerArg any
+	if owner != "" {
+		ownerArg = owner
+	}
+	args = append(args, ownerArg, ts, ts)
+	for name, v := range body {
+		if name == "id" {
+			continue
+		}
+		c := t.Column(name)
+		if c == nil {
+			if m.RelationByField(t.Name, name) != nil {
+				return "", &ValueError{Field: name, Message: "writing to-many relations is not supported yet; write the related rows' key instead"}
+			}
+			return "", &ValueError{Field: name, Message: fmt.Sprintf("table %q has no field %q", t.Name, name)}
+		}
+		if serverColumns[name] {
+			return "", &ValueError{Field: name, Message: "is set by the server"}
+		}
+		val, err := Coerce(d, c, v)
+		if err != nil {
+			return "", err
+		}
+		cols = append(cols, d.Quote(name))
+		args = append(args, val)
+	}
+	ph := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
+	if _, err := q.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote(t.Name)+" ("+strings.Join(cols, ", ")+") VALUES ("+ph+")"), args...); err != nil {
+		return "", err
+	}
+	return fmt.Sprint(args[0]), nil
+}
+
+// Select reads rows of t: one by id when id is set, else the first limit rows by id.
+func Select(ctx context.Context, q schema.Querier, d schema.Dialect, t *schema.Table, id string, limit int) ([]map[string]any, error) {
+	names := t.ColumnNames()
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = d.Quote(n)
+	}
+	query := "SELECT " + strings.Join(quoted, ", ") + " FROM " + d.Quote(t.Name)
+	var args []any
+	if id != "" {
+		if !uuidRe.MatchString(id) {
+			return nil, nil
+		}
+		query += " WHERE " + d.Quote("id") + " = ?"
+		args = append(args, strings.ToLower(id))
+	}
+	query += " ORDER BY " + d.Quote("id")
+	if limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	rows, err := q.QueryContext(ctx, d.Rebind(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("select %s: %w", t.Name, err)
+	}
+	defer rows.Close()
+	out := []map[string]any{}
+	vals := make([]any, len(names))
+	ptrs := make([]any, len(names))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("scan %s: %w", t.Name, err)
+		}
+		row := make(map[string]any, len(names))
+		for i := range names {
+			row[names[i]] = Decode(&t.Columns[i], vals[i])
+		}
+		out = append(out, row)
+	}
+	return out, rows.Err()
+}
+
+// ConstraintError is a write the database refused for a constraint; Code is the
+// contract's error code.
+type ConstraintError struct {
+	Code, Field, Message string
+}
+
+func (e *ConstraintError) Error() string { return e.Message }
+
+var (
+	quotedName = regexp.MustCompile(`(?:column|Column|key|Field) ['"]?([a-z][a-z0-9_]*)['"]?`)
+	sqliteCol  = regexp.MustCompile(`constraint failed: [a-z0-9_]+\.([a-z][a-z0-9_]*)`)
+)
+
+// ClassifyWriteError maps a database's constraint error (of any dialect) onto the
+// contract's codes; other errors are returned unchanged.
+func ClassifyWriteError(t *schema.Table, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ve *ValueError
+	if errors.As(err, &ve) || errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	msg := err.Error()
+	field := ""
+	if m := sqliteCol.FindStringSubmatch(msg); m != nil {
+		field = m[1]
+	} else if m := quotedName.FindStringSubmatch(msg); m != nil && t.Column(m[1]) != nil {
+		field = m[1]
+	}
+	if field == "" { // PostgreSQL and MySQL name the index of a unique violation
+		for _, ix := range t.Indexes {
+			if strings.Contains(msg, ix.Name) {
+				field = ix.Columns[0]
+			}
+		}
+	}
+	lower := strings.ToLower(msg)
+	switch {
+	case strings.Contains(lower, "unique") || strings.Contains(lower, "duplicate"):
+		return &ConstraintError{Code: "RECORD_NOT_UNIQUE", Field: field, Message: "value of " + orField(field) + " has to be unique"}
+	case strings.Contains(lower, "not null") || strings.Contains(lower, "not-null") || strings.Contains(lower, "cannot be null") || strings.Contains(lower, "doesn't have a default"):
+		return &ConstraintError{Code: "CONTAINS_NULL_VALUES", Field: field, Message: orField(field) + " must not be null"}
+	case strings.Contains(lower, "foreign key"):
+		return &ConstraintError{Code: "INVALID_FOREIGN_KEY", Field: field, Message: orField(field) + " does not reference an existing row"}
+	}
+	return err
+}
+
+func orField(f string) string {
+	if f == "" {
+		return "a field"
+	}
+	return "field " + f
+}

@@ -1,0 +1,224 @@
+// Package rest mounts Strata's HTTP API on Fiber: the platform routes (auth, tenants)
+// and each tenant's schema, migration and items routes. Handlers are thin: resolve the
+// tenant and table, call one service, write JSON. Errors are translated into the
+// contract's codes in Translate and rendered by apierr.
+package rest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"strata/modules/apierr"
+	"strata/modules/auth"
+	"strata/modules/database"
+	"strata/modules/migration"
+	"strata/modules/query"
+	"strata/modules/tenant"
+	"strata/schema"
+)
+
+// Limits bound what one request may ask for.
+type Limits struct {
+	DefaultLimit int
+	MaxLimit     int
+}
+
+// API holds the services the handlers call.
+type API struct {
+	Auth      *auth.Service
+	Tenants   *tenant.Registry
+	Migration *migration.Service
+	Limits    Limits
+	Log       *slog.Logger
+	Now       func() time.Time
+	NewID     func() string
+}
+
+// Mount registers every route on app.
+func (a *API) Mount(app *fiber.App) {
+	api := app.Group("/api")
+	api.Post("/auth/login", a.login)
+	api.Post("/auth/refresh", a.refresh)
+	api.Post("/auth/logout", a.logout)
+
+	admin := a.Auth.RequirePlatformAdmin()
+	api.Get("/tenants", admin, a.listTenants)
+	api.Post("/tenants", admin, a.createTenant)
+	api.Get("/tenants/:slug", admin, a.getTenant)
+	api.Delete("/tenants/:slug", admin, a.deleteTenant)
+
+	t := api.Group("/t/:tenant")
+	t.Get("/server/health", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"data": fiber.Map{"status": "ok"}}) })
+	t.Use(admin, a.resolveTenant)
+	t.Get("/tables", a.listTables)
+	t.Post("/tables", a.createTable)
+	t.Get("/tables/:table", a.getTable)
+	t.Patch("/tables/:table", a.patchTable)
+	t.Delete("/tables/:table", a.dropTable)
+	t.Post("/tables/:table/columns", a.addColumn)
+	t.Patch("/tables/:table/columns/:column", a.patchColumn)
+	t.Delete("/tables/:table/columns/:column", a.dropColumn)
+	t.Get("/tables/:table/indexes", a.listIndexes)
+	t.Post("/tables/:table/indexes", a.addIndex)
+	t.Delete("/tables/:table/indexes/:name", a.dropIndex)
+	t.Get("/relations", a.listRelations)
+	t.Post("/relations", a.addRelation)
+	t.Delete("/relations/:id", a.dropRelation)
+	t.Get("/migrations", a.listMigrations)
+	t.Get("/migrations/:id", a.getMigration)
+	t.Get("/items/:table", a.listItems)
+	t.Get("/items/:table/:id", a.getItem)
+	t.Post("/items/:table", a.createItems)
+	t.Patch("/items/:table/:id", a.patchItem)
+	t.Delete("/items/:table/:id", a.deleteItem)
+}
+
+// decode reads a JSON body strictly: unknown fields are an error, never ignored.
+func decode(c *fiber.Ctx, v any) error {
+	body := c.Body()
+	if len(bytes.TrimSpace(body)) == 0 {
+		return apierr.InvalidPayload("body", "a JSON body is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return apierr.InvalidPayload(te.Field, "%s must be of type %s", te.Field, te.Type)
+		}
+		return apierr.InvalidPayload("body", "invalid JSON body: %v", err)
+	}
+	if dec.More() {
+		return apierr.InvalidPayload("body", "the body must be a single JSON value")
+	}
+	return nil
+}
+
+// Translate maps service errors onto the contract's error codes.
+func Translate(err error) error {
+	var (
+		fe  *schema.FieldError
+		nf  *schema.NotFoundError
+		cr  *migration.ConfirmRequiredError
+		mf  *migration.FailedError
+		ve  *query.ValueError
+		ce  *query.ConstraintError
+		api *apierr.Error
+	)
+	switch {
+	case errors.As(err, &api):
+		return api
+	case errors.As(err, &fe):
+		return apierr.InvalidPayload(fe.Field, "%s", fe.Error())
+	case errors.As(err, &nf):
+		return apierr.NotFound("%s", nf.Error())
+	case errors.As(err, &cr):
+		return apierr.New(fiber.StatusUnprocessableEntity, "SCHEMA_CONFIRM_REQUIRED", "%s", cr.Error()).
+			With("requiredConfirmHash", cr.Hash).With("confirmToken", cr.Token).With("confirmTtlMs", cr.TTL.Milliseconds()).
+			With("removedColumns", cr.Removal.RemovedColumns).With("removedRelationsCount", cr.Removal.RemovedRelations).
+			With("droppedTables", cr.Removal.DroppedTables).With("narrowedColumns", nonNil(cr.Removal.Narrowing))
+	case errors.As(err, &mf):
+		return apierr.New(fiber.StatusConflict, "MIGRATION_FAILED", "%s", mf.Error()).
+			With("migration", fiber.Map{"id": mf.Migration.ID, "seq": mf.Migration.Seq, "status": mf.Migration.Status, "error": mf.Migration.Error})
+	case errors.As(err, &ve):
+		return apierr.InvalidPayload(ve.Field, "%s", ve.Error())
+	case errors.As(err, &ce):
+		code := ce.Code
+		if code == "INVALID_FOREIGN_KEY" {
+			code = "INVALID_PAYLOAD"
+		}
+		return apierr.New(fiber.StatusBadRequest, code, "%s", ce.Message).With("field", ce.Field)
+	}
+	return err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// tenantCtx is what resolveTenant leaves for the handlers.
+type tenantCtx struct {
+	t  *tenant.Tenant
+	db *database.DB
+}
+
+func (a *API) resolveTenant(c *fiber.Ctx) error {
+	t, err := a.Tenants.Get(c.UserContext(), c.Params("tenant"))
+	if err != nil {
+		return err
+	}
+	db, err := a.Tenants.DB(c.UserContext(), t)
+	if err != nil {
+		return err
+	}
+	c.Locals("tenant", &tenantCtx{t: t, db: db})
+	return c.Next()
+}
+
+func tenantOf(c *fiber.Ctx) *tenantCtx { return c.Locals("tenant").(*tenantCtx) }
+
+// model returns the tenant's cached schema model.
+func (a *API) model(c *fiber.Ctx) (*schema.Model, error) {
+	tc := tenantOf(c)
+	return a.Tenants.Model(c.UserContext(), tc.t, tc.db)
+}
+
+func callerID(c *fiber.Ctx) string {
+	if cl := auth.Caller(c); cl != nil {
+		return cl.Subject
+	}
+	return ""
+}
+
+// apply sends one change down the migration module's one path (or plans it, for a
+// dry run).
+func (a *API) apply(c *fiber.Ctx, ch schema.Change) (*migration.Result, error) {
+	tc := tenantOf(c)
+	req := migration.Request{
+		Change: ch, DryRun: c.QueryBool("dry_run"), CreatedBy: callerID(c),
+		ConfirmHash: c.Get("X-Schema-Confirm-Hash"), ConfirmToken: c.Get("X-Schema-Confirm-Token"),
+	}
+	tgt := a.Tenants.Target(tc.t, tc.db)
+	if req.DryRun {
+		return a.Migration.Preview(c.UserContext(), tgt, req)
+	}
+	return a.Migration.Apply(c.UserContext(), tgt, req)
+}
+
+// migrationView is a migration as a schema write answers it.
+func migrationView(res *migration.Result, dry bool) fiber.Map {
+	m := res.Migration
+	v := fiber.Map{"id": m.ID, "seq": m.Seq, "type": m.Type, "name": m.Name, "status": m.Status, "up_sql": m.UpSQL,
+		"down_sql": m.DownSQL, "error": m.Error, "destructive": m.Destructive, "change": m.Change, "duration_ms": m.DurationMs}
+	if dry {
+		v["status"] = "planned"
+		v["dry_run"] = true
+		v["removal"] = res.Removal
+	}
+	return v
+}
+
+// respond writes a schema write's answer: the changed object and its migration.
+func respond(c *fiber.Ctx, res *migration.Result, key string, value any) error {
+	data := fiber.Map{"migration": migrationView(res, c.QueryBool("dry_run"))}
+	if key != "" {
+		data[key] = value
+	}
+	if c.QueryBool("dry_run") {
+		data["dry_run"] = true
+	}
+	return c.JSON(fiber.Map{"data": data})
+}
+
+func errNotFound(what, name string) error {
+	return apierr.NotFound("%s", fmt.Sprintf("%s %q not found", what, name))
+}

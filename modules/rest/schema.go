@@ -1,0 +1,414 @@
+package rest
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"strata/modules/apierr"
+	"strata/modules/migration"
+	"strata/schema"
+)
+
+// columnInput is a column as clients send it; nullable defaults to true.
+type columnInput struct {
+	Name        string          `json:"name"`
+	Type        schema.Type     `json:"type"`
+	Length      int             `json:"length,omitempty"`
+	Precision   int             `json:"precision,omitempty"`
+	Scale       int             `json:"scale,omitempty"`
+	Values      []string        `json:"values,omitempty"`
+	Nullable    *bool           `json:"nullable,omitempty"`
+	Unique      bool            `json:"unique,omitempty"`
+	Index       bool            `json:"index,omitempty"`
+	Default     json.RawMessage `json:"default,omitempty"`
+	Description string          `json:"description,omitempty"`
+}
+
+func (in columnInput) column() schema.Column {
+	c := schema.Column{Name: in.Name, Type: in.Type, Length: in.Length, Precision: in.Precision, Scale: in.Scale, Values: in.Values,
+		Nullable: true, Unique: in.Unique, Index: in.Index, Default: in.Default, Description: in.Description}
+	if in.Nullable != nil {
+		c.Nullable = *in.Nullable
+	}
+	return c
+}
+
+type relationInput struct {
+	Table    string              `json:"table,omitempty"`
+	Name     string              `json:"name"`
+	Type     schema.RelationType `json:"type"`
+	Target   string              `json:"target"`
+	OnDelete string              `json:"on_delete,omitempty"`
+	Inverse  string              `json:"inverse,omitempty"`
+	Junction string              `json:"junction,omitempty"`
+}
+
+func (in relationInput) relation() schema.Relation {
+	return schema.Relation{Table: in.Table, Name: in.Name, Type: in.Type, Target: in.Target, OnDelete: in.OnDelete, Inverse: in.Inverse, Junction: in.Junction}
+}
+
+type tableInput struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Columns     []columnInput   `json:"columns"`
+	Relations   []relationInput `json:"relations,omitempty"`
+	Permissions json.RawMessage `json:"permissions,omitempty"`
+}
+
+// tableView is a table as the API shows it, with the relations that give it fields.
+type tableView struct {
+	*schema.Table
+	Relations []schema.Relation `json:"relations"`
+}
+
+func viewTable(m *schema.Model, t *schema.Table) tableView {
+	v := tableView{Table: t, Relations: []schema.Relation{}}
+	for _, r := range m.Relations {
+		if r.Table == t.Name || r.Target == t.Name {
+			v.Relations = append(v.Relations, r)
+		}
+	}
+	return v
+}
+
+// tableAfter finds the table in the model a change produced.
+func tableAfter(res *migration.Result, name string) any {
+	if t := res.After.Table(name); t != nil {
+		return viewTable(res.After, t)
+	}
+	return nil
+}
+
+func (a *API) listTables(c *fiber.Ctx) error {
+	m, err := a.model(c)
+	if err != nil {
+		return err
+	}
+	out := make([]tableView, 0, len(m.Tables))
+	for i := range m.Tables {
+		out = append(out, viewTable(m, &m.Tables[i]))
+	}
+	return c.JSON(fiber.Map{"data": out})
+}
+
+func (a *API) getTable(c *fiber.Ctx) error {
+	m, err := a.model(c)
+	if err != nil {
+		return err
+	}
+	t := m.Table(c.Params("table"))
+	if t == nil {
+		return errNotFound("table", c.Params("table"))
+	}
+	return c.JSON(fiber.Map{"data": viewTable(m, t)})
+}
+
+// createTableChange turns a create-table body into a change.
+func createTableChange(in tableInput) (schema.Change, error) {
+	if len(in.Permissions) > 0 {
+		return schema.Change{}, apierr.InvalidPayload("permissions", "table permissions are managed through /permissions")
+	}
+	t := &schema.Table{Name: in.Name, Description: in.Description}
+	for _, ci := range in.Columns {
+		t.Columns = append(t.Columns, ci.column())
+	}
+	ch := schema.Change{Type: schema.CreateTable, Create: t}
+	for _, ri := range in.Relations {
+		ch.Relations = append(ch.Relations, ri.relation())
+	}
+	return ch, nil
+}
+
+func (a *API) createTable(c *fiber.Ctx) error {
+	var in tableInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	ch, err := createTableChange(in)
+	if err != nil {
+		return err
+	}
+	res, err := a.apply(c, ch)
+	if err != nil {
+		return err
+	}
+	return respond(c, res, "table", tableAfter(res, in.Name))
+}
+
+type tablePatch struct {
+	Name        *string         `json:"name,omitempty"`
+	Description *string         `json:"description,omitempty"`
+	Permissions json.RawMessage `json:"permissions,omitempty"`
+}
+
+// patchTableChanges turns a table patch into changes: a rename, a description, or both.
+func patchTableChanges(table string, in tablePatch) ([]schema.Change, error) {
+	if len(in.Permissions) > 0 {
+		return nil, apierr.InvalidPayload("permissions", "table permissions are managed through /permissions")
+	}
+	var out []schema.Change
+	if in.Name != nil && *in.Name != table {
+		out = append(out, schema.Change{Type: schema.RenameTable, Table: table, NewName: *in.Name})
+		table = *in.Name
+	}
+	if in.Description != nil {
+		out = append(out, schema.Change{Type: schema.AlterTable, Table: table, Description: in.Description})
+	}
+	if len(out) == 0 {
+		return nil, apierr.InvalidPayload("body", "nothing to change: send name or description")
+	}
+	return out, nil
+}
+
+func (a *API) patchTable(c *fiber.Ctx) error {
+	var in tablePatch
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	changes, err := patchTableChanges(c.Params("table"), in)
+	if err != nil {
+		return err
+	}
+	return a.applyAll(c, changes, func(res *migration.Result) (string, any) {
+		name := c.Params("table")
+		if in.Name != nil {
+			name = *in.Name
+		}
+		return "table", tableAfter(res, name)
+	})
+}
+
+// applyAll runs changes one after another (each is its own migration) and answers with
+// the last one's result; the earlier migrations are listed too.
+func (a *API) applyAll(c *fiber.Ctx, changes []schema.Change, view func(*migration.Result) (string, any)) error {
+	var res *migration.Result
+	var earlier []fiber.Map
+	for i, ch := range changes {
+		r, err := a.apply(c, ch)
+		if err != nil {
+			return err
+		}
+		if i < len(changes)-1 {
+			earlier = append(earlier, migrationView(r, c.QueryBool("dry_run")))
+			if c.QueryBool("dry_run") {
+				return apierr.InvalidPayload("body", "a dry run plans one change at a time: send the rename and the other changes separately")
+			}
+		}
+		res = r
+	}
+	key, value := view(res)
+	data := fiber.Map{"migration": migrationView(res, c.QueryBool("dry_run")), key: value}
+	if len(earlier) > 0 {
+		data["previous_migrations"] = earlier
+	}
+	if c.QueryBool("dry_run") {
+		data["dry_run"] = true
+	}
+	return c.JSON(fiber.Map{"data": data})
+}
+
+func (a *API) dropTable(c *fiber.Ctx) error {
+	res, err := a.apply(c, schema.Change{Type: schema.DropTable, Table: c.Params("table")})
+	if err != nil {
+		return err
+	}
+	return respond(c, res, "", nil)
+}
+
+func (a *API) addColumn(c *fiber.Ctx) error {
+	var in columnInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	col := in.column()
+	res, err := a.apply(c, schema.Change{Type: schema.AddColumn, Table: c.Params("table"), Def: &col})
+	if err != nil {
+		return err
+	}
+	return respond(c, res, "table", tableAfter(res, c.Params("table")))
+}
+
+// patchColumnChanges merges a partial column body over the current definition and
+// returns a rename and/or an alter.
+func patchColumnChanges(m *schema.Model, table, column string, body []byte) ([]schema.Change, error) {
+	t := m.Table(table)
+	if t == nil {
+		return nil, errNotFound("table", table)
+	}
+	cur := t.Column(column)
+	if cur == nil {
+		return nil, errNotFound("column", table+"."+column)
+	}
+	var patch map[string]json.RawMessage
+	if err := json.Unmarshal(body, &patch); err != nil || patch == nil {
+		return nil, apierr.InvalidPayload("body", "a JSON object is required")
+	}
+	allowed := map[string]bool{"name": true, "type": true, "length": true, "precision": true, "scale": true, "values": true,
+		"nullable": true, "unique": true, "index": true, "default": true, "description": true}
+	base, _ := json.Marshal(columnInput{Name: cur.Name, Type: cur.Type, Length: cur.Length, Precision: cur.Precision, Scale: cur.Scale,
+		Values: cur.Values, Nullable: &cur.Nullable, Unique: cur.Unique, Index: cur.Index, Default: cur.Default, Description: cur.Description})
+	var merged map[string]json.RawMessage
+	_ = json.Unmarshal(base, &merged)
+	for k, v := range patch {
+		if !allowed[k] {
+			return nil, apierr.InvalidPayload(k, "unknown column property %q", k)
+		}
+		merged[k] = v
+	}
+	if _, ok := patch["type"]; ok {
+		// A new type starts from its own defaults unless sizes are given with it.
+		for _, k := range []string{"length", "precision", "scale"} {
+			if _, given := patch[k]; !given {
+				delete(merged, k)
+			}
+		}
+	}
+	raw, _ := json.Marshal(merged)
+	var in columnInput
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return nil, apierr.InvalidPayload("body", "invalid column: %v", err)
+	}
+	def := in.column()
+	var out []schema.Change
+	if def.Name != cur.Name {
+		out = append(out, schema.Change{Type: schema.RenameColumn, Table: table, Column: cur.Name, NewName: def.Name})
+	}
+	def.Name = cur.Name
+	if len(patch) > 1 || (len(patch) == 1 && patch["name"] == nil) {
+		name := cur.Name
+		if len(out) > 0 {
+			name = out[0].NewName
+		}
+		def.Name = name
+		out = append(out, schema.Change{Type: schema.AlterColumn, Table: table, Column: name, Def: &def})
+	}
+	if len(out) == 0 {
+		return nil, apierr.InvalidPayload("body", "nothing to change")
+	}
+	return out, nil
+}
+
+func (a *API) patchColumn(c *fiber.Ctx) error {
+	m, err := a.model(c)
+	if err != nil {
+		return err
+	}
+	changes, err := patchColumnChanges(m, c.Params("table"), c.Params("column"), c.Body())
+	if err != nil {
+		return err
+	}
+	return a.applyAll(c, changes, func(res *migration.Result) (string, any) { return "table", tableAfter(res, c.Params("table")) })
+}
+
+func (a *API) dropColumn(c *fiber.Ctx) error {
+	res, err := a.apply(c, schema.Change{Type: schema.DropColumn, Table: c.Params("table"), Column: c.Params("column")})
+	if err != nil {
+		return err
+	}
+	return respond(c, res, "table", tableAfter(res, c.Params("table")))
+}
+
+func (a *API) listIndexes(c *fiber.Ctx) error {
+	m, err := a.model(c)
+	if err != nil {
+		return err
+	}
+	t := m.Table(c.Params("table"))
+	if t == nil {
+		return errNotFound("table", c.Params("table"))
+	}
+	return c.JSON(fiber.Map{"data": t.Indexes})
+}
+
+type indexInput struct {
+	Name    string   `json:"name,omitempty"`
+	Columns []string `json:"columns"`
+	Unique  bool     `json:"unique,omitempty"`
+}
+
+func (a *API) addIndex(c *fiber.Ctx) error {
+	var in indexInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	res, err := a.apply(c, schema.Change{Type: schema.AddIndex, Table: c.Params("table"), Index: &schema.Index{Name: in.Name, Columns: in.Columns, Unique: in.Unique}})
+	if err != nil {
+		return err
+	}
+	return respond(c, res, "index", res.Change.Index)
+}
+
+func (a *API) dropIndex(c *fiber.Ctx) error {
+	res, err := a.apply(c, schema.Change{Type: schema.DropIndex, Table: c.Params("table"), Column: c.Params("name")})
+	if err != nil {
+		return err
+	}
+	return respond(c, res, "", nil)
+}
+
+func (a *API) listRelations(c *fiber.Ctx) error {
+	m, err := a.model(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"data": m.Relations})
+}
+
+func (a *API) addRelation(c *fiber.Ctx) error {
+	var in relationInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	if in.Table == "" {
+		return apierr.InvalidPayload("table", "table is required")
+	}
+	r := in.relation()
+	res, err := a.apply(c, schema.Change{Type: schema.AddRelation, Relation: &r})
+	if err != nil {
+		return err
+	}
+	return respond(c, res, "relation", res.Change.Relation)
+}
+
+func (a *API) dropRelation(c *fiber.Ctx) error {
+	res, err := a.apply(c, schema.Change{Type: schema.DropRelation, Relation: &schema.Relation{ID: c.Params("id")}})
+	if err != nil {
+		return err
+	}
+	return respond(c, res, "", nil)
+}
+
+func (a *API) listMigrations(c *fiber.Ctx) error {
+	tc := tenantOf(c)
+	limit := c.QueryInt("limit", 100)
+	if limit < 1 || limit > a.Limits.MaxLimit {
+		return apierr.InvalidQuery("limit", "limit must be between 1 and %d", a.Limits.MaxLimit)
+	}
+	page := c.QueryInt("page", 1)
+	if page < 1 {
+		return apierr.InvalidQuery("page", "page must be 1 or more")
+	}
+	status, typ := c.Query("status"), c.Query("type")
+	if strings.ContainsAny(status+typ, "'\";") {
+		return apierr.InvalidQuery("status", "invalid filter value")
+	}
+	list, total, err := migration.List(c.UserContext(), tc.db, tc.db.Dialect, migration.ListFilter{Status: status, Type: typ, Limit: limit, Page: page})
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"data": list, "meta": fiber.Map{"total_count": total, "filter_count": total}})
+}
+
+func (a *API) getMigration(c *fiber.Ctx) error {
+	tc := tenantOf(c)
+	m, err := migration.Get(c.UserContext(), tc.db, tc.db.Dialect, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if m == nil {
+		return errNotFound("migration", c.Params("id"))
+	}
+	return c.JSON(fiber.Map{"data": m})
+}

@@ -1,0 +1,382 @@
+// Package tenant owns the tenant registry in the control database, the placement of
+// each tenant's own database (schema, database or file), the bounded pool per tenant,
+// and the per-tenant model cache keyed by schema version. Creating a tenant creates its
+// system tables through the migration module's one path.
+package tenant
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"time"
+
+	"strata/modules/apierr"
+	"strata/modules/database"
+	"strata/modules/meta"
+	"strata/modules/migration"
+	"strata/schema"
+)
+
+// Tenant is one registry row.
+type Tenant struct {
+	ID        string    `json:"id"`
+	Slug      string    `json:"slug"`
+	Name      string    `json:"name"`
+	Dialect   string    `json:"dialect"`
+	CreatedAt time.Time `json:"created_at"`
+	// databaseURL is the tenant's own server, if it has one; never serialised.
+	databaseURL string
+}
+
+// Config wires a Registry.
+type Config struct {
+	Control   *database.DB
+	DataDir   string
+	Migration *migration.Service
+	Snapshot  []schema.Table
+	Pool      database.Pool
+	NewID     func() string
+	Now       func() time.Time
+	Log       *slog.Logger
+	// ModelTTL is how long a cached model is trusted before its version is checked
+	// again; changes made on this node invalidate it at once.
+	ModelTTL time.Duration
+}
+
+// Registry resolves tenants, their pools and their models.
+type Registry struct {
+	cfg    Config
+	mu     sync.Mutex
+	pools  map[string]*database.DB
+	models map[string]*cachedModel
+	byslug map[string]cachedTenant
+}
+
+type cachedModel struct {
+	model   *schema.Model
+	version int64
+	checked time.Time
+}
+
+type cachedTenant struct {
+	t       *Tenant
+	fetched time.Time
+}
+
+// SlugPattern is the contract's tenant slug.
+var SlugPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{1,62}$`)
+
+// NewRegistry returns a Registry and subscribes it to migration commits so its model
+// cache never lags behind this node's own changes.
+func NewRegistry(cfg Config) *Registry {
+	if cfg.ModelTTL == 0 {
+		cfg.ModelTTL = time.Second
+	}
+	r := &Registry{cfg: cfg, pools: map[string]*database.DB{}, models: map[string]*cachedModel{}, byslug: map[string]cachedTenant{}}
+	cfg.Migration.OnCommit(func(c migration.Commit) {
+		r.mu.Lock()
+		r.models[c.TenantID] = &cachedModel{model: c.Model, version: c.Migration.Seq, checked: time.Now()}
+		r.mu.Unlock()
+	})
+	return r
+}
+
+// EnsureSchema creates the registry table in the control database.
+func (r *Registry) EnsureSchema(ctx context.Context) error {
+	d := r.cfg.Control.Dialect
+	str := func(n int) string { return d.ColumnType(&schema.Column{Type: schema.TypeString, Length: n}) }
+	q := "CREATE TABLE IF NOT EXISTS strata_tenants (id " + str(36) + " NOT NULL PRIMARY KEY, slug " + str(63) + " NOT NULL UNIQUE, name " + str(255) + " NOT NULL, dialect " + str(16) +
+		" NOT NULL, database_url " + d.ColumnType(&schema.Column{Type: schema.TypeText}) + " NULL, status " + str(16) + " NOT NULL, created_at " + d.ColumnType(&schema.Column{Type: schema.TypeDatetime}) + " NOT NULL)"
+	if _, err := r.cfg.Control.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("create tenant registry: %w", err)
+	}
+	return nil
+}
+
+// baseURL is the server a tenant's own database lives on.
+func (r *Registry) baseURL(t *Tenant) string {
+	if t.databaseURL != "" {
+		return t.databaseURL
+	}
+	return r.cfg.Control.URL()
+}
+
+// Create registers a tenant, creates its database and its system tables.
+func (r *Registry) Create(ctx context.Context, slug, name, databaseURL string) (*Tenant, error) {
+	if !SlugPattern.MatchString(slug) {
+		return nil, apierr.InvalidPayload("slug", "slug must match ^[a-z][a-z0-9-]{1,62}$")
+	}
+	if name == "" {
+		name = slug
+	}
+	if len(name) > 255 {
+		return nil, apierr.InvalidPayload("name", "name is longer than 255 characters")
+	}
+	t := &Tenant{ID: r.cfg.NewID(), Slug: slug, Name: name, databaseURL: databaseURL, CreatedAt: r.cfg.Now().UTC()}
+	dialect, err := database.DialectOf(r.baseURL(t))
+	if err != nil {
+		return nil, apierr.InvalidPayload("database_url", "%v", err)
+	}
+	t.Dialect = dialect
+	c := r.cfg.Control
+	d := c.Dialect
+	// Claim the slug first: the unique key makes two concurrent creates fail cleanly.
+	_, err = c.ExecContext(ctx, d.Rebind("INSERT INTO strata_tenants (id, slug, name, dialect, database_url, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+		t.ID, t.Slug, t.Name, t.Dialect, nullable(databaseURL), "creating", d.TimeValue(t.CreatedAt))
+	if err != nil {
+		if existing, _ := r.lookup(ctx, slug); existing != nil {
+			return nil, apierr.New(400, "RECORD_NOT_UNIQUE", "tenant %q already exists", slug).With("field", "slug")
+		}
+		return nil, fmt.Errorf("register tenant: %w", err)
+	}
+	if err := r.provision(ctx, t); err != nil {
+		r.cfg.Log.Error("tenant provisioning failed; rolling back", "tenant", slug, "err", err)
+		_ = r.dropStore(context.WithoutCancel(ctx), t)
+		_, _ = c.ExecContext(context.WithoutCancel(ctx), d.Rebind("DELETE FROM strata_tenants WHERE id = ?"), t.ID)
+		return nil, err
+	}
+	if _, err := c.ExecContext(ctx, d.Rebind("UPDATE strata_tenants SET status = 'active' WHERE id = ?"), t.ID); err != nil {
+		return nil, fmt.Errorf("activate tenant: %w", err)
+	}
+	return t, nil
+}
+
+func (r *Registry) provision(ctx context.Context, t *Tenant) error {
+	url, err := database.TenantURL(r.baseURL(t), r.cfg.DataDir, t.Slug)
+	if err != nil {
+		return err
+	}
+	admin, closeAdmin, err := r.server(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer closeAdmin()
+	if err := database.CreateTenantStore(ctx, admin, url); err != nil {
+		return err
+	}
+	db, err := r.DB(ctx, t)
+	if err != nil {
+		return err
+	}
+	if err := r.cfg.Migration.Bootstrap(ctx, r.Target(t, db), r.cfg.Snapshot); err != nil {
+		return err
+	}
+	d := db.Dialect
+	now := d.TimeValue(r.cfg.Now())
+	_, err = db.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote("settings")+" ("+d.Quote("id")+", "+d.Quote("project_name")+", "+d.Quote("allow_signup")+", "+d.Quote("require_approval")+", "+d.Quote("created_at")+", "+d.Quote("updated_at")+") VALUES (?, ?, ?, ?, ?, ?)"),
+		r.cfg.NewID(), t.Name, d.BoolValue(false), "none", now, now)
+	if err != nil {
+		return fmt.Errorf("seed tenant settings: %w", err)
+	}
+	return nil
+}
+
+// server returns a connection to the database server a tenant lives on.
+func (r *Registry) server(ctx context.Context, t *Tenant) (*database.DB, func(), error) {
+	if t.databaseURL == "" {
+		return r.cfg.Control, func() {}, nil
+	}
+	db, err := database.Open(ctx, t.databaseURL, database.Pool{MaxOpen: 2})
+	if err != nil {
+		return nil, nil, apierr.InvalidPayload("database_url", "cannot connect: %v", err)
+	}
+	return db, func() { db.Close() }, nil
+}
+
+func (r *Registry) dropStore(ctx context.Context, t *Tenant) error {
+	url, err := database.TenantURL(r.baseURL(t), r.cfg.DataDir, t.Slug)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if p := r.pools[t.ID]; p != nil {
+		p.Close()
+		delete(r.pools, t.ID)
+	}
+	delete(r.models, t.ID)
+	delete(r.byslug, t.Slug)
+	r.mu.Unlock()
+	admin, closeAdmin, err := r.server(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer closeAdmin()
+	return database.DropTenantStore(ctx, admin, url)
+}
+
+// Delete removes a tenant and its database.
+func (r *Registry) Delete(ctx context.Context, t *Tenant) error {
+	d := r.cfg.Control.Dialect
+	if _, err := r.cfg.Control.ExecContext(ctx, d.Rebind("UPDATE strata_tenants SET status = 'deleting' WHERE id = ?"), t.ID); err != nil {
+		return fmt.Errorf("mark tenant deleting: %w", err)
+	}
+	if err := r.dropStore(ctx, t); err != nil {
+		return err
+	}
+	if _, err := r.cfg.Control.ExecContext(ctx, d.Rebind("DELETE FROM strata_tenants WHERE id = ?"), t.ID); err != nil {
+		return fmt.Errorf("delete tenant: %w", err)
+	}
+	return nil
+}
+
+// List returns every active tenant.
+func (r *Registry) List(ctx context.Context) ([]*Tenant, error) {
+	return r.query(ctx, "SELECT id, slug, name, dialect, database_url, created_at FROM strata_tenants WHERE status = 'active' ORDER BY slug")
+}
+
+// Get returns an active tenant by slug; the answer is cached for a moment, since it
+// is asked on every request.
+func (r *Registry) Get(ctx context.Context, slug string) (*Tenant, error) {
+	r.mu.Lock()
+	ct, ok := r.byslug[slug]
+	r.mu.Unlock()
+	if ok && time.Since(ct.fetched) < 2*time.Second {
+		return ct.t, nil
+	}
+	t, err := r.lookup(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, apierr.NotFound("tenant %q not found", slug)
+	}
+	r.mu.Lock()
+	r.byslug[slug] = cachedTenant{t: t, fetched: time.Now()}
+	r.mu.Unlock()
+	return t, nil
+}
+
+func (r *Registry) lookup(ctx context.Context, slug string) (*Tenant, error) {
+	if !SlugPattern.MatchString(slug) {
+		return nil, nil
+	}
+	ts, err := r.query(ctx, r.cfg.Control.Dialect.Rebind("SELECT id, slug, name, dialect, database_url, created_at FROM strata_tenants WHERE status = 'active' AND slug = ?"), slug)
+	if err != nil || len(ts) == 0 {
+		return nil, err
+	}
+	return ts[0], nil
+}
+
+func (r *Registry) query(ctx context.Context, q string, args ...any) ([]*Tenant, error) {
+	rows, err := r.cfg.Control.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read tenants: %w", err)
+	}
+	defer rows.Close()
+	out := []*Tenant{}
+	for rows.Next() {
+		var t Tenant
+		var dbURL sql.NullString
+		var created any
+		if err := rows.Scan(&t.ID, &t.Slug, &t.Name, &t.Dialect, &dbURL, &created); err != nil {
+			return nil, fmt.Errorf("scan tenant: %w", err)
+		}
+		t.databaseURL = dbURL.String
+		switch c := created.(type) {
+		case time.Time:
+			t.CreatedAt = c.UTC()
+		case string:
+			t.CreatedAt, _ = time.Parse(time.RFC3339Nano, c)
+		case []byte:
+			t.CreatedAt, _ = time.Parse(time.RFC3339Nano, string(c))
+		}
+		out = append(out, &t)
+	}
+	return out, rows.Err()
+}
+
+// DB returns the tenant's pool, opening it on first use.
+func (r *Registry) DB(ctx context.Context, t *Tenant) (*database.DB, error) {
+	r.mu.Lock()
+	db := r.pools[t.ID]
+	r.mu.Unlock()
+	if db != nil {
+		return db, nil
+	}
+	url, err := database.TenantURL(r.baseURL(t), r.cfg.DataDir, t.Slug)
+	if err != nil {
+		return nil, err
+	}
+	db, err = database.Open(ctx, url, r.cfg.Pool)
+	if err != nil {
+		return nil, fmt.Errorf("open tenant %s: %w", t.Slug, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if existing := r.pools[t.ID]; existing != nil {
+		db.Close()
+		return existing, nil
+	}
+	r.pools[t.ID] = db
+	return db, nil
+}
+
+// Target is the migration target of a tenant.
+func (r *Registry) Target(t *Tenant, db *database.DB) migration.Target {
+	return migration.Target{TenantID: t.ID, DB: db.DB, Dialect: db.Dialect, LockKey: "strata_migrate_" + t.ID}
+}
+
+// Model returns the tenant's schema model from the cache, checking the schema version
+// at most once per ModelTTL.
+func (r *Registry) Model(ctx context.Context, t *Tenant, db *database.DB) (*schema.Model, error) {
+	r.mu.Lock()
+	cm := r.models[t.ID]
+	r.mu.Unlock()
+	if cm != nil && time.Since(cm.checked) < r.cfg.ModelTTL {
+		return cm.model, nil
+	}
+	v, err := meta.Version(ctx, db, db.Dialect)
+	if err != nil {
+		return nil, err
+	}
+	if cm != nil && cm.version == v {
+		r.mu.Lock()
+		r.models[t.ID] = &cachedModel{model: cm.model, version: v, checked: time.Now()}
+		r.mu.Unlock()
+		return cm.model, nil
+	}
+	m, err := meta.Load(ctx, db, db.Dialect)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.models[t.ID] = &cachedModel{model: m, version: v, checked: time.Now()}
+	r.mu.Unlock()
+	return m, nil
+}
+
+// Close closes every tenant pool.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, p := range r.pools {
+		p.Close()
+		delete(r.pools, id)
+	}
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// LoadSnapshot decodes data/snapshot.json.
+func LoadSnapshot(b []byte) ([]schema.Table, error) {
+	var snap struct {
+		Tables []schema.Table `json:"tables"`
+	}
+	if err := json.Unmarshal(b, &snap); err != nil {
+		return nil, fmt.Errorf("decode snapshot: %w", err)
+	}
+	if len(snap.Tables) == 0 || snap.Tables[0].Name != "custom_migrations" {
+		return nil, errors.New("snapshot must start with custom_migrations")
+	}
+	return snap.Tables, nil
+}

@@ -1,0 +1,300 @@
+package schema
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// ddl is what a dialect renders; the shared planner decides what to render and in which
+// order, so the three dialects differ only in syntax and in what SQLite must rebuild.
+type ddl interface {
+	Quote(string) string
+	ColumnType(*Column) string
+	columnDef(c *Column) string
+	createTable(m *Model, t *Table) []Step
+	renameTable(from, to string) Step
+	dropTable(name string) string
+	createIndex(table string, ix Index) string
+	dropIndex(table string, ix Index) string
+	addFK(table string, fk ForeignKey) string
+	dropFK(table string, fk ForeignKey) string
+	// alterTable turns the physical table before into after (same name; columns matched
+	// by id), given the foreign keys and indexes that go and come around it.
+	alterTable(bm, am *Model, before, after *Table, d tableDiff) []Step
+}
+
+// tableDiff is what changes on one table besides its columns.
+type tableDiff struct {
+	dropFKs, addFKs []ForeignKey
+	dropIdx, addIdx []Index
+}
+
+// noIDs is the generator used when re-applying a resolved change: it must never be
+// asked for a new id, since a resolved change carries them all.
+func noIDs() string { panic("schema: planning a change that is not resolved") }
+
+// planChange is the shared planner behind every dialect's Plan.
+func planChange(d ddl, before *Model, c Change) (plan Plan, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("plan %s: %v", c.Type, r)
+		}
+	}()
+	for _, sub := range split(c) {
+		after, _, err := Apply(before, sub, noIDs)
+		if err != nil {
+			return Plan{}, err
+		}
+		plan.Steps = append(plan.Steps, planModels(d, before, after)...)
+		before = after
+	}
+	if len(plan.Steps) == 0 {
+		note := fmt.Sprintf("-- %s: metadata only, no DDL", c.Type)
+		plan.Steps = append(plan.Steps, Step{Up: []string{note}, Down: []string{note}})
+	}
+	return plan, nil
+}
+
+// split turns a compound change into the simple changes it is made of, in order.
+func split(c Change) []Change {
+	switch c.Type {
+	case CreateTable:
+		base := c
+		base.Relations = nil
+		out := []Change{base}
+		for i := range c.Relations {
+			r := c.Relations[i]
+			out = append(out, Change{Type: AddRelation, Relation: &r})
+		}
+		return out
+	case DropTable:
+		var out []Change
+		for _, sub := range c.Cascade {
+			out = append(out, split(sub)...)
+		}
+		base := c
+		base.Cascade = []Change{}
+		return append(out, base)
+	}
+	return []Change{c}
+}
+
+// planModels renders the physical difference between two models that differ by one
+// simple change. Tables are matched by id, columns by id, indexes and keys by name.
+func planModels(d ddl, before, after *Model) []Step {
+	var steps []Step
+	bt := map[string]*Table{}
+	for i := range before.Tables {
+		bt[before.Tables[i].ID] = &before.Tables[i]
+	}
+	at := map[string]*Table{}
+	for i := range after.Tables {
+		at[after.Tables[i].ID] = &after.Tables[i]
+	}
+	// Tables that went away: into the trash, or purged from it.
+	for i := range before.Tables {
+		t := &before.Tables[i]
+		if at[t.ID] != nil {
+			continue
+		}
+		if tr := trashOf(after, t.ID); tr != nil {
+			steps = append(steps, trashTable(d, t, tr.TrashName)...)
+		}
+	}
+	for _, tr := range before.Trash {
+		if tr.Kind == "table" && trashOf(after, tr.ID) == nil && at[tr.ID] == nil {
+			steps = append(steps, Step{Up: []string{d.dropTable(tr.TrashName)}, Down: []string{"-- " + tr.TrashName + " was purged; it cannot be restored"}})
+		}
+	}
+	// Tables that changed.
+	for i := range after.Tables {
+		a := &after.Tables[i]
+		b := bt[a.ID]
+		if b == nil {
+			continue
+		}
+		steps = append(steps, planTable(d, before, after, b, a)...)
+	}
+	// Tables that are new.
+	for i := range after.Tables {
+		a := &after.Tables[i]
+		if bt[a.ID] != nil {
+			continue
+		}
+		if tr := trashOf(before, a.ID); tr != nil {
+			steps = append(steps, restoreTable(d, a, tr.TrashName)...)
+			continue
+		}
+		steps = append(steps, d.createTable(after, a)...)
+	}
+	return steps
+}
+
+func trashOf(m *Model, id string) *Trashed {
+	for i := range m.Trash {
+		if m.Trash[i].ID == id && m.Trash[i].Kind == "table" {
+			return &m.Trash[i]
+		}
+	}
+	return nil
+}
+
+// trashTable renames a table into the trash. Its user-named indexes are dropped first,
+// because index names are schema-wide on PostgreSQL and SQLite and a new table must be
+// free to reuse them; undo re-creates them.
+func trashTable(d ddl, t *Table, trash string) []Step {
+	var steps []Step
+	for _, ix := range t.Indexes {
+		if !ix.Auto {
+			steps = append(steps, Step{Up: []string{d.dropIndex(t.Name, ix)}, Down: []string{d.createIndex(t.Name, ix)}})
+		}
+	}
+	return append(steps, d.renameTable(t.Name, trash))
+}
+
+func restoreTable(d ddl, t *Table, trash string) []Step {
+	steps := []Step{d.renameTable(trash, t.Name)}
+	for _, ix := range t.Indexes {
+		if !ix.Auto {
+			steps = append(steps, Step{Up: []string{d.createIndex(t.Name, ix)}, Down: []string{d.dropIndex(t.Name, ix)}})
+		}
+	}
+	return steps
+}
+
+// planTable renders the change of one existing table.
+func planTable(d ddl, bm, am *Model, b, a *Table) []Step {
+	var steps []Step
+	if b.Name != a.Name {
+		steps = append(steps, d.renameTable(b.Name, a.Name))
+	}
+	pb, pa := PhysicalTable(bm, b), PhysicalTable(am, a)
+	pb.Name = a.Name
+	var diff tableDiff
+	bfk, afk := ForeignKeys(bm, b), ForeignKeys(am, a)
+	for _, fk := range bfk {
+		if !hasFK(afk, fk.Name) {
+			diff.dropFKs = append(diff.dropFKs, fk)
+		}
+	}
+	for _, fk := range afk {
+		if !hasFK(bfk, fk.Name) {
+			diff.addFKs = append(diff.addFKs, fk)
+		}
+	}
+	for _, ix := range b.Indexes {
+		if !sameIndex(a.Index(ix.Name), ix) {
+			diff.dropIdx = append(diff.dropIdx, ix)
+		}
+	}
+	for _, ix := range a.Indexes {
+		if !sameIndex(b.Index(ix.Name), ix) {
+			diff.addIdx = append(diff.addIdx, ix)
+		}
+	}
+	if sameColumns(&pb, &pa) && len(diff.dropFKs)+len(diff.addFKs)+len(diff.dropIdx)+len(diff.addIdx) == 0 {
+		return steps
+	}
+	return append(steps, d.alterTable(bm, am, &pb, &pa, diff)...)
+}
+
+func hasFK(list []ForeignKey, name string) bool {
+	for _, fk := range list {
+		if fk.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// sameIndex compares an index across a change; column renames carry over by themselves.
+func sameIndex(a *Index, b Index) bool {
+	return a != nil && a.Unique == b.Unique && len(a.Columns) == len(b.Columns)
+}
+
+func sameColumns(b, a *Table) bool {
+	if len(b.Columns) != len(a.Columns) {
+		return false
+	}
+	for i := range b.Columns {
+		if !sameColumn(&b.Columns[i], &a.Columns[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameColumn compares the physical properties of a column (not its description).
+func sameColumn(b, a *Column) bool {
+	return b.ID == a.ID && b.Name == a.Name && physicallyEqual(b, a)
+}
+
+func physicallyEqual(b, a *Column) bool {
+	return b.Type == a.Type && b.Length == a.Length && b.Precision == a.Precision && b.Scale == a.Scale &&
+		b.Nullable == a.Nullable && bytes.Equal(b.Default, a.Default)
+}
+
+// columnsByID pairs the columns of two versions of a table.
+func columnsByID(t *Table) map[string]*Column {
+	out := make(map[string]*Column, len(t.Columns))
+	for i := range t.Columns {
+		out[t.Columns[i].ID] = &t.Columns[i]
+	}
+	return out
+}
+
+// withKeys wraps column steps with the key and index changes in a safe order: keys and
+// indexes that go are dropped first (MySQL refuses to drop an index a key still needs),
+// new indexes are built before new keys (so MySQL uses ours instead of making its own).
+func withKeys(d ddl, table string, diff tableDiff, cols []Step) []Step {
+	var steps []Step
+	for _, fk := range diff.dropFKs {
+		steps = append(steps, Step{Up: []string{d.dropFK(table, fk)}, Down: []string{d.addFK(table, fk)}})
+	}
+	for _, ix := range diff.dropIdx {
+		steps = append(steps, Step{Up: []string{d.dropIndex(table, ix)}, Down: []string{d.createIndex(table, ix)}})
+	}
+	steps = append(steps, cols...)
+	for _, ix := range diff.addIdx {
+		steps = append(steps, Step{Up: []string{d.createIndex(table, ix)}, Down: []string{d.dropIndex(table, ix)}})
+	}
+	for _, fk := range diff.addFKs {
+		steps = append(steps, Step{Up: []string{d.addFK(table, fk)}, Down: []string{d.dropFK(table, fk)}})
+	}
+	return steps
+}
+
+// columnList renders the quoted, comma-separated names of cols.
+func columnList(d ddl, cols []string) string {
+	var b bytes.Buffer
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(d.Quote(c))
+	}
+	return b.String()
+}
+
+// tableBody renders the column definitions and primary key of a CREATE TABLE.
+func tableBody(d ddl, t *Table) []string {
+	var parts []string
+	for i := range t.Columns {
+		parts = append(parts, d.columnDef(&t.Columns[i]))
+	}
+	return append(parts, "PRIMARY KEY ("+d.Quote("id")+")")
+}
+
+// literal renders a default value as SQL; defaults come from validated metadata.
+func literal(c *Column, boolean func(bool) string, backslash bool) string {
+	v := c.DefaultValue()
+	switch x := v.(type) {
+	case bool:
+		return boolean(x)
+	case float64:
+		return string(c.Default)
+	case string:
+		return quoteString(x, backslash)
+	}
+	return quoteString(string(c.Default), backslash)
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"strata/data"
+	"strata/modules/apierr"
+	"strata/modules/auth"
+	"strata/modules/database"
+	"strata/modules/migration"
+	"strata/modules/rest"
+	"strata/modules/tenant"
+)
+
+// App is one wired Strata node.
+type App struct {
+	Fiber   *fiber.App
+	Control *database.DB
+	Tenants *tenant.Registry
+	cfg     Config
+	log     *slog.Logger
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// NewApp opens the control database, prepares it and wires every module.
+func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	control, err := database.Open(ctx, cfg.DatabaseURL, database.Pool{MaxOpen: cfg.ControlPoolMax, MaxIdle: 5, MaxIdleTime: 5 * time.Minute})
+	if err != nil {
+		return nil, fmt.Errorf("control database: %w", err)
+	}
+	snapshot, err := tenant.LoadSnapshot(data.Snapshot)
+	if err != nil {
+		control.Close()
+		return nil, err
+	}
+	mig := migration.NewService(migration.Config{Secret: cfg.JWTSecret, ConfirmTTL: cfg.ConfirmTTL, NewID: newID, Log: log})
+	authSvc := auth.NewService(control, auth.Config{Secret: cfg.JWTSecret, AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, NewID: newID})
+	tenants := tenant.NewRegistry(tenant.Config{
+		Control: control, DataDir: cfg.DataDir, Migration: mig, Snapshot: snapshot, NewID: newID, Now: time.Now, Log: log,
+		Pool: database.Pool{MaxOpen: cfg.TenantPoolMax, MaxIdle: 2, MaxIdleTime: 5 * time.Minute},
+	})
+	if err := authSvc.EnsureSchema(ctx); err != nil {
+		control.Close()
+		return nil, err
+	}
+	if err := tenants.EnsureSchema(ctx); err != nil {
+		control.Close()
+		return nil, err
+	}
+	generated, err := authSvc.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
+	if err != nil {
+		control.Close()
+		return nil, err
+	}
+	if generated != "" {
+		log.Warn("created the first platform admin with a generated password; set STRATA_ADMIN_PASSWORD to choose one",
+			"email", cfg.AdminEmail, "password", generated)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strata_http_requests_total", Help: "HTTP requests by method and status."}, []string{"method", "status"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "strata_http_request_duration_seconds", Help: "HTTP request latency.", Buckets: prometheus.DefBuckets}, []string{"method"})
+	migrations := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strata_migrations_total", Help: "Schema migrations by outcome."}, []string{"status"})
+	reg.MustRegister(requests, latency, migrations)
+	mig.OnCommit(func(migration.Commit) { migrations.WithLabelValues("executed").Inc() })
+	mig.OnFailure(func(string, *migration.Migration) { migrations.WithLabelValues("failed").Inc() })
+
+	app := fiber.New(fiber.Config{
+		AppName:               "strata",
+		BodyLimit:             cfg.BodyLimit,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          60 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		DisableStartupMessage: true,
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			return apierr.Handler(log)(c, rest.Translate(err))
+		},
+	})
+	app.Use(recover.New())
+	app.Use(func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := c.Next()
+		status := c.Response().StatusCode()
+		if err != nil {
+			// The error handler has not run yet; count what it will answer.
+			status = statusOf(rest.Translate(err))
+		}
+		requests.WithLabelValues(c.Method(), strconv.Itoa(status)).Inc()
+		latency.WithLabelValues(c.Method()).Observe(time.Since(start).Seconds())
+		return err
+	})
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	app.Get("/readyz", func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+		defer cancel()
+		if err := control.PingContext(ctx); err != nil {
+			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "reason": "control database unreachable"})
+		}
+		return c.JSON(fiber.Map{"status": "ok"})
+	})
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	api := &rest.API{Auth: authSvc, Tenants: tenants, Migration: mig, Log: log, Now: time.Now, NewID: newID,
+		Limits: rest.Limits{DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit}}
+	api.Mount(app)
+	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })
+
+	return &App{Fiber: app, Control: control, Tenants: tenants, cfg: cfg, log: log}, nil
+}
+
+func statusOf(err error) int {
+	if e, ok := err.(*apierr.Error); ok {
+		return e.Status
+	}
+	if e, ok := err.(*fiber.Error); ok {
+		return e.Code
+	}
+	return fiber.StatusInternalServerError
+}
+
+// Close releases the node's pools.
+func (a *App) Close() {
+	a.Tenants.Close()
+	a.Control.Close()
+}

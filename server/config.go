@@ -1,0 +1,132 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of a Strata node, read from the environment. Limits live here
+// with their documented defaults.
+type Config struct {
+	HTTP           string        // STRATA_HTTP, default 127.0.0.1:8080
+	DataDir        string        // STRATA_DATA_DIR, default ./strata_data
+	DatabaseURL    string        // STRATA_DATABASE_URL, default sqlite://<data dir>/strata.db
+	AdminEmail     string        // STRATA_ADMIN_EMAIL, default admin@example.com
+	AdminPassword  string        // STRATA_ADMIN_PASSWORD; generated and logged once when unset
+	JWTSecret      []byte        // STRATA_JWT_SECRET; generated and kept in <data dir>/jwt_secret when unset
+	TrashRetention time.Duration // STRATA_TRASH_RETENTION, default 7d
+	BodyLimit      int           // STRATA_BODY_LIMIT bytes, default 1 MiB
+	DefaultLimit   int           // STRATA_DEFAULT_LIMIT rows per page, default 100
+	MaxLimit       int           // STRATA_MAX_LIMIT rows per page, default 1000
+	TenantPoolMax  int           // STRATA_TENANT_POOL_MAX connections per tenant, default 10
+	ControlPoolMax int           // STRATA_CONTROL_POOL_MAX connections to the control database, default 20
+	ConfirmTTL     time.Duration // STRATA_CONFIRM_TTL, default 5m
+	AccessTTL      time.Duration // STRATA_ACCESS_TTL, default 15m
+	RefreshTTL     time.Duration // STRATA_REFRESH_TTL, default 7d
+	ShutdownGrace  time.Duration // STRATA_SHUTDOWN_GRACE, default 15s
+	LogFormat      string        // STRATA_LOG_FORMAT: text or json, default text
+	LogLevel       string        // STRATA_LOG_LEVEL: debug, info, warn, error; default info
+}
+
+// LoadConfig reads the configuration from the environment (getenv), creating the data
+// directory and a persisted JWT secret when needed.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	get := func(k, def string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		HTTP:          get("STRATA_HTTP", "127.0.0.1:8080"),
+		DataDir:       get("STRATA_DATA_DIR", "./strata_data"),
+		AdminEmail:    get("STRATA_ADMIN_EMAIL", "admin@example.com"),
+		AdminPassword: getenv("STRATA_ADMIN_PASSWORD"),
+		LogFormat:     get("STRATA_LOG_FORMAT", "text"),
+		LogLevel:      get("STRATA_LOG_LEVEL", "info"),
+	}
+	var err error
+	ints := []struct {
+		key string
+		def int
+		dst *int
+	}{
+		{"STRATA_BODY_LIMIT", 1 << 20, &c.BodyLimit}, {"STRATA_DEFAULT_LIMIT", 100, &c.DefaultLimit},
+		{"STRATA_MAX_LIMIT", 1000, &c.MaxLimit}, {"STRATA_TENANT_POOL_MAX", 10, &c.TenantPoolMax},
+		{"STRATA_CONTROL_POOL_MAX", 20, &c.ControlPoolMax},
+	}
+	for _, i := range ints {
+		if *i.dst, err = strconv.Atoi(get(i.key, strconv.Itoa(i.def))); err != nil || *i.dst < 1 {
+			return c, fmt.Errorf("%s must be a positive integer", i.key)
+		}
+	}
+	durs := []struct {
+		key string
+		def string
+		dst *time.Duration
+	}{
+		{"STRATA_TRASH_RETENTION", "7d", &c.TrashRetention}, {"STRATA_CONFIRM_TTL", "5m", &c.ConfirmTTL},
+		{"STRATA_ACCESS_TTL", "15m", &c.AccessTTL}, {"STRATA_REFRESH_TTL", "7d", &c.RefreshTTL},
+		{"STRATA_SHUTDOWN_GRACE", "15s", &c.ShutdownGrace},
+	}
+	for _, d := range durs {
+		if *d.dst, err = parseDuration(get(d.key, d.def)); err != nil {
+			return c, fmt.Errorf("%s: %w", d.key, err)
+		}
+	}
+	if c.DefaultLimit > c.MaxLimit {
+		return c, fmt.Errorf("STRATA_DEFAULT_LIMIT (%d) exceeds STRATA_MAX_LIMIT (%d)", c.DefaultLimit, c.MaxLimit)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return c, fmt.Errorf("create data dir: %w", err)
+	}
+	c.DatabaseURL = get("STRATA_DATABASE_URL", "sqlite://"+filepath.Join(c.DataDir, "strata.db"))
+	if s := getenv("STRATA_JWT_SECRET"); s != "" {
+		if len(s) < 32 {
+			return c, fmt.Errorf("STRATA_JWT_SECRET must be at least 32 characters")
+		}
+		c.JWTSecret = []byte(s)
+	} else if c.JWTSecret, err = persistedSecret(filepath.Join(c.DataDir, "jwt_secret")); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// parseDuration accepts Go durations plus a day suffix ("7d").
+func parseDuration(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	return d, nil
+}
+
+// persistedSecret reads the node's JWT secret, generating it on first boot. A cluster
+// must share one secret: set STRATA_JWT_SECRET on every node.
+func persistedSecret(path string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return nil, fmt.Errorf("generate jwt secret: %w", err)
+	}
+	secret := hex.EncodeToString(buf)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("persist jwt secret: %w", err)
+	}
+	return []byte(secret), nil
+}
