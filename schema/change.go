@@ -481,7 +481,7 @@ func applyDropColumn(m *Model, c *Change, gen IDGen) error {
 func trashColumn(m *Model, t *Table, name, trashName string) {
 	col := t.Column(name)
 	def := *col
-	m.Trash = append(m.Trash, Trashed{ID: col.ID, Kind: "column", Table: t.Name, Column: name, TrashName: trashName, ColumnDef: &def})
+	m.Trash = append(m.Trash, Trashed{ID: col.ID, Kind: "column", Table: t.Name, TableID: t.ID, Column: name, TrashName: trashName, ColumnDef: &def})
 	kept := t.Indexes[:0]
 	for _, ix := range t.Indexes {
 		if !contains(ix.Columns, name) {

@@ -135,7 +135,7 @@ func PhysicalTable(m *Model, t *Table) Table {
 	out := *t
 	out.Columns = append([]Column(nil), t.Columns...)
 	for _, tr := range m.Trash {
-		if tr.Kind == "column" && tr.Table == t.Name && tr.ColumnDef != nil {
+		if tr.Kind == "column" && tr.TableID == t.ID && tr.ColumnDef != nil {
 			c := *tr.ColumnDef
 			c.Name, c.Nullable, c.Unique, c.Index, c.Relation, c.System = tr.TrashName, true, false, false, "", false
 			out.Columns = append(out.Columns, c)

@@ -121,6 +121,8 @@ type Trashed struct {
 	ID        string `json:"id"`
 	Kind      string `json:"kind"` // "table" or "column"
 	Table     string `json:"table"`
+	// TableID identifies the table a trashed column belongs to; names can be reused.
+	TableID   string `json:"table_id,omitempty"`
 	Column    string `json:"column,omitempty"`
 	TrashName string `json:"trash_name"`
 	TrashedAt string `json:"trashed_at,omitempty"`

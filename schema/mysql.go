@@ -130,6 +130,16 @@ func (d MySQL) alterTable(_, _ *Model, before, after *Table, diff tableDiff) []S
 		a := &after.Columns[i]
 		b := old[a.ID]
 		if b == nil {
+			if !a.Nullable && len(a.Default) == 0 {
+				// MySQL would fill existing rows with an implicit '' or 0; adding the
+				// column nullable and then requiring it fails on existing rows instead,
+				// as it does on PostgreSQL and SQLite.
+				loose := *a
+				loose.Nullable = true
+				cols = append(cols, Step{Up: []string{alter("ADD COLUMN " + d.columnDef(&loose))}, Down: []string{alter("DROP COLUMN " + d.Quote(a.Name))}},
+					Step{Up: []string{alter("MODIFY COLUMN " + d.columnDef(a))}, Down: []string{alter("MODIFY COLUMN " + d.columnDef(&loose))}})
+				continue
+			}
 			cols = append(cols, Step{Up: []string{alter("ADD COLUMN " + d.columnDef(a))}, Down: []string{alter("DROP COLUMN " + d.Quote(a.Name))}})
 			continue
 		}

@@ -90,11 +90,18 @@ func parse(raw string) (driver, dsn, name, dialect string, err error) {
 		if err != nil {
 			return "", "", "", "", fmt.Errorf("parse postgres url: %w", err)
 		}
-		name = u.Query().Get("search_path")
+		q := u.Query()
+		name = q.Get("search_path")
 		if name == "" {
 			name = strings.TrimPrefix(u.Path, "/")
 		}
-		return "pgx", raw, name, "postgres", nil
+		// Tables change shape under running pools (that is the product), so server-side
+		// cached plans would fail with "cached plan must not change result type".
+		if q.Get("default_query_exec_mode") == "" {
+			q.Set("default_query_exec_mode", "exec")
+			u.RawQuery = q.Encode()
+		}
+		return "pgx", u.String(), name, "postgres", nil
 	case strings.HasPrefix(raw, "mysql://"):
 		u, err := url.Parse(raw)
 		if err != nil {
@@ -110,7 +117,8 @@ func parse(raw string) (driver, dsn, name, dialect string, err error) {
 		cfg.DBName = strings.TrimPrefix(u.Path, "/")
 		cfg.ParseTime = true
 		cfg.Loc = time.UTC
-		cfg.Params = map[string]string{"time_zone": "'+00:00'"}
+		// Strict mode makes MySQL refuse bad data instead of silently truncating it.
+		cfg.Params = map[string]string{"time_zone": "'+00:00'", "sql_mode": "'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'"}
 		for k, v := range u.Query() {
 			cfg.Params[k] = v[0]
 		}

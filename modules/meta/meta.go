@@ -103,7 +103,7 @@ func rows(m *schema.Model) map[string]rowSet {
 					rs[tr.TableDef.Columns[i].ID] = columnRow(tr.TableDef.ID, i, &tr.TableDef.Columns[i], "")
 				}
 			case tr.Kind == "column" && tr.ColumnDef != nil:
-				rs[tr.ColumnDef.ID] = columnRow(ids[tr.Table], -1, tr.ColumnDef, tr.TrashName)
+				rs[tr.ColumnDef.ID] = columnRow(tr.TableID, -1, tr.ColumnDef, tr.TrashName)
 			}
 		}
 		out[columnSpec.table] = rs
@@ -254,7 +254,7 @@ func Load(ctx context.Context, q schema.Querier, d schema.Dialect) (*schema.Mode
 		}
 		if tn := str(trash); tn != "" {
 			cc := c
-			trashedCols = append(trashedCols, schema.Trashed{ID: c.ID, Kind: "column", Table: t.Name, Column: c.Name, TrashName: tn, TrashedAt: timeText(trashedAt), ColumnDef: &cc})
+			trashedCols = append(trashedCols, schema.Trashed{ID: c.ID, Kind: "column", Table: t.Name, TableID: t.ID, Column: c.Name, TrashName: tn, TrashedAt: timeText(trashedAt), ColumnDef: &cc})
 			continue
 		}
 		t.Columns = append(t.Columns, c)
