@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"strata/data"
+	"strata/frontend"
 	"strata/modules/apierr"
 	"strata/modules/auth"
 	"strata/modules/database"
@@ -116,6 +117,8 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	api := &rest.API{Auth: authSvc, Tenants: tenants, Migration: mig, Log: log, Now: time.Now, NewID: newID,
 		Limits: rest.Limits{DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit}}
 	api.Mount(app)
+	index, _ := frontend.Dist.ReadFile("dist/index.html")
+	app.Get("/", func(c *fiber.Ctx) error { return c.Type("html").Send(index) })
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })
 
 	return &App{Fiber: app, Control: control, Tenants: tenants, cfg: cfg, log: log}, nil
