@@ -118,9 +118,9 @@ type Relation struct {
 // Trashed is a soft-dropped table or column: renamed into the trash namespace, hidden
 // from the model, and purged after the retention period.
 type Trashed struct {
-	ID        string `json:"id"`
-	Kind      string `json:"kind"` // "table" or "column"
-	Table     string `json:"table"`
+	ID    string `json:"id"`
+	Kind  string `json:"kind"` // "table" or "column"
+	Table string `json:"table"`
 	// TableID identifies the table a trashed column belongs to; names can be reused.
 	TableID   string `json:"table_id,omitempty"`
 	Column    string `json:"column,omitempty"`
