@@ -47,7 +47,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		control.Close()
 		return nil, err
 	}
-	mig := migration.NewService(migration.Config{Secret: cfg.JWTSecret, ConfirmTTL: cfg.ConfirmTTL, NewID: newID, Log: log})
+	mig := migration.NewService(migration.Config{Secret: cfg.JWTSecret, ConfirmTTL: cfg.ConfirmTTL, NewID: newID, Log: log, StepDelay: cfg.TestStepDelay})
 	authSvc := auth.NewService(control, auth.Config{Secret: cfg.JWTSecret, AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, NewID: newID})
 	tenants := tenant.NewRegistry(tenant.Config{
 		Control: control, DataDir: cfg.DataDir, Migration: mig, Snapshot: snapshot, NewID: newID, Now: time.Now, Log: log,
@@ -58,6 +58,10 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	if err := tenants.EnsureSchema(ctx); err != nil {
+		control.Close()
+		return nil, err
+	}
+	if err := tenants.Recover(ctx); err != nil {
 		control.Close()
 		return nil, err
 	}

@@ -32,6 +32,9 @@ type Config struct {
 	ShutdownGrace  time.Duration // STRATA_SHUTDOWN_GRACE, default 15s
 	LogFormat      string        // STRATA_LOG_FORMAT: text or json, default text
 	LogLevel       string        // STRATA_LOG_LEVEL: debug, info, warn, error; default info
+	// TestStepDelay pauses a migration after each step, so crash-recovery tests can kill
+	// a node mid-migration (STRATA_TEST_STEP_DELAY). Never set it in production.
+	TestStepDelay time.Duration
 }
 
 // LoadConfig reads the configuration from the environment (getenv), creating the data
@@ -73,7 +76,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}{
 		{"STRATA_TRASH_RETENTION", "7d", &c.TrashRetention}, {"STRATA_CONFIRM_TTL", "5m", &c.ConfirmTTL},
 		{"STRATA_ACCESS_TTL", "15m", &c.AccessTTL}, {"STRATA_REFRESH_TTL", "7d", &c.RefreshTTL},
-		{"STRATA_SHUTDOWN_GRACE", "15s", &c.ShutdownGrace},
+		{"STRATA_SHUTDOWN_GRACE", "15s", &c.ShutdownGrace}, {"STRATA_TEST_STEP_DELAY", "0s", &c.TestStepDelay},
 	}
 	for _, d := range durs {
 		if *d.dst, err = parseDuration(get(d.key, d.def)); err != nil {

@@ -305,3 +305,11 @@ func liveDrift(t *testing.T, db *database.DB) []string {
 	}
 	return schema.CompareLive(schema.ExpectedLive(db.Dialect, m), live)
 }
+
+func mustJSONString(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}

@@ -71,6 +71,9 @@ type Commit struct {
 
 // Config holds the service's dependencies and limits.
 type Config struct {
+	// StepDelay pauses after each applied step. It exists only so crash-recovery
+	// tests can kill a node in the middle of a migration (STRATA_TEST_STEP_DELAY).
+	StepDelay time.Duration
 	// Secret signs confirm tokens.
 	Secret []byte
 	// ConfirmTTL is how long a confirm token stays valid.
@@ -256,11 +259,12 @@ func (s *Service) execute(ctx context.Context, conn *sql.Conn, tgt Target, befor
 	d := tgt.Dialect
 	ledger := before.Table("custom_migrations") != nil
 	if ledger {
+		// The row is committed on its own before any DDL, so a failure or a crash
+		// still leaves a record. It goes straight to running: the lock is held, and
+		// pending is kept for changes that wait (approval).
+		m.Status = StatusRunning
 		if err := insertMigration(ctx, conn, d, m, s.cfg.NewID()); err != nil {
 			return fmt.Errorf("record migration: %w", err)
-		}
-		if err := setStatus(ctx, conn, d, m, StatusRunning, nil, s.cfg.Now()); err != nil {
-			return fmt.Errorf("mark migration running: %w", err)
 		}
 	}
 	start := time.Now()
@@ -291,6 +295,12 @@ func (s *Service) execute(ctx context.Context, conn *sql.Conn, tgt Target, befor
 	return nil
 }
 
+func (s *Service) pause() {
+	if s.cfg.StepDelay > 0 {
+		time.Sleep(s.cfg.StepDelay)
+	}
+}
+
 func isComment(q string) bool { return strings.HasPrefix(strings.TrimSpace(q), "--") }
 
 // executeTx runs DDL, metadata and the executed mark in one transaction.
@@ -309,6 +319,7 @@ func (s *Service) executeTx(ctx context.Context, conn *sql.Conn, d schema.Dialec
 				return err
 			}
 		}
+		s.pause()
 	}
 	if err := d.VerifyKeys(ctx, tx); err != nil {
 		return err
@@ -369,6 +380,7 @@ func (s *Service) executeSteps(ctx context.Context, conn *sql.Conn, d schema.Dia
 				return undo(i+1, fmt.Errorf("record progress: %w", err))
 			}
 		}
+		s.pause()
 	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {

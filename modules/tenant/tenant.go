@@ -380,3 +380,24 @@ func LoadSnapshot(b []byte) ([]schema.Table, error) {
 	}
 	return snap.Tables, nil
 }
+
+// Recover settles migrations that a crash left running, for every tenant. It is called
+// at boot; a tenant that cannot be reached is logged and skipped so one bad database
+// does not keep the node down.
+func (r *Registry) Recover(ctx context.Context) error {
+	ts, err := r.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		db, err := r.DB(ctx, t)
+		if err != nil {
+			r.cfg.Log.Error("recovery: cannot open tenant", "tenant", t.Slug, "err", err)
+			continue
+		}
+		if _, err := r.cfg.Migration.Recover(ctx, r.Target(t, db)); err != nil {
+			r.cfg.Log.Error("recovery failed", "tenant", t.Slug, "err", err)
+		}
+	}
+	return nil
+}
