@@ -195,10 +195,21 @@ func (r reply) get(path string) any {
 
 func (r reply) String() string {
 	b, _ := json.Marshal(map[string]any(r))
-	if len(b) > 1500 {
-		return string(b[:1500]) + "…"
-	}
 	return string(b)
+}
+
+// fieldNames lists the names of the objects in the array at path (columns, relations).
+func (r reply) fieldNames(path string) map[string]bool {
+	out := map[string]bool{}
+	list, _ := r.get(path).([]any)
+	for _, x := range list {
+		if m, ok := x.(map[string]any); ok {
+			if n, ok := m["name"].(string); ok {
+				out[n] = true
+			}
+		}
+	}
+	return out
 }
 
 // call sends a request as the admin; body may be nil, a string or a value to encode.

@@ -79,11 +79,20 @@ func NewRegistry(cfg Config) *Registry {
 	}
 	r := &Registry{cfg: cfg, pools: map[string]*database.DB{}, models: map[string]*cachedModel{}, byslug: map[string]cachedTenant{}}
 	cfg.Migration.OnCommit(func(c migration.Commit) {
-		r.mu.Lock()
-		r.models[c.TenantID] = &cachedModel{model: c.Model, version: c.Migration.Seq, checked: time.Now()}
-		r.mu.Unlock()
+		r.storeModel(c.TenantID, c.Model, c.Migration.Seq)
 	})
 	return r
+}
+
+// storeModel caches a model unless a newer one is cached already: a slow reload that
+// started before a migration committed must not replace what that migration produced.
+func (r *Registry) storeModel(tenantID string, m *schema.Model, version int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur := r.models[tenantID]; cur != nil && cur.version > version {
+		return
+	}
+	r.models[tenantID] = &cachedModel{model: m, version: version, checked: time.Now()}
 }
 
 // EnsureSchema creates the registry table in the control database.
@@ -335,18 +344,16 @@ func (r *Registry) Model(ctx context.Context, t *Tenant, db *database.DB) (*sche
 		return nil, err
 	}
 	if cm != nil && cm.version == v {
-		r.mu.Lock()
-		r.models[t.ID] = &cachedModel{model: cm.model, version: v, checked: time.Now()}
-		r.mu.Unlock()
+		r.storeModel(t.ID, cm.model, v)
 		return cm.model, nil
 	}
+	// Read the version again after the model: if a migration committed in between,
+	// the model may be newer than v, never older, so caching it under v is safe.
 	m, err := meta.Load(ctx, db, db.Dialect)
 	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	r.models[t.ID] = &cachedModel{model: m, version: v, checked: time.Now()}
-	r.mu.Unlock()
+	r.storeModel(t.ID, m, v)
 	return m, nil
 }
 
