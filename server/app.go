@@ -143,3 +143,17 @@ func (a *App) Close() {
 	a.Tenants.Close()
 	a.Control.Close()
 }
+
+// PurgeTrashEvery purges expired trash now and then every interval until ctx ends.
+func (a *App) PurgeTrashEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		a.Tenants.PurgeExpired(ctx, a.cfg.TrashRetention)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

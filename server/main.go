@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -54,6 +55,7 @@ func run(args []string, getenv func(string) string) error {
 	log.Info("strata listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "dialect", app.Control.Dialect.Name())
 	errc := make(chan error, 1)
 	go func() { errc <- app.Fiber.Listener(ln) }()
+	go app.PurgeTrashEvery(ctx, time.Hour)
 	select {
 	case err := <-errc:
 		return err

@@ -29,8 +29,8 @@ type spec struct {
 }
 
 var (
-	tableSpec    = spec{"table_definition", []string{"name", "description", "is_system", "is_junction", "indexes", "position", "trash_name"}}
-	columnSpec   = spec{"column_definition", []string{"table_id", "name", "type", "max_length", "numeric_precision", "numeric_scale", "enum_values", "is_nullable", "is_unique", "is_indexed", "default_value", "description", "is_system", "relation_id", "position", "trash_name"}}
+	tableSpec    = spec{"table_definition", []string{"name", "description", "is_system", "is_junction", "indexes", "position", "trash_name", "trashed_at"}}
+	columnSpec   = spec{"column_definition", []string{"table_id", "name", "type", "max_length", "numeric_precision", "numeric_scale", "enum_values", "is_nullable", "is_unique", "is_indexed", "default_value", "description", "is_system", "relation_id", "position", "trash_name", "trashed_at"}}
 	relationSpec = spec{"relation_definition", []string{"table_id", "name", "type", "target_table_id", "on_delete", "inverse", "junction_table_id"}}
 )
 
@@ -57,14 +57,23 @@ func jsonText(v any) any {
 	return string(b)
 }
 
-func columnRow(tableID string, pos int, c *schema.Column, trash string) []any {
+// trashTime is when an item went into the trash, as a time parameter (nil if active).
+func trashTime(at string) any {
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return nil
+	}
+	return t.UTC()
+}
+
+func columnRow(tableID string, pos int, c *schema.Column, trash, trashedAt string) []any {
 	def := any(nil)
 	if len(c.Default) > 0 {
 		def = string(c.Default)
 	}
 	return []any{tableID, c.Name, string(c.Type), nullInt(c.Length), nullInt(c.Precision), nullInt(c.Scale),
 		jsonText(c.Values), c.Nullable, c.Unique, c.Index, def, nullStr(c.Description), c.System,
-		nullStr(c.Relation), int64(pos), nullStr(trash)}
+		nullStr(c.Relation), int64(pos), nullStr(trash), trashTime(trashedAt)}
 }
 
 // rows computes the desired rows of each metadata table for model m. A metadata table
@@ -79,12 +88,12 @@ func rows(m *schema.Model) map[string]rowSet {
 	if have(tableSpec.table) {
 		rs := rowSet{}
 		for i, t := range m.Tables {
-			rs[t.ID] = []any{t.Name, nullStr(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(i), nil}
+			rs[t.ID] = []any{t.Name, nullStr(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(i), nil, nil}
 		}
 		for _, tr := range m.Trash {
 			if tr.Kind == "table" && tr.TableDef != nil {
 				t := tr.TableDef
-				rs[t.ID] = []any{t.Name, nullStr(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(-1), tr.TrashName}
+				rs[t.ID] = []any{t.Name, nullStr(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(-1), tr.TrashName, trashTime(tr.TrashedAt)}
 			}
 		}
 		out[tableSpec.table] = rs
@@ -93,17 +102,17 @@ func rows(m *schema.Model) map[string]rowSet {
 		rs := rowSet{}
 		for _, t := range m.Tables {
 			for i := range t.Columns {
-				rs[t.Columns[i].ID] = columnRow(t.ID, i, &t.Columns[i], "")
+				rs[t.Columns[i].ID] = columnRow(t.ID, i, &t.Columns[i], "", "")
 			}
 		}
 		for _, tr := range m.Trash {
 			switch {
 			case tr.Kind == "table" && tr.TableDef != nil:
 				for i := range tr.TableDef.Columns {
-					rs[tr.TableDef.Columns[i].ID] = columnRow(tr.TableDef.ID, i, &tr.TableDef.Columns[i], "")
+					rs[tr.TableDef.Columns[i].ID] = columnRow(tr.TableDef.ID, i, &tr.TableDef.Columns[i], "", "")
 				}
 			case tr.Kind == "column" && tr.ColumnDef != nil:
-				rs[tr.ColumnDef.ID] = columnRow(tr.TableID, -1, tr.ColumnDef, tr.TrashName)
+				rs[tr.ColumnDef.ID] = columnRow(tr.TableID, -1, tr.ColumnDef, tr.TrashName, tr.TrashedAt)
 			}
 		}
 		out[columnSpec.table] = rs
@@ -156,7 +165,7 @@ func syncTable(ctx context.Context, q schema.Querier, d schema.Dialect, sp spec,
 				return err
 			}
 		case !reflect.DeepEqual(convert(d, prev), row):
-			sets := make([]string, 0, len(quoted)+1)
+			sets := make([]string, 0, len(quoted)+2)
 			for _, c := range quoted {
 				sets = append(sets, c+" = ?")
 			}
@@ -177,13 +186,16 @@ func syncTable(ctx context.Context, q schema.Querier, d schema.Dialect, sp spec,
 	return nil
 }
 
-// convert turns Go bools into the dialect's parameter form.
+// convert turns Go bools and times into the dialect's parameter form.
 func convert(d schema.Dialect, row []any) []any {
 	out := make([]any, len(row))
 	for i, v := range row {
-		if b, ok := v.(bool); ok {
-			out[i] = d.BoolValue(b)
-		} else {
+		switch x := v.(type) {
+		case bool:
+			out[i] = d.BoolValue(x)
+		case time.Time:
+			out[i] = d.TimeValue(x)
+		default:
 			out[i] = v
 		}
 	}

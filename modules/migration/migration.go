@@ -50,6 +50,9 @@ type Request struct {
 	ConfirmHash  string
 	ConfirmToken string
 	CreatedBy    string
+	// Unattended marks a change Strata makes by itself under a policy the admin set
+	// (purging trash past its retention); it needs no confirm challenge.
+	Unattended bool
 }
 
 // Result is what a change did (or, for a dry run, would do).
@@ -226,11 +229,12 @@ func (s *Service) run(ctx context.Context, conn *sql.Conn, tgt Target, before *s
 	if err != nil {
 		return nil, fmt.Errorf("plan %s: %w", resolved.Type, err)
 	}
+	stampTrash(before, after, s.cfg.Now())
 	res := &Result{Change: resolved, Before: before, After: after, Plan: plan, Removal: schema.Removals(before, resolved)}
 	destructive := !res.Removal.Empty()
 	now := s.cfg.Now().UTC()
 	m := &Migration{
-		TenantID: tgt.TenantID, Name: req.Name, Description: req.Description, Type: string(resolved.Type),
+		TenantID: tgt.TenantID, Name: req.Name, Description: req.Description, Type: ledgerType(resolved),
 		Change: mustJSON(resolved), UpSQL: plan.UpSQL(), DownSQL: plan.DownSQL(), Status: StatusPending,
 		CreatedBy: req.CreatedBy, CreatedAt: now, UpdatedAt: now, Destructive: destructive,
 	}
@@ -242,7 +246,7 @@ func (s *Service) run(ctx context.Context, conn *sql.Conn, tgt Target, before *s
 	if req.DryRun {
 		return res, nil
 	}
-	if destructive {
+	if destructive && !req.Unattended {
 		hash := s.ConfirmHash(tgt.TenantID, req.Change, res.Removal)
 		if reason := s.checkConfirm(tgt.TenantID, hash, req.ConfirmHash, req.ConfirmToken); reason != "" {
 			return nil, &ConfirmRequiredError{Hash: hash, Token: s.confirmToken(tgt.TenantID, hash), TTL: s.cfg.ConfirmTTL, Removal: res.Removal, Reason: reason}
@@ -431,6 +435,32 @@ func (s *Service) Bootstrap(ctx context.Context, tgt Target, tables []schema.Tab
 		model = res.After
 	}
 	return nil
+}
+
+// stampTrash starts the retention clock of what the change moved into the trash.
+func stampTrash(before, after *schema.Model, now time.Time) {
+	old := map[string]bool{}
+	for _, tr := range before.Trash {
+		old[tr.ID] = true
+	}
+	for i := range after.Trash {
+		if !old[after.Trash[i].ID] {
+			// Microseconds: what every dialect stores, so a reloaded model compares equal.
+			after.Trash[i].TrashedAt = now.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)
+		}
+	}
+}
+
+// ledgerType is the contract's migration type of a change. A purge is recorded as the
+// hard drop it is; its change JSON still says purge.
+func ledgerType(c schema.Change) string {
+	if c.Type == schema.Purge {
+		if c.Column != "" {
+			return string(schema.DropColumn)
+		}
+		return string(schema.DropTable)
+	}
+	return string(c.Type)
 }
 
 // DefaultName describes a change in a few words for the migration's name.

@@ -70,6 +70,8 @@ func (a *API) Mount(app *fiber.App) {
 	t.Get("/relations", a.listRelations)
 	t.Post("/relations", a.addRelation)
 	t.Delete("/relations/:id", a.dropRelation)
+	t.Get("/trash", a.listTrash)
+	t.Delete("/trash/:id", a.purgeTrash)
 	t.Get("/migrations", a.listMigrations)
 	t.Get("/migrations/:id", a.getMigration)
 	t.Get("/items/:table", a.listItems)

@@ -412,3 +412,34 @@ func (a *API) getMigration(c *fiber.Ctx) error {
 	}
 	return c.JSON(fiber.Map{"data": m})
 }
+
+// trashView is a soft-dropped table or column as the API lists it.
+type trashView struct {
+	ID        string `json:"id"`
+	Kind      string `json:"kind"`
+	Table     string `json:"table"`
+	Column    string `json:"column,omitempty"`
+	TrashName string `json:"trash_name"`
+	TrashedAt string `json:"trashed_at"`
+}
+
+func (a *API) listTrash(c *fiber.Ctx) error {
+	m, err := a.model(c)
+	if err != nil {
+		return err
+	}
+	out := make([]trashView, 0, len(m.Trash))
+	for _, tr := range m.Trash {
+		out = append(out, trashView{ID: tr.ID, Kind: tr.Kind, Table: tr.Table, Column: tr.Column, TrashName: tr.TrashName, TrashedAt: tr.TrashedAt})
+	}
+	return c.JSON(fiber.Map{"data": out})
+}
+
+// purgeTrash drops a trashed table or column for good (confirm-hash like any drop).
+func (a *API) purgeTrash(c *fiber.Ctx) error {
+	res, err := a.apply(c, schema.Change{Type: schema.Purge, TrashID: c.Params("id")})
+	if err != nil {
+		return err
+	}
+	return respond(c, res, "", nil)
+}

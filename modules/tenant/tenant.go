@@ -347,8 +347,8 @@ func (r *Registry) Model(ctx context.Context, t *Tenant, db *database.DB) (*sche
 		r.storeModel(t.ID, cm.model, v)
 		return cm.model, nil
 	}
-	// Read the version again after the model: if a migration committed in between,
-	// the model may be newer than v, never older, so caching it under v is safe.
+	// The version was read before the model: if a migration commits in between, the
+	// model is newer than v, never older; caching it under v only means an early recheck.
 	m, err := meta.Load(ctx, db, db.Dialect)
 	if err != nil {
 		return nil, err
@@ -407,4 +407,40 @@ func (r *Registry) Recover(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// PurgeExpired drops, for every tenant, the trashed tables and columns older than
+// retention. Each purge is a recorded migration like any other.
+func (r *Registry) PurgeExpired(ctx context.Context, retention time.Duration) {
+	ts, err := r.List(ctx)
+	if err != nil {
+		r.cfg.Log.Error("trash purge: list tenants", "err", err)
+		return
+	}
+	cutoff := r.cfg.Now().Add(-retention)
+	for _, t := range ts {
+		db, err := r.DB(ctx, t)
+		if err != nil {
+			r.cfg.Log.Error("trash purge: open tenant", "tenant", t.Slug, "err", err)
+			continue
+		}
+		m, err := r.Model(ctx, t, db)
+		if err != nil {
+			r.cfg.Log.Error("trash purge: load model", "tenant", t.Slug, "err", err)
+			continue
+		}
+		for _, tr := range m.Trash {
+			at, err := time.Parse(time.RFC3339Nano, tr.TrashedAt)
+			if err != nil || at.After(cutoff) {
+				continue
+			}
+			_, err = r.cfg.Migration.Apply(ctx, r.Target(t, db), migration.Request{
+				Change: schema.Change{Type: schema.Purge, TrashID: tr.ID}, Unattended: true, CreatedBy: "system",
+				Name: "purge expired trash " + tr.TrashName,
+			})
+			if err != nil {
+				r.cfg.Log.Error("trash purge failed", "tenant", t.Slug, "trash", tr.TrashName, "err", err)
+			}
+		}
+	}
 }
