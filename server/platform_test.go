@@ -1,0 +1,216 @@
+package main
+
+import (
+	"testing"
+)
+
+func TestAuthTokens(t *testing.T) {
+	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
+	anon := &node{t: t, base: n.base}
+	cases := []struct {
+		name, method, path string
+		body               any
+		status             int
+		code               string
+	}{
+		{"wrong password", "POST", "/api/auth/login", map[string]any{"email": "admin@example.com", "password": "nope"}, 401, "INVALID_CREDENTIALS"},
+		{"unknown email", "POST", "/api/auth/login", map[string]any{"email": "who@example.com", "password": "nope"}, 401, "INVALID_CREDENTIALS"},
+		{"missing fields", "POST", "/api/auth/login", map[string]any{"email": "admin@example.com"}, 400, "INVALID_PAYLOAD"},
+		{"anonymous tenants", "GET", "/api/tenants", nil, 401, "INVALID_CREDENTIALS"},
+		{"anonymous tenant route", "GET", "/api/t/acme/tables", nil, 401, "INVALID_CREDENTIALS"},
+		{"unknown refresh token", "POST", "/api/auth/refresh", map[string]any{"refresh_token": "nope"}, 401, "INVALID_TOKEN"},
+	}
+	for _, c := range cases {
+		st, r := anon.call(c.method, c.path, c.body, nil)
+		if st != c.status || r.get("errors.0.extensions.code") != c.code {
+			t.Errorf("%s: %d %s, want %d %s", c.name, st, r, c.status, c.code)
+		}
+	}
+	bad := &node{t: t, base: n.base, token: "not-a-jwt"}
+	if st, r := bad.call("GET", "/api/tenants", nil, nil); st != 401 || r.get("errors.0.extensions.code") != "INVALID_TOKEN" {
+		t.Errorf("garbage token: %d %s", st, r)
+	}
+
+	login := anon.mustCall(200, "POST", "/api/auth/login", map[string]any{"email": "Admin@Example.com", "password": testPassword})
+	if exp, _ := login.get("data.expires").(float64); exp <= 0 {
+		t.Errorf("expires = %v, want a positive number of ms", login.get("data.expires"))
+	}
+	first := login.get("data.refresh_token").(string)
+	rotated := anon.mustCall(200, "POST", "/api/auth/refresh", map[string]any{"refresh_token": first})
+	second := rotated.get("data.refresh_token").(string)
+	if second == first {
+		t.Fatal("refresh did not rotate the token")
+	}
+	withNew := &node{t: t, base: n.base, token: rotated.get("data.access_token").(string)}
+	withNew.mustCall(200, "GET", "/api/tenants", nil)
+	// Reusing a rotated token revokes the whole session family.
+	if st, _ := anon.call("POST", "/api/auth/refresh", map[string]any{"refresh_token": first}, nil); st != 401 {
+		t.Fatalf("a reused refresh token was accepted: %d", st)
+	}
+	if st, _ := anon.call("POST", "/api/auth/refresh", map[string]any{"refresh_token": second}, nil); st != 401 {
+		t.Fatalf("the family survived a reuse: %d", st)
+	}
+	// Logout revokes.
+	again := anon.mustCall(200, "POST", "/api/auth/login", map[string]any{"email": "admin@example.com", "password": testPassword})
+	rt := again.get("data.refresh_token").(string)
+	if st, _ := anon.call("POST", "/api/auth/logout", map[string]any{"refresh_token": rt}, nil); st != 204 {
+		t.Fatalf("logout: %d", st)
+	}
+	if st, _ := anon.call("POST", "/api/auth/refresh", map[string]any{"refresh_token": rt}, nil); st != 401 {
+		t.Fatalf("refresh after logout: %d", st)
+	}
+}
+
+func TestTenants(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme", "name": "Acme"})
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "beta-2"})
+			for _, c := range []struct {
+				body any
+				code string
+			}{
+				{map[string]any{"slug": "acme"}, "RECORD_NOT_UNIQUE"},
+				{map[string]any{"slug": "Bad_Slug"}, "INVALID_PAYLOAD"},
+				{map[string]any{"slug": "a"}, "INVALID_PAYLOAD"},
+				{map[string]any{"slug": "ok-slug", "database_url": "oracle://x"}, "INVALID_PAYLOAD"},
+			} {
+				if st, r := n.call("POST", "/api/tenants", c.body, nil); st != 400 || r.get("errors.0.extensions.code") != c.code {
+					t.Errorf("%v: %d %s, want 400 %s", c.body, st, r, c.code)
+				}
+			}
+			list, _ := n.mustCall(200, "GET", "/api/tenants", nil).get("data").([]any)
+			if len(list) != 2 {
+				t.Fatalf("%d tenants listed, want 2", len(list))
+			}
+			// Tenants are isolated: a table in one does not exist in the other.
+			n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "a", "type": "string"}}})
+			if st, _ := n.call("GET", "/api/t/beta-2/items/posts", nil, nil); st != 404 {
+				t.Errorf("beta-2 sees acme's table: %d", st)
+			}
+			if st, _ := n.call("GET", "/api/t/nope/tables", nil, nil); st != 404 {
+				t.Errorf("unknown tenant: %d", st)
+			}
+			// Deleting a tenant takes the confirm challenge.
+			st, r := n.call("DELETE", "/api/tenants/beta-2", nil, nil)
+			if st != 422 {
+				t.Fatalf("delete without confirmation: %d %s", st, r)
+			}
+			if st, r := n.call("DELETE", "/api/tenants/beta-2", nil, confirmHeaders(t, r)); st != 204 {
+				t.Fatalf("confirmed delete: %d %s", st, r)
+			}
+			if st, _ := n.call("GET", "/api/tenants/beta-2", nil, nil); st != 404 {
+				t.Errorf("deleted tenant still readable: %d", st)
+			}
+			// The slug is free again, with a fresh database.
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "beta-2"})
+			n.mustCall(200, "GET", "/api/t/beta-2/tables", nil)
+		})
+	}
+}
+
+// TestMetadataItemsTakeTheOnePath: writes to the metadata tables through /items are
+// schema changes with recorded migrations, and the metadata tables read like items.
+func TestMetadataItemsTakeTheOnePath(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			db := n.tenantDB("acme")
+			count := func() int { return len(ledger(t, db)) }
+			c0 := count()
+			tbl := n.mustCall(200, "POST", "/api/t/acme/items/table_definition", map[string]any{"name": "books", "columns": []any{map[string]any{"name": "title", "type": "string"}}})
+			tableID, _ := tbl.get("data.id").(string)
+			if tbl.get("data.name") != "books" || tableID == "" || count() != c0+1 {
+				t.Fatalf("create through items: %s (migrations %d → %d)", tbl, c0, count())
+			}
+			col := n.mustCall(200, "POST", "/api/t/acme/items/column_definition", map[string]any{"table": "books", "name": "pages", "type": "integer"})
+			colID, _ := col.get("data.id").(string)
+			if col.get("data.name") != "pages" || count() != c0+2 {
+				t.Fatalf("add column through items: %s", col)
+			}
+			n.mustCall(200, "PATCH", "/api/t/acme/items/column_definition/"+colID, map[string]any{"name": "page_count"})
+			n.mustCall(200, "PATCH", "/api/t/acme/items/table_definition/"+tableID, map[string]any{"name": "volumes"})
+			rel := n.mustCall(200, "POST", "/api/t/acme/items/relation_definition", map[string]any{"table": "volumes", "name": "sequel", "type": "many_to_one", "target": "volumes"})
+			relID, _ := rel.get("data.id").(string)
+			if count() != c0+5 {
+				t.Fatalf("%d migrations after 5 metadata writes", count()-c0)
+			}
+			st, r := n.call("DELETE", "/api/t/acme/items/relation_definition/"+relID, nil, nil)
+			if st != 422 {
+				t.Fatalf("dropping a relation through items skipped the confirm challenge: %d %s", st, r)
+			}
+			if st, r := n.call("DELETE", "/api/t/acme/items/relation_definition/"+relID, nil, confirmHeaders(t, r)); st != 204 {
+				t.Fatalf("confirmed relation drop: %d %s", st, r)
+			}
+			rows, _ := n.mustCall(200, "GET", "/api/t/acme/items/table_definition", nil).get("data").([]any)
+			names := map[string]bool{}
+			for _, x := range rows {
+				names[x.(map[string]any)["name"].(string)] = true
+			}
+			if !names["volumes"] || !names["custom_migrations"] {
+				t.Errorf("table_definition rows: %v", names)
+			}
+			if st, _ := n.call("POST", "/api/t/acme/items/custom_migrations", map[string]any{"name": "x"}, nil); st != 403 {
+				t.Errorf("custom_migrations written through items: %d", st)
+			}
+			if d := liveDrift(t, db); len(d) > 0 {
+				t.Fatalf("drift: %v", d)
+			}
+		})
+	}
+}
+
+// TestItemWriteErrors: values are checked per column type, and constraint failures
+// map onto the contract's codes with the field named.
+func TestItemWriteErrors(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "people", "columns": []any{
+				map[string]any{"name": "email", "type": "email", "unique": true},
+				map[string]any{"name": "name", "type": "string", "nullable": false, "length": 5},
+				map[string]any{"name": "age", "type": "integer"},
+				map[string]any{"name": "kind", "type": "enum", "values": []string{"a", "b"}},
+			}})
+			n.mustCall(200, "POST", "/api/t/acme/items/people", map[string]any{"email": "x@example.com", "name": "ann"})
+			cases := []struct {
+				name  string
+				body  any
+				code  string
+				field string
+			}{
+				{"duplicate unique", map[string]any{"email": "x@example.com", "name": "bob"}, "RECORD_NOT_UNIQUE", "email"},
+				{"missing required", map[string]any{"email": "y@example.com"}, "CONTAINS_NULL_VALUES", "name"},
+				{"explicit null required", map[string]any{"name": nil}, "CONTAINS_NULL_VALUES", "name"},
+				{"too long", map[string]any{"name": "toolong"}, "INVALID_PAYLOAD", "name"},
+				{"not an integer", map[string]any{"name": "a", "age": "abc"}, "INVALID_PAYLOAD", "age"},
+				{"fractional integer", map[string]any{"name": "a", "age": 1.5}, "INVALID_PAYLOAD", "age"},
+				{"bad email", map[string]any{"name": "a", "email": "nope"}, "INVALID_PAYLOAD", "email"},
+				{"enum value", map[string]any{"name": "a", "kind": "c"}, "INVALID_PAYLOAD", "kind"},
+				{"unknown field", map[string]any{"name": "a", "nme": "typo"}, "INVALID_PAYLOAD", "nme"},
+				{"server column", map[string]any{"name": "a", "created_at": "2020-01-01T00:00:00Z"}, "INVALID_PAYLOAD", "created_at"},
+				{"injection in a field name", map[string]any{"name": "a", `x";DROP TABLE people;--`: 1}, "INVALID_PAYLOAD", `x";DROP TABLE people;--`},
+			}
+			for _, c := range cases {
+				st, r := n.call("POST", "/api/t/acme/items/people", c.body, nil)
+				if st != 400 || r.get("errors.0.extensions.code") != c.code || r.get("errors.0.extensions.field") != c.field {
+					t.Errorf("%s: %d %s, want 400 %s naming %s", c.name, st, r, c.code, c.field)
+				}
+			}
+			// A batch is all or nothing.
+			if st, _ := n.call("POST", "/api/t/acme/items/people", []any{map[string]any{"name": "ok1"}, map[string]any{"name": "toolong"}}, nil); st != 400 {
+				t.Errorf("bad batch: %d", st)
+			}
+			list, _ := n.mustCall(200, "GET", "/api/t/acme/items/people", nil).get("data").([]any)
+			if len(list) != 1 {
+				t.Errorf("%d rows after failed writes, want 1", len(list))
+			}
+		})
+	}
+}
