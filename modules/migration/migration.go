@@ -11,9 +11,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -184,16 +184,14 @@ func (s *Service) open(ctx context.Context, tgt Target) (*session, error) {
 	}
 	return &session{conn: conn, release: func() {
 		if err := tgt.Dialect.AfterMigration(context.WithoutCancel(ctx), conn); err != nil {
-			_ = conn.Raw(func(any) error { return driverBad })
+			// Its session settings are unknown now: make database/sql discard it.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 		unlock()
 		conn.Close()
 		mu.Unlock()
 	}}, nil
 }
-
-// driverBad makes database/sql discard a connection whose session state is unknown.
-var driverBad = errors.New("driver: bad connection")
 
 // Apply runs one schema change against a tenant through the one path.
 func (s *Service) Apply(ctx context.Context, tgt Target, req Request) (*Result, error) {
