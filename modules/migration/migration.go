@@ -32,6 +32,13 @@ const (
 	StatusFailed   = "failed"
 )
 
+// Statuses are the values of custom_migrations.status, as the contract lists them.
+var Statuses = []string{StatusPending, "approved", StatusRunning, StatusExecuted, StatusFailed, "rejected", "rolled_back"}
+
+// Types are the values of custom_migrations.type, as the contract lists them.
+var Types = []string{"create_table", "add_column", "alter_column", "rename_column", "drop_column", "rename_table", "drop_table",
+	"add_relation", "drop_relation", "add_index", "drop_index", "custom", "rollback", "data", "alter_table"}
+
 // Target is one tenant database to migrate.
 type Target struct {
 	TenantID string

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,7 +38,9 @@ func Insert(ctx context.Context, q schema.Querier, d schema.Dialect, m *schema.M
 		ownerArg = owner
 	}
 	args = append(args, ownerArg, ts, ts)
-	for name, v := range body {
+	// Sorted, so the same write always renders the same SQL.
+	for _, name := range slices.Sorted(maps.Keys(body)) {
+		v := body[name]
 		if name == "id" {
 			continue
 		}

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -391,8 +392,11 @@ func (a *API) listMigrations(c *fiber.Ctx) error {
 		return apierr.InvalidQuery("page", "page must be 1 or more")
 	}
 	status, typ := c.Query("status"), c.Query("type")
-	if strings.ContainsAny(status+typ, "'\";") {
-		return apierr.InvalidQuery("status", "invalid filter value")
+	if status != "" && !slices.Contains(migration.Statuses, status) {
+		return apierr.InvalidQuery("status", "status must be one of %s", strings.Join(migration.Statuses, ", "))
+	}
+	if typ != "" && !slices.Contains(migration.Types, typ) {
+		return apierr.InvalidQuery("type", "type must be one of %s", strings.Join(migration.Types, ", "))
 	}
 	list, total, err := migration.List(c.UserContext(), tc.db, tc.db.Dialect, migration.ListFilter{Status: status, Type: typ, Limit: limit, Page: page})
 	if err != nil {
