@@ -77,13 +77,14 @@ func Handler(log *slog.Logger) fiber.ErrorHandler {
 		var fe *fiber.Error
 		switch {
 		case errors.As(err, &e):
+		case errors.As(err, &fe) && fe.Code == fiber.StatusRequestEntityTooLarge:
+			// The contract treats an oversized body like any bad payload.
+			e = InvalidPayload("body", "the request body is larger than the limit of this server")
 		case errors.As(err, &fe):
 			code := "INVALID_PAYLOAD"
 			switch fe.Code {
 			case fiber.StatusNotFound, fiber.StatusMethodNotAllowed:
 				code = "ROUTE_NOT_FOUND"
-			case fiber.StatusRequestEntityTooLarge:
-				code = "INVALID_PAYLOAD"
 			case fiber.StatusTooManyRequests:
 				code = "REQUESTS_EXCEEDED"
 			}
