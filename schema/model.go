@@ -46,6 +46,15 @@ var AllTypes = []Type{TypeString, TypeText, TypeInteger, TypeBigint, TypeFloat, 
 	TypeBoolean, TypeDate, TypeDatetime, TypeTime, TypeUUID, TypeJSON, TypeEnum, TypeMultiEnum,
 	TypeEmail, TypeURL, TypePhone, TypeCurrency, TypePercent, TypeFile}
 
+// IsText reports whether values of t are strings compared as text.
+func (t Type) IsText() bool {
+	switch t {
+	case TypeString, TypeText, TypeEnum, TypeEmail, TypeURL, TypePhone:
+		return true
+	}
+	return false
+}
+
 // Valid reports whether t is a known column type.
 func (t Type) Valid() bool { return slices.Contains(AllTypes, t) }
 

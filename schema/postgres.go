@@ -77,8 +77,18 @@ func (p Postgres) literal(c *Column) string {
 	return s
 }
 
+// sqlType is the column's type as declared: string types compare and sort by code
+// point (COLLATE "C"), as they do on MySQL (utf8mb4_bin) and SQLite (BINARY), so a
+// filter or sort gives the same rows on every dialect and indexes still serve them.
+func (p Postgres) sqlType(c *Column) string {
+	if c.Type.IsText() {
+		return p.ColumnType(c) + ` COLLATE "C"`
+	}
+	return p.ColumnType(c)
+}
+
 func (p Postgres) columnDef(c *Column) string {
-	s := p.Quote(c.Name) + " " + p.ColumnType(c)
+	s := p.Quote(c.Name) + " " + p.sqlType(c)
 	if !c.Nullable {
 		s += " NOT NULL"
 	}
@@ -149,10 +159,9 @@ func (p Postgres) alterTable(_, _ *Model, before, after *Table, diff tableDiff) 
 			cols = append(cols, Step{Up: []string{alter("ALTER COLUMN " + name + " DROP DEFAULT")}, Down: []string{alter("ALTER COLUMN " + name + " SET DEFAULT " + p.literal(b))}})
 		}
 		if typeChanged {
-			at, bt := p.ColumnType(a), p.ColumnType(b)
 			cols = append(cols, Step{
-				Up:   []string{alter("ALTER COLUMN " + name + " TYPE " + at + " USING " + name + "::" + at)},
-				Down: []string{alter("ALTER COLUMN " + name + " TYPE " + bt + " USING " + name + "::" + bt)},
+				Up:   []string{alter("ALTER COLUMN " + name + " TYPE " + p.sqlType(a) + " USING " + name + "::" + p.ColumnType(a))},
+				Down: []string{alter("ALTER COLUMN " + name + " TYPE " + p.sqlType(b) + " USING " + name + "::" + p.ColumnType(b))},
 			})
 		}
 		if b.Nullable != a.Nullable {

@@ -211,8 +211,11 @@ func (s SQLite) rebuild(m *Model, from, to *Table) []string {
 	return out
 }
 
+// TimeLayout is how SQLite stores date-times: fixed width, so text order is time order.
+const TimeLayout = "2006-01-02T15:04:05.000000Z"
+
 // TimeValue implements Dialect.
-func (SQLite) TimeValue(t time.Time) any { return t.UTC().Format(time.RFC3339Nano) }
+func (SQLite) TimeValue(t time.Time) any { return t.UTC().Format(TimeLayout) }
 
 // BeforeMigration implements Dialect: a table rebuild drops and re-creates tables that
 // others reference, which must not fire ON DELETE actions; the pragma only takes effect

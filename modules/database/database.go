@@ -130,7 +130,8 @@ func parse(raw string) (driver, dsn, name, dialect string, err error) {
 		}
 		// WAL lets readers run beside the writer; _txlock=immediate takes the writer
 		// lock when a transaction starts, so two writers never deadlock on upgrade.
-		dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		// LIKE is case-sensitive, as on PostgreSQL and on MySQL's binary collation.
+		dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=case_sensitive_like(1)&_txlock=immediate"
 		return "sqlite", dsn, path, "sqlite", nil
 	}
 	return "", "", "", "", fmt.Errorf("unsupported database url (want postgres://, mysql:// or sqlite://): %q", redact(raw))
@@ -192,7 +193,7 @@ func CreateTenantStore(ctx context.Context, admin *DB, tenantURL string) error {
 	case "postgres":
 		_, err = admin.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+admin.Dialect.Quote(name))
 	case "mysql":
-		_, err = admin.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+admin.Dialect.Quote(name)+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+		_, err = admin.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+admin.Dialect.Quote(name)+" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
 	}
 	if err != nil {
 		return fmt.Errorf("create tenant %s store %s: %w", dialect, name, err)

@@ -334,7 +334,15 @@ func str(v any) string {
 	return fmt.Sprint(v)
 }
 
-func timeText(v any) string { return str(v) }
+// timeText renders a stored time the way the model holds it (RFC 3339, UTC), whatever
+// form the driver returned.
+func timeText(v any) string {
+	s := str(v)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	return s
+}
 
 func boolean(v any) bool {
 	switch x := v.(type) {
