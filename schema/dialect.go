@@ -87,6 +87,9 @@ type Dialect interface {
 	MigrationLock(ctx context.Context, conn Querier, key string) (unlock func(), err error)
 	// VerifyKeys checks referential integrity inside a migration before it commits.
 	VerifyKeys(ctx context.Context, tx Querier) error
+	// OrderTerm renders one ORDER BY term so that NULLs sort last ascending and first
+	// descending on every dialect (PostgreSQL's rule).
+	OrderTerm(expr string, desc, nullable bool) string
 }
 
 // DialectByName returns the dialect for "postgres", "mysql" or "sqlite".

@@ -194,3 +194,16 @@ func (MySQL) MigrationLock(ctx context.Context, q Querier, key string) (func(), 
 
 // VerifyKeys implements Dialect; MySQL checks keys as statements run.
 func (MySQL) VerifyKeys(context.Context, Querier) error { return nil }
+
+// OrderTerm implements Dialect. MySQL sorts NULLs first ascending and has no NULLS
+// LAST, so nullable columns get an IS NULL term first (NOT NULL ones keep index order).
+func (MySQL) OrderTerm(expr string, desc, nullable bool) string {
+	dir := " ASC"
+	if desc {
+		dir = " DESC"
+	}
+	if !nullable {
+		return expr + dir
+	}
+	return "(" + expr + " IS NULL)" + dir + ", " + expr + dir
+}

@@ -219,3 +219,11 @@ func (Postgres) MigrationLock(ctx context.Context, q Querier, key string) (func(
 
 // VerifyKeys implements Dialect; PostgreSQL checks keys as statements run.
 func (Postgres) VerifyKeys(context.Context, Querier) error { return nil }
+
+// OrderTerm implements Dialect; PostgreSQL's own NULL order is the rule.
+func (Postgres) OrderTerm(expr string, desc, _ bool) string {
+	if desc {
+		return expr + " DESC"
+	}
+	return expr + " ASC"
+}

@@ -251,3 +251,16 @@ func (SQLite) VerifyKeys(ctx context.Context, q Querier) error {
 	}
 	return rows.Err()
 }
+
+// OrderTerm implements Dialect.
+func (SQLite) OrderTerm(expr string, desc, nullable bool) string {
+	switch {
+	case !nullable && desc:
+		return expr + " DESC"
+	case !nullable:
+		return expr + " ASC"
+	case desc:
+		return expr + " DESC NULLS FIRST"
+	}
+	return expr + " ASC NULLS LAST"
+}

@@ -21,6 +21,7 @@ import (
 	"strata/modules/auth"
 	"strata/modules/database"
 	"strata/modules/migration"
+	"strata/modules/query"
 	"strata/modules/rest"
 	"strata/modules/tenant"
 )
@@ -119,7 +120,10 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	})
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	api := &rest.API{Auth: authSvc, Tenants: tenants, Migration: mig, Log: log, Now: time.Now, NewID: newID,
-		Limits: rest.Limits{DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit}}
+		Limits: rest.Limits{DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, Query: query.Limits{
+			DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, MaxFilterDepth: cfg.MaxFilterDepth, MaxFilterNodes: cfg.MaxFilterNodes,
+			MaxRelationDepth: cfg.MaxRelationDepth,
+		}.WithDefaults()}}
 	api.Mount(app)
 	index, _ := frontend.Dist.ReadFile("dist/index.html")
 	app.Get("/", func(c *fiber.Ctx) error { return c.Type("html").Send(index) })

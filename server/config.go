@@ -14,24 +14,27 @@ import (
 // Config is every setting of a Strata node, read from the environment. Limits live here
 // with their documented defaults.
 type Config struct {
-	HTTP           string        // STRATA_HTTP, default 127.0.0.1:8080
-	DataDir        string        // STRATA_DATA_DIR, default ./strata_data
-	DatabaseURL    string        // STRATA_DATABASE_URL, default sqlite://<data dir>/strata.db
-	AdminEmail     string        // STRATA_ADMIN_EMAIL, default admin@example.com
-	AdminPassword  string        // STRATA_ADMIN_PASSWORD; generated and logged once when unset
-	JWTSecret      []byte        // STRATA_JWT_SECRET; generated and kept in <data dir>/jwt_secret when unset
-	TrashRetention time.Duration // STRATA_TRASH_RETENTION, default 7d
-	BodyLimit      int           // STRATA_BODY_LIMIT bytes, default 1 MiB
-	DefaultLimit   int           // STRATA_DEFAULT_LIMIT rows per page, default 100
-	MaxLimit       int           // STRATA_MAX_LIMIT rows per page, default 1000
-	TenantPoolMax  int           // STRATA_TENANT_POOL_MAX connections per tenant, default 10
-	ControlPoolMax int           // STRATA_CONTROL_POOL_MAX connections to the control database, default 20
-	ConfirmTTL     time.Duration // STRATA_CONFIRM_TTL, default 5m
-	AccessTTL      time.Duration // STRATA_ACCESS_TTL, default 15m
-	RefreshTTL     time.Duration // STRATA_REFRESH_TTL, default 7d
-	ShutdownGrace  time.Duration // STRATA_SHUTDOWN_GRACE, default 15s
-	LogFormat      string        // STRATA_LOG_FORMAT: text or json, default text
-	LogLevel       string        // STRATA_LOG_LEVEL: debug, info, warn, error; default info
+	HTTP             string        // STRATA_HTTP, default 127.0.0.1:8080
+	DataDir          string        // STRATA_DATA_DIR, default ./strata_data
+	DatabaseURL      string        // STRATA_DATABASE_URL, default sqlite://<data dir>/strata.db
+	AdminEmail       string        // STRATA_ADMIN_EMAIL, default admin@example.com
+	AdminPassword    string        // STRATA_ADMIN_PASSWORD; generated and logged once when unset
+	JWTSecret        []byte        // STRATA_JWT_SECRET; generated and kept in <data dir>/jwt_secret when unset
+	TrashRetention   time.Duration // STRATA_TRASH_RETENTION, default 7d
+	BodyLimit        int           // STRATA_BODY_LIMIT bytes, default 1 MiB
+	DefaultLimit     int           // STRATA_DEFAULT_LIMIT rows per page, default 100
+	MaxLimit         int           // STRATA_MAX_LIMIT rows per page, default 1000
+	TenantPoolMax    int           // STRATA_TENANT_POOL_MAX connections per tenant, default 10
+	MaxFilterDepth   int           // STRATA_MAX_FILTER_DEPTH nesting of a filter, default 10
+	MaxFilterNodes   int           // STRATA_MAX_FILTER_CONDITIONS conditions in a filter, default 200
+	MaxRelationDepth int           // STRATA_MAX_RELATION_DEPTH levels of relations in one query, default 4
+	ControlPoolMax   int           // STRATA_CONTROL_POOL_MAX connections to the control database, default 20
+	ConfirmTTL       time.Duration // STRATA_CONFIRM_TTL, default 5m
+	AccessTTL        time.Duration // STRATA_ACCESS_TTL, default 15m
+	RefreshTTL       time.Duration // STRATA_REFRESH_TTL, default 7d
+	ShutdownGrace    time.Duration // STRATA_SHUTDOWN_GRACE, default 15s
+	LogFormat        string        // STRATA_LOG_FORMAT: text or json, default text
+	LogLevel         string        // STRATA_LOG_LEVEL: debug, info, warn, error; default info
 	// TestStepDelay pauses a migration after each step, so crash-recovery tests can kill
 	// a node mid-migration (STRATA_TEST_STEP_DELAY). Never set it in production.
 	TestStepDelay time.Duration
@@ -62,7 +65,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}{
 		{"STRATA_BODY_LIMIT", 1 << 20, &c.BodyLimit}, {"STRATA_DEFAULT_LIMIT", 100, &c.DefaultLimit},
 		{"STRATA_MAX_LIMIT", 1000, &c.MaxLimit}, {"STRATA_TENANT_POOL_MAX", 10, &c.TenantPoolMax},
-		{"STRATA_CONTROL_POOL_MAX", 20, &c.ControlPoolMax},
+		{"STRATA_CONTROL_POOL_MAX", 20, &c.ControlPoolMax}, {"STRATA_MAX_FILTER_DEPTH", 10, &c.MaxFilterDepth},
+		{"STRATA_MAX_FILTER_CONDITIONS", 200, &c.MaxFilterNodes}, {"STRATA_MAX_RELATION_DEPTH", 4, &c.MaxRelationDepth},
 	}
 	for _, i := range ints {
 		if *i.dst, err = strconv.Atoi(get(i.key, strconv.Itoa(i.def))); err != nil || *i.dst < 1 {

@@ -168,7 +168,7 @@ func Coerce(d schema.Dialect, c *schema.Column, v any) (any, error) {
 		if !timeRe.MatchString(s) {
 			return nil, bad("must be a time HH:MM[:SS]")
 		}
-		return s, nil
+		return NormalizeTime(s), nil
 	case schema.TypeUUID, schema.TypeFile:
 		s, err := str()
 		if err != nil {

@@ -3,6 +3,9 @@ package rest
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
@@ -26,44 +29,106 @@ func (a *API) itemsTable(c *fiber.Ctx) (*schema.Model, *schema.Table, error) {
 	return m, t, nil
 }
 
-func (a *API) listItems(c *fiber.Ctx) error {
-	_, t, err := a.itemsTable(c)
-	if err != nil {
-		return err
-	}
-	limit := c.QueryInt("limit", a.Limits.DefaultLimit)
-	if limit == -1 {
-		limit = a.Limits.MaxLimit
-	}
-	if limit < 1 || limit > a.Limits.MaxLimit {
-		return apierr.InvalidQuery("limit", "limit must be between 1 and %d, or -1", a.Limits.MaxLimit)
-	}
-	if f := c.Query("filter"); f != "" && !json.Valid([]byte(f)) {
-		return apierr.InvalidQuery("filter", "filter is not valid JSON")
-	}
+// params collects the query string with repeated and bracket-form keys intact.
+func params(c *fiber.Ctx) query.Params {
+	p := query.Params{}
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+		p[string(k)] = append(p[string(k)], string(v))
+	})
+	return p
+}
+
+// resolver validates queries for this request's caller against the tenant's model.
+func (a *API) resolver(c *fiber.Ctx, m *schema.Model) *query.Resolver {
+	return &query.Resolver{Model: m, Limits: a.Limits.Query, User: callerID(c), Now: a.Now}
+}
+
+func (a *API) runner(c *fiber.Ctx) *query.Runner {
 	tc := tenantOf(c)
-	rows, err := query.Select(c.UserContext(), tc.db, tc.db.Dialect, t, "", limit)
+	return &query.Runner{DB: tc.db, D: tc.db.Dialect, Limits: a.Limits.Query}
+}
+
+func (a *API) listItems(c *fiber.Ctx) error {
+	m, t, err := a.itemsTable(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"data": rows})
+	q, err := a.resolver(c, m).Parse(t, params(c))
+	if err != nil {
+		return err
+	}
+	res, err := a.runner(c).Run(c.UserContext(), q)
+	if err != nil {
+		return err
+	}
+	out := fiber.Map{"data": res.Data}
+	if res.Meta != nil {
+		out["meta"] = res.Meta
+	}
+	return c.JSON(out)
+}
+
+// readItems reads rows by id with the request's fields and deep, in the ids' order.
+func (a *API) readItems(c *fiber.Ctx, m *schema.Model, t *schema.Table, ids []string) ([]map[string]any, error) {
+	p := query.Params{}
+	for _, k := range []string{"fields", "deep"} {
+		if v := c.Query(k); v != "" {
+			p[k] = []string{v}
+		}
+	}
+	q, err := a.resolver(c, m).Parse(t, p)
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]any, len(ids))
+	for i, id := range ids {
+		vals[i] = id
+	}
+	q.Filter = &query.Cond{Kind: query.CondLeaf, Column: t.Column("id"), Op: "_in", Value: vals}
+	q.Limit = len(ids)
+	res, err := a.runner(c).Run(c.UserContext(), q)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]map[string]any{}
+	// The id may not be among the requested fields: match on the order of ids instead.
+	if len(res.Data) == len(ids) && !slices.Contains(q.Select.Columns, t.Column("id")) {
+		return res.Data, nil
+	}
+	for _, row := range res.Data {
+		if id, ok := row["id"].(string); ok {
+			byID[id] = row
+		}
+	}
+	out := make([]map[string]any, 0, len(ids))
+	for _, id := range ids {
+		if row := byID[strings.ToLower(id)]; row != nil {
+			out = append(out, row)
+		}
+	}
+	return out, nil
 }
 
 func (a *API) getItem(c *fiber.Ctx) error {
-	_, t, err := a.itemsTable(c)
+	m, t, err := a.itemsTable(c)
 	if err != nil {
 		return err
 	}
-	tc := tenantOf(c)
-	rows, err := query.Select(c.UserContext(), tc.db, tc.db.Dialect, t, c.Params("id"), 1)
+	id := c.Params("id")
+	if !uuidPattern.MatchString(id) {
+		return apierr.NotFound("item %q not found in %s", id, t.Name)
+	}
+	rows, err := a.readItems(c, m, t, []string{id})
 	if err != nil {
 		return err
 	}
 	if len(rows) == 0 {
-		return apierr.NotFound("item %q not found in %s", c.Params("id"), t.Name)
+		return apierr.NotFound("item %q not found in %s", id, t.Name)
 	}
 	return c.JSON(fiber.Map{"data": rows[0]})
 }
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 func (a *API) createItems(c *fiber.Ctx) error {
 	switch c.Params("table") {
@@ -111,13 +176,9 @@ func (a *API) createItems(c *fiber.Ctx) error {
 	if err := tx.Commit(); err != nil {
 		return query.ClassifyWriteError(t, err)
 	}
-	out := make([]map[string]any, 0, len(ids))
-	for _, id := range ids {
-		rows, err := query.Select(c.UserContext(), tc.db, d, t, id, 1)
-		if err != nil {
-			return err
-		}
-		out = append(out, rows...)
+	out, err := a.readItems(c, m, t, ids)
+	if err != nil {
+		return err
 	}
 	if many {
 		return c.JSON(fiber.Map{"data": out})

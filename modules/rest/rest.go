@@ -27,6 +27,7 @@ import (
 type Limits struct {
 	DefaultLimit int
 	MaxLimit     int
+	Query        query.Limits
 }
 
 // API holds the services the handlers call.
@@ -110,6 +111,7 @@ func Translate(err error) error {
 		cr  *migration.ConfirmRequiredError
 		mf  *migration.FailedError
 		ve  *query.ValueError
+		qe  *query.Error
 		ce  *query.ConstraintError
 		api *apierr.Error
 	)
@@ -128,6 +130,8 @@ func Translate(err error) error {
 	case errors.As(err, &mf):
 		return apierr.New(fiber.StatusConflict, "MIGRATION_FAILED", "%s", mf.Error()).
 			With("migration", fiber.Map{"id": mf.Migration.ID, "seq": mf.Migration.Seq, "status": mf.Migration.Status, "error": mf.Migration.Error})
+	case errors.As(err, &qe):
+		return apierr.InvalidQuery(qe.Param, "%s", qe.Error()).With("path", qe.Path)
 	case errors.As(err, &ve):
 		return apierr.InvalidPayload(ve.Field, "%s", ve.Error())
 	case errors.As(err, &ce):
