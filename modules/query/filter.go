@@ -362,6 +362,9 @@ func (r *Resolver) leaf(col *schema.Column, param, path, op string, v any, nodes
 			if !ok {
 				return nil, qerr(param, path, "must be a string")
 			}
+			if strings.ContainsRune(s, 0) {
+				return nil, qerr(param, path, "must not contain NUL characters")
+			}
 			c.Value = s
 			return c, nil
 		}
@@ -392,6 +395,9 @@ var nowRe = regexp.MustCompile(`^\$NOW(?:\(\s*([+-]?\d+)\s*(second|minute|hour|d
 // strings (the bracket form has only strings), dates and times checked, dynamic values
 // ($NOW, $CURRENT_USER) resolved.
 func (r *Resolver) scalar(col *schema.Column, v any) (any, error) {
+	if s, ok := v.(string); ok && strings.ContainsRune(s, 0) {
+		return nil, fmt.Errorf("must not contain NUL characters") // no dialect stores them in text
+	}
 	if s, ok := v.(string); ok {
 		switch {
 		case s == "$CURRENT_USER":

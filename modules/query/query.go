@@ -215,6 +215,9 @@ func (r *Resolver) Parse(t *schema.Table, p Params) (*Query, error) {
 		return nil, err
 	}
 	q.Search = p.get("search")
+	if strings.ContainsRune(q.Search, 0) {
+		return nil, qerr("search", "", "must not contain NUL characters")
+	}
 	if q.Sort, err = r.parseSort(t, "sort", "", p.get("sort")); err != nil {
 		return nil, err
 	}
