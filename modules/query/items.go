@@ -167,3 +167,77 @@ func orField(f string) string {
 	}
 	return "field " + f
 }
+
+// assignments validates a partial object for an update and returns the SET list and
+// its parameters, in a stable order.
+func assignments(d schema.Dialect, m *schema.Model, t *schema.Table, body map[string]any, now time.Time) ([]string, []any, error) {
+	var sets []string
+	var args []any
+	for _, name := range slices.Sorted(maps.Keys(body)) {
+		c := t.Column(name)
+		switch {
+		case c == nil && m.RelationByField(t.Name, name) != nil:
+			return nil, nil, &ValueError{Field: name, Message: "writing to-many relations is not supported yet; write the related rows' key instead"}
+		case c == nil:
+			return nil, nil, &ValueError{Field: name, Message: fmt.Sprintf("table %q has no field %q", t.Name, name)}
+		case name == "id":
+			return nil, nil, &ValueError{Field: name, Message: "the primary key cannot be changed"}
+		case serverColumns[name]:
+			return nil, nil, &ValueError{Field: name, Message: "is set by the server"}
+		}
+		val, err := Coerce(d, c, body[name])
+		if err != nil {
+			return nil, nil, err
+		}
+		sets = append(sets, d.Quote(name)+" = ?")
+		args = append(args, val)
+	}
+	sets = append(sets, d.Quote("updated_at")+" = ?")
+	args = append(args, d.TimeValue(now))
+	return sets, args, nil
+}
+
+// Update applies a partial object to the rows with the given ids and returns how many
+// rows matched.
+func Update(ctx context.Context, q schema.Querier, d schema.Dialect, m *schema.Model, t *schema.Table, ids []string, body map[string]any, now time.Time) (int64, error) {
+	sets, args, err := assignments(d, m, t, body, now)
+	if err != nil {
+		return 0, err
+	}
+	ph, idArgs, err := idList(ids)
+	if err != nil {
+		return 0, err
+	}
+	res, err := q.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote(t.Name)+" SET "+strings.Join(sets, ", ")+" WHERE "+d.Quote("id")+" IN ("+ph+")"), append(args, idArgs...)...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// Delete removes the rows with the given ids and returns how many there were.
+func Delete(ctx context.Context, q schema.Querier, d schema.Dialect, t *schema.Table, ids []string) (int64, error) {
+	ph, args, err := idList(ids)
+	if err != nil {
+		return 0, err
+	}
+	res, err := q.ExecContext(ctx, d.Rebind("DELETE FROM "+d.Quote(t.Name)+" WHERE "+d.Quote("id")+" IN ("+ph+")"), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func idList(ids []string) (string, []any, error) {
+	if len(ids) == 0 {
+		return "", nil, &ValueError{Field: "keys", Message: "at least one key is required"}
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		if !uuidRe.MatchString(id) {
+			return "", nil, &ValueError{Field: "keys", Message: fmt.Sprintf("%q is not a UUID", id)}
+		}
+		args[i] = strings.ToLower(id)
+	}
+	return strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", "), args, nil
+}

@@ -135,12 +135,9 @@ func (a *API) createItems(c *fiber.Ctx) error {
 	case "table_definition", "column_definition", "relation_definition":
 		return a.createMetadata(c)
 	}
-	m, t, err := a.itemsTable(c)
+	m, t, err := a.writableTable(c)
 	if err != nil {
 		return err
-	}
-	if t.System {
-		return apierr.Forbidden("%s is written through its own routes", t.Name)
 	}
 	body := bytes.TrimSpace(c.Body())
 	var objects []map[string]any
@@ -156,6 +153,9 @@ func (a *API) createItems(c *fiber.Ctx) error {
 	}
 	if err != nil || len(objects) == 0 || objects[0] == nil {
 		return apierr.InvalidPayload("body", "expected a JSON object or an array of objects")
+	}
+	if len(objects) > a.Limits.MaxLimit {
+		return apierr.InvalidPayload("body", "at most %d items per request", a.Limits.MaxLimit)
 	}
 	tc := tenantOf(c)
 	d := tc.db.Dialect
@@ -186,22 +186,181 @@ func (a *API) createItems(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"data": out[0]})
 }
 
-// patchItem and deleteItem on user tables arrive with the query engine; on metadata
-// tables they are schema changes and take the one path.
+// writableTable finds a user table for an item write; metadata tables are written
+// through the schema path and the ledger not at all.
+func (a *API) writableTable(c *fiber.Ctx) (*schema.Model, *schema.Table, error) {
+	m, t, err := a.itemsTable(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if t.System {
+		return nil, nil, apierr.Forbidden("%s is written through its own routes", t.Name)
+	}
+	return m, t, nil
+}
+
+// decodeJSON reads a body keeping numbers exact.
+func decodeJSON(c *fiber.Ctx, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(c.Body()))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return apierr.InvalidPayload("body", "invalid JSON body: %v", err)
+	}
+	return nil
+}
+
+// patchItem updates one row; on metadata tables it is a schema change.
 func (a *API) patchItem(c *fiber.Ctx) error {
 	switch c.Params("table") {
 	case "table_definition", "column_definition":
 		return a.patchMetadata(c)
 	}
-	return apierr.New(fiber.StatusNotImplemented, "ROUTE_NOT_FOUND", "updating items is not available yet")
+	m, t, err := a.writableTable(c)
+	if err != nil {
+		return err
+	}
+	var body map[string]any
+	if err := decodeJSON(c, &body); err != nil || body == nil {
+		return apierr.InvalidPayload("body", "expected a JSON object")
+	}
+	id := c.Params("id")
+	if !uuidPattern.MatchString(id) {
+		return apierr.NotFound("item %q not found in %s", id, t.Name)
+	}
+	tc := tenantOf(c)
+	n, err := query.Update(c.UserContext(), tc.db, tc.db.Dialect, m, t, []string{id}, body, a.Now())
+	if err != nil {
+		return query.ClassifyWriteError(t, err)
+	}
+	if n == 0 {
+		return apierr.NotFound("item %q not found in %s", id, t.Name)
+	}
+	rows, err := a.readItems(c, m, t, []string{id})
+	if err != nil || len(rows) == 0 {
+		return err
+	}
+	return c.JSON(fiber.Map{"data": rows[0]})
 }
 
+// batchUpdate is PATCH /items/{t}: {"keys":[…],"data":{…}} applies one change to many
+// rows; an array of objects with ids applies each its own change. All or nothing.
+type batchUpdate struct {
+	Keys []string       `json:"keys"`
+	Data map[string]any `json:"data"`
+}
+
+func (a *API) patchItems(c *fiber.Ctx) error {
+	m, t, err := a.writableTable(c)
+	if err != nil {
+		return err
+	}
+	type change struct {
+		ids  []string
+		data map[string]any
+	}
+	var changes []change
+	var ids []string
+	if b := bytes.TrimSpace(c.Body()); len(b) > 0 && b[0] == '[' {
+		var list []map[string]any
+		if err := decodeJSON(c, &list); err != nil {
+			return err
+		}
+		for i, obj := range list {
+			id, _ := obj["id"].(string)
+			if id == "" {
+				return apierr.InvalidPayload("id", "item %d has no id", i)
+			}
+			delete(obj, "id")
+			changes = append(changes, change{[]string{id}, obj})
+			ids = append(ids, id)
+		}
+	} else {
+		var in batchUpdate
+		if err := decodeJSON(c, &in); err != nil {
+			return err
+		}
+		if in.Data == nil {
+			return apierr.InvalidPayload("data", "data is required")
+		}
+		changes, ids = []change{{in.Keys, in.Data}}, in.Keys
+	}
+	if len(ids) == 0 || len(ids) > a.Limits.MaxLimit {
+		return apierr.InvalidPayload("keys", "between 1 and %d keys", a.Limits.MaxLimit)
+	}
+	tc := tenantOf(c)
+	tx, err := tc.db.BeginTx(c.UserContext(), nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after commit
+	for _, ch := range changes {
+		if _, err := query.Update(c.UserContext(), tx, tc.db.Dialect, m, t, ch.ids, ch.data, a.Now()); err != nil {
+			return query.ClassifyWriteError(t, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return query.ClassifyWriteError(t, err)
+	}
+	rows, err := a.readItems(c, m, t, ids)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"data": rows})
+}
+
+// deleteItem deletes one row; on metadata tables it is a schema change.
 func (a *API) deleteItem(c *fiber.Ctx) error {
 	switch c.Params("table") {
 	case "table_definition", "column_definition", "relation_definition":
 		return a.deleteMetadata(c)
 	}
-	return apierr.New(fiber.StatusNotImplemented, "ROUTE_NOT_FOUND", "deleting items is not available yet")
+	_, t, err := a.writableTable(c)
+	if err != nil {
+		return err
+	}
+	id := c.Params("id")
+	if !uuidPattern.MatchString(id) {
+		return apierr.NotFound("item %q not found in %s", id, t.Name)
+	}
+	tc := tenantOf(c)
+	n, err := query.Delete(c.UserContext(), tc.db, tc.db.Dialect, t, []string{id})
+	if err != nil {
+		return query.ClassifyWriteError(t, err)
+	}
+	if n == 0 {
+		return apierr.NotFound("item %q not found in %s", id, t.Name)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// deleteItems is DELETE /items/{t} with {"keys":[…]} or a bare array of keys.
+func (a *API) deleteItems(c *fiber.Ctx) error {
+	_, t, err := a.writableTable(c)
+	if err != nil {
+		return err
+	}
+	var keys []string
+	if b := bytes.TrimSpace(c.Body()); len(b) > 0 && b[0] == '[' {
+		if err := decodeJSON(c, &keys); err != nil {
+			return err
+		}
+	} else {
+		var in struct {
+			Keys []string `json:"keys"`
+		}
+		if err := decodeJSON(c, &in); err != nil {
+			return err
+		}
+		keys = in.Keys
+	}
+	if len(keys) == 0 || len(keys) > a.Limits.MaxLimit {
+		return apierr.InvalidPayload("keys", "between 1 and %d keys", a.Limits.MaxLimit)
+	}
+	tc := tenantOf(c)
+	if _, err := query.Delete(c.UserContext(), tc.db, tc.db.Dialect, t, keys); err != nil {
+		return query.ClassifyWriteError(t, err)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 // metadataRow answers a metadata write the items way: the row as it now reads.

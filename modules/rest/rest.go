@@ -78,6 +78,8 @@ func (a *API) Mount(app *fiber.App) {
 	t.Get("/items/:table", a.listItems)
 	t.Get("/items/:table/:id", a.getItem)
 	t.Post("/items/:table", a.createItems)
+	t.Patch("/items/:table", a.patchItems)
+	t.Delete("/items/:table", a.deleteItems)
 	t.Patch("/items/:table/:id", a.patchItem)
 	t.Delete("/items/:table/:id", a.deleteItem)
 }
