@@ -18,6 +18,7 @@ import (
 	"strata/modules/auth"
 	"strata/modules/database"
 	"strata/modules/migration"
+	"strata/modules/openapi"
 	"strata/modules/query"
 	"strata/modules/tenant"
 	"strata/schema"
@@ -39,6 +40,7 @@ type API struct {
 	Log       *slog.Logger
 	Now       func() time.Time
 	NewID     func() string
+	docs      openapi.Cache
 }
 
 // Mount registers every route on app.
@@ -47,6 +49,8 @@ func (a *API) Mount(app *fiber.App) {
 	api.Post("/auth/login", a.login)
 	api.Post("/auth/refresh", a.refresh)
 	api.Post("/auth/logout", a.logout)
+	platformDoc, _ := json.Marshal(openapi.Platform())
+	api.Get("/openapi.json", func(c *fiber.Ctx) error { return c.Type("json").Send(platformDoc) })
 
 	admin := a.Auth.RequirePlatformAdmin()
 	api.Get("/tenants", admin, a.listTenants)
@@ -57,6 +61,7 @@ func (a *API) Mount(app *fiber.App) {
 	t := api.Group("/t/:tenant")
 	t.Get("/server/health", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"data": fiber.Map{"status": "ok"}}) })
 	t.Use(admin, a.resolveTenant)
+	t.Get("/openapi.json", a.tenantDoc)
 	t.Get("/tables", a.listTables)
 	t.Post("/tables", a.createTable)
 	t.Get("/tables/:table", a.getTable)
@@ -225,6 +230,20 @@ func respond(c *fiber.Ctx, res *migration.Result, key string, value any) error {
 		data["dry_run"] = true
 	}
 	return c.JSON(fiber.Map{"data": data})
+}
+
+// tenantDoc serves the tenant's OpenAPI document, rendered once per schema version.
+func (a *API) tenantDoc(c *fiber.Ctx) error {
+	tc := tenantOf(c)
+	m, v, err := a.Tenants.ModelVersion(c.UserContext(), tc.t, tc.db)
+	if err != nil {
+		return err
+	}
+	body, err := a.docs.Get(tc.t.ID, tc.t.Slug, tc.t.Name, v, m)
+	if err != nil {
+		return err
+	}
+	return c.Type("json").Send(body)
 }
 
 func errNotFound(what, name string) error {

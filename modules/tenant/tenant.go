@@ -333,28 +333,34 @@ func (r *Registry) Target(t *Tenant, db *database.DB) migration.Target {
 // Model returns the tenant's schema model from the cache, checking the schema version
 // at most once per ModelTTL.
 func (r *Registry) Model(ctx context.Context, t *Tenant, db *database.DB) (*schema.Model, error) {
+	m, _, err := r.ModelVersion(ctx, t, db)
+	return m, err
+}
+
+// ModelVersion is Model with the schema version it belongs to.
+func (r *Registry) ModelVersion(ctx context.Context, t *Tenant, db *database.DB) (*schema.Model, int64, error) {
 	r.mu.Lock()
 	cm := r.models[t.ID]
 	r.mu.Unlock()
 	if cm != nil && time.Since(cm.checked) < r.cfg.ModelTTL {
-		return cm.model, nil
+		return cm.model, cm.version, nil
 	}
 	v, err := meta.Version(ctx, db, db.Dialect)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if cm != nil && cm.version == v {
 		r.storeModel(t.ID, cm.model, v)
-		return cm.model, nil
+		return cm.model, v, nil
 	}
 	// The version was read before the model: if a migration commits in between, the
 	// model is newer than v, never older; caching it under v only means an early recheck.
 	m, err := meta.Load(ctx, db, db.Dialect)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	r.storeModel(t.ID, m, v)
-	return m, nil
+	return m, v, nil
 }
 
 // Close closes every tenant pool.

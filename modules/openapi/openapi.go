@@ -1,0 +1,398 @@
+// Package openapi generates OpenAPI 3.1 documents: one per tenant from its schema
+// model (a schema per table, every items route with its query parameters, the error
+// envelope, bearer auth), and one for the platform API. It renders; it does not serve
+// or cache by itself beyond the small per-tenant Cache.
+package openapi
+
+import (
+	"encoding/json"
+	"sync"
+
+	"strata/schema"
+)
+
+type obj = map[string]any
+
+func ref(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
+
+func param(name string) obj { return obj{"$ref": "#/components/parameters/" + name} }
+
+// nullable widens a schema to accept null (3.1 style: a type list).
+func nullable(s obj) obj {
+	if t, ok := s["type"].(string); ok {
+		s["type"] = []string{t, "null"}
+		return s
+	}
+	return obj{"oneOf": []any{s, obj{"type": "null"}}}
+}
+
+// columnSchema is a column's value in JSON, as the API reads and writes it.
+func columnSchema(c *schema.Column) obj {
+	var s obj
+	switch c.Type {
+	case schema.TypeString:
+		s = obj{"type": "string", "maxLength": c.Length}
+	case schema.TypeText, schema.TypePhone:
+		s = obj{"type": "string"}
+	case schema.TypeInteger:
+		s = obj{"type": "integer", "format": "int32"}
+	case schema.TypeBigint:
+		s = obj{"type": "integer", "format": "int64"}
+	case schema.TypeFloat, schema.TypePercent:
+		s = obj{"type": "number", "format": "double"}
+	case schema.TypeDecimal, schema.TypeCurrency:
+		// Decimals travel as strings so no precision is lost.
+		s = obj{"type": "string", "format": "decimal", "pattern": `^-?\d+(\.\d+)?$`}
+	case schema.TypeBoolean:
+		s = obj{"type": "boolean"}
+	case schema.TypeDate:
+		s = obj{"type": "string", "format": "date"}
+	case schema.TypeDatetime:
+		s = obj{"type": "string", "format": "date-time"}
+	case schema.TypeTime:
+		s = obj{"type": "string", "format": "time"}
+	case schema.TypeUUID, schema.TypeFile:
+		s = obj{"type": "string", "format": "uuid"}
+	case schema.TypeJSON:
+		s = obj{}
+	case schema.TypeEnum:
+		s = obj{"type": "string", "enum": c.Values}
+	case schema.TypeMultiEnum:
+		s = obj{"type": "array", "items": obj{"type": "string", "enum": c.Values}}
+	case schema.TypeEmail:
+		s = obj{"type": "string", "format": "email"}
+	case schema.TypeURL:
+		s = obj{"type": "string", "format": "uri"}
+	default:
+		s = obj{}
+	}
+	if c.Description != "" {
+		s["description"] = c.Description
+	}
+	if len(c.Default) > 0 && c.Type != schema.TypeJSON {
+		var v any
+		if json.Unmarshal(c.Default, &v) == nil {
+			s["default"] = v
+		}
+	}
+	if c.Nullable && c.Type != schema.TypeJSON {
+		s = nullable(s)
+	}
+	return s
+}
+
+// relationFields lists the relation fields of table t with their kind: a to-one field
+// reads as a key or the related object, a to-many field as a list of them.
+func relationFields(m *schema.Model, t *schema.Table) map[string]struct {
+	target string
+	many   bool
+} {
+	out := map[string]struct {
+		target string
+		many   bool
+	}{}
+	for _, r := range m.Relations {
+		if r.Table == t.Name {
+			out[r.Name] = struct {
+				target string
+				many   bool
+			}{r.Target, r.Type == schema.OneToMany || r.Type == schema.ManyToMany}
+		}
+		if r.Target == t.Name && r.Inverse != "" {
+			// The inverse of a many-to-one lists rows; of a one-to-many, it is a key.
+			many := r.Type == schema.ManyToOne || r.Type == schema.ManyToMany
+			out[r.Inverse] = struct {
+				target string
+				many   bool
+			}{r.Table, many}
+		}
+	}
+	return out
+}
+
+// tableSchemas returns the read schema of a table and its write (input) schema.
+func tableSchemas(m *schema.Model, t *schema.Table) (read, input obj) {
+	props, inProps := obj{}, obj{}
+	var required, inRequired []string
+	for i := range t.Columns {
+		c := &t.Columns[i]
+		props[c.Name] = columnSchema(c)
+		required = append(required, c.Name)
+		if c.Name == "owner_id" || c.Name == "created_at" || c.Name == "updated_at" {
+			continue
+		}
+		inProps[c.Name] = columnSchema(c)
+		if !c.Nullable && len(c.Default) == 0 && c.Name != "id" {
+			inRequired = append(inRequired, c.Name)
+		}
+	}
+	for name, rf := range relationFields(m, t) {
+		one := obj{"oneOf": []any{obj{"type": "string", "format": "uuid"}, ref(rf.target)}}
+		if rf.many {
+			props[name] = obj{"type": "array", "items": one, "description": "related rows of " + rf.target + ": keys, or objects when expanded with fields"}
+		} else {
+			props[name] = nullable(one)
+		}
+	}
+	read = obj{"type": "object", "properties": props}
+	if t.Description != "" {
+		read["description"] = t.Description
+	}
+	input = obj{"type": "object", "properties": inProps, "additionalProperties": false}
+	if len(inRequired) > 0 {
+		input["required"] = inRequired
+	}
+	return read, input
+}
+
+func jsonBody(s obj) obj {
+	return obj{"required": true, "content": obj{"application/json": obj{"schema": s}}}
+}
+
+func okData(s obj, withMeta bool) obj {
+	props := obj{"data": s}
+	if withMeta {
+		props["meta"] = obj{"type": "object", "properties": obj{"total_count": obj{"type": "integer"}, "filter_count": obj{"type": "integer"}}}
+	}
+	return obj{"description": "OK", "content": obj{"application/json": obj{"schema": obj{"type": "object", "properties": props}}}}
+}
+
+func errorResponses(r obj, codes ...string) obj {
+	for _, c := range codes {
+		r[c] = obj{"$ref": "#/components/responses/Error"}
+	}
+	return r
+}
+
+func op(id, summary string, params []any, body obj, responses obj) obj {
+	o := obj{"operationId": id, "summary": summary, "responses": errorResponses(responses, "400", "401", "403", "404")}
+	if params != nil {
+		o["parameters"] = params
+	}
+	if body != nil {
+		o["requestBody"] = body
+	}
+	return o
+}
+
+// itemPaths are the items routes of one table.
+func itemPaths(t *schema.Table) (list, one obj) {
+	name := t.Name
+	readParams := []any{param("fields"), param("deep")}
+	listParams := []any{param("fields"), param("filter"), param("search"), param("sort"), param("limit"), param("offset"), param("page"),
+		param("meta"), param("aggregate"), param("groupBy"), param("deep")}
+	idParam := obj{"name": "id", "in": "path", "required": true, "schema": obj{"type": "string", "format": "uuid"}}
+	noContent := obj{"204": obj{"description": "Deleted"}}
+	list = obj{
+		"get": op("list_"+name, "List "+name, listParams, nil, obj{"200": okData(obj{"type": "array", "items": ref(name)}, true)}),
+		"post": op("create_"+name, "Create one "+name+" row or many", readParams,
+			jsonBody(obj{"oneOf": []any{ref(name + "_input"), obj{"type": "array", "items": ref(name + "_input")}}}),
+			obj{"200": okData(obj{"oneOf": []any{ref(name), obj{"type": "array", "items": ref(name)}}}, false)}),
+		"patch": op("update_"+name+"_many", "Update many "+name+" rows", readParams,
+			jsonBody(obj{"type": "object", "required": []string{"keys", "data"}, "properties": obj{
+				"keys": obj{"type": "array", "items": obj{"type": "string", "format": "uuid"}}, "data": ref(name + "_input")}}),
+			obj{"200": okData(obj{"type": "array", "items": ref(name)}, false)}),
+		"delete": op("delete_"+name+"_many", "Delete many "+name+" rows", nil,
+			jsonBody(obj{"type": "object", "required": []string{"keys"}, "properties": obj{"keys": obj{"type": "array", "items": obj{"type": "string", "format": "uuid"}}}}),
+			noContent),
+	}
+	one = obj{
+		"parameters": []any{idParam},
+		"get":        op("get_"+name, "Read one "+name+" row", readParams, nil, obj{"200": okData(ref(name), false)}),
+		"patch":      op("update_"+name, "Update one "+name+" row", readParams, jsonBody(ref(name+"_input")), obj{"200": okData(ref(name), false)}),
+		"delete":     op("delete_"+name, "Delete one "+name+" row", nil, nil, noContent),
+	}
+	return list, one
+}
+
+// queryParameters are the Directus-style query parameters of the items routes.
+func queryParameters() obj {
+	p := func(name, desc string, s obj) obj {
+		return obj{"name": name, "in": "query", "required": false, "description": desc, "schema": s}
+	}
+	str := obj{"type": "string"}
+	return obj{
+		"fields":    p("fields", "Comma-separated fields; * for all columns; dotted paths follow relations (author.name, comments.*).", str),
+		"filter":    p("filter", `A JSON filter, e.g. {"views":{"_gt":500}}; the bracket form filter[views][_gt]=500 works too.`, str),
+		"search":    p("search", "Case-insensitive search across the text columns.", str),
+		"sort":      p("sort", "Comma-separated fields; a leading - sorts descending; dotted paths follow many-to-one relations.", str),
+		"limit":     p("limit", "Rows per page; -1 for all (up to the server's cap).", obj{"type": "integer", "minimum": -1}),
+		"offset":    p("offset", "Rows to skip.", obj{"type": "integer", "minimum": 0}),
+		"page":      p("page", "Page number (1-based), with limit.", obj{"type": "integer", "minimum": 1}),
+		"meta":      p("meta", "total_count, filter_count or *.", str),
+		"aggregate": p("aggregate", `JSON, e.g. {"count":"*","sum":["views"]}.`, str),
+		"groupBy":   p("groupBy", "Comma-separated columns to group aggregates by.", str),
+		"deep":      p("deep", `JSON options per expanded relation: {"comments":{"_limit":5,"_sort":"-id","_filter":{…}}}.`, str),
+	}
+}
+
+func errorComponents() (schemaObj, response obj) {
+	schemaObj = obj{"type": "object", "required": []string{"errors"}, "properties": obj{"errors": obj{"type": "array", "items": obj{
+		"type": "object", "required": []string{"message", "extensions"}, "properties": obj{
+			"message":    obj{"type": "string"},
+			"extensions": obj{"type": "object", "required": []string{"code"}, "properties": obj{"code": obj{"type": "string"}}, "additionalProperties": true},
+		}}}}}
+	response = obj{"description": "Error", "content": obj{"application/json": obj{"schema": ref("Error")}}}
+	return schemaObj, response
+}
+
+// schemaPaths are Strata's own schema, migration and trash routes of a tenant.
+func schemaPaths() obj {
+	anyObj := obj{"type": "object", "additionalProperties": true}
+	body := jsonBody(anyObj)
+	dry := obj{"name": "dry_run", "in": "query", "required": false, "description": "Plan the change and apply nothing.", "schema": obj{"type": "boolean"}}
+	confirm := []any{dry,
+		obj{"name": "X-Schema-Confirm-Hash", "in": "header", "required": false, "schema": obj{"type": "string"}},
+		obj{"name": "X-Schema-Confirm-Token", "in": "header", "required": false, "schema": obj{"type": "string"}}}
+	ok := obj{"200": okData(anyObj, false)}
+	withConfirm := func(o obj) obj {
+		o["responses"].(obj)["422"] = obj{"$ref": "#/components/responses/Error"}
+		o["responses"].(obj)["409"] = obj{"$ref": "#/components/responses/Error"}
+		return o
+	}
+	path := func(name string) obj {
+		return obj{"name": name, "in": "path", "required": true, "schema": obj{"type": "string"}}
+	}
+	return obj{
+		"/tables": obj{"get": op("list_tables", "List tables", nil, nil, ok),
+			"post": withConfirm(op("create_table", "Create a table", []any{dry}, body, ok))},
+		"/tables/{table}": obj{"parameters": []any{path("table")},
+			"get":    op("get_table", "Read a table", nil, nil, ok),
+			"patch":  withConfirm(op("update_table", "Rename or describe a table", []any{dry}, body, ok)),
+			"delete": withConfirm(op("drop_table", "Drop a table (soft; confirm-hash)", confirm, nil, ok))},
+		"/tables/{table}/columns": obj{"parameters": []any{path("table")},
+			"post": withConfirm(op("add_column", "Add a column", []any{dry}, body, ok))},
+		"/tables/{table}/columns/{column}": obj{"parameters": []any{path("table"), path("column")},
+			"patch":  withConfirm(op("alter_column", "Alter or rename a column", confirm, body, ok)),
+			"delete": withConfirm(op("drop_column", "Drop a column (soft; confirm-hash)", confirm, nil, ok))},
+		"/tables/{table}/indexes": obj{"parameters": []any{path("table")},
+			"get":  op("list_indexes", "List indexes", nil, nil, ok),
+			"post": withConfirm(op("add_index", "Add an index", []any{dry}, body, ok))},
+		"/tables/{table}/indexes/{name}": obj{"parameters": []any{path("table"), path("name")},
+			"delete": withConfirm(op("drop_index", "Drop an index", []any{dry}, nil, ok))},
+		"/relations": obj{"get": op("list_relations", "List relations", nil, nil, ok),
+			"post": withConfirm(op("add_relation", "Add a relation", []any{dry}, body, ok))},
+		"/relations/{id}": obj{"parameters": []any{path("id")},
+			"delete": withConfirm(op("drop_relation", "Drop a relation (confirm-hash)", confirm, nil, ok))},
+		"/migrations": obj{"get": op("list_migrations", "Schema history, ordered by seq", []any{
+			obj{"name": "status", "in": "query", "schema": obj{"type": "string"}}, obj{"name": "type", "in": "query", "schema": obj{"type": "string"}},
+			param("limit"), param("page")}, nil, obj{"200": okData(obj{"type": "array", "items": anyObj}, true)})},
+		"/migrations/{id}": obj{"parameters": []any{path("id")}, "get": op("get_migration", "Read a migration", nil, nil, ok)},
+		"/trash":           obj{"get": op("list_trash", "Soft-dropped tables and columns", nil, nil, ok)},
+		"/trash/{id}": obj{"parameters": []any{path("id")},
+			"delete": withConfirm(op("purge_trash", "Purge a trashed table or column (confirm-hash)", confirm, nil, ok))},
+		"/openapi.json":  obj{"get": op("openapi", "This document", nil, nil, obj{"200": obj{"description": "OpenAPI 3.1 document"}})},
+		"/server/health": obj{"get": obj{"operationId": "health", "summary": "Liveness", "security": []any{}, "responses": obj{"200": okData(anyObj, false)}}},
+	}
+}
+
+// Tenant renders the OpenAPI document of one tenant's generated API.
+func Tenant(slug, name string, version int64, m *schema.Model) obj {
+	schemas, paths := obj{}, schemaPaths()
+	errSchema, errResponse := errorComponents()
+	schemas["Error"] = errSchema
+	for i := range m.Tables {
+		t := &m.Tables[i]
+		read, input := tableSchemas(m, t)
+		schemas[t.Name] = read
+		schemas[t.Name+"_input"] = input
+		list, one := itemPaths(t)
+		if t.System {
+			// Metadata tables read like items; their writes are schema changes.
+			delete(list, "patch")
+			delete(list, "delete")
+		}
+		paths["/items/"+t.Name] = list
+		paths["/items/"+t.Name+"/{id}"] = one
+	}
+	params := queryParameters()
+	return obj{
+		"openapi": "3.1.0",
+		"info": obj{"title": name + " API", "version": versionString(version),
+			"description": "Generated by Strata from the tenant's schema (schema version " + versionString(version) + ")."},
+		"servers":  []any{obj{"url": "/api/t/" + slug}},
+		"security": []any{obj{"bearerAuth": []any{}}},
+		"paths":    paths,
+		"components": obj{
+			"schemas":         schemas,
+			"parameters":      params,
+			"responses":       obj{"Error": errResponse},
+			"securitySchemes": obj{"bearerAuth": obj{"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+		},
+	}
+}
+
+func versionString(v int64) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// Platform renders the OpenAPI document of the platform API.
+func Platform() obj {
+	anyObj := obj{"type": "object", "additionalProperties": true}
+	errSchema, errResponse := errorComponents()
+	tokens := obj{"200": okData(obj{"type": "object", "properties": obj{"access_token": obj{"type": "string"}, "refresh_token": obj{"type": "string"},
+		"expires": obj{"type": "integer", "description": "access token lifetime in ms"}}}, false)}
+	public := func(o obj) obj { o["security"] = []any{}; return o }
+	slug := obj{"name": "slug", "in": "path", "required": true, "schema": obj{"type": "string", "pattern": "^[a-z][a-z0-9-]{1,62}$"}}
+	return obj{
+		"openapi":  "3.1.0",
+		"info":     obj{"title": "Strata platform API", "version": "1"},
+		"servers":  []any{obj{"url": "/api"}},
+		"security": []any{obj{"bearerAuth": []any{}}},
+		"paths": obj{
+			"/auth/login": obj{"post": public(op("login", "Platform admin login", nil, jsonBody(obj{"type": "object", "required": []string{"email", "password"},
+				"properties": obj{"email": obj{"type": "string"}, "password": obj{"type": "string"}}}), tokens))},
+			"/auth/refresh": obj{"post": public(op("refresh", "Rotate a refresh token", nil, jsonBody(obj{"type": "object", "required": []string{"refresh_token"},
+				"properties": obj{"refresh_token": obj{"type": "string"}}}), tokens))},
+			"/auth/logout": obj{"post": public(op("logout", "Revoke a session", nil, jsonBody(obj{"type": "object", "required": []string{"refresh_token"},
+				"properties": obj{"refresh_token": obj{"type": "string"}}}), obj{"204": obj{"description": "Logged out"}}))},
+			"/tenants": obj{
+				"get": op("list_tenants", "List tenants", nil, nil, obj{"200": okData(obj{"type": "array", "items": anyObj}, false)}),
+				"post": op("create_tenant", "Create a tenant", nil, jsonBody(obj{"type": "object", "required": []string{"slug"}, "properties": obj{
+					"slug": obj{"type": "string"}, "name": obj{"type": "string"}, "database_url": obj{"type": "string"}}}), obj{"201": okData(anyObj, false)})},
+			"/tenants/{slug}": obj{"parameters": []any{slug},
+				"get":    op("get_tenant", "Read a tenant", nil, nil, obj{"200": okData(anyObj, false)}),
+				"delete": op("delete_tenant", "Delete a tenant (confirm-hash)", nil, nil, obj{"204": obj{"description": "Deleted"}, "422": obj{"$ref": "#/components/responses/Error"}})},
+			"/openapi.json": obj{"get": public(op("platform_openapi", "This document", nil, nil, obj{"200": obj{"description": "OpenAPI 3.1 document"}}))},
+		},
+		"components": obj{
+			"schemas":         obj{"Error": errSchema},
+			"responses":       obj{"Error": errResponse},
+			"securitySchemes": obj{"bearerAuth": obj{"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+		},
+	}
+}
+
+// Cache keeps each tenant's rendered document for the model it was made from; a new
+// schema version brings a new model, and so a new document.
+type Cache struct {
+	mu   sync.Mutex
+	docs map[string]cached
+}
+
+type cached struct {
+	model *schema.Model
+	body  []byte
+}
+
+// Get returns the tenant's document for model m, rendering it when m is new.
+func (c *Cache) Get(tenantID, slug, name string, version int64, m *schema.Model) ([]byte, error) {
+	c.mu.Lock()
+	if c.docs == nil {
+		c.docs = map[string]cached{}
+	}
+	if d, ok := c.docs[tenantID]; ok && d.model == m {
+		c.mu.Unlock()
+		return d.body, nil
+	}
+	c.mu.Unlock()
+	body, err := json.Marshal(Tenant(slug, name, version, m))
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.docs[tenantID] = cached{model: m, body: body}
+	c.mu.Unlock()
+	return body, nil
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/pb33f/libopenapi"
+	"github.com/pb33f/libopenapi-validator/schema_validation"
+)
+
+// validOpenAPI checks a document against the OpenAPI 3.1 schema with a real validator.
+func validOpenAPI(t *testing.T, raw []byte) {
+	t.Helper()
+	doc, err := libopenapi.NewDocument(raw)
+	if err != nil {
+		t.Fatalf("parse OpenAPI document: %v", err)
+	}
+	if ok, errs := schema_validation.ValidateOpenAPIDocument(doc); !ok {
+		for _, e := range errs {
+			t.Errorf("OpenAPI: %v", e)
+			for _, f := range e.SchemaValidationErrors {
+				t.Errorf("  at %s: %s", f.FieldPath, f.Reason)
+			}
+		}
+		t.FailNow()
+	}
+}
+
+func getRaw(t *testing.T, n *node, path string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest("GET", n.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	return b
+}
+
+func TestOpenAPIDocuments(t *testing.T) {
+	// The validator must be able to fail: a 3.1 document without info is invalid.
+	if doc, err := libopenapi.NewDocument([]byte(`{"openapi":"3.1.0","paths":{"/x":{"get":{"responses":"nope"}}}}`)); err == nil {
+		if ok, _ := schema_validation.ValidateOpenAPIDocument(doc); ok {
+			t.Fatal("the OpenAPI validator accepts an invalid document")
+		}
+	}
+	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
+	validOpenAPI(t, getRaw(t, n, "/api/openapi.json"))
+
+	queryFixture(t, n)
+	raw := getRaw(t, n, "/api/t/acme/openapi.json")
+	validOpenAPI(t, raw)
+	var doc struct {
+		OpenAPI string `json:"openapi"`
+		Info    struct {
+			Version string `json:"version"`
+		} `json:"info"`
+		Paths      map[string]map[string]any `json:"paths"`
+		Components struct {
+			Schemas         map[string]map[string]any `json:"schemas"`
+			SecuritySchemes map[string]any            `json:"securitySchemes"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.OpenAPI != "3.1.0" || doc.Components.SecuritySchemes["bearerAuth"] == nil || doc.Components.Schemas["Error"] == nil {
+		t.Fatalf("document header: openapi %q, security %v", doc.OpenAPI, doc.Components.SecuritySchemes)
+	}
+	tables := n.mustCall(200, "GET", "/api/t/acme/tables", nil).fieldNames("data")
+	for table := range tables {
+		if doc.Components.Schemas[table] == nil {
+			t.Errorf("no schema for table %s", table)
+		}
+		list, one := doc.Paths["/items/"+table], doc.Paths["/items/"+table+"/{id}"]
+		for _, m := range []string{"get", "post"} {
+			if list[m] == nil {
+				t.Errorf("no %s /items/%s", m, table)
+			}
+		}
+		if one["get"] == nil {
+			t.Errorf("no get /items/%s/{id}", table)
+		}
+	}
+	for _, m := range []string{"patch", "delete"} {
+		if doc.Paths["/items/posts"][m] == nil || doc.Paths["/items/posts/{id}"][m] == nil {
+			t.Errorf("no %s on posts items", m)
+		}
+	}
+	props, _ := doc.Components.Schemas["posts"]["properties"].(map[string]any)
+	for _, f := range []string{"title", "views", "author", "comments", "tags", "id", "created_at"} {
+		if props[f] == nil {
+			t.Errorf("posts schema lacks %s", f)
+		}
+	}
+	for _, p := range []string{"/tables", "/tables/{table}", "/tables/{table}/columns", "/tables/{table}/columns/{column}", "/relations", "/migrations", "/migrations/{id}"} {
+		if doc.Paths[p] == nil {
+			t.Errorf("no path %s", p)
+		}
+	}
+	// A schema change gives a new document.
+	n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "events", "columns": []any{map[string]any{"name": "at", "type": "datetime"}}})
+	raw2 := getRaw(t, n, "/api/t/acme/openapi.json")
+	validOpenAPI(t, raw2)
+	var doc2 struct {
+		Info struct {
+			Version string `json:"version"`
+		} `json:"info"`
+		Paths map[string]any `json:"paths"`
+	}
+	_ = json.Unmarshal(raw2, &doc2)
+	if doc2.Paths["/items/events"] == nil || doc2.Info.Version == doc.Info.Version {
+		t.Fatalf("document did not change with the schema: version %s → %s", doc.Info.Version, doc2.Info.Version)
+	}
+	if again := getRaw(t, n, "/api/t/acme/openapi.json"); string(again) != string(raw2) {
+		t.Errorf("the document is not stable for one schema version")
+	}
+}
