@@ -206,6 +206,11 @@ func (r *Resolver) Parse(t *schema.Table, p Params) (*Query, error) {
 			}
 		}
 	}
+	// alias renames fields in the answer; ignoring it would silently change the shape a
+	// client expects, so it is refused until it is supported.
+	if _, ok := p["alias"]; ok {
+		return nil, qerr("alias", "", "alias is not supported")
+	}
 	q := &Query{Table: t, Limit: l.DefaultLimit}
 	var err error
 	if q.Select, err = r.parseFields(t, p.get("fields")); err != nil {
