@@ -59,6 +59,15 @@ func TestItemUpdatesAndDeletes(t *testing.T) {
 			if find("beta").get("data.0.views") != float64(1) {
 				t.Errorf("a failed batch half-applied")
 			}
+			// A key that points nowhere is refused, naming the field.
+			if st, r := n.call("POST", "/api/t/acme/items/posts", map[string]any{"title": "orphan", "author": "01a00000-0000-7000-8000-000000000000"}, nil); st != 400 || r.get("errors.0.extensions.field") != "author" {
+				t.Errorf("dangling key: %d %s", st, r)
+			}
+			// The ledger reads like items, with the same query language.
+			led := n.mustCall(200, "GET", "/api/t/acme/items/custom_migrations?"+qs("filter", `{"_and":[{"status":{"_eq":"executed"}},{"type":{"_eq":"add_relation"}}]}`, "sort", "-seq", "fields", "seq,type", "meta", "filter_count"), nil)
+			if led.get("meta.filter_count") != float64(1) || led.get("data.0.type") != "add_relation" {
+				t.Errorf("custom_migrations through items: %s", led)
+			}
 			// Deletes.
 			if st, _ := n.call("DELETE", "/api/t/acme/items/posts/"+id, nil, nil); st != 204 {
 				t.Fatalf("delete one: %d", st)

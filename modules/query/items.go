@@ -126,8 +126,9 @@ var (
 )
 
 // ClassifyWriteError maps a database's constraint error (of any dialect) onto the
-// contract's codes; other errors are returned unchanged.
-func ClassifyWriteError(t *schema.Table, err error) error {
+// contract's codes; other errors are returned unchanged. PostgreSQL and MySQL name the
+// violated key, which the model maps to its column.
+func ClassifyWriteError(m *schema.Model, t *schema.Table, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -142,10 +143,15 @@ func ClassifyWriteError(t *schema.Table, err error) error {
 	} else if m := quotedName.FindStringSubmatch(msg); m != nil && t.Column(m[1]) != nil {
 		field = m[1]
 	}
-	if field == "" { // PostgreSQL and MySQL name the index of a unique violation
+	if field == "" { // PostgreSQL and MySQL name the index or key that was violated
 		for _, ix := range t.Indexes {
 			if strings.Contains(msg, ix.Name) {
 				field = ix.Columns[0]
+			}
+		}
+		for _, fk := range schema.ForeignKeys(m, t) {
+			if strings.Contains(msg, fk.Name) {
+				field = fk.Column
 			}
 		}
 	}
@@ -159,6 +165,24 @@ func ClassifyWriteError(t *schema.Table, err error) error {
 		return &ConstraintError{Code: "INVALID_FOREIGN_KEY", Field: field, Message: orField(field) + " does not reference an existing row"}
 	}
 	return err
+}
+
+// DanglingKey finds which foreign key of a written object points at no row. It runs
+// only after the database refused a write for a key it did not name (SQLite), one
+// lookup per key written.
+func DanglingKey(ctx context.Context, q schema.Querier, d schema.Dialect, m *schema.Model, t *schema.Table, body map[string]any) string {
+	for _, fk := range schema.ForeignKeys(m, t) {
+		v, ok := body[fk.Column].(string)
+		if !ok {
+			continue
+		}
+		var one int
+		err := q.QueryRowContext(ctx, d.Rebind("SELECT 1 FROM "+d.Quote(fk.RefTable)+" WHERE "+d.Quote("id")+" = ?"), strings.ToLower(v)).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fk.Column
+		}
+	}
+	return ""
 }
 
 func orField(f string) string {

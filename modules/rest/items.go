@@ -3,6 +3,7 @@ package rest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
@@ -169,12 +170,12 @@ func (a *API) createItems(c *fiber.Ctx) error {
 	for _, obj := range objects {
 		id, err := query.Insert(c.UserContext(), tx, d, m, t, obj, uuid.Must(uuid.NewV7()).String(), callerID(c), now)
 		if err != nil {
-			return query.ClassifyWriteError(t, err)
+			return a.writeError(c, m, t, obj, err)
 		}
 		ids = append(ids, id)
 	}
 	if err := tx.Commit(); err != nil {
-		return query.ClassifyWriteError(t, err)
+		return a.writeError(c, m, t, nil, err)
 	}
 	out, err := a.readItems(c, m, t, ids)
 	if err != nil {
@@ -184,6 +185,20 @@ func (a *API) createItems(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"data": out})
 	}
 	return c.JSON(fiber.Map{"data": out[0]})
+}
+
+// writeError maps a refused write onto the contract's codes, naming the field; body is
+// the object written, when there is one, to find a dangling key SQLite does not name.
+func (a *API) writeError(c *fiber.Ctx, m *schema.Model, t *schema.Table, body map[string]any, err error) error {
+	err = query.ClassifyWriteError(m, t, err)
+	var ce *query.ConstraintError
+	if errors.As(err, &ce) && ce.Code == "INVALID_FOREIGN_KEY" && ce.Field == "" && body != nil {
+		tc := tenantOf(c)
+		if f := query.DanglingKey(c.UserContext(), tc.db, tc.db.Dialect, m, t, body); f != "" {
+			ce.Field, ce.Message = f, "field "+f+" does not reference an existing row"
+		}
+	}
+	return err
 }
 
 // writableTable finds a user table for an item write; metadata tables are written
@@ -230,7 +245,7 @@ func (a *API) patchItem(c *fiber.Ctx) error {
 	tc := tenantOf(c)
 	n, err := query.Update(c.UserContext(), tc.db, tc.db.Dialect, m, t, []string{id}, body, a.Now())
 	if err != nil {
-		return query.ClassifyWriteError(t, err)
+		return a.writeError(c, m, t, body, err)
 	}
 	if n == 0 {
 		return apierr.NotFound("item %q not found in %s", id, t.Name)
@@ -295,11 +310,11 @@ func (a *API) patchItems(c *fiber.Ctx) error {
 	defer tx.Rollback() //nolint:errcheck // a no-op after commit
 	for _, ch := range changes {
 		if _, err := query.Update(c.UserContext(), tx, tc.db.Dialect, m, t, ch.ids, ch.data, a.Now()); err != nil {
-			return query.ClassifyWriteError(t, err)
+			return a.writeError(c, m, t, ch.data, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return query.ClassifyWriteError(t, err)
+		return a.writeError(c, m, t, nil, err)
 	}
 	rows, err := a.readItems(c, m, t, ids)
 	if err != nil {
@@ -314,7 +329,7 @@ func (a *API) deleteItem(c *fiber.Ctx) error {
 	case "table_definition", "column_definition", "relation_definition":
 		return a.deleteMetadata(c)
 	}
-	_, t, err := a.writableTable(c)
+	m, t, err := a.writableTable(c)
 	if err != nil {
 		return err
 	}
@@ -325,7 +340,7 @@ func (a *API) deleteItem(c *fiber.Ctx) error {
 	tc := tenantOf(c)
 	n, err := query.Delete(c.UserContext(), tc.db, tc.db.Dialect, t, []string{id})
 	if err != nil {
-		return query.ClassifyWriteError(t, err)
+		return a.writeError(c, m, t, nil, err)
 	}
 	if n == 0 {
 		return apierr.NotFound("item %q not found in %s", id, t.Name)
@@ -335,7 +350,7 @@ func (a *API) deleteItem(c *fiber.Ctx) error {
 
 // deleteItems is DELETE /items/{t} with {"keys":[…]} or a bare array of keys.
 func (a *API) deleteItems(c *fiber.Ctx) error {
-	_, t, err := a.writableTable(c)
+	m, t, err := a.writableTable(c)
 	if err != nil {
 		return err
 	}
@@ -358,7 +373,7 @@ func (a *API) deleteItems(c *fiber.Ctx) error {
 	}
 	tc := tenantOf(c)
 	if _, err := query.Delete(c.UserContext(), tc.db, tc.db.Dialect, t, keys); err != nil {
-		return query.ClassifyWriteError(t, err)
+		return a.writeError(c, m, t, nil, err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
