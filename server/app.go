@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/recover"
@@ -52,7 +53,9 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	authSvc := auth.NewService(control, auth.Config{Secret: cfg.JWTSecret, AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, NewID: newID})
 	tenants := tenant.NewRegistry(tenant.Config{
 		Control: control, DataDir: cfg.DataDir, Migration: mig, Snapshot: snapshot, NewID: newID, Now: time.Now, Log: log,
-		Pool: database.Pool{MaxOpen: cfg.TenantPoolMax, MaxIdle: 2, MaxIdleTime: 5 * time.Minute},
+		// Keep as many idle connections as may be open: reconnecting under load costs more
+		// than the query; idle ones are closed after MaxIdleTime.
+		Pool: database.Pool{MaxOpen: cfg.TenantPoolMax, MaxIdle: cfg.TenantPoolMax, MaxIdleTime: 5 * time.Minute},
 	})
 	if err := authSvc.EnsureSchema(ctx); err != nil {
 		control.Close()
@@ -92,6 +95,9 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		WriteTimeout:          60 * time.Second,
 		IdleTimeout:           120 * time.Second,
 		DisableStartupMessage: true,
+		// Responses are maps built per row; goccy/go-json encodes them about twice as
+		// fast as encoding/json, with the same output.
+		JSONEncoder: gojson.Marshal,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			return apierr.Handler(log)(c, rest.Translate(err))
 		},

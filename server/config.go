@@ -35,6 +35,9 @@ type Config struct {
 	ShutdownGrace    time.Duration // STRATA_SHUTDOWN_GRACE, default 15s
 	LogFormat        string        // STRATA_LOG_FORMAT: text or json, default text
 	LogLevel         string        // STRATA_LOG_LEVEL: debug, info, warn, error; default info
+	// PprofAddr, when set, serves Go's profiler there (STRATA_PPROF_ADDR, e.g.
+	// 127.0.0.1:6060); keep it on a private address.
+	PprofAddr string
 	// TestStepDelay pauses a migration after each step, so crash-recovery tests can kill
 	// a node mid-migration (STRATA_TEST_STEP_DELAY). Never set it in production.
 	TestStepDelay time.Duration
@@ -56,6 +59,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		AdminPassword: getenv("STRATA_ADMIN_PASSWORD"),
 		LogFormat:     get("STRATA_LOG_FORMAT", "text"),
 		LogLevel:      get("STRATA_LOG_LEVEL", "info"),
+		PprofAddr:     getenv("STRATA_PPROF_ADDR"),
 	}
 	var err error
 	ints := []struct {

@@ -56,6 +56,9 @@ func run(args []string, getenv func(string) string) error {
 	errc := make(chan error, 1)
 	go func() { errc <- app.Fiber.Listener(ln) }()
 	go app.PurgeTrashEvery(ctx, time.Hour)
+	if cfg.PprofAddr != "" {
+		go servePprof(cfg.PprofAddr, log)
+	}
 	select {
 	case err := <-errc:
 		return err

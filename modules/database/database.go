@@ -90,18 +90,13 @@ func parse(raw string) (driver, dsn, name, dialect string, err error) {
 		if err != nil {
 			return "", "", "", "", fmt.Errorf("parse postgres url: %w", err)
 		}
-		q := u.Query()
-		name = q.Get("search_path")
+		name = u.Query().Get("search_path")
 		if name == "" {
 			name = strings.TrimPrefix(u.Path, "/")
 		}
-		// Tables change shape under running pools (that is the product), so server-side
-		// cached plans would fail with "cached plan must not change result type".
-		if q.Get("default_query_exec_mode") == "" {
-			q.Set("default_query_exec_mode", "exec")
-			u.RawQuery = q.Encode()
-		}
-		return "pgx", u.String(), name, "postgres", nil
+		// pgx caches prepared statements by their text; statements on tables that can
+		// change shape carry the schema version in their text (query.Tagged).
+		return "pgx", raw, name, "postgres", nil
 	case strings.HasPrefix(raw, "mysql://"):
 		u, err := url.Parse(raw)
 		if err != nil {

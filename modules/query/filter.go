@@ -479,7 +479,7 @@ func (r *Resolver) scalar(col *schema.Column, v any) (any, error) {
 		return b, nil
 	case col.Type == schema.TypeUUID || col.Type == schema.TypeFile:
 		s, ok := v.(string)
-		if !ok || !uuidRe.MatchString(s) {
+		if !ok || !schema.IsUUID(s) {
 			return nil, fmt.Errorf("must be a UUID")
 		}
 		return strings.ToLower(s), nil

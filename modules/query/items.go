@@ -78,7 +78,7 @@ func Select(ctx context.Context, q schema.Querier, d schema.Dialect, t *schema.T
 	query := "SELECT " + strings.Join(quoted, ", ") + " FROM " + d.Quote(t.Name)
 	var args []any
 	if id != "" {
-		if !uuidRe.MatchString(id) {
+		if !schema.IsUUID(id) {
 			return nil, nil
 		}
 		query += " WHERE " + d.Quote("id") + " = ?"
@@ -258,7 +258,7 @@ func idList(ids []string) (string, []any, error) {
 	}
 	args := make([]any, len(ids))
 	for i, id := range ids {
-		if !uuidRe.MatchString(id) {
+		if !schema.IsUUID(id) {
 			return "", nil, &ValueError{Field: "keys", Message: fmt.Sprintf("%q is not a UUID", id)}
 		}
 		args[i] = strings.ToLower(id)

@@ -21,7 +21,6 @@ import (
 var (
 	dateRe  = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 	timeRe  = regexp.MustCompile(`^\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$`)
-	uuidRe  = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	phoneRe = regexp.MustCompile(`^\+?[0-9 ()./-]{3,32}$`)
 )
 
@@ -174,7 +173,7 @@ func Coerce(d schema.Dialect, c *schema.Column, v any) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !uuidRe.MatchString(s) {
+		if !schema.IsUUID(s) {
 			return nil, bad("must be a UUID")
 		}
 		return strings.ToLower(s), nil

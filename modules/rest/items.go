@@ -2,9 +2,9 @@ package rest
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"errors"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -46,7 +46,7 @@ func (a *API) resolver(c *fiber.Ctx, m *schema.Model) *query.Resolver {
 
 func (a *API) runner(c *fiber.Ctx) *query.Runner {
 	tc := tenantOf(c)
-	return &query.Runner{DB: tc.db, D: tc.db.Dialect, Limits: a.Limits.Query}
+	return &query.Runner{DB: tc.q(nil), D: tc.db.Dialect, Limits: a.Limits.Query}
 }
 
 func (a *API) listItems(c *fiber.Ctx) error {
@@ -116,7 +116,7 @@ func (a *API) getItem(c *fiber.Ctx) error {
 		return err
 	}
 	id := c.Params("id")
-	if !uuidPattern.MatchString(id) {
+	if !schema.IsUUID(id) {
 		return apierr.NotFound("item %q not found in %s", id, t.Name)
 	}
 	rows, err := a.readItems(c, m, t, []string{id})
@@ -128,8 +128,6 @@ func (a *API) getItem(c *fiber.Ctx) error {
 	}
 	return c.JSON(fiber.Map{"data": rows[0]})
 }
-
-var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 func (a *API) createItems(c *fiber.Ctx) error {
 	switch c.Params("table") {
@@ -160,22 +158,29 @@ func (a *API) createItems(c *fiber.Ctx) error {
 	}
 	tc := tenantOf(c)
 	d := tc.db.Dialect
-	tx, err := tc.db.BeginTx(c.UserContext(), nil)
-	if err != nil {
-		return err
+	// One row is one atomic statement; a batch is all or nothing in a transaction.
+	var exec schema.Querier = tc.q(nil)
+	var tx *sql.Tx
+	if len(objects) > 1 {
+		if tx, err = tc.db.BeginTx(c.UserContext(), nil); err != nil {
+			return err
+		}
+		defer tx.Rollback() //nolint:errcheck // a no-op after commit
+		exec = tc.q(tx)
 	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after commit
 	ids := make([]string, 0, len(objects))
 	now := a.Now()
 	for _, obj := range objects {
-		id, err := query.Insert(c.UserContext(), tx, d, m, t, obj, uuid.Must(uuid.NewV7()).String(), callerID(c), now)
+		id, err := query.Insert(c.UserContext(), exec, d, m, t, obj, uuid.Must(uuid.NewV7()).String(), callerID(c), now)
 		if err != nil {
 			return a.writeError(c, m, t, obj, err)
 		}
 		ids = append(ids, id)
 	}
-	if err := tx.Commit(); err != nil {
-		return a.writeError(c, m, t, nil, err)
+	if tx != nil {
+		if err := tx.Commit(); err != nil {
+			return a.writeError(c, m, t, nil, err)
+		}
 	}
 	out, err := a.readItems(c, m, t, ids)
 	if err != nil {
@@ -194,7 +199,7 @@ func (a *API) writeError(c *fiber.Ctx, m *schema.Model, t *schema.Table, body ma
 	var ce *query.ConstraintError
 	if errors.As(err, &ce) && ce.Code == "INVALID_FOREIGN_KEY" && ce.Field == "" && body != nil {
 		tc := tenantOf(c)
-		if f := query.DanglingKey(c.UserContext(), tc.db, tc.db.Dialect, m, t, body); f != "" {
+		if f := query.DanglingKey(c.UserContext(), tc.q(nil), tc.db.Dialect, m, t, body); f != "" {
 			ce.Field, ce.Message = f, "field "+f+" does not reference an existing row"
 		}
 	}
@@ -239,11 +244,11 @@ func (a *API) patchItem(c *fiber.Ctx) error {
 		return apierr.InvalidPayload("body", "expected a JSON object")
 	}
 	id := c.Params("id")
-	if !uuidPattern.MatchString(id) {
+	if !schema.IsUUID(id) {
 		return apierr.NotFound("item %q not found in %s", id, t.Name)
 	}
 	tc := tenantOf(c)
-	n, err := query.Update(c.UserContext(), tc.db, tc.db.Dialect, m, t, []string{id}, body, a.Now())
+	n, err := query.Update(c.UserContext(), tc.q(nil), tc.db.Dialect, m, t, []string{id}, body, a.Now())
 	if err != nil {
 		return a.writeError(c, m, t, body, err)
 	}
@@ -309,7 +314,7 @@ func (a *API) patchItems(c *fiber.Ctx) error {
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after commit
 	for _, ch := range changes {
-		if _, err := query.Update(c.UserContext(), tx, tc.db.Dialect, m, t, ch.ids, ch.data, a.Now()); err != nil {
+		if _, err := query.Update(c.UserContext(), tc.q(tx), tc.db.Dialect, m, t, ch.ids, ch.data, a.Now()); err != nil {
 			return a.writeError(c, m, t, ch.data, err)
 		}
 	}
@@ -334,11 +339,11 @@ func (a *API) deleteItem(c *fiber.Ctx) error {
 		return err
 	}
 	id := c.Params("id")
-	if !uuidPattern.MatchString(id) {
+	if !schema.IsUUID(id) {
 		return apierr.NotFound("item %q not found in %s", id, t.Name)
 	}
 	tc := tenantOf(c)
-	n, err := query.Delete(c.UserContext(), tc.db, tc.db.Dialect, t, []string{id})
+	n, err := query.Delete(c.UserContext(), tc.q(nil), tc.db.Dialect, t, []string{id})
 	if err != nil {
 		return a.writeError(c, m, t, nil, err)
 	}
@@ -372,7 +377,7 @@ func (a *API) deleteItems(c *fiber.Ctx) error {
 		return apierr.InvalidPayload("keys", "between 1 and %d keys", a.Limits.MaxLimit)
 	}
 	tc := tenantOf(c)
-	if _, err := query.Delete(c.UserContext(), tc.db, tc.db.Dialect, t, keys); err != nil {
+	if _, err := query.Delete(c.UserContext(), tc.q(nil), tc.db.Dialect, t, keys); err != nil {
 		return a.writeError(c, m, t, nil, err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)

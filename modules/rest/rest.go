@@ -160,8 +160,17 @@ func nonNil(s []string) []string {
 
 // tenantCtx is what resolveTenant leaves for the handlers.
 type tenantCtx struct {
-	t  *tenant.Tenant
-	db *database.DB
+	t       *tenant.Tenant
+	db      *database.DB
+	version int64 // schema version of the model the request uses
+}
+
+// q runs statements on user tables tagged with the schema version (see query.Tagged).
+func (tc *tenantCtx) q(inner schema.Querier) schema.Querier {
+	if inner == nil {
+		inner = tc.db
+	}
+	return query.NewTagged(inner, tc.version)
 }
 
 func (a *API) resolveTenant(c *fiber.Ctx) error {
@@ -179,10 +188,12 @@ func (a *API) resolveTenant(c *fiber.Ctx) error {
 
 func tenantOf(c *fiber.Ctx) *tenantCtx { return c.Locals("tenant").(*tenantCtx) }
 
-// model returns the tenant's cached schema model.
+// model returns the tenant's cached schema model (and notes its version).
 func (a *API) model(c *fiber.Ctx) (*schema.Model, error) {
 	tc := tenantOf(c)
-	return a.Tenants.Model(c.UserContext(), tc.t, tc.db)
+	m, v, err := a.Tenants.ModelVersion(c.UserContext(), tc.t, tc.db)
+	tc.version = v
+	return m, err
 }
 
 func callerID(c *fiber.Ctx) string {

@@ -1,0 +1,509 @@
+// Command items benchmarks Strata's generated items API against a minimal hand-written
+// Fiber endpoint (pgx on PostgreSQL, database/sql on SQLite) running the same SQL on the
+// same table, under the same closed-loop load.
+//
+//	go run ./scripts/bench/items -dialect postgres -rows 100000 -conns 32 -duration 10s
+//
+// Scenarios: (a) GET /items/posts?filter={"views":{"_gt":500}}&sort=-views&limit=20 with
+// an index on views, (b) GET /items/posts/{id}, (c) POST /items/posts. It prints
+// requests/s and latency per scenario and the ratio Strata / hand-written. Everything
+// runs on 127.0.0.1 and stops by itself.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"strata/modules/database"
+)
+
+func main() {
+	dialect := flag.String("dialect", "postgres", "postgres or sqlite")
+	rows := flag.Int("rows", 100000, "rows in the posts table")
+	conns := flag.Int("conns", 32, "concurrent connections of the load generator")
+	dur := flag.Duration("duration", 10*time.Second, "load time per scenario and target")
+	profile := flag.String("profile", "", "directory to save a CPU profile of Strata during each scenario")
+	pgURL := flag.String("postgres", envOr("STRATA_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL server for the benchmark database")
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	if err := run(ctx, *dialect, *rows, *conns, *dur, *pgURL, *profile); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration, pgURL, profile string) error {
+	tmp, err := os.MkdirTemp("", "strata-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+
+	// A control database of our own, removed at the end.
+	var controlURL string
+	switch dialect {
+	case "sqlite":
+		controlURL = "sqlite://" + filepath.Join(tmp, "control.db")
+	case "postgres":
+		admin, err := database.Open(ctx, pgURL, database.Pool{MaxOpen: 2})
+		if err != nil {
+			return err
+		}
+		name := "strata_bench_" + hex.EncodeToString(suffix)
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+			return err
+		}
+		defer func() {
+			_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			admin.Close()
+		}()
+		u, _ := url.Parse(pgURL)
+		u.Path = "/" + name
+		controlURL = u.String()
+	default:
+		return fmt.Errorf("unknown dialect %q", dialect)
+	}
+
+	fmt.Printf("building the server…\n")
+	bin := filepath.Join(tmp, "strata")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./server").CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %v\n%s", err, out)
+	}
+	addr, pprofAddr := freeAddr(), freeAddr()
+	srv := exec.CommandContext(ctx, bin)
+	srv.Env = append(os.Environ(), "STRATA_HTTP="+addr, "STRATA_DATA_DIR="+filepath.Join(tmp, "data"), "STRATA_DATABASE_URL="+controlURL,
+		"STRATA_ADMIN_PASSWORD=Bench-pass-123", "STRATA_JWT_SECRET=bench-secret-bench-secret-bench-secret", "STRATA_LOG_LEVEL=error",
+		"STRATA_TENANT_POOL_MAX=32", "STRATA_PPROF_ADDR="+pprofAddr)
+	srv.Stdout, srv.Stderr = os.Stderr, os.Stderr
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	base := "http://" + addr
+	if err := waitUp(ctx, base+"/healthz"); err != nil {
+		return err
+	}
+	c := &client{http: newHTTPClient(conns)}
+	var login struct {
+		Data struct {
+			AccessToken string `json:"access_token"`
+		} `json:"data"`
+	}
+	if err := c.do("POST", base+"/api/auth/login", map[string]any{"email": "admin@example.com", "password": "Bench-pass-123"}, 200, &login); err != nil {
+		return err
+	}
+	c.token = login.Data.AccessToken
+	if err := c.do("POST", base+"/api/tenants", map[string]any{"slug": "bench"}, 201, nil); err != nil {
+		return err
+	}
+	if err := c.do("POST", base+"/api/t/bench/tables", map[string]any{"name": "posts", "columns": []any{
+		map[string]any{"name": "title", "type": "string", "nullable": false},
+		map[string]any{"name": "body", "type": "text"},
+		map[string]any{"name": "views", "type": "integer", "index": true},
+		map[string]any{"name": "published", "type": "boolean"},
+	}}, 200, nil); err != nil {
+		return err
+	}
+
+	tenantURL, err := database.TenantURL(controlURL, filepath.Join(tmp, "data"), "bench")
+	if err != nil {
+		return err
+	}
+	tdb, err := database.Open(ctx, tenantURL, database.Pool{MaxOpen: 32})
+	if err != nil {
+		return err
+	}
+	defer tdb.Close()
+	fmt.Printf("loading %d rows…\n", rows)
+	ids, err := load(ctx, tdb, rows)
+	if err != nil {
+		return err
+	}
+
+	// The hand-written endpoint on the same database.
+	hand := freeAddr()
+	stop, err := handWritten(ctx, dialect, tenantURL, tdb, hand)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if err := waitUp(ctx, "http://"+hand+"/healthz"); err != nil {
+		return err
+	}
+
+	pick := func() string { return ids[mrand.IntN(len(ids))] }
+	filter := url.Values{"filter": {`{"views":{"_gt":500}}`}, "sort": {"-views"}, "limit": {"20"}}.Encode()
+	scenarios := []struct {
+		name          string
+		strata, handw func() (string, string, []byte)
+	}{
+		{"(a) filter+sort+limit", func() (string, string, []byte) { return "GET", base + "/api/t/bench/items/posts?" + filter, nil },
+			func() (string, string, []byte) { return "GET", "http://" + hand + "/posts?min=500", nil }},
+		{"(b) get by id", func() (string, string, []byte) { return "GET", base + "/api/t/bench/items/posts/" + pick(), nil },
+			func() (string, string, []byte) { return "GET", "http://" + hand + "/posts/" + pick(), nil }},
+		{"(c) create", func() (string, string, []byte) {
+			return "POST", base + "/api/t/bench/items/posts", []byte(fmt.Sprintf(`{"title":"new","views":%d,"published":true}`, mrand.IntN(1000)))
+		}, func() (string, string, []byte) {
+			return "POST", "http://" + hand + "/posts", []byte(fmt.Sprintf(`{"title":"new","views":%d,"published":true}`, mrand.IntN(1000)))
+		}},
+	}
+	fmt.Printf("\n%s, %d rows, %d connections, %s per run, %d CPUs, %s\n\n", dialect, rows, conns, dur, runtime.NumCPU(), runtime.Version())
+	fmt.Printf("| scenario | target | req/s | p50 ms | p99 ms | errors | Strata / hand-written |\n|---|---|---:|---:|---:|---:|---:|\n")
+	for _, s := range scenarios {
+		// Warm both up, then measure.
+		_ = load1(ctx, c, s.strata, conns, time.Second)
+		_ = load1(ctx, c, s.handw, conns, time.Second)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if profile != "" {
+				saveProfile(pprofAddr, dur, filepath.Join(profile, strings.Fields(s.name)[0]+".pprof"))
+			}
+		}()
+		rs := load1(ctx, c, s.strata, conns, dur)
+		<-done
+		rh := load1(ctx, c, s.handw, conns, dur)
+		ratio := rs.rps / rh.rps
+		fmt.Printf("| %s | Strata | %.0f | %.2f | %.2f | %d | %.0f%% |\n", s.name, rs.rps, rs.p50, rs.p99, rs.errors, 100*ratio)
+		fmt.Printf("| %s | hand-written | %.0f | %.2f | %.2f | %d | |\n", s.name, rh.rps, rh.p50, rh.p99, rh.errors)
+	}
+	return nil
+}
+
+// load inserts rows with views spread over 0..999 so the filter selects about half.
+func load(ctx context.Context, db *database.DB, n int) ([]string, error) {
+	d := db.Dialect
+	var ids []string
+	now := d.TimeValue(time.Now())
+	const batch = 500
+	cols := "(" + strings.Join([]string{d.Quote("id"), d.Quote("created_at"), d.Quote("updated_at"), d.Quote("title"), d.Quote("body"), d.Quote("views"), d.Quote("published")}, ", ") + ")"
+	for start := 0; start < n; start += batch {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		var ph []string
+		var args []any
+		for i := start; i < min(start+batch, n); i++ {
+			id := uuid.Must(uuid.NewV7()).String()
+			if len(ids) < 5000 {
+				ids = append(ids, id)
+			}
+			ph = append(ph, "(?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, id, now, now, fmt.Sprintf("post %d", i), "lorem ipsum dolor sit amet", i%1000, d.BoolValue(i%2 == 0))
+		}
+		if _, err := tx.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote("posts")+" "+cols+" VALUES "+strings.Join(ph, ", ")), args...); err != nil {
+			tx.Rollback()
+			return nil, err
+		}
+		if err := tx.Commit(); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := db.ExecContext(ctx, "ANALYZE"); err != nil && d.Name() != "mysql" {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// handWritten serves the three scenarios with the same SQL Strata runs, written by hand:
+// no metadata, no query parsing, no auth. It is the ceiling Strata is measured against.
+func handWritten(ctx context.Context, dialect, tenantURL string, sqlDB *database.DB, addr string) (func(), error) {
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	cols := `t0."id", t0."owner_id", t0."created_at", t0."updated_at", t0."title", t0."body", t0."views", t0."published"`
+	listSQL := `SELECT ` + cols + ` FROM "posts" t0 WHERE t0."views" > $1 ORDER BY t0."views" DESC, t0."id" ASC LIMIT $2 OFFSET $3`
+	oneSQL := `SELECT ` + cols + ` FROM "posts" t0 WHERE t0."id" IN ($1) ORDER BY t0."id" ASC LIMIT $2 OFFSET $3`
+	insertSQL := `INSERT INTO "posts" ("id", "owner_id", "created_at", "updated_at", "published", "title", "views") VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	type post struct {
+		ID        string    `json:"id"`
+		OwnerID   *string   `json:"owner_id"`
+		CreatedAt time.Time `json:"created_at"`
+		UpdatedAt time.Time `json:"updated_at"`
+		Title     string    `json:"title"`
+		Body      *string   `json:"body"`
+		Views     *int64    `json:"views"`
+		Published *bool     `json:"published"`
+	}
+	var query func(ctx context.Context, q string, args ...any) ([]post, error)
+	var exec func(ctx context.Context, q string, args ...any) error
+	switch dialect {
+	case "postgres":
+		cfg, err := pgxpool.ParseConfig(tenantURL)
+		if err != nil {
+			return nil, err
+		}
+		cfg.MaxConns = 32
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		query = func(ctx context.Context, q string, args ...any) ([]post, error) {
+			rows, err := pool.Query(ctx, q, args...)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			var out []post
+			for rows.Next() {
+				var p post
+				var id uuid.UUID
+				var owner *uuid.UUID
+				if err := rows.Scan(&id, &owner, &p.CreatedAt, &p.UpdatedAt, &p.Title, &p.Body, &p.Views, &p.Published); err != nil {
+					return nil, err
+				}
+				p.ID = id.String()
+				if owner != nil {
+					s := owner.String()
+					p.OwnerID = &s
+				}
+				out = append(out, p)
+			}
+			return out, rows.Err()
+		}
+		exec = func(ctx context.Context, q string, args ...any) error {
+			_, err := pool.Exec(ctx, q, args...)
+			return err
+		}
+	default:
+		db := sqlDB.DB
+		query = func(ctx context.Context, q string, args ...any) ([]post, error) {
+			rows, err := db.QueryContext(ctx, strings.NewReplacer("$1", "?", "$2", "?", "$3", "?").Replace(q), args...)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			var out []post
+			for rows.Next() {
+				var p post
+				var created, updated any
+				var owner sql.NullString
+				if err := rows.Scan(&p.ID, &owner, &created, &updated, &p.Title, &p.Body, &p.Views, &p.Published); err != nil {
+					return nil, err
+				}
+				if owner.Valid {
+					p.OwnerID = &owner.String
+				}
+				out = append(out, p)
+			}
+			return out, rows.Err()
+		}
+		exec = func(ctx context.Context, q string, args ...any) error {
+			_, err := db.ExecContext(ctx, strings.NewReplacer("$1", "?", "$2", "?", "$3", "?", "$4", "?", "$5", "?", "$6", "?", "$7", "?").Replace(q), args...)
+			return err
+		}
+	}
+	app.Get("/posts", func(c *fiber.Ctx) error {
+		ps, err := query(c.UserContext(), listSQL, c.QueryInt("min"), 20, 0)
+		if err != nil {
+			return err
+		}
+		return c.JSON(fiber.Map{"data": ps})
+	})
+	app.Get("/posts/:id", func(c *fiber.Ctx) error {
+		ps, err := query(c.UserContext(), oneSQL, c.Params("id"), 1, 0)
+		if err != nil {
+			return err
+		}
+		if len(ps) == 0 {
+			return c.SendStatus(404)
+		}
+		return c.JSON(fiber.Map{"data": ps[0]})
+	})
+	app.Post("/posts", func(c *fiber.Ctx) error {
+		var in struct {
+			Title     string `json:"title"`
+			Views     int    `json:"views"`
+			Published bool   `json:"published"`
+		}
+		if err := json.Unmarshal(c.Body(), &in); err != nil {
+			return c.SendStatus(400)
+		}
+		id := uuid.Must(uuid.NewV7()).String()
+		now := time.Now().UTC()
+		var ts any = now
+		if dialect == "sqlite" {
+			ts = now.Format("2006-01-02T15:04:05.000000Z")
+		}
+		if err := exec(c.UserContext(), insertSQL, id, nil, ts, ts, in.Published, in.Title, in.Views); err != nil {
+			return err
+		}
+		// Read it back, as Strata does, so both answer with the stored row.
+		ps, err := query(c.UserContext(), oneSQL, id, 1, 0)
+		if err != nil || len(ps) == 0 {
+			return errors.Join(err, errors.New("inserted row not found"))
+		}
+		return c.JSON(fiber.Map{"data": ps[0]})
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	go func() { _ = app.Listener(ln) }()
+	return func() { _ = app.Shutdown() }, nil
+}
+
+// saveProfile records Strata's CPU profile for most of a run.
+func saveProfile(addr string, dur time.Duration, path string) {
+	secs := max(1, int(dur.Seconds())-1)
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	_ = os.MkdirAll(filepath.Dir(path), 0o755)
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
+}
+
+func waitUp(ctx context.Context, u string) error {
+	for i := 0; i < 300; i++ {
+		if resp, err := http.Get(u); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s did not come up", u)
+}
+
+func newHTTPClient(conns int) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConns: conns * 2, MaxIdleConnsPerHost: conns * 2, IdleConnTimeout: time.Minute}}
+}
+
+type client struct {
+	http  *http.Client
+	token string
+}
+
+func (c *client) do(method, u string, body any, want int, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, u, rd)
+	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: %d %s", method, u, resp.StatusCode, b)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+type stats struct {
+	rps, p50, p99 float64
+	errors        int64
+}
+
+// load1 runs a closed loop of conns workers for dur and measures throughput and latency.
+func load1(ctx context.Context, c *client, next func() (string, string, []byte), conns int, dur time.Duration) stats {
+	var ok, bad atomic.Int64
+	var mu sync.Mutex
+	var lat []float64
+	deadline := time.Now().Add(dur)
+	var wg sync.WaitGroup
+	for w := 0; w < conns; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []float64
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				method, u, body := next()
+				req, _ := http.NewRequest(method, u, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+c.token)
+				t0 := time.Now()
+				resp, err := c.http.Do(req)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if err != nil || resp.StatusCode != 200 {
+					bad.Add(1)
+					continue
+				}
+				mine = append(mine, float64(time.Since(t0).Microseconds())/1000)
+				ok.Add(1)
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	q := func(p float64) float64 {
+		if len(lat) == 0 {
+			return math.NaN()
+		}
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+	}
+	return stats{rps: float64(ok.Load()) / dur.Seconds(), p50: q(0.50), p99: q(0.99), errors: bad.Load()}
+}
