@@ -50,9 +50,20 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "load time per scenario and target")
 	profile := flag.String("profile", "", "directory to save a CPU profile of Strata during each scenario")
 	pgURL := flag.String("postgres", envOr("STRATA_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL server for the benchmark database")
+	serveHand := flag.String("serve-hand", "", "internal: serve the hand-written endpoint on this address for -tenant-url")
+	tenantURLFlag := flag.String("tenant-url", "", "internal: the tenant database for -serve-hand")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
+	if *serveHand != "" {
+		// The baseline runs in a process of its own, like Strata, so neither shares a
+		// scheduler with the load generator.
+		if err := serveHandWritten(ctx, *dialect, *tenantURLFlag, *serveHand); err != nil {
+			fmt.Fprintln(os.Stderr, "hand-written:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, *dialect, *rows, *conns, *dur, *pgURL, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -165,13 +176,18 @@ func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration
 		return err
 	}
 
-	// The hand-written endpoint on the same database.
+	// The hand-written endpoint on the same database, in its own process.
 	hand := freeAddr()
-	stop, err := handWritten(ctx, dialect, tenantURL, tdb, hand)
+	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	defer stop()
+	hw := exec.CommandContext(ctx, self, "-dialect", dialect, "-serve-hand", hand, "-tenant-url", tenantURL)
+	hw.Stdout, hw.Stderr = os.Stderr, os.Stderr
+	if err := hw.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = hw.Process.Kill(); _ = hw.Wait() }()
 	if err := waitUp(ctx, "http://"+hand+"/healthz"); err != nil {
 		return err
 	}
@@ -251,9 +267,15 @@ func load(ctx context.Context, db *database.DB, n int) ([]string, error) {
 	return ids, nil
 }
 
-// handWritten serves the three scenarios with the same SQL Strata runs, written by hand:
-// no metadata, no query parsing, no auth. It is the ceiling Strata is measured against.
-func handWritten(ctx context.Context, dialect, tenantURL string, sqlDB *database.DB, addr string) (func(), error) {
+// serveHandWritten serves the three scenarios with the same SQL Strata runs, written by
+// hand: no metadata, no query parsing, no auth. It is the ceiling Strata is measured
+// against. It serves until ctx ends.
+func serveHandWritten(ctx context.Context, dialect, tenantURL, addr string) error {
+	sqlDB, err := database.Open(ctx, tenantURL, database.Pool{MaxOpen: 32, MaxIdle: 32})
+	if err != nil {
+		return err
+	}
+	defer sqlDB.Close()
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	cols := `t0."id", t0."owner_id", t0."created_at", t0."updated_at", t0."title", t0."body", t0."views", t0."published"`
@@ -276,12 +298,12 @@ func handWritten(ctx context.Context, dialect, tenantURL string, sqlDB *database
 	case "postgres":
 		cfg, err := pgxpool.ParseConfig(tenantURL)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		cfg.MaxConns = 32
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		query = func(ctx context.Context, q string, args ...any) ([]post, error) {
 			rows, err := pool.Query(ctx, q, args...)
@@ -382,10 +404,10 @@ func handWritten(ctx context.Context, dialect, tenantURL string, sqlDB *database
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	go func() { _ = app.Listener(ln) }()
-	return func() { _ = app.Shutdown() }, nil
+	go func() { <-ctx.Done(); _ = app.Shutdown() }()
+	return app.Listener(ln)
 }
 
 // saveProfile records Strata's CPU profile for most of a run.
