@@ -204,7 +204,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (*Tokens, error) 
 		_, _ = s.db.ExecContext(ctx, d.Rebind("UPDATE strata_sessions SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"), d.TimeValue(now), family)
 		return nil, apierr.Unauthorized("INVALID_TOKEN", "refresh token was already used; the session is revoked")
 	}
-	if exp := parseTime(expires); exp.Before(now) {
+	if exp := database.Time(expires); exp == nil || exp.Before(now) {
 		return nil, apierr.Unauthorized("TOKEN_EXPIRED", "refresh token expired")
 	}
 	// Only one concurrent refresh may win the rotation.
@@ -314,18 +314,4 @@ func randomToken(n int) string {
 func hashToken(t string) string {
 	h := sha256.Sum256([]byte(t))
 	return hex.EncodeToString(h[:])
-}
-
-func parseTime(v any) time.Time {
-	switch x := v.(type) {
-	case time.Time:
-		return x
-	case string:
-		t, _ := time.Parse(time.RFC3339Nano, x)
-		return t
-	case []byte:
-		t, _ := time.Parse(time.RFC3339Nano, string(x))
-		return t
-	}
-	return time.Time{}
 }

@@ -12,10 +12,10 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
+	"strata/modules/database"
 	"strata/schema"
 )
 
@@ -223,15 +223,15 @@ func Load(ctx context.Context, q schema.Querier, d schema.Dialect) (*schema.Mode
 			trows.Close()
 			return nil, fmt.Errorf("scan table_definition: %w", err)
 		}
-		t := &schema.Table{ID: str(id), Name: str(name), Description: str(desc), System: boolean(sys), Junction: boolean(junc), Columns: []schema.Column{}, Indexes: []schema.Index{}}
-		if s := str(idx); s != "" {
+		t := &schema.Table{ID: database.Text(id), Name: database.Text(name), Description: database.Text(desc), System: database.Bool(sys), Junction: database.Bool(junc), Columns: []schema.Column{}, Indexes: []schema.Index{}}
+		if s := database.Text(idx); s != "" {
 			if err := json.Unmarshal([]byte(s), &t.Indexes); err != nil {
 				trows.Close()
 				return nil, fmt.Errorf("table %s indexes: %w", t.Name, err)
 			}
 		}
 		byID[t.ID] = t
-		if tn := str(trash); tn != "" {
+		if tn := database.Text(trash); tn != "" {
 			trashed[t.ID] = schema.Trashed{ID: t.ID, Kind: "table", Table: t.Name, TrashName: tn, TrashedAt: timeText(trashedAt)}
 		} else {
 			order = append(order, t.ID)
@@ -252,19 +252,19 @@ func Load(ctx context.Context, q schema.Querier, d schema.Dialect) (*schema.Mode
 			crows.Close()
 			return nil, fmt.Errorf("scan column_definition: %w", err)
 		}
-		c := schema.Column{ID: str(id), Name: str(name), Type: schema.Type(str(typ)), Length: integer(length), Precision: integer(prec), Scale: integer(scale),
-			Nullable: boolean(nullable), Unique: boolean(unique), Index: boolean(index), Description: str(desc), System: boolean(sys), Relation: str(rel)}
-		if s := str(values); s != "" {
+		c := schema.Column{ID: database.Text(id), Name: database.Text(name), Type: schema.Type(database.Text(typ)), Length: intOf(length), Precision: intOf(prec), Scale: intOf(scale),
+			Nullable: database.Bool(nullable), Unique: database.Bool(unique), Index: database.Bool(index), Description: database.Text(desc), System: database.Bool(sys), Relation: database.Text(rel)}
+		if s := database.Text(values); s != "" {
 			_ = json.Unmarshal([]byte(s), &c.Values)
 		}
-		if s := str(def); s != "" {
+		if s := database.Text(def); s != "" {
 			c.Default = json.RawMessage(s)
 		}
-		t := byID[str(tableID)]
+		t := byID[database.Text(tableID)]
 		if t == nil {
 			continue
 		}
-		if tn := str(trash); tn != "" {
+		if tn := database.Text(trash); tn != "" {
 			cc := c
 			trashedCols = append(trashedCols, schema.Trashed{ID: c.ID, Kind: "column", Table: t.Name, TableID: t.ID, Column: c.Name, TrashName: tn, TrashedAt: timeText(trashedAt), ColumnDef: &cc})
 			continue
@@ -291,7 +291,7 @@ func Load(ctx context.Context, q schema.Querier, d schema.Dialect) (*schema.Mode
 	}
 	defer rrows.Close()
 	name := func(id any) string {
-		if t := byID[str(id)]; t != nil {
+		if t := byID[database.Text(id)]; t != nil {
 			return t.Name
 		}
 		return ""
@@ -301,8 +301,8 @@ func Load(ctx context.Context, q schema.Querier, d schema.Dialect) (*schema.Mode
 		if err := rrows.Scan(&id, &tableID, &rname, &typ, &target, &onDelete, &inverse, &junction); err != nil {
 			return nil, fmt.Errorf("scan relation_definition: %w", err)
 		}
-		m.Relations = append(m.Relations, schema.Relation{ID: str(id), Table: name(tableID), Name: str(rname), Type: schema.RelationType(str(typ)),
-			Target: name(target), OnDelete: str(onDelete), Inverse: str(inverse), Junction: name(junction)})
+		m.Relations = append(m.Relations, schema.Relation{ID: database.Text(id), Table: name(tableID), Name: database.Text(rname), Type: schema.RelationType(database.Text(typ)),
+			Target: name(target), OnDelete: database.Text(onDelete), Inverse: database.Text(inverse), Junction: name(junction)})
 	}
 	return m, rrows.Err()
 }
@@ -315,66 +315,20 @@ func Version(ctx context.Context, q schema.Querier, d schema.Dialect) (int64, er
 	if err != nil {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
-	return int64(integer(v)), nil
-}
-
-func str(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case []byte:
-		return string(x)
-	case [16]byte: // a uuid from some drivers
-		return fmt.Sprintf("%x-%x-%x-%x-%x", x[0:4], x[4:6], x[6:8], x[8:10], x[10:16])
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano)
-	}
-	return fmt.Sprint(v)
+	return int64(intOf(v)), nil
 }
 
 // timeText renders a stored time the way the model holds it (RFC 3339, UTC), whatever
 // form the driver returned.
 func timeText(v any) string {
-	s := str(v)
+	s := database.Text(v)
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t.UTC().Format(time.RFC3339Nano)
 	}
 	return s
 }
 
-func boolean(v any) bool {
-	switch x := v.(type) {
-	case bool:
-		return x
-	case int64:
-		return x != 0
-	case []byte:
-		return string(x) == "1" || string(x) == "true"
-	case string:
-		return x == "1" || x == "true"
-	}
-	return false
-}
-
-func integer(v any) int {
-	switch x := v.(type) {
-	case int64:
-		return int(x)
-	case int32:
-		return int(x)
-	case float64:
-		return int(x)
-	case []byte:
-		n, _ := strconv.Atoi(string(x))
-		return n
-	case string:
-		n, _ := strconv.Atoi(x)
-		return n
-	}
-	return 0
-}
-
 // ErrNoRows is returned by lookups that find nothing.
 var ErrNoRows = sql.ErrNoRows
+
+func intOf(v any) int { return int(database.Int64(v)) }

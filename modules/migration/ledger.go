@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"strata/modules/database"
 	"strata/schema"
 )
 
@@ -70,7 +71,7 @@ func insertMigration(ctx context.Context, q schema.Querier, d schema.Dialect, m 
 	if err := q.QueryRowContext(ctx, "SELECT MAX("+d.Quote("seq")+") FROM "+d.Quote("custom_migrations")).Scan(&maxSeq); err != nil {
 		return err
 	}
-	m.ID, m.Seq = id, toInt64(maxSeq)+1
+	m.ID, m.Seq = id, database.Int64(maxSeq)+1
 	args := []any{m.ID, nullable(m.TenantID), m.Seq, m.Name, nullable(m.Description), m.Type, string(m.Change), m.UpSQL, m.DownSQL,
 		m.Checksum, m.Status, m.Error, timeArg(d, m.ExecutedAt), m.DurationMs, nullable(m.CreatedBy), m.AppliedSteps,
 		d.TimeValue(m.CreatedAt), d.TimeValue(m.UpdatedAt)}
@@ -129,7 +130,7 @@ func List(ctx context.Context, q schema.Querier, d schema.Dialect, f ListFilter)
 	query := "SELECT " + quoteAll(d, migrationColumns) + " FROM " + d.Quote("custom_migrations") + " WHERE " + cond +
 		" ORDER BY " + d.Quote("seq") + " LIMIT " + strconv.Itoa(f.Limit) + " OFFSET " + strconv.Itoa((f.Page-1)*f.Limit)
 	out, err := scanMigrations(ctx, q, d.Rebind(query), args...)
-	return out, int(toInt64(total)), err
+	return out, int(database.Int64(total)), err
 }
 
 // Get reads one migration by id.
@@ -157,23 +158,23 @@ func scanMigrations(ctx context.Context, q schema.Querier, query string, args ..
 		if err := rows.Scan(p...); err != nil {
 			return nil, fmt.Errorf("scan migration: %w", err)
 		}
-		m := Migration{ID: text(v[0]), TenantID: text(v[1]), Seq: toInt64(v[2]), Name: text(v[3]), Description: text(v[4]), Type: text(v[5]),
-			UpSQL: text(v[7]), DownSQL: text(v[8]), Checksum: text(v[9]), Status: text(v[10]), CreatedBy: text(v[14]), AppliedSteps: int(toInt64(v[15]))}
-		if c := text(v[6]); c != "" {
+		m := Migration{ID: database.Text(v[0]), TenantID: database.Text(v[1]), Seq: database.Int64(v[2]), Name: database.Text(v[3]), Description: database.Text(v[4]), Type: database.Text(v[5]),
+			UpSQL: database.Text(v[7]), DownSQL: database.Text(v[8]), Checksum: database.Text(v[9]), Status: database.Text(v[10]), CreatedBy: database.Text(v[14]), AppliedSteps: int(database.Int64(v[15]))}
+		if c := database.Text(v[6]); c != "" {
 			m.Change = json.RawMessage(c)
 		}
-		if e := text(v[11]); v[11] != nil {
+		if e := database.Text(v[11]); v[11] != nil {
 			m.Error = &e
 		}
-		m.ExecutedAt = toTime(v[12])
+		m.ExecutedAt = database.Time(v[12])
 		if v[13] != nil {
-			ms := toInt64(v[13])
+			ms := database.Int64(v[13])
 			m.DurationMs = &ms
 		}
-		if t := toTime(v[16]); t != nil {
+		if t := database.Time(v[16]); t != nil {
 			m.CreatedAt = *t
 		}
-		if t := toTime(v[17]); t != nil {
+		if t := database.Time(v[17]); t != nil {
 			m.UpdatedAt = *t
 		}
 		out = append(out, m)
@@ -193,52 +194,6 @@ func timeArg(d schema.Dialect, t *time.Time) any {
 		return nil
 	}
 	return d.TimeValue(*t)
-}
-
-func text(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case []byte:
-		return string(x)
-	}
-	return fmt.Sprint(v)
-}
-
-func toInt64(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case int32:
-		return int64(x)
-	case float64:
-		return int64(x)
-	case []byte:
-		n, _ := strconv.ParseInt(string(x), 10, 64)
-		return n
-	case string:
-		n, _ := strconv.ParseInt(x, 10, 64)
-		return n
-	}
-	return 0
-}
-
-func toTime(v any) *time.Time {
-	switch x := v.(type) {
-	case time.Time:
-		t := x.UTC()
-		return &t
-	case string, []byte:
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999", "2006-01-02 15:04:05"} {
-			if t, err := time.Parse(layout, text(x)); err == nil {
-				t = t.UTC()
-				return &t
-			}
-		}
-	}
-	return nil
 }
 
 // ConfirmHash binds a destructive request to exactly what it removes: the requested

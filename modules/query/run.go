@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"strata/modules/database"
 	"strata/schema"
 )
 
@@ -385,7 +386,7 @@ func (r *Runner) fetch(ctx context.Context, b *builder, cols []*schema.Column, w
 		}
 		rec := &record{vals: make(map[string]any, len(cols))}
 		if lead == 1 {
-			rec.parent = keyString(raw[0])
+			rec.parent = database.Text(raw[0])
 		}
 		for i, c := range cols {
 			rec.vals[c.Name] = Decode(c, raw[i+lead])
@@ -393,20 +394,6 @@ func (r *Runner) fetch(ctx context.Context, b *builder, cols []*schema.Column, w
 		out = append(out, rec)
 	}
 	return out, rows.Err()
-}
-
-func keyString(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case []byte:
-		return string(x)
-	case string:
-		return x
-	case [16]byte:
-		return fmt.Sprintf("%x-%x-%x-%x-%x", x[0:4], x[4:6], x[6:8], x[8:10], x[10:16])
-	}
-	return fmt.Sprint(v)
 }
 
 // expand loads the relations of sel for recs: one statement per relation field.
@@ -426,7 +413,7 @@ func (r *Runner) expandOne(ctx context.Context, rs *RelSelection, recs []*record
 	f := rs.Field
 	b := &builder{d: r.D}
 	q := r.D.Quote
-	keyOf := func(rec *record, name string) string { return keyString(rec.vals[name]) }
+	keyOf := func(rec *record, name string) string { return database.Text(rec.vals[name]) }
 	// The keys to look up: parents' ids, or for to-one the foreign keys.
 	var keys []string
 	seen := map[string]bool{}
@@ -603,25 +590,7 @@ func (r *Runner) count(ctx context.Context, q *Query, filtered bool) (int64, err
 	if err := r.DB.QueryRowContext(ctx, b.sql(), b.args...).Scan(&n); err != nil {
 		return 0, err
 	}
-	return toInt(n), nil
-}
-
-func toInt(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case int32:
-		return int64(x)
-	case float64:
-		return int64(x)
-	case []byte:
-		n, _ := strconv.ParseInt(string(x), 10, 64)
-		return n
-	case string:
-		n, _ := strconv.ParseInt(x, 10, 64)
-		return n
-	}
-	return 0
+	return database.Int64(n), nil
 }
 
 // aggregate runs the aggregate functions, grouped by q.GroupBy.
@@ -690,7 +659,7 @@ func (r *Runner) aggregate(ctx context.Context, q *Query) ([]map[string]any, err
 		for i, a := range q.Aggregate {
 			v := raw[len(q.GroupBy)+i]
 			if a.Column == nil {
-				o[a.Func] = toInt(v)
+				o[a.Func] = database.Int64(v)
 				continue
 			}
 			m, _ := o[a.Func].(map[string]any)
@@ -713,11 +682,11 @@ func aggValue(a Aggregate, v any) any {
 	}
 	switch a.Func {
 	case "count", "countDistinct":
-		return toInt(v)
+		return database.Int64(v)
 	case "min", "max":
 		return Decode(a.Column, v)
 	}
-	f, ok := numeric(keyString(v))
+	f, ok := numeric(database.Text(v))
 	if x, isF := v.(float64); isF {
 		f, ok = x, true
 	}

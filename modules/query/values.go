@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"strata/modules/database"
 	"strata/schema"
 )
 
@@ -245,17 +246,7 @@ func Decode(c *schema.Column, v any) any {
 			return x == "1" || x == "true" || x == "t"
 		}
 	case schema.TypeInteger, schema.TypeBigint:
-		switch x := v.(type) {
-		case int64:
-			return x
-		case int32:
-			return int64(x)
-		case float64:
-			return int64(x)
-		case string:
-			n, _ := strconv.ParseInt(x, 10, 64)
-			return n
-		}
+		return database.Int64(v)
 	case schema.TypeFloat, schema.TypePercent:
 		switch x := v.(type) {
 		case float64:
@@ -314,9 +305,7 @@ func Decode(c *schema.Column, v any) any {
 			return json.RawMessage(s)
 		}
 	case schema.TypeUUID, schema.TypeFile:
-		if b, ok := v.([16]byte); ok {
-			return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-		}
+		return database.Text(v)
 	}
 	if t, ok := v.(time.Time); ok {
 		return t.UTC().Format(time.RFC3339Nano)

@@ -1,0 +1,81 @@
+package database
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Drivers hand back the same column as different Go types (pgx: int64, uuid as
+// [16]byte, time.Time; MySQL: []byte; SQLite: int64, string). These read scanned values
+// into one form, whatever the dialect.
+
+// Text reads a scanned value as a string ("" for NULL).
+func Text(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case [16]byte:
+		return fmt.Sprintf("%x-%x-%x-%x-%x", x[0:4], x[4:6], x[6:8], x[8:10], x[10:16])
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	}
+	return fmt.Sprint(v)
+}
+
+// Int64 reads a scanned value as an integer (0 for NULL or non-numbers).
+func Int64(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case int32:
+		return int64(x)
+	case int:
+		return int64(x)
+	case float64:
+		return int64(x)
+	case []byte:
+		n, _ := strconv.ParseInt(string(x), 10, 64)
+		return n
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
+}
+
+// Bool reads a scanned value as a boolean.
+func Bool(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case int64:
+		return x != 0
+	case []byte:
+		return string(x) == "1" || string(x) == "true"
+	case string:
+		return x == "1" || x == "true"
+	}
+	return false
+}
+
+// Time reads a scanned date-time, or nil for NULL or unreadable text.
+func Time(v any) *time.Time {
+	switch x := v.(type) {
+	case time.Time:
+		t := x.UTC()
+		return &t
+	case string, []byte:
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999", "2006-01-02 15:04:05"} {
+			if t, err := time.Parse(layout, Text(x)); err == nil {
+				t = t.UTC()
+				return &t
+			}
+		}
+	}
+	return nil
+}
