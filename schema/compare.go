@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -260,4 +261,25 @@ func (l *Live) sortKeys() {
 			return t.FKs[i].Name < t.FKs[j].Name
 		})
 	}
+}
+
+// inspectTables reads the names of the tables an inspection covers, from a query that
+// returns one name per row.
+func inspectTables(ctx context.Context, q Querier, live *Live, query string) error {
+	rows, err := q.QueryContext(ctx, query)
+	if err != nil {
+		return fmt.Errorf("inspect tables: %w", err)
+	}
+	for rows.Next() {
+		var table string
+		if err := rows.Scan(&table); err != nil {
+			rows.Close()
+			return fmt.Errorf("inspect tables: %w", err)
+		}
+		live.table(table)
+	}
+	if err := closeRows(rows); err != nil {
+		return fmt.Errorf("inspect tables: %w", err)
+	}
+	return nil
 }

@@ -18,27 +18,15 @@ import (
 func (MySQL) Inspect(ctx context.Context, q Querier) (*Live, error) {
 	live := &Live{Tables: map[string]*LiveTable{}}
 
-	rows, err := q.QueryContext(ctx, `
+	if err := inspectTables(ctx, q, live, `
 SELECT TABLE_NAME FROM information_schema.TABLES
-WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'`)
-	if err != nil {
-		return nil, fmt.Errorf("inspect tables: %w", err)
-	}
-	for rows.Next() {
-		var table string
-		if err := rows.Scan(&table); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("inspect tables: %w", err)
-		}
-		live.table(table)
-	}
-	if err := closeRows(rows); err != nil {
-		return nil, fmt.Errorf("inspect tables: %w", err)
+WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'`); err != nil {
+		return nil, err
 	}
 
 	// COLUMNS and STATISTICS also describe views and temporary tables; only rows of the
 	// base tables found above are kept.
-	rows, err = q.QueryContext(ctx, `
+	rows, err := q.QueryContext(ctx, `
 SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA = DATABASE()
 ORDER BY TABLE_NAME, ORDINAL_POSITION`)

@@ -14,27 +14,15 @@ func (Postgres) Inspect(ctx context.Context, q Querier) (*Live, error) {
 
 	// Partitions are left out: they are storage of a partitioned table, not tables of
 	// the model.
-	rows, err := q.QueryContext(ctx, `
+	if err := inspectTables(ctx, q, live, `
 SELECT c.relname
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition`)
-	if err != nil {
-		return nil, fmt.Errorf("inspect tables: %w", err)
-	}
-	for rows.Next() {
-		var table string
-		if err := rows.Scan(&table); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("inspect tables: %w", err)
-		}
-		live.table(table)
-	}
-	if err := closeRows(rows); err != nil {
-		return nil, fmt.Errorf("inspect tables: %w", err)
+WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition`); err != nil {
+		return nil, err
 	}
 
-	rows, err = q.QueryContext(ctx, `
+	rows, err := q.QueryContext(ctx, `
 SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

@@ -18,25 +18,13 @@ const sqliteTables = `m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\
 func (SQLite) Inspect(ctx context.Context, q Querier) (*Live, error) {
 	live := &Live{Tables: map[string]*LiveTable{}}
 
-	rows, err := q.QueryContext(ctx, `SELECT m.name FROM sqlite_master m WHERE `+sqliteTables)
-	if err != nil {
-		return nil, fmt.Errorf("inspect tables: %w", err)
-	}
-	for rows.Next() {
-		var table string
-		if err := rows.Scan(&table); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("inspect tables: %w", err)
-		}
-		live.table(table)
-	}
-	if err := closeRows(rows); err != nil {
-		return nil, fmt.Errorf("inspect tables: %w", err)
+	if err := inspectTables(ctx, q, live, `SELECT m.name FROM sqlite_master m WHERE `+sqliteTables); err != nil {
+		return nil, err
 	}
 
 	// A primary-key column counts as NOT NULL: the model's id always is, and SQLite only
 	// omits the flag because the key is declared apart from the column.
-	rows, err = q.QueryContext(ctx, `
+	rows, err := q.QueryContext(ctx, `
 SELECT m.name, p.name, p.type, p."notnull", p.pk
 FROM sqlite_master m JOIN pragma_table_info(m.name) p
 WHERE `+sqliteTables+`
