@@ -13,9 +13,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -41,6 +39,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"strata/modules/database"
+	"strata/scripts/bench/internal/benchkit"
 )
 
 func main() {
@@ -49,7 +48,6 @@ func main() {
 	conns := flag.Int("conns", 32, "concurrent connections of the load generator")
 	dur := flag.Duration("duration", 10*time.Second, "load time per scenario and target")
 	profile := flag.String("profile", "", "directory to save a CPU profile of Strata during each scenario")
-	pgURL := flag.String("postgres", envOr("STRATA_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL server for the benchmark database")
 	serveHand := flag.String("serve-hand", "", "internal: serve the hand-written endpoint on this address for -tenant-url")
 	tenantURLFlag := flag.String("tenant-url", "", "internal: the tenant database for -serve-hand")
 	flag.Parse()
@@ -64,94 +62,21 @@ func main() {
 		}
 		return
 	}
-	if err := run(ctx, *dialect, *rows, *conns, *dur, *pgURL, *profile); err != nil {
+	if err := run(ctx, *dialect, *rows, *conns, *dur, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration, pgURL, profile string) error {
-	tmp, err := os.MkdirTemp("", "strata-bench-")
+func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration, profile string) error {
+	fmt.Printf("building and starting the server…\n")
+	env, err := benchkit.Start(ctx, dialect, "bench", "STRATA_TENANT_POOL_MAX=32")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
-
-	// A control database of our own, removed at the end.
-	var controlURL string
-	switch dialect {
-	case "sqlite":
-		controlURL = "sqlite://" + filepath.Join(tmp, "control.db")
-	case "postgres":
-		admin, err := database.Open(ctx, pgURL, database.Pool{MaxOpen: 2})
-		if err != nil {
-			return err
-		}
-		name := "strata_bench_" + hex.EncodeToString(suffix)
-		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-			return err
-		}
-		defer func() {
-			_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			admin.Close()
-		}()
-		u, _ := url.Parse(pgURL)
-		u.Path = "/" + name
-		controlURL = u.String()
-	default:
-		return fmt.Errorf("unknown dialect %q", dialect)
-	}
-
-	fmt.Printf("building the server…\n")
-	bin := filepath.Join(tmp, "strata")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./server").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v\n%s", err, out)
-	}
-	addr, pprofAddr := freeAddr(), freeAddr()
-	srv := exec.CommandContext(ctx, bin)
-	srv.Env = append(os.Environ(), "STRATA_HTTP="+addr, "STRATA_DATA_DIR="+filepath.Join(tmp, "data"), "STRATA_DATABASE_URL="+controlURL,
-		"STRATA_ADMIN_PASSWORD=Bench-pass-123", "STRATA_JWT_SECRET=bench-secret-bench-secret-bench-secret", "STRATA_LOG_LEVEL=error",
-		"STRATA_TENANT_POOL_MAX=32", "STRATA_PPROF_ADDR="+pprofAddr)
-	srv.Stdout, srv.Stderr = os.Stderr, os.Stderr
-	if err := srv.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
-	base := "http://" + addr
-	if err := waitUp(ctx, base+"/healthz"); err != nil {
-		return err
-	}
-	c := &client{http: newHTTPClient(conns)}
-	var login struct {
-		Data struct {
-			AccessToken string `json:"access_token"`
-		} `json:"data"`
-	}
-	if err := c.do("POST", base+"/api/auth/login", map[string]any{"email": "admin@example.com", "password": "Bench-pass-123"}, 200, &login); err != nil {
-		return err
-	}
-	c.token = login.Data.AccessToken
-	if err := c.do("POST", base+"/api/tenants", map[string]any{"slug": "bench"}, 201, nil); err != nil {
-		return err
-	}
+	defer env.Close()
+	base, pprofAddr := env.Base, env.PprofAddr
+	c := &client{http: newHTTPClient(conns), token: env.Client.Token}
 	if err := c.do("POST", base+"/api/t/bench/tables", map[string]any{"name": "posts", "columns": []any{
 		map[string]any{"name": "title", "type": "string", "nullable": false},
 		map[string]any{"name": "body", "type": "text"},
@@ -161,11 +86,7 @@ func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration
 		return err
 	}
 
-	tenantURL, err := database.TenantURL(controlURL, filepath.Join(tmp, "data"), "bench")
-	if err != nil {
-		return err
-	}
-	tdb, err := database.Open(ctx, tenantURL, database.Pool{MaxOpen: 32})
+	tdb, tenantURL, err := env.TenantDB(ctx, "bench", 32)
 	if err != nil {
 		return err
 	}
@@ -177,7 +98,7 @@ func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration
 	}
 
 	// The hand-written endpoint on the same database, in its own process.
-	hand := freeAddr()
+	hand := benchkit.FreeAddr()
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -188,7 +109,7 @@ func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration
 		return err
 	}
 	defer func() { _ = hw.Process.Kill(); _ = hw.Wait() }()
-	if err := waitUp(ctx, "http://"+hand+"/healthz"); err != nil {
+	if err := benchkit.WaitUp(ctx, "http://"+hand+"/healthz"); err != nil {
 		return err
 	}
 
@@ -427,21 +348,6 @@ func saveProfile(addr string, dur time.Duration, path string) {
 	}
 	defer f.Close()
 	_, _ = io.Copy(f, resp.Body)
-}
-
-func waitUp(ctx context.Context, u string) error {
-	for i := 0; i < 300; i++ {
-		if resp, err := http.Get(u); err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("%s did not come up", u)
 }
 
 func newHTTPClient(conns int) *http.Client {

@@ -1,0 +1,226 @@
+// Package benchkit is what the benchmark programs share: a fresh control database, the
+// real server built and started as its own process, and an HTTP client that logs in.
+// Everything runs on 127.0.0.1 and is removed when the benchmark ends.
+package benchkit
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"strata/modules/database"
+)
+
+// Env holds one benchmark's server and databases; Close removes them.
+type Env struct {
+	Dialect    string
+	ControlURL string
+	DataDir    string
+	Base       string // the server's base URL
+	PprofAddr  string
+	Client     *Client
+	cleanup    []func()
+}
+
+// Close stops the server and drops what the benchmark created.
+func (e *Env) Close() {
+	for i := len(e.cleanup) - 1; i >= 0; i-- {
+		e.cleanup[i]()
+	}
+}
+
+// EnvOr returns the environment variable k, or def.
+func EnvOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// FreeAddr returns a free loopback address.
+func FreeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Start makes a fresh control database for dialect (sqlite, postgres, mysql; server URLs
+// from STRATA_TEST_POSTGRES_URL / STRATA_TEST_MYSQL_URL), builds ./server, starts it with
+// extraEnv, logs in as admin and creates tenant slug.
+func Start(ctx context.Context, dialect, slug string, extraEnv ...string) (*Env, error) {
+	e := &Env{Dialect: dialect}
+	tmp, err := os.MkdirTemp("", "strata-bench-")
+	if err != nil {
+		return nil, err
+	}
+	e.cleanup = append(e.cleanup, func() { os.RemoveAll(tmp) })
+	e.DataDir = filepath.Join(tmp, "data")
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	name := "sb_" + hex.EncodeToString(suffix)
+	switch dialect {
+	case "sqlite":
+		e.ControlURL = "sqlite://" + filepath.Join(tmp, "control.db")
+	case "postgres", "mysql":
+		server := EnvOr("STRATA_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+		if dialect == "mysql" {
+			server = EnvOr("STRATA_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+		}
+		admin, err := database.Open(ctx, server, database.Pool{MaxOpen: 2})
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+			admin.Close()
+			e.Close()
+			return nil, err
+		}
+		e.cleanup = append(e.cleanup, func() {
+			if dialect == "postgres" {
+				_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			} else { // tenants are databases named after the control database
+				rows, err := admin.QueryContext(context.Background(), "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?", name+"%")
+				if err == nil {
+					var dbs []string
+					for rows.Next() {
+						var n string
+						_ = rows.Scan(&n)
+						dbs = append(dbs, n)
+					}
+					rows.Close()
+					for _, n := range dbs {
+						_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS `"+n+"`")
+					}
+				}
+			}
+			admin.Close()
+		})
+		u, _ := url.Parse(server)
+		u.Path = "/" + name
+		e.ControlURL = u.String()
+	default:
+		e.Close()
+		return nil, fmt.Errorf("unknown dialect %q", dialect)
+	}
+
+	bin := filepath.Join(tmp, "strata")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./server").CombinedOutput(); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("build: %v\n%s", err, out)
+	}
+	addr := FreeAddr()
+	e.PprofAddr = FreeAddr()
+	srv := exec.CommandContext(ctx, bin)
+	srv.Env = append(os.Environ(), "STRATA_HTTP="+addr, "STRATA_DATA_DIR="+e.DataDir, "STRATA_DATABASE_URL="+e.ControlURL,
+		"STRATA_ADMIN_PASSWORD=Bench-pass-123", "STRATA_JWT_SECRET=bench-secret-bench-secret-bench-secret", "STRATA_LOG_LEVEL=error",
+		"STRATA_PPROF_ADDR="+e.PprofAddr)
+	srv.Env = append(srv.Env, extraEnv...)
+	srv.Stdout, srv.Stderr = os.Stderr, os.Stderr
+	if err := srv.Start(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.cleanup = append(e.cleanup, func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	e.Base = "http://" + addr
+	if err := WaitUp(ctx, e.Base+"/healthz"); err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.Client = NewClient(64)
+	var login struct {
+		Data struct {
+			AccessToken string `json:"access_token"`
+		} `json:"data"`
+	}
+	if err := e.Client.Do("POST", e.Base+"/api/auth/login", map[string]any{"email": "admin@example.com", "password": "Bench-pass-123"}, 200, &login); err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.Client.Token = login.Data.AccessToken
+	if err := e.Client.Do("POST", e.Base+"/api/tenants", map[string]any{"slug": slug}, 201, nil); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// TenantDB opens the tenant's own database directly.
+func (e *Env) TenantDB(ctx context.Context, slug string, maxOpen int) (*database.DB, string, error) {
+	u, err := database.TenantURL(e.ControlURL, e.DataDir, slug)
+	if err != nil {
+		return nil, "", err
+	}
+	db, err := database.Open(ctx, u, database.Pool{MaxOpen: maxOpen, MaxIdle: maxOpen})
+	return db, u, err
+}
+
+// WaitUp polls u until it answers.
+func WaitUp(ctx context.Context, u string) error {
+	for i := 0; i < 300; i++ {
+		if resp, err := http.Get(u); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s did not come up", u)
+}
+
+// Client is an HTTP client with a bearer token.
+type Client struct {
+	HTTP  *http.Client
+	Token string
+}
+
+// NewClient returns a client that keeps up to conns connections per host.
+func NewClient(conns int) *Client {
+	return &Client{HTTP: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: time.Minute}}}
+}
+
+// Do sends a JSON request, requires status want, and decodes the answer into out.
+func (c *Client) Do(method, u string, body any, want int, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, u, rd)
+	req.Header.Set("Content-Type", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: %d %s", method, u, resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
