@@ -18,6 +18,7 @@ import (
 
 	"strata/data"
 	"strata/frontend"
+	"strata/modules/access"
 	"strata/modules/apierr"
 	"strata/modules/auth"
 	"strata/modules/database"
@@ -125,7 +126,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return c.JSON(fiber.Map{"status": "ok"})
 	})
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
-	api := &rest.API{Auth: authSvc, Tenants: tenants, Migration: mig, Log: log, Now: time.Now, NewID: newID,
+	api := &rest.API{Auth: authSvc, Access: &access.Store{}, Tenants: tenants, Migration: mig, Log: log, Now: time.Now, NewID: newID,
 		Limits: rest.Limits{DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, Query: query.Limits{
 			DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, MaxFilterDepth: cfg.MaxFilterDepth, MaxFilterNodes: cfg.MaxFilterNodes,
 			MaxRelationDepth: cfg.MaxRelationDepth,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/pb33f/libopenapi"
@@ -76,6 +77,9 @@ func TestOpenAPIDocuments(t *testing.T) {
 	}
 	tables := n.mustCall(200, "GET", "/api/t/acme/tables", nil).fieldNames("data")
 	for table := range tables {
+		if strings.HasPrefix(table, "strata_") { // identities: served by /users, /roles, …
+			continue
+		}
 		if doc.Components.Schemas[table] == nil {
 			t.Errorf("no schema for table %s", table)
 		}
@@ -100,7 +104,9 @@ func TestOpenAPIDocuments(t *testing.T) {
 			t.Errorf("posts schema lacks %s", f)
 		}
 	}
-	for _, p := range []string{"/tables", "/tables/{table}", "/tables/{table}/columns", "/tables/{table}/columns/{column}", "/relations", "/migrations", "/migrations/{id}"} {
+	for _, p := range []string{"/tables", "/tables/{table}", "/tables/{table}/columns", "/tables/{table}/columns/{column}", "/relations", "/migrations", "/migrations/{id}",
+		"/auth/login", "/auth/refresh", "/auth/logout", "/users/register", "/users/me", "/users", "/users/{id}", "/roles", "/roles/{id}",
+		"/permissions", "/permissions/{id}", "/api-keys", "/api-keys/{id}", "/settings"} {
 		if doc.Paths[p] == nil {
 			t.Errorf("no path %s", p)
 		}

@@ -6,6 +6,7 @@ import (
 
 func TestAuthTokens(t *testing.T) {
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	anon := &node{t: t, base: n.base}
 	cases := []struct {
 		name, method, path string

@@ -29,10 +29,13 @@ import (
 // RolePlatformAdmin is the role claim of platform administrators.
 const RolePlatformAdmin = "platform_admin"
 
-// Claims are what an access token says about its bearer.
+// Claims are what an access token says about its bearer: who (Subject), in which
+// tenant (empty for platform admins), with which role, in which session.
 type Claims struct {
-	Role  string `json:"role"`
-	Email string `json:"email,omitempty"`
+	Role    string `json:"role"`
+	Email   string `json:"email,omitempty"`
+	Tenant  string `json:"tenant,omitempty"`
+	Session string `json:"sid,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -101,7 +104,7 @@ func (s *Service) EnsureSchema(ctx context.Context) error {
 	ts := d.ColumnType(&schema.Column{Type: schema.TypeDatetime})
 	for _, q := range []string{
 		"CREATE TABLE IF NOT EXISTS strata_admins (id " + str(36) + " NOT NULL PRIMARY KEY, email " + str(255) + " NOT NULL UNIQUE, password_hash " + str(255) + " NOT NULL, created_at " + ts + " NOT NULL)",
-		"CREATE TABLE IF NOT EXISTS strata_sessions (id " + str(36) + " NOT NULL PRIMARY KEY, subject_id " + str(36) + " NOT NULL, family " + str(36) + " NOT NULL, token_hash " + str(64) + " NOT NULL UNIQUE, expires_at " + ts + " NOT NULL, used_at " + ts + " NULL, revoked_at " + ts + " NULL, created_at " + ts + " NOT NULL)",
+		"CREATE TABLE IF NOT EXISTS strata_sessions (id " + str(36) + " NOT NULL PRIMARY KEY, subject_id " + str(36) + " NOT NULL, family " + str(36) + " NOT NULL, token_hash " + str(64) + " NOT NULL UNIQUE, expires_at " + ts + " NOT NULL, used_at " + ts + " NULL, revoked_at " + ts + " NULL, created_at " + ts + " NOT NULL, updated_at " + ts + " NOT NULL)",
 	} {
 		if _, err := s.db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("create auth tables: %w", err)
@@ -144,29 +147,60 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (gene
 	return generated, nil
 }
 
-// Login checks an admin's password and opens a session.
-func (s *Service) Login(ctx context.Context, email, password string) (*Tokens, error) {
+// Realm is where one kind of identity lives: platform admins in the control database,
+// or one tenant's users in that tenant's database. Sessions sit beside the users.
+type Realm struct {
+	DB       *database.DB
+	Users    string // id, email, password_hash [, role_id, status]
+	Sessions string // id, subject_id, family, token_hash, expires_at, used_at, revoked_at, created_at, updated_at
+	// TenantID is empty for the platform realm; tokens carry it, so a token of one
+	// tenant is never accepted by another.
+	TenantID string
+	// Lookup finds an identity by email (id, password hash, role, and whether it may
+	// sign in); Subject re-reads one at refresh, so a deleted or suspended user, or a
+	// changed role, takes effect then.
+	Lookup  func(ctx context.Context, email string) (id, hash, role string, active bool, err error)
+	Subject func(ctx context.Context, id string) (email, role string, active bool, err error)
+}
+
+// PlatformRealm is the realm of platform admins.
+func (s *Service) PlatformRealm() *Realm {
 	d := s.db.Dialect
-	var id, hash string
-	err := s.db.QueryRowContext(ctx, d.Rebind("SELECT id, password_hash FROM strata_admins WHERE email = ?"), strings.ToLower(strings.TrimSpace(email))).Scan(&id, &hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		// Spend the same time as a real check so timing does not reveal which emails exist.
+	return &Realm{DB: s.db, Users: "strata_admins", Sessions: "strata_sessions",
+		Lookup: func(ctx context.Context, email string) (string, string, string, bool, error) {
+			var id, hash string
+			err := s.db.QueryRowContext(ctx, d.Rebind("SELECT id, password_hash FROM strata_admins WHERE email = ?"), email).Scan(&id, &hash)
+			return id, hash, RolePlatformAdmin, true, err
+		},
+		Subject: func(ctx context.Context, id string) (string, string, bool, error) {
+			var email string
+			err := s.db.QueryRowContext(ctx, d.Rebind("SELECT email FROM strata_admins WHERE id = ?"), id).Scan(&email)
+			return email, RolePlatformAdmin, err == nil, err
+		},
+	}
+}
+
+// Login checks a password in a realm and opens a session. Unknown emails, wrong
+// passwords and disabled accounts get the same answer in the same time.
+func (s *Service) Login(ctx context.Context, r *Realm, email, password string) (*Tokens, error) {
+	id, hash, role, active, err := r.Lookup(ctx, strings.ToLower(strings.TrimSpace(email)))
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && hash == "") {
 		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
 		return nil, apierr.Unauthorized("INVALID_CREDENTIALS", "invalid email or password")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("look up admin: %w", err)
+		return nil, fmt.Errorf("look up identity: %w", err)
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil || !active {
 		return nil, apierr.Unauthorized("INVALID_CREDENTIALS", "invalid email or password")
 	}
-	return s.issue(ctx, id, strings.ToLower(email), s.cfg.NewID())
+	return s.issue(ctx, r, id, strings.ToLower(email), role, s.cfg.NewID())
 }
 
-func (s *Service) issue(ctx context.Context, subject, email, family string) (*Tokens, error) {
-	d := s.db.Dialect
+func (s *Service) issue(ctx context.Context, r *Realm, subject, email, role, family string) (*Tokens, error) {
+	d := r.DB.Dialect
 	now := s.cfg.Now()
-	claims := Claims{Role: RolePlatformAdmin, Email: email, RegisteredClaims: jwt.RegisteredClaims{
+	claims := Claims{Role: role, Email: email, Tenant: r.TenantID, Session: family, RegisteredClaims: jwt.RegisteredClaims{
 		Subject: subject, Issuer: "strata", IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.AccessTTL)), ID: s.cfg.NewID(),
 	}}
 	access, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(s.cfg.Secret)
@@ -174,8 +208,8 @@ func (s *Service) issue(ctx context.Context, subject, email, family string) (*To
 		return nil, fmt.Errorf("sign access token: %w", err)
 	}
 	refresh := randomToken(32)
-	_, err = s.db.ExecContext(ctx, d.Rebind("INSERT INTO strata_sessions (id, subject_id, family, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)"),
-		s.cfg.NewID(), subject, family, hashToken(refresh), d.TimeValue(now.Add(s.cfg.RefreshTTL)), d.TimeValue(now))
+	_, err = r.DB.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote(r.Sessions)+" (id, subject_id, family, token_hash, expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+		s.cfg.NewID(), subject, family, hashToken(refresh), d.TimeValue(now.Add(s.cfg.RefreshTTL)), d.TimeValue(now), d.TimeValue(now))
 	if err != nil {
 		return nil, fmt.Errorf("store session: %w", err)
 	}
@@ -184,14 +218,14 @@ func (s *Service) issue(ctx context.Context, subject, email, family string) (*To
 
 // Refresh rotates a refresh token. A token used twice means it was stolen or replayed:
 // the whole family is revoked.
-func (s *Service) Refresh(ctx context.Context, refresh string) (*Tokens, error) {
-	d := s.db.Dialect
+func (s *Service) Refresh(ctx context.Context, r *Realm, refresh string) (*Tokens, error) {
+	d := r.DB.Dialect
 	if refresh == "" {
 		return nil, apierr.InvalidPayload("refresh_token", "refresh_token is required")
 	}
 	var id, subject, family string
 	var expires, used, revoked any
-	err := s.db.QueryRowContext(ctx, d.Rebind("SELECT id, subject_id, family, expires_at, used_at, revoked_at FROM strata_sessions WHERE token_hash = ?"), hashToken(refresh)).
+	err := r.DB.QueryRowContext(ctx, d.Rebind("SELECT id, subject_id, family, expires_at, used_at, revoked_at FROM "+d.Quote(r.Sessions)+" WHERE token_hash = ?"), hashToken(refresh)).
 		Scan(&id, &subject, &family, &expires, &used, &revoked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apierr.Unauthorized("INVALID_TOKEN", "invalid refresh token")
@@ -201,37 +235,39 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (*Tokens, error) 
 	}
 	now := s.cfg.Now()
 	if used != nil || revoked != nil {
-		_, _ = s.db.ExecContext(ctx, d.Rebind("UPDATE strata_sessions SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"), d.TimeValue(now), family)
+		_, _ = r.DB.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote(r.Sessions)+" SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"), d.TimeValue(now), family)
 		return nil, apierr.Unauthorized("INVALID_TOKEN", "refresh token was already used; the session is revoked")
 	}
 	if exp := database.Time(expires); exp == nil || exp.Before(now) {
 		return nil, apierr.Unauthorized("TOKEN_EXPIRED", "refresh token expired")
 	}
 	// Only one concurrent refresh may win the rotation.
-	res, err := s.db.ExecContext(ctx, d.Rebind("UPDATE strata_sessions SET used_at = ? WHERE id = ? AND used_at IS NULL"), d.TimeValue(now), id)
+	res, err := r.DB.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote(r.Sessions)+" SET used_at = ? WHERE id = ? AND used_at IS NULL"), d.TimeValue(now), id)
 	if err != nil {
 		return nil, fmt.Errorf("rotate session: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
 		return nil, apierr.Unauthorized("INVALID_TOKEN", "refresh token was already used")
 	}
-	var email string
-	_ = s.db.QueryRowContext(ctx, d.Rebind("SELECT email FROM strata_admins WHERE id = ?"), subject).Scan(&email)
-	return s.issue(ctx, subject, email, family)
+	email, role, active, err := r.Subject(ctx, subject)
+	if err != nil || !active {
+		return nil, apierr.Unauthorized("INVALID_TOKEN", "the account no longer exists or is disabled")
+	}
+	return s.issue(ctx, r, subject, email, role, family)
 }
 
 // Logout revokes the session family of a refresh token.
-func (s *Service) Logout(ctx context.Context, refresh string) error {
-	d := s.db.Dialect
+func (s *Service) Logout(ctx context.Context, r *Realm, refresh string) error {
+	d := r.DB.Dialect
 	var family string
-	err := s.db.QueryRowContext(ctx, d.Rebind("SELECT family FROM strata_sessions WHERE token_hash = ?"), hashToken(refresh)).Scan(&family)
+	err := r.DB.QueryRowContext(ctx, d.Rebind("SELECT family FROM "+d.Quote(r.Sessions)+" WHERE token_hash = ?"), hashToken(refresh)).Scan(&family)
 	if errors.Is(err, sql.ErrNoRows) {
 		return apierr.Unauthorized("INVALID_TOKEN", "invalid refresh token")
 	}
 	if err != nil {
 		return fmt.Errorf("look up session: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, d.Rebind("UPDATE strata_sessions SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"), d.TimeValue(s.cfg.Now()), family)
+	_, err = r.DB.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote(r.Sessions)+" SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"), d.TimeValue(s.cfg.Now()), family)
 	return err
 }
 
@@ -289,7 +325,7 @@ func (s *Service) RequirePlatformAdmin() fiber.Handler {
 		if err != nil {
 			return err
 		}
-		if claims.Role != RolePlatformAdmin {
+		if claims.Role != RolePlatformAdmin || claims.Tenant != "" {
 			return apierr.Forbidden("platform admin role required")
 		}
 		c.Locals(claimsKey, claims)
@@ -314,4 +350,22 @@ func randomToken(n int) string {
 func hashToken(t string) string {
 	h := sha256.Sum256([]byte(t))
 	return hex.EncodeToString(h[:])
+}
+
+// HashPassword hashes a password for storage (bcrypt).
+func HashPassword(pw string) (string, error) {
+	if len(pw) < 8 || len(pw) > 72 {
+		return "", apierr.InvalidPayload("password", "password must be 8 to 72 characters")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return string(h), nil
+}
+
+// NewAPIKey makes a static token and the hash stored for it; the token is shown once.
+func NewAPIKey() (token, hash string) {
+	token = "sk_" + randomToken(24)
+	return token, hashToken(token)
 }

@@ -6,6 +6,7 @@ package openapi
 
 import (
 	"encoding/json"
+	"strings"
 	"sync"
 
 	"strata/schema"
@@ -253,6 +254,7 @@ func schemaPaths() obj {
 	path := func(name string) obj {
 		return obj{"name": name, "in": "path", "required": true, "schema": obj{"type": "string"}}
 	}
+	public := func(o obj) obj { o["security"] = []any{}; return o }
 	return obj{
 		"/tables": obj{"get": op("list_tables", "List tables", nil, nil, ok),
 			"post": withConfirm(op("create_table", "Create a table", []any{dry}, body, ok))},
@@ -281,7 +283,26 @@ func schemaPaths() obj {
 		"/trash":           obj{"get": op("list_trash", "Soft-dropped tables and columns", nil, nil, ok)},
 		"/trash/{id}": obj{"parameters": []any{path("id")},
 			"delete": withConfirm(op("purge_trash", "Purge a trashed table or column (confirm-hash)", confirm, nil, ok))},
-		"/openapi.json":  obj{"get": op("openapi", "This document", nil, nil, obj{"200": obj{"description": "OpenAPI 3.1 document"}})},
+		"/openapi.json": obj{"get": op("openapi", "This document", nil, nil, obj{"200": obj{"description": "OpenAPI 3.1 document"}})},
+		"/auth/login": obj{"post": public(op("login", "Sign in (tenant users)", nil, jsonBody(obj{"type": "object", "required": []string{"email", "password"},
+			"properties": obj{"email": obj{"type": "string"}, "password": obj{"type": "string"}, "mode": obj{"type": "string"}}}), ok))},
+		"/auth/refresh":   obj{"post": public(op("refresh", "Rotate a refresh token", nil, body, ok))},
+		"/auth/logout":    obj{"post": public(op("logout", "Revoke a session", nil, body, obj{"204": obj{"description": "Logged out"}}))},
+		"/users/register": obj{"post": public(op("register", "Sign up, where the tenant allows it", nil, body, obj{"204": obj{"description": "Registered"}}))},
+		"/users/me":       obj{"get": op("me", "The caller", nil, nil, ok)},
+		"/users":          obj{"get": op("list_users", "List users", nil, nil, ok), "post": op("create_user", "Create a user", nil, body, ok)},
+		"/users/{id}": obj{"parameters": []any{path("id")}, "get": op("get_user", "Read a user", nil, nil, ok),
+			"patch": op("update_user", "Update a user", nil, body, ok), "delete": op("delete_user", "Delete a user", nil, nil, obj{"204": obj{"description": "Deleted"}})},
+		"/roles": obj{"get": op("list_roles", "List roles", nil, nil, ok), "post": op("create_role", "Create a role", nil, body, ok)},
+		"/roles/{id}": obj{"parameters": []any{path("id")}, "patch": op("update_role", "Update a role", nil, body, ok),
+			"delete": op("delete_role", "Delete a role", nil, nil, obj{"204": obj{"description": "Deleted"}})},
+		"/permissions": obj{"get": op("list_permissions", "List permissions", nil, nil, ok), "post": op("create_permission", "Create a permission", nil, body, ok)},
+		"/permissions/{id}": obj{"parameters": []any{path("id")}, "patch": op("update_permission", "Update a permission", nil, body, ok),
+			"delete": op("delete_permission", "Delete a permission", nil, nil, obj{"204": obj{"description": "Deleted"}})},
+		"/api-keys": obj{"get": op("list_api_keys", "List API keys", nil, nil, ok), "post": op("create_api_key", "Create an API key (its secret is shown once)", nil, body, ok)},
+		"/api-keys/{id}": obj{"parameters": []any{path("id")},
+			"delete": op("delete_api_key", "Delete an API key", nil, nil, obj{"204": obj{"description": "Deleted"}})},
+		"/settings":      obj{"get": op("get_settings", "Tenant settings", nil, nil, ok), "patch": op("update_settings", "Change tenant settings", nil, body, ok)},
 		"/server/health": obj{"get": obj{"operationId": "health", "summary": "Liveness", "security": []any{}, "responses": obj{"200": okData(anyObj, false)}}},
 	}
 }
@@ -293,6 +314,9 @@ func Tenant(slug, name string, version int64, m *schema.Model) obj {
 	schemas["Error"] = errSchema
 	for i := range m.Tables {
 		t := &m.Tables[i]
+		if strings.HasPrefix(t.Name, "strata_") {
+			continue // identities are served by their own routes
+		}
 		read, input := tableSchemas(m, t)
 		schemas[t.Name] = read
 		schemas[t.Name+"_input"] = input

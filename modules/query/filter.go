@@ -191,6 +191,8 @@ func (r *Resolver) parseCond(t *schema.Table, param, at string, obj map[string]a
 		rf := r.Field(t, k)
 		col := t.Column(k)
 		switch {
+		case (col != nil || rf != nil) && !r.fieldAllowed(t, k):
+			return nil, forbidden(param, path, "you may not read %s.%s", t.Name, k)
 		case col != nil && (rf == nil || onlyOperators(spec)):
 			for _, op := range slices.Sorted(maps.Keys(spec)) {
 				leaf, err := r.leaf(col, param, join(path, op), op, spec[op], nodes)
@@ -279,7 +281,13 @@ func (r *Resolver) relCond(rf *RelField, param, path string, spec map[string]any
 	if err != nil {
 		return nil, err
 	}
-	c.Sub = s
+	// A filter through a relation sees only related rows the caller may read, or it
+	// could probe hidden rows.
+	rule, err := r.readCond(rf.Target, param, path)
+	if err != nil {
+		return nil, err
+	}
+	c.Sub = and(s, rule)
 	return c, nil
 }
 

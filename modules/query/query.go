@@ -43,10 +43,12 @@ func (l Limits) WithDefaults() Limits {
 }
 
 // Error is a query the engine refuses: which parameter, where inside it, and why.
+// Forbidden marks a refusal for lack of permission (403) rather than bad input (400).
 type Error struct {
-	Param   string
-	Path    string
-	Message string
+	Param     string
+	Path      string
+	Message   string
+	Forbidden bool
 }
 
 func (e *Error) Error() string {
@@ -73,6 +75,11 @@ type Query struct {
 	Meta      Meta
 	Aggregate []Aggregate
 	GroupBy   []*schema.Column
+	// Rule is the caller's read rule for the table: every row the query touches, and
+	// every count (total_count included), is limited by it.
+	Rule *Cond
+	// SearchIn are the text columns search looks in: those the caller may read.
+	SearchIn []*schema.Column
 }
 
 // Meta says which counts to return.
@@ -115,10 +122,12 @@ type RelSelection struct {
 	Select *Selection
 	// IDsOnly returns the related keys instead of objects (to-many fields under "*").
 	IDsOnly bool
-	Filter  *Cond
-	Sort    []Sort
-	Limit   int // 0 = no per-parent limit
-	Offset  int
+	// Rule is the caller's read rule on the related table; Filter is deep's _filter.
+	Rule   *Cond
+	Filter *Cond
+	Sort   []Sort
+	Limit  int // 0 = no per-parent limit
+	Offset int
 }
 
 // Sort is one ORDER BY term, possibly through to-one relations.
@@ -154,6 +163,8 @@ type Resolver struct {
 	// User is the caller's id, for $CURRENT_USER; Now is the clock for $NOW.
 	User string
 	Now  func() time.Time
+	// Perms restricts what may be read; nil for admins.
+	Perms Permissions
 }
 
 func (r *Resolver) now() time.Time {
@@ -213,6 +224,9 @@ func (r *Resolver) Parse(t *schema.Table, p Params) (*Query, error) {
 	}
 	q := &Query{Table: t, Limit: l.DefaultLimit}
 	var err error
+	if q.Rule, err = r.readCond(t, "table", t.Name); err != nil {
+		return nil, err
+	}
 	if q.Select, err = r.parseFields(t, p.get("fields")); err != nil {
 		return nil, err
 	}
@@ -222,6 +236,11 @@ func (r *Resolver) Parse(t *schema.Table, p Params) (*Query, error) {
 	q.Search = p.get("search")
 	if strings.ContainsRune(q.Search, 0) {
 		return nil, qerr("search", "", "must not contain NUL characters")
+	}
+	for i := range t.Columns {
+		if c := &t.Columns[i]; c.Type.IsText() && r.fieldAllowed(t, c.Name) {
+			q.SearchIn = append(q.SearchIn, c)
+		}
 	}
 	if q.Sort, err = r.parseSort(t, "sort", "", p.get("sort")); err != nil {
 		return nil, err
@@ -248,6 +267,9 @@ func (r *Resolver) Parse(t *schema.Table, p Params) (*Query, error) {
 		c := t.Column(g)
 		if c == nil {
 			return nil, qerr("groupBy", g, "table %q has no column %q", t.Name, g)
+		}
+		if !r.fieldAllowed(t, g) {
+			return nil, forbidden("groupBy", g, "you may not read %s.%s", t.Name, g)
 		}
 		q.GroupBy = append(q.GroupBy, c)
 	}
@@ -340,14 +362,27 @@ func (r *Resolver) addField(t *schema.Table, sel *Selection, path []string, full
 			return qerr("fields", full, "* must be last")
 		}
 		for i := range t.Columns {
-			addColumn(sel, &t.Columns[i])
+			if r.fieldAllowed(t, t.Columns[i].Name) {
+				addColumn(sel, &t.Columns[i])
+			}
 		}
 		for _, rf := range r.aliases(t) {
-			if rf.Kind != ToOne && findRel(sel, rf.Name) == nil {
-				sel.Relations = append(sel.Relations, &RelSelection{Field: rf, IDsOnly: true})
+			if rf.Kind != ToOne && findRel(sel, rf.Name) == nil && r.fieldAllowed(t, rf.Name) {
+				if _, err := r.readRule(rf.Target, "fields", full); err != nil {
+					continue // "*" means what the caller may see
+				}
+				rs, err := r.relSelection(rf, full)
+				if err != nil {
+					return err
+				}
+				rs.IDsOnly = true
+				sel.Relations = append(sel.Relations, rs)
 			}
 		}
 		return nil
+	}
+	if !r.fieldAllowed(t, name) {
+		return forbidden("fields", full, "you may not read %s.%s", t.Name, name)
 	}
 	rf := r.Field(t, name)
 	if len(path) == 1 {
@@ -357,7 +392,12 @@ func (r *Resolver) addField(t *schema.Table, sel *Selection, path []string, full
 		}
 		if rf != nil {
 			if findRel(sel, name) == nil {
-				sel.Relations = append(sel.Relations, &RelSelection{Field: rf, IDsOnly: true})
+				rs, err := r.relSelection(rf, full)
+				if err != nil {
+					return err
+				}
+				rs.IDsOnly = true
+				sel.Relations = append(sel.Relations, rs)
 			}
 			return nil
 		}
@@ -371,13 +411,26 @@ func (r *Resolver) addField(t *schema.Table, sel *Selection, path []string, full
 	}
 	rs := findRel(sel, name)
 	if rs == nil {
-		rs = &RelSelection{Field: rf}
+		var err error
+		if rs, err = r.relSelection(rf, full); err != nil {
+			return err
+		}
 		sel.Relations = append(sel.Relations, rs)
 	}
 	if rs.IDsOnly || rs.Select == nil {
 		rs.IDsOnly, rs.Select = false, &Selection{}
 	}
 	return r.addField(rf.Target, rs.Select, path[1:], full, depth+1)
+}
+
+// relSelection starts the expansion of a relation field; the related rows are limited by
+// the caller's read rule on the related table.
+func (r *Resolver) relSelection(rf *RelField, path string) (*RelSelection, error) {
+	rule, err := r.readCond(rf.Target, "fields", path)
+	if err != nil {
+		return nil, err
+	}
+	return &RelSelection{Field: rf, Rule: rule}, nil
 }
 
 // aliases lists the relation fields of t.
@@ -424,6 +477,9 @@ func (r *Resolver) parseSort(t *schema.Table, param, at, raw string) ([]Sort, er
 				if c == nil {
 					return nil, qerr(param, at+s, "table %q has no column %q", cur.Name, p)
 				}
+				if !r.fieldAllowed(cur, p) {
+					return nil, forbidden(param, at+s, "you may not read %s.%s", cur.Name, p)
+				}
 				if c.Type == schema.TypeJSON || c.Type == schema.TypeMultiEnum {
 					return nil, qerr(param, at+s, "cannot sort by a %s column", c.Type)
 				}
@@ -433,6 +489,12 @@ func (r *Resolver) parseSort(t *schema.Table, param, at, raw string) ([]Sort, er
 			rf := r.Field(cur, p)
 			if rf == nil || rf.Kind != ToOne {
 				return nil, qerr(param, at+s, "%q is not a to-one relation of %q; sort follows many-to-one relations only", p, cur.Name)
+			}
+			if !r.fieldAllowed(cur, p) {
+				return nil, forbidden(param, at+s, "you may not read %s.%s", cur.Name, p)
+			}
+			if _, err := r.readRule(rf.Target, param, at+s); err != nil {
+				return nil, err
 			}
 			if len(path)+1 > r.Limits.MaxRelationDepth {
 				return nil, qerr(param, at+s, "relations nest deeper than %d", r.Limits.MaxRelationDepth)
@@ -484,6 +546,9 @@ func (r *Resolver) parseAggregate(t *schema.Table, raw string) ([]Aggregate, err
 			c := t.Column(f)
 			if c == nil {
 				return nil, qerr("aggregate", fn+"."+f, "table %q has no column %q", t.Name, f)
+			}
+			if !r.fieldAllowed(t, f) {
+				return nil, forbidden("aggregate", fn+"."+f, "you may not read %s.%s", t.Name, f)
 			}
 			if strings.HasPrefix(fn, "sum") || strings.HasPrefix(fn, "avg") {
 				if !isNumeric(c.Type) {

@@ -220,14 +220,13 @@ func (b *builder) relCond(c *Cond, alias string) string {
 	return out
 }
 
-// search matches rows whose text columns contain s, case-insensitively.
-func (b *builder) search(t *schema.Table, alias, s string) string {
+// search matches rows whose text columns (those the caller may read) contain s,
+// case-insensitively.
+func (b *builder) search(cols []*schema.Column, alias, s string) string {
 	var parts []string
 	pattern := "%" + likeEscape(strings.ToLower(s)) + "%"
-	for _, c := range t.Columns {
-		if c.Type.IsText() {
-			parts = append(parts, "LOWER("+b.col(alias, c.Name)+") LIKE "+b.param(pattern)+" ESCAPE '!'")
-		}
+	for _, c := range cols {
+		parts = append(parts, "LOWER("+b.col(alias, c.Name)+") LIKE "+b.param(pattern)+" ESCAPE '!'")
 	}
 	if len(parts) == 0 {
 		return "1=0"
@@ -235,14 +234,17 @@ func (b *builder) search(t *schema.Table, alias, s string) string {
 	return "(" + strings.Join(parts, " OR ") + ")"
 }
 
-// where renders the filter and search of q for alias t0.
+// where renders the read rule, filter and search of q for alias t0.
 func (b *builder) where(q *Query, alias string) string {
 	var parts []string
+	if q.Rule != nil {
+		parts = append(parts, b.cond(q.Rule, alias))
+	}
 	if q.Filter != nil {
 		parts = append(parts, b.cond(q.Filter, alias))
 	}
 	if q.Search != "" {
-		parts = append(parts, b.search(q.Table, alias, q.Search))
+		parts = append(parts, b.search(q.SearchIn, alias, q.Search))
 	}
 	if len(parts) == 0 {
 		return ""
@@ -457,8 +459,8 @@ func (r *Runner) expandOne(ctx context.Context, rs *RelSelection, recs []*record
 	switch f.Kind {
 	case ToOne:
 		b.w("SELECT ", columnList(b, s, cols), " FROM ", q(f.Target.Name), " ", s, " WHERE ", b.col(s, "id"), " IN ", in())
-		if rs.Filter != nil {
-			b.w(" AND ", b.cond(rs.Filter, s))
+		if f := and(rs.Rule, rs.Filter); f != nil {
+			b.w(" AND ", b.cond(f, s))
 		}
 		children, err = r.fetch(ctx, b, cols)
 		if err != nil {
@@ -477,8 +479,8 @@ func (r *Runner) expandOne(ctx context.Context, rs *RelSelection, recs []*record
 			from = q(f.JunctionTable.Name) + " j JOIN " + q(f.Target.Name) + " " + s + " ON " + b.col(s, "id") + " = " + b.col("j", f.JunctionFar) +
 				" WHERE " + parent + " IN " + in()
 		}
-		if rs.Filter != nil {
-			from += " AND " + b.cond(rs.Filter, s)
+		if f := and(rs.Rule, rs.Filter); f != nil {
+			from += " AND " + b.cond(f, s)
 		}
 		var joins []string
 		order := b.orderBy(rs.Sort, s, &joins)
@@ -584,6 +586,8 @@ func (r *Runner) count(ctx context.Context, q *Query, filtered bool) (int64, err
 	b.w("SELECT COUNT(*) FROM ", r.D.Quote(q.Table.Name), " t0")
 	if filtered {
 		b.w(b.where(q, "t0"))
+	} else if q.Rule != nil { // total_count counts only what the caller may see
+		b.w(" WHERE ", b.cond(q.Rule, "t0"))
 	}
 	r.Statements++
 	var n any

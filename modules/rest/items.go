@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"strata/modules/access"
 	"strata/modules/apierr"
 	"strata/modules/migration"
 	"strata/modules/query"
@@ -27,6 +28,11 @@ func (a *API) itemsTable(c *fiber.Ctx) (*schema.Model, *schema.Table, error) {
 	if t == nil {
 		return nil, nil, errNotFound("table", c.Params("table"))
 	}
+	if strings.HasPrefix(t.Name, "strata_") {
+		// Users, roles, permissions, sessions and keys have their own routes, which
+		// never show password or token hashes.
+		return nil, nil, apierr.Forbidden("%s is served by its own routes (/users, /roles, /permissions, /api-keys)", t.Name)
+	}
 	return m, t, nil
 }
 
@@ -41,7 +47,11 @@ func params(c *fiber.Ctx) query.Params {
 
 // resolver validates queries for this request's caller against the tenant's model.
 func (a *API) resolver(c *fiber.Ctx, m *schema.Model) *query.Resolver {
-	return &query.Resolver{Model: m, Limits: a.Limits.Query, User: callerID(c), Now: a.Now}
+	r := &query.Resolver{Model: m, Limits: a.Limits.Query, User: callerID(c), Now: a.Now}
+	if p := perms(c); p != nil {
+		r.Perms = p
+	}
+	return r
 }
 
 func (a *API) runner(c *fiber.Ctx) *query.Runner {
@@ -156,12 +166,22 @@ func (a *API) createItems(c *fiber.Ctx) error {
 	if len(objects) > a.Limits.MaxLimit {
 		return apierr.InvalidPayload("body", "at most %d items per request", a.Limits.MaxLimit)
 	}
+	g, err := a.writeGuard(c, m, t, access.Create)
+	if err != nil {
+		return err
+	}
+	for _, obj := range objects {
+		if err := g.fields(obj); err != nil {
+			return err
+		}
+	}
 	tc := tenantOf(c)
 	d := tc.db.Dialect
-	// One row is one atomic statement; a batch is all or nothing in a transaction.
+	// One row is one atomic statement; a batch, or a row that must then pass the
+	// create rule, is all or nothing in a transaction.
 	var exec schema.Querier = tc.q(nil)
 	var tx *sql.Tx
-	if len(objects) > 1 {
+	if len(objects) > 1 || g.cond != nil {
 		if tx, err = tc.db.BeginTx(c.UserContext(), nil); err != nil {
 			return err
 		}
@@ -178,6 +198,9 @@ func (a *API) createItems(c *fiber.Ctx) error {
 		ids = append(ids, id)
 	}
 	if tx != nil {
+		if err := g.rows(c.UserContext(), exec, d, ids); err != nil {
+			return err
+		}
 		if err := tx.Commit(); err != nil {
 			return a.writeError(c, m, t, nil, err)
 		}
@@ -247,13 +270,36 @@ func (a *API) patchItem(c *fiber.Ctx) error {
 	if !schema.IsUUID(id) {
 		return apierr.NotFound("item %q not found in %s", id, t.Name)
 	}
+	g, err := a.writeGuard(c, m, t, access.Update)
+	if err != nil {
+		return err
+	}
+	if err := g.fields(body); err != nil {
+		return err
+	}
 	tc := tenantOf(c)
-	n, err := query.Update(c.UserContext(), tc.q(nil), tc.db.Dialect, m, t, []string{id}, body, a.Now())
+	tx, err := tc.db.BeginTx(c.UserContext(), nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after commit
+	// Before and after: the caller may change only rows within the rule, and may not
+	// move a row out of it.
+	if err := g.rows(c.UserContext(), tc.q(tx), tc.db.Dialect, []string{id}); err != nil {
+		return err
+	}
+	n, err := query.Update(c.UserContext(), tc.q(tx), tc.db.Dialect, m, t, []string{id}, body, a.Now())
 	if err != nil {
 		return a.writeError(c, m, t, body, err)
 	}
 	if n == 0 {
 		return apierr.NotFound("item %q not found in %s", id, t.Name)
+	}
+	if err := g.rows(c.UserContext(), tc.q(tx), tc.db.Dialect, []string{id}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return a.writeError(c, m, t, body, err)
 	}
 	rows, err := a.readItems(c, m, t, []string{id})
 	if err != nil || len(rows) == 0 {
@@ -307,16 +353,31 @@ func (a *API) patchItems(c *fiber.Ctx) error {
 	if len(ids) == 0 || len(ids) > a.Limits.MaxLimit {
 		return apierr.InvalidPayload("keys", "between 1 and %d keys", a.Limits.MaxLimit)
 	}
+	g, err := a.writeGuard(c, m, t, access.Update)
+	if err != nil {
+		return err
+	}
+	for _, ch := range changes {
+		if err := g.fields(ch.data); err != nil {
+			return err
+		}
+	}
 	tc := tenantOf(c)
 	tx, err := tc.db.BeginTx(c.UserContext(), nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after commit
+	if err := g.rows(c.UserContext(), tc.q(tx), tc.db.Dialect, ids); err != nil {
+		return err
+	}
 	for _, ch := range changes {
 		if _, err := query.Update(c.UserContext(), tc.q(tx), tc.db.Dialect, m, t, ch.ids, ch.data, a.Now()); err != nil {
 			return a.writeError(c, m, t, ch.data, err)
 		}
+	}
+	if err := g.rows(c.UserContext(), tc.q(tx), tc.db.Dialect, ids); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return a.writeError(c, m, t, nil, err)
@@ -342,13 +403,33 @@ func (a *API) deleteItem(c *fiber.Ctx) error {
 	if !schema.IsUUID(id) {
 		return apierr.NotFound("item %q not found in %s", id, t.Name)
 	}
+	return a.deleteKeys(c, m, t, []string{id}, true)
+}
+
+// deleteKeys deletes rows by key, all or none, within the caller's delete rule.
+func (a *API) deleteKeys(c *fiber.Ctx, m *schema.Model, t *schema.Table, keys []string, one bool) error {
+	g, err := a.writeGuard(c, m, t, access.Delete)
+	if err != nil {
+		return err
+	}
 	tc := tenantOf(c)
-	n, err := query.Delete(c.UserContext(), tc.q(nil), tc.db.Dialect, t, []string{id})
+	tx, err := tc.db.BeginTx(c.UserContext(), nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after commit
+	if err := g.rows(c.UserContext(), tc.q(tx), tc.db.Dialect, keys); err != nil {
+		return err
+	}
+	n, err := query.Delete(c.UserContext(), tc.q(tx), tc.db.Dialect, t, keys)
 	if err != nil {
 		return a.writeError(c, m, t, nil, err)
 	}
-	if n == 0 {
-		return apierr.NotFound("item %q not found in %s", id, t.Name)
+	if one && n == 0 {
+		return apierr.NotFound("item %q not found in %s", keys[0], t.Name)
+	}
+	if err := tx.Commit(); err != nil {
+		return a.writeError(c, m, t, nil, err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
@@ -376,11 +457,12 @@ func (a *API) deleteItems(c *fiber.Ctx) error {
 	if len(keys) == 0 || len(keys) > a.Limits.MaxLimit {
 		return apierr.InvalidPayload("keys", "between 1 and %d keys", a.Limits.MaxLimit)
 	}
-	tc := tenantOf(c)
-	if _, err := query.Delete(c.UserContext(), tc.q(nil), tc.db.Dialect, t, keys); err != nil {
-		return a.writeError(c, m, t, nil, err)
+	for _, k := range keys {
+		if !schema.IsUUID(k) {
+			return apierr.InvalidPayload("keys", "%q is not a UUID", k)
+		}
 	}
-	return c.SendStatus(fiber.StatusNoContent)
+	return a.deleteKeys(c, m, t, keys, false)
 }
 
 // metadataRow answers a metadata write the items way: the row as it now reads.
@@ -415,6 +497,9 @@ type columnDefinitionInput struct {
 }
 
 func (a *API) createMetadata(c *fiber.Ctx) error {
+	if err := adminOnly(c); err != nil {
+		return err
+	}
 	m, err := a.model(c)
 	if err != nil {
 		return err
@@ -487,6 +572,9 @@ func columnByID(m *schema.Model, id string) (string, string) {
 }
 
 func (a *API) patchMetadata(c *fiber.Ctx) error {
+	if err := adminOnly(c); err != nil {
+		return err
+	}
 	m, err := a.model(c)
 	if err != nil {
 		return err
@@ -539,6 +627,9 @@ func (a *API) applyChanges(c *fiber.Ctx, changes []schema.Change) (*migration.Re
 }
 
 func (a *API) deleteMetadata(c *fiber.Ctx) error {
+	if err := adminOnly(c); err != nil {
+		return err
+	}
 	m, err := a.model(c)
 	if err != nil {
 		return err

@@ -21,7 +21,7 @@ func (a *API) login(c *fiber.Ctx) error {
 	if in.Email == "" || in.Password == "" {
 		return apierr.InvalidPayload("email", "email and password are required")
 	}
-	tok, err := a.Auth.Login(c.UserContext(), in.Email, in.Password)
+	tok, err := a.Auth.Login(c.UserContext(), a.Auth.PlatformRealm(), in.Email, in.Password)
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func (a *API) refresh(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	tok, err := a.Auth.Refresh(c.UserContext(), in.RefreshToken)
+	tok, err := a.Auth.Refresh(c.UserContext(), a.Auth.PlatformRealm(), in.RefreshToken)
 	if err != nil {
 		return err
 	}
@@ -50,7 +50,7 @@ func (a *API) logout(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	if err := a.Auth.Logout(c.UserContext(), in.RefreshToken); err != nil {
+	if err := a.Auth.Logout(c.UserContext(), a.Auth.PlatformRealm(), in.RefreshToken); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

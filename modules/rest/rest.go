@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"strata/modules/access"
 	"strata/modules/apierr"
 	"strata/modules/auth"
 	"strata/modules/database"
@@ -34,6 +35,7 @@ type Limits struct {
 // API holds the services the handlers call.
 type API struct {
 	Auth      *auth.Service
+	Access    *access.Store
 	Tenants   *tenant.Registry
 	Migration *migration.Service
 	Limits    Limits
@@ -60,26 +62,52 @@ func (a *API) Mount(app *fiber.App) {
 
 	t := api.Group("/t/:tenant")
 	t.Get("/server/health", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"data": fiber.Map{"status": "ok"}}) })
-	t.Use(admin, a.resolveTenant)
-	t.Get("/openapi.json", a.tenantDoc)
-	t.Get("/tables", a.listTables)
-	t.Post("/tables", a.createTable)
-	t.Get("/tables/:table", a.getTable)
-	t.Patch("/tables/:table", a.patchTable)
-	t.Delete("/tables/:table", a.dropTable)
-	t.Post("/tables/:table/columns", a.addColumn)
-	t.Patch("/tables/:table/columns/:column", a.patchColumn)
-	t.Delete("/tables/:table/columns/:column", a.dropColumn)
-	t.Get("/tables/:table/indexes", a.listIndexes)
-	t.Post("/tables/:table/indexes", a.addIndex)
-	t.Delete("/tables/:table/indexes/:name", a.dropIndex)
-	t.Get("/relations", a.listRelations)
-	t.Post("/relations", a.addRelation)
-	t.Delete("/relations/:id", a.dropRelation)
-	t.Get("/trash", a.listTrash)
-	t.Delete("/trash/:id", a.purgeTrash)
-	t.Get("/migrations", a.listMigrations)
-	t.Get("/migrations/:id", a.getMigration)
+	t.Use(a.resolveTenant, a.resolveCaller)
+	t.Post("/auth/login", a.tenantLogin)
+	t.Post("/auth/refresh", a.tenantRefresh)
+	t.Post("/auth/logout", a.tenantLogout)
+	t.Post("/users/register", a.register)
+	t.Get("/users/me", a.me)
+
+	adm := a.requireAdmin
+	t.Get("/users", adm, a.listUsers)
+	t.Post("/users", adm, a.createUser)
+	t.Get("/users/:id", adm, a.getUser)
+	t.Patch("/users/:id", adm, a.patchUser)
+	t.Delete("/users/:id", adm, a.deleteUser)
+	t.Get("/roles", adm, a.listRoles)
+	t.Post("/roles", adm, a.createRole)
+	t.Patch("/roles/:id", adm, a.patchRole)
+	t.Delete("/roles/:id", adm, a.deleteRole)
+	t.Get("/permissions", adm, a.listPermissions)
+	t.Post("/permissions", adm, a.createPermission)
+	t.Patch("/permissions/:id", adm, a.patchPermission)
+	t.Delete("/permissions/:id", adm, a.deletePermission)
+	t.Get("/api-keys", adm, a.listAPIKeys)
+	t.Post("/api-keys", adm, a.createAPIKey)
+	t.Delete("/api-keys/:id", adm, a.deleteAPIKey)
+	t.Get("/settings", adm, a.getSettings)
+	t.Patch("/settings", adm, a.patchSettings)
+
+	t.Get("/openapi.json", adm, a.tenantDoc)
+	t.Get("/tables", adm, a.listTables)
+	t.Post("/tables", adm, a.createTable)
+	t.Get("/tables/:table", adm, a.getTable)
+	t.Patch("/tables/:table", adm, a.patchTable)
+	t.Delete("/tables/:table", adm, a.dropTable)
+	t.Post("/tables/:table/columns", adm, a.addColumn)
+	t.Patch("/tables/:table/columns/:column", adm, a.patchColumn)
+	t.Delete("/tables/:table/columns/:column", adm, a.dropColumn)
+	t.Get("/tables/:table/indexes", adm, a.listIndexes)
+	t.Post("/tables/:table/indexes", adm, a.addIndex)
+	t.Delete("/tables/:table/indexes/:name", adm, a.dropIndex)
+	t.Get("/relations", adm, a.listRelations)
+	t.Post("/relations", adm, a.addRelation)
+	t.Delete("/relations/:id", adm, a.dropRelation)
+	t.Get("/trash", adm, a.listTrash)
+	t.Delete("/trash/:id", adm, a.purgeTrash)
+	t.Get("/migrations", adm, a.listMigrations)
+	t.Get("/migrations/:id", adm, a.getMigration)
 	t.Get("/items/:table", a.listItems)
 	t.Get("/items/:table/:id", a.getItem)
 	t.Post("/items/:table", a.createItems)
@@ -137,6 +165,8 @@ func Translate(err error) error {
 	case errors.As(err, &mf):
 		return apierr.New(fiber.StatusConflict, "MIGRATION_FAILED", "%s", mf.Error()).
 			With("migration", fiber.Map{"id": mf.Migration.ID, "seq": mf.Migration.Seq, "status": mf.Migration.Status, "error": mf.Migration.Error})
+	case errors.As(err, &qe) && qe.Forbidden:
+		return apierr.Forbidden("%s", qe.Message).With("parameter", qe.Param).With("path", qe.Path)
 	case errors.As(err, &qe):
 		return apierr.InvalidQuery(qe.Param, "%s", qe.Error()).With("path", qe.Path)
 	case errors.As(err, &ve):
@@ -197,6 +227,9 @@ func (a *API) model(c *fiber.Ctx) (*schema.Model, error) {
 }
 
 func callerID(c *fiber.Ctx) string {
+	if caller := callerOf(c); caller != nil {
+		return caller.UserID
+	}
 	if cl := auth.Caller(c); cl != nil {
 		return cl.Subject
 	}

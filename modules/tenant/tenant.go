@@ -20,6 +20,7 @@ import (
 	"strata/modules/meta"
 	"strata/modules/migration"
 	"strata/schema"
+	"strata/seeds"
 )
 
 // Tenant is one registry row.
@@ -181,6 +182,23 @@ func (r *Registry) provision(ctx context.Context, t *Tenant) error {
 		r.cfg.NewID(), t.Name, d.BoolValue(false), "none", now, now)
 	if err != nil {
 		return fmt.Errorf("seed tenant settings: %w", err)
+	}
+	var roles struct {
+		Roles []struct {
+			Name        string `json:"name"`
+			Description string `json:"description"`
+			IsAdmin     bool   `json:"is_admin"`
+		} `json:"roles"`
+	}
+	if err := json.Unmarshal(seeds.Roles, &roles); err != nil {
+		return fmt.Errorf("decode seed roles: %w", err)
+	}
+	for _, role := range roles.Roles {
+		_, err = db.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote("strata_roles")+" ("+d.Quote("id")+", "+d.Quote("name")+", "+d.Quote("description")+", "+d.Quote("is_admin")+", "+d.Quote("created_at")+", "+d.Quote("updated_at")+") VALUES (?, ?, ?, ?, ?, ?)"),
+			r.cfg.NewID(), role.Name, role.Description, d.BoolValue(role.IsAdmin), now, now)
+		if err != nil {
+			return fmt.Errorf("seed role %s: %w", role.Name, err)
+		}
 	}
 	return nil
 }

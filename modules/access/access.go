@@ -1,0 +1,215 @@
+// Package access decides what a caller may do in a tenant. A caller's role becomes a
+// Policy once per request: per table and action, whether it is allowed, the row rule
+// (a filter in the query language, e.g. {"owner_id":{"_eq":"$CURRENT_USER"}}), the
+// fields it may touch and the presets applied on writes. The query engine applies the
+// policy on every surface; this package only loads and caches it.
+package access
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"strata/modules/database"
+	"strata/schema"
+)
+
+// Actions a permission governs.
+const (
+	Create = "create"
+	Read   = "read"
+	Update = "update"
+	Delete = "delete"
+)
+
+// Actions lists every action.
+var Actions = []string{Create, Read, Update, Delete}
+
+// Caller is who is asking.
+type Caller struct {
+	Kind   string // "anonymous", "user", "api_key" or "platform"
+	UserID string
+	RoleID string
+	Policy *Policy
+}
+
+// Admin reports whether the caller may do everything in the tenant.
+func (c *Caller) Admin() bool { return c.Policy != nil && c.Policy.Admin }
+
+// Rule is one role's permission for one table and action.
+type Rule struct {
+	Filter  map[string]any // nil: every row
+	Fields  []string       // nil or ["*"]: every field
+	Presets map[string]any // values applied on create and update
+}
+
+// Policy is a role's permissions in one tenant.
+type Policy struct {
+	RoleID string
+	Admin  bool
+	rules  map[string]map[string]*Rule // table -> action -> rule
+}
+
+// Rule returns the permission for action on table, or nil when it is not allowed.
+// Admins have every permission, unrestricted.
+func (p *Policy) Rule(table, action string) *Rule {
+	if p.Admin {
+		return &Rule{}
+	}
+	return p.rules[table][action]
+}
+
+// AllowsField reports whether a rule lets the caller touch field.
+func (r *Rule) AllowsField(field string) bool {
+	if r.Fields == nil {
+		return true
+	}
+	for _, f := range r.Fields {
+		if f == "*" || f == field {
+			return true
+		}
+	}
+	return false
+}
+
+// Store loads policies from a tenant's strata_roles and strata_permissions and keeps
+// them for TTL; changes made through this node are seen at once (Invalidate).
+type Store struct {
+	TTL time.Duration
+	mu  sync.Mutex
+	m   map[string]cached // tenant id + "\x00" + role id (or "name:public")
+}
+
+type cached struct {
+	p  *Policy
+	id string
+	at time.Time
+}
+
+// Invalidate forgets a tenant's policies (after its roles or permissions changed).
+func (s *Store) Invalidate(tenantID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.m {
+		if len(k) > len(tenantID) && k[:len(tenantID)] == tenantID && k[len(tenantID)] == 0 {
+			delete(s.m, k)
+		}
+	}
+}
+
+func (s *Store) get(key string) (cached, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.m[key]
+	ttl := s.TTL
+	if ttl == 0 {
+		ttl = time.Second
+	}
+	return c, ok && time.Since(c.at) < ttl
+}
+
+func (s *Store) put(key string, c cached) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil || len(s.m) > 10000 {
+		s.m = map[string]cached{}
+	}
+	c.at = time.Now()
+	s.m[key] = c
+}
+
+// RoleID finds a role's id by name (the built-in public and authenticated roles).
+func (s *Store) RoleID(ctx context.Context, db *database.DB, tenantID, name string) (string, error) {
+	key := tenantID + "\x00name:" + name
+	if c, ok := s.get(key); ok {
+		return c.id, nil
+	}
+	d := db.Dialect
+	var id string
+	if err := db.QueryRowContext(ctx, d.Rebind("SELECT "+d.Quote("id")+" FROM "+d.Quote("strata_roles")+" WHERE "+d.Quote("name")+" = ?"), name).Scan(&id); err != nil {
+		return "", fmt.Errorf("role %s: %w", name, err)
+	}
+	s.put(key, cached{id: id})
+	return id, nil
+}
+
+// Policy returns the policy of a role; an unknown role has no permissions.
+func (s *Store) Policy(ctx context.Context, db *database.DB, tenantID, roleID string) (*Policy, error) {
+	key := tenantID + "\x00" + roleID
+	if c, ok := s.get(key); ok {
+		return c.p, nil
+	}
+	p, err := load(ctx, db, roleID)
+	if err != nil {
+		return nil, err
+	}
+	s.put(key, cached{p: p})
+	return p, nil
+}
+
+func load(ctx context.Context, db *database.DB, roleID string) (*Policy, error) {
+	d := db.Dialect
+	q := d.Quote
+	p := &Policy{RoleID: roleID, rules: map[string]map[string]*Rule{}}
+	var admin any
+	err := db.QueryRowContext(ctx, d.Rebind("SELECT "+q("is_admin")+" FROM "+q("strata_roles")+" WHERE "+q("id")+" = ?"), roleID).Scan(&admin)
+	if err == nil {
+		p.Admin = database.Bool(admin)
+	}
+	if p.Admin {
+		return p, nil
+	}
+	rows, err := db.QueryContext(ctx, d.Rebind("SELECT "+q("collection")+", "+q("action")+", "+q("permissions")+", "+q("fields")+", "+q("presets")+
+		" FROM "+q("strata_permissions")+" WHERE "+q("role_id")+" = ?"), roleID)
+	if err != nil {
+		return nil, fmt.Errorf("load permissions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var table, action string
+		var filter, fields, presets any
+		if err := rows.Scan(&table, &action, &filter, &fields, &presets); err != nil {
+			return nil, fmt.Errorf("load permissions: %w", err)
+		}
+		r := &Rule{}
+		for _, x := range []struct {
+			raw any
+			dst any
+		}{{filter, &r.Filter}, {fields, &r.Fields}, {presets, &r.Presets}} {
+			if s := database.Text(x.raw); s != "" && s != "null" {
+				if err := json.Unmarshal([]byte(s), x.dst); err != nil {
+					return nil, fmt.Errorf("permission %s/%s: %w", table, action, err)
+				}
+			}
+		}
+		if p.rules[table] == nil {
+			p.rules[table] = map[string]*Rule{}
+		}
+		p.rules[table][action] = r
+	}
+	return p, rows.Err()
+}
+
+// ValidateRule checks a permission before it is saved: the table exists, the action is
+// known, and every field it names exists (a rule on a typo would never match).
+func ValidateRule(m *schema.Model, table, action string, fields []string) error {
+	t := m.Table(table)
+	if t == nil {
+		return &schema.FieldError{Field: "collection", Message: fmt.Sprintf("table %q does not exist", table)}
+	}
+	known := false
+	for _, a := range Actions {
+		known = known || a == action
+	}
+	if !known {
+		return &schema.FieldError{Field: "action", Message: "action must be create, read, update or delete"}
+	}
+	for i, f := range fields {
+		if f != "*" && t.Column(f) == nil && m.RelationByField(table, f) == nil {
+			return &schema.FieldError{Field: fmt.Sprintf("fields[%d]", i), Message: fmt.Sprintf("table %q has no field %q", table, f)}
+		}
+	}
+	return nil
+}

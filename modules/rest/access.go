@@ -1,0 +1,194 @@
+package rest
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"strata/modules/access"
+	"strata/modules/apierr"
+	"strata/modules/auth"
+	"strata/modules/query"
+	"strata/schema"
+)
+
+// bearer returns the request's token: Authorization: Bearer, or ?access_token=.
+func bearer(c *fiber.Ctx) string {
+	if tok, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer "); ok {
+		return strings.TrimSpace(tok)
+	}
+	return c.Query("access_token")
+}
+
+// resolveCaller works out who is calling a tenant route and loads their policy:
+// anonymous callers get the public role; a tenant token is only good for its own
+// tenant; platform admins are admins everywhere; any other bearer is an API key.
+func (a *API) resolveCaller(c *fiber.Ctx) error {
+	tc := tenantOf(c)
+	ctx := c.UserContext()
+	caller := &access.Caller{Kind: "anonymous"}
+	tok := bearer(c)
+	switch {
+	case tok == "":
+		id, err := a.Access.RoleID(ctx, tc.db, tc.t.ID, "public")
+		if err != nil {
+			return err
+		}
+		caller.RoleID = id
+	case strings.Count(tok, ".") == 2:
+		claims, err := a.Auth.Verify(tok)
+		if err != nil {
+			return err
+		}
+		switch {
+		case claims.Tenant == "" && claims.Role == auth.RolePlatformAdmin:
+			caller = &access.Caller{Kind: "platform", UserID: claims.Subject, Policy: &access.Policy{Admin: true}}
+		case claims.Tenant != tc.t.ID:
+			return apierr.Unauthorized("INVALID_TOKEN", "this token belongs to another tenant")
+		default:
+			caller = &access.Caller{Kind: "user", UserID: claims.Subject, RoleID: claims.Role}
+		}
+	default:
+		role, err := a.apiKeyRole(ctx, tc, tok)
+		if err != nil {
+			return err
+		}
+		caller = &access.Caller{Kind: "api_key", RoleID: role}
+	}
+	if caller.Policy == nil {
+		p, err := a.Access.Policy(ctx, tc.db, tc.t.ID, caller.RoleID)
+		if err != nil {
+			return err
+		}
+		caller.Policy = p
+	}
+	c.Locals("caller", caller)
+	return c.Next()
+}
+
+// apiKeyRole finds the role of a static token; keys are stored hashed.
+func (a *API) apiKeyRole(ctx context.Context, tc *tenantCtx, tok string) (string, error) {
+	d := tc.db.Dialect
+	sum := sha256.Sum256([]byte(tok))
+	var role string
+	err := tc.db.QueryRowContext(ctx, d.Rebind("SELECT "+d.Quote("role_id")+" FROM "+d.Quote("strata_api_keys")+" WHERE "+d.Quote("token_hash")+" = ?"), hex.EncodeToString(sum[:])).Scan(&role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", apierr.Unauthorized("INVALID_TOKEN", "invalid token")
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up api key: %w", err)
+	}
+	return role, nil
+}
+
+func callerOf(c *fiber.Ctx) *access.Caller {
+	caller, _ := c.Locals("caller").(*access.Caller)
+	return caller
+}
+
+// requireAdmin lets only tenant admins and platform admins through.
+func (a *API) requireAdmin(c *fiber.Ctx) error {
+	caller := callerOf(c)
+	switch {
+	case caller != nil && caller.Admin():
+		return c.Next()
+	case caller == nil || caller.Kind == "anonymous":
+		return apierr.Unauthorized("INVALID_CREDENTIALS", "authentication required")
+	}
+	return apierr.Forbidden("this route is for tenant admins")
+}
+
+// perms is the caller's policy for the query engine; nil (everything) for admins.
+func perms(c *fiber.Ctx) *access.Policy {
+	caller := callerOf(c)
+	if caller == nil || caller.Admin() {
+		return nil
+	}
+	return caller.Policy
+}
+
+// writeRule returns the caller's rule for a write on table, or a 403.
+func writeRule(c *fiber.Ctx, table, action string) (*access.Rule, error) {
+	caller := callerOf(c)
+	if caller == nil {
+		return nil, apierr.Unauthorized("INVALID_CREDENTIALS", "authentication required")
+	}
+	rule := caller.Policy.Rule(table, action)
+	if rule == nil {
+		if caller.Kind == "anonymous" {
+			return nil, apierr.Unauthorized("INVALID_CREDENTIALS", "authentication required")
+		}
+		return nil, apierr.Forbidden("you may not %s %s", action, table)
+	}
+	return rule, nil
+}
+
+// guard is a write's permission: the rule to check rows against (nil: any row), which
+// fields may be written, and the presets to fill in.
+type guard struct {
+	table *schema.Table
+	rule  *access.Rule
+	cond  *query.Cond
+}
+
+// writeGuard prepares the permission check of a write on t.
+func (a *API) writeGuard(c *fiber.Ctx, m *schema.Model, t *schema.Table, action string) (*guard, error) {
+	rule, err := writeRule(c, t.Name, action)
+	if err != nil {
+		return nil, err
+	}
+	cond, err := a.resolver(c, m).RuleCond(t, rule)
+	if err != nil {
+		return nil, err
+	}
+	return &guard{table: t, rule: rule, cond: cond}, nil
+}
+
+// fields refuses a body that writes a field the caller may not, and fills presets.
+func (g *guard) fields(body map[string]any) error {
+	for k := range body {
+		if k != "id" && !g.rule.AllowsField(k) {
+			return apierr.Forbidden("you may not write %s.%s", g.table.Name, k).With("field", k)
+		}
+	}
+	for k, v := range g.rule.Presets {
+		if _, given := body[k]; !given {
+			body[k] = v
+		}
+	}
+	return nil
+}
+
+// rows checks that every row in ids satisfies the rule; a row outside it is a 403,
+// whether it exists or not, so a write cannot probe for hidden rows.
+func (g *guard) rows(ctx context.Context, q schema.Querier, d schema.Dialect, ids []string) error {
+	if g.cond == nil {
+		return nil
+	}
+	n, err := query.MatchCount(ctx, q, d, g.table, ids, g.cond)
+	if err != nil {
+		return err
+	}
+	if n != int64(len(ids)) {
+		return apierr.Forbidden("you may not change some of these %s rows", g.table.Name)
+	}
+	return nil
+}
+
+// adminOnly refuses metadata writes through /items to anyone but admins.
+func adminOnly(c *fiber.Ctx) error {
+	caller := callerOf(c)
+	switch {
+	case caller != nil && caller.Admin():
+		return nil
+	case caller == nil || caller.Kind == "anonymous":
+		return apierr.Unauthorized("INVALID_CREDENTIALS", "authentication required")
+	}
+	return apierr.Forbidden("schema changes are for tenant admins")
+}
