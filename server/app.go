@@ -96,6 +96,11 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		WriteTimeout:          60 * time.Second,
 		IdleTimeout:           120 * time.Second,
 		DisableStartupMessage: true,
+		// fasthttp reuses request buffers: without this, a string read from a request
+		// (a header, a path parameter) changes under whoever kept it — a cache key, say.
+		// Copying costs a little; serving one caller's token or tenant to another would
+		// cost everything.
+		Immutable: true,
 		// Responses are maps built per row; goccy/go-json encodes them about twice as
 		// fast as encoding/json, with the same output.
 		JSONEncoder: gojson.Marshal,

@@ -215,3 +215,31 @@ func TestItemWriteErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestsNeverShareState alternates requests between two tenants whose slugs have
+// the same length, and between two users' tokens: each must resolve to its own tenant
+// and caller. (Strings read from a request once pointed into reused buffers, and a
+// cache keyed by them served one tenant's or caller's entry to another.)
+func TestRequestsNeverShareState(t *testing.T) {
+	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
+	for _, slug := range []string{"aaaa", "bbbb"} {
+		n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": slug})
+		n.mustCall(200, "POST", "/api/t/"+slug+"/tables", map[string]any{"name": "only_in_" + slug, "columns": []any{map[string]any{"name": "x", "type": "string"}}})
+		n.mustCall(200, "PATCH", "/api/t/"+slug+"/settings", map[string]any{"allow_signup": true})
+	}
+	users := map[string]*node{"aaaa": tenantUser(t, n, "aaaa", "same@example.com"), "bbbb": tenantUser(t, n, "bbbb", "same@example.com")}
+	for i := 0; i < 40; i++ {
+		slug := []string{"aaaa", "bbbb"}[i%2]
+		other := []string{"bbbb", "aaaa"}[i%2]
+		tables := n.mustCall(200, "GET", "/api/t/"+slug+"/tables", nil).fieldNames("data")
+		if !tables["only_in_"+slug] || tables["only_in_"+other] {
+			t.Fatalf("request %d for %s saw %v", i, slug, tables)
+		}
+		if st, _ := users[slug].call("GET", "/api/t/"+other+"/users/me", nil, nil); st != 401 {
+			t.Fatalf("request %d: %s's user accepted by %s: %d", i, slug, other, st)
+		}
+		if st, _ := users[slug].call("GET", "/api/t/"+slug+"/users/me", nil, nil); st != 200 {
+			t.Fatalf("request %d: %s's user refused by its own tenant: %d", i, slug, st)
+		}
+	}
+}

@@ -290,7 +290,8 @@ func (s *Service) Verify(token string) (*Claims, error) {
 	if s.verified.m == nil || len(s.verified.m) >= verifiedCacheSize {
 		s.verified.m = make(map[string]*Claims)
 	}
-	s.verified.m[token] = c
+	// A key must own its bytes: the caller's string may point into a reused buffer.
+	s.verified.m[strings.Clone(token)] = c
 	s.verified.Unlock()
 	return c, nil
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -273,7 +274,8 @@ func (r *Registry) Get(ctx context.Context, slug string) (*Tenant, error) {
 		return nil, apierr.NotFound("tenant %q not found", slug)
 	}
 	r.mu.Lock()
-	r.byslug[slug] = cachedTenant{t: t, fetched: time.Now()}
+	// A key must own its bytes: the caller's string may point into a reused buffer.
+	r.byslug[strings.Clone(slug)] = cachedTenant{t: t, fetched: time.Now()}
 	r.mu.Unlock()
 	return t, nil
 }
