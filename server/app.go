@@ -131,7 +131,8 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return c.JSON(fiber.Map{"status": "ok"})
 	})
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
-	api := &rest.API{Auth: authSvc, Access: &access.Store{}, Tenants: tenants, Migration: mig, Log: log, Now: time.Now, NewID: newID,
+	api := &rest.API{Auth: authSvc, Access: &access.Store{}, Tenants: tenants,
+		Throttle: &auth.Throttle{MaxPerAccount: cfg.LoginMaxFailures, MaxPerAddress: cfg.LoginMaxFailures * 5, Window: cfg.LoginWindow}, Migration: mig, Log: log, Now: time.Now, NewID: newID,
 		Limits: rest.Limits{DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, Query: query.Limits{
 			DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, MaxFilterDepth: cfg.MaxFilterDepth, MaxFilterNodes: cfg.MaxFilterNodes,
 			MaxRelationDepth: cfg.MaxRelationDepth,

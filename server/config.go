@@ -35,6 +35,11 @@ type Config struct {
 	ShutdownGrace    time.Duration // STRATA_SHUTDOWN_GRACE, default 15s
 	LogFormat        string        // STRATA_LOG_FORMAT: text or json, default text
 	LogLevel         string        // STRATA_LOG_LEVEL: debug, info, warn, error; default info
+	// LoginMaxFailures failed sign-ins per account (five times as many per address)
+	// within LoginWindow answer 429 (STRATA_LOGIN_MAX_FAILURES, default 10;
+	// STRATA_LOGIN_WINDOW, default 15m).
+	LoginMaxFailures int
+	LoginWindow      time.Duration
 	// PprofAddr, when set, serves Go's profiler there (STRATA_PPROF_ADDR, e.g.
 	// 127.0.0.1:6060); keep it on a private address.
 	PprofAddr string
@@ -71,6 +76,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_MAX_LIMIT", 1000, &c.MaxLimit}, {"STRATA_TENANT_POOL_MAX", 10, &c.TenantPoolMax},
 		{"STRATA_CONTROL_POOL_MAX", 20, &c.ControlPoolMax}, {"STRATA_MAX_FILTER_DEPTH", 10, &c.MaxFilterDepth},
 		{"STRATA_MAX_FILTER_CONDITIONS", 200, &c.MaxFilterNodes}, {"STRATA_MAX_RELATION_DEPTH", 4, &c.MaxRelationDepth},
+		{"STRATA_LOGIN_MAX_FAILURES", 10, &c.LoginMaxFailures},
 	}
 	for _, i := range ints {
 		if *i.dst, err = strconv.Atoi(get(i.key, strconv.Itoa(i.def))); err != nil || *i.dst < 1 {
@@ -85,6 +91,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_TRASH_RETENTION", "7d", &c.TrashRetention}, {"STRATA_CONFIRM_TTL", "5m", &c.ConfirmTTL},
 		{"STRATA_ACCESS_TTL", "15m", &c.AccessTTL}, {"STRATA_REFRESH_TTL", "7d", &c.RefreshTTL},
 		{"STRATA_SHUTDOWN_GRACE", "15s", &c.ShutdownGrace}, {"STRATA_TEST_STEP_DELAY", "0s", &c.TestStepDelay},
+		{"STRATA_LOGIN_WINDOW", "15m", &c.LoginWindow},
 	}
 	for _, d := range durs {
 		if *d.dst, err = parseDuration(get(d.key, d.def)); err != nil {

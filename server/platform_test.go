@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -240,6 +242,60 @@ func TestRequestsNeverShareState(t *testing.T) {
 		}
 		if st, _ := users[slug].call("GET", "/api/t/"+slug+"/users/me", nil, nil); st != 200 {
 			t.Fatalf("request %d: %s's user refused by its own tenant: %d", i, slug, st)
+		}
+	}
+}
+
+func TestLoginThrottleCORSAndHeaders(t *testing.T) {
+	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_LOGIN_MAX_FAILURES": "3", "STRATA_LOGIN_WINDOW": "1m"})
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	anon := &node{t: t, base: n.base}
+	for _, path := range []string{"/api/auth/login", "/api/t/acme/auth/login"} {
+		for i := 0; i < 3; i++ {
+			if st, _ := anon.call("POST", path, map[string]any{"email": "admin@example.com", "password": "wrong-pass"}, nil); st != 401 {
+				t.Fatalf("%s attempt %d: %d", path, i+1, st)
+			}
+		}
+		req, _ := http.NewRequest("POST", n.base+path, strings.NewReader(`{"email":"admin@example.com","password":"`+testPassword+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s: the 4th attempt got %d (Retry-After %q), want 429 — even with the right password", path, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	}
+	// CORS follows the tenant's allowed origins.
+	n.mustCall(200, "PATCH", "/api/t/acme/settings", map[string]any{"cors_origins": []string{"https://app.example.com"}})
+	preflight := func(origin string) *http.Response {
+		req, _ := http.NewRequest("OPTIONS", n.base+"/api/t/acme/items/x", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if r := preflight("https://app.example.com"); r.StatusCode != 204 || r.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
+		t.Errorf("allowed origin: %d %v", r.StatusCode, r.Header)
+	}
+	if r := preflight("https://evil.example.com"); r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("other origin allowed: %v", r.Header)
+	}
+	req, _ := http.NewRequest("GET", n.base+"/api/tenants", nil)
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Cache-Control": "no-store"} {
+		if got := resp.Header.Get(h); got != want {
+			t.Errorf("%s = %q, want %q", h, got, want)
 		}
 	}
 }

@@ -1,9 +1,13 @@
 package rest
 
 import (
+	"errors"
+	"strconv"
+
 	"github.com/gofiber/fiber/v2"
 
 	"strata/modules/apierr"
+	"strata/modules/auth"
 )
 
 type credentials struct {
@@ -13,7 +17,7 @@ type credentials struct {
 	OTP      string `json:"otp,omitempty"`
 }
 
-func (a *API) login(c *fiber.Ctx) error {
+func (a *API) platformLogin(c *fiber.Ctx) error {
 	var in credentials
 	if err := decode(c, &in); err != nil {
 		return err
@@ -21,10 +25,25 @@ func (a *API) login(c *fiber.Ctx) error {
 	if in.Email == "" || in.Password == "" {
 		return apierr.InvalidPayload("email", "email and password are required")
 	}
-	tok, err := a.Auth.Login(c.UserContext(), a.Auth.PlatformRealm(), in.Email, in.Password)
+	return a.login(c, a.Auth.PlatformRealm(), "platform", in)
+}
+
+// login signs in within a realm, throttling failed attempts per account and address.
+func (a *API) login(c *fiber.Ctx, realm *auth.Realm, scope string, in credentials) error {
+	account := scope + "\x00" + in.Email
+	if ok, wait := a.Throttle.Allow(account, c.IP()); !ok {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(wait.Seconds())+1))
+		return apierr.New(fiber.StatusTooManyRequests, "REQUESTS_EXCEEDED", "too many failed sign-ins; try again later")
+	}
+	tok, err := a.Auth.Login(c.UserContext(), realm, in.Email, in.Password)
+	var ae *apierr.Error
+	if errors.As(err, &ae) && ae.Code == "INVALID_CREDENTIALS" {
+		a.Throttle.Fail(account, c.IP())
+	}
 	if err != nil {
 		return err
 	}
+	a.Throttle.Succeed(account)
 	return c.JSON(fiber.Map{"data": tok})
 }
 

@@ -36,6 +36,7 @@ type Limits struct {
 type API struct {
 	Auth      *auth.Service
 	Access    *access.Store
+	Throttle  *auth.Throttle
 	Tenants   *tenant.Registry
 	Migration *migration.Service
 	Limits    Limits
@@ -43,12 +44,14 @@ type API struct {
 	Now       func() time.Time
 	NewID     func() string
 	docs      openapi.Cache
+	corsMu    corsCache
 }
 
 // Mount registers every route on app.
 func (a *API) Mount(app *fiber.App) {
+	app.Use(securityHeaders)
 	api := app.Group("/api")
-	api.Post("/auth/login", a.login)
+	api.Post("/auth/login", a.platformLogin)
 	api.Post("/auth/refresh", a.refresh)
 	api.Post("/auth/logout", a.logout)
 	platformDoc, _ := json.Marshal(openapi.Platform())
@@ -62,7 +65,7 @@ func (a *API) Mount(app *fiber.App) {
 
 	t := api.Group("/t/:tenant")
 	t.Get("/server/health", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"data": fiber.Map{"status": "ok"}}) })
-	t.Use(a.resolveTenant, a.resolveCaller)
+	t.Use(a.resolveTenant, a.cors, a.resolveCaller)
 	t.Post("/auth/login", a.tenantLogin)
 	t.Post("/auth/refresh", a.tenantRefresh)
 	t.Post("/auth/logout", a.tenantLogout)

@@ -57,11 +57,7 @@ func (a *API) tenantLogin(c *fiber.Ctx) error {
 		return apierr.InvalidPayload("email", "email and password are required")
 	}
 	tc := tenantOf(c)
-	tok, err := a.Auth.Login(c.UserContext(), a.tenantRealm(c.UserContext(), tc), in.Email, in.Password)
-	if err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"data": tok})
+	return a.login(c, a.tenantRealm(c.UserContext(), tc), tc.t.ID, in)
 }
 
 func (a *API) tenantRefresh(c *fiber.Ctx) error {

@@ -1,0 +1,91 @@
+package rest
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"strata/modules/database"
+)
+
+// securityHeaders sets the headers every API answer carries: no MIME sniffing, no
+// framing, no referrer leaks, and no caching of tenant data by intermediaries.
+func securityHeaders(c *fiber.Ctx) error {
+	c.Set("X-Content-Type-Options", "nosniff")
+	c.Set("X-Frame-Options", "DENY")
+	c.Set("Referrer-Policy", "no-referrer")
+	c.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if strings.HasPrefix(c.Path(), "/api/") {
+		c.Set("Cache-Control", "no-store")
+	}
+	return c.Next()
+}
+
+// corsCache keeps each tenant's allowed origins for a moment; they change rarely and
+// are needed on every cross-origin request.
+type corsCache struct {
+	mu sync.Mutex
+	m  map[string]corsEntry
+}
+
+type corsEntry struct {
+	origins []string
+	at      time.Time
+}
+
+// cors answers browsers per the tenant's cors_origins setting ("*" allows any origin).
+// Preflight requests end here; other requests go on with the headers set.
+func (a *API) cors(c *fiber.Ctx) error {
+	origin := c.Get(fiber.HeaderOrigin)
+	if origin == "" {
+		return c.Next()
+	}
+	tc := tenantOf(c)
+	allowed, err := a.corsOrigins(c, tc)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(allowed, "*") || slices.Contains(allowed, origin) {
+		c.Set(fiber.HeaderAccessControlAllowOrigin, origin)
+		c.Set(fiber.HeaderAccessControlAllowCredentials, "true")
+		c.Vary(fiber.HeaderOrigin)
+		if c.Method() == fiber.MethodOptions {
+			c.Set(fiber.HeaderAccessControlAllowMethods, "GET, POST, PATCH, DELETE, OPTIONS")
+			c.Set(fiber.HeaderAccessControlAllowHeaders, "Authorization, Content-Type, X-Schema-Confirm-Hash, X-Schema-Confirm-Token")
+			c.Set(fiber.HeaderAccessControlMaxAge, "600")
+			return c.SendStatus(fiber.StatusNoContent)
+		}
+	} else if c.Method() == fiber.MethodOptions {
+		return c.SendStatus(fiber.StatusNoContent) // no CORS headers: the browser refuses
+	}
+	return c.Next()
+}
+
+func (a *API) corsOrigins(c *fiber.Ctx, tc *tenantCtx) ([]string, error) {
+	a.corsMu.mu.Lock()
+	e, ok := a.corsMu.m[tc.t.ID]
+	a.corsMu.mu.Unlock()
+	if ok && time.Since(e.at) < time.Second {
+		return e.origins, nil
+	}
+	d := tc.db.Dialect
+	var raw any
+	if err := tc.db.QueryRowContext(c.UserContext(), "SELECT "+d.Quote("cors_origins")+" FROM "+d.Quote("settings")).Scan(&raw); err != nil {
+		return nil, err
+	}
+	var origins []string
+	if s := database.Text(raw); s != "" {
+		_ = json.Unmarshal([]byte(s), &origins)
+	}
+	a.corsMu.mu.Lock()
+	if a.corsMu.m == nil {
+		a.corsMu.m = map[string]corsEntry{}
+	}
+	a.corsMu.m[tc.t.ID] = corsEntry{origins: origins, at: time.Now()}
+	a.corsMu.mu.Unlock()
+	return origins, nil
+}
