@@ -161,16 +161,19 @@ func load(ctx context.Context, db *database.DB, roleID string) (*Policy, error) 
 	if p.Admin {
 		return p, nil
 	}
-	rows, err := db.QueryContext(ctx, d.Rebind("SELECT "+q("collection")+", "+q("action")+", "+q("permissions")+", "+q("fields")+", "+q("presets")+
-		" FROM "+q("strata_permissions")+" WHERE "+q("role_id")+" = ?"), roleID)
+	// What the public role may do, everyone may do: a role's own permission wins where
+	// it has one, the public one applies where it has none.
+	rows, err := db.QueryContext(ctx, d.Rebind("SELECT "+q("collection")+", "+q("action")+", "+q("permissions")+", "+q("fields")+", "+q("presets")+", "+
+		q("role_id")+" = ? FROM "+q("strata_permissions")+" WHERE "+q("role_id")+" = ? OR "+q("role_id")+" IN (SELECT "+q("id")+" FROM "+q("strata_roles")+
+		" WHERE "+q("name")+" = 'public') ORDER BY 6"), roleID, roleID)
 	if err != nil {
 		return nil, fmt.Errorf("load permissions: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var table, action string
-		var filter, fields, presets any
-		if err := rows.Scan(&table, &action, &filter, &fields, &presets); err != nil {
+		var filter, fields, presets, own any
+		if err := rows.Scan(&table, &action, &filter, &fields, &presets, &own); err != nil {
 			return nil, fmt.Errorf("load permissions: %w", err)
 		}
 		r := &Rule{}

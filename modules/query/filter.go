@@ -397,6 +397,9 @@ func boolValue(v any) (bool, error) {
 	return false, fmt.Errorf("not a boolean")
 }
 
+// noUser is $CURRENT_USER for callers who are no user; no row's id or owner is it.
+const noUser = "00000000-0000-0000-0000-000000000000"
+
 var nowRe = regexp.MustCompile(`^\$NOW(?:\(\s*([+-]?\d+)\s*(second|minute|hour|day|week|month|year)s?\s*\))?$`)
 
 // scalar converts a filter value for a column: numbers from JSON numbers or numeric
@@ -413,7 +416,10 @@ func (r *Resolver) scalar(col *schema.Column, v any) (any, error) {
 				return nil, fmt.Errorf("$CURRENT_USER compares with uuid or text columns")
 			}
 			if r.User == "" {
-				return nil, nil
+				// No user (anonymous, API key): compare with an id no row has, never
+				// with NULL — "_eq: null" means IS NULL, and a self rule would then
+				// show every row that has no owner.
+				return noUser, nil
 			}
 			return r.User, nil
 		case strings.HasPrefix(s, "$NOW"):

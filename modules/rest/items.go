@@ -209,6 +209,10 @@ func (a *API) createItems(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if len(out) < len(ids) {
+		// Created, but the caller may not read (all of) it back: say so without data.
+		return c.SendStatus(fiber.StatusNoContent)
+	}
 	if many {
 		return c.JSON(fiber.Map{"data": out})
 	}
@@ -302,8 +306,11 @@ func (a *API) patchItem(c *fiber.Ctx) error {
 		return a.writeError(c, m, t, body, err)
 	}
 	rows, err := a.readItems(c, m, t, []string{id})
-	if err != nil || len(rows) == 0 {
+	if err != nil {
 		return err
+	}
+	if len(rows) == 0 { // updated, but not readable by the caller
+		return c.SendStatus(fiber.StatusNoContent)
 	}
 	return c.JSON(fiber.Map{"data": rows[0]})
 }

@@ -106,11 +106,9 @@ func (a *API) getTable(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"data": viewTable(m, t)})
 }
 
-// createTableChange turns a create-table body into a change.
+// createTableChange turns a create-table body into a change (its permissions are
+// applied by the caller once the table exists).
 func createTableChange(in tableInput) (schema.Change, error) {
-	if len(in.Permissions) > 0 {
-		return schema.Change{}, apierr.InvalidPayload("permissions", "table permissions are managed through /permissions")
-	}
 	t := &schema.Table{Name: in.Name, Description: in.Description}
 	for _, ci := range in.Columns {
 		t.Columns = append(t.Columns, ci.column())
@@ -131,9 +129,18 @@ func (a *API) createTable(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	grants, err := a.parseACL(c, in.Permissions)
+	if err != nil {
+		return err
+	}
 	res, err := a.apply(c, ch)
 	if err != nil {
 		return err
+	}
+	if !c.QueryBool("dry_run") {
+		if err := a.applyACL(c, in.Name, in.Permissions, grants); err != nil {
+			return err
+		}
 	}
 	return respond(c, res, "table", tableAfter(res, in.Name))
 }
@@ -146,9 +153,6 @@ type tablePatch struct {
 
 // patchTableChanges turns a table patch into changes: a rename, a description, or both.
 func patchTableChanges(table string, in tablePatch) ([]schema.Change, error) {
-	if len(in.Permissions) > 0 {
-		return nil, apierr.InvalidPayload("permissions", "table permissions are managed through /permissions")
-	}
 	var out []schema.Change
 	if in.Name != nil && *in.Name != table {
 		out = append(out, schema.Change{Type: schema.RenameTable, Table: table, NewName: *in.Name})
@@ -157,8 +161,8 @@ func patchTableChanges(table string, in tablePatch) ([]schema.Change, error) {
 	if in.Description != nil {
 		out = append(out, schema.Change{Type: schema.AlterTable, Table: table, Description: in.Description})
 	}
-	if len(out) == 0 {
-		return nil, apierr.InvalidPayload("body", "nothing to change: send name or description")
+	if len(out) == 0 && len(in.Permissions) == 0 {
+		return nil, apierr.InvalidPayload("body", "nothing to change: send name, description or permissions")
 	}
 	return out, nil
 }
@@ -172,13 +176,39 @@ func (a *API) patchTable(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return a.applyAll(c, changes, func(res *migration.Result) (string, any) {
+	grants, err := a.parseACL(c, in.Permissions)
+	if err != nil {
+		return err
+	}
+	name := c.Params("table")
+	if in.Name != nil {
+		name = *in.Name
+	}
+	if len(changes) == 0 { // permissions only: no schema change, no migration
+		m, err := a.model(c)
+		if err != nil {
+			return err
+		}
+		t := m.Table(name)
+		if t == nil {
+			return errNotFound("table", name)
+		}
+		if err := a.applyACL(c, name, in.Permissions, grants); err != nil {
+			return err
+		}
+		return c.JSON(fiber.Map{"data": fiber.Map{"table": viewTable(m, t)}})
+	}
+	err = a.applyAll(c, changes, func(res *migration.Result) (string, any) {
 		name := c.Params("table")
 		if in.Name != nil {
 			name = *in.Name
 		}
 		return "table", tableAfter(res, name)
 	})
+	if err == nil && !c.QueryBool("dry_run") {
+		err = a.applyACL(c, name, in.Permissions, grants)
+	}
+	return err
 }
 
 // applyAll runs changes one after another (each is its own migration) and answers with

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// matrixCallers are the kinds of caller every tenant route is checked against.
+var matrixCallers = []string{"anonymous", "alice", "bob", "tenant_admin", "other_admin", "platform", "api_key"}
+
+// matrixCase is one route and the status each caller must get. "read" checks run on
+// the body of a 200.
+type matrixCase struct {
+	name   string
+	method string
+	path   string // below /api/t/acme; {A} and {B} are alice's and bob's notes
+	body   any
+	want   map[string]int
+	read   func(t *testing.T, caller string, r reply)
+}
+
+func every(status int) map[string]int {
+	m := map[string]int{}
+	for _, c := range matrixCallers {
+		m[c] = status
+	}
+	return m
+}
+
+// adminOnly: tenant and platform admins in; anonymous 401; signed-in non-admins 403;
+// another tenant's admin 401 (their token names another tenant).
+func adminOnly(ok int) map[string]int {
+	return map[string]int{"anonymous": 401, "alice": 403, "bob": 403, "tenant_admin": ok, "other_admin": 401, "platform": ok, "api_key": 403}
+}
+
+func with(m map[string]int, kv ...any) map[string]int {
+	out := map[string]int{}
+	for k, v := range m {
+		out[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		out[kv[i].(string)] = kv[i+1].(int)
+	}
+	return out
+}
+
+// texts collects one field of the rows of a list answer.
+func texts(r reply, field string) []string {
+	var out []string
+	rows, _ := r.get("data").([]any)
+	for _, row := range rows {
+		out = append(out, fmt.Sprint(row.(map[string]any)[field]))
+	}
+	return out
+}
+
+func TestAuthorizationMatrix(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		if b.name == "mysql" {
+			continue // SQLite and PostgreSQL cover the permission engine, which is dialect-free SQL
+		}
+		t.Run(b.name, func(t *testing.T) {
+			platform := startNode(t, b.newControlURL(t), nil)
+			for _, slug := range []string{"acme", "beta"} {
+				platform.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": slug})
+				platform.mustCall(200, "PATCH", "/api/t/"+slug+"/settings", map[string]any{"allow_signup": true})
+			}
+			p := "/api/t/acme"
+			platform.mustCall(200, "POST", p+"/tables", map[string]any{"name": "authors", "columns": []any{map[string]any{"name": "name", "type": "string"}}})
+			platform.mustCall(200, "POST", p+"/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}},
+				"relations": []any{map[string]any{"name": "author", "type": "many_to_one", "target": "authors"}},
+				"permissions": map[string]any{"read": []string{"public"}, "create": []string{"user"}, "update": []string{"self"}, "delete": []string{"self", "admin"}}})
+			platform.mustCall(200, "POST", p+"/tables", map[string]any{"name": "notes", "columns": []any{map[string]any{"name": "text", "type": "string"}},
+				"permissions": map[string]any{"create": []string{"user"}, "read": []string{"self"}, "update": []string{"self"}, "delete": []string{"self"}}})
+			author := platform.mustCall(200, "POST", p+"/items/authors", map[string]any{"name": "secret author"}).get("data.id").(string)
+			platform.mustCall(200, "POST", p+"/items/posts", map[string]any{"title": "hello", "author": author})
+
+			callers := map[string]*node{"anonymous": {t: t, base: platform.base}, "platform": platform}
+			callers["alice"] = tenantUser(t, platform, "acme", "alice@example.com")
+			callers["bob"] = tenantUser(t, platform, "acme", "bob@example.com")
+			adminRole := roleID(t, platform, "acme", "admin")
+			platform.mustCall(200, "POST", p+"/users", map[string]any{"email": "boss@example.com", "password": "boss-pass-123", "role": adminRole})
+			tok := callers["anonymous"].mustCall(200, "POST", p+"/auth/login", map[string]any{"email": "boss@example.com", "password": "boss-pass-123"})
+			callers["tenant_admin"] = &node{t: t, base: platform.base, token: tok.get("data.access_token").(string)}
+			betaAdmin := roleID(t, platform, "beta", "admin")
+			platform.mustCall(200, "POST", "/api/t/beta/users", map[string]any{"email": "boss@example.com", "password": "boss-pass-123", "role": betaAdmin})
+			tok = callers["anonymous"].mustCall(200, "POST", "/api/t/beta/auth/login", map[string]any{"email": "boss@example.com", "password": "boss-pass-123"})
+			callers["other_admin"] = &node{t: t, base: platform.base, token: tok.get("data.access_token").(string)}
+			key := platform.mustCall(200, "POST", p+"/api-keys", map[string]any{"name": "svc", "role": roleID(t, platform, "acme", "authenticated")})
+			callers["api_key"] = &node{t: t, base: platform.base, token: key.get("data.token").(string)}
+
+			noteA := callers["alice"].mustCall(200, "POST", p+"/items/notes", map[string]any{"text": "alice's"}).get("data.id").(string)
+			noteB := callers["bob"].mustCall(200, "POST", p+"/items/notes", map[string]any{"text": "bob's"}).get("data.id").(string)
+			someUser := callers["alice"].mustCall(200, "GET", p+"/users/me", nil).get("data.id").(string)
+
+			ownNotes := map[string][]string{"alice": {"alice's"}, "bob": {"bob's"}, "tenant_admin": {"alice's", "bob's"}, "platform": {"alice's", "bob's"}, "api_key": nil}
+			cases := []matrixCase{
+				{name: "list tables", method: "GET", path: "/tables", want: adminOnly(200)},
+				{name: "read a table", method: "GET", path: "/tables/notes", want: adminOnly(200)},
+				{name: "dry-run a table", method: "POST", path: "/tables?dry_run=true", body: map[string]any{"name": "t_new", "columns": []any{}}, want: adminOnly(200)},
+				{name: "add a column (dry run)", method: "POST", path: "/tables/notes/columns?dry_run=true", body: map[string]any{"name": "c_new", "type": "integer"}, want: adminOnly(200)},
+				{name: "indexes", method: "GET", path: "/tables/notes/indexes", want: adminOnly(200)},
+				{name: "relations", method: "GET", path: "/relations", want: adminOnly(200)},
+				{name: "migrations", method: "GET", path: "/migrations", want: adminOnly(200)},
+				{name: "trash", method: "GET", path: "/trash", want: adminOnly(200)},
+				{name: "openapi", method: "GET", path: "/openapi.json", want: adminOnly(200)},
+				{name: "users", method: "GET", path: "/users", want: adminOnly(200)},
+				{name: "one user", method: "GET", path: "/users/" + someUser, want: adminOnly(200)},
+				{name: "roles", method: "GET", path: "/roles", want: adminOnly(200)},
+				{name: "permissions", method: "GET", path: "/permissions", want: adminOnly(200)},
+				{name: "api keys", method: "GET", path: "/api-keys", want: adminOnly(200)},
+				{name: "settings", method: "GET", path: "/settings", want: adminOnly(200)},
+				{name: "metadata as items", method: "GET", path: "/items/table_definition", want: with(adminOnly(200), "anonymous", 403)},
+				{name: "ledger as items", method: "GET", path: "/items/custom_migrations", want: with(adminOnly(200), "anonymous", 403)},
+				{name: "identities as items", method: "GET", path: "/items/strata_users", want: with(every(403), "other_admin", 401)},
+				{name: "me", method: "GET", path: "/users/me", want: with(every(200), "anonymous", 401, "other_admin", 401)},
+				{name: "public posts", method: "GET", path: "/items/posts?meta=total_count", want: with(every(200), "other_admin", 401),
+					read: func(t *testing.T, caller string, r reply) {
+						if got := texts(r, "title"); len(got) != 1 || r.get("meta.total_count") != float64(1) {
+							t.Errorf("%s: posts %v %v", caller, got, r.get("meta"))
+						}
+					}},
+				{name: "posts with hidden authors", method: "GET", path: "/items/posts?fields=title,author.name",
+					want: map[string]int{"anonymous": 403, "alice": 403, "bob": 403, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 403}},
+				{name: "filter through hidden authors", method: "GET", path: "/items/posts?" + qs("filter", `{"author":{"name":{"_eq":"secret author"}}}`),
+					want: map[string]int{"anonymous": 403, "alice": 403, "bob": 403, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 403}},
+				{name: "hidden authors directly", method: "GET", path: "/items/authors", want: with(adminOnly(200), "anonymous", 403)},
+				{name: "notes", method: "GET", path: "/items/notes?sort=text&meta=*", want: with(every(200), "anonymous", 403, "other_admin", 401),
+					read: func(t *testing.T, caller string, r reply) {
+						got := texts(r, "text")
+						if strings.Join(got, "|") != strings.Join(ownNotes[caller], "|") || r.get("meta.total_count") != float64(len(ownNotes[caller])) {
+							t.Errorf("%s: notes %v, meta %v; want %v", caller, got, r.get("meta"), ownNotes[caller])
+						}
+					}},
+				{name: "notes aggregate", method: "GET", path: "/items/notes?" + qs("aggregate", `{"count":"*"}`), want: with(every(200), "anonymous", 403, "other_admin", 401),
+					read: func(t *testing.T, caller string, r reply) {
+						if r.get("data.0.count") != float64(len(ownNotes[caller])) {
+							t.Errorf("%s: count %v", caller, r.get("data.0.count"))
+						}
+					}},
+				{name: "bob's note by id", method: "GET", path: "/items/notes/{B}", want: map[string]int{"anonymous": 403, "alice": 404, "bob": 200, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 404}},
+				{name: "update bob's note", method: "PATCH", path: "/items/notes/{B}", body: map[string]any{"text": "bob's"},
+					want: map[string]int{"anonymous": 401, "alice": 403, "bob": 200, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 403}},
+				{name: "update by keys across owners", method: "PATCH", path: "/items/notes", body: map[string]any{"keys": []string{"{A}", "{B}"}, "data": map[string]any{"text": "x"}},
+					want: map[string]int{"anonymous": 401, "alice": 403, "bob": 403, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 403}},
+				{name: "delete by keys across owners", method: "DELETE", path: "/items/notes", body: map[string]any{"keys": []string{"{A}", "{B}"}},
+					want: map[string]int{"anonymous": 401, "alice": 403, "bob": 403, "tenant_admin": 0, "other_admin": 401, "platform": 0, "api_key": 403}},
+				{name: "create a note", method: "POST", path: "/items/notes", body: map[string]any{"text": "new"},
+					want: map[string]int{"anonymous": 401, "alice": 200, "bob": 200, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 204}},
+				{name: "create a post", method: "POST", path: "/items/posts", body: map[string]any{"title": "t"},
+					want: map[string]int{"anonymous": 401, "alice": 200, "bob": 200, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 200}},
+				{name: "write metadata", method: "POST", path: "/items/table_definition?dry_run=true", body: map[string]any{"name": "t_x", "columns": []any{}}, want: adminOnly(200)},
+				{name: "another tenant's tables", method: "GET", path: "../beta/tables",
+					want: map[string]int{"anonymous": 401, "alice": 401, "bob": 401, "tenant_admin": 401, "other_admin": 200, "platform": 200, "api_key": 401}},
+				{name: "another tenant's items", method: "GET", path: "../beta/items/table_definition",
+					want: map[string]int{"anonymous": 403, "alice": 401, "bob": 401, "tenant_admin": 401, "other_admin": 200, "platform": 200, "api_key": 401}},
+				{name: "the platform", method: "GET", path: "../../tenants",
+					want: map[string]int{"anonymous": 401, "alice": 403, "bob": 403, "tenant_admin": 403, "other_admin": 403, "platform": 200, "api_key": 401}},
+			}
+			for _, c := range cases {
+				for _, who := range matrixCallers {
+					want, ok := c.want[who]
+					if !ok || want == 0 {
+						continue // a destructive cell whose outcome the later cases rely on
+					}
+					path := strings.NewReplacer("{A}", noteA, "{B}", noteB).Replace(c.path)
+					body := c.body
+					if body != nil {
+						raw := strings.NewReplacer("{A}", noteA, "{B}", noteB).Replace(mustJSONString(body))
+						body = raw
+					}
+					full := p + path
+					switch {
+					case strings.HasPrefix(path, "../../"):
+						full = "/api/" + strings.TrimPrefix(path, "../../")
+					case strings.HasPrefix(path, "../"):
+						full = "/api/t/" + strings.TrimPrefix(path, "../")
+					}
+					st, r := callers[who].call(c.method, full, body, nil)
+					if st != want {
+						t.Errorf("%s as %s: %d, want %d: %s", c.name, who, st, want, r)
+						continue
+					}
+					if st == 200 && c.read != nil {
+						c.read(t, who, r)
+					}
+					for _, leak := range []string{"password_hash", "token_hash", "secret author"} {
+						if st == 200 && who != "tenant_admin" && who != "platform" && who != "other_admin" && strings.Contains(r.String(), leak) {
+							t.Errorf("%s as %s: the answer contains %q", c.name, who, leak)
+						}
+					}
+				}
+			}
+		})
+	}
+}
