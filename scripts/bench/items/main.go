@@ -48,6 +48,7 @@ func main() {
 	conns := flag.Int("conns", 32, "concurrent connections of the load generator")
 	dur := flag.Duration("duration", 10*time.Second, "load time per scenario and target")
 	profile := flag.String("profile", "", "directory to save a CPU profile of Strata during each scenario")
+	rule := flag.Bool("rule", false, "also run Strata as a signed-in user whose reads go through a row rule, to measure permission evaluation")
 	serveHand := flag.String("serve-hand", "", "internal: serve the hand-written endpoint on this address for -tenant-url")
 	tenantURLFlag := flag.String("tenant-url", "", "internal: the tenant database for -serve-hand")
 	flag.Parse()
@@ -62,13 +63,13 @@ func main() {
 		}
 		return
 	}
-	if err := run(ctx, *dialect, *rows, *conns, *dur, *profile); err != nil {
+	if err := run(ctx, *dialect, *rows, *conns, *dur, *profile, *rule); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration, profile string) error {
+func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration, profile string, rule bool) error {
 	fmt.Printf("building and starting the server…\n")
 	env, err := benchkit.Start(ctx, dialect, "bench", "STRATA_TENANT_POOL_MAX=32")
 	if err != nil {
@@ -113,6 +114,12 @@ func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration
 		return err
 	}
 
+	var user *client
+	if rule {
+		if user, err = ruleUser(c, base, conns); err != nil {
+			return err
+		}
+	}
 	pick := func() string { return ids[mrand.IntN(len(ids))] }
 	filter := url.Values{"filter": {`{"views":{"_gt":500}}`}, "sort": {"-views"}, "limit": {"20"}}.Encode()
 	scenarios := []struct {
@@ -148,8 +155,58 @@ func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration
 		ratio := rs.rps / rh.rps
 		fmt.Printf("| %s | Strata | %.0f | %.2f | %.2f | %d | %.0f%% |\n", s.name, rs.rps, rs.p50, rs.p99, rs.errors, 100*ratio)
 		fmt.Printf("| %s | hand-written | %.0f | %.2f | %.2f | %d | |\n", s.name, rh.rps, rh.p50, rh.p99, rh.errors)
+		if user != nil {
+			ru := load1(ctx, user, s.strata, conns, dur)
+			fmt.Printf("| %s | Strata, user with row rule | %.0f | %.2f | %.2f | %d | %.0f%% (rule cost %.1f%%) |\n", s.name, ru.rps, ru.p50, ru.p99, ru.errors,
+				100*ru.rps/rh.rps, 100*(1-ru.rps/rs.rps))
+		}
 	}
 	return nil
+}
+
+// ruleUser signs up a user whose role reads and creates posts under a row rule that
+// every row satisfies, so the answers match the admin's and only the evaluation costs.
+func ruleUser(c *client, base string, conns int) (*client, error) {
+	api := base + "/api/t/bench"
+	if err := c.do("PATCH", api+"/settings", map[string]any{"allow_signup": true}, 200, nil); err != nil {
+		return nil, err
+	}
+	var roles struct {
+		Data []struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"data"`
+	}
+	if err := c.do("GET", api+"/roles", nil, 200, &roles); err != nil {
+		return nil, err
+	}
+	role := ""
+	for _, r := range roles.Data {
+		if r.Name == "authenticated" {
+			role = r.ID
+		}
+	}
+	for _, p := range []map[string]any{
+		{"role": role, "collection": "posts", "action": "read", "permissions": map[string]any{"views": map[string]any{"_gte": 0}}},
+		{"role": role, "collection": "posts", "action": "create"},
+	} {
+		if err := c.do("POST", api+"/permissions", p, 200, nil); err != nil {
+			return nil, err
+		}
+	}
+	anon := &client{http: c.http}
+	if err := anon.do("POST", api+"/users/register", map[string]any{"email": "bench@example.com", "password": "bench-pass-123"}, 204, nil); err != nil {
+		return nil, err
+	}
+	var login struct {
+		Data struct {
+			AccessToken string `json:"access_token"`
+		} `json:"data"`
+	}
+	if err := anon.do("POST", api+"/auth/login", map[string]any{"email": "bench@example.com", "password": "bench-pass-123"}, 200, &login); err != nil {
+		return nil, err
+	}
+	return &client{http: newHTTPClient(conns), token: login.Data.AccessToken}, nil
 }
 
 // load inserts rows with views spread over 0..999 so the filter selects about half.
