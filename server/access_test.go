@@ -269,3 +269,54 @@ func TestTenantTokens(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+// TestWriteRules: presets fill what a writer leaves out; a create must satisfy the
+// create rule; an update may neither touch rows outside the update rule nor move a
+// row out of it; a refused write changes nothing.
+func TestWriteRules(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		if b.name == "mysql" {
+			continue
+		}
+		t.Run(b.name, func(t *testing.T) {
+			admin := startNode(t, b.newControlURL(t), nil)
+			admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			admin.mustCall(200, "PATCH", "/api/t/acme/settings", map[string]any{"allow_signup": true})
+			admin.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "docs", "columns": []any{
+				map[string]any{"name": "title", "type": "string"},
+				map[string]any{"name": "status", "type": "enum", "values": []string{"draft", "published"}}}})
+			role := roleID(t, admin, "acme", "authenticated")
+			draft := map[string]any{"status": map[string]any{"_eq": "draft"}}
+			admin.mustCall(200, "POST", "/api/t/acme/permissions", map[string]any{"role": role, "collection": "docs", "action": "create",
+				"permissions": draft, "presets": map[string]any{"status": "draft"}, "fields": []string{"title", "status"}})
+			admin.mustCall(200, "POST", "/api/t/acme/permissions", map[string]any{"role": role, "collection": "docs", "action": "read"})
+			admin.mustCall(200, "POST", "/api/t/acme/permissions", map[string]any{"role": role, "collection": "docs", "action": "update", "permissions": draft, "fields": []string{"title", "status"}})
+			pub := admin.mustCall(200, "POST", "/api/t/acme/items/docs", map[string]any{"title": "live", "status": "published"}).get("data.id").(string)
+			u := tenantUser(t, admin, "acme", "writer@example.com")
+
+			r := u.mustCall(200, "POST", "/api/t/acme/items/docs", map[string]any{"title": "mine"})
+			if r.get("data.status") != "draft" {
+				t.Fatalf("preset not applied: %s", r)
+			}
+			mine := r.get("data.id").(string)
+			if st, _ := u.call("POST", "/api/t/acme/items/docs", map[string]any{"title": "sneaky", "status": "published"}, nil); st != 403 {
+				t.Errorf("create outside the create rule: %d", st)
+			}
+			if st, _ := u.call("PATCH", "/api/t/acme/items/docs/"+pub, map[string]any{"title": "changed"}, nil); st != 403 {
+				t.Errorf("update of a row outside the rule: %d", st)
+			}
+			if st, _ := u.call("PATCH", "/api/t/acme/items/docs/"+mine, map[string]any{"status": "published"}, nil); st != 403 {
+				t.Errorf("update moving a row out of the rule: %d", st)
+			}
+			u.mustCall(200, "PATCH", "/api/t/acme/items/docs/"+mine, map[string]any{"title": "renamed"})
+			all := admin.mustCall(200, "GET", "/api/t/acme/items/docs?fields=title,status&sort=title", nil)
+			if got := fmt.Sprint(all.get("data")); got != "[map[status:published title:live] map[status:draft title:renamed]]" {
+				t.Errorf("rows after the writes: %s", got)
+			}
+			if st, _ := u.call("DELETE", "/api/t/acme/items/docs/"+mine, nil, nil); st != 403 {
+				t.Errorf("delete without a delete permission: %d", st)
+			}
+		})
+	}
+}

@@ -1,0 +1,4 @@
+-- up
+RENAME TABLE `posts` TO `articles`;
+-- down
+RENAME TABLE `articles` TO `posts`;

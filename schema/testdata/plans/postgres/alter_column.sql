@@ -1,0 +1,4 @@
+-- up
+ALTER TABLE "posts" ALTER COLUMN "title" TYPE character varying(100) COLLATE "C" USING "title"::character varying(100);
+-- down
+ALTER TABLE "posts" ALTER COLUMN "title" TYPE character varying(200) COLLATE "C" USING "title"::character varying(200);

@@ -1,0 +1,4 @@
+-- up
+ALTER TABLE "posts" ADD COLUMN "subtitle" VARCHAR(120);
+-- down
+ALTER TABLE "posts" DROP COLUMN "subtitle";
