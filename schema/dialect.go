@@ -172,7 +172,7 @@ func ForeignKeys(m *Model, t *Table) []ForeignKey {
 		case OneToMany:
 			out = append(out, ForeignKey{Name: FKName(r.ID, ""), Column: c.Name, RefTable: r.Table, OnDelete: r.OnDeleteAction()})
 		case ManyToMany:
-			a, _ := JunctionColumns(r)
+			a, _ := m.JunctionKeys(r)
 			if c.Name == a {
 				out = append(out, ForeignKey{Name: FKName(r.ID, "_a"), Column: c.Name, RefTable: r.Table, OnDelete: "cascade"})
 			} else {

@@ -160,8 +160,8 @@ func (p Postgres) alterTable(_, _ *Model, before, after *Table, diff tableDiff) 
 		}
 		if typeChanged {
 			cols = append(cols, Step{
-				Up:   []string{alter("ALTER COLUMN " + name + " TYPE " + p.sqlType(a) + " USING " + name + "::" + p.ColumnType(a))},
-				Down: []string{alter("ALTER COLUMN " + name + " TYPE " + p.sqlType(b) + " USING " + name + "::" + p.ColumnType(b))},
+				Up:   []string{alter("ALTER COLUMN " + name + " TYPE " + p.sqlType(a) + " USING " + p.using(name, a))},
+				Down: []string{alter("ALTER COLUMN " + name + " TYPE " + p.sqlType(b) + " USING " + p.using(name, b))},
 			})
 		}
 		if b.Nullable != a.Nullable {
@@ -226,4 +226,14 @@ func (Postgres) OrderTerm(expr string, desc, _ bool) string {
 		return expr + " DESC"
 	}
 	return expr + " ASC"
+}
+
+// using converts a column's values to the type of c. Strings go through text, not
+// varchar(n): an explicit cast to varchar(n) truncates silently, while assigning text to
+// varchar(n) fails on a value that does not fit — as MySQL and SQLite-with-checks do.
+func (p Postgres) using(name string, c *Column) string {
+	if c.Type.IsText() {
+		return name + "::text"
+	}
+	return name + "::" + p.ColumnType(c)
 }

@@ -76,6 +76,11 @@ func (s SQLite) columnDef(c *Column) string {
 	if !c.Nullable {
 		def += " NOT NULL"
 	}
+	if c.Type == TypeString {
+		// SQLite ignores VARCHAR(n); the check makes a too-long value fail here as it
+		// does on PostgreSQL and MySQL (shortening a column below its data, say).
+		def += fmt.Sprintf(" CHECK (length(%s) <= %d)", s.Quote(c.Name), c.Length)
+	}
 	if len(c.Default) > 0 {
 		def += " DEFAULT " + literal(c, func(b bool) string {
 			if b {

@@ -215,6 +215,14 @@ func TestMigrationFailureLeavesMetadataUnchanged(t *testing.T) {
 					t.Fatalf("%s: live schema differs from metadata:\n%s", c.name, strings.Join(d, "\n"))
 				}
 			}
+			// Shortening a string column below its data fails on every dialect (it must
+			// not truncate), after the narrowing is confirmed.
+			n.mustCall(200, "POST", "/api/t/acme/items/posts", map[string]any{"title": strings.Repeat("x", 50)})
+			_, r := n.call("PATCH", "/api/t/acme/tables/posts/columns/title", map[string]any{"length": 10}, nil)
+			st, r := n.call("PATCH", "/api/t/acme/tables/posts/columns/title", map[string]any{"length": 10}, confirmHeaders(t, r))
+			if st < 400 || r.get("errors.0.extensions.code") != "MIGRATION_FAILED" {
+				t.Fatalf("shortening below the data: %d %s", st, r)
+			}
 			// The tenant still migrates after failures, with the next seq.
 			n.mustCall(200, "POST", "/api/t/acme/tables/posts/columns", map[string]any{"name": "fine", "type": "integer"})
 		})

@@ -186,7 +186,7 @@ func (r *Resolver) Field(t *schema.Table, name string) *RelField {
 	case rel.Type == schema.ManyToMany:
 		f.Kind = Junction
 		f.JunctionTable = r.Model.Table(rel.Junction)
-		a, b := schema.JunctionColumns(rel)
+		a, b := r.Model.JunctionKeys(rel)
 		if ownSide {
 			f.Target, f.JunctionNear, f.JunctionFar = r.Model.Table(rel.Target), a, b
 		} else {

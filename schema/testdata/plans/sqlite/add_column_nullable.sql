@@ -1,4 +1,4 @@
 -- up
-ALTER TABLE "posts" ADD COLUMN "subtitle" VARCHAR(120);
+ALTER TABLE "posts" ADD COLUMN "subtitle" VARCHAR(120) CHECK (length("subtitle") <= 120);
 -- down
 ALTER TABLE "posts" DROP COLUMN "subtitle";
