@@ -70,7 +70,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			p := "/api/t/acme"
 			platform.mustCall(200, "POST", p+"/tables", map[string]any{"name": "authors", "columns": []any{map[string]any{"name": "name", "type": "string"}}})
 			platform.mustCall(200, "POST", p+"/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}},
-				"relations": []any{map[string]any{"name": "author", "type": "many_to_one", "target": "authors"}},
+				"relations":   []any{map[string]any{"name": "author", "type": "many_to_one", "target": "authors"}},
 				"permissions": map[string]any{"read": []string{"public"}, "create": []string{"user"}, "update": []string{"self"}, "delete": []string{"self", "admin"}}})
 			platform.mustCall(200, "POST", p+"/tables", map[string]any{"name": "notes", "columns": []any{map[string]any{"name": "text", "type": "string"}},
 				"permissions": map[string]any{"create": []string{"user"}, "read": []string{"self"}, "update": []string{"self"}, "delete": []string{"self"}}})
