@@ -77,8 +77,9 @@ func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration
 	}
 	defer env.Close()
 	base, pprofAddr := env.Base, env.PprofAddr
-	c := &client{http: newHTTPClient(conns), token: env.Client.Token}
-	if err := c.do("POST", base+"/api/t/bench/tables", map[string]any{"name": "posts", "columns": []any{
+	c := benchkit.NewClient(conns * 2)
+	c.Token = env.Client.Token
+	if err := c.Do("POST", base+"/api/t/bench/tables", map[string]any{"name": "posts", "columns": []any{
 		map[string]any{"name": "title", "type": "string", "nullable": false},
 		map[string]any{"name": "body", "type": "text"},
 		map[string]any{"name": "views", "type": "integer", "index": true},
@@ -114,7 +115,7 @@ func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration
 		return err
 	}
 
-	var user *client
+	var user *benchkit.Client
 	if rule {
 		if user, err = ruleUser(c, base, conns); err != nil {
 			return err
@@ -166,9 +167,9 @@ func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration
 
 // ruleUser signs up a user whose role reads and creates posts under a row rule that
 // every row satisfies, so the answers match the admin's and only the evaluation costs.
-func ruleUser(c *client, base string, conns int) (*client, error) {
+func ruleUser(c *benchkit.Client, base string, conns int) (*benchkit.Client, error) {
 	api := base + "/api/t/bench"
-	if err := c.do("PATCH", api+"/settings", map[string]any{"allow_signup": true}, 200, nil); err != nil {
+	if err := c.Do("PATCH", api+"/settings", map[string]any{"allow_signup": true}, 200, nil); err != nil {
 		return nil, err
 	}
 	var roles struct {
@@ -177,7 +178,7 @@ func ruleUser(c *client, base string, conns int) (*client, error) {
 			Name string `json:"name"`
 		} `json:"data"`
 	}
-	if err := c.do("GET", api+"/roles", nil, 200, &roles); err != nil {
+	if err := c.Do("GET", api+"/roles", nil, 200, &roles); err != nil {
 		return nil, err
 	}
 	role := ""
@@ -190,12 +191,12 @@ func ruleUser(c *client, base string, conns int) (*client, error) {
 		{"role": role, "collection": "posts", "action": "read", "permissions": map[string]any{"views": map[string]any{"_gte": 0}}},
 		{"role": role, "collection": "posts", "action": "create"},
 	} {
-		if err := c.do("POST", api+"/permissions", p, 200, nil); err != nil {
+		if err := c.Do("POST", api+"/permissions", p, 200, nil); err != nil {
 			return nil, err
 		}
 	}
-	anon := &client{http: c.http}
-	if err := anon.do("POST", api+"/users/register", map[string]any{"email": "bench@example.com", "password": "bench-pass-123"}, 204, nil); err != nil {
+	anon := &benchkit.Client{HTTP: c.HTTP}
+	if err := anon.Do("POST", api+"/users/register", map[string]any{"email": "bench@example.com", "password": "bench-pass-123"}, 204, nil); err != nil {
 		return nil, err
 	}
 	var login struct {
@@ -203,10 +204,12 @@ func ruleUser(c *client, base string, conns int) (*client, error) {
 			AccessToken string `json:"access_token"`
 		} `json:"data"`
 	}
-	if err := anon.do("POST", api+"/auth/login", map[string]any{"email": "bench@example.com", "password": "bench-pass-123"}, 200, &login); err != nil {
+	if err := anon.Do("POST", api+"/auth/login", map[string]any{"email": "bench@example.com", "password": "bench-pass-123"}, 200, &login); err != nil {
 		return nil, err
 	}
-	return &client{http: newHTTPClient(conns), token: login.Data.AccessToken}, nil
+	u := benchkit.NewClient(conns * 2)
+	u.Token = login.Data.AccessToken
+	return u, nil
 }
 
 // load inserts rows with views spread over 0..999 so the filter selects about half.
@@ -407,48 +410,13 @@ func saveProfile(addr string, dur time.Duration, path string) {
 	_, _ = io.Copy(f, resp.Body)
 }
 
-func newHTTPClient(conns int) *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConns: conns * 2, MaxIdleConnsPerHost: conns * 2, IdleConnTimeout: time.Minute}}
-}
-
-type client struct {
-	http  *http.Client
-	token string
-}
-
-func (c *client) do(method, u string, body any, want int, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, u, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: %d %s", method, u, resp.StatusCode, b)
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
-}
-
 type stats struct {
 	rps, p50, p99 float64
 	errors        int64
 }
 
 // load1 runs a closed loop of conns workers for dur and measures throughput and latency.
-func load1(ctx context.Context, c *client, next func() (string, string, []byte), conns int, dur time.Duration) stats {
+func load1(ctx context.Context, c *benchkit.Client, next func() (string, string, []byte), conns int, dur time.Duration) stats {
 	var ok, bad atomic.Int64
 	var mu sync.Mutex
 	var lat []float64
@@ -463,9 +431,9 @@ func load1(ctx context.Context, c *client, next func() (string, string, []byte),
 				method, u, body := next()
 				req, _ := http.NewRequest(method, u, bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+c.token)
+				req.Header.Set("Authorization", "Bearer "+c.Token)
 				t0 := time.Now()
-				resp, err := c.http.Do(req)
+				resp, err := c.HTTP.Do(req)
 				if err == nil {
 					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
