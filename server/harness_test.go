@@ -20,6 +20,7 @@ import (
 
 	"strata/modules/database"
 	"strata/modules/meta"
+	"strata/modules/tenant"
 	"strata/schema"
 )
 
@@ -323,4 +324,13 @@ func mustJSONString(v any) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+func mustTenant(t *testing.T, n *node, slug string) *tenant.Tenant {
+	t.Helper()
+	tn, err := n.app.Tenants.Get(context.Background(), slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn
 }

@@ -87,6 +87,15 @@ func setStatus(ctx context.Context, q schema.Querier, d schema.Dialect, m *Migra
 	return err
 }
 
+// replan stores a recorded migration's new plan and marks it running.
+func replan(ctx context.Context, q schema.Querier, d schema.Dialect, m *Migration, now time.Time) error {
+	m.Status, m.UpdatedAt = StatusRunning, now.UTC()
+	_, err := q.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote("custom_migrations")+" SET "+d.Quote("status")+" = ?, "+d.Quote("error")+" = NULL, "+
+		d.Quote("change")+" = ?, "+d.Quote("up_sql")+" = ?, "+d.Quote("down_sql")+" = ?, "+d.Quote("checksum")+" = ?, "+d.Quote("applied_steps")+" = 0, "+
+		d.Quote("updated_at")+" = ? WHERE "+d.Quote("id")+" = ?"), StatusRunning, string(m.Change), m.UpSQL, m.DownSQL, m.Checksum, d.TimeValue(m.UpdatedAt), m.ID)
+	return err
+}
+
 func setProgress(ctx context.Context, q schema.Querier, d schema.Dialect, m *Migration) error {
 	_, err := q.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote("custom_migrations")+" SET "+d.Quote("applied_steps")+" = ? WHERE "+d.Quote("id")+" = ?"), m.AppliedSteps, m.ID)
 	return err

@@ -57,6 +57,9 @@ type Request struct {
 	ConfirmHash  string
 	ConfirmToken string
 	CreatedBy    string
+	// Approval is the tenant's require_approval setting: "all" holds every change,
+	// "destructive" the destructive ones, as pending rows an admin approves or rejects.
+	Approval string
 	// Unattended marks a change Strata makes by itself under a policy the admin set
 	// (purging trash past its retention); it needs no confirm challenge.
 	Unattended bool
@@ -257,17 +260,122 @@ func (s *Service) run(ctx context.Context, conn *sql.Conn, tgt Target, before *s
 			return nil, &ConfirmRequiredError{Hash: hash, Token: s.confirmToken(tgt.TenantID, hash), TTL: s.cfg.ConfirmTTL, Removal: res.Removal, Reason: reason}
 		}
 	}
+	if req.Approval == "all" || (req.Approval == "destructive" && destructive) {
+		if before.Table("custom_migrations") == nil {
+			return nil, fmt.Errorf("the ledger does not exist yet")
+		}
+		// Held: recorded with its plan, run only when approved.
+		if err := insertMigration(ctx, conn, tgt.Dialect, m, s.cfg.NewID()); err != nil {
+			return nil, fmt.Errorf("record pending migration: %w", err)
+		}
+		return res, nil
+	}
 	if err := s.execute(ctx, conn, tgt, before, after, plan, m); err != nil {
 		return res, err
 	}
 	return res, nil
 }
 
+// StateError refuses an action on a migration in the wrong state (approving one that
+// is not pending, retrying one that did not fail).
+type StateError struct{ Message string }
+
+func (e *StateError) Error() string { return e.Message }
+
+// Approve runs a pending migration through the one path, re-planned against the model
+// as it is now. A change that no longer applies fails with the reason.
+func (s *Service) Approve(ctx context.Context, tgt Target, id, by string) (*Migration, error) {
+	return s.rerun(ctx, tgt, id, StatusPending, "approve")
+}
+
+// Retry runs a failed migration again, re-validated against the current model.
+func (s *Service) Retry(ctx context.Context, tgt Target, id, by string) (*Migration, error) {
+	return s.rerun(ctx, tgt, id, StatusFailed, "retry")
+}
+
+func (s *Service) rerun(ctx context.Context, tgt Target, id, want, verb string) (*Migration, error) {
+	sess, err := s.open(ctx, tgt)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.release()
+	m, err := Get(ctx, sess.conn, tgt.Dialect, id)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, &schema.NotFoundError{What: "migration", Name: id}
+	}
+	if m.Status != want {
+		return nil, &StateError{Message: fmt.Sprintf("only %s migrations can be %s; this one is %s", want, verb+"d", m.Status)}
+	}
+	var change schema.Change
+	if err := json.Unmarshal(m.Change, &change); err != nil || change.Type == "" {
+		return nil, &StateError{Message: "this migration has no change to run (custom SQL is not retried here)"}
+	}
+	before, err := meta.Load(ctx, sess.conn, tgt.Dialect)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(cause error) (*Migration, error) {
+		msg := cause.Error()
+		m.Error = &msg
+		_ = setStatus(context.WithoutCancel(ctx), sess.conn, tgt.Dialect, m, StatusFailed, &msg, s.cfg.Now())
+		return nil, &FailedError{Migration: m}
+	}
+	after, resolved, err := schema.Apply(before, change, s.cfg.NewID)
+	if err != nil {
+		return fail(fmt.Errorf("no longer applies to the current schema: %w", err))
+	}
+	plan, err := tgt.Dialect.Plan(before, resolved)
+	if err != nil {
+		return fail(err)
+	}
+	stampTrash(before, after, s.cfg.Now())
+	m.Change, m.UpSQL, m.DownSQL = mustJSON(resolved), plan.UpSQL(), plan.DownSQL()
+	m.Checksum, m.Error = checksum(m.UpSQL), nil
+	if err := s.execute(ctx, sess.conn, tgt, before, after, plan, m); err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+// Reject closes a pending migration without running it.
+func (s *Service) Reject(ctx context.Context, tgt Target, id string) (*Migration, error) {
+	sess, err := s.open(ctx, tgt)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.release()
+	m, err := Get(ctx, sess.conn, tgt.Dialect, id)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, &schema.NotFoundError{What: "migration", Name: id}
+	}
+	if m.Status != StatusPending {
+		return nil, &StateError{Message: "only pending migrations can be rejected; this one is " + m.Status}
+	}
+	if err := setStatus(ctx, sess.conn, tgt.Dialect, m, "rejected", nil, s.cfg.Now()); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // execute records the migration, runs it with its metadata writes and marks it.
 func (s *Service) execute(ctx context.Context, conn *sql.Conn, tgt Target, before, after *schema.Model, plan schema.Plan, m *Migration) error {
 	d := tgt.Dialect
 	ledger := before.Table("custom_migrations") != nil
-	if ledger {
+	switch {
+	case ledger && m.ID != "":
+		// A recorded migration (approved or retried) runs under its own row, with the
+		// plan made now against the current model.
+		m.AppliedSteps = 0
+		if err := replan(ctx, conn, d, m, s.cfg.Now()); err != nil {
+			return fmt.Errorf("mark migration running: %w", err)
+		}
+	case ledger:
 		// The row is committed on its own before any DDL, so a failure or a crash
 		// still leaves a record. It goes straight to running: the lock is held, and
 		// pending is kept for changes that wait (approval).

@@ -110,7 +110,12 @@ func (a *API) Mount(app *fiber.App) {
 	t.Get("/trash", adm, a.listTrash)
 	t.Delete("/trash/:id", adm, a.purgeTrash)
 	t.Get("/migrations", adm, a.listMigrations)
+	t.Get("/migrations/export", adm, a.exportMigrations)
 	t.Get("/migrations/:id", adm, a.getMigration)
+	t.Post("/migrations/:id/approve", adm, a.approveMigration)
+	t.Post("/migrations/:id/reject", adm, a.rejectMigration)
+	t.Post("/migrations/:id/retry", adm, a.retryMigration)
+	t.Get("/schema/drift", adm, a.drift)
 	t.Get("/items/:table", a.listItems)
 	t.Get("/items/:table/:id", a.getItem)
 	t.Post("/items/:table", a.createItems)
@@ -148,6 +153,7 @@ func Translate(err error) error {
 		nf  *schema.NotFoundError
 		cr  *migration.ConfirmRequiredError
 		mf  *migration.FailedError
+		se  *migration.StateError
 		ve  *query.ValueError
 		qe  *query.Error
 		ce  *query.ConstraintError
@@ -165,6 +171,8 @@ func Translate(err error) error {
 			With("requiredConfirmHash", cr.Hash).With("confirmToken", cr.Token).With("confirmTtlMs", cr.TTL.Milliseconds()).
 			With("removedColumns", cr.Removal.RemovedColumns).With("removedRelationsCount", cr.Removal.RemovedRelations).
 			With("droppedTables", cr.Removal.DroppedTables).With("narrowedColumns", nonNil(cr.Removal.Narrowing))
+	case errors.As(err, &se):
+		return apierr.New(fiber.StatusConflict, "INVALID_PAYLOAD", "%s", se.Message)
 	case errors.As(err, &mf):
 		return apierr.New(fiber.StatusConflict, "MIGRATION_FAILED", "%s", mf.Error()).
 			With("migration", fiber.Map{"id": mf.Migration.ID, "seq": mf.Migration.Seq, "status": mf.Migration.Status, "error": mf.Migration.Error})
@@ -243,8 +251,12 @@ func callerID(c *fiber.Ctx) string {
 // dry run).
 func (a *API) apply(c *fiber.Ctx, ch schema.Change) (*migration.Result, error) {
 	tc := tenantOf(c)
+	approval, err := a.requireApproval(c, tc)
+	if err != nil {
+		return nil, err
+	}
 	req := migration.Request{
-		Change: ch, DryRun: c.QueryBool("dry_run"), CreatedBy: callerID(c),
+		Change: ch, DryRun: c.QueryBool("dry_run"), CreatedBy: callerID(c), Approval: approval,
 		ConfirmHash: c.Get("X-Schema-Confirm-Hash"), ConfirmToken: c.Get("X-Schema-Confirm-Token"),
 	}
 	tgt := a.Tenants.Target(tc.t, tc.db)
@@ -267,9 +279,14 @@ func migrationView(res *migration.Result, dry bool) fiber.Map {
 	return v
 }
 
-// respond writes a schema write's answer: the changed object and its migration.
+// respond writes a schema write's answer: the changed object and its migration. A change
+// held for approval answers 202 with its pending migration, and the object as it is.
 func respond(c *fiber.Ctx, res *migration.Result, key string, value any) error {
 	data := fiber.Map{"migration": migrationView(res, c.QueryBool("dry_run"))}
+	if res.Migration.Status == migration.StatusPending && !c.QueryBool("dry_run") {
+		c.Status(fiber.StatusAccepted)
+		return c.JSON(fiber.Map{"data": data})
+	}
 	if key != "" {
 		data[key] = value
 	}

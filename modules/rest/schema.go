@@ -2,12 +2,15 @@ package rest
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"strata/modules/apierr"
+	"strata/modules/database"
+	"strata/modules/meta"
 	"strata/modules/migration"
 	"strata/schema"
 )
@@ -231,6 +234,10 @@ func (a *API) applyAll(c *fiber.Ctx, changes []schema.Change, view func(*migrati
 	}
 	key, value := view(res)
 	data := fiber.Map{"migration": migrationView(res, c.QueryBool("dry_run")), key: value}
+	if res.Migration.Status == migration.StatusPending && !c.QueryBool("dry_run") {
+		c.Status(fiber.StatusAccepted) // held for approval
+		delete(data, key)
+	}
 	if len(earlier) > 0 {
 		data["previous_migrations"] = earlier
 	}
@@ -476,4 +483,90 @@ func (a *API) purgeTrash(c *fiber.Ctx) error {
 		return err
 	}
 	return respond(c, res, "", nil)
+}
+
+// requireApproval reads the tenant's require_approval setting.
+func (a *API) requireApproval(c *fiber.Ctx, tc *tenantCtx) (string, error) {
+	d := tc.db.Dialect
+	var v any
+	if err := tc.db.QueryRowContext(c.UserContext(), "SELECT "+d.Quote("require_approval")+" FROM "+d.Quote("settings")).Scan(&v); err != nil {
+		return "", fmt.Errorf("read require_approval: %w", err)
+	}
+	return database.Text(v), nil
+}
+
+func (a *API) migrationAction(c *fiber.Ctx, run func(migration.Target, string) (*migration.Migration, error)) error {
+	tc := tenantOf(c)
+	m, err := run(a.Tenants.Target(tc.t, tc.db), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"data": m})
+}
+
+func (a *API) approveMigration(c *fiber.Ctx) error {
+	return a.migrationAction(c, func(t migration.Target, id string) (*migration.Migration, error) {
+		return a.Migration.Approve(c.UserContext(), t, id, callerID(c))
+	})
+}
+
+func (a *API) retryMigration(c *fiber.Ctx) error {
+	return a.migrationAction(c, func(t migration.Target, id string) (*migration.Migration, error) {
+		return a.Migration.Retry(c.UserContext(), t, id, callerID(c))
+	})
+}
+
+func (a *API) rejectMigration(c *fiber.Ctx) error {
+	return a.migrationAction(c, func(t migration.Target, id string) (*migration.Migration, error) {
+		return a.Migration.Reject(c.UserContext(), t, id)
+	})
+}
+
+// exportMigrations answers the executed history as an SQL script for a dialect, or as
+// a portable JSON bundle.
+func (a *API) exportMigrations(c *fiber.Ctx) error {
+	tc := tenantOf(c)
+	switch c.Query("format", "sql") {
+	case "json":
+		b, err := migration.ExportBundle(c.UserContext(), tc.db, tc.db.Dialect, tc.t.Slug, a.Now())
+		if err != nil {
+			return err
+		}
+		return c.JSON(b)
+	case "sql":
+		target := tc.db.Dialect
+		if name := c.Query("dialect"); name != "" {
+			d, err := schema.DialectByName(name)
+			if err != nil {
+				return apierr.InvalidQuery("dialect", "dialect must be postgres, mysql or sqlite")
+			}
+			target = d
+		}
+		script, err := migration.ExportSQL(c.UserContext(), tc.db, tc.db.Dialect, target, tc.t.Slug, a.Now())
+		if err != nil {
+			return err
+		}
+		c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+tc.t.Slug+"-"+target.Name()+`.sql"`)
+		return c.Type("sql", "utf-8").SendString(script)
+	}
+	return apierr.InvalidQuery("format", "format must be sql or json")
+}
+
+// drift compares the live database with the metadata: missing, extra and different
+// tables, columns, indexes and foreign keys.
+func (a *API) drift(c *fiber.Ctx) error {
+	tc := tenantOf(c)
+	m, err := meta.Load(c.UserContext(), tc.db, tc.db.Dialect)
+	if err != nil {
+		return err
+	}
+	live, err := tc.db.Dialect.Inspect(c.UserContext(), tc.db)
+	if err != nil {
+		return err
+	}
+	diff := schema.CompareLive(schema.ExpectedLive(tc.db.Dialect, m), live)
+	if diff == nil {
+		diff = []string{}
+	}
+	return c.JSON(fiber.Map{"data": fiber.Map{"in_sync": len(diff) == 0, "differences": diff}})
 }

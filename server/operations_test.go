@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"strata/modules/database"
+	"strata/schema"
+)
+
+func TestApprovalRejectRetry(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			db := n.tenantDB("acme")
+			p := "/api/t/acme"
+			// Every change held.
+			n.mustCall(200, "PATCH", p+"/settings", map[string]any{"require_approval": "all"})
+			r := n.mustCall(202, "POST", p+"/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}}})
+			held := r.get("data.migration.id").(string)
+			if r.get("data.migration.status") != "pending" || r.get("data.migration.up_sql") == "" {
+				t.Fatalf("held change: %s", r)
+			}
+			if n.mustCall(200, "GET", p+"/tables", nil).fieldNames("data")["posts"] {
+				t.Fatal("a held change was applied")
+			}
+			if rows, _ := n.mustCall(200, "GET", p+"/migrations?status=pending", nil).get("data").([]any); len(rows) != 1 {
+				t.Fatalf("pending list: %v", rows)
+			}
+			if d := liveDrift(t, db); len(d) > 0 {
+				t.Fatalf("drift while pending: %v", d)
+			}
+			if r := n.mustCall(200, "POST", p+"/migrations/"+held+"/approve", nil); r.get("data.status") != "executed" {
+				t.Fatalf("approve: %s", r)
+			}
+			if !n.mustCall(200, "GET", p+"/tables", nil).fieldNames("data")["posts"] {
+				t.Fatal("the approved table is missing")
+			}
+			if st, r := n.call("POST", p+"/migrations/"+held+"/approve", nil, nil); st != 409 {
+				t.Errorf("approving an executed migration: %d %s", st, r)
+			}
+			// Only destructive changes held.
+			n.mustCall(200, "PATCH", p+"/settings", map[string]any{"require_approval": "destructive"})
+			n.mustCall(200, "POST", p+"/tables/posts/columns", map[string]any{"name": "views", "type": "integer"})
+			_, r = n.call("DELETE", p+"/tables/posts/columns/views", nil, nil)
+			st, r := n.call("DELETE", p+"/tables/posts/columns/views", nil, confirmHeaders(t, r))
+			if st != 202 {
+				t.Fatalf("destructive change not held: %d %s", st, r)
+			}
+			drop := r.get("data.migration.id").(string)
+			if r := n.mustCall(200, "POST", p+"/migrations/"+drop+"/reject", nil); r.get("data.status") != "rejected" {
+				t.Fatalf("reject: %s", r)
+			}
+			if !n.mustCall(200, "GET", p+"/tables/posts", nil).fieldNames("data.columns")["views"] {
+				t.Fatal("a rejected drop was applied")
+			}
+			for _, verb := range []string{"approve", "retry", "reject"} {
+				if st, _ := n.call("POST", p+"/migrations/"+drop+"/"+verb, nil, nil); st != 409 {
+					t.Errorf("%s a rejected migration: %d", verb, st)
+				}
+			}
+			// Retry: a migration that failed on the data runs once the data is fixed.
+			n.mustCall(200, "PATCH", p+"/settings", map[string]any{"require_approval": "none"})
+			row := n.mustCall(200, "POST", p+"/items/posts", map[string]any{"title": "x"}).get("data.id").(string)
+			st, r = n.call("POST", p+"/tables/posts/columns", map[string]any{"name": "required", "type": "string", "nullable": false}, nil)
+			if st != 409 {
+				t.Fatalf("expected a failed migration: %d %s", st, r)
+			}
+			failed := r.get("errors.0.extensions.migration.id").(string)
+			n.mustCall(204, "DELETE", p+"/items/posts/"+row, nil)
+			if r := n.mustCall(200, "POST", p+"/migrations/"+failed+"/retry", nil); r.get("data.status") != "executed" {
+				t.Fatalf("retry: %s", r)
+			}
+			if st, _ := n.call("POST", p+"/migrations/"+failed+"/retry", nil, nil); st != 409 {
+				t.Errorf("retrying an executed migration: %d", st)
+			}
+			if st, _ := n.call("POST", p+"/migrations/01a00000-0000-7000-8000-000000000000/approve", nil, nil); st != 404 {
+				t.Errorf("approving a missing migration: %d", st)
+			}
+			if d := liveDrift(t, db); len(d) > 0 {
+				t.Fatalf("drift: %v", d)
+			}
+			rows := ledger(t, db)
+			for i, m := range rows {
+				if m.Seq != int64(i+1) {
+					t.Fatalf("seq gap at %d", i+1)
+				}
+			}
+		})
+	}
+}
+
+func TestDriftAndExport(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			p := "/api/t/acme"
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "authors", "columns": []any{map[string]any{"name": "name", "type": "string", "unique": true}}})
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "posts", "columns": everyType,
+				"relations": []any{map[string]any{"name": "author", "type": "many_to_one", "target": "authors"}}})
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "tags", "columns": []any{map[string]any{"name": "label", "type": "string"}}})
+			n.mustCall(200, "POST", p+"/relations", map[string]any{"table": "posts", "name": "tags", "type": "many_to_many", "target": "tags"})
+			n.mustCall(200, "PATCH", p+"/tables/posts/columns/title", map[string]any{"name": "headline"})
+			_, r := n.call("DELETE", p+"/tables/tags", nil, nil)
+			n.call("DELETE", p+"/tables/tags", nil, confirmHeaders(t, r))
+
+			if r := n.mustCall(200, "GET", p+"/schema/drift", nil); r.get("data.in_sync") != true {
+				t.Fatalf("drift on a clean tenant: %s", r)
+			}
+			// Export, replayed onto an empty SQLite database, builds the same schema.
+			script := string(getRaw(t, n, p+"/migrations/export?format=sql&dialect=sqlite"))
+			if !strings.HasPrefix(script, "-- Strata schema export") || !strings.Contains(script, "-- seq 1:") {
+				t.Fatalf("export header: %.200s", script)
+			}
+			target, err := database.Open(context.Background(), "sqlite://"+t.TempDir()+"/export.db", database.Pool{MaxOpen: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer target.Close()
+			if _, err := target.Exec("PRAGMA foreign_keys = OFF"); err != nil {
+				t.Fatal(err)
+			}
+			for _, stmt := range strings.Split(script, ";\n") {
+				if s := strings.TrimSpace(stmt); s != "" && !isOnlyComments(s) {
+					if _, err := target.Exec(s); err != nil {
+						t.Fatalf("export statement failed: %v\n%s", err, s)
+					}
+				}
+			}
+			db := n.tenantDB("acme")
+			m, _ := n.app.Tenants.Model(context.Background(), mustTenant(t, n, "acme"), db)
+			live, err := target.Dialect.Inspect(context.Background(), target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := schema.CompareLive(schema.ExpectedLive(target.Dialect, m), live); len(d) > 0 {
+				t.Fatalf("the exported schema differs from the source model:\n%s", strings.Join(d, "\n"))
+			}
+			// JSON bundle and bad formats.
+			bundle := n.mustCall(200, "GET", p+"/migrations/export?format=json", nil)
+			if migs, _ := bundle.get("migrations").([]any); len(migs) != len(ledger(t, db)) || bundle.get("migrations.0.change") == nil {
+				t.Errorf("bundle: %d migrations", len(migs))
+			}
+			for _, q := range []string{"format=xml", "format=sql&dialect=oracle"} {
+				if st, _ := n.call("GET", p+"/migrations/export?"+q, nil, nil); st != 400 {
+					t.Errorf("export %s: %d", q, st)
+				}
+			}
+			// A column added by hand shows up as drift.
+			d := db.Dialect
+			if _, err := db.Exec("ALTER TABLE " + d.Quote("authors") + " ADD COLUMN " + d.Quote("sneaky") + " " + d.ColumnType(&schema.Column{Type: schema.TypeInteger})); err != nil {
+				t.Fatal(err)
+			}
+			r = n.mustCall(200, "GET", p+"/schema/drift", nil)
+			if r.get("data.in_sync") != false || !strings.Contains(r.String(), "sneaky") {
+				t.Fatalf("hand-made column not reported: %s", r)
+			}
+		})
+	}
+}
+
+func isOnlyComments(s string) bool {
+	for _, line := range strings.Split(s, "\n") {
+		if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "--") {
+			return false
+		}
+	}
+	return true
+}
