@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"strata/modules/meta"
 	"strata/schema"
 )
@@ -57,6 +59,9 @@ type Request struct {
 	ConfirmHash  string
 	ConfirmToken string
 	CreatedBy    string
+	// IDs, when set, makes the ids of new objects (bootstrap: derived from names, so
+	// every tenant's system tables are identical).
+	IDs schema.IDGen
 	// Approval is the tenant's require_approval setting: "all" holds every change,
 	// "destructive" the destructive ones, as pending rows an admin approves or rejects.
 	Approval string
@@ -229,7 +234,11 @@ func (s *Service) Preview(ctx context.Context, tgt Target, req Request) (*Result
 
 // run is the one path, for a model already loaded under the lock.
 func (s *Service) run(ctx context.Context, conn *sql.Conn, tgt Target, before *schema.Model, req Request) (*Result, error) {
-	after, resolved, err := schema.Apply(before, req.Change, s.cfg.NewID)
+	gen := s.cfg.NewID
+	if req.IDs != nil {
+		gen = req.IDs
+	}
+	after, resolved, err := schema.Apply(before, req.Change, gen)
 	if err != nil {
 		return nil, err
 	}
@@ -538,9 +547,14 @@ func (s *Service) Bootstrap(ctx context.Context, tgt Target, tables []schema.Tab
 	model := &schema.Model{Tables: []schema.Table{}, Relations: []schema.Relation{}}
 	for i := range tables {
 		t := tables[i]
+		n := 0
+		ids := func() string { // the same ids in every tenant
+			n++
+			return uuid.NewSHA1(uuid.NameSpaceOID, []byte(fmt.Sprintf("strata system %s %d", t.Name, n))).String()
+		}
 		res, err := s.run(ctx, sess.conn, tgt, model, Request{
 			Change: schema.Change{Type: schema.CreateTable, System: true, Create: &t},
-			Name:   "system: create " + t.Name, CreatedBy: "system",
+			Name:   "system: create " + t.Name, CreatedBy: "system", IDs: ids,
 		})
 		if err != nil {
 			return fmt.Errorf("bootstrap %s: %w", t.Name, err)

@@ -8,6 +8,8 @@ import (
 
 	"strata/modules/apierr"
 	"strata/modules/auth"
+	"strata/modules/migration"
+	"strata/modules/tenant"
 )
 
 type credentials struct {
@@ -124,4 +126,80 @@ func (a *API) deleteTenant(c *fiber.Ctx) error {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// target resolves a tenant and its migration target.
+func (a *API) target(c *fiber.Ctx, slug string) (*tenant.Tenant, migration.Target, error) {
+	t, err := a.Tenants.Get(c.UserContext(), slug)
+	if err != nil {
+		return nil, migration.Target{}, err
+	}
+	db, err := a.Tenants.DB(c.UserContext(), t)
+	if err != nil {
+		return nil, migration.Target{}, err
+	}
+	return t, a.Tenants.Target(t, db), nil
+}
+
+type sandboxInput struct {
+	Slug        string `json:"slug"`
+	Name        string `json:"name,omitempty"`
+	UpTo        int64  `json:"up_to,omitempty"`
+	DatabaseURL string `json:"database_url,omitempty"`
+}
+
+// createSandbox makes a new tenant whose schema is the source's history replayed
+// (optionally up to a seq, optionally on another server or dialect).
+func (a *API) createSandbox(c *fiber.Ctx) error {
+	var in sandboxInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	_, source, err := a.target(c, c.Params("slug"))
+	if err != nil {
+		return err
+	}
+	if in.UpTo < 0 {
+		return apierr.InvalidPayload("up_to", "up_to must be a positive seq")
+	}
+	sb, err := a.Tenants.Create(c.UserContext(), in.Slug, in.Name, in.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	_, target, err := a.target(c, sb.Slug)
+	if err != nil {
+		return err
+	}
+	report, err := a.Migration.Replay(c.UserContext(), source, target, in.UpTo)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"data": fiber.Map{"tenant": sb, "replay": report}})
+}
+
+// replayInto brings an existing tenant up to date with another's history.
+func (a *API) replayInto(c *fiber.Ctx) error {
+	var in struct {
+		From string `json:"from"`
+		UpTo int64  `json:"up_to,omitempty"`
+	}
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	if in.From == "" || in.From == c.Params("slug") {
+		return apierr.InvalidPayload("from", "from must name another tenant")
+	}
+	_, source, err := a.target(c, in.From)
+	if err != nil {
+		return err
+	}
+	_, target, err := a.target(c, c.Params("slug"))
+	if err != nil {
+		return err
+	}
+	report, err := a.Migration.Replay(c.UserContext(), source, target, in.UpTo)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"data": report})
 }

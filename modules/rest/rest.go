@@ -62,6 +62,8 @@ func (a *API) Mount(app *fiber.App) {
 	api.Post("/tenants", admin, a.createTenant)
 	api.Get("/tenants/:slug", admin, a.getTenant)
 	api.Delete("/tenants/:slug", admin, a.deleteTenant)
+	api.Post("/tenants/:slug/sandboxes", admin, a.createSandbox)
+	api.Post("/tenants/:slug/replay", admin, a.replayInto)
 
 	t := api.Group("/t/:tenant")
 	t.Get("/server/health", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"data": fiber.Map{"status": "ok"}}) })
@@ -154,6 +156,7 @@ func Translate(err error) error {
 		cr  *migration.ConfirmRequiredError
 		mf  *migration.FailedError
 		se  *migration.StateError
+		de  *migration.DivergedError
 		ve  *query.ValueError
 		qe  *query.Error
 		ce  *query.ConstraintError
@@ -171,6 +174,8 @@ func Translate(err error) error {
 			With("requiredConfirmHash", cr.Hash).With("confirmToken", cr.Token).With("confirmTtlMs", cr.TTL.Milliseconds()).
 			With("removedColumns", cr.Removal.RemovedColumns).With("removedRelationsCount", cr.Removal.RemovedRelations).
 			With("droppedTables", cr.Removal.DroppedTables).With("narrowedColumns", nonNil(cr.Removal.Narrowing))
+	case errors.As(err, &de):
+		return apierr.New(fiber.StatusConflict, "INVALID_PAYLOAD", "%s", de.Message).With("target_seq", de.TargetSeq).With("source_seq", de.SourceSeq)
 	case errors.As(err, &se):
 		return apierr.New(fiber.StatusConflict, "INVALID_PAYLOAD", "%s", se.Message)
 	case errors.As(err, &mf):

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"strata/schema"
+)
+
+// sameSchema checks that a tenant's live schema is what another tenant's model says
+// it should be, on the first tenant's dialect.
+func sameSchema(t *testing.T, n *node, modelOf, liveOf string) {
+	t.Helper()
+	src := n.tenantDB(modelOf)
+	m, err := n.app.Tenants.Model(context.Background(), mustTenant(t, n, modelOf), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := n.tenantDB(liveOf)
+	live, err := dst.Dialect.Inspect(context.Background(), dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := schema.CompareLive(schema.ExpectedLive(dst.Dialect, m), live); len(d) > 0 {
+		t.Fatalf("%s's schema differs from %s's model:\n%s", liveOf, modelOf, strings.Join(d, "\n"))
+	}
+}
+
+func TestSandboxAndReplay(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			p := "/api/t/acme"
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "authors", "columns": []any{map[string]any{"name": "name", "type": "string"}}})
+			early := int64(len(ledger(t, n.tenantDB("acme"))))
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "posts", "columns": everyType,
+				"relations": []any{map[string]any{"name": "author", "type": "many_to_one", "target": "authors", "inverse": "posts"}}})
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "tags", "columns": []any{map[string]any{"name": "label", "type": "string"}}})
+			n.mustCall(200, "POST", p+"/relations", map[string]any{"table": "posts", "name": "tags", "type": "many_to_many", "target": "tags"})
+			n.mustCall(200, "PATCH", p+"/tables/posts/columns/title", map[string]any{"name": "headline"})
+			n.mustCall(200, "POST", p+"/tables/posts/indexes", map[string]any{"columns": []string{"headline", "views"}})
+			_, r := n.call("DELETE", p+"/tables/posts/columns/body", nil, nil)
+			n.call("DELETE", p+"/tables/posts/columns/body", nil, confirmHeaders(t, r))
+			n.mustCall(200, "PATCH", p+"/tables/tags", map[string]any{"name": "labels"})
+
+			r = n.mustCall(201, "POST", "/api/tenants/acme/sandboxes", map[string]any{"slug": "acme-sb"})
+			if r.get("data.replay.complete") != true || r.get("data.replay.applied") != float64(8) {
+				t.Fatalf("sandbox replay: %s", r)
+			}
+			sameSchema(t, n, "acme", "acme-sb")
+			// Up to a seq: only what existed then.
+			n.mustCall(201, "POST", "/api/tenants/acme/sandboxes", map[string]any{"slug": "acme-early", "up_to": early})
+			if tables := n.mustCall(200, "GET", "/api/t/acme-early/tables", nil).fieldNames("data"); !tables["authors"] || tables["posts"] {
+				t.Fatalf("up_to sandbox: %v", tables)
+			}
+			// Replay brings a sandbox up to date with only what it lacks.
+			n.mustCall(200, "POST", p+"/tables/authors/columns", map[string]any{"name": "bio", "type": "text"})
+			r = n.mustCall(200, "POST", "/api/tenants/acme-sb/replay", map[string]any{"from": "acme"})
+			if r.get("data.applied") != float64(1) || r.get("data.skipped") != float64(8) {
+				t.Fatalf("incremental replay: %s", r)
+			}
+			sameSchema(t, n, "acme", "acme-sb")
+			// Diverged histories are refused, naming where.
+			n.mustCall(200, "POST", "/api/t/acme-sb/tables", map[string]any{"name": "only_here", "columns": []any{}})
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "only_there", "columns": []any{}})
+			if st, r := n.call("POST", "/api/tenants/acme-sb/replay", map[string]any{"from": "acme"}, nil); st != 409 || r.get("errors.0.extensions.target_seq") == nil {
+				t.Fatalf("diverged replay: %d %s", st, r)
+			}
+			// A failed step in range is refused.
+			n.mustCall(200, "POST", p+"/items/authors", map[string]any{"name": "x"})
+			n.call("POST", p+"/tables/authors/columns", map[string]any{"name": "must", "type": "string", "nullable": false}, nil)
+			if st, _ := n.call("POST", "/api/tenants/acme/sandboxes", map[string]any{"slug": "acme-late"}, nil); st != 409 {
+				t.Errorf("sandbox of a history with a failed step: %d", st)
+			}
+			// Another dialect: the same history onto SQLite.
+			if b.name != "sqlite" {
+				r = n.mustCall(201, "POST", "/api/tenants/acme/sandboxes", map[string]any{"slug": "acme-lite", "up_to": early + 8, "database_url": "sqlite://" + t.TempDir() + "/ignored.db"})
+				if r.get("data.tenant.dialect") != "sqlite" || r.get("data.replay.complete") != true {
+					t.Fatalf("cross-dialect sandbox: %s", r)
+				}
+				n.mustCall(201, "POST", "/api/tenants/acme/sandboxes", map[string]any{"slug": "acme-mid", "up_to": early + 8})
+				sameSchema(t, n, "acme-mid", "acme-lite")
+			}
+		})
+	}
+}
