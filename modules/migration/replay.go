@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"strata/modules/meta"
 	"strata/schema"
 )
 
@@ -95,11 +96,25 @@ func (s *Service) Replay(ctx context.Context, source, target Target, upTo int64)
 		}
 	}
 	report.Skipped = len(have)
+	// One session for the whole replay: the lock is taken once and the model is carried
+	// from step to step instead of being read back from the metadata each time.
+	sess, err := s.open(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.release()
+	model, err := meta.Load(ctx, sess.conn, target.Dialect)
+	if err != nil {
+		return nil, err
+	}
 	for _, m := range src[len(have):] {
 		var change schema.Change
 		_ = json.Unmarshal(m.Change, &change)
 		step := ReplayedStep{SourceSeq: m.Seq, Name: m.Name, Type: m.Type}
-		res, err := s.Apply(ctx, target, Request{Change: change, Name: m.Name, Description: m.Description, CreatedBy: "replay", Unattended: true})
+		res, err := s.run(ctx, sess.conn, target, model, Request{Change: change, Name: m.Name, Description: m.Description, CreatedBy: "replay", Unattended: true})
+		if err == nil {
+			model = res.After
+		}
 		if res != nil && res.Migration != nil {
 			step.TargetSeq, step.Status = res.Migration.Seq, res.Migration.Status
 		}
