@@ -70,6 +70,8 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		control.Close()
 		return nil, err
 	}
+	// Tenants made by an older Strata get the system tables they lack.
+	tenants.UpgradeSystem(ctx)
 	generated, err := authSvc.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
 	if err != nil {
 		control.Close()

@@ -545,6 +545,36 @@ func (s *Service) Bootstrap(ctx context.Context, tgt Target, tables []schema.Tab
 	}
 	defer sess.release()
 	model := &schema.Model{Tables: []schema.Table{}, Relations: []schema.Relation{}}
+	_, err = s.createSystemTables(ctx, sess, tgt, model, tables)
+	return err
+}
+
+// UpgradeSystem creates the system tables of the snapshot that a tenant made by an older
+// Strata lacks, each as a recorded migration. An up-to-date tenant costs one model
+// load. It returns the tables it created.
+func (s *Service) UpgradeSystem(ctx context.Context, tgt Target, tables []schema.Table) ([]string, error) {
+	sess, err := s.open(ctx, tgt)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.release()
+	model, err := meta.Load(ctx, sess.conn, tgt.Dialect)
+	if err != nil {
+		return nil, err
+	}
+	var missing []schema.Table
+	for _, t := range tables {
+		if model.Table(t.Name) == nil {
+			missing = append(missing, t)
+		}
+	}
+	return s.createSystemTables(ctx, sess, tgt, model, missing)
+}
+
+// createSystemTables creates system tables through the one path, with ids derived from
+// their names so every tenant's system tables are identical.
+func (s *Service) createSystemTables(ctx context.Context, sess *session, tgt Target, model *schema.Model, tables []schema.Table) ([]string, error) {
+	var created []string
 	for i := range tables {
 		t := tables[i]
 		n := 0
@@ -557,11 +587,12 @@ func (s *Service) Bootstrap(ctx context.Context, tgt Target, tables []schema.Tab
 			Name:   "system: create " + t.Name, CreatedBy: "system", IDs: ids,
 		})
 		if err != nil {
-			return fmt.Errorf("bootstrap %s: %w", t.Name, err)
+			return created, fmt.Errorf("create system table %s: %w", t.Name, err)
 		}
 		model = res.After
+		created = append(created, t.Name)
 	}
-	return nil
+	return created, nil
 }
 
 // stampTrash starts the retention clock of what the change moved into the trash.

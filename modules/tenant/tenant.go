@@ -184,6 +184,13 @@ func (r *Registry) provision(ctx context.Context, t *Tenant) error {
 	if err != nil {
 		return fmt.Errorf("seed tenant settings: %w", err)
 	}
+	return r.seedRoles(ctx, db)
+}
+
+// seedRoles adds the built-in roles (seeds/roles.json) to a tenant.
+func (r *Registry) seedRoles(ctx context.Context, db *database.DB) error {
+	d := db.Dialect
+	now := d.TimeValue(r.cfg.Now())
 	var roles struct {
 		Roles []struct {
 			Name        string `json:"name"`
@@ -195,7 +202,7 @@ func (r *Registry) provision(ctx context.Context, t *Tenant) error {
 		return fmt.Errorf("decode seed roles: %w", err)
 	}
 	for _, role := range roles.Roles {
-		_, err = db.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote("strata_roles")+" ("+d.Quote("id")+", "+d.Quote("name")+", "+d.Quote("description")+", "+d.Quote("is_admin")+", "+d.Quote("created_at")+", "+d.Quote("updated_at")+") VALUES (?, ?, ?, ?, ?, ?)"),
+		_, err := db.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote("strata_roles")+" ("+d.Quote("id")+", "+d.Quote("name")+", "+d.Quote("description")+", "+d.Quote("is_admin")+", "+d.Quote("created_at")+", "+d.Quote("updated_at")+") VALUES (?, ?, ?, ?, ?, ?)"),
 			r.cfg.NewID(), role.Name, role.Description, d.BoolValue(role.IsAdmin), now, now)
 		if err != nil {
 			return fmt.Errorf("seed role %s: %w", role.Name, err)
@@ -469,4 +476,54 @@ func (r *Registry) PurgeExpired(ctx context.Context, retention time.Duration) {
 			}
 		}
 	}
+}
+
+// UpgradeSystem brings every tenant's system tables up to the current snapshot, a few
+// tenants at a time. One tenant's failure is logged and does not stop the others; an
+// up-to-date tenant costs one model load. It returns per-tenant errors by slug.
+func (r *Registry) UpgradeSystem(ctx context.Context) map[string]error {
+	ts, err := r.List(ctx)
+	if err != nil {
+		return map[string]error{"": err}
+	}
+	var mu sync.Mutex
+	failed := map[string]error{}
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for _, t := range ts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(t *Tenant) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := r.upgradeOne(ctx, t); err != nil {
+				r.cfg.Log.Error("system upgrade failed", "tenant", t.Slug, "err", err)
+				mu.Lock()
+				failed[t.Slug] = err
+				mu.Unlock()
+			}
+		}(t)
+	}
+	wg.Wait()
+	return failed
+}
+
+func (r *Registry) upgradeOne(ctx context.Context, t *Tenant) error {
+	db, err := r.DB(ctx, t)
+	if err != nil {
+		return err
+	}
+	created, err := r.cfg.Migration.UpgradeSystem(ctx, r.Target(t, db), r.cfg.Snapshot)
+	if err != nil {
+		return err
+	}
+	if len(created) > 0 {
+		r.cfg.Log.Info("system tables upgraded", "tenant", t.Slug, "created", created)
+	}
+	for _, name := range created {
+		if name == "strata_roles" {
+			return r.seedRoles(ctx, db)
+		}
+	}
+	return nil
 }
