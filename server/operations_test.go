@@ -217,3 +217,75 @@ func TestSystemUpgradeAtBoot(t *testing.T) {
 		})
 	}
 }
+
+func TestSnapshotApply(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			for _, slug := range []string{"acme", "copy"} {
+				n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": slug})
+			}
+			p := "/api/t/acme"
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "authors", "columns": []any{map[string]any{"name": "name", "type": "string", "unique": true}}})
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "posts", "columns": everyType,
+				"relations": []any{map[string]any{"name": "author", "type": "many_to_one", "target": "authors", "inverse": "posts"}}})
+			n.mustCall(200, "POST", p+"/tables/posts/indexes", map[string]any{"columns": []string{"title", "views"}})
+			snap := n.mustCall(200, "GET", p+"/schema/snapshot", nil).get("data")
+
+			// Applying it to an empty tenant builds the same user schema.
+			dry := n.mustCall(200, "POST", "/api/t/copy/schema/apply?dry_run=true", snap)
+			if steps, _ := dry.get("data.changes").([]any); len(steps) != 3 { // the index travels with its table
+				t.Fatalf("dry run: %s", dry)
+			}
+			before := len(ledger(t, n.tenantDB("copy")))
+			n.mustCall(200, "POST", "/api/t/copy/schema/apply", snap)
+			if got := len(ledger(t, n.tenantDB("copy"))) - before; got != 3 {
+				t.Fatalf("%d migrations applied, want 3", got)
+			}
+			if again := n.mustCall(200, "POST", "/api/t/copy/schema/apply?dry_run=true", snap); len(again.get("data.changes").([]any)) != 0 {
+				t.Fatalf("a second apply would change: %s", again)
+			}
+			if d := liveDrift(t, n.tenantDB("copy")); len(d) > 0 {
+				t.Fatal(d)
+			}
+			got := n.mustCall(200, "GET", "/api/t/copy/schema/snapshot", nil).get("data")
+			if mustJSONString(got) != mustJSONString(snap) {
+				t.Fatalf("snapshots differ:\nsource %s\ncopy   %s", mustJSONString(snap), mustJSONString(got))
+			}
+
+			// Removing a column through a snapshot is destructive: one confirmation.
+			s := snap.(map[string]any)
+			for _, tb := range s["tables"].([]any) {
+				tm := tb.(map[string]any)
+				if tm["name"] == "posts" {
+					var kept []any
+					for _, c := range tm["columns"].([]any) {
+						if c.(map[string]any)["name"] != "phone" {
+							kept = append(kept, c)
+						}
+					}
+					tm["columns"] = append(kept, map[string]any{"name": "subtitle", "type": "string"})
+				}
+			}
+			st, r := n.call("POST", "/api/t/copy/schema/apply", s, nil)
+			if st != 422 {
+				t.Fatalf("destructive apply without confirmation: %d %s", st, r)
+			}
+			n.mustCall(200, "GET", "/api/t/copy/tables/posts", nil)
+			if st, r := n.call("POST", "/api/t/copy/schema/apply", s, confirmHeaders(t, r)); st != 200 {
+				t.Fatalf("confirmed apply: %d %s", st, r)
+			}
+			cols := n.mustCall(200, "GET", "/api/t/copy/tables/posts", nil).fieldNames("data.columns")
+			if cols["phone"] || !cols["subtitle"] {
+				t.Fatalf("columns after apply: %v", cols)
+			}
+			if st, _ := n.call("POST", "/api/t/copy/schema/apply", "{nope", nil); st != 400 {
+				t.Errorf("bad snapshot: %d", st)
+			}
+			if st, _ := n.call("POST", "/api/t/copy/schema/apply", map[string]any{"tables": []any{map[string]any{"name": "x", "columns": []any{map[string]any{"name": "a", "type": "money"}}}}}, nil); st != 400 {
+				t.Errorf("snapshot with an unknown type: %d", st)
+			}
+		})
+	}
+}

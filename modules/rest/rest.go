@@ -118,6 +118,8 @@ func (a *API) Mount(app *fiber.App) {
 	t.Post("/migrations/:id/reject", adm, a.rejectMigration)
 	t.Post("/migrations/:id/retry", adm, a.retryMigration)
 	t.Get("/schema/drift", adm, a.drift)
+	t.Get("/schema/snapshot", adm, a.getSnapshot)
+	t.Post("/schema/apply", adm, a.applySnapshot)
 	t.Get("/items/:table", a.listItems)
 	t.Get("/items/:table/:id", a.getItem)
 	t.Post("/items/:table", a.createItems)
