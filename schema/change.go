@@ -26,6 +26,10 @@ const (
 	AddIndex     ChangeType = "add_index"
 	DropIndex    ChangeType = "drop_index"
 	Purge        ChangeType = "purge"
+	// Restore brings a soft-dropped table or column back from the trash.
+	Restore ChangeType = "restore"
+	// Rollback undoes one executed migration with the inverse changes in Steps.
+	Rollback ChangeType = "rollback"
 )
 
 // Change is one dialect-neutral schema change. Which fields are used depends on Type.
@@ -59,6 +63,12 @@ type Change struct {
 	Cascade []Change `json:"cascade,omitempty"`
 	// System allows the change to create a system table (tenant bootstrap only).
 	System bool `json:"system,omitempty"`
+	// Position is where a restored column goes back (1-based; 0 appends).
+	Position int `json:"position,omitempty"`
+	// Of and OfSeq name the migration a rollback undoes; Steps are its inverse changes.
+	Of    string   `json:"of,omitempty"`
+	OfSeq int64    `json:"of_seq,omitempty"`
+	Steps []Change `json:"steps,omitempty"`
 }
 
 // IDGen makes new ids (UUID v7 strings in production, counters in tests).
@@ -153,6 +163,10 @@ func apply(m *Model, c *Change, gen IDGen) error {
 		return applyAddIndex(m, c)
 	case DropIndex:
 		return applyDropIndex(m, c)
+	case Restore:
+		return applyRestore(m, c)
+	case Rollback:
+		return applyRollback(m, c, gen)
 	case Purge:
 		for i, tr := range m.Trash {
 			if tr.ID == c.TrashID {
@@ -760,6 +774,9 @@ func Removals(old *Model, c Change) Removal {
 	var walk func(c Change)
 	walk = func(c Change) {
 		for _, sub := range c.Cascade {
+			walk(sub)
+		}
+		for _, sub := range c.Steps {
 			walk(sub)
 		}
 		switch c.Type {

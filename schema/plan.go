@@ -75,6 +75,12 @@ func split(c Change) []Change {
 		base := c
 		base.Cascade = []Change{}
 		return append(out, base)
+	case Rollback:
+		var out []Change
+		for _, sub := range c.Steps {
+			out = append(out, split(sub)...)
+		}
+		return out
 	}
 	return []Change{c}
 }

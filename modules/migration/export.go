@@ -11,11 +11,18 @@ import (
 	"strata/schema"
 )
 
-// executedHistory lists a tenant's executed migrations in the order they ran.
+// executedHistory lists a tenant's applied migrations in the order they ran: the
+// executed ones and those rolled back since (their rollback follows them).
 func executedHistory(ctx context.Context, q schema.Querier, d schema.Dialect) ([]Migration, error) {
-	list, _, err := List(ctx, q, d, ListFilter{Status: StatusExecuted, Limit: 1 << 30})
+	all, _, err := List(ctx, q, d, ListFilter{Limit: 1 << 30})
 	if err != nil {
 		return nil, err
+	}
+	list := all[:0]
+	for _, m := range all {
+		if m.Status == StatusExecuted || m.Status == StatusRolledBack {
+			list = append(list, m)
+		}
 	}
 	slices.SortStableFunc(list, func(a, b Migration) int {
 		if a.ExecutedAt != nil && b.ExecutedAt != nil && !a.ExecutedAt.Equal(*b.ExecutedAt) {

@@ -101,7 +101,19 @@ func setProgress(ctx context.Context, q schema.Querier, d schema.Dialect, m *Mig
 	return err
 }
 
+// markExecuted records m as executed; a rollback also marks the migration it undid as
+// rolled_back, in the same transaction.
 func markExecuted(ctx context.Context, q schema.Querier, d schema.Dialect, m *Migration) error {
+	if m.Type == string(schema.Rollback) {
+		var c schema.Change
+		if err := json.Unmarshal(m.Change, &c); err != nil || c.Of == "" {
+			return fmt.Errorf("rollback migration %d does not name what it undoes", m.Seq)
+		}
+		if _, err := q.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote("custom_migrations")+" SET "+d.Quote("status")+" = ?, "+d.Quote("updated_at")+" = ? WHERE "+
+			d.Quote("id")+" = ? AND "+d.Quote("status")+" = ?"), StatusRolledBack, d.TimeValue(m.UpdatedAt), c.Of, StatusExecuted); err != nil {
+			return fmt.Errorf("mark migration rolled back: %w", err)
+		}
+	}
 	_, err := q.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote("custom_migrations")+" SET "+d.Quote("status")+" = ?, "+d.Quote("error")+" = NULL, "+
 		d.Quote("executed_at")+" = ?, "+d.Quote("duration_ms")+" = ?, "+d.Quote("applied_steps")+" = ?, "+d.Quote("updated_at")+" = ? WHERE "+d.Quote("id")+" = ?"),
 		StatusExecuted, timeArg(d, m.ExecutedAt), m.DurationMs, m.AppliedSteps, d.TimeValue(m.UpdatedAt), m.ID)

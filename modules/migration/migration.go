@@ -650,6 +650,10 @@ func DefaultName(c schema.Change) string {
 		return "drop index " + c.Column + " on " + c.Table
 	case schema.Purge:
 		return "purge " + c.TrashName
+	case schema.Restore:
+		return "restore " + c.TrashName
+	case schema.Rollback:
+		return fmt.Sprintf("rollback of %d", c.OfSeq)
 	}
 	return string(c.Type)
 }

@@ -86,7 +86,7 @@ func (s *Service) Replay(ctx context.Context, source, target Target, upTo int64)
 	}
 	report := &ReplayReport{UpTo: upTo, Steps: []ReplayedStep{}}
 	for i, m := range have {
-		if i >= len(src) || !bytes.Equal(compact(m.Change), compact(src[i].Change)) {
+		if i >= len(src) || !sameChange(m.Change, src[i].Change) {
 			srcSeq := int64(0)
 			if i < len(src) {
 				srcSeq = src[i].Seq
@@ -96,6 +96,11 @@ func (s *Service) Replay(ctx context.Context, source, target Target, upTo int64)
 		}
 	}
 	report.Skipped = len(have)
+	// A rollback names the migration it undoes by id, which differs between tenants.
+	ids := make(map[string]string, len(src))
+	for i, m := range have {
+		ids[src[i].ID] = m.ID
+	}
 	// One session for the whole replay: the lock is taken once and the model is carried
 	// from step to step instead of being read back from the metadata each time.
 	sess, err := s.open(ctx, target)
@@ -111,6 +116,13 @@ func (s *Service) Replay(ctx context.Context, source, target Target, upTo int64)
 		var change schema.Change
 		_ = json.Unmarshal(m.Change, &change)
 		step := ReplayedStep{SourceSeq: m.Seq, Name: m.Name, Type: m.Type}
+		if change.Type == schema.Rollback {
+			of, ok := ids[change.Of]
+			if !ok {
+				return nil, fmt.Errorf("migration %d rolls back a migration outside the replayed range", m.Seq)
+			}
+			change.Of = of
+		}
 		res, err := s.run(ctx, sess.conn, target, model, Request{Change: change, Name: m.Name, Description: m.Description, CreatedBy: "replay", Unattended: true})
 		if err == nil {
 			model = res.After
@@ -123,11 +135,31 @@ func (s *Service) Replay(ctx context.Context, source, target Target, upTo int64)
 			report.Steps = append(report.Steps, step)
 			return report, nil
 		}
+		ids[m.ID] = res.Migration.ID
 		report.Applied++
 		report.Steps = append(report.Steps, step)
 	}
 	report.Complete = true
 	return report, nil
+}
+
+// sameChange compares two recorded changes; a rollback's reference to the migration
+// it undoes is a tenant-local id and is left out.
+func sameChange(a, b json.RawMessage) bool {
+	return bytes.Equal(withoutOf(a), withoutOf(b))
+}
+
+func withoutOf(raw json.RawMessage) []byte {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return compact(raw)
+	}
+	delete(m, "of")
+	out, err := json.Marshal(m)
+	if err != nil {
+		return compact(raw)
+	}
+	return out
 }
 
 func compact(raw json.RawMessage) []byte {

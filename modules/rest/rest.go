@@ -117,6 +117,7 @@ func (a *API) Mount(app *fiber.App) {
 	t.Post("/migrations/:id/approve", adm, a.approveMigration)
 	t.Post("/migrations/:id/reject", adm, a.rejectMigration)
 	t.Post("/migrations/:id/retry", adm, a.retryMigration)
+	t.Post("/migrations/:id/rollback", adm, a.rollbackMigration)
 	t.Get("/schema/drift", adm, a.drift)
 	t.Get("/schema/snapshot", adm, a.getSnapshot)
 	t.Post("/schema/apply", adm, a.applySnapshot)
@@ -159,6 +160,7 @@ func Translate(err error) error {
 		mf  *migration.FailedError
 		se  *migration.StateError
 		de  *migration.DivergedError
+		dep *migration.DependentsError
 		ve  *query.ValueError
 		qe  *query.Error
 		ce  *query.ConstraintError
@@ -178,6 +180,8 @@ func Translate(err error) error {
 			With("droppedTables", cr.Removal.DroppedTables).With("narrowedColumns", nonNil(cr.Removal.Narrowing))
 	case errors.As(err, &de):
 		return apierr.New(fiber.StatusConflict, "INVALID_PAYLOAD", "%s", de.Message).With("target_seq", de.TargetSeq).With("source_seq", de.SourceSeq)
+	case errors.As(err, &dep):
+		return apierr.New(fiber.StatusConflict, "INVALID_PAYLOAD", "%s", dep.Error()).With("dependents", dep.Dependents)
 	case errors.As(err, &se):
 		return apierr.New(fiber.StatusConflict, "INVALID_PAYLOAD", "%s", se.Message)
 	case errors.As(err, &mf):

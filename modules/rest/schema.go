@@ -522,6 +522,32 @@ func (a *API) rejectMigration(c *fiber.Ctx) error {
 	})
 }
 
+// rollbackMigration undoes an executed migration (and, with cascade=true, the later
+// ones that depend on it, newest first) through the one path.
+func (a *API) rollbackMigration(c *fiber.Ctx) error {
+	tc := tenantOf(c)
+	approval, err := a.requireApproval(c, tc)
+	if err != nil {
+		return err
+	}
+	results, err := a.Migration.Rollback(c.UserContext(), a.Tenants.Target(tc.t, tc.db), migration.RollbackRequest{
+		ID: c.Params("id"), Cascade: c.QueryBool("cascade"), DryRun: c.QueryBool("dry_run"),
+		ConfirmHash: c.Get("X-Schema-Confirm-Hash"), ConfirmToken: c.Get("X-Schema-Confirm-Token"),
+		CreatedBy: callerID(c), Approval: approval,
+	})
+	if err != nil {
+		return err
+	}
+	migrations := make([]*migration.Migration, len(results))
+	for i, r := range results {
+		migrations[i] = r.Migration
+	}
+	if c.QueryBool("dry_run") {
+		return c.JSON(fiber.Map{"data": fiber.Map{"dry_run": true, "migrations": migrations}})
+	}
+	return c.JSON(fiber.Map{"data": fiber.Map{"migrations": migrations}})
+}
+
 // exportMigrations answers the executed history as an SQL script for a dialect, or as
 // a portable JSON bundle.
 func (a *API) exportMigrations(c *fiber.Ctx) error {
