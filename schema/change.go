@@ -30,6 +30,8 @@ const (
 	Restore ChangeType = "restore"
 	// Rollback undoes one executed migration with the inverse changes in Steps.
 	Rollback ChangeType = "rollback"
+	// Custom is hand-written SQL; Steps are the model changes read back from what it did.
+	Custom ChangeType = "custom"
 )
 
 // Change is one dialect-neutral schema change. Which fields are used depends on Type.
@@ -69,6 +71,11 @@ type Change struct {
 	Of    string   `json:"of,omitempty"`
 	OfSeq int64    `json:"of_seq,omitempty"`
 	Steps []Change `json:"steps,omitempty"`
+	// SQL is hand-written SQL for Dialect (custom SQL, or the down SQL of its rollback);
+	// DownSQL undoes it. On that dialect the SQL is what runs; elsewhere Steps are planned.
+	SQL     string `json:"sql,omitempty"`
+	DownSQL string `json:"down_sql,omitempty"`
+	Dialect string `json:"dialect,omitempty"`
 }
 
 // IDGen makes new ids (UUID v7 strings in production, counters in tests).
@@ -167,6 +174,13 @@ func apply(m *Model, c *Change, gen IDGen) error {
 		return applyRestore(m, c)
 	case Rollback:
 		return applyRollback(m, c, gen)
+	case Custom:
+		for i := range c.Steps {
+			if err := apply(m, &c.Steps[i], gen); err != nil {
+				return err
+			}
+		}
+		return nil
 	case Purge:
 		for i, tr := range m.Trash {
 			if tr.ID == c.TrashID {

@@ -40,6 +40,15 @@ func planChange(d ddl, before *Model, c Change) (plan Plan, err error) {
 			err = fmt.Errorf("plan %s: %v", c.Type, r)
 		}
 	}()
+	// Hand-written SQL runs as written on the dialect it was written for; elsewhere
+	// the model changes read back from it are planned instead.
+	if n, ok := d.(interface{ Name() string }); ok && c.SQL != "" && c.Dialect == n.Name() {
+		down := c.DownSQL
+		if down == "" {
+			down = "-- no down_sql was given"
+		}
+		return Plan{Steps: []Step{{Up: []string{c.SQL}, Down: []string{down}}}}, nil
+	}
 	for _, sub := range split(c) {
 		after, _, err := Apply(before, sub, noIDs)
 		if err != nil {
@@ -75,7 +84,7 @@ func split(c Change) []Change {
 		base := c
 		base.Cascade = []Change{}
 		return append(out, base)
-	case Rollback:
+	case Rollback, Custom:
 		var out []Change
 		for _, sub := range c.Steps {
 			out = append(out, split(sub)...)

@@ -86,12 +86,17 @@ func applyRollback(m *Model, c *Change, gen IDGen) error {
 	if c.Of == "" {
 		return fieldErr("of", "is required")
 	}
-	if len(c.Steps) == 0 {
+	if len(c.Steps) == 0 && c.SQL == "" {
 		return &NoUndoError{Message: "the rollback has no steps"}
 	}
 	for i := range c.Steps {
 		switch c.Steps[i].Type {
-		case Rollback, Purge:
+		case Purge:
+			if c.SQL != "" { // what a custom SQL rollback dropped
+				break
+			}
+			fallthrough
+		case Rollback:
 			return fieldErr(fmt.Sprintf("steps[%d].type", i), "%s cannot be a rollback step", c.Steps[i].Type)
 		}
 		if err := apply(m, &c.Steps[i], gen); err != nil {
@@ -167,6 +172,8 @@ func Inverse(before, after *Model, c Change) ([]Change, error) {
 		return nil, &NoUndoError{Message: "a purge removed the data for good; it cannot be rolled back"}
 	case Rollback:
 		return nil, &NoUndoError{Message: "a rollback is not rolled back; make the change again instead"}
+	case Custom:
+		return nil, &NoUndoError{Message: "custom SQL is rolled back by running its down_sql"}
 	default:
 		return nil, &NoUndoError{Message: fmt.Sprintf("a %s migration has no down plan", c.Type)}
 	}

@@ -81,6 +81,20 @@ func pgDatabase(t *testing.T, base string) string {
 		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
 			t.Logf("drop database %s: %v", name, err)
 		}
+		// Tenant roles are cluster-wide; those that own nothing any more go. A role
+		// still owning objects (another run's) cannot be dropped and stays.
+		if rows, err := admin.Query("SELECT rolname FROM pg_roles WHERE rolname LIKE 'strata_t_%'"); err == nil {
+			var roles []string
+			for rows.Next() {
+				var r string
+				_ = rows.Scan(&r)
+				roles = append(roles, r)
+			}
+			rows.Close()
+			for _, r := range roles {
+				_, _ = admin.Exec(`DROP ROLE IF EXISTS "` + r + `"`)
+			}
+		}
 		admin.Close()
 	})
 	u, _ := url.Parse(base)
@@ -108,7 +122,10 @@ func mysqlDatabase(t *testing.T, base string) string {
 			}
 			rows.Close()
 			for _, n := range names {
-				if _, err := admin.Exec("DROP DATABASE IF EXISTS `" + n + "`"); err != nil {
+				// Drops the tenant's scoped account with its database.
+				u, _ := url.Parse(base)
+				u.Path, u.RawQuery = "/"+n, ""
+				if err := database.DropTenantStore(context.Background(), admin, u.String()); err != nil {
 					t.Logf("drop database %s: %v", n, err)
 				}
 			}

@@ -115,6 +115,10 @@ func parse(raw string) (driver, dsn, name, dialect string, err error) {
 		// Strict mode makes MySQL refuse bad data instead of silently truncating it.
 		cfg.Params = map[string]string{"time_zone": "'+00:00'", "sql_mode": "'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'"}
 		for k, v := range u.Query() {
+			if k == "multiStatements" { // a driver option, not a session variable
+				cfg.MultiStatements = v[0] == "true"
+				continue
+			}
 			cfg.Params[k] = v[0]
 		}
 		return "mysql", cfg.FormatDSN(), cfg.DBName, "mysql", nil
@@ -205,8 +209,15 @@ func DropTenantStore(ctx context.Context, admin *DB, tenantURL string) error {
 	switch dialect {
 	case "postgres":
 		_, err = admin.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+admin.Dialect.Quote(name)+" CASCADE")
+		if err == nil { // its scoped role owned only that schema
+			_, err = admin.ExecContext(ctx, "DROP ROLE IF EXISTS "+admin.Dialect.Quote(scopedRole(tenantURL, name)))
+		}
 	case "mysql":
 		_, err = admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+admin.Dialect.Quote(name))
+		if err == nil {
+			role := scopedRole(tenantURL, name)
+			_, err = admin.ExecContext(ctx, "DROP USER IF EXISTS '"+role+"'@'%', '"+role+"'@'localhost'")
+		}
 	case "sqlite":
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			if rmErr := os.Remove(name + suffix); rmErr != nil && !os.IsNotExist(rmErr) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"strata/modules/database"
 	"strata/modules/meta"
 	"strata/schema"
 )
@@ -48,6 +49,8 @@ type Target struct {
 	Dialect  schema.Dialect
 	// LockKey names the tenant's migration lock; it must be the same on every node.
 	LockKey string
+	// Store is the tenant's store; custom SQL logs in to it as the scoped account.
+	Store *database.DB
 }
 
 // Request is one schema change as a caller asks for it.
@@ -68,6 +71,9 @@ type Request struct {
 	// Unattended marks a change Strata makes by itself under a policy the admin set
 	// (purging trash past its retention); it needs no confirm challenge.
 	Unattended bool
+	// Replayed marks a recorded change run again (replay): hand-written SQL must then
+	// give the schema its recorded steps describe.
+	Replayed bool
 }
 
 // Result is what a change did (or, for a dry run, would do).
@@ -279,10 +285,23 @@ func (s *Service) run(ctx context.Context, conn *sql.Conn, tgt Target, before *s
 		}
 		return res, nil
 	}
+	if handWritten(resolved, tgt.Dialect) {
+		after, err := s.runSQL(ctx, conn, tgt, before, m, resolved, !req.Replayed)
+		if err != nil {
+			return res, err
+		}
+		res.After = after
+		return res, nil
+	}
 	if err := s.execute(ctx, conn, tgt, before, after, plan, m); err != nil {
 		return res, err
 	}
 	return res, nil
+}
+
+// handWritten reports whether c runs as SQL written by hand for this dialect.
+func handWritten(c schema.Change, d schema.Dialect) bool {
+	return c.SQL != "" && c.Dialect == d.Name()
 }
 
 // StateError refuses an action on a migration in the wrong state (approving one that
@@ -320,7 +339,7 @@ func (s *Service) rerun(ctx context.Context, tgt Target, id, want, verb string) 
 	}
 	var change schema.Change
 	if err := json.Unmarshal(m.Change, &change); err != nil || change.Type == "" {
-		return nil, &StateError{Message: "this migration has no change to run (custom SQL is not retried here)"}
+		return nil, &StateError{Message: "this migration has no change to run"}
 	}
 	before, err := meta.Load(ctx, sess.conn, tgt.Dialect)
 	if err != nil {
@@ -340,9 +359,16 @@ func (s *Service) rerun(ctx context.Context, tgt Target, id, want, verb string) 
 	if err != nil {
 		return fail(err)
 	}
+	m.Error = nil
+	if handWritten(resolved, tgt.Dialect) {
+		if _, err := s.runSQL(ctx, sess.conn, tgt, before, m, resolved, true); err != nil {
+			return m, err
+		}
+		return m, nil
+	}
 	stampTrash(before, after, s.cfg.Now())
 	m.Change, m.UpSQL, m.DownSQL = mustJSON(resolved), plan.UpSQL(), plan.DownSQL()
-	m.Checksum, m.Error = checksum(m.UpSQL), nil
+	m.Checksum = checksum(m.UpSQL)
 	if err := s.execute(ctx, sess.conn, tgt, before, after, plan, m); err != nil {
 		return m, err
 	}

@@ -123,7 +123,7 @@ func (s *Service) Replay(ctx context.Context, source, target Target, upTo int64)
 			}
 			change.Of = of
 		}
-		res, err := s.run(ctx, sess.conn, target, model, Request{Change: change, Name: m.Name, Description: m.Description, CreatedBy: "replay", Unattended: true})
+		res, err := s.run(ctx, sess.conn, target, model, Request{Change: change, Name: m.Name, Description: m.Description, CreatedBy: "replay", Unattended: true, Replayed: true})
 		if err == nil {
 			model = res.After
 		}

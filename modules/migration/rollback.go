@@ -131,6 +131,27 @@ func (s *Service) Rollback(ctx context.Context, tgt Target, req RollbackRequest)
 	removal := schema.Removal{RemovedColumns: []string{}, DroppedTables: []string{}}
 	ids := make([]string, 0, len(order))
 	for _, h := range order {
+		if h.change.Type == schema.Custom {
+			// Hand-written SQL is undone by its down SQL, read back like the up SQL.
+			switch {
+			case strings.TrimSpace(h.change.DownSQL) == "":
+				return nil, &StateError{Message: fmt.Sprintf("migration %d (%s) is custom SQL without down_sql: it has no down plan", h.m.Seq, h.m.Name)}
+			case h.change.Dialect != d.Name():
+				return nil, &StateError{Message: fmt.Sprintf("migration %d's down_sql was written for %s", h.m.Seq, h.change.Dialect)}
+			case len(order) > 1:
+				return nil, &StateError{Message: fmt.Sprintf("migration %d is custom SQL: roll it back on its own, after its dependents", h.m.Seq)}
+			}
+		}
+		if h.change.Type == schema.Custom {
+			change := schema.Change{Type: schema.Rollback, Of: h.m.ID, OfSeq: h.m.Seq, SQL: h.change.DownSQL, Dialect: d.Name()}
+			res, err := s.run(ctx, nil, tgt, model, Request{Change: change, DryRun: true, Name: rollbackName(h.m), CreatedBy: req.CreatedBy})
+			if err != nil {
+				return nil, fmt.Errorf("roll back migration %d: %w", h.m.Seq, err)
+			}
+			planned = append(planned, res)
+			ids = append(ids, h.m.ID)
+			continue
+		}
 		steps, err := schema.Inverse(h.before, h.after, h.change)
 		if err != nil {
 			if nu, ok := err.(*schema.NoUndoError); ok {

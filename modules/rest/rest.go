@@ -114,6 +114,7 @@ func (a *API) Mount(app *fiber.App) {
 	t.Get("/migrations", adm, a.listMigrations)
 	t.Get("/migrations/export", adm, a.exportMigrations)
 	t.Get("/migrations/:id", adm, a.getMigration)
+	t.Post("/migrations", adm, a.customMigration)
 	t.Post("/migrations/:id/approve", adm, a.approveMigration)
 	t.Post("/migrations/:id/reject", adm, a.rejectMigration)
 	t.Post("/migrations/:id/retry", adm, a.retryMigration)
@@ -161,6 +162,7 @@ func Translate(err error) error {
 		se  *migration.StateError
 		de  *migration.DivergedError
 		dep *migration.DependentsError
+		ue  *schema.UndescribableError
 		ve  *query.ValueError
 		qe  *query.Error
 		ce  *query.ConstraintError
@@ -180,6 +182,8 @@ func Translate(err error) error {
 			With("droppedTables", cr.Removal.DroppedTables).With("narrowedColumns", nonNil(cr.Removal.Narrowing))
 	case errors.As(err, &de):
 		return apierr.New(fiber.StatusConflict, "INVALID_PAYLOAD", "%s", de.Message).With("target_seq", de.TargetSeq).With("source_seq", de.SourceSeq)
+	case errors.As(err, &ue):
+		return apierr.InvalidPayload("up_sql", "%s", ue.Error()).With("problems", ue.Problems)
 	case errors.As(err, &dep):
 		return apierr.New(fiber.StatusConflict, "INVALID_PAYLOAD", "%s", dep.Error()).With("dependents", dep.Dependents)
 	case errors.As(err, &se):

@@ -522,6 +522,46 @@ func (a *API) rejectMigration(c *fiber.Ctx) error {
 	})
 }
 
+// customMigration records and runs hand-written SQL (tenant admins) through the one
+// path, as the tenant's scoped database account.
+func (a *API) customMigration(c *fiber.Ctx) error {
+	var body struct {
+		Name        string `json:"name"`
+		Description string `json:"description"`
+		UpSQL       string `json:"up_sql"`
+		DownSQL     string `json:"down_sql"`
+	}
+	if err := decode(c, &body); err != nil {
+		return err
+	}
+	tc := tenantOf(c)
+	approval, err := a.requireApproval(c, tc)
+	if err != nil {
+		return err
+	}
+	res, err := a.Migration.Custom(c.UserContext(), a.Tenants.Target(tc.t, tc.db), migration.CustomRequest{
+		Name: body.Name, Description: body.Description, UpSQL: body.UpSQL, DownSQL: body.DownSQL,
+		CreatedBy: callerID(c), DryRun: c.QueryBool("dry_run"), Approval: approval,
+	})
+	if err != nil {
+		return err
+	}
+	out := fiber.Map{"migration": res.Migration, "changes": nonNilChanges(res.Change.Steps)}
+	if c.QueryBool("dry_run") {
+		out["dry_run"] = true
+	} else if res.Migration.Status == migration.StatusPending {
+		c.Status(fiber.StatusAccepted) // held for approval
+	}
+	return c.JSON(fiber.Map{"data": out})
+}
+
+func nonNilChanges(s []schema.Change) []schema.Change {
+	if s == nil {
+		return []schema.Change{}
+	}
+	return s
+}
+
 // rollbackMigration undoes an executed migration (and, with cascade=true, the later
 // ones that depend on it, newest first) through the one path.
 func (a *API) rollbackMigration(c *fiber.Ctx) error {

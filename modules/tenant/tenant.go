@@ -354,7 +354,7 @@ func (r *Registry) DB(ctx context.Context, t *Tenant) (*database.DB, error) {
 
 // Target is the migration target of a tenant.
 func (r *Registry) Target(t *Tenant, db *database.DB) migration.Target {
-	return migration.Target{TenantID: t.ID, DB: db.DB, Dialect: db.Dialect, LockKey: "strata_migrate_" + t.ID}
+	return migration.Target{TenantID: t.ID, DB: db.DB, Dialect: db.Dialect, LockKey: "strata_migrate_" + t.ID, Store: db}
 }
 
 // Model returns the tenant's schema model from the cache, checking the schema version
