@@ -166,6 +166,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 				{name: "drop a relation", method: "DELETE", path: "/relations/00000000-0000-7000-8000-000000000000", want: adminOnly(0)},
 				{name: "purge trash", method: "DELETE", path: "/trash/00000000-0000-7000-8000-000000000000", want: adminOnly(0)},
 				{name: "read a migration", method: "GET", path: "/migrations/00000000-0000-7000-8000-000000000000", want: adminOnly(404)},
+				{name: "roll back a migration", method: "POST", path: "/migrations/00000000-0000-7000-8000-000000000000/rollback", want: adminOnly(404)},
+				{name: "custom SQL", method: "POST", path: "/migrations", body: map[string]any{"up_sql": ""}, want: adminOnly(400)},
 				{name: "create a user", method: "POST", path: "/users", body: map[string]any{"email": "x@example.com", "password": "short"}, want: adminOnly(400)},
 				{name: "update a user", method: "PATCH", path: "/users/" + "00000000-0000-7000-8000-000000000000", body: map[string]any{"first_name": "x"}, want: adminOnly(404)},
 				{name: "delete a user", method: "DELETE", path: "/users/00000000-0000-7000-8000-000000000000", want: adminOnly(404)},
