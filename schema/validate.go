@@ -202,6 +202,21 @@ var (
 	timeRe = regexp.MustCompile(`^\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$`)
 )
 
+// CanonicalDefault rewrites a stored default in the form validation gives it. The
+// databases hand JSON back differently (PostgreSQL's jsonb writes 1e-7 as 0.0000001,
+// SQLite may keep a number as REAL), and a model read back must equal the one written.
+func CanonicalDefault(raw []byte) json.RawMessage {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return json.RawMessage(raw)
+	}
+	canon, err := json.Marshal(v)
+	if err != nil {
+		return json.RawMessage(raw)
+	}
+	return canon
+}
+
 // validateDefault checks that a default fits the column's type; defaults are rendered
 // into DDL as literals, so they must be exactly what the type expects.
 func validateDefault(field string, c *Column) *FieldError {

@@ -258,7 +258,7 @@ func Load(ctx context.Context, q schema.Querier, d schema.Dialect) (*schema.Mode
 			_ = json.Unmarshal([]byte(s), &c.Values)
 		}
 		if s := database.Text(def); s != "" {
-			c.Default = json.RawMessage(s)
+			c.Default = schema.CanonicalDefault([]byte(s))
 		}
 		t := byID[database.Text(tableID)]
 		if t == nil {
