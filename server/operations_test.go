@@ -42,6 +42,16 @@ func TestApprovalRejectRetry(t *testing.T) {
 			if st, r := n.call("POST", p+"/migrations/"+held+"/approve", nil, nil); st != 409 {
 				t.Errorf("approving an executed migration: %d %s", st, r)
 			}
+			// Approved out of order: the older one's seq is below the newest executed
+			// one, and the schema version must still move so caches see it.
+			early := n.mustCall(202, "POST", p+"/tables", map[string]any{"name": "early", "columns": []any{map[string]any{"name": "x", "type": "string"}}}).get("data.migration.id").(string)
+			late := n.mustCall(202, "POST", p+"/tables", map[string]any{"name": "late", "columns": []any{map[string]any{"name": "x", "type": "string"}}}).get("data.migration.id").(string)
+			n.mustCall(200, "POST", p+"/migrations/"+late+"/approve", nil)
+			n.mustCall(200, "GET", p+"/tables", nil)
+			n.mustCall(200, "POST", p+"/migrations/"+early+"/approve", nil)
+			if tables := n.mustCall(200, "GET", p+"/tables", nil).fieldNames("data"); !tables["early"] || !tables["late"] {
+				t.Fatalf("tables after approving out of order: %v", tables)
+			}
 			// Only destructive changes held.
 			n.mustCall(200, "PATCH", p+"/settings", map[string]any{"require_approval": "destructive"})
 			n.mustCall(200, "POST", p+"/tables/posts/columns", map[string]any{"name": "views", "type": "integer"})

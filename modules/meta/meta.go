@@ -307,15 +307,18 @@ func Load(ctx context.Context, q schema.Querier, d schema.Dialect) (*schema.Mode
 	return m, rrows.Err()
 }
 
-// Version is the tenant's schema version: the seq of its latest executed migration.
-// It only grows, so caches keyed by it never serve a stale model.
+// Version is the tenant's schema version: the highest seq of the executed migrations
+// plus how many there are. It grows with every schema change — a new migration raises
+// the seq, an approved or retried older one (which keeps its seq) the count, and a
+// rollback raises the seq while it moves its original out — so caches keyed by it
+// never serve a stale model.
 func Version(ctx context.Context, q schema.Querier, d schema.Dialect) (int64, error) {
-	var v any
-	err := q.QueryRowContext(ctx, "SELECT MAX("+d.Quote("seq")+") FROM "+d.Quote("custom_migrations")+" WHERE "+d.Quote("status")+" = 'executed'").Scan(&v)
+	var top, n any
+	err := q.QueryRowContext(ctx, "SELECT MAX("+d.Quote("seq")+"), COUNT(*) FROM "+d.Quote("custom_migrations")+" WHERE "+d.Quote("status")+" = 'executed'").Scan(&top, &n)
 	if err != nil {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
-	return int64(intOf(v)), nil
+	return int64(intOf(top)) + int64(intOf(n)), nil
 }
 
 // timeText renders a stored time the way the model holds it (RFC 3339, UTC), whatever

@@ -238,9 +238,7 @@ func (s *Service) runSQL(ctx context.Context, conn *sql.Conn, tgt Target, before
 		return nil, &FailedError{Migration: m}
 	}
 	s.cfg.Log.Info("migration executed", "tenant", tgt.TenantID, "seq", m.Seq, "type", m.Type, "ms", m.durationMs())
-	for _, f := range s.listeners {
-		f(Commit{TenantID: tgt.TenantID, Migration: m, Model: after})
-	}
+	s.committed(ctx, conn, tgt, m, after)
 	return after, nil
 }
 

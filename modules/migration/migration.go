@@ -91,6 +91,8 @@ type Commit struct {
 	TenantID  string
 	Migration *Migration
 	Model     *schema.Model
+	// Version is the schema version the commit produced (meta.Version).
+	Version int64
 }
 
 // Config holds the service's dependencies and limits.
@@ -441,10 +443,21 @@ func (s *Service) execute(ctx context.Context, conn *sql.Conn, tgt Target, befor
 		return &FailedError{Migration: m}
 	}
 	s.cfg.Log.Info("migration executed", "tenant", tgt.TenantID, "seq", m.Seq, "type", m.Type, "ms", m.durationMs())
-	for _, f := range s.listeners {
-		f(Commit{TenantID: tgt.TenantID, Migration: m, Model: after})
-	}
+	s.committed(ctx, conn, tgt, m, after)
 	return nil
+}
+
+// committed tells the listeners about an executed migration, with the schema version
+// it produced (read under the lock, so no other migration came in between).
+func (s *Service) committed(ctx context.Context, conn *sql.Conn, tgt Target, m *Migration, after *schema.Model) {
+	v, err := meta.Version(ctx, conn, tgt.Dialect)
+	if err != nil {
+		s.cfg.Log.Warn("read schema version after a migration", "tenant", tgt.TenantID, "err", err)
+		return // caches catch up when they next check the version
+	}
+	for _, f := range s.listeners {
+		f(Commit{TenantID: tgt.TenantID, Migration: m, Model: after, Version: v})
+	}
 }
 
 func (s *Service) pause() {

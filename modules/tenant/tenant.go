@@ -81,7 +81,7 @@ func NewRegistry(cfg Config) *Registry {
 	}
 	r := &Registry{cfg: cfg, pools: map[string]*database.DB{}, models: map[string]*cachedModel{}, byslug: map[string]cachedTenant{}}
 	cfg.Migration.OnCommit(func(c migration.Commit) {
-		r.storeModel(c.TenantID, c.Model, c.Migration.Seq)
+		r.storeModel(c.TenantID, c.Model, c.Version)
 	})
 	return r
 }
