@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -63,6 +67,21 @@ func TestSandboxAndReplay(t *testing.T) {
 				t.Fatalf("incremental replay: %s", r)
 			}
 			sameSchema(t, n, "acme", "acme-sb")
+			// Progress as server-sent events, for a new sandbox and for a replay.
+			st, events := n.stream("POST", "/api/tenants/acme/sandboxes", map[string]any{"slug": "acme-live"})
+			checkReplayEvents(t, st, 201, events, 9, 0)
+			if events[len(events)-1].data.get("data.tenant.slug") != "acme-live" {
+				t.Fatalf("sandbox result event: %s", events[len(events)-1].data)
+			}
+			n.mustCall(200, "POST", p+"/tables/authors/columns", map[string]any{"name": "born", "type": "date"})
+			st, events = n.stream("POST", "/api/tenants/acme-live/replay", map[string]any{"from": "acme"})
+			checkReplayEvents(t, st, 200, events, 1, 9)
+			sameSchema(t, n, "acme", "acme-live")
+			// A refusal known before anything runs is an ordinary error answer.
+			n.mustCall(200, "POST", "/api/t/acme-live/tables", map[string]any{"name": "live_only", "columns": []any{}})
+			if st, events := n.stream("POST", "/api/tenants/acme-live/replay", map[string]any{"from": "acme"}); st != 409 || len(events) != 0 {
+				t.Fatalf("diverged streamed replay: %d %v", st, events)
+			}
 			// Diverged histories are refused, naming where.
 			n.mustCall(200, "POST", "/api/t/acme-sb/tables", map[string]any{"name": "only_here", "columns": []any{}})
 			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "only_there", "columns": []any{}})
@@ -85,5 +104,69 @@ func TestSandboxAndReplay(t *testing.T) {
 				sameSchema(t, n, "acme-mid", "acme-lite")
 			}
 		})
+	}
+}
+
+// event is one server-sent event.
+type event struct {
+	name string
+	data reply
+}
+
+// stream sends a request that accepts server-sent events and reads them all; an answer
+// that is not a stream comes back as its status and no events.
+func (n *node) stream(method, path string, body any) (int, []event) {
+	n.t.Helper()
+	buf, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, n.base+path, bytes.NewReader(buf))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		return resp.StatusCode, nil
+	}
+	var out []event
+	sc := bufio.NewScanner(resp.Body)
+	var cur event
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			cur.name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			cur.data = reply{}
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &cur.data); err != nil {
+				n.t.Fatalf("event %s data is not JSON: %q", cur.name, line)
+			}
+		case line == "" && cur.name != "":
+			out = append(out, cur)
+			cur = event{}
+		}
+	}
+	return resp.StatusCode, out
+}
+
+// checkReplayEvents checks a replay's stream: start, one progress event per applied
+// step counting up, then the result.
+func checkReplayEvents(t *testing.T, status, want int, events []event, applied, skipped int) {
+	t.Helper()
+	if status != want || len(events) != applied+2 {
+		t.Fatalf("replay stream: status %d, %d events, want %d and %d: %v", status, len(events), want, applied+2, events)
+	}
+	if events[0].name != "start" || events[0].data.get("pending") != float64(applied) || events[0].data.get("skipped") != float64(skipped) {
+		t.Fatalf("start event: %s %s", events[0].name, events[0].data)
+	}
+	for i, e := range events[1 : applied+1] {
+		if e.name != "progress" || e.data.get("done") != float64(i+1) || e.data.get("total") != float64(applied) || e.data.get("step.status") != "executed" {
+			t.Fatalf("progress event %d: %s %s", i, e.name, e.data)
+		}
+	}
+	if last := events[applied+1]; last.name != "result" || last.data.get("data") == nil {
+		t.Fatalf("result event: %s %s", last.name, last.data)
 	}
 }

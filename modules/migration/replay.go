@@ -41,8 +41,8 @@ func (e *DivergedError) Error() string { return e.Message }
 
 // userHistory is a tenant's executed history without the bootstrap of its system
 // tables (every tenant has its own), up to seq upTo when it is set.
-func userHistory(ctx context.Context, tgt Target, upTo int64) ([]Migration, error) {
-	list, err := executedHistory(ctx, tgt.DB, tgt.Dialect)
+func userHistory(ctx context.Context, q schema.Querier, d schema.Dialect, upTo int64) ([]Migration, error) {
+	list, err := executedHistory(ctx, q, d)
 	if err != nil {
 		return nil, err
 	}
@@ -60,31 +60,77 @@ func userHistory(ctx context.Context, tgt Target, upTo int64) ([]Migration, erro
 	return out, nil
 }
 
-// Replay brings target up to date with source's executed history: the migrations the
-// target already has (the same changes in the same order) are skipped, the rest are
-// applied through the one path, each planned for the target's dialect. A target whose
-// history diverged from the source's is refused, naming the first difference. A failed
-// step stops the replay; running it again resumes after the last applied step.
-func (s *Service) Replay(ctx context.Context, source, target Target, upTo int64) (*ReplayReport, error) {
-	// A history with an unsettled step in range is not one to copy.
-	all, _, err := List(ctx, source.DB, source.Dialect, ListFilter{Limit: 1 << 30})
+// ReplayOptions shape a replay.
+type ReplayOptions struct {
+	// UpTo stops the replay at this source seq; 0 replays the whole history.
+	UpTo int64
+	// Progress, when set, hears about every step as it settles (from the replaying
+	// goroutine, under the target's migration lock: it must not block for long).
+	Progress func(ReplayProgress)
+}
+
+// ReplayProgress is one settled step of a replay: Done of Total steps to apply.
+type ReplayProgress struct {
+	Done  int          `json:"done"`
+	Total int          `json:"total"`
+	Step  ReplayedStep `json:"step"`
+}
+
+// replayPlan is what a replay has to do: the source's migrations the target lacks.
+type replayPlan struct {
+	src     []Migration
+	skipped int
+	// ids maps the source's migration ids to the target's, for rollbacks (which name
+	// the migration they undo by a tenant-local id).
+	ids map[string]string
+}
+
+// CheckReplay answers what Replay would refuse (an unsettled step in range, diverged
+// histories) without applying anything, and otherwise how many steps it would apply
+// and skip: a caller that streams progress checks first, so a refusal is an ordinary
+// error answer rather than an event in a stream already under way.
+func (s *Service) CheckReplay(ctx context.Context, source, target Target, upTo int64) (pending, skipped int, err error) {
+	p, err := s.planReplay(ctx, source, target.DB, target.Dialect, upTo)
+	if err != nil {
+		return 0, 0, err
+	}
+	return len(p.src) - p.skipped, p.skipped, nil
+}
+
+// CheckSource refuses a history with an unsettled step (pending, failed, running) up
+// to upTo: it is not one to copy.
+func CheckSource(ctx context.Context, source Target, upTo int64) error {
+	d := source.Dialect
+	q := "SELECT " + quoteAll(d, migrationColumns) + " FROM " + d.Quote("custom_migrations") +
+		" WHERE " + d.Quote("status") + " IN ('pending', 'failed', 'running')"
+	args := []any{}
+	if upTo > 0 {
+		q += " AND " + d.Quote("seq") + " <= ?"
+		args = append(args, upTo)
+	}
+	first, err := scanMigrations(ctx, source.DB, d.Rebind(q+" ORDER BY "+d.Quote("seq")+" LIMIT 1"), args...)
+	if err != nil {
+		return fmt.Errorf("look for unsettled migrations: %w", err)
+	}
+	if len(first) == 0 {
+		return nil
+	}
+	m := first[0]
+	return &StateError{Message: fmt.Sprintf("migration %d of the source is %s; replay up to a seq before it, or settle it first", m.Seq, m.Status)}
+}
+
+func (s *Service) planReplay(ctx context.Context, source Target, target schema.Querier, td schema.Dialect, upTo int64) (*replayPlan, error) {
+	if err := CheckSource(ctx, source, upTo); err != nil {
+		return nil, err
+	}
+	src, err := userHistory(ctx, source.DB, source.Dialect, upTo)
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range all {
-		if (upTo == 0 || m.Seq <= upTo) && (m.Status == StatusPending || m.Status == StatusFailed || m.Status == StatusRunning) {
-			return nil, &StateError{Message: fmt.Sprintf("migration %d of the source is %s; replay up to a seq before it, or settle it first", m.Seq, m.Status)}
-		}
-	}
-	src, err := userHistory(ctx, source, upTo)
+	have, err := userHistory(ctx, target, td, 0)
 	if err != nil {
 		return nil, err
 	}
-	have, err := userHistory(ctx, target, 0)
-	if err != nil {
-		return nil, err
-	}
-	report := &ReplayReport{UpTo: upTo, Steps: []ReplayedStep{}}
 	for i, m := range have {
 		if i >= len(src) || !sameChange(m.Change, src[i].Change) {
 			srcSeq := int64(0)
@@ -95,29 +141,49 @@ func (s *Service) Replay(ctx context.Context, source, target Target, upTo int64)
 				Message: fmt.Sprintf("the target's migration %d (%s) is not the source's next one; the histories diverged there", m.Seq, m.Name)}
 		}
 	}
-	report.Skipped = len(have)
-	// A rollback names the migration it undoes by id, which differs between tenants.
 	ids := make(map[string]string, len(src))
 	for i, m := range have {
 		ids[src[i].ID] = m.ID
 	}
+	return &replayPlan{src: src, skipped: len(have), ids: ids}, nil
+}
+
+// Replay brings target up to date with source's executed history: the migrations the
+// target already has (the same changes in the same order) are skipped, the rest are
+// applied through the one path, each planned for the target's dialect. A target whose
+// history diverged from the source's is refused, naming the first difference. A failed
+// step stops the replay; running it again resumes after the last applied step.
+func (s *Service) Replay(ctx context.Context, source, target Target, opts ReplayOptions) (*ReplayReport, error) {
 	// One session for the whole replay: the lock is taken once and the model is carried
-	// from step to step instead of being read back from the metadata each time.
+	// from step to step instead of being read back from the metadata each time. The
+	// plan is made under it, so no other change slips in between.
 	sess, err := s.open(ctx, target)
 	if err != nil {
 		return nil, err
 	}
 	defer sess.release()
+	plan, err := s.planReplay(ctx, source, sess.conn, target.Dialect, opts.UpTo)
+	if err != nil {
+		return nil, err
+	}
+	report := &ReplayReport{UpTo: opts.UpTo, Steps: []ReplayedStep{}, Skipped: plan.skipped}
 	model, err := meta.Load(ctx, sess.conn, target.Dialect)
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range src[len(have):] {
+	todo := plan.src[plan.skipped:]
+	settled := func(step ReplayedStep) {
+		report.Steps = append(report.Steps, step)
+		if opts.Progress != nil {
+			opts.Progress(ReplayProgress{Done: len(report.Steps), Total: len(todo), Step: step})
+		}
+	}
+	for _, m := range todo {
 		var change schema.Change
 		_ = json.Unmarshal(m.Change, &change)
 		step := ReplayedStep{SourceSeq: m.Seq, Name: m.Name, Type: m.Type}
 		if change.Type == schema.Rollback {
-			of, ok := ids[change.Of]
+			of, ok := plan.ids[change.Of]
 			if !ok {
 				return nil, fmt.Errorf("migration %d rolls back a migration outside the replayed range", m.Seq)
 			}
@@ -132,12 +198,12 @@ func (s *Service) Replay(ctx context.Context, source, target Target, upTo int64)
 		}
 		if err != nil {
 			step.Status, step.Error = StatusFailed, err.Error()
-			report.Steps = append(report.Steps, step)
+			settled(step)
 			return report, nil
 		}
-		ids[m.ID] = res.Migration.ID
+		plan.ids[m.ID] = res.Migration.ID
 		report.Applied++
-		report.Steps = append(report.Steps, step)
+		settled(step)
 	}
 	report.Complete = true
 	return report, nil

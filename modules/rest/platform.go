@@ -1,8 +1,13 @@
 package rest
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -162,6 +167,10 @@ func (a *API) createSandbox(c *fiber.Ctx) error {
 	if in.UpTo < 0 {
 		return apierr.InvalidPayload("up_to", "up_to must be a positive seq")
 	}
+	// Refuse an unsettled history before a tenant is made for it.
+	if err := migration.CheckSource(c.UserContext(), source, in.UpTo); err != nil {
+		return err
+	}
 	sb, err := a.Tenants.Create(c.UserContext(), in.Slug, in.Name, in.DatabaseURL)
 	if err != nil {
 		return err
@@ -170,11 +179,9 @@ func (a *API) createSandbox(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	report, err := a.Migration.Replay(c.UserContext(), source, target, in.UpTo)
-	if err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"data": fiber.Map{"tenant": sb, "replay": report}})
+	return a.replay(c, source, target, in.UpTo, fiber.StatusCreated, func(r *migration.ReplayReport) any {
+		return fiber.Map{"tenant": sb, "replay": r}
+	})
 }
 
 // replayInto brings an existing tenant up to date with another's history.
@@ -197,9 +204,65 @@ func (a *API) replayInto(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	report, err := a.Migration.Replay(c.UserContext(), source, target, in.UpTo)
+	return a.replay(c, source, target, in.UpTo, fiber.StatusOK, func(r *migration.ReplayReport) any { return r })
+}
+
+// replay runs a replay and answers its report, wrapped by result. A caller that accepts
+// text/event-stream gets the progress as server-sent events instead: "start" (steps
+// to apply and skip), one "progress" per settled step, then "result" with the body the
+// JSON answer would have had, or "error" in the contract's error envelope. A refusal
+// known before anything runs (diverged histories, an unsettled source) is an ordinary
+// error answer either way.
+func (a *API) replay(c *fiber.Ctx, source, target migration.Target, upTo int64, status int, result func(*migration.ReplayReport) any) error {
+	if !strings.Contains(c.Get(fiber.HeaderAccept), "text/event-stream") {
+		report, err := a.Migration.Replay(c.UserContext(), source, target, migration.ReplayOptions{UpTo: upTo})
+		if err != nil {
+			return err
+		}
+		return c.Status(status).JSON(fiber.Map{"data": result(report)})
+	}
+	pending, skipped, err := a.Migration.CheckReplay(c.UserContext(), source, target, upTo)
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"data": report})
+	c.Status(status)
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set("X-Accel-Buffering", "no") // proxies must not hold the events back
+	// The stream outlives the handler (fasthttp calls the writer after it returns), so
+	// the replay gets a context of its own: a client that goes away does not stop it
+	// midway; it is resumable anyway, and its steps are in the migrations list.
+	ctx := context.WithoutCancel(c.UserContext())
+	log := a.Log
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		gone := false
+		send := func(event string, v any) {
+			if gone {
+				return
+			}
+			b, err := json.Marshal(v)
+			if err != nil {
+				b = []byte(`{"errors":[{"message":"unencodable event","extensions":{"code":"INTERNAL"}}]}`)
+			}
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
+			if err := w.Flush(); err != nil {
+				gone = true
+			}
+		}
+		send("start", fiber.Map{"pending": pending, "skipped": skipped})
+		report, err := a.Migration.Replay(ctx, source, target, migration.ReplayOptions{UpTo: upTo, Progress: func(p migration.ReplayProgress) {
+			send("progress", p)
+		}})
+		if err != nil {
+			e, ok := Translate(err).(*apierr.Error)
+			if !ok || e.Status >= 500 {
+				log.Error("replay failed", "target", target.TenantID, "err", err)
+				e = apierr.New(fiber.StatusInternalServerError, "INTERNAL", "the replay stopped on an internal error")
+			}
+			send("error", apierr.Body(e))
+			return
+		}
+		send("result", fiber.Map{"data": result(report)})
+	})
+	return nil
 }
