@@ -39,8 +39,17 @@ type App struct {
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
-// NewApp opens the control database, prepares it and wires every module.
-func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+// core is what a node and the CLI share: the control database, the migration
+// service and the tenant registry, with the control schema in place.
+type core struct {
+	control   *database.DB
+	migration *migration.Service
+	auth      *auth.Service
+	tenants   *tenant.Registry
+}
+
+// openCore opens the control database and wires the modules that work on tenants.
+func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) {
 	control, err := database.Open(ctx, cfg.DatabaseURL, database.Pool{MaxOpen: cfg.ControlPoolMax, MaxIdle: 5, MaxIdleTime: 5 * time.Minute})
 	if err != nil {
 		return nil, fmt.Errorf("control database: %w", err)
@@ -66,15 +75,30 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		control.Close()
 		return nil, err
 	}
+	return &core{control: control, migration: mig, auth: authSvc, tenants: tenants}, nil
+}
+
+func (c *core) close() {
+	c.tenants.Close()
+	c.control.Close()
+}
+
+// NewApp opens the control database, prepares it and wires every module.
+func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	co, err := openCore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	control, mig, authSvc, tenants := co.control, co.migration, co.auth, co.tenants
 	if err := tenants.Recover(ctx); err != nil {
-		control.Close()
+		co.close()
 		return nil, err
 	}
 	// Tenants made by an older Strata get the system tables they lack.
-	tenants.UpgradeSystem(ctx)
+	tenants.UpgradeSystem(ctx, nil)
 	generated, err := authSvc.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
 	if err != nil {
-		control.Close()
+		co.close()
 		return nil, err
 	}
 	if generated != "" {

@@ -167,6 +167,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				{name: "purge trash", method: "DELETE", path: "/trash/00000000-0000-7000-8000-000000000000", want: adminOnly(0)},
 				{name: "read a migration", method: "GET", path: "/migrations/00000000-0000-7000-8000-000000000000", want: adminOnly(404)},
 				{name: "roll back a migration", method: "POST", path: "/migrations/00000000-0000-7000-8000-000000000000/rollback", want: adminOnly(404)},
+				{name: "resolve a failed migration", method: "POST", path: "/migrations/00000000-0000-7000-8000-000000000000/resolve", body: map[string]any{"as": "executed", "reason": "fixed by hand"}, want: adminOnly(404)},
 				{name: "custom SQL", method: "POST", path: "/migrations", body: map[string]any{"up_sql": ""}, want: adminOnly(400)},
 				{name: "create a user", method: "POST", path: "/users", body: map[string]any{"email": "x@example.com", "password": "short"}, want: adminOnly(400)},
 				{name: "update a user", method: "PATCH", path: "/users/" + "00000000-0000-7000-8000-000000000000", body: map[string]any{"first_name": "x"}, want: adminOnly(404)},

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"strata/modules/meta"
 	"strata/schema"
 )
 
@@ -16,8 +17,10 @@ import (
 // it should be, on the first tenant's dialect.
 func sameSchema(t *testing.T, n *node, modelOf, liveOf string) {
 	t.Helper()
+	// Straight from the metadata: another process (the CLI) may have changed it
+	// since the node cached it.
 	src := n.tenantDB(modelOf)
-	m, err := n.app.Tenants.Model(context.Background(), mustTenant(t, n, modelOf), src)
+	m, err := meta.Load(context.Background(), src, src.Dialect)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"strata/modules/meta"
 	"strata/schema"
 )
 
@@ -20,7 +21,9 @@ func executedHistory(ctx context.Context, q schema.Querier, d schema.Dialect) ([
 	}
 	list := all[:0]
 	for _, m := range all {
-		if m.Status == StatusExecuted || m.Status == StatusRolledBack {
+		// A failed migration resolved as rolled_back by hand never ran: it has no
+		// executed_at and no rollback after it, so it is no part of the history.
+		if m.Status == StatusExecuted || (m.Status == StatusRolledBack && m.ExecutedAt != nil) {
 			list = append(list, m)
 		}
 	}
@@ -93,4 +96,23 @@ func ExportBundle(ctx context.Context, q schema.Querier, d schema.Dialect, tenan
 		b.Migrations = append(b.Migrations, BundleRecord{Seq: m.Seq, Name: m.Name, Type: m.Type, Checksum: m.Checksum, Change: m.Change})
 	}
 	return b, nil
+}
+
+// Drift compares a tenant's live schema with its metadata: the missing, extra and
+// different tables, columns, indexes and foreign keys, one line each (none when in
+// sync).
+func Drift(ctx context.Context, q schema.Querier, d schema.Dialect) ([]string, error) {
+	m, err := meta.Load(ctx, q, d)
+	if err != nil {
+		return nil, err
+	}
+	live, err := d.Inspect(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("inspect the live schema: %w", err)
+	}
+	diff := schema.CompareLive(schema.ExpectedLive(d, m), live)
+	if diff == nil {
+		diff = []string{}
+	}
+	return diff, nil
 }

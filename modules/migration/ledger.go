@@ -154,6 +154,15 @@ func List(ctx context.Context, q schema.Querier, d schema.Dialect, f ListFilter)
 	return out, int(database.Int64(total)), err
 }
 
+// GetBySeq reads one migration by its seq.
+func GetBySeq(ctx context.Context, q schema.Querier, d schema.Dialect, seq int64) (*Migration, error) {
+	out, err := scanMigrations(ctx, q, d.Rebind("SELECT "+quoteAll(d, migrationColumns)+" FROM "+d.Quote("custom_migrations")+" WHERE "+d.Quote("seq")+" = ?"), seq)
+	if err != nil || len(out) == 0 {
+		return nil, err
+	}
+	return &out[0], nil
+}
+
 // Get reads one migration by id.
 func Get(ctx context.Context, q schema.Querier, d schema.Dialect, id string) (*Migration, error) {
 	out, err := scanMigrations(ctx, q, d.Rebind("SELECT "+quoteAll(d, migrationColumns)+" FROM "+d.Quote("custom_migrations")+" WHERE "+d.Quote("id")+" = ?"), id)

@@ -592,6 +592,11 @@ func (s *Service) Bootstrap(ctx context.Context, tgt Target, tables []schema.Tab
 // Strata lacks, each as a recorded migration. An up-to-date tenant costs one model
 // load. It returns the tables it created.
 func (s *Service) UpgradeSystem(ctx context.Context, tgt Target, tables []schema.Table) ([]string, error) {
+	// The cheap check first, without the lock: boot and `strata migrate system` run
+	// it for every tenant, and nearly all of them are up to date.
+	if current, err := hasSystemTables(ctx, tgt, tables); err != nil || current {
+		return nil, err
+	}
 	sess, err := s.open(ctx, tgt)
 	if err != nil {
 		return nil, err
@@ -608,6 +613,23 @@ func (s *Service) UpgradeSystem(ctx context.Context, tgt Target, tables []schema
 		}
 	}
 	return s.createSystemTables(ctx, sess, tgt, model, missing)
+}
+
+// hasSystemTables reports whether every one of tables is defined in the tenant's
+// metadata, with one query.
+func hasSystemTables(ctx context.Context, tgt Target, tables []schema.Table) (bool, error) {
+	d := tgt.Dialect
+	names := make([]any, len(tables))
+	marks := make([]string, len(tables))
+	for i, t := range tables {
+		names[i], marks[i] = t.Name, "?"
+	}
+	var n any
+	q := "SELECT COUNT(*) FROM " + d.Quote("table_definition") + " WHERE " + d.Quote("name") + " IN (" + strings.Join(marks, ", ") + ")"
+	if err := tgt.DB.QueryRowContext(ctx, d.Rebind(q), names...).Scan(&n); err != nil {
+		return false, fmt.Errorf("check the system tables: %w", err)
+	}
+	return database.Int64(n) == int64(len(tables)), nil
 }
 
 // createSystemTables creates system tables through the one path, with ids derived from

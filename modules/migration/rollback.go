@@ -254,6 +254,10 @@ func RollbackTargets(ctx context.Context, q schema.Querier, d schema.Dialect, st
 		if m.Status != StatusExecuted || m.Type == string(schema.Rollback) {
 			continue
 		}
+		var c schema.Change
+		if err := json.Unmarshal(m.Change, &c); err == nil && c.System {
+			break // the system tables came first and are no user's to undo
+		}
 		if toSeq > 0 && m.Seq <= toSeq {
 			break
 		}

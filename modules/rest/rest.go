@@ -119,6 +119,7 @@ func (a *API) Mount(app *fiber.App) {
 	t.Post("/migrations/:id/reject", adm, a.rejectMigration)
 	t.Post("/migrations/:id/retry", adm, a.retryMigration)
 	t.Post("/migrations/:id/rollback", adm, a.rollbackMigration)
+	t.Post("/migrations/:id/resolve", adm, a.resolveMigration)
 	t.Get("/schema/drift", adm, a.drift)
 	t.Get("/schema/snapshot", adm, a.getSnapshot)
 	t.Post("/schema/apply", adm, a.applySnapshot)

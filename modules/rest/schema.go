@@ -10,7 +10,6 @@ import (
 
 	"strata/modules/apierr"
 	"strata/modules/database"
-	"strata/modules/meta"
 	"strata/modules/migration"
 	"strata/schema"
 )
@@ -622,17 +621,30 @@ func (a *API) exportMigrations(c *fiber.Ctx) error {
 // tables, columns, indexes and foreign keys.
 func (a *API) drift(c *fiber.Ctx) error {
 	tc := tenantOf(c)
-	m, err := meta.Load(c.UserContext(), tc.db, tc.db.Dialect)
+	diff, err := migration.Drift(c.UserContext(), tc.db, tc.db.Dialect)
 	if err != nil {
 		return err
-	}
-	live, err := tc.db.Dialect.Inspect(c.UserContext(), tc.db)
-	if err != nil {
-		return err
-	}
-	diff := schema.CompareLive(schema.ExpectedLive(tc.db.Dialect, m), live)
-	if diff == nil {
-		diff = []string{}
 	}
 	return c.JSON(fiber.Map{"data": fiber.Map{"in_sync": len(diff) == 0, "differences": diff}})
+}
+
+// resolveMigration settles a failed migration by hand after a manual fix (the CLI's
+// `strata migrate resolve`), recording who and why.
+func (a *API) resolveMigration(c *fiber.Ctx) error {
+	var in struct {
+		As     string `json:"as"`
+		Reason string `json:"reason"`
+		Force  bool   `json:"force"`
+	}
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	tc := tenantOf(c)
+	m, res, err := a.Migration.Resolve(c.UserContext(), a.Tenants.Target(tc.t, tc.db), migration.ResolveRequest{
+		ID: c.Params("id"), As: in.As, Reason: in.Reason, Force: in.Force, By: callerID(c),
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"data": fiber.Map{"migration": m, "resolution": res}})
 }

@@ -478,52 +478,81 @@ func (r *Registry) PurgeExpired(ctx context.Context, retention time.Duration) {
 	}
 }
 
+// UpgradeResult is one tenant's system upgrade: the system tables it got, or why it
+// failed.
+type UpgradeResult struct {
+	Slug    string   `json:"slug"`
+	Created []string `json:"created"`
+	Err     error    `json:"-"`
+}
+
+// upgradesPerServer bounds the tenants upgraded at once on one database server, so an
+// upgrade of many tenants does not swamp any of them.
+const upgradesPerServer = 4
+
 // UpgradeSystem brings every tenant's system tables up to the current snapshot, a few
-// tenants at a time. One tenant's failure is logged and does not stop the others; an
-// up-to-date tenant costs one model load. It returns per-tenant errors by slug.
-func (r *Registry) UpgradeSystem(ctx context.Context) map[string]error {
+// tenants at a time on each database server. One tenant's failure is logged and does
+// not stop the others; an up-to-date tenant costs one query. report, when set, hears
+// about each tenant as it is done (from several goroutines, one at a time). It returns
+// the per-tenant errors by slug.
+func (r *Registry) UpgradeSystem(ctx context.Context, report func(UpgradeResult)) map[string]error {
 	ts, err := r.List(ctx)
 	if err != nil {
 		return map[string]error{"": err}
 	}
+	byServer := map[string][]*Tenant{}
+	for _, t := range ts {
+		byServer[r.baseURL(t)] = append(byServer[r.baseURL(t)], t)
+	}
 	var mu sync.Mutex
 	failed := map[string]error{}
-	sem := make(chan struct{}, 4)
 	var wg sync.WaitGroup
-	for _, t := range ts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(t *Tenant) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := r.upgradeOne(ctx, t); err != nil {
-				r.cfg.Log.Error("system upgrade failed", "tenant", t.Slug, "err", err)
-				mu.Lock()
-				failed[t.Slug] = err
-				mu.Unlock()
-			}
-		}(t)
+	for _, group := range byServer {
+		queue := make(chan *Tenant, len(group))
+		for _, t := range group {
+			queue <- t
+		}
+		close(queue)
+		for range min(upgradesPerServer, len(group)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for t := range queue {
+					created, err := r.UpgradeTenant(ctx, t)
+					mu.Lock()
+					if err != nil {
+						r.cfg.Log.Error("system upgrade failed", "tenant", t.Slug, "err", err)
+						failed[t.Slug] = err
+					}
+					if report != nil {
+						report(UpgradeResult{Slug: t.Slug, Created: created, Err: err})
+					}
+					mu.Unlock()
+				}
+			}()
+		}
 	}
 	wg.Wait()
 	return failed
 }
 
-func (r *Registry) upgradeOne(ctx context.Context, t *Tenant) error {
+// UpgradeTenant creates the system tables one tenant lacks and returns their names.
+func (r *Registry) UpgradeTenant(ctx context.Context, t *Tenant) ([]string, error) {
 	db, err := r.DB(ctx, t)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	created, err := r.cfg.Migration.UpgradeSystem(ctx, r.Target(t, db), r.cfg.Snapshot)
 	if err != nil {
-		return err
+		return created, err
 	}
 	if len(created) > 0 {
 		r.cfg.Log.Info("system tables upgraded", "tenant", t.Slug, "created", created)
 	}
 	for _, name := range created {
 		if name == "strata_roles" {
-			return r.seedRoles(ctx, db)
+			return created, r.seedRoles(ctx, db)
 		}
 	}
-	return nil
+	return created, nil
 }
