@@ -238,11 +238,17 @@ func (c *cli) fail(err error) {
 	}
 	e, ok := rest.Translate(err).(*apierr.Error)
 	if !ok {
+		// The operator is at the console of the databases: the whole error helps,
+		// unlike over HTTP where its text could leak.
 		e = apierr.New(500, "INTERNAL", "%s", err.Error())
 	}
 	if c.json {
 		b, _ := json.Marshal(apierr.Body(e))
 		fmt.Fprintln(c.errOut, string(b))
+		return
+	}
+	if !ok {
+		fmt.Fprintf(c.errOut, "strata migrate: %s\n", e.Message)
 		return
 	}
 	fmt.Fprintf(c.errOut, "strata migrate: %s: %s\n", e.Code, e.Message)
