@@ -63,7 +63,8 @@ type Change struct {
 	TrashID string `json:"trash_id,omitempty"`
 	// Cascade lists changes a drop implies (relations of a dropped table), applied first.
 	Cascade []Change `json:"cascade,omitempty"`
-	// System allows the change to create a system table (tenant bootstrap only).
+	// System allows the change to create a system table or add a column to one (tenant
+	// bootstrap and system upgrades only).
 	System bool `json:"system,omitempty"`
 	// Position is where a restored column goes back (1-based; 0 appends).
 	Position int `json:"position,omitempty"`
@@ -417,13 +418,20 @@ func removeTable(m *Model, name string) {
 
 func applyAddColumn(m *Model, c *Change, gen IDGen) error {
 	t, err := userTable(m, "table", c.Table)
+	if c.System {
+		// A system upgrade: a newer Strata's snapshot has a column this tenant lacks.
+		if t = m.Table(c.Table); t == nil || !t.System {
+			return fieldErr("table", "%q is not a system table", c.Table)
+		}
+		err = nil
+	}
 	if err != nil {
 		return err
 	}
 	if c.Def == nil {
 		return fieldErr("name", "is required")
 	}
-	if err := ValidateColumn("column", c.Def, false); err != nil {
+	if err := ValidateColumn("column", c.Def, c.System); err != nil {
 		return err
 	}
 	if fieldTaken(m, t, c.Def.Name) {

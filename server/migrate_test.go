@@ -250,7 +250,10 @@ func TestMigrateSystem(t *testing.T) {
 					"DELETE FROM " + q("table_definition") + " WHERE " + q("name") + " = 'migration_resolutions'",
 				}
 				if slug == "one" {
-					stmts = append(stmts, "DROP TABLE "+q("migration_resolutions"))
+					// and a column of another, as if a newer snapshot had added it
+					stmts = append(stmts, "DROP TABLE "+q("migration_resolutions"),
+						"DELETE FROM "+q("column_definition")+" WHERE "+q("name")+" = 'last_used_at' AND "+q("table_id")+" IN (SELECT "+q("id")+" FROM "+q("table_definition")+" WHERE "+q("name")+" = 'strata_api_keys')",
+						"ALTER TABLE "+q("strata_api_keys")+" DROP COLUMN "+q("last_used_at"))
 				}
 				for _, s := range stmts {
 					if _, err := db.Exec(s); err != nil {
@@ -275,11 +278,12 @@ func TestMigrateSystem(t *testing.T) {
 			}
 			got := map[string]string{}
 			for _, d := range r.Data {
-				got[d.Slug] = d.Status
+				got[d.Slug] = d.Status + " " + strings.Join(d.Created, ",")
 			}
-			if got["one"] != "upgraded" || got["two"] != "failed" || got["three"] != "up to date" {
+			if got["one"] != "upgraded migration_resolutions,strata_api_keys.last_used_at" || got["two"] != "failed " || got["three"] != "up to date " {
 				t.Fatalf("system report: %s", out)
 			}
+			n.mustCall(200, "GET", "/api/t/one/api-keys", nil)
 			if d := liveDrift(t, n.tenantDB("one")); len(d) > 0 {
 				t.Fatalf("drift after the upgrade: %v", d)
 			}

@@ -588,9 +588,10 @@ func (s *Service) Bootstrap(ctx context.Context, tgt Target, tables []schema.Tab
 	return err
 }
 
-// UpgradeSystem creates the system tables of the snapshot that a tenant made by an older
-// Strata lacks, each as a recorded migration. An up-to-date tenant costs one model
-// load. It returns the tables it created.
+// UpgradeSystem brings a tenant made by an older Strata up to the snapshot: the system
+// tables it lacks are created and the columns its system tables lack are added, each as
+// a recorded migration. An up-to-date tenant costs one query. It returns what it
+// created ("table", "table.column").
 func (s *Service) UpgradeSystem(ctx context.Context, tgt Target, tables []schema.Table) ([]string, error) {
 	// The cheap check first, without the lock: boot and `strata migrate system` run
 	// it for every tenant, and nearly all of them are up to date.
@@ -607,29 +608,69 @@ func (s *Service) UpgradeSystem(ctx context.Context, tgt Target, tables []schema
 		return nil, err
 	}
 	var missing []schema.Table
+	var columns []schema.Change
 	for _, t := range tables {
-		if model.Table(t.Name) == nil {
+		have := model.Table(t.Name)
+		if have == nil {
 			missing = append(missing, t)
+			continue
+		}
+		for _, col := range t.Columns {
+			if have.Column(col.Name) == nil {
+				def := col
+				def.ID = systemID(t.Name, "column "+col.Name)
+				columns = append(columns, schema.Change{Type: schema.AddColumn, System: true, Table: t.Name, Def: &def})
+			}
 		}
 	}
-	return s.createSystemTables(ctx, sess, tgt, model, missing)
+	created, err := s.createSystemTables(ctx, sess, tgt, model, missing)
+	if err != nil {
+		return created, err
+	}
+	if len(columns) > 0 {
+		if model, err = meta.Load(ctx, sess.conn, tgt.Dialect); err != nil {
+			return created, err
+		}
+	}
+	for _, c := range columns {
+		res, err := s.run(ctx, sess.conn, tgt, model, Request{Change: c, Name: "system: add column " + c.Table + "." + c.Def.Name, CreatedBy: "system"})
+		if err != nil {
+			return created, fmt.Errorf("add system column %s.%s: %w", c.Table, c.Def.Name, err)
+		}
+		model = res.After
+		created = append(created, c.Table+"."+c.Def.Name)
+	}
+	return created, nil
 }
 
-// hasSystemTables reports whether every one of tables is defined in the tenant's
-// metadata, with one query.
+// systemID derives the id of a system object from its table and name, so every
+// tenant's system metadata is identical whenever it was created.
+func systemID(table, what string) string {
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte("strata system "+table+" "+what)).String()
+}
+
+// hasSystemTables reports, with one query, whether the tenant's metadata has every one
+// of tables with as many columns as the snapshot gives them (the four every table
+// carries included).
 func hasSystemTables(ctx context.Context, tgt Target, tables []schema.Table) (bool, error) {
 	d := tgt.Dialect
-	names := make([]any, len(tables))
+	names := make([]any, 0, 2*len(tables))
 	marks := make([]string, len(tables))
+	columns := 0
 	for i, t := range tables {
-		names[i], marks[i] = t.Name, "?"
+		names, marks[i] = append(names, t.Name), "?"
+		columns += len(t.Columns) + len(schema.SystemColumns)
 	}
-	var n any
-	q := "SELECT COUNT(*) FROM " + d.Quote("table_definition") + " WHERE " + d.Quote("name") + " IN (" + strings.Join(marks, ", ") + ")"
-	if err := tgt.DB.QueryRowContext(ctx, d.Rebind(q), names...).Scan(&n); err != nil {
+	names = append(names, names...)
+	in := "(" + strings.Join(marks, ", ") + ")"
+	q := "SELECT (SELECT COUNT(*) FROM " + d.Quote("table_definition") + " WHERE " + d.Quote("name") + " IN " + in + "), " +
+		"(SELECT COUNT(*) FROM " + d.Quote("column_definition") + " WHERE " + d.Quote("table_id") + " IN (SELECT " + d.Quote("id") +
+		" FROM " + d.Quote("table_definition") + " WHERE " + d.Quote("name") + " IN " + in + "))"
+	var nt, nc any
+	if err := tgt.DB.QueryRowContext(ctx, d.Rebind(q), names...).Scan(&nt, &nc); err != nil {
 		return false, fmt.Errorf("check the system tables: %w", err)
 	}
-	return database.Int64(n) == int64(len(tables)), nil
+	return database.Int64(nt) == int64(len(tables)) && database.Int64(nc) == int64(columns), nil
 }
 
 // createSystemTables creates system tables through the one path, with ids derived from
