@@ -2,10 +2,13 @@ package rest
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -26,10 +29,17 @@ type snapshotTable struct {
 	Description string         `json:"description,omitempty"`
 	Columns     []columnInput  `json:"columns"`
 	Indexes     []schema.Index `json:"indexes,omitempty"`
+	// Checksum is the table's structural checksum (see structureChecksum), so clients
+	// can compare a table with an entities file. It is output only: an edited snapshot
+	// keeps a stale one, so apply ignores it.
+	Checksum string `json:"checksum,omitempty"`
 }
 
 func takeSnapshot(m *schema.Model) snapshot {
 	out := snapshot{Tables: []snapshotTable{}, Relations: []relationInput{}}
+	for _, r := range m.Relations {
+		out.Relations = append(out.Relations, relationInput{Table: r.Table, Name: r.Name, Type: r.Type, Target: r.Target, OnDelete: r.OnDelete, Inverse: r.Inverse, Junction: r.Junction})
+	}
 	for _, t := range m.Tables {
 		if t.System || t.Junction {
 			continue
@@ -48,10 +58,8 @@ func takeSnapshot(m *schema.Model) snapshot {
 				st.Indexes = append(st.Indexes, schema.Index{Name: ix.Name, Columns: ix.Columns, Unique: ix.Unique})
 			}
 		}
+		st.Checksum = structureChecksum(st, out.Relations)
 		out.Tables = append(out.Tables, st)
-	}
-	for _, r := range m.Relations {
-		out.Relations = append(out.Relations, relationInput{Table: r.Table, Name: r.Name, Type: r.Type, Target: r.Target, OnDelete: r.OnDelete, Inverse: r.Inverse, Junction: r.Junction})
 	}
 	return out
 }
@@ -64,12 +72,29 @@ func (a *API) getSnapshot(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"data": takeSnapshot(m)})
 }
 
+// planStep is one change of an apply and the entry of the input it comes from, so that
+// a refusal names the entry.
+type planStep struct {
+	at     string
+	change schema.Change
+}
+
 // planSnapshot lists the changes that turn model m into the snapshot: new tables,
-// then columns, indexes and relations, then what goes (drops come last, relations first).
-func planSnapshot(m *schema.Model, want snapshot) ([]schema.Change, error) {
-	var adds, drops []schema.Change
+// then columns and indexes, relations that change or go, new relations, then what else
+// goes (drops come last).
+func planSnapshot(m *schema.Model, want snapshot) ([]planStep, error) {
+	var adds, drops []planStep
 	wanted := map[string]bool{}
 	for i, st := range want.Tables {
+		at := fmt.Sprintf("tables[%d]", i)
+		for j, ci := range st.Columns {
+			if !ci.Type.Valid() {
+				return nil, unknownType(fmt.Sprintf("%s.columns[%d].type", at, j), ci.Type)
+			}
+		}
+		if wanted[st.Name] {
+			return nil, apierr.InvalidPayload(at+".name", "%s.name: table %q is listed twice", at, st.Name)
+		}
 		wanted[st.Name] = true
 		cur := m.Table(st.Name)
 		if cur == nil {
@@ -77,65 +102,73 @@ func planSnapshot(m *schema.Model, want snapshot) ([]schema.Change, error) {
 			for _, ci := range st.Columns {
 				t.Columns = append(t.Columns, ci.column())
 			}
-			adds = append(adds, schema.Change{Type: schema.CreateTable, Create: t})
+			adds = append(adds, planStep{at, schema.Change{Type: schema.CreateTable, Create: t}})
 			continue
 		}
 		if cur.System || cur.Junction {
-			return nil, apierr.InvalidPayload(fmt.Sprintf("tables[%d].name", i), "%q is not a user table", st.Name)
+			return nil, apierr.InvalidPayload(at+".name", "%s.name: %q is not a user table", at, st.Name)
 		}
 		if st.Description != cur.Description {
 			d := st.Description
-			adds = append(adds, schema.Change{Type: schema.AlterTable, Table: st.Name, Description: &d})
+			adds = append(adds, planStep{at + ".description", schema.Change{Type: schema.AlterTable, Table: st.Name, Description: &d}})
 		}
 		have := map[string]bool{}
-		for _, ci := range st.Columns {
+		for j, ci := range st.Columns {
 			have[ci.Name] = true
 			col := ci.column()
+			cat := fmt.Sprintf("%s.columns[%d]", at, j)
 			existing := cur.Column(ci.Name)
 			switch {
 			case existing == nil:
-				adds = append(adds, schema.Change{Type: schema.AddColumn, Table: st.Name, Def: &col})
+				adds = append(adds, planStep{cat, schema.Change{Type: schema.AddColumn, Table: st.Name, Def: &col}})
 			case !existing.System && !sameDefinition(existing, &col):
-				adds = append(adds, schema.Change{Type: schema.AlterColumn, Table: st.Name, Column: ci.Name, Def: &col})
+				adds = append(adds, planStep{cat, schema.Change{Type: schema.AlterColumn, Table: st.Name, Column: ci.Name, Def: &col}})
 			}
 		}
 		for _, c := range cur.Columns {
 			if !c.System && !have[c.Name] {
-				drops = append(drops, schema.Change{Type: schema.DropColumn, Table: st.Name, Column: c.Name})
+				drops = append(drops, planStep{at + ".columns", schema.Change{Type: schema.DropColumn, Table: st.Name, Column: c.Name}})
 			}
 		}
-		for _, ix := range st.Indexes {
+		for j, ix := range st.Indexes {
 			if cur.Index(ix.Name) == nil {
 				ix := ix
-				adds = append(adds, schema.Change{Type: schema.AddIndex, Table: st.Name, Index: &ix})
+				adds = append(adds, planStep{fmt.Sprintf("%s.indexes[%d]", at, j), schema.Change{Type: schema.AddIndex, Table: st.Name, Index: &ix}})
 			}
 		}
 		for _, ix := range cur.Indexes {
 			if !ix.Auto && !slices.ContainsFunc(st.Indexes, func(w schema.Index) bool { return w.Name == ix.Name }) {
-				drops = append(drops, schema.Change{Type: schema.DropIndex, Table: st.Name, Column: ix.Name})
+				drops = append(drops, planStep{at + ".indexes", schema.Change{Type: schema.DropIndex, Table: st.Name, Column: ix.Name}})
 			}
 		}
 	}
-	var relAdds, relDrops []schema.Change
-	for _, ri := range want.Relations {
-		if m.RelationByField(ri.Table, ri.Name) == nil {
+	var relAdds, relDrops []planStep
+	for i, ri := range want.Relations {
+		at := fmt.Sprintf("relations[%d]", i)
+		cur := m.RelationByField(ri.Table, ri.Name)
+		if cur != nil && cur.Table == ri.Table && !sameRelation(cur, ri) {
+			// A relation cannot be altered in place: it goes and comes back, which
+			// drops its keys and so is confirmed like any removal.
+			relDrops = append(relDrops, planStep{at, schema.Change{Type: schema.DropRelation, Relation: &schema.Relation{ID: cur.ID}}})
+			cur = nil
+		}
+		if cur == nil {
 			r := ri.relation()
-			relAdds = append(relAdds, schema.Change{Type: schema.AddRelation, Relation: &r})
+			relAdds = append(relAdds, planStep{at, schema.Change{Type: schema.AddRelation, Relation: &r}})
 		}
 	}
 	for _, r := range m.Relations {
 		if !slices.ContainsFunc(want.Relations, func(w relationInput) bool { return w.Table == r.Table && w.Name == r.Name }) {
-			relDrops = append(relDrops, schema.Change{Type: schema.DropRelation, Relation: &schema.Relation{ID: r.ID}})
+			relDrops = append(relDrops, planStep{"relations", schema.Change{Type: schema.DropRelation, Relation: &schema.Relation{ID: r.ID}}})
 		}
 	}
-	var tableDrops []schema.Change
+	var tableDrops []planStep
 	for _, t := range m.Tables {
 		if !t.System && !t.Junction && !wanted[t.Name] {
-			tableDrops = append(tableDrops, schema.Change{Type: schema.DropTable, Table: t.Name})
+			tableDrops = append(tableDrops, planStep{"tables", schema.Change{Type: schema.DropTable, Table: t.Name}})
 		}
 	}
-	out := slices.Concat(adds, relAdds, relDrops, drops, tableDrops)
-	return out, nil
+	return slices.Concat(adds, relDrops, relAdds, drops, tableDrops), nil
 }
 
 // sameDefinition compares what a snapshot can say about a column.
@@ -149,40 +182,59 @@ func sameDefinition(a, b *schema.Column) bool {
 		bytes.Equal(a.Default, b2.Default) && a.Description == b2.Description
 }
 
-// applySnapshot plans the difference between the tenant's model and a snapshot and runs
-// it as migrations, in order; with dry_run it answers the plan. Whatever it removes is
-// confirmed once, for the whole apply, with the usual hash and token.
-func (a *API) applySnapshot(c *fiber.Ctx) error {
+// sameRelation compares what a snapshot can say about a relation; a junction left
+// unnamed takes whatever name the relation has.
+func sameRelation(cur *schema.Relation, want relationInput) bool {
+	w := want.relation()
+	return cur.Type == w.Type && cur.Target == w.Target && cur.Inverse == w.Inverse &&
+		cur.OnDeleteAction() == w.OnDeleteAction() && (w.Junction == "" || w.Junction == cur.Junction)
+}
+
+func unknownType(field string, t schema.Type) error {
+	known := make([]string, len(schema.AllTypes))
+	for i, k := range schema.AllTypes {
+		known[i] = string(k)
+	}
+	return apierr.InvalidPayload(field, "%s: unknown type %q (known types: %s)", field, t, strings.Join(known, ", "))
+}
+
+// applySnapshotFile applies a snapshot.json body: the difference between the tenant's
+// model and the snapshot, planned and run by runPlan.
+func (a *API) applySnapshotFile(c *fiber.Ctx, body []byte) error {
 	var want snapshot
-	if err := decode(c, &want); err != nil {
+	if err := decodeBody(body, &want); err != nil {
 		return err
 	}
 	m, err := a.model(c)
 	if err != nil {
 		return err
 	}
-	changes, err := planSnapshot(m, want)
+	steps, err := planSnapshot(m, want)
 	if err != nil {
 		return err
 	}
-	// Plan every step against the model it will meet, to validate the whole apply
-	// before anything runs and to show the SQL.
+	subject, _ := json.Marshal(want)
+	return a.runPlan(c, m, formatSnapshot, subject, steps, nil, nil)
+}
+
+// runPlan validates steps in order against the model each will meet, before anything
+// runs, then answers the plan (dry run) or runs each step as its own migration through
+// the one path. Whatever the steps remove is confirmed once, for the whole apply, with
+// the usual hash and token, bound to the format, the input and what it removes. then,
+// when set, runs after the last step; extra is added to the answer.
+func (a *API) runPlan(c *fiber.Ctx, m *schema.Model, format string, input []byte, steps []planStep, extra fiber.Map, then func() error) error {
 	tc := tenantOf(c)
 	model := m
-	planned := make([]fiber.Map, 0, len(changes))
+	planned := make([]fiber.Map, 0, len(steps))
 	removal := schema.Removal{RemovedColumns: []string{}, DroppedTables: []string{}}
-	for i, ch := range changes {
-		after, resolved, err := schema.Apply(model, ch, a.NewID)
+	for i, st := range steps {
+		after, resolved, err := schema.Apply(model, st.change, a.NewID)
 		if err != nil {
-			var fe *schema.FieldError
-			if errors.As(err, &fe) {
-				return apierr.InvalidPayload(fe.Field, "step %d (%s): %s", i+1, migration.DefaultName(ch), fe.Message)
-			}
-			return err
+			return stepError(i, st, err)
 		}
 		plan, err := tc.db.Dialect.Plan(model, resolved)
 		if err != nil {
-			return err
+			return fmt.Errorf("plan step %d: %w", i+1, err)
 		}
 		r := schema.Removals(model, resolved)
 		removal.RemovedColumns = append(removal.RemovedColumns, r.RemovedColumns...)
@@ -192,29 +244,138 @@ func (a *API) applySnapshot(c *fiber.Ctx) error {
 		planned = append(planned, fiber.Map{"type": resolved.Type, "name": migration.DefaultName(resolved), "up_sql": plan.UpSQL(), "destructive": !r.Empty()})
 		model = after
 	}
-	if c.QueryBool("dry_run") {
-		return c.JSON(fiber.Map{"data": fiber.Map{"dry_run": true, "changes": planned, "removal": removal}})
+	answer := func(data fiber.Map) error {
+		data["format"] = format
+		for k, v := range extra {
+			data[k] = v
+		}
+		return c.JSON(fiber.Map{"data": data})
 	}
-	// Each step is planned against the ones before it, so they cannot wait for
-	// approval one by one.
-	if approval, err := a.requireApproval(c, tc); err != nil {
-		return err
-	} else if approval == "all" || (approval == "destructive" && !removal.Empty()) {
-		return apierr.New(fiber.StatusConflict, "INVALID_PAYLOAD", "this tenant holds changes for approval (require_approval=%s); apply the changes one by one instead", approval)
+	if c.QueryBool("dry_run") {
+		return answer(fiber.Map{"dry_run": true, "changes": planned, "removal": removal})
+	}
+	if len(steps) > 0 {
+		// Each step is planned against the ones before it, so they cannot wait for
+		// approval one by one.
+		approval, err := a.requireApproval(c, tc)
+		if err != nil {
+			return err
+		}
+		if approval == "all" || (approval == "destructive" && !removal.Empty()) {
+			return apierr.New(fiber.StatusConflict, "INVALID_PAYLOAD", "this tenant holds changes for approval (require_approval=%s); apply the changes one by one instead", approval)
+		}
 	}
 	if !removal.Empty() {
-		body, _ := json.Marshal(want)
-		if err := a.Migration.Confirm(tc.t.ID, "apply snapshot "+string(body), c.Get("X-Schema-Confirm-Hash"), c.Get("X-Schema-Confirm-Token"), removal.DroppedTables); err != nil {
+		// The subject holds the input and what it removes from the model as it is now,
+		// so a confirmation is void once either differs.
+		rm, _ := json.Marshal(removal)
+		err := a.Migration.Confirm(tc.t.ID, "apply "+format+" "+string(input)+"\x00"+string(rm), c.Get("X-Schema-Confirm-Hash"), c.Get("X-Schema-Confirm-Token"), removal.DroppedTables)
+		var cr *migration.ConfirmRequiredError
+		if errors.As(err, &cr) {
+			cr.Removal = removal // show all of it, not only the dropped tables
+		}
+		if err != nil {
 			return err
 		}
 	}
-	var migrations []*migration.Migration
-	for _, ch := range changes {
-		res, err := a.Migration.Apply(c.UserContext(), a.Tenants.Target(tc.t, tc.db), migration.Request{Change: ch, CreatedBy: callerID(c), Unattended: true})
+	migrations := []*migration.Migration{}
+	for _, st := range steps {
+		res, err := a.Migration.Apply(c.UserContext(), a.Tenants.Target(tc.t, tc.db), migration.Request{Change: st.change, CreatedBy: callerID(c), Unattended: true})
 		if err != nil {
 			return err
 		}
 		migrations = append(migrations, res.Migration)
 	}
-	return c.JSON(fiber.Map{"data": fiber.Map{"migrations": migrations}})
+	if then != nil {
+		if err := then(); err != nil {
+			return err
+		}
+	}
+	return answer(fiber.Map{"migrations": migrations})
+}
+
+// stepError names the input entry of a step the model refuses.
+func stepError(i int, st planStep, err error) error {
+	var fe *schema.FieldError
+	var nf *schema.NotFoundError
+	field := st.at
+	if field == "" {
+		field = "body"
+	}
+	switch {
+	case errors.As(err, &fe):
+		return apierr.InvalidPayload(field, "%s: step %d (%s): %s", field, i+1, migration.DefaultName(st.change), fe.Error())
+	case errors.As(err, &nf):
+		return apierr.InvalidPayload(field, "%s: step %d (%s): %s", field, i+1, migration.DefaultName(st.change), nf.Error())
+	}
+	return err
+}
+
+// structureChecksum is a stable hash of what a table is, as opposed to how it is
+// described: column names, types, sizes, values, nullability, flags and defaults,
+// indexes and the relations it owns (those in rels with Table = t.Name). Descriptions
+// are left out. Columns, indexes and relations are addressed by name, so their order
+// does not count; the order of an index's columns and of enum values does.
+func structureChecksum(t snapshotTable, rels []relationInput) string {
+	type column struct {
+		Name      string          `json:"name"`
+		Type      schema.Type     `json:"type"`
+		Length    int             `json:"length,omitempty"`
+		Precision int             `json:"precision,omitempty"`
+		Scale     int             `json:"scale,omitempty"`
+		Values    []string        `json:"values,omitempty"`
+		Nullable  bool            `json:"nullable"`
+		Unique    bool            `json:"unique"`
+		Index     bool            `json:"index"`
+		Default   json.RawMessage `json:"default,omitempty"`
+	}
+	type relation struct {
+		Name     string `json:"name"`
+		Type     string `json:"type"`
+		Target   string `json:"target"`
+		OnDelete string `json:"on_delete"`
+		Inverse  string `json:"inverse,omitempty"`
+		Junction string `json:"junction,omitempty"`
+	}
+	s := struct {
+		Name      string         `json:"name"`
+		Columns   []column       `json:"columns"`
+		Indexes   []schema.Index `json:"indexes"`
+		Relations []relation     `json:"relations"`
+	}{Name: t.Name, Columns: []column{}, Indexes: []schema.Index{}, Relations: []relation{}}
+	for _, ci := range t.Columns {
+		col := ci.column()
+		// Normalised as validation would store it (a string's default length, say),
+		// so spelling out a default or leaving it out gives the same checksum.
+		_ = schema.ValidateColumn("column", &col, false)
+		var def json.RawMessage
+		if len(col.Default) > 0 {
+			def = schema.CanonicalDefault(col.Default)
+		}
+		s.Columns = append(s.Columns, column{col.Name, col.Type, col.Length, col.Precision, col.Scale, col.Values, col.Nullable, col.Unique, col.Index, def})
+	}
+	for _, ix := range t.Indexes {
+		name := ix.Name
+		if name == "" {
+			name = schema.DefaultIndexName(t.Name, ix.Columns)
+		}
+		s.Indexes = append(s.Indexes, schema.Index{Name: name, Columns: ix.Columns, Unique: ix.Unique})
+	}
+	for _, ri := range rels {
+		if ri.Table != t.Name {
+			continue
+		}
+		r := ri.relation()
+		junction := r.Junction
+		if junction == r.Table+"_"+r.Name {
+			junction = "" // the default name, given or not
+		}
+		s.Relations = append(s.Relations, relation{r.Name, string(r.Type), r.Target, r.OnDeleteAction(), r.Inverse, junction})
+	}
+	slices.SortFunc(s.Columns, func(a, b column) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(s.Indexes, func(a, b schema.Index) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(s.Relations, func(a, b relation) int { return strings.Compare(a.Name, b.Name) })
+	b, _ := json.Marshal(s)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
