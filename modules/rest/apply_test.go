@@ -1,0 +1,217 @@
+package rest
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"strata/modules/apierr"
+	"strata/schema"
+)
+
+func entityChecksums(t *testing.T, docs ...string) map[string]string {
+	t.Helper()
+	var sources []entitySource
+	for i, d := range docs {
+		sources = append(sources, entitySource{name: string(rune('a' + i)), body: []byte(d)})
+	}
+	defs, err := parseEntities(sources)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	out := map[string]string{}
+	for _, d := range defs {
+		out[d.table.Name] = d.checksum
+	}
+	return out
+}
+
+func TestStructureChecksum(t *testing.T) {
+	base := `entities:
+  - name: posts
+    description: Blog posts
+    fields:
+      - {name: title, type: string, description: The headline}
+      - {name: views, type: integer, default: 0}
+    indexes: [{columns: [title]}]
+    relations: [{name: author, type: many_to_one, target: authors}]
+`
+	sum := entityChecksums(t, base)["posts"]
+	same := map[string]string{
+		"descriptions":           strings.NewReplacer("Blog posts", "Articles", "The headline", "What it says").Replace(base),
+		"field order":            strings.Replace(base, "      - {name: title, type: string, description: The headline}\n      - {name: views, type: integer, default: 0}", "      - {name: views, type: integer, default: 0.0}\n      - {name: title, type: string}", 1),
+		"spelled-out defaults":   strings.NewReplacer("type: string,", "type: string, length: 255, nullable: true,", "target: authors}", "target: authors, on_delete: set_null}").Replace(base),
+		"the index's own name":   strings.Replace(base, "{columns: [title]}", "{name: posts_title_idx, columns: [title]}", 1),
+		"flow and block styles":  "entities:\n- name: posts\n  fields:\n  - name: title\n    type: string\n  - name: views\n    type: integer\n    default: 0\n  indexes:\n  - columns:\n    - title\n  relations:\n  - name: author\n    type: many_to_one\n    target: authors\n",
+		"acl is not a structure": base + "    acl: {read: [public]}\n",
+	}
+	for name, doc := range same {
+		if got := entityChecksums(t, doc)["posts"]; got != sum {
+			t.Errorf("%s changed the checksum", name)
+		}
+	}
+	different := map[string]string{
+		"a type":         strings.Replace(base, "type: integer", "type: bigint", 1),
+		"nullability":    strings.Replace(base, "type: string,", "type: string, nullable: false,", 1),
+		"a default":      strings.Replace(base, "default: 0", "default: 1", 1),
+		"a length":       strings.Replace(base, "type: string,", "type: string, length: 80,", 1),
+		"unique":         strings.Replace(base, "[{columns: [title]}]", "[{columns: [title], unique: true}]", 1),
+		"a relation":     strings.Replace(base, "target: authors", "target: people", 1),
+		"a field's name": strings.Replace(base, "name: views", "name: hits", 1),
+	}
+	for name, doc := range different {
+		if got := entityChecksums(t, doc)["posts"]; got == sum {
+			t.Errorf("%s left the checksum as it was", name)
+		}
+	}
+	// The checksum GET /schema/snapshot gives a table is the one its entity has.
+	st := snapshotTable{Name: "posts", Columns: []columnInput{{Name: "title", Type: "string", Length: 255}, {Name: "views", Type: "integer", Default: json.RawMessage("0")}},
+		Indexes: []schema.Index{{Name: "posts_title_idx", Columns: []string{"title"}}}}
+	nullable := true
+	for i := range st.Columns {
+		st.Columns[i].Nullable = &nullable
+	}
+	rels := []relationInput{{Table: "posts", Name: "author", Type: "many_to_one", Target: "authors", OnDelete: "set_null"}, {Table: "other", Name: "x", Type: "many_to_one", Target: "posts"}}
+	if got := structureChecksum(st, rels); got != sum {
+		t.Errorf("the snapshot's checksum differs from the entity's")
+	}
+}
+
+func TestEntitiesMerge(t *testing.T) {
+	a := "entities:\n  - name: posts\n    description: one\n    fields: [{name: title, type: string}]\n"
+	b := "entities:\n  - name: posts\n    description: two\n    fields: [{name: title, type: string}]\n    acl: {read: [public]}\n"
+	defs, err := parseEntities([]entitySource{{name: "a.yaml", body: []byte(a)}, {name: "b.yaml", body: []byte(a + "---\n" + b)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(defs) != 1 || defs[0].table.Description != "one" || len(defs[0].sources) != 3 || defs[0].acl["read"][0] != "public" {
+		t.Fatalf("merged: %+v", defs)
+	}
+	c := strings.Replace(b, "[public]", "[user]", 1)
+	if _, err := parseEntities([]entitySource{{name: "b.yaml", body: []byte(b + "---\n" + c)}}); err == nil || !strings.Contains(err.Error(), "different acl") {
+		t.Fatalf("different acl: %v", err)
+	}
+	d := strings.Replace(a, "string", "text", 1)
+	var ae *apierr.Error
+	if _, err := parseEntities([]entitySource{{name: "a.yaml", body: []byte(a)}, {name: "d.yaml", body: []byte(d)}}); !errors.As(err, &ae) || ae.Status != 409 ||
+		!strings.Contains(ae.Message, "a.yaml entities[0]") || !strings.Contains(ae.Message, "d.yaml entities[0]") {
+		t.Fatalf("different structure: %v", err)
+	}
+}
+
+func TestYAMLDocuments(t *testing.T) {
+	refused := map[string]string{
+		"alias":         "a: &x [1]\nb: *x\n",
+		"anchor alone":  "a: &x 1\n",
+		"merge key":     "a: {x: 1}\nb:\n  <<: {y: 2}\n",
+		"duplicate key": "a: 1\na: 2\n",
+		"binary":        "a: !!binary aGVsbG8=\n",
+		"custom tag":    "a: !thing 1\n",
+		"infinity":      "a: .inf\n",
+		"too deep":      strings.Repeat("[", 40) + strings.Repeat("]", 40),
+		"complex key":   "? [a, b]\n: 1\n",
+		"not YAML":      "a: [1\n",
+	}
+	for name, doc := range refused {
+		if _, err := yamlDocuments([]byte(doc)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	docs, err := yamlDocuments([]byte("a: 12345678901234567890\nb: 0x10\nc: 1.5\nd: 2026-01-02\ne: null\nf: yes\n---\n---\nx: 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(docs)
+	if string(got) != `[{"a":12345678901234567890,"b":16,"c":1.5,"d":"2026-01-02","e":null,"f":"yes"},null,{"x":1}]` {
+		t.Fatalf("documents: %s", got)
+	}
+}
+
+// isClientError reports whether err is nil or an API error of the 4xx kind: a parser
+// must refuse bad input, never fail with an internal error.
+func isClientError(err error) bool {
+	var ae *apierr.Error
+	return err == nil || (errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500)
+}
+
+func FuzzParseEntities(f *testing.F) {
+	for _, seed := range []string{
+		"entities:\n  - name: posts\n    fields: [{name: title, type: string, nullable: false}]\n    indexes: [{columns: [title]}]\n    relations: [{name: author, type: many_to_one, target: authors}]\n    acl: {read: [public]}\n",
+		"entities:\n  - name: a\n    fields: []\n---\nentities:\n  - name: a\n    description: x\n    fields: []\n",
+		"entities:\n  - name: e\n    fields:\n      - {name: s, type: enum, values: [a, b], default: a}\n      - {name: d, type: decimal, precision: 12, scale: 3, default: 1.5}\n",
+		`{"entities":[{"name":"j","fields":[{"name":"t","type":"json","default":{"a":[1,2]}}]}]}`,
+		"a: &x [1]\nb: *x\n",
+		"entities: [{name: x, fields: [{name: a, type: money}]}]",
+		"",
+		"---\n",
+		"entities:\n  - name: [x\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		defs, err := parseEntities([]entitySource{{name: "f", body: data}})
+		if !isClientError(err) {
+			t.Fatalf("not a 4xx: %v", err)
+		}
+		for _, d := range defs {
+			if d.checksum != structureChecksum(d.table, d.relations) {
+				t.Fatalf("checksum of %s is not stable", d.table.Name)
+			}
+		}
+	})
+}
+
+func FuzzParseDataMigration(f *testing.F) {
+	for _, seed := range []string{
+		`{"_deletedTables":["logs"],"_deletedRecords":[{"table":"posts","filter":{"slug":{"_eq":"old"}}}],"posts":[{"_unique":{"slug":{"_eq":"a"}},"title":"A"}]}`,
+		`{"posts":{"_unique":["slug"],"slug":"b","views":1.5}}`,
+		`{"posts":[{"id":"0190a3c4-0000-7000-8000-000000000000","title":"x"}]}`,
+		`{"posts":[{"title":"no key"}]}`,
+		`{"_other":1}`,
+		`[1]`,
+		`{"a":1}{"b":2}`,
+		``,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dm, err := parseDataMigration(data, 50)
+		if !isClientError(err) {
+			t.Fatalf("not a 4xx: %v", err)
+		}
+		if err != nil {
+			return
+		}
+		n := len(dm.DeletedTables) + len(dm.DeletedRecords)
+		for _, tb := range dm.Tables {
+			n += len(tb.Records)
+			for _, r := range tb.Records {
+				if len(r.Unique) == 0 {
+					t.Fatalf("a record of %s without a key", tb.Name)
+				}
+			}
+		}
+		if n > 50 {
+			t.Fatalf("%d entries passed a limit of 50", n)
+		}
+	})
+}
+
+func FuzzParseSnapshotMigration(f *testing.F) {
+	for _, seed := range []string{
+		`{"tablesToRename":[{"from":"a","to":"b"}],"tables":[{"_unique":{"name":{"_eq":"posts"}},"columnsToModify":[{"from":{"name":"t","type":"string"},"to":{"name":"u","isNullable":false}}],"columnsToRemove":["x"],"relationsToRemove":["r"]}],"tablesToDrop":["old"]}`,
+		`{"tables":[{"_unique":{"name":{"_eq":"p"}},"tableToModify":{"from":{"name":"p"},"to":{"name":"q"}}}]}`,
+		`{"tables":[{"_unique":{}}]}`,
+		`{"tables":[{"_unique":{"name":{"_eq":"p"}},"relationsToModify":[{}]}]}`,
+		`{"coreTablesToRename":[]}`,
+		`nope`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := parseSnapshotMigration(data); !isClientError(err) {
+			t.Fatalf("not a 4xx: %v", err)
+		}
+	})
+}
