@@ -110,11 +110,7 @@ func FKName(relID, suffix string) string { return "strata_fk_" + shortID(relID) 
 
 // DefaultIndexName names a user index from its table and columns, within 63 characters.
 func DefaultIndexName(table string, cols []string) string {
-	n := table + "_" + strings.Join(cols, "_") + "_idx"
-	if len(n) <= MaxIdentifierLen {
-		return n
-	}
-	return n[:MaxIdentifierLen-13] + "_" + shortID(n)
+	return shortName(table + "_" + strings.Join(cols, "_") + "_idx")
 }
 
 // Apply validates c against m and returns the resolved change and the model after it.
@@ -364,6 +360,8 @@ func applyRenameTable(m *Model, c *Change) error {
 			m.Trash[i].Table = c.NewName
 		}
 	}
+	// Relations name the tables they join, their junction included: renaming a
+	// junction is renaming the table its many-to-many relation keeps its pairs in.
 	for i := range m.Relations {
 		r := &m.Relations[i]
 		if r.Table == c.Table {
@@ -371,6 +369,9 @@ func applyRenameTable(m *Model, c *Change) error {
 		}
 		if r.Target == c.Table {
 			r.Target = c.NewName
+		}
+		if r.Junction == c.Table {
+			r.Junction = c.NewName
 		}
 	}
 	return nil
@@ -667,13 +668,26 @@ func (m *Model) JunctionKeys(r *Relation) (source, target string) {
 	return JunctionColumns(r)
 }
 
-// JunctionColumns names the two key columns a new junction table gets.
+// JunctionColumns names the two key columns a new junction table gets: <table>_id and
+// <target>_id (related_<target>_id on a self relation), shortened like index names when
+// that is longer than an identifier may be. The names depend on the table names alone,
+// so a replay on any dialect gives the same ones.
 func JunctionColumns(r *Relation) (source, target string) {
 	source, target = r.Table+"_id", r.Target+"_id"
 	if source == target {
 		target = "related_" + target
 	}
-	return source, target
+	return shortName(source), shortName(target)
+}
+
+// shortName keeps a derived name within MaxIdentifierLen (the smallest limit of the
+// dialects: PostgreSQL's 63; MySQL allows 64): a longer one keeps its start and ends
+// with a hash of the whole, so two long names that differ anywhere stay apart.
+func shortName(n string) string {
+	if len(n) <= MaxIdentifierLen {
+		return n
+	}
+	return n[:MaxIdentifierLen-13] + "_" + shortID(n)
 }
 
 // userTableOrNew is userTable for relation owners; junction tables are never owners.

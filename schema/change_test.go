@@ -290,6 +290,13 @@ func TestApplyValidation(t *testing.T) {
 		{name: "impossible date default", change: add(Column{Name: "a", Type: TypeDate, Default: raw(`"2024-02-30"`)}), field: "column.default"},
 		{name: "malformed date default", change: add(Column{Name: "a", Type: TypeDate, Default: raw(`"2024-2-3"`)}), field: "column.default"},
 		{name: "datetime default without zone", change: add(Column{Name: "a", Type: TypeDatetime, Default: raw(`"2024-02-03T10:00:00"`)}), field: "column.default"},
+		{name: "datetime default past year 9999 in UTC", change: add(Column{Name: "a", Type: TypeDatetime, Default: raw(`"9999-12-31T23:00:00-02:00"`)}), field: "column.default"},
+		{name: "decimal default with too many integer digits", change: add(Column{Name: "a", Type: TypeDecimal, Precision: 3, Scale: 2, Default: raw(`123.45`)}), field: "column.default"},
+		{name: "decimal default with too many decimals", change: add(Column{Name: "a", Type: TypeDecimal, Precision: 5, Scale: 2, Default: raw(`1.125`)}), field: "column.default"},
+		{name: "decimal default of 1 in numeric(3,3)", change: add(Column{Name: "a", Type: TypeDecimal, Precision: 3, Scale: 3, Default: raw(`1`)}), field: "column.default"},
+		{name: "decimal default too small for its scale", change: add(Column{Name: "a", Type: TypeDecimal, Precision: 10, Scale: 2, Default: raw(`1e-7`)}), field: "column.default"},
+		{name: "currency default with five decimals", change: add(Column{Name: "a", Type: TypeCurrency, Default: raw(`0.00001`)}), field: "column.default"},
+		{name: "alter decimal below its default", change: Change{Type: AlterColumn, Table: "posts", Column: "price", Def: &Column{Type: TypeDecimal, Precision: 3, Scale: 1, Nullable: true, Default: raw(`123.5`)}}, field: "column.default"},
 		{name: "string default longer than length", change: add(Column{Name: "a", Type: TypeString, Length: 3, Default: raw(`"abcd"`)}), field: "column.default"},
 		{name: "boolean default string", change: add(Column{Name: "a", Type: TypeBoolean, Default: raw(`"true"`)}), field: "column.default"},
 		{name: "uuid default", change: add(Column{Name: "a", Type: TypeUUID, Default: raw(`"nope"`)}), field: "column.default"},
@@ -349,6 +356,27 @@ func TestApplyValidation(t *testing.T) {
 				t.Errorf("a failed Apply modified the input model")
 			}
 		})
+	}
+}
+
+// Defaults at the edge of what their column holds are accepted.
+func TestApplyDefaultsThatFit(t *testing.T) {
+	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
+	for _, c := range []Column{
+		{Name: "a", Type: TypeDecimal, Precision: 4, Scale: 2, Default: raw(`99.99`)},
+		{Name: "a", Type: TypeDecimal, Precision: 4, Scale: 2, Default: raw(`-99.99`)},
+		{Name: "a", Type: TypeDecimal, Precision: 1, Scale: 1, Default: raw(`-0.5`)},
+		{Name: "a", Type: TypeDecimal, Precision: 3, Scale: 3, Default: raw(`0`)},
+		{Name: "a", Type: TypeDecimal, Precision: 5, Scale: 0, Default: raw(`12345`)},
+		{Name: "a", Type: TypeDecimal, Precision: 10, Scale: 2, Default: raw(`1.10`)},
+		{Name: "a", Type: TypeCurrency, Default: raw(`123456789012345.5`)},
+		{Name: "a", Type: TypeDatetime, Default: raw(`"0001-01-01T00:00:00Z"`)},
+		{Name: "a", Type: TypeDatetime, Default: raw(`"2024-06-30T23:30:00+02:00"`)},
+	} {
+		gen := counterIDs()
+		if _, _, err := Apply(blogModel(t, gen), Change{Type: AddColumn, Table: "posts", Def: &c}, gen); err != nil {
+			t.Errorf("%s default %s: %v", c.Type, c.Default, err)
+		}
 	}
 }
 
@@ -783,5 +811,66 @@ func TestApplyRenameTableLeavesOtherTablesTrash(t *testing.T) {
 		if tr.Kind == "column" && tr.Column == "price" && tr.Table != "posts" {
 			t.Errorf("trashed posts.price of the dropped table is now labelled %s.price", tr.Table)
 		}
+	}
+}
+
+// Junction key columns are named after the tables, shortened like index names when a
+// table name is too long for <table>_id, and the same on every run.
+func TestApplyManyToManyLongTableNames(t *testing.T) {
+	long := "a" + strings.Repeat("b", 62)
+	for _, target := range []string{"tags", long} {
+		gen := counterIDs()
+		m := blogModel(t, gen)
+		m, _ = mustApply(t, m, Change{Type: CreateTable, Create: &Table{Name: long}}, gen)
+		m, _ = mustApply(t, m, Change{Type: CreateTable, Create: &Table{Name: "tags"}}, gen)
+		next, _ := mustApply(t, m, Change{Type: AddRelation, Relation: &Relation{Table: long, Name: "tags", Type: ManyToMany, Target: target}}, gen)
+		r := next.RelationByField(long, "tags")
+		a, b := next.JunctionKeys(r)
+		if a == b || len(a) > MaxIdentifierLen || len(b) > MaxIdentifierLen {
+			t.Errorf("to %s: junction keys %q, %q", target, a, b)
+		}
+		for _, k := range []string{a, b} {
+			if err := ValidateIdentifier("key", k); err != nil {
+				t.Errorf("to %s: %v", target, err)
+			}
+		}
+		if a2, b2 := JunctionColumns(r); a2 != a || b2 != b {
+			t.Errorf("to %s: JunctionColumns = %q, %q; the junction has %q, %q", target, a2, b2, a, b)
+		}
+		if fks := ForeignKeys(next, next.Table(r.Junction)); len(fks) != 2 || fks[0].Column != a || fks[1].Column != b {
+			t.Errorf("to %s: junction keys = %+v", target, fks)
+		}
+	}
+}
+
+// A renamed junction stays its relation's junction: the relation follows the rename, so
+// dropping the relation (or restoring it) finds the table.
+func TestApplyRenameJunction(t *testing.T) {
+	gen := counterIDs()
+	m := blogModel(t, gen)
+	m, _ = mustApply(t, m, Change{Type: AddRelation, Relation: &Relation{Table: "posts", Name: "editors", Type: ManyToMany, Target: "authors"}}, gen)
+	id := m.RelationByField("posts", "editors").ID
+	before := m
+	m, _ = mustApply(t, m, Change{Type: RenameTable, Table: "posts_editors", NewName: "post_editing"}, gen)
+	if r := m.Relation(id); r.Junction != "post_editing" {
+		t.Fatalf("relation junction after the rename = %q", r.Junction)
+	}
+	if fks := ForeignKeys(m, m.Table("post_editing")); len(fks) != 2 {
+		t.Errorf("junction keys after the rename = %+v", fks)
+	}
+	dropped, resolved := mustApply(t, m, Change{Type: DropRelation, Relation: &Relation{ID: id}}, gen)
+	if dropped.Table("post_editing") != nil || len(dropped.Trash) != 1 || dropped.Trash[0].Table != "post_editing" {
+		t.Errorf("drop the relation of a renamed junction: tables %v, trash %+v", dropped.SortedTables(), dropped.Trash)
+	}
+	steps, err := Inverse(m, dropped, resolved)
+	if err != nil {
+		t.Fatalf("inverse of the drop: %v", err)
+	}
+	back := dropped
+	for _, st := range steps {
+		back, _ = mustApply(t, back, st, gen)
+	}
+	if !SameLive(back, m) || SameLive(back, before) {
+		t.Errorf("undoing the drop does not give the renamed junction back")
 	}
 }

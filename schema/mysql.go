@@ -12,6 +12,15 @@ import (
 // implicitly here, so plans are kept to one statement per step, each with its undo.
 type MySQL struct{}
 
+// The character set and collation of every table Strata makes on MySQL/MariaDB (and of
+// the tenant's database): strings compare and sort by code point, as PostgreSQL's
+// COLLATE "C" and SQLite's BINARY do. Each table names them, so its DDL (an export,
+// say) builds the same table in a database made with the server's defaults.
+const (
+	MySQLCharset   = "utf8mb4"
+	MySQLCollation = "utf8mb4_bin"
+)
+
 var _ Dialect = MySQL{}
 
 // Name implements Dialect.
@@ -46,7 +55,7 @@ func (MySQL) ColumnType(c *Column) string {
 	case TypeDecimal:
 		return fmt.Sprintf("decimal(%d,%d)", c.Precision, c.Scale)
 	case TypeCurrency:
-		return "decimal(19,4)"
+		return fmt.Sprintf("decimal(%d,%d)", CurrencyPrecision, CurrencyScale)
 	case TypeBoolean:
 		return "tinyint(1)"
 	case TypeDate:
@@ -72,19 +81,30 @@ func (d MySQL) columnDef(c *Column) string {
 		s += " NOT NULL"
 	}
 	if len(c.Default) > 0 {
-		s += " DEFAULT " + literal(c, func(b bool) string {
-			if b {
-				return "1"
-			}
-			return "0"
-		}, true)
+		s += " DEFAULT " + d.literal(c)
 	}
 	return s
 }
 
+// mysqlTimeLayout is the date-time literal MySQL and MariaDB take: they refuse RFC 3339's
+// T and zone (Error 1067 Invalid default value). Values are stored in UTC, so is this.
+const mysqlTimeLayout = "2006-01-02 15:04:05.000000"
+
+func (d MySQL) literal(c *Column) string {
+	if t, ok := datetimeDefault(c); ok {
+		return quoteString(t.Format(mysqlTimeLayout), true)
+	}
+	return literal(c, func(b bool) string {
+		if b {
+			return "1"
+		}
+		return "0"
+	}, true)
+}
+
 func (d MySQL) createTable(m *Model, t *Table) []Step {
 	steps := []Step{{
-		Up:   []string{"CREATE TABLE " + d.Quote(t.Name) + " (" + strings.Join(tableBody(d, t), ", ") + ") ENGINE=InnoDB"},
+		Up:   []string{"CREATE TABLE " + d.Quote(t.Name) + " (" + strings.Join(tableBody(d, t), ", ") + ") ENGINE=InnoDB DEFAULT CHARSET=" + MySQLCharset + " COLLATE=" + MySQLCollation},
 		Down: []string{d.dropTable(t.Name)},
 	}}
 	return append(steps, withKeys(d, t.Name, tableDiff{addIdx: t.Indexes, addFKs: ForeignKeys(m, t)}, nil)...)

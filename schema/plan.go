@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"fmt"
+	"time"
 )
 
 // ddl is what a dialect renders; the shared planner decides what to render and in which
@@ -21,6 +22,9 @@ type ddl interface {
 	// alterTable turns the physical table before into after (same name; columns matched
 	// by id), given the foreign keys and indexes that go and come around it.
 	alterTable(bm, am *Model, before, after *Table, d tableDiff) []Step
+	// limits refuses (a *FieldError) what change c makes that the database cannot hold
+	// although the model allows it: its own bounds on row and key sizes.
+	limits(before, after *Model, c Change) error
 }
 
 // tableDiff is what changes on one table besides its columns.
@@ -49,6 +53,7 @@ func planChange(d ddl, before *Model, c Change) (plan Plan, err error) {
 		}
 		return Plan{Steps: []Step{{Up: []string{c.SQL}, Down: []string{down}}}}, nil
 	}
+	start := before
 	for _, sub := range split(c) {
 		after, _, err := Apply(before, sub, noIDs)
 		if err != nil {
@@ -56,6 +61,9 @@ func planChange(d ddl, before *Model, c Change) (plan Plan, err error) {
 		}
 		plan.Steps = append(plan.Steps, planModels(d, before, after)...)
 		before = after
+	}
+	if err := d.limits(start, before, c); err != nil {
+		return Plan{}, err
 	}
 	if len(plan.Steps) == 0 {
 		note := fmt.Sprintf("-- %s: metadata only, no DDL", c.Type)
@@ -312,4 +320,18 @@ func literal(c *Column, boolean func(bool) string, backslash bool) string {
 		return quoteString(x, backslash)
 	}
 	return quoteString(string(c.Default), backslash)
+}
+
+// datetimeDefault is the instant a datetime column's default names (validated RFC 3339),
+// for the dialects that render it in the form they store date-times in.
+func datetimeDefault(c *Column) (time.Time, bool) {
+	if c.Type != TypeDatetime {
+		return time.Time{}, false
+	}
+	s, ok := c.DefaultValue().(string)
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	return t.UTC(), err == nil
 }

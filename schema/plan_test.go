@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -436,5 +437,85 @@ func TestPlanSQLiteGoldensExecute(t *testing.T) {
 				t.Errorf("after down the post row is %d (%v), want it back with its author and title", n, err)
 			}
 		})
+	}
+}
+
+// MySQL and MariaDB refuse, at planning, what they cannot hold: the bounds below were
+// measured on MariaDB 10.11 (a table with Strata's system columns takes one
+// varchar(16307) at most; a key takes 3072 bytes). PostgreSQL and SQLite take it all.
+func TestPlanMySQLLimits(t *testing.T) {
+	str := func(name string, n int) Column {
+		return Column{Name: name, Type: TypeString, Length: n, Nullable: true}
+	}
+	wide := Change{Type: CreateTable, Create: &Table{Name: "wide", Columns: []Column{str("a", 500), str("b", 500), str("c", 732), str("d", 733)}}}
+	bare := Change{Type: CreateTable, Create: &Table{Name: "bare"}}
+	tests := []struct {
+		name   string
+		change Change
+		field  string // "" when MySQL takes it too
+	}{
+		{"varchar(16307)", Change{Type: AddColumn, Table: "bare", Def: ptr(str("big", 16307))}, ""},
+		{"varchar(16308)", Change{Type: AddColumn, Table: "bare", Def: ptr(str("big", 16308))}, "column.length"},
+		{"varchar(20000)", Change{Type: AddColumn, Table: "bare", Def: ptr(str("big", 20000))}, "column.length"},
+		{"two varchar(10000)", Change{Type: CreateTable, Create: &Table{Name: "two", Columns: []Column{str("a", 10000), str("b", 10000)}}}, "columns"},
+		{"unique varchar(768)", Change{Type: AddColumn, Table: "wide", Def: &Column{Name: "code", Type: TypeString, Length: 768, Nullable: true, Unique: true}}, ""},
+		{"unique varchar(1000)", Change{Type: AddColumn, Table: "wide", Def: &Column{Name: "code", Type: TypeString, Length: 1000, Nullable: true, Unique: true}}, "column.unique"},
+		{"indexed varchar(1000)", Change{Type: AddColumn, Table: "wide", Def: &Column{Name: "code", Type: TypeString, Length: 1000, Nullable: true, Index: true}}, "column.index"},
+		{"made unique", Change{Type: AlterColumn, Table: "wide", Column: "d", Def: &Column{Type: TypeString, Length: 1000, Nullable: true, Unique: true}}, "column.unique"},
+		{"index on two varchar(500)", Change{Type: AddIndex, Table: "wide", Index: &Index{Columns: []string{"a", "b"}}}, "columns"},
+		{"index on id and varchar(732)", Change{Type: AddIndex, Table: "wide", Index: &Index{Columns: []string{"id", "c"}}}, ""},
+		{"index on id and varchar(733)", Change{Type: AddIndex, Table: "wide", Index: &Index{Columns: []string{"id", "d"}}}, "columns"},
+	}
+	for _, tt := range tests {
+		for _, d := range planDialects {
+			gen := counterIDs()
+			m, _ := mustApply(t, &Model{}, wide, gen)
+			m, _ = mustApply(t, m, bare, gen)
+			_, resolved := mustApply(t, m, tt.change, gen)
+			_, err := d.Plan(m, resolved)
+			want := ""
+			if d.Name() == "mysql" {
+				want = tt.field
+			}
+			var fe *FieldError
+			switch {
+			case want == "" && err != nil:
+				t.Errorf("%s on %s: %v", tt.name, d.Name(), err)
+			case want != "" && (!errors.As(err, &fe) || fe.Field != want):
+				t.Errorf("%s on %s: err = %v, want a *FieldError on %s", tt.name, d.Name(), err, want)
+			}
+		}
+	}
+	// Trashed columns keep their room in the row.
+	gen := counterIDs()
+	m, _ := mustApply(t, &Model{}, Change{Type: CreateTable, Create: &Table{Name: "t", Columns: []Column{str("a", 10000)}}}, gen)
+	m, _ = mustApply(t, m, Change{Type: DropColumn, Table: "t", Column: "a"}, gen)
+	_, resolved := mustApply(t, m, Change{Type: AddColumn, Table: "t", Def: ptr(str("b", 10000))}, gen)
+	if _, err := (MySQL{}).Plan(m, resolved); err == nil {
+		t.Errorf("a varchar(10000) beside a trashed one: planned on MySQL")
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Datetime defaults are rendered in the form each database stores date-times in: MySQL
+// and MariaDB refuse RFC 3339's T and zone, SQLite compares the fixed-width UTC text.
+func TestPlanDatetimeDefault(t *testing.T) {
+	want := map[string]string{
+		"postgres": `DEFAULT '2024-06-30T23:30:00.5+02:00'`,
+		"mysql":    `DEFAULT '2024-06-30 21:30:00.500000'`,
+		"sqlite":   `DEFAULT '2024-06-30T21:30:00.500000Z'`,
+	}
+	for _, d := range planDialects {
+		gen := counterIDs()
+		m := blogModel(t, gen)
+		_, resolved := mustApply(t, m, Change{Type: AddColumn, Table: "posts", Def: &Column{Name: "at", Type: TypeDatetime, Nullable: true, Default: json.RawMessage(`"2024-06-30T23:30:00.5+02:00"`)}}, gen)
+		p, err := d.Plan(m, resolved)
+		if err != nil {
+			t.Fatalf("%s: %v", d.Name(), err)
+		}
+		if !strings.Contains(p.UpSQL(), want[d.Name()]) {
+			t.Errorf("%s: up SQL has no %s:\n%s", d.Name(), want[d.Name()], p.UpSQL())
+		}
 	}
 }

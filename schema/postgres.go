@@ -44,7 +44,7 @@ func (Postgres) ColumnType(c *Column) string {
 	case TypeDecimal:
 		return fmt.Sprintf("numeric(%d,%d)", c.Precision, c.Scale)
 	case TypeCurrency:
-		return "numeric(19,4)"
+		return fmt.Sprintf("numeric(%d,%d)", CurrencyPrecision, CurrencyScale)
 	case TypeBoolean:
 		return "boolean"
 	case TypeDate:
@@ -237,3 +237,6 @@ func (p Postgres) using(name string, c *Column) string {
 	}
 	return name + "::" + p.ColumnType(c)
 }
+
+// limits implements ddl: the model's own limits are within Postgres's.
+func (Postgres) limits(_, _ *Model, _ Change) error { return nil }

@@ -51,7 +51,7 @@ func (SQLite) ColumnType(c *Column) string {
 	case TypeDecimal:
 		return fmt.Sprintf("NUMERIC(%d,%d)", c.Precision, c.Scale)
 	case TypeCurrency:
-		return "NUMERIC(19,4)"
+		return fmt.Sprintf("NUMERIC(%d,%d)", CurrencyPrecision, CurrencyScale)
 	case TypeBoolean:
 		return "BOOLEAN"
 	case TypeDate:
@@ -82,14 +82,23 @@ func (s SQLite) columnDef(c *Column) string {
 		def += fmt.Sprintf(" CHECK (length(%s) <= %d)", s.Quote(c.Name), c.Length)
 	}
 	if len(c.Default) > 0 {
-		def += " DEFAULT " + literal(c, func(b bool) string {
-			if b {
-				return "1"
-			}
-			return "0"
-		}, false)
+		def += " DEFAULT " + s.literal(c)
 	}
 	return def
+}
+
+func (s SQLite) literal(c *Column) string {
+	// Date-times are text here, compared and sorted as text: a default must be in the
+	// fixed-width UTC form values are written in, or filters and sorts misplace it.
+	if t, ok := datetimeDefault(c); ok {
+		return quoteString(t.Format(TimeLayout), false)
+	}
+	return literal(c, func(b bool) string {
+		if b {
+			return "1"
+		}
+		return "0"
+	}, false)
 }
 
 func (s SQLite) fkClause(fk ForeignKey) string {
@@ -269,3 +278,6 @@ func (SQLite) OrderTerm(expr string, desc, nullable bool) string {
 	}
 	return expr + " ASC NULLS LAST"
 }
+
+// limits implements ddl: the model's own limits are within SQLite's.
+func (SQLite) limits(_, _ *Model, _ Change) error { return nil }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -256,8 +257,22 @@ func validateDefault(field string, c *Column) *FieldError {
 			return fieldErr(field, "is out of the exactly representable range")
 		}
 	case TypeFloat, TypeDecimal, TypeCurrency, TypePercent:
-		if _, ok := v.(float64); !ok {
+		f, ok := v.(float64)
+		if !ok {
 			return bad("a number")
+		}
+		// A fixed-point default must fit exactly: PostgreSQL and MySQL refuse one
+		// that overflows (at execution, leaving a failed migration) and round extra
+		// decimals, while SQLite keeps any number, so a history would not replay.
+		switch c.Type {
+		case TypeDecimal:
+			if err := fitsNumeric(field, f, c.Precision, c.Scale); err != nil {
+				return err
+			}
+		case TypeCurrency:
+			if err := fitsNumeric(field, f, CurrencyPrecision, CurrencyScale); err != nil {
+				return err
+			}
 		}
 	case TypeBoolean:
 		if _, ok := v.(bool); !ok {
@@ -276,8 +291,13 @@ func validateDefault(field string, c *Column) *FieldError {
 		if !ok {
 			return bad("an RFC 3339 date-time")
 		}
-		if _, err := time.Parse(time.RFC3339, s); err != nil {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
 			return bad("an RFC 3339 date-time")
+		}
+		// Rendered in UTC on MySQL and SQLite: the year must stay four digits there.
+		if y := t.UTC().Year(); y < 1 || y > 9999 {
+			return fieldErr(field, "is outside the years 0001 to 9999 in UTC")
 		}
 	case TypeTime:
 		s, ok := v.(string)
@@ -311,6 +331,28 @@ func validateDefault(field string, c *Column) *FieldError {
 	// Store the default in canonical form so plans and hashes are stable.
 	canon, _ := json.Marshal(v)
 	c.Default = canon
+	return nil
+}
+
+// Currency columns are fixed-point numbers of this precision and scale on every dialect.
+const (
+	CurrencyPrecision = 19
+	CurrencyScale     = 4
+)
+
+// fitsNumeric checks that f, written in the shortest decimal form that reads back as
+// the same number (how the default is kept and rendered), has at most precision-scale
+// digits before the point and scale after it.
+func fitsNumeric(field string, f float64, precision, scale int) *FieldError {
+	s := strings.TrimPrefix(strconv.FormatFloat(f, 'f', -1, 64), "-")
+	ip, fp, _ := strings.Cut(s, ".")
+	ip = strings.TrimLeft(ip, "0")
+	if len(ip) > precision-scale {
+		return fieldErr(field, "%s does not fit numeric(%d,%d): at most %d digits before the decimal point", s, precision, scale, precision-scale)
+	}
+	if len(fp) > scale {
+		return fieldErr(field, "%s does not fit numeric(%d,%d): at most %d digits after the decimal point", s, precision, scale, scale)
+	}
 	return nil
 }
 

@@ -192,7 +192,7 @@ func CreateTenantStore(ctx context.Context, admin *DB, tenantURL string) error {
 	case "postgres":
 		_, err = admin.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+admin.Dialect.Quote(name))
 	case "mysql":
-		_, err = admin.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+admin.Dialect.Quote(name)+" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+		_, err = admin.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+admin.Dialect.Quote(name)+" CHARACTER SET "+schema.MySQLCharset+" COLLATE "+schema.MySQLCollation)
 	}
 	if err != nil {
 		return fmt.Errorf("create tenant %s store %s: %w", dialect, name, err)

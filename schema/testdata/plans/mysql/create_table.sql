@@ -1,5 +1,5 @@
 -- up
-CREATE TABLE `comments` (`id` char(36) NOT NULL, `owner_id` char(36) NULL, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `body` longtext NOT NULL, `rating` int NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB;
+CREATE TABLE `comments` (`id` char(36) NOT NULL, `owner_id` char(36) NULL, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `body` longtext NOT NULL, `rating` int NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 CREATE INDEX `strata_ix_922d1ca040ca` ON `comments` (`rating`) ALGORITHM=INPLACE LOCK=NONE;
 ALTER TABLE `comments` ADD COLUMN `post` char(36) NULL;
 CREATE INDEX `strata_ix_7b4fc008a873` ON `comments` (`post`) ALGORITHM=INPLACE LOCK=NONE;
