@@ -621,16 +621,14 @@ func (a *API) patchMetadata(c *fiber.Ctx) error {
 	return a.metadataRow(c, res, "column_definition", id)
 }
 
+// applyChanges runs the changes of one metadata write as one request (see
+// applyRequest) and returns the last one's result.
 func (a *API) applyChanges(c *fiber.Ctx, changes []schema.Change) (*migration.Result, error) {
-	var res *migration.Result
-	for _, ch := range changes {
-		r, err := a.apply(c, ch)
-		if err != nil {
-			return nil, err
-		}
-		res = r
+	results, err := a.applyRequest(c, changes)
+	if err != nil {
+		return nil, err
 	}
-	return res, nil
+	return results[len(results)-1], nil
 }
 
 func (a *API) deleteMetadata(c *fiber.Ctx) error {

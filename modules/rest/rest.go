@@ -266,20 +266,29 @@ func callerID(c *fiber.Ctx) string {
 // apply sends one change down the migration module's one path (or plans it, for a
 // dry run).
 func (a *API) apply(c *fiber.Ctx, ch schema.Change) (*migration.Result, error) {
+	results, err := a.applyRequest(c, []schema.Change{ch})
+	if err != nil {
+		return nil, err
+	}
+	return results[0], nil
+}
+
+// applyRequest sends the changes of one request down the one path together: all are
+// planned, and confirmed when destructive, before the first runs.
+func (a *API) applyRequest(c *fiber.Ctx, changes []schema.Change) ([]*migration.Result, error) {
 	tc := tenantOf(c)
 	approval, err := a.requireApproval(c, tc)
 	if err != nil {
 		return nil, err
 	}
-	req := migration.Request{
-		Change: ch, DryRun: c.QueryBool("dry_run"), CreatedBy: callerID(c), Approval: approval,
-		ConfirmHash: c.Get("X-Schema-Confirm-Hash"), ConfirmToken: c.Get("X-Schema-Confirm-Token"),
+	reqs := make([]migration.Request, len(changes))
+	for i, ch := range changes {
+		reqs[i] = migration.Request{
+			Change: ch, DryRun: c.QueryBool("dry_run"), CreatedBy: callerID(c), Approval: approval,
+			ConfirmHash: c.Get("X-Schema-Confirm-Hash"), ConfirmToken: c.Get("X-Schema-Confirm-Token"),
+		}
 	}
-	tgt := a.Tenants.Target(tc.t, tc.db)
-	if req.DryRun {
-		return a.Migration.Preview(c.UserContext(), tgt, req)
-	}
-	return a.Migration.Apply(c.UserContext(), tgt, req)
+	return a.Migration.ApplyAll(c.UserContext(), a.Tenants.Target(tc.t, tc.db), reqs)
 }
 
 // migrationView is a migration as a schema write answers it.

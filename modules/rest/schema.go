@@ -213,23 +213,18 @@ func (a *API) patchTable(c *fiber.Ctx) error {
 	return err
 }
 
-// applyAll runs changes one after another (each is its own migration) and answers with
-// the last one's result; the earlier migrations are listed too.
+// applyAll runs the changes of one request (each its own migration; the whole request
+// is validated and confirmed before any runs) and answers with the last one's result;
+// the earlier migrations are listed too.
 func (a *API) applyAll(c *fiber.Ctx, changes []schema.Change, view func(*migration.Result) (string, any)) error {
-	var res *migration.Result
+	results, err := a.applyRequest(c, changes)
+	if err != nil {
+		return err
+	}
+	res := results[len(results)-1]
 	var earlier []fiber.Map
-	for i, ch := range changes {
-		r, err := a.apply(c, ch)
-		if err != nil {
-			return err
-		}
-		if i < len(changes)-1 {
-			earlier = append(earlier, migrationView(r, c.QueryBool("dry_run")))
-			if c.QueryBool("dry_run") {
-				return apierr.InvalidPayload("body", "a dry run plans one change at a time: send the rename and the other changes separately")
-			}
-		}
-		res = r
+	for _, r := range results[:len(results)-1] {
+		earlier = append(earlier, migrationView(r, c.QueryBool("dry_run")))
 	}
 	key, value := view(res)
 	data := fiber.Map{"migration": migrationView(res, c.QueryBool("dry_run")), key: value}
