@@ -323,7 +323,7 @@ func (a *API) applyDataMigration(c *fiber.Ctx, body []byte) error {
 		for i, e := range empty {
 			names[i] = e.t.Name
 		}
-		err := a.Migration.Confirm(tc.t.ID, "apply data-migration "+string(mustJSON(dm)), c.Get("X-Schema-Confirm-Hash"), c.Get("X-Schema-Confirm-Token"), nil)
+		err := a.Migration.Confirm(tc.t.ID, "apply data-migration "+string(mustJSON(dm)), c.Get("X-Schema-Confirm-Hash"), c.Get("X-Schema-Confirm-Token"), []string{})
 		if err != nil {
 			var cr *migration.ConfirmRequiredError
 			if errors.As(err, &cr) {

@@ -82,7 +82,7 @@ func yamlDocuments(body []byte) ([]any, error) {
 			return docs, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("invalid YAML: %w", err)
+			return nil, fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 		}
 		v, err := yamlValue(&n, 0)
 		if err != nil {
