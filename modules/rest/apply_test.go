@@ -215,3 +215,37 @@ func FuzzParseSnapshotMigration(f *testing.F) {
 		}
 	})
 }
+
+func TestParseDataMigration(t *testing.T) {
+	dm, err := parseDataMigration([]byte(`{"b": {"_unique": ["slug"], "slug": "x", "n": 1.50}, "a": [{"id": "k"}], "_deletedTables": ["c"]}`), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dm.Tables) != 2 || dm.Tables[0].Name != "b" || dm.Tables[1].Name != "a" {
+		t.Fatalf("tables out of the file's order: %+v", dm.Tables)
+	}
+	if got := string(mustJSON(dm.Tables[0].Records[0])); got != `{"_unique":{"_and":[{"slug":{"_eq":"x"}}]},"fields":{"n":1.50,"slug":"x"}}` {
+		t.Fatalf("short _unique or exact numbers: %s", got)
+	}
+	if got := string(mustJSON(dm.Tables[1].Records[0].Unique)); got != `{"id":{"_eq":"k"}}` {
+		t.Fatalf("a record keyed by its id: %s", got)
+	}
+	presets := map[string]any{}
+	uniquePresets(map[string]any{"_and": []any{map[string]any{"slug": map[string]any{"_eq": "x"}}, map[string]any{"n": map[string]any{"_gt": 1}}}, "lang": map[string]any{"_eq": "en"}}, presets)
+	if got := string(mustJSON(presets)); got != `{"lang":"en","slug":"x"}` {
+		t.Fatalf("presets: %s", got)
+	}
+	refused := map[string]string{
+		"over the limit":  `{"a": [{"id": 1}, {"id": 2}], "b": [{"id": 3}, {"id": 4}]}`,
+		"a key twice":     `{"a": [], "a": []}`,
+		"empty _unique":   `{"a": [{"_unique": {}}]}`,
+		"_unique of what": `{"a": [{"_unique": ["slug"]}]}`,
+		"trailing data":   `{"a": []} {}`,
+		"a bad record":    `{"a": [1]}`,
+	}
+	for name, body := range refused {
+		if _, err := parseDataMigration([]byte(body), 3); err == nil || !isClientError(err) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -29,7 +29,8 @@ import (
 // Rows are upserted by their _unique filter (inserted when it matches none, updated
 // when it matches one); _deletedRecords deletes the rows a filter matches;
 // _deletedTables empties tables of their rows (Enfyra's meaning: the tables stay; a
-// snapshot-migration's tablesToDrop drops tables). Applied in that order.
+// snapshot-migration's tablesToDrop drops tables). Applied as Enfyra applies them:
+// _deletedTables, then _deletedRecords, then the tables in the file's order.
 type dataMigration struct {
 	DeletedTables  []string         `json:"_deletedTables,omitempty"`
 	DeletedRecords []deletedRecords `json:"_deletedRecords,omitempty"`
@@ -52,9 +53,9 @@ type dataRecord struct {
 }
 
 // parseDataMigration reads a data-migration.json body and checks its shape; at most
-// max records and deletions. Tables keep the file's order, so rows that others refer to
+// limit records, deletions and emptied tables. Tables keep the file's order, so rows that others refer to
 // can come first.
-func parseDataMigration(body []byte, max int) (*dataMigration, error) {
+func parseDataMigration(body []byte, limit int) (*dataMigration, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, apierr.InvalidPayload("body", "a JSON body is required")
 	}
@@ -109,8 +110,8 @@ func parseDataMigration(body []byte, max int) (*dataMigration, error) {
 			dm.Tables = append(dm.Tables, *dt)
 			count += len(dt.Records)
 		}
-		if count > max {
-			return nil, bad("body", "at most %d records, deletions and emptied tables per file", max)
+		if count > limit {
+			return nil, bad("body", "at most %d records, deletions and emptied tables per file", limit)
 		}
 	}
 	if _, err := dec.Token(); err != nil {
