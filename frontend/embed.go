@@ -8,3 +8,9 @@ import "embed"
 //
 //go:embed dist
 var Dist embed.FS
+
+// GraphQLExplorer is the page GET /api/t/{tenant}/graphql answers a browser: a query
+// editor, variables, the result and the schema, with no script from elsewhere.
+//
+//go:embed graphql/explorer.html
+var GraphQLExplorer []byte

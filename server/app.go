@@ -22,6 +22,7 @@ import (
 	"strata/modules/apierr"
 	"strata/modules/auth"
 	"strata/modules/database"
+	"strata/modules/graphql"
 	"strata/modules/migration"
 	"strata/modules/query"
 	"strata/modules/rest"
@@ -157,7 +158,10 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return c.JSON(fiber.Map{"status": "ok"})
 	})
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
-	api := &rest.API{Auth: authSvc, Access: &access.Store{}, Tenants: tenants,
+	gqlSvc := graphql.NewService(graphql.Limits{MaxDepth: cfg.GraphQLMaxDepth, MaxAliases: cfg.GraphQLMaxAliases,
+		MaxComplexity: cfg.GraphQLMaxComplexity, MaxBatch: cfg.GraphQLMaxBatch, DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit},
+		cfg.GraphQLCacheFields)
+	api := &rest.API{Auth: authSvc, Access: &access.Store{}, Tenants: tenants, GraphQL: gqlSvc,
 		Throttle: &auth.Throttle{MaxPerAccount: cfg.LoginMaxFailures, MaxPerAddress: cfg.LoginMaxFailures * 5, Window: cfg.LoginWindow}, Migration: mig, Log: log, Now: time.Now, NewID: newID,
 		Limits: rest.Limits{DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, Query: query.Limits{
 			DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, MaxFilterDepth: cfg.MaxFilterDepth, MaxFilterNodes: cfg.MaxFilterNodes,

@@ -433,6 +433,9 @@ func (r *Resolver) relSelection(rf *RelField, path string) (*RelSelection, error
 	return &RelSelection{Field: rf, Rule: rule}, nil
 }
 
+// RelationFields lists the relation fields of table t, both sides of every relation.
+func (r *Resolver) RelationFields(t *schema.Table) []*RelField { return r.aliases(t) }
+
 // aliases lists the relation fields of t.
 func (r *Resolver) aliases(t *schema.Table) []*RelField {
 	var out []*RelField

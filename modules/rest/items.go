@@ -166,44 +166,9 @@ func (a *API) createItems(c *fiber.Ctx) error {
 	if len(objects) > a.Limits.MaxLimit {
 		return apierr.InvalidPayload("body", "at most %d items per request", a.Limits.MaxLimit)
 	}
-	g, err := a.writeGuard(c, m, t, access.Create)
+	ids, err := a.insertRows(c, m, t, objects)
 	if err != nil {
 		return err
-	}
-	for _, obj := range objects {
-		if err := g.fields(obj); err != nil {
-			return err
-		}
-	}
-	tc := tenantOf(c)
-	d := tc.db.Dialect
-	// One row is one atomic statement; a batch, or a row that must then pass the
-	// create rule, is all or nothing in a transaction.
-	var exec schema.Querier = tc.q(nil)
-	var tx *sql.Tx
-	if len(objects) > 1 || g.cond != nil {
-		if tx, err = tc.db.BeginTx(c.UserContext(), nil); err != nil {
-			return err
-		}
-		defer tx.Rollback() //nolint:errcheck // a no-op after commit
-		exec = tc.q(tx)
-	}
-	ids := make([]string, 0, len(objects))
-	now := a.Now()
-	for _, obj := range objects {
-		id, err := query.Insert(c.UserContext(), exec, d, m, t, obj, uuid.Must(uuid.NewV7()).String(), callerID(c), now)
-		if err != nil {
-			return a.writeError(c, m, t, obj, err)
-		}
-		ids = append(ids, id)
-	}
-	if tx != nil {
-		if err := g.rows(c.UserContext(), exec, d, ids); err != nil {
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return a.writeError(c, m, t, nil, err)
-		}
 	}
 	out, err := a.readItems(c, m, t, ids)
 	if err != nil {
@@ -217,6 +182,51 @@ func (a *API) createItems(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"data": out})
 	}
 	return c.JSON(fiber.Map{"data": out[0]})
+}
+
+// insertRows creates rows for the caller, within its create rule and field list, all
+// or none, and returns their ids in order.
+func (a *API) insertRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, objects []map[string]any) ([]string, error) {
+	g, err := a.writeGuard(c, m, t, access.Create)
+	if err != nil {
+		return nil, err
+	}
+	for _, obj := range objects {
+		if err := g.fields(obj); err != nil {
+			return nil, err
+		}
+	}
+	tc := tenantOf(c)
+	d := tc.db.Dialect
+	// One row is one atomic statement; a batch, or a row that must then pass the
+	// create rule, is all or nothing in a transaction.
+	var exec schema.Querier = tc.q(nil)
+	var tx *sql.Tx
+	if len(objects) > 1 || g.cond != nil {
+		if tx, err = tc.db.BeginTx(c.UserContext(), nil); err != nil {
+			return nil, err
+		}
+		defer tx.Rollback() //nolint:errcheck // a no-op after commit
+		exec = tc.q(tx)
+	}
+	ids := make([]string, 0, len(objects))
+	now := a.Now()
+	for _, obj := range objects {
+		id, err := query.Insert(c.UserContext(), exec, d, m, t, obj, uuid.Must(uuid.NewV7()).String(), callerID(c), now)
+		if err != nil {
+			return nil, a.writeError(c, m, t, obj, err)
+		}
+		ids = append(ids, id)
+	}
+	if tx != nil {
+		if err := g.rows(c.UserContext(), exec, d, ids); err != nil {
+			return nil, err
+		}
+		if err := tx.Commit(); err != nil {
+			return nil, a.writeError(c, m, t, nil, err)
+		}
+	}
+	return ids, nil
 }
 
 // writeError maps a refused write onto the contract's codes, naming the field; body is
@@ -274,36 +284,8 @@ func (a *API) patchItem(c *fiber.Ctx) error {
 	if !schema.IsUUID(id) {
 		return apierr.NotFound("item %q not found in %s", id, t.Name)
 	}
-	g, err := a.writeGuard(c, m, t, access.Update)
-	if err != nil {
+	if err := a.updateRows(c, m, t, []rowChange{{[]string{id}, body}}, []string{id}, true); err != nil {
 		return err
-	}
-	if err := g.fields(body); err != nil {
-		return err
-	}
-	tc := tenantOf(c)
-	tx, err := tc.db.BeginTx(c.UserContext(), nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after commit
-	// Before and after: the caller may change only rows within the rule, and may not
-	// move a row out of it.
-	if err := g.rows(c.UserContext(), tc.q(tx), tc.db.Dialect, []string{id}); err != nil {
-		return err
-	}
-	n, err := query.Update(c.UserContext(), tc.q(tx), tc.db.Dialect, m, t, []string{id}, body, a.Now())
-	if err != nil {
-		return a.writeError(c, m, t, body, err)
-	}
-	if n == 0 {
-		return apierr.NotFound("item %q not found in %s", id, t.Name)
-	}
-	if err := g.rows(c.UserContext(), tc.q(tx), tc.db.Dialect, []string{id}); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return a.writeError(c, m, t, body, err)
 	}
 	rows, err := a.readItems(c, m, t, []string{id})
 	if err != nil {
@@ -327,11 +309,7 @@ func (a *API) patchItems(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	type change struct {
-		ids  []string
-		data map[string]any
-	}
-	var changes []change
+	var changes []rowChange
 	var ids []string
 	if b := bytes.TrimSpace(c.Body()); len(b) > 0 && b[0] == '[' {
 		var list []map[string]any
@@ -344,7 +322,7 @@ func (a *API) patchItems(c *fiber.Ctx) error {
 				return apierr.InvalidPayload("id", "item %d has no id", i)
 			}
 			delete(obj, "id")
-			changes = append(changes, change{[]string{id}, obj})
+			changes = append(changes, rowChange{[]string{id}, obj})
 			ids = append(ids, id)
 		}
 	} else {
@@ -355,10 +333,38 @@ func (a *API) patchItems(c *fiber.Ctx) error {
 		if in.Data == nil {
 			return apierr.InvalidPayload("data", "data is required")
 		}
-		changes, ids = []change{{in.Keys, in.Data}}, in.Keys
+		changes, ids = []rowChange{{in.Keys, in.Data}}, in.Keys
 	}
 	if len(ids) == 0 || len(ids) > a.Limits.MaxLimit {
 		return apierr.InvalidPayload("keys", "between 1 and %d keys", a.Limits.MaxLimit)
+	}
+	if err := a.updateRows(c, m, t, changes, ids, false); err != nil {
+		return err
+	}
+	rows, err := a.readItems(c, m, t, ids)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"data": rows})
+}
+
+// rowChange is one change to some rows.
+type rowChange struct {
+	ids  []string
+	data map[string]any
+}
+
+// updateRows applies changes for the caller, all or none: the rows must be within its
+// update rule before and after (it may not move a row out of it), and the fields within
+// its list. With one, a missing row is a 404.
+func (a *API) updateRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, changes []rowChange, ids []string, one bool) error {
+	for _, id := range ids {
+		if !schema.IsUUID(id) {
+			if one {
+				return apierr.NotFound("item %q not found in %s", id, t.Name)
+			}
+			return apierr.InvalidPayload("keys", "%q is not a UUID", id)
+		}
 	}
 	g, err := a.writeGuard(c, m, t, access.Update)
 	if err != nil {
@@ -379,8 +385,12 @@ func (a *API) patchItems(c *fiber.Ctx) error {
 		return err
 	}
 	for _, ch := range changes {
-		if _, err := query.Update(c.UserContext(), tc.q(tx), tc.db.Dialect, m, t, ch.ids, ch.data, a.Now()); err != nil {
+		n, err := query.Update(c.UserContext(), tc.q(tx), tc.db.Dialect, m, t, ch.ids, ch.data, a.Now())
+		if err != nil {
 			return a.writeError(c, m, t, ch.data, err)
+		}
+		if one && n == 0 {
+			return apierr.NotFound("item %q not found in %s", ids[0], t.Name)
 		}
 	}
 	if err := g.rows(c.UserContext(), tc.q(tx), tc.db.Dialect, ids); err != nil {
@@ -389,11 +399,7 @@ func (a *API) patchItems(c *fiber.Ctx) error {
 	if err := tx.Commit(); err != nil {
 		return a.writeError(c, m, t, nil, err)
 	}
-	rows, err := a.readItems(c, m, t, ids)
-	if err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"data": rows})
+	return nil
 }
 
 // deleteItem deletes one row; on metadata tables it is a schema change.
@@ -415,6 +421,15 @@ func (a *API) deleteItem(c *fiber.Ctx) error {
 
 // deleteKeys deletes rows by key, all or none, within the caller's delete rule.
 func (a *API) deleteKeys(c *fiber.Ctx, m *schema.Model, t *schema.Table, keys []string, one bool) error {
+	if err := a.deleteRows(c, m, t, keys, one); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// deleteRows deletes rows by key, all or none, within the caller's delete rule; with
+// one, a missing row is a 404.
+func (a *API) deleteRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, keys []string, one bool) error {
 	g, err := a.writeGuard(c, m, t, access.Delete)
 	if err != nil {
 		return err
@@ -438,7 +453,7 @@ func (a *API) deleteKeys(c *fiber.Ctx, m *schema.Model, t *schema.Table, keys []
 	if err := tx.Commit(); err != nil {
 		return a.writeError(c, m, t, nil, err)
 	}
-	return c.SendStatus(fiber.StatusNoContent)
+	return nil
 }
 
 // deleteItems is DELETE /items/{t} with {"keys":[…]} or a bare array of keys.

@@ -18,6 +18,7 @@ import (
 	"strata/modules/apierr"
 	"strata/modules/auth"
 	"strata/modules/database"
+	"strata/modules/graphql"
 	"strata/modules/migration"
 	"strata/modules/openapi"
 	"strata/modules/query"
@@ -39,6 +40,7 @@ type API struct {
 	Throttle  *auth.Throttle
 	Tenants   *tenant.Registry
 	Migration *migration.Service
+	GraphQL   *graphql.Service
 	Limits    Limits
 	Log       *slog.Logger
 	Now       func() time.Time
@@ -95,6 +97,9 @@ func (a *API) Mount(app *fiber.App) {
 	t.Patch("/settings", adm, a.patchSettings)
 
 	t.Get("/openapi.json", adm, a.tenantDoc)
+	t.Get("/graphql/sdl", a.graphqlSDL)
+	t.Get("/graphql", a.graphqlHandler)
+	t.Post("/graphql", a.graphqlHandler)
 	t.Get("/tables", adm, a.listTables)
 	t.Post("/tables", adm, a.createTable)
 	t.Get("/tables/:table", adm, a.getTable)

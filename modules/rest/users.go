@@ -656,7 +656,7 @@ func (a *API) deleteAPIKey(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-const settingsFields = "project_name,allow_signup,require_approval,cors_origins"
+const settingsFields = "project_name,allow_signup,require_approval,cors_origins,graphql_introspection"
 
 func (a *API) getSettings(c *fiber.Ctx) error {
 	rows, err := a.systemRows(c, "settings", settingsFields, nil)
@@ -672,6 +672,8 @@ func (a *API) patchSettings(c *fiber.Ctx) error {
 		AllowSignup     *bool     `json:"allow_signup,omitempty"`
 		RequireApproval *string   `json:"require_approval,omitempty"`
 		CORSOrigins     *[]string `json:"cors_origins,omitempty"`
+		// GraphQLIntrospection allows __schema, __type and /graphql/sdl.
+		GraphQLIntrospection *bool `json:"graphql_introspection,omitempty"`
 	}
 	if err := decode(c, &in); err != nil {
 		return err
@@ -692,6 +694,9 @@ func (a *API) patchSettings(c *fiber.Ctx) error {
 		default:
 			return apierr.InvalidPayload("require_approval", "require_approval must be none, destructive or all")
 		}
+	}
+	if in.GraphQLIntrospection != nil {
+		cols["graphql_introspection"] = d.BoolValue(*in.GraphQLIntrospection)
 	}
 	if in.CORSOrigins != nil {
 		b, _ := json.Marshal(*in.CORSOrigins)

@@ -1,0 +1,244 @@
+// Package graphql serves a tenant's generated GraphQL API. The schema is generated from
+// the tenant's model (Directus's names), built lazily per schema version and cached
+// across tenants with a bound; resolution compiles each root field's whole selection to
+// the same REST query parameters the data API takes, so both run the same typed query
+// through the same permission engine and can never disagree.
+package graphql
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+
+	gql "github.com/graphql-go/graphql"
+	"github.com/graphql-go/graphql/gqlerrors"
+	"github.com/graphql-go/graphql/language/ast"
+	"github.com/graphql-go/graphql/language/parser"
+	"github.com/graphql-go/graphql/language/source"
+	"golang.org/x/sync/singleflight"
+
+	"strata/modules/query"
+	"strata/schema"
+)
+
+// Service builds, caches and runs tenants' GraphQL schemas.
+type Service struct {
+	limits Limits
+	// maxCost bounds the cached schemas' total cost (fields and arguments).
+	maxCost int
+	mu      sync.Mutex
+	lru     *list.List // of *entry, most recently used first
+	byKey   map[string]*list.Element
+	cost    int
+	builds  singleflight.Group
+}
+
+type entry struct {
+	key    string
+	tenant string
+	schema *Schema
+}
+
+// NewService returns a service whose cache holds schemas of at most maxCost fields and
+// arguments in all (least recently used ones go first).
+func NewService(l Limits, maxCost int) *Service {
+	if maxCost <= 0 {
+		maxCost = 1_000_000
+	}
+	return &Service{limits: l.WithDefaults(), maxCost: maxCost, lru: list.New(), byKey: map[string]*list.Element{}}
+}
+
+// Limits are the service's request limits.
+func (s *Service) Limits() Limits { return s.limits }
+
+// Schema returns the tenant's schema at version, building it from model on first use.
+// An older version of the tenant's schema leaves the cache when a newer one comes in.
+func (s *Service) Schema(tenantID string, version int64, model *schema.Model) (*Schema, error) {
+	key := tenantID + "@" + strconv.FormatInt(version, 10)
+	s.mu.Lock()
+	if el := s.byKey[key]; el != nil {
+		s.lru.MoveToFront(el)
+		sch := el.Value.(*entry).schema
+		s.mu.Unlock()
+		return sch, nil
+	}
+	s.mu.Unlock()
+	v, err, _ := s.builds.Do(key, func() (any, error) {
+		sch, err := Build(model)
+		if err != nil {
+			return nil, err
+		}
+		s.store(key, tenantID, sch)
+		return sch, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Schema), nil
+}
+
+func (s *Service) store(key, tenantID string, sch *Schema) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.byKey[key]; ok {
+		return
+	}
+	// The tenant's older versions will not be asked for again.
+	for el := s.lru.Front(); el != nil; {
+		next := el.Next()
+		if e := el.Value.(*entry); e.tenant == tenantID {
+			s.remove(el)
+		}
+		el = next
+	}
+	s.byKey[key] = s.lru.PushFront(&entry{key: key, tenant: tenantID, schema: sch})
+	s.cost += sch.cost
+	for s.cost > s.maxCost && s.lru.Len() > 1 {
+		s.remove(s.lru.Back())
+	}
+}
+
+func (s *Service) remove(el *list.Element) {
+	e := el.Value.(*entry)
+	s.lru.Remove(el)
+	delete(s.byKey, e.key)
+	s.cost -= e.schema.cost
+}
+
+// CacheStats says how many schemas are cached and their total cost.
+func (s *Service) CacheStats() (schemas, cost int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lru.Len(), s.cost
+}
+
+// Request is one GraphQL operation as GraphQL-over-HTTP carries it.
+type Request struct {
+	Query         string         `json:"query"`
+	Variables     map[string]any `json:"variables,omitempty"`
+	OperationName string         `json:"operationName,omitempty"`
+	Extensions    map[string]any `json:"extensions,omitempty"`
+}
+
+// Result is the answer to one operation. RequestError is set when it failed before
+// execution (syntax, validation, limits): then it carries no data at all.
+type Result struct {
+	Data         any                        `json:"data,omitempty"`
+	Errors       []gqlerrors.FormattedError `json:"errors,omitempty"`
+	RequestError bool                       `json:"-"`
+	// Mutation is set when the operation was a mutation (not allowed over GET).
+	Mutation bool `json:"-"`
+}
+
+// Options are per request.
+type Options struct {
+	// Introspection says whether __schema and __type are allowed (a tenant setting),
+	// asked only of documents that use them; nil allows them.
+	Introspection func() (bool, error)
+	// QueryOnly refuses mutations (a GET request).
+	QueryOnly bool
+	// Internal hears about internal errors, which answer only "internal error".
+	Internal func(error)
+}
+
+// Execute runs one operation against sch for the caller backend serves.
+func (s *Service) Execute(ctx context.Context, sch *Schema, req Request, backend Backend, opts Options) *Result {
+	fail := func(code, format string, a ...any) *Result {
+		return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{format2(errorf(code, format, a...))}}
+	}
+	if req.Query == "" {
+		return fail("INVALID_QUERY", "a query is required")
+	}
+	if len(req.Query) > s.limits.MaxQueryBytes {
+		return fail("INVALID_QUERY", "the query is longer than %d bytes", s.limits.MaxQueryBytes)
+	}
+	doc, err := parser.Parse(parser.ParseParams{Source: source.NewSource(&source.Source{Body: []byte(req.Query), Name: "GraphQL request"})})
+	if err != nil {
+		fe := gqlerrors.FormatError(err)
+		fe.Extensions = map[string]any{"code": "INVALID_QUERY"}
+		return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{fe}}
+	}
+	op, err := operation(doc, req.OperationName)
+	if err != nil {
+		return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{format2(err)}}
+	}
+	res := &Result{Mutation: op.Operation == ast.OperationTypeMutation}
+	switch {
+	case op.Operation == ast.OperationTypeSubscription:
+		return fail("INVALID_QUERY", "subscriptions are served over the websocket (/websocket), not over HTTP")
+	case res.Mutation && opts.QueryOnly:
+		r := fail("INVALID_QUERY", "mutations need POST")
+		r.Mutation = true
+		return r
+	}
+	if vr := gql.ValidateDocument(&sch.gql, doc, nil); !vr.IsValid {
+		for i := range vr.Errors {
+			vr.Errors[i].Extensions = map[string]any{"code": "INVALID_QUERY"}
+		}
+		return &Result{RequestError: true, Errors: vr.Errors, Mutation: res.Mutation}
+	}
+	if err := check(&sch.gql, doc, op, req.Variables, s.limits, opts.Introspection); err != nil {
+		return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{format2(err)}, Mutation: res.Mutation}
+	}
+	c := &call{backend: backend, model: sch.model, res: &query.Resolver{Model: sch.model}}
+	out := gql.Execute(gql.ExecuteParams{Schema: sch.gql, AST: doc, OperationName: req.OperationName, Args: req.Variables,
+		Context: context.WithValue(ctx, ctxKey{}, c)})
+	res.Data = out.Data
+	for _, e := range out.Errors {
+		if e.Extensions == nil {
+			// graphql-go's own: bad variables before execution, or a broken promise
+			// (a null for a non-null field) during it.
+			code := "INTERNAL"
+			if out.Data == nil {
+				code, res.RequestError = "INVALID_QUERY", true
+			}
+			e.Extensions = map[string]any{"code": code}
+		}
+		var ge *Error
+		if errors.As(e.OriginalError(), &ge) && ge.cause != nil && opts.Internal != nil {
+			opts.Internal(ge.cause)
+		}
+		res.Errors = append(res.Errors, e)
+	}
+	return res
+}
+
+// format2 formats one of our errors as GraphQL does.
+func format2(err error) gqlerrors.FormattedError {
+	fe := gqlerrors.FormatError(err)
+	var e *Error
+	if errors.As(err, &e) {
+		fe.Extensions = e.Extensions()
+	}
+	return fe
+}
+
+// operation picks the operation to run: the named one, or the only one.
+func operation(doc *ast.Document, name string) (*ast.OperationDefinition, error) {
+	var found *ast.OperationDefinition
+	n := 0
+	for _, d := range doc.Definitions {
+		op, ok := d.(*ast.OperationDefinition)
+		if !ok {
+			continue
+		}
+		n++
+		if name == "" || (op.Name != nil && op.Name.Value == name) {
+			found = op
+		}
+	}
+	switch {
+	case n == 0:
+		return nil, errorf("INVALID_QUERY", "the document has no operation")
+	case name == "" && n > 1:
+		return nil, errorf("INVALID_QUERY", "the document has %d operations: name one with operationName", n)
+	case found == nil:
+		return nil, errorf("INVALID_QUERY", "the document has no operation named %q", name)
+	}
+	return found, nil
+}
+
+// SDL renders the schema in the GraphQL schema definition language.
+func (sch *Schema) SDL() string { return printSDL(&sch.gql) }

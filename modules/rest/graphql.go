@@ -1,0 +1,244 @@
+package rest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"strata/frontend"
+	"strata/modules/apierr"
+	"strata/modules/database"
+	"strata/modules/graphql"
+	"strata/modules/query"
+	"strata/schema"
+)
+
+// gqlBackend runs a GraphQL request's reads and writes with the REST handlers' own
+// code, for the request's caller: the same query parser, permission checks, write
+// guards and transactions.
+type gqlBackend struct {
+	a *API
+	c *fiber.Ctx
+	m *schema.Model
+}
+
+func (b gqlBackend) table(name string) (*schema.Table, error) {
+	t := b.m.Table(name)
+	if t == nil || t.System {
+		return nil, errNotFound("table", name)
+	}
+	return t, nil
+}
+
+func (b gqlBackend) List(ctx context.Context, table string, p query.Params) ([]map[string]any, error) {
+	t, err := b.table(table)
+	if err != nil {
+		return nil, err
+	}
+	q, err := b.a.resolver(b.c, b.m).Parse(t, p)
+	if err != nil {
+		return nil, Translate(err)
+	}
+	res, err := b.a.runner(b.c).Run(ctx, q)
+	if err != nil {
+		return nil, Translate(err)
+	}
+	return res.Data, nil
+}
+
+// exact re-reads GraphQL's argument values the way REST reads a JSON body (numbers
+// exact), so both write through the same value checks.
+func exact(v any) (map[string]any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, apierr.InvalidPayload("data", "cannot encode: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var out map[string]any
+	if err := dec.Decode(&out); err != nil {
+		return nil, apierr.InvalidPayload("data", "cannot decode: %v", err)
+	}
+	return out, nil
+}
+
+func (b gqlBackend) Create(ctx context.Context, table string, rows []map[string]any) ([]string, error) {
+	t, err := b.table(table)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) > b.a.Limits.MaxLimit {
+		return nil, apierr.InvalidPayload("data", "at most %d items per request", b.a.Limits.MaxLimit)
+	}
+	objects := make([]map[string]any, len(rows))
+	for i, r := range rows {
+		if objects[i], err = exact(r); err != nil {
+			return nil, err
+		}
+	}
+	ids, err := b.a.insertRows(b.c, b.m, t, objects)
+	return ids, Translate(err)
+}
+
+func (b gqlBackend) Update(ctx context.Context, table string, ids []string, data map[string]any) error {
+	t, err := b.table(table)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 || len(ids) > b.a.Limits.MaxLimit {
+		return apierr.InvalidPayload("ids", "between 1 and %d ids", b.a.Limits.MaxLimit)
+	}
+	body, err := exact(data)
+	if err != nil {
+		return err
+	}
+	return Translate(b.a.updateRows(b.c, b.m, t, []rowChange{{ids, body}}, ids, len(ids) == 1))
+}
+
+func (b gqlBackend) Delete(ctx context.Context, table string, ids []string) error {
+	t, err := b.table(table)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 || len(ids) > b.a.Limits.MaxLimit {
+		return apierr.InvalidPayload("ids", "between 1 and %d ids", b.a.Limits.MaxLimit)
+	}
+	for _, id := range ids {
+		if !schema.IsUUID(id) {
+			if len(ids) == 1 {
+				return apierr.NotFound("item %q not found in %s", id, t.Name)
+			}
+			return apierr.InvalidPayload("ids", "%q is not a UUID", id)
+		}
+	}
+	return Translate(b.a.deleteRows(b.c, b.m, t, ids, len(ids) == 1))
+}
+
+// gqlSchema is the tenant's GraphQL schema at the request's model version.
+func (a *API) gqlSchema(c *fiber.Ctx) (*graphql.Schema, *schema.Model, error) {
+	m, err := a.model(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	tc := tenantOf(c)
+	s, err := a.GraphQL.Schema(tc.t.ID, tc.version, m)
+	return s, m, err
+}
+
+// introspection reads the tenant's graphql_introspection setting.
+func (a *API) introspection(c *fiber.Ctx) func() (bool, error) {
+	return func() (bool, error) {
+		tc := tenantOf(c)
+		d := tc.db.Dialect
+		var v any
+		if err := tc.db.QueryRowContext(c.UserContext(), "SELECT "+d.Quote("graphql_introspection")+" FROM "+d.Quote("settings")).Scan(&v); err != nil {
+			return false, err
+		}
+		return database.Bool(v), nil
+	}
+}
+
+// graphqlRequest reads the operations of a GraphQL-over-HTTP request: from the query
+// string (GET), or a JSON body with one operation or a batch of them, or an
+// application/graphql body.
+func (a *API) graphqlRequest(c *fiber.Ctx) ([]graphql.Request, bool, error) {
+	if c.Method() == fiber.MethodGet {
+		r := graphql.Request{Query: c.Query("query"), OperationName: c.Query("operationName")}
+		if v := c.Query("variables"); v != "" {
+			if err := json.Unmarshal([]byte(v), &r.Variables); err != nil {
+				return nil, false, apierr.InvalidQuery("variables", "variables must be a JSON object")
+			}
+		}
+		return []graphql.Request{r}, false, nil
+	}
+	body := bytes.TrimSpace(c.Body())
+	if strings.HasPrefix(c.Get(fiber.HeaderContentType), "application/graphql") && !strings.HasPrefix(c.Get(fiber.HeaderContentType), "application/graphql-response") {
+		return []graphql.Request{{Query: string(body)}}, false, nil
+	}
+	if len(body) > 0 && body[0] == '[' {
+		var batch []graphql.Request
+		if err := json.Unmarshal(body, &batch); err != nil {
+			return nil, false, apierr.InvalidPayload("body", "expected a GraphQL request or a list of them: %v", err)
+		}
+		if len(batch) == 0 || len(batch) > a.GraphQL.Limits().MaxBatch {
+			return nil, false, apierr.InvalidPayload("body", "a batch holds 1 to %d operations", a.GraphQL.Limits().MaxBatch)
+		}
+		return batch, true, nil
+	}
+	var r graphql.Request
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, false, apierr.InvalidPayload("body", "expected a GraphQL request {query, variables, operationName}: %v", err)
+	}
+	return []graphql.Request{r}, false, nil
+}
+
+// graphqlHandler serves GraphQL over HTTP: POST for queries and mutations, GET for
+// queries; a browser asking for HTML gets the explorer page. The answer is
+// application/graphql-response+json when accepted (request errors are then 400, as
+// GraphQL-over-HTTP says), else application/json with 200.
+func (a *API) graphqlHandler(c *fiber.Ctx) error {
+	if c.Method() == fiber.MethodGet && c.Query("query") == "" && strings.Contains(c.Get(fiber.HeaderAccept), "text/html") {
+		return c.Type("html").Send(frontend.GraphQLExplorer)
+	}
+	reqs, batch, err := a.graphqlRequest(c)
+	if err != nil {
+		return err
+	}
+	sch, m, err := a.gqlSchema(c)
+	if err != nil {
+		return err
+	}
+	backend := gqlBackend{a: a, c: c, m: m}
+	opts := graphql.Options{
+		Introspection: a.introspection(c),
+		QueryOnly:     c.Method() == fiber.MethodGet,
+		Internal: func(err error) {
+			a.Log.Error("graphql: internal error", "tenant", tenantOf(c).t.Slug, "err", err)
+		},
+	}
+	results := make([]*graphql.Result, len(reqs))
+	allFailed := true
+	for i, r := range reqs {
+		results[i] = a.GraphQL.Execute(c.UserContext(), sch, r, backend, opts)
+		allFailed = allFailed && results[i].RequestError
+		if results[i].Mutation && opts.QueryOnly {
+			return apierr.New(fiber.StatusMethodNotAllowed, "INVALID_QUERY", "mutations need POST").With("allow", "POST")
+		}
+	}
+	status := fiber.StatusOK
+	if strings.Contains(c.Get(fiber.HeaderAccept), "application/graphql-response+json") {
+		c.Set(fiber.HeaderContentType, "application/graphql-response+json; charset=utf-8")
+		if allFailed {
+			status = fiber.StatusBadRequest
+		}
+	} else {
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	}
+	var out any = results[0]
+	if batch {
+		out = results
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	return c.Status(status).Send(raw)
+}
+
+// graphqlSDL answers the tenant's schema in SDL.
+func (a *API) graphqlSDL(c *fiber.Ctx) error {
+	if on, err := a.introspection(c)(); err != nil {
+		return err
+	} else if !on {
+		return apierr.Forbidden("introspection is turned off for this tenant")
+	}
+	sch, _, err := a.gqlSchema(c)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "text/plain; charset=utf-8")
+	return c.SendString(sch.SDL())
+}
