@@ -140,6 +140,43 @@ func TestAuthorizationMatrix(t *testing.T) {
 							t.Errorf("%s: count %v", caller, r.get("data.0.count"))
 						}
 					}},
+				// GraphQL: the same engine, so the same answers (a GraphQL error's code
+				// stands for the status REST gives; see graphqlStatus).
+				{name: "graphql public posts", method: "POST", path: "/graphql", body: gq(`{ posts { title } }`), want: with(every(200), "other_admin", 401),
+					read: func(t *testing.T, caller string, r reply) {
+						if rows, _ := r.get("data.posts").([]any); len(rows) != 1 {
+							t.Errorf("%s: posts %v", caller, r)
+						}
+					}},
+				{name: "graphql posts with hidden authors", method: "POST", path: "/graphql", body: gq(`{ posts { title author { name } } }`),
+					want: map[string]int{"anonymous": 403, "alice": 403, "bob": 403, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 403}},
+				{name: "graphql filter through hidden authors", method: "POST", path: "/graphql", body: gq(`{ posts(filter: {author: {name: {_eq: "secret author"}}}) { title } }`),
+					want: map[string]int{"anonymous": 403, "alice": 403, "bob": 403, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 403}},
+				{name: "graphql hidden authors directly", method: "POST", path: "/graphql", body: gq(`{ authors { name } }`), want: with(adminOnly(200), "anonymous", 403)},
+				{name: "graphql notes", method: "POST", path: "/graphql", body: gq(`{ notes(sort: ["text"]) { text } }`), want: with(every(200), "anonymous", 403, "other_admin", 401),
+					read: func(t *testing.T, caller string, r reply) {
+						var got []string
+						rows, _ := r.get("data.notes").([]any)
+						for _, row := range rows {
+							got = append(got, fmt.Sprint(row.(map[string]any)["text"]))
+						}
+						if strings.Join(got, "|") != strings.Join(ownNotes[caller], "|") {
+							t.Errorf("%s: notes %v; want %v", caller, got, ownNotes[caller])
+						}
+					}},
+				{name: "graphql notes aggregate", method: "POST", path: "/graphql", body: gq(`{ notes_aggregated { countAll } }`), want: with(every(200), "anonymous", 403, "other_admin", 401),
+					read: func(t *testing.T, caller string, r reply) {
+						if r.get("data.notes_aggregated.0.countAll") != float64(len(ownNotes[caller])) {
+							t.Errorf("%s: count %v", caller, r)
+						}
+					}},
+				{name: "graphql bob's note by id", method: "POST", path: "/graphql", body: gq(`{ notes_by_id(id: "{B}") { text } }`), want: with(every(200), "anonymous", 403, "other_admin", 401),
+					read: func(t *testing.T, caller string, r reply) {
+						sees := caller == "bob" || caller == "tenant_admin" || caller == "platform"
+						if (r.get("data.notes_by_id") != nil) != sees {
+							t.Errorf("%s: %v", caller, r)
+						}
+					}},
 				{name: "bob's note by id", method: "GET", path: "/items/notes/{B}", want: map[string]int{"anonymous": 403, "alice": 404, "bob": 200, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 404}},
 				{name: "update bob's note", method: "PATCH", path: "/items/notes/{B}", body: map[string]any{"text": "bob's"},
 					want: map[string]int{"anonymous": 401, "alice": 403, "bob": 200, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 403}},
@@ -181,6 +218,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 				{name: "create an api key", method: "POST", path: "/api-keys", body: map[string]any{"name": "", "role": "x"}, want: adminOnly(400)},
 				{name: "delete an api key", method: "DELETE", path: "/api-keys/00000000-0000-7000-8000-000000000000", want: adminOnly(404)},
 				{name: "change settings", method: "PATCH", path: "/settings", body: map[string]any{"require_approval": "sometimes"}, want: adminOnly(400)},
+				{name: "graphql update bob's note", method: "POST", path: "/graphql", body: gq(`mutation { update_notes_item(id: "{B}", data: {text: "bob's"}) { text } }`),
+					want: map[string]int{"anonymous": 401, "alice": 403, "bob": 200, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 403}},
+				{name: "graphql update across owners", method: "POST", path: "/graphql", body: gq(`mutation { update_notes_items(ids: ["{A}", "{B}"], data: {text: "x"}) { text } }`),
+					want: map[string]int{"anonymous": 401, "alice": 403, "bob": 403, "tenant_admin": 0, "other_admin": 401, "platform": 0, "api_key": 403}},
+				{name: "graphql delete across owners", method: "POST", path: "/graphql", body: gq(`mutation { delete_notes_items(ids: ["{A}", "{B}"]) { ids } }`),
+					want: map[string]int{"anonymous": 401, "alice": 403, "bob": 403, "tenant_admin": 0, "other_admin": 401, "platform": 0, "api_key": 403}},
+				{name: "graphql create a note", method: "POST", path: "/graphql", body: gq(`mutation { create_notes_item(data: {text: "new"}) { text } }`),
+					want: map[string]int{"anonymous": 401, "alice": 200, "bob": 200, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 200}},
+				{name: "graphql another tenant's posts", method: "POST", path: "../beta/graphql", body: gq(`{ __typename }`),
+					want: map[string]int{"anonymous": 200, "alice": 401, "bob": 401, "tenant_admin": 401, "other_admin": 200, "platform": 200, "api_key": 401}},
 				{name: "the platform", method: "GET", path: "../../tenants",
 					want: map[string]int{"anonymous": 401, "alice": 403, "bob": 403, "tenant_admin": 403, "other_admin": 403, "platform": 200, "api_key": 401}},
 			}
@@ -204,6 +251,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 						full = "/api/t/" + strings.TrimPrefix(path, "../")
 					}
 					st, r := callers[who].call(c.method, full, body, nil)
+					if strings.HasSuffix(path, "/graphql") {
+						st = graphqlStatus(st, r)
+					}
 					if st != want {
 						t.Errorf("%s as %s: %d, want %d: %s", c.name, who, st, want, r)
 						continue
@@ -220,4 +270,28 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gq is a GraphQL request body.
+func gq(query string) map[string]any { return map[string]any{"query": query} }
+
+// graphqlStatus is the status REST would give for a GraphQL answer: GraphQL reports
+// refusals as errors with the contract's codes in a 200.
+func graphqlStatus(st int, r reply) int {
+	if st != 200 {
+		return st
+	}
+	switch r.get("errors.0.extensions.code") {
+	case nil:
+		return 200
+	case "FORBIDDEN":
+		return 403
+	case "INVALID_CREDENTIALS", "INVALID_TOKEN", "TOKEN_EXPIRED":
+		return 401
+	case "ROUTE_NOT_FOUND":
+		return 404
+	case "INVALID_QUERY", "INVALID_PAYLOAD":
+		return 400
+	}
+	return 500
 }

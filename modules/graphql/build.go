@@ -212,8 +212,9 @@ var operatorTypes = func() map[string]*gql.InputObject {
 		}
 		return out
 	}
-	text := []string{"_eq", "_neq", "_contains", "_icontains", "_ncontains", "_starts_with", "_nstarts_with",
-		"_ends_with", "_nends_with", "_in", "_nin", "_empty", "_nempty"}
+	text := []string{"_eq", "_neq", "_lt", "_lte", "_gt", "_gte", "_between", "_nbetween", "_contains", "_ncontains", "_icontains", "_nicontains",
+		"_starts_with", "_nstarts_with", "_istarts_with", "_nistarts_with", "_ends_with", "_nends_with", "_iends_with", "_niends_with",
+		"_in", "_nin", "_empty", "_nempty"}
 	ordered := []string{"_eq", "_neq", "_lt", "_lte", "_gt", "_gte", "_in", "_nin", "_between", "_nbetween"}
 	return map[string]*gql.InputObject{
 		"string_filter_operators":  gql.NewInputObject(gql.InputObjectConfig{Name: "string_filter_operators", Fields: fields(gql.String, text...)}),
@@ -355,6 +356,16 @@ func (b *builder) filter(t *schema.Table) *gql.InputObject {
 			"_or":   {Type: gql.NewList(self)},
 			"_some": {Type: self, Description: "On a to-many relation: at least one related row matches."},
 			"_none": {Type: self, Description: "On a to-many relation: no related row matches."},
+		}
+		// On a to-one relation, its key can be compared directly, as in REST.
+		for _, op := range []string{"_eq", "_neq"} {
+			fs[op] = &gql.InputObjectFieldConfig{Type: gql.String, Description: "On a to-one relation: its key."}
+		}
+		for _, op := range []string{"_in", "_nin"} {
+			fs[op] = &gql.InputObjectFieldConfig{Type: gql.NewList(gql.String), Description: "On a to-one relation: its key."}
+		}
+		for _, op := range []string{"_null", "_nnull"} {
+			fs[op] = &gql.InputObjectFieldConfig{Type: gql.Boolean, Description: "On a to-one relation: whether its key is null."}
 		}
 		for i := range t.Columns {
 			if c := &t.Columns[i]; c.Relation == "" {

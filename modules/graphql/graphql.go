@@ -182,7 +182,7 @@ func (s *Service) Execute(ctx context.Context, sch *Schema, req Request, backend
 	if err := check(&sch.gql, doc, op, req.Variables, s.limits, opts.Introspection); err != nil {
 		return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{format2(err)}, Mutation: res.Mutation}
 	}
-	c := &call{backend: backend, model: sch.model, res: &query.Resolver{Model: sch.model}}
+	c := &call{backend: backend, model: sch.model, res: &query.Resolver{Model: sch.model}, vars: req.Variables}
 	out := gql.Execute(gql.ExecuteParams{Schema: sch.gql, AST: doc, OperationName: req.OperationName, Args: req.Variables,
 		Context: context.WithValue(ctx, ctxKey{}, c)})
 	res.Data = out.Data

@@ -38,6 +38,9 @@ type call struct {
 	backend Backend
 	model   *schema.Model
 	res     *query.Resolver // relation lookups
+	// vars are the request's variables as sent: graphql-go drops nulls when it
+	// coerces them, and a filter's null ({"_eq": null}) means IS NULL.
+	vars map[string]any
 }
 
 func callOf(p gql.ResolveParams) *call {
@@ -51,7 +54,7 @@ func callOf(p gql.ResolveParams) *call {
 func resolveList(t *schema.Table) gql.FieldResolveFn {
 	return func(p gql.ResolveParams) (any, error) {
 		c := callOf(p)
-		params, err := c.params(t, p.Info, p.Args, true)
+		params, err := c.params(t, p.Info, true)
 		if err != nil {
 			return nil, err
 		}
@@ -80,7 +83,7 @@ func resolveByID(t *schema.Table) gql.FieldResolveFn {
 // readBack reads rows by id with the field's selection, in the ids' order; rows the
 // caller may not read are left out.
 func (c *call) readBack(p gql.ResolveParams, t *schema.Table, ids []string) ([]map[string]any, error) {
-	params, err := c.params(t, p.Info, nil, false)
+	params, err := c.params(t, p.Info, false)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +121,7 @@ func (c *call) readBack(p gql.ResolveParams, t *schema.Table, ids []string) ([]m
 func resolveAggregated(t *schema.Table) gql.FieldResolveFn {
 	return func(p gql.ResolveParams) (any, error) {
 		c := callOf(p)
-		params, err := c.params(t, p.Info, p.Args, true)
+		params, err := c.params(t, p.Info, true)
 		if err != nil {
 			return nil, err
 		}
@@ -271,9 +274,9 @@ func (c *call) mutated(p gql.ResolveParams, t *schema.Table, ids []string, many 
 	return rows[0], nil
 }
 
-// params compiles a field and its selection into REST query parameters. args are the
-// field's coerced arguments (root fields); nested relations' arguments become deep.
-func (c *call) params(t *schema.Table, info gql.ResolveInfo, args map[string]any, withArgs bool) (query.Params, error) {
+// params compiles a field and its selection into REST query parameters: with withArgs,
+// the field's own arguments too (root fields); nested relations' arguments become deep.
+func (c *call) params(t *schema.Table, info gql.ResolveInfo, withArgs bool) (query.Params, error) {
 	var fields []string
 	deep := map[string]any{}
 	if err := c.selection(t, info, info.FieldASTs, "", &fields, deep, 0); err != nil {
@@ -293,6 +296,10 @@ func (c *call) params(t *schema.Table, info gql.ResolveInfo, args map[string]any
 	if !withArgs {
 		return p, nil
 	}
+	args, err := fieldArgs(info.FieldASTs[0], c.vars)
+	if err != nil {
+		return nil, err
+	}
 	if f, ok := args["filter"]; ok && f != nil {
 		s, err := toJSON(f)
 		if err != nil {
@@ -304,8 +311,8 @@ func (c *call) params(t *schema.Table, info gql.ResolveInfo, args map[string]any
 		p["sort"] = []string{strings.Join(s, ",")}
 	}
 	for _, k := range []string{"limit", "offset", "page"} {
-		if n, ok := args[k].(int); ok {
-			p[k] = []string{strconv.Itoa(n)}
+		if n, ok := args[k].(int64); ok {
+			p[k] = []string{strconv.FormatInt(n, 10)}
 		}
 	}
 	if s, ok := args["search"].(string); ok && s != "" {
@@ -489,8 +496,13 @@ func fieldArgs(f *ast.Field, vars map[string]any) (map[string]any, error) {
 		if v == nil {
 			continue
 		}
-		if i, ok := v.(int); ok {
-			v = int64(i)
+		switch x := v.(type) {
+		case int:
+			v = int64(x)
+		case float64: // from JSON variables
+			if x == float64(int64(x)) {
+				v = int64(x)
+			}
 		}
 		out[a.Name.Value] = v
 	}

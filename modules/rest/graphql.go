@@ -200,13 +200,35 @@ func (a *API) graphqlHandler(c *fiber.Ctx) error {
 		},
 	}
 	results := make([]*graphql.Result, len(reqs))
-	allFailed := true
+	refused := false
 	for i, r := range reqs {
 		results[i] = a.GraphQL.Execute(c.UserContext(), sch, r, backend, opts)
-		allFailed = allFailed && results[i].RequestError
+		refused = refused || results[i].RequestError
 		if results[i].Mutation && opts.QueryOnly {
 			return apierr.New(fiber.StatusMethodNotAllowed, "INVALID_QUERY", "mutations need POST").With("allow", "POST")
 		}
+	}
+	if refused {
+		// A field the schema lacks may be one another node has just added: this node
+		// notices schema changes within a second, but the next request must see them.
+		// Refused operations ran nothing, so they can run again on the newer schema.
+		tc := tenantOf(c)
+		if fm, v, err := a.Tenants.FreshModelVersion(c.UserContext(), tc.t, tc.db); err == nil && v != tc.version {
+			tc.version = v
+			if sch, err = a.GraphQL.Schema(tc.t.ID, v, fm); err != nil {
+				return err
+			}
+			backend.m = fm
+			for i, r := range reqs {
+				if results[i].RequestError {
+					results[i] = a.GraphQL.Execute(c.UserContext(), sch, r, backend, opts)
+				}
+			}
+		}
+	}
+	allFailed := true
+	for _, r := range results {
+		allFailed = allFailed && r.RequestError
 	}
 	status := fiber.StatusOK
 	if strings.Contains(c.Get(fiber.HeaderAccept), "application/graphql-response+json") {

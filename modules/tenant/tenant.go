@@ -366,10 +366,20 @@ func (r *Registry) Model(ctx context.Context, t *Tenant, db *database.DB) (*sche
 
 // ModelVersion is Model with the schema version it belongs to.
 func (r *Registry) ModelVersion(ctx context.Context, t *Tenant, db *database.DB) (*schema.Model, int64, error) {
+	return r.modelVersion(ctx, t, db, false)
+}
+
+// FreshModelVersion is ModelVersion with the version checked now, whatever the TTL:
+// for a caller that has reason to think another node just changed the schema.
+func (r *Registry) FreshModelVersion(ctx context.Context, t *Tenant, db *database.DB) (*schema.Model, int64, error) {
+	return r.modelVersion(ctx, t, db, true)
+}
+
+func (r *Registry) modelVersion(ctx context.Context, t *Tenant, db *database.DB, fresh bool) (*schema.Model, int64, error) {
 	r.mu.Lock()
 	cm := r.models[t.ID]
 	r.mu.Unlock()
-	if cm != nil && time.Since(cm.checked) < r.cfg.ModelTTL {
+	if cm != nil && !fresh && time.Since(cm.checked) < r.cfg.ModelTTL {
 		return cm.model, cm.version, nil
 	}
 	v, err := meta.Version(ctx, db, db.Dialect)
