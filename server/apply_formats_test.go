@@ -163,6 +163,20 @@ func TestApplySnapshotMigration(t *testing.T) {
 			if cols := n.mustCall(200, "GET", p+"/tables/posts", nil).fieldNames("data.columns"); !cols["views"] || cols["hits"] {
 				t.Fatalf("a refused file applied its good entries: %v", cols)
 			}
+
+			// Where changes wait for approval, the file's changes wait, in order.
+			n.mustCall(200, "PATCH", p+"/settings", map[string]any{"require_approval": "all"})
+			held := n.mustCall(202, "POST", apply, map[string]any{"tables": []any{good, entry("posts", "columnsToModify", modify(map[string]any{"name": "headline"}, map[string]any{"name": "heading"}))}})
+			ms, _ := held.get("data.migrations").([]any)
+			if len(ms) != 2 || held.get("data.migrations.0.status") != "pending" || held.get("data.migrations.1.status") != "pending" {
+				t.Fatalf("held: %s", held)
+			}
+			for _, m := range ms {
+				n.mustCall(200, "POST", p+"/migrations/"+m.(map[string]any)["id"].(string)+"/approve", nil)
+			}
+			if cols := n.mustCall(200, "GET", p+"/tables/posts", nil).fieldNames("data.columns"); !cols["hits"] || !cols["heading"] {
+				t.Fatalf("columns after approval: %v", cols)
+			}
 		})
 	}
 }

@@ -471,10 +471,5 @@ func (a *API) applyEntities(c *fiber.Ctx, sources []entitySource) error {
 		}
 		return nil
 	}
-	input := mustJSON(struct {
-		Tables    []snapshotTable `json:"tables"`
-		Relations []relationInput `json:"relations"`
-		Entities  []fiber.Map     `json:"entities"`
-	}{want.Tables, want.Relations, summary})
-	return a.runPlan(c, m, formatEntities, input, steps, fiber.Map{"entities": summary}, then)
+	return a.runPlan(c, m, formatEntities, steps, fiber.Map{"entities": summary}, then)
 }

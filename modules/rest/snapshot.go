@@ -213,16 +213,16 @@ func (a *API) applySnapshotFile(c *fiber.Ctx, body []byte) error {
 	if err != nil {
 		return err
 	}
-	subject, _ := json.Marshal(want)
-	return a.runPlan(c, m, formatSnapshot, subject, steps, nil, nil)
+	return a.runPlan(c, m, formatSnapshot, steps, nil, nil)
 }
 
 // runPlan validates steps in order against the model each will meet, before anything
-// runs, then answers the plan (dry run) or runs each step as its own migration through
-// the one path. Whatever the steps remove is confirmed once, for the whole apply, with
-// the usual hash and token, bound to the format, the input and what it removes. then,
-// when set, runs after the last step; extra is added to the answer.
-func (a *API) runPlan(c *fiber.Ctx, m *schema.Model, format string, input []byte, steps []planStep, extra fiber.Map, then func() error) error {
+// runs, so that a refusal names the input entry at fault; then it answers the plan (dry
+// run) or sends the steps down the one path as one request (Migration.ApplyAll): each
+// its own migration, what they remove together confirmed once with the usual hash and
+// token, and where the tenant holds changes for approval, the first held holding the
+// rest (answered 202). then, when set, runs after the steps; extra is added to the answer.
+func (a *API) runPlan(c *fiber.Ctx, m *schema.Model, format string, steps []planStep, extra fiber.Map, then func() error) error {
 	tc := tenantOf(c)
 	model := m
 	planned := make([]fiber.Map, 0, len(steps))
@@ -254,37 +254,27 @@ func (a *API) runPlan(c *fiber.Ctx, m *schema.Model, format string, input []byte
 	if c.QueryBool("dry_run") {
 		return answer(fiber.Map{"dry_run": true, "changes": planned, "removal": removal})
 	}
+	migrations := []*migration.Migration{}
 	if len(steps) > 0 {
-		// Each step is planned against the ones before it, so they cannot wait for
-		// approval one by one.
 		approval, err := a.requireApproval(c, tc)
 		if err != nil {
 			return err
 		}
-		if approval == "all" || (approval == "destructive" && !removal.Empty()) {
-			return apierr.New(fiber.StatusConflict, "INVALID_PAYLOAD", "this tenant holds changes for approval (require_approval=%s); apply the changes one by one instead", approval)
+		reqs := make([]migration.Request, len(steps))
+		for i, st := range steps {
+			reqs[i] = migration.Request{Change: st.change, CreatedBy: callerID(c), Approval: approval,
+				ConfirmHash: c.Get("X-Schema-Confirm-Hash"), ConfirmToken: c.Get("X-Schema-Confirm-Token")}
 		}
-	}
-	if !removal.Empty() {
-		// The subject holds the input and what it removes from the model as it is now,
-		// so a confirmation is void once either differs.
-		rm, _ := json.Marshal(removal)
-		err := a.Migration.Confirm(tc.t.ID, "apply "+format+" "+string(input)+"\x00"+string(rm), c.Get("X-Schema-Confirm-Hash"), c.Get("X-Schema-Confirm-Token"), removal.DroppedTables)
-		var cr *migration.ConfirmRequiredError
-		if errors.As(err, &cr) {
-			cr.Removal = removal // show all of it, not only the dropped tables
-		}
+		results, err := a.Migration.ApplyAll(c.UserContext(), a.Tenants.Target(tc.t, tc.db), reqs)
 		if err != nil {
 			return err
 		}
-	}
-	migrations := []*migration.Migration{}
-	for _, st := range steps {
-		res, err := a.Migration.Apply(c.UserContext(), a.Tenants.Target(tc.t, tc.db), migration.Request{Change: st.change, CreatedBy: callerID(c), Unattended: true})
-		if err != nil {
-			return err
+		for _, res := range results {
+			migrations = append(migrations, res.Migration)
+			if res.Migration.Status == migration.StatusPending {
+				c.Status(fiber.StatusAccepted) // held for approval
+			}
 		}
-		migrations = append(migrations, res.Migration)
 	}
 	if then != nil {
 		if err := then(); err != nil {

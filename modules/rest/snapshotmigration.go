@@ -396,5 +396,5 @@ func (a *API) applySnapshotMigration(c *fiber.Ctx, body []byte) error {
 	if err != nil {
 		return err
 	}
-	return a.runPlan(c, m, formatSnapshotMigration, mustJSON(sm), s.steps, fiber.Map{"skipped": s.skipped}, nil)
+	return a.runPlan(c, m, formatSnapshotMigration, s.steps, fiber.Map{"skipped": s.skipped}, nil)
 }
