@@ -1,9 +1,6 @@
 package rest
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"mime"
 	"strings"
 
@@ -79,25 +76,4 @@ func (a *API) applySnapshot(c *fiber.Ctx) error {
 		return err
 	}
 	return a.applyEntities(c, sources)
-}
-
-// decodeBody reads a JSON file strictly, as decode reads a request body: unknown fields
-// are an error, never ignored.
-func decodeBody(body []byte, v any) error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return apierr.InvalidPayload("body", "a JSON body is required")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return apierr.InvalidPayload(te.Field, "%s must be of type %s", te.Field, te.Type)
-		}
-		return apierr.InvalidPayload("body", "invalid JSON body: %v", err)
-	}
-	if dec.More() {
-		return apierr.InvalidPayload("body", "the body must be a single JSON value")
-	}
-	return nil
 }

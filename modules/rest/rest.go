@@ -138,8 +138,10 @@ func (a *API) Mount(app *fiber.App) {
 }
 
 // decode reads a JSON body strictly: unknown fields are an error, never ignored.
-func decode(c *fiber.Ctx, v any) error {
-	body := c.Body()
+func decode(c *fiber.Ctx, v any) error { return decodeBody(c.Body(), v) }
+
+// decodeBody is decode for a body already read (a file of POST /schema/apply).
+func decodeBody(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return apierr.InvalidPayload("body", "a JSON body is required")
 	}
