@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -121,6 +122,11 @@ func Apply(m *Model, c Change, gen IDGen) (*Model, Change, error) {
 	if err := apply(next, &c, gen); err != nil {
 		return nil, Change{}, err
 	}
+	// Relations and the trash are kept in id order, the order the metadata reads them
+	// back in, so a model carried from change to change (a replay, a cache) equals the
+	// same model loaded again; a restored relation goes back to its place.
+	slices.SortStableFunc(next.Relations, func(a, b Relation) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortStableFunc(next.Trash, func(a, b Trashed) int { return strings.Compare(a.ID, b.ID) })
 	return next, c, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -571,6 +573,7 @@ func TestApplyEffects(t *testing.T) {
 		for _, tr := range next.Trash {
 			kinds = append(kinds, tr.Kind+":"+tr.Table)
 		}
+		sort.Strings(kinds)
 		if want := []string{"column:posts", "table:authors"}; !reflect.DeepEqual(kinds, want) {
 			t.Errorf("trash = %v, want %v", kinds, want)
 		}
@@ -872,5 +875,28 @@ func TestApplyRenameJunction(t *testing.T) {
 	}
 	if !SameLive(back, m) || SameLive(back, before) {
 		t.Errorf("undoing the drop does not give the renamed junction back")
+	}
+}
+
+// A model carried from change to change keeps relations and the trash in id order, as
+// the metadata reads them back: a restored relation goes back to its place.
+func TestApplyKeepsIDOrder(t *testing.T) {
+	gen := counterIDs()
+	m := blogModel(t, gen)
+	m, _ = mustApply(t, m, Change{Type: AddRelation, Relation: &Relation{Table: "posts", Name: "editor", Type: ManyToOne, Target: "authors"}}, gen)
+	before := m
+	author := m.RelationByField("posts", "author").ID
+	dropped, resolved := mustApply(t, m, Change{Type: DropRelation, Relation: &Relation{ID: author}}, gen)
+	m, _ = mustApply(t, dropped, Change{Type: DropColumn, Table: "posts", Column: "title"}, gen)
+	steps, err := Inverse(before, dropped, resolved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range steps {
+		m, _ = mustApply(t, m, st, gen)
+	}
+	if !slices.IsSortedFunc(m.Relations, func(a, b Relation) int { return strings.Compare(a.ID, b.ID) }) ||
+		!slices.IsSortedFunc(m.Trash, func(a, b Trashed) int { return strings.Compare(a.ID, b.ID) }) {
+		t.Errorf("relations %+v and trash %+v are not in id order", m.Relations, m.Trash)
 	}
 }

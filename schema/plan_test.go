@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,7 +87,8 @@ var goldenCases = []struct {
 	{name: "drop_table_referenced", build: func(*Model) Change { return Change{Type: DropTable, Table: "authors"} }},
 	// A purged table cannot come back: its down is a comment.
 	{name: "purge_table", setup: []Change{{Type: DropTable, Table: "authors"}}, build: func(m *Model) Change {
-		return Change{Type: Purge, TrashID: m.Trash[len(m.Trash)-1].ID}
+		i := slices.IndexFunc(m.Trash, func(tr Trashed) bool { return tr.Kind == "table" })
+		return Change{Type: Purge, TrashID: m.Trash[i].ID}
 	}},
 	{name: "create_table", build: func(*Model) Change {
 		return Change{Type: CreateTable, Create: &Table{Name: "comments", Columns: []Column{
