@@ -1,7 +1,8 @@
 // Package histgen generates random, valid schema histories for property tests: from a
 // seed, a sequence of schema writes over Strata's tenant HTTP API (create, alter,
-// rename and drop tables and columns, relations of every kind, indexes), each one valid
-// given those before it.
+// rename and drop tables and columns, relations of every kind, indexes, rollbacks of
+// earlier migrations), each one valid given those before it, and now and then a
+// request the server must refuse (Step.Expect).
 //
 // It keeps a small model of what exists so it never asks for the impossible: a step
 // the server refuses is a disagreement between this model and the server, worth
@@ -26,8 +27,16 @@ type Step struct {
 	Path   string
 	Body   any
 	// Apply records the step's effect in the model once the server accepted it; reply
-	// is the server's answer (for the ids and names it chose). Nil: no effect.
+	// is the server's answer (for the ids and names it chose). Nil: no effect. It may
+	// run again on an earlier copy of the model, when a rollback undoes a step before
+	// this one and the model is rebuilt: it must not keep pointers into the model or
+	// hand it pointers of its own.
 	Apply func(m *Model, reply Reply) error
+	// Expect is the status the server must answer: 0 for 200 (accepted, answering a
+	// confirm challenge if one comes), or 400 for a request it must refuse as invalid
+	// (code INVALID_PAYLOAD, naming Field), which changes nothing.
+	Expect int
+	Field  string
 }
 
 // String renders the step as a request line, for failure messages.
@@ -84,6 +93,20 @@ type MigrationRef struct {
 	Seq  int64
 	Type string
 	Step int // index of the step that made it
+	// RolledBack is set once a later rollback undid it.
+	RolledBack bool
+}
+
+// committed is a step the server answered, kept so that a rollback can put the model
+// back: the model before it, and what its Apply needs to run again.
+type committed struct {
+	step   Step
+	reply  Reply
+	before *Model
+	// migrations indexes g.Migrations: the ones this step made.
+	migrations []int
+	rollback   bool // a rollback step: undoing it is not a thing
+	undone     bool // rolled back by a later step
 }
 
 // Gen generates one history.
@@ -95,13 +118,14 @@ type Gen struct {
 	Migrations []MigrationRef
 	// MaxTables and MinTables bound the number of user tables (junctions not counted).
 	MaxTables, MinTables int
-	// KnownBugs makes steps that trip server bugs known at the time of writing (listed
-	// in server/property_test.go, TestReplayPropertyKnownBugs); off, they are avoided so
-	// the rest of the history still gets checked.
-	KnownBugs bool
-	makers    []Maker
-	names     int
-	steps     int
+	// Dialect is the tenant's ("postgres", "mysql", "sqlite"; "" when unknown). The
+	// steps made to be accepted stay within every dialect's limits, since a history is
+	// replayed onto the others; on "mysql" the generator also makes steps beyond
+	// MySQL's own limits, which the server must refuse.
+	Dialect string
+	makers  []Maker
+	names   int
+	history []*committed
 }
 
 // New returns a generator for seed using makers (Default() when none are given).
@@ -147,18 +171,22 @@ func (g *Gen) Next() Step {
 	return s
 }
 
-// Commit records an accepted step in the model, with the migrations the answer names.
+// Commit records a step the server answered as expected in the model, with the
+// migrations the answer names (a rollback's answer names several).
 func (g *Gen) Commit(s Step, reply Reply) error {
-	if s.Apply != nil {
+	c := &committed{step: s, reply: reply, before: g.Model.Clone(), rollback: s.Kind == "rollback"}
+	if s.Apply != nil && s.Expect == 0 {
 		if err := s.Apply(g.Model, reply); err != nil {
 			return fmt.Errorf("%s: %w", s.Kind, err)
 		}
 	}
-	var prev []any
-	if p, ok := reply.Get("data.previous_migrations").([]any); ok {
-		prev = p
+	var list []any
+	for _, path := range []string{"data.previous_migrations", "data.migrations"} {
+		if l, ok := reply.Get(path).([]any); ok {
+			list = append(list, l...)
+		}
 	}
-	for _, m := range append(prev, reply.Get("data.migration")) {
+	for _, m := range append(list, reply.Get("data.migration")) {
 		mm, ok := m.(map[string]any)
 		if !ok {
 			continue
@@ -166,9 +194,10 @@ func (g *Gen) Commit(s Step, reply Reply) error {
 		id, _ := mm["id"].(string)
 		seq, _ := mm["seq"].(float64)
 		typ, _ := mm["type"].(string)
-		g.Migrations = append(g.Migrations, MigrationRef{ID: id, Seq: int64(seq), Type: typ, Step: g.steps})
+		c.migrations = append(c.migrations, len(g.Migrations))
+		g.Migrations = append(g.Migrations, MigrationRef{ID: id, Seq: int64(seq), Type: typ, Step: len(g.history)})
 	}
-	g.steps++
+	g.history = append(g.history, c)
 	return nil
 }
 
@@ -186,9 +215,7 @@ func pick[T any](g *Gen, list []T) T { return list[g.Rand.Intn(len(list))] }
 func (g *Gen) chance(p float64) bool { return g.Rand.Float64() < p }
 
 // Default lists the step kinds of a schema history with their weights. A new kind is
-// one more entry, here or appended by a caller: a rollback kind, say, would pick a
-// migration from g.Migrations, make POST /migrations/{id}/rollback, and in its Apply
-// put the model back (keeping copies with Model.Clone as steps commit).
+// one more entry, here or appended by a caller.
 func Default() []Maker {
 	return []Maker{
 		{Kind: "create_table", Weight: 8, Make: makeCreateTable},
@@ -206,5 +233,7 @@ func Default() []Maker {
 		{Kind: "drop_relation", Weight: 4, Make: makeDropRelation},
 		{Kind: "add_index", Weight: 7, Make: makeAddIndex},
 		{Kind: "drop_index", Weight: 4, Make: makeDropIndex},
+		{Kind: "rollback", Weight: 5, Make: makeRollback},
+		{Kind: "refused", Weight: 2, Make: makeRefused},
 	}
 }

@@ -62,16 +62,20 @@ func makeCreateTable(g *Gen) (Step, bool) {
 		}
 		draft := &Table{Name: name, Columns: cols}
 		kind, target := pick(g, []string{"many_to_one", "one_to_many", "one_to_one", "many_to_many"}), pick(g, targets)
-		if kind == "many_to_many" && !g.KnownBugs && !junctionKeysFit(name, target) {
-			kind = "many_to_one"
-		}
 		rel = g.relation(kind, draft, target)
 		rb := rel.body()
 		delete(rb, "table")
 		body["relations"] = []any{rb}
 	}
 	return Step{Method: "POST", Path: "/tables", Body: body, Apply: func(m *Model, reply Reply) error {
-		m.Tables = append(m.Tables, &Table{Name: name, Columns: cols, Description: desc})
+		if m.Table(name) != nil {
+			return fmt.Errorf("table %s exists already", name)
+		}
+		t := &Table{Name: name, Description: desc}
+		for _, c := range cols {
+			t.Columns = append(t.Columns, c.clone())
+		}
+		m.Tables = append(m.Tables, t)
 		m.Dropped = slices.DeleteFunc(m.Dropped, func(n string) bool { return n == name })
 		if rel == nil {
 			return nil
@@ -87,10 +91,7 @@ func makeCreateTable(g *Gen) (Step, bool) {
 }
 
 func makeRenameTable(g *Gen) (Step, bool) {
-	tables := g.Model.userTables()
-	if g.KnownBugs { // a junction table too: its relation keeps the old name
-		tables = g.Model.Tables
-	}
+	tables := g.Model.Tables // a junction too: its relation follows
 	if len(tables) == 0 {
 		return Step{}, false
 	}
@@ -104,6 +105,9 @@ func makeRenameTable(g *Gen) (Step, bool) {
 	}
 	return Step{Method: "PATCH", Path: tablePath(old), Body: body, Apply: func(m *Model, _ Reply) error {
 		t := m.Table(old)
+		if t == nil {
+			return fmt.Errorf("no table %s in the model", old)
+		}
 		t.Name = name
 		if describe {
 			t.Description = desc
@@ -114,6 +118,9 @@ func makeRenameTable(g *Gen) (Step, bool) {
 			}
 			if r.Target == old {
 				r.Target = name
+			}
+			if r.Junction == old {
+				r.Junction = name
 			}
 		}
 		m.Dropped = slices.DeleteFunc(m.Dropped, func(n string) bool { return n == name })
@@ -128,7 +135,11 @@ func makeDescribeTable(g *Gen) (Step, bool) {
 	t := pick(g, g.Model.Tables)
 	name, desc := t.Name, pick(g, []string{"", "what it holds", "l'état — ünïcødé"})
 	return Step{Method: "PATCH", Path: tablePath(name), Body: map[string]any{"description": desc}, Apply: func(m *Model, _ Reply) error {
-		m.Table(name).Description = desc
+		t := m.Table(name)
+		if t == nil {
+			return fmt.Errorf("no table %s in the model", name)
+		}
+		t.Description = desc
 		return nil
 	}}, true
 }
@@ -140,6 +151,9 @@ func makeDropTable(g *Gen) (Step, bool) {
 	}
 	name := pick(g, tables).Name
 	return Step{Method: "DELETE", Path: tablePath(name), Apply: func(m *Model, _ Reply) error {
+		if m.Table(name) == nil {
+			return fmt.Errorf("no table %s in the model", name)
+		}
 		for _, r := range slices.Clone(m.Relations) {
 			if r.Table == name || r.Target == name {
 				m.dropRelation(r)
@@ -162,7 +176,10 @@ func makeAddColumn(g *Gen) (Step, bool) {
 	name, c := t.Name, g.newColumn()
 	return Step{Method: "POST", Path: tablePath(name) + "/columns", Body: c.body(g), Apply: func(m *Model, _ Reply) error {
 		t := m.Table(name)
-		t.Columns = append(t.Columns, c)
+		if t == nil {
+			return fmt.Errorf("no table %s in the model", name)
+		}
+		t.Columns = append(t.Columns, c.clone())
 		return nil
 	}}, true
 }
@@ -179,16 +196,19 @@ func makeAlterColumn(g *Gen) (Step, bool) {
 	if !ok {
 		return Step{}, false
 	}
-	// A rename sent with the alteration: two migrations. Not with a narrowing change
-	// unless asked (KnownBugs): the server renames before it asks for confirmation.
-	if g.chance(0.1) && (g.KnownBugs || !narrows(c, n)) {
+	// A rename sent with the alteration: two migrations, confirmed together when the
+	// alteration narrows the column.
+	if g.chance(0.1) {
 		n.Name = g.columnName()
 		patch["name"] = n.Name
 	}
 	return Step{Method: "PATCH", Path: tablePath(t.Name) + "/columns/" + url.PathEscape(c.Name), Body: patch, Apply: func(m *Model, _ Reply) error {
 		t := m.Table(tc[0])
+		if t == nil || t.Column(tc[1]) == nil {
+			return fmt.Errorf("no column %s.%s in the model", tc[0], tc[1])
+		}
 		i := slices.IndexFunc(t.Columns, func(x *Column) bool { return x.Name == tc[1] })
-		t.Columns[i] = n
+		t.Columns[i] = n.clone()
 		t.renameInIndexes(tc[1], n.Name)
 		return nil
 	}}, true
@@ -213,6 +233,9 @@ func makeRenameColumn(g *Gen) (Step, bool) {
 	name := g.columnName()
 	return Step{Method: "PATCH", Path: tablePath(tc[0]) + "/columns/" + url.PathEscape(tc[1]), Body: map[string]any{"name": name}, Apply: func(m *Model, _ Reply) error {
 		t := m.Table(tc[0])
+		if t == nil || t.Column(tc[1]) == nil {
+			return fmt.Errorf("no column %s.%s in the model", tc[0], tc[1])
+		}
 		t.Column(tc[1]).Name = name
 		t.renameInIndexes(tc[1], name)
 		return nil
@@ -226,7 +249,11 @@ func makeDropColumn(g *Gen) (Step, bool) {
 	}
 	tc := pick(g, cols)
 	return Step{Method: "DELETE", Path: tablePath(tc[0]) + "/columns/" + url.PathEscape(tc[1]), Apply: func(m *Model, _ Reply) error {
-		m.Table(tc[0]).removeColumn(tc[1])
+		t := m.Table(tc[0])
+		if t == nil || t.Column(tc[1]) == nil {
+			return fmt.Errorf("no column %s.%s in the model", tc[0], tc[1])
+		}
+		t.removeColumn(tc[1])
 		return nil
 	}}, true
 }
@@ -274,17 +301,6 @@ func (g *Gen) relation(kind string, t *Table, target string) *Relation {
 	return r
 }
 
-// junctionKeysFit reports whether the key columns of a junction between table and
-// target (<table>_id, <target>_id or related_<target>_id) are at most 63 characters: the
-// server does not shorten them and fails the migration when they are longer.
-func junctionKeysFit(table, target string) bool {
-	src, dst := table+"_id", target+"_id"
-	if src == dst {
-		dst = "related_" + dst
-	}
-	return len(src) <= schema.MaxIdentifierLen && len(dst) <= schema.MaxIdentifierLen
-}
-
 // body renders a relation as the API takes it.
 func (r *Relation) body() map[string]any {
 	b := map[string]any{"table": r.Table, "name": r.Name, "type": r.Type, "target": r.Target}
@@ -307,9 +323,6 @@ func relationMaker(kind string) func(g *Gen) (Step, bool) {
 		target := pick(g, tables).Name
 		if g.chance(0.15) {
 			target = t.Name
-		}
-		if kind == "many_to_many" && !g.KnownBugs && !junctionKeysFit(t.Name, target) {
-			return Step{}, false
 		}
 		r := g.relation(kind, t, target)
 		body := r.body()
@@ -335,18 +348,22 @@ func (m *Model) addRelation(draft *Relation, reply Reply) error {
 	switch r.Type {
 	case "many_to_one", "one_to_one":
 		t := m.Table(r.Table)
+		if t == nil {
+			return fmt.Errorf("no table %s in the model", r.Table)
+		}
 		t.Columns = append(t.Columns, key(r.Name))
 	case "one_to_many":
 		t := m.Table(r.Target)
+		if t == nil {
+			return fmt.Errorf("no table %s in the model", r.Target)
+		}
 		t.Columns = append(t.Columns, key(r.Inverse))
 	case "many_to_many":
 		if r.Junction == "" {
 			return fmt.Errorf("the answer names no junction table: %v", reply)
 		}
-		src, dst := r.Table+"_id", r.Target+"_id"
-		if src == dst {
-			dst = "related_" + dst
-		}
+		// The server's own naming (shortened when a table name is long).
+		src, dst := schema.JunctionColumns(&schema.Relation{Table: r.Table, Target: r.Target})
 		a, b := key(src), key(dst)
 		a.Nullable, b.Nullable = false, false
 		m.Tables = append(m.Tables, &Table{Name: r.Junction, Junction: true, Columns: []*Column{a, b}})
@@ -408,7 +425,10 @@ func makeAddIndex(g *Gen) (Step, bool) {
 			return fmt.Errorf("the answer names no index: %v", reply)
 		}
 		t := m.Table(name)
-		t.Indexes = append(t.Indexes, &Index{Name: ixName, Columns: cols, Unique: unique})
+		if t == nil {
+			return fmt.Errorf("no table %s in the model", name)
+		}
+		t.Indexes = append(t.Indexes, &Index{Name: ixName, Columns: slices.Clone(cols), Unique: unique})
 		return nil
 	}}, true
 }
@@ -427,6 +447,9 @@ func makeDropIndex(g *Gen) (Step, bool) {
 	x := pick(g, all)
 	return Step{Method: "DELETE", Path: tablePath(x.table) + "/indexes/" + url.PathEscape(x.index), Apply: func(m *Model, _ Reply) error {
 		t := m.Table(x.table)
+		if t == nil {
+			return fmt.Errorf("no table %s in the model", x.table)
+		}
 		t.Indexes = slices.DeleteFunc(t.Indexes, func(ix *Index) bool { return ix.Name == x.index })
 		return nil
 	}}, true
