@@ -21,6 +21,10 @@ type Schema struct {
 	model *schema.Model
 	// cost is the number of fields and arguments: what the cache weighs it by.
 	cost int
+	// docs keeps the documents that passed validation, by their text: clients send
+	// the same few queries again and again, and graphql-go's validation costs more
+	// than running them.
+	docs docCache
 }
 
 // builder makes the types of one schema.

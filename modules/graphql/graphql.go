@@ -141,6 +141,8 @@ type Options struct {
 	QueryOnly bool
 	// Internal hears about internal errors, which answer only "internal error".
 	Internal func(error)
+	// slow turns the fast path off (tests compare the two).
+	slow bool
 }
 
 // Execute runs one operation against sch for the caller backend serves.
@@ -154,11 +156,15 @@ func (s *Service) Execute(ctx context.Context, sch *Schema, req Request, backend
 	if len(req.Query) > s.limits.MaxQueryBytes {
 		return fail("INVALID_QUERY", "the query is longer than %d bytes", s.limits.MaxQueryBytes)
 	}
-	doc, err := parser.Parse(parser.ParseParams{Source: source.NewSource(&source.Source{Body: []byte(req.Query), Name: "GraphQL request"})})
-	if err != nil {
-		fe := gqlerrors.FormatError(err)
-		fe.Extensions = map[string]any{"code": "INVALID_QUERY"}
-		return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{fe}}
+	doc, valid := sch.docs.get(req.Query)
+	if doc == nil {
+		var err error
+		doc, err = parser.Parse(parser.ParseParams{Source: source.NewSource(&source.Source{Body: []byte(req.Query), Name: "GraphQL request"})})
+		if err != nil {
+			fe := gqlerrors.FormatError(err)
+			fe.Extensions = map[string]any{"code": "INVALID_QUERY"}
+			return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{fe}}
+		}
 	}
 	op, err := operation(doc, req.OperationName)
 	if err != nil {
@@ -173,16 +179,30 @@ func (s *Service) Execute(ctx context.Context, sch *Schema, req Request, backend
 		r.Mutation = true
 		return r
 	}
-	if vr := gql.ValidateDocument(&sch.gql, doc, nil); !vr.IsValid {
-		for i := range vr.Errors {
-			vr.Errors[i].Extensions = map[string]any{"code": "INVALID_QUERY"}
+	if !valid {
+		if vr := gql.ValidateDocument(&sch.gql, doc, nil); !vr.IsValid {
+			for i := range vr.Errors {
+				vr.Errors[i].Extensions = map[string]any{"code": "INVALID_QUERY"}
+			}
+			return &Result{RequestError: true, Errors: vr.Errors, Mutation: res.Mutation}
 		}
-		return &Result{RequestError: true, Errors: vr.Errors, Mutation: res.Mutation}
+		sch.docs.put(req.Query, doc)
 	}
 	if err := check(&sch.gql, doc, op, req.Variables, s.limits, opts.Introspection); err != nil {
 		return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{format2(err)}, Mutation: res.Mutation}
 	}
 	c := &call{backend: backend, model: sch.model, res: &query.Resolver{Model: sch.model}, vars: req.Variables}
+	if !opts.slow && fastEligible(sch, doc, op) {
+		if errs := checkVariables(sch, op, req.Variables); len(errs) > 0 {
+			return &Result{RequestError: true, Errors: errs}
+		}
+		data, errs := fastExecute(ctx, sch, doc, op, c, opts.Internal)
+		if data != nil {
+			res.Data = data
+		}
+		res.Errors = errs
+		return res
+	}
 	out := gql.Execute(gql.ExecuteParams{Schema: sch.gql, AST: doc, OperationName: req.OperationName, Args: req.Variables,
 		Context: context.WithValue(ctx, ctxKey{}, c)})
 	res.Data = out.Data
@@ -203,6 +223,32 @@ func (s *Service) Execute(ctx context.Context, sch *Schema, req Request, backend
 		res.Errors = append(res.Errors, e)
 	}
 	return res
+}
+
+// docCache remembers validated documents by their text, a bounded number of them.
+type docCache struct {
+	mu   sync.Mutex
+	docs map[string]*ast.Document
+}
+
+// maxCachedDocs bounds the documents one schema remembers; past it, the cache starts
+// over (clients send a few queries again and again, not thousands of different ones).
+const maxCachedDocs = 256
+
+func (c *docCache) get(q string) (*ast.Document, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := c.docs[q]
+	return d, d != nil
+}
+
+func (c *docCache) put(q string, d *ast.Document) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.docs == nil || len(c.docs) >= maxCachedDocs {
+		c.docs = map[string]*ast.Document{}
+	}
+	c.docs[q] = d
 }
 
 // format2 formats one of our errors as GraphQL does.

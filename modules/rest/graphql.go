@@ -239,13 +239,20 @@ func (a *API) graphqlHandler(c *fiber.Ctx) error {
 	} else {
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	}
-	var out any = results[0]
+	var raw []byte
 	if batch {
-		out = results
+		raw = append(raw, '[')
 	}
-	raw, err := json.Marshal(out)
-	if err != nil {
-		return err
+	for i, r := range results {
+		if i > 0 {
+			raw = append(raw, ',')
+		}
+		if raw, err = r.AppendJSON(raw); err != nil {
+			return err
+		}
+	}
+	if batch {
+		raw = append(raw, ']')
 	}
 	return c.Status(status).Send(raw)
 }

@@ -49,6 +49,7 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "load time per scenario and target")
 	profile := flag.String("profile", "", "directory to save a CPU profile of Strata during each scenario")
 	rule := flag.Bool("rule", false, "also run Strata as a signed-in user whose reads go through a row rule, to measure permission evaluation")
+	gqlOnly := flag.Bool("graphql", false, "compare scenario (a) as a GraphQL query with the same REST request instead of the three scenarios")
 	serveHand := flag.String("serve-hand", "", "internal: serve the hand-written endpoint on this address for -tenant-url")
 	tenantURLFlag := flag.String("tenant-url", "", "internal: the tenant database for -serve-hand")
 	flag.Parse()
@@ -63,13 +64,13 @@ func main() {
 		}
 		return
 	}
-	if err := run(ctx, *dialect, *rows, *conns, *dur, *profile, *rule); err != nil {
+	if err := run(ctx, *dialect, *rows, *conns, *dur, *profile, *rule, *gqlOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration, profile string, rule bool) error {
+func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration, profile string, rule, gqlOnly bool) error {
 	fmt.Printf("building and starting the server…\n")
 	env, err := benchkit.Start(ctx, dialect, "bench", "STRATA_TENANT_POOL_MAX=32")
 	if err != nil {
@@ -136,6 +137,9 @@ func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration
 		}, func() (string, string, []byte) {
 			return "POST", "http://" + hand + "/posts", []byte(fmt.Sprintf(`{"title":"new","views":%d,"published":true}`, mrand.IntN(1000)))
 		}},
+	}
+	if gqlOnly {
+		return compareGraphQL(ctx, c, base, filter, dialect, rows, conns, dur)
 	}
 	fmt.Printf("\n%s, %d rows, %d connections, %s per run, %d CPUs, %s\n\n", dialect, rows, conns, dur, runtime.NumCPU(), runtime.Version())
 	fmt.Printf("| scenario | target | req/s | p50 ms | p99 ms | errors | Strata / hand-written |\n|---|---|---:|---:|---:|---:|---:|\n")
@@ -459,4 +463,45 @@ func load1(ctx context.Context, c *benchkit.Client, next func() (string, string,
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
 	return stats{rps: float64(ok.Load()) / dur.Seconds(), p50: q(0.50), p99: q(0.99), errors: bad.Load()}
+}
+
+// compareGraphQL runs scenario (a) as REST and as the GraphQL query asking for the same
+// rows and fields, alternately, twice each, and prints the ratio of the best runs.
+func compareGraphQL(ctx context.Context, c *benchkit.Client, base, filter, dialect string, rows, conns int, dur time.Duration) error {
+	query := `{ posts(filter: {views: {_gt: 500}}, sort: ["-views"], limit: 20) { id owner_id created_at updated_at title body views published } }`
+	body, _ := json.Marshal(map[string]any{"query": query})
+	rest := func() (string, string, []byte) { return "GET", base + "/api/t/bench/items/posts?" + filter, nil }
+	gql := func() (string, string, []byte) { return "POST", base + "/api/t/bench/graphql", body }
+	// The same answer, or the comparison means nothing.
+	var a struct{ Data []map[string]any }
+	var g struct {
+		Data struct{ Posts []map[string]any }
+	}
+	if err := c.Do("GET", base+"/api/t/bench/items/posts?"+filter, nil, 200, &a); err != nil {
+		return err
+	}
+	if err := c.Do("POST", base+"/api/t/bench/graphql", map[string]any{"query": query}, 200, &g); err != nil {
+		return err
+	}
+	ra, _ := json.Marshal(a.Data)
+	rg, _ := json.Marshal(g.Data.Posts)
+	if !bytes.Equal(ra, rg) {
+		return fmt.Errorf("REST and GraphQL answers differ:\n%s\n%s", ra, rg)
+	}
+	_ = load1(ctx, c, rest, conns, time.Second)
+	_ = load1(ctx, c, gql, conns, time.Second)
+	var bestR, bestG stats
+	for range 2 {
+		if r := load1(ctx, c, rest, conns, dur); r.rps > bestR.rps {
+			bestR = r
+		}
+		if r := load1(ctx, c, gql, conns, dur); r.rps > bestG.rps {
+			bestG = r
+		}
+	}
+	fmt.Printf("\n%s, %d rows, %d connections, %s per run (best of 2), %d CPUs, %s\n\n", dialect, rows, conns, dur, runtime.NumCPU(), runtime.Version())
+	fmt.Printf("| request | req/s | p50 ms | p99 ms | errors | GraphQL / REST |\n|---|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| REST (a) filter+sort+limit | %.0f | %.2f | %.2f | %d | |\n", bestR.rps, bestR.p50, bestR.p99, bestR.errors)
+	fmt.Printf("| GraphQL, the same rows and fields | %.0f | %.2f | %.2f | %d | %.0f%% |\n", bestG.rps, bestG.p50, bestG.p99, bestG.errors, 100*bestG.rps/bestR.rps)
+	return nil
 }
