@@ -47,7 +47,7 @@ type Config struct {
 	// document (STRATA_GRAPHQL_MAX_ALIASES, 50), estimated row fields
 	// (STRATA_GRAPHQL_MAX_COMPLEXITY, 250000), operations per batch
 	// (STRATA_GRAPHQL_MAX_BATCH, 10), and the fields of all cached schemas together
-	// (STRATA_GRAPHQL_CACHE_FIELDS, 1000000; least recently used schemas go first).
+	// (STRATA_GRAPHQL_CACHE_FIELDS, 250000 ≈ 75 MB; least recently used schemas go first).
 	GraphQLMaxDepth, GraphQLMaxAliases, GraphQLMaxComplexity, GraphQLMaxBatch, GraphQLCacheFields int
 	// TestStepDelay pauses a migration after each step, so crash-recovery tests can kill
 	// a node mid-migration (STRATA_TEST_STEP_DELAY). Never set it in production.
@@ -85,7 +85,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_LOGIN_MAX_FAILURES", 10, &c.LoginMaxFailures},
 		{"STRATA_GRAPHQL_MAX_DEPTH", 12, &c.GraphQLMaxDepth}, {"STRATA_GRAPHQL_MAX_ALIASES", 50, &c.GraphQLMaxAliases},
 		{"STRATA_GRAPHQL_MAX_COMPLEXITY", 250_000, &c.GraphQLMaxComplexity}, {"STRATA_GRAPHQL_MAX_BATCH", 10, &c.GraphQLMaxBatch},
-		{"STRATA_GRAPHQL_CACHE_FIELDS", 1_000_000, &c.GraphQLCacheFields},
+		{"STRATA_GRAPHQL_CACHE_FIELDS", 250_000, &c.GraphQLCacheFields},
 	}
 	for _, i := range ints {
 		if *i.dst, err = strconv.Atoi(get(i.key, strconv.Itoa(i.def))); err != nil || *i.dst < 1 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"runtime"
 	"testing"
 
 	"strata/modules/query"
@@ -138,5 +139,39 @@ func TestAppendString(t *testing.T) {
 		if err := json.Unmarshal(raw, &back); err != nil || back != s {
 			t.Errorf("%q: %s → %q %v", s, raw, back, err)
 		}
+	}
+}
+
+// BenchmarkSchemaMemory builds 1,000 tenants' schemas into the cache (each the
+// nestedModel's three related tables plus seven more of ten columns) and reports the
+// heap they hold per schema, and their cost (the unit of STRATA_GRAPHQL_CACHE_FIELDS).
+func BenchmarkSchemaMemory(b *testing.B) {
+	model := nestedModel()
+	for i := range 7 {
+		t := schema.Table{Name: fmt.Sprintf("extra_%d", i), Columns: []schema.Column{{Name: "id", Type: schema.TypeUUID, System: true}}}
+		for j := range 10 {
+			t.Columns = append(t.Columns, schema.Column{Name: fmt.Sprintf("c%d", j), Type: schema.AllTypes[j%len(schema.AllTypes)], Length: 255, Nullable: true})
+		}
+		model.Tables = append(model.Tables, t)
+	}
+	const tenants = 1000
+	for b.Loop() {
+		svc := NewService(Limits{}, 1<<40)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range tenants {
+			if _, err := svc.Schema(fmt.Sprintf("tenant-%d", i), 1, model); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		n, cost := svc.CacheStats()
+		if n != tenants {
+			b.Fatalf("%d schemas cached", n)
+		}
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/tenants, "heap-B/schema")
+		b.ReportMetric(float64(cost)/tenants, "cost/schema")
 	}
 }
