@@ -339,7 +339,9 @@ func (b *countingBackend) Create(context.Context, string, []map[string]any) ([]s
 func (b *countingBackend) Update(context.Context, string, []string, map[string]any) error {
 	return fmt.Errorf("read only")
 }
-func (b *countingBackend) Delete(context.Context, string, []string) error { return fmt.Errorf("read only") }
+func (b *countingBackend) Delete(context.Context, string, []string) error {
+	return fmt.Errorf("read only")
+}
 
 // TestGraphQLNoNPlusOne: nested relations load a level at a time: the statements depend
 // on the levels asked for, never on the rows.
