@@ -11,6 +11,9 @@ package bus
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -25,6 +28,10 @@ const (
 	// TopicInvalidate: something cached per tenant changed (permissions, roles,
 	// settings, the tenant itself); Payload says what.
 	TopicInvalidate = "invalidate"
+	// TopicResync is never published: a transport delivers it, to its own node only,
+	// after it lost its connection and got it back. Messages may have been missed in
+	// between, so whatever a node cached on the strength of the bus must be dropped.
+	TopicResync = "resync"
 )
 
 // MaxPayload bounds a message's payload, so it fits every transport (PostgreSQL's
@@ -52,34 +59,66 @@ type Bus interface {
 	Close() error
 }
 
-// fanout keeps subscribers and delivers to them; transports embed it.
+// ErrClosed is returned by Publish on a closed bus.
+var ErrClosed = errors.New("bus: closed")
+
+// ErrTooLarge is returned by Publish for a message over MaxPayload: the publisher
+// splits it. Every transport refuses it, Local included, so an event too big for a
+// cluster fails on a single node too rather than only once deployed.
+var ErrTooLarge = errors.New("bus: message too large")
+
+// maxEnvelope bounds a whole encoded message: PostgreSQL refuses a NOTIFY payload of
+// 8,000 bytes or more.
+const maxEnvelope = 7999
+
+// encode checks a message against the limits and renders it for a transport.
+func encode(m Message) ([]byte, error) {
+	if len(m.Data) > MaxPayload {
+		return nil, fmt.Errorf("%w: %s payload of %d bytes (at most %d)", ErrTooLarge, m.Topic, len(m.Data), MaxPayload)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("bus: encode %s message: %w", m.Topic, err)
+	}
+	if len(b) > maxEnvelope {
+		return nil, fmt.Errorf("%w: %s message of %d bytes encoded (at most %d)", ErrTooLarge, m.Topic, len(b), maxEnvelope)
+	}
+	return b, nil
+}
+
+// fanout keeps subscribers and delivers to them, in the order they subscribed;
+// transports embed it.
 type fanout struct {
 	mu   sync.RWMutex
-	subs map[int]func(Message)
+	subs []subscriber
 	next int
+}
+
+type subscriber struct {
+	id int
+	fn func(Message)
 }
 
 func (f *fanout) Subscribe(fn func(Message)) func() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.subs == nil {
-		f.subs = map[int]func(Message){}
-	}
 	id := f.next
 	f.next++
-	f.subs[id] = fn
+	f.subs = append(f.subs, subscriber{id: id, fn: fn})
 	return func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		delete(f.subs, id)
+		f.subs = slices.DeleteFunc(f.subs, func(s subscriber) bool { return s.id == id })
 	}
 }
 
+// deliver holds the read lock while subscribers run, so once unsubscribe returns its
+// function is never called again.
 func (f *fanout) deliver(m Message) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	for _, fn := range f.subs {
-		fn(m)
+	for _, s := range f.subs {
+		s.fn(m)
 	}
 }
 
@@ -88,27 +127,54 @@ func (f *fanout) deliver(m Message) {
 type Local struct {
 	fanout
 	queue chan Message
+	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
 }
 
 // NewLocal returns a running in-process bus.
 func NewLocal() *Local {
-	l := &Local{queue: make(chan Message, 4096), done: make(chan struct{})}
-	go func() {
-		defer close(l.done)
-		for m := range l.queue {
-			l.deliver(m)
-		}
-	}()
+	l := &Local{queue: make(chan Message, 4096), stop: make(chan struct{}), done: make(chan struct{})}
+	go l.run()
 	return l
 }
 
-// Publish queues m for delivery; it blocks only while the queue is full.
+// run delivers until Close, then what was queued before it.
+func (l *Local) run() {
+	defer close(l.done)
+	for {
+		select {
+		case m := <-l.queue:
+			l.deliver(m)
+		case <-l.stop:
+			for {
+				select {
+				case m := <-l.queue:
+					l.deliver(m)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// Publish queues m for delivery; it blocks only while the queue is full. The queue is
+// never closed, so a publish racing Close is refused or dropped, never a panic.
 func (l *Local) Publish(ctx context.Context, m Message) error {
+	if _, err := encode(m); err != nil {
+		return err
+	}
+	select {
+	case <-l.stop:
+		return ErrClosed
+	default:
+	}
 	select {
 	case l.queue <- m:
 		return nil
+	case <-l.stop:
+		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -116,7 +182,7 @@ func (l *Local) Publish(ctx context.Context, m Message) error {
 
 // Close delivers what is queued and stops.
 func (l *Local) Close() error {
-	l.once.Do(func() { close(l.queue) })
+	l.once.Do(func() { close(l.stop) })
 	<-l.done
 	return nil
 }

@@ -1,0 +1,111 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"regexp"
+	"time"
+)
+
+// SchemaChange is the Data of a TopicSchema message: the tenant's new schema version.
+type SchemaChange struct {
+	Version int64 `json:"version"`
+}
+
+// What a TopicInvalidate message is about (Invalidation.What).
+const (
+	// InvalidateAccess: the tenant's roles or permissions changed.
+	InvalidateAccess = "access"
+	// InvalidateSettings: the tenant's settings changed.
+	InvalidateSettings = "settings"
+	// InvalidateTenant: the tenant was created or deleted.
+	InvalidateTenant = "tenant"
+)
+
+// Invalidation is the Data of a TopicInvalidate message.
+type Invalidation struct {
+	What string `json:"what"`
+	// Slug and Deleted describe an InvalidateTenant message.
+	Slug    string `json:"slug,omitempty"`
+	Deleted bool   `json:"deleted,omitempty"`
+}
+
+// NewMessage builds a message whose Data is v encoded as JSON.
+func NewMessage(topic, tenant string, v any) (Message, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Message{}, err
+	}
+	return Message{Topic: topic, Tenant: tenant, Data: b}, nil
+}
+
+// Node is a bus as one node uses it: what it publishes carries the node's id as Origin
+// (unless the publisher set one), so receivers can tell their own messages apart.
+type Node struct {
+	Bus
+	ID string
+}
+
+// Publish stamps m with the node's id and publishes it.
+func (n *Node) Publish(ctx context.Context, m Message) error {
+	if m.Origin == "" {
+		m.Origin = n.ID
+	}
+	return n.Bus.Publish(ctx, m)
+}
+
+// backoff is how long a transport waits before its attempt-th reconnect (from 0):
+// doubling from 100 ms to 5 s, with jitter so that nodes that lost a shared server
+// together do not return to it together.
+func backoff(attempt int) time.Duration {
+	d := 5 * time.Second
+	if attempt < 6 {
+		d = 100 * time.Millisecond << attempt
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits d or until ctx ends, reporting whether ctx is still alive.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// DefaultChannel is the PostgreSQL and Redis channel the cluster bus uses, unless the
+// URL names another with a channel parameter (clusters sharing one Redis need their
+// own: Redis channels ignore the database number).
+const DefaultChannel = "strata_bus"
+
+// channelPattern keeps a channel a plain name: PostgreSQL truncates identifiers at 63
+// bytes (two names differing only after that would meet on one channel), and the
+// channel is part of the Redis client name, which takes no spaces.
+var channelPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,63}$`)
+
+// channelOf takes the bus's channel parameter out of a database URL, so the driver
+// never sees it.
+func channelOf(raw string) (rest, channel string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", fmt.Errorf("bus: parse url: %w", err)
+	}
+	q := u.Query()
+	channel = DefaultChannel
+	if q.Has("channel") {
+		channel = q.Get("channel")
+		q.Del("channel")
+		u.RawQuery = q.Encode()
+	}
+	if !channelPattern.MatchString(channel) {
+		return "", "", fmt.Errorf("bus: channel must match %s, got %q", channelPattern, channel)
+	}
+	return u.String(), channel, nil
+}
