@@ -21,6 +21,7 @@ import (
 	"strata/modules/access"
 	"strata/modules/apierr"
 	"strata/modules/auth"
+	"strata/modules/bus"
 	"strata/modules/database"
 	"strata/modules/graphql"
 	"strata/modules/migration"
@@ -34,6 +35,7 @@ type App struct {
 	Fiber   *fiber.App
 	Control *database.DB
 	Tenants *tenant.Registry
+	Bus     bus.Bus
 	cfg     Config
 	log     *slog.Logger
 }
@@ -47,6 +49,7 @@ type core struct {
 	migration *migration.Service
 	auth      *auth.Service
 	tenants   *tenant.Registry
+	bus       bus.Bus
 }
 
 // openCore opens the control database and wires the modules that work on tenants.
@@ -62,25 +65,34 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 	}
 	mig := migration.NewService(migration.Config{Secret: cfg.JWTSecret, ConfirmTTL: cfg.ConfirmTTL, NewID: newID, Log: log, StepDelay: cfg.TestStepDelay})
 	authSvc := auth.NewService(control, auth.Config{Secret: cfg.JWTSecret, AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, NewID: newID})
+	// The CLI has the bus too: a migration it runs reaches the running nodes' caches.
+	clusterBus, err := openBus(ctx, cfg, log)
+	if err != nil {
+		control.Close()
+		return nil, err
+	}
 	tenants := tenant.NewRegistry(tenant.Config{
 		Control: control, DataDir: cfg.DataDir, Migration: mig, Snapshot: snapshot, NewID: newID, Now: time.Now, Log: log,
+		ModelTTL: cfg.CacheTTL, TenantTTL: cfg.CacheTTL, Bus: clusterBus,
 		// Keep as many idle connections as may be open: reconnecting under load costs more
 		// than the query; idle ones are closed after MaxIdleTime.
 		Pool: database.Pool{MaxOpen: cfg.TenantPoolMax, MaxIdle: cfg.TenantPoolMax, MaxIdleTime: 5 * time.Minute},
 	})
+	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, bus: clusterBus}
 	if err := authSvc.EnsureSchema(ctx); err != nil {
-		control.Close()
+		co.close()
 		return nil, err
 	}
 	if err := tenants.EnsureSchema(ctx); err != nil {
-		control.Close()
+		co.close()
 		return nil, err
 	}
-	return &core{control: control, migration: mig, auth: authSvc, tenants: tenants}, nil
+	return co, nil
 }
 
 func (c *core) close() {
 	c.tenants.Close()
+	_ = c.bus.Close()
 	c.control.Close()
 }
 
@@ -161,7 +173,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	gqlSvc := graphql.NewService(graphql.Limits{MaxDepth: cfg.GraphQLMaxDepth, MaxAliases: cfg.GraphQLMaxAliases,
 		MaxComplexity: cfg.GraphQLMaxComplexity, MaxBatch: cfg.GraphQLMaxBatch, DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit},
 		cfg.GraphQLCacheFields)
-	api := &rest.API{Auth: authSvc, Access: &access.Store{}, Tenants: tenants, GraphQL: gqlSvc,
+	api := &rest.API{Auth: authSvc, Access: &access.Store{TTL: cfg.CacheTTL}, Tenants: tenants, GraphQL: gqlSvc, Bus: co.bus, CacheTTL: cfg.CacheTTL,
 		Throttle: &auth.Throttle{MaxPerAccount: cfg.LoginMaxFailures, MaxPerAddress: cfg.LoginMaxFailures * 5, Window: cfg.LoginWindow}, Migration: mig, Log: log, Now: time.Now, NewID: newID,
 		Limits: rest.Limits{DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, Query: query.Limits{
 			DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, MaxFilterDepth: cfg.MaxFilterDepth, MaxFilterNodes: cfg.MaxFilterNodes,
@@ -172,7 +184,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	app.Get("/", func(c *fiber.Ctx) error { return c.Type("html").Send(index) })
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })
 
-	return &App{Fiber: app, Control: control, Tenants: tenants, cfg: cfg, log: log}, nil
+	return &App{Fiber: app, Control: control, Tenants: tenants, Bus: co.bus, cfg: cfg, log: log}, nil
 }
 
 func statusOf(err error) int {
@@ -185,9 +197,10 @@ func statusOf(err error) int {
 	return fiber.StatusInternalServerError
 }
 
-// Close releases the node's pools.
+// Close releases the node's bus and pools.
 func (a *App) Close() {
 	a.Tenants.Close()
+	_ = a.Bus.Close()
 	a.Control.Close()
 }
 

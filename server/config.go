@@ -17,6 +17,7 @@ type Config struct {
 	HTTP             string        // STRATA_HTTP, default 127.0.0.1:8080
 	DataDir          string        // STRATA_DATA_DIR, default ./strata_data
 	DatabaseURL      string        // STRATA_DATABASE_URL, default sqlite://<data dir>/strata.db
+	RedisURL         string        // STRATA_REDIS_URL: the cluster bus over Redis pub/sub (see openBus)
 	AdminEmail       string        // STRATA_ADMIN_EMAIL, default admin@example.com
 	AdminPassword    string        // STRATA_ADMIN_PASSWORD; generated and logged once when unset
 	JWTSecret        []byte        // STRATA_JWT_SECRET; generated and kept in <data dir>/jwt_secret when unset
@@ -29,6 +30,7 @@ type Config struct {
 	MaxFilterNodes   int           // STRATA_MAX_FILTER_CONDITIONS conditions in a filter, default 200
 	MaxRelationDepth int           // STRATA_MAX_RELATION_DEPTH levels of relations in one query, default 4
 	ControlPoolMax   int           // STRATA_CONTROL_POOL_MAX connections to the control database, default 20
+	CacheTTL         time.Duration // STRATA_CACHE_TTL, default 1s: trust in cached tenants, models, policies, CORS origins without word from the bus
 	ConfirmTTL       time.Duration // STRATA_CONFIRM_TTL, default 5m
 	AccessTTL        time.Duration // STRATA_ACCESS_TTL, default 15m
 	RefreshTTL       time.Duration // STRATA_REFRESH_TTL, default 7d
@@ -71,6 +73,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		LogFormat:     get("STRATA_LOG_FORMAT", "text"),
 		LogLevel:      get("STRATA_LOG_LEVEL", "info"),
 		PprofAddr:     getenv("STRATA_PPROF_ADDR"),
+		RedisURL:      strings.TrimSpace(getenv("STRATA_REDIS_URL")),
 	}
 	var err error
 	ints := []struct {
@@ -98,7 +101,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		dst *time.Duration
 	}{
 		{"STRATA_TRASH_RETENTION", "7d", &c.TrashRetention}, {"STRATA_CONFIRM_TTL", "5m", &c.ConfirmTTL},
-		{"STRATA_ACCESS_TTL", "15m", &c.AccessTTL}, {"STRATA_REFRESH_TTL", "7d", &c.RefreshTTL},
+		{"STRATA_ACCESS_TTL", "15m", &c.AccessTTL}, {"STRATA_REFRESH_TTL", "7d", &c.RefreshTTL}, {"STRATA_CACHE_TTL", "1s", &c.CacheTTL},
 		{"STRATA_SHUTDOWN_GRACE", "15s", &c.ShutdownGrace}, {"STRATA_TEST_STEP_DELAY", "0s", &c.TestStepDelay},
 		{"STRATA_LOGIN_WINDOW", "15m", &c.LoginWindow},
 	}
@@ -106,6 +109,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if *d.dst, err = parseDuration(get(d.key, d.def)); err != nil {
 			return c, fmt.Errorf("%s: %w", d.key, err)
 		}
+	}
+	if c.CacheTTL <= 0 {
+		return c, fmt.Errorf("STRATA_CACHE_TTL must be positive")
 	}
 	if c.DefaultLimit > c.MaxLimit {
 		return c, fmt.Errorf("STRATA_DEFAULT_LIMIT (%d) exceeds STRATA_MAX_LIMIT (%d)", c.DefaultLimit, c.MaxLimit)

@@ -75,11 +75,15 @@ func (r *Rule) AllowsField(field string) bool {
 }
 
 // Store loads policies from a tenant's strata_roles and strata_permissions and keeps
-// them for TTL; changes made through this node are seen at once (Invalidate).
+// them for TTL (default 1s); changes are seen at once where Invalidate is called: on
+// the node that made them, and on the others when the bus brings word.
 type Store struct {
 	TTL time.Duration
 	mu  sync.Mutex
 	m   map[string]cached // tenant id + "\x00" + role id (or "name:public")
+	// gen counts invalidations: a policy read before one may predate it, so it is
+	// served but not kept.
+	gen uint64
 }
 
 type cached struct {
@@ -92,6 +96,7 @@ type cached struct {
 func (s *Store) Invalidate(tenantID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gen++
 	for k := range s.m {
 		if len(k) > len(tenantID) && k[:len(tenantID)] == tenantID && k[len(tenantID)] == 0 {
 			delete(s.m, k)
@@ -99,7 +104,15 @@ func (s *Store) Invalidate(tenantID string) {
 	}
 }
 
-func (s *Store) get(key string) (cached, bool) {
+// InvalidateAll forgets every policy (after the bus may have missed invalidations).
+func (s *Store) InvalidateAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	clear(s.m)
+}
+
+func (s *Store) get(key string) (cached, uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.m[key]
@@ -107,12 +120,15 @@ func (s *Store) get(key string) (cached, bool) {
 	if ttl == 0 {
 		ttl = time.Second
 	}
-	return c, ok && time.Since(c.at) < ttl
+	return c, s.gen, ok && time.Since(c.at) < ttl
 }
 
-func (s *Store) put(key string, c cached) {
+func (s *Store) put(key string, c cached, gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if gen != s.gen {
+		return
+	}
 	if s.m == nil || len(s.m) > 10000 {
 		s.m = map[string]cached{}
 	}
@@ -123,7 +139,8 @@ func (s *Store) put(key string, c cached) {
 // RoleID finds a role's id by name (the built-in public and authenticated roles).
 func (s *Store) RoleID(ctx context.Context, db *database.DB, tenantID, name string) (string, error) {
 	key := tenantID + "\x00name:" + name
-	if c, ok := s.get(key); ok {
+	c, gen, ok := s.get(key)
+	if ok {
 		return c.id, nil
 	}
 	d := db.Dialect
@@ -131,21 +148,22 @@ func (s *Store) RoleID(ctx context.Context, db *database.DB, tenantID, name stri
 	if err := db.QueryRowContext(ctx, d.Rebind("SELECT "+d.Quote("id")+" FROM "+d.Quote("strata_roles")+" WHERE "+d.Quote("name")+" = ?"), name).Scan(&id); err != nil {
 		return "", fmt.Errorf("role %s: %w", name, err)
 	}
-	s.put(key, cached{id: id})
+	s.put(key, cached{id: id}, gen)
 	return id, nil
 }
 
 // Policy returns the policy of a role; an unknown role has no permissions.
 func (s *Store) Policy(ctx context.Context, db *database.DB, tenantID, roleID string) (*Policy, error) {
 	key := tenantID + "\x00" + roleID
-	if c, ok := s.get(key); ok {
+	c, gen, ok := s.get(key)
+	if ok {
 		return c.p, nil
 	}
 	p, err := load(ctx, db, roleID)
 	if err != nil {
 		return nil, err
 	}
-	s.put(key, cached{p: p})
+	s.put(key, cached{p: p}, gen)
 	return p, nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"strata/modules/access"
 	"strata/modules/apierr"
+	"strata/modules/bus"
 )
 
 // acl is the shorthand a table's permissions may be given in:
@@ -99,6 +100,6 @@ func (a *API) applyACL(c *fiber.Ctx, table string, raw json.RawMessage, grants [
 			return fmt.Errorf("write permission: %w", err)
 		}
 	}
-	a.Access.Invalidate(tc.t.ID)
+	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateAccess)
 	return nil
 }

@@ -25,16 +25,53 @@ func securityHeaders(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// corsCache keeps each tenant's allowed origins for a moment; they change rarely and
-// are needed on every cross-origin request.
+// corsCache keeps each tenant's allowed origins for a moment (API.CacheTTL); they
+// change rarely and are needed on every cross-origin request. A settings change drops
+// them on every node (API.invalidate).
 type corsCache struct {
 	mu sync.Mutex
 	m  map[string]corsEntry
+	// gen counts drops: origins read before one may predate it, so they are served but
+	// not kept.
+	gen uint64
 }
 
 type corsEntry struct {
 	origins []string
 	at      time.Time
+}
+
+func (cc *corsCache) get(tenantID string, ttl time.Duration) ([]string, uint64, bool) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	e, ok := cc.m[tenantID]
+	return e.origins, cc.gen, ok && time.Since(e.at) < ttl
+}
+
+func (cc *corsCache) put(tenantID string, origins []string, gen uint64) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if gen != cc.gen {
+		return
+	}
+	if cc.m == nil {
+		cc.m = map[string]corsEntry{}
+	}
+	cc.m[tenantID] = corsEntry{origins: origins, at: time.Now()}
+}
+
+func (cc *corsCache) drop(tenantID string) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cc.gen++
+	delete(cc.m, tenantID)
+}
+
+func (cc *corsCache) dropAll() {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cc.gen++
+	clear(cc.m)
 }
 
 // cors answers browsers per the tenant's cors_origins setting ("*" allows any origin).
@@ -66,11 +103,13 @@ func (a *API) cors(c *fiber.Ctx) error {
 }
 
 func (a *API) corsOrigins(c *fiber.Ctx, tc *tenantCtx) ([]string, error) {
-	a.corsMu.mu.Lock()
-	e, ok := a.corsMu.m[tc.t.ID]
-	a.corsMu.mu.Unlock()
-	if ok && time.Since(e.at) < time.Second {
-		return e.origins, nil
+	ttl := a.CacheTTL
+	if ttl == 0 {
+		ttl = time.Second
+	}
+	cached, gen, ok := a.corsMu.get(tc.t.ID, ttl)
+	if ok {
+		return cached, nil
 	}
 	d := tc.db.Dialect
 	var raw any
@@ -81,11 +120,6 @@ func (a *API) corsOrigins(c *fiber.Ctx, tc *tenantCtx) ([]string, error) {
 	if s := database.Text(raw); s != "" {
 		_ = json.Unmarshal([]byte(s), &origins)
 	}
-	a.corsMu.mu.Lock()
-	if a.corsMu.m == nil {
-		a.corsMu.m = map[string]corsEntry{}
-	}
-	a.corsMu.m[tc.t.ID] = corsEntry{origins: origins, at: time.Now()}
-	a.corsMu.mu.Unlock()
+	a.corsMu.put(tc.t.ID, origins, gen)
 	return origins, nil
 }

@@ -17,6 +17,7 @@ import (
 	"strata/modules/access"
 	"strata/modules/apierr"
 	"strata/modules/auth"
+	"strata/modules/bus"
 	"strata/modules/database"
 	"strata/modules/graphql"
 	"strata/modules/migration"
@@ -41,7 +42,9 @@ type API struct {
 	Tenants   *tenant.Registry
 	Migration *migration.Service
 	GraphQL   *graphql.Service
+	Bus       bus.Bus
 	Limits    Limits
+	CacheTTL  time.Duration // trust in the API's own caches (CORS origins) without word from Bus; default 1s
 	Log       *slog.Logger
 	Now       func() time.Time
 	NewID     func() string
@@ -51,6 +54,7 @@ type API struct {
 
 // Mount registers every route on app.
 func (a *API) Mount(app *fiber.App) {
+	a.followBus()
 	app.Use(securityHeaders)
 	api := app.Group("/api")
 	api.Post("/auth/login", a.platformLogin)

@@ -13,6 +13,7 @@ import (
 	"strata/modules/access"
 	"strata/modules/apierr"
 	"strata/modules/auth"
+	"strata/modules/bus"
 	"strata/modules/database"
 	"strata/modules/query"
 	"strata/schema"
@@ -419,7 +420,7 @@ func (a *API) createRole(c *fiber.Ctx) error {
 	if err := insertRow(c.UserContext(), tc, "strata_roles", id, cols, tc.db.Dialect.TimeValue(a.Now())); err != nil {
 		return uniqueErr(err, "name")
 	}
-	a.Access.Invalidate(tc.t.ID)
+	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateAccess)
 	return a.oneSystemRow(c, "strata_roles", roleFields, id)
 }
 
@@ -451,7 +452,7 @@ func (a *API) patchRole(c *fiber.Ctx) error {
 	if n == 0 {
 		return apierr.NotFound("role %q not found", c.Params("id"))
 	}
-	a.Access.Invalidate(tc.t.ID)
+	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateAccess)
 	return a.oneSystemRow(c, "strata_roles", roleFields, c.Params("id"))
 }
 
@@ -468,7 +469,7 @@ func (a *API) deleteRole(c *fiber.Ctx) error {
 		return apierr.NotFound("role %q not found", c.Params("id"))
 	}
 	_, _ = deleteRow(c.UserContext(), tc, "strata_permissions", "role_id", c.Params("id"))
-	a.Access.Invalidate(tc.t.ID)
+	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateAccess)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
@@ -570,7 +571,7 @@ func (a *API) createPermission(c *fiber.Ctx) error {
 	if err := insertRow(c.UserContext(), tc, "strata_permissions", id, cols, tc.db.Dialect.TimeValue(a.Now())); err != nil {
 		return err
 	}
-	a.Access.Invalidate(tc.t.ID)
+	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateAccess)
 	return a.oneSystemRow(c, "strata_permissions", permissionFields, id)
 }
 
@@ -594,7 +595,7 @@ func (a *API) patchPermission(c *fiber.Ctx) error {
 	if _, err := updateRow(c.UserContext(), tc, "strata_permissions", c.Params("id"), cols, tc.db.Dialect.TimeValue(a.Now())); err != nil {
 		return err
 	}
-	a.Access.Invalidate(tc.t.ID)
+	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateAccess)
 	return a.oneSystemRow(c, "strata_permissions", permissionFields, c.Params("id"))
 }
 
@@ -607,7 +608,7 @@ func (a *API) deletePermission(c *fiber.Ctx) error {
 	if n == 0 {
 		return apierr.NotFound("permission %q not found", c.Params("id"))
 	}
-	a.Access.Invalidate(tc.t.ID)
+	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateAccess)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
@@ -712,5 +713,6 @@ func (a *API) patchSettings(c *fiber.Ctx) error {
 	if _, err := tc.db.ExecContext(c.UserContext(), d.Rebind("UPDATE "+d.Quote("settings")+" SET "+strings.Join(sets, ", ")), args...); err != nil {
 		return err
 	}
+	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateSettings)
 	return a.getSettings(c)
 }

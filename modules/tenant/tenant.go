@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"strata/modules/apierr"
+	"strata/modules/bus"
 	"strata/modules/database"
 	"strata/modules/meta"
 	"strata/modules/migration"
@@ -46,8 +47,15 @@ type Config struct {
 	Now       func() time.Time
 	Log       *slog.Logger
 	// ModelTTL is how long a cached model is trusted before its version is checked
-	// again; changes made on this node invalidate it at once.
+	// again (default 1s); changes made on this node invalidate it at once, and those
+	// of other nodes as soon as the Bus brings them.
 	ModelTTL time.Duration
+	// TenantTTL is how long a tenant found by slug is trusted (default 2s).
+	TenantTTL time.Duration
+	// Bus, when set, tells the other nodes of this node's schema versions and of
+	// tenants created and deleted, and this node of theirs. The TTLs then only bound
+	// how long a lost message goes unnoticed.
+	Bus bus.Bus
 }
 
 // Registry resolves tenants, their pools and their models.
@@ -57,6 +65,11 @@ type Registry struct {
 	pools  map[string]*database.DB
 	models map[string]*cachedModel
 	byslug map[string]cachedTenant
+	// gen counts what made cached answers stale (commits, bus messages). A read of the
+	// database that began before such an event may predate it, so its answer is served
+	// but not cached.
+	gen         uint64
+	unsubscribe func()
 }
 
 type cachedModel struct {
@@ -74,24 +87,106 @@ type cachedTenant struct {
 var SlugPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{1,62}$`)
 
 // NewRegistry returns a Registry and subscribes it to migration commits so its model
-// cache never lags behind this node's own changes.
+// cache never lags behind this node's own changes, and to the bus (when there is one)
+// for the other nodes' changes.
 func NewRegistry(cfg Config) *Registry {
 	if cfg.ModelTTL == 0 {
 		cfg.ModelTTL = time.Second
 	}
+	if cfg.TenantTTL == 0 {
+		cfg.TenantTTL = 2 * time.Second
+	}
 	r := &Registry{cfg: cfg, pools: map[string]*database.DB{}, models: map[string]*cachedModel{}, byslug: map[string]cachedTenant{}}
-	cfg.Migration.OnCommit(func(c migration.Commit) {
-		r.storeModel(c.TenantID, c.Model, c.Version)
-	})
+	cfg.Migration.OnCommit(r.committed)
+	if cfg.Bus != nil {
+		r.unsubscribe = cfg.Bus.Subscribe(r.follow)
+	}
 	return r
 }
 
-// storeModel caches a model unless a newer one is cached already: a slow reload that
-// started before a migration committed must not replace what that migration produced.
-func (r *Registry) storeModel(tenantID string, m *schema.Model, version int64) {
+// committed caches the model a migration of this node produced and announces its
+// version to the other nodes.
+func (r *Registry) committed(c migration.Commit) {
+	r.mu.Lock()
+	r.gen++
+	r.models[c.TenantID] = &cachedModel{model: c.Model, version: c.Version, checked: time.Now()}
+	r.mu.Unlock()
+	// Listeners have no context; a bus that does not answer must not hold the
+	// migration's caller for long. A message lost here is caught up by the TTL.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r.publish(ctx, bus.TopicSchema, c.TenantID, bus.SchemaChange{Version: c.Version})
+}
+
+// publish tells the other nodes; a failure is logged, not returned: the change it
+// reports is done, and the other nodes' TTLs bound how long they miss it.
+func (r *Registry) publish(ctx context.Context, topic, tenantID string, data any) {
+	if r.cfg.Bus == nil {
+		return
+	}
+	m, err := bus.NewMessage(topic, tenantID, data)
+	if err == nil {
+		err = r.cfg.Bus.Publish(ctx, m)
+	}
+	if err != nil {
+		r.cfg.Log.Warn("bus: publish failed; other nodes catch up within the cache TTL", "topic", topic, "tenant", tenantID, "err", err)
+	}
+}
+
+// follow applies another node's changes (and this node's own, which change nothing)
+// to the caches. It runs on the bus's delivery goroutine, so it only drops entries:
+// the next request reloads them.
+func (r *Registry) follow(m bus.Message) {
+	switch m.Topic {
+	case bus.TopicSchema:
+		var sc bus.SchemaChange
+		if err := json.Unmarshal(m.Data, &sc); err != nil || m.Tenant == "" {
+			r.cfg.Log.Warn("bus: bad schema message", "tenant", m.Tenant, "err", err)
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.gen++
+		// A version is a count, not a clock (rolling back several migrations can lower
+		// it): any other version than the cached one means the cached model is stale.
+		if cm := r.models[m.Tenant]; cm != nil && cm.version != sc.Version {
+			delete(r.models, m.Tenant)
+		}
+	case bus.TopicInvalidate:
+		var inv bus.Invalidation
+		if err := json.Unmarshal(m.Data, &inv); err != nil {
+			r.cfg.Log.Warn("bus: bad invalidation message", "tenant", m.Tenant, "err", err)
+			return
+		}
+		if inv.What != bus.InvalidateTenant {
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.gen++
+		delete(r.byslug, inv.Slug)
+		if inv.Deleted {
+			delete(r.models, m.Tenant)
+			if p := r.pools[m.Tenant]; p != nil {
+				p.Close()
+				delete(r.pools, m.Tenant)
+			}
+		}
+	case bus.TopicResync:
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.gen++
+		clear(r.models)
+		clear(r.byslug)
+	}
+}
+
+// storeModel caches a model read from the database, unless something made caches
+// stale since gen was taken: the read may predate it.
+func (r *Registry) storeModel(tenantID string, m *schema.Model, version int64, gen uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if cur := r.models[tenantID]; cur != nil && cur.version > version {
+	if r.gen != gen {
 		return
 	}
 	r.models[tenantID] = &cachedModel{model: m, version: version, checked: time.Now()}
@@ -154,6 +249,7 @@ func (r *Registry) Create(ctx context.Context, slug, name, databaseURL string) (
 	if _, err := c.ExecContext(ctx, d.Rebind("UPDATE strata_tenants SET status = 'active' WHERE id = ?"), t.ID); err != nil {
 		return nil, fmt.Errorf("activate tenant: %w", err)
 	}
+	r.publish(ctx, bus.TopicInvalidate, t.ID, bus.Invalidation{What: bus.InvalidateTenant, Slug: t.Slug})
 	return t, nil
 }
 
@@ -233,6 +329,7 @@ func (r *Registry) dropStore(ctx context.Context, t *Tenant) error {
 		p.Close()
 		delete(r.pools, t.ID)
 	}
+	r.gen++
 	delete(r.models, t.ID)
 	delete(r.byslug, t.Slug)
 	r.mu.Unlock()
@@ -256,6 +353,7 @@ func (r *Registry) Delete(ctx context.Context, t *Tenant) error {
 	if _, err := r.cfg.Control.ExecContext(ctx, d.Rebind("DELETE FROM strata_tenants WHERE id = ?"), t.ID); err != nil {
 		return fmt.Errorf("delete tenant: %w", err)
 	}
+	r.publish(ctx, bus.TopicInvalidate, t.ID, bus.Invalidation{What: bus.InvalidateTenant, Slug: t.Slug, Deleted: true})
 	return nil
 }
 
@@ -269,8 +367,9 @@ func (r *Registry) List(ctx context.Context) ([]*Tenant, error) {
 func (r *Registry) Get(ctx context.Context, slug string) (*Tenant, error) {
 	r.mu.Lock()
 	ct, ok := r.byslug[slug]
+	gen := r.gen
 	r.mu.Unlock()
-	if ok && time.Since(ct.fetched) < 2*time.Second {
+	if ok && time.Since(ct.fetched) < r.cfg.TenantTTL {
 		return ct.t, nil
 	}
 	t, err := r.lookup(ctx, slug)
@@ -281,8 +380,10 @@ func (r *Registry) Get(ctx context.Context, slug string) (*Tenant, error) {
 		return nil, apierr.NotFound("tenant %q not found", slug)
 	}
 	r.mu.Lock()
-	// A key must own its bytes: the caller's string may point into a reused buffer.
-	r.byslug[strings.Clone(slug)] = cachedTenant{t: t, fetched: time.Now()}
+	if r.gen == gen {
+		// A key must own its bytes: the caller's string may point into a reused buffer.
+		r.byslug[strings.Clone(slug)] = cachedTenant{t: t, fetched: time.Now()}
+	}
 	r.mu.Unlock()
 	return t, nil
 }
@@ -378,6 +479,7 @@ func (r *Registry) FreshModelVersion(ctx context.Context, t *Tenant, db *databas
 func (r *Registry) modelVersion(ctx context.Context, t *Tenant, db *database.DB, fresh bool) (*schema.Model, int64, error) {
 	r.mu.Lock()
 	cm := r.models[t.ID]
+	gen := r.gen
 	r.mu.Unlock()
 	if cm != nil && !fresh && time.Since(cm.checked) < r.cfg.ModelTTL {
 		return cm.model, cm.version, nil
@@ -387,21 +489,25 @@ func (r *Registry) modelVersion(ctx context.Context, t *Tenant, db *database.DB,
 		return nil, 0, err
 	}
 	if cm != nil && cm.version == v {
-		r.storeModel(t.ID, cm.model, v)
+		r.storeModel(t.ID, cm.model, v, gen)
 		return cm.model, v, nil
 	}
 	// The version was read before the model: if a migration commits in between, the
-	// model is newer than v, never older; caching it under v only means an early recheck.
+	// model is newer than v, never older; and that commit changes gen, so it is not
+	// cached under v.
 	m, err := meta.Load(ctx, db, db.Dialect)
 	if err != nil {
 		return nil, 0, err
 	}
-	r.storeModel(t.ID, m, v)
+	r.storeModel(t.ID, m, v, gen)
 	return m, v, nil
 }
 
-// Close closes every tenant pool.
+// Close stops following the bus and closes every tenant pool.
 func (r *Registry) Close() {
+	if r.unsubscribe != nil {
+		r.unsubscribe()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, p := range r.pools {
