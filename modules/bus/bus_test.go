@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,7 +36,7 @@ func unique(prefix string) string {
 
 // serverURL returns a test server's URL from the environment, skipping the test when
 // it is unset (failing in CI, where every leg must run).
-func serverURL(t *testing.T, env string) string {
+func serverURL(t testing.TB, env string) string {
 	t.Helper()
 	u := os.Getenv(env)
 	if u == "" {
@@ -59,7 +60,7 @@ func withChannel(base, channel string) string {
 type transport struct {
 	name string
 	// open makes a node on channel; idle is the transport's idle check interval.
-	open func(t *testing.T, channel string, idle time.Duration) Bus
+	open func(t testing.TB, channel string, idle time.Duration) Bus
 	// cut breaks node b's receiving connection from the server's side (nil for Local),
 	// and reports whether it broke those of every node on b's channel too.
 	cut func(t *testing.T, b Bus) (all bool)
@@ -69,12 +70,12 @@ type transport struct {
 
 func transports() []transport {
 	return []transport{
-		{name: "local", open: func(t *testing.T, _ string, _ time.Duration) Bus {
+		{name: "local", open: func(t testing.TB, _ string, _ time.Duration) Bus {
 			l := NewLocal()
 			t.Cleanup(func() { _ = l.Close() })
 			return l
 		}},
-		{name: "postgres", cluster: true, open: func(t *testing.T, channel string, idle time.Duration) Bus {
+		{name: "postgres", cluster: true, open: func(t testing.TB, channel string, idle time.Duration) Bus {
 			p, err := newPostgres(context.Background(), withChannel(serverURL(t, "STRATA_TEST_POSTGRES_URL"), channel), quiet(), idle)
 			if err != nil {
 				t.Fatal(err)
@@ -94,7 +95,7 @@ func transports() []transport {
 			}
 			return false
 		}},
-		{name: "redis", cluster: true, open: func(t *testing.T, channel string, idle time.Duration) Bus {
+		{name: "redis", cluster: true, open: func(t testing.TB, channel string, idle time.Duration) Bus {
 			r, err := newRedis(context.Background(), withChannel(serverURL(t, "STRATA_TEST_REDIS_URL"), channel), quiet(), idle)
 			if err != nil {
 				t.Fatal(err)
@@ -154,7 +155,7 @@ func listen(b Bus, tenant string) *inbox {
 	return in
 }
 
-func (in *inbox) next(t *testing.T) Message {
+func (in *inbox) next(t testing.TB) Message {
 	t.Helper()
 	select {
 	case m := <-in.ch:
@@ -166,7 +167,7 @@ func (in *inbox) next(t *testing.T) Message {
 }
 
 // nextOf skips resyncs (a test that does not cut connections may still see one).
-func (in *inbox) nextOf(t *testing.T, topic string) Message {
+func (in *inbox) nextOf(t testing.TB, topic string) Message {
 	t.Helper()
 	for {
 		if m := in.next(t); m.Topic == topic {
@@ -184,7 +185,7 @@ func (in *inbox) quiet(t *testing.T, d time.Duration) {
 	}
 }
 
-func seqMessage(t *testing.T, tenant, origin string, i int) Message {
+func seqMessage(t testing.TB, tenant, origin string, i int) Message {
 	m, err := NewMessage(TopicItems, tenant, map[string]int{"i": i})
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +202,7 @@ func seqOf(t *testing.T, m Message) int {
 	return d.I
 }
 
-func pair(t *testing.T, tr transport, idle time.Duration) (a, b Bus) {
+func pair(t testing.TB, tr transport, idle time.Duration) (a, b Bus) {
 	channel := unique("strata_test_")
 	a = tr.open(t, channel, idle)
 	b = a
@@ -457,5 +458,30 @@ func TestLocalPublishRacingClose(t *testing.T) {
 		}
 		_ = l.Close()
 		wg.Wait()
+	}
+}
+
+// BenchmarkDelivery times a message from Publish on one node to its delivery on another
+// (on Local, to its delivery in process), one at a time, and reports the median and the
+// 99th percentile besides the mean (ns/op).
+func BenchmarkDelivery(b *testing.B) {
+	for _, tr := range transports() {
+		b.Run(tr.name, func(b *testing.B) {
+			pub, sub := pair(b, tr, 30*time.Second)
+			tenant := unique("t")
+			in := listen(sub, tenant)
+			ds := make([]time.Duration, 0, b.N)
+			for i := 0; b.Loop(); i++ {
+				start := time.Now()
+				if err := pub.Publish(context.Background(), seqMessage(b, tenant, "a", i)); err != nil {
+					b.Fatal(err)
+				}
+				in.nextOf(b, TopicItems)
+				ds = append(ds, time.Since(start))
+			}
+			slices.Sort(ds)
+			b.ReportMetric(float64(ds[len(ds)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(ds[len(ds)*99/100].Microseconds()), "p99-µs")
+		})
 	}
 }
