@@ -26,18 +26,20 @@ import (
 	"strata/modules/graphql"
 	"strata/modules/migration"
 	"strata/modules/query"
+	"strata/modules/realtime"
 	"strata/modules/rest"
 	"strata/modules/tenant"
 )
 
 // App is one wired Strata node.
 type App struct {
-	Fiber   *fiber.App
-	Control *database.DB
-	Tenants *tenant.Registry
-	Bus     bus.Bus
-	cfg     Config
-	log     *slog.Logger
+	Fiber    *fiber.App
+	Control  *database.DB
+	Tenants  *tenant.Registry
+	Realtime *realtime.Hub
+	Bus      bus.Bus
+	cfg      Config
+	log      *slog.Logger
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
@@ -173,7 +175,24 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	gqlSvc := graphql.NewService(graphql.Limits{MaxDepth: cfg.GraphQLMaxDepth, MaxAliases: cfg.GraphQLMaxAliases,
 		MaxComplexity: cfg.GraphQLMaxComplexity, MaxBatch: cfg.GraphQLMaxBatch, DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit},
 		cfg.GraphQLCacheFields)
-	api := &rest.API{Auth: authSvc, Access: &access.Store{TTL: cfg.CacheTTL}, Tenants: tenants, GraphQL: gqlSvc, Bus: co.bus, CacheTTL: cfg.CacheTTL,
+	eventBus := co.bus
+	hub := realtime.NewHub(eventBus, realtime.Limits{MaxConnections: cfg.WSMaxConnections, MaxSubscriptions: cfg.WSMaxSubscriptions,
+		SendQueue: cfg.WSSendQueue, MessagesPerSec: cfg.WSMessagesPerSec, MaxMessageBytes: int64(cfg.WSMaxMessageBytes),
+		Heartbeat: cfg.WSHeartbeat, InitRows: cfg.DefaultLimit}, log)
+	// Migration status changes go out on the bus for the realtime subscribers of every
+	// node (new schema versions already do: the tenant registry publishes them).
+	mig.OnStatus(func(sc migration.StatusChange) {
+		action := "update"
+		if sc.Created {
+			action = "create"
+		}
+		m := sc.Migration
+		if err := realtime.Publish(context.Background(), eventBus, sc.TenantID, bus.TopicMigration,
+			realtime.ItemsEvent{Table: "custom_migrations", Action: action, IDs: []string{m.ID}, Status: m.Status, Error: m.Error}); err != nil {
+			log.Warn("realtime: publish migration status", "err", err)
+		}
+	})
+	api := &rest.API{Auth: authSvc, Access: &access.Store{TTL: cfg.CacheTTL}, Tenants: tenants, GraphQL: gqlSvc, Realtime: hub, Bus: eventBus, CacheTTL: cfg.CacheTTL,
 		Throttle: &auth.Throttle{MaxPerAccount: cfg.LoginMaxFailures, MaxPerAddress: cfg.LoginMaxFailures * 5, Window: cfg.LoginWindow}, Migration: mig, Log: log, Now: time.Now, NewID: newID,
 		Limits: rest.Limits{DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, Query: query.Limits{
 			DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, MaxFilterDepth: cfg.MaxFilterDepth, MaxFilterNodes: cfg.MaxFilterNodes,
@@ -184,7 +203,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	app.Get("/", func(c *fiber.Ctx) error { return c.Type("html").Send(index) })
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })
 
-	return &App{Fiber: app, Control: control, Tenants: tenants, Bus: co.bus, cfg: cfg, log: log}, nil
+	return &App{Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Bus: eventBus, cfg: cfg, log: log}, nil
 }
 
 func statusOf(err error) int {
@@ -197,10 +216,11 @@ func statusOf(err error) int {
 	return fiber.StatusInternalServerError
 }
 
-// Close releases the node's bus and pools.
+// Close closes the node's sockets (going away), its bus and its pools.
 func (a *App) Close() {
-	a.Tenants.Close()
+	a.Realtime.Close()
 	_ = a.Bus.Close()
+	a.Tenants.Close()
 	a.Control.Close()
 }
 

@@ -51,6 +51,14 @@ type Config struct {
 	// (STRATA_GRAPHQL_MAX_BATCH, 10), and the fields of all cached schemas together
 	// (STRATA_GRAPHQL_CACHE_FIELDS, 250000 ≈ 75 MB; least recently used schemas go first).
 	GraphQLMaxDepth, GraphQLMaxAliases, GraphQLMaxComplexity, GraphQLMaxBatch, GraphQLCacheFields int
+	// Websocket limits: sockets per node (STRATA_WS_MAX_CONNECTIONS, 10000),
+	// subscriptions per socket (STRATA_WS_MAX_SUBSCRIPTIONS, 100), messages waiting for
+	// a slow client before it is cut off (STRATA_WS_SEND_QUEUE, 256), messages a client
+	// may send per second (STRATA_WS_MAX_MESSAGES_PER_SEC, 50), the largest frame a
+	// client may send (STRATA_WS_MAX_MESSAGE_BYTES, 65536), and the ping interval
+	// (STRATA_WS_HEARTBEAT, 30s; a socket silent for two intervals is closed).
+	WSMaxConnections, WSMaxSubscriptions, WSSendQueue, WSMessagesPerSec, WSMaxMessageBytes int
+	WSHeartbeat                                                                            time.Duration
 	// TestStepDelay pauses a migration after each step, so crash-recovery tests can kill
 	// a node mid-migration (STRATA_TEST_STEP_DELAY). Never set it in production.
 	TestStepDelay time.Duration
@@ -89,6 +97,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_GRAPHQL_MAX_DEPTH", 12, &c.GraphQLMaxDepth}, {"STRATA_GRAPHQL_MAX_ALIASES", 50, &c.GraphQLMaxAliases},
 		{"STRATA_GRAPHQL_MAX_COMPLEXITY", 250_000, &c.GraphQLMaxComplexity}, {"STRATA_GRAPHQL_MAX_BATCH", 10, &c.GraphQLMaxBatch},
 		{"STRATA_GRAPHQL_CACHE_FIELDS", 250_000, &c.GraphQLCacheFields},
+		{"STRATA_WS_MAX_CONNECTIONS", 10000, &c.WSMaxConnections}, {"STRATA_WS_MAX_SUBSCRIPTIONS", 100, &c.WSMaxSubscriptions},
+		{"STRATA_WS_SEND_QUEUE", 256, &c.WSSendQueue}, {"STRATA_WS_MAX_MESSAGES_PER_SEC", 50, &c.WSMessagesPerSec},
+		{"STRATA_WS_MAX_MESSAGE_BYTES", 64 << 10, &c.WSMaxMessageBytes},
 	}
 	for _, i := range ints {
 		if *i.dst, err = strconv.Atoi(get(i.key, strconv.Itoa(i.def))); err != nil || *i.dst < 1 {
@@ -103,7 +114,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_TRASH_RETENTION", "7d", &c.TrashRetention}, {"STRATA_CONFIRM_TTL", "5m", &c.ConfirmTTL},
 		{"STRATA_ACCESS_TTL", "15m", &c.AccessTTL}, {"STRATA_REFRESH_TTL", "7d", &c.RefreshTTL}, {"STRATA_CACHE_TTL", "1s", &c.CacheTTL},
 		{"STRATA_SHUTDOWN_GRACE", "15s", &c.ShutdownGrace}, {"STRATA_TEST_STEP_DELAY", "0s", &c.TestStepDelay},
-		{"STRATA_LOGIN_WINDOW", "15m", &c.LoginWindow},
+		{"STRATA_LOGIN_WINDOW", "15m", &c.LoginWindow}, {"STRATA_WS_HEARTBEAT", "30s", &c.WSHeartbeat},
 	}
 	for _, d := range durs {
 		if *d.dst, err = parseDuration(get(d.key, d.def)); err != nil {

@@ -71,6 +71,9 @@ func run(args []string, getenv func(string) string) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
+	// Websockets are hijacked connections Fiber does not wait for: close them first,
+	// with "going away", so clients reconnect elsewhere.
+	app.Realtime.Close()
 	if err := app.Fiber.ShutdownWithTimeout(cfg.ShutdownGrace); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutdown: %w", err)
 	}

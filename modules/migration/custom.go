@@ -201,7 +201,8 @@ func readBack(ctx context.Context, q schema.Querier, d schema.Dialect, before *s
 // otherwise the live schema must match the change's recorded steps.
 func (s *Service) runSQL(ctx context.Context, conn *sql.Conn, tgt Target, before *schema.Model, m *Migration, change schema.Change, absorb bool) (*schema.Model, error) {
 	d := tgt.Dialect
-	if m.ID == "" {
+	created := m.ID == ""
+	if created {
 		m.Status = StatusRunning
 		if err := insertMigration(ctx, conn, d, m, s.cfg.NewID()); err != nil {
 			return nil, fmt.Errorf("record migration: %w", err)
@@ -209,6 +210,7 @@ func (s *Service) runSQL(ctx context.Context, conn *sql.Conn, tgt Target, before
 	} else if err := replan(ctx, conn, d, m, s.cfg.Now()); err != nil {
 		return nil, fmt.Errorf("mark migration running: %w", err)
 	}
+	s.statusChanged(tgt.TenantID, m, created)
 	start := time.Now()
 	var after *schema.Model
 	var runErr error
@@ -231,6 +233,8 @@ func (s *Service) runSQL(ctx context.Context, conn *sql.Conn, tgt Target, before
 		m.Error = &msg
 		if err := setStatus(context.WithoutCancel(ctx), conn, d, m, StatusFailed, &msg, s.cfg.Now()); err != nil {
 			s.cfg.Log.Error("record failed migration", "tenant", tgt.TenantID, "seq", m.Seq, "err", err)
+		} else {
+			s.statusChanged(tgt.TenantID, m, false)
 		}
 		for _, f := range s.failures {
 			f(tgt.TenantID, m)

@@ -116,6 +116,26 @@ type Service struct {
 	locks     map[string]*sync.Mutex
 	listeners []func(Commit)
 	failures  []func(tenantID string, m *Migration)
+	statuses  []func(StatusChange)
+}
+
+// StatusChange is a migration row recorded or moved to another status, after the
+// change is durable.
+type StatusChange struct {
+	TenantID string
+	// Created is set when the row was just recorded.
+	Created   bool
+	Migration Migration
+}
+
+// OnStatus registers f for every status change of every tenant's migrations (realtime
+// pushes them to admins). f must not block.
+func (s *Service) OnStatus(f func(StatusChange)) { s.statuses = append(s.statuses, f) }
+
+func (s *Service) statusChanged(tenantID string, m *Migration, created bool) {
+	for _, f := range s.statuses {
+		f(StatusChange{TenantID: tenantID, Created: created, Migration: *m})
+	}
 }
 
 // NewService returns a Service.
@@ -285,6 +305,7 @@ func (s *Service) run(ctx context.Context, conn *sql.Conn, tgt Target, before *s
 		if err := insertMigration(ctx, conn, tgt.Dialect, m, s.cfg.NewID()); err != nil {
 			return nil, fmt.Errorf("record pending migration: %w", err)
 		}
+		s.statusChanged(tgt.TenantID, m, true)
 		return res, nil
 	}
 	if handWritten(resolved, tgt.Dialect) {
@@ -350,7 +371,9 @@ func (s *Service) rerun(ctx context.Context, tgt Target, id, want, verb string) 
 	fail := func(cause error) (*Migration, error) {
 		msg := cause.Error()
 		m.Error = &msg
-		_ = setStatus(context.WithoutCancel(ctx), sess.conn, tgt.Dialect, m, StatusFailed, &msg, s.cfg.Now())
+		if setStatus(context.WithoutCancel(ctx), sess.conn, tgt.Dialect, m, StatusFailed, &msg, s.cfg.Now()) == nil {
+			s.statusChanged(tgt.TenantID, m, false)
+		}
 		return nil, &FailedError{Migration: m}
 	}
 	after, resolved, err := schema.Apply(before, change, s.cfg.NewID)
@@ -397,6 +420,7 @@ func (s *Service) Reject(ctx context.Context, tgt Target, id string) (*Migration
 	if err := setStatus(ctx, sess.conn, tgt.Dialect, m, "rejected", nil, s.cfg.Now()); err != nil {
 		return nil, err
 	}
+	s.statusChanged(tgt.TenantID, m, false)
 	return m, nil
 }
 
@@ -412,6 +436,7 @@ func (s *Service) execute(ctx context.Context, conn *sql.Conn, tgt Target, befor
 		if err := replan(ctx, conn, d, m, s.cfg.Now()); err != nil {
 			return fmt.Errorf("mark migration running: %w", err)
 		}
+		s.statusChanged(tgt.TenantID, m, false)
 	case ledger:
 		// The row is committed on its own before any DDL, so a failure or a crash
 		// still leaves a record. It goes straight to running: the lock is held, and
@@ -420,6 +445,7 @@ func (s *Service) execute(ctx context.Context, conn *sql.Conn, tgt Target, befor
 		if err := insertMigration(ctx, conn, d, m, s.cfg.NewID()); err != nil {
 			return fmt.Errorf("record migration: %w", err)
 		}
+		s.statusChanged(tgt.TenantID, m, true)
 	}
 	start := time.Now()
 	var runErr error
@@ -434,6 +460,8 @@ func (s *Service) execute(ctx context.Context, conn *sql.Conn, tgt Target, befor
 		if ledger {
 			if err := setStatus(context.WithoutCancel(ctx), conn, d, m, StatusFailed, &msg, s.cfg.Now()); err != nil {
 				s.cfg.Log.Error("record failed migration", "tenant", tgt.TenantID, "seq", m.Seq, "err", err)
+			} else {
+				s.statusChanged(tgt.TenantID, m, false)
 			}
 		}
 		s.cfg.Log.Warn("migration failed", "tenant", tgt.TenantID, "seq", m.Seq, "type", m.Type, "err", msg)
@@ -450,6 +478,15 @@ func (s *Service) execute(ctx context.Context, conn *sql.Conn, tgt Target, befor
 // committed tells the listeners about an executed migration, with the schema version
 // it produced (read under the lock, so no other migration came in between).
 func (s *Service) committed(ctx context.Context, conn *sql.Conn, tgt Target, m *Migration, after *schema.Model) {
+	if m.ID != "" {
+		s.statusChanged(tgt.TenantID, m, false)
+		if m.Type == string(schema.Rollback) {
+			var c schema.Change
+			if json.Unmarshal(m.Change, &c) == nil && c.Of != "" {
+				s.statusChanged(tgt.TenantID, &Migration{ID: c.Of, TenantID: tgt.TenantID, Status: StatusRolledBack, UpdatedAt: m.UpdatedAt}, false)
+			}
+		}
+	}
 	v, err := meta.Version(ctx, conn, tgt.Dialect)
 	if err != nil {
 		s.cfg.Log.Warn("read schema version after a migration", "tenant", tgt.TenantID, "err", err)

@@ -43,6 +43,7 @@ func (s *Service) Recover(ctx context.Context, tgt Target) ([]Migration, error) 
 		if err := s.settle(ctx, sess, tgt, m); err != nil {
 			return out, fmt.Errorf("recover migration %d: %w", m.Seq, err)
 		}
+		s.statusChanged(tgt.TenantID, m, false)
 		s.cfg.Log.Warn("recovered interrupted migration", "tenant", tgt.TenantID, "seq", m.Seq, "type", m.Type, "status", m.Status, "error", derefString(m.Error))
 		out = append(out, *m)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -26,50 +27,61 @@ func bearer(c *fiber.Ctx) string {
 	return c.Query("access_token")
 }
 
-// resolveCaller works out who is calling a tenant route and loads their policy:
-// anonymous callers get the public role; a tenant token is only good for its own
-// tenant; platform admins are admins everywhere; any other bearer is an API key.
+// resolveCaller works out who is calling a tenant route and loads their policy.
 func (a *API) resolveCaller(c *fiber.Ctx) error {
-	tc := tenantOf(c)
-	ctx := c.UserContext()
+	caller, _, err := a.callerFor(c.UserContext(), tenantOf(c), bearer(c))
+	if err != nil {
+		return err
+	}
+	c.Locals("caller", caller)
+	return c.Next()
+}
+
+// callerFor works out who a token (empty: none) is in a tenant, with their policy and
+// when the token expires: anonymous callers get the public role; a tenant token is only
+// good for its own tenant; platform admins are admins everywhere; any other bearer is
+// an API key.
+func (a *API) callerFor(ctx context.Context, tc *tenantCtx, tok string) (*access.Caller, time.Time, error) {
 	caller := &access.Caller{Kind: "anonymous"}
-	tok := bearer(c)
+	var expires time.Time
 	switch {
 	case tok == "":
 		id, err := a.Access.RoleID(ctx, tc.db, tc.t.ID, "public")
 		if err != nil {
-			return err
+			return nil, expires, err
 		}
 		caller.RoleID = id
 	case strings.Count(tok, ".") == 2:
 		claims, err := a.Auth.Verify(tok)
 		if err != nil {
-			return err
+			return nil, expires, err
+		}
+		if claims.ExpiresAt != nil {
+			expires = claims.ExpiresAt.Time
 		}
 		switch {
 		case claims.Tenant == "" && claims.Role == auth.RolePlatformAdmin:
 			caller = &access.Caller{Kind: "platform", UserID: claims.Subject, Policy: &access.Policy{Admin: true}}
 		case claims.Tenant != tc.t.ID:
-			return apierr.Unauthorized("INVALID_TOKEN", "this token belongs to another tenant")
+			return nil, expires, apierr.Unauthorized("INVALID_TOKEN", "this token belongs to another tenant")
 		default:
 			caller = &access.Caller{Kind: "user", UserID: claims.Subject, RoleID: claims.Role}
 		}
 	default:
 		role, err := a.apiKeyRole(ctx, tc, tok)
 		if err != nil {
-			return err
+			return nil, expires, err
 		}
 		caller = &access.Caller{Kind: "api_key", RoleID: role}
 	}
 	if caller.Policy == nil {
 		p, err := a.Access.Policy(ctx, tc.db, tc.t.ID, caller.RoleID)
 		if err != nil {
-			return err
+			return nil, expires, err
 		}
 		caller.Policy = p
 	}
-	c.Locals("caller", caller)
-	return c.Next()
+	return caller, expires, nil
 }
 
 // apiKeyRole finds the role of a static token; keys are stored hashed.

@@ -226,6 +226,7 @@ func (a *API) insertRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, objects
 			return nil, a.writeError(c, m, t, nil, err)
 		}
 	}
+	a.publish(c, t.Name, "create", ids)
 	return ids, nil
 }
 
@@ -399,6 +400,7 @@ func (a *API) updateRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, changes
 	if err := tx.Commit(); err != nil {
 		return a.writeError(c, m, t, nil, err)
 	}
+	a.publish(c, t.Name, "update", ids)
 	return nil
 }
 
@@ -453,6 +455,7 @@ func (a *API) deleteRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, keys []
 	if err := tx.Commit(); err != nil {
 		return a.writeError(c, m, t, nil, err)
 	}
+	a.publish(c, t.Name, "delete", keys)
 	return nil
 }
 

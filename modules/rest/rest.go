@@ -23,6 +23,7 @@ import (
 	"strata/modules/migration"
 	"strata/modules/openapi"
 	"strata/modules/query"
+	"strata/modules/realtime"
 	"strata/modules/tenant"
 	"strata/schema"
 )
@@ -42,6 +43,7 @@ type API struct {
 	Tenants   *tenant.Registry
 	Migration *migration.Service
 	GraphQL   *graphql.Service
+	Realtime  *realtime.Hub
 	Bus       bus.Bus
 	Limits    Limits
 	CacheTTL  time.Duration // trust in the API's own caches (CORS origins) without word from Bus; default 1s
@@ -101,6 +103,7 @@ func (a *API) Mount(app *fiber.App) {
 	t.Patch("/settings", adm, a.patchSettings)
 
 	t.Get("/openapi.json", adm, a.tenantDoc)
+	t.Get("/websocket", a.websocket)
 	t.Get("/graphql/sdl", a.graphqlSDL)
 	t.Get("/graphql", a.graphqlHandler)
 	t.Post("/graphql", a.graphqlHandler)

@@ -30,6 +30,8 @@ type Env struct {
 	DataDir    string
 	Base       string // the server's base URL
 	PprofAddr  string
+	bin        string
+	env        []string
 	Client     *Client
 	cleanup    []func()
 }
@@ -124,21 +126,9 @@ func Start(ctx context.Context, dialect, slug string, extraEnv ...string) (*Env,
 		e.Close()
 		return nil, fmt.Errorf("build: %v\n%s", err, out)
 	}
-	addr := FreeAddr()
+	e.bin, e.env = bin, extraEnv
 	e.PprofAddr = FreeAddr()
-	srv := exec.CommandContext(ctx, bin)
-	srv.Env = append(os.Environ(), "STRATA_HTTP="+addr, "STRATA_DATA_DIR="+e.DataDir, "STRATA_DATABASE_URL="+e.ControlURL,
-		"STRATA_ADMIN_PASSWORD=Bench-pass-123", "STRATA_JWT_SECRET=bench-secret-bench-secret-bench-secret", "STRATA_LOG_LEVEL=error",
-		"STRATA_PPROF_ADDR="+e.PprofAddr)
-	srv.Env = append(srv.Env, extraEnv...)
-	srv.Stdout, srv.Stderr = os.Stderr, os.Stderr
-	if err := srv.Start(); err != nil {
-		e.Close()
-		return nil, err
-	}
-	e.cleanup = append(e.cleanup, func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	e.Base = "http://" + addr
-	if err := WaitUp(ctx, e.Base+"/healthz"); err != nil {
+	if e.Base, err = e.StartNode(ctx, "STRATA_PPROF_ADDR="+e.PprofAddr); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -158,6 +148,26 @@ func Start(ctx context.Context, dialect, slug string, extraEnv ...string) (*Env,
 		return nil, err
 	}
 	return e, nil
+}
+
+// StartNode starts one more node of the cluster on the same databases and returns its
+// base URL.
+func (e *Env) StartNode(ctx context.Context, extraEnv ...string) (string, error) {
+	addr := FreeAddr()
+	srv := exec.CommandContext(ctx, e.bin)
+	srv.Env = append(os.Environ(), "STRATA_HTTP="+addr, "STRATA_DATA_DIR="+e.DataDir, "STRATA_DATABASE_URL="+e.ControlURL,
+		"STRATA_ADMIN_PASSWORD=Bench-pass-123", "STRATA_JWT_SECRET=bench-secret-bench-secret-bench-secret", "STRATA_LOG_LEVEL=error")
+	srv.Env = append(append(srv.Env, e.env...), extraEnv...)
+	srv.Stdout, srv.Stderr = os.Stderr, os.Stderr
+	if err := srv.Start(); err != nil {
+		return "", err
+	}
+	e.cleanup = append(e.cleanup, func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	base := "http://" + addr
+	if err := WaitUp(ctx, base+"/healthz"); err != nil {
+		return "", err
+	}
+	return base, nil
 }
 
 // TenantDB opens the tenant's own database directly.

@@ -1,0 +1,865 @@
+// Package realtime pushes row changes to websocket subscribers, speaking Directus's
+// protocol (auth, subscribe with a query, init snapshot, create/update/delete events,
+// unsubscribe, ping/pong). Writes publish small events on the bus (ids, not rows); every
+// node reads the rows its own subscribers may see, through the same query and
+// permission engine as REST, once per group of subscribers asking the same thing as
+// the same caller — never once per subscriber.
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"strata/modules/apierr"
+	"strata/modules/bus"
+	"strata/modules/query"
+)
+
+// Scope is who a socket reads as, in which tenant: REST builds it from the caller, so
+// every read goes through REST's permission engine.
+type Scope interface {
+	// TenantID is the tenant the socket belongs to.
+	TenantID() string
+	// Key identifies the caller's permissions (user, role): subscribers with the same
+	// key and query see the same rows.
+	Key() string
+	// Expires is when the caller's token expires (zero: never).
+	Expires() time.Time
+	// List runs a REST list query as the caller.
+	List(ctx context.Context, table string, p query.Params) ([]map[string]any, error)
+	// Admin reports whether the caller administers the tenant.
+	Admin() bool
+}
+
+// Authenticate turns a token sent over the socket into a scope for the same tenant.
+type Authenticate func(ctx context.Context, token string) (Scope, error)
+
+// Limits bound what sockets may do.
+type Limits struct {
+	MaxConnections   int           // sockets per node
+	MaxSubscriptions int           // per socket
+	MaxMessageBytes  int64         // a frame from a client
+	SendQueue        int           // messages waiting to be written to one socket
+	MessagesPerSec   int           // from one client, averaged over a second
+	Heartbeat        time.Duration // ping interval; a socket silent for two is closed
+	InitRows         int           // rows of an init snapshot when the query sets no limit
+	KnownIDs         int           // ids a subscription remembers, to send deletes only to those who saw the row
+	WriteTimeout     time.Duration
+}
+
+// WithDefaults fills in the defaults.
+func (l Limits) WithDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.MaxConnections, 10000)
+	def(&l.MaxSubscriptions, 100)
+	def(&l.SendQueue, 256)
+	def(&l.MessagesPerSec, 50)
+	def(&l.InitRows, 100)
+	def(&l.KnownIDs, 10000)
+	if l.MaxMessageBytes <= 0 {
+		l.MaxMessageBytes = 64 << 10
+	}
+	if l.Heartbeat <= 0 {
+		l.Heartbeat = 30 * time.Second
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = 10 * time.Second
+	}
+	return l
+}
+
+// Close codes.
+const (
+	CloseGoingAway      = 1001
+	ClosePolicyViolated = 1008
+	CloseTooBig         = 1009
+	CloseTryAgainLater  = 1013
+)
+
+// ItemsEvent is what a write publishes on the bus (TopicItems): the rows' ids.
+type ItemsEvent struct {
+	Table  string   `json:"table"`
+	Action string   `json:"action"` // create, update, delete
+	IDs    []string `json:"ids"`
+	// Status and Error carry a migration's new state (TopicMigration), as it was when
+	// it changed: a subscriber must see "running" even if the row reads "executed" by
+	// the time the event is handled.
+	Status string  `json:"status,omitempty"`
+	Error  *string `json:"error,omitempty"`
+}
+
+// maxIDsPerMessage keeps an event within the bus's payload bound.
+const maxIDsPerMessage = 150
+
+// Hub holds a node's sockets and their subscriptions, and turns bus events into pushes.
+type Hub struct {
+	bus    bus.Bus
+	limits Limits
+	log    *slog.Logger
+
+	mu       sync.RWMutex
+	sessions map[*Session]struct{}
+	count    atomic.Int64
+	closed   bool
+
+	// Events are handled by a few workers, each tenant always by the same one, so a
+	// tenant's events keep their order and one busy tenant does not hold up the rest.
+	workers []chan bus.Message
+	stop    func()
+	wg      sync.WaitGroup
+}
+
+// NewHub starts a hub on b.
+func NewHub(b bus.Bus, l Limits, log *slog.Logger) *Hub {
+	h := &Hub{bus: b, limits: l.WithDefaults(), log: log, sessions: map[*Session]struct{}{}}
+	for range 4 {
+		ch := make(chan bus.Message, 1024)
+		h.workers = append(h.workers, ch)
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			for m := range ch {
+				h.handle(m)
+			}
+		}()
+	}
+	h.stop = b.Subscribe(func(m bus.Message) {
+		switch m.Topic {
+		case bus.TopicItems, bus.TopicMigration, bus.TopicSchema:
+		default:
+			return
+		}
+		f := fnv.New32a()
+		f.Write([]byte(m.Tenant))
+		select {
+		case h.workers[int(f.Sum32())%len(h.workers)] <- m:
+		default:
+			// The bus goroutine must not block: a node this far behind drops the event
+			// and says so.
+			h.log.Warn("realtime: event queue full, event dropped", "tenant", m.Tenant, "topic", m.Topic)
+		}
+	})
+	return h
+}
+
+// Publish announces written rows to every node, split to fit the bus.
+func Publish(ctx context.Context, b bus.Bus, tenantID, topic string, ev ItemsEvent) error {
+	if b == nil || len(ev.IDs) == 0 {
+		return nil
+	}
+	for start := 0; start < len(ev.IDs); start += maxIDsPerMessage {
+		part := ev
+		part.IDs = ev.IDs[start:min(start+maxIDsPerMessage, len(ev.IDs))]
+		raw, err := json.Marshal(part)
+		if err != nil {
+			return fmt.Errorf("encode event: %w", err)
+		}
+		if err := b.Publish(ctx, bus.Message{Topic: topic, Tenant: tenantID, Data: raw}); err != nil {
+			return fmt.Errorf("publish event: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close closes every socket with "going away" and stops handling events.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	sessions := make([]*Session, 0, len(h.sessions))
+	for s := range h.sessions {
+		sessions = append(sessions, s)
+	}
+	h.mu.Unlock()
+	h.stop()
+	for _, s := range sessions {
+		s.closeWith(CloseGoingAway, "server shutting down")
+	}
+	for _, ch := range h.workers {
+		close(ch)
+	}
+	h.wg.Wait()
+}
+
+// Sessions is the number of open sockets.
+func (h *Hub) Sessions() int { return int(h.count.Load()) }
+
+// handle turns one bus event into pushes to this node's subscribers.
+func (h *Hub) handle(m bus.Message) {
+	if m.Topic == bus.TopicSchema {
+		h.each(m.Tenant, func(s *Session) { s.send(map[string]any{"type": "schema", "event": "update", "data": m.Data}) })
+		return
+	}
+	var ev ItemsEvent
+	if err := json.Unmarshal(m.Data, &ev); err != nil || ev.Table == "" {
+		return
+	}
+	if m.Topic == bus.TopicMigration {
+		ev.Table = "custom_migrations"
+	}
+	// Group the subscriptions that would read the same rows.
+	groups := map[string][]*subscription{}
+	h.each(m.Tenant, func(s *Session) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, sub := range s.subs {
+			if sub.table == ev.Table {
+				k := s.scope.Key() + "\x00" + sub.queryKey
+				groups[k] = append(groups[k], sub)
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, subs := range groups {
+		var rows []map[string]any
+		if ev.Action != "delete" {
+			var err error
+			if rows, err = subs[0].read(ctx, ev.IDs); err != nil {
+				h.log.Warn("realtime: read for subscribers failed", "tenant", m.Tenant, "table", ev.Table, "err", err)
+				continue
+			}
+			if m.Topic == bus.TopicMigration {
+				for _, r := range rows {
+					if _, ok := r["status"]; ok && ev.Status != "" {
+						r["status"] = ev.Status
+					}
+					if _, ok := r["error"]; ok && ev.Status != "" {
+						r["error"] = ev.Error
+					}
+				}
+			}
+		}
+		// Every subscription of a group gets the same rows: encode them once.
+		var data []byte
+		if len(rows) > 0 {
+			var err error
+			if data, err = json.Marshal(stripID(rows, subs[0].fields)); err != nil {
+				h.log.Error("realtime: encode rows", "err", err)
+				continue
+			}
+		}
+		for _, sub := range subs {
+			sub.deliver(ev, rows, data)
+		}
+	}
+}
+
+// each runs f for every session of a tenant.
+func (h *Hub) each(tenantID string, f func(*Session)) {
+	h.mu.RLock()
+	list := make([]*Session, 0, len(h.sessions))
+	for s := range h.sessions {
+		if s.scope.TenantID() == tenantID {
+			list = append(list, s)
+		}
+	}
+	h.mu.RUnlock()
+	for _, s := range list {
+		f(s)
+	}
+}
+
+// Socket is the websocket a session speaks over.
+type Socket interface {
+	ReadMessage() (int, []byte, error)
+	WriteMessage(messageType int, data []byte) error
+	WriteControl(messageType int, data []byte, deadline time.Time) error
+	SetReadLimit(limit int64)
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+	Close() error
+}
+
+// Message types of the websocket library.
+const (
+	textMessage  = 1
+	closeMessage = 8
+)
+
+// Session is one socket: its caller, its subscriptions, its send queue.
+type Session struct {
+	hub    *Hub
+	sock   Socket
+	auth   Authenticate
+	queue  chan []byte
+	closed chan struct{}
+	once   sync.Once
+
+	mu    sync.Mutex
+	scope Scope
+	subs  map[string]*subscription
+	// lastSeen is when the client last said anything (pong included).
+	lastSeen atomic.Int64
+}
+
+// ErrTooManyConnections refuses a socket past the node's limit.
+var ErrTooManyConnections = errors.New("too many websocket connections")
+
+// Serve runs a socket until it closes. scope is the caller of the upgrade request
+// (public, or the token given in ?access_token=).
+func (h *Hub) Serve(sock Socket, scope Scope, auth Authenticate) {
+	if int(h.count.Add(1)) > h.limits.MaxConnections {
+		h.count.Add(-1)
+		_ = sock.WriteControl(closeMessage, closePayload(CloseTryAgainLater, "too many connections"), time.Now().Add(time.Second))
+		_ = sock.Close()
+		return
+	}
+	s := &Session{hub: h, sock: sock, auth: auth, scope: scope, subs: map[string]*subscription{},
+		queue: make(chan []byte, h.limits.SendQueue), closed: make(chan struct{})}
+	s.lastSeen.Store(time.Now().UnixNano())
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		h.count.Add(-1)
+		_ = sock.WriteControl(closeMessage, closePayload(CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+		_ = sock.Close()
+		return
+	}
+	h.sessions[s] = struct{}{}
+	h.mu.Unlock()
+	var running sync.WaitGroup
+	defer func() {
+		h.mu.Lock()
+		delete(h.sessions, s)
+		h.mu.Unlock()
+		h.count.Add(-1)
+		s.closeWith(0, "")
+		// The connection is the server's again once Serve returns: nothing may
+		// touch it after that.
+		running.Wait()
+	}()
+	sock.SetReadLimit(h.limits.MaxMessageBytes)
+	running.Add(2)
+	go func() { defer running.Done(); s.writer() }()
+	go func() { defer running.Done(); s.heartbeat() }()
+	s.reader()
+}
+
+func closePayload(code int, reason string) []byte {
+	b := []byte{byte(code >> 8), byte(code)}
+	return append(b, reason...)
+}
+
+// closeWith closes the socket once, with a close frame when code is set.
+func (s *Session) closeWith(code int, reason string) {
+	s.once.Do(func() {
+		close(s.closed)
+		if code != 0 {
+			_ = s.sock.WriteControl(closeMessage, closePayload(code, reason), time.Now().Add(time.Second))
+		}
+		// The server owns a hijacked connection until Serve returns (closing it here
+		// may do nothing), so wake the reader and any blocked write: Serve then ends
+		// and the connection goes.
+		now := time.Now()
+		_ = s.sock.SetReadDeadline(now)
+		_ = s.sock.SetWriteDeadline(now)
+		if raw, ok := s.sock.(rawConn); ok {
+			if c := raw.NetConn(); c != nil {
+				_ = c.SetWriteDeadline(now)
+			}
+		}
+		_ = s.sock.Close()
+	})
+}
+
+// send queues a message; a client that does not keep up is cut off rather than
+// allowed to slow anyone else down.
+func (s *Session) send(v any) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		s.hub.log.Error("realtime: encode message", "err", err)
+		return
+	}
+	s.sendRaw(raw)
+}
+
+// sendRaw queues an encoded message.
+func (s *Session) sendRaw(raw []byte) {
+	select {
+	case <-s.closed:
+	case s.queue <- raw:
+	default:
+		go s.closeWith(ClosePolicyViolated, "slow consumer: send queue full")
+	}
+}
+
+// rawConn is a socket whose connection the writer may write frames to directly.
+type rawConn interface{ NetConn() net.Conn }
+
+// maxBatchBytes bounds the frames one write carries.
+const maxBatchBytes = 256 << 10
+
+func (s *Session) writer() {
+	raw, batching := s.sock.(rawConn)
+	var buf []byte
+	for {
+		select {
+		case <-s.closed:
+			return
+		case msg := <-s.queue:
+			deadline := time.Now().Add(s.hub.limits.WriteTimeout)
+			if !batching {
+				_ = s.sock.SetWriteDeadline(deadline)
+				if err := s.sock.WriteMessage(textMessage, msg); err != nil {
+					s.closeWith(0, "")
+					return
+				}
+				continue
+			}
+			// Under load many messages wait: they leave in one write (one system call)
+			// instead of one each. A frame is written whole by one Write, which the
+			// library's own control frames (pong, close) cannot interleave with.
+			buf = appendFrame(buf[:0], msg)
+		drain:
+			for len(buf) < maxBatchBytes {
+				select {
+				case more := <-s.queue:
+					buf = appendFrame(buf, more)
+				default:
+					break drain
+				}
+			}
+			conn := raw.NetConn()
+			_ = conn.SetWriteDeadline(deadline)
+			if _, err := conn.Write(buf); err != nil {
+				s.closeWith(0, "")
+				return
+			}
+			if cap(buf) > 4*maxBatchBytes {
+				buf = nil // do not keep a huge buffer for a quiet socket
+			}
+		}
+	}
+}
+
+// appendFrame appends an unmasked final text frame (RFC 6455 §5.2; servers do not mask).
+func appendFrame(b, payload []byte) []byte {
+	n := len(payload)
+	b = append(b, 0x81)
+	switch {
+	case n < 126:
+		b = append(b, byte(n))
+	case n < 1<<16:
+		b = append(b, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, payload...)
+}
+
+// heartbeat pings, closes a socket silent for two intervals, and one whose token expired.
+func (s *Session) heartbeat() {
+	every := s.hub.limits.Heartbeat
+	t := time.NewTicker(min(every, time.Second))
+	defer t.Stop()
+	lastPing := time.Now()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case now := <-t.C:
+			s.mu.Lock()
+			exp := s.scope.Expires()
+			s.mu.Unlock()
+			if !exp.IsZero() && now.After(exp) {
+				s.send(map[string]any{"type": "auth", "status": "error", "error": map[string]any{"code": "TOKEN_EXPIRED", "message": "the access token expired; reconnect with a new one"}})
+				time.Sleep(50 * time.Millisecond) // let the message out first
+				s.closeWith(ClosePolicyViolated, "token expired")
+				return
+			}
+			if now.Sub(time.Unix(0, s.lastSeen.Load())) > 2*every {
+				s.closeWith(ClosePolicyViolated, "no pong")
+				return
+			}
+			if now.Sub(lastPing) >= every {
+				lastPing = now
+				s.send(map[string]any{"type": "ping"})
+			}
+		}
+	}
+}
+
+// inbound is any client message.
+type inbound struct {
+	Type        string          `json:"type"`
+	UID         string          `json:"uid"`
+	AccessToken string          `json:"access_token"`
+	Collection  string          `json:"collection"`
+	Event       string          `json:"event"`
+	Query       json.RawMessage `json:"query"`
+}
+
+func (s *Session) reader() {
+	window, count := time.Now(), 0
+	for {
+		_, raw, err := s.sock.ReadMessage()
+		if err != nil {
+			if strings.Contains(err.Error(), "read limit") {
+				s.closeWith(CloseTooBig, "message too big")
+			}
+			return
+		}
+		s.lastSeen.Store(time.Now().UnixNano())
+		// A flood is abuse: more than the allowance in a second closes the socket.
+		if now := time.Now(); now.Sub(window) > time.Second {
+			window, count = now, 0
+		}
+		if count++; count > s.hub.limits.MessagesPerSec {
+			s.closeWith(ClosePolicyViolated, "too many messages")
+			return
+		}
+		var in inbound
+		if err := json.Unmarshal(raw, &in); err != nil {
+			s.fail("unknown", "", "INVALID_PAYLOAD", "a message must be a JSON object")
+			continue
+		}
+		switch in.Type {
+		case "ping":
+			s.send(map[string]any{"type": "pong"})
+		case "pong":
+		case "auth":
+			s.authenticate(in)
+		case "subscribe":
+			s.subscribe(in)
+		case "unsubscribe":
+			s.unsubscribe(in)
+		default:
+			s.fail(orUnknown(in.Type), in.UID, "INVALID_PAYLOAD", fmt.Sprintf("unknown message type %q (want auth, subscribe, unsubscribe, ping, pong)", in.Type))
+		}
+	}
+}
+
+func orUnknown(t string) string {
+	if t == "" || len(t) > 32 {
+		return "unknown"
+	}
+	return t
+}
+
+// fail answers a message with an error in the protocol's shape.
+func (s *Session) fail(typ, uid, code, msg string) {
+	out := map[string]any{"type": typ, "status": "error", "error": map[string]any{"code": code, "message": msg}}
+	if uid != "" {
+		out["uid"] = uid
+	}
+	s.send(out)
+}
+
+func (s *Session) authenticate(in inbound) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	scope, err := s.auth(ctx, in.AccessToken)
+	if err != nil {
+		code, msg := "AUTH_FAILED", "invalid credentials"
+		var ae *apierr.Error
+		if errors.As(err, &ae) && ae.Code == "TOKEN_EXPIRED" {
+			code, msg = "TOKEN_EXPIRED", ae.Message
+		}
+		s.fail("auth", "", code, msg)
+		return
+	}
+	s.mu.Lock()
+	s.scope = scope
+	s.mu.Unlock()
+	s.send(map[string]any{"type": "auth", "status": "ok"})
+}
+
+// subscription is one uid of one socket: a table, a query, and the ids it has seen.
+type subscription struct {
+	sess     *Session
+	uid      string
+	table    string
+	event    string // "" for every event
+	fields   string
+	filter   json.RawMessage
+	queryKey string
+
+	mu       sync.Mutex
+	known    map[string]bool
+	overflow bool // more ids than Limits.KnownIDs: deletes go out unfiltered
+}
+
+// query is the subscribe message's query.
+type subQuery struct {
+	Fields any             `json:"fields"`
+	Filter json.RawMessage `json:"filter"`
+	Sort   any             `json:"sort"`
+	Limit  *int            `json:"limit"`
+}
+
+func (s *Session) subscribe(in inbound) {
+	if in.UID == "" {
+		in.UID = fmt.Sprintf("%d", time.Now().UnixNano())
+	}
+	if len(in.UID) > 64 {
+		s.fail("subscribe", "", "INVALID_PAYLOAD", "uid is longer than 64 characters")
+		return
+	}
+	if in.Collection == "" {
+		s.fail("subscribe", in.UID, "INVALID_PAYLOAD", "collection is required")
+		return
+	}
+	switch in.Event {
+	case "", "create", "update", "delete":
+	default:
+		s.fail("subscribe", in.UID, "INVALID_PAYLOAD", "event must be create, update or delete")
+		return
+	}
+	var q subQuery
+	if len(in.Query) > 0 && string(in.Query) != "null" {
+		if err := json.Unmarshal(in.Query, &q); err != nil {
+			s.fail("subscribe", in.UID, "INVALID_QUERY", "query must be an object with fields, filter, sort, limit")
+			return
+		}
+	}
+	sub := &subscription{sess: s, uid: in.UID, table: in.Collection, event: in.Event, known: map[string]bool{}}
+	switch f := q.Fields.(type) {
+	case nil:
+		sub.fields = "*"
+	case string:
+		sub.fields = f
+	case []any:
+		var parts []string
+		for _, x := range f {
+			str, ok := x.(string)
+			if !ok {
+				s.fail("subscribe", in.UID, "INVALID_QUERY", "fields must be strings")
+				return
+			}
+			parts = append(parts, str)
+		}
+		sub.fields = strings.Join(parts, ",")
+	default:
+		s.fail("subscribe", in.UID, "INVALID_QUERY", "fields must be a string or a list of strings")
+		return
+	}
+	// The filter may come as an object or as a JSON string.
+	if len(q.Filter) > 0 && string(q.Filter) != "null" {
+		var str string
+		if json.Unmarshal(q.Filter, &str) == nil {
+			q.Filter = json.RawMessage(str)
+		}
+		var probe map[string]any
+		if err := json.Unmarshal(q.Filter, &probe); err != nil {
+			s.fail("subscribe", in.UID, "INVALID_QUERY", "filter must be a JSON object")
+			return
+		}
+		sub.filter = q.Filter
+	}
+	sub.queryKey = sub.fields + "\x00" + string(sub.filter)
+	s.mu.Lock()
+	if _, dup := s.subs[in.UID]; !dup && len(s.subs) >= s.hub.limits.MaxSubscriptions {
+		s.mu.Unlock()
+		s.fail("subscribe", in.UID, "INVALID_PAYLOAD", fmt.Sprintf("at most %d subscriptions per socket", s.hub.limits.MaxSubscriptions))
+		return
+	}
+	s.mu.Unlock()
+
+	// The init snapshot doubles as the permission and query check: REST's parser
+	// refuses a table the caller may not read, a bad filter, unknown fields.
+	p := sub.params(nil)
+	if q.Sort != nil {
+		switch v := q.Sort.(type) {
+		case string:
+			p["sort"] = []string{v}
+		case []any:
+			var parts []string
+			for _, x := range v {
+				if str, ok := x.(string); ok {
+					parts = append(parts, str)
+				}
+			}
+			p["sort"] = []string{strings.Join(parts, ",")}
+		}
+	}
+	limit := s.hub.limits.InitRows
+	if q.Limit != nil && *q.Limit >= 0 && *q.Limit < limit {
+		limit = *q.Limit
+	}
+	p["limit"] = []string{fmt.Sprint(limit)}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.mu.Lock()
+	scope := s.scope
+	s.mu.Unlock()
+	rows, err := scope.List(ctx, sub.table, p)
+	if err != nil {
+		code, msg := "INTERNAL", "the subscription could not be read"
+		var ae *apierr.Error
+		if errors.As(err, &ae) {
+			code, msg = ae.Code, ae.Message
+		} else {
+			s.hub.log.Error("realtime: init snapshot", "table", sub.table, "err", err)
+		}
+		s.fail("subscribe", in.UID, code, msg)
+		return
+	}
+	for _, r := range rows {
+		if id, ok := r["id"].(string); ok {
+			sub.known[id] = true
+		}
+	}
+	s.mu.Lock()
+	s.subs[in.UID] = sub
+	s.mu.Unlock()
+	s.send(map[string]any{"type": "subscription", "uid": in.UID, "event": "init", "data": stripID(rows, sub.fields)})
+}
+
+func (s *Session) unsubscribe(in inbound) {
+	s.mu.Lock()
+	_, ok := s.subs[in.UID]
+	delete(s.subs, in.UID)
+	s.mu.Unlock()
+	if !ok && in.UID != "" {
+		s.fail("unsubscribe", in.UID, "INVALID_PAYLOAD", "no subscription with this uid")
+	}
+}
+
+// params are the REST parameters of the subscription's query, narrowed to ids when
+// given. The id is always read, to tell events apart; stripID removes it when the
+// subscriber did not ask for it.
+func (sub *subscription) params(ids []string) query.Params {
+	p := query.Params{"fields": {withID(sub.fields)}}
+	var conds []any
+	if len(sub.filter) > 0 {
+		conds = append(conds, sub.filter)
+	}
+	if ids != nil {
+		conds = append(conds, map[string]any{"id": map[string]any{"_in": ids}})
+	}
+	switch len(conds) {
+	case 1:
+		raw, _ := json.Marshal(conds[0])
+		p["filter"] = []string{string(raw)}
+	case 2:
+		raw, _ := json.Marshal(map[string]any{"_and": conds})
+		p["filter"] = []string{string(raw)}
+	}
+	if ids != nil {
+		p["limit"] = []string{fmt.Sprint(len(ids))}
+	}
+	return p
+}
+
+func withID(fields string) string {
+	for _, f := range strings.Split(fields, ",") {
+		if f = strings.TrimSpace(f); f == "id" || f == "*" {
+			return fields
+		}
+	}
+	return fields + ",id"
+}
+
+func asksID(fields string) bool { return withID(fields) == fields }
+
+// stripID removes the id the subscriber did not ask for.
+func stripID(rows []map[string]any, fields string) []map[string]any {
+	if asksID(fields) {
+		return rows
+	}
+	out := make([]map[string]any, len(rows))
+	for i, r := range rows {
+		c := make(map[string]any, len(r))
+		for k, v := range r {
+			if k != "id" {
+				c[k] = v
+			}
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// read reads the event's rows as this subscription's caller with its query.
+func (sub *subscription) read(ctx context.Context, ids []string) ([]map[string]any, error) {
+	sub.sess.mu.Lock()
+	scope := sub.sess.scope
+	sub.sess.mu.Unlock()
+	return scope.List(ctx, sub.table, sub.params(ids))
+}
+
+// deliver sends one event to one subscription: create and update with the rows it may
+// see and that match; a row it saw before that no longer matches (or may no longer be
+// seen) as a delete; deletes only of rows it saw.
+func (sub *subscription) deliver(ev ItemsEvent, rows []map[string]any, data []byte) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	var matched []map[string]any
+	var gone []string
+	if ev.Action == "delete" {
+		for _, id := range ev.IDs {
+			if sub.known[id] || sub.overflow {
+				gone = append(gone, id)
+				delete(sub.known, id)
+			}
+		}
+	} else {
+		seen := map[string]bool{}
+		for _, r := range rows {
+			id, _ := r["id"].(string)
+			seen[id] = true
+			matched = append(matched, r)
+			sub.remember(id)
+		}
+		for _, id := range ev.IDs {
+			if !seen[id] && sub.known[id] {
+				gone = append(gone, id)
+				delete(sub.known, id)
+			}
+		}
+	}
+	event := ev.Action
+	if len(matched) > 0 && (sub.event == "" || sub.event == event) {
+		sub.sess.sendRaw(eventFrame(sub.uid, event, data))
+	}
+	if len(gone) > 0 && (sub.event == "" || sub.event == "delete") {
+		slices.Sort(gone)
+		sub.sess.send(map[string]any{"type": "subscription", "uid": sub.uid, "event": "delete", "data": gone})
+	}
+}
+
+// eventFrame is {"type":"subscription","uid":…,"event":…,"data":…} around rows
+// encoded once for every subscriber of a group.
+func eventFrame(uid, event string, data []byte) []byte {
+	u, _ := json.Marshal(uid)
+	b := make([]byte, 0, len(data)+len(u)+64)
+	b = append(b, `{"type":"subscription","uid":`...)
+	b = append(b, u...)
+	b = append(b, `,"event":"`...)
+	b = append(b, event...)
+	b = append(b, `","data":`...)
+	b = append(b, data...)
+	return append(b, '}')
+}
+
+func (sub *subscription) remember(id string) {
+	if id == "" || sub.overflow {
+		return
+	}
+	if len(sub.known) >= sub.sess.hub.limits.KnownIDs {
+		// Past the bound, deletes go to this subscriber unfiltered (ids only, of a
+		// table it may read) rather than the memory growing without end.
+		sub.overflow = true
+		sub.known = nil
+		return
+	}
+	sub.known[id] = true
+}

@@ -1,0 +1,100 @@
+package rest
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+
+	"strata/modules/access"
+	"strata/modules/apierr"
+	"strata/modules/bus"
+	"strata/modules/query"
+	"strata/modules/realtime"
+)
+
+// rtScope is a websocket's caller in its tenant: every read goes through the query
+// parser and permission engine REST uses, with the caller's current policy.
+type rtScope struct {
+	a       *API
+	tc      *tenantCtx
+	caller  *access.Caller
+	expires time.Time
+}
+
+func (s *rtScope) TenantID() string   { return s.tc.t.ID }
+func (s *rtScope) Expires() time.Time { return s.expires }
+func (s *rtScope) Admin() bool        { return s.caller.Admin() }
+func (s *rtScope) Key() string        { return s.caller.Kind + ":" + s.caller.UserID + ":" + s.caller.RoleID }
+
+// List reads as the caller, with the policy as it is now (permission changes apply to
+// open sockets at their next event).
+func (s *rtScope) List(ctx context.Context, table string, p query.Params) ([]map[string]any, error) {
+	m, v, err := s.a.Tenants.ModelVersion(ctx, s.tc.t, s.tc.db)
+	if err != nil {
+		return nil, err
+	}
+	t := m.Table(table)
+	if t == nil {
+		return nil, apierr.NotFound("collection %q not found", table)
+	}
+	if strings.HasPrefix(t.Name, "strata_") {
+		return nil, apierr.Forbidden("%s cannot be subscribed to", t.Name)
+	}
+	r := &query.Resolver{Model: m, Limits: s.a.Limits.Query, User: s.caller.UserID, Now: s.a.Now}
+	if !s.caller.Admin() {
+		pol, err := s.a.Access.Policy(ctx, s.tc.db, s.tc.t.ID, s.caller.RoleID)
+		if err != nil {
+			return nil, err
+		}
+		r.Perms = pol
+	}
+	q, err := r.Parse(t, p)
+	if err != nil {
+		return nil, Translate(err)
+	}
+	res, err := (&query.Runner{DB: query.NewTagged(s.tc.db, v), D: s.tc.db.Dialect, Limits: s.a.Limits.Query}).Run(ctx, q)
+	if err != nil {
+		return nil, Translate(err)
+	}
+	return res.Data, nil
+}
+
+// websocket upgrades GET /api/t/{tenant}/websocket to the realtime protocol. The
+// caller of the upgrade request (public, or ?access_token=) is the socket's until it
+// authenticates otherwise.
+func (a *API) websocket(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		return apierr.New(fiber.StatusUpgradeRequired, "INVALID_PAYLOAD", "this route speaks websocket: send an upgrade request")
+	}
+	tc := tenantOf(c)
+	caller, expires, err := a.callerFor(c.UserContext(), tc, bearer(c))
+	if err != nil {
+		return err
+	}
+	scope := &rtScope{a: a, tc: &tenantCtx{t: tc.t, db: tc.db}, caller: caller, expires: expires}
+	authn := func(ctx context.Context, token string) (realtime.Scope, error) {
+		caller, expires, err := a.callerFor(ctx, scope.tc, token)
+		if err != nil {
+			return nil, Translate(err)
+		}
+		return &rtScope{a: a, tc: scope.tc, caller: caller, expires: expires}, nil
+	}
+	return websocket.New(func(conn *websocket.Conn) {
+		a.Realtime.Serve(conn.Conn, scope, authn)
+	}, websocket.Config{HandshakeTimeout: 10 * time.Second})(c)
+}
+
+// publish announces written rows on the bus after their commit; a failure to publish
+// is logged, never the write's failure.
+func (a *API) publish(c *fiber.Ctx, table, action string, ids []string) {
+	if a.Bus == nil {
+		return
+	}
+	if err := realtime.Publish(context.WithoutCancel(c.UserContext()), a.Bus, tenantOf(c).t.ID, bus.TopicItems,
+		realtime.ItemsEvent{Table: table, Action: action, IDs: ids}); err != nil {
+		a.Log.Warn("realtime: publish", "tenant", tenantOf(c).t.Slug, "table", table, "err", err)
+	}
+}
