@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -464,5 +465,67 @@ func TestRealtimeShutdown(t *testing.T) {
 	n.app.Realtime.Close()
 	if code := ws.closeCode(); code != 1001 {
 		t.Fatalf("shutdown: close %d, want 1001", code)
+	}
+}
+
+// TestRealtimeCluster: a write on node a reaches a subscriber on node b, over
+// PostgreSQL NOTIFY and, separately, over Redis; so do migration statuses.
+func TestRealtimeCluster(t *testing.T) {
+	pg, rd := os.Getenv("STRATA_TEST_POSTGRES_URL"), os.Getenv("STRATA_TEST_REDIS_URL")
+	type leg struct {
+		name    string
+		control func(t *testing.T) string
+		env     map[string]string
+	}
+	var legs []leg
+	if pg != "" {
+		legs = append(legs, leg{name: "postgres notify", control: func(t *testing.T) string { return pgDatabase(t, pg) }})
+	}
+	if rd != "" {
+		legs = append(legs, leg{name: "redis", control: func(t *testing.T) string { return "sqlite://" + t.TempDir() + "/control.db" },
+			env: map[string]string{"STRATA_REDIS_URL": rd + "?channel=strata_test_" + randomSuffix()}})
+	}
+	if len(legs) == 0 {
+		needURL(t, "STRATA_TEST_POSTGRES_URL")
+	}
+	for _, l := range legs {
+		t.Run(l.name, func(t *testing.T) {
+			env := map[string]string{"STRATA_DATA_DIR": t.TempDir()}
+			for k, v := range l.env {
+				env[k] = v
+			}
+			control := l.control(t)
+			a, b := startNode(t, control, env), startNode(t, control, env)
+			a.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			a.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}}})
+			ws := b.dial("acme", b.token)
+			ws.send(map[string]any{"type": "subscribe", "collection": "posts", "uid": "p", "query": map[string]any{"fields": "title"}})
+			ws.expect("subscription", "p", "init")
+			ws.send(map[string]any{"type": "subscribe", "collection": "custom_migrations", "uid": "m", "query": map[string]any{"fields": "status", "limit": 0}})
+			ws.expect("subscription", "m", "init")
+
+			a.mustCall(200, "POST", "/api/t/acme/items/posts", map[string]any{"title": "from a"})
+			if r := ws.expect("subscription", "p", "create"); r.get("data.0.title") != "from a" {
+				t.Fatalf("event on b: %s", r)
+			}
+			a.mustGQL("acme", `mutation { create_posts_item(data: {title: "graphql on a"}) { id } }`, nil)
+			if r := ws.expect("subscription", "p", "create"); r.get("data.0.title") != "graphql on a" {
+				t.Fatalf("GraphQL event on b: %s", r)
+			}
+			a.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "tags", "columns": []any{}})
+			var got []string
+			for len(got) < 2 {
+				r, err := ws.next(5 * time.Second)
+				if err != nil {
+					t.Fatalf("migration events on b: %v after %v", err, got)
+				}
+				if r.get("uid") == "m" {
+					got = append(got, fmt.Sprint(r.get("data.0.status")))
+				}
+			}
+			if strings.Join(got, ",") != "running,executed" {
+				t.Fatalf("migration events on b: %v", got)
+			}
+		})
 	}
 }
