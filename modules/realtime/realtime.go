@@ -115,6 +115,9 @@ type Hub struct {
 	sessions map[*Session]struct{}
 	count    atomic.Int64
 	closed   bool
+	// subs indexes the subscriptions by tenant and table, so an event looks only at
+	// those it concerns.
+	subs map[string]map[string]map[*subscription]struct{}
 
 	// Events are handled by a few workers, each tenant always by the same one, so a
 	// tenant's events keep their order and one busy tenant does not hold up the rest.
@@ -125,7 +128,7 @@ type Hub struct {
 
 // NewHub starts a hub on b.
 func NewHub(b bus.Bus, l Limits, log *slog.Logger) *Hub {
-	h := &Hub{bus: b, limits: l.WithDefaults(), log: log, sessions: map[*Session]struct{}{}}
+	h := &Hub{bus: b, limits: l.WithDefaults(), log: log, sessions: map[*Session]struct{}{}, subs: map[string]map[string]map[*subscription]struct{}{}}
 	for range 4 {
 		ch := make(chan bus.Message, 1024)
 		h.workers = append(h.workers, ch)
@@ -215,17 +218,19 @@ func (h *Hub) handle(m bus.Message) {
 		ev.Table = "custom_migrations"
 	}
 	// Group the subscriptions that would read the same rows.
+	h.mu.RLock()
+	subs := make([]*subscription, 0, len(h.subs[m.Tenant][ev.Table]))
+	for sub := range h.subs[m.Tenant][ev.Table] {
+		subs = append(subs, sub)
+	}
+	h.mu.RUnlock()
 	groups := map[string][]*subscription{}
-	h.each(m.Tenant, func(s *Session) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, sub := range s.subs {
-			if sub.table == ev.Table {
-				k := s.scope.Key() + "\x00" + sub.queryKey
-				groups[k] = append(groups[k], sub)
-			}
-		}
-	})
+	for _, sub := range subs {
+		sub.sess.mu.Lock()
+		k := sub.sess.scope.Key() + "\x00" + sub.queryKey
+		sub.sess.mu.Unlock()
+		groups[k] = append(groups[k], sub)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, subs := range groups {
@@ -274,6 +279,34 @@ func (h *Hub) each(tenantID string, f func(*Session)) {
 	h.mu.RUnlock()
 	for _, s := range list {
 		f(s)
+	}
+}
+
+// index adds or removes a subscription from the tenant/table index.
+func (h *Hub) index(tenantID string, sub *subscription, add bool) {
+	if sub == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	tables := h.subs[tenantID]
+	if add {
+		if tables == nil {
+			tables = map[string]map[*subscription]struct{}{}
+			h.subs[tenantID] = tables
+		}
+		if tables[sub.table] == nil {
+			tables[sub.table] = map[*subscription]struct{}{}
+		}
+		tables[sub.table][sub] = struct{}{}
+		return
+	}
+	delete(tables[sub.table], sub)
+	if len(tables[sub.table]) == 0 {
+		delete(tables, sub.table)
+	}
+	if len(tables) == 0 {
+		delete(h.subs, tenantID)
 	}
 }
 
@@ -340,6 +373,13 @@ func (h *Hub) Serve(sock Socket, scope Scope, auth Authenticate) {
 		h.mu.Lock()
 		delete(h.sessions, s)
 		h.mu.Unlock()
+		s.mu.Lock()
+		subs := s.subs
+		s.subs = map[string]*subscription{}
+		s.mu.Unlock()
+		for _, sub := range subs {
+			h.index(scope.TenantID(), sub, false)
+		}
 		h.count.Add(-1)
 		s.closeWith(0, "")
 		// The connection is the server's again once Serve returns: nothing may
@@ -554,6 +594,14 @@ func orUnknown(t string) string {
 	return t
 }
 
+// scope0 is the session's tenant, which never changes (an auth message changes the
+// caller, within the same tenant).
+func (s *Session) scope0() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scope.TenantID()
+}
+
 // fail answers a message with an error in the protocol's shape.
 func (s *Session) fail(typ, uid, code, msg string) {
 	out := map[string]any{"type": typ, "status": "error", "error": map[string]any{"code": code, "message": msg}}
@@ -718,16 +766,20 @@ func (s *Session) subscribe(in inbound) {
 		}
 	}
 	s.mu.Lock()
+	old := s.subs[in.UID]
 	s.subs[in.UID] = sub
 	s.mu.Unlock()
+	s.hub.index(s.scope0(), old, false)
+	s.hub.index(s.scope0(), sub, true)
 	s.send(map[string]any{"type": "subscription", "uid": in.UID, "event": "init", "data": stripID(rows, sub.fields)})
 }
 
 func (s *Session) unsubscribe(in inbound) {
 	s.mu.Lock()
-	_, ok := s.subs[in.UID]
+	sub, ok := s.subs[in.UID]
 	delete(s.subs, in.UID)
 	s.mu.Unlock()
+	s.hub.index(s.scope0(), sub, false)
 	if !ok && in.UID != "" {
 		s.fail("unsubscribe", in.UID, "INVALID_PAYLOAD", "no subscription with this uid")
 	}

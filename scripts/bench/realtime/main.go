@@ -5,8 +5,9 @@
 // It starts a node (and, for the split run, a second node on the same PostgreSQL
 // database, so events cross the cluster bus), connects -subs subscribers to the posts
 // table, then writes -rate rows a second through the REST API for -duration. Each row
-// carries the time its request was sent (µs); the latency is from then to the moment a
-// subscriber has the event, so it includes the write's own request and commit. It
+// carries the time its request was sent (µs), and the server stamps created_at as it
+// inserts it: latencies are given from the commit (created_at) and from the request
+// to the moment a subscriber has the event. It
 // prints p50/p99/max over every delivery, lost deliveries, and the server's memory per
 // socket (resident set growth while connecting, from /metrics).
 package main
@@ -70,7 +71,7 @@ func run(ctx context.Context, dialect string, subs, rate int, dur time.Duration,
 		bases = append(bases, second)
 	}
 	fmt.Printf("\n%s, %d subscribers, %d writes/s for %s, %d CPUs, %s\n\n", dialect, subs, rate, dur, runtime.NumCPU(), runtime.Version())
-	fmt.Printf("| nodes | deliveries | lost | p50 ms | p99 ms | max ms | server memory per socket |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| nodes | deliveries | lost | from commit p50 / p99 ms | from request p50 / p99 / max ms | server memory per socket |\n|---|---:|---:|---:|---:|---:|\n")
 	for nodes := 1; nodes <= len(bases); nodes++ {
 		if profile != "" && nodes == 1 {
 			go saveProfile(env.PprofAddr, dur, profile)
@@ -79,7 +80,7 @@ func run(ctx context.Context, dialect string, subs, rate int, dur time.Duration,
 		if err != nil {
 			return err
 		}
-		fmt.Printf("| %d | %d | %d | %.1f | %.1f | %.1f | %s |\n", nodes, r.deliveries, r.lost, r.p50, r.p99, r.max, r.perSocket)
+		fmt.Printf("| %d | %d | %d | %.1f / %.1f | %.1f / %.1f / %.1f | %s |\n", nodes, r.deliveries, r.lost, r.c50, r.c99, r.p50, r.p99, r.max, r.perSocket)
 	}
 	return nil
 }
@@ -87,13 +88,14 @@ func run(ctx context.Context, dialect string, subs, rate int, dur time.Duration,
 type result struct {
 	deliveries, lost int
 	p50, p99, max    float64
+	c50, c99         float64 // from the insert (created_at) instead of the request
 	perSocket        string
 }
 
 func measure(ctx context.Context, env *benchkit.Env, bases []string, subs, rate int, dur time.Duration) (*result, error) {
 	before := residentBytes(bases)
 	var mu sync.Mutex
-	var lat []float64
+	var lat, commitLat []float64
 	var received atomic.Int64
 	conns := make([]*websocket.Conn, 0, subs)
 	defer func() {
@@ -111,7 +113,7 @@ func measure(ctx context.Context, env *benchkit.Env, bases []string, subs, rate 
 			return nil, fmt.Errorf("subscriber %d: %w", i, err)
 		}
 		conns = append(conns, conn)
-		if err := conn.WriteJSON(map[string]any{"type": "subscribe", "collection": "posts", "uid": "s", "query": map[string]any{"fields": []string{"sent"}, "limit": 0}}); err != nil {
+		if err := conn.WriteJSON(map[string]any{"type": "subscribe", "collection": "posts", "uid": "s", "query": map[string]any{"fields": []string{"sent", "created_at"}, "limit": 0}}); err != nil {
 			return nil, err
 		}
 		go func() {
@@ -129,7 +131,7 @@ func measure(ctx context.Context, env *benchkit.Env, bases []string, subs, rate 
 				case bytes.Contains(raw, []byte(`"event":"init"`)):
 					ready <- struct{}{}
 				case bytes.Contains(raw, []byte(`"event":"create"`)):
-					var got []float64
+					var got, fromCommit []float64
 					for rest := raw; ; {
 						i := bytes.Index(rest, []byte(`"sent":`))
 						if i < 0 {
@@ -144,8 +146,25 @@ func measure(ctx context.Context, env *benchkit.Env, bases []string, subs, rate 
 							got = append(got, float64(now-v)/1e3)
 						}
 					}
+					// created_at is stamped by the server as it inserts, just before the
+					// commit: the latency from commit, within the same clock.
+					for rest := raw; ; {
+						k := bytes.Index(rest, []byte(`"created_at":"`))
+						if k < 0 {
+							break
+						}
+						rest = rest[k+14:]
+						end := bytes.IndexByte(rest, '"')
+						if end < 0 {
+							break
+						}
+						if at, err := time.Parse(time.RFC3339Nano, string(rest[:end])); err == nil {
+							fromCommit = append(fromCommit, float64(now-at.UnixMicro())/1e3)
+						}
+					}
 					mu.Lock()
 					lat = append(lat, got...)
+					commitLat = append(commitLat, fromCommit...)
 					mu.Unlock()
 					received.Add(int64(len(got)))
 				}
@@ -197,9 +216,13 @@ loop:
 	mu.Lock()
 	defer mu.Unlock()
 	slices.Sort(lat)
+	slices.Sort(commitLat)
 	r := &result{deliveries: len(lat), lost: int(want) - len(lat)}
 	if len(lat) > 0 {
 		r.p50, r.p99, r.max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
+	}
+	if len(commitLat) > 0 {
+		r.c50, r.c99 = commitLat[len(commitLat)/2], commitLat[len(commitLat)*99/100]
 	}
 	if before > 0 && after > before {
 		r.perSocket = fmt.Sprintf("%.1f KB", float64(after-before)/float64(subs)/1024)
