@@ -135,8 +135,26 @@ func NewHub(b bus.Bus, l Limits, log *slog.Logger) *Hub {
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
+			var batch []bus.Message
 			for m := range ch {
-				h.handle(m)
+				// Under load events wait here: take what is waiting, so runs of the same
+				// write (rows created one by one, say) become one read and one push.
+				batch = append(batch[:0], m)
+			drain:
+				for len(batch) < maxCoalesce {
+					select {
+					case more, ok := <-ch:
+						if !ok {
+							break drain
+						}
+						batch = append(batch, more)
+					default:
+						break drain
+					}
+				}
+				for _, m := range coalesce(batch) {
+					h.handle(m)
+				}
 			}
 		}()
 	}
@@ -157,6 +175,37 @@ func NewHub(b bus.Bus, l Limits, log *slog.Logger) *Hub {
 		}
 	})
 	return h
+}
+
+// maxCoalesce bounds the events a worker takes at once.
+const maxCoalesce = 64
+
+// coalesce merges adjacent row events of the same tenant, table and action into one
+// (ids in order), keeping everything else as it is and in order. A merged event is
+// read and pushed once: its rows arrive in one message, as a bulk write's do.
+func coalesce(batch []bus.Message) []bus.Message {
+	if len(batch) < 2 {
+		return batch
+	}
+	out := make([]bus.Message, 0, len(batch))
+	var cur *ItemsEvent
+	for _, m := range batch {
+		var ev ItemsEvent
+		if m.Topic == bus.TopicItems && json.Unmarshal(m.Data, &ev) == nil && ev.Table != "" {
+			if last := len(out) - 1; cur != nil && out[last].Tenant == m.Tenant && cur.Table == ev.Table && cur.Action == ev.Action &&
+				len(cur.IDs)+len(ev.IDs) <= 1000 {
+				cur.IDs = append(cur.IDs, ev.IDs...)
+				out[last].Data, _ = json.Marshal(cur)
+				continue
+			}
+			out = append(out, m)
+			cur = &ev
+			continue
+		}
+		out = append(out, m)
+		cur = nil
+	}
+	return out
 }
 
 // Publish announces written rows to every node, split to fit the bus.
