@@ -384,6 +384,8 @@ type Session struct {
 	queue  chan []byte
 	closed chan struct{}
 	once   sync.Once
+	// reauth tells the heartbeat the caller changed (its token's expiry with it).
+	reauth chan struct{}
 
 	mu    sync.Mutex
 	scope Scope
@@ -405,7 +407,7 @@ func (h *Hub) Serve(sock Socket, scope Scope, auth Authenticate) {
 		return
 	}
 	s := &Session{hub: h, sock: sock, auth: auth, scope: scope, subs: map[string]*subscription{},
-		queue: make(chan []byte, h.limits.SendQueue), closed: make(chan struct{})}
+		queue: make(chan []byte, h.limits.SendQueue), closed: make(chan struct{}), reauth: make(chan struct{}, 1)}
 	s.lastSeen.Store(time.Now().UnixNano())
 	h.mu.Lock()
 	if h.closed {
@@ -554,34 +556,51 @@ func appendFrame(b, payload []byte) []byte {
 	return append(b, payload...)
 }
 
-// heartbeat pings, closes a socket silent for two intervals, and one whose token expired.
+// heartbeat pings every interval, closes a socket silent for two intervals, and one
+// whose token expired (a timer per socket at its token's expiry, re-armed when the
+// socket authenticates again, rather than a check every second on every socket).
 func (s *Session) heartbeat() {
 	every := s.hub.limits.Heartbeat
-	t := time.NewTicker(min(every, time.Second))
-	defer t.Stop()
-	lastPing := time.Now()
+	ping := time.NewTicker(every)
+	defer ping.Stop()
+	var expiry *time.Timer
+	var expired <-chan time.Time
+	arm := func() {
+		if expiry != nil {
+			expiry.Stop()
+			expiry, expired = nil, nil
+		}
+		s.mu.Lock()
+		exp := s.scope.Expires()
+		s.mu.Unlock()
+		if !exp.IsZero() {
+			expiry = time.NewTimer(time.Until(exp))
+			expired = expiry.C
+		}
+	}
+	arm()
+	defer func() {
+		if expiry != nil {
+			expiry.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-s.closed:
 			return
-		case now := <-t.C:
-			s.mu.Lock()
-			exp := s.scope.Expires()
-			s.mu.Unlock()
-			if !exp.IsZero() && now.After(exp) {
-				s.send(map[string]any{"type": "auth", "status": "error", "error": map[string]any{"code": "TOKEN_EXPIRED", "message": "the access token expired; reconnect with a new one"}})
-				time.Sleep(50 * time.Millisecond) // let the message out first
-				s.closeWith(ClosePolicyViolated, "token expired")
-				return
-			}
+		case <-s.reauth:
+			arm()
+		case <-expired:
+			s.send(map[string]any{"type": "auth", "status": "error", "error": map[string]any{"code": "TOKEN_EXPIRED", "message": "the access token expired; reconnect with a new one"}})
+			time.Sleep(50 * time.Millisecond) // let the message out first
+			s.closeWith(ClosePolicyViolated, "token expired")
+			return
+		case now := <-ping.C:
 			if now.Sub(time.Unix(0, s.lastSeen.Load())) > 2*every {
 				s.closeWith(ClosePolicyViolated, "no pong")
 				return
 			}
-			if now.Sub(lastPing) >= every {
-				lastPing = now
-				s.send(map[string]any{"type": "ping"})
-			}
+			s.send(map[string]any{"type": "ping"})
 		}
 	}
 }
@@ -676,6 +695,10 @@ func (s *Session) authenticate(in inbound) {
 	s.mu.Lock()
 	s.scope = scope
 	s.mu.Unlock()
+	select {
+	case s.reauth <- struct{}{}:
+	default: // one pending is enough: the heartbeat reads the scope when it wakes
+	}
 	s.send(map[string]any{"type": "auth", "status": "ok"})
 }
 
