@@ -178,7 +178,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	eventBus := co.bus
 	hub := realtime.NewHub(eventBus, realtime.Limits{MaxConnections: cfg.WSMaxConnections, MaxSubscriptions: cfg.WSMaxSubscriptions,
 		SendQueue: cfg.WSSendQueue, MessagesPerSec: cfg.WSMessagesPerSec, MaxMessageBytes: int64(cfg.WSMaxMessageBytes),
-		Heartbeat: cfg.WSHeartbeat, InitRows: cfg.DefaultLimit}, log)
+		Heartbeat: cfg.WSHeartbeat, InitRows: cfg.DefaultLimit, AuthMode: cfg.WSAuth, AuthTimeout: cfg.WSAuthTimeout}, log)
 	// Migration status changes go out on the bus for the realtime subscribers of every
 	// node (new schema versions already do: the tenant registry publishes them).
 	mig.OnStatus(func(sc migration.StatusChange) {

@@ -58,7 +58,12 @@ type Config struct {
 	// client may send (STRATA_WS_MAX_MESSAGE_BYTES, 65536), and the ping interval
 	// (STRATA_WS_HEARTBEAT, 30s; a socket silent for two intervals is closed).
 	WSMaxConnections, WSMaxSubscriptions, WSSendQueue, WSMessagesPerSec, WSMaxMessageBytes int
-	WSHeartbeat                                                                            time.Duration
+	// WSAuth is what a websocket without credentials may do (STRATA_WS_AUTH): public
+	// (the public role, default), handshake (authenticate with a message within
+	// STRATA_WS_AUTH_TIMEOUT, 10s, or be closed) or strict (?access_token= required).
+	WSAuth        string
+	WSAuthTimeout time.Duration
+	WSHeartbeat   time.Duration
 	// TestStepDelay pauses a migration after each step, so crash-recovery tests can kill
 	// a node mid-migration (STRATA_TEST_STEP_DELAY). Never set it in production.
 	TestStepDelay time.Duration
@@ -80,6 +85,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		AdminPassword: getenv("STRATA_ADMIN_PASSWORD"),
 		LogFormat:     get("STRATA_LOG_FORMAT", "text"),
 		LogLevel:      get("STRATA_LOG_LEVEL", "info"),
+		WSAuth:        get("STRATA_WS_AUTH", "public"),
 		PprofAddr:     getenv("STRATA_PPROF_ADDR"),
 		RedisURL:      strings.TrimSpace(getenv("STRATA_REDIS_URL")),
 	}
@@ -115,6 +121,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_ACCESS_TTL", "15m", &c.AccessTTL}, {"STRATA_REFRESH_TTL", "7d", &c.RefreshTTL}, {"STRATA_CACHE_TTL", "1s", &c.CacheTTL},
 		{"STRATA_SHUTDOWN_GRACE", "15s", &c.ShutdownGrace}, {"STRATA_TEST_STEP_DELAY", "0s", &c.TestStepDelay},
 		{"STRATA_LOGIN_WINDOW", "15m", &c.LoginWindow}, {"STRATA_WS_HEARTBEAT", "30s", &c.WSHeartbeat},
+		{"STRATA_WS_AUTH_TIMEOUT", "10s", &c.WSAuthTimeout},
 	}
 	for _, d := range durs {
 		if *d.dst, err = parseDuration(get(d.key, d.def)); err != nil {
@@ -123,6 +130,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.CacheTTL <= 0 {
 		return c, fmt.Errorf("STRATA_CACHE_TTL must be positive")
+	}
+	switch c.WSAuth {
+	case "public", "handshake", "strict":
+	default:
+		return c, fmt.Errorf("STRATA_WS_AUTH must be public, handshake or strict")
 	}
 	if c.DefaultLimit > c.MaxLimit {
 		return c, fmt.Errorf("STRATA_DEFAULT_LIMIT (%d) exceeds STRATA_MAX_LIMIT (%d)", c.DefaultLimit, c.MaxLimit)

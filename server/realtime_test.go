@@ -539,3 +539,37 @@ func TestRealtimeCluster(t *testing.T) {
 		})
 	}
 }
+
+// TestRealtimeAuthModes: in handshake mode a socket must authenticate first, within the
+// timeout; in strict mode the upgrade needs credentials.
+func TestRealtimeAuthModes(t *testing.T) {
+	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_WS_AUTH": "handshake", "STRATA_WS_AUTH_TIMEOUT": "1s"})
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "posts", "columns": []any{}, "permissions": map[string]any{"read": []string{"public"}}})
+	ws := n.dial("acme", "")
+	ws.send(map[string]any{"type": "subscribe", "collection": "posts", "uid": "p"})
+	if r := ws.expect("subscribe", "p", ""); r.get("error.code") != "INVALID_CREDENTIALS" {
+		t.Fatalf("subscribe before auth: %s", r)
+	}
+	ws.send(map[string]any{"type": "auth", "access_token": n.token})
+	ws.expect("auth", "", "")
+	ws.send(map[string]any{"type": "subscribe", "collection": "posts", "uid": "p"})
+	ws.expect("subscription", "p", "init")
+	late := n.dial("acme", "")
+	if r := late.expect("auth", "", ""); r.get("error.code") != "AUTH_TIMEOUT" {
+		t.Fatalf("auth timeout: %s", r)
+	}
+	if code := late.closeCode(); code != 1008 {
+		t.Fatalf("close after the auth timeout: %d", code)
+	}
+	ws.send(map[string]any{"type": "ping"}) // the authenticated socket stays
+	ws.expect("pong", "", "")
+
+	strict := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_WS_AUTH": "strict"})
+	strict.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	url := "ws" + strings.TrimPrefix(strict.base, "http") + "/api/t/acme/websocket"
+	if _, resp, err := websocket.DefaultDialer.Dial(url, nil); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("strict mode without a token: %v", err)
+	}
+	strict.dial("acme", strict.token).send(map[string]any{"type": "ping"})
+}

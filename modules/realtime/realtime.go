@@ -39,6 +39,8 @@ type Scope interface {
 	List(ctx context.Context, table string, p query.Params) ([]map[string]any, error)
 	// Admin reports whether the caller administers the tenant.
 	Admin() bool
+	// Authenticated reports whether the caller showed credentials (not the public role).
+	Authenticated() bool
 	// Unrestricted reports whether the caller reads every row of table (no row rule):
 	// such a subscriber saw every row, so it needs no record of which ones.
 	Unrestricted(ctx context.Context, table string) bool
@@ -48,6 +50,8 @@ type Scope interface {
 type Authenticate func(ctx context.Context, token string) (Scope, error)
 
 // Limits bound what sockets may do.
+//
+// The auth modes follow Directus's WEBSOCKETS_REST_AUTH.
 type Limits struct {
 	MaxConnections   int           // sockets per node
 	MaxSubscriptions int           // per socket
@@ -58,6 +62,12 @@ type Limits struct {
 	InitRows         int           // rows of an init snapshot when the query sets no limit
 	KnownIDs         int           // ids a subscription remembers, to send deletes only to those who saw the row
 	WriteTimeout     time.Duration
+	// AuthMode is what a socket without credentials may do: "public" (act as the
+	// public role, the default), "handshake" (send an auth message first, within
+	// AuthTimeout, or be closed) or "strict" (credentials in the upgrade request; the
+	// HTTP layer refuses the upgrade).
+	AuthMode    string
+	AuthTimeout time.Duration
 }
 
 // WithDefaults fills in the defaults.
@@ -81,6 +91,12 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.WriteTimeout <= 0 {
 		l.WriteTimeout = 10 * time.Second
+	}
+	if l.AuthMode == "" {
+		l.AuthMode = "public"
+	}
+	if l.AuthTimeout <= 0 {
+		l.AuthTimeout = 10 * time.Second
 	}
 	return l
 }
@@ -253,6 +269,9 @@ func (h *Hub) Close() {
 	h.wg.Wait()
 }
 
+// Limits are the hub's limits, defaults filled in.
+func (h *Hub) Limits() Limits { return h.limits }
+
 // Sessions is the number of open sockets.
 func (h *Hub) Sessions() int { return int(h.count.Load()) }
 
@@ -398,6 +417,8 @@ type Session struct {
 	once   sync.Once
 	// reauth tells the heartbeat the caller changed (its token's expiry with it).
 	reauth chan struct{}
+	// waitingAuth is set while a handshake-mode socket has not authenticated.
+	waitingAuth atomic.Bool
 
 	mu    sync.Mutex
 	scope Scope
@@ -450,6 +471,17 @@ func (h *Hub) Serve(sock Socket, scope Scope, auth Authenticate) {
 		running.Wait()
 	}()
 	sock.SetReadLimit(h.limits.MaxMessageBytes)
+	if h.limits.AuthMode == "handshake" && !scope.Authenticated() {
+		s.waitingAuth.Store(true)
+		timer := time.AfterFunc(h.limits.AuthTimeout, func() {
+			if s.waitingAuth.Load() {
+				s.fail("auth", "", "AUTH_TIMEOUT", "authenticate within "+h.limits.AuthTimeout.String())
+				time.Sleep(50 * time.Millisecond) // let the message out first
+				s.closeWith(ClosePolicyViolated, "auth timeout")
+			}
+		})
+		defer timer.Stop()
+	}
 	running.Add(2)
 	go func() { defer running.Done(); s.writer() }()
 	go func() { defer running.Done(); s.heartbeat() }()
@@ -651,6 +683,10 @@ func (s *Session) reader() {
 			s.fail("unknown", "", "INVALID_PAYLOAD", "a message must be a JSON object")
 			continue
 		}
+		if s.waitingAuth.Load() && in.Type != "auth" && in.Type != "ping" && in.Type != "pong" {
+			s.fail(orUnknown(in.Type), in.UID, "INVALID_CREDENTIALS", "authenticate first: send {\"type\":\"auth\",\"access_token\":…}")
+			continue
+		}
 		switch in.Type {
 		case "ping":
 			s.send(map[string]any{"type": "pong"})
@@ -707,6 +743,9 @@ func (s *Session) authenticate(in inbound) {
 	s.mu.Lock()
 	s.scope = scope
 	s.mu.Unlock()
+	if scope.Authenticated() {
+		s.waitingAuth.Store(false)
+	}
 	select {
 	case s.reauth <- struct{}{}:
 	default: // one pending is enough: the heartbeat reads the scope when it wakes

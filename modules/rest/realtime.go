@@ -24,10 +24,11 @@ type rtScope struct {
 	expires time.Time
 }
 
-func (s *rtScope) TenantID() string   { return s.tc.t.ID }
-func (s *rtScope) Expires() time.Time { return s.expires }
-func (s *rtScope) Admin() bool        { return s.caller.Admin() }
-func (s *rtScope) Key() string        { return s.caller.Kind + ":" + s.caller.UserID + ":" + s.caller.RoleID }
+func (s *rtScope) TenantID() string    { return s.tc.t.ID }
+func (s *rtScope) Expires() time.Time  { return s.expires }
+func (s *rtScope) Admin() bool         { return s.caller.Admin() }
+func (s *rtScope) Authenticated() bool { return s.caller.Kind != "anonymous" }
+func (s *rtScope) Key() string         { return s.caller.Kind + ":" + s.caller.UserID + ":" + s.caller.RoleID }
 
 // Unrestricted reports whether the caller reads every row of table.
 func (s *rtScope) Unrestricted(ctx context.Context, table string) bool {
@@ -83,6 +84,9 @@ func (a *API) websocket(c *fiber.Ctx) error {
 		return apierr.New(fiber.StatusUpgradeRequired, "INVALID_PAYLOAD", "this route speaks websocket: send an upgrade request")
 	}
 	tc := tenantOf(c)
+	if a.Realtime.Limits().AuthMode == "strict" && bearer(c) == "" {
+		return apierr.Unauthorized("INVALID_CREDENTIALS", "this server takes websockets with credentials only: add ?access_token=")
+	}
 	caller, expires, err := a.callerFor(c.UserContext(), tc, bearer(c))
 	if err != nil {
 		return err
