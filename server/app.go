@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"strata/data"
-	"strata/frontend"
 	"strata/modules/access"
 	"strata/modules/apierr"
 	"strata/modules/auth"
@@ -199,8 +198,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			MaxRelationDepth: cfg.MaxRelationDepth,
 		}.WithDefaults()}}
 	api.Mount(app)
-	index, _ := frontend.Dist.ReadFile("dist/index.html")
-	app.Get("/", func(c *fiber.Ctx) error { return c.Type("html").Send(index) })
+	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })
 
 	return &App{Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Bus: eventBus, cfg: cfg, log: log}, nil

@@ -1,0 +1,167 @@
+// End-to-end test of the UI in Debian's Chromium, driven by playwright-core.
+//
+//   node e2e/run.mjs            (builds and starts a Strata of its own on SQLite)
+//
+// It signs in, creates a tenant, designs a table with three columns, adds two rows in
+// the grid, watches the migrations arrive live, drops a column through the confirm
+// dialog, rolls the drop back, and makes a sandbox; screenshots go to docs/screenshots.
+// Any console error fails the run.
+import { chromium } from 'playwright-core';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import net from 'node:net';
+
+const root = resolve(import.meta.dirname, '../..');
+const shots = join(root, 'docs/screenshots');
+mkdirSync(shots, { recursive: true });
+
+const port = await new Promise((ok) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => {
+    const p = s.address().port;
+    s.close(() => ok(p));
+  });
+});
+const dir = mkdtempSync(join(tmpdir(), 'strata-e2e-'));
+const bin = join(dir, 'strata');
+execFileSync('go', ['build', '-o', bin, './server'], { cwd: root, stdio: 'inherit' });
+const password = 'E2e-pass-123!';
+const server = spawn(bin, [], {
+  env: { ...process.env, STRATA_HTTP: `127.0.0.1:${port}`, STRATA_DATA_DIR: join(dir, 'data'), STRATA_ADMIN_PASSWORD: password, STRATA_LOG_LEVEL: 'warn' },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+const base = `http://127.0.0.1:${port}`;
+for (let i = 0; ; i++) {
+  try {
+    if ((await fetch(`${base}/healthz`)).ok) break;
+  } catch {}
+  if (i > 100) throw new Error('the server did not start');
+  await new Promise((r) => setTimeout(r, 100));
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+});
+const errors = [];
+let failed = false;
+try {
+  // One context: the live page shares the signed-in session (localStorage).
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  // A destructive change's first answer is the contract's 422 confirm challenge, which
+  // Chromium reports as a failed load; anything else in the console fails the run.
+  const consoleError = (m) => m.type() === 'error' && !/status of 422/.test(m.text()) && errors.push(m.text());
+  page.on('console', consoleError);
+  page.on('pageerror', (e) => errors.push(String(e)));
+  const step = (name) => console.log(`e2e: ${name}`);
+
+  step('sign in');
+  await page.goto(base + '/');
+  await page.getByLabel('Password').fill(password);
+  await page.screenshot({ path: join(shots, 'login.png') });
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Tenants' }).waitFor();
+
+  step('create a tenant');
+  await page.getByLabel('Slug').fill('acme');
+  await page.getByRole('button', { name: 'Create tenant' }).click();
+  await page.getByRole('link', { name: 'acme' }).click();
+  await page.screenshot({ path: join(shots, 'tenants.png') });
+
+  step('design a table with three columns');
+  await page.getByLabel('Name', { exact: true }).fill('posts');
+  await page.locator('input[name="column-0-name"]').fill('title');
+  await page.getByRole('button', { name: '+ Column' }).click();
+  await page.locator('input[name="column-1-name"]').fill('views');
+  await page.locator('select[name="column-1-type"]').selectOption('integer');
+  await page.getByRole('button', { name: '+ Column' }).click();
+  await page.locator('input[name="column-2-name"]').fill('body');
+  await page.locator('select[name="column-2-type"]').selectOption('text');
+  await page.getByRole('button', { name: 'Preview SQL' }).click();
+  await page.getByLabel('Planned SQL').waitFor();
+  await page.screenshot({ path: join(shots, 'designer.png') });
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByRole('heading', { name: 'posts' }).waitFor();
+
+  step('watch migrations live');
+  const live = await context.newPage();
+  live.on('console', consoleError);
+  live.on('pageerror', (e) => errors.push(String(e)));
+  await live.goto(base + '/#/t/acme/migrations');
+  await live.getByText('● live').waitFor();
+  const executedBefore = await live.locator('td[data-status="executed"]').count();
+
+  step('add two rows in the grid');
+  await page.getByRole('link', { name: 'Open data' }).click();
+  for (const [title, views] of [['first', '10'], ['second', '20']]) {
+    await page.locator('input[name="new-title"]').fill(title);
+    await page.locator('input[name="new-views"]').fill(views);
+    await page.getByRole('button', { name: 'Add row' }).click();
+    await page.getByRole('cell', { name: title, exact: true }).waitFor();
+  }
+  await page.screenshot({ path: join(shots, 'data.png') });
+
+  step('add a column: two executed migrations appear live');
+  await page.goto(base + '/#/t/acme/tables/posts');
+  const addColumn = page.getByRole('form', { name: 'Add a column' });
+  for (const name of ['rating', 'score']) {
+    await addColumn.locator('input[name="new-column-name"]').fill(name);
+    await addColumn.locator('select[name="new-column-type"]').selectOption('integer');
+    await addColumn.getByRole('button', { name: 'Preview SQL' }).click();
+    await addColumn.getByLabel('Planned SQL').waitFor();
+    await addColumn.getByRole('button', { name: 'Apply' }).click();
+    await page.getByRole('cell', { name, exact: true }).waitFor();
+  }
+  await live.waitForFunction((n) => document.querySelectorAll('td[data-status="executed"]').length >= n + 2, executedBefore, { timeout: 10000 });
+  await live.screenshot({ path: join(shots, 'migrations.png') });
+
+  step('drop a column through the confirm dialog');
+  await page.getByRole('button', { name: 'Drop column body' }).click();
+  await page.getByRole('heading', { name: 'Confirm a destructive change' }).waitFor();
+  await page.screenshot({ path: join(shots, 'confirm.png') });
+  await page.getByRole('button', { name: 'Yes, apply it' }).click();
+  await page.getByRole('button', { name: 'Drop column body' }).waitFor({ state: 'detached' });
+  await page.goto(base + '/#/t/acme/data/posts');
+  await page.getByRole('cell', { name: 'first', exact: true }).waitFor();
+  if (await page.getByRole('columnheader', { name: 'body' }).count()) throw new Error('the grid still shows the dropped column');
+
+  step('roll the drop back and see the data again');
+  await live.reload();
+  await live.getByText('● live').waitFor();
+  const dropRow = live.locator('tr', { hasText: 'drop column posts.body' });
+  await dropRow.getByRole('button', { name: /Roll back/ }).click();
+  const dialog = live.getByRole('heading', { name: 'Confirm a destructive change' });
+  if (await dialog.isVisible().catch(() => false)) await live.getByRole('button', { name: 'Yes, apply it' }).click();
+  await live.locator('td[data-status="rolled_back"]').first().waitFor();
+  await page.reload();
+  await page.getByRole('columnheader', { name: 'body' }).waitFor();
+
+  step('create a sandbox and see the same tables');
+  await page.goto(base + '/#/');
+  await page.getByRole('button', { name: 'Sandbox…' }).first().click();
+  await page.getByLabel('New tenant').fill('acme-sandbox');
+  await page.getByRole('button', { name: 'Create sandbox' }).click();
+  await page.getByText(/done/).waitFor();
+  await page.screenshot({ path: join(shots, 'sandbox.png') });
+  await page.goto(base + '/#/t/acme-sandbox/tables');
+  await page.getByRole('link', { name: 'posts' }).waitFor();
+
+  step('phone width');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(base + '/#/t/acme/tables/posts');
+  await page.getByRole('heading', { name: 'posts' }).waitFor();
+  await page.screenshot({ path: join(shots, 'phone.png') });
+
+  if (errors.length) throw new Error('console errors:\n' + errors.join('\n'));
+  console.log('e2e: passed');
+} catch (e) {
+  failed = true;
+  console.error('e2e: FAILED:', e.message);
+} finally {
+  await browser.close();
+  server.kill();
+  rmSync(dir, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,162 @@
+// The API client: the session (tokens in localStorage), requests with the token, a
+// refresh when the access token expires, and errors in the contract's shape.
+
+const KEY = 'strata.session';
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const e = body?.errors?.[0] ?? {};
+    super(e.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = e.extensions?.code || 'ERROR';
+    this.field = e.extensions?.field;
+    this.details = e.extensions || {};
+  }
+}
+
+export function session() {
+  try {
+    return JSON.parse(localStorage.getItem(KEY)) || null;
+  } catch {
+    return null;
+  }
+}
+
+function save(s) {
+  if (s) localStorage.setItem(KEY, JSON.stringify(s));
+  else localStorage.removeItem(KEY);
+  window.dispatchEvent(new Event('strata-session'));
+}
+
+// base is where a session's auth routes live: the platform, or one tenant.
+function authBase(s) {
+  return s?.tenant ? `/api/t/${s.tenant}` : '/api';
+}
+
+export async function login(email, password, tenant) {
+  const base = tenant ? `/api/t/${tenant}` : '/api';
+  const r = await fetch(`${base}/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new ApiError(r.status, body);
+  save({ email, tenant: tenant || '', access: body.data.access_token, refresh: body.data.refresh_token });
+}
+
+export async function logout() {
+  const s = session();
+  if (s?.refresh) {
+    await fetch(`${authBase(s)}/auth/logout`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ refresh_token: s.refresh }),
+    }).catch(() => {});
+  }
+  save(null);
+}
+
+let refreshing = null;
+
+async function refresh() {
+  const s = session();
+  if (!s?.refresh) throw new ApiError(401, { errors: [{ message: 'signed out', extensions: { code: 'INVALID_CREDENTIALS' } }] });
+  refreshing ??= fetch(`${authBase(s)}/auth/refresh`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ refresh_token: s.refresh }),
+  })
+    .then(async (r) => {
+      const body = await r.json().catch(() => ({}));
+      if (!r.ok) {
+        save(null);
+        throw new ApiError(r.status, body);
+      }
+      save({ ...s, access: body.data.access_token, refresh: body.data.refresh_token });
+    })
+    .finally(() => (refreshing = null));
+  return refreshing;
+}
+
+// request calls the API. A 401 with an expired token refreshes once and retries.
+export async function request(method, path, body, headers = {}) {
+  for (let attempt = 0; ; attempt++) {
+    const s = session();
+    const h = { ...headers };
+    if (body !== undefined) h['Content-Type'] = 'application/json';
+    if (s?.access) h.Authorization = `Bearer ${s.access}`;
+    const r = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (r.status === 204) return null;
+    const text = await r.text();
+    let data = {};
+    try {
+      data = text ? JSON.parse(text) : {};
+    } catch {
+      data = { raw: text };
+    }
+    if (r.ok) return data;
+    const err = new ApiError(r.status, data);
+    if (r.status === 401 && err.code === 'TOKEN_EXPIRED' && attempt === 0) {
+      await refresh();
+      continue;
+    }
+    if (r.status === 401 && attempt > 0) save(null);
+    throw err;
+  }
+}
+
+// confirmed runs a destructive request: the first answer is the 422 challenge, which
+// ask() shows to the user; on yes the request is sent again with the hash and token.
+export async function confirmed(method, path, body, ask) {
+  try {
+    return await request(method, path, body);
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.code !== 'SCHEMA_CONFIRM_REQUIRED') throw e;
+    if (!(await ask(e.details))) return undefined;
+    return request(method, path, body, {
+      'X-Schema-Confirm-Hash': e.details.requiredConfirmHash,
+      'X-Schema-Confirm-Token': e.details.confirmToken,
+    });
+  }
+}
+
+// stream posts and reads server-sent events (replay progress), calling on(event, data).
+export async function stream(path, body, on) {
+  const s = session();
+  const r = await fetch(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', Authorization: `Bearer ${s?.access}` },
+    body: JSON.stringify(body),
+  });
+  if (!(r.headers.get('Content-Type') || '').startsWith('text/event-stream')) {
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) throw new ApiError(r.status, data);
+    on('result', data);
+    return;
+  }
+  const reader = r.body.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += dec.decode(value, { stream: true });
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const chunk = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const ev = /^event: (.*)$/m.exec(chunk)?.[1];
+      const data = /^data: (.*)$/m.exec(chunk)?.[1];
+      if (ev) on(ev, data ? JSON.parse(data) : null);
+    }
+  }
+}
+
+// socket opens a tenant's realtime websocket as the session's caller.
+export function socket(tenant) {
+  const s = session();
+  const proto = location.protocol === 'https:' ? 'wss' : 'ws';
+  const q = s?.access ? `?access_token=${encodeURIComponent(s.access)}` : '';
+  return new WebSocket(`${proto}://${location.host}/api/t/${tenant}/websocket${q}`);
+}
