@@ -117,6 +117,26 @@ try {
   await live.waitForFunction((n) => document.querySelectorAll('td[data-status="executed"]').length >= n + 2, executedBefore, { timeout: 10000 });
   await live.screenshot({ path: join(shots, 'migrations.png') });
 
+  step('an index and a permission rule');
+  const addIndex = page.getByRole('form', { name: 'Add an index' });
+  await addIndex.getByLabel('Columns').selectOption(['views']);
+  await addIndex.getByRole('button', { name: 'Preview SQL' }).click();
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByText('posts_views_idx').or(page.getByText(/views\)/)).first().waitFor();
+  const addPerm = page.getByRole('form', { name: 'Add a permission' });
+  await addPerm.getByLabel('Role').selectOption({ label: 'public' });
+  await addPerm.getByRole('button', { name: 'Add rule' }).click();
+  await page.getByRole('table', { name: 'Permission rules' }).getByRole('cell', { name: 'public' }).waitFor();
+  await page.screenshot({ path: join(shots, 'table.png'), fullPage: true });
+
+  step('the API page');
+  await page.goto(base + '/#/t/acme/api');
+  await page.getByRole('heading', { name: 'OpenAPI' }).waitFor();
+  await page.getByRole('cell', { name: '/items/posts' }).first().waitFor();
+  await page.screenshot({ path: join(shots, 'api.png'), fullPage: true });
+  await page.goto(base + '/#/t/acme/tables/posts');
+  await page.getByRole('heading', { name: 'posts' }).waitFor();
+
   step('drop a column through the confirm dialog');
   await page.getByRole('button', { name: 'Drop column body' }).click();
   await page.getByRole('heading', { name: 'Confirm a destructive change' }).waitFor();
