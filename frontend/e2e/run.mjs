@@ -178,6 +178,37 @@ try {
   await page.goto(base + '/#/t/acme-sandbox/tables');
   await page.getByRole('link', { name: 'posts' }).waitFor();
 
+  step('a relation with a row picker, and a replay into the existing sandbox');
+  await page.goto(base + '/#/t/acme/tables');
+  await page.getByLabel('Name', { exact: true }).fill('authors');
+  await page.locator('input[name="column-0-name"]').fill('name');
+  await page.getByRole('button', { name: 'Preview SQL' }).click();
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByRole('heading', { name: 'authors' }).waitFor();
+  await page.goto(base + '/#/t/acme/data/authors');
+  await page.locator('input[name="new-name"]').fill('Ann');
+  await page.getByRole('button', { name: 'Add row' }).click();
+  await page.getByRole('cell', { name: 'Ann', exact: true }).waitFor();
+  await page.goto(base + '/#/t/acme/tables/posts');
+  const addRelation = page.getByRole('form', { name: 'Add a relation' });
+  await addRelation.getByLabel('Field', { exact: true }).fill('author');
+  await addRelation.getByLabel('Target').selectOption('authors');
+  await addRelation.getByRole('button', { name: 'Preview SQL' }).click();
+  await addRelation.getByRole('button', { name: 'Apply' }).click();
+  await page.getByText('posts.author → authors').waitFor();
+  await page.goto(base + '/#/t/acme/data/posts');
+  await page.locator('input[name="new-title"]').fill('by Ann');
+  await page.locator('select[name="new-author"]').selectOption({ label: 'Ann' });
+  await page.getByRole('button', { name: 'Add row' }).click();
+  await page.getByRole('cell', { name: 'by Ann', exact: true }).waitFor();
+  await page.goto(base + '/#/');
+  await page.getByRole('button', { name: 'Sandbox…' }).first().click();
+  await page.getByLabel(/bring an existing tenant/).selectOption('acme-sandbox');
+  await page.getByRole('button', { name: 'Replay into it' }).click();
+  await page.getByText(/done/).waitFor();
+  await page.goto(base + '/#/t/acme-sandbox/tables');
+  await page.getByRole('link', { name: 'authors' }).waitFor();
+
   step('phone width');
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + '/#/t/acme/tables/posts');
@@ -189,6 +220,9 @@ try {
 } catch (e) {
   failed = true;
   console.error('e2e: FAILED:', e.message);
+  for (const [i, p] of (browser.contexts()[0]?.pages() || []).entries()) {
+    await p.screenshot({ path: join(tmpdir(), `strata-e2e-failure-${i}.png`), fullPage: true }).catch(() => {});
+  }
 } finally {
   await browser.close();
   server.kill();
