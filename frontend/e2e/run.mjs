@@ -147,6 +147,12 @@ try {
   await page.goto(base + '/#/t/acme/tables/posts');
   await page.getByRole('heading', { name: 'posts' }).waitFor();
 
+  step('rename a column in place');
+  await page.getByRole('button', { name: 'Rename column score' }).click();
+  await page.getByLabel('New name for score').fill('stars');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('cell', { name: 'stars', exact: true }).waitFor();
+
   step('drop a column through the confirm dialog');
   await page.getByRole('button', { name: 'Drop column body' }).click();
   await page.getByRole('heading', { name: 'Confirm a destructive change' }).waitFor();
