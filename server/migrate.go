@@ -353,32 +353,53 @@ type tenantStatus struct {
 }
 
 func (c *cli) tenantStatus(t *tenant.Tenant, tgt migration.Target, drift bool) tenantStatus {
-	st := tenantStatus{Slug: t.Slug, Dialect: t.Dialect, Counts: map[string]int{}, Unsettled: []migration.Migration{}}
-	list, _, err := migration.List(c.ctx, tgt.DB, tgt.Dialect, migration.ListFilter{Limit: 1 << 30})
-	if err != nil {
+	st := tenantStatus{Slug: t.Slug, Dialect: t.Dialect, Unsettled: []migration.Migration{}}
+	fail := func(err error) tenantStatus {
 		st.Error = err.Error()
 		return st
 	}
-	for i := range list {
-		m := list[i]
-		st.Counts[m.Status]++
-		switch m.Status {
-		case migration.StatusPending, migration.StatusFailed, migration.StatusRunning:
-			m.Change = nil
-			st.Unsettled = append(st.Unsettled, m)
+	// Counts and the few rows shown, not the whole ledger: `status` of every tenant
+	// reads this for each of them.
+	var err error
+	if st.Counts, err = migration.StatusCounts(c.ctx, tgt.DB, tgt.Dialect); err != nil {
+		return fail(err)
+	}
+	total := 0
+	for _, n := range st.Counts {
+		total += n
+	}
+	for _, status := range []string{migration.StatusPending, migration.StatusRunning, migration.StatusFailed} {
+		if st.Counts[status] == 0 {
+			continue
+		}
+		list, _, err := migration.List(c.ctx, tgt.DB, tgt.Dialect, migration.ListFilter{Status: status, Limit: 100})
+		if err != nil {
+			return fail(err)
+		}
+		st.Unsettled = append(st.Unsettled, list...)
+	}
+	slices.SortFunc(st.Unsettled, func(a, b migration.Migration) int { return int(a.Seq - b.Seq) })
+	if total > 0 {
+		last, _, err := migration.List(c.ctx, tgt.DB, tgt.Dialect, migration.ListFilter{Limit: 1, Page: total})
+		if err != nil {
+			return fail(err)
+		}
+		if len(last) == 1 {
+			st.Last = &last[0]
 		}
 	}
-	if len(list) > 0 {
-		last := list[len(list)-1]
-		last.Change = nil
-		st.Last = &last
+	for i := range st.Unsettled {
+		st.Unsettled[i].Change = nil
 	}
-	if st.SchemaVersion, err = versionOf(c.ctx, tgt); err != nil {
-		st.Error = err.Error()
+	if st.Last != nil {
+		st.Last.Change = nil
+	}
+	if st.SchemaVersion, err = meta.Version(c.ctx, tgt.DB, tgt.Dialect); err != nil {
+		return fail(err)
 	}
 	if drift {
 		if st.Drift, err = migration.Drift(c.ctx, tgt.DB, tgt.Dialect); err != nil {
-			st.Error = err.Error()
+			return fail(err)
 		}
 	}
 	return st
@@ -896,9 +917,4 @@ func nonNilStrings(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// versionOf is a tenant's schema version, read from its ledger (no cache here).
-func versionOf(ctx context.Context, tgt migration.Target) (int64, error) {
-	return meta.Version(ctx, tgt.DB, tgt.Dialect)
 }

@@ -191,7 +191,7 @@ func (s *Service) Execute(ctx context.Context, sch *Schema, req Request, backend
 	if err := check(&sch.gql, doc, op, req.Variables, s.limits, opts.Introspection); err != nil {
 		return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{format2(err)}, Mutation: res.Mutation}
 	}
-	c := &call{backend: backend, model: sch.model, res: &query.Resolver{Model: sch.model}, vars: req.Variables}
+	c := &call{backend: backend, res: &query.Resolver{Model: sch.model}, vars: req.Variables}
 	if !opts.slow && fastEligible(sch, doc, op) {
 		if errs := checkVariables(sch, op, req.Variables); len(errs) > 0 {
 			return &Result{RequestError: true, Errors: errs}

@@ -36,7 +36,6 @@ type ctxKey struct{}
 // call is what resolvers need of the request that runs them.
 type call struct {
 	backend Backend
-	model   *schema.Model
 	res     *query.Resolver // relation lookups
 	// vars are the request's variables as sent: graphql-go drops nulls when it
 	// coerces them, and a filter's null ({"_eq": null}) means IS NULL.

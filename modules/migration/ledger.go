@@ -154,6 +154,25 @@ func List(ctx context.Context, q schema.Querier, d schema.Dialect, f ListFilter)
 	return out, int(database.Int64(total)), err
 }
 
+// StatusCounts counts a tenant's migrations by status, in one query.
+func StatusCounts(ctx context.Context, q schema.Querier, d schema.Dialect) (map[string]int, error) {
+	rows, err := q.QueryContext(ctx, "SELECT "+d.Quote("status")+", COUNT(*) FROM "+d.Quote("custom_migrations")+" GROUP BY "+d.Quote("status"))
+	if err != nil {
+		return nil, fmt.Errorf("count migrations by status: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var status string
+		var n any
+		if err := rows.Scan(&status, &n); err != nil {
+			return nil, fmt.Errorf("count migrations by status: %w", err)
+		}
+		out[status] = int(database.Int64(n))
+	}
+	return out, rows.Err()
+}
+
 // GetBySeq reads one migration by its seq.
 func GetBySeq(ctx context.Context, q schema.Querier, d schema.Dialect, seq int64) (*Migration, error) {
 	out, err := scanMigrations(ctx, q, d.Rebind("SELECT "+quoteAll(d, migrationColumns)+" FROM "+d.Quote("custom_migrations")+" WHERE "+d.Quote("seq")+" = ?"), seq)

@@ -37,8 +37,6 @@ type Scope interface {
 	Expires() time.Time
 	// List runs a REST list query as the caller.
 	List(ctx context.Context, table string, p query.Params) ([]map[string]any, error)
-	// Admin reports whether the caller administers the tenant.
-	Admin() bool
 	// Authenticated reports whether the caller showed credentials (not the public role).
 	Authenticated() bool
 	// Unrestricted reports whether the caller reads every row of table (no row rule):
@@ -352,7 +350,7 @@ func (h *Hub) each(tenantID string, f func(*Session)) {
 	h.mu.RLock()
 	list := make([]*Session, 0, len(h.sessions))
 	for s := range h.sessions {
-		if s.scope.TenantID() == tenantID {
+		if s.tenant == tenantID {
 			list = append(list, s)
 		}
 	}
@@ -420,9 +418,11 @@ type Session struct {
 	// waitingAuth is set while a handshake-mode socket has not authenticated.
 	waitingAuth atomic.Bool
 
-	mu    sync.Mutex
-	scope Scope
-	subs  map[string]*subscription
+	// tenant never changes: an auth message changes the caller, within the tenant.
+	tenant string
+	mu     sync.Mutex
+	scope  Scope
+	subs   map[string]*subscription
 	// lastSeen is when the client last said anything (pong included).
 	lastSeen atomic.Int64
 }
@@ -439,7 +439,7 @@ func (h *Hub) Serve(sock Socket, scope Scope, auth Authenticate) {
 		_ = sock.Close()
 		return
 	}
-	s := &Session{hub: h, sock: sock, auth: auth, scope: scope, subs: map[string]*subscription{},
+	s := &Session{hub: h, sock: sock, auth: auth, scope: scope, tenant: scope.TenantID(), subs: map[string]*subscription{},
 		queue: make(chan []byte, h.limits.SendQueue), closed: make(chan struct{}), reauth: make(chan struct{}, 1)}
 	s.lastSeen.Store(time.Now().UnixNano())
 	h.mu.Lock()
@@ -462,7 +462,7 @@ func (h *Hub) Serve(sock Socket, scope Scope, auth Authenticate) {
 		s.subs = map[string]*subscription{}
 		s.mu.Unlock()
 		for _, sub := range subs {
-			h.index(scope.TenantID(), sub, false)
+			h.index(s.tenant, sub, false)
 		}
 		h.count.Add(-1)
 		s.closeWith(0, "")
@@ -710,14 +710,6 @@ func orUnknown(t string) string {
 	return t
 }
 
-// scope0 is the session's tenant, which never changes (an auth message changes the
-// caller, within the same tenant).
-func (s *Session) scope0() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.scope.TenantID()
-}
-
 // fail answers a message with an error in the protocol's shape.
 func (s *Session) fail(typ, uid, code, msg string) {
 	out := map[string]any{"type": typ, "status": "error", "error": map[string]any{"code": code, "message": msg}}
@@ -892,8 +884,8 @@ func (s *Session) subscribe(in inbound) {
 	old := s.subs[in.UID]
 	s.subs[in.UID] = sub
 	s.mu.Unlock()
-	s.hub.index(s.scope0(), old, false)
-	s.hub.index(s.scope0(), sub, true)
+	s.hub.index(s.tenant, old, false)
+	s.hub.index(s.tenant, sub, true)
 	s.send(map[string]any{"type": "subscription", "uid": in.UID, "event": "init", "data": stripID(rows, sub.fields)})
 }
 
@@ -902,7 +894,7 @@ func (s *Session) unsubscribe(in inbound) {
 	sub, ok := s.subs[in.UID]
 	delete(s.subs, in.UID)
 	s.mu.Unlock()
-	s.hub.index(s.scope0(), sub, false)
+	s.hub.index(s.tenant, sub, false)
 	if !ok && in.UID != "" {
 		s.fail("unsubscribe", in.UID, "INVALID_PAYLOAD", "no subscription with this uid")
 	}

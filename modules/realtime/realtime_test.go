@@ -76,7 +76,6 @@ type fakeScope struct{}
 func (fakeScope) TenantID() string                          { return "t" }
 func (fakeScope) Key() string                               { return "k" }
 func (fakeScope) Expires() time.Time                        { return time.Time{} }
-func (fakeScope) Admin() bool                               { return false }
 func (fakeScope) Authenticated() bool                       { return false }
 func (fakeScope) Unrestricted(context.Context, string) bool { return true }
 func (fakeScope) List(_ context.Context, table string, _ query.Params) ([]map[string]any, error) {

@@ -47,15 +47,23 @@ func params(c *fiber.Ctx) query.Params {
 
 // resolver validates queries for this request's caller against the tenant's model.
 func (a *API) resolver(c *fiber.Ctx, m *schema.Model) *query.Resolver {
-	r := &query.Resolver{Model: m, Limits: a.Limits.Query, User: callerID(c), Now: a.Now}
-	if p := perms(c); p != nil {
-		r.Perms = p
+	return a.newResolver(m, callerID(c), perms(c))
+}
+
+// newResolver is the query parser for a caller: user for $CURRENT_USER, policy nil for
+// admins. REST, GraphQL and realtime all read through it.
+func (a *API) newResolver(m *schema.Model, user string, policy *access.Policy) *query.Resolver {
+	r := &query.Resolver{Model: m, Limits: a.Limits.Query, User: user, Now: a.Now}
+	if policy != nil { // a nil *Policy in the interface would not read as "no limits"
+		r.Perms = policy
 	}
 	return r
 }
 
-func (a *API) runner(c *fiber.Ctx) *query.Runner {
-	tc := tenantOf(c)
+func (a *API) runner(c *fiber.Ctx) *query.Runner { return a.newRunner(tenantOf(c)) }
+
+// newRunner runs queries on a tenant's tables, tagged with the request's schema version.
+func (a *API) newRunner(tc *tenantCtx) *query.Runner {
 	return &query.Runner{DB: tc.q(nil), D: tc.db.Dialect, Limits: a.Limits.Query}
 }
 

@@ -57,19 +57,17 @@ func (s *rtScope) List(ctx context.Context, table string, p query.Params) ([]map
 	if strings.HasPrefix(t.Name, "strata_") {
 		return nil, apierr.Forbidden("%s cannot be subscribed to", t.Name)
 	}
-	r := &query.Resolver{Model: m, Limits: s.a.Limits.Query, User: s.caller.UserID, Now: s.a.Now}
+	var pol *access.Policy
 	if !s.caller.Admin() {
-		pol, err := s.a.Access.Policy(ctx, s.tc.db, s.tc.t.ID, s.caller.RoleID)
-		if err != nil {
+		if pol, err = s.a.Access.Policy(ctx, s.tc.db, s.tc.t.ID, s.caller.RoleID); err != nil {
 			return nil, err
 		}
-		r.Perms = pol
 	}
-	q, err := r.Parse(t, p)
+	q, err := s.a.newResolver(m, s.caller.UserID, pol).Parse(t, p)
 	if err != nil {
 		return nil, Translate(err)
 	}
-	res, err := (&query.Runner{DB: query.NewTagged(s.tc.db, v), D: s.tc.db.Dialect, Limits: s.a.Limits.Query}).Run(ctx, q)
+	res, err := s.a.newRunner(&tenantCtx{t: s.tc.t, db: s.tc.db, version: v}).Run(ctx, q)
 	if err != nil {
 		return nil, Translate(err)
 	}
