@@ -33,5 +33,5 @@ func openBus(ctx context.Context, cfg Config, log *slog.Logger) (bus.Bus, error)
 	default:
 		b = bus.NewLocal()
 	}
-	return &bus.Node{Bus: b, ID: newID()}, nil
+	return bus.NewNode(b, newID()), nil
 }

@@ -460,6 +460,11 @@ func TestRealtimeSlowConsumer(t *testing.T) {
 	if code := slow.closeCode(); code != 1008 && code != 1006 {
 		t.Fatalf("slow consumer: close %d, want 1008 (or 1006)", code)
 	}
+	// The server reads on for up to a second after its close frame, for the answer.
+	deadline := time.Now().Add(3 * time.Second)
+	for n.app.Realtime.Sessions() != 1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if got := n.app.Realtime.Sessions(); got != 1 {
 		t.Fatalf("%d sockets open, want the fast one only", got)
 	}

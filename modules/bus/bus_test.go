@@ -438,6 +438,38 @@ func TestNodeStampsOrigin(t *testing.T) {
 	}
 }
 
+// Two nodes over each transport: each receives its own messages (in process) and the
+// other's (through the transport) exactly once, each node's in its order.
+func TestNodeDeliversOwnMessagesOnce(t *testing.T) {
+	for _, tr := range transports() {
+		t.Run(tr.name, func(t *testing.T) {
+			a, b := pair(t, tr, 30*time.Second)
+			na, nb := NewNode(a, "a"), NewNode(b, "b")
+			if tr.cluster {
+				defer na.local.Close()
+				defer nb.local.Close()
+			}
+			tenant := unique("t")
+			ina, inb := listen(na, tenant), listen(nb, tenant)
+			const n = 20
+			for i := range n {
+				if err := na.Publish(context.Background(), seqMessage(t, tenant, "", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, in := range []*inbox{ina, inb} {
+				for i := range n {
+					m := in.nextOf(t, TopicItems)
+					if got := seqOf(t, m); got != i || m.Origin != "a" {
+						t.Fatalf("message %d: got %d from %q", i, got, m.Origin)
+					}
+				}
+				in.quiet(t, 300*time.Millisecond)
+			}
+		})
+	}
+}
+
 // A publish racing Close is refused or dropped, never a panic (it used to send on a
 // closed channel).
 func TestLocalPublishRacingClose(t *testing.T) {

@@ -44,9 +44,24 @@ func NewMessage(topic, tenant string, v any) (Message, error) {
 
 // Node is a bus as one node uses it: what it publishes carries the node's id as Origin
 // (unless the publisher set one), so receivers can tell their own messages apart.
+//
+// A node's own messages reach its own subscribers in process, at once, rather than
+// after the round trip through PostgreSQL or Redis (a NOTIFY waits for its commit and
+// for the listening connection to be read: milliseconds that every realtime event on the
+// publishing node paid); the transport's echo of them is skipped.
 type Node struct {
 	Bus
-	ID string
+	ID    string
+	local *Local // nil when Bus is itself in process
+}
+
+// NewNode wraps b for the node id.
+func NewNode(b Bus, id string) *Node {
+	n := &Node{Bus: b, ID: id}
+	if _, inProcess := b.(*Local); !inProcess {
+		n.local = NewLocal()
+	}
+	return n
 }
 
 // Publish stamps m with the node's id and publishes it.
@@ -54,7 +69,38 @@ func (n *Node) Publish(ctx context.Context, m Message) error {
 	if m.Origin == "" {
 		m.Origin = n.ID
 	}
+	if n.local != nil && m.Origin == n.ID {
+		// Delivered here even if the transport is down: this node's subscribers do
+		// not depend on it.
+		if err := n.local.Publish(ctx, m); err != nil {
+			return err
+		}
+	}
 	return n.Bus.Publish(ctx, m)
+}
+
+// Subscribe registers f for this node's own messages (in process) and everyone
+// else's (through the transport).
+func (n *Node) Subscribe(f func(Message)) func() {
+	if n.local == nil {
+		return n.Bus.Subscribe(f)
+	}
+	own := n.local.Subscribe(f)
+	others := n.Bus.Subscribe(func(m Message) {
+		if m.Origin != n.ID {
+			f(m)
+		}
+	})
+	return func() { own(); others() }
+}
+
+// Close stops both deliveries.
+func (n *Node) Close() error {
+	err := n.Bus.Close()
+	if n.local != nil {
+		_ = n.local.Close()
+	}
+	return err
 }
 
 // backoff is how long a transport waits before its attempt-th reconnect (from 0):

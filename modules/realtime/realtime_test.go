@@ -1,11 +1,18 @@
 package realtime
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,4 +130,143 @@ func FuzzClientMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// connSocket is a session's socket over a real connection: writes go to the
+// connection's file descriptor as in production; reads wait until the test ends.
+type connSocket struct {
+	conn net.Conn
+	stop chan struct{}
+}
+
+func (s *connSocket) NetConn() net.Conn { return s.conn }
+func (s *connSocket) ReadMessage() (int, []byte, error) {
+	<-s.stop
+	return 0, nil, io.EOF
+}
+func (s *connSocket) WriteMessage(int, []byte) error            { return errors.New("not used") }
+func (s *connSocket) WriteControl(int, []byte, time.Time) error { return nil }
+func (s *connSocket) SetReadLimit(int64)                        {}
+func (s *connSocket) SetReadDeadline(time.Time) error           { return nil }
+func (s *connSocket) SetWriteDeadline(t time.Time) error        { return s.conn.SetWriteDeadline(t) }
+func (s *connSocket) Close() error                              { return nil }
+
+// TestFramesSurviveFullBuffers: frames written at once by senders, in part when the
+// socket's buffer fills, and by the writer goroutine when it is full, reach a client
+// that did not read for a while whole and in each sender's order.
+func TestFramesSurviveFullBuffers(t *testing.T) {
+	// A Unix socket: unlike loopback TCP (which takes a whole write of this size or
+	// none of it), it takes writes in part when its buffer is nearly full.
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server := (<-accepted).(*net.UnixConn)
+	defer server.Close()
+	_ = server.SetWriteBuffer(8 << 10)
+
+	b := bus.NewLocal()
+	defer b.Close()
+	h := NewHub(b, Limits{SendQueue: 10000}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer h.Close()
+	sock := &connSocket{conn: server, stop: make(chan struct{})}
+	defer close(sock.stop)
+	go h.Serve(sock, fakeScope{}, nil)
+	var sess *Session
+	for sess == nil {
+		h.mu.RLock()
+		for s := range h.sessions {
+			sess = s
+		}
+		h.mu.RUnlock()
+		time.Sleep(time.Millisecond)
+	}
+	if sess.sys == nil {
+		t.Fatal("a connection with a file descriptor should be written to directly")
+	}
+
+	// Two senders, each numbering its frames, with sizes from a few bytes to past what a
+	// sender writes itself. The first sends while the client does not read, until the
+	// buffer is full; the second while the client reads, so senders and the writer
+	// goroutine take turns.
+	const perSender = 3000
+	size := func(i int) int {
+		switch {
+		case i%97 == 96:
+			return maxDirectFrame + 1000
+		case i%7 == 6:
+			return 12000 // more than the socket takes at once (half its buffer)
+		}
+		return i*7919%3000 + 1
+	}
+	send := func(sender int) {
+		for i := range perSender {
+			msg := fmt.Sprintf("%d:%d:%s", sender, i, strings.Repeat("x", size(i)))
+			sess.sendFrame(appendFrame(nil, opText, []byte(msg)))
+		}
+	}
+	send(0)
+	read := make(chan error, 1)
+	go func() { read <- readFrames(client, 2*perSender, size) }()
+	send(1)
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readFrames reads n text frames and checks that each sender's frames come whole and
+// in order ("sender:i:xxx…", with size(i) x's).
+func readFrames(conn net.Conn, n int, size func(int) int) error {
+	r := bufio.NewReader(conn)
+	next := map[int]int{}
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for got := range n {
+		head := make([]byte, 2)
+		if _, err := io.ReadFull(r, head); err != nil {
+			return fmt.Errorf("frame %d: %w", got, err)
+		}
+		if head[0] != opText {
+			return fmt.Errorf("frame %d: opcode byte %#x", got, head[0])
+		}
+		length := int(head[1])
+		switch length {
+		case 126:
+			ext := make([]byte, 2)
+			if _, err := io.ReadFull(r, ext); err != nil {
+				return err
+			}
+			length = int(binary.BigEndian.Uint16(ext))
+		case 127:
+			ext := make([]byte, 8)
+			if _, err := io.ReadFull(r, ext); err != nil {
+				return err
+			}
+			length = int(binary.BigEndian.Uint64(ext))
+		}
+		payload := make([]byte, length)
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return fmt.Errorf("frame %d of %d bytes: %w", got, length, err)
+		}
+		var sender, i int
+		var rest string
+		if _, err := fmt.Sscanf(string(payload), "%d:%d:%s", &sender, &i, &rest); err != nil {
+			return fmt.Errorf("frame %d: payload %.40q", got, payload)
+		}
+		if i != next[sender] || len(rest) != size(i) {
+			return fmt.Errorf("sender %d: frame %d (%d bytes) where %d was due", sender, i, len(rest), next[sender])
+		}
+		next[sender]++
+	}
+	return nil
 }

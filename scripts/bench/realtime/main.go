@@ -73,10 +73,11 @@ func run(ctx context.Context, dialect string, subs, rate int, dur time.Duration,
 	fmt.Printf("\n%s, %d subscribers, %d writes/s for %s, %d CPUs, %s\n\n", dialect, subs, rate, dur, runtime.NumCPU(), runtime.Version())
 	fmt.Printf("| nodes | deliveries | lost | from commit p50 / p99 ms | from request p50 / p99 / max ms | server memory per socket |\n|---|---:|---:|---:|---:|---:|\n")
 	for nodes := 1; nodes <= len(bases); nodes++ {
-		if profile != "" && nodes == 1 {
-			go saveProfile(env.PprofAddr, dur, profile)
+		var prof string
+		if nodes == 1 {
+			prof = profile
 		}
-		r, err := measure(ctx, env, bases[:nodes], subs, rate, dur)
+		r, err := measure(ctx, env, bases[:nodes], subs, rate, dur, prof)
 		if err != nil {
 			return err
 		}
@@ -98,7 +99,7 @@ type result struct {
 	perSocket        string
 }
 
-func measure(ctx context.Context, env *benchkit.Env, bases []string, subs, rate int, dur time.Duration) (*result, error) {
+func measure(ctx context.Context, env *benchkit.Env, bases []string, subs, rate int, dur time.Duration, profile string) (*result, error) {
 	before := residentBytes(bases)
 	var collectors []*collector
 	var received atomic.Int64
@@ -192,6 +193,12 @@ func measure(ctx context.Context, env *benchkit.Env, bases []string, subs, rate 
 		}
 	}
 	after := residentBytes(bases)
+	profiled := make(chan struct{})
+	if profile != "" {
+		go func() { defer close(profiled); saveProfile(env.PprofAddr, dur, profile) }()
+	} else {
+		close(profiled)
+	}
 	// Write at the rate, each write on its own goroutine so a slow one does not hold
 	// the schedule back.
 	tick := time.NewTicker(time.Second / time.Duration(rate))
@@ -218,6 +225,7 @@ loop:
 		}
 	}
 	writes.Wait()
+	<-profiled
 	if n := writeErrors.Load(); n > 0 {
 		return nil, fmt.Errorf("%d of %d writes failed", n, sent)
 	}
@@ -270,10 +278,10 @@ func residentBytes(bases []string) int64 {
 	return total
 }
 
-// saveProfile records the server's CPU profile while the writes run.
+// saveProfile records the server's CPU profile while the writes run (it starts with
+// them).
 func saveProfile(addr string, dur time.Duration, file string) {
-	time.Sleep(5 * time.Second) // connecting the subscribers comes first
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(dur.Seconds())))
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, max(1, int(dur.Seconds())-1)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		return
