@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"strata/modules/query"
 	"strata/schema"
 )
 
@@ -131,6 +132,12 @@ func tableSchemas(m *schema.Model, t *schema.Table) (read, input obj) {
 		one := obj{"oneOf": []any{obj{"type": "string", "format": "uuid"}, ref(rf.target)}}
 		if rf.many {
 			props[name] = obj{"type": "array", "items": one, "description": "related rows of " + rf.target + ": keys, or objects when expanded with fields"}
+			// Written as the full list of related keys: the row is linked with exactly
+			// those (null: with none).
+			key := obj{"type": "string", "format": "uuid"}
+			inProps[name] = obj{"type": []any{"array", "null"}, "maxItems": query.MaxLinks,
+				"items":       obj{"oneOf": []any{key, obj{"type": "object", "properties": obj{"id": key}, "required": []any{"id"}}}},
+				"description": "the keys of the " + rf.target + " rows to link this row with; the others are unlinked"}
 		} else {
 			props[name] = nullable(one)
 		}

@@ -199,18 +199,24 @@ func (a *API) insertRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, objects
 	if err != nil {
 		return nil, err
 	}
-	for _, obj := range objects {
+	links := make([][]query.Links, len(objects))
+	linking := false
+	for i, obj := range objects {
 		if err := g.fields(obj); err != nil {
 			return nil, err
 		}
+		if links[i], err = query.SplitLinks(a.resolver(c, m), t, obj); err != nil {
+			return nil, err
+		}
+		linking = linking || len(links[i]) > 0
 	}
 	tc := tenantOf(c)
 	d := tc.db.Dialect
-	// One row is one atomic statement; a batch, or a row that must then pass the
-	// create rule, is all or nothing in a transaction.
+	// One row is one atomic statement; a batch, a row with links, or a row that must
+	// then pass the create rule, is all or nothing in a transaction.
 	var exec schema.Querier = tc.q(nil)
 	var tx *sql.Tx
-	if len(objects) > 1 || g.cond != nil {
+	if len(objects) > 1 || g.cond != nil || linking {
 		if tx, err = tc.db.BeginTx(c.UserContext(), nil); err != nil {
 			return nil, err
 		}
@@ -219,10 +225,14 @@ func (a *API) insertRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, objects
 	}
 	ids := make([]string, 0, len(objects))
 	now := a.Now()
-	for _, obj := range objects {
+	others := touched{}
+	for i, obj := range objects {
 		id, err := query.Insert(c.UserContext(), exec, d, m, t, obj, uuid.Must(uuid.NewV7()).String(), callerID(c), now)
 		if err != nil {
 			return nil, a.writeError(c, m, t, obj, err)
+		}
+		if err := a.writeLinks(c, m, exec, id, links[i], others); err != nil {
+			return nil, a.writeError(c, m, t, nil, err)
 		}
 		ids = append(ids, id)
 	}
@@ -235,6 +245,7 @@ func (a *API) insertRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, objects
 		}
 	}
 	a.publish(c, t.Name, "create", ids)
+	others.publish(a, c)
 	return ids, nil
 }
 
@@ -379,8 +390,12 @@ func (a *API) updateRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, changes
 	if err != nil {
 		return err
 	}
-	for _, ch := range changes {
+	links := make([][]query.Links, len(changes))
+	for i, ch := range changes {
 		if err := g.fields(ch.data); err != nil {
+			return err
+		}
+		if links[i], err = query.SplitLinks(a.resolver(c, m), t, ch.data); err != nil {
 			return err
 		}
 	}
@@ -393,13 +408,19 @@ func (a *API) updateRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, changes
 	if err := g.rows(c.UserContext(), tc.q(tx), tc.db.Dialect, ids); err != nil {
 		return err
 	}
-	for _, ch := range changes {
+	others := touched{}
+	for i, ch := range changes {
 		n, err := query.Update(c.UserContext(), tc.q(tx), tc.db.Dialect, m, t, ch.ids, ch.data, a.Now())
 		if err != nil {
 			return a.writeError(c, m, t, ch.data, err)
 		}
 		if one && n == 0 {
 			return apierr.NotFound("item %q not found in %s", ids[0], t.Name)
+		}
+		for _, id := range ch.ids {
+			if err := a.writeLinks(c, m, tc.q(tx), id, links[i], others); err != nil {
+				return a.writeError(c, m, t, nil, err)
+			}
 		}
 	}
 	if err := g.rows(c.UserContext(), tc.q(tx), tc.db.Dialect, ids); err != nil {
@@ -409,6 +430,7 @@ func (a *API) updateRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, changes
 		return a.writeError(c, m, t, nil, err)
 	}
 	a.publish(c, t.Name, "update", ids)
+	others.publish(a, c)
 	return nil
 }
 
