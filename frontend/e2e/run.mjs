@@ -48,7 +48,8 @@ const errors = [];
 let failed = false;
 try {
   // One context: the live page shares the signed-in session (localStorage).
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  // A zone other than UTC, so the date editors' conversion to UTC is seen to work.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'Europe/Berlin' });
   const page = await context.newPage();
   // A destructive change's first answer is the contract's 422 confirm challenge, which
   // Chromium reports as a failed load; anything else in the console fails the run.
@@ -76,6 +77,13 @@ try {
   await page.getByLabel('Name', { exact: true }).fill('posts');
   await page.locator('input[name="column-0-name"]').fill('title');
   await page.getByRole('button', { name: '+ Column' }).click();
+  // A name the API refuses is shown next to its column's field.
+  await page.locator('input[name="column-1-name"]').fill('Views Count');
+  allowed.push(/status of 400/);
+  await page.getByRole('button', { name: 'Preview SQL' }).click();
+  await page.locator('#column-1-name-error').waitFor();
+  allowed.pop();
+  if ((await page.locator('input[name="column-1-name"]').getAttribute('aria-invalid')) !== 'true') throw new Error('the refused column name is not marked');
   await page.locator('input[name="column-1-name"]').fill('views');
   await page.locator('select[name="column-1-type"]').selectOption('integer');
   await page.getByRole('button', { name: '+ Column' }).click();
@@ -107,7 +115,7 @@ try {
   allowed.push(/status of 400/);
   await page.locator('input[name="new-views"]').fill('99999999999');
   await page.getByRole('button', { name: 'Add row' }).click();
-  await page.locator('#new-row-error').waitFor();
+  await page.locator('#new-views-error').waitFor();
   allowed.pop();
   if ((await page.locator('input[name="new-views"]').getAttribute('aria-invalid')) !== 'true') throw new Error('the refused field is not marked');
   await page.locator('input[name="new-views"]').fill('');
@@ -207,6 +215,53 @@ try {
   await page.locator('select[name="new-author"]').selectOption({ label: 'Ann' });
   await page.getByRole('button', { name: 'Add row' }).click();
   await page.getByRole('cell', { name: 'by Ann', exact: true }).waitFor();
+
+  step('a many-to-many picker, JSON and date editors in the row editor, a cell edited by keyboard');
+  await page.goto(base + '/#/t/acme/tables/posts');
+  await addRelation.getByLabel('Field', { exact: true }).fill('readers');
+  await addRelation.getByLabel('Kind').selectOption('many_to_many');
+  await addRelation.getByLabel('Target').selectOption('authors');
+  await addRelation.getByRole('button', { name: 'Preview SQL' }).click();
+  await addRelation.getByRole('button', { name: 'Apply' }).click();
+  await page.getByText('posts.readers → authors').waitFor();
+  for (const [name, type] of [['meta', 'json'], ['published', 'datetime']]) {
+    await addColumn.locator('input[name="new-column-name"]').fill(name);
+    await addColumn.locator('select[name="new-column-type"]').selectOption(type);
+    await addColumn.getByRole('button', { name: 'Preview SQL' }).click();
+    await addColumn.getByLabel('Planned SQL').waitFor();
+    await addColumn.getByRole('button', { name: 'Apply' }).click();
+    await page.getByRole('cell', { name, exact: true }).waitFor();
+  }
+  await page.goto(base + '/#/t/acme/data/posts');
+  const first = page.getByRole('row').filter({ has: page.getByRole('cell', { name: 'first', exact: true }) });
+  await first.getByRole('button', { name: 'Edit row' }).click();
+  const editor = page.getByRole('dialog', { name: /Edit row/ });
+  await editor.getByRole('group', { name: /readers/ }).getByLabel('Ann').check();
+  await editor.getByLabel('meta').fill('{"tags": [1, 2');
+  await editor.locator('#edit-meta-error').getByText('not valid JSON').waitFor();
+  if ((await editor.getByLabel('meta').getAttribute('aria-invalid')) !== 'true') throw new Error('bad JSON is not marked');
+  await editor.getByLabel('meta').fill('{"tags": [1, 2]}');
+  await editor.getByLabel('published').fill('2026-11-30T09:15:00');
+  await page.screenshot({ path: join(shots, 'row-editor.png') });
+  await editor.getByRole('button', { name: 'Save' }).click();
+  await editor.waitFor({ state: 'detached' });
+  await first.getByRole('cell', { name: '1 linked' }).waitFor();
+  await first.getByRole('cell', { name: '{"tags":[1,2]}' }).waitFor();
+  await first.getByRole('cell', { name: '2026-11-30T08:15:00Z', exact: true }).waitFor(); // 09:15 in Berlin
+  // Keyboard only: focus the cell, Enter opens its editor, Enter saves.
+  await first.getByRole('cell', { name: '10', exact: true }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByLabel('New views').fill('11');
+  await page.keyboard.press('Enter');
+  await first.getByRole('cell', { name: '11', exact: true }).waitFor();
+  // Escape leaves a cell unchanged.
+  await first.getByRole('cell', { name: '11', exact: true }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByLabel('New views').fill('12');
+  await page.keyboard.press('Escape');
+  await first.getByRole('cell', { name: '11', exact: true }).waitFor();
+  if (await page.getByLabel('New views').count()) throw new Error('Escape did not close the cell editor');
+
   await page.goto(base + '/#/');
   await page.getByRole('button', { name: 'Sandbox…' }).first().click();
   await page.getByLabel(/bring an existing tenant/).selectOption('acme-sandbox');
