@@ -320,3 +320,27 @@ func TestWriteRules(t *testing.T) {
 		})
 	}
 }
+
+// TestDeleteRoleMovesUsers: deleting a role moves its users to the default role
+// (they kept a role that no longer existed).
+func TestDeleteRoleMovesUsers(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			p := "/api/t/acme"
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			role := n.mustCall(200, "POST", p+"/roles", map[string]any{"name": "editor"}).get("data.id").(string)
+			user := n.mustCall(200, "POST", p+"/users", map[string]any{"email": "ed@example.com", "password": "long-enough-1", "role": role}).get("data.id").(string)
+			if st, _ := n.call("DELETE", p+"/roles/"+roleID(t, n, "acme", "authenticated"), nil, nil); st != 403 {
+				t.Fatalf("deleting a built-in role: %d", st)
+			}
+			n.mustCall(204, "DELETE", p+"/roles/"+role, nil)
+			if r := n.mustCall(200, "GET", p+"/users/"+user, nil); r.get("data.role_id") != nil {
+				t.Fatalf("the user keeps the deleted role: %s", r)
+			}
+			anon := &node{t: t, base: n.base}
+			anon.mustCall(200, "POST", p+"/auth/login", map[string]any{"email": "ed@example.com", "password": "long-enough-1"})
+		})
+	}
+}

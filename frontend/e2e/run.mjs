@@ -270,6 +270,38 @@ try {
   await page.goto(base + '/#/t/acme-sandbox/tables');
   await page.getByRole('link', { name: 'authors' }).waitFor();
 
+  step('roles, users and settings');
+  await page.goto(base + '/#/t/acme/access');
+  await page.getByRole('heading', { name: 'Access' }).waitFor();
+  const addRole = page.getByRole('form', { name: 'Add a role' });
+  await addRole.getByLabel('Name').fill('editor');
+  await addRole.getByLabel('Description').fill('Edits posts');
+  await addRole.getByRole('button', { name: 'Add role' }).click();
+  await page.getByRole('table', { name: 'Roles' }).getByRole('cell', { name: 'editor', exact: true }).waitFor();
+  const addUser = page.getByRole('form', { name: 'Add a user' });
+  await addUser.getByLabel('Email').fill('ed@example.com');
+  await addUser.getByLabel('Password').fill('short');
+  await addUser.getByLabel('Role').selectOption({ label: 'editor' });
+  allowed.push(/status of 400/);
+  await addUser.getByRole('button', { name: 'Add user' }).click();
+  await page.locator('#user-password-error').waitFor();
+  allowed.pop();
+  await addUser.getByLabel('Password').fill('long-enough-1');
+  await addUser.getByRole('button', { name: 'Add user' }).click();
+  const users = page.getByRole('table', { name: 'Users' });
+  await users.getByRole('cell', { name: 'ed@example.com', exact: true }).waitFor();
+  await users.getByLabel('Status of ed@example.com').selectOption('suspended');
+  await page.waitForResponse((r) => r.url().includes('/users/') && r.request().method() === 'PATCH');
+  await page.getByRole('button', { name: 'Delete role editor' }).click();
+  await page.getByRole('button', { name: 'Confirm: delete role editor' }).click();
+  await page.getByRole('table', { name: 'Roles' }).getByRole('cell', { name: 'editor', exact: true }).waitFor({ state: 'detached' });
+  if ((await users.getByLabel('Role of ed@example.com').inputValue()) !== '') throw new Error('the user kept the deleted role');
+  if ((await users.getByLabel('Status of ed@example.com').inputValue()) !== 'suspended') throw new Error('the status change was lost');
+  await page.getByLabel(/anyone may sign up/).check();
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByRole('status').getByText('Saved.').waitFor();
+  await page.screenshot({ path: join(shots, 'access.png'), fullPage: true });
+
   step('phone width');
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + '/#/t/acme/tables/posts');

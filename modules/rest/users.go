@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/mail"
 	"strings"
 
@@ -460,6 +461,12 @@ func (a *API) deleteRole(c *fiber.Ctx) error {
 	tc := tenantOf(c)
 	if builtinRole(c.UserContext(), tc, c.Params("id")) {
 		return apierr.Forbidden("built-in roles cannot be deleted")
+	}
+	// Its users fall back to the default role rather than keep a role that is gone.
+	d := tc.db.Dialect
+	if _, err := tc.db.ExecContext(c.UserContext(), d.Rebind("UPDATE "+d.Quote("strata_users")+" SET "+d.Quote("role_id")+" = NULL, "+d.Quote("updated_at")+" = ? WHERE "+d.Quote("role_id")+" = ?"),
+		d.TimeValue(a.Now()), c.Params("id")); err != nil {
+		return fmt.Errorf("move the role's users to the default role: %w", err)
 	}
 	n, err := deleteRow(c.UserContext(), tc, "strata_roles", "id", c.Params("id"))
 	if err != nil {

@@ -106,6 +106,13 @@ export async function request(method, path, body, headers = {}) {
   }
 }
 
+// refusal is an error as a form shows it: the field it names, and its message without
+// the field's name in front (it is shown next to that field).
+export function refusal(e, field = e.field) {
+  const prefix = `${field}: `;
+  return { field: field || '', message: field && e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message };
+}
+
 // confirmed runs a destructive request: the first answer is the 422 challenge, which
 // ask() shows to the user; on yes the request is sent again with the hash and token.
 export async function confirmed(method, path, body, ask) {
