@@ -161,6 +161,25 @@ try {
   await page.getByRole('button', { name: 'Save' }).click();
   await page.getByRole('cell', { name: 'stars', exact: true }).waitFor();
 
+  step('edit a column: a default and an index, then a narrowing through the confirm dialog');
+  await page.getByRole('button', { name: 'Edit column views' }).click();
+  let alter = page.getByRole('form', { name: 'Edit column views' });
+  await alter.getByLabel('Default').fill('0');
+  await alter.getByLabel('indexed').check();
+  await alter.getByRole('button', { name: 'Preview SQL' }).click();
+  await alter.getByLabel('Planned SQL').waitFor();
+  await alter.getByRole('button', { name: 'Apply' }).click();
+  await page.getByRole('cell', { name: /^integer\s= 0$/ }).waitFor();
+  await page.getByRole('button', { name: 'Edit column title' }).click();
+  alter = page.getByRole('form', { name: 'Edit column title' });
+  await alter.getByLabel('Length').fill('100');
+  await alter.getByRole('button', { name: 'Preview SQL' }).click();
+  await alter.getByLabel('Planned SQL').waitFor();
+  await alter.getByRole('button', { name: 'Apply' }).click();
+  await page.getByRole('heading', { name: 'Confirm a destructive change' }).waitFor();
+  await page.getByRole('button', { name: 'Yes, apply it' }).click();
+  await page.getByRole('cell', { name: 'string(100)' }).waitFor();
+
   step('drop a column through the confirm dialog');
   await page.getByRole('button', { name: 'Drop column body' }).click();
   await page.getByRole('heading', { name: 'Confirm a destructive change' }).waitFor();
