@@ -133,6 +133,7 @@ try {
     await page.getByRole('cell', { name, exact: true }).waitFor();
   }
   await live.waitForFunction((n) => document.querySelectorAll('td[data-status="executed"]').length >= n + 2, executedBefore, { timeout: 10000 });
+  await live.getByRole('cell', { name: 'admin@example.com' }).first().waitFor(); // who made them
   await live.screenshot({ path: join(shots, 'migrations.png') });
 
   step('an index and a permission rule');

@@ -14,6 +14,16 @@ export class ApiError extends Error {
   }
 }
 
+// subject is the id the session's access token names (its "sub" claim).
+export function subject() {
+  try {
+    const payload = session()?.access?.split('.')[1] ?? '';
+    return JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))).sub || '';
+  } catch {
+    return '';
+  }
+}
+
 export function session() {
   try {
     return JSON.parse(localStorage.getItem(KEY)) || null;
