@@ -81,6 +81,16 @@ func TestToManyWrites(t *testing.T) {
 				t.Fatalf("a post taken out keeps its author: %s", r)
 			}
 
+			// GraphQL's mutations take the same lists.
+			gq := admin.mustCall(200, "POST", p+"/graphql", map[string]any{
+				"query":     `mutation($id: ID!, $tags: [ID!]) { update_posts_item(id: $id, data: {tags: $tags}) { id tags { label } } }`,
+				"variables": map[string]any{"id": p4, "tags": []string{go1, db1}},
+			})
+			if tags, _ := gq.get("data.update_posts_item.tags").([]any); len(tags) != 2 {
+				t.Fatalf("graphql update with tags: %s", gq)
+			}
+			admin.mustCall(200, "PATCH", p+"/items/posts/"+p4, map[string]any{"tags": []any{}})
+
 			// Bad values, and keys that name no row: refused, naming the field, nothing
 			// written.
 			missing := "01a00000-0000-7000-8000-000000000000"

@@ -432,8 +432,8 @@ func (b *builder) aggregated(t *schema.Table) *gql.Object {
 	return o
 }
 
-// inputs are a table's create and update input types: its columns and the keys of its
-// to-one relations. Create marks what must be given (not nullable, no default).
+// inputs are a table's create and update input types: its columns, the keys of its
+// to-one relations, and the lists of keys of its to-many ones. Create marks what must be given (not nullable, no default).
 func (b *builder) inputs(t *schema.Table) (create, update *gql.InputObject) {
 	cf, uf := gql.InputObjectConfigFieldMap{}, gql.InputObjectConfigFieldMap{}
 	for i := range t.Columns {
@@ -447,6 +447,13 @@ func (b *builder) inputs(t *schema.Table) (create, update *gql.InputObject) {
 			typ = gql.NewNonNull(typ)
 		}
 		cf[c.Name] = &gql.InputObjectFieldConfig{Type: typ, Description: c.Description}
+	}
+	// To-many fields take the keys of the rows to link, as REST's do.
+	for _, f := range b.res.RelationFields(t) {
+		if f.Kind != query.ToOne && !f.Target.System {
+			keys := &gql.InputObjectFieldConfig{Type: gql.NewList(gql.NewNonNull(gql.ID)), Description: "the keys of the " + f.Target.Name + " rows to link; the others are unlinked"}
+			cf[f.Name], uf[f.Name] = keys, keys
+		}
 	}
 	delete(uf, "id")
 	b.cost += len(cf) + len(uf)

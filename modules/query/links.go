@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ const MaxLinks = 1000
 // unlinks every row.
 func SplitLinks(r *Resolver, t *schema.Table, body map[string]any) ([]Links, error) {
 	var out []Links
-	for _, name := range slices.Sorted(mapKeys(body)) {
+	for _, name := range slices.Sorted(maps.Keys(body)) {
 		if t.Column(name) != nil {
 			continue
 		}
@@ -44,16 +45,6 @@ func SplitLinks(r *Resolver, t *schema.Table, body map[string]any) ([]Links, err
 		out = append(out, Links{Field: f, Keys: keys})
 	}
 	return out, nil
-}
-
-func mapKeys(m map[string]any) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func linkKeys(field string, v any) ([]string, error) {

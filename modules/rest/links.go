@@ -9,8 +9,9 @@ import (
 	"strata/schema"
 )
 
-// touched is rows a write changed besides its own: the related rows of a one_to_many
-// whose key it set or emptied, published after the commit.
+// touched is rows a write changed besides its own: the related rows it linked or
+// unlinked (a one_to_many's key, a many_to_many's inverse list), published after the
+// commit.
 type touched map[string][]string
 
 func (t touched) publish(a *API, c *fiber.Ctx) {
@@ -60,8 +61,9 @@ func (a *API) writeLinks(c *fiber.Ctx, m *schema.Model, q schema.Querier, id str
 			if err := g.rows(ctx, q, d, changed); err != nil {
 				return err
 			}
-			out[f.Target.Name] = append(out[f.Target.Name], changed...)
 		}
+		// Their side of the relation changed too (a key, or the inverse list).
+		out[f.Target.Name] = append(out[f.Target.Name], changed...)
 	}
 	return nil
 }
