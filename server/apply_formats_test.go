@@ -197,6 +197,10 @@ func TestApplyDataMigration(t *testing.T) {
 			n.mustCall(200, "POST", p+"/items/posts", map[string]any{"slug": "old", "title": "Old"})
 			n.mustCall(200, "POST", p+"/items/logs", []any{map[string]any{"msg": "a"}, map[string]any{"msg": "b"}, map[string]any{"msg": "c"}})
 			migrations := len(ledger(t, db))
+			// Subscribers hear of the rows a data migration writes, as of any write.
+			ws := n.dial("acme", n.token)
+			ws.send(map[string]any{"type": "subscribe", "collection": "posts", "uid": "p", "query": map[string]any{"fields": []string{"slug"}}})
+			ws.expect("subscription", "p", "init")
 
 			upserts := `{"posts": [
 				{"_unique": {"slug": {"_eq": "hello"}}, "title": "Hello", "views": 1},
@@ -216,6 +220,9 @@ func TestApplyDataMigration(t *testing.T) {
 			if rows["hello"]["title"] != "Hello" || rows["second"]["title"] != "Second" {
 				t.Fatalf("rows after the upsert: %v", rows)
 			}
+			if ev := ws.expect("subscription", "p", "create"); len(titlesOf(ev)) != 2 {
+				t.Fatalf("the created rows' event: %s", ev)
+			}
 			id := rows["hello"]["id"]
 			r = n.mustCall(200, "POST", apply, strings.Replace(upserts, `"Hello"`, `"Hello again"`, 1))
 			if r.get("data.tables.0.inserted") != 0.0 || r.get("data.tables.0.updated") != 2.0 {
@@ -229,6 +236,10 @@ func TestApplyDataMigration(t *testing.T) {
 			r = n.mustCall(200, "POST", apply, `{"_deletedRecords": [{"table": "posts", "filter": {"slug": {"_eq": "old"}}}]}`)
 			if r.get("data.deleted_records.0.deleted") != 1.0 || rowsOf(n, "acme", "posts", "slug")["old"] != nil {
 				t.Fatalf("_deletedRecords: %s", r)
+			}
+			ws.expect("subscription", "p", "update") // the second apply's
+			if ev := ws.expect("subscription", "p", "delete"); len(titlesOf(ev)) != 1 {
+				t.Fatalf("the deleted row's event: %s", ev)
 			}
 
 			// Emptying a table is confirmed; the table stays.

@@ -342,7 +342,7 @@ func (a *API) applyDataMigration(c *fiber.Ctx, body []byte) error {
 		return fmt.Errorf("begin data migration: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after commit
-	w := &dataWriter{a: a, c: c, m: m, tx: tx, exec: tc.q(tx), d: tc.db.Dialect}
+	w := &dataWriter{a: a, c: c, m: m, tx: tx, exec: tc.q(tx), d: tc.db.Dialect, written: map[string]touched{"create": {}, "update": {}, "delete": {}}}
 	emptied := []fiber.Map{}
 	for _, e := range empty {
 		n, err := w.empty(e)
@@ -391,6 +391,10 @@ func (a *API) applyDataMigration(c *fiber.Ctx, body []byte) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit data migration: %w", err)
 	}
+	// Realtime subscribers hear of these rows as of any other write.
+	for _, action := range []string{"delete", "create", "update"} {
+		w.written[action].publish(a, c, action)
+	}
 	return c.JSON(fiber.Map{"data": data})
 }
 
@@ -402,6 +406,13 @@ type dataWriter struct {
 	tx   *sql.Tx
 	exec schema.Querier
 	d    schema.Dialect
+	// written is the rows changed, by action, published once committed.
+	written map[string]touched
+}
+
+// wrote records rows the migration changed.
+func (w *dataWriter) wrote(action, table string, ids ...string) {
+	w.written[action][table] = append(w.written[action][table], ids...)
 }
 
 func (w *dataWriter) runner() *query.Runner {
@@ -441,6 +452,7 @@ func (w *dataWriter) remove(e dataTarget, ids []string) (int64, error) {
 	if err != nil {
 		return 0, w.fail(e.at, e.t, nil, err)
 	}
+	w.wrote("delete", e.t.Name, ids...)
 	return n, nil
 }
 
@@ -487,6 +499,10 @@ func (w *dataWriter) upsert(e dataTarget) (bool, error) {
 	for k, v := range e.rec.Fields {
 		body[k] = v
 	}
+	links, err := query.SplitLinks(w.a.resolver(w.c, w.m), e.t, body)
+	if err != nil {
+		return false, w.fail(e.at, e.t, nil, err)
+	}
 	switch len(ids) {
 	case 0:
 		presets := map[string]any{}
@@ -507,6 +523,10 @@ func (w *dataWriter) upsert(e dataTarget) (bool, error) {
 		if err != nil {
 			return false, w.fail(e.at, e.t, body, err)
 		}
+		if err := w.a.writeLinks(w.c, w.m, w.exec, id, links, w.written["update"]); err != nil {
+			return false, w.fail(e.at, e.t, nil, err)
+		}
+		w.wrote("create", e.t.Name, id)
 		return true, create.rows(ctx, w.exec, w.d, []string{id})
 	case 1:
 		if id, ok := body["id"]; ok {
@@ -515,7 +535,7 @@ func (w *dataWriter) upsert(e dataTarget) (bool, error) {
 			}
 			delete(body, "id")
 		}
-		if len(body) == 0 {
+		if len(body) == 0 && len(links) == 0 {
 			return false, nil
 		}
 		if err := e.guard.rows(ctx, w.exec, w.d, ids); err != nil {
@@ -524,6 +544,10 @@ func (w *dataWriter) upsert(e dataTarget) (bool, error) {
 		if _, err := query.Update(ctx, w.exec, w.d, w.m, e.t, ids, body, w.a.Now()); err != nil {
 			return false, w.fail(e.at, e.t, body, err)
 		}
+		if err := w.a.writeLinks(w.c, w.m, w.exec, ids[0], links, w.written["update"]); err != nil {
+			return false, w.fail(e.at, e.t, nil, err)
+		}
+		w.wrote("update", e.t.Name, ids...)
 		return false, e.guard.rows(ctx, w.exec, w.d, ids)
 	}
 	return false, apierr.InvalidPayload(e.at+"._unique", "%s._unique matches more than one row of %s; it must identify one row", e.at, e.t.Name)

@@ -245,7 +245,7 @@ func (a *API) insertRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, objects
 		}
 	}
 	a.publish(c, t.Name, "create", ids)
-	others.publish(a, c)
+	others.publish(a, c, "update")
 	return ids, nil
 }
 
@@ -430,7 +430,7 @@ func (a *API) updateRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, changes
 		return a.writeError(c, m, t, nil, err)
 	}
 	a.publish(c, t.Name, "update", ids)
-	others.publish(a, c)
+	others.publish(a, c, "update")
 	return nil
 }
 

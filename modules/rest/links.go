@@ -14,9 +14,9 @@ import (
 // commit.
 type touched map[string][]string
 
-func (t touched) publish(a *API, c *fiber.Ctx) {
+func (t touched) publish(a *API, c *fiber.Ctx, action string) {
 	for table, ids := range t {
-		a.publish(c, table, "update", ids)
+		a.publish(c, table, action, ids)
 	}
 }
 
