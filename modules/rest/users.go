@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -690,6 +692,9 @@ func (a *API) patchSettings(c *fiber.Ctx) error {
 	d := tc.db.Dialect
 	cols := map[string]any{}
 	if in.ProjectName != nil {
+		if len(*in.ProjectName) > 200 {
+			return apierr.InvalidPayload("project_name", "project_name is at most 200 characters")
+		}
 		cols["project_name"] = *in.ProjectName
 	}
 	if in.AllowSignup != nil {
@@ -707,7 +712,11 @@ func (a *API) patchSettings(c *fiber.Ctx) error {
 		cols["graphql_introspection"] = d.BoolValue(*in.GraphQLIntrospection)
 	}
 	if in.CORSOrigins != nil {
-		b, _ := json.Marshal(*in.CORSOrigins)
+		origins, err := corsOriginList(*in.CORSOrigins)
+		if err != nil {
+			return err
+		}
+		b, _ := json.Marshal(origins)
 		cols["cors_origins"] = string(b)
 	}
 	if len(cols) == 0 {
@@ -722,4 +731,33 @@ func (a *API) patchSettings(c *fiber.Ctx) error {
 	}
 	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateSettings)
 	return a.getSettings(c)
+}
+
+// maxCORSOrigins bounds a tenant's allowed origins.
+const maxCORSOrigins = 100
+
+// corsOriginList checks allowed origins and writes them as browsers send them
+// (scheme://host[:port], lower case, no path), so that the exact comparison with a
+// request's Origin header matches: "https://App.example.com/" would never have.
+func corsOriginList(in []string) ([]string, error) {
+	if len(in) > maxCORSOrigins {
+		return nil, apierr.InvalidPayload("cors_origins", "at most %d origins", maxCORSOrigins)
+	}
+	out := make([]string, 0, len(in))
+	for _, o := range in {
+		o = strings.TrimSpace(o)
+		if o == "*" {
+			out = append(out, o)
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || len(o) > 255 || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return nil, apierr.InvalidPayload("cors_origins", "%q is not an origin: write scheme://host[:port], like https://app.example.com, or *", o)
+		}
+		if origin := u.Scheme + "://" + strings.ToLower(u.Host); !slices.Contains(out, origin) {
+			out = append(out, origin)
+		}
+	}
+	return out, nil
 }
