@@ -344,3 +344,44 @@ func TestDeleteRoleMovesUsers(t *testing.T) {
 		})
 	}
 }
+
+// TestSortThroughHiddenRows: sorting through a relation sorts a related row the caller
+// may not read as if there were none, so the order reveals nothing of it.
+func TestSortThroughHiddenRows(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			admin := startNode(t, b.newControlURL(t), nil)
+			p := "/api/t/acme"
+			admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			admin.mustCall(200, "PATCH", p+"/settings", map[string]any{"allow_signup": true})
+			admin.mustCall(200, "POST", p+"/tables", map[string]any{"name": "authors", "columns": []any{map[string]any{"name": "name", "type": "string"}}})
+			admin.mustCall(200, "POST", p+"/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}}})
+			admin.mustCall(200, "POST", p+"/relations", map[string]any{"table": "posts", "name": "author", "type": "many_to_one", "target": "authors"})
+			authd := roleID(t, admin, "acme", "authenticated")
+			admin.mustCall(200, "POST", p+"/permissions", map[string]any{"role": authd, "collection": "posts", "action": "read"})
+			admin.mustCall(200, "POST", p+"/permissions", map[string]any{"role": authd, "collection": "authors", "action": "read",
+				"permissions": map[string]any{"owner_id": map[string]any{"_eq": "$CURRENT_USER"}}})
+			admin.mustCall(200, "POST", p+"/permissions", map[string]any{"role": authd, "collection": "authors", "action": "create"})
+			alice := tenantUser(t, admin, "acme", "alice@example.com")
+			hidden := admin.mustCall(200, "POST", p+"/items/authors", map[string]any{"name": "aaa"}).get("data.id").(string)
+			hers := alice.mustCall(200, "POST", p+"/items/authors", map[string]any{"name": "zzz"}).get("data.id").(string)
+			admin.mustCall(200, "POST", p+"/items/posts", map[string]any{"title": "by the hidden one", "author": hidden})
+			admin.mustCall(200, "POST", p+"/items/posts", map[string]any{"title": "by alice", "author": hers})
+
+			// The admin sees both authors: "aaa" first.
+			r := admin.mustCall(200, "GET", p+"/items/posts?sort=author.name&fields=title", nil)
+			if got := titlesOf(r); len(got) != 2 || got[0] != "by the hidden one" {
+				t.Fatalf("the admin's order: %v", got)
+			}
+			// Alice cannot read "aaa": it sorts as empty, whatever its name — after hers
+			// ascending, before it descending (NULLs last ascending).
+			for sort, first := range map[string]string{"author.name": "by alice", "-author.name": "by the hidden one"} {
+				r = alice.mustCall(200, "GET", p+"/items/posts?fields=title&sort="+sort, nil)
+				if got := titlesOf(r); len(got) != 2 || got[0] != first {
+					t.Fatalf("alice's order by %s: %v", sort, got)
+				}
+			}
+		})
+	}
+}

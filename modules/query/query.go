@@ -132,7 +132,11 @@ type RelSelection struct {
 
 // Sort is one ORDER BY term, possibly through to-one relations.
 type Sort struct {
-	Path   []*RelField // to-one hops from the queried table
+	Path []*RelField // to-one hops from the queried table
+	// Rules are the caller's read rules on each hop's table (nil: every row): a related
+	// row the caller may not read sorts as if there were none, so the order cannot
+	// reveal what it holds.
+	Rules  []*Cond
 	Column *schema.Column
 	Desc   bool
 }
@@ -474,6 +478,7 @@ func (r *Resolver) parseSort(t *schema.Table, param, at, raw string) ([]Sort, er
 		parts := strings.Split(strings.TrimPrefix(s, "-"), ".")
 		cur := t
 		var path []*RelField
+		var rules []*Cond
 		for i, p := range parts {
 			if i == len(parts)-1 {
 				c := cur.Column(p)
@@ -486,7 +491,7 @@ func (r *Resolver) parseSort(t *schema.Table, param, at, raw string) ([]Sort, er
 				if c.Type == schema.TypeJSON || c.Type == schema.TypeMultiEnum {
 					return nil, qerr(param, at+s, "cannot sort by a %s column", c.Type)
 				}
-				out = append(out, Sort{Path: path, Column: c, Desc: desc})
+				out = append(out, Sort{Path: path, Rules: rules, Column: c, Desc: desc})
 				break
 			}
 			rf := r.Field(cur, p)
@@ -496,13 +501,14 @@ func (r *Resolver) parseSort(t *schema.Table, param, at, raw string) ([]Sort, er
 			if !r.fieldAllowed(cur, p) {
 				return nil, forbidden(param, at+s, "you may not read %s.%s", cur.Name, p)
 			}
-			if _, err := r.readRule(rf.Target, param, at+s); err != nil {
+			rule, err := r.readCond(rf.Target, param, at+s)
+			if err != nil {
 				return nil, err
 			}
 			if len(path)+1 > r.Limits.MaxRelationDepth {
 				return nil, qerr(param, at+s, "relations nest deeper than %d", r.Limits.MaxRelationDepth)
 			}
-			path = append(path, rf)
+			path, rules = append(path, rf), append(rules, rule)
 			cur = rf.Target
 		}
 	}

@@ -252,21 +252,26 @@ func (b *builder) where(q *Query, alias string) string {
 	return " WHERE " + strings.Join(parts, " AND ")
 }
 
-// orderBy renders sorts (joining to-one relations as needed) and the id tiebreaker
-// that makes paging stable.
+// orderBy renders sorts (joining to-one relations as needed, within the caller's read
+// rules) and the id tiebreaker that makes paging stable. The joins may hold parameters
+// and come before the WHERE clause: render them first.
 func (b *builder) orderBy(sorts []Sort, alias string, joins *[]string) string {
 	var terms []string
 	joined := map[string]string{}
 	for _, s := range sorts {
 		cur := alias
 		key := ""
-		for _, rf := range s.Path {
+		for i, rf := range s.Path {
 			key += "." + rf.Name
 			next, ok := joined[key]
 			if !ok {
 				next = b.alias()
 				joined[key] = next
-				*joins = append(*joins, " LEFT JOIN "+b.d.Quote(rf.Target.Name)+" "+next+" ON "+b.col(next, "id")+" = "+b.col(cur, rf.Key))
+				on := b.col(next, "id") + " = " + b.col(cur, rf.Key)
+				if i < len(s.Rules) && s.Rules[i] != nil {
+					on += " AND " + b.cond(s.Rules[i], next)
+				}
+				*joins = append(*joins, " LEFT JOIN "+b.d.Quote(rf.Target.Name)+" "+next+" ON "+on)
 			}
 			cur = next
 		}
@@ -326,8 +331,8 @@ func (r *Runner) Run(ctx context.Context, q *Query) (*Result, error) {
 	b := &builder{d: r.D}
 	cols := selectColumns(q.Table, q.Select)
 	var joins []string
+	order := b.orderBy(q.Sort, "t0", &joins) // its joins' parameters come first
 	where := b.where(q, "t0")
-	order := b.orderBy(q.Sort, "t0", &joins)
 	b.w("SELECT ", columnList(b, "t0", cols), " FROM ", r.D.Quote(q.Table.Name), " t0", strings.Join(joins, ""), where, order)
 	limit := q.Limit
 	if q.All {
@@ -470,6 +475,9 @@ func (r *Runner) expandOne(ctx context.Context, rs *RelSelection, recs []*record
 			c.parent = keyOf(c, "id")
 		}
 	case ToMany, Junction:
+		// The sort's joins come first in the statement, and so do their parameters.
+		var joins []string
+		order := b.orderBy(rs.Sort, s, &joins)
 		var from, parent string
 		if f.Kind == ToMany {
 			parent = b.col(s, f.Key)
@@ -482,8 +490,6 @@ func (r *Runner) expandOne(ctx context.Context, rs *RelSelection, recs []*record
 		if f := and(rs.Rule, rs.Filter); f != nil {
 			from += " AND " + b.cond(f, s)
 		}
-		var joins []string
-		order := b.orderBy(rs.Sort, s, &joins)
 		if f.Kind == Junction && len(rs.Sort) == 0 {
 			order = " ORDER BY " + b.col("j", "id") + " ASC" // the order the links were made
 		}
