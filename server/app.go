@@ -191,7 +191,11 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			log.Warn("realtime: publish migration status", "err", err)
 		}
 	})
-	api := &rest.API{Auth: authSvc, Access: &access.Store{TTL: cfg.CacheTTL}, Tenants: tenants, GraphQL: gqlSvc, Realtime: hub, Bus: eventBus, CacheTTL: cfg.CacheTTL,
+	var nodeID string
+	if n, ok := eventBus.(*bus.Node); ok {
+		nodeID = n.ID
+	}
+	api := &rest.API{NodeID: nodeID, Auth: authSvc, Access: &access.Store{TTL: cfg.CacheTTL}, Tenants: tenants, GraphQL: gqlSvc, Realtime: hub, Bus: eventBus, CacheTTL: cfg.CacheTTL,
 		Throttle: &auth.Throttle{MaxPerAccount: cfg.LoginMaxFailures, MaxPerAddress: cfg.LoginMaxFailures * 5, Window: cfg.LoginWindow}, Migration: mig, Log: log, Now: time.Now, NewID: newID,
 		Limits: rest.Limits{DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, Query: query.Limits{
 			DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, MaxFilterDepth: cfg.MaxFilterDepth, MaxFilterNodes: cfg.MaxFilterNodes,

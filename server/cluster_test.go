@@ -99,7 +99,7 @@ func TestCluster(t *testing.T) {
 	for _, l := range legs {
 		t.Run(l.name, func(t *testing.T) {
 			control, dir := l.control(t), t.TempDir()
-			env := map[string]string{"STRATA_DATA_DIR": dir, "STRATA_CACHE_TTL": "1h"}
+			env := map[string]string{"STRATA_DATA_DIR": dir, "STRATA_CACHE_TTL": "1h", "STRATA_LOGIN_MAX_FAILURES": "3"}
 			for k, v := range l.env {
 				env[k] = v
 			}
@@ -143,6 +143,17 @@ func TestCluster(t *testing.T) {
 			if got := b.allowedOrigin("acme", app); got != app {
 				t.Fatalf("node b allows %q after the settings change on node a", got)
 			}
+
+			// Sign-in failures count for the cluster: three on a, and b refuses the next.
+			anonA := *a
+			anonA.token = ""
+			guess := map[string]any{"email": "admin@example.com", "password": "wrong-guess"}
+			for range 3 {
+				wait = b.heard(bus.TopicThrottle, "", "")
+				anonA.mustCall(401, "POST", "/api/auth/login", guess)
+				wait()
+			}
+			anonB.mustCall(429, "POST", "/api/auth/login", guess)
 
 			// The tenant: b caches it by slug, a deletes it.
 			wait = b.heard(bus.TopicInvalidate, id, bus.InvalidateTenant)

@@ -1,22 +1,34 @@
 package auth
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"sync"
 	"time"
 )
 
 // Throttle limits failed sign-ins per account and per client address within a window,
-// so passwords cannot be guessed at speed. It lives in one node's memory: a cluster of
-// N nodes allows up to N times the limit, which still stops brute force.
+// so passwords cannot be guessed at speed. Each node counts in memory; with Share set,
+// it tells the other nodes of every failure and success (over the cluster bus), and
+// Apply counts theirs, so the limit holds for the cluster rather than per node.
 type Throttle struct {
 	MaxPerAccount int
 	MaxPerAddress int
 	Window        time.Duration
 	Now           func() time.Time
+	// Share, when set, is called with each event this node records.
+	Share func(ThrottleEvent)
 
 	mu sync.Mutex
 	m  map[string]*window
+}
+
+// ThrottleEvent is a failed or successful sign-in, by its counters' keys: digests of
+// the account and the address, so the bus never carries either.
+type ThrottleEvent struct {
+	Failed bool     `json:"failed"`
+	Keys   []string `json:"keys"`
 }
 
 type window struct {
@@ -31,6 +43,14 @@ func (t *Throttle) now() time.Time {
 	return time.Now()
 }
 
+func digest(kind, s string) string {
+	h := sha256.Sum256([]byte(s))
+	return kind + hex.EncodeToString(h[:16])
+}
+
+func accountKey(account string) string { return digest("a", strings.ToLower(account)) }
+func addressKey(addr string) string    { return digest("i", addr) }
+
 // Allow reports whether a sign-in for account from addr may be tried, and if not, how
 // long until it may.
 func (t *Throttle) Allow(account, addr string) (bool, time.Duration) {
@@ -41,7 +61,7 @@ func (t *Throttle) Allow(account, addr string) (bool, time.Duration) {
 	for _, k := range []struct {
 		key string
 		max int
-	}{{"a\x00" + strings.ToLower(account), t.MaxPerAccount}, {"i\x00" + addr, t.MaxPerAddress}} {
+	}{{accountKey(account), t.MaxPerAccount}, {addressKey(addr), t.MaxPerAddress}} {
 		w := t.m[k.key]
 		if w == nil || now.Sub(w.start) >= t.Window || w.failures < k.max {
 			continue
@@ -55,13 +75,33 @@ func (t *Throttle) Allow(account, addr string) (bool, time.Duration) {
 
 // Fail records a failed sign-in; Succeed forgets the account's failures.
 func (t *Throttle) Fail(account, addr string) {
+	t.record(ThrottleEvent{Failed: true, Keys: []string{accountKey(account), addressKey(addr)}}, true)
+}
+
+// Succeed clears an account's failures after a correct sign-in.
+func (t *Throttle) Succeed(account string) {
+	t.record(ThrottleEvent{Keys: []string{accountKey(account)}}, true)
+}
+
+// Apply records another node's event.
+func (t *Throttle) Apply(ev ThrottleEvent) {
+	t.record(ev, false)
+}
+
+func (t *Throttle) record(ev ThrottleEvent, own bool) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.m == nil || len(t.m) > 100000 {
 		t.m = map[string]*window{} // bounded memory: start over rather than grow
 	}
 	now := t.now()
-	for _, key := range []string{"a\x00" + strings.ToLower(account), "i\x00" + addr} {
+	for _, key := range ev.Keys {
+		if len(key) > 64 {
+			continue // not a key this package makes
+		}
+		if !ev.Failed {
+			delete(t.m, key)
+			continue
+		}
 		w := t.m[key]
 		if w == nil || now.Sub(w.start) >= t.Window {
 			w = &window{start: now}
@@ -69,11 +109,8 @@ func (t *Throttle) Fail(account, addr string) {
 		}
 		w.failures++
 	}
-}
-
-// Succeed clears an account's failures after a correct sign-in.
-func (t *Throttle) Succeed(account string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.m, "a\x00"+strings.ToLower(account))
+	t.mu.Unlock()
+	if own && t.Share != nil {
+		t.Share(ev)
+	}
 }

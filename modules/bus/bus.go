@@ -28,6 +28,9 @@ const (
 	// TopicInvalidate: something cached per tenant changed (permissions, roles,
 	// settings, the tenant itself); Payload says what.
 	TopicInvalidate = "invalidate"
+	// TopicThrottle: a sign-in failed or succeeded on a node; Data is an
+	// auth.ThrottleEvent, so every node counts failures for the whole cluster.
+	TopicThrottle = "throttle"
 	// TopicResync is never published: a transport delivers it, to its own node only,
 	// after it lost its connection and got it back. Messages may have been missed in
 	// between, so whatever a node cached on the strength of the bus must be dropped.

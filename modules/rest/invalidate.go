@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"strata/modules/auth"
 	"strata/modules/bus"
 )
 
@@ -38,7 +39,8 @@ func (a *API) forget(tenantID, what string) {
 }
 
 // followBus applies the invalidations of every node (this one's again, harmlessly) to
-// this node's caches, and drops them all on a resync.
+// this node's caches, and drops them all on a resync; it counts the other nodes'
+// sign-in failures, and shares this one's.
 func (a *API) followBus() {
 	if a.Bus == nil {
 		return
@@ -52,9 +54,33 @@ func (a *API) followBus() {
 				return
 			}
 			a.forget(m.Tenant, inv.What)
+		case bus.TopicThrottle:
+			// This node counted its own already.
+			if m.Origin == a.NodeID || a.Throttle == nil {
+				return
+			}
+			var ev auth.ThrottleEvent
+			if err := json.Unmarshal(m.Data, &ev); err != nil || len(ev.Keys) > 2 {
+				a.Log.Warn("bus: bad throttle message", "err", err)
+				return
+			}
+			a.Throttle.Apply(ev)
 		case bus.TopicResync:
 			a.Access.InvalidateAll()
 			a.corsMu.dropAll()
 		}
 	})
+	if a.Throttle != nil {
+		a.Throttle.Share = func(ev auth.ThrottleEvent) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			m, err := bus.NewMessage(bus.TopicThrottle, "", ev)
+			if err == nil {
+				err = a.Bus.Publish(ctx, m)
+			}
+			if err != nil {
+				a.Log.Warn("bus: publish a sign-in failure; other nodes do not count it", "err", err)
+			}
+		}
+	}
 }

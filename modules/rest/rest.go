@@ -37,9 +37,11 @@ type Limits struct {
 
 // API holds the services the handlers call.
 type API struct {
-	Auth      *auth.Service
-	Access    *access.Store
-	Throttle  *auth.Throttle
+	Auth     *auth.Service
+	Access   *access.Store
+	Throttle *auth.Throttle
+	// NodeID is this node's id on the bus (what it publishes carries it as Origin).
+	NodeID    string
 	Tenants   *tenant.Registry
 	Migration *migration.Service
 	GraphQL   *graphql.Service
