@@ -439,8 +439,8 @@ type Session struct {
 	queue  chan []byte
 	closed chan struct{}
 	once   sync.Once
-	// reauth tells the heartbeat the caller changed (its token's expiry with it).
-	reauth chan struct{}
+	// ping and expiry are the heartbeat's timers; under mu.
+	ping, expiry *time.Timer
 	// waitingAuth is set while a handshake-mode socket has not authenticated.
 	waitingAuth atomic.Bool
 
@@ -508,7 +508,7 @@ func (h *Hub) Serve(sock Socket, scope Scope, auth Authenticate) {
 		return
 	}
 	s := &Session{hub: h, sock: sock, auth: auth, scope: scope, scopeKey: scope.Key(), tenant: scope.TenantID(), subs: map[string]*subscription{},
-		queue: make(chan []byte, h.limits.SendQueue), closed: make(chan struct{}), reauth: make(chan struct{}, 1)}
+		queue: make(chan []byte, h.limits.SendQueue), closed: make(chan struct{})}
 	s.lastSeen.Store(time.Now().UnixNano())
 	s.sys = sysConnOf(sock)
 	if p, ok := sock.(interface{ SetPingHandler(func(string) error) }); ok && s.sys != nil {
@@ -543,9 +543,13 @@ func (h *Hub) Serve(sock Socket, scope Scope, auth Authenticate) {
 		}
 		h.count.Add(-1)
 		s.closeWith(0, "")
+		s.stopHeartbeat()
 		// The connection is the server's again once Serve returns: nothing may
-		// touch it after that.
+		// touch it after that. The writer has stopped; a sender writing at once holds
+		// wmu, and one that takes it after this sees the socket closed.
 		running.Wait()
+		s.wmu.Lock()
+		s.wmu.Unlock() // a barrier: it only waits out a write in flight
 	}()
 	sock.SetReadLimit(h.limits.MaxMessageBytes)
 	if h.limits.AuthMode == "handshake" && !scope.Authenticated() {
@@ -559,15 +563,24 @@ func (h *Hub) Serve(sock Socket, scope Scope, auth Authenticate) {
 		})
 		defer timer.Stop()
 	}
-	running.Add(2)
+	running.Add(1)
 	go func() { defer running.Done(); s.writer() }()
-	go func() { defer running.Done(); s.heartbeat() }()
+	s.startHeartbeat()
 	s.reader()
 }
 
 func closePayload(code int, reason string) []byte {
 	b := []byte{byte(code >> 8), byte(code)}
 	return append(b, reason...)
+}
+
+func (s *Session) isClosed() bool {
+	select {
+	case <-s.closed:
+		return true
+	default:
+		return false
+	}
 }
 
 // closeWith closes the socket once, with a close frame when code is set.
@@ -637,7 +650,7 @@ func (s *Session) sendFrame(frame []byte) {
 	}
 	if s.sys != nil && len(frame) <= maxDirectFrame && s.pending.Load() == 0 && s.wmu.TryLock() {
 		written := false
-		if s.pending.Load() == 0 {
+		if s.pending.Load() == 0 && !s.isClosed() {
 			written = s.writeNow(frame)
 		}
 		s.wmu.Unlock()
@@ -805,52 +818,60 @@ func framePayload(frame []byte) []byte {
 	}
 }
 
-// heartbeat pings every interval, closes a socket silent for two intervals, and one
-// whose token expired (a timer per socket at its token's expiry, re-armed when the
-// socket authenticates again, rather than a check every second on every socket).
-func (s *Session) heartbeat() {
-	every := s.hub.limits.Heartbeat
-	ping := time.NewTicker(every)
-	defer ping.Stop()
-	var expiry *time.Timer
-	var expired <-chan time.Time
-	arm := func() {
-		if expiry != nil {
-			expiry.Stop()
-			expiry, expired = nil, nil
-		}
-		s.mu.Lock()
-		exp := s.scope.Expires()
-		s.mu.Unlock()
-		if !exp.IsZero() {
-			expiry = time.NewTimer(time.Until(exp))
-			expired = expiry.C
+// The heartbeat pings every interval and closes a socket silent for two intervals, or
+// whose token expired. Both are timers of the runtime, not a goroutine per socket: at
+// ten thousand sockets a goroutine each was tens of megabytes of stacks doing nothing.
+
+// startHeartbeat arms the ping and expiry timers; stopHeartbeat disarms them.
+func (s *Session) startHeartbeat() {
+	s.mu.Lock()
+	s.ping = time.AfterFunc(s.hub.limits.Heartbeat, s.tick)
+	s.mu.Unlock()
+	s.armExpiry()
+}
+
+func (s *Session) stopHeartbeat() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range []*time.Timer{s.ping, s.expiry} {
+		if t != nil {
+			t.Stop()
 		}
 	}
-	arm()
-	defer func() {
-		if expiry != nil {
-			expiry.Stop()
-		}
-	}()
-	for {
-		select {
-		case <-s.closed:
-			return
-		case <-s.reauth:
-			arm()
-		case <-expired:
+}
+
+func (s *Session) tick() {
+	select {
+	case <-s.closed:
+		return
+	default:
+	}
+	every := s.hub.limits.Heartbeat
+	if time.Since(time.Unix(0, s.lastSeen.Load())) > 2*every {
+		s.closeWith(ClosePolicyViolated, "no pong")
+		return
+	}
+	s.send(map[string]any{"type": "ping"})
+	s.mu.Lock()
+	s.ping.Reset(every)
+	s.mu.Unlock()
+}
+
+// armExpiry sets the timer of the caller's token expiry (again when the socket
+// authenticates anew).
+func (s *Session) armExpiry() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.expiry != nil {
+		s.expiry.Stop()
+		s.expiry = nil
+	}
+	if exp := s.scope.Expires(); !exp.IsZero() {
+		s.expiry = time.AfterFunc(time.Until(exp), func() {
 			s.send(map[string]any{"type": "auth", "status": "error", "error": map[string]any{"code": "TOKEN_EXPIRED", "message": "the access token expired; reconnect with a new one"}})
 			time.Sleep(50 * time.Millisecond) // let the message out first
 			s.closeWith(ClosePolicyViolated, "token expired")
-			return
-		case now := <-ping.C:
-			if now.Sub(time.Unix(0, s.lastSeen.Load())) > 2*every {
-				s.closeWith(ClosePolicyViolated, "no pong")
-				return
-			}
-			s.send(map[string]any{"type": "ping"})
-		}
+		})
 	}
 }
 
@@ -948,10 +969,7 @@ func (s *Session) authenticate(in inbound) {
 	if scope.Authenticated() {
 		s.waitingAuth.Store(false)
 	}
-	select {
-	case s.reauth <- struct{}{}:
-	default: // one pending is enough: the heartbeat reads the scope when it wakes
-	}
+	s.armExpiry()
 	s.send(map[string]any{"type": "auth", "status": "ok"})
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -269,4 +270,61 @@ func readFrames(conn net.Conn, n int, size func(int) int) error {
 		next[sender]++
 	}
 	return nil
+}
+
+// silentSocket is a client that never says anything: reads wait until the session
+// wakes them with a read deadline, as it does when it closes.
+type silentSocket struct {
+	fakeSocket
+	wake chan struct{}
+	once sync.Once
+}
+
+func (s *silentSocket) ReadMessage() (int, []byte, error) {
+	<-s.wake
+	return 0, nil, io.EOF
+}
+
+func (s *silentSocket) SetReadDeadline(t time.Time) error {
+	if !t.After(time.Now()) {
+		s.once.Do(func() { close(s.wake) })
+	}
+	return nil
+}
+
+// TestHeartbeat: a socket is pinged every interval and closed once it has been silent
+// for two.
+func TestHeartbeat(t *testing.T) {
+	b := bus.NewLocal()
+	defer b.Close()
+	h := NewHub(b, Limits{Heartbeat: 40 * time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer h.Close()
+	sock := &silentSocket{fakeSocket: fakeSocket{out: make(chan []byte, 64)}, wake: make(chan struct{})}
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		h.Serve(sock, fakeScope{}, nil)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a silent socket was not closed")
+	}
+	if took := time.Since(start); took < 80*time.Millisecond {
+		t.Fatalf("closed after %s, before two intervals of silence", took)
+	}
+	pings := 0
+	for len(sock.out) > 0 {
+		var m map[string]any
+		if err := json.Unmarshal(<-sock.out, &m); err == nil && m["type"] == "ping" {
+			pings++
+		}
+	}
+	if pings == 0 {
+		t.Fatal("no ping before the close")
+	}
+	if h.Sessions() != 0 {
+		t.Fatalf("%d sessions left", h.Sessions())
+	}
 }
