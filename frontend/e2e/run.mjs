@@ -310,8 +310,9 @@ try {
   await addUser.getByRole('button', { name: 'Add user' }).click();
   const users = page.getByRole('table', { name: 'Users' });
   await users.getByRole('cell', { name: 'ed@example.com', exact: true }).waitFor();
+  const patched = page.waitForResponse((r) => r.url().includes('/users/') && r.request().method() === 'PATCH');
   await users.getByLabel('Status of ed@example.com').selectOption('suspended');
-  await page.waitForResponse((r) => r.url().includes('/users/') && r.request().method() === 'PATCH');
+  await patched;
   await page.getByRole('button', { name: 'Delete role editor' }).click();
   await page.getByRole('button', { name: 'Confirm: delete role editor' }).click();
   await page.getByRole('table', { name: 'Roles' }).getByRole('cell', { name: 'editor', exact: true }).waitFor({ state: 'detached' });
