@@ -90,6 +90,12 @@ func TestToManyWrites(t *testing.T) {
 				t.Fatalf("graphql update with tags: %s", gq)
 			}
 			admin.mustCall(200, "PATCH", p+"/items/posts/"+p4, map[string]any{"tags": []any{}})
+			// A batch's key that names no row links nothing, as it changes nothing.
+			admin.mustCall(200, "PATCH", p+"/items/posts", map[string]any{"keys": []string{p4, "01a00000-0000-7000-8000-00000000000f"}, "data": map[string]any{"tags": []any{go1}}})
+			if r := admin.mustCall(200, "GET", p+"/items/posts/"+p4+"?fields=tags", nil); !slices.Equal(idsOf(r, "data.tags"), []string{go1}) {
+				t.Fatalf("batch link: %s", r)
+			}
+			admin.mustCall(200, "PATCH", p+"/items/posts/"+p4, map[string]any{"tags": []any{}})
 
 			// Bad values, and keys that name no row: refused, naming the field, nothing
 			// written.

@@ -523,7 +523,7 @@ func (w *dataWriter) upsert(e dataTarget) (bool, error) {
 		if err != nil {
 			return false, w.fail(e.at, e.t, body, err)
 		}
-		if err := w.a.writeLinks(w.c, w.m, w.exec, id, links, w.written["update"]); err != nil {
+		if err := w.a.writeLinks(w.c, w.m, e.t, w.exec, id, links, w.written["update"]); err != nil {
 			return false, w.fail(e.at, e.t, nil, err)
 		}
 		w.wrote("create", e.t.Name, id)
@@ -544,7 +544,7 @@ func (w *dataWriter) upsert(e dataTarget) (bool, error) {
 		if _, err := query.Update(ctx, w.exec, w.d, w.m, e.t, ids, body, w.a.Now()); err != nil {
 			return false, w.fail(e.at, e.t, body, err)
 		}
-		if err := w.a.writeLinks(w.c, w.m, w.exec, ids[0], links, w.written["update"]); err != nil {
+		if err := w.a.writeLinks(w.c, w.m, e.t, w.exec, ids[0], links, w.written["update"]); err != nil {
 			return false, w.fail(e.at, e.t, nil, err)
 		}
 		w.wrote("update", e.t.Name, ids...)

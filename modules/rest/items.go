@@ -231,7 +231,7 @@ func (a *API) insertRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, objects
 		if err != nil {
 			return nil, a.writeError(c, m, t, obj, err)
 		}
-		if err := a.writeLinks(c, m, exec, id, links[i], others); err != nil {
+		if err := a.writeLinks(c, m, t, exec, id, links[i], others); err != nil {
 			return nil, a.writeError(c, m, t, nil, err)
 		}
 		ids = append(ids, id)
@@ -418,7 +418,7 @@ func (a *API) updateRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, changes
 			return apierr.NotFound("item %q not found in %s", ids[0], t.Name)
 		}
 		for _, id := range ch.ids {
-			if err := a.writeLinks(c, m, tc.q(tx), id, links[i], others); err != nil {
+			if err := a.writeLinks(c, m, t, tc.q(tx), id, links[i], others); err != nil {
 				return a.writeError(c, m, t, nil, err)
 			}
 		}

@@ -25,9 +25,16 @@ func (t touched) publish(a *API, c *fiber.Ctx, action string) {
 // key column: the caller must be allowed to update those rows and that column, before
 // and after, as if it had written them itself. A many_to_many changes only junction
 // rows, which belong to the row written (its own write permission covers them).
-func (a *API) writeLinks(c *fiber.Ctx, m *schema.Model, q schema.Querier, id string, links []query.Links, out touched) error {
+func (a *API) writeLinks(c *fiber.Ctx, m *schema.Model, t *schema.Table, q schema.Querier, id string, links []query.Links, out touched) error {
+	if len(links) == 0 {
+		return nil
+	}
 	ctx := c.UserContext()
 	d := tenantOf(c).db.Dialect
+	// A batch update's key that names no row changes nothing, its links included.
+	if n, err := query.MatchCount(ctx, q, d, t, []string{id}, nil); err != nil || n == 0 {
+		return err
+	}
 	for _, l := range links {
 		f := l.Field
 		now, err := query.Linked(ctx, q, d, f, id)
