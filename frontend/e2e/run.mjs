@@ -319,8 +319,16 @@ try {
   if ((await users.getByLabel('Role of ed@example.com').inputValue()) !== '') throw new Error('the user kept the deleted role');
   if ((await users.getByLabel('Status of ed@example.com').inputValue()) !== 'suspended') throw new Error('the status change was lost');
   await page.getByLabel(/anyone may sign up/).check();
+  const origins = page.getByLabel(/Browser origins/);
+  await origins.fill('not an origin');
+  allowed.push(/status of 400/);
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.locator('#cors-origins-error').waitFor();
+  allowed.pop();
+  await origins.fill('https://App.Example.com/');
   await page.getByRole('button', { name: 'Save settings' }).click();
   await page.getByRole('status').getByText('Saved.').waitFor();
+  if ((await origins.inputValue()) !== 'https://app.example.com') throw new Error(`origins as saved: ${await origins.inputValue()}`);
   await page.screenshot({ path: join(shots, 'access.png'), fullPage: true });
 
   step('phone width');
