@@ -12,6 +12,9 @@ import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
+import { createRequire } from 'node:module';
+
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 const root = resolve(import.meta.dirname, '../..');
 const shots = join(root, 'docs/screenshots');
@@ -59,11 +62,25 @@ try {
   page.on('console', consoleError);
   page.on('pageerror', (e) => errors.push(String(e)));
   const step = (name) => console.log(`e2e: ${name}`);
+  // audit runs axe-core's WCAG 2 A/AA rules on what the page shows: labelled
+  // controls, names, roles, contrast. A serious or critical finding fails the run.
+  const audited = [];
+  const audit = async (p, screen) => {
+    await p.addScriptTag({ path: axePath });
+    const found = await p.evaluate(async () => {
+      const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } });
+      return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join('; ')})`);
+    });
+    if (found.length) throw new Error(`accessibility, ${screen}:\n${found.join('\n')}`);
+    audited.push(screen);
+  };
 
   step('sign in');
   await page.goto(base + '/');
   await page.getByLabel('Password').fill(password);
   await page.screenshot({ path: join(shots, 'login.png') });
+  await audit(page, 'sign-in');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Tenants' }).waitFor();
 
@@ -72,6 +89,7 @@ try {
   await page.getByRole('button', { name: 'Create tenant' }).click();
   await page.getByRole('link', { name: 'acme' }).click();
   await page.screenshot({ path: join(shots, 'tenants.png') });
+  await audit(page, 'tables (empty)');
 
   step('design a table with three columns');
   await page.getByLabel('Name', { exact: true }).fill('posts');
@@ -120,6 +138,7 @@ try {
   if ((await page.locator('input[name="new-views"]').getAttribute('aria-invalid')) !== 'true') throw new Error('the refused field is not marked');
   await page.locator('input[name="new-views"]').fill('');
   await page.screenshot({ path: join(shots, 'data.png') });
+  await audit(page, 'data grid');
 
   step('add a column: two executed migrations appear live');
   await page.goto(base + '/#/t/acme/tables/posts');
@@ -135,6 +154,7 @@ try {
   await live.waitForFunction((n) => document.querySelectorAll('td[data-status="executed"]').length >= n + 2, executedBefore, { timeout: 10000 });
   await live.getByRole('cell', { name: 'admin@example.com' }).first().waitFor(); // who made them
   await live.screenshot({ path: join(shots, 'migrations.png') });
+  await audit(live, 'migrations');
 
   step('an index and a permission rule');
   const addIndex = page.getByRole('form', { name: 'Add an index' });
@@ -147,12 +167,14 @@ try {
   await addPerm.getByRole('button', { name: 'Add rule' }).click();
   await page.getByRole('table', { name: 'Permission rules' }).getByRole('cell', { name: 'public' }).waitFor();
   await page.screenshot({ path: join(shots, 'table.png'), fullPage: true });
+  await audit(page, 'table designer');
 
   step('the API page');
   await page.goto(base + '/#/t/acme/api');
   await page.getByRole('heading', { name: 'OpenAPI' }).waitFor();
   await page.getByRole('cell', { name: '/items/posts' }).first().waitFor();
   await page.screenshot({ path: join(shots, 'api.png'), fullPage: true });
+  await audit(page, 'API');
   await page.goto(base + '/#/t/acme/tables/posts');
   await page.getByRole('heading', { name: 'posts' }).waitFor();
 
@@ -209,6 +231,7 @@ try {
   await page.getByRole('button', { name: 'Create sandbox' }).click();
   await page.getByText(/done/).waitFor();
   await page.screenshot({ path: join(shots, 'sandbox.png') });
+  await audit(page, 'tenants');
   await page.goto(base + '/#/t/acme-sandbox/tables');
   await page.getByRole('link', { name: 'posts' }).waitFor();
 
@@ -263,6 +286,7 @@ try {
   await editor.getByLabel('meta').fill('{"tags": [1, 2]}');
   await editor.getByLabel('published').fill('2026-11-30T09:15:00');
   await page.screenshot({ path: join(shots, 'row-editor.png') });
+  await audit(page, 'row editor');
   await editor.getByRole('button', { name: 'Save' }).click();
   await editor.waitFor({ state: 'detached' });
   await first.getByRole('cell', { name: '1 linked' }).waitFor();
@@ -330,6 +354,7 @@ try {
   await page.getByRole('status').getByText('Saved.').waitFor();
   if ((await origins.inputValue()) !== 'https://app.example.com') throw new Error(`origins as saved: ${await origins.inputValue()}`);
   await page.screenshot({ path: join(shots, 'access.png'), fullPage: true });
+  await audit(page, 'access');
 
   step('phone width');
   await page.setViewportSize({ width: 390, height: 844 });
@@ -338,6 +363,7 @@ try {
   await page.screenshot({ path: join(shots, 'phone.png') });
 
   if (errors.length) throw new Error('console errors:\n' + errors.join('\n'));
+  console.log(`e2e: accessibility checked on ${audited.join(', ')}`);
   console.log('e2e: passed');
 } catch (e) {
   failed = true;
