@@ -137,7 +137,18 @@ try {
   allowed.pop();
   if ((await page.locator('input[name="new-views"]').getAttribute('aria-invalid')) !== 'true') throw new Error('the refused field is not marked');
   await page.locator('input[name="new-views"]').fill('');
+  // The filter builder: views > 15 leaves the second row only.
+  const filterForm = page.getByRole('form', { name: 'Filter' });
+  await filterForm.getByRole('button', { name: '+ Condition' }).click();
+  await filterForm.locator('select[name="filter-0-column"]').selectOption('views');
+  await filterForm.locator('select[name="filter-0-op"]').selectOption({ label: '>' });
+  await filterForm.locator('input[name="filter-0-value"]').fill('15');
+  await filterForm.getByRole('button', { name: 'Apply', exact: true }).click();
+  await page.getByRole('cell', { name: 'first', exact: true }).waitFor({ state: 'detached' });
+  await page.getByRole('cell', { name: 'second', exact: true }).waitFor();
   await page.screenshot({ path: join(shots, 'data.png') });
+  await filterForm.getByRole('button', { name: 'Clear' }).click();
+  await page.getByRole('cell', { name: 'first', exact: true }).waitFor();
   await audit(page, 'data grid');
 
   step('add a column: two executed migrations appear live');
