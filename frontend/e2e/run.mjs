@@ -367,6 +367,14 @@ try {
   await page.screenshot({ path: join(shots, 'access.png'), fullPage: true });
   await audit(page, 'access');
 
+  step('rename a table');
+  await page.goto(base + '/#/t/acme/tables/authors');
+  await page.getByRole('button', { name: 'Rename table authors' }).click();
+  await page.getByLabel('New table name').fill('writers');
+  await page.getByRole('form', { name: 'Rename the table' }).getByRole('button', { name: 'Rename' }).click();
+  await page.getByRole('heading', { name: 'writers' }).waitFor();
+  await page.getByText('posts.author → writers').waitFor();
+
   step('phone width');
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + '/#/t/acme/tables/posts');
