@@ -106,16 +106,22 @@ type LinkChange struct {
 	Added, Removed []string
 }
 
-// Diff compares the keys linked now with the keys wanted.
+// Diff compares the keys linked now with the keys wanted (a row may have many linked:
+// sets, not scans).
 func Diff(now, want []string) LinkChange {
 	var c LinkChange
+	has, wanted := make(map[string]bool, len(now)), make(map[string]bool, len(want))
+	for _, k := range now {
+		has[k] = true
+	}
 	for _, k := range want {
-		if !slices.Contains(now, k) {
+		wanted[k] = true
+		if !has[k] {
 			c.Added = append(c.Added, k)
 		}
 	}
 	for _, k := range now {
-		if !slices.Contains(want, k) {
+		if !wanted[k] {
 			c.Removed = append(c.Removed, k)
 		}
 	}
