@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 )
@@ -122,6 +123,57 @@ func (f *fanout) deliver(m Message) {
 	defer f.mu.RUnlock()
 	for _, s := range f.subs {
 		s.fn(m)
+	}
+}
+
+// deliverPayload delivers what a transport received: one encoded message, or a batch
+// of them as a JSON array (the PostgreSQL sender packs what waits into one NOTIFY).
+func (f *fanout) deliverPayload(log *slog.Logger, channel string, payload []byte) {
+	var ms []Message
+	var err error
+	if len(payload) > 0 && payload[0] == '[' {
+		err = json.Unmarshal(payload, &ms)
+	} else {
+		ms = make([]Message, 1)
+		err = json.Unmarshal(payload, &ms[0])
+	}
+	if err != nil {
+		log.Warn("bus: dropped a payload that is not bus messages", "channel", channel, "err", err)
+		return
+	}
+	for _, m := range ms {
+		f.deliver(m)
+	}
+}
+
+// stayConnected receives on conn until ctx ends. Whenever the connection fails it is
+// closed and made again, with backoff; after each new one, subscribers get a
+// TopicResync (messages may have been missed in between). what names the connection
+// in the log.
+func stayConnected[C any](ctx context.Context, log *slog.Logger, what string, conn C,
+	connect func(context.Context) (C, error), receive func(C) error, closeConn func(C), resync func()) {
+	for {
+		err := receive(conn)
+		closeConn(conn)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("bus: lost the "+what+"; reconnecting", "err", err)
+		for attempt := 0; ; attempt++ {
+			if !sleep(ctx, backoff(attempt)) {
+				return
+			}
+			c, err := connect(ctx)
+			if err == nil {
+				conn = c
+				break
+			}
+			if ctx.Err() == nil {
+				log.Warn("bus: cannot reconnect the "+what+"; retrying", "attempt", attempt+1, "err", err)
+			}
+		}
+		log.Info("bus: " + what + " is back; dropping caches")
+		resync()
 	}
 }
 

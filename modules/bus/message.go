@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"regexp"
@@ -40,6 +41,24 @@ func NewMessage(topic, tenant string, v any) (Message, error) {
 		return Message{}, err
 	}
 	return Message{Topic: topic, Tenant: tenant, Data: b}, nil
+}
+
+// Tell publishes data as a message of topic about tenant, for news the other nodes
+// also catch up with by their caches' TTL: the change it reports is done, so a
+// failure is logged rather than returned, and the wait for the bus is bounded.
+func Tell(b Bus, log *slog.Logger, topic, tenant string, data any) {
+	if b == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, err := NewMessage(topic, tenant, data)
+	if err == nil {
+		err = b.Publish(ctx, m)
+	}
+	if err != nil {
+		log.Warn("bus: publish failed; other nodes catch up within the cache TTL", "topic", topic, "tenant", tenant, "err", err)
+	}
 }
 
 // Node is a bus as one node uses it: what it publishes carries the node's id as Origin

@@ -3,10 +3,8 @@ package bus
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -155,33 +153,13 @@ func (p *Postgres) connect(ctx context.Context) (*pgx.Conn, error) {
 // run receives until Close, reconnecting with backoff whenever the connection drops.
 func (p *Postgres) run(conn *pgx.Conn) {
 	defer close(p.done)
-	for attempt := 0; ; {
-		if conn == nil {
-			if !sleep(p.ctx, backoff(attempt)) {
-				return
-			}
-			attempt++
-			c, err := p.connect(p.ctx)
-			if err != nil {
-				if p.ctx.Err() == nil {
-					p.log.Warn("bus: cannot listen on postgres; retrying", "attempt", attempt, "err", err)
-				}
-				continue
-			}
-			conn, attempt = c, 0
-			p.log.Info("bus: listening on postgres again; dropping caches")
-			p.deliver(Message{Topic: TopicResync})
-		}
-		err := p.receive(conn)
-		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = conn.Close(cctx)
-		cancel()
-		conn = nil
-		if p.ctx.Err() != nil {
-			return
-		}
-		p.log.Warn("bus: lost the postgres listening connection; reconnecting", "err", err)
-	}
+	stayConnected(p.ctx, p.log, "postgres listening connection", conn, p.connect, p.receive,
+		func(conn *pgx.Conn) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = conn.Close(ctx)
+		},
+		func() { p.deliver(Message{Topic: TopicResync}) })
 }
 
 // receive delivers notifications until the connection fails or the bus closes.
@@ -205,23 +183,7 @@ func (p *Postgres) receive(conn *pgx.Conn) error {
 		case err != nil:
 			return err
 		}
-		if strings.HasPrefix(n.Payload, "[") {
-			var ms []Message
-			if err := json.Unmarshal([]byte(n.Payload), &ms); err != nil {
-				p.log.Warn("bus: dropped a batch that is not bus messages", "channel", n.Channel, "err", err)
-				continue
-			}
-			for _, m := range ms {
-				p.deliver(m)
-			}
-			continue
-		}
-		var m Message
-		if err := json.Unmarshal([]byte(n.Payload), &m); err != nil {
-			p.log.Warn("bus: dropped a message that is not a bus message", "channel", n.Channel, "err", err)
-			continue
-		}
-		p.deliver(m)
+		p.deliverPayload(p.log, n.Channel, []byte(n.Payload))
 	}
 }
 

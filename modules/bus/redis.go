@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,31 +83,9 @@ func (r *Redis) subscribe(ctx context.Context) (*redis.PubSub, error) {
 // drops.
 func (r *Redis) run(ps *redis.PubSub) {
 	defer close(r.done)
-	for attempt := 0; ; {
-		if ps == nil {
-			if !sleep(r.ctx, backoff(attempt)) {
-				return
-			}
-			attempt++
-			p, err := r.subscribe(r.ctx)
-			if err != nil {
-				if r.ctx.Err() == nil {
-					r.log.Warn("bus: cannot subscribe on redis; retrying", "attempt", attempt, "err", err)
-				}
-				continue
-			}
-			ps, attempt = p, 0
-			r.log.Info("bus: subscribed on redis again; dropping caches")
-			r.deliver(Message{Topic: TopicResync})
-		}
-		err := r.receive(ps)
-		_ = ps.Close()
-		ps = nil
-		if r.ctx.Err() != nil {
-			return
-		}
-		r.log.Warn("bus: lost the redis subscription; reconnecting", "err", err)
-	}
+	stayConnected(r.ctx, r.log, "redis subscription", ps, r.subscribe, r.receive,
+		func(ps *redis.PubSub) { _ = ps.Close() },
+		func() { r.deliver(Message{Topic: TopicResync}) })
 }
 
 // receive delivers messages until the connection fails or the bus closes.
@@ -131,12 +108,7 @@ func (r *Redis) receive(ps *redis.PubSub) error {
 		}
 		switch x := msg.(type) {
 		case *redis.Message:
-			var m Message
-			if err := json.Unmarshal([]byte(x.Payload), &m); err != nil {
-				r.log.Warn("bus: dropped a message that is not a bus message", "channel", x.Channel, "err", err)
-				continue
-			}
-			r.deliver(m)
+			r.deliverPayload(r.log, x.Channel, []byte(x.Payload))
 		case *redis.Subscription:
 			// go-redis subscribes again by itself on a new connection when a read fails
 			// in a way it recovers from; what was published in between is lost.

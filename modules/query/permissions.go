@@ -64,6 +64,15 @@ func (r *Resolver) readCond(t *schema.Table, param, path string) (*Cond, error) 
 	return r.RuleCond(t, rule)
 }
 
+// IDsIn is the condition "id is one of ids" on t.
+func IDsIn(t *schema.Table, ids []string) *Cond {
+	vals := make([]any, len(ids))
+	for i, id := range ids {
+		vals[i] = id
+	}
+	return &Cond{Kind: CondLeaf, Column: t.Column("id"), Op: "_in", Value: vals}
+}
+
 // and combines conditions, skipping nil ones.
 func and(cs ...*Cond) *Cond {
 	var kids []*Cond

@@ -100,6 +100,6 @@ func (a *API) applyACL(c *fiber.Ctx, table string, raw json.RawMessage, grants [
 			return fmt.Errorf("write permission: %w", err)
 		}
 	}
-	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateAccess)
+	a.invalidate(tc.t.ID, bus.InvalidateAccess)
 	return nil
 }

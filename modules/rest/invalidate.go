@@ -1,9 +1,7 @@
 package rest
 
 import (
-	"context"
 	"encoding/json"
-	"time"
 
 	"strata/modules/auth"
 	"strata/modules/bus"
@@ -12,20 +10,10 @@ import (
 // invalidate forgets what this node cached of a tenant's policies (what:
 // bus.InvalidateAccess) or settings (bus.InvalidateSettings), and tells the other nodes
 // through the bus to do the same.
-func (a *API) invalidate(ctx context.Context, tenantID, what string) {
+func (a *API) invalidate(tenantID, what string) {
 	a.forget(tenantID, what)
-	if a.Bus == nil {
-		return
-	}
-	// The change is committed whether or not the caller is still there to hear of it.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	m, err := bus.NewMessage(bus.TopicInvalidate, tenantID, bus.Invalidation{What: what})
-	if err == nil {
-		err = a.Bus.Publish(ctx, m)
-	}
-	if err != nil {
-		a.Log.Warn("bus: publish failed; other nodes catch up within the cache TTL", "what", what, "tenant", tenantID, "err", err)
+	if a.Bus != nil {
+		bus.Tell(a.Bus, a.Log, bus.TopicInvalidate, tenantID, bus.Invalidation{What: what})
 	}
 }
 
@@ -71,16 +59,6 @@ func (a *API) followBus() {
 		}
 	})
 	if a.Throttle != nil {
-		a.Throttle.Share = func(ev auth.ThrottleEvent) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			m, err := bus.NewMessage(bus.TopicThrottle, "", ev)
-			if err == nil {
-				err = a.Bus.Publish(ctx, m)
-			}
-			if err != nil {
-				a.Log.Warn("bus: publish a sign-in failure; other nodes do not count it", "err", err)
-			}
-		}
+		a.Throttle.Share = func(ev auth.ThrottleEvent) { bus.Tell(a.Bus, a.Log, bus.TopicThrottle, "", ev) }
 	}
 }

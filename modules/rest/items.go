@@ -99,11 +99,7 @@ func (a *API) readItems(c *fiber.Ctx, m *schema.Model, t *schema.Table, ids []st
 	if err != nil {
 		return nil, err
 	}
-	vals := make([]any, len(ids))
-	for i, id := range ids {
-		vals[i] = id
-	}
-	q.Filter = &query.Cond{Kind: query.CondLeaf, Column: t.Column("id"), Op: "_in", Value: vals}
+	q.Filter = query.IDsIn(t, ids)
 	q.Limit = len(ids)
 	res, err := a.runner(c).Run(c.UserContext(), q)
 	if err != nil {

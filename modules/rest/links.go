@@ -85,11 +85,7 @@ func (a *API) mayRead(c *fiber.Ctx, m *schema.Model, t *schema.Table, field stri
 	if err != nil {
 		return err
 	}
-	vals := make([]any, len(keys))
-	for i, k := range keys {
-		vals[i] = k
-	}
-	q.Filter = &query.Cond{Kind: query.CondLeaf, Column: t.Column("id"), Op: "_in", Value: vals}
+	q.Filter = query.IDsIn(t, keys)
 	q.Limit = len(keys)
 	res, err := a.runner(c).Run(c.UserContext(), q)
 	if err != nil {

@@ -165,11 +165,7 @@ func (a *API) systemRows(c *fiber.Ctx, table, fields string, ids []string) ([]ma
 		return nil, err
 	}
 	if ids != nil {
-		vals := make([]any, len(ids))
-		for i, id := range ids {
-			vals[i] = id
-		}
-		q.Filter = &query.Cond{Kind: query.CondLeaf, Column: t.Column("id"), Op: "_in", Value: vals}
+		q.Filter = query.IDsIn(t, ids)
 	}
 	tc := tenantOf(c)
 	res, err := (&query.Runner{DB: tc.db, D: tc.db.Dialect, Limits: a.Limits.Query}).Run(c.UserContext(), q)
@@ -423,7 +419,7 @@ func (a *API) createRole(c *fiber.Ctx) error {
 	if err := insertRow(c.UserContext(), tc, "strata_roles", id, cols, tc.db.Dialect.TimeValue(a.Now())); err != nil {
 		return uniqueErr(err, "name")
 	}
-	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateAccess)
+	a.invalidate(tc.t.ID, bus.InvalidateAccess)
 	return a.oneSystemRow(c, "strata_roles", roleFields, id)
 }
 
@@ -455,7 +451,7 @@ func (a *API) patchRole(c *fiber.Ctx) error {
 	if n == 0 {
 		return apierr.NotFound("role %q not found", c.Params("id"))
 	}
-	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateAccess)
+	a.invalidate(tc.t.ID, bus.InvalidateAccess)
 	return a.oneSystemRow(c, "strata_roles", roleFields, c.Params("id"))
 }
 
@@ -478,7 +474,7 @@ func (a *API) deleteRole(c *fiber.Ctx) error {
 		return apierr.NotFound("role %q not found", c.Params("id"))
 	}
 	_, _ = deleteRow(c.UserContext(), tc, "strata_permissions", "role_id", c.Params("id"))
-	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateAccess)
+	a.invalidate(tc.t.ID, bus.InvalidateAccess)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
@@ -580,7 +576,7 @@ func (a *API) createPermission(c *fiber.Ctx) error {
 	if err := insertRow(c.UserContext(), tc, "strata_permissions", id, cols, tc.db.Dialect.TimeValue(a.Now())); err != nil {
 		return err
 	}
-	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateAccess)
+	a.invalidate(tc.t.ID, bus.InvalidateAccess)
 	return a.oneSystemRow(c, "strata_permissions", permissionFields, id)
 }
 
@@ -604,7 +600,7 @@ func (a *API) patchPermission(c *fiber.Ctx) error {
 	if _, err := updateRow(c.UserContext(), tc, "strata_permissions", c.Params("id"), cols, tc.db.Dialect.TimeValue(a.Now())); err != nil {
 		return err
 	}
-	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateAccess)
+	a.invalidate(tc.t.ID, bus.InvalidateAccess)
 	return a.oneSystemRow(c, "strata_permissions", permissionFields, c.Params("id"))
 }
 
@@ -617,7 +613,7 @@ func (a *API) deletePermission(c *fiber.Ctx) error {
 	if n == 0 {
 		return apierr.NotFound("permission %q not found", c.Params("id"))
 	}
-	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateAccess)
+	a.invalidate(tc.t.ID, bus.InvalidateAccess)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
@@ -729,7 +725,7 @@ func (a *API) patchSettings(c *fiber.Ctx) error {
 	if _, err := tc.db.ExecContext(c.UserContext(), d.Rebind("UPDATE "+d.Quote("settings")+" SET "+strings.Join(sets, ", ")), args...); err != nil {
 		return err
 	}
-	a.invalidate(c.UserContext(), tc.t.ID, bus.InvalidateSettings)
+	a.invalidate(tc.t.ID, bus.InvalidateSettings)
 	return a.getSettings(c)
 }
 

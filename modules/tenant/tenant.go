@@ -111,25 +111,14 @@ func (r *Registry) committed(c migration.Commit) {
 	r.gen++
 	r.models[c.TenantID] = &cachedModel{model: c.Model, version: c.Version, checked: time.Now()}
 	r.mu.Unlock()
-	// Listeners have no context; a bus that does not answer must not hold the
-	// migration's caller for long. A message lost here is caught up by the TTL.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	r.publish(ctx, bus.TopicSchema, c.TenantID, bus.SchemaChange{Version: c.Version})
+	r.publish(bus.TopicSchema, c.TenantID, bus.SchemaChange{Version: c.Version})
 }
 
-// publish tells the other nodes; a failure is logged, not returned: the change it
-// reports is done, and the other nodes' TTLs bound how long they miss it.
-func (r *Registry) publish(ctx context.Context, topic, tenantID string, data any) {
-	if r.cfg.Bus == nil {
-		return
-	}
-	m, err := bus.NewMessage(topic, tenantID, data)
-	if err == nil {
-		err = r.cfg.Bus.Publish(ctx, m)
-	}
-	if err != nil {
-		r.cfg.Log.Warn("bus: publish failed; other nodes catch up within the cache TTL", "topic", topic, "tenant", tenantID, "err", err)
+// publish tells the other nodes (bus.Tell: the other nodes' TTLs bound how long they
+// miss a lost message).
+func (r *Registry) publish(topic, tenantID string, data any) {
+	if r.cfg.Bus != nil {
+		bus.Tell(r.cfg.Bus, r.cfg.Log, topic, tenantID, data)
 	}
 }
 
@@ -249,7 +238,7 @@ func (r *Registry) Create(ctx context.Context, slug, name, databaseURL string) (
 	if _, err := c.ExecContext(ctx, d.Rebind("UPDATE strata_tenants SET status = 'active' WHERE id = ?"), t.ID); err != nil {
 		return nil, fmt.Errorf("activate tenant: %w", err)
 	}
-	r.publish(ctx, bus.TopicInvalidate, t.ID, bus.Invalidation{What: bus.InvalidateTenant, Slug: t.Slug})
+	r.publish(bus.TopicInvalidate, t.ID, bus.Invalidation{What: bus.InvalidateTenant, Slug: t.Slug})
 	return t, nil
 }
 
@@ -353,7 +342,7 @@ func (r *Registry) Delete(ctx context.Context, t *Tenant) error {
 	if _, err := r.cfg.Control.ExecContext(ctx, d.Rebind("DELETE FROM strata_tenants WHERE id = ?"), t.ID); err != nil {
 		return fmt.Errorf("delete tenant: %w", err)
 	}
-	r.publish(ctx, bus.TopicInvalidate, t.ID, bus.Invalidation{What: bus.InvalidateTenant, Slug: t.Slug, Deleted: true})
+	r.publish(bus.TopicInvalidate, t.ID, bus.Invalidation{What: bus.InvalidateTenant, Slug: t.Slug, Deleted: true})
 	return nil
 }
 
