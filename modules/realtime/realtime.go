@@ -171,8 +171,8 @@ func NewHub(b bus.Bus, l Limits, log *slog.Logger) *Hub {
 						break drain
 					}
 				}
-				for _, m := range coalesce(batch) {
-					h.handle(m)
+				for _, e := range coalesce(batch) {
+					h.handle(e)
 				}
 			}
 		}()
@@ -199,30 +199,36 @@ func NewHub(b bus.Bus, l Limits, log *slog.Logger) *Hub {
 // maxCoalesce bounds the events a worker takes at once.
 const maxCoalesce = 64
 
-// coalesce merges adjacent row events of the same tenant, table and action into one
-// (ids in order), keeping everything else as it is and in order. A merged event is
-// read and pushed once: its rows arrive in one message, as a bulk write's do.
-func coalesce(batch []bus.Message) []bus.Message {
-	if len(batch) < 2 {
-		return batch
-	}
-	out := make([]bus.Message, 0, len(batch))
-	var cur *ItemsEvent
+// event is a bus message as the hub handles it: a row or migration event decoded once
+// (items is nil for a schema event, or for one that does not decode).
+type event struct {
+	msg   bus.Message
+	items *ItemsEvent
+}
+
+// coalesce decodes a batch of messages and merges adjacent row events of the same
+// tenant, table and action into one (ids in order), keeping everything else as it is
+// and in order. A merged event is read and pushed once: its rows arrive in one
+// message, as a bulk write's do.
+func coalesce(batch []bus.Message) []event {
+	out := make([]event, 0, len(batch))
 	for _, m := range batch {
-		var ev ItemsEvent
-		if m.Topic == bus.TopicItems && json.Unmarshal(m.Data, &ev) == nil && ev.Table != "" {
-			if last := len(out) - 1; cur != nil && out[last].Tenant == m.Tenant && cur.Table == ev.Table && cur.Action == ev.Action &&
-				len(cur.IDs)+len(ev.IDs) <= 1000 {
-				cur.IDs = append(cur.IDs, ev.IDs...)
-				out[last].Data, _ = json.Marshal(cur)
+		e := event{msg: m}
+		if m.Topic != bus.TopicSchema {
+			var ev ItemsEvent
+			if json.Unmarshal(m.Data, &ev) == nil && ev.Table != "" {
+				e.items = &ev
+			}
+		}
+		if last := len(out) - 1; last >= 0 && m.Topic == bus.TopicItems && e.items != nil {
+			prev := out[last]
+			if prev.msg.Topic == bus.TopicItems && prev.items != nil && prev.msg.Tenant == m.Tenant && prev.items.Table == e.items.Table &&
+				prev.items.Action == e.items.Action && len(prev.items.IDs)+len(e.items.IDs) <= 1000 {
+				prev.items.IDs = append(prev.items.IDs, e.items.IDs...)
 				continue
 			}
-			out = append(out, m)
-			cur = &ev
-			continue
 		}
-		out = append(out, m)
-		cur = nil
+		out = append(out, e)
 	}
 	return out
 }
@@ -276,15 +282,22 @@ func (h *Hub) Limits() Limits { return h.limits }
 func (h *Hub) Sessions() int { return int(h.count.Load()) }
 
 // handle turns one bus event into pushes to this node's subscribers.
-func (h *Hub) handle(m bus.Message) {
+func (h *Hub) handle(e event) {
+	m := e.msg
 	if m.Topic == bus.TopicSchema {
-		h.each(m.Tenant, func(s *Session) { s.send(map[string]any{"type": "schema", "event": "update", "data": m.Data}) })
+		// Every socket of the tenant gets the same message: encode it once.
+		frame, err := json.Marshal(map[string]any{"type": "schema", "event": "update", "data": m.Data})
+		if err != nil {
+			return
+		}
+		frame = appendFrame(nil, opText, frame)
+		h.each(m.Tenant, func(s *Session) { s.sendFrame(frame) })
 		return
 	}
-	var ev ItemsEvent
-	if err := json.Unmarshal(m.Data, &ev); err != nil || ev.Table == "" {
+	if e.items == nil {
 		return
 	}
+	ev := *e.items
 	if m.Topic == bus.TopicMigration {
 		ev.Table = "custom_migrations"
 	}
@@ -495,9 +508,6 @@ func sysConnOf(sock Socket) *sysConn {
 	return &sysConn{conn: conn, raw: raw}
 }
 
-// ErrTooManyConnections refuses a socket past the node's limit.
-var ErrTooManyConnections = errors.New("too many websocket connections")
-
 // Serve runs a socket until it closes. scope is the caller of the upgrade request
 // (public, or the token given in ?access_token=).
 func (h *Hub) Serve(sock Socket, scope Scope, auth Authenticate) {
@@ -556,9 +566,7 @@ func (h *Hub) Serve(sock Socket, scope Scope, auth Authenticate) {
 		s.waitingAuth.Store(true)
 		timer := time.AfterFunc(h.limits.AuthTimeout, func() {
 			if s.waitingAuth.Load() {
-				s.fail("auth", "", "AUTH_TIMEOUT", "authenticate within "+h.limits.AuthTimeout.String())
-				time.Sleep(50 * time.Millisecond) // let the message out first
-				s.closeWith(ClosePolicyViolated, "auth timeout")
+				s.failAndClose("AUTH_TIMEOUT", "authenticate within "+h.limits.AuthTimeout.String(), "auth timeout")
 			}
 		})
 		defer timer.Stop()
@@ -868,9 +876,7 @@ func (s *Session) armExpiry() {
 	}
 	if exp := s.scope.Expires(); !exp.IsZero() {
 		s.expiry = time.AfterFunc(time.Until(exp), func() {
-			s.send(map[string]any{"type": "auth", "status": "error", "error": map[string]any{"code": "TOKEN_EXPIRED", "message": "the access token expired; reconnect with a new one"}})
-			time.Sleep(50 * time.Millisecond) // let the message out first
-			s.closeWith(ClosePolicyViolated, "token expired")
+			s.failAndClose("TOKEN_EXPIRED", "the access token expired; reconnect with a new one", "token expired")
 		})
 	}
 }
@@ -939,6 +945,14 @@ func orUnknown(t string) string {
 		return "unknown"
 	}
 	return t
+}
+
+// failAndClose tells the client why its socket ends (an auth error), then closes it
+// as a policy violation.
+func (s *Session) failAndClose(code, message, reason string) {
+	s.fail("auth", "", code, message)
+	time.Sleep(50 * time.Millisecond) // let the message out first
+	s.closeWith(ClosePolicyViolated, reason)
 }
 
 // fail answers a message with an error in the protocol's shape.

@@ -33,10 +33,12 @@ func TestCoalesce(t *testing.T) {
 		ev("t1", "posts", "update", "d"), ev("t1", "posts", "update", "e"),
 	}
 	var got []string
-	for _, m := range coalesce(in) {
-		var e ItemsEvent
-		_ = json.Unmarshal(m.Data, &e)
-		got = append(got, m.Tenant+" "+m.Topic+" "+e.Action+" "+joinIDs(e.IDs))
+	for _, e := range coalesce(in) {
+		var ev ItemsEvent
+		if e.items != nil {
+			ev = *e.items
+		}
+		got = append(got, e.msg.Tenant+" "+e.msg.Topic+" "+ev.Action+" "+joinIDs(ev.IDs))
 	}
 	want := []string{"t1 items create a,b", "t1 items update a", "t2 items update c", "t1 items update b", "t1 schema  ", "t1 items update d,e"}
 	if !reflect.DeepEqual(got, want) {

@@ -26,7 +26,6 @@ type rtScope struct {
 
 func (s *rtScope) TenantID() string    { return s.tc.t.ID }
 func (s *rtScope) Expires() time.Time  { return s.expires }
-func (s *rtScope) Admin() bool         { return s.caller.Admin() }
 func (s *rtScope) Authenticated() bool { return s.caller.Kind != "anonymous" }
 func (s *rtScope) Key() string         { return s.caller.Kind + ":" + s.caller.UserID + ":" + s.caller.RoleID }
 
