@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"strata/modules/cache"
 	"strata/modules/database"
 	"strata/schema"
 )
@@ -79,67 +80,31 @@ func (r *Rule) AllowsField(field string) bool {
 // the node that made them, and on the others when the bus brings word.
 type Store struct {
 	TTL time.Duration
-	mu  sync.Mutex
-	m   map[string]cached // tenant id + "\x00" + role id (or "name:public")
-	// gen counts invalidations: a policy read before one may predate it, so it is
-	// served but not kept.
-	gen uint64
+	// c is keyed by tenant id + "\x00" + role id (or "name:" + role name).
+	c    cache.TTL[cached]
+	once sync.Once
 }
 
 type cached struct {
 	p  *Policy
 	id string
-	at time.Time
+}
+
+func (s *Store) cache() *cache.TTL[cached] {
+	s.once.Do(func() { s.c.TTL, s.c.Max = s.TTL, 10000 })
+	return &s.c
 }
 
 // Invalidate forgets a tenant's policies (after its roles or permissions changed).
-func (s *Store) Invalidate(tenantID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.gen++
-	for k := range s.m {
-		if len(k) > len(tenantID) && k[:len(tenantID)] == tenantID && k[len(tenantID)] == 0 {
-			delete(s.m, k)
-		}
-	}
-}
+func (s *Store) Invalidate(tenantID string) { s.cache().DropPrefix(tenantID + "\x00") }
 
 // InvalidateAll forgets every policy (after the bus may have missed invalidations).
-func (s *Store) InvalidateAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.gen++
-	clear(s.m)
-}
-
-func (s *Store) get(key string) (cached, uint64, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.m[key]
-	ttl := s.TTL
-	if ttl == 0 {
-		ttl = time.Second
-	}
-	return c, s.gen, ok && time.Since(c.at) < ttl
-}
-
-func (s *Store) put(key string, c cached, gen uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if gen != s.gen {
-		return
-	}
-	if s.m == nil || len(s.m) > 10000 {
-		s.m = map[string]cached{}
-	}
-	c.at = time.Now()
-	s.m[key] = c
-}
+func (s *Store) InvalidateAll() { s.cache().DropAll() }
 
 // RoleID finds a role's id by name (the built-in public and authenticated roles).
 func (s *Store) RoleID(ctx context.Context, db *database.DB, tenantID, name string) (string, error) {
 	key := tenantID + "\x00name:" + name
-	c, gen, ok := s.get(key)
+	c, gen, ok := s.cache().Get(key)
 	if ok {
 		return c.id, nil
 	}
@@ -148,14 +113,14 @@ func (s *Store) RoleID(ctx context.Context, db *database.DB, tenantID, name stri
 	if err := db.QueryRowContext(ctx, d.Rebind("SELECT "+d.Quote("id")+" FROM "+d.Quote("strata_roles")+" WHERE "+d.Quote("name")+" = ?"), name).Scan(&id); err != nil {
 		return "", fmt.Errorf("role %s: %w", name, err)
 	}
-	s.put(key, cached{id: id}, gen)
+	s.cache().Put(key, cached{id: id}, gen)
 	return id, nil
 }
 
 // Policy returns the policy of a role; an unknown role has no permissions.
 func (s *Store) Policy(ctx context.Context, db *database.DB, tenantID, roleID string) (*Policy, error) {
 	key := tenantID + "\x00" + roleID
-	c, gen, ok := s.get(key)
+	c, gen, ok := s.cache().Get(key)
 	if ok {
 		return c.p, nil
 	}
@@ -163,7 +128,7 @@ func (s *Store) Policy(ctx context.Context, db *database.DB, tenantID, roleID st
 	if err != nil {
 		return nil, err
 	}
-	s.put(key, cached{p: p}, gen)
+	s.cache().Put(key, cached{p: p}, gen)
 	return p, nil
 }
 

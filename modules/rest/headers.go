@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -23,55 +21,6 @@ func securityHeaders(c *fiber.Ctx) error {
 		c.Set("Cache-Control", "no-store")
 	}
 	return c.Next()
-}
-
-// corsCache keeps each tenant's allowed origins for a moment (API.CacheTTL); they
-// change rarely and are needed on every cross-origin request. A settings change drops
-// them on every node (API.invalidate).
-type corsCache struct {
-	mu sync.Mutex
-	m  map[string]corsEntry
-	// gen counts drops: origins read before one may predate it, so they are served but
-	// not kept.
-	gen uint64
-}
-
-type corsEntry struct {
-	origins []string
-	at      time.Time
-}
-
-func (cc *corsCache) get(tenantID string, ttl time.Duration) ([]string, uint64, bool) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	e, ok := cc.m[tenantID]
-	return e.origins, cc.gen, ok && time.Since(e.at) < ttl
-}
-
-func (cc *corsCache) put(tenantID string, origins []string, gen uint64) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if gen != cc.gen {
-		return
-	}
-	if cc.m == nil {
-		cc.m = map[string]corsEntry{}
-	}
-	cc.m[tenantID] = corsEntry{origins: origins, at: time.Now()}
-}
-
-func (cc *corsCache) drop(tenantID string) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	cc.gen++
-	delete(cc.m, tenantID)
-}
-
-func (cc *corsCache) dropAll() {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	cc.gen++
-	clear(cc.m)
 }
 
 // cors answers browsers per the tenant's cors_origins setting ("*" allows any origin).
@@ -103,11 +52,7 @@ func (a *API) cors(c *fiber.Ctx) error {
 }
 
 func (a *API) corsOrigins(c *fiber.Ctx, tc *tenantCtx) ([]string, error) {
-	ttl := a.CacheTTL
-	if ttl == 0 {
-		ttl = time.Second
-	}
-	cached, gen, ok := a.corsMu.get(tc.t.ID, ttl)
+	cached, gen, ok := a.corsMu.Get(tc.t.ID)
 	if ok {
 		return cached, nil
 	}
@@ -120,6 +65,6 @@ func (a *API) corsOrigins(c *fiber.Ctx, tc *tenantCtx) ([]string, error) {
 	if s := database.Text(raw); s != "" {
 		_ = json.Unmarshal([]byte(s), &origins)
 	}
-	a.corsMu.put(tc.t.ID, origins, gen)
+	a.corsMu.Put(tc.t.ID, origins, gen)
 	return origins, nil
 }

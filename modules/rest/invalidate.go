@@ -22,7 +22,7 @@ func (a *API) forget(tenantID, what string) {
 	case bus.InvalidateAccess:
 		a.Access.Invalidate(tenantID)
 	case bus.InvalidateSettings:
-		a.corsMu.drop(tenantID)
+		a.corsMu.Drop(tenantID)
 	}
 }
 
@@ -55,7 +55,7 @@ func (a *API) followBus() {
 			a.Throttle.Apply(ev)
 		case bus.TopicResync:
 			a.Access.InvalidateAll()
-			a.corsMu.dropAll()
+			a.corsMu.DropAll()
 		}
 	})
 	if a.Throttle != nil {

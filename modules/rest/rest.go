@@ -18,6 +18,7 @@ import (
 	"strata/modules/apierr"
 	"strata/modules/auth"
 	"strata/modules/bus"
+	"strata/modules/cache"
 	"strata/modules/database"
 	"strata/modules/graphql"
 	"strata/modules/migration"
@@ -53,11 +54,14 @@ type API struct {
 	Now       func() time.Time
 	NewID     func() string
 	docs      openapi.Cache
-	corsMu    corsCache
+	// corsMu keeps each tenant's allowed origins for CacheTTL: they are needed on every
+	// cross-origin request; a settings change drops them on every node (invalidate).
+	corsMu cache.TTL[[]string]
 }
 
 // Mount registers every route on app.
 func (a *API) Mount(app *fiber.App) {
+	a.corsMu.TTL = a.CacheTTL
 	a.followBus()
 	app.Use(securityHeaders)
 	api := app.Group("/api")
