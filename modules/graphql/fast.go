@@ -23,9 +23,9 @@ import (
 // the fields as asked, which graphql-go's maps lose.
 
 // object is an answer object with its fields in the order they were selected.
-type object []field2
+type object []member
 
-type field2 struct {
+type member struct {
 	key   string
 	value any
 }
@@ -183,7 +183,7 @@ func fastExecute(ctx context.Context, sch *Schema, doc *ast.Document, op *ast.Op
 		}
 		seen[key] = true
 		if f.Name.Value == "__typename" {
-			data = append(data, field2{key, root.Name()})
+			data = append(data, member{key, root.Name()})
 			continue
 		}
 		def := root.Fields()[f.Name.Value]
@@ -200,10 +200,10 @@ func fastExecute(ctx context.Context, sch *Schema, doc *ast.Document, op *ast.Op
 			if _, nonNull := def.Type.(*gql.NonNull); nonNull {
 				return nil, errs // a non-null root field failed: no data at all
 			}
-			data = append(data, field2{key, nil})
+			data = append(data, member{key, nil})
 			continue
 		}
-		data = append(data, field2{key, project(v, def.Type, info.FieldASTs, c, fragments)})
+		data = append(data, member{key, project(v, def.Type, info.FieldASTs, c, fragments)})
 	}
 	return data, errs
 }
@@ -326,10 +326,10 @@ func shape(v any, t gql.Type, p *plan) any {
 		out := make(object, len(p.entries))
 		for i, e := range p.entries {
 			if e.typename {
-				out[i] = field2{e.key, p.typename}
+				out[i] = member{e.key, p.typename}
 				continue
 			}
-			out[i] = field2{e.key, shape(row[e.name], e.typ, e.sub)}
+			out[i] = member{e.key, shape(row[e.name], e.typ, e.sub)}
 		}
 		return out
 	}
