@@ -148,34 +148,16 @@ func measure(ctx context.Context, env *benchkit.Env, bases []string, subs, rate 
 				case bytes.Contains(raw, []byte(`"event":"create"`)):
 					col.mu.Lock()
 					n := 0
-					for rest := raw; ; {
-						i := bytes.Index(rest, []byte(`"sent":`))
-						if i < 0 {
-							break
-						}
-						rest = rest[i+7:]
-						j := bytes.IndexAny(rest, ",}")
-						if j < 0 {
-							break
-						}
-						if v, err := strconv.ParseInt(string(rest[:j]), 10, 64); err == nil {
-							col.lat = append(col.lat, float64(now-v)/1e3)
+					for _, v := range valuesOf(raw, `"sent":`, ",}") {
+						if sent, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+							col.lat = append(col.lat, float64(now-sent)/1e3)
 							n++
 						}
 					}
 					// created_at is stamped by the server as it inserts, just before the
 					// commit: the latency from commit, within the same clock.
-					for rest := raw; ; {
-						k := bytes.Index(rest, []byte(`"created_at":"`))
-						if k < 0 {
-							break
-						}
-						rest = rest[k+14:]
-						end := bytes.IndexByte(rest, '"')
-						if end < 0 {
-							break
-						}
-						if at, err := time.Parse(time.RFC3339Nano, string(rest[:end])); err == nil {
+					for _, v := range valuesOf(raw, `"created_at":"`, `"`) {
+						if at, err := time.Parse(time.RFC3339Nano, string(v)); err == nil {
 							col.commit = append(col.commit, float64(now-at.UnixMicro())/1e3)
 						}
 					}
@@ -256,6 +238,24 @@ loop:
 		r.perSocket = "n/a"
 	}
 	return r, nil
+}
+
+// valuesOf finds every value that follows key in raw, up to one of the bytes of end:
+// the few bytes a delivery needs, without decoding the message.
+func valuesOf(raw []byte, key, end string) [][]byte {
+	var out [][]byte
+	for rest := raw; ; {
+		i := bytes.Index(rest, []byte(key))
+		if i < 0 {
+			return out
+		}
+		rest = rest[i+len(key):]
+		j := bytes.IndexAny(rest, end)
+		if j < 0 {
+			return out
+		}
+		out = append(out, rest[:j])
+	}
 }
 
 // residentBytes sums the nodes' resident memory from their /metrics.
