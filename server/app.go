@@ -194,6 +194,9 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	var nodeID string
 	if n, ok := eventBus.(*bus.Node); ok {
 		nodeID = n.ID
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "strata_bus_rejected_messages_total",
+			Help: "Cluster bus payloads dropped as not sealed with the cluster key (forged, replayed, too old, or from a node with another key)."},
+			func() float64 { return float64(n.Rejected()) }))
 	}
 	api := &rest.API{NodeID: nodeID, Auth: authSvc, Access: &access.Store{TTL: cfg.CacheTTL}, Tenants: tenants, GraphQL: gqlSvc, Realtime: hub, Bus: eventBus, CacheTTL: cfg.CacheTTL,
 		Throttle: &auth.Throttle{MaxPerAccount: cfg.LoginMaxFailures, MaxPerAddress: cfg.LoginMaxFailures * 5, Window: cfg.LoginWindow}, Migration: mig, Log: log, Now: time.Now, NewID: newID,

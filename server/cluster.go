@@ -18,15 +18,21 @@ func openBus(ctx context.Context, cfg Config, log *slog.Logger) (bus.Bus, error)
 	if err != nil {
 		return nil, err
 	}
+	// Anyone who can write to the channel (any session of the control database can
+	// NOTIFY) is not a node: what the transports carry is sealed with the cluster key.
+	seal, err := bus.NewSeal(cfg.BusKey)
+	if err != nil {
+		return nil, err
+	}
 	var b bus.Bus
 	switch {
 	case cfg.RedisURL != "":
-		if b, err = bus.NewRedis(ctx, cfg.RedisURL, log); err != nil {
+		if b, err = bus.NewRedis(ctx, cfg.RedisURL, seal, log); err != nil {
 			return nil, fmt.Errorf("cluster bus (STRATA_REDIS_URL): %w", err)
 		}
 		log.Info("cluster bus: redis pub/sub")
 	case dialect == "postgres":
-		if b, err = bus.NewPostgres(ctx, cfg.DatabaseURL, log); err != nil {
+		if b, err = bus.NewPostgres(ctx, cfg.DatabaseURL, seal, log); err != nil {
 			return nil, fmt.Errorf("cluster bus (control database): %w", err)
 		}
 		log.Info("cluster bus: postgresql listen/notify")

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"strata/modules/bus"
 )
 
 // Config is every setting of a Strata node, read from the environment. Limits live here
@@ -21,6 +23,7 @@ type Config struct {
 	AdminEmail       string        // STRATA_ADMIN_EMAIL, default admin@example.com
 	AdminPassword    string        // STRATA_ADMIN_PASSWORD; generated and logged once when unset
 	JWTSecret        []byte        // STRATA_JWT_SECRET; generated and kept in <data dir>/jwt_secret when unset
+	BusKey           []byte        // STRATA_BUS_KEY (≥ 32 chars, same on every node) signs cluster bus messages; default derived from the JWT secret (bus.DeriveKey)
 	TrashRetention   time.Duration // STRATA_TRASH_RETENTION, default 7d
 	BodyLimit        int           // STRATA_BODY_LIMIT bytes, default 1 MiB
 	DefaultLimit     int           // STRATA_DEFAULT_LIMIT rows per page, default 100
@@ -150,6 +153,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		c.JWTSecret = []byte(s)
 	} else if c.JWTSecret, err = persistedSecret(filepath.Join(c.DataDir, "jwt_secret")); err != nil {
 		return c, err
+	}
+	if k := getenv("STRATA_BUS_KEY"); k != "" {
+		if len(k) < 32 {
+			return c, fmt.Errorf("STRATA_BUS_KEY must be at least 32 characters")
+		}
+		c.BusKey = []byte(k)
+	} else {
+		c.BusKey = bus.DeriveKey(c.JWTSecret)
 	}
 	return c, nil
 }

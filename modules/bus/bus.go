@@ -72,8 +72,8 @@ var ErrClosed = errors.New("bus: closed")
 var ErrTooLarge = errors.New("bus: message too large")
 
 // maxEnvelope bounds a whole encoded message: PostgreSQL refuses a NOTIFY payload of
-// 8,000 bytes or more.
-const maxEnvelope = 7999
+// 8,000 bytes or more, and the seal (seal.go) is added around what is sent.
+const maxEnvelope = 7999 - sealOverhead
 
 // encode checks a message against the limits and renders it for a transport.
 func encode(m Message) ([]byte, error) {
@@ -127,10 +127,20 @@ func (f *fanout) deliver(m Message) {
 }
 
 // deliverPayload delivers what a transport received: one encoded message, or a batch
-// of them as a JSON array (the PostgreSQL sender packs what waits into one NOTIFY).
-func (f *fanout) deliverPayload(log *slog.Logger, channel string, payload []byte) {
+// of them as a JSON array (the PostgreSQL sender packs what waits into one NOTIFY),
+// once seal has checked that a node of this cluster sent it.
+func (f *fanout) deliverPayload(log *slog.Logger, seal *Seal, channel string, frame []byte) {
+	payload, err := seal.open(channel, frame)
+	if err != nil {
+		// Whoever can write to the channel could fill the log: only the 1st, 2nd, 4th,
+		// 8th… refusal is logged; strata_bus_rejected_messages_total counts them all.
+		if n := seal.Rejected(); n&(n-1) == 0 {
+			log.Warn("bus: dropped a payload not sealed by this cluster (a forgery, or a node with another STRATA_BUS_KEY or STRATA_JWT_SECRET)",
+				"channel", channel, "err", err, "rejected_total", n)
+		}
+		return
+	}
 	var ms []Message
-	var err error
 	if len(payload) > 0 && payload[0] == '[' {
 		err = json.Unmarshal(payload, &ms)
 	} else {

@@ -76,7 +76,7 @@ func transports() []transport {
 			return l
 		}},
 		{name: "postgres", cluster: true, open: func(t testing.TB, channel string, idle time.Duration) Bus {
-			p, err := newPostgres(context.Background(), withChannel(serverURL(t, "STRATA_TEST_POSTGRES_URL"), channel), quiet(), idle)
+			p, err := newPostgres(context.Background(), withChannel(serverURL(t, "STRATA_TEST_POSTGRES_URL"), channel), testSeal(t), quiet(), idle)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +96,7 @@ func transports() []transport {
 			return false
 		}},
 		{name: "redis", cluster: true, open: func(t testing.TB, channel string, idle time.Duration) Bus {
-			r, err := newRedis(context.Background(), withChannel(serverURL(t, "STRATA_TEST_REDIS_URL"), channel), quiet(), idle)
+			r, err := newRedis(context.Background(), withChannel(serverURL(t, "STRATA_TEST_REDIS_URL"), channel), testSeal(t), quiet(), idle)
 			if err != nil {
 				t.Fatal(err)
 			}

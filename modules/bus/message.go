@@ -113,6 +113,15 @@ func (n *Node) Subscribe(f func(Message)) func() {
 	return func() { own(); others() }
 }
 
+// Rejected counts the payloads the transport refused as not sealed by this cluster
+// (0 for the in-process bus, which has no outside writers).
+func (n *Node) Rejected() uint64 {
+	if r, ok := n.Bus.(interface{ Rejected() uint64 }); ok {
+		return r.Rejected()
+	}
+	return 0
+}
+
 // Close stops both deliveries.
 func (n *Node) Close() error {
 	err := n.Bus.Close()

@@ -3,6 +3,7 @@ package bus
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -21,6 +22,7 @@ import (
 type Postgres struct {
 	fanout
 	channel string
+	seal    *Seal
 	log     *slog.Logger
 	listen  *pgx.ConnConfig
 	pub     *pgxpool.Pool
@@ -47,12 +49,16 @@ type Postgres struct {
 
 // NewPostgres connects to the PostgreSQL database at url and listens on its channel
 // (DefaultChannel, or the url's channel parameter) before it returns, so nothing
-// published afterwards is missed.
-func NewPostgres(ctx context.Context, url string, log *slog.Logger) (*Postgres, error) {
-	return newPostgres(ctx, url, log, 30*time.Second)
+// published afterwards is missed. What it sends is sealed with seal, and what it
+// receives unsealed is dropped: any session of the database can NOTIFY.
+func NewPostgres(ctx context.Context, url string, seal *Seal, log *slog.Logger) (*Postgres, error) {
+	return newPostgres(ctx, url, seal, log, 30*time.Second)
 }
 
-func newPostgres(ctx context.Context, url string, log *slog.Logger, idle time.Duration) (*Postgres, error) {
+func newPostgres(ctx context.Context, url string, seal *Seal, log *slog.Logger, idle time.Duration) (*Postgres, error) {
+	if seal == nil {
+		return nil, errors.New("bus: postgres transport without a seal")
+	}
 	url, channel, err := channelOf(url)
 	if err != nil {
 		return nil, err
@@ -75,7 +81,7 @@ func newPostgres(ctx context.Context, url string, log *slog.Logger, idle time.Du
 		return nil, fmt.Errorf("bus: postgres publishing pool: %w", err)
 	}
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p := &Postgres{channel: channel, log: log, listen: listen, pub: pub, ctx: lctx, cancel: cancel, done: make(chan struct{}), idle: idle,
+	p := &Postgres{channel: channel, seal: seal, log: log, listen: listen, pub: pub, ctx: lctx, cancel: cancel, done: make(chan struct{}), idle: idle,
 		out: make(chan []byte, 8192), outDone: make(chan struct{})}
 	conn, err := p.connect(ctx)
 	if err != nil {
@@ -125,7 +131,7 @@ func (p *Postgres) notify(batch [][]byte) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.ctx), 10*time.Second)
 	defer cancel()
-	if _, err := p.pub.Exec(ctx, "SELECT pg_notify($1, $2)", p.channel, string(payload)); err != nil {
+	if _, err := p.pub.Exec(ctx, "SELECT pg_notify($1, $2)", p.channel, string(p.seal.seal(p.channel, payload))); err != nil {
 		// Lost for the other nodes: their caches' TTL and the realtime clients'
 		// next events catch up. The publisher's caller has long gone.
 		p.log.Warn("bus: notify failed; messages lost", "messages", len(batch), "err", err)
@@ -183,7 +189,7 @@ func (p *Postgres) receive(conn *pgx.Conn) error {
 		case err != nil:
 			return err
 		}
-		p.deliverPayload(p.log, n.Channel, []byte(n.Payload))
+		p.deliverPayload(p.log, p.seal, n.Channel, []byte(n.Payload))
 	}
 }
 
@@ -221,6 +227,9 @@ func (p *Postgres) Close() error {
 	})
 	return nil
 }
+
+// Rejected counts the payloads received that were not sealed by this cluster.
+func (p *Postgres) Rejected() uint64 { return p.seal.Rejected() }
 
 // listenerPID is the process id of the backend that listens now.
 func (p *Postgres) listenerPID() uint32 {

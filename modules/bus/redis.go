@@ -19,6 +19,7 @@ import (
 type Redis struct {
 	fanout
 	channel string
+	seal    *Seal
 	log     *slog.Logger
 	client  *redis.Client
 	ctx     context.Context
@@ -33,11 +34,15 @@ type Redis struct {
 
 // NewRedis connects to the Redis server at url (redis:// or rediss://) and subscribes
 // to its channel (DefaultChannel, or the url's channel parameter) before it returns.
-func NewRedis(ctx context.Context, url string, log *slog.Logger) (*Redis, error) {
-	return newRedis(ctx, url, log, 30*time.Second)
+// What it sends is sealed with seal, and what it receives unsealed is dropped.
+func NewRedis(ctx context.Context, url string, seal *Seal, log *slog.Logger) (*Redis, error) {
+	return newRedis(ctx, url, seal, log, 30*time.Second)
 }
 
-func newRedis(ctx context.Context, url string, log *slog.Logger, idle time.Duration) (*Redis, error) {
+func newRedis(ctx context.Context, url string, seal *Seal, log *slog.Logger, idle time.Duration) (*Redis, error) {
+	if seal == nil {
+		return nil, errors.New("bus: redis transport without a seal")
+	}
 	url, channel, err := channelOf(url)
 	if err != nil {
 		return nil, err
@@ -50,7 +55,7 @@ func newRedis(ctx context.Context, url string, log *slog.Logger, idle time.Durat
 	opt.ClientName = "strata-bus:" + channel
 	client := redis.NewClient(opt)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r := &Redis{channel: channel, log: log, client: client, ctx: rctx, cancel: cancel, done: make(chan struct{}), idle: idle}
+	r := &Redis{channel: channel, seal: seal, log: log, client: client, ctx: rctx, cancel: cancel, done: make(chan struct{}), idle: idle}
 	ps, err := r.subscribe(ctx)
 	if err != nil {
 		cancel()
@@ -108,7 +113,7 @@ func (r *Redis) receive(ps *redis.PubSub) error {
 		}
 		switch x := msg.(type) {
 		case *redis.Message:
-			r.deliverPayload(r.log, x.Channel, []byte(x.Payload))
+			r.deliverPayload(r.log, r.seal, x.Channel, []byte(x.Payload))
 		case *redis.Subscription:
 			// go-redis subscribes again by itself on a new connection when a read fails
 			// in a way it recovers from; what was published in between is lost.
@@ -129,11 +134,14 @@ func (r *Redis) Publish(ctx context.Context, m Message) error {
 	if r.ctx.Err() != nil {
 		return ErrClosed
 	}
-	if err := r.client.Publish(ctx, r.channel, b).Err(); err != nil {
+	if err := r.client.Publish(ctx, r.channel, r.seal.seal(r.channel, b)).Err(); err != nil {
 		return fmt.Errorf("bus: publish %s: %w", m.Topic, err)
 	}
 	return nil
 }
+
+// Rejected counts the payloads received that were not sealed by this cluster.
+func (r *Redis) Rejected() uint64 { return r.seal.Rejected() }
 
 // Close ends the subscription and closes the client.
 func (r *Redis) Close() error {

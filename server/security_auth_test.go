@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"strata/modules/database"
+)
+
+// busLeg is a cluster bus a security test runs over: PostgreSQL NOTIFY on a PostgreSQL
+// control database, or Redis pub/sub (on a MySQL control database where one is set up,
+// else SQLite), as in TestCluster. forge writes raw payloads on the leg's channel the
+// way an outsider can: pg_notify as plain SQL on the control database, PUBLISH on Redis.
+type busLeg struct {
+	name    string
+	control func(t *testing.T) string
+	env     map[string]string
+	forge   func(t *testing.T, control string, payloads []string)
+}
+
+func busLegs(t *testing.T) []busLeg {
+	pg, my, rd := os.Getenv("STRATA_TEST_POSTGRES_URL"), os.Getenv("STRATA_TEST_MYSQL_URL"), os.Getenv("STRATA_TEST_REDIS_URL")
+	for _, v := range []string{"STRATA_TEST_POSTGRES_URL", "STRATA_TEST_REDIS_URL"} {
+		if os.Getenv(v) == "" {
+			if os.Getenv("CI") == "true" {
+				t.Errorf("%s is not set: the bus leg on it must run in CI", v)
+			} else {
+				t.Logf("%s not set: skipping the bus leg on it", v)
+			}
+		}
+	}
+	var legs []busLeg
+	if pg != "" {
+		legs = append(legs, busLeg{name: "postgres notify", control: func(t *testing.T) string { return pgDatabase(t, pg) },
+			forge: func(t *testing.T, control string, payloads []string) {
+				db, err := database.Open(context.Background(), control, database.Pool{MaxOpen: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				for _, p := range payloads {
+					// What a tenant's custom SQL could run: plain SQL, no Strata code.
+					if _, err := db.Exec("SELECT pg_notify('strata_bus', '" + strings.ReplaceAll(p, "'", "''") + "')"); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}})
+	}
+	if rd != "" {
+		control := func(t *testing.T) string { return "sqlite://" + t.TempDir() + "/control.db" }
+		if my != "" {
+			control = func(t *testing.T) string { return mysqlDatabase(t, my) }
+		}
+		channel := "strata_test_" + randomSuffix()
+		legs = append(legs, busLeg{name: "redis", control: control,
+			env: map[string]string{"STRATA_REDIS_URL": rd + "?channel=" + channel},
+			forge: func(t *testing.T, _ string, payloads []string) {
+				opt, err := redis.ParseURL(rd)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := redis.NewClient(opt)
+				defer c.Close()
+				for _, p := range payloads {
+					if err := c.Publish(context.Background(), channel, p).Err(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}})
+	}
+	return legs
+}
+
+// metric reads one unlabelled sample from the node's /metrics (-1 when absent).
+func (n *node) metric(name string) float64 {
+	n.t.Helper()
+	st, r := n.call("GET", "/metrics", nil, nil)
+	if st != 200 {
+		n.t.Fatalf("GET /metrics: %d %s", st, r)
+	}
+	raw, _ := r["raw"].(string)
+	sc := bufio.NewScanner(strings.NewReader(raw))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				n.t.Fatalf("%s: %v", sc.Text(), err)
+			}
+			return f
+		}
+	}
+	return -1
+}
+
+// TestSecurityForgedBusMessages (issue 13, finding 3): a tenant's custom SQL could
+// pg_notify on the cluster bus's channel (and anyone reaching Redis could PUBLISH):
+// forged sign-in failures for the platform admin's account locked the admin out with
+// 429. Now a payload not sealed with the cluster key is dropped and counted in
+// strata_bus_rejected_messages_total, and the admin signs in.
+func TestSecurityForgedBusMessages(t *testing.T) {
+	for _, l := range busLegs(t) {
+		t.Run(l.name, func(t *testing.T) {
+			control := l.control(t)
+			env := map[string]string{"STRATA_LOGIN_MAX_FAILURES": "3"}
+			for k, v := range l.env {
+				env[k] = v
+			}
+			n := startNode(t, control, env)
+			before := n.metric("strata_bus_rejected_messages_total")
+
+			// The throttle's key for the platform admin's account (auth.accountKey), and a
+			// batch of failures for it, as the nodes' own messages look on the wire.
+			sum := sha256.Sum256([]byte("platform\x00admin@example.com"))
+			key := "a" + hex.EncodeToString(sum[:16])
+			fail, _ := json.Marshal(map[string]any{"t": "throttle", "o": "forger", "d": map[string]any{"failed": true, "keys": []string{key}}})
+			batch := "[" + strings.Repeat(string(fail)+",", 9) + string(fail) + "]"
+			payloads := []string{string(fail), batch, batch}
+			l.forge(t, control, payloads)
+
+			// Dropped, not merely slow: the node counts each payload it refused.
+			deadline := time.Now().Add(5 * time.Second)
+			for n.metric("strata_bus_rejected_messages_total") < before+float64(len(payloads)) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if got := n.metric("strata_bus_rejected_messages_total"); got < before+float64(len(payloads)) {
+				t.Errorf("strata_bus_rejected_messages_total = %v, want at least %v", got, before+float64(len(payloads)))
+			}
+			anon := &node{t: t, base: n.base}
+			if st, r := anon.call("POST", "/api/auth/login", map[string]any{"email": "admin@example.com", "password": testPassword}, nil); st != 200 {
+				t.Fatalf("the platform admin after forged throttle messages: %d %s", st, r)
+			}
+		})
+	}
+}
