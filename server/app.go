@@ -4,17 +4,17 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"strata/data"
 	"strata/modules/access"
@@ -39,6 +39,9 @@ type App struct {
 	Bus      bus.Bus
 	cfg      Config
 	log      *slog.Logger
+	// metrics is /metrics, for ServeMetrics; metricsSrv is its server once started.
+	metrics    http.Handler
+	metricsSrv atomic.Pointer[http.Server]
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
@@ -170,7 +173,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		}
 		return c.JSON(fiber.Map{"status": "ok"})
 	})
-	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	metrics := mountMetrics(app, reg, cfg, log)
 	gqlSvc := graphql.NewService(graphql.Limits{MaxDepth: cfg.GraphQLMaxDepth, MaxAliases: cfg.GraphQLMaxAliases,
 		MaxComplexity: cfg.GraphQLMaxComplexity, MaxBatch: cfg.GraphQLMaxBatch, DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit},
 		cfg.GraphQLCacheFields)
@@ -208,7 +211,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })
 
-	return &App{Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Bus: eventBus, cfg: cfg, log: log}, nil
+	return &App{Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Bus: eventBus, cfg: cfg, log: log, metrics: metrics}, nil
 }
 
 func statusOf(err error) int {
@@ -223,6 +226,7 @@ func statusOf(err error) int {
 
 // Close closes the node's sockets (going away), its bus and its pools.
 func (a *App) Close() {
+	a.closeMetrics()
 	a.Realtime.Close()
 	_ = a.Bus.Close()
 	a.Tenants.Close()

@@ -48,6 +48,11 @@ type Config struct {
 	// PprofAddr, when set, serves Go's profiler there (STRATA_PPROF_ADDR, e.g.
 	// 127.0.0.1:6060); keep it on a private address.
 	PprofAddr string
+	// MetricsToken, when set, is required as "Authorization: Bearer <token>" on
+	// /metrics (STRATA_METRICS_TOKEN); MetricsAddr, when set, serves /metrics there
+	// and not on STRATA_HTTP (STRATA_METRICS_ADDR, e.g. 127.0.0.1:9090). Both unset:
+	// /metrics is open on the API's port, and the node logs a warning.
+	MetricsToken, MetricsAddr string
 	// GraphQL limits: nesting depth (STRATA_GRAPHQL_MAX_DEPTH, default 12), aliases per
 	// document (STRATA_GRAPHQL_MAX_ALIASES, 50), estimated row fields
 	// (STRATA_GRAPHQL_MAX_COMPLEXITY, 250000), operations per batch
@@ -90,6 +95,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		LogLevel:      get("STRATA_LOG_LEVEL", "info"),
 		WSAuth:        get("STRATA_WS_AUTH", "public"),
 		PprofAddr:     getenv("STRATA_PPROF_ADDR"),
+		MetricsToken:  strings.TrimSpace(getenv("STRATA_METRICS_TOKEN")),
+		MetricsAddr:   strings.TrimSpace(getenv("STRATA_METRICS_ADDR")),
 		RedisURL:      strings.TrimSpace(getenv("STRATA_REDIS_URL")),
 	}
 	var err error

@@ -65,6 +65,18 @@ func run(args []string, getenv func(string) string) error {
 	if cfg.PprofAddr != "" {
 		go servePprof(cfg.PprofAddr, log)
 	}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on STRATA_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		log.Info("metrics listening", "addr", mln.Addr().String())
+		go func() {
+			if err := app.ServeMetrics(mln); err != nil {
+				log.Error("metrics", "err", err)
+			}
+		}()
+	}
 	select {
 	case err := <-errc:
 		return err

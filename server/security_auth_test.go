@@ -6,6 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -140,5 +143,68 @@ func TestSecurityForgedBusMessages(t *testing.T) {
 				t.Fatalf("the platform admin after forged throttle messages: %d %s", st, r)
 			}
 		})
+	}
+}
+
+// getMetrics asks url for metrics with the bearer token (none when empty).
+func getMetrics(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestSecurityMetricsToken (issue 13, finding 12): with STRATA_METRICS_TOKEN set,
+// /metrics answers only "Authorization: Bearer <token>"; anyone else, a platform admin's
+// access token included, gets 401. Metrics do not depend on the database: SQLite only.
+func TestSecurityMetricsToken(t *testing.T) {
+	const token = "metrics-token-0123456789abcdef"
+	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_METRICS_TOKEN": token})
+	for _, c := range []struct {
+		name, token string
+		want        int
+	}{
+		{"no token", "", 401},
+		{"a wrong token", "metrics-token-0123456789abcdeX", 401},
+		{"a prefix of the token", token[:10], 401},
+		{"the platform admin's access token", n.token, 401},
+		{"the token", token, 200},
+	} {
+		st, body := getMetrics(t, n.base+"/metrics", c.token)
+		if st != c.want {
+			t.Errorf("%s: %d, want %d", c.name, st, c.want)
+		}
+		if has := strings.Contains(body, "strata_http_requests_total"); has != (c.want == 200) {
+			t.Errorf("%s: metrics in the body = %v", c.name, has)
+		}
+	}
+}
+
+// TestSecurityMetricsAddr (issue 13, finding 12): with STRATA_METRICS_ADDR set,
+// /metrics is served on that listener (ServeMetrics, as run starts it) and no longer on
+// the API's port.
+func TestSecurityMetricsAddr(t *testing.T) {
+	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_METRICS_ADDR": "127.0.0.1:0"})
+	if st, body := getMetrics(t, n.base+"/metrics", ""); st == 200 || strings.Contains(body, "strata_http_requests_total") {
+		t.Fatalf("the API's port still serves /metrics: %d", st)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = n.app.ServeMetrics(ln) }()
+	if st, body := getMetrics(t, "http://"+ln.Addr().String()+"/metrics", ""); st != 200 || !strings.Contains(body, "strata_http_requests_total") {
+		t.Fatalf("the metrics listener: %d %.200s", st, body)
+	}
+	if st, _ := getMetrics(t, "http://"+ln.Addr().String()+"/api/tenants", n.token); st != 404 {
+		t.Fatalf("the metrics listener serves the API: %d", st)
 	}
 }
