@@ -149,7 +149,9 @@ func forge(t *testing.T, claims jwt.MapClaims, method jwt.SigningMethod) string 
 }
 
 func TestTenantTokens(t *testing.T) {
-	admin := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
+	// No grace for a reused refresh token here: a reuse revokes at once
+	// (TestSecurityRefreshReuseInterval tests the grace).
+	admin := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_REFRESH_REUSE_INTERVAL": "0s"})
 	for _, slug := range []string{"acme", "beta"} {
 		admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": slug})
 		admin.mustCall(200, "PATCH", "/api/t/"+slug+"/settings", map[string]any{"allow_signup": true})

@@ -37,6 +37,7 @@ type Config struct {
 	ConfirmTTL       time.Duration // STRATA_CONFIRM_TTL, default 5m
 	AccessTTL        time.Duration // STRATA_ACCESS_TTL, default 15m
 	RefreshTTL       time.Duration // STRATA_REFRESH_TTL, default 7d
+	RefreshReuse     time.Duration // STRATA_REFRESH_REUSE_INTERVAL, default 10s: a rotated refresh token reused this soon gets the same new pair (two tabs); later, revokes the session; 0s: never
 	ShutdownGrace    time.Duration // STRATA_SHUTDOWN_GRACE, default 15s
 	LogFormat        string        // STRATA_LOG_FORMAT: text or json, default text
 	LogLevel         string        // STRATA_LOG_LEVEL: debug, info, warn, error; default info
@@ -128,7 +129,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		dst *time.Duration
 	}{
 		{"STRATA_TRASH_RETENTION", "7d", &c.TrashRetention}, {"STRATA_CONFIRM_TTL", "5m", &c.ConfirmTTL},
-		{"STRATA_ACCESS_TTL", "15m", &c.AccessTTL}, {"STRATA_REFRESH_TTL", "7d", &c.RefreshTTL}, {"STRATA_CACHE_TTL", "1s", &c.CacheTTL},
+		{"STRATA_ACCESS_TTL", "15m", &c.AccessTTL}, {"STRATA_REFRESH_TTL", "7d", &c.RefreshTTL}, {"STRATA_REFRESH_REUSE_INTERVAL", "10s", &c.RefreshReuse}, {"STRATA_CACHE_TTL", "1s", &c.CacheTTL},
 		{"STRATA_SHUTDOWN_GRACE", "15s", &c.ShutdownGrace}, {"STRATA_TEST_STEP_DELAY", "0s", &c.TestStepDelay},
 		{"STRATA_LOGIN_WINDOW", "15m", &c.LoginWindow}, {"STRATA_WS_HEARTBEAT", "30s", &c.WSHeartbeat},
 		{"STRATA_WS_AUTH_TIMEOUT", "10s", &c.WSAuthTimeout},

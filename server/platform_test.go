@@ -7,7 +7,9 @@ import (
 )
 
 func TestAuthTokens(t *testing.T) {
-	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
+	// No grace for a reused refresh token here: a reuse revokes at once
+	// (TestSecurityRefreshReuseInterval tests the grace).
+	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_REFRESH_REUSE_INTERVAL": "0s"})
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	anon := &node{t: t, base: n.base}
 	cases := []struct {

@@ -208,3 +208,106 @@ func TestSecurityMetricsAddr(t *testing.T) {
 		t.Fatalf("the metrics listener serves the API: %d", st)
 	}
 }
+
+// realmCase is where a security test signs in: the platform, or a tenant's users.
+type realmCase struct {
+	name   string
+	prefix string // of the auth routes: /api or /api/t/acme
+	whoami string // a route any signed-in caller of the realm may read
+}
+
+// signIn makes a signed-in caller of the realm on n and returns their tokens: the
+// platform admin (whatever email says), or a new tenant user (acme must exist and
+// allow sign-up).
+func signIn(t *testing.T, n *node, rc realmCase, email string) (access, refresh string) {
+	t.Helper()
+	anon := &node{t: t, base: n.base}
+	password := testPassword
+	if rc.name == "platform" {
+		email = "admin@example.com"
+	} else {
+		password = "user-pass-123"
+		anon.mustCall(204, "POST", rc.prefix+"/users/register", map[string]any{"email": email, "password": password})
+	}
+	r := anon.mustCall(200, "POST", rc.prefix+"/auth/login", map[string]any{"email": email, "password": password})
+	return r.get("data.access_token").(string), r.get("data.refresh_token").(string)
+}
+
+func realms() []realmCase {
+	return []realmCase{
+		{name: "platform", prefix: "/api", whoami: "/api/tenants"},
+		{name: "tenant", prefix: "/api/t/acme", whoami: "/api/t/acme/users/me"},
+	}
+}
+
+// TestSecurityRefreshReuseInterval (issue 13, finding 11): two tabs refreshing with the
+// same token at once both get the same new refresh token and a working access token
+// for the same session, where the second used to revoke the session; a reuse after
+// STRATA_REFRESH_REUSE_INTERVAL still revokes the whole family. Platform admins and
+// tenant users, on every dialect.
+func TestSecurityRefreshReuseInterval(t *testing.T) {
+	requireBackends(t)
+	const interval = 2 * time.Second
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), map[string]string{"STRATA_REFRESH_REUSE_INTERVAL": interval.String()})
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			n.mustCall(200, "PATCH", "/api/t/acme/settings", map[string]any{"allow_signup": true})
+			for _, rc := range realms() {
+				t.Run(rc.name, func(t *testing.T) {
+					anon := &node{t: t, base: n.base}
+					_, r0 := signIn(t, n, rc, "tabs@example.com")
+					refresh := func(tok string) (int, reply) {
+						return anon.call("POST", rc.prefix+"/auth/refresh", map[string]any{"refresh_token": tok}, nil)
+					}
+
+					// Two tabs at once.
+					type answer struct {
+						st int
+						r  reply
+					}
+					answers := make(chan answer, 2)
+					for range 2 {
+						go func() { st, r := refresh(r0); answers <- answer{st, r} }()
+					}
+					var pairs []answer
+					for range 2 {
+						a := <-answers
+						if a.st != 200 {
+							t.Fatalf("a tab refreshing at the same time: %d %s", a.st, a.r)
+						}
+						pairs = append(pairs, a)
+					}
+					r1 := pairs[0].r.get("data.refresh_token")
+					if pairs[1].r.get("data.refresh_token") != r1 {
+						t.Fatalf("the tabs got different refresh tokens: %v and %v", r1, pairs[1].r.get("data.refresh_token"))
+					}
+					for i, p := range pairs {
+						tab := &node{t: t, base: n.base, token: p.r.get("data.access_token").(string)}
+						if st, r := tab.call("GET", rc.whoami, nil, nil); st != 200 {
+							t.Fatalf("tab %d's access token: %d %s", i, st, r)
+						}
+					}
+					// The same token once more, still within the interval, sequentially.
+					if st, r := refresh(r0); st != 200 || r.get("data.refresh_token") != r1 {
+						t.Fatalf("a reuse within the interval: %d %s", st, r)
+					}
+
+					// The session goes on with the new token; then the old one, too late.
+					st, r := refresh(r1.(string))
+					if st != 200 {
+						t.Fatalf("refresh with the new token: %d %s", st, r)
+					}
+					r2 := r.get("data.refresh_token").(string)
+					time.Sleep(interval + 200*time.Millisecond)
+					if st, r := refresh(r1.(string)); st != 401 {
+						t.Fatalf("a reuse after the interval: %d %s, want 401", st, r)
+					}
+					if st, r := refresh(r2); st != 401 {
+						t.Fatalf("the session's newest token after a late reuse: %d %s, want 401 (family revoked)", st, r)
+					}
+				})
+			}
+		})
+	}
+}

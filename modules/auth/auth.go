@@ -1,11 +1,14 @@
 // Package auth owns platform identities and tokens: platform admins, JWT access tokens
-// and rotating refresh tokens stored hashed in the control database. A reused refresh
-// token revokes its whole session family. Tenant users, roles and permissions are a
-// separate concern built on the same token format.
+// and rotating refresh tokens stored hashed in the control database. A refresh token
+// used again within ReuseInterval of its rotation gets the same successor (two tabs
+// refreshing at once both stay signed in); used again later, it revokes its whole
+// session family. Tenant users, roles and permissions are a separate concern built on
+// the same token format.
 package auth
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
@@ -51,15 +54,19 @@ type Config struct {
 	Secret     []byte
 	AccessTTL  time.Duration
 	RefreshTTL time.Duration
-	Now        func() time.Time
-	NewID      func() string
+	// ReuseInterval is how long a rotated refresh token is still answered, with the same
+	// successor, rather than taken for a stolen one (0: never).
+	ReuseInterval time.Duration
+	Now           func() time.Time
+	NewID         func() string
 }
 
 // Service authenticates platform admins.
 type Service struct {
-	db    *database.DB
-	cfg   Config
-	dummy struct {
+	db           *database.DB
+	cfg          Config
+	successorKey []byte
+	dummy        struct {
 		once sync.Once
 		hash []byte
 	}
@@ -94,7 +101,19 @@ func NewService(db *database.DB, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{db: db, cfg: cfg}
+	m := hmac.New(sha256.New, cfg.Secret)
+	m.Write([]byte("strata refresh successor v1"))
+	return &Service{db: db, cfg: cfg, successorKey: m.Sum(nil)}
+}
+
+// successor is the refresh token that replaces refresh in its session family. It is
+// derived (HMAC under a key of its own, derived from the JWT secret) rather than drawn
+// at random, so that a reuse within ReuseInterval can be answered with the same token
+// again while the database keeps only hashes: nothing stored can be used as a token.
+func (s *Service) successor(family, refresh string) string {
+	m := hmac.New(sha256.New, s.successorKey)
+	m.Write([]byte(family + "\x00" + refresh))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // EnsureSchema creates the control tables auth uses.
@@ -197,8 +216,17 @@ func (s *Service) Login(ctx context.Context, r *Realm, email, password string) (
 	return s.issue(ctx, r, id, strings.ToLower(email), role, s.cfg.NewID())
 }
 
+// issue opens a session: an access token and a new random refresh token.
 func (s *Service) issue(ctx context.Context, r *Realm, subject, email, role, family string) (*Tokens, error) {
-	d := r.DB.Dialect
+	refresh := randomToken(32)
+	if err := s.store(ctx, r.DB, r, subject, family, refresh); err != nil {
+		return nil, err
+	}
+	return s.tokens(r, subject, email, role, family, refresh)
+}
+
+// tokens signs an access token for the session family and pairs it with refresh.
+func (s *Service) tokens(r *Realm, subject, email, role, family, refresh string) (*Tokens, error) {
 	now := s.cfg.Now()
 	claims := Claims{Role: role, Email: email, Tenant: r.TenantID, Session: family, RegisteredClaims: jwt.RegisteredClaims{
 		Subject: subject, Issuer: "strata", IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.AccessTTL)), ID: s.cfg.NewID(),
@@ -207,68 +235,150 @@ func (s *Service) issue(ctx context.Context, r *Realm, subject, email, role, fam
 	if err != nil {
 		return nil, fmt.Errorf("sign access token: %w", err)
 	}
-	refresh := randomToken(32)
-	_, err = r.DB.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote(r.Sessions)+" (id, subject_id, family, token_hash, expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
-		s.cfg.NewID(), subject, family, hashToken(refresh), d.TimeValue(now.Add(s.cfg.RefreshTTL)), d.TimeValue(now), d.TimeValue(now))
-	if err != nil {
-		return nil, fmt.Errorf("store session: %w", err)
-	}
 	return &Tokens{AccessToken: access, RefreshToken: refresh, Expires: s.cfg.AccessTTL.Milliseconds()}, nil
 }
 
-// Refresh rotates a refresh token. A token used twice means it was stolen or replayed:
-// the whole family is revoked.
-func (s *Service) Refresh(ctx context.Context, r *Realm, refresh string) (*Tokens, error) {
+// store records a refresh token (hashed) in the session family.
+func (s *Service) store(ctx context.Context, q execer, r *Realm, subject, family, refresh string) error {
 	d := r.DB.Dialect
-	if refresh == "" {
-		return nil, apierr.InvalidPayload("refresh_token", "refresh_token is required")
+	now := s.cfg.Now()
+	_, err := q.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote(r.Sessions)+" (id, subject_id, family, token_hash, expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+		s.cfg.NewID(), subject, family, hashToken(refresh), d.TimeValue(now.Add(s.cfg.RefreshTTL)), d.TimeValue(now), d.TimeValue(now))
+	if err != nil {
+		return fmt.Errorf("store session: %w", err)
 	}
-	var id, subject, family string
-	var expires, used, revoked any
+	return nil
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// session is one refresh token's row.
+type session struct {
+	id, subject, family    string
+	expires, used, revoked any
+}
+
+func (s *Service) session(ctx context.Context, r *Realm, refresh string) (*session, error) {
+	d := r.DB.Dialect
+	var row session
 	err := r.DB.QueryRowContext(ctx, d.Rebind("SELECT id, subject_id, family, expires_at, used_at, revoked_at FROM "+d.Quote(r.Sessions)+" WHERE token_hash = ?"), hashToken(refresh)).
-		Scan(&id, &subject, &family, &expires, &used, &revoked)
+		Scan(&row.id, &row.subject, &row.family, &row.expires, &row.used, &row.revoked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apierr.Unauthorized("INVALID_TOKEN", "invalid refresh token")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up session: %w", err)
 	}
-	now := s.cfg.Now()
-	if used != nil || revoked != nil {
-		_, _ = r.DB.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote(r.Sessions)+" SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"), d.TimeValue(now), family)
-		return nil, apierr.Unauthorized("INVALID_TOKEN", "refresh token was already used; the session is revoked")
+	return &row, nil
+}
+
+// Refresh rotates a refresh token. The same token again within ReuseInterval of its
+// rotation (two tabs refreshing at once) gets the same successor and an access token
+// for the same session; later, it means the token was stolen or replayed, and the
+// whole family is revoked.
+func (s *Service) Refresh(ctx context.Context, r *Realm, refresh string) (*Tokens, error) {
+	if refresh == "" {
+		return nil, apierr.InvalidPayload("refresh_token", "refresh_token is required")
 	}
-	if exp := database.Time(expires); exp == nil || exp.Before(now) {
-		return nil, apierr.Unauthorized("TOKEN_EXPIRED", "refresh token expired")
-	}
-	// Only one concurrent refresh may win the rotation.
-	res, err := r.DB.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote(r.Sessions)+" SET used_at = ? WHERE id = ? AND used_at IS NULL"), d.TimeValue(now), id)
+	row, err := s.session(ctx, r, refresh)
 	if err != nil {
-		return nil, fmt.Errorf("rotate session: %w", err)
+		return nil, err
+	}
+	if row.used == nil && row.revoked == nil {
+		if exp := database.Time(row.expires); exp == nil || exp.Before(s.cfg.Now()) {
+			return nil, apierr.Unauthorized("TOKEN_EXPIRED", "refresh token expired")
+		}
+		email, role, active, err := r.Subject(ctx, row.subject)
+		if err != nil || !active {
+			return nil, apierr.Unauthorized("INVALID_TOKEN", "the account no longer exists or is disabled")
+		}
+		next := s.successor(row.family, refresh)
+		won, err := s.rotate(ctx, r, row, next)
+		if err != nil {
+			return nil, err
+		}
+		if won {
+			return s.tokens(r, row.subject, email, role, row.family, next)
+		}
+		// Another refresh with this token rotated it first: answer as a reuse.
+		if row, err = s.session(ctx, r, refresh); err != nil {
+			return nil, err
+		}
+	}
+	return s.reuse(ctx, r, row, refresh)
+}
+
+// rotate marks the token used and stores its successor, in one transaction: a
+// concurrent refresh with the same token waits on the row, then finds it used with the
+// successor already there. It reports false when another refresh rotated it first.
+func (s *Service) rotate(ctx context.Context, r *Realm, row *session, next string) (bool, error) {
+	d := r.DB.Dialect
+	tx, err := r.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("rotate session: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	res, err := tx.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote(r.Sessions)+" SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL"), d.TimeValue(s.cfg.Now()), row.id)
+	if err != nil {
+		return false, fmt.Errorf("rotate session: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
+		return false, nil
+	}
+	if err := s.store(ctx, tx, r, row.subject, row.family, next); err != nil {
+		return false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("rotate session: %w", err)
+	}
+	return true, nil
+}
+
+// reuse answers a refresh token that was already rotated (or revoked).
+func (s *Service) reuse(ctx context.Context, r *Realm, row *session, refresh string) (*Tokens, error) {
+	used := database.Time(row.used)
+	if row.revoked != nil || used == nil || s.cfg.Now().Sub(*used) > s.cfg.ReuseInterval {
+		if err := s.revokeFamily(ctx, r, row.subject, row.family); err != nil {
+			return nil, err
+		}
+		return nil, apierr.Unauthorized("INVALID_TOKEN", "refresh token was already used; the session is revoked")
+	}
+	next := s.successor(row.family, refresh)
+	succ, err := s.session(ctx, r, next)
+	if err != nil || succ.revoked != nil || succ.family != row.family {
+		// Rotated by a Strata that drew successors at random, or revoked since.
 		return nil, apierr.Unauthorized("INVALID_TOKEN", "refresh token was already used")
 	}
-	email, role, active, err := r.Subject(ctx, subject)
+	email, role, active, err := r.Subject(ctx, row.subject)
 	if err != nil || !active {
 		return nil, apierr.Unauthorized("INVALID_TOKEN", "the account no longer exists or is disabled")
 	}
-	return s.issue(ctx, r, subject, email, role, family)
+	return s.tokens(r, row.subject, email, role, row.family, next)
+}
+
+// revokeFamily revokes every refresh token of a session family.
+func (s *Service) revokeFamily(ctx context.Context, r *Realm, subject, family string) error {
+	d := r.DB.Dialect
+	if _, err := r.DB.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote(r.Sessions)+" SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"), d.TimeValue(s.cfg.Now()), family); err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	return nil
 }
 
 // Logout revokes the session family of a refresh token.
 func (s *Service) Logout(ctx context.Context, r *Realm, refresh string) error {
 	d := r.DB.Dialect
-	var family string
-	err := r.DB.QueryRowContext(ctx, d.Rebind("SELECT family FROM "+d.Quote(r.Sessions)+" WHERE token_hash = ?"), hashToken(refresh)).Scan(&family)
+	var subject, family string
+	err := r.DB.QueryRowContext(ctx, d.Rebind("SELECT subject_id, family FROM "+d.Quote(r.Sessions)+" WHERE token_hash = ?"), hashToken(refresh)).Scan(&subject, &family)
 	if errors.Is(err, sql.ErrNoRows) {
 		return apierr.Unauthorized("INVALID_TOKEN", "invalid refresh token")
 	}
 	if err != nil {
 		return fmt.Errorf("look up session: %w", err)
 	}
-	_, err = r.DB.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote(r.Sessions)+" SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"), d.TimeValue(s.cfg.Now()), family)
-	return err
+	return s.revokeFamily(ctx, r, subject, family)
 }
 
 // Verify checks an access token and returns its claims.
