@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"fmt"
 	"net/url"
@@ -28,8 +29,9 @@ type DB struct {
 	*sql.DB
 	Dialect schema.Dialect
 	// Name is the database (MySQL), schema (PostgreSQL) or file (SQLite) it points at.
-	Name string
-	url  string
+	Name  string
+	url   string
+	limit *Limiter
 }
 
 // URL is the Strata URL this pool was opened from (credentials included: never log it).
@@ -40,6 +42,8 @@ type Pool struct {
 	MaxOpen     int
 	MaxIdle     int
 	MaxIdleTime time.Duration
+	// Limit, when set, is the node-wide cap every new connection takes a slot of.
+	Limit *Limiter
 }
 
 // Open opens a pool for a Strata database URL and checks that it answers.
@@ -53,10 +57,17 @@ func Open(ctx context.Context, rawURL string, pool Pool) (*DB, error) {
 			return nil, fmt.Errorf("create sqlite directory: %w", err)
 		}
 	}
-	db, err := sql.Open(driver, dsn)
+	connector, err := connectorFor(driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
 	}
+	lc := &limitedConnector{inner: connector, limit: pool.Limit}
+	if dialect == "sqlite" {
+		// Every SQLite connection is guarded: no statement may reach another file, and
+		// no trigger may write Strata's own tables (GuardSQLite).
+		lc.after = guardSQLiteConn
+	}
+	db := sql.OpenDB(lc)
 	if pool.MaxOpen > 0 {
 		db.SetMaxOpenConns(pool.MaxOpen)
 	}
@@ -73,7 +84,21 @@ func Open(ctx context.Context, rawURL string, pool Pool) (*DB, error) {
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
 	d, _ := schema.DialectByName(dialect)
-	return &DB{DB: db, Dialect: d, Name: name, url: rawURL}, nil
+	return &DB{DB: db, Dialect: d, Name: name, url: rawURL, limit: pool.Limit}, nil
+}
+
+// connectorFor returns the driver's connector for dsn.
+func connectorFor(driverName, dsn string) (driver.Connector, error) {
+	probe, err := sql.Open(driverName, dsn)
+	if err != nil {
+		return nil, err
+	}
+	drv := probe.Driver()
+	probe.Close()
+	if dc, ok := drv.(driver.DriverContext); ok {
+		return dc.OpenConnector(dsn)
+	}
+	return dsnConnector{dsn: dsn, drv: drv}, nil
 }
 
 // DialectOf returns the dialect name of a Strata database URL.

@@ -5,10 +5,17 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"net/url"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
 
 	"modernc.org/sqlite"
+
+	"strata/schema"
 )
 
 // scopedRole names the database account of one tenant store: it owns that PostgreSQL
@@ -27,46 +34,82 @@ func scopedRole(rawURL, store string) string {
 	return "strata_t_" + hex.EncodeToString(h[:8])
 }
 
-// EnsureScopedRole creates (or brings up to date) the tenant store's scoped account
-// with the given password, using db's own (administrative) connection, and returns a
-// Strata URL that logs in as it. SQLite has no accounts: it returns "".
-// The role name and password are hex strings made here, never request input.
-func EnsureScopedRole(ctx context.Context, db *DB, password string) (string, error) {
-	role := scopedRole(db.url, db.Name)
-	switch db.Dialect.Name() {
-	case "postgres":
-		if err := ensurePostgresRole(ctx, db, role, password); err != nil {
-			return "", fmt.Errorf("tenant role: %w", err)
-		}
-	case "mysql":
-		for _, host := range []string{"%", "localhost"} {
-			for _, q := range []string{
-				"CREATE USER IF NOT EXISTS '" + role + "'@'" + host + "' IDENTIFIED BY '" + password + "'",
-				"ALTER USER '" + role + "'@'" + host + "' IDENTIFIED BY '" + password + "'",
-				"GRANT ALL PRIVILEGES ON " + db.Dialect.Quote(db.Name) + ".* TO '" + role + "'@'" + host + "'",
-			} {
-				if _, err := db.ExecContext(ctx, q); err != nil {
-					return "", fmt.Errorf("tenant account: %w", err)
-				}
-			}
-		}
-	default:
-		return "", nil
+// mysqlTenantPrivileges is what a tenant's MySQL account may do on its own database:
+// everything a schema owner needs, but not EVENT (a scheduled event would run SQL
+// outside any request, migration or timeout) and never GRANT OPTION.
+const mysqlTenantPrivileges = "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, REFERENCES, INDEX, ALTER, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, TRIGGER"
+
+// StoreName is the schema (PostgreSQL), database (MySQL) or file (SQLite) a tenant URL
+// points at.
+func StoreName(tenantURL string) string {
+	_, _, name, _, _ := parse(tenantURL)
+	return name
+}
+
+// AccountURL is the URL that logs in to a tenant store as its own account: every
+// statement for the tenant runs as it, so nothing a tenant makes the database run (a
+// trigger, a function, custom SQL) can reach beyond its store, even by RESET ROLE: the
+// session itself belongs to the account. SQLite has no accounts: the URL is returned
+// as it is, and its connections are guarded instead (GuardSQLite).
+func AccountURL(tenantURL, password string) (string, error) {
+	_, _, name, dialect, err := parse(tenantURL)
+	if err != nil || dialect == "sqlite" {
+		return tenantURL, err
 	}
-	u, err := url.Parse(db.url)
+	u, err := url.Parse(tenantURL)
 	if err != nil {
 		return "", err
 	}
-	u.User = url.UserPassword(role, password)
-	if db.Dialect.Name() == "mysql" {
-		q := u.Query()
-		q.Set("multiStatements", "true")
-		u.RawQuery = q.Encode()
-	}
+	u.User = url.UserPassword(scopedRole(tenantURL, name), password)
 	return u.String(), nil
 }
 
-func ensurePostgresRole(ctx context.Context, db *DB, role, password string) error {
+// ProvisionAccount creates (or brings up to date) the account of a tenant store with
+// the given password, through admin, a connection to the store's server as the
+// control account. On PostgreSQL the account may create in the tenant's schema and
+// owns every table in it; on MySQL it holds mysqlTenantPrivileges on the tenant's
+// database. The control account needs CREATEROLE on PostgreSQL, and CREATE USER plus
+// those privileges WITH GRANT OPTION on MySQL: never superuser. The role name and
+// password are hex strings made here, never request input.
+func ProvisionAccount(ctx context.Context, admin *DB, tenantURL, password string) error {
+	_, _, name, dialect, err := parse(tenantURL)
+	if err != nil {
+		return err
+	}
+	role := scopedRole(tenantURL, name)
+	switch dialect {
+	case "postgres":
+		if err := ensurePostgresRole(ctx, admin, name, role, password); err != nil {
+			return fmt.Errorf("tenant role: %w", err)
+		}
+	case "mysql":
+		q := admin.Dialect.Quote
+		for _, host := range []string{"%", "localhost"} {
+			account := "'" + role + "'@'" + host + "'"
+			for _, stmt := range []string{
+				"CREATE USER IF NOT EXISTS " + account + " IDENTIFIED BY '" + password + "'",
+				"ALTER USER " + account + " IDENTIFIED BY '" + password + "'",
+				// Grant before revoking, so live sessions never lack what they use; an
+				// account made by an older Strata held ALL, EVENT included.
+				"GRANT " + mysqlTenantPrivileges + " ON " + q(name) + ".* TO " + account,
+				"REVOKE EVENT ON " + q(name) + ".* FROM " + account,
+			} {
+				if _, err := admin.ExecContext(ctx, stmt); err != nil && !isNoSuchGrant(err) {
+					return fmt.Errorf("tenant account: %w", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// isNoSuchGrant is MySQL's answer to revoking from an account that holds nothing.
+func isNoSuchGrant(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1141
+}
+
+func ensurePostgresRole(ctx context.Context, db *DB, schemaName, role, password string) error {
 	q := db.Dialect.Quote
 	var exists, super bool
 	if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1), (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)", role).Scan(&exists, &super); err != nil {
@@ -74,23 +117,27 @@ func ensurePostgresRole(ctx context.Context, db *DB, role, password string) erro
 	}
 	stmts := []string{}
 	if !exists {
-		stmts = append(stmts, "CREATE ROLE "+q(role)+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD '"+password+"'")
+		stmts = append(stmts, "CREATE ROLE "+q(role)+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS PASSWORD '"+password+"'")
 	} else {
-		stmts = append(stmts, "ALTER ROLE "+q(role)+" PASSWORD '"+password+"'")
+		stmts = append(stmts, "ALTER ROLE "+q(role)+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS PASSWORD '"+password+"'")
 	}
 	if !super {
 		// Only a member may hand objects to the role.
 		stmts = append(stmts, "GRANT "+q(role)+" TO CURRENT_USER")
 	}
-	stmts = append(stmts, "ALTER SCHEMA "+q(db.Name)+" OWNER TO "+q(role))
+	// The schema stays the control account's: the tenant may create in it but not
+	// drop it, and the role needs no CREATE on the database (which would let it make
+	// schemas, say one named like a tenant yet to come).
+	stmts = append(stmts, "GRANT USAGE, CREATE ON SCHEMA "+q(schemaName)+" TO "+q(role))
 	for _, s := range stmts {
 		if _, err := db.ExecContext(ctx, s); err != nil {
 			return err
 		}
 	}
-	// Tables Strata created since the last time belong to the admin account.
+	// Tables an older Strata created as the control account become the tenant's.
 	rows, err := db.QueryContext(ctx, `SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm') AND pg_get_userbyid(c.relowner) <> $2`, db.Name, role)
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S') AND pg_get_userbyid(c.relowner) <> $2
+AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i') AND c.relkind = 'S')`, schemaName, role)
 	if err != nil {
 		return err
 	}
@@ -101,8 +148,8 @@ WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm') AND pg_get_userbyid(c
 			rows.Close()
 			return err
 		}
-		what := map[string]string{"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW"}[kind]
-		alter = append(alter, "ALTER "+what+" "+q(name)+" OWNER TO "+q(role))
+		what := map[string]string{"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}[kind]
+		alter = append(alter, "ALTER "+what+" "+q(schemaName)+"."+q(name)+" OWNER TO "+q(role))
 	}
 	if err := rows.Close(); err != nil {
 		return err
@@ -115,35 +162,102 @@ WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm') AND pg_get_userbyid(c
 	return nil
 }
 
-// OpenScoped opens a single-connection pool logged in as a tenant's scoped account.
-func OpenScoped(ctx context.Context, scopedURL string) (*DB, error) {
-	db, err := Open(ctx, scopedURL, Pool{MaxOpen: 1, MaxIdle: 1})
-	if err != nil {
-		return nil, err
+// OpenScript opens a one-connection pool like db that runs a script of several
+// statements in one call (MySQL needs multiStatements for that; the other drivers
+// take scripts as they are, so db itself serves).
+func OpenScript(ctx context.Context, db *DB) (*DB, func(), error) {
+	if db.Dialect.Name() != "mysql" {
+		return db, func() {}, nil
 	}
-	return db, nil
+	u, err := url.Parse(db.url)
+	if err != nil {
+		return nil, nil, err
+	}
+	q := u.Query()
+	q.Set("multiStatements", "true")
+	u.RawQuery = q.Encode()
+	sdb, err := Open(ctx, u.String(), Pool{MaxOpen: 1, MaxIdle: 1, Limit: db.limit})
+	if err != nil {
+		return nil, nil, err
+	}
+	return sdb, func() { sdb.Close() }, nil
 }
 
-// GuardSQLite denies ATTACH and DETACH on a SQLite connection until the returned
-// function is called: hand-written SQL may then touch only its own tenant's file.
-func GuardSQLite(conn *sql.Conn) (func(), error) {
-	set := func(fn sqlite.AuthorizerFn) error {
-		return conn.Raw(func(dc any) error {
-			r, ok := dc.(sqlite.AuthorizerRegisterer)
-			if !ok {
-				return fmt.Errorf("the sqlite driver cannot guard connections")
-			}
-			return r.RegisterAuthorizer(fn)
-		})
-	}
-	err := set(func(action sqlite.AuthorizerActionCode, _, _, _, _ string) sqlite.AuthorizerReturnCode {
-		if action == sqlite.AuthAttach || action == sqlite.AuthDetach {
+// Protected reports whether a table is Strata's own (the system tables every tenant
+// has, and everything named strata_*, such as the trash): custom SQL may not write or
+// alter it, and no trigger may write it.
+func Protected(table string) bool {
+	return schema.IsSystemTable(table) || strings.HasPrefix(strings.ToLower(table), "strata_")
+}
+
+// sqliteBaseGuard is the authorizer of every SQLite connection. No statement may
+// attach another file (that is how one tenant would reach another's, or the control
+// database), turn on writable_schema, or — from inside a trigger — write Strata's own
+// tables: Strata never writes them from triggers, so such a write can only come from a
+// trigger custom SQL made to tamper with the history on a later ordinary write.
+func sqliteBaseGuard(action sqlite.AuthorizerActionCode, arg1, arg2, _, trigger string) sqlite.AuthorizerReturnCode {
+	switch action {
+	case sqlite.AuthAttach, sqlite.AuthDetach:
+		return sqlite.AuthorizerDeny
+	case sqlite.AuthPragma:
+		if strings.EqualFold(arg1, "writable_schema") {
 			return sqlite.AuthorizerDeny
 		}
-		return sqlite.AuthorizerOK
-	})
-	if err != nil {
+	case sqlite.AuthInsert, sqlite.AuthUpdate, sqlite.AuthDelete:
+		if trigger != "" && Protected(arg1) {
+			return sqlite.AuthorizerDeny
+		}
+	}
+	return sqlite.AuthorizerOK
+}
+
+// sqliteCustomGuard is the authorizer while custom SQL runs: on top of the base guard,
+// no PRAGMA (they change the connection, which goes back to the pool), no transaction
+// control (the migration's transaction must stay whole), and no write or schema change
+// to Strata's own tables.
+func sqliteCustomGuard(action sqlite.AuthorizerActionCode, arg1, arg2, db, trigger string) sqlite.AuthorizerReturnCode {
+	if r := sqliteBaseGuard(action, arg1, arg2, db, trigger); r != sqlite.AuthorizerOK {
+		return r
+	}
+	switch action {
+	case sqlite.AuthPragma, sqlite.AuthTransaction, sqlite.AuthSavepoint:
+		return sqlite.AuthorizerDeny
+	case sqlite.AuthInsert, sqlite.AuthUpdate, sqlite.AuthDelete, sqlite.AuthDropTable, sqlite.AuthCreateIndex:
+		if Protected(arg1) || (action == sqlite.AuthCreateIndex && Protected(arg2)) {
+			return sqlite.AuthorizerDeny
+		}
+	case sqlite.AuthAlterTable, sqlite.AuthCreateTrigger, sqlite.AuthDropTrigger, sqlite.AuthDropIndex, sqlite.AuthCreateTempTrigger:
+		if Protected(arg2) {
+			return sqlite.AuthorizerDeny
+		}
+	}
+	return sqlite.AuthorizerOK
+}
+
+func registerAuthorizer(dc any, fn sqlite.AuthorizerFn) error {
+	r, ok := unwrapConn(dc).(sqlite.AuthorizerRegisterer)
+	if !ok {
+		return fmt.Errorf("the sqlite driver cannot guard connections")
+	}
+	return r.RegisterAuthorizer(fn)
+}
+
+// guardSQLiteConn installs the base guard on a new SQLite connection.
+func guardSQLiteConn(c driver.Conn) error {
+	if err := registerAuthorizer(c, sqliteBaseGuard); err != nil {
+		return fmt.Errorf("guard sqlite connection: %w", err)
+	}
+	return nil
+}
+
+// GuardSQLite puts a SQLite connection under the custom SQL guard until the returned
+// function is called, which puts the base guard back.
+func GuardSQLite(conn *sql.Conn) (func(), error) {
+	set := func(fn sqlite.AuthorizerFn) error {
+		return conn.Raw(func(dc any) error { return registerAuthorizer(dc, fn) })
+	}
+	if err := set(sqliteCustomGuard); err != nil {
 		return nil, fmt.Errorf("guard sqlite connection: %w", err)
 	}
-	return func() { _ = set(nil) }, nil
+	return func() { _ = set(sqliteBaseGuard) }, nil
 }

@@ -2,10 +2,7 @@ package migration
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -47,6 +44,12 @@ func (s *Service) Custom(ctx context.Context, tgt Target, req CustomRequest) (*R
 		return nil, &schema.FieldError{Field: "up_sql", Message: fmt.Sprintf("at most %d bytes", MaxCustomSQL)}
 	case len(req.Name) > 200:
 		return nil, &schema.FieldError{Field: "name", Message: "at most 200 characters"}
+	}
+	if _, err := CheckCustomSQL(tgt.Dialect.Name(), "up_sql", req.UpSQL); err != nil {
+		return nil, err
+	}
+	if _, err := CheckCustomSQL(tgt.Dialect.Name(), "down_sql", req.DownSQL); err != nil {
+		return nil, err
 	}
 	sess, err := s.open(ctx, tgt)
 	if err != nil {
@@ -94,33 +97,12 @@ func (s *Service) Custom(ctx context.Context, tgt Target, req CustomRequest) (*R
 	return res, nil
 }
 
-// rolePassword derives a tenant store's scoped account password from the server
-// secret, so every node knows it and nothing is stored.
-func (s *Service) rolePassword(store string) string {
-	mac := hmac.New(sha256.New, s.cfg.Secret)
-	mac.Write([]byte("strata tenant role password\x00" + store))
-	return hex.EncodeToString(mac.Sum(nil))[:32]
-}
-
-// scoped opens a connection pool logged in as the tenant's scoped account; nil on
-// SQLite, where the migration connection is guarded instead.
-func (s *Service) scoped(ctx context.Context, tgt Target) (*database.DB, error) {
-	if tgt.Store == nil || tgt.Dialect.Name() == "sqlite" {
-		return nil, nil
-	}
-	u, err := database.EnsureScopedRole(ctx, tgt.Store, s.rolePassword(tgt.Store.Name))
-	if err != nil {
-		return nil, err
-	}
-	return database.OpenScoped(ctx, u)
-}
-
 // customDryRun runs the SQL in a transaction that is rolled back, to show the model
 // changes it would make.
 func (s *Service) customDryRun(ctx context.Context, conn *sql.Conn, tgt Target, before *schema.Model, change schema.Change) (*schema.Model, schema.Change, error) {
 	var after *schema.Model
-	err := s.inScopedTx(ctx, conn, tgt, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, change.SQL); err != nil {
+	err := inTx(ctx, conn, func(tx *sql.Tx) error {
+		if err := s.execScript(ctx, conn, tx, tgt, change.SQL); err != nil {
 			return &schema.FieldError{Field: "up_sql", Message: err.Error()}
 		}
 		var err error
@@ -138,37 +120,128 @@ func (s *Service) customDryRun(ctx context.Context, conn *sql.Conn, tgt Target, 
 
 var errDryRun = fmt.Errorf("dry run")
 
-// inScopedTx runs f in a transaction of the scoped account (PostgreSQL) or of the
-// guarded migration connection (SQLite); the transaction commits when f returns nil.
-func (s *Service) inScopedTx(ctx context.Context, conn *sql.Conn, tgt Target, f func(*sql.Tx) error) error {
-	var tx *sql.Tx
-	if tgt.Dialect.Name() == "sqlite" {
-		unguard, err := database.GuardSQLite(conn)
-		if err != nil {
-			return err
-		}
-		defer unguard()
-		if tx, err = conn.BeginTx(ctx, nil); err != nil {
-			return fmt.Errorf("begin: %w", err)
-		}
-	} else {
-		sdb, err := s.scoped(ctx, tgt)
-		if err != nil {
-			return err
-		}
-		if sdb == nil {
-			return fmt.Errorf("no scoped account for tenant %s", tgt.TenantID)
-		}
-		defer sdb.Close()
-		if tx, err = sdb.BeginTx(ctx, nil); err != nil {
-			return fmt.Errorf("begin: %w", err)
-		}
+// inTx runs f in a transaction on the migration's connection, committed when f
+// returns nil. The connection logs in as the tenant's own account (PostgreSQL, MySQL)
+// or is guarded (SQLite), like every tenant connection.
+func inTx(ctx context.Context, conn *sql.Conn, f func(*sql.Tx) error) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after commit
 	if err := f(tx); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// execScript runs hand-written SQL inside tx, on conn, within CustomSQLTimeout.
+//   - PostgreSQL: statement by statement, each prepared, so the server itself refuses a
+//     piece that holds more than one statement: nothing can slip a COMMIT past
+//     CheckCustomSQL. Settings the script changed are reset afterwards, and its writes to
+//     Strata's own tables (a DO block or a trigger naming them at run time) refuse it.
+//   - SQLite: under the custom SQL authorizer (no transaction control, PRAGMA, ATTACH,
+//     or writes to Strata's own tables).
+//
+// On time-out the statement is cancelled on the server, not only abandoned.
+func (s *Service) execScript(ctx context.Context, conn *sql.Conn, tx *sql.Tx, tgt Target, script string) error {
+	stmts, err := CheckCustomSQL(tgt.Dialect.Name(), "sql", script)
+	if err != nil {
+		return err
+	}
+	s.tainted.Store(conn, true)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.CustomSQLTimeout)
+	defer cancel()
+	switch tgt.Dialect.Name() {
+	case "sqlite":
+		unguard, err := database.GuardSQLite(conn)
+		if err != nil {
+			return err
+		}
+		defer unguard()
+		_, err = tx.ExecContext(ctx, script)
+		return timedOut(ctx, err, s.cfg.CustomSQLTimeout)
+	case "postgres":
+		var pid int64
+		if err := tx.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			return err
+		}
+		stop := context.AfterFunc(ctx, func() {
+			if ctx.Err() == context.DeadlineExceeded {
+				_, _ = tgt.DB.ExecContext(context.Background(), "SELECT pg_cancel_backend($1)", pid)
+			}
+		})
+		defer stop()
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", s.cfg.CustomSQLTimeout.Milliseconds())); err != nil {
+			return err
+		}
+		before, err := protectedWriteCounts(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, text := range stmts {
+			if err := execPrepared(ctx, tx, text); err != nil {
+				return timedOut(ctx, err, s.cfg.CustomSQLTimeout)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RESET ALL"); err != nil {
+			return err
+		}
+		after, err := protectedWriteCounts(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for name, n := range after {
+			if n != before[name] {
+				return fmt.Errorf("custom SQL may not write %q: it is one of Strata's own tables", name)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("no script runner for %s", tgt.Dialect.Name())
+}
+
+// execPrepared runs one statement through the extended protocol.
+func execPrepared(ctx context.Context, tx *sql.Tx, text string) error {
+	st, err := tx.PrepareContext(ctx, text)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	_, err = st.ExecContext(ctx)
+	return err
+}
+
+// protectedWriteCounts reads, from the backend's own statistics, how many rows of
+// Strata's own tables it has written. Taken before and after a script in one
+// transaction (statistics are not flushed inside one), the two differ exactly when
+// the script wrote them, whatever names it built at run time.
+func protectedWriteCounts(ctx context.Context, tx *sql.Tx) (map[string]int64, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_xact_user_tables WHERE schemaname = current_schema()")
+	if err != nil {
+		return nil, fmt.Errorf("read write counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var n int64
+		if err := rows.Scan(&name, &n); err != nil {
+			return nil, err
+		}
+		if database.Protected(name) {
+			out[name] = n
+		}
+	}
+	return out, rows.Err()
+}
+
+// timedOut names the time-out when it is what ended a statement.
+func timedOut(ctx context.Context, err error, limit time.Duration) error {
+	if err != nil && ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("custom SQL ran longer than %s (STRATA_CUSTOM_SQL_TIMEOUT) and was cancelled: %w", limit, err)
+	}
+	return err
 }
 
 // readBack turns what the SQL did into the change's model steps (absorb) or checks
@@ -215,8 +288,8 @@ func (s *Service) runSQL(ctx context.Context, conn *sql.Conn, tgt Target, before
 	var after *schema.Model
 	var runErr error
 	if d.TransactionalDDL() {
-		runErr = s.inScopedTx(ctx, conn, tgt, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, change.SQL); err != nil {
+		runErr = inTx(ctx, conn, func(tx *sql.Tx) error {
+			if err := s.execScript(ctx, conn, tx, tgt, change.SQL); err != nil {
 				return err
 			}
 			var err error
@@ -251,17 +324,17 @@ func (s *Service) runSQL(ctx context.Context, conn *sql.Conn, tgt Target, before
 // down_sql (if any) is run to undo it, and the migration fails either way.
 func (s *Service) runSQLSteps(ctx context.Context, conn *sql.Conn, tgt Target, before *schema.Model, m *Migration, change *schema.Change, after **schema.Model, absorb bool, start time.Time) error {
 	d := tgt.Dialect
-	sdb, err := s.scoped(ctx, tgt)
+	sdb, closeScript, err := database.OpenScript(ctx, tgt.Store)
 	if err != nil {
 		return err
 	}
-	defer sdb.Close()
-	if _, err := sdb.ExecContext(ctx, change.SQL); err != nil {
-		return s.undoSQL(ctx, sdb, change, err)
+	defer closeScript()
+	if err := s.execMySQLScript(ctx, sdb, tgt, change.SQL); err != nil {
+		return s.undoSQL(ctx, sdb, tgt, change, err)
 	}
 	a, resolved, err := readBack(ctx, conn, d, before, *change, absorb, s.cfg.NewID)
 	if err != nil {
-		return s.undoSQL(ctx, sdb, change, err)
+		return s.undoSQL(ctx, sdb, tgt, change, err)
 	}
 	*after, *change = a, resolved
 	tx, err := conn.BeginTx(ctx, nil)
@@ -275,11 +348,37 @@ func (s *Service) runSQLSteps(ctx context.Context, conn *sql.Conn, tgt Target, b
 	return tx.Commit()
 }
 
-func (s *Service) undoSQL(ctx context.Context, sdb *database.DB, change *schema.Change, cause error) error {
+// execMySQLScript runs a script on its own connection (the tenant's account, closed
+// afterwards with whatever the script changed of its session) within
+// CustomSQLTimeout; on time-out the query is killed on the server.
+func (s *Service) execMySQLScript(ctx context.Context, sdb *database.DB, tgt Target, script string) error {
+	if _, err := CheckCustomSQL("mysql", "sql", script); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.CustomSQLTimeout)
+	defer cancel()
+	var id int64
+	if err := sdb.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		return err
+	}
+	// MariaDB bounds every statement on the server; MySQL has no such setting.
+	_, _ = sdb.ExecContext(ctx, fmt.Sprintf("SET SESSION max_statement_time = %g", s.cfg.CustomSQLTimeout.Seconds()))
+	stop := context.AfterFunc(ctx, func() {
+		if ctx.Err() == context.DeadlineExceeded {
+			// An account may kill its own queries.
+			_, _ = tgt.DB.ExecContext(context.Background(), fmt.Sprintf("KILL QUERY %d", id))
+		}
+	})
+	defer stop()
+	_, err := sdb.ExecContext(ctx, script)
+	return timedOut(ctx, err, s.cfg.CustomSQLTimeout)
+}
+
+func (s *Service) undoSQL(ctx context.Context, sdb *database.DB, tgt Target, change *schema.Change, cause error) error {
 	if strings.TrimSpace(change.DownSQL) == "" {
 		return fmt.Errorf("%w; MySQL keeps what ran before the failure and there is no down_sql: fix the schema by hand, then resolve the migration", cause)
 	}
-	if _, err := sdb.ExecContext(context.WithoutCancel(ctx), change.DownSQL); err != nil {
+	if err := s.execMySQLScript(context.WithoutCancel(ctx), sdb, tgt, change.DownSQL); err != nil {
 		return fmt.Errorf("%w; running down_sql to undo it also failed: %v", cause, err)
 	}
 	return fmt.Errorf("%w; down_sql was run to undo it", cause)

@@ -104,6 +104,8 @@ type Config struct {
 	Secret []byte
 	// ConfirmTTL is how long a confirm token stays valid.
 	ConfirmTTL time.Duration
+	// CustomSQLTimeout bounds one run of hand-written SQL (default 30s).
+	CustomSQLTimeout time.Duration
 	Now        func() time.Time
 	NewID      func() string
 	Log        *slog.Logger
@@ -117,6 +119,10 @@ type Service struct {
 	listeners []func(Commit)
 	failures  []func(tenantID string, m *Migration)
 	statuses  []func(StatusChange)
+	// tainted holds the migration connections hand-written SQL ran on: whatever it did
+	// to the session (locks, listeners, temporary objects) goes with the connection,
+	// which is closed instead of going back to the pool.
+	tainted sync.Map
 }
 
 // StatusChange is a migration row recorded or moved to another status, after the
@@ -142,6 +148,9 @@ func (s *Service) statusChanged(tenantID string, m *Migration, created bool) {
 func NewService(cfg Config) *Service {
 	if cfg.ConfirmTTL == 0 {
 		cfg.ConfirmTTL = 5 * time.Minute
+	}
+	if cfg.CustomSQLTimeout <= 0 {
+		cfg.CustomSQLTimeout = 30 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -226,7 +235,9 @@ func (s *Service) open(ctx context.Context, tgt Target) (*session, error) {
 		return nil, fmt.Errorf("prepare migration connection: %w", err)
 	}
 	return &session{conn: conn, release: func() {
-		if err := tgt.Dialect.AfterMigration(context.WithoutCancel(ctx), conn); err != nil {
+		if _, ok := s.tainted.LoadAndDelete(conn); ok {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		} else if err := tgt.Dialect.AfterMigration(context.WithoutCancel(ctx), conn); err != nil {
 			// Its session settings are unknown now: make database/sql discard it.
 			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		}

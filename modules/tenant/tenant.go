@@ -6,12 +6,16 @@ package tenant
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +56,12 @@ type Config struct {
 	ModelTTL time.Duration
 	// TenantTTL is how long a tenant found by slug is trusted (default 2s).
 	TenantTTL time.Duration
+	// Secret derives each tenant account's password and the migration lock keys, so
+	// every node knows them and nothing is stored.
+	Secret []byte
+	// Limit is the node's connection cap, shared by every tenant pool; when it is full,
+	// idle connections of the least recently used pools are closed.
+	Limit *database.Limiter
 	// Bus, when set, tells the other nodes of this node's schema versions and of
 	// tenants created and deleted, and this node of theirs. The TTLs then only bound
 	// how long a lost message goes unnoticed.
@@ -62,7 +72,7 @@ type Config struct {
 type Registry struct {
 	cfg    Config
 	mu     sync.Mutex
-	pools  map[string]*database.DB
+	pools  map[string]*pool
 	models map[string]*cachedModel
 	byslug map[string]cachedTenant
 	// gen counts what made cached answers stale (commits, bus messages). A read of the
@@ -70,6 +80,12 @@ type Registry struct {
 	// but not cached.
 	gen         uint64
 	unsubscribe func()
+}
+
+// pool is a tenant's open pool and when a request last asked for it.
+type pool struct {
+	db       *database.DB
+	lastUsed time.Time
 }
 
 type cachedModel struct {
@@ -96,7 +112,10 @@ func NewRegistry(cfg Config) *Registry {
 	if cfg.TenantTTL == 0 {
 		cfg.TenantTTL = 2 * time.Second
 	}
-	r := &Registry{cfg: cfg, pools: map[string]*database.DB{}, models: map[string]*cachedModel{}, byslug: map[string]cachedTenant{}}
+	r := &Registry{cfg: cfg, pools: map[string]*pool{}, models: map[string]*cachedModel{}, byslug: map[string]cachedTenant{}}
+	if cfg.Limit != nil {
+		cfg.Limit.SetShed(r.shedIdle)
+	}
 	cfg.Migration.OnCommit(r.committed)
 	if cfg.Bus != nil {
 		r.unsubscribe = cfg.Bus.Subscribe(r.follow)
@@ -157,7 +176,7 @@ func (r *Registry) follow(m bus.Message) {
 		if inv.Deleted {
 			delete(r.models, m.Tenant)
 			if p := r.pools[m.Tenant]; p != nil {
-				p.Close()
+				p.db.Close()
 				delete(r.pools, m.Tenant)
 			}
 		}
@@ -255,6 +274,9 @@ func (r *Registry) provision(ctx context.Context, t *Tenant) error {
 	if err := database.CreateTenantStore(ctx, admin, url); err != nil {
 		return err
 	}
+	if err := database.ProvisionAccount(ctx, admin, url, r.password(url)); err != nil {
+		return err
+	}
 	db, err := r.DB(ctx, t)
 	if err != nil {
 		return err
@@ -315,7 +337,7 @@ func (r *Registry) dropStore(ctx context.Context, t *Tenant) error {
 	}
 	r.mu.Lock()
 	if p := r.pools[t.ID]; p != nil {
-		p.Close()
+		p.db.Close()
 		delete(r.pools, t.ID)
 	}
 	r.gen++
@@ -416,35 +438,127 @@ func (r *Registry) query(ctx context.Context, q string, args ...any) ([]*Tenant,
 	return out, rows.Err()
 }
 
-// DB returns the tenant's pool, opening it on first use.
+// DB returns the tenant's pool, opening it on first use. The pool logs in as the
+// tenant's own database account (database.AccountURL): every statement for the
+// tenant, whoever sends it, runs as an account that can reach nothing else.
 func (r *Registry) DB(ctx context.Context, t *Tenant) (*database.DB, error) {
 	r.mu.Lock()
-	db := r.pools[t.ID]
+	p := r.pools[t.ID]
+	if p != nil {
+		p.lastUsed = time.Now()
+	}
 	r.mu.Unlock()
-	if db != nil {
-		return db, nil
+	if p != nil {
+		return p.db, nil
 	}
 	url, err := database.TenantURL(r.baseURL(t), r.cfg.DataDir, t.Slug)
 	if err != nil {
 		return nil, err
 	}
-	db, err = database.Open(ctx, url, r.cfg.Pool)
+	db, err := r.openAccount(ctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("open tenant %s: %w", t.Slug, err)
+		// A tenant made by an older Strata may have no account yet, or one with an old
+		// password (a new secret): provision it and try once more.
+		if perr := r.ensureAccount(ctx, t, url); perr != nil {
+			return nil, fmt.Errorf("open tenant %s: %w (provisioning its account: %v)", t.Slug, err, perr)
+		}
+		if db, err = r.openAccount(ctx, url); err != nil {
+			return nil, fmt.Errorf("open tenant %s: %w", t.Slug, err)
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if existing := r.pools[t.ID]; existing != nil {
 		db.Close()
-		return existing, nil
+		existing.lastUsed = time.Now()
+		return existing.db, nil
 	}
-	r.pools[t.ID] = db
+	r.sweepLocked()
+	r.pools[t.ID] = &pool{db: db, lastUsed: time.Now()}
 	return db, nil
+}
+
+func (r *Registry) openAccount(ctx context.Context, url string) (*database.DB, error) {
+	login, err := database.AccountURL(url, r.password(url))
+	if err != nil {
+		return nil, err
+	}
+	cfg := r.cfg.Pool
+	cfg.Limit = r.cfg.Limit
+	return database.Open(ctx, login, cfg)
+}
+
+// ensureAccount provisions a tenant's database account through the control account.
+func (r *Registry) ensureAccount(ctx context.Context, t *Tenant, url string) error {
+	admin, closeAdmin, err := r.server(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer closeAdmin()
+	return database.ProvisionAccount(ctx, admin, url, r.password(url))
+}
+
+// password derives a tenant account's password from the secret and the store's
+// name, the way earlier Strata versions did for custom SQL.
+func (r *Registry) password(tenantURL string) string {
+	return r.derive("strata tenant role password\x00" + database.StoreName(tenantURL))[:32]
+}
+
+func (r *Registry) derive(what string) string {
+	mac := hmac.New(sha256.New, r.cfg.Secret)
+	mac.Write([]byte(what))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// idlePoolLifetime is how long a pool nobody asked for, and which holds no
+// connection, is kept before it is closed and forgotten.
+const idlePoolLifetime = 10 * time.Minute
+
+// sweepLocked forgets pools unused for idlePoolLifetime that hold no connection.
+func (r *Registry) sweepLocked() {
+	cutoff := time.Now().Add(-idlePoolLifetime)
+	for id, p := range r.pools {
+		if p.lastUsed.Before(cutoff) && p.db.Stats().OpenConnections == 0 {
+			p.db.Close()
+			delete(r.pools, id)
+		}
+	}
+}
+
+// shedIdle closes the idle connections of the least recently used pools, so a full
+// connection cap makes room for a tenant in need. It reports whether it closed any.
+func (r *Registry) shedIdle() bool {
+	r.mu.Lock()
+	ps := make([]*pool, 0, len(r.pools))
+	for _, p := range r.pools {
+		if p.db.Stats().Idle > 0 {
+			ps = append(ps, p)
+		}
+	}
+	r.mu.Unlock()
+	slices.SortFunc(ps, func(a, b *pool) int { return a.lastUsed.Compare(b.lastUsed) })
+	closed := false
+	for i, p := range ps {
+		if i >= 4 && closed {
+			break // a few pools at a time: enough for the waiting connection
+		}
+		if p.db.Stats().Idle == 0 {
+			continue
+		}
+		// Dropping the idle allowance closes the idle connections now; the pool keeps
+		// working and opens new ones when next used.
+		p.db.SetMaxIdleConns(0)
+		p.db.SetMaxIdleConns(max(r.cfg.Pool.MaxIdle, 1))
+		closed = true
+	}
+	return closed
 }
 
 // Target is the migration target of a tenant.
 func (r *Registry) Target(t *Tenant, db *database.DB) migration.Target {
-	return migration.Target{TenantID: t.ID, DB: db.DB, Dialect: db.Dialect, LockKey: "strata_migrate_" + t.ID, Store: db}
+	// The lock key is secret: advisory locks are shared by every account on the server,
+	// and a tenant that could name another's key could hold its migrations up.
+	return migration.Target{TenantID: t.ID, DB: db.DB, Dialect: db.Dialect, LockKey: "strata_migrate_" + r.derive("strata migration lock\x00" + t.ID)[:32], Store: db}
 }
 
 // Model returns the tenant's schema model from the cache, checking the schema version
@@ -500,7 +614,7 @@ func (r *Registry) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, p := range r.pools {
-		p.Close()
+		p.db.Close()
 		delete(r.pools, id)
 	}
 }
@@ -643,6 +757,15 @@ func (r *Registry) UpgradeSystem(ctx context.Context, report func(UpgradeResult)
 
 // UpgradeTenant creates the system tables one tenant lacks and returns their names.
 func (r *Registry) UpgradeTenant(ctx context.Context, t *Tenant) ([]string, error) {
+	// The account is brought up to date first: an older Strata made tables as the
+	// control account, and granted MySQL accounts EVENT.
+	url, err := database.TenantURL(r.baseURL(t), r.cfg.DataDir, t.Slug)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.ensureAccount(ctx, t, url); err != nil {
+		return nil, fmt.Errorf("tenant account: %w", err)
+	}
 	db, err := r.DB(ctx, t)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,213 @@
+package database
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrTooManyConnections is returned when a node's connection cap stays full for the
+// whole wait: every slot is in use by a running statement.
+var ErrTooManyConnections = errors.New("the node's database connection cap is reached")
+
+// Limiter caps the database connections a node holds, across every pool that opens
+// through it (the control database and all tenant pools). A pool asks for a slot
+// before each new connection and gives it back when the connection closes. When the
+// cap is full, Shed is asked to close idle connections of pools nobody is using, so a
+// node touching thousands of tenants holds at most Max connections whatever the
+// number of pools.
+type Limiter struct {
+	slots chan struct{}
+	// Wait bounds how long a new connection waits for a slot before failing.
+	Wait time.Duration
+	// shed closes idle connections elsewhere; it returns whether it closed any.
+	shed   atomic.Pointer[func() bool]
+	opened atomic.Int64
+}
+
+// NewLimiter returns a Limiter of max connections (max ≤ 0: no cap).
+func NewLimiter(max int) *Limiter {
+	if max <= 0 {
+		return nil
+	}
+	return &Limiter{slots: make(chan struct{}, max), Wait: 10 * time.Second}
+}
+
+// Max is the cap.
+func (l *Limiter) Max() int { return cap(l.slots) }
+
+// InUse is the number of connections held now.
+func (l *Limiter) InUse() int { return len(l.slots) }
+
+// Opened counts every connection opened through the limiter.
+func (l *Limiter) Opened() int64 { return l.opened.Load() }
+
+// SetShed installs the function that closes idle connections when the cap is full.
+func (l *Limiter) SetShed(f func() bool) { l.shed.Store(&f) }
+
+func (l *Limiter) acquire(ctx context.Context) error {
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	deadline := time.NewTimer(l.Wait)
+	defer deadline.Stop()
+	for {
+		if f := l.shed.Load(); f != nil && (*f)() {
+			select {
+			case l.slots <- struct{}{}:
+				return nil
+			default:
+			}
+		}
+		// Slots also come back when a connection in use is closed; poll briefly so a
+		// shed that frees nothing now (every connection busy) is tried again.
+		tick := time.NewTimer(20 * time.Millisecond)
+		select {
+		case l.slots <- struct{}{}:
+			tick.Stop()
+			return nil
+		case <-ctx.Done():
+			tick.Stop()
+			return ctx.Err()
+		case <-deadline.C:
+			tick.Stop()
+			return fmt.Errorf("%w (%d connections)", ErrTooManyConnections, l.Max())
+		case <-tick.C:
+		}
+	}
+}
+
+func (l *Limiter) release() { <-l.slots }
+
+// limitedConnector opens connections through the inner connector, one slot each.
+type limitedConnector struct {
+	inner driver.Connector
+	limit *Limiter
+	// after runs on each new connection (the SQLite guard).
+	after func(driver.Conn) error
+}
+
+func (c *limitedConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	if c.limit != nil {
+		if err := c.limit.acquire(ctx); err != nil {
+			return nil, err
+		}
+	}
+	conn, err := c.inner.Connect(ctx)
+	if err == nil && c.after != nil {
+		if err = c.after(conn); err != nil {
+			conn.Close()
+		}
+	}
+	if err != nil {
+		if c.limit != nil {
+			c.limit.release()
+		}
+		return nil, err
+	}
+	if c.limit == nil {
+		return conn, nil
+	}
+	c.limit.opened.Add(1)
+	return &countedConn{Conn: conn, limit: c.limit}, nil
+}
+
+func (c *limitedConnector) Driver() driver.Driver { return c.inner.Driver() }
+
+// dsnConnector is a driver.Connector for drivers that have none of their own.
+type dsnConnector struct {
+	dsn string
+	drv driver.Driver
+}
+
+func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+func (c dsnConnector) Driver() driver.Driver                        { return c.drv }
+
+// countedConn gives its slot back when closed. It forwards every optional interface
+// database/sql looks for; where the driver lacks one it answers as database/sql
+// expects of a driver without it (driver.ErrSkip and the like).
+type countedConn struct {
+	driver.Conn
+	limit *Limiter
+	once  sync.Once
+}
+
+// Unwrap is the driver's own connection (for driver-specific calls through
+// sql.Conn.Raw).
+func (c *countedConn) Unwrap() driver.Conn { return c.Conn }
+
+// unwrapConn returns the driver's connection under a countedConn.
+func unwrapConn(dc any) any {
+	if c, ok := dc.(*countedConn); ok {
+		return c.Conn
+	}
+	return dc
+}
+
+func (c *countedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.limit.release)
+	return err
+}
+
+func (c *countedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if b, ok := c.Conn.(driver.ConnBeginTx); ok {
+		return b.BeginTx(ctx, opts)
+	}
+	return c.Conn.Begin() //nolint:staticcheck // the fallback database/sql itself uses
+}
+
+func (c *countedConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if p, ok := c.Conn.(driver.ConnPrepareContext); ok {
+		return p.PrepareContext(ctx, query)
+	}
+	return c.Conn.Prepare(query)
+}
+
+func (c *countedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if e, ok := c.Conn.(driver.ExecerContext); ok {
+		return e.ExecContext(ctx, query, args)
+	}
+	return nil, driver.ErrSkip
+}
+
+func (c *countedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if q, ok := c.Conn.(driver.QueryerContext); ok {
+		return q.QueryContext(ctx, query, args)
+	}
+	return nil, driver.ErrSkip
+}
+
+func (c *countedConn) CheckNamedValue(v *driver.NamedValue) error {
+	if n, ok := c.Conn.(driver.NamedValueChecker); ok {
+		return n.CheckNamedValue(v)
+	}
+	return driver.ErrSkip
+}
+
+func (c *countedConn) ResetSession(ctx context.Context) error {
+	if r, ok := c.Conn.(driver.SessionResetter); ok {
+		return r.ResetSession(ctx)
+	}
+	return nil
+}
+
+func (c *countedConn) IsValid() bool {
+	if v, ok := c.Conn.(driver.Validator); ok {
+		return v.IsValid()
+	}
+	return true
+}
+
+func (c *countedConn) Ping(ctx context.Context) error {
+	if p, ok := c.Conn.(driver.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}

@@ -1,0 +1,442 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"strata/modules/database"
+)
+
+// The security regression suite for the tenant boundary (issue 13): each test plays a
+// hostile tenant admin and fails on the build that had the hole.
+
+// TestSecurityTenantCodeRunsAsTenant (finding 1): a trigger a tenant admin writes runs
+// on the next ordinary insert. It must run as the tenant's own account, which reaches
+// neither another tenant nor superuser, even after RESET ROLE.
+func TestSecurityTenantCodeRunsAsTenant(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		if b.name == "sqlite" {
+			continue // no accounts: TestSecuritySQLiteTriggersCannotTamper covers SQLite
+		}
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "other"})
+			n.mustCall(200, "POST", "/api/t/other/tables", map[string]any{"name": "secrets", "columns": []any{map[string]any{"name": "v", "type": "string"}}})
+			n.mustCall(200, "POST", "/api/t/other/items/secrets", map[string]any{"v": "s3cret"})
+			n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "notes", "columns": []any{map[string]any{"name": "body", "type": "text"}}})
+			other := n.tenantDB("other").Name
+			var trigger string
+			if b.name == "postgres" {
+				trigger = `CREATE FUNCTION spy() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE leaked text; super boolean;
+BEGIN
+  RESET ROLE;
+  SELECT rolsuper INTO super FROM pg_roles WHERE rolname = current_user;
+  BEGIN
+    SELECT v INTO leaked FROM "` + other + `".secrets LIMIT 1;
+  EXCEPTION WHEN insufficient_privilege THEN leaked := 'denied';
+  END;
+  NEW.body := current_user || '|' || super::text || '|' || coalesce(leaked, 'none');
+  RETURN NEW;
+END $$;
+CREATE TRIGGER spy BEFORE INSERT ON notes FOR EACH ROW EXECUTE FUNCTION spy();`
+			} else {
+				// USER() is the login of the session the insert runs in (a trigger's
+				// privileges are its definer's; the session is what the node logs in as).
+				trigger = "CREATE TRIGGER spy BEFORE INSERT ON notes FOR EACH ROW SET NEW.body = CONCAT(USER(), '|', (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '" + other + "'))"
+			}
+			n.mustCall(200, "POST", "/api/t/acme/migrations", map[string]any{"name": "spy", "up_sql": trigger})
+			r := n.mustCall(200, "POST", "/api/t/acme/items/notes", map[string]any{"body": "hello"})
+			got, _ := r.get("data.body").(string)
+			parts := strings.Split(got, "|")
+			if !strings.HasPrefix(parts[0], "strata_t_") {
+				t.Fatalf("an ordinary insert ran tenant code as %q, not as the tenant's own account", got)
+			}
+			if b.name == "postgres" && (len(parts) != 3 || parts[1] != "false" || parts[2] != "denied") {
+				t.Fatalf("tenant code reached beyond its tenant: %q", got)
+			}
+			if b.name == "mysql" && (len(parts) != 2 || parts[1] != "0") {
+				t.Fatalf("tenant code sees the other tenant's tables: %q", got)
+			}
+		})
+	}
+}
+
+// TestSecuritySQLiteTriggersCannotTamper (finding 4, SQLite): a trigger that writes
+// Strata's own tables, fired by an ordinary insert, is refused, and so are ATTACH and
+// PRAGMA writable_schema in custom SQL.
+func TestSecuritySQLiteTriggersCannotTamper(t *testing.T) {
+	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "notes", "columns": []any{map[string]any{"name": "body", "type": "text"}}})
+	// Suppose a trigger got past the custom SQL check: plant it directly in the file.
+	tn, err := n.app.Tenants.Get(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenantURL, err := database.TenantURL(n.app.cfg.DatabaseURL, n.app.cfg.DataDir, tn.Slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := database.Open(context.Background(), tenantURL, database.Pool{MaxOpen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`CREATE TRIGGER tamper AFTER INSERT ON notes BEGIN UPDATE custom_migrations SET name = 'rewritten'; END`); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := n.call("POST", "/api/t/acme/items/notes", map[string]any{"body": "x"}, nil)
+	if st < 400 {
+		t.Fatalf("an insert whose trigger rewrites the history succeeded (%d)", st)
+	}
+	var rewritten int
+	if err := raw.QueryRow(`SELECT COUNT(*) FROM custom_migrations WHERE name = 'rewritten'`).Scan(&rewritten); err != nil {
+		t.Fatal(err)
+	}
+	if rewritten != 0 {
+		t.Fatalf("%d history rows were rewritten by a trigger", rewritten)
+	}
+	for _, q := range []string{
+		`PRAGMA writable_schema = ON`,
+		`pragma WRITABLE_SCHEMA=1; UPDATE sqlite_master SET sql = 'x'`,
+		`ATTACH DATABASE 'x.db' AS x`,
+	} {
+		if st, r := n.call("POST", "/api/t/acme/migrations", map[string]any{"up_sql": q}, nil); st != 400 && st != 409 {
+			t.Fatalf("%q: %d %s", q, st, r)
+		}
+	}
+}
+
+// TestSecurityCustomSQLAtomic (finding 4): transaction control and session changes are
+// refused before anything runs, however they are spelled, and a script that writes
+// Strata's own tables is refused; nothing is left half-applied.
+func TestSecurityCustomSQLAtomic(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			p := "/api/t/acme"
+			seqs := func() int {
+				return len(n.mustCall(200, "GET", p+"/migrations?limit=-1", nil)["data"].([]any))
+			}
+			before := seqs()
+			refused := []string{
+				"CREATE TABLE half1 (id int); COMMIT; CREATE TABLE half2 (",
+				"create table half1 (id int);\n  commit  ;",
+				"CREATE TABLE half1 (id int); /* note */ ROLLBACK",
+				"BEGIN; CREATE TABLE half1 (id int)",
+				"SAVEPOINT s1",
+				"SET ROLE postgres",
+				"SET SESSION AUTHORIZATION postgres",
+				"RESET ROLE",
+				"UPDATE custom_migrations SET status = 'executed'",
+				"DELETE FROM \"column_definition\"",
+				"INSERT INTO strata_users (id) VALUES ('x')",
+				"DROP TABLE table_definition",
+				"ALTER TABLE custom_migrations ADD COLUMN x int",
+				"CREATE TRIGGER t AFTER INSERT ON custom_migrations FOR EACH ROW BEGIN END",
+			}
+			switch b.name {
+			case "postgres":
+				// A backslash does not escape a quote in PostgreSQL: this COMMIT runs.
+				refused = append(refused, `CREATE TABLE half1 (id int); SELECT 'a\'; COMMIT; --'`, "CREATE TABLE half1 (id int); END", "LISTEN strata_bus")
+			case "mysql":
+				refused = append(refused, "CREATE TABLE half1 (id int); /*!40101 COMMIT */", "CREATE EVENT e ON SCHEDULE EVERY 1 SECOND DO DELETE FROM notes", "XA START 'x'")
+			case "sqlite":
+				refused = append(refused, "PRAGMA writable_schema = 1", "ATTACH 'x' AS y")
+			}
+			for _, q := range refused {
+				st, r := n.call("POST", p+"/migrations", map[string]any{"up_sql": q}, nil)
+				if st != 400 || r.get("errors.0.extensions.code") != "INVALID_PAYLOAD" {
+					t.Fatalf("%q: %d %s, want 400 INVALID_PAYLOAD", q, st, r)
+				}
+			}
+			if after := seqs(); after != before {
+				t.Fatalf("refused SQL was recorded: %d migrations, want %d", after, before)
+			}
+			if tables := n.mustCall(200, "GET", p+"/tables", nil).fieldNames("data"); tables["half1"] {
+				t.Fatal("half of a refused script was applied")
+			}
+			if b.name == "postgres" {
+				// Names built at run time escape any reading of the text: the database
+				// refuses the COMMIT, and the statistics show the write.
+				for _, q := range []string{
+					"CREATE TABLE half1 (id int); DO $$ BEGIN COMMIT; END $$",
+					"CREATE TABLE half1 (id int); DO $$ BEGIN EXECUTE 'UPDATE custom_' || 'migrations SET name = name'; END $$",
+				} {
+					st, r := n.call("POST", p+"/migrations", map[string]any{"up_sql": q}, nil)
+					if st != 409 || r.get("errors.0.extensions.code") != "MIGRATION_FAILED" {
+						t.Fatalf("%q: %d %s, want 409", q, st, r)
+					}
+				}
+				if tables := n.mustCall(200, "GET", p+"/tables", nil).fieldNames("data"); tables["half1"] {
+					t.Fatal("half of a failed script was applied")
+				}
+			}
+			if d := liveDrift(t, n.tenantDB("acme")); len(d) > 0 {
+				t.Fatalf("drift after refused SQL: %v", d)
+			}
+		})
+	}
+}
+
+// TestSecurityCustomSQLTimeout (finding 4): custom SQL is cancelled on the server
+// after STRATA_CUSTOM_SQL_TIMEOUT, on every dialect.
+func TestSecurityCustomSQLTimeout(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), map[string]string{"STRATA_CUSTOM_SQL_TIMEOUT": "1s"})
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			slow := map[string]string{
+				"postgres": "SELECT pg_sleep(20)",
+				"mysql":    "SELECT SLEEP(20)",
+				"sqlite":   "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c",
+			}[b.name]
+			start := time.Now()
+			st, r := n.call("POST", "/api/t/acme/migrations", map[string]any{"up_sql": slow}, nil)
+			took := time.Since(start)
+			if st != 409 || !strings.Contains(fmt.Sprint(r.get("errors.0.message")), "STRATA_CUSTOM_SQL_TIMEOUT") {
+				t.Fatalf("slow SQL: %d %s", st, r)
+			}
+			// A functional bound, not a benchmark: without the timeout this waits 20 s.
+			if took > 15*time.Second {
+				t.Fatalf("slow SQL ran %s", took)
+			}
+			// The tenant still works: the next migration gets the lock.
+			n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "after", "columns": []any{map[string]any{"name": "v", "type": "string"}}})
+		})
+	}
+}
+
+// TestSecurityMySQLAccountHasNoEvent (finding 4): a MariaDB tenant account cannot
+// schedule events, which would run SQL outside every request and timeout.
+func TestSecurityMySQLAccountHasNoEvent(t *testing.T) {
+	base := mysqlURLOrSkip(t)
+	n := startNode(t, mysqlDatabase(t, base), nil)
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	db := n.tenantDB("acme")
+	var grants []string
+	rows, err := db.Query("SHOW GRANTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			t.Fatal(err)
+		}
+		grants = append(grants, g)
+	}
+	rows.Close()
+	all := strings.Join(grants, "\n")
+	if strings.Contains(all, "ALL PRIVILEGES") || strings.Contains(all, "EVENT") {
+		t.Fatalf("the tenant account may schedule events:\n%s", all)
+	}
+	if _, err := db.Exec("CREATE EVENT e ON SCHEDULE EVERY 1 HOUR DO SELECT 1"); err == nil {
+		t.Fatal("the tenant account created an event")
+	}
+}
+
+func pgTestURL() string    { return os.Getenv("STRATA_TEST_POSTGRES_URL") }
+func mysqlTestURL() string { return os.Getenv("STRATA_TEST_MYSQL_URL") }
+
+func mysqlURLOrSkip(t *testing.T) string {
+	requireBackends(t)
+	u := mysqlTestURL()
+	if u == "" {
+		t.Skip("STRATA_TEST_MYSQL_URL not set")
+	}
+	return u
+}
+
+// TestSecurityConnectionCap (finding 1): tenant pools log in per tenant, yet a node
+// holds at most STRATA_MAX_DB_CONNECTIONS connections however many tenants it serves.
+func TestSecurityConnectionCap(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		if b.name == "sqlite" {
+			continue
+		}
+		t.Run(b.name, func(t *testing.T) {
+			control := b.newControlURL(t)
+			const limit = 8
+			n := startNode(t, control, map[string]string{"STRATA_MAX_DB_CONNECTIONS": fmt.Sprint(limit), "STRATA_CONTROL_POOL_MAX": "3"})
+			const tenants = 12
+			for i := range tenants {
+				slug := fmt.Sprintf("t%02d", i)
+				n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": slug})
+				n.mustCall(200, "POST", "/api/t/"+slug+"/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}}})
+			}
+			peak := 0
+			for round := range 2 {
+				for i := range tenants {
+					slug := fmt.Sprintf("t%02d", i)
+					n.mustCall(200, "POST", "/api/t/"+slug+"/items/posts", map[string]any{"title": fmt.Sprint(round)})
+					n.mustCall(200, "GET", "/api/t/"+slug+"/items/posts", nil)
+					peak = max(peak, serverConnections(t, b.name, control))
+				}
+			}
+			// The node's connections plus the bus listener (NOTIFY on PostgreSQL).
+			if peak > limit+1 {
+				t.Fatalf("the node held %d connections, cap %d", peak, limit)
+			}
+			t.Logf("peak connections %d for %d tenants, cap %d", peak, tenants, limit)
+		})
+	}
+}
+
+// serverConnections counts the connections on the database server that belong to
+// the node under test: to its control database, or by tenant accounts of it.
+func serverConnections(t *testing.T, dialect, control string) int {
+	t.Helper()
+	admin, err := database.Open(context.Background(), control, database.Pool{MaxOpen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var n int
+	if dialect == "postgres" {
+		err = admin.QueryRow("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()").Scan(&n)
+	} else {
+		err = admin.QueryRow("SELECT COUNT(*) FROM information_schema.processlist WHERE (db = DATABASE() OR db LIKE CONCAT(DATABASE(), '\\_%')) AND id <> CONNECTION_ID()").Scan(&n)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestSecurityControlAccountNeedsNoSuperuser (finding 1): the control account works
+// with the least privileges docs/security.md lists: CREATEDB and CREATEROLE on
+// PostgreSQL; CREATE USER and the tenant privileges WITH GRANT OPTION on MySQL.
+func TestSecurityControlAccountNeedsNoSuperuser(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		if b.name == "sqlite" {
+			continue
+		}
+		t.Run(b.name, func(t *testing.T) {
+			control := leastPrivilegeControl(t, b.name)
+			n := startNode(t, control, nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			p := "/api/t/acme"
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}}})
+			n.mustCall(200, "POST", p+"/items/posts", map[string]any{"title": "hello"})
+			create := "CREATE TABLE notes (id char(36) NOT NULL PRIMARY KEY, owner_id char(36) NULL, created_at datetime(6) NOT NULL, updated_at datetime(6) NOT NULL, body longtext NULL)"
+			if b.name == "postgres" {
+				create = "CREATE TABLE notes (id uuid PRIMARY KEY, owner_id uuid NULL, created_at timestamp with time zone NOT NULL DEFAULT now(), updated_at timestamp with time zone NOT NULL DEFAULT now(), body text NULL)"
+			}
+			n.mustCall(200, "POST", p+"/migrations", map[string]any{"up_sql": create})
+			n.mustCall(200, "POST", p+"/items/notes", map[string]any{"body": "x"})
+			n.mustCall(204, "DELETE", "/api/tenants/acme", nil)
+		})
+	}
+}
+
+// leastPrivilegeControl makes a control database owned by a fresh account with only
+// the privileges docs/security.md lists, and returns its URL.
+func leastPrivilegeControl(t *testing.T, dialect string) string {
+	t.Helper()
+	suffix := randomSuffix()
+	if dialect == "postgres" {
+		base := pgTestURL()
+		admin, err := database.Open(context.Background(), base, database.Pool{MaxOpen: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close()
+		role, db := "strata_ctl_"+suffix, "strata_lp_"+suffix
+		for _, q := range []string{
+			"CREATE ROLE " + role + " LOGIN CREATEDB CREATEROLE PASSWORD 'ctl-" + suffix + "'",
+			"CREATE DATABASE " + db + " OWNER " + role,
+		} {
+			if _, err := admin.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Cleanup(func() {
+			a, err := database.Open(context.Background(), base, database.Pool{MaxOpen: 1})
+			if err != nil {
+				return
+			}
+			defer a.Close()
+			_, _ = a.Exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)")
+			// The tenant roles this account made, then the account itself.
+			rows, err := a.Query("SELECT r.rolname FROM pg_roles r JOIN pg_auth_members m ON m.roleid = r.oid JOIN pg_roles c ON c.oid = m.member WHERE c.rolname = $1", role)
+			if err == nil {
+				var names []string
+				for rows.Next() {
+					var n string
+					_ = rows.Scan(&n)
+					names = append(names, n)
+				}
+				rows.Close()
+				for _, n := range names {
+					_, _ = a.Exec(`DROP ROLE IF EXISTS "` + n + `"`)
+				}
+			}
+			_, _ = a.Exec("DROP ROLE IF EXISTS " + role)
+		})
+		u, _ := url.Parse(base)
+		u.User = url.UserPassword(role, "ctl-"+suffix)
+		u.Path = "/" + db
+		return u.String()
+	}
+	base := mysqlTestURL()
+	admin, err := database.Open(context.Background(), base, database.Pool{MaxOpen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	user, db := "sctl_"+suffix, "slp_"+suffix
+	account := "'" + user + "'@'%'"
+	for _, q := range []string{
+		"CREATE USER " + account + " IDENTIFIED BY 'ctl-" + suffix + "'",
+		"GRANT CREATE USER ON *.* TO " + account,
+		"GRANT ALL PRIVILEGES ON `" + db + "%`.* TO " + account + " WITH GRANT OPTION",
+	} {
+		if _, err := admin.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		a, err := database.Open(context.Background(), base, database.Pool{MaxOpen: 1})
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		rows, err := a.Query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?", db+"%")
+		if err == nil {
+			var names []string
+			for rows.Next() {
+				var n string
+				_ = rows.Scan(&n)
+				names = append(names, n)
+			}
+			rows.Close()
+			for _, n := range names {
+				u, _ := url.Parse(base)
+				u.Path, u.RawQuery = "/"+n, ""
+				_ = database.DropTenantStore(context.Background(), a, u.String())
+			}
+		}
+		_, _ = a.Exec("DROP USER IF EXISTS " + account)
+	})
+	if _, err := admin.Exec("CREATE DATABASE " + db); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(base)
+	u.User = url.UserPassword(user, "ctl-"+suffix)
+	u.Path = "/" + db
+	return u.String()
+}
