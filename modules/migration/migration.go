@@ -106,9 +106,9 @@ type Config struct {
 	ConfirmTTL time.Duration
 	// CustomSQLTimeout bounds one run of hand-written SQL (default 30s).
 	CustomSQLTimeout time.Duration
-	Now        func() time.Time
-	NewID      func() string
-	Log        *slog.Logger
+	Now              func() time.Time
+	NewID            func() string
+	Log              *slog.Logger
 }
 
 // Service runs schema changes.
