@@ -126,7 +126,7 @@ func TestSecurityCustomSQLAtomic(t *testing.T) {
 			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 			p := "/api/t/acme"
 			seqs := func() int {
-				return len(n.mustCall(200, "GET", p+"/migrations?limit=-1", nil)["data"].([]any))
+				return len(n.mustCall(200, "GET", p+"/migrations?limit=1000", nil)["data"].([]any))
 			}
 			before := seqs()
 			refused := []string{
@@ -139,7 +139,7 @@ func TestSecurityCustomSQLAtomic(t *testing.T) {
 				"SET SESSION AUTHORIZATION postgres",
 				"RESET ROLE",
 				"UPDATE custom_migrations SET status = 'executed'",
-				"DELETE FROM \"column_definition\"",
+				"DELETE FROM column_definition",
 				"INSERT INTO strata_users (id) VALUES ('x')",
 				"DROP TABLE table_definition",
 				"ALTER TABLE custom_migrations ADD COLUMN x int",
@@ -148,9 +148,9 @@ func TestSecurityCustomSQLAtomic(t *testing.T) {
 			switch b.name {
 			case "postgres":
 				// A backslash does not escape a quote in PostgreSQL: this COMMIT runs.
-				refused = append(refused, `CREATE TABLE half1 (id int); SELECT 'a\'; COMMIT; --'`, "CREATE TABLE half1 (id int); END", "LISTEN strata_bus")
+				refused = append(refused, `CREATE TABLE half1 (id int); SELECT 'a\'; COMMIT; --'`, "CREATE TABLE half1 (id int); END", "LISTEN strata_bus", `DELETE FROM "column_definition"`)
 			case "mysql":
-				refused = append(refused, "CREATE TABLE half1 (id int); /*!40101 COMMIT */", "CREATE EVENT e ON SCHEDULE EVERY 1 SECOND DO DELETE FROM notes", "XA START 'x'")
+				refused = append(refused, "CREATE TABLE half1 (id int); /*!40101 COMMIT */", "CREATE EVENT e ON SCHEDULE EVERY 1 SECOND DO DELETE FROM notes", "XA START 'x'", "DELETE FROM `column_definition`")
 			case "sqlite":
 				refused = append(refused, "PRAGMA writable_schema = 1", "ATTACH 'x' AS y")
 			}
@@ -286,8 +286,13 @@ func TestSecurityConnectionCap(t *testing.T) {
 					peak = max(peak, serverConnections(t, b.name, control))
 				}
 			}
-			// The node's connections plus the bus listener (NOTIFY on PostgreSQL).
-			if peak > limit+1 {
+			// The node's pools, plus on PostgreSQL the NOTIFY bus's own connections (a
+			// listener and at most four publishers), which the cap does not cover.
+			bus := 0
+			if b.name == "postgres" {
+				bus = 5
+			}
+			if peak > limit+bus {
 				t.Fatalf("the node held %d connections, cap %d", peak, limit)
 			}
 			t.Logf("peak connections %d for %d tenants, cap %d", peak, tenants, limit)
@@ -306,7 +311,7 @@ func serverConnections(t *testing.T, dialect, control string) int {
 	defer admin.Close()
 	var n int
 	if dialect == "postgres" {
-		err = admin.QueryRow("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()").Scan(&n)
+		err = admin.QueryRow("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()").Scan(&n)
 	} else {
 		err = admin.QueryRow("SELECT COUNT(*) FROM information_schema.processlist WHERE (db = DATABASE() OR db LIKE CONCAT(DATABASE(), '\\_%')) AND id <> CONNECTION_ID()").Scan(&n)
 	}
@@ -338,7 +343,10 @@ func TestSecurityControlAccountNeedsNoSuperuser(t *testing.T) {
 			}
 			n.mustCall(200, "POST", p+"/migrations", map[string]any{"up_sql": create})
 			n.mustCall(200, "POST", p+"/items/notes", map[string]any{"body": "x"})
-			n.mustCall(204, "DELETE", "/api/tenants/acme", nil)
+			_, r := n.call("DELETE", "/api/tenants/acme", nil, nil)
+			if st, r := n.call("DELETE", "/api/tenants/acme", nil, confirmHeaders(t, r)); st != 204 && st != 200 {
+				t.Fatalf("delete tenant: %d %s", st, r)
+			}
 		})
 	}
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"strata/modules/database"
 	"strata/modules/meta"
@@ -371,6 +374,11 @@ func (s *Service) execMySQLScript(ctx context.Context, sdb *database.DB, tgt Tar
 	})
 	defer stop()
 	_, err := sdb.ExecContext(ctx, script)
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && (me.Number == 1969 || me.Number == 3024) {
+		// The server's own bound (MariaDB's max_statement_time) came first.
+		return fmt.Errorf("custom SQL ran longer than %s (STRATA_CUSTOM_SQL_TIMEOUT) and was cancelled: %w", s.cfg.CustomSQLTimeout, err)
+	}
 	return timedOut(ctx, err, s.cfg.CustomSQLTimeout)
 }
 

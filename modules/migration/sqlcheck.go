@@ -159,9 +159,16 @@ func splitStatements(dialect, s string) []statement {
 				i++
 			}
 		case c == '/' && i+1 < len(s) && s[i+1] == '*':
-			if mysql && i+2 < len(s) && (s[i+2] == '!' || s[i+2] == 'M') {
-				// MySQL and MariaDB run what an executable comment holds: read it as code.
+			if mysql && i+2 < len(s) && (s[i+2] == '!' || (s[i+2] == 'M' && i+3 < len(s) && s[i+3] == '!')) {
+				// MySQL and MariaDB run what an executable comment (/*!50001 … */,
+				// /*M!100100 … */) holds: read it as code, after its version.
 				i += 3
+				if s[i-1] == 'M' {
+					i++
+				}
+				for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+					i++
+				}
 				continue
 			}
 			end := strings.Index(s[i+2:], "*/")

@@ -44,6 +44,8 @@ func TestCheckCustomSQL(t *testing.T) {
 		{"mysql", "SELECT 1 --1; COMMIT;", false, 0},
 		{"mysql", "SELECT 1 # ; COMMIT\n; SELECT 2", true, 2},
 		{"mysql", "CREATE TABLE a (id int) /*!40101 ; COMMIT */", false, 0},
+		{"mysql", "CREATE TABLE a (id int); /*!40101 COMMIT */", false, 0},
+		{"mysql", "CREATE TABLE a (id int); /*M!100100 COMMIT */", false, 0},
 		{"mysql", "CREATE EVENT e ON SCHEDULE EVERY 1 SECOND DO SELECT 1", false, 0},
 		{"mysql", "CREATE PROCEDURE p() BEGIN IF 1 THEN SELECT 1; END IF; SELECT 2; END; CALL p()", true, 2},
 		{"mysql", "CREATE TRIGGER t BEFORE INSERT ON notes FOR EACH ROW INSERT INTO custom_migrations (id) VALUES (1)", false, 0},
