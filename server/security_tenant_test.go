@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -447,4 +451,57 @@ func leastPrivilegeControl(t *testing.T, dialect string) string {
 	u.User = url.UserPassword(user, "ctl-"+suffix)
 	u.Path = "/" + db
 	return u.String()
+}
+
+// TestSecurityBadInputIsNot500 (finding 7): keys that are not UUIDs, pages past any
+// table and oversized bodies get a 4xx in the contract's envelope on every dialect.
+func TestSecurityBadInputIsNot500(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			p := "/api/t/acme"
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}}})
+			for _, c := range []struct{ method, path string }{
+				{"GET", "/migrations/undefined"}, {"POST", "/migrations/undefined/rollback"},
+				{"POST", "/migrations/undefined/retry"}, {"POST", "/migrations/undefined/approve"},
+				{"POST", "/migrations/undefined/reject"}, {"POST", "/migrations/undefined/resolve"},
+				{"GET", "/users/undefined"}, {"PATCH", "/users/undefined"}, {"DELETE", "/users/undefined"},
+				{"PATCH", "/roles/undefined"}, {"DELETE", "/roles/undefined"},
+				{"PATCH", "/permissions/undefined"}, {"DELETE", "/permissions/undefined"},
+				{"DELETE", "/api-keys/undefined"}, {"DELETE", "/relations/undefined"}, {"DELETE", "/trash/undefined"},
+				{"GET", "/items/posts/undefined"}, {"PATCH", "/items/posts/undefined"}, {"DELETE", "/items/posts/undefined"},
+			} {
+				st, r := n.call(c.method, p+c.path, map[string]any{}, nil)
+				if st != 404 || r.get("errors.0.extensions.code") == nil {
+					t.Errorf("%s %s: %d %s, want 404", c.method, c.path, st, r)
+				}
+			}
+			for _, path := range []string{
+				"/items/posts?page=9223372036854775807", "/items/posts?page=4294967296&limit=1000",
+				"/items/posts?offset=9223372036854775807", "/migrations?page=9223372036854775807",
+			} {
+				if st, r := n.call("GET", p+path, nil, nil); st != 400 {
+					t.Errorf("GET %s: %d %s, want 400", path, st, r)
+				}
+			}
+			// The server answers a 10 MB body from its headers alone (and closes, so a
+			// client that goes on writing sees a reset): read the answer without sending it.
+			conn, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "POST %s/items/posts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n", p, n.token, 10<<20)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			conn.Close()
+			if resp.StatusCode != 413 || !strings.Contains(string(body), "CONTENT_TOO_LARGE") {
+				t.Errorf("10 MB body: %d %s, want 413", resp.StatusCode, body)
+			}
+		})
+	}
 }

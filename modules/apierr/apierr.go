@@ -78,8 +78,8 @@ func Handler(log *slog.Logger) fiber.ErrorHandler {
 		switch {
 		case errors.As(err, &e):
 		case errors.As(err, &fe) && fe.Code == fiber.StatusRequestEntityTooLarge:
-			// The contract treats an oversized body like any bad payload.
-			e = InvalidPayload("body", "the request body is larger than the limit of this server")
+			// 413, as for files: a client must not retry the same body.
+			e = New(fiber.StatusRequestEntityTooLarge, "CONTENT_TOO_LARGE", "the request body is larger than the limit of this server (STRATA_BODY_LIMIT)").With("field", "body")
 		case errors.As(err, &fe):
 			code := "INVALID_PAYLOAD"
 			switch fe.Code {

@@ -323,8 +323,8 @@ func (r *Resolver) parsePaging(q *Query, p Params) error {
 	}
 	if s := p.get("offset"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return qerr("offset", "", "must be a non-negative integer")
+		if err != nil || n < 0 || n > MaxOffset {
+			return qerr("offset", "", fmt.Sprintf("must be an integer from 0 to %d", MaxOffset))
 		}
 		q.Offset = n
 	}
@@ -336,10 +336,18 @@ func (r *Resolver) parsePaging(q *Query, p Params) error {
 		if q.All {
 			return qerr("page", "", "cannot page with limit=-1")
 		}
+		// (n-1)*limit must neither overflow nor pass MaxOffset.
+		if n-1 > MaxOffset/max(q.Limit, 1) {
+			return qerr("page", "", fmt.Sprintf("is too large: page × limit may not pass %d rows", MaxOffset))
+		}
 		q.Offset = (n - 1) * q.Limit
 	}
 	return nil
 }
+
+// MaxOffset is the furthest a page may start: far past any table one pages through,
+// and small enough that no dialect's arithmetic on it overflows.
+const MaxOffset = 1<<31 - 1
 
 // parseFields resolves the fields parameter; empty means "*".
 func (r *Resolver) parseFields(t *schema.Table, raw string) (*Selection, error) {

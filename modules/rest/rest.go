@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 
 	"strata/modules/access"
 	"strata/modules/apierr"
@@ -91,20 +92,20 @@ func (a *API) Mount(app *fiber.App) {
 	adm := a.requireAdmin
 	t.Get("/users", adm, a.listUsers)
 	t.Post("/users", adm, a.createUser)
-	t.Get("/users/:id", adm, a.getUser)
-	t.Patch("/users/:id", adm, a.patchUser)
-	t.Delete("/users/:id", adm, a.deleteUser)
+	t.Get("/users/:id", adm, uuidParam, a.getUser)
+	t.Patch("/users/:id", adm, uuidParam, a.patchUser)
+	t.Delete("/users/:id", adm, uuidParam, a.deleteUser)
 	t.Get("/roles", adm, a.listRoles)
 	t.Post("/roles", adm, a.createRole)
-	t.Patch("/roles/:id", adm, a.patchRole)
-	t.Delete("/roles/:id", adm, a.deleteRole)
+	t.Patch("/roles/:id", adm, uuidParam, a.patchRole)
+	t.Delete("/roles/:id", adm, uuidParam, a.deleteRole)
 	t.Get("/permissions", adm, a.listPermissions)
 	t.Post("/permissions", adm, a.createPermission)
-	t.Patch("/permissions/:id", adm, a.patchPermission)
-	t.Delete("/permissions/:id", adm, a.deletePermission)
+	t.Patch("/permissions/:id", adm, uuidParam, a.patchPermission)
+	t.Delete("/permissions/:id", adm, uuidParam, a.deletePermission)
 	t.Get("/api-keys", adm, a.listAPIKeys)
 	t.Post("/api-keys", adm, a.createAPIKey)
-	t.Delete("/api-keys/:id", adm, a.deleteAPIKey)
+	t.Delete("/api-keys/:id", adm, uuidParam, a.deleteAPIKey)
 	t.Get("/settings", adm, a.getSettings)
 	t.Patch("/settings", adm, a.patchSettings)
 
@@ -126,28 +127,28 @@ func (a *API) Mount(app *fiber.App) {
 	t.Delete("/tables/:table/indexes/:name", adm, a.dropIndex)
 	t.Get("/relations", adm, a.listRelations)
 	t.Post("/relations", adm, a.addRelation)
-	t.Delete("/relations/:id", adm, a.dropRelation)
+	t.Delete("/relations/:id", adm, uuidParam, a.dropRelation)
 	t.Get("/trash", adm, a.listTrash)
-	t.Delete("/trash/:id", adm, a.purgeTrash)
+	t.Delete("/trash/:id", adm, uuidParam, a.purgeTrash)
 	t.Get("/migrations", adm, a.listMigrations)
 	t.Get("/migrations/export", adm, a.exportMigrations)
-	t.Get("/migrations/:id", adm, a.getMigration)
+	t.Get("/migrations/:id", adm, uuidParam, a.getMigration)
 	t.Post("/migrations", adm, a.customMigration)
-	t.Post("/migrations/:id/approve", adm, a.approveMigration)
-	t.Post("/migrations/:id/reject", adm, a.rejectMigration)
-	t.Post("/migrations/:id/retry", adm, a.retryMigration)
-	t.Post("/migrations/:id/rollback", adm, a.rollbackMigration)
-	t.Post("/migrations/:id/resolve", adm, a.resolveMigration)
+	t.Post("/migrations/:id/approve", adm, uuidParam, a.approveMigration)
+	t.Post("/migrations/:id/reject", adm, uuidParam, a.rejectMigration)
+	t.Post("/migrations/:id/retry", adm, uuidParam, a.retryMigration)
+	t.Post("/migrations/:id/rollback", adm, uuidParam, a.rollbackMigration)
+	t.Post("/migrations/:id/resolve", adm, uuidParam, a.resolveMigration)
 	t.Get("/schema/drift", adm, a.drift)
 	t.Get("/schema/snapshot", adm, a.getSnapshot)
 	t.Post("/schema/apply", adm, a.applySnapshot)
 	t.Get("/items/:table", a.listItems)
-	t.Get("/items/:table/:id", a.getItem)
+	t.Get("/items/:table/:id", uuidParam, a.getItem)
 	t.Post("/items/:table", a.createItems)
 	t.Patch("/items/:table", a.patchItems)
 	t.Delete("/items/:table", a.deleteItems)
-	t.Patch("/items/:table/:id", a.patchItem)
-	t.Delete("/items/:table/:id", a.deleteItem)
+	t.Patch("/items/:table/:id", uuidParam, a.patchItem)
+	t.Delete("/items/:table/:id", uuidParam, a.deleteItem)
 }
 
 // decode reads a JSON body strictly: unknown fields are an error, never ignored.
@@ -357,4 +358,13 @@ func (a *API) tenantDoc(c *fiber.Ctx) error {
 
 func errNotFound(what, name string) error {
 	return apierr.NotFound("%s", fmt.Sprintf("%s %q not found", what, name))
+}
+
+// uuidParam answers 404 for an :id that is not a UUID, as every key Strata makes is:
+// PostgreSQL would refuse to compare it with a uuid column, and a bad key names nothing.
+func uuidParam(c *fiber.Ctx) error {
+	if _, err := uuid.Parse(c.Params("id")); err != nil {
+		return apierr.NotFound("no record with id %q", c.Params("id"))
+	}
+	return c.Next()
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -11,6 +12,7 @@ import (
 	"strata/modules/apierr"
 	"strata/modules/database"
 	"strata/modules/migration"
+	"strata/modules/query"
 	"strata/schema"
 )
 
@@ -418,9 +420,9 @@ func (a *API) listMigrations(c *fiber.Ctx) error {
 	if limit < 1 || limit > a.Limits.MaxLimit {
 		return apierr.InvalidQuery("limit", "limit must be between 1 and %d", a.Limits.MaxLimit)
 	}
-	page := c.QueryInt("page", 1)
-	if page < 1 {
-		return apierr.InvalidQuery("page", "page must be 1 or more")
+	page, err := strconv.Atoi(c.Query("page", "1"))
+	if err != nil || page < 1 || page-1 > query.MaxOffset/limit {
+		return apierr.InvalidQuery("page", "page must be an integer from 1 to %d", query.MaxOffset/limit+1)
 	}
 	status, typ := c.Query("status"), c.Query("type")
 	if status != "" && !slices.Contains(migration.Statuses, status) {
