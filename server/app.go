@@ -68,7 +68,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		return nil, err
 	}
 	mig := migration.NewService(migration.Config{Secret: cfg.JWTSecret, ConfirmTTL: cfg.ConfirmTTL, NewID: newID, Log: log, StepDelay: cfg.TestStepDelay})
-	authSvc := auth.NewService(control, auth.Config{Secret: cfg.JWTSecret, AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, ReuseInterval: cfg.RefreshReuse, NewID: newID})
+	authSvc := auth.NewService(control, auth.Config{Secret: cfg.JWTSecret, AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, ReuseInterval: cfg.RefreshReuse, SessionTTL: cfg.CacheTTL, NewID: newID})
 	// The CLI has the bus too: a migration it runs reaches the running nodes' caches.
 	clusterBus, err := openBus(ctx, cfg, log)
 	if err != nil {

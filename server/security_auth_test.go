@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"strata/modules/bus"
 	"strata/modules/database"
 )
 
@@ -308,6 +310,102 @@ func TestSecurityRefreshReuseInterval(t *testing.T) {
 					}
 				})
 			}
+		})
+	}
+}
+
+// TestSecurityRevocationIsImmediate (issue 13, finding 6): an access token used to
+// outlive its session for up to its 15 minutes: a demoted tenant admin still ran
+// admin routes. Now demotion, suspension, deletion, a password change and sign-out
+// refuse the old token on its next request, on the node that made the change and on
+// another node whose caches are trusted for an hour (STRATA_CACHE_TTL), so only the
+// bus can tell it. Legs: one SQLite node; two nodes over PostgreSQL NOTIFY; two nodes
+// over Redis on MySQL.
+func TestSecurityRevocationIsImmediate(t *testing.T) {
+	type leg struct {
+		name    string
+		control func(t *testing.T) string
+		env     map[string]string
+		two     bool
+	}
+	legs := []leg{{name: "sqlite", control: func(t *testing.T) string { return "sqlite://" + t.TempDir() + "/control.db" }}}
+	for _, l := range busLegs(t) {
+		legs = append(legs, leg{name: l.name, control: l.control, env: l.env, two: true})
+	}
+	for _, l := range legs {
+		t.Run(l.name, func(t *testing.T) {
+			env := map[string]string{"STRATA_DATA_DIR": t.TempDir(), "STRATA_CACHE_TTL": "1h"}
+			for k, v := range l.env {
+				env[k] = v
+			}
+			control := l.control(t)
+			a := startNode(t, control, env)
+			b := a
+			if l.two {
+				b = startNode(t, control, env)
+			}
+			a.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			id := mustTenant(t, a, "acme").ID
+			admin, authd := roleID(t, a, "acme", "admin"), roleID(t, a, "acme", "authenticated")
+
+			for i, c := range []struct {
+				name   string
+				change func(user, refresh string)
+			}{
+				{"demoted", func(user, _ string) {
+					a.mustCall(200, "PATCH", "/api/t/acme/users/"+user, map[string]any{"role": authd})
+				}},
+				{"suspended", func(user, _ string) {
+					a.mustCall(200, "PATCH", "/api/t/acme/users/"+user, map[string]any{"status": "suspended"})
+				}},
+				{"password changed", func(user, _ string) {
+					a.mustCall(200, "PATCH", "/api/t/acme/users/"+user, map[string]any{"password": "another-pass-123"})
+				}},
+				{"deleted", func(user, _ string) { a.mustCall(204, "DELETE", "/api/t/acme/users/"+user, nil) }},
+				{"signed out", func(_, refresh string) {
+					(&node{t: t, base: a.base}).mustCall(204, "POST", "/api/t/acme/auth/logout", map[string]any{"refresh_token": refresh})
+				}},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					email := fmt.Sprintf("boss%d@example.com", i)
+					user := a.mustCall(200, "POST", "/api/t/acme/users", map[string]any{"email": email, "password": "boss-pass-123", "role": admin}).get("data.id").(string)
+					login := (&node{t: t, base: a.base}).mustCall(200, "POST", "/api/t/acme/auth/login", map[string]any{"email": email, "password": "boss-pass-123"})
+					boss := func(n *node) *node {
+						return &node{t: t, base: n.base, app: n.app, token: login.get("data.access_token").(string)}
+					}
+					// Both nodes have checked the token (and cached what they read).
+					boss(a).mustCall(200, "GET", "/api/t/acme/tables", nil)
+					boss(b).mustCall(200, "GET", "/api/t/acme/tables", nil)
+					wait := b.heard(bus.TopicInvalidate, id, bus.InvalidateSessions)
+					c.change(user, login.get("data.refresh_token").(string))
+					wait()
+					for _, n := range []*node{b, a} {
+						if st, r := boss(n).call("GET", "/api/t/acme/tables", nil, nil); st != 401 {
+							t.Fatalf("node %s: the old access token after %s: %d %.300s, want 401", n.base, c.name, st, r)
+						}
+					}
+				})
+			}
+
+			// A platform admin's sign-out.
+			t.Run("platform admin signed out", func(t *testing.T) {
+				login := (&node{t: t, base: a.base}).mustCall(200, "POST", "/api/auth/login", map[string]any{"email": "admin@example.com", "password": testPassword})
+				old := func(n *node) *node { return &node{t: t, base: n.base, token: login.get("data.access_token").(string)} }
+				old(a).mustCall(200, "GET", "/api/tenants", nil)
+				old(b).mustCall(200, "GET", "/api/t/acme/tables", nil)
+				wait := b.heard(bus.TopicInvalidate, "", bus.InvalidateSessions)
+				(&node{t: t, base: a.base}).mustCall(204, "POST", "/api/auth/logout", map[string]any{"refresh_token": login.get("data.refresh_token")})
+				wait()
+				for _, n := range []*node{b, a} {
+					for _, path := range []string{"/api/tenants", "/api/t/acme/tables"} {
+						if st, r := old(n).call("GET", path, nil, nil); st != 401 {
+							t.Fatalf("node %s: %s with the signed-out admin's token: %d %s, want 401", n.base, path, st, r)
+						}
+					}
+				}
+				// The admin's other session is not affected.
+				b.mustCall(200, "GET", "/api/tenants", nil)
+			})
 		})
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"strata/modules/apierr"
+	"strata/modules/cache"
 	"strata/modules/database"
 	"strata/schema"
 )
@@ -54,6 +55,9 @@ type Config struct {
 	Secret     []byte
 	AccessTTL  time.Duration
 	RefreshTTL time.Duration
+	// SessionTTL is how long a node trusts what it checked of a session (live, the
+	// subject's role and status) without word of a change (default 1s).
+	SessionTTL time.Duration
 	// ReuseInterval is how long a rotated refresh token is still answered, with the same
 	// successor, rather than taken for a stolen one (0: never).
 	ReuseInterval time.Duration
@@ -70,13 +74,24 @@ type Service struct {
 		once sync.Once
 		hash []byte
 	}
-	// verified remembers tokens whose signature was checked, until they expire: an
-	// access token cannot be revoked before its expiry anyway, and checking it again on
-	// every request was a sixth of the CPU of a simple read.
+	// verified remembers tokens whose signature was checked, until they expire:
+	// checking it again on every request was a sixth of the CPU of a simple read. What
+	// can change before expiry, the session and its subject, is Check's.
 	verified struct {
 		sync.Mutex
 		m map[string]*Claims
 	}
+	// sessions keeps, per tenant, subject and session, what Check read: dropped when the
+	// node hears of a revocation or a change to the subject (ForgetSessions).
+	sessions cache.TTL[liveSession]
+	onRevoke func(tenantID, subject string)
+}
+
+// liveSession is what Check read of a session: whether it may be used, and its
+// subject's role now.
+type liveSession struct {
+	ok   bool
+	role string
 }
 
 // verifiedCacheSize bounds the verified-token cache; past it the cache starts over.
@@ -103,7 +118,73 @@ func NewService(db *database.DB, cfg Config) *Service {
 	}
 	m := hmac.New(sha256.New, cfg.Secret)
 	m.Write([]byte("strata refresh successor v1"))
-	return &Service{db: db, cfg: cfg, successorKey: m.Sum(nil)}
+	s := &Service{db: db, cfg: cfg, successorKey: m.Sum(nil)}
+	s.sessions.TTL, s.sessions.Max = cfg.SessionTTL, 100000
+	return s
+}
+
+// OnRevoke registers f to hear of every session family this service revokes (sign-out,
+// a refresh token reused too late), so the caller can tell the other nodes.
+func (s *Service) OnRevoke(f func(tenantID, subject string)) { s.onRevoke = f }
+
+// ForgetSessions drops what Check cached of subject's sessions in a tenant ("" for
+// platform admins), or of every session of the tenant when subject is empty.
+func (s *Service) ForgetSessions(tenantID, subject string) {
+	prefix := tenantID + "\x00"
+	if subject != "" {
+		prefix += subject + "\x00"
+	}
+	s.sessions.DropPrefix(prefix)
+}
+
+// ForgetAllSessions drops everything Check cached (the bus may have lost messages).
+func (s *Service) ForgetAllSessions() { s.sessions.DropAll() }
+
+// Check refuses an access token whose session was revoked (sign-out, reuse), whose
+// subject is gone or disabled, or whose role is no longer the subject's: a token must
+// not outlive any of these until its expiry. What it reads is cached per node, and
+// dropped on word of a change (ForgetSessions), so the check costs a map lookup per
+// request. realm is called only to read.
+func (s *Service) Check(ctx context.Context, realm func() *Realm, c *Claims) error {
+	if c.Session == "" {
+		return apierr.Unauthorized("INVALID_TOKEN", "the token names no session")
+	}
+	key := c.Tenant + "\x00" + c.Subject + "\x00" + c.Session
+	v, gen, fresh := s.sessions.Get(key)
+	if !fresh {
+		var err error
+		if v, err = s.readSession(ctx, realm(), c); err != nil {
+			return err
+		}
+		s.sessions.Put(key, v, gen)
+	}
+	if !v.ok {
+		return apierr.Unauthorized("INVALID_TOKEN", "the session was signed out or revoked, or the account disabled")
+	}
+	if v.role != c.Role {
+		// A refresh gives a token with the role the subject has now.
+		return apierr.Unauthorized("TOKEN_EXPIRED", "the account's role changed; refresh the token")
+	}
+	return nil
+}
+
+func (s *Service) readSession(ctx context.Context, r *Realm, c *Claims) (liveSession, error) {
+	d := r.DB.Dialect
+	var n int
+	if err := r.DB.QueryRowContext(ctx, d.Rebind("SELECT COUNT(*) FROM "+d.Quote(r.Sessions)+" WHERE family = ? AND revoked_at IS NULL"), c.Session).Scan(&n); err != nil {
+		return liveSession{}, fmt.Errorf("check session: %w", err)
+	}
+	if n == 0 {
+		return liveSession{}, nil
+	}
+	_, role, active, err := r.Subject(ctx, c.Subject)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !active) {
+		return liveSession{}, nil
+	}
+	if err != nil {
+		return liveSession{}, fmt.Errorf("check session subject: %w", err)
+	}
+	return liveSession{ok: true, role: role}, nil
 }
 
 // successor is the refresh token that replaces refresh in its session family. It is
@@ -364,6 +445,10 @@ func (s *Service) revokeFamily(ctx context.Context, r *Realm, subject, family st
 	if _, err := r.DB.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote(r.Sessions)+" SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"), d.TimeValue(s.cfg.Now()), family); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
+	s.ForgetSessions(r.TenantID, subject)
+	if s.onRevoke != nil {
+		s.onRevoke(r.TenantID, subject)
+	}
 	return nil
 }
 
@@ -438,6 +523,9 @@ func (s *Service) RequirePlatformAdmin() fiber.Handler {
 		}
 		if claims.Role != RolePlatformAdmin || claims.Tenant != "" {
 			return apierr.Forbidden("platform admin role required")
+		}
+		if err := s.Check(c.UserContext(), s.PlatformRealm, claims); err != nil {
+			return err
 		}
 		c.Locals(claimsKey, claims)
 		return c.Next()

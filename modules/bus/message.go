@@ -24,6 +24,9 @@ const (
 	InvalidateSettings = "settings"
 	// InvalidateTenant: the tenant was created or deleted.
 	InvalidateTenant = "tenant"
+	// InvalidateSessions: sessions of Subject (every subject when empty) were revoked,
+	// or the subject's role or status changed; Tenant is empty for platform admins.
+	InvalidateSessions = "sessions"
 )
 
 // Invalidation is the Data of a TopicInvalidate message.
@@ -32,6 +35,8 @@ type Invalidation struct {
 	// Slug and Deleted describe an InvalidateTenant message.
 	Slug    string `json:"slug,omitempty"`
 	Deleted bool   `json:"deleted,omitempty"`
+	// Subject is the user or admin of an InvalidateSessions message.
+	Subject string `json:"subject,omitempty"`
 }
 
 // NewMessage builds a message whose Data is v encoded as JSON.

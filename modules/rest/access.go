@@ -59,13 +59,20 @@ func (a *API) callerFor(ctx context.Context, tc *tenantCtx, tok string) (*access
 		if claims.ExpiresAt != nil {
 			expires = claims.ExpiresAt.Time
 		}
+		realm := func() *auth.Realm { return a.tenantRealm(ctx, tc) }
 		switch {
 		case claims.Tenant == "" && claims.Role == auth.RolePlatformAdmin:
 			caller = &access.Caller{Kind: "platform", UserID: claims.Subject, Policy: &access.Policy{Admin: true}}
+			realm = a.Auth.PlatformRealm
 		case claims.Tenant != tc.t.ID:
 			return nil, expires, apierr.Unauthorized("INVALID_TOKEN", "this token belongs to another tenant")
 		default:
 			caller = &access.Caller{Kind: "user", UserID: claims.Subject, RoleID: claims.Role}
+		}
+		// Signed out, revoked, disabled, deleted or given another role since the token
+		// was issued: refused now, not at its expiry.
+		if err := a.Auth.Check(ctx, realm, claims); err != nil {
+			return nil, expires, err
 		}
 	default:
 		role, err := a.apiKeyRole(ctx, tc, tok)

@@ -11,18 +11,34 @@ import (
 // bus.InvalidateAccess) or settings (bus.InvalidateSettings), and tells the other nodes
 // through the bus to do the same.
 func (a *API) invalidate(tenantID, what string) {
-	a.forget(tenantID, what)
+	a.tell(tenantID, bus.Invalidation{What: what})
+}
+
+// invalidateSessions forgets what every node checked of a subject's sessions (all the
+// tenant's when subject is empty; tenantID is empty for platform admins), so their
+// access tokens are checked again on their next request: after a sign-out, a
+// revocation, or a change of role, status or password.
+func (a *API) invalidateSessions(tenantID, subject string) {
+	a.tell(tenantID, bus.Invalidation{What: bus.InvalidateSessions, Subject: subject})
+}
+
+func (a *API) tell(tenantID string, inv bus.Invalidation) {
+	a.forget(tenantID, inv)
 	if a.Bus != nil {
-		bus.Tell(a.Bus, a.Log, bus.TopicInvalidate, tenantID, bus.Invalidation{What: what})
+		bus.Tell(a.Bus, a.Log, bus.TopicInvalidate, tenantID, inv)
 	}
 }
 
-func (a *API) forget(tenantID, what string) {
-	switch what {
+func (a *API) forget(tenantID string, inv bus.Invalidation) {
+	switch inv.What {
 	case bus.InvalidateAccess:
 		a.Access.Invalidate(tenantID)
+		// A deleted role moves its users to the default one: their tokens' role is stale.
+		a.Auth.ForgetSessions(tenantID, "")
 	case bus.InvalidateSettings:
 		a.corsMu.Drop(tenantID)
+	case bus.InvalidateSessions:
+		a.Auth.ForgetSessions(tenantID, inv.Subject)
 	}
 }
 
@@ -41,7 +57,7 @@ func (a *API) followBus() {
 				a.Log.Warn("bus: bad invalidation message", "tenant", m.Tenant, "err", err)
 				return
 			}
-			a.forget(m.Tenant, inv.What)
+			a.forget(m.Tenant, inv)
 		case bus.TopicThrottle:
 			// This node counted its own already.
 			if m.Origin == a.NodeID || a.Throttle == nil {
@@ -56,7 +72,13 @@ func (a *API) followBus() {
 		case bus.TopicResync:
 			a.Access.InvalidateAll()
 			a.corsMu.DropAll()
+			a.Auth.ForgetAllSessions()
 		}
+	})
+	// What the auth service revokes (sign-out, a refresh token reused too late), this
+	// node has forgotten already; the others hear of it.
+	a.Auth.OnRevoke(func(tenantID, subject string) {
+		bus.Tell(a.Bus, a.Log, bus.TopicInvalidate, tenantID, bus.Invalidation{What: bus.InvalidateSessions, Subject: subject})
 	})
 	if a.Throttle != nil {
 		a.Throttle.Share = func(ev auth.ThrottleEvent) { bus.Tell(a.Bus, a.Log, bus.TopicThrottle, "", ev) }

@@ -344,16 +344,22 @@ func (a *API) patchUser(c *fiber.Ctx) error {
 	}
 	if in.Status != nil && *in.Status != "active" || in.Password != nil {
 		a.revokeSessions(c.UserContext(), tc, c.Params("id"))
+	} else if in.Role != nil || in.Status != nil {
+		a.invalidateSessions(tc.t.ID, c.Params("id"))
 	}
 	return a.oneSystemRow(c, "strata_users", userFields, c.Params("id"))
 }
 
-// revokeSessions ends a user's refresh sessions (their access token lapses within its
-// lifetime).
+// revokeSessions ends a user's sessions: their refresh tokens, and their access tokens
+// on every node from the next request (invalidateSessions).
 func (a *API) revokeSessions(ctx context.Context, tc *tenantCtx, userID string) {
 	d := tc.db.Dialect
-	_, _ = tc.db.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote("strata_sessions")+" SET "+d.Quote("revoked_at")+" = ? WHERE "+d.Quote("subject_id")+" = ? AND "+d.Quote("revoked_at")+" IS NULL"),
-		d.TimeValue(a.Now()), userID)
+	if _, err := tc.db.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote("strata_sessions")+" SET "+d.Quote("revoked_at")+" = ? WHERE "+d.Quote("subject_id")+" = ? AND "+d.Quote("revoked_at")+" IS NULL"),
+		d.TimeValue(a.Now()), userID); err != nil {
+		// The user's status or existence, which the check reads too, has changed already.
+		a.Log.Warn("revoke sessions", "tenant", tc.t.ID, "user", userID, "err", err)
+	}
+	a.invalidateSessions(tc.t.ID, userID)
 }
 
 func (a *API) deleteUser(c *fiber.Ctx) error {
