@@ -58,7 +58,8 @@ type core struct {
 
 // openCore opens the control database and wires the modules that work on tenants.
 func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) {
-	control, err := database.Open(ctx, cfg.DatabaseURL, database.Pool{MaxOpen: cfg.ControlPoolMax, MaxIdle: 5, MaxIdleTime: 5 * time.Minute})
+	limit := database.NewLimiter(cfg.MaxDBConnections)
+	control, err := database.Open(ctx, cfg.DatabaseURL, database.Pool{MaxOpen: cfg.ControlPoolMax, MaxIdle: 5, MaxIdleTime: 5 * time.Minute, Limit: limit})
 	if err != nil {
 		return nil, fmt.Errorf("control database: %w", err)
 	}
@@ -67,7 +68,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		control.Close()
 		return nil, err
 	}
-	mig := migration.NewService(migration.Config{Secret: cfg.JWTSecret, ConfirmTTL: cfg.ConfirmTTL, NewID: newID, Log: log, StepDelay: cfg.TestStepDelay})
+	mig := migration.NewService(migration.Config{Secret: cfg.JWTSecret, ConfirmTTL: cfg.ConfirmTTL, CustomSQLTimeout: cfg.CustomSQLTimeout, NewID: newID, Log: log, StepDelay: cfg.TestStepDelay})
 	authSvc := auth.NewService(control, auth.Config{Secret: cfg.JWTSecret, AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, ReuseInterval: cfg.RefreshReuse, SessionTTL: cfg.CacheTTL, NewID: newID})
 	// The CLI has the bus too: a migration it runs reaches the running nodes' caches.
 	clusterBus, err := openBus(ctx, cfg, log)
@@ -77,17 +78,18 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 	}
 	tenants := tenant.NewRegistry(tenant.Config{
 		Control: control, DataDir: cfg.DataDir, Migration: mig, Snapshot: snapshot, NewID: newID, Now: time.Now, Log: log,
-		ModelTTL: cfg.CacheTTL, TenantTTL: cfg.CacheTTL, Bus: clusterBus,
+		ModelTTL: cfg.CacheTTL, TenantTTL: cfg.CacheTTL, Bus: clusterBus, Secret: cfg.JWTSecret, Limit: limit,
 		// Keep as many idle connections as may be open: reconnecting under load costs more
 		// than the query; idle ones are closed after MaxIdleTime.
 		Pool: database.Pool{MaxOpen: cfg.TenantPoolMax, MaxIdle: cfg.TenantPoolMax, MaxIdleTime: 5 * time.Minute},
 	})
 	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, bus: clusterBus}
-	if err := authSvc.EnsureSchema(ctx); err != nil {
-		co.close()
-		return nil, err
-	}
-	if err := tenants.EnsureSchema(ctx); err != nil {
+	// The control database's own tables are versioned steps run under a cluster-wide
+	// lock: nodes booting together on an empty database take turns.
+	if err := database.MigrateControl(ctx, control, []database.ControlStep{
+		{Version: 1, Name: "platform admins and sessions", Up: authSvc.EnsureSchema},
+		{Version: 2, Name: "tenant registry", Up: tenants.EnsureSchema},
+	}); err != nil {
 		co.close()
 		return nil, err
 	}

@@ -33,6 +33,14 @@ type Config struct {
 	MaxFilterNodes   int           // STRATA_MAX_FILTER_CONDITIONS conditions in a filter, default 200
 	MaxRelationDepth int           // STRATA_MAX_RELATION_DEPTH levels of relations in one query, default 4
 	ControlPoolMax   int           // STRATA_CONTROL_POOL_MAX connections to the control database, default 20
+	// MaxDBConnections caps the database connections of the whole node, control and
+	// every tenant pool together (STRATA_MAX_DB_CONNECTIONS, default 50): idle
+	// connections of the least recently used tenants are closed to make room. Keep
+	// nodes × this below the server's max_connections.
+	MaxDBConnections int
+	// CustomSQLTimeout bounds one run of a tenant's hand-written SQL
+	// (STRATA_CUSTOM_SQL_TIMEOUT, default 30s); it is cancelled on the server after it.
+	CustomSQLTimeout time.Duration
 	CacheTTL         time.Duration // STRATA_CACHE_TTL, default 1s: trust in cached tenants, models, policies, CORS origins without word from the bus
 	ConfirmTTL       time.Duration // STRATA_CONFIRM_TTL, default 5m
 	AccessTTL        time.Duration // STRATA_ACCESS_TTL, default 15m
@@ -108,7 +116,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}{
 		{"STRATA_BODY_LIMIT", 1 << 20, &c.BodyLimit}, {"STRATA_DEFAULT_LIMIT", 100, &c.DefaultLimit},
 		{"STRATA_MAX_LIMIT", 1000, &c.MaxLimit}, {"STRATA_TENANT_POOL_MAX", 10, &c.TenantPoolMax},
-		{"STRATA_CONTROL_POOL_MAX", 20, &c.ControlPoolMax}, {"STRATA_MAX_FILTER_DEPTH", 10, &c.MaxFilterDepth},
+		{"STRATA_CONTROL_POOL_MAX", 20, &c.ControlPoolMax}, {"STRATA_MAX_DB_CONNECTIONS", 50, &c.MaxDBConnections}, {"STRATA_MAX_FILTER_DEPTH", 10, &c.MaxFilterDepth},
 		{"STRATA_MAX_FILTER_CONDITIONS", 200, &c.MaxFilterNodes}, {"STRATA_MAX_RELATION_DEPTH", 4, &c.MaxRelationDepth},
 		{"STRATA_LOGIN_MAX_FAILURES", 10, &c.LoginMaxFailures},
 		{"STRATA_GRAPHQL_MAX_DEPTH", 12, &c.GraphQLMaxDepth}, {"STRATA_GRAPHQL_MAX_ALIASES", 50, &c.GraphQLMaxAliases},
@@ -132,7 +140,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_ACCESS_TTL", "15m", &c.AccessTTL}, {"STRATA_REFRESH_TTL", "7d", &c.RefreshTTL}, {"STRATA_REFRESH_REUSE_INTERVAL", "10s", &c.RefreshReuse}, {"STRATA_CACHE_TTL", "1s", &c.CacheTTL},
 		{"STRATA_SHUTDOWN_GRACE", "15s", &c.ShutdownGrace}, {"STRATA_TEST_STEP_DELAY", "0s", &c.TestStepDelay},
 		{"STRATA_LOGIN_WINDOW", "15m", &c.LoginWindow}, {"STRATA_WS_HEARTBEAT", "30s", &c.WSHeartbeat},
-		{"STRATA_WS_AUTH_TIMEOUT", "10s", &c.WSAuthTimeout},
+		{"STRATA_WS_AUTH_TIMEOUT", "10s", &c.WSAuthTimeout}, {"STRATA_CUSTOM_SQL_TIMEOUT", "30s", &c.CustomSQLTimeout},
 	}
 	for _, d := range durs {
 		if *d.dst, err = parseDuration(get(d.key, d.def)); err != nil {
@@ -141,6 +149,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.CacheTTL <= 0 {
 		return c, fmt.Errorf("STRATA_CACHE_TTL must be positive")
+	}
+	if c.CustomSQLTimeout <= 0 {
+		return c, fmt.Errorf("STRATA_CUSTOM_SQL_TIMEOUT must be positive")
+	}
+	if c.MaxDBConnections < c.ControlPoolMax+1 {
+		return c, fmt.Errorf("STRATA_MAX_DB_CONNECTIONS (%d) must exceed STRATA_CONTROL_POOL_MAX (%d)", c.MaxDBConnections, c.ControlPoolMax)
 	}
 	switch c.WSAuth {
 	case "public", "handshake", "strict":

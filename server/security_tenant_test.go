@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -505,3 +506,44 @@ func TestSecurityBadInputIsNot500(t *testing.T) {
 		})
 	}
 }
+
+// TestSecurityNodesBootTogether (finding 9): several nodes booting at once on an empty
+// control database all come up (they raced each other's CREATE TABLE on PostgreSQL).
+func TestSecurityNodesBootTogether(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		if b.name == "sqlite" {
+			continue // one process per SQLite file
+		}
+		t.Run(b.name, func(t *testing.T) {
+			control := b.newControlURL(t)
+			const nodes = 6
+			errs := make(chan error, nodes)
+			for range nodes {
+				go func() {
+					vars := map[string]string{
+						"STRATA_DATA_DIR": t.TempDir(), "STRATA_DATABASE_URL": control, "STRATA_ADMIN_PASSWORD": testPassword,
+						"STRATA_JWT_SECRET": "test-secret-test-secret-test-secret!!",
+					}
+					cfg, err := LoadConfig(func(k string) string { return vars[k] })
+					if err != nil {
+						errs <- err
+						return
+					}
+					app, err := NewApp(context.Background(), cfg, discardLog())
+					if err == nil {
+						app.Close()
+					}
+					errs <- err
+				}()
+			}
+			for range nodes {
+				if err := <-errs; err != nil {
+					t.Errorf("a node failed to boot beside the others: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
