@@ -156,14 +156,25 @@ func (s *Service) Execute(ctx context.Context, sch *Schema, req Request, backend
 	if len(req.Query) > s.limits.MaxQueryBytes {
 		return fail("INVALID_QUERY", "the query is longer than %d bytes", s.limits.MaxQueryBytes)
 	}
+	if err := checkVariableNesting(req.Variables, s.limits.MaxNesting); err != nil {
+		return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{format2(err)}}
+	}
 	doc, valid := sch.docs.get(req.Query)
 	if doc == nil {
+		// A cached document passed these checks already; a new one is measured before
+		// graphql-go's parser and validator, which recurse as deep as it nests.
+		if err := scanNesting(req.Query, s.limits.MaxNesting); err != nil {
+			return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{format2(err)}}
+		}
 		var err error
 		doc, err = parser.Parse(parser.ParseParams{Source: source.NewSource(&source.Source{Body: []byte(req.Query), Name: "GraphQL request"})})
 		if err != nil {
 			fe := gqlerrors.FormatError(err)
 			fe.Extensions = map[string]any{"code": "INVALID_QUERY"}
 			return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{fe}}
+		}
+		if err := checkShape(doc, s.limits.MaxNesting); err != nil {
+			return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{format2(err)}}
 		}
 	}
 	op, err := operation(doc, req.OperationName)

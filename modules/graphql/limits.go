@@ -21,6 +21,13 @@ type Limits struct {
 	MaxBatch int
 	// MaxQueryBytes bounds the document's text.
 	MaxQueryBytes int
+	// MaxNesting bounds the document's shape, checked before it is parsed and
+	// validated (graphql-go recurses as deep as a document nests, and validates deep
+	// nesting slowly): its brackets, its selection sets with fragments spread, its
+	// list and object values, and its variables. Unlike MaxDepth it counts
+	// introspection and argument values too, so it is well above what real queries
+	// need (the standard introspection query nests 14 levels).
+	MaxNesting int
 	// DefaultLimit and MaxLimit are the data API's page sizes, for the estimate.
 	DefaultLimit, MaxLimit int
 }
@@ -37,6 +44,7 @@ func (l Limits) WithDefaults() Limits {
 	def(&l.MaxComplexity, 250_000)
 	def(&l.MaxBatch, 10)
 	def(&l.MaxQueryBytes, 64<<10)
+	def(&l.MaxNesting, 64)
 	def(&l.DefaultLimit, 100)
 	def(&l.MaxLimit, 1000)
 	return l
