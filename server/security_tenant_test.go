@@ -547,3 +547,74 @@ func TestSecurityNodesBootTogether(t *testing.T) {
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestSecurityWritesDuringSchemaChange (finding 8): writers and readers racing column
+// renames never get a 5xx: a statement built on the old model is built again on the
+// new one.
+func TestSecurityWritesDuringSchemaChange(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			p := "/api/t/acme"
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "posts", "columns": []any{
+				map[string]any{"name": "title", "type": "string"}, map[string]any{"name": "views", "type": "integer"}}})
+			n.mustCall(200, "POST", p+"/items/posts", map[string]any{"views": 1})
+			stop := make(chan struct{})
+			type tally struct{ ok, fourxx, fivexx int }
+			results := make(chan tally)
+			const workers = 16
+			for w := range workers {
+				go func() {
+					var tl tally
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							results <- tl
+							return
+						default:
+						}
+						var st int
+						var r reply
+						if w%4 == 0 {
+							st, r = n.call("GET", p+"/items/posts?limit=5&sort=-views", nil, nil)
+						} else {
+							st, r = n.call("POST", p+"/items/posts", map[string]any{"views": i}, nil)
+						}
+						switch {
+						case st >= 500:
+							tl.fivexx++
+							t.Logf("%d %s", st, r)
+						case st >= 400:
+							tl.fourxx++
+						default:
+							tl.ok++
+						}
+					}
+				}()
+			}
+			names := []string{"title", "headline"}
+			for i := range 6 {
+				from, to := names[i%2], names[(i+1)%2]
+				n.mustCall(200, "PATCH", p+"/tables/posts/columns/"+from, map[string]any{"name": to})
+				time.Sleep(100 * time.Millisecond)
+			}
+			close(stop)
+			var total tally
+			for range workers {
+				tl := <-results
+				total.ok += tl.ok
+				total.fourxx += tl.fourxx
+				total.fivexx += tl.fivexx
+			}
+			t.Logf("%d ok, %d 4xx, %d 5xx during 6 renames", total.ok, total.fourxx, total.fivexx)
+			if total.fivexx > 0 {
+				t.Fatalf("%d requests got a 5xx while the table changed shape", total.fivexx)
+			}
+			if total.ok == 0 {
+				t.Fatal("no request succeeded")
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" driver
 
@@ -254,4 +256,30 @@ func DropTenantStore(ctx context.Context, admin *DB, tenantURL string) error {
 		return fmt.Errorf("drop tenant %s store %s: %w", dialect, name, err)
 	}
 	return nil
+}
+
+// IsSchemaRace reports whether a statement failed because the table it names changed
+// shape after the statement was built: a column or table renamed or dropped by a
+// migration that committed in between, or a prepared plan whose result type changed.
+// Built again on the new model, the statement may well succeed.
+func IsSchemaRace(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "42703", "42P01": // undefined_column, undefined_table
+			return true
+		case "0A000": // feature_not_supported: "cached plan must not change result type"
+			return strings.Contains(pe.Message, "cached plan")
+		}
+		return false
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1054 || me.Number == 1146 // unknown column, no such table
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "no such column") || strings.Contains(msg, "no such table") || strings.Contains(msg, "has no column named")
 }

@@ -142,13 +142,13 @@ func (a *API) Mount(app *fiber.App) {
 	t.Get("/schema/drift", adm, a.drift)
 	t.Get("/schema/snapshot", adm, a.getSnapshot)
 	t.Post("/schema/apply", adm, a.applySnapshot)
-	t.Get("/items/:table", a.listItems)
-	t.Get("/items/:table/:id", uuidParam, a.getItem)
-	t.Post("/items/:table", a.createItems)
-	t.Patch("/items/:table", a.patchItems)
-	t.Delete("/items/:table", a.deleteItems)
-	t.Patch("/items/:table/:id", uuidParam, a.patchItem)
-	t.Delete("/items/:table/:id", uuidParam, a.deleteItem)
+	t.Get("/items/:table", a.onNewModel(a.listItems))
+	t.Get("/items/:table/:id", uuidParam, a.onNewModel(a.getItem))
+	t.Post("/items/:table", a.onNewModel(a.createItems))
+	t.Patch("/items/:table", a.onNewModel(a.patchItems))
+	t.Delete("/items/:table", a.onNewModel(a.deleteItems))
+	t.Patch("/items/:table/:id", uuidParam, a.onNewModel(a.patchItem))
+	t.Delete("/items/:table/:id", uuidParam, a.onNewModel(a.deleteItem))
 }
 
 // decode reads a JSON body strictly: unknown fields are an error, never ignored.
@@ -367,4 +367,52 @@ func uuidParam(c *fiber.Ctx) error {
 		return apierr.NotFound("no record with id %q", c.Params("id"))
 	}
 	return c.Next()
+}
+
+// awaitNewModel waits, briefly, for the schema version to move past the one the
+// request used: on MySQL a migration's DDL commits a moment before its metadata.
+func (a *API) awaitNewModel(c *fiber.Ctx, tc *tenantCtx) bool {
+	used := tc.version
+	for range 10 {
+		if _, v, err := a.Tenants.FreshModelVersion(c.UserContext(), tc.t, tc.db); err != nil {
+			return false
+		} else if v != used {
+			return true
+		}
+		select {
+		case <-c.UserContext().Done():
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return false
+}
+
+// onNewModel runs h again when it failed because its table changed shape while
+// it ran (a migration renamed or dropped a column between the model's read and the
+// statement): the statement failed whole, in its own transaction, so running it on the
+// new model is safe. It tries twice at most; when the model does not move on, or the
+// tries keep meeting new changes, the caller is told to retry (503 with Retry-After),
+// never a 500.
+func (a *API) onNewModel(h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		err := h(c)
+		if !database.IsSchemaRace(err) {
+			return err
+		}
+		tc := tenantOf(c)
+		for try := 0; try < 2 && database.IsSchemaRace(err); try++ {
+			if !a.awaitNewModel(c, tc) {
+				break
+			}
+			c.Response().ResetBody()
+			err = h(c)
+		}
+		if !database.IsSchemaRace(err) {
+			return err
+		}
+		a.Log.Info("request met a schema change; asked to retry", "tenant", tc.t.Slug, "path", c.Path(), "err", err)
+		c.Set(fiber.HeaderRetryAfter, "1")
+		return apierr.New(fiber.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "the table changed shape while this request ran; send it again").With("retryable", true)
+	}
 }
