@@ -354,7 +354,7 @@ func TestGraphQLNoNPlusOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sch, err := graphql.Build(m)
+	sch, err := graphql.Build(m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,9 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/vektah/gqlparser/v2"
+	gqlast "github.com/vektah/gqlparser/v2/ast"
 )
 
 // The security regression suite for GraphQL (issue 13): documents that took the process
@@ -51,5 +54,123 @@ func TestSecurityGraphQLFragmentCycle(t *testing.T) {
 			// The node still serves.
 			n.mustGQL("acme", "{ notes { id body } }", nil)
 		})
+	}
+}
+
+// TestSecuritySDLHidesUnreadable (finding 10): the SDL and introspection showed every
+// table, field and mutation to anonymous callers whose role could read nothing. They
+// now show what the caller may read and do; an admin sees everything; a permission
+// change shows in the next request.
+func TestSecuritySDLHidesUnreadable(t *testing.T) {
+	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	col := func(name string) map[string]any { return map[string]any{"name": name, "type": "string"} }
+	n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "posts", "columns": []any{col("title"), col("draft_notes")}})
+	n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "payroll", "columns": []any{col("salary")}})
+	n.mustCall(200, "POST", "/api/t/acme/items/payroll", map[string]any{"salary": "lots"})
+	anon := &node{t: t, base: n.base}
+
+	// The public role may read nothing: no tables, no mutations, a valid schema.
+	sdl := anon.sdl("acme")
+	for _, hidden := range []string{"posts", "payroll", "salary", "draft_notes", "Mutation", "create_"} {
+		if strings.Contains(sdl, hidden) {
+			t.Errorf("the anonymous SDL shows %q:\n%s", hidden, sdl)
+		}
+	}
+	mustLoadSDL(t, sdl)
+	r := anon.mustGQL("acme", introspectionQuery, nil)
+	if s := r.String(); strings.Contains(s, "payroll") || strings.Contains(s, "posts") || r.get("data.__schema.mutationType") != nil {
+		t.Errorf("anonymous introspection shows hidden tables: %.300s", s)
+	}
+	// Asking for a hidden table is still refused the way REST refuses it, naming no
+	// other hidden name.
+	if st, r := anon.gql("acme", "{ payroll { salary } }", nil); st != 200 || r.get("errors.0.extensions.code") != "FORBIDDEN" || r.get("data.payroll") != nil {
+		t.Errorf("anonymous payroll: %d %s", st, r)
+	}
+	if st, r := anon.gql("acme", `{ __schema { types { name } } payroll { salary } }`, nil); strings.Contains(r.String(), "payroll\"") && r.get("data.__schema") != nil {
+		t.Errorf("introspection with a hidden table ran on the whole schema: %d %s", st, r)
+	}
+
+	// Public may read posts' titles: only that shows; no mutations.
+	public := roleID(t, n, "acme", "public")
+	n.mustCall(200, "POST", "/api/t/acme/permissions", map[string]any{"role": public, "collection": "posts", "action": "read", "fields": []string{"id", "title"}})
+	sdl = anon.sdl("acme")
+	if !strings.Contains(sdl, "type posts {") || !strings.Contains(sdl, "title: String") {
+		t.Errorf("the anonymous SDL lacks the readable posts.title:\n%s", sdl)
+	}
+	for _, hidden := range []string{"payroll", "salary", "draft_notes", "Mutation", "create_posts"} {
+		if strings.Contains(sdl, hidden) {
+			t.Errorf("the anonymous SDL shows %q:\n%s", hidden, sdl)
+		}
+	}
+	mustLoadSDL(t, sdl)
+	anon.mustGQL("acme", "{ posts { id title } }", nil)
+
+	// Public may also create posts: the create mutations show, with the fields it may
+	// write; updates and deletes do not.
+	n.mustCall(200, "POST", "/api/t/acme/permissions", map[string]any{"role": public, "collection": "posts", "action": "create", "fields": []string{"title"}})
+	sdl = anon.sdl("acme")
+	if !strings.Contains(sdl, "create_posts_item(") || strings.Contains(sdl, "update_posts") || strings.Contains(sdl, "delete_posts") || strings.Contains(sdl, "draft_notes") {
+		t.Errorf("the anonymous SDL after a create permission:\n%s", sdl)
+	}
+	mustLoadSDL(t, sdl)
+
+	// The admin sees everything.
+	sdl = n.sdl("acme")
+	for _, want := range []string{"type payroll {", "salary: String", "draft_notes: String", "create_payroll_item(", "update_posts_items(", "delete_payroll_items("} {
+		if !strings.Contains(sdl, want) {
+			t.Errorf("the admin SDL lacks %q", want)
+		}
+	}
+	mustLoadSDL(t, sdl)
+}
+
+// TestSecurityGraphQLEmptyTable (finding 7): a table with no user columns made the
+// whole tenant's GraphQL and SDL answer 500 (its update input type had no fields), and
+// so did a table whose columns are all hidden from the caller. Both now give a valid
+// schema.
+func TestSecurityGraphQLEmptyTable(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "bare", "columns": []any{}})
+			n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "people", "columns": []any{map[string]any{"name": "name", "type": "string"}},
+				"relations": []any{map[string]any{"name": "team", "type": "many_to_one", "target": "bare", "inverse": "members"}}})
+			n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "lonely", "columns": []any{}})
+			sdl := n.sdl("acme")
+			mustLoadSDL(t, sdl)
+			// A table with nothing to update has no update mutations.
+			if !strings.Contains(sdl, "type bare {") || !strings.Contains(sdl, "create_lonely_item(") || strings.Contains(sdl, "update_lonely_item(") {
+				t.Errorf("the SDL of a bare table:\n%s", sdl)
+			}
+			r := n.mustGQL("acme", `mutation { create_bare_item(data: {}) { id } }`, nil)
+			id, _ := r.get("data.create_bare_item.id").(string)
+			r = n.mustGQL("acme", `{ bare { id created_at members { name } } people { name } }`, nil)
+			if r.get("data.bare.0.id") != id {
+				t.Errorf("read a bare table: %s", r)
+			}
+			// The public role may read people's relation field only: no column of it is
+			// readable, so people is not in its schema, which is still valid.
+			public := roleID(t, n, "acme", "public")
+			n.mustCall(200, "POST", "/api/t/acme/permissions", map[string]any{"role": public, "collection": "people", "action": "read", "fields": []string{"team"}})
+			anon := &node{t: t, base: n.base}
+			sdl = anon.sdl("acme")
+			mustLoadSDL(t, sdl)
+			if strings.Contains(sdl, "people") {
+				t.Errorf("a table with every column hidden shows:\n%s", sdl)
+			}
+			if st, r := anon.gql("acme", "{ __typename }", nil); st != 200 || r.get("data.__typename") != "Query" {
+				t.Errorf("anonymous query: %d %s", st, r)
+			}
+		})
+	}
+}
+
+// mustLoadSDL checks an SDL with a reference implementation of GraphQL.
+func mustLoadSDL(t *testing.T, sdl string) {
+	t.Helper()
+	if _, err := gqlparser.LoadSchema(&gqlast.Source{Input: sdl}); err != nil {
+		t.Fatalf("gqlparser: %v\n%s", err, sdl)
 	}
 }

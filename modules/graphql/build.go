@@ -9,12 +9,15 @@ import (
 	gql "github.com/graphql-go/graphql"
 	"github.com/graphql-go/graphql/language/ast"
 
+	"strata/modules/access"
 	"strata/modules/query"
 	"strata/schema"
 )
 
-// Schema is one tenant's generated GraphQL schema at one schema version. It holds no
-// caller: what a caller may read and write is decided when a request runs, by the same
+// Schema is one tenant's generated GraphQL schema at one schema version, as one policy
+// sees it: only the tables and fields it may read, only the mutations it may run (an
+// admin's shows everything). That is what introspection and the SDL reveal; what a
+// caller may read and write is still decided when a request runs, by the same
 // permission engine REST uses.
 type Schema struct {
 	gql   gql.Schema
@@ -30,7 +33,8 @@ type Schema struct {
 // builder makes the types of one schema.
 type builder struct {
 	model   *schema.Model
-	res     *query.Resolver // relation lookups only; no caller
+	res     *query.Resolver   // relation lookups only; no caller
+	perms   query.Permissions // nil: everything
 	names   map[string]bool
 	objects map[string]*gql.Object
 	filters map[string]*gql.InputObject
@@ -246,18 +250,22 @@ func (b *builder) name(want string) string {
 	return n
 }
 
-// Build generates the schema of a model: its user tables and junctions (system tables
-// have their own routes).
-func Build(m *schema.Model) (*Schema, error) {
-	b := &builder{model: m, res: &query.Resolver{Model: m}, names: map[string]bool{},
+// Build generates the schema of a model as perms sees it (nil: everything): its user
+// tables and junctions (system tables have their own routes). Every model the API
+// accepts, and every policy, yields a valid schema: types that would have no fields are
+// left out with what needs them.
+func Build(m *schema.Model, perms query.Permissions) (*Schema, error) {
+	b := &builder{model: m, res: &query.Resolver{Model: m}, perms: perms, names: map[string]bool{},
 		objects: map[string]*gql.Object{}, filters: map[string]*gql.InputObject{}, aggs: map[string]*gql.Object{}}
 	for _, n := range reservedNames {
 		b.names[n] = true
 	}
 	for i := range m.Tables {
 		if t := &m.Tables[i]; !t.System {
-			b.tables = append(b.tables, t)
 			b.names[t.Name] = true // table types keep their names
+			if b.visible(t) {
+				b.tables = append(b.tables, t)
+			}
 		}
 	}
 	for _, t := range b.tables {
@@ -269,8 +277,9 @@ func Build(m *schema.Model) (*Schema, error) {
 		b.rootFields(t, queryFields, mutationFields)
 	}
 	if len(queryFields) == 0 {
-		// A schema needs a query type with a field; a tenant without tables has this one.
-		queryFields["_empty"] = &gql.Field{Type: gql.Boolean, Description: "This tenant has no tables yet.",
+		// A schema needs a query type with a field; a tenant without tables (or a caller
+		// who may read none) has this one.
+		queryFields["_empty"] = &gql.Field{Type: gql.Boolean, Description: "There are no tables you may read.",
 			Resolve: func(gql.ResolveParams) (any, error) { return nil, nil }}
 	}
 	cfg := gql.SchemaConfig{Query: gql.NewObject(gql.ObjectConfig{Name: "Query", Fields: queryFields})}
@@ -320,8 +329,8 @@ func (b *builder) object(t *schema.Table) *gql.Object {
 		fs := gql.Fields{}
 		for i := range t.Columns {
 			c := &t.Columns[i]
-			if c.Relation != "" {
-				continue // the relation's field, below
+			if c.Relation != "" || !b.allowed(t, access.Read, c.Name) {
+				continue // the relation's field, below; or hidden from the caller
 			}
 			typ := columnType(c)
 			if c.Name == "id" {
@@ -331,7 +340,7 @@ func (b *builder) object(t *schema.Table) *gql.Object {
 		}
 		for _, f := range b.res.RelationFields(t) {
 			name := f.Name
-			if f.Target.System {
+			if !b.relationVisible(t, f) {
 				continue
 			}
 			if f.Kind == query.ToOne {
@@ -372,12 +381,12 @@ func (b *builder) filter(t *schema.Table) *gql.InputObject {
 			fs[op] = &gql.InputObjectFieldConfig{Type: gql.Boolean, Description: "On a to-one relation: whether its key is null."}
 		}
 		for i := range t.Columns {
-			if c := &t.Columns[i]; c.Relation == "" {
+			if c := &t.Columns[i]; c.Relation == "" && b.allowed(t, access.Read, c.Name) {
 				fs[c.Name] = &gql.InputObjectFieldConfig{Type: operatorTypes[operatorsName(c)]}
 			}
 		}
 		for _, f := range b.res.RelationFields(t) {
-			if !f.Target.System {
+			if b.relationVisible(t, f) {
 				fs[f.Name] = &gql.InputObjectFieldConfig{Type: b.filter(f.Target)}
 			}
 		}
@@ -399,6 +408,9 @@ func (b *builder) aggregated(t *schema.Table) *gql.Object {
 	ordered := gql.Fields{}
 	for i := range t.Columns {
 		c := &t.Columns[i]
+		if !b.allowed(t, access.Read, c.Name) {
+			continue
+		}
 		all[c.Name] = &gql.Field{Type: gql.Int, Resolve: field(c.Name)}
 		switch c.Type {
 		case schema.TypeInteger, schema.TypeBigint, schema.TypeFloat, schema.TypeDecimal, schema.TypeCurrency, schema.TypePercent:
@@ -412,9 +424,11 @@ func (b *builder) aggregated(t *schema.Table) *gql.Object {
 		"group":    {Type: jsonScalar, Resolve: field("group")},
 		"countAll": {Type: gql.Int, Resolve: field("countAll")},
 	}
-	countType := gql.NewObject(gql.ObjectConfig{Name: b.name(t.Name + "_aggregated_count"), Fields: all})
-	fs["count"] = &gql.Field{Type: countType, Resolve: field("count")}
-	fs["countDistinct"] = &gql.Field{Type: countType, Resolve: field("countDistinct")}
+	if len(all) > 0 {
+		countType := gql.NewObject(gql.ObjectConfig{Name: b.name(t.Name + "_aggregated_count"), Fields: all})
+		fs["count"] = &gql.Field{Type: countType, Resolve: field("count")}
+		fs["countDistinct"] = &gql.Field{Type: countType, Resolve: field("countDistinct")}
+	}
 	if len(numeric) > 0 {
 		numType := gql.NewObject(gql.ObjectConfig{Name: b.name(t.Name + "_aggregated_fields"), Fields: numeric})
 		for _, fn := range []string{"sum", "sumDistinct", "avg", "avgDistinct"} {
@@ -433,7 +447,10 @@ func (b *builder) aggregated(t *schema.Table) *gql.Object {
 }
 
 // inputs are a table's create and update input types: its columns, the keys of its
-// to-one relations, and the lists of keys of its to-many ones. Create marks what must be given (not nullable, no default).
+// to-one relations, and the lists of keys of its to-many ones, those the caller may
+// write. Create marks what must be given (not nullable, no default). An input type
+// that would have no fields is nil (a table of system columns only has nothing to
+// update): GraphQL has no empty input types, and the mutation is left out.
 func (b *builder) inputs(t *schema.Table) (create, update *gql.InputObject) {
 	cf, uf := gql.InputObjectConfigFieldMap{}, gql.InputObjectConfigFieldMap{}
 	for i := range t.Columns {
@@ -442,24 +459,71 @@ func (b *builder) inputs(t *schema.Table) (create, update *gql.InputObject) {
 			continue // owner_id, created_at, updated_at are Strata's to set
 		}
 		typ := inputType(c)
-		uf[c.Name] = &gql.InputObjectFieldConfig{Type: typ, Description: c.Description}
+		if c.Name != "id" && b.allowed(t, access.Update, c.Name) {
+			uf[c.Name] = &gql.InputObjectFieldConfig{Type: typ, Description: c.Description}
+		}
 		if !c.Nullable && len(c.Default) == 0 && c.Name != "id" && c.Relation == "" {
 			typ = gql.NewNonNull(typ)
 		}
-		cf[c.Name] = &gql.InputObjectFieldConfig{Type: typ, Description: c.Description}
+		if b.allowed(t, access.Create, c.Name) {
+			cf[c.Name] = &gql.InputObjectFieldConfig{Type: typ, Description: c.Description}
+		}
 	}
 	// To-many fields take the keys of the rows to link, as REST's do.
 	for _, f := range b.res.RelationFields(t) {
-		if f.Kind != query.ToOne && !f.Target.System {
-			keys := &gql.InputObjectFieldConfig{Type: gql.NewList(gql.NewNonNull(gql.ID)), Description: "the keys of the " + f.Target.Name + " rows to link; the others are unlinked"}
-			cf[f.Name], uf[f.Name] = keys, keys
+		if f.Kind == query.ToOne || !b.visible(f.Target) {
+			continue
+		}
+		keys := &gql.InputObjectFieldConfig{Type: gql.NewList(gql.NewNonNull(gql.ID)), Description: "the keys of the " + f.Target.Name + " rows to link; the others are unlinked"}
+		if b.allowed(t, access.Create, f.Name) {
+			cf[f.Name] = keys
+		}
+		if b.allowed(t, access.Update, f.Name) {
+			uf[f.Name] = keys
 		}
 	}
-	delete(uf, "id")
 	b.cost += len(cf) + len(uf)
-	create = gql.NewInputObject(gql.InputObjectConfig{Name: b.name("create_" + t.Name + "_input"), Fields: cf})
-	update = gql.NewInputObject(gql.InputObjectConfig{Name: b.name("update_" + t.Name + "_input"), Fields: uf})
+	if len(cf) > 0 {
+		create = gql.NewInputObject(gql.InputObjectConfig{Name: b.name("create_" + t.Name + "_input"), Fields: cf})
+	}
+	if len(uf) > 0 {
+		update = gql.NewInputObject(gql.InputObjectConfig{Name: b.name("update_" + t.Name + "_input"), Fields: uf})
+	}
 	return create, update
+}
+
+// rule is the caller's rule for action on t; nil when it is not allowed.
+func (b *builder) rule(t *schema.Table, action string) *access.Rule {
+	if b.perms == nil {
+		return &access.Rule{}
+	}
+	return b.perms.Rule(t.Name, action)
+}
+
+// allowed reports whether the caller may do action on field of t.
+func (b *builder) allowed(t *schema.Table, action, field string) bool {
+	r := b.rule(t, action)
+	return r != nil && r.AllowsField(field)
+}
+
+// visible reports whether t is in the caller's schema: a user table they may read at
+// least one column of (its type would otherwise have no fields).
+func (b *builder) visible(t *schema.Table) bool {
+	if t.System || b.rule(t, access.Read) == nil {
+		return false
+	}
+	for i := range t.Columns {
+		if c := &t.Columns[i]; c.Relation == "" && b.allowed(t, access.Read, c.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// relationVisible reports whether the caller sees relation field f of t: they may read
+// the field, and its target table.
+func (b *builder) relationVisible(t *schema.Table, f *query.RelField) bool {
+	return b.allowed(t, access.Read, f.Name) && b.visible(f.Target)
 }
 
 var (
@@ -479,16 +543,25 @@ func (b *builder) rootFields(t *schema.Table, q, mu gql.Fields) {
 	aggArgs["groupBy"] = &gql.ArgumentConfig{Type: gql.NewList(gql.String)}
 	q[name+"_aggregated"] = &gql.Field{Type: gql.NewNonNull(gql.NewList(gql.NewNonNull(b.aggregated(t)))), Args: aggArgs, Resolve: resolveAggregated(t)}
 
+	// Mutations for the actions the caller may take. Creates and updates answer with
+	// the rows written, read back, so only tables the caller sees have them (the
+	// others are written through REST).
 	create, update := b.inputs(t)
 	ids := gql.NewNonNull(gql.NewList(gql.NewNonNull(gql.ID)))
-	mu["create_"+name+"_item"] = &gql.Field{Type: o, Args: gql.FieldConfigArgument{"data": {Type: gql.NewNonNull(create)}}, Resolve: resolveCreate(t, false)}
-	mu["create_"+name+"_items"] = &gql.Field{Type: gql.NewNonNull(gql.NewList(gql.NewNonNull(o))),
-		Args: gql.FieldConfigArgument{"data": {Type: gql.NewNonNull(gql.NewList(gql.NewNonNull(create)))}}, Resolve: resolveCreate(t, true)}
-	mu["update_"+name+"_item"] = &gql.Field{Type: o, Args: gql.FieldConfigArgument{"id": {Type: gql.NewNonNull(gql.ID)}, "data": {Type: gql.NewNonNull(update)}}, Resolve: resolveUpdate(t, false)}
-	mu["update_"+name+"_items"] = &gql.Field{Type: gql.NewNonNull(gql.NewList(gql.NewNonNull(o))),
-		Args: gql.FieldConfigArgument{"ids": {Type: ids}, "data": {Type: gql.NewNonNull(update)}}, Resolve: resolveUpdate(t, true)}
-	mu["delete_"+name+"_item"] = &gql.Field{Type: deleteOne, Args: gql.FieldConfigArgument{"id": {Type: gql.NewNonNull(gql.ID)}}, Resolve: resolveDelete(t, false)}
-	mu["delete_"+name+"_items"] = &gql.Field{Type: deleteMany, Args: gql.FieldConfigArgument{"ids": {Type: ids}}, Resolve: resolveDelete(t, true)}
+	if create != nil && b.rule(t, access.Create) != nil {
+		mu["create_"+name+"_item"] = &gql.Field{Type: o, Args: gql.FieldConfigArgument{"data": {Type: gql.NewNonNull(create)}}, Resolve: resolveCreate(t, false)}
+		mu["create_"+name+"_items"] = &gql.Field{Type: gql.NewNonNull(gql.NewList(gql.NewNonNull(o))),
+			Args: gql.FieldConfigArgument{"data": {Type: gql.NewNonNull(gql.NewList(gql.NewNonNull(create)))}}, Resolve: resolveCreate(t, true)}
+	}
+	if update != nil && b.rule(t, access.Update) != nil {
+		mu["update_"+name+"_item"] = &gql.Field{Type: o, Args: gql.FieldConfigArgument{"id": {Type: gql.NewNonNull(gql.ID)}, "data": {Type: gql.NewNonNull(update)}}, Resolve: resolveUpdate(t, false)}
+		mu["update_"+name+"_items"] = &gql.Field{Type: gql.NewNonNull(gql.NewList(gql.NewNonNull(o))),
+			Args: gql.FieldConfigArgument{"ids": {Type: ids}, "data": {Type: gql.NewNonNull(update)}}, Resolve: resolveUpdate(t, true)}
+	}
+	if b.rule(t, access.Delete) != nil {
+		mu["delete_"+name+"_item"] = &gql.Field{Type: deleteOne, Args: gql.FieldConfigArgument{"id": {Type: gql.NewNonNull(gql.ID)}}, Resolve: resolveDelete(t, false)}
+		mu["delete_"+name+"_items"] = &gql.Field{Type: deleteMany, Args: gql.FieldConfigArgument{"ids": {Type: ids}}, Resolve: resolveDelete(t, true)}
+	}
 	b.cost += 9
 }
 

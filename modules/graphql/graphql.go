@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 
 	gql "github.com/graphql-go/graphql"
@@ -19,6 +20,7 @@ import (
 	"github.com/graphql-go/graphql/language/source"
 	"golang.org/x/sync/singleflight"
 
+	"strata/modules/access"
 	"strata/modules/query"
 	"strata/schema"
 )
@@ -36,9 +38,10 @@ type Service struct {
 }
 
 type entry struct {
-	key    string
-	tenant string
-	schema *Schema
+	key     string
+	tenant  string
+	version int64
+	schema  *Schema
 }
 
 // NewService returns a service whose cache holds schemas of at most maxCost fields and
@@ -53,10 +56,12 @@ func NewService(l Limits, maxCost int) *Service {
 // Limits are the service's request limits.
 func (s *Service) Limits() Limits { return s.limits }
 
-// Schema returns the tenant's schema at version, building it from model on first use.
-// An older version of the tenant's schema leaves the cache when a newer one comes in.
-func (s *Service) Schema(tenantID string, version int64, model *schema.Model) (*Schema, error) {
-	key := tenantID + "@" + strconv.FormatInt(version, 10)
+// Schema returns the tenant's schema at version as perms sees it (nil: everything),
+// building it from model on first use. Callers whose policies allow the same tables,
+// actions and fields share one schema; an older version of the tenant's schemas leaves
+// the cache when a newer one comes in.
+func (s *Service) Schema(tenantID string, version int64, model *schema.Model, perms query.Permissions) (*Schema, error) {
+	key := tenantID + "@" + strconv.FormatInt(version, 10) + "\x00" + policyKey(model, perms)
 	s.mu.Lock()
 	if el := s.byKey[key]; el != nil {
 		s.lru.MoveToFront(el)
@@ -66,11 +71,11 @@ func (s *Service) Schema(tenantID string, version int64, model *schema.Model) (*
 	}
 	s.mu.Unlock()
 	v, err, _ := s.builds.Do(key, func() (any, error) {
-		sch, err := Build(model)
+		sch, err := Build(model, perms)
 		if err != nil {
 			return nil, err
 		}
-		s.store(key, tenantID, sch)
+		s.store(key, tenantID, version, sch)
 		return sch, nil
 	})
 	if err != nil {
@@ -79,21 +84,22 @@ func (s *Service) Schema(tenantID string, version int64, model *schema.Model) (*
 	return v.(*Schema), nil
 }
 
-func (s *Service) store(key, tenantID string, sch *Schema) {
+func (s *Service) store(key, tenantID string, version int64, sch *Schema) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.byKey[key]; ok {
 		return
 	}
-	// The tenant's older versions will not be asked for again.
+	// The tenant's older versions will not be asked for again; its other policies'
+	// schemas of this version stay.
 	for el := s.lru.Front(); el != nil; {
 		next := el.Next()
-		if e := el.Value.(*entry); e.tenant == tenantID {
+		if e := el.Value.(*entry); e.tenant == tenantID && e.version < version {
 			s.remove(el)
 		}
 		el = next
 	}
-	s.byKey[key] = s.lru.PushFront(&entry{key: key, tenant: tenantID, schema: sch})
+	s.byKey[key] = s.lru.PushFront(&entry{key: key, tenant: tenantID, version: version, schema: sch})
 	s.cost += sch.cost
 	for s.cost > s.maxCost && s.lru.Len() > 1 {
 		s.remove(s.lru.Back())
@@ -105,6 +111,38 @@ func (s *Service) remove(el *list.Element) {
 	s.lru.Remove(el)
 	delete(s.byKey, e.key)
 	s.cost -= e.schema.cost
+}
+
+// policyKey names what perms lets a caller see of m, for the cache: per table, the
+// actions allowed and the fields they allow (row rules change no types). Two roles with
+// the same permissions share a key, and a changed permission makes a new one.
+func policyKey(m *schema.Model, perms query.Permissions) string {
+	if perms == nil {
+		return "*"
+	}
+	var b strings.Builder
+	for i := range m.Tables {
+		t := &m.Tables[i]
+		if t.System {
+			continue
+		}
+		for _, action := range access.Actions {
+			r := perms.Rule(t.Name, action)
+			if r == nil {
+				continue
+			}
+			// Names cannot hold control characters, so these separators are unambiguous.
+			b.WriteString(t.Name)
+			b.WriteByte(1)
+			b.WriteString(action)
+			if r.Fields != nil {
+				b.WriteByte(1)
+				b.WriteString(strings.Join(r.Fields, "\x01"))
+			}
+			b.WriteByte(2)
+		}
+	}
+	return b.String()
 }
 
 // CacheStats says how many schemas are cached and their total cost.
@@ -139,6 +177,13 @@ type Options struct {
 	Introspection func() (bool, error)
 	// QueryOnly refuses mutations (a GET request).
 	QueryOnly bool
+	// Full is the schema with everything (an admin's), when the one executed is a
+	// caller's narrower one: an operation that names what the caller does not see,
+	// but that is valid in full, runs on it, so that the permission engine refuses it
+	// with the code REST would give (FORBIDDEN, or INVALID_CREDENTIALS for anonymous
+	// writes) instead of a validation error. Introspection never runs on it. It is
+	// asked for only then, so callers' traffic alone does not build it.
+	Full func() (*Schema, error)
 	// Internal hears about internal errors, which answer only "internal error".
 	Internal func(error)
 	// slow turns the fast path off (tests compare the two).
@@ -191,13 +236,28 @@ func (s *Service) Execute(ctx context.Context, sch *Schema, req Request, backend
 		return r
 	}
 	if !valid {
-		if vr := gql.ValidateDocument(&sch.gql, doc, nil); !vr.IsValid {
-			for i := range vr.Errors {
-				vr.Errors[i].Extensions = map[string]any{"code": "INVALID_QUERY"}
+		if errs := validate(sch, doc, op); len(errs) > 0 {
+			var full *Schema
+			if opts.Full != nil && !introspects(doc) {
+				var err error
+				if full, err = opts.Full(); err != nil {
+					if opts.Internal != nil {
+						opts.Internal(err)
+					}
+					return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{format2(wrap(err))}, Mutation: res.Mutation}
+				}
 			}
-			return &Result{RequestError: true, Errors: vr.Errors, Mutation: res.Mutation}
+			if full == nil || full == sch || len(validate(full, doc, op)) > 0 {
+				// The caller's own schema's errors: they name only what it shows.
+				for i := range errs {
+					errs[i].Extensions = map[string]any{"code": "INVALID_QUERY"}
+				}
+				return &Result{RequestError: true, Errors: errs, Mutation: res.Mutation}
+			}
+			sch = full
+		} else {
+			sch.docs.put(req.Query, doc)
 		}
-		sch.docs.put(req.Query, doc)
 	}
 	if err := check(&sch.gql, doc, op, req.Variables, s.limits, opts.Introspection); err != nil {
 		return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{format2(err)}, Mutation: res.Mutation}
@@ -295,6 +355,48 @@ func operation(doc *ast.Document, name string) (*ast.OperationDefinition, error)
 		return nil, errorf("INVALID_QUERY", "the document has no operation named %q", name)
 	}
 	return found, nil
+}
+
+// validate is graphql-go's validation plus what it lets through: a mutation on a
+// schema without mutations (a caller who may write nothing) passes it and fails only
+// when executed.
+func validate(sch *Schema, doc *ast.Document, op *ast.OperationDefinition) []gqlerrors.FormattedError {
+	if op.Operation == ast.OperationTypeMutation && sch.gql.MutationType() == nil {
+		return []gqlerrors.FormattedError{gqlerrors.NewFormattedError("there are no mutations in this schema")}
+	}
+	return gql.ValidateDocument(&sch.gql, doc, nil).Errors
+}
+
+// introspects reports whether a document asks for __schema or __type anywhere.
+func introspects(doc *ast.Document) bool {
+	found := false
+	var sets func(set *ast.SelectionSet)
+	sets = func(set *ast.SelectionSet) {
+		if set == nil || found {
+			return
+		}
+		for _, sel := range set.Selections {
+			switch x := sel.(type) {
+			case *ast.Field:
+				if n := x.Name.Value; n == "__schema" || n == "__type" {
+					found = true
+					return
+				}
+				sets(x.SelectionSet)
+			case *ast.InlineFragment:
+				sets(x.SelectionSet)
+			}
+		}
+	}
+	for _, d := range doc.Definitions {
+		switch x := d.(type) {
+		case *ast.OperationDefinition:
+			sets(x.SelectionSet)
+		case *ast.FragmentDefinition:
+			sets(x.SelectionSet)
+		}
+	}
+	return found
 }
 
 // SDL renders the schema in the GraphQL schema definition language.

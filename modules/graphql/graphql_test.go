@@ -37,7 +37,7 @@ func benchModel() *schema.Model {
 // BenchmarkExecute measures the GraphQL layer alone (parse, validate, limits, compile,
 // execute, no database) for the data API benchmark's list request.
 func BenchmarkExecute(b *testing.B) {
-	sch, err := Build(benchModel())
+	sch, err := Build(benchModel(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func nestedModel() *schema.Model {
 // TestFastPathAgreesWithGraphQLGo: the fast path answers what graphql-go's executor
 // answers, for aliases, fragments, directives, __typename, nulls and nesting.
 func TestFastPathAgreesWithGraphQLGo(t *testing.T) {
-	sch, err := Build(nestedModel())
+	sch, err := Build(nestedModel(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func BenchmarkSchemaMemory(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		for i := range tenants {
-			if _, err := svc.Schema(fmt.Sprintf("tenant-%d", i), 1, model); err != nil {
+			if _, err := svc.Schema(fmt.Sprintf("tenant-%d", i), 1, model, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

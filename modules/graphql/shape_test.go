@@ -41,7 +41,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // TestHostileDocumentsAreRefused: fragment cycles and deep nesting are INVALID_QUERY
 // request errors, refused before graphql-go validates (or parses) them.
 func TestHostileDocumentsAreRefused(t *testing.T) {
-	sch, err := Build(nestedModel())
+	sch, err := Build(nestedModel(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestHostileDocumentsAreRefused(t *testing.T) {
 // TestShapeAllowsRealQueries: the shape limits leave room for what clients send: the
 // standard introspection query, nested filters, brackets inside strings and comments.
 func TestShapeAllowsRealQueries(t *testing.T) {
-	sch, err := Build(nestedModel())
+	sch, err := Build(nestedModel(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func FuzzExecute(f *testing.F) {
 	} {
 		f.Add(q, `{"f": {"_or": [{"title": {"_eq": "a"}}]}, "n": 1, "id": "x"}`)
 	}
-	sch, err := Build(nestedModel())
+	sch, err := Build(nestedModel(), nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -117,15 +117,34 @@ func (b gqlBackend) Delete(ctx context.Context, table string, ids []string) erro
 	return Translate(b.a.deleteRows(b.c, b.m, t, ids, len(ids) == 1))
 }
 
-// gqlSchema is the tenant's GraphQL schema at the request's model version.
+// gqlSchema is the tenant's GraphQL schema at the request's model version, as the
+// caller sees it: introspection and the SDL show only what they may read and do.
 func (a *API) gqlSchema(c *fiber.Ctx) (*graphql.Schema, *schema.Model, error) {
 	m, err := a.model(c)
 	if err != nil {
 		return nil, nil, err
 	}
 	tc := tenantOf(c)
-	s, err := a.GraphQL.Schema(tc.t.ID, tc.version, m)
+	s, err := a.GraphQL.Schema(tc.t.ID, tc.version, m, gqlPerms(c))
 	return s, m, err
+}
+
+// gqlFull returns the tenant's whole GraphQL schema, for operations that name what the
+// caller does not see (graphql.Options.Full); nil when the caller sees everything.
+func (a *API) gqlFull(c *fiber.Ctx, version int64, m *schema.Model) func() (*graphql.Schema, error) {
+	if gqlPerms(c) == nil {
+		return nil
+	}
+	return func() (*graphql.Schema, error) { return a.GraphQL.Schema(tenantOf(c).t.ID, version, m, nil) }
+}
+
+// gqlPerms is the caller's policy for the schema; nil (everything) for admins. A nil
+// *Policy in the interface would not read as "everything".
+func gqlPerms(c *fiber.Ctx) query.Permissions {
+	if p := perms(c); p != nil {
+		return p
+	}
+	return nil
 }
 
 // introspection reads the tenant's graphql_introspection setting.
@@ -193,6 +212,7 @@ func (a *API) graphqlHandler(c *fiber.Ctx) error {
 	}
 	backend := gqlBackend{a: a, c: c, m: m}
 	opts := graphql.Options{
+		Full:          a.gqlFull(c, tenantOf(c).version, m),
 		Introspection: a.introspection(c),
 		QueryOnly:     c.Method() == fiber.MethodGet,
 		Internal: func(err error) {
@@ -215,9 +235,10 @@ func (a *API) graphqlHandler(c *fiber.Ctx) error {
 		tc := tenantOf(c)
 		if fm, v, err := a.Tenants.FreshModelVersion(c.UserContext(), tc.t, tc.db); err == nil && v != tc.version {
 			tc.version = v
-			if sch, err = a.GraphQL.Schema(tc.t.ID, v, fm); err != nil {
+			if sch, err = a.GraphQL.Schema(tc.t.ID, v, fm, gqlPerms(c)); err != nil {
 				return err
 			}
+			opts.Full = a.gqlFull(c, v, fm)
 			backend.m = fm
 			for i, r := range reqs {
 				if results[i].RequestError {
