@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"strata/modules/access"
 	"strata/schema"
 )
 
@@ -102,5 +103,104 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
+	})
+}
+
+// parseOnly runs Resolver.Parse on posts with the given parameters, for a caller with
+// every permission and for one who may read only some fields, and checks that a
+// refusal is a *query.Error (a 400 or 403), never a panic or another error.
+func parseOnly(t *testing.T, m *schema.Model, p Params) {
+	for _, perms := range []Permissions{nil, limitedPolicy{}} {
+		r := &Resolver{Model: m, Limits: Limits{}.WithDefaults(), User: "00000000-0000-7000-8000-000000000001", Perms: perms}
+		if _, err := r.Parse(m.Table("posts"), p); err != nil {
+			var qe *Error
+			if !errors.As(err, &qe) {
+				t.Fatalf("refusal is not a *query.Error: %T %v", err, err)
+			}
+		}
+	}
+}
+
+// limitedPolicy may read posts' title and author, and authors' names.
+type limitedPolicy struct{}
+
+func (limitedPolicy) Rule(table, action string) *access.Rule {
+	switch {
+	case action != access.Read:
+		return nil
+	case table == "posts":
+		return &access.Rule{Fields: []string{"id", "title", "author", "comments"}}
+	case table == "authors":
+		return &access.Rule{Fields: []string{"name"}, Filter: map[string]any{"name": map[string]any{"_neq": "x"}}}
+	}
+	return nil
+}
+
+// deepJSON nests n levels of open and close around inner.
+func deepJSON(open, inner, close string, n int) string {
+	return strings.Repeat(open, n) + inner + strings.Repeat(close, n)
+}
+
+// FuzzFilter: the filter parser recurses through _and/_or, relations and _some/_none,
+// in JSON and in bracket form (filter[a][b]=v, key given apart).
+func FuzzFilter(f *testing.F) {
+	for _, s := range [][3]string{
+		{`{"views":{"_gt":500}}`, "", ""},
+		{deepJSON(`{"_and":[`, `{"views":{"_null":true}}`, `]}`, 5000), "", ""},
+		{deepJSON(`{"author":{"posts":{"_some":`, `{"title":{"_eq":"x"}}`, `}}}`, 3000), "", ""},
+		{deepJSON(`[`, "", `]`, 20000), "", ""},
+		{`{"title":{"_in":` + deepJSON("[", "1", "]", 5000) + `}}`, "", ""},
+		{"", "filter" + strings.Repeat("[_and][0]", 3000) + "[views][_eq]", "1"},
+		{"", "filter[author][name][_eq]", "ann"},
+		{"", "filter[_or][1][title][_eq]", "a"},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	m := fuzzModel(f)
+	f.Fuzz(func(t *testing.T, filter, key, value string) {
+		p := Params{}
+		if filter != "" {
+			p["filter"] = []string{filter}
+		}
+		if key != "" {
+			p[key] = []string{value}
+		}
+		parseOnly(t, m, p)
+	})
+}
+
+// FuzzFields: the fields parser recurses through relations (a.b.c).
+func FuzzFields(f *testing.F) {
+	for _, s := range []string{
+		"title,author.name,comments.body,tags.label",
+		"*,author.*,comments.post.author.posts.*",
+		strings.Repeat("author.posts.", 5000) + "title",
+		strings.Repeat("comments.post.", 3000) + "*",
+		strings.Repeat("title,", 5000),
+		"*.*", ".,..", "author..name",
+	} {
+		f.Add(s)
+	}
+	m := fuzzModel(f)
+	f.Fuzz(func(t *testing.T, fields string) {
+		parseOnly(t, m, Params{"fields": {fields}})
+	})
+}
+
+// FuzzDeep: deep recurses through the relations fields expanded, with a filter and a
+// sort at every level.
+func FuzzDeep(f *testing.F) {
+	for _, s := range [][2]string{
+		{"title,comments.body", `{"comments":{"_limit":2,"_sort":"-body","_filter":{"body":{"_nnull":true}}}}`},
+		{"author.posts.comments.body", `{"author":{"posts":{"_limit":1,"comments":{"_sort":["body"]}}}}`},
+		{"author.posts.title", deepJSON(`{"author":{"posts":`, `{}`, `}}`, 3000)},
+		{"comments.body", `{"comments":{"_filter":` + deepJSON(`{"_or":[`, `{}`, `]}`, 3000) + `}}`},
+		{"comments.body", deepJSON(`{"comments":`, `1`, `}`, 20000)},
+	} {
+		f.Add(s[0], s[1])
+	}
+	m := fuzzModel(f)
+	f.Fuzz(func(t *testing.T, fields, deep string) {
+		parseOnly(t, m, Params{"fields": {fields}, "deep": {deep}})
 	})
 }
