@@ -324,7 +324,7 @@ func (r *Resolver) parsePaging(q *Query, p Params) error {
 	if s := p.get("offset"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > MaxOffset {
-			return qerr("offset", "", fmt.Sprintf("must be an integer from 0 to %d", MaxOffset))
+			return qerr("offset", "", "must be an integer from 0 to %d", MaxOffset)
 		}
 		q.Offset = n
 	}
@@ -338,7 +338,7 @@ func (r *Resolver) parsePaging(q *Query, p Params) error {
 		}
 		// (n-1)*limit must neither overflow nor pass MaxOffset.
 		if n-1 > MaxOffset/max(q.Limit, 1) {
-			return qerr("page", "", fmt.Sprintf("is too large: page × limit may not pass %d rows", MaxOffset))
+			return qerr("page", "", "is too large: page × limit may not pass %d rows", MaxOffset)
 		}
 		q.Offset = (n - 1) * q.Limit
 	}
