@@ -61,7 +61,7 @@ func TestBadSchemaInput(t *testing.T) {
 		{"rename to a keyword", "PATCH", "/tables/posts", map[string]any{"name": "table"}, "name", 400},
 		{"alter a system column", "PATCH", "/tables/posts/columns/id", map[string]any{"type": "string"}, "column", 400},
 		{"not json", "POST", "/tables", "{nope", "body", 400},
-		{"body over the limit", "POST", "/tables", `{"name":"t","description":"` + strings.Repeat("x", 70000) + `"}`, "body", 400},
+		{"body over the limit", "POST", "/tables", `{"name":"t","description":"` + strings.Repeat("x", 70000) + `"}`, "body", 413},
 	}
 	before := len(ledger(t, db))
 	for _, c := range cases {

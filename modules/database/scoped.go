@@ -119,7 +119,9 @@ func ensurePostgresRole(ctx context.Context, db *DB, schemaName, role, password 
 	if !exists {
 		stmts = append(stmts, "CREATE ROLE "+q(role)+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS PASSWORD '"+password+"'")
 	} else {
-		stmts = append(stmts, "ALTER ROLE "+q(role)+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS PASSWORD '"+password+"'")
+		// Only a superuser may even restate SUPERUSER, REPLICATION or BYPASSRLS, and
+		// a control account that is none cannot have granted them.
+		stmts = append(stmts, "ALTER ROLE "+q(role)+" LOGIN NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD '"+password+"'")
 	}
 	if !super {
 		// Only a member may hand objects to the role.
