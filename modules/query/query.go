@@ -215,6 +215,11 @@ func (r *Resolver) Field(t *schema.Table, name string) *RelField {
 func (r *Resolver) Parse(t *schema.Table, p Params) (*Query, error) {
 	l := r.Limits
 	for k, vs := range p {
+		// A name is as long as the client likes too (filter[a][b]… carries the
+		// filter's path in it).
+		if len(k) > l.MaxParamBytes {
+			return nil, qerr(paramName(k), "", "its name is longer than %d bytes", l.MaxParamBytes)
+		}
 		for _, v := range vs {
 			if len(v) > l.MaxParamBytes {
 				return nil, qerr(paramName(k), "", "is longer than %d bytes", l.MaxParamBytes)
@@ -528,6 +533,9 @@ func (r *Resolver) parseAggregate(t *schema.Table, raw string) ([]Aggregate, err
 	if raw == "" {
 		return nil, nil
 	}
+	if max := r.Limits.maxJSONNesting(); jsonNestsDeeper(raw, max) {
+		return nil, qerr("aggregate", "", "its JSON nests deeper than %d levels", max)
+	}
 	var spec map[string]any
 	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
 		return nil, qerr("aggregate", "", "is not a JSON object: %v", err)
@@ -596,6 +604,9 @@ func isNumeric(t schema.Type) bool {
 func (r *Resolver) parseDeep(t *schema.Table, sel *Selection, raw string) error {
 	if raw == "" {
 		return nil
+	}
+	if max := r.Limits.maxJSONNesting(); jsonNestsDeeper(raw, max) {
+		return qerr("deep", "", "its JSON nests deeper than %d levels", max)
 	}
 	var spec map[string]any
 	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
