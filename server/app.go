@@ -78,7 +78,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 	}
 	tenants := tenant.NewRegistry(tenant.Config{
 		Control: control, DataDir: cfg.DataDir, Migration: mig, Snapshot: snapshot, NewID: newID, Now: time.Now, Log: log,
-		ModelTTL: cfg.CacheTTL, TenantTTL: cfg.CacheTTL, Bus: clusterBus, Secret: cfg.JWTSecret, Limit: limit,
+		ModelTTL: cfg.CacheTTL, TenantTTL: cfg.CacheTTL, Bus: clusterBus, Secret: cfg.JWTSecret, Limit: limit, Placement: cfg.TenantPlacement,
 		// Keep as many idle connections as may be open: reconnecting under load costs more
 		// than the query; idle ones are closed after MaxIdleTime.
 		Pool: database.Pool{MaxOpen: cfg.TenantPoolMax, MaxIdle: cfg.TenantPoolMax, MaxIdleTime: 5 * time.Minute},
@@ -89,6 +89,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 	if err := database.MigrateControl(ctx, control, []database.ControlStep{
 		{Version: 1, Name: "platform admins and sessions", Up: authSvc.EnsureSchema},
 		{Version: 2, Name: "tenant registry", Up: tenants.EnsureSchema},
+		{Version: 3, Name: "tenant placement", Up: tenants.AddPlacement},
 	}); err != nil {
 		co.close()
 		return nil, err

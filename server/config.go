@@ -38,6 +38,11 @@ type Config struct {
 	// connections of the least recently used tenants are closed to make room. Keep
 	// nodes × this below the server's max_connections.
 	MaxDBConnections int
+	// TenantPlacement is where new PostgreSQL tenants live (STRATA_TENANT_PLACEMENT):
+	// schema (default; a schema in the control database) or database (a database of
+	// their own, for operators who need each tenant's catalog to show only its own
+	// objects).
+	TenantPlacement string
 	// CustomSQLTimeout bounds one run of a tenant's hand-written SQL
 	// (STRATA_CUSTOM_SQL_TIMEOUT, default 30s); it is cancelled on the server after it.
 	CustomSQLTimeout time.Duration
@@ -96,17 +101,18 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return def
 	}
 	c := Config{
-		HTTP:          get("STRATA_HTTP", "127.0.0.1:8080"),
-		DataDir:       get("STRATA_DATA_DIR", "./strata_data"),
-		AdminEmail:    get("STRATA_ADMIN_EMAIL", "admin@example.com"),
-		AdminPassword: getenv("STRATA_ADMIN_PASSWORD"),
-		LogFormat:     get("STRATA_LOG_FORMAT", "text"),
-		LogLevel:      get("STRATA_LOG_LEVEL", "info"),
-		WSAuth:        get("STRATA_WS_AUTH", "public"),
-		PprofAddr:     getenv("STRATA_PPROF_ADDR"),
-		MetricsToken:  strings.TrimSpace(getenv("STRATA_METRICS_TOKEN")),
-		MetricsAddr:   strings.TrimSpace(getenv("STRATA_METRICS_ADDR")),
-		RedisURL:      strings.TrimSpace(getenv("STRATA_REDIS_URL")),
+		HTTP:            get("STRATA_HTTP", "127.0.0.1:8080"),
+		DataDir:         get("STRATA_DATA_DIR", "./strata_data"),
+		AdminEmail:      get("STRATA_ADMIN_EMAIL", "admin@example.com"),
+		AdminPassword:   getenv("STRATA_ADMIN_PASSWORD"),
+		LogFormat:       get("STRATA_LOG_FORMAT", "text"),
+		LogLevel:        get("STRATA_LOG_LEVEL", "info"),
+		WSAuth:          get("STRATA_WS_AUTH", "public"),
+		PprofAddr:       getenv("STRATA_PPROF_ADDR"),
+		MetricsToken:    strings.TrimSpace(getenv("STRATA_METRICS_TOKEN")),
+		MetricsAddr:     strings.TrimSpace(getenv("STRATA_METRICS_ADDR")),
+		RedisURL:        strings.TrimSpace(getenv("STRATA_REDIS_URL")),
+		TenantPlacement: get("STRATA_TENANT_PLACEMENT", "schema"),
 	}
 	var err error
 	ints := []struct {
@@ -149,6 +155,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.CacheTTL <= 0 {
 		return c, fmt.Errorf("STRATA_CACHE_TTL must be positive")
+	}
+	if c.TenantPlacement != "schema" && c.TenantPlacement != "database" {
+		return c, fmt.Errorf("STRATA_TENANT_PLACEMENT must be schema or database")
 	}
 	if c.CustomSQLTimeout <= 0 {
 		return c, fmt.Errorf("STRATA_CUSTOM_SQL_TIMEOUT must be positive")

@@ -78,6 +78,20 @@ func pgDatabase(t *testing.T, base string) string {
 		t.Fatalf("create database: %v", err)
 	}
 	t.Cleanup(func() {
+		// Tenants placed in databases of their own (STRATA_TENANT_PLACEMENT=database)
+		// are named after the control database.
+		if rows, err := admin.Query(`SELECT datname FROM pg_database WHERE datname LIKE $1`, name+`\_t\_%`); err == nil {
+			var dbs []string
+			for rows.Next() {
+				var d string
+				_ = rows.Scan(&d)
+				dbs = append(dbs, d)
+			}
+			rows.Close()
+			for _, d := range dbs {
+				_, _ = admin.Exec(`DROP DATABASE IF EXISTS "` + d + `" WITH (FORCE)`)
+			}
+		}
 		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
 			t.Logf("drop database %s: %v", name, err)
 		}

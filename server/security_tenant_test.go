@@ -630,3 +630,58 @@ func TestSecurityWritesDuringSchemaChange(t *testing.T) {
 		})
 	}
 }
+
+// TestSecurityDatabasePlacement (finding 5): with STRATA_TENANT_PLACEMENT=database a
+// PostgreSQL tenant lives in a database of its own, so what its code reads of the
+// catalogs names none of another tenant's schemas, tables or slug; with the default
+// (a schema each) they show, which docs/security.md says.
+func TestSecurityDatabasePlacement(t *testing.T) {
+	pg := pgTestURL()
+	if pg == "" {
+		requireBackends(t)
+		t.Skip("STRATA_TEST_POSTGRES_URL not set")
+	}
+	for _, placement := range []string{"schema", "database"} {
+		t.Run(placement, func(t *testing.T) {
+			n := startNode(t, pgDatabase(t, pg), map[string]string{"STRATA_TENANT_PLACEMENT": placement})
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "betacorp"})
+			n.mustCall(200, "POST", "/api/t/betacorp/tables", map[string]any{"name": "zz_payroll", "columns": []any{map[string]any{"name": "v", "type": "string"}}})
+			n.mustCall(200, "POST", "/api/t/betacorp/items/zz_payroll", map[string]any{"v": "s3cret"})
+			n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "notes", "columns": []any{map[string]any{"name": "body", "type": "text"}}})
+			n.mustCall(200, "POST", "/api/t/acme/migrations", map[string]any{"up_sql": `CREATE FUNCTION look() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.body := (SELECT string_agg(relname, ',') FROM pg_class) || '|' || (SELECT string_agg(nspname, ',') FROM pg_namespace)
+    || '|' || (SELECT string_agg(datname, ',') FROM pg_database);
+  RETURN NEW;
+END $$;
+CREATE TRIGGER look BEFORE INSERT ON notes FOR EACH ROW EXECUTE FUNCTION look();`})
+			seen := n.mustCall(200, "POST", "/api/t/acme/items/notes", map[string]any{"body": "x"}).get("data.body").(string)
+			leaks := strings.Contains(seen, "zz_payroll") || strings.Contains(seen, "betacorp")
+			if placement == "database" && leaks {
+				t.Fatalf("a tenant in a database of its own sees another tenant's names: %s", seen)
+			}
+			if placement == "schema" && !leaks {
+				t.Fatalf("schema placement shows other tenants' names, as documented; the test no longer sees them: %.300s", seen)
+			}
+			// Its own database is closed to the other tenant's account.
+			if placement == "database" {
+				acme := n.tenantDB("acme")
+				other := n.tenantDB("betacorp")
+				u, _ := url.Parse(other.URL())
+				u.Path = "/" + acme.Name
+				if db, err := database.Open(context.Background(), u.String(), database.Pool{MaxOpen: 1}); err == nil {
+					db.Close()
+					t.Fatal("a tenant's account connected to another tenant's database")
+				}
+			}
+			if r := n.mustCall(200, "GET", "/api/t/betacorp/items/zz_payroll", nil); r.get("data.0.v") != "s3cret" {
+				t.Fatalf("beta: %s", r)
+			}
+			_, r := n.call("DELETE", "/api/tenants/betacorp", nil, nil)
+			if st, r := n.call("DELETE", "/api/tenants/betacorp", nil, confirmHeaders(t, r)); st != 204 && st != 200 {
+				t.Fatalf("delete tenant: %d %s", st, r)
+			}
+		})
+	}
+}

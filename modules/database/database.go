@@ -176,9 +176,26 @@ func redact(raw string) string {
 	return u.String()
 }
 
+// Placements of a PostgreSQL tenant on its server.
+const (
+	// PlaceSchema: a schema t_<slug> in the control database (the default).
+	PlaceSchema = "schema"
+	// PlaceDatabase: a database of its own, which no other tenant's account may connect
+	// to: the catalogs it reads (tables, schemas) hold only its own objects.
+	PlaceDatabase = "database"
+)
+
 // TenantURL derives the URL of a tenant's own database/schema/file on the server of
-// base (the control database, or the tenant's own database_url).
+// base (the control database, or the tenant's own database_url), placed by schema on
+// PostgreSQL.
 func TenantURL(base, dataDir, slug string) (string, error) {
+	return PlacedTenantURL(base, dataDir, slug, PlaceSchema)
+}
+
+// PlacedTenantURL is TenantURL with the PostgreSQL placement chosen. A tenant database
+// is named by a digest of the slug, not the slug: database names are in a catalog every
+// account can read.
+func PlacedTenantURL(base, dataDir, slug, placement string) (string, error) {
 	driver, _, name, _, err := parse(base)
 	if err != nil {
 		return "", err
@@ -188,7 +205,13 @@ func TenantURL(base, dataDir, slug string) (string, error) {
 	case "pgx":
 		u, _ := url.Parse(base)
 		q := u.Query()
-		q.Set("search_path", limitName("t_"+ident))
+		if placement == PlaceDatabase {
+			h := sha256.Sum256([]byte("strata tenant database\x00" + slug))
+			u.Path = "/" + limitName(name+"_t_"+hex.EncodeToString(h[:6]))
+			q.Del("search_path")
+		} else {
+			q.Set("search_path", limitName("t_"+ident))
+		}
 		u.RawQuery = q.Encode()
 		return u.String(), nil
 	case "mysql":
@@ -197,6 +220,27 @@ func TenantURL(base, dataDir, slug string) (string, error) {
 		return u.String(), nil
 	}
 	return "sqlite://" + filepath.Join(dataDir, "tenants", slug+".db"), nil
+}
+
+// ownDatabase reports whether a PostgreSQL tenant URL places the tenant in a database
+// of its own (no search_path: the tenant uses the database's public schema).
+func ownDatabase(tenantURL string) bool {
+	u, err := url.Parse(tenantURL)
+	return err == nil && u.Query().Get("search_path") == ""
+}
+
+// onDatabase opens a one-connection pool to another database of admin's server, as
+// admin's account.
+func onDatabase(ctx context.Context, admin *DB, dbName string) (*DB, error) {
+	u, err := url.Parse(admin.url)
+	if err != nil {
+		return nil, err
+	}
+	u.Path = "/" + dbName
+	q := u.Query()
+	q.Del("search_path")
+	u.RawQuery = q.Encode()
+	return Open(ctx, u.String(), Pool{MaxOpen: 1, Limit: admin.limit})
 }
 
 // limitName keeps a generated database or schema name within 63 characters.
@@ -217,6 +261,10 @@ func CreateTenantStore(ctx context.Context, admin *DB, tenantURL string) error {
 	}
 	switch dialect {
 	case "postgres":
+		if ownDatabase(tenantURL) {
+			err = createPostgresDatabase(ctx, admin, name)
+			break
+		}
 		_, err = admin.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+admin.Dialect.Quote(name))
 	case "mysql":
 		_, err = admin.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+admin.Dialect.Quote(name)+" CHARACTER SET "+schema.MySQLCharset+" COLLATE "+schema.MySQLCollation)
@@ -227,6 +275,32 @@ func CreateTenantStore(ctx context.Context, admin *DB, tenantURL string) error {
 	return nil
 }
 
+// createPostgresDatabase makes a tenant's own database that only its account (granted
+// later) and the control account may connect to.
+func createPostgresDatabase(ctx context.Context, admin *DB, name string) error {
+	q := admin.Dialect.Quote
+	var exists bool
+	if err := admin.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+q(name)); err != nil {
+			return err
+		}
+	}
+	if _, err := admin.ExecContext(ctx, "REVOKE ALL ON DATABASE "+q(name)+" FROM PUBLIC"); err != nil {
+		return err
+	}
+	tdb, err := onDatabase(ctx, admin, name)
+	if err != nil {
+		return err
+	}
+	defer tdb.Close()
+	// PostgreSQL 14 and older let every role create in public.
+	_, err = tdb.ExecContext(ctx, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+	return err
+}
+
 // DropTenantStore removes a tenant's schema, database or file.
 func DropTenantStore(ctx context.Context, admin *DB, tenantURL string) error {
 	_, _, name, dialect, err := parse(tenantURL)
@@ -235,8 +309,12 @@ func DropTenantStore(ctx context.Context, admin *DB, tenantURL string) error {
 	}
 	switch dialect {
 	case "postgres":
-		_, err = admin.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+admin.Dialect.Quote(name)+" CASCADE")
-		if err == nil { // its scoped role owned only that schema
+		if ownDatabase(tenantURL) {
+			_, err = admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+admin.Dialect.Quote(name)+" WITH (FORCE)")
+		} else {
+			_, err = admin.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+admin.Dialect.Quote(name)+" CASCADE")
+		}
+		if err == nil { // its scoped role owned only that schema or database
 			_, err = admin.ExecContext(ctx, "DROP ROLE IF EXISTS "+admin.Dialect.Quote(scopedRole(tenantURL, name)))
 		}
 	case "mysql":

@@ -79,7 +79,23 @@ func ProvisionAccount(ctx context.Context, admin *DB, tenantURL, password string
 	role := scopedRole(tenantURL, name)
 	switch dialect {
 	case "postgres":
-		if err := ensurePostgresRole(ctx, admin, name, role, password); err != nil {
+		if !ownDatabase(tenantURL) {
+			if err := ensurePostgresRole(ctx, admin, admin, name, role, password); err != nil {
+				return fmt.Errorf("tenant role: %w", err)
+			}
+			break
+		}
+		// A database of its own: the role is made on the server, its rights in the
+		// tenant database's public schema, on a connection to that database.
+		tdb, err := onDatabase(ctx, admin, name)
+		if err != nil {
+			return fmt.Errorf("tenant database: %w", err)
+		}
+		defer tdb.Close()
+		if err := ensurePostgresRole(ctx, admin, tdb, "public", role, password); err != nil {
+			return fmt.Errorf("tenant role: %w", err)
+		}
+		if _, err := admin.ExecContext(ctx, "GRANT CONNECT, TEMPORARY ON DATABASE "+admin.Dialect.Quote(name)+" TO "+admin.Dialect.Quote(role)); err != nil {
 			return fmt.Errorf("tenant role: %w", err)
 		}
 	case "mysql":
@@ -109,7 +125,10 @@ func isNoSuchGrant(err error) bool {
 	return errors.As(err, &me) && me.Number == 1141
 }
 
-func ensurePostgresRole(ctx context.Context, db *DB, schemaName, role, password string) error {
+// ensurePostgresRole makes the role through server (any database of the server) and
+// gives it its schema through store (a connection to the database the schema is in).
+func ensurePostgresRole(ctx context.Context, server, store *DB, schemaName, role, password string) error {
+	db := server
 	q := db.Dialect.Quote
 	var exists, super bool
 	if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1), (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)", role).Scan(&exists, &super); err != nil {
@@ -130,11 +149,14 @@ func ensurePostgresRole(ctx context.Context, db *DB, schemaName, role, password 
 	// The schema stays the control account's: the tenant may create in it but not
 	// drop it, and the role needs no CREATE on the database (which would let it make
 	// schemas, say one named like a tenant yet to come).
-	stmts = append(stmts, "GRANT USAGE, CREATE ON SCHEMA "+q(schemaName)+" TO "+q(role))
 	for _, s := range stmts {
 		if _, err := db.ExecContext(ctx, s); err != nil {
 			return err
 		}
+	}
+	db = store
+	if _, err := db.ExecContext(ctx, "GRANT USAGE, CREATE ON SCHEMA "+q(schemaName)+" TO "+q(role)); err != nil {
+		return err
 	}
 	// Tables an older Strata created as the control account become the tenant's.
 	rows, err := db.QueryContext(ctx, `SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -38,6 +38,9 @@ type Tenant struct {
 	CreatedAt time.Time `json:"created_at"`
 	// databaseURL is the tenant's own server, if it has one; never serialised.
 	databaseURL string
+	// placement is where a PostgreSQL tenant lives on its server (database.PlaceSchema
+	// or PlaceDatabase), fixed when it is created.
+	placement string
 }
 
 // Config wires a Registry.
@@ -56,6 +59,9 @@ type Config struct {
 	ModelTTL time.Duration
 	// TenantTTL is how long a tenant found by slug is trusted (default 2s).
 	TenantTTL time.Duration
+	// Placement is where new PostgreSQL tenants go: database.PlaceSchema (default) or
+	// PlaceDatabase (STRATA_TENANT_PLACEMENT).
+	Placement string
 	// Secret derives each tenant account's password and the migration lock keys, so
 	// every node knows them and nothing is stored.
 	Secret []byte
@@ -200,6 +206,16 @@ func (r *Registry) storeModel(tenantID string, m *schema.Model, version int64, g
 	r.models[tenantID] = &cachedModel{model: m, version: version, checked: time.Now()}
 }
 
+// AddPlacement records where each tenant lives on its server (control migration 3):
+// tenants registered before it have none, which means a schema.
+func (r *Registry) AddPlacement(ctx context.Context) error {
+	str := r.cfg.Control.Dialect.ColumnType(&schema.Column{Type: schema.TypeString, Length: 16})
+	if _, err := r.cfg.Control.ExecContext(ctx, "ALTER TABLE strata_tenants ADD COLUMN placement "+str+" NULL"); err != nil {
+		return fmt.Errorf("add tenant placement: %w", err)
+	}
+	return nil
+}
+
 // EnsureSchema creates the registry table in the control database.
 func (r *Registry) EnsureSchema(ctx context.Context) error {
 	d := r.cfg.Control.Dialect
@@ -210,6 +226,11 @@ func (r *Registry) EnsureSchema(ctx context.Context) error {
 		return fmt.Errorf("create tenant registry: %w", err)
 	}
 	return nil
+}
+
+// storeURL is the URL of the tenant's own schema, database or file.
+func (r *Registry) storeURL(t *Tenant) (string, error) {
+	return database.PlacedTenantURL(r.baseURL(t), r.cfg.DataDir, t.Slug, t.placement)
 }
 
 // baseURL is the server a tenant's own database lives on.
@@ -231,17 +252,20 @@ func (r *Registry) Create(ctx context.Context, slug, name, databaseURL string) (
 	if len(name) > 255 {
 		return nil, apierr.InvalidPayload("name", "name is longer than 255 characters")
 	}
-	t := &Tenant{ID: r.cfg.NewID(), Slug: slug, Name: name, databaseURL: databaseURL, CreatedAt: r.cfg.Now().UTC()}
+	t := &Tenant{ID: r.cfg.NewID(), Slug: slug, Name: name, databaseURL: databaseURL, CreatedAt: r.cfg.Now().UTC(), placement: database.PlaceSchema}
 	dialect, err := database.DialectOf(r.baseURL(t))
 	if err != nil {
 		return nil, apierr.InvalidPayload("database_url", "%v", err)
 	}
 	t.Dialect = dialect
+	if dialect == "postgres" && r.cfg.Placement == database.PlaceDatabase {
+		t.placement = database.PlaceDatabase
+	}
 	c := r.cfg.Control
 	d := c.Dialect
 	// Claim the slug first: the unique key makes two concurrent creates fail cleanly.
-	_, err = c.ExecContext(ctx, d.Rebind("INSERT INTO strata_tenants (id, slug, name, dialect, database_url, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
-		t.ID, t.Slug, t.Name, t.Dialect, nullable(databaseURL), "creating", d.TimeValue(t.CreatedAt))
+	_, err = c.ExecContext(ctx, d.Rebind("INSERT INTO strata_tenants (id, slug, name, dialect, database_url, placement, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+		t.ID, t.Slug, t.Name, t.Dialect, nullable(databaseURL), t.placement, "creating", d.TimeValue(t.CreatedAt))
 	if err != nil {
 		if existing, _ := r.lookup(ctx, slug); existing != nil {
 			return nil, apierr.New(400, "RECORD_NOT_UNIQUE", "tenant %q already exists", slug).With("field", "slug")
@@ -262,7 +286,7 @@ func (r *Registry) Create(ctx context.Context, slug, name, databaseURL string) (
 }
 
 func (r *Registry) provision(ctx context.Context, t *Tenant) error {
-	url, err := database.TenantURL(r.baseURL(t), r.cfg.DataDir, t.Slug)
+	url, err := r.storeURL(t)
 	if err != nil {
 		return err
 	}
@@ -331,7 +355,7 @@ func (r *Registry) server(ctx context.Context, t *Tenant) (*database.DB, func(),
 }
 
 func (r *Registry) dropStore(ctx context.Context, t *Tenant) error {
-	url, err := database.TenantURL(r.baseURL(t), r.cfg.DataDir, t.Slug)
+	url, err := r.storeURL(t)
 	if err != nil {
 		return err
 	}
@@ -370,7 +394,7 @@ func (r *Registry) Delete(ctx context.Context, t *Tenant) error {
 
 // List returns every active tenant.
 func (r *Registry) List(ctx context.Context) ([]*Tenant, error) {
-	return r.query(ctx, "SELECT id, slug, name, dialect, database_url, created_at FROM strata_tenants WHERE status = 'active' ORDER BY slug")
+	return r.query(ctx, "SELECT id, slug, name, dialect, database_url, placement, created_at FROM strata_tenants WHERE status = 'active' ORDER BY slug")
 }
 
 // Get returns an active tenant by slug; the answer is cached for a moment, since it
@@ -403,7 +427,7 @@ func (r *Registry) lookup(ctx context.Context, slug string) (*Tenant, error) {
 	if !SlugPattern.MatchString(slug) {
 		return nil, nil
 	}
-	ts, err := r.query(ctx, r.cfg.Control.Dialect.Rebind("SELECT id, slug, name, dialect, database_url, created_at FROM strata_tenants WHERE status = 'active' AND slug = ?"), slug)
+	ts, err := r.query(ctx, r.cfg.Control.Dialect.Rebind("SELECT id, slug, name, dialect, database_url, placement, created_at FROM strata_tenants WHERE status = 'active' AND slug = ?"), slug)
 	if err != nil || len(ts) == 0 {
 		return nil, err
 	}
@@ -419,12 +443,17 @@ func (r *Registry) query(ctx context.Context, q string, args ...any) ([]*Tenant,
 	out := []*Tenant{}
 	for rows.Next() {
 		var t Tenant
-		var dbURL sql.NullString
+		var dbURL, placement sql.NullString
 		var created any
-		if err := rows.Scan(&t.ID, &t.Slug, &t.Name, &t.Dialect, &dbURL, &created); err != nil {
+		if err := rows.Scan(&t.ID, &t.Slug, &t.Name, &t.Dialect, &dbURL, &placement, &created); err != nil {
 			return nil, fmt.Errorf("scan tenant: %w", err)
 		}
 		t.databaseURL = dbURL.String
+		// Tenants registered before placements were recorded live in schemas.
+		t.placement = database.PlaceSchema
+		if placement.String == database.PlaceDatabase {
+			t.placement = database.PlaceDatabase
+		}
 		switch c := created.(type) {
 		case time.Time:
 			t.CreatedAt = c.UTC()
@@ -451,7 +480,7 @@ func (r *Registry) DB(ctx context.Context, t *Tenant) (*database.DB, error) {
 	if p != nil {
 		return p.db, nil
 	}
-	url, err := database.TenantURL(r.baseURL(t), r.cfg.DataDir, t.Slug)
+	url, err := r.storeURL(t)
 	if err != nil {
 		return nil, err
 	}
@@ -759,7 +788,7 @@ func (r *Registry) UpgradeSystem(ctx context.Context, report func(UpgradeResult)
 func (r *Registry) UpgradeTenant(ctx context.Context, t *Tenant) ([]string, error) {
 	// The account is brought up to date first: an older Strata made tables as the
 	// control account, and granted MySQL accounts EVENT.
-	url, err := database.TenantURL(r.baseURL(t), r.cfg.DataDir, t.Slug)
+	url, err := r.storeURL(t)
 	if err != nil {
 		return nil, err
 	}
