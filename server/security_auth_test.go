@@ -376,9 +376,16 @@ func TestSecurityRevocationIsImmediate(t *testing.T) {
 					// Both nodes have checked the token (and cached what they read).
 					boss(a).mustCall(200, "GET", "/api/t/acme/tables", nil)
 					boss(b).mustCall(200, "GET", "/api/t/acme/tables", nil)
+					// A socket signed in with the token, on the other node.
+					ws := b.dial("acme", login.get("data.access_token").(string))
+					ws.send(map[string]any{"type": "ping"})
+					ws.expect("pong", "", "")
 					wait := b.heard(bus.TopicInvalidate, id, bus.InvalidateSessions)
 					c.change(user, login.get("data.refresh_token").(string))
 					wait()
+					if code := ws.closeCode(); code != 1008 {
+						t.Fatalf("the socket signed in with the old token after %s: close code %d, want 1008", c.name, code)
+					}
 					for _, n := range []*node{b, a} {
 						if st, r := boss(n).call("GET", "/api/t/acme/tables", nil, nil); st != 401 {
 							t.Fatalf("node %s: the old access token after %s: %d %.300s, want 401", n.base, c.name, st, r)

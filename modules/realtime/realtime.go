@@ -41,6 +41,9 @@ type Scope interface {
 	List(ctx context.Context, table string, p query.Params) ([]map[string]any, error)
 	// Authenticated reports whether the caller showed credentials (not the public role).
 	Authenticated() bool
+	// Subject is the signed-in user or platform admin the socket reads as ("" for the
+	// public role and API keys).
+	Subject() string
 	// Unrestricted reports whether the caller reads every row of table (no row rule):
 	// such a subscriber saw every row, so it needs no record of which ones.
 	Unrestricted(ctx context.Context, table string) bool
@@ -382,6 +385,35 @@ func fanOut(subs []*subscription, deliver func([]*subscription)) {
 		wg.Go(func() { deliver(part) })
 	}
 	wg.Wait()
+}
+
+// Revoke closes the sockets signed in as subject in a tenant (every signed-in socket
+// of the tenant when subject is empty; any tenant when tenantID is empty, for platform
+// admins), after a sign-out, a revoked session, or a change of the subject's role,
+// status or password: a socket must not outlive its session any more than a request
+// may. The client is told TOKEN_EXPIRED, so an SDK refreshes and reconnects if it
+// still can.
+func (h *Hub) Revoke(tenantID, subject string) {
+	h.mu.RLock()
+	var list []*Session
+	for s := range h.sessions {
+		if tenantID != "" && s.tenant != tenantID {
+			continue
+		}
+		s.mu.Lock()
+		sc := s.scope
+		s.mu.Unlock()
+		if sc == nil || !sc.Authenticated() || sc.Subject() == "" {
+			continue
+		}
+		if subject == "" && tenantID != "" || sc.Subject() == subject {
+			list = append(list, s)
+		}
+	}
+	h.mu.RUnlock()
+	for _, s := range list {
+		go s.failAndClose("TOKEN_EXPIRED", "the session was signed out or changed; reconnect with a new token", "session revoked")
+	}
 }
 
 // each runs f for every session of a tenant.

@@ -87,6 +87,7 @@ func (fakeScope) TenantID() string                          { return "t" }
 func (fakeScope) Key() string                               { return "k" }
 func (fakeScope) Expires() time.Time                        { return time.Time{} }
 func (fakeScope) Authenticated() bool                       { return false }
+func (fakeScope) Subject() string                           { return "" }
 func (fakeScope) Unrestricted(context.Context, string) bool { return true }
 func (fakeScope) List(_ context.Context, table string, _ query.Params) ([]map[string]any, error) {
 	if table == "secret" {

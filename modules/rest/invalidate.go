@@ -39,6 +39,9 @@ func (a *API) forget(tenantID string, inv bus.Invalidation) {
 		a.corsMu.Drop(tenantID)
 	case bus.InvalidateSessions:
 		a.Auth.ForgetSessions(tenantID, inv.Subject)
+		if a.Realtime != nil {
+			a.Realtime.Revoke(tenantID, inv.Subject)
+		}
 	}
 }
 

@@ -27,6 +27,14 @@ type rtScope struct {
 func (s *rtScope) TenantID() string    { return s.tc.t.ID }
 func (s *rtScope) Expires() time.Time  { return s.expires }
 func (s *rtScope) Authenticated() bool { return s.caller.Kind != "anonymous" }
+
+// Subject is the user or platform admin; API keys have no session to revoke.
+func (s *rtScope) Subject() string {
+	if s.caller.Kind == "user" || s.caller.Kind == "platform" {
+		return s.caller.UserID
+	}
+	return ""
+}
 func (s *rtScope) Key() string         { return s.caller.Kind + ":" + s.caller.UserID + ":" + s.caller.RoleID }
 
 // Unrestricted reports whether the caller reads every row of table.
