@@ -35,7 +35,7 @@ func (s *rtScope) Subject() string {
 	}
 	return ""
 }
-func (s *rtScope) Key() string         { return s.caller.Kind + ":" + s.caller.UserID + ":" + s.caller.RoleID }
+func (s *rtScope) Key() string { return s.caller.Kind + ":" + s.caller.UserID + ":" + s.caller.RoleID }
 
 // Unrestricted reports whether the caller reads every row of table.
 func (s *rtScope) Unrestricted(ctx context.Context, table string) bool {
