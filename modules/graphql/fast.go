@@ -339,8 +339,10 @@ func shape(v any, t gql.Type, p *plan) any {
 // fieldError formats a resolver's error as graphql-go would, with its path and place.
 func fieldError(err error, f *ast.Field, path []any) gqlerrors.FormattedError {
 	fe := gqlerrors.FormattedError{Message: err.Error(), Path: path, Locations: []location.SourceLocation{}}
-	if f.Loc != nil && f.Loc.Source != nil {
-		fe.Locations = append(fe.Locations, location.GetLocation(f.Loc.Source, f.Loc.Start))
+	if f.Loc != nil {
+		// The document is parsed without its source, as graphql-go would locate it
+		// then; Execute relocates it.
+		fe.Locations = append(fe.Locations, location.GetLocation(nil, f.Loc.Start))
 	}
 	var e *Error
 	if errors.As(err, &e) {

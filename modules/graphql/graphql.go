@@ -9,6 +9,8 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,8 +18,10 @@ import (
 	gql "github.com/graphql-go/graphql"
 	"github.com/graphql-go/graphql/gqlerrors"
 	"github.com/graphql-go/graphql/language/ast"
+	"github.com/graphql-go/graphql/language/location"
 	"github.com/graphql-go/graphql/language/parser"
 	"github.com/graphql-go/graphql/language/source"
+	"github.com/graphql-go/graphql/language/visitor"
 	"golang.org/x/sync/singleflight"
 
 	"strata/modules/access"
@@ -208,17 +212,20 @@ func (s *Service) Execute(ctx context.Context, sch *Schema, req Request, backend
 	if doc == nil {
 		// A cached document passed these checks already; a new one is measured before
 		// graphql-go's parser and validator, which recurse as deep as it nests.
-		if err := scanNesting(req.Query, s.limits.MaxNesting); err != nil {
+		if err := scanText(req.Query, s.limits); err != nil {
 			return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{format2(err)}}
 		}
 		var err error
-		doc, err = parser.Parse(parser.ParseParams{Source: source.NewSource(&source.Source{Body: []byte(req.Query), Name: "GraphQL request"})})
+		// Without its source: graphql-go would locate each error by reading the text
+		// from its start (relocate does it by binary search).
+		doc, err = parser.Parse(parser.ParseParams{Source: source.NewSource(&source.Source{Body: []byte(req.Query), Name: "GraphQL request"}),
+			Options: parser.ParseOptions{NoSource: true}})
 		if err != nil {
 			fe := gqlerrors.FormatError(err)
 			fe.Extensions = map[string]any{"code": "INVALID_QUERY"}
 			return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{fe}}
 		}
-		if err := checkShape(doc, s.limits.MaxNesting); err != nil {
+		if err := checkShape(doc, s.limits); err != nil {
 			return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{format2(err)}}
 		}
 	}
@@ -236,7 +243,7 @@ func (s *Service) Execute(ctx context.Context, sch *Schema, req Request, backend
 		return r
 	}
 	if !valid {
-		if errs := validate(sch, doc, op); len(errs) > 0 {
+		if errs := validate(sch, doc, op, s.limits.MaxErrors); len(errs) > 0 {
 			var full *Schema
 			if opts.Full != nil && !introspects(doc) {
 				var err error
@@ -247,11 +254,12 @@ func (s *Service) Execute(ctx context.Context, sch *Schema, req Request, backend
 					return &Result{RequestError: true, Errors: []gqlerrors.FormattedError{format2(wrap(err))}, Mutation: res.Mutation}
 				}
 			}
-			if full == nil || full == sch || len(validate(full, doc, op)) > 0 {
+			if full == nil || full == sch || len(validate(full, doc, op, s.limits.MaxErrors)) > 0 {
 				// The caller's own schema's errors: they name only what it shows.
 				for i := range errs {
 					errs[i].Extensions = map[string]any{"code": "INVALID_QUERY"}
 				}
+				relocate(req.Query, errs)
 				return &Result{RequestError: true, Errors: errs, Mutation: res.Mutation}
 			}
 			sch = full
@@ -265,6 +273,7 @@ func (s *Service) Execute(ctx context.Context, sch *Schema, req Request, backend
 	c := &call{backend: backend, res: &query.Resolver{Model: sch.model}, vars: req.Variables}
 	if !opts.slow && fastEligible(sch, doc, op) {
 		if errs := checkVariables(sch, op, req.Variables); len(errs) > 0 {
+			relocate(req.Query, errs)
 			return &Result{RequestError: true, Errors: errs}
 		}
 		data, errs := fastExecute(ctx, sch, doc, op, c, opts.Internal)
@@ -272,6 +281,7 @@ func (s *Service) Execute(ctx context.Context, sch *Schema, req Request, backend
 			res.Data = data
 		}
 		res.Errors = errs
+		relocate(req.Query, res.Errors)
 		return res
 	}
 	out := gql.Execute(gql.ExecuteParams{Schema: sch.gql, AST: doc, OperationName: req.OperationName, Args: req.Variables,
@@ -293,7 +303,39 @@ func (s *Service) Execute(ctx context.Context, sch *Schema, req Request, backend
 		}
 		res.Errors = append(res.Errors, e)
 	}
+	relocate(req.Query, res.Errors)
 	return res
+}
+
+// relocate gives errors about a document parsed without its source their line and
+// column in q. Such errors carry line 1 and the offset plus one as their column;
+// graphql-go counts "\r\n", "\n" and "\r" as line breaks and columns in bytes, and so
+// does this.
+func relocate(q string, errs []gqlerrors.FormattedError) {
+	var breaks, next []int // where each line break starts, and where its line ends
+	found := false
+	for i := range errs {
+		for j, l := range errs[i].Locations {
+			if !found {
+				for k := 0; k < len(q); k++ {
+					switch {
+					case q[k] == '\r' && k+1 < len(q) && q[k+1] == '\n':
+						breaks, next = append(breaks, k), append(next, k+2)
+						k++
+					case q[k] == '\n' || q[k] == '\r':
+						breaks, next = append(breaks, k), append(next, k+1)
+					}
+				}
+				found = true
+			}
+			pos := l.Column - 1
+			n := sort.SearchInts(breaks, pos) // the breaks before pos
+			if n == 0 {
+				continue
+			}
+			errs[i].Locations[j] = location.SourceLocation{Line: n + 1, Column: pos + 1 - next[n-1]}
+		}
+	}
 }
 
 // docCache remembers validated documents by their text, a bounded number of them.
@@ -359,12 +401,51 @@ func operation(doc *ast.Document, name string) (*ast.OperationDefinition, error)
 
 // validate is graphql-go's validation plus what it lets through: a mutation on a
 // schema without mutations (a caller who may write nothing) passes it and fails only
-// when executed.
-func validate(sch *Schema, doc *ast.Document, op *ast.OperationDefinition) []gqlerrors.FormattedError {
+// when executed. It stops after maxErrors errors.
+func validate(sch *Schema, doc *ast.Document, op *ast.OperationDefinition, maxErrors int) []gqlerrors.FormattedError {
 	if op.Operation == ast.OperationTypeMutation && sch.gql.MutationType() == nil {
 		return []gqlerrors.FormattedError{gqlerrors.NewFormattedError("there are no mutations in this schema")}
 	}
-	return gql.ValidateDocument(&sch.gql, doc, nil).Errors
+	rules := make([]gql.ValidationRuleFn, 0, len(gql.SpecifiedRules))
+	for _, rule := range gql.SpecifiedRules {
+		// checkShape's merge is this rule for schemas without interfaces and unions
+		// (which Strata's are), in linear time: graphql-go's compares fields pairwise
+		// and prints their arguments for each pair (the printer is quadratic too).
+		if reflect.ValueOf(rule).Pointer() == reflect.ValueOf(gql.OverlappingFieldsCanBeMergedRule).Pointer() {
+			continue
+		}
+		rules = append(rules, stopAfter(maxErrors, rule))
+	}
+	errs := gql.ValidateDocument(&sch.gql, doc, rules).Errors
+	// One visit may report many (every unused variable at once).
+	return errs[:min(len(errs), maxErrors)]
+}
+
+// stopAfter runs rule until the validation has found max errors. Each error costs time
+// in proportion to the document (graphql-go finds its line by reading the text from the
+// start), so a document of many small mistakes cost seconds; a client needs the first
+// few. graphql-go's visitor has no way to stop, but a rule that answers BREAK is not
+// called again.
+func stopAfter(max int, rule gql.ValidationRuleFn) gql.ValidationRuleFn {
+	return func(ctx *gql.ValidationContext) *gql.ValidationRuleInstance {
+		inner := rule(ctx).VisitorOpts
+		visit := func(leaving bool) visitor.VisitFunc {
+			return func(p visitor.VisitFuncParams) (string, any) {
+				if len(ctx.Errors()) >= max {
+					return visitor.ActionBreak, nil
+				}
+				node, ok := p.Node.(ast.Node)
+				if !ok {
+					return visitor.ActionNoChange, nil
+				}
+				if fn := visitor.GetVisitFn(inner, node.GetKind(), leaving); fn != nil {
+					return fn(p)
+				}
+				return visitor.ActionNoChange, nil
+			}
+		}
+		return &gql.ValidationRuleInstance{VisitorOpts: &visitor.VisitorOptions{Enter: visit(false), Leave: visit(true)}}
+	}
 }
 
 // introspects reports whether a document asks for __schema or __type anywhere.
