@@ -45,6 +45,11 @@ func CheckCustomSQL(dialect, field, sqlText string) ([]string, error) {
 				return nil, fieldErr(field, "%s statements are not allowed in custom SQL: the migration runs in a transaction and a session of its own; put only schema and data statements in it", strings.Join(r, " "))
 			}
 		}
+		if dialect == "mysql" && dynamicSQL(stmt.words) {
+			// A statement MySQL builds from a string at run time is invisible here and,
+			// unlike PostgreSQL's, runs outside any transaction this could check.
+			return nil, fieldErr(field, "PREPARE and EXECUTE are not allowed in custom SQL on MySQL: write the statements themselves")
+		}
 		if t := protectedTarget(stmt.words); t != "" {
 			return nil, fieldErr(field, "custom SQL may not write or alter %q: it is one of Strata's own tables (use the API for them)", t)
 		}
@@ -107,6 +112,17 @@ func writesOrAlters(words []string) bool {
 		return false
 	}
 	return true
+}
+
+// dynamicSQL reports whether a MySQL statement (a routine body included) prepares or
+// executes SQL built from a string.
+func dynamicSQL(words []string) bool {
+	for _, w := range words {
+		if w == "PREPARE" || w == "EXECUTE" {
+			return true
+		}
+	}
+	return false
 }
 
 func hasPrefixWords(stmt, prefix []string) bool {

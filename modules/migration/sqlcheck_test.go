@@ -51,6 +51,8 @@ func TestCheckCustomSQL(t *testing.T) {
 		{"mysql", "CREATE TRIGGER t BEFORE INSERT ON notes FOR EACH ROW INSERT INTO custom_migrations (id) VALUES (1)", false, 0},
 		{"mysql", "REPLACE INTO `strata_roles` (id) VALUES (1)", false, 0},
 		{"mysql", "USE other", false, 0},
+		{"mysql", "SELECT 'UPDATE custom_migrations SET name = 1' INTO @s; PREPARE st FROM @s; EXECUTE st", false, 0},
+		{"mysql", "CREATE PROCEDURE p() BEGIN PREPARE st FROM @s; EXECUTE st; END", false, 0},
 		{"sqlite", "PRAGMA writable_schema = 1", false, 0},
 		{"sqlite", "ATTACH 'x.db' AS x", false, 0},
 		{"sqlite", "UPDATE [custom_migrations] SET name = 'x'", false, 0},
