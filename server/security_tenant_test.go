@@ -685,3 +685,53 @@ CREATE TRIGGER look BEFORE INSERT ON notes FOR EACH ROW EXECUTE FUNCTION look();
 		})
 	}
 }
+
+// TestSecurityBusyNodeAnswers503: when every connection the node may hold is busy for
+// the whole wait, the request is told to come back (503, Retry-After), not a 500.
+func TestSecurityBusyNodeAnswers503(t *testing.T) {
+	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_MAX_DB_CONNECTIONS": "3", "STRATA_CONTROL_POOL_MAX": "2"})
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}}})
+	// Hold every slot: the control pool's connections and the tenant's.
+	ctx := context.Background()
+	db := n.tenantDB("acme")
+	var held []interface{ Close() error }
+	for {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			break
+		}
+		held = append(held, c)
+		if len(held) > 10 {
+			t.Fatal("the cap did not hold")
+		}
+		cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		c2, err := n.app.Control.Conn(cctx)
+		cancel()
+		if err == nil {
+			held = append(held, c2)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		err = db.PingContext(pctx)
+		cancel()
+		if err != nil {
+			break
+		}
+	}
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	req, _ := http.NewRequest("GET", n.base+"/api/t/acme/items/posts", nil)
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "SERVICE_UNAVAILABLE") {
+		t.Fatalf("a request with every connection busy: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+}

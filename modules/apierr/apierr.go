@@ -96,6 +96,9 @@ func Handler(log *slog.Logger) fiber.ErrorHandler {
 			log.Error("internal error", "method", c.Method(), "path", c.Path(), "err", err)
 			e = New(fiber.StatusInternalServerError, "INTERNAL", "an internal error occurred")
 		}
+		if e.Status == fiber.StatusServiceUnavailable && len(c.Response().Header.Peek(fiber.HeaderRetryAfter)) == 0 {
+			c.Set(fiber.HeaderRetryAfter, "1") // a 503 always says when to come back
+		}
 		return c.Status(e.Status).JSON(Body(e))
 	}
 }

@@ -193,6 +193,9 @@ func Translate(err error) error {
 	switch {
 	case errors.As(err, &api):
 		return api
+	case errors.Is(err, database.ErrTooManyConnections):
+		// Every connection the node may hold is busy: a moment later one will not be.
+		return apierr.New(fiber.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "the server is busy; send the request again").With("retryable", true)
 	case errors.As(err, &fe):
 		return apierr.InvalidPayload(fe.Field, "%s", fe.Error())
 	case errors.As(err, &nf):
