@@ -574,10 +574,7 @@ func (r *Registry) shedIdle() bool {
 		if p.db.Stats().Idle == 0 {
 			continue
 		}
-		// Dropping the idle allowance closes the idle connections now; the pool keeps
-		// working and opens new ones when next used.
-		p.db.SetMaxIdleConns(0)
-		p.db.SetMaxIdleConns(max(r.cfg.Pool.MaxIdle, 1))
+		r.closeIdle(p)
 		closed = true
 	}
 	return closed
@@ -686,8 +683,28 @@ func (r *Registry) Recover(ctx context.Context) error {
 		if _, err := r.cfg.Migration.Recover(ctx, r.Target(t, db)); err != nil {
 			r.cfg.Log.Error("recovery failed", "tenant", t.Slug, "err", err)
 		}
+		r.idle(t)
 	}
 	return nil
+}
+
+// idle closes the idle connections of a tenant's pool after work done for every
+// tenant (boot recovery, system upgrades, the trash purge): a node with thousands of
+// tenants should hold connections for those its requests use, not for all it visited.
+func (r *Registry) idle(t *Tenant) {
+	r.mu.Lock()
+	p := r.pools[t.ID]
+	r.mu.Unlock()
+	if p != nil {
+		r.closeIdle(p)
+	}
+}
+
+// closeIdle closes a pool's idle connections now, by dropping its idle allowance and
+// restoring it; the pool keeps working and opens new ones when next used.
+func (r *Registry) closeIdle(p *pool) {
+	p.db.SetMaxIdleConns(0)
+	p.db.SetMaxIdleConns(max(r.cfg.Pool.MaxIdle, 1))
 }
 
 // PurgeExpired drops, for every tenant, the trashed tables and columns older than
@@ -767,6 +784,7 @@ func (r *Registry) UpgradeSystem(ctx context.Context, report func(UpgradeResult)
 				defer wg.Done()
 				for t := range queue {
 					created, err := r.UpgradeTenant(ctx, t)
+					r.idle(t)
 					mu.Lock()
 					if err != nil {
 						r.cfg.Log.Error("system upgrade failed", "tenant", t.Slug, "err", err)
