@@ -90,6 +90,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		{Version: 1, Name: "platform admins and sessions", Up: authSvc.EnsureSchema},
 		{Version: 2, Name: "tenant registry", Up: tenants.EnsureSchema},
 		{Version: 3, Name: "tenant placement", Up: tenants.AddPlacement},
+		{Version: 4, Name: "sessions by family", Up: authSvc.IndexSessionFamilies},
 	}); err != nil {
 		co.close()
 		return nil, err

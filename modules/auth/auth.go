@@ -213,6 +213,15 @@ func (s *Service) EnsureSchema(ctx context.Context) error {
 	return nil
 }
 
+// IndexSessionFamilies indexes platform sessions by family (control migration 4):
+// every request's session check reads them by it.
+func (s *Service) IndexSessionFamilies(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, "CREATE INDEX strata_sessions_family ON strata_sessions (family)"); err != nil {
+		return fmt.Errorf("index sessions by family: %w", err)
+	}
+	return nil
+}
+
 // EnsureAdmin creates the first platform admin when there is none. It returns the
 // password it generated when password was empty, so the caller can show it once.
 func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (generated string, err error) {
