@@ -179,7 +179,9 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	})
 	metrics := mountMetrics(app, reg, cfg, log)
 	gqlSvc := graphql.NewService(graphql.Limits{MaxDepth: cfg.GraphQLMaxDepth, MaxAliases: cfg.GraphQLMaxAliases,
-		MaxComplexity: cfg.GraphQLMaxComplexity, MaxBatch: cfg.GraphQLMaxBatch, DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit},
+		MaxComplexity: cfg.GraphQLMaxComplexity, MaxBatch: cfg.GraphQLMaxBatch, DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit,
+		MaxNesting: cfg.GraphQLMaxNesting, MaxFields: cfg.GraphQLMaxFields, MaxSameName: cfg.GraphQLMaxSameName,
+		MaxArguments: cfg.GraphQLMaxArguments, MaxValues: cfg.GraphQLMaxValues},
 		cfg.GraphQLCacheFields)
 	eventBus := co.bus
 	hub := realtime.NewHub(eventBus, realtime.Limits{MaxConnections: cfg.WSMaxConnections, MaxSubscriptions: cfg.WSMaxSubscriptions,

@@ -73,6 +73,14 @@ type Config struct {
 	// (STRATA_GRAPHQL_MAX_BATCH, 10), and the fields of all cached schemas together
 	// (STRATA_GRAPHQL_CACHE_FIELDS, 250000 ≈ 75 MB; least recently used schemas go first).
 	GraphQLMaxDepth, GraphQLMaxAliases, GraphQLMaxComplexity, GraphQLMaxBatch, GraphQLCacheFields int
+	// What a GraphQL document may hold, checked before graphql-go parses and validates
+	// it (decision 0018): nesting of brackets, selections and values
+	// (STRATA_GRAPHQL_MAX_NESTING, 64), fields with fragments spread
+	// (STRATA_GRAPHQL_MAX_FIELDS, 2000), fields answering with one name in one selection
+	// (STRATA_GRAPHQL_MAX_SAME_NAME, 64), arguments of a field or variables of an
+	// operation (STRATA_GRAPHQL_MAX_ARGUMENTS, 64), literal list items and object fields
+	// in all (STRATA_GRAPHQL_MAX_VALUES, 256).
+	GraphQLMaxNesting, GraphQLMaxFields, GraphQLMaxSameName, GraphQLMaxArguments, GraphQLMaxValues int
 	// Websocket limits: sockets per node (STRATA_WS_MAX_CONNECTIONS, 10000),
 	// subscriptions per socket (STRATA_WS_MAX_SUBSCRIPTIONS, 100), messages waiting for
 	// a slow client before it is cut off (STRATA_WS_SEND_QUEUE, 256), messages a client
@@ -128,6 +136,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_GRAPHQL_MAX_DEPTH", 12, &c.GraphQLMaxDepth}, {"STRATA_GRAPHQL_MAX_ALIASES", 50, &c.GraphQLMaxAliases},
 		{"STRATA_GRAPHQL_MAX_COMPLEXITY", 250_000, &c.GraphQLMaxComplexity}, {"STRATA_GRAPHQL_MAX_BATCH", 10, &c.GraphQLMaxBatch},
 		{"STRATA_GRAPHQL_CACHE_FIELDS", 250_000, &c.GraphQLCacheFields},
+		{"STRATA_GRAPHQL_MAX_NESTING", 64, &c.GraphQLMaxNesting}, {"STRATA_GRAPHQL_MAX_FIELDS", 2000, &c.GraphQLMaxFields},
+		{"STRATA_GRAPHQL_MAX_SAME_NAME", 64, &c.GraphQLMaxSameName}, {"STRATA_GRAPHQL_MAX_ARGUMENTS", 64, &c.GraphQLMaxArguments},
+		{"STRATA_GRAPHQL_MAX_VALUES", 256, &c.GraphQLMaxValues},
 		{"STRATA_WS_MAX_CONNECTIONS", 10000, &c.WSMaxConnections}, {"STRATA_WS_MAX_SUBSCRIPTIONS", 100, &c.WSMaxSubscriptions},
 		{"STRATA_WS_SEND_QUEUE", 256, &c.WSSendQueue}, {"STRATA_WS_MAX_MESSAGES_PER_SEC", 50, &c.WSMessagesPerSec},
 		{"STRATA_WS_MAX_MESSAGE_BYTES", 64 << 10, &c.WSMaxMessageBytes},
