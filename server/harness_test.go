@@ -80,40 +80,51 @@ func pgDatabase(t *testing.T, base string) string {
 	t.Cleanup(func() {
 		// Tenants placed in databases of their own (STRATA_TENANT_PLACEMENT=database)
 		// are named after the control database.
-		if rows, err := admin.Query(`SELECT datname FROM pg_database WHERE datname LIKE $1`, name+`\_t\_%`); err == nil {
-			var dbs []string
-			for rows.Next() {
-				var d string
-				_ = rows.Scan(&d)
-				dbs = append(dbs, d)
-			}
-			rows.Close()
-			for _, d := range dbs {
-				_, _ = admin.Exec(`DROP DATABASE IF EXISTS "` + d + `" WITH (FORCE)`)
-			}
+		for _, d := range names(admin, `SELECT datname FROM pg_database WHERE datname LIKE $1`, name+`\_t\_%`) {
+			_, _ = admin.Exec(`DROP DATABASE IF EXISTS "` + d + `" WITH (FORCE)`)
 		}
 		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
 			t.Logf("drop database %s: %v", name, err)
 		}
 		// Tenant roles are cluster-wide; those that own nothing any more go. A role
 		// still owning objects (another run's) cannot be dropped and stays.
-		if rows, err := admin.Query("SELECT rolname FROM pg_roles WHERE rolname LIKE 'strata_t_%'"); err == nil {
-			var roles []string
-			for rows.Next() {
-				var r string
-				_ = rows.Scan(&r)
-				roles = append(roles, r)
-			}
-			rows.Close()
-			for _, r := range roles {
-				_, _ = admin.Exec(`DROP ROLE IF EXISTS "` + r + `"`)
-			}
+		for _, r := range names(admin, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'strata_t_%'") {
+			_, _ = admin.Exec(`DROP ROLE IF EXISTS "` + r + `"`)
 		}
 		admin.Close()
 	})
 	u, _ := url.Parse(base)
 	u.Path = "/" + name
 	return u.String()
+}
+
+// names reads one column of strings; a failing query reads as none (for cleanups).
+func names(db *database.DB, q string, args ...any) []string {
+	rows, err := db.Query(q, args...)
+	if err != nil {
+		return nil
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// dropMySQLStores drops every database named with prefix, and each tenant account
+// with its database.
+func dropMySQLStores(t *testing.T, admin *database.DB, base, prefix string) {
+	for _, n := range names(admin, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?", prefix+"%") {
+		u, _ := url.Parse(base)
+		u.Path, u.RawQuery = "/"+n, ""
+		if err := database.DropTenantStore(context.Background(), admin, u.String()); err != nil {
+			t.Logf("drop database %s: %v", n, err)
+		}
+	}
 }
 
 func mysqlDatabase(t *testing.T, base string) string {
@@ -126,24 +137,7 @@ func mysqlDatabase(t *testing.T, base string) string {
 		t.Fatalf("create database: %v", err)
 	}
 	t.Cleanup(func() {
-		rows, err := admin.Query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?", name+"%")
-		if err == nil {
-			var names []string
-			for rows.Next() {
-				var n string
-				_ = rows.Scan(&n)
-				names = append(names, n)
-			}
-			rows.Close()
-			for _, n := range names {
-				// Drops the tenant's scoped account with its database.
-				u, _ := url.Parse(base)
-				u.Path, u.RawQuery = "/"+n, ""
-				if err := database.DropTenantStore(context.Background(), admin, u.String()); err != nil {
-					t.Logf("drop database %s: %v", n, err)
-				}
-			}
-		}
+		dropMySQLStores(t, admin, base, name)
 		admin.Close()
 	})
 	u, _ := url.Parse(base)

@@ -388,18 +388,8 @@ func leastPrivilegeControl(t *testing.T, dialect string) string {
 			defer a.Close()
 			_, _ = a.Exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)")
 			// The tenant roles this account made, then the account itself.
-			rows, err := a.Query("SELECT r.rolname FROM pg_roles r JOIN pg_auth_members m ON m.roleid = r.oid JOIN pg_roles c ON c.oid = m.member WHERE c.rolname = $1", role)
-			if err == nil {
-				var names []string
-				for rows.Next() {
-					var n string
-					_ = rows.Scan(&n)
-					names = append(names, n)
-				}
-				rows.Close()
-				for _, n := range names {
-					_, _ = a.Exec(`DROP ROLE IF EXISTS "` + n + `"`)
-				}
+			for _, n := range names(a, "SELECT r.rolname FROM pg_roles r JOIN pg_auth_members m ON m.roleid = r.oid JOIN pg_roles c ON c.oid = m.member WHERE c.rolname = $1", role) {
+				_, _ = a.Exec(`DROP ROLE IF EXISTS "` + n + `"`)
 			}
 			_, _ = a.Exec("DROP ROLE IF EXISTS " + role)
 		})
@@ -440,21 +430,7 @@ func leastPrivilegeControl(t *testing.T, dialect string) string {
 			return
 		}
 		defer a.Close()
-		rows, err := a.Query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?", db+"%")
-		if err == nil {
-			var names []string
-			for rows.Next() {
-				var n string
-				_ = rows.Scan(&n)
-				names = append(names, n)
-			}
-			rows.Close()
-			for _, n := range names {
-				u, _ := url.Parse(base)
-				u.Path, u.RawQuery = "/"+n, ""
-				_ = database.DropTenantStore(context.Background(), a, u.String())
-			}
-		}
+		dropMySQLStores(t, a, base, db)
 		_, _ = a.Exec("DROP USER IF EXISTS " + account)
 	})
 	if _, err := admin.Exec("CREATE DATABASE " + db); err != nil {
