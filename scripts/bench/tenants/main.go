@@ -1,9 +1,11 @@
-// Command tenants measures how a node's database connections grow with the number of
-// tenants it serves. It starts the real server on a fresh PostgreSQL (or MySQL)
-// control database with a connection cap, creates N tenants with one small table each,
-// touches each tenant once (a write and a read), and samples the server's connections
-// to the node's databases throughout. It prints the peak beside the cap, the requests
-// that failed, and how long creating and touching took.
+// Command tenants measures how a node grows with the number of tenants it serves. It
+// starts the real server on a fresh PostgreSQL (or MySQL) control database with a
+// connection cap, creates N tenants with one small table each, touches each tenant once
+// (a write and a read), and samples the server's connections to the node's databases
+// throughout. It prints the peak beside the cap, the requests that failed, how long
+// creating and touching took, and the node's resident memory per tenant. Then it starts
+// a second node on the same databases and times, for a sample of tenants, the first
+// request (a cold tenant: no pool, no model on that node) and the second (warm).
 //
 //	STRATA_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
 //	  go run ./scripts/bench/tenants -tenants 1000 -cap 40
@@ -14,6 +16,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +46,10 @@ func run(dialect string, tenants, limit, workers int) error {
 		return err
 	}
 	defer env.Close()
+	rssBefore, err := rss(env.PIDs[0])
+	if err != nil {
+		return err
+	}
 	probe, err := database.Open(ctx, env.ControlURL, database.Pool{MaxOpen: 1})
 	if err != nil {
 		return err
@@ -108,13 +117,29 @@ func run(dialect string, tenants, limit, workers int) error {
 	})
 	close(stop)
 	<-sampled
+	rssAfter, err := rss(env.PIDs[0])
+	if err != nil {
+		return err
+	}
+	cold, warm, err := coldAndWarm(ctx, env, c, tenants, slug)
+	if err != nil {
+		return err
+	}
 	bus := 0
 	if dialect == "postgres" {
 		bus = 5 // the NOTIFY bus: one listener, up to four publishers, outside the cap
 	}
-	fmt.Printf("| dialect | tenants | cap | peak connections (creating) | peak connections (all) | cap + bus | failed requests | create all | touch all |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	fmt.Printf("| %s | %d | %d | %d | %d | %d | %d | %s | %s |\n", dialect, tenants, limit, createdPeak, peak.Load(), limit+bus, failed.Load(),
-		created.Round(time.Second), touched.Round(time.Millisecond))
+	fmt.Printf("| dialect | tenants | cap | peak connections (creating) | peak connections (all) | cap + bus | failed requests | create all | touch all | node RSS per tenant |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| %s | %d | %d | %d | %d | %d | %d | %s | %s | %.1f KB |\n", dialect, tenants, limit, createdPeak, peak.Load(), limit+bus, failed.Load(),
+		created.Round(time.Second), touched.Round(time.Millisecond), float64(rssAfter-rssBefore)/1024/float64(tenants))
+	fmt.Printf("\nOn a second node, first request to a tenant (cold) and the next (warm), %d tenants:\n\n| request | p50 | p95 | max |\n|---|---:|---:|---:|\n", len(cold))
+	for _, r := range []struct {
+		name string
+		d    []time.Duration
+	}{{"cold (first)", cold}, {"warm (second)", warm}} {
+		slices.Sort(r.d)
+		fmt.Printf("| %s | %s | %s | %s |\n", r.name, pct(r.d, 50), pct(r.d, 95), r.d[len(r.d)-1].Round(10*time.Microsecond))
+	}
 	if peak.Load() > int64(limit+bus) {
 		return fmt.Errorf("the node held %d connections, over its cap of %d (+%d for the bus)", peak.Load(), limit, bus)
 	}
@@ -131,4 +156,43 @@ func connections(ctx context.Context, db *database.DB, dialect string) (int, err
 	}
 	err := db.QueryRowContext(ctx, q).Scan(&n)
 	return n, err
+}
+
+// coldAndWarm starts a second node and times a GET to each of up to 200 tenants twice:
+// the first finds no pool and no model on that node, the second finds both.
+func coldAndWarm(ctx context.Context, env *benchkit.Env, c *benchkit.Client, tenants int, slug func(int) string) (cold, warm []time.Duration, err error) {
+	base, err := env.StartNode(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	step := max(1, tenants/200)
+	for i := 0; i < tenants; i += step {
+		for _, out := range []*[]time.Duration{&cold, &warm} {
+			start := time.Now()
+			if err := c.Do("GET", base+"/api/t/"+slug(i)+"/items/notes", nil, 200, nil); err != nil {
+				return nil, nil, err
+			}
+			*out = append(*out, time.Since(start))
+		}
+	}
+	return cold, warm, nil
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	return d[(len(d)-1)*p/100].Round(10 * time.Microsecond)
+}
+
+// rss is a process's resident memory in bytes (Linux).
+func rss(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read memory of the node: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for process %d", pid)
 }

@@ -33,7 +33,9 @@ type Env struct {
 	bin        string
 	env        []string
 	Client     *Client
-	cleanup    []func()
+	// PIDs are the node processes, in the order they started.
+	PIDs    []int
+	cleanup []func()
 }
 
 // Close stops the server and drops what the benchmark created.
@@ -162,6 +164,7 @@ func (e *Env) StartNode(ctx context.Context, extraEnv ...string) (string, error)
 	if err := srv.Start(); err != nil {
 		return "", err
 	}
+	e.PIDs = append(e.PIDs, srv.Process.Pid)
 	e.cleanup = append(e.cleanup, func() { _ = srv.Process.Kill(); _ = srv.Wait() })
 	base := "http://" + addr
 	if err := WaitUp(ctx, base+"/healthz"); err != nil {
