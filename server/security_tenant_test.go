@@ -711,3 +711,43 @@ func TestSecurityBusyNodeAnswers503(t *testing.T) {
 		t.Fatalf("a request with every connection busy: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 }
+
+// TestSecurityOlderTenantsAdopted (finding 1): a tenant made by an older Strata, whose
+// tables belong to the control account, is brought to its own account once at boot:
+// its tables change owner, so its own account can use them.
+func TestSecurityOlderTenantsAdopted(t *testing.T) {
+	pg := pgTestURL()
+	if pg == "" {
+		requireBackends(t)
+		t.Skip("STRATA_TEST_POSTGRES_URL not set")
+	}
+	control, dir := pgDatabase(t, pg), t.TempDir()
+	n := startNode(t, control, map[string]string{"STRATA_DATA_DIR": dir})
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	schemaName := n.tenantDB("acme").Name
+	admin, err := database.Open(context.Background(), control, database.Pool{MaxOpen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	// What an older Strata left: the control account owns the tables, and the registry
+	// has no account version.
+	for _, q := range []string{
+		`ALTER TABLE "` + schemaName + `".settings OWNER TO CURRENT_USER`,
+		`REVOKE ALL ON "` + schemaName + `".settings FROM PUBLIC`,
+		`UPDATE strata_tenants SET account_version = NULL`,
+	} {
+		if _, err := admin.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	n2 := startNode(t, control, map[string]string{"STRATA_DATA_DIR": dir})
+	n2.mustCall(200, "GET", "/api/t/acme/settings", nil)
+	var owner string
+	if err := admin.QueryRow(`SELECT tableowner FROM pg_tables WHERE schemaname = $1 AND tablename = 'settings'`, schemaName).Scan(&owner); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(owner, "strata_t_") {
+		t.Fatalf("settings still belongs to %s", owner)
+	}
+}

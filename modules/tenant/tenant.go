@@ -41,7 +41,15 @@ type Tenant struct {
 	// placement is where a PostgreSQL tenant lives on its server (database.PlaceSchema
 	// or PlaceDatabase), fixed when it is created.
 	placement string
+	// accountVersion is the accountVersion its database account was last brought to.
+	accountVersion int
 }
+
+// accountVersion is what a tenant's database account must have been brought up to
+// (database.ProvisionAccount): 1 is the first version whose every statement runs as
+// the tenant's account (tables owned by it, MySQL without EVENT). A node brings older
+// tenants up to it at boot once, not on every boot.
+const accountVersion = 1
 
 // Config wires a Registry.
 type Config struct {
@@ -216,6 +224,15 @@ func (r *Registry) AddPlacement(ctx context.Context) error {
 	return nil
 }
 
+// AddAccountVersion records how far each tenant's database account was brought
+// (control migration 5); tenants registered before it have none.
+func (r *Registry) AddAccountVersion(ctx context.Context) error {
+	if _, err := r.cfg.Control.ExecContext(ctx, "ALTER TABLE strata_tenants ADD COLUMN account_version INTEGER NULL"); err != nil {
+		return fmt.Errorf("add tenant account version: %w", err)
+	}
+	return nil
+}
+
 // EnsureSchema creates the registry table in the control database.
 func (r *Registry) EnsureSchema(ctx context.Context) error {
 	d := r.cfg.Control.Dialect
@@ -264,8 +281,10 @@ func (r *Registry) Create(ctx context.Context, slug, name, databaseURL string) (
 	c := r.cfg.Control
 	d := c.Dialect
 	// Claim the slug first: the unique key makes two concurrent creates fail cleanly.
-	_, err = c.ExecContext(ctx, d.Rebind("INSERT INTO strata_tenants (id, slug, name, dialect, database_url, placement, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-		t.ID, t.Slug, t.Name, t.Dialect, nullable(databaseURL), t.placement, "creating", d.TimeValue(t.CreatedAt))
+	// Provisioning makes the account at the current version (or the tenant is removed).
+	t.accountVersion = accountVersion
+	_, err = c.ExecContext(ctx, d.Rebind("INSERT INTO strata_tenants (id, slug, name, dialect, database_url, placement, account_version, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+		t.ID, t.Slug, t.Name, t.Dialect, nullable(databaseURL), t.placement, t.accountVersion, "creating", d.TimeValue(t.CreatedAt))
 	if err != nil {
 		if existing, _ := r.lookup(ctx, slug); existing != nil {
 			return nil, apierr.New(400, "RECORD_NOT_UNIQUE", "tenant %q already exists", slug).With("field", "slug")
@@ -394,7 +413,7 @@ func (r *Registry) Delete(ctx context.Context, t *Tenant) error {
 
 // List returns every active tenant.
 func (r *Registry) List(ctx context.Context) ([]*Tenant, error) {
-	return r.query(ctx, "SELECT id, slug, name, dialect, database_url, placement, created_at FROM strata_tenants WHERE status = 'active' ORDER BY slug")
+	return r.query(ctx, "SELECT id, slug, name, dialect, database_url, placement, account_version, created_at FROM strata_tenants WHERE status = 'active' ORDER BY slug")
 }
 
 // Get returns an active tenant by slug; the answer is cached for a moment, since it
@@ -427,7 +446,7 @@ func (r *Registry) lookup(ctx context.Context, slug string) (*Tenant, error) {
 	if !SlugPattern.MatchString(slug) {
 		return nil, nil
 	}
-	ts, err := r.query(ctx, r.cfg.Control.Dialect.Rebind("SELECT id, slug, name, dialect, database_url, placement, created_at FROM strata_tenants WHERE status = 'active' AND slug = ?"), slug)
+	ts, err := r.query(ctx, r.cfg.Control.Dialect.Rebind("SELECT id, slug, name, dialect, database_url, placement, account_version, created_at FROM strata_tenants WHERE status = 'active' AND slug = ?"), slug)
 	if err != nil || len(ts) == 0 {
 		return nil, err
 	}
@@ -444,11 +463,13 @@ func (r *Registry) query(ctx context.Context, q string, args ...any) ([]*Tenant,
 	for rows.Next() {
 		var t Tenant
 		var dbURL, placement sql.NullString
+		var version sql.NullInt64
 		var created any
-		if err := rows.Scan(&t.ID, &t.Slug, &t.Name, &t.Dialect, &dbURL, &placement, &created); err != nil {
+		if err := rows.Scan(&t.ID, &t.Slug, &t.Name, &t.Dialect, &dbURL, &placement, &version, &created); err != nil {
 			return nil, fmt.Errorf("scan tenant: %w", err)
 		}
 		t.databaseURL = dbURL.String
+		t.accountVersion = int(version.Int64)
 		// Tenants registered before placements were recorded live in schemas.
 		t.placement = database.PlaceSchema
 		if placement.String == database.PlaceDatabase {
@@ -804,14 +825,21 @@ func (r *Registry) UpgradeSystem(ctx context.Context, report func(UpgradeResult)
 
 // UpgradeTenant creates the system tables one tenant lacks and returns their names.
 func (r *Registry) UpgradeTenant(ctx context.Context, t *Tenant) ([]string, error) {
-	// The account is brought up to date first: an older Strata made tables as the
-	// control account, and granted MySQL accounts EVENT.
-	url, err := r.storeURL(t)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.ensureAccount(ctx, t, url); err != nil {
-		return nil, fmt.Errorf("tenant account: %w", err)
+	// The account is brought up to date first, once: an older Strata made tables as
+	// the control account, and granted MySQL accounts EVENT.
+	if t.accountVersion < accountVersion {
+		url, err := r.storeURL(t)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.ensureAccount(ctx, t, url); err != nil {
+			return nil, fmt.Errorf("tenant account: %w", err)
+		}
+		c := r.cfg.Control
+		if _, err := c.ExecContext(ctx, c.Dialect.Rebind("UPDATE strata_tenants SET account_version = ? WHERE id = ?"), accountVersion, t.ID); err != nil {
+			return nil, fmt.Errorf("record tenant account version: %w", err)
+		}
+		t.accountVersion = accountVersion
 	}
 	db, err := r.DB(ctx, t)
 	if err != nil {
