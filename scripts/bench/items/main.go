@@ -12,6 +12,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -46,7 +47,8 @@ func main() {
 	dialect := flag.String("dialect", "postgres", "postgres or sqlite")
 	rows := flag.Int("rows", 100000, "rows in the posts table")
 	conns := flag.Int("conns", 32, "concurrent connections of the load generator")
-	dur := flag.Duration("duration", 10*time.Second, "load time per scenario and target")
+	dur := flag.Duration("duration", 10*time.Second, "load time per scenario, target and round")
+	rounds := flag.Int("rounds", 3, "rounds per scenario, Strata and the hand-written endpoint taking turns")
 	profile := flag.String("profile", "", "directory to save a CPU profile of Strata during each scenario")
 	rule := flag.Bool("rule", false, "also run Strata as a signed-in user whose reads go through a row rule, to measure permission evaluation")
 	gqlOnly := flag.Bool("graphql", false, "compare scenario (a) as a GraphQL query with the same REST request instead of the three scenarios")
@@ -64,13 +66,13 @@ func main() {
 		}
 		return
 	}
-	if err := run(ctx, *dialect, *rows, *conns, *dur, *profile, *rule, *gqlOnly); err != nil {
+	if err := run(ctx, *dialect, *rows, *conns, *dur, max(1, *rounds), *profile, *rule, *gqlOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration, profile string, rule, gqlOnly bool) error {
+func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration, rounds int, profile string, rule, gqlOnly bool) error {
 	fmt.Printf("building and starting the server…\n")
 	env, err := benchkit.Start(ctx, dialect, "bench", "STRATA_TENANT_POOL_MAX=32")
 	if err != nil {
@@ -141,29 +143,51 @@ func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration
 	if gqlOnly {
 		return compareGraphQL(ctx, c, base, filter, dialect, rows, conns, dur)
 	}
-	fmt.Printf("\n%s, %d rows, %d connections, %s per run, %d CPUs, %s\n\n", dialect, rows, conns, dur, runtime.NumCPU(), runtime.Version())
-	fmt.Printf("| scenario | target | req/s | p50 ms | p99 ms | errors | Strata / hand-written |\n|---|---|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("\n%s, %d rows, %d connections, %s per run, %d rounds, %d CPUs, %s\n\n", dialect, rows, conns, dur, rounds, runtime.NumCPU(), runtime.Version())
+	fmt.Printf("| scenario | target | req/s (median) | p50 ms | p99 ms | errors | Strata / hand-written per round | median |\n|---|---|---:|---:|---:|---:|---|---:|\n")
 	for _, s := range scenarios {
-		// Warm both up, then measure.
+		// Warm both up, then measure them in turns, the order flipped every round, so a
+		// noisy moment of the shared machine falls on both alike.
 		_ = load1(ctx, c, s.strata, conns, time.Second)
 		_ = load1(ctx, c, s.handw, conns, time.Second)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if profile != "" {
-				saveProfile(pprofAddr, dur, filepath.Join(profile, strings.Fields(s.name)[0]+".pprof"))
+		var rs, rh, ru []stats
+		var ratios []float64
+		for round := range rounds {
+			strata := func() {
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					if profile != "" && round == 0 {
+						saveProfile(pprofAddr, dur, filepath.Join(profile, strings.Fields(s.name)[0]+".pprof"))
+					}
+				}()
+				rs = append(rs, load1(ctx, c, s.strata, conns, dur))
+				<-done
 			}
-		}()
-		rs := load1(ctx, c, s.strata, conns, dur)
-		<-done
-		rh := load1(ctx, c, s.handw, conns, dur)
-		ratio := rs.rps / rh.rps
-		fmt.Printf("| %s | Strata | %.0f | %.2f | %.2f | %d | %.0f%% |\n", s.name, rs.rps, rs.p50, rs.p99, rs.errors, 100*ratio)
-		fmt.Printf("| %s | hand-written | %.0f | %.2f | %.2f | %d | |\n", s.name, rh.rps, rh.p50, rh.p99, rh.errors)
+			hand := func() { rh = append(rh, load1(ctx, c, s.handw, conns, dur)) }
+			if round%2 == 0 {
+				strata()
+				hand()
+			} else {
+				hand()
+				strata()
+			}
+			ratios = append(ratios, rs[round].rps/rh[round].rps)
+			if user != nil {
+				ru = append(ru, load1(ctx, user, s.strata, conns, dur))
+			}
+		}
+		per := make([]string, len(ratios))
+		for i, r := range ratios {
+			per[i] = fmt.Sprintf("%.0f%%", 100*r)
+		}
+		ms, mh := median(rs), median(rh)
+		fmt.Printf("| %s | Strata | %.0f | %.2f | %.2f | %d | %s | %.0f%% |\n", s.name, ms.rps, ms.p50, ms.p99, ms.errors, strings.Join(per, ", "), 100*medianOf(ratios))
+		fmt.Printf("| %s | hand-written | %.0f | %.2f | %.2f | %d | | |\n", s.name, mh.rps, mh.p50, mh.p99, mh.errors)
 		if user != nil {
-			ru := load1(ctx, user, s.strata, conns, dur)
-			fmt.Printf("| %s | Strata, user with row rule | %.0f | %.2f | %.2f | %d | %.0f%% (rule cost %.1f%%) |\n", s.name, ru.rps, ru.p50, ru.p99, ru.errors,
-				100*ru.rps/rh.rps, 100*(1-ru.rps/rs.rps))
+			mu := median(ru)
+			fmt.Printf("| %s | Strata, user with row rule | %.0f | %.2f | %.2f | %d | | %.0f%% (rule cost %.1f%%) |\n", s.name, mu.rps, mu.p50, mu.p99, mu.errors,
+				100*mu.rps/mh.rps, 100*(1-mu.rps/ms.rps))
 		}
 	}
 	return nil
@@ -333,6 +357,13 @@ func serveHandWritten(ctx context.Context, dialect, tenantURL, addr string) erro
 				if err := rows.Scan(&p.ID, &owner, &created, &updated, &p.Title, &p.Body, &p.Views, &p.Published); err != nil {
 					return nil, err
 				}
+				// Decode the timestamps as Strata does: the baseline must do the same work.
+				if p.CreatedAt, err = sqliteTime(created); err != nil {
+					return nil, err
+				}
+				if p.UpdatedAt, err = sqliteTime(updated); err != nil {
+					return nil, err
+				}
 				if owner.Valid {
 					p.OwnerID = &owner.String
 				}
@@ -395,6 +426,26 @@ func serveHandWritten(ctx context.Context, dialect, tenantURL, addr string) erro
 	return app.Listener(ln)
 }
 
+// sqliteTime decodes a timestamp SQLite returns as text (or a time the driver made).
+func sqliteTime(v any) (time.Time, error) {
+	var text string
+	switch t := v.(type) {
+	case time.Time:
+		return t.UTC(), nil
+	case string:
+		text = t
+	case []byte:
+		text = string(t)
+	default:
+		return time.Time{}, fmt.Errorf("timestamp of type %T", v)
+	}
+	t, err := time.Parse(time.RFC3339Nano, text)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("timestamp %q: %w", text, err)
+	}
+	return t, nil
+}
+
 // saveProfile records Strata's CPU profile for most of a run.
 func saveProfile(addr string, dur time.Duration, path string) {
 	secs := max(1, int(dur.Seconds())-1)
@@ -412,6 +463,19 @@ func saveProfile(addr string, dur time.Duration, path string) {
 	}
 	defer f.Close()
 	_, _ = io.Copy(f, resp.Body)
+}
+
+// median is the run of median throughput.
+func median(runs []stats) stats {
+	sorted := slices.Clone(runs)
+	slices.SortFunc(sorted, func(a, b stats) int { return cmp.Compare(a.rps, b.rps) })
+	return sorted[len(sorted)/2]
+}
+
+func medianOf(xs []float64) float64 {
+	sorted := slices.Clone(xs)
+	slices.Sort(sorted)
+	return sorted[len(sorted)/2]
 }
 
 type stats struct {
