@@ -130,6 +130,11 @@ func checkShape(doc *ast.Document, l Limits) error {
 				return s.tooManyArguments()
 			}
 			for _, v := range x.VariableDefinitions {
+				// graphql-go's parser lets `query($id:)` through with no type, and its
+				// validator then dereferences the missing type.
+				if v.Variable == nil || v.Variable.Name == nil || !typed(v.Type) {
+					return errorf("INVALID_QUERY", "every variable needs a name and a type")
+				}
 				if v.DefaultValue != nil {
 					if err := s.value(v.DefaultValue, 1); err != nil {
 						return err
@@ -168,6 +173,30 @@ func checkShape(doc *ast.Document, l Limits) error {
 		}
 	}
 	return nil
+}
+
+// typed reports whether a type reference is complete: a name, possibly wrapped in
+// lists and non-nulls.
+func typed(t ast.Type) bool {
+	for depth := 0; depth < 64; depth++ {
+		switch x := t.(type) {
+		case *ast.Named:
+			return x != nil && x.Name != nil && x.Name.Value != ""
+		case *ast.List:
+			if x == nil {
+				return false
+			}
+			t = x.Type
+		case *ast.NonNull:
+			if x == nil {
+				return false
+			}
+			t = x.Type
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // docShape measures one document; fragments' heights and field counts are computed once

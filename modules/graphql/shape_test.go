@@ -58,7 +58,15 @@ func TestHostileDocumentsAreRefused(t *testing.T) {
 			t.Errorf("%.80s: %+v", q, r)
 		}
 	}
-	// Deep variables too: graphql-go coerces them recursively.
+	// Found by FuzzExecute: a variable with no type passes graphql-go's parser and
+	// panics in its validator.
+	for _, q := range []string{`query($id:){d(d:d){d}}`, `query($id: [], $x: Int) { posts { id } }`} {
+		r := svc.Execute(context.Background(), sch, Request{Query: q}, nestedBackend{}, Options{})
+		if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "INVALID_QUERY" || r.Data != nil {
+			t.Errorf("%s: %+v", q, r)
+		}
+	}
+		// Deep variables too: graphql-go coerces them recursively.
 	var deep any = 1
 	for range 1000 {
 		deep = []any{deep}
