@@ -66,7 +66,7 @@ func TestHostileDocumentsAreRefused(t *testing.T) {
 			t.Errorf("%s: %+v", q, r)
 		}
 	}
-		// Deep variables too: graphql-go coerces them recursively.
+	// Deep variables too: graphql-go coerces them recursively.
 	var deep any = 1
 	for range 1000 {
 		deep = []any{deep}
