@@ -463,16 +463,11 @@ func (s *Service) revokeFamily(ctx context.Context, r *Realm, subject, family st
 
 // Logout revokes the session family of a refresh token.
 func (s *Service) Logout(ctx context.Context, r *Realm, refresh string) error {
-	d := r.DB.Dialect
-	var subject, family string
-	err := r.DB.QueryRowContext(ctx, d.Rebind("SELECT subject_id, family FROM "+d.Quote(r.Sessions)+" WHERE token_hash = ?"), hashToken(refresh)).Scan(&subject, &family)
-	if errors.Is(err, sql.ErrNoRows) {
-		return apierr.Unauthorized("INVALID_TOKEN", "invalid refresh token")
-	}
+	row, err := s.session(ctx, r, refresh)
 	if err != nil {
-		return fmt.Errorf("look up session: %w", err)
+		return err
 	}
-	return s.revokeFamily(ctx, r, subject, family)
+	return s.revokeFamily(ctx, r, row.subject, row.family)
 }
 
 // Verify checks an access token and returns its claims.

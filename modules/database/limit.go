@@ -25,8 +25,7 @@ type Limiter struct {
 	// Wait bounds how long a new connection waits for a slot before failing.
 	Wait time.Duration
 	// shed closes idle connections elsewhere; it returns whether it closed any.
-	shed   atomic.Pointer[func() bool]
-	opened atomic.Int64
+	shed atomic.Pointer[func() bool]
 }
 
 // NewLimiter returns a Limiter of max connections (max ≤ 0: no cap).
@@ -39,12 +38,6 @@ func NewLimiter(max int) *Limiter {
 
 // Max is the cap.
 func (l *Limiter) Max() int { return cap(l.slots) }
-
-// InUse is the number of connections held now.
-func (l *Limiter) InUse() int { return len(l.slots) }
-
-// Opened counts every connection opened through the limiter.
-func (l *Limiter) Opened() int64 { return l.opened.Load() }
 
 // SetShed installs the function that closes idle connections when the cap is full.
 func (l *Limiter) SetShed(f func() bool) { l.shed.Store(&f) }
@@ -114,7 +107,6 @@ func (c *limitedConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if c.limit == nil {
 		return conn, nil
 	}
-	c.limit.opened.Add(1)
 	return &countedConn{Conn: conn, limit: c.limit}, nil
 }
 

@@ -128,10 +128,9 @@ func isNoSuchGrant(err error) bool {
 // ensurePostgresRole makes the role through server (any database of the server) and
 // gives it its schema through store (a connection to the database the schema is in).
 func ensurePostgresRole(ctx context.Context, server, store *DB, schemaName, role, password string) error {
-	db := server
-	q := db.Dialect.Quote
+	q := server.Dialect.Quote
 	var exists, super bool
-	if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1), (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)", role).Scan(&exists, &super); err != nil {
+	if err := server.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1), (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)", role).Scan(&exists, &super); err != nil {
 		return err
 	}
 	stmts := []string{}
@@ -150,16 +149,15 @@ func ensurePostgresRole(ctx context.Context, server, store *DB, schemaName, role
 	// drop it, and the role needs no CREATE on the database (which would let it make
 	// schemas, say one named like a tenant yet to come).
 	for _, s := range stmts {
-		if _, err := db.ExecContext(ctx, s); err != nil {
+		if _, err := server.ExecContext(ctx, s); err != nil {
 			return err
 		}
 	}
-	db = store
-	if _, err := db.ExecContext(ctx, "GRANT USAGE, CREATE ON SCHEMA "+q(schemaName)+" TO "+q(role)); err != nil {
+	if _, err := store.ExecContext(ctx, "GRANT USAGE, CREATE ON SCHEMA "+q(schemaName)+" TO "+q(role)); err != nil {
 		return err
 	}
 	// Tables an older Strata created as the control account become the tenant's.
-	rows, err := db.QueryContext(ctx, `SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	rows, err := store.QueryContext(ctx, `SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S') AND pg_get_userbyid(c.relowner) <> $2
 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i') AND c.relkind = 'S')`, schemaName, role)
 	if err != nil {
@@ -179,7 +177,7 @@ AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN
 		return err
 	}
 	for _, s := range alter {
-		if _, err := db.ExecContext(ctx, s); err != nil {
+		if _, err := store.ExecContext(ctx, s); err != nil {
 			return err
 		}
 	}

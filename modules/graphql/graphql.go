@@ -399,6 +399,21 @@ func operation(doc *ast.Document, name string) (*ast.OperationDefinition, error)
 	return found, nil
 }
 
+// validationRules are graphql-go's rules but OverlappingFieldsCanBeMerged: checkShape's
+// merge is that rule for schemas without interfaces and unions (which Strata's are), in
+// linear time, where graphql-go's compares fields pairwise and prints their arguments
+// for each pair (the printer is quadratic too).
+var validationRules = func() []gql.ValidationRuleFn {
+	skip := reflect.ValueOf(gql.OverlappingFieldsCanBeMergedRule).Pointer()
+	var out []gql.ValidationRuleFn
+	for _, rule := range gql.SpecifiedRules {
+		if reflect.ValueOf(rule).Pointer() != skip {
+			out = append(out, rule)
+		}
+	}
+	return out
+}()
+
 // validate is graphql-go's validation plus what it lets through: a mutation on a
 // schema without mutations (a caller who may write nothing) passes it and fails only
 // when executed. It stops after maxErrors errors.
@@ -406,15 +421,9 @@ func validate(sch *Schema, doc *ast.Document, op *ast.OperationDefinition, maxEr
 	if op.Operation == ast.OperationTypeMutation && sch.gql.MutationType() == nil {
 		return []gqlerrors.FormattedError{gqlerrors.NewFormattedError("there are no mutations in this schema")}
 	}
-	rules := make([]gql.ValidationRuleFn, 0, len(gql.SpecifiedRules))
-	for _, rule := range gql.SpecifiedRules {
-		// checkShape's merge is this rule for schemas without interfaces and unions
-		// (which Strata's are), in linear time: graphql-go's compares fields pairwise
-		// and prints their arguments for each pair (the printer is quadratic too).
-		if reflect.ValueOf(rule).Pointer() == reflect.ValueOf(gql.OverlappingFieldsCanBeMergedRule).Pointer() {
-			continue
-		}
-		rules = append(rules, stopAfter(maxErrors, rule))
+	rules := make([]gql.ValidationRuleFn, len(validationRules))
+	for i, rule := range validationRules {
+		rules[i] = stopAfter(maxErrors, rule)
 	}
 	errs := gql.ValidateDocument(&sch.gql, doc, rules).Errors
 	// One visit may report many (every unused variable at once).

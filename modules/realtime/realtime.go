@@ -387,9 +387,8 @@ func fanOut(subs []*subscription, deliver func([]*subscription)) {
 	wg.Wait()
 }
 
-// Revoke closes the sockets signed in as subject in a tenant (every signed-in socket
-// of the tenant when subject is empty; any tenant when tenantID is empty, for platform
-// admins), after a sign-out, a revoked session, or a change of the subject's role,
+// Revoke closes the sockets signed in as subject in a tenant (in any tenant when
+// tenantID is empty, for platform admins), after a sign-out, a revoked session, or a change of the subject's role,
 // status or password: a socket must not outlive its session any more than a request
 // may. The client is told TOKEN_EXPIRED, so an SDK refreshes and reconnects if it
 // still can.
@@ -403,10 +402,7 @@ func (h *Hub) Revoke(tenantID, subject string) {
 		s.mu.Lock()
 		sc := s.scope
 		s.mu.Unlock()
-		if sc == nil || !sc.Authenticated() || sc.Subject() == "" {
-			continue
-		}
-		if subject == "" && tenantID != "" || sc.Subject() == subject {
+		if sc != nil && subject != "" && sc.Subject() == subject {
 			list = append(list, s)
 		}
 	}

@@ -400,22 +400,15 @@ func (a *API) awaitNewModel(c *fiber.Ctx, tc *tenantCtx) bool {
 func (a *API) onNewModel(h fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		err := h(c)
-		if !database.IsSchemaRace(err) {
-			return err
-		}
-		tc := tenantOf(c)
-		for try := 0; try < 2 && database.IsSchemaRace(err); try++ {
-			if !a.awaitNewModel(c, tc) {
-				break
-			}
+		for try := 0; try < 2 && database.IsSchemaRace(err) && a.awaitNewModel(c, tenantOf(c)); try++ {
 			c.Response().ResetBody()
 			err = h(c)
 		}
 		if !database.IsSchemaRace(err) {
 			return err
 		}
-		a.Log.Info("request met a schema change; asked to retry", "tenant", tc.t.Slug, "path", c.Path(), "err", err)
-		c.Set(fiber.HeaderRetryAfter, "1")
+		a.Log.Info("request met a schema change; asked to retry", "tenant", tenantOf(c).t.Slug, "path", c.Path(), "err", err)
+		// The error handler adds Retry-After to every 503.
 		return apierr.New(fiber.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "the table changed shape while this request ran; send it again").With("retryable", true)
 	}
 }

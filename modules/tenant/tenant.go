@@ -587,18 +587,11 @@ func (r *Registry) shedIdle() bool {
 	}
 	r.mu.Unlock()
 	slices.SortFunc(ps, func(a, b *pool) int { return a.lastUsed.Compare(b.lastUsed) })
-	closed := false
-	for i, p := range ps {
-		if i >= 4 && closed {
-			break // a few pools at a time: enough for the waiting connection
-		}
-		if p.db.Stats().Idle == 0 {
-			continue
-		}
+	// A few pools at a time: enough for the waiting connection.
+	for _, p := range ps[:min(len(ps), 4)] {
 		r.closeIdle(p)
-		closed = true
 	}
-	return closed
+	return len(ps) > 0
 }
 
 // Target is the migration target of a tenant.
@@ -710,7 +703,7 @@ func (r *Registry) Recover(ctx context.Context) error {
 }
 
 // idle closes the idle connections of a tenant's pool after work done for every
-// tenant (boot recovery, system upgrades, the trash purge): a node with thousands of
+// tenant at boot (recovery, system upgrades): a node with thousands of
 // tenants should hold connections for those its requests use, not for all it visited.
 func (r *Registry) idle(t *Tenant) {
 	r.mu.Lock()
