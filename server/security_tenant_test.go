@@ -25,10 +25,8 @@ import (
 // neither another tenant nor superuser, even after RESET ROLE.
 func TestSecurityTenantCodeRunsAsTenant(t *testing.T) {
 	requireBackends(t)
-	for _, b := range backends(t) {
-		if b.name == "sqlite" {
-			continue // no accounts: TestSecuritySQLiteTriggersCannotTamper covers SQLite
-		}
+	// SQLite aside: no accounts: TestSecuritySQLiteTriggersCannotTamper covers SQLite.
+	for _, b := range serverBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			n := startNode(t, b.newControlURL(t), nil)
 			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
@@ -226,7 +224,7 @@ func TestSecurityCustomSQLTimeout(t *testing.T) {
 // TestSecurityMySQLAccountHasNoEvent (finding 4): a MariaDB tenant account cannot
 // schedule events, which would run SQL outside every request and timeout.
 func TestSecurityMySQLAccountHasNoEvent(t *testing.T) {
-	base := mysqlURLOrSkip(t)
+	base := needURL(t, "STRATA_TEST_MYSQL_URL")
 	n := startNode(t, mysqlDatabase(t, base), nil)
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	db := n.tenantDB("acme")
@@ -255,23 +253,23 @@ func TestSecurityMySQLAccountHasNoEvent(t *testing.T) {
 func pgTestURL() string    { return os.Getenv("STRATA_TEST_POSTGRES_URL") }
 func mysqlTestURL() string { return os.Getenv("STRATA_TEST_MYSQL_URL") }
 
-func mysqlURLOrSkip(t *testing.T) string {
-	requireBackends(t)
-	u := mysqlTestURL()
-	if u == "" {
-		t.Skip("STRATA_TEST_MYSQL_URL not set")
+// serverBackends are the backends that are database servers (not SQLite).
+func serverBackends(t *testing.T) []backend {
+	var out []backend
+	for _, b := range backends(t) {
+		if b.name != "sqlite" {
+			out = append(out, b)
+		}
 	}
-	return u
+	return out
 }
 
 // TestSecurityConnectionCap (finding 1): tenant pools log in per tenant, yet a node
 // holds at most STRATA_MAX_DB_CONNECTIONS connections however many tenants it serves.
 func TestSecurityConnectionCap(t *testing.T) {
 	requireBackends(t)
-	for _, b := range backends(t) {
-		if b.name == "sqlite" {
-			continue
-		}
+	// SQLite aside: the boundary is database accounts and servers.
+	for _, b := range serverBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			control := b.newControlURL(t)
 			const limit = 8
@@ -331,10 +329,8 @@ func serverConnections(t *testing.T, dialect, control string) int {
 // PostgreSQL; CREATE USER and the tenant privileges WITH GRANT OPTION on MySQL.
 func TestSecurityControlAccountNeedsNoSuperuser(t *testing.T) {
 	requireBackends(t)
-	for _, b := range backends(t) {
-		if b.name == "sqlite" {
-			continue
-		}
+	// SQLite aside: the boundary is database accounts and servers.
+	for _, b := range serverBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			control := leastPrivilegeControl(t, b.name)
 			n := startNode(t, control, nil)
@@ -499,10 +495,8 @@ func TestSecurityBadInputIsNot500(t *testing.T) {
 // control database all come up (they raced each other's CREATE TABLE on PostgreSQL).
 func TestSecurityNodesBootTogether(t *testing.T) {
 	requireBackends(t)
-	for _, b := range backends(t) {
-		if b.name == "sqlite" {
-			continue // one process per SQLite file
-		}
+	// SQLite aside: one process per SQLite file.
+	for _, b := range serverBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			control := b.newControlURL(t)
 			const nodes = 6
@@ -612,11 +606,7 @@ func TestSecurityWritesDuringSchemaChange(t *testing.T) {
 // catalogs names none of another tenant's schemas, tables or slug; with the default
 // (a schema each) they show, which docs/security.md says.
 func TestSecurityDatabasePlacement(t *testing.T) {
-	pg := pgTestURL()
-	if pg == "" {
-		requireBackends(t)
-		t.Skip("STRATA_TEST_POSTGRES_URL not set")
-	}
+	pg := needURL(t, "STRATA_TEST_POSTGRES_URL")
 	for _, placement := range []string{"schema", "database"} {
 		t.Run(placement, func(t *testing.T) {
 			n := startNode(t, pgDatabase(t, pg), map[string]string{"STRATA_TENANT_PLACEMENT": placement})
@@ -716,11 +706,7 @@ func TestSecurityBusyNodeAnswers503(t *testing.T) {
 // tables belong to the control account, is brought to its own account once at boot:
 // its tables change owner, so its own account can use them.
 func TestSecurityOlderTenantsAdopted(t *testing.T) {
-	pg := pgTestURL()
-	if pg == "" {
-		requireBackends(t)
-		t.Skip("STRATA_TEST_POSTGRES_URL not set")
-	}
+	pg := needURL(t, "STRATA_TEST_POSTGRES_URL")
 	control, dir := pgDatabase(t, pg), t.TempDir()
 	n := startNode(t, control, map[string]string{"STRATA_DATA_DIR": dir})
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
