@@ -330,7 +330,26 @@ func addAutoIndex(t *Table, col *Column) {
 	if !col.Unique && !col.Index {
 		return
 	}
-	t.Indexes = append(t.Indexes, Index{Name: autoIndexName(col.ID), Columns: []string{col.Name}, Unique: col.Unique, Auto: true})
+	t.Indexes = append(t.Indexes, Index{Name: autoIndexName(col.ID), Columns: autoIndexColumns(col), Unique: col.Unique, Auto: true})
+}
+
+// autoIndexColumns lists the columns of the index behind a column's index flag. A plain
+// index ends with the row key: every sort ends with id in the direction of its last
+// term, so a sort on the column reads the index in order, forwards or backwards, with no
+// sort step for the ties (SQLite's and PostgreSQL's indexes do not end with the key on
+// their own). A unique index needs no tie-breaker; a key too wide for MySQL's index key
+// limit with the id appended stays on the column alone, as before.
+func autoIndexColumns(col *Column) []string {
+	if col.Unique {
+		return []string{col.Name}
+	}
+	id := Column{Name: "id", Type: TypeUUID}
+	_, key := mysqlBytes(col)
+	_, idKey := mysqlBytes(&id)
+	if key+idKey > MySQLMaxKeyBytes {
+		return []string{col.Name}
+	}
+	return []string{col.Name, "id"}
 }
 
 func removeAutoIndex(t *Table, col *Column) {

@@ -141,10 +141,10 @@ func TestApplyCreateTable(t *testing.T) {
 		t.Errorf("title length = %d, want the default 255", l)
 	}
 	// One auto index per unique/index flag, named after the column id so it survives a
-	// rename; body has neither flag.
+	// rename; body has neither flag. A plain index ends with the row key.
 	wantIdx := []Index{
 		{Name: autoIndexName(tbl.Column("title").ID), Columns: []string{"title"}, Unique: true, Auto: true},
-		{Name: autoIndexName(tbl.Column("views").ID), Columns: []string{"views"}, Unique: false, Auto: true},
+		{Name: autoIndexName(tbl.Column("views").ID), Columns: []string{"views", "id"}, Unique: false, Auto: true},
 	}
 	if !reflect.DeepEqual(tbl.Indexes, wantIdx) {
 		t.Errorf("indexes = %+v, want %+v", tbl.Indexes, wantIdx)
@@ -196,18 +196,19 @@ func TestApplyManyToManyJunction(t *testing.T) {
 	if got, want := j.ColumnNames(), []string{"id", "owner_id", "created_at", "updated_at", "posts_id", "authors_id"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("junction columns = %v, want %v", got, want)
 	}
-	// (a, b) unique serves lookups from a; b needs its own index for lookups from b.
+	// (a, b) unique serves lookups from a; b needs its own index for lookups from b, which
+	// ends with the row key like every index behind a column's index flag.
 	var unique, single bool
 	for _, ix := range j.Indexes {
 		if ix.Unique && reflect.DeepEqual(ix.Columns, []string{"posts_id", "authors_id"}) {
 			unique = true
 		}
-		if !ix.Unique && reflect.DeepEqual(ix.Columns, []string{"authors_id"}) {
+		if !ix.Unique && reflect.DeepEqual(ix.Columns, []string{"authors_id", "id"}) {
 			single = true
 		}
 	}
 	if !unique || !single {
-		t.Errorf("junction indexes = %+v, want unique (posts_id, authors_id) and (authors_id)", j.Indexes)
+		t.Errorf("junction indexes = %+v, want unique (posts_id, authors_id) and (authors_id, id)", j.Indexes)
 	}
 	if fks := ForeignKeys(next, j); len(fks) != 2 || fks[0].RefTable != "posts" || fks[1].RefTable != "authors" {
 		t.Errorf("junction keys = %+v", fks)
@@ -898,5 +899,25 @@ func TestApplyKeepsIDOrder(t *testing.T) {
 	if !slices.IsSortedFunc(m.Relations, func(a, b Relation) int { return strings.Compare(a.ID, b.ID) }) ||
 		!slices.IsSortedFunc(m.Trash, func(a, b Trashed) int { return strings.Compare(a.ID, b.ID) }) {
 		t.Errorf("relations %+v and trash %+v are not in id order", m.Relations, m.Trash)
+	}
+}
+
+func TestAutoIndexColumns(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		col  Column
+		want []string
+	}{
+		{"integer", Column{Name: "views", Type: TypeInteger, Index: true}, []string{"views", "id"}},
+		{"unique needs no tie-breaker", Column{Name: "slug", Type: TypeString, Length: 100, Unique: true}, []string{"slug"}},
+		{"string that fits with the key", Column{Name: "title", Type: TypeString, Length: 732, Index: true}, []string{"title", "id"}},
+		// 733 characters take 2,932 bytes; with the id's 144 that is past MySQL's 3,072.
+		{"string too wide for the key", Column{Name: "title", Type: TypeString, Length: 733, Index: true}, []string{"title"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := autoIndexColumns(&tc.col); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("autoIndexColumns = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

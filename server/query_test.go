@@ -162,7 +162,7 @@ var queryCases = []queryCase{
 	{name: "many-to-many _none", query: titles(`{"tags":{"_none":{"label":{"_eq":"go"}}}}`), want: []string{"50%_off", "Gamma", "delta", "Épée"}},
 	{name: "inverse one-to-many from authors", table: "authors", query: qs("filter", `{"posts":{"_some":{"title":{"_eq":"beta"}}}}`, "fields", "name"), key: "name", want: []string{"bob"}},
 	{name: "inverse _none from authors", table: "authors", query: qs("filter", `{"posts":{"_none":{"published":{"_eq":true}}}}`, "fields", "name", "sort", "name"), key: "name", want: []string{"cy"}},
-	{name: "sort desc puts nulls first, ties by id", query: qs("sort", "-views", "fields", "title"), want: []string{"delta", "Épée", "beta", "Gamma", "Alpha", "50%_off"}},
+	{name: "sort desc puts nulls first, ties by id in the sort's direction", query: qs("sort", "-views", "fields", "title"), want: []string{"delta", "Épée", "Gamma", "beta", "Alpha", "50%_off"}},
 	{name: "sort asc puts nulls last", query: qs("sort", "views", "fields", "title"), want: []string{"50%_off", "Alpha", "beta", "Gamma", "Épée", "delta"}},
 	{name: "sort by two fields", query: qs("sort", "-published,title", "fields", "title"), want: []string{"delta", "Alpha", "Gamma", "Épée", "50%_off", "beta"}},
 	{name: "sort by a related field", query: qs("sort", "author.name,title", "fields", "title"), want: []string{"Alpha", "Gamma", "beta", "Épée", "50%_off", "delta"}},

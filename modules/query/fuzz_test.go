@@ -91,7 +91,7 @@ func FuzzParse(f *testing.F) {
 		for _, d := range dialects {
 			b := &builder{d: d}
 			var joins []string
-			sql := b.where(q, "t0") + strings.Join(joins, "") + b.orderBy(q.Sort, "t0", &joins) + strings.Join(joins, "")
+			sql := b.where(q, "t0") + strings.Join(joins, "") + b.orderBy(q.Sort, "t0", &joins, and(q.Rule, q.Filter)) + strings.Join(joins, "")
 			if err := sqlIsClean(sql); err != nil {
 				t.Fatalf("%s: %v", d.Name(), err)
 			}

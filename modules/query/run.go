@@ -253,11 +253,18 @@ func (b *builder) where(q *Query, alias string) string {
 }
 
 // orderBy renders sorts (joining to-one relations as needed, within the caller's read
-// rules) and the id tiebreaker that makes paging stable. The joins may hold parameters
-// and come before the WHERE clause: render them first.
-func (b *builder) orderBy(sorts []Sort, alias string, joins *[]string) string {
+// rules) and the id tie-breaker that makes paging stable. The joins may hold parameters
+// and come before the WHERE clause: render them first. where is the statement's
+// condition (nil: none): a column it keeps from being NULL sorts in plain index order.
+//
+// The tie-breaker runs in the direction of the last term, so an index on the sorted
+// columns that ends with id (the shape of a column's index flag) serves the whole order
+// in one scan, forwards or backwards. A last term on id, or on a unique column that
+// cannot be NULL here, already orders every row and needs none.
+func (b *builder) orderBy(sorts []Sort, alias string, joins *[]string, where *Cond) string {
 	var terms []string
 	joined := map[string]string{}
+	tieBreak, desc := true, false
 	for _, s := range sorts {
 		cur := alias
 		key := ""
@@ -275,11 +282,52 @@ func (b *builder) orderBy(sorts []Sort, alias string, joins *[]string) string {
 			}
 			cur = next
 		}
-		nullable := s.Column.Nullable || len(s.Path) > 0
+		nullable := len(s.Path) > 0 || (s.Column.Nullable && !rejectsNull(where, s.Column))
 		terms = append(terms, b.d.OrderTerm(b.col(cur, s.Column.Name), s.Desc, nullable))
+		desc = s.Desc
+		tieBreak = len(s.Path) > 0 || (s.Column.Name != "id" && !(s.Column.Unique && !nullable))
 	}
-	terms = append(terms, b.col(alias, "id")+" ASC")
+	if tieBreak {
+		dir := " ASC"
+		if desc {
+			dir = " DESC"
+		}
+		terms = append(terms, b.col(alias, "id")+dir)
+	}
 	return " ORDER BY " + strings.Join(terms, ", ")
+}
+
+// rejectsNull reports whether every row that satisfies c has a non-NULL col (a column
+// of the rows c is about, not of a related table): true when a comparison on col must
+// hold, since a comparison with NULL is never true.
+func rejectsNull(c *Cond, col *schema.Column) bool {
+	if c == nil {
+		return false
+	}
+	switch c.Kind {
+	case CondAnd:
+		return slices.ContainsFunc(c.Children, func(ch *Cond) bool { return rejectsNull(ch, col) })
+	case CondOr:
+		return len(c.Children) > 0 && !slices.ContainsFunc(c.Children, func(ch *Cond) bool { return !rejectsNull(ch, col) })
+	case CondLeaf:
+		if c.Column == nil || c.Column.Name != col.Name {
+			return false
+		}
+		switch c.Op {
+		case "_eq": // _eq null is IS NULL; _neq null is IS NOT NULL
+			return c.Value != nil
+		case "_nin":
+			vals, _ := c.Value.([]any)
+			return len(vals) > 0
+		case "_null", "_empty":
+			return c.Value == false
+		case "_nnull", "_nempty":
+			return c.Value == true
+		}
+		// Every other operator is a comparison or a LIKE, and neither holds for NULL.
+		return true
+	}
+	return false
 }
 
 // selectList names the columns to read for a selection: the requested ones plus the
@@ -331,7 +379,7 @@ func (r *Runner) Run(ctx context.Context, q *Query) (*Result, error) {
 	b := &builder{d: r.D}
 	cols := selectColumns(q.Table, q.Select)
 	var joins []string
-	order := b.orderBy(q.Sort, "t0", &joins) // its joins' parameters come first
+	order := b.orderBy(q.Sort, "t0", &joins, and(q.Rule, q.Filter)) // its joins' parameters come first
 	where := b.where(q, "t0")
 	b.w("SELECT ", columnList(b, "t0", cols), " FROM ", r.D.Quote(q.Table.Name), " t0", strings.Join(joins, ""), where, order)
 	limit := q.Limit
@@ -477,7 +525,7 @@ func (r *Runner) expandOne(ctx context.Context, rs *RelSelection, recs []*record
 	case ToMany, Junction:
 		// The sort's joins come first in the statement, and so do their parameters.
 		var joins []string
-		order := b.orderBy(rs.Sort, s, &joins)
+		order := b.orderBy(rs.Sort, s, &joins, and(rs.Rule, rs.Filter))
 		var from, parent string
 		if f.Kind == ToMany {
 			parent = b.col(s, f.Key)

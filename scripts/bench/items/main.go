@@ -288,7 +288,7 @@ func serveHandWritten(ctx context.Context, dialect, tenantURL, addr string) erro
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	cols := `t0."id", t0."owner_id", t0."created_at", t0."updated_at", t0."title", t0."body", t0."views", t0."published"`
-	listSQL := `SELECT ` + cols + ` FROM "posts" t0 WHERE t0."views" > $1 ORDER BY t0."views" DESC, t0."id" ASC LIMIT $2 OFFSET $3`
+	listSQL := `SELECT ` + cols + ` FROM "posts" t0 WHERE t0."views" > $1 ORDER BY t0."views" DESC, t0."id" DESC LIMIT $2 OFFSET $3`
 	oneSQL := `SELECT ` + cols + ` FROM "posts" t0 WHERE t0."id" IN ($1) ORDER BY t0."id" ASC LIMIT $2 OFFSET $3`
 	insertSQL := `INSERT INTO "posts" ("id", "owner_id", "created_at", "updated_at", "published", "title", "views") VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	type post struct {

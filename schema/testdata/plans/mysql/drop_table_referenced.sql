@@ -6,5 +6,5 @@ RENAME TABLE `authors` TO `strata_del_ffc58c36d8ba`;
 -- down
 RENAME TABLE `strata_del_ffc58c36d8ba` TO `authors`;
 ALTER TABLE `posts` RENAME COLUMN `strata_del_c0201f7ce80f` TO `author`;
-CREATE INDEX `strata_ix_1fb730f150d3` ON `posts` (`author`) ALGORITHM=INPLACE LOCK=NONE;
+CREATE INDEX `strata_ix_1fb730f150d3` ON `posts` (`author`, `id`) ALGORITHM=INPLACE LOCK=NONE;
 ALTER TABLE `posts` ADD CONSTRAINT `strata_fk_97e5becc0f2f` FOREIGN KEY (`author`) REFERENCES `authors` (`id`) ON DELETE SET NULL;

@@ -4,5 +4,5 @@ DROP INDEX "strata_ix_1fb730f150d3";
 ALTER TABLE "posts" RENAME COLUMN "author" TO "strata_del_c0201f7ce80f";
 -- down
 ALTER TABLE "posts" RENAME COLUMN "strata_del_c0201f7ce80f" TO "author";
-CREATE INDEX "strata_ix_1fb730f150d3" ON "posts" ("author");
+CREATE INDEX "strata_ix_1fb730f150d3" ON "posts" ("author", "id");
 ALTER TABLE "posts" ADD CONSTRAINT "strata_fk_97e5becc0f2f" FOREIGN KEY ("author") REFERENCES "authors" ("id") ON DELETE SET NULL;

@@ -6,5 +6,5 @@ ALTER TABLE "authors" RENAME TO "strata_del_ffc58c36d8ba";
 -- down
 ALTER TABLE "strata_del_ffc58c36d8ba" RENAME TO "authors";
 ALTER TABLE "posts" RENAME COLUMN "strata_del_c0201f7ce80f" TO "author";
-CREATE INDEX "strata_ix_1fb730f150d3" ON "posts" ("author");
+CREATE INDEX "strata_ix_1fb730f150d3" ON "posts" ("author", "id");
 ALTER TABLE "posts" ADD CONSTRAINT "strata_fk_97e5becc0f2f" FOREIGN KEY ("author") REFERENCES "authors" ("id") ON DELETE SET NULL;

@@ -3,7 +3,7 @@ CREATE TABLE "strata_tmp_posts" ("id" UUID NOT NULL, "owner_id" UUID, "created_a
 INSERT INTO "strata_tmp_posts" ("id", "owner_id", "created_at", "updated_at", "title", "views", "status", "price", "strata_del_c0201f7ce80f") SELECT "id", "owner_id", "created_at", "updated_at", "title", "views", "status", "price", "author" FROM "posts";
 DROP TABLE "posts";
 ALTER TABLE "strata_tmp_posts" RENAME TO "posts";
-CREATE INDEX "strata_ix_ffe14fa544f8" ON "posts" ("views");
+CREATE INDEX "strata_ix_ffe14fa544f8" ON "posts" ("views", "id");
 CREATE INDEX "posts_status_created_at_idx" ON "posts" ("status", "created_at");
 ALTER TABLE "authors" RENAME TO "strata_del_ffc58c36d8ba";
 -- down
@@ -12,6 +12,6 @@ CREATE TABLE "strata_tmp_posts" ("id" UUID NOT NULL, "owner_id" UUID, "created_a
 INSERT INTO "strata_tmp_posts" ("id", "owner_id", "created_at", "updated_at", "title", "views", "status", "price", "author") SELECT "id", "owner_id", "created_at", "updated_at", "title", "views", "status", "price", "strata_del_c0201f7ce80f" FROM "posts";
 DROP TABLE "posts";
 ALTER TABLE "strata_tmp_posts" RENAME TO "posts";
-CREATE INDEX "strata_ix_ffe14fa544f8" ON "posts" ("views");
-CREATE INDEX "strata_ix_1fb730f150d3" ON "posts" ("author");
+CREATE INDEX "strata_ix_ffe14fa544f8" ON "posts" ("views", "id");
+CREATE INDEX "strata_ix_1fb730f150d3" ON "posts" ("author", "id");
 CREATE INDEX "posts_status_created_at_idx" ON "posts" ("status", "created_at");
