@@ -64,6 +64,9 @@ func Open(ctx context.Context, rawURL string, pool Pool) (*DB, error) {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
 	}
 	lc := &limitedConnector{inner: connector, limit: pool.Limit}
+	if dialect != "postgres" { // pgx keeps its own statement cache per connection
+		lc.stmts = StatementCacheSize
+	}
 	if dialect == "sqlite" {
 		// Every SQLite connection is guarded: no statement may reach another file, and
 		// no trigger may write Strata's own tables (GuardSQLite).

@@ -84,6 +84,8 @@ type limitedConnector struct {
 	limit *Limiter
 	// after runs on each new connection (the SQLite guard).
 	after func(driver.Conn) error
+	// stmts is how many prepared statements each connection keeps (0: none).
+	stmts int
 }
 
 func (c *limitedConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -104,10 +106,14 @@ func (c *limitedConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 		return nil, err
 	}
-	if c.limit == nil {
+	if c.limit == nil && c.stmts == 0 {
 		return conn, nil
 	}
-	return &countedConn{Conn: conn, limit: c.limit}, nil
+	cc := &countedConn{Conn: conn, limit: c.limit}
+	if c.stmts > 0 {
+		cc.stmts = newStmtCache(conn, c.stmts)
+	}
+	return cc, nil
 }
 
 func (c *limitedConnector) Driver() driver.Driver { return c.inner.Driver() }
@@ -121,13 +127,15 @@ type dsnConnector struct {
 func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
 func (c dsnConnector) Driver() driver.Driver                        { return c.drv }
 
-// countedConn gives its slot back when closed. It forwards every optional interface
-// database/sql looks for; where the driver lacks one it answers as database/sql
-// expects of a driver without it (driver.ErrSkip and the like).
+// countedConn gives its slot back when closed (limit nil: there is none), and runs
+// statements with arguments through its statement cache when it has one. It forwards
+// every optional interface database/sql looks for; where the driver lacks one it
+// answers as database/sql expects of a driver without it (driver.ErrSkip and the like).
 type countedConn struct {
 	driver.Conn
 	limit *Limiter
 	once  sync.Once
+	stmts *stmtCache
 }
 
 // Unwrap is the driver's own connection (for driver-specific calls through
@@ -143,8 +151,13 @@ func unwrapConn(dc any) any {
 }
 
 func (c *countedConn) Close() error {
+	if c.stmts != nil {
+		c.stmts.close()
+	}
 	err := c.Conn.Close()
-	c.once.Do(c.limit.release)
+	if c.limit != nil {
+		c.once.Do(c.limit.release)
+	}
 	return err
 }
 
@@ -162,7 +175,14 @@ func (c *countedConn) PrepareContext(ctx context.Context, query string) (driver.
 	return c.Conn.Prepare(query)
 }
 
+// ExecContext and QueryContext reuse the connection's prepared statement for a text
+// with arguments; one without arguments (DDL, scripts, one-off reads) runs as it is.
 func (c *countedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if c.stmts != nil && len(args) > 0 {
+		if res, ok, err := c.stmts.exec(ctx, query, args); ok || err != nil {
+			return res, err
+		}
+	}
 	if e, ok := c.Conn.(driver.ExecerContext); ok {
 		return e.ExecContext(ctx, query, args)
 	}
@@ -170,6 +190,11 @@ func (c *countedConn) ExecContext(ctx context.Context, query string, args []driv
 }
 
 func (c *countedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if c.stmts != nil && len(args) > 0 {
+		if rows, ok, err := c.stmts.query(ctx, query, args); ok || err != nil {
+			return rows, err
+		}
+	}
 	if q, ok := c.Conn.(driver.QueryerContext); ok {
 		return q.QueryContext(ctx, query, args)
 	}

@@ -264,12 +264,13 @@ func registerAuthorizer(dc any, fn sqlite.AuthorizerFn) error {
 	return r.RegisterAuthorizer(fn)
 }
 
-// guardSQLiteConn installs the base guard on a new SQLite connection.
+// guardSQLiteConn installs the base guard on a new SQLite connection, and keeps its
+// plans stable (stableSQLitePlans).
 func guardSQLiteConn(c driver.Conn) error {
 	if err := registerAuthorizer(c, sqliteBaseGuard); err != nil {
 		return fmt.Errorf("guard sqlite connection: %w", err)
 	}
-	return nil
+	return stableSQLitePlans(c)
 }
 
 // GuardSQLite puts a SQLite connection under the custom SQL guard until the returned
