@@ -79,9 +79,10 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 	tenants := tenant.NewRegistry(tenant.Config{
 		Control: control, DataDir: cfg.DataDir, Migration: mig, Snapshot: snapshot, NewID: newID, Now: time.Now, Log: log,
 		ModelTTL: cfg.CacheTTL, TenantTTL: cfg.CacheTTL, Bus: clusterBus, Secret: cfg.JWTSecret, Limit: limit, Placement: cfg.TenantPlacement,
+		IdleTimeout: cfg.TenantIdleTimeout, MaxModels: cfg.ModelCacheSize,
 		// Keep as many idle connections as may be open: reconnecting under load costs more
 		// than the query; idle ones are closed after MaxIdleTime.
-		Pool: database.Pool{MaxOpen: cfg.TenantPoolMax, MaxIdle: cfg.TenantPoolMax, MaxIdleTime: 5 * time.Minute},
+		Pool: database.Pool{MaxOpen: cfg.TenantPoolMax, MaxIdle: cfg.TenantPoolMax, MaxIdleTime: min(5*time.Minute, cfg.TenantIdleTimeout)},
 	})
 	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, bus: clusterBus}
 	// The control database's own tables are versioned steps run under a cluster-wide
@@ -112,12 +113,8 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	control, mig, authSvc, tenants := co.control, co.migration, co.auth, co.tenants
-	if err := tenants.Recover(ctx); err != nil {
-		co.close()
-		return nil, err
-	}
-	// Tenants made by an older Strata get the system tables they lack.
-	tenants.UpgradeSystem(ctx, nil)
+	// No tenant is visited at boot: each is readied (interrupted migrations settled,
+	// missing system tables created) by its first request on this node.
 	generated, err := authSvc.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
 	if err != nil {
 		co.close()
@@ -133,7 +130,11 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strata_http_requests_total", Help: "HTTP requests by method and status."}, []string{"method", "status"})
 	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "strata_http_request_duration_seconds", Help: "HTTP request latency.", Buckets: prometheus.DefBuckets}, []string{"method"})
 	migrations := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strata_migrations_total", Help: "Schema migrations by outcome."}, []string{"status"})
-	reg.MustRegister(requests, latency, migrations)
+	reg.MustRegister(requests, latency, migrations,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_tenant_pools_open", Help: "Tenant connection pools this node holds open."},
+			func() float64 { return float64(tenants.Stats().Pools) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_tenant_models_cached", Help: "Tenant schema models this node holds in its cache."},
+			func() float64 { return float64(tenants.Stats().Models) }))
 	mig.OnCommit(func(migration.Commit) { migrations.WithLabelValues("executed").Inc() })
 	mig.OnFailure(func(string, *migration.Migration) { migrations.WithLabelValues("failed").Inc() })
 

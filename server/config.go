@@ -46,14 +46,20 @@ type Config struct {
 	// CustomSQLTimeout bounds one run of a tenant's hand-written SQL
 	// (STRATA_CUSTOM_SQL_TIMEOUT, default 30s); it is cancelled on the server after it.
 	CustomSQLTimeout time.Duration
-	CacheTTL         time.Duration // STRATA_CACHE_TTL, default 1s: trust in cached tenants, models, policies, CORS origins without word from the bus
-	ConfirmTTL       time.Duration // STRATA_CONFIRM_TTL, default 5m
-	AccessTTL        time.Duration // STRATA_ACCESS_TTL, default 15m
-	RefreshTTL       time.Duration // STRATA_REFRESH_TTL, default 7d
-	RefreshReuse     time.Duration // STRATA_REFRESH_REUSE_INTERVAL, default 10s: a rotated refresh token reused this soon gets the same new pair (two tabs); later, revokes the session; 0s: never
-	ShutdownGrace    time.Duration // STRATA_SHUTDOWN_GRACE, default 15s
-	LogFormat        string        // STRATA_LOG_FORMAT: text or json, default text
-	LogLevel         string        // STRATA_LOG_LEVEL: debug, info, warn, error; default info
+	// TenantIdleTimeout (STRATA_TENANT_IDLE_TIMEOUT, default 10m): a tenant with no
+	// request for this long has its pool closed and its cached model dropped on the node.
+	TenantIdleTimeout time.Duration
+	// ModelCacheSize (STRATA_MODEL_CACHE_SIZE, default 1000) bounds the tenant models a
+	// node caches; the least recently used leave first.
+	ModelCacheSize int
+	CacheTTL       time.Duration // STRATA_CACHE_TTL, default 1s: trust in cached tenants, models, policies, CORS origins without word from the bus
+	ConfirmTTL     time.Duration // STRATA_CONFIRM_TTL, default 5m
+	AccessTTL      time.Duration // STRATA_ACCESS_TTL, default 15m
+	RefreshTTL     time.Duration // STRATA_REFRESH_TTL, default 7d
+	RefreshReuse   time.Duration // STRATA_REFRESH_REUSE_INTERVAL, default 10s: a rotated refresh token reused this soon gets the same new pair (two tabs); later, revokes the session; 0s: never
+	ShutdownGrace  time.Duration // STRATA_SHUTDOWN_GRACE, default 15s
+	LogFormat      string        // STRATA_LOG_FORMAT: text or json, default text
+	LogLevel       string        // STRATA_LOG_LEVEL: debug, info, warn, error; default info
 	// LoginMaxFailures failed sign-ins per account (five times as many per address)
 	// within LoginWindow answer 429 (STRATA_LOGIN_MAX_FAILURES, default 10;
 	// STRATA_LOGIN_WINDOW, default 15m).
@@ -141,7 +147,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_GRAPHQL_MAX_VALUES", 256, &c.GraphQLMaxValues},
 		{"STRATA_WS_MAX_CONNECTIONS", 10000, &c.WSMaxConnections}, {"STRATA_WS_MAX_SUBSCRIPTIONS", 100, &c.WSMaxSubscriptions},
 		{"STRATA_WS_SEND_QUEUE", 256, &c.WSSendQueue}, {"STRATA_WS_MAX_MESSAGES_PER_SEC", 50, &c.WSMessagesPerSec},
-		{"STRATA_WS_MAX_MESSAGE_BYTES", 64 << 10, &c.WSMaxMessageBytes},
+		{"STRATA_WS_MAX_MESSAGE_BYTES", 64 << 10, &c.WSMaxMessageBytes}, {"STRATA_MODEL_CACHE_SIZE", 1000, &c.ModelCacheSize},
 	}
 	for _, i := range ints {
 		if *i.dst, err = strconv.Atoi(get(i.key, strconv.Itoa(i.def))); err != nil || *i.dst < 1 {
@@ -158,11 +164,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_SHUTDOWN_GRACE", "15s", &c.ShutdownGrace}, {"STRATA_TEST_STEP_DELAY", "0s", &c.TestStepDelay},
 		{"STRATA_LOGIN_WINDOW", "15m", &c.LoginWindow}, {"STRATA_WS_HEARTBEAT", "30s", &c.WSHeartbeat},
 		{"STRATA_WS_AUTH_TIMEOUT", "10s", &c.WSAuthTimeout}, {"STRATA_CUSTOM_SQL_TIMEOUT", "30s", &c.CustomSQLTimeout},
+		{"STRATA_TENANT_IDLE_TIMEOUT", "10m", &c.TenantIdleTimeout},
 	}
 	for _, d := range durs {
 		if *d.dst, err = parseDuration(get(d.key, d.def)); err != nil {
 			return c, fmt.Errorf("%s: %w", d.key, err)
 		}
+	}
+	if c.TenantIdleTimeout < time.Second {
+		return c, fmt.Errorf("STRATA_TENANT_IDLE_TIMEOUT must be at least 1s")
 	}
 	if c.CacheTTL <= 0 {
 		return c, fmt.Errorf("STRATA_CACHE_TTL must be positive")

@@ -76,6 +76,13 @@ type Config struct {
 	// Limit is the node's connection cap, shared by every tenant pool; when it is full,
 	// idle connections of the least recently used pools are closed.
 	Limit *database.Limiter
+	// IdleTimeout is how long a tenant nobody asked for keeps its pool and cached model
+	// on this node (default 10 minutes); then both are let go, and its next request
+	// opens them again.
+	IdleTimeout time.Duration
+	// MaxModels bounds the cached models (default 1000); past it the least recently
+	// used leave first.
+	MaxModels int
 	// Bus, when set, tells the other nodes of this node's schema versions and of
 	// tenants created and deleted, and this node of theirs. The TTLs then only bound
 	// how long a lost message goes unnoticed.
@@ -94,11 +101,17 @@ type Registry struct {
 	// but not cached.
 	gen         uint64
 	unsubscribe func()
+	stopSweep   func()
 }
 
-// pool is a tenant's open pool and when a request last asked for it.
+// pool is a tenant's pool and when a request last asked for it. The first request of a
+// tenant on this node opens it and readies the tenant (ready); requests that come
+// meanwhile wait for opened, then read db and err.
 type pool struct {
+	opened   chan struct{}
 	db       *database.DB
+	err      error
+	created  []string // system tables readying created
 	lastUsed time.Time
 }
 
@@ -106,6 +119,7 @@ type cachedModel struct {
 	model   *schema.Model
 	version int64
 	checked time.Time
+	used    time.Time
 }
 
 type cachedTenant struct {
@@ -126,10 +140,17 @@ func NewRegistry(cfg Config) *Registry {
 	if cfg.TenantTTL == 0 {
 		cfg.TenantTTL = 2 * time.Second
 	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 10 * time.Minute
+	}
+	if cfg.MaxModels <= 0 {
+		cfg.MaxModels = 1000
+	}
 	r := &Registry{cfg: cfg, pools: map[string]*pool{}, models: map[string]*cachedModel{}, byslug: map[string]cachedTenant{}}
 	if cfg.Limit != nil {
 		cfg.Limit.SetShed(r.shedIdle)
 	}
+	r.stopSweep = r.sweepEvery(max(cfg.IdleTimeout/4, time.Second))
 	cfg.Migration.OnCommit(r.committed)
 	if cfg.Bus != nil {
 		r.unsubscribe = cfg.Bus.Subscribe(r.follow)
@@ -142,7 +163,7 @@ func NewRegistry(cfg Config) *Registry {
 func (r *Registry) committed(c migration.Commit) {
 	r.mu.Lock()
 	r.gen++
-	r.models[c.TenantID] = &cachedModel{model: c.Model, version: c.Version, checked: time.Now()}
+	r.cacheModelLocked(c.TenantID, c.Model, c.Version)
 	r.mu.Unlock()
 	r.publish(bus.TopicSchema, c.TenantID, bus.SchemaChange{Version: c.Version})
 }
@@ -189,10 +210,7 @@ func (r *Registry) follow(m bus.Message) {
 		delete(r.byslug, inv.Slug)
 		if inv.Deleted {
 			delete(r.models, m.Tenant)
-			if p := r.pools[m.Tenant]; p != nil {
-				p.db.Close()
-				delete(r.pools, m.Tenant)
-			}
+			r.forgetPoolLocked(m.Tenant)
 		}
 	case bus.TopicResync:
 		r.mu.Lock()
@@ -211,7 +229,24 @@ func (r *Registry) storeModel(tenantID string, m *schema.Model, version int64, g
 	if r.gen != gen {
 		return
 	}
-	r.models[tenantID] = &cachedModel{model: m, version: version, checked: time.Now()}
+	r.cacheModelLocked(tenantID, m, version)
+}
+
+// cacheModelLocked caches a tenant's model; past MaxModels, the least recently used
+// model leaves (its tenant reloads it when next asked: three queries).
+func (r *Registry) cacheModelLocked(tenantID string, m *schema.Model, version int64) {
+	now := time.Now()
+	r.models[tenantID] = &cachedModel{model: m, version: version, checked: now, used: now}
+	for len(r.models) > r.cfg.MaxModels {
+		var oldest string
+		var at time.Time
+		for id, cm := range r.models {
+			if oldest == "" || cm.used.Before(at) {
+				oldest, at = id, cm.used
+			}
+		}
+		delete(r.models, oldest)
+	}
 }
 
 // AddPlacement records where each tenant lives on its server (control migration 3):
@@ -320,10 +355,12 @@ func (r *Registry) provision(ctx context.Context, t *Tenant) error {
 	if err := database.ProvisionAccount(ctx, admin, url, r.password(url)); err != nil {
 		return err
 	}
-	db, err := r.DB(ctx, t)
+	// A new store has nothing to ready: it is bootstrapped to the current snapshot.
+	p, _, err := r.acquire(ctx, t, false)
 	if err != nil {
 		return err
 	}
+	db := p.db
 	if err := r.cfg.Migration.Bootstrap(ctx, r.Target(t, db), r.cfg.Snapshot); err != nil {
 		return err
 	}
@@ -379,10 +416,7 @@ func (r *Registry) dropStore(ctx context.Context, t *Tenant) error {
 		return err
 	}
 	r.mu.Lock()
-	if p := r.pools[t.ID]; p != nil {
-		p.db.Close()
-		delete(r.pools, t.ID)
-	}
+	r.forgetPoolLocked(t.ID)
 	r.gen++
 	delete(r.models, t.ID)
 	delete(r.byslug, t.Slug)
@@ -490,42 +524,112 @@ func (r *Registry) query(ctx context.Context, q string, args ...any) ([]*Tenant,
 
 // DB returns the tenant's pool, opening it on first use. The pool logs in as the
 // tenant's own database account (database.AccountURL): every statement for the
-// tenant, whoever sends it, runs as an account that can reach nothing else.
+// tenant, whoever sends it, runs as an account that can reach nothing else. The first
+// use on this node also readies the tenant (ready): a node visits no tenant at boot.
 func (r *Registry) DB(ctx context.Context, t *Tenant) (*database.DB, error) {
-	r.mu.Lock()
-	p := r.pools[t.ID]
-	if p != nil {
-		p.lastUsed = time.Now()
-	}
-	r.mu.Unlock()
-	if p != nil {
-		return p.db, nil
-	}
-	url, err := r.storeURL(t)
+	p, _, err := r.acquire(ctx, t, true)
 	if err != nil {
 		return nil, err
+	}
+	return p.db, nil
+}
+
+// acquire returns the tenant's pool, opening (and, with readying, readying) it when
+// this node has none; fresh says this call opened it. Concurrent first requests of a
+// tenant wait for the one that opens it.
+func (r *Registry) acquire(ctx context.Context, t *Tenant, readying bool) (p *pool, fresh bool, err error) {
+	r.mu.Lock()
+	p = r.pools[t.ID]
+	if p == nil {
+		p = &pool{opened: make(chan struct{}), lastUsed: time.Now()}
+		r.pools[t.ID] = p
+		r.mu.Unlock()
+		db, created, err := r.open(ctx, t, readying)
+		r.mu.Lock()
+		p.db, p.created, p.err = db, created, err
+		if err != nil && r.pools[t.ID] == p {
+			delete(r.pools, t.ID) // the next request tries again
+		}
+		close(p.opened)
+		fresh = true
+	}
+	p.lastUsed = time.Now()
+	r.mu.Unlock()
+	select {
+	case <-p.opened:
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
+	if p.err != nil {
+		return nil, false, p.err
+	}
+	return p, fresh, nil
+}
+
+// open opens a tenant's pool and, with readying, readies the tenant.
+func (r *Registry) open(ctx context.Context, t *Tenant, readying bool) (*database.DB, []string, error) {
+	url, err := r.storeURL(t)
+	if err != nil {
+		return nil, nil, err
 	}
 	db, err := r.openAccount(ctx, url)
 	if err != nil {
 		// A tenant made by an older Strata may have no account yet, or one with an old
 		// password (a new secret): provision it and try once more.
 		if perr := r.ensureAccount(ctx, t, url); perr != nil {
-			return nil, fmt.Errorf("open tenant %s: %w (provisioning its account: %v)", t.Slug, err, perr)
+			return nil, nil, fmt.Errorf("open tenant %s: %w (provisioning its account: %v)", t.Slug, err, perr)
 		}
 		if db, err = r.openAccount(ctx, url); err != nil {
-			return nil, fmt.Errorf("open tenant %s: %w", t.Slug, err)
+			return nil, nil, fmt.Errorf("open tenant %s: %w", t.Slug, err)
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if existing := r.pools[t.ID]; existing != nil {
-		db.Close()
-		existing.lastUsed = time.Now()
-		return existing.db, nil
+	if !readying {
+		return db, nil, nil
 	}
-	r.sweepLocked()
-	r.pools[t.ID] = &pool{db: db, lastUsed: time.Now()}
-	return db, nil
+	created, err := r.ready(ctx, t, db)
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("ready tenant %s: %w", t.Slug, err)
+	}
+	return db, created, nil
+}
+
+// ready brings a tenant up to what this Strata expects before its first request on
+// this node: its database account (once, recorded in the registry), the migrations a
+// crashed node left running settled, and the system tables it lacks created. An
+// up-to-date tenant costs two short queries.
+func (r *Registry) ready(ctx context.Context, t *Tenant, db *database.DB) ([]string, error) {
+	if t.accountVersion < accountVersion {
+		// An older Strata made tables as the control account, and granted MySQL
+		// accounts EVENT.
+		url, err := r.storeURL(t)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.ensureAccount(ctx, t, url); err != nil {
+			return nil, fmt.Errorf("tenant account: %w", err)
+		}
+		c := r.cfg.Control
+		if _, err := c.ExecContext(ctx, c.Dialect.Rebind("UPDATE strata_tenants SET account_version = ? WHERE id = ?"), accountVersion, t.ID); err != nil {
+			return nil, fmt.Errorf("record tenant account version: %w", err)
+		}
+		t.accountVersion = accountVersion
+	}
+	tgt := r.Target(t, db)
+	if _, err := r.cfg.Migration.Recover(ctx, tgt); err != nil {
+		return nil, fmt.Errorf("recover interrupted migrations: %w", err)
+	}
+	created, err := r.cfg.Migration.UpgradeSystem(ctx, tgt, r.cfg.Snapshot)
+	if err != nil {
+		return created, err
+	}
+	if len(created) > 0 {
+		r.cfg.Log.Info("system tables upgraded", "tenant", t.Slug, "created", created)
+	}
+	if slices.Contains(created, "strata_roles") {
+		return created, r.seedRoles(ctx, db)
+	}
+	return created, nil
 }
 
 func (r *Registry) openAccount(ctx context.Context, url string) (*database.DB, error) {
@@ -560,18 +664,80 @@ func (r *Registry) derive(what string) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-// idlePoolLifetime is how long a pool nobody asked for, and which holds no
-// connection, is kept before it is closed and forgotten.
-const idlePoolLifetime = 10 * time.Minute
-
-// sweepLocked forgets pools unused for idlePoolLifetime that hold no connection.
-func (r *Registry) sweepLocked() {
-	cutoff := time.Now().Add(-idlePoolLifetime)
-	for id, p := range r.pools {
-		if p.lastUsed.Before(cutoff) && p.db.Stats().OpenConnections == 0 {
-			p.db.Close()
-			delete(r.pools, id)
+// sweepEvery lets go of idle tenants every interval until the returned function is
+// called.
+func (r *Registry) sweepEvery(interval time.Duration) func() {
+	stop := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				r.mu.Lock()
+				r.sweepLocked()
+				r.mu.Unlock()
+			}
 		}
+	}()
+	return sync.OnceFunc(func() { close(stop) })
+}
+
+// sweepLocked lets go of the tenants nobody asked for in IdleTimeout: their pools
+// (once they hold no connection in use) and their cached models and slugs. What
+// stays of such a tenant on this node is nothing.
+func (r *Registry) sweepLocked() {
+	cutoff := time.Now().Add(-r.cfg.IdleTimeout)
+	for id, p := range r.pools {
+		if !p.ready() || !p.lastUsed.Before(cutoff) || p.db.Stats().InUse > 0 {
+			continue
+		}
+		p.db.Close()
+		delete(r.pools, id)
+		delete(r.models, id)
+	}
+	for id, cm := range r.models {
+		if cm.used.Before(cutoff) {
+			delete(r.models, id)
+		}
+	}
+	for slug, ct := range r.byslug {
+		if ct.fetched.Before(cutoff) {
+			delete(r.byslug, slug)
+		}
+	}
+}
+
+// Stats is what a node holds of its tenants at one moment.
+type Stats struct {
+	Pools  int // tenant pools open (or opening)
+	Models int // tenant models cached
+}
+
+// Stats counts the pools and models this node holds.
+func (r *Registry) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Stats{Pools: len(r.pools), Models: len(r.models)}
+}
+
+// ready reports whether the pool has been opened successfully.
+func (p *pool) ready() bool {
+	select {
+	case <-p.opened:
+		return p.err == nil
+	default:
+		return false
+	}
+}
+
+// forgetPoolLocked closes and forgets a tenant's pool, if this node has one open.
+func (r *Registry) forgetPoolLocked(tenantID string) {
+	if p := r.pools[tenantID]; p != nil && p.ready() {
+		p.db.Close()
+		delete(r.pools, tenantID)
 	}
 }
 
@@ -581,7 +747,7 @@ func (r *Registry) shedIdle() bool {
 	r.mu.Lock()
 	ps := make([]*pool, 0, len(r.pools))
 	for _, p := range r.pools {
-		if p.db.Stats().Idle > 0 {
+		if p.ready() && p.db.Stats().Idle > 0 {
 			ps = append(ps, p)
 		}
 	}
@@ -622,6 +788,9 @@ func (r *Registry) FreshModelVersion(ctx context.Context, t *Tenant, db *databas
 func (r *Registry) modelVersion(ctx context.Context, t *Tenant, db *database.DB, fresh bool) (*schema.Model, int64, error) {
 	r.mu.Lock()
 	cm := r.models[t.ID]
+	if cm != nil {
+		cm.used = time.Now()
+	}
 	gen := r.gen
 	r.mu.Unlock()
 	if cm != nil && !fresh && time.Since(cm.checked) < r.cfg.ModelTTL {
@@ -651,11 +820,11 @@ func (r *Registry) Close() {
 	if r.unsubscribe != nil {
 		r.unsubscribe()
 	}
+	r.stopSweep()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for id, p := range r.pools {
-		p.db.Close()
-		delete(r.pools, id)
+	for id := range r.pools {
+		r.forgetPoolLocked(id)
 	}
 }
 
@@ -680,36 +849,14 @@ func LoadSnapshot(b []byte) ([]schema.Table, error) {
 	return snap.Tables, nil
 }
 
-// Recover settles migrations that a crash left running, for every tenant. It is called
-// at boot; a tenant that cannot be reached is logged and skipped so one bad database
-// does not keep the node down.
-func (r *Registry) Recover(ctx context.Context) error {
-	ts, err := r.List(ctx)
-	if err != nil {
-		return err
-	}
-	for _, t := range ts {
-		db, err := r.DB(ctx, t)
-		if err != nil {
-			r.cfg.Log.Error("recovery: cannot open tenant", "tenant", t.Slug, "err", err)
-			continue
-		}
-		if _, err := r.cfg.Migration.Recover(ctx, r.Target(t, db)); err != nil {
-			r.cfg.Log.Error("recovery failed", "tenant", t.Slug, "err", err)
-		}
-		r.idle(t)
-	}
-	return nil
-}
-
 // idle closes the idle connections of a tenant's pool after work done for every
-// tenant at boot (recovery, system upgrades): a node with thousands of
-// tenants should hold connections for those its requests use, not for all it visited.
+// tenant (system upgrades): a node should hold connections for the tenants its
+// requests use, not for all it visited.
 func (r *Registry) idle(t *Tenant) {
 	r.mu.Lock()
 	p := r.pools[t.ID]
 	r.mu.Unlock()
-	if p != nil {
+	if p != nil && p.ready() {
 		r.closeIdle(p)
 	}
 }
@@ -816,39 +963,14 @@ func (r *Registry) UpgradeSystem(ctx context.Context, report func(UpgradeResult)
 	return failed
 }
 
-// UpgradeTenant creates the system tables one tenant lacks and returns their names.
+// UpgradeTenant readies one tenant (ready) and returns the system tables it lacked.
 func (r *Registry) UpgradeTenant(ctx context.Context, t *Tenant) ([]string, error) {
-	// The account is brought up to date first, once: an older Strata made tables as
-	// the control account, and granted MySQL accounts EVENT.
-	if t.accountVersion < accountVersion {
-		url, err := r.storeURL(t)
-		if err != nil {
-			return nil, err
-		}
-		if err := r.ensureAccount(ctx, t, url); err != nil {
-			return nil, fmt.Errorf("tenant account: %w", err)
-		}
-		c := r.cfg.Control
-		if _, err := c.ExecContext(ctx, c.Dialect.Rebind("UPDATE strata_tenants SET account_version = ? WHERE id = ?"), accountVersion, t.ID); err != nil {
-			return nil, fmt.Errorf("record tenant account version: %w", err)
-		}
-		t.accountVersion = accountVersion
-	}
-	db, err := r.DB(ctx, t)
+	p, fresh, err := r.acquire(ctx, t, true)
 	if err != nil {
 		return nil, err
 	}
-	created, err := r.cfg.Migration.UpgradeSystem(ctx, r.Target(t, db), r.cfg.Snapshot)
-	if err != nil {
-		return created, err
+	if fresh {
+		return p.created, nil
 	}
-	if len(created) > 0 {
-		r.cfg.Log.Info("system tables upgraded", "tenant", t.Slug, "created", created)
-	}
-	for _, name := range created {
-		if name == "strata_roles" {
-			return created, r.seedRoles(ctx, db)
-		}
-	}
-	return created, nil
+	return r.ready(ctx, t, p.db)
 }
