@@ -1,20 +1,25 @@
-// Command tenants measures how a node grows with the number of tenants it serves. It
+// Command tenants measures how nodes grow with the number of tenants they serve. It
 // starts the real server on a fresh PostgreSQL (or MySQL) control database with a
-// connection cap, creates N tenants with one small table each, touches each tenant once
-// (a write and a read), and samples the server's connections to the node's databases
-// throughout. It prints the peak beside the cap, the requests that failed, how long
-// creating and touching took, and the node's resident memory per tenant. Then it starts
-// a second node on the same databases and times, for a sample of tenants, the first
-// request (a cold tenant: no pool, no model on that node) and the second (warm).
+// connection cap, and creates N tenants with one small table and row each. A second
+// node then boots on the same databases (it must open no tenant pool), serves a paced
+// load of -rate different tenants a minute (each read twice: the first request is cold,
+// with no pool and no model on that node, the second warm), reads every tenant once,
+// and is left idle until it has let every tenant go. Throughout, the connections to the
+// node's databases are sampled. It prints the peaks beside the caps, the failed
+// requests, the second node's pools, models, resident memory and Go heap at each
+// moment (per tenant, over its boot), and the cold and warm latencies.
 //
 //	STRATA_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
-//	  go run ./scripts/bench/tenants -tenants 1000 -cap 40
+//	  go run ./scripts/bench/tenants -tenants 10000 -cap 40 -rate 1000 -paced 2m -idle 30s
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -29,32 +34,38 @@ import (
 
 func main() {
 	dialect := flag.String("dialect", "postgres", "postgres or mysql")
-	tenants := flag.Int("tenants", 1000, "tenants to create and touch")
-	limit := flag.Int("cap", 40, "STRATA_MAX_DB_CONNECTIONS of the node")
-	workers := flag.Int("c", 8, "concurrent requests")
+	tenants := flag.Int("tenants", 1000, "tenants to create")
+	limit := flag.Int("cap", 40, "STRATA_MAX_DB_CONNECTIONS of each node")
+	workers := flag.Int("c", 8, "concurrent requests while creating and touching")
+	rate := flag.Int("rate", 1000, "different tenants per minute in the paced phase")
+	paced := flag.Duration("paced", 2*time.Minute, "length of the paced phase")
+	idle := flag.Duration("idle", 30*time.Second, "STRATA_TENANT_IDLE_TIMEOUT of the nodes")
 	flag.Parse()
-	if err := run(*dialect, *tenants, *limit, *workers); err != nil {
+	if err := run(*dialect, *tenants, *limit, *workers, *rate, *paced, *idle); err != nil {
 		fmt.Fprintln(os.Stderr, "tenants:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dialect string, tenants, limit, workers int) error {
+func run(dialect string, tenants, limit, workers, rate int, paced, idle time.Duration) error {
 	ctx := context.Background()
-	env, err := benchkit.Start(ctx, dialect, "t0000", fmt.Sprintf("STRATA_MAX_DB_CONNECTIONS=%d", limit), "STRATA_CONTROL_POOL_MAX=8")
+	nodeEnv := []string{fmt.Sprintf("STRATA_MAX_DB_CONNECTIONS=%d", limit), "STRATA_CONTROL_POOL_MAX=8", "STRATA_TENANT_IDLE_TIMEOUT=" + idle.String()}
+	env, err := benchkit.Start(ctx, dialect, "t00000", nodeEnv...)
 	if err != nil {
 		return err
 	}
 	defer env.Close()
-	rssBefore, err := rss(env.PIDs[0])
-	if err != nil {
-		return err
-	}
 	probe, err := database.Open(ctx, env.ControlURL, database.Pool{MaxOpen: 1})
 	if err != nil {
 		return err
 	}
 	defer probe.Close()
+	if dialect == "postgres" {
+		var maxConns string
+		if err := probe.QueryRowContext(ctx, "SHOW max_connections").Scan(&maxConns); err == nil {
+			fmt.Fprintf(os.Stderr, "PostgreSQL max_connections = %s\n", maxConns)
+		}
+	}
 	var peak atomic.Int64
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
@@ -74,6 +85,11 @@ func run(dialect string, tenants, limit, workers int) error {
 		}
 	}()
 	var failed atomic.Int64
+	fail := func(err error) {
+		if failed.Add(1) <= 5 {
+			fmt.Fprintln(os.Stderr, "request failed:", err)
+		}
+	}
 	each := func(n int, f func(i int) error) time.Duration {
 		start := time.Now()
 		next := make(chan int)
@@ -84,9 +100,7 @@ func run(dialect string, tenants, limit, workers int) error {
 				defer wg.Done()
 				for i := range next {
 					if err := f(i); err != nil {
-						if failed.Add(1) <= 5 {
-							fmt.Fprintln(os.Stderr, "request failed:", err)
-						}
+						fail(err)
 					}
 				}
 			}()
@@ -98,52 +112,178 @@ func run(dialect string, tenants, limit, workers int) error {
 		wg.Wait()
 		return time.Since(start)
 	}
-	slug := func(i int) string { return fmt.Sprintf("t%04d", i) }
+	slug := func(i int) string { return fmt.Sprintf("t%05d", i) }
 	c, base := env.Client, env.Base
+
+	// 1. Create the tenants on the first node, each with a table and a row.
+	var done atomic.Int64
 	created := each(tenants, func(i int) error {
 		if i > 0 {
 			if err := c.Do("POST", base+"/api/tenants", map[string]any{"slug": slug(i)}, 201, nil); err != nil {
 				return err
 			}
 		}
-		return c.Do("POST", base+"/api/t/"+slug(i)+"/tables", map[string]any{"name": "notes", "columns": []any{map[string]any{"name": "body", "type": "string"}}}, 200, nil)
-	})
-	createdPeak := peak.Load()
-	touched := each(tenants, func(i int) error {
-		if err := c.Do("POST", base+"/api/t/"+slug(i)+"/items/notes", map[string]any{"body": "hello"}, 200, nil); err != nil {
+		if err := c.Do("POST", base+"/api/t/"+slug(i)+"/tables", map[string]any{"name": "notes", "columns": []any{map[string]any{"name": "body", "type": "string"}}}, 200, nil); err != nil {
 			return err
 		}
-		return c.Do("GET", base+"/api/t/"+slug(i)+"/items/notes", nil, 200, nil)
+		if n := done.Add(1); n%1000 == 0 {
+			fmt.Fprintf(os.Stderr, "created %d tenants\n", n)
+		}
+		return c.Do("POST", base+"/api/t/"+slug(i)+"/items/notes", map[string]any{"body": "hello"}, 200, nil)
 	})
+	createdPeak := peak.Load()
+	createFailed := failed.Load()
+
+	// 2. A second node boots on the same databases: it must open no tenant pool.
+	base2, err := env.StartNode(ctx)
+	if err != nil {
+		return err
+	}
+	pid2 := env.PIDs[len(env.PIDs)-1]
+	time.Sleep(2 * time.Second) // let boot's allocations settle
+	boot, err := readNode(base2, pid2)
+	if err != nil {
+		return err
+	}
+
+	// 3. The paced phase: rate different tenants a minute on the second node, each
+	// read twice (its first request on that node is cold: no pool, no model).
+	order := mrand.Perm(tenants)
+	var mu sync.Mutex
+	var cold, warm []time.Duration
+	var touchedPaced int
+	tick := time.NewTicker(time.Minute / time.Duration(rate))
+	end := time.Now().Add(paced)
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	for i := 0; time.Now().Before(end) && i < len(order); i++ {
+		<-tick.C
+		sem <- struct{}{}
+		wg.Add(1)
+		touchedPaced++
+		go func(s string) {
+			defer func() { <-sem; wg.Done() }()
+			var d [2]time.Duration
+			for k := range d {
+				start := time.Now()
+				if err := c.Do("GET", base2+"/api/t/"+s+"/items/notes", nil, 200, nil); err != nil {
+					fail(err)
+					return
+				}
+				d[k] = time.Since(start)
+			}
+			mu.Lock()
+			cold, warm = append(cold, d[0]), append(warm, d[1])
+			mu.Unlock()
+		}(slug(order[i]))
+	}
+	tick.Stop()
+	wg.Wait()
+	pacedPeak := peak.Load()
+	pacedFailed := failed.Load() - createFailed
+
+	// 4. Every tenant once on the second node, then idle until it lets them all go.
+	touched := each(tenants, func(i int) error {
+		return c.Do("GET", base2+"/api/t/"+slug(i)+"/items/notes", nil, 200, nil)
+	})
+	busy, err := readNode(base2, pid2)
+	if err != nil {
+		return err
+	}
+	var idled nodeState
+	wait := time.Now().Add(3*idle + time.Minute)
+	for {
+		time.Sleep(time.Second)
+		if idled, err = readNode(base2, pid2); err != nil {
+			return err
+		}
+		if idled.pools == 0 && idled.models == 0 {
+			break
+		}
+		if time.Now().After(wait) {
+			return fmt.Errorf("the second node still holds %v pools and %v models after %s idle", idled.pools, idled.models, 3*idle)
+		}
+	}
 	close(stop)
 	<-sampled
-	rssAfter, err := rss(env.PIDs[0])
-	if err != nil {
-		return err
-	}
-	cold, warm, err := coldAndWarm(ctx, env, c, tenants, slug)
-	if err != nil {
-		return err
-	}
+
 	bus := 0
 	if dialect == "postgres" {
 		bus = 5 // the NOTIFY bus: one listener, up to four publishers, outside the cap
 	}
-	fmt.Printf("| dialect | tenants | cap | peak connections (creating) | peak connections (all) | cap + bus | failed requests | create all | touch all | node RSS per tenant |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	fmt.Printf("| %s | %d | %d | %d | %d | %d | %d | %s | %s | %.1f KB |\n", dialect, tenants, limit, createdPeak, peak.Load(), limit+bus, failed.Load(),
-		created.Round(time.Second), touched.Round(time.Millisecond), float64(rssAfter-rssBefore)/1024/float64(tenants))
-	fmt.Printf("\nOn a second node, first request to a tenant (cold) and the next (warm), %d tenants:\n\n| request | p50 | p95 | max |\n|---|---:|---:|---:|\n", len(cold))
+	fmt.Printf("| dialect | tenants | cap per node | creating: peak connections | failed | took | paced: %d tenants/min for %s, peak connections (2 nodes) | failed | caps + buses |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n", rate, paced)
+	fmt.Printf("| %s | %d | %d | %d | %d | %s | %d | %d | %d |\n", dialect, tenants, limit, createdPeak, createFailed, created.Round(time.Second),
+		pacedPeak, pacedFailed, 2*(limit+bus))
+	perTenant := func(a, b int64) string { return fmt.Sprintf("%.1f KB", float64(a-b)/1024/float64(tenants)) }
+	fmt.Printf("\nSecond node (%d tenants; idle timeout %s):\n\n| moment | tenant pools | cached models | RSS | Go heap in use | RSS per tenant over boot | heap per tenant over boot |\n|---|---:|---:|---:|---:|---:|---:|\n", tenants, idle)
+	for _, m := range []struct {
+		name string
+		s    nodeState
+	}{{"after boot", boot}, {fmt.Sprintf("after touching all (%s)", touched.Round(time.Second)), busy}, {"after they went idle", idled}} {
+		fmt.Printf("| %s | %d | %d | %.1f MB | %.1f MB | %s | %s |\n", m.name, m.s.pools, m.s.models, float64(m.s.rss)/1e6, float64(m.s.heap)/1e6,
+			perTenant(m.s.rss, boot.rss), perTenant(m.s.heap, boot.heap))
+	}
+	fmt.Printf("\nPaced phase on the second node, first request to a tenant (cold) and the next (warm), %d tenants:\n\n| request | p50 | p95 | p99 | max |\n|---|---:|---:|---:|---:|\n", len(cold))
 	for _, r := range []struct {
 		name string
 		d    []time.Duration
 	}{{"cold (first)", cold}, {"warm (second)", warm}} {
+		if len(r.d) == 0 {
+			continue
+		}
 		slices.Sort(r.d)
-		fmt.Printf("| %s | %s | %s | %s |\n", r.name, pct(r.d, 50), pct(r.d, 95), r.d[len(r.d)-1].Round(10*time.Microsecond))
+		fmt.Printf("| %s | %s | %s | %s | %s |\n", r.name, pct(r.d, 50), pct(r.d, 95), pct(r.d, 99), r.d[len(r.d)-1].Round(10*time.Microsecond))
 	}
-	if peak.Load() > int64(limit+bus) {
-		return fmt.Errorf("the node held %d connections, over its cap of %d (+%d for the bus)", peak.Load(), limit, bus)
+	if boot.pools != 0 {
+		return fmt.Errorf("the second node opened %d tenant pools at boot", boot.pools)
+	}
+	if f := failed.Load(); f > 0 {
+		return fmt.Errorf("%d requests failed", f)
+	}
+	if peak.Load() > int64(2*(limit+bus)) {
+		return fmt.Errorf("the nodes held %d connections, over their caps of %d (+%d for the buses)", peak.Load(), 2*limit, 2*bus)
 	}
 	return nil
+}
+
+// nodeState is what a node holds: its tenant pools and models (from /metrics), its
+// resident memory and its Go heap in use.
+type nodeState struct {
+	pools, models int
+	rss, heap     int64
+}
+
+func readNode(base string, pid int) (nodeState, error) {
+	var s nodeState
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return s, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "strata_tenant_pools_open":
+			s.pools = int(v)
+		case "strata_tenant_models_cached":
+			s.models = int(v)
+		case "go_memstats_heap_inuse_bytes":
+			s.heap = int64(v)
+		}
+	}
+	s.rss, err = rss(pid)
+	return s, err
 }
 
 // connections counts the server's client connections to the node's databases: the
@@ -156,26 +296,6 @@ func connections(ctx context.Context, db *database.DB, dialect string) (int, err
 	}
 	err := db.QueryRowContext(ctx, q).Scan(&n)
 	return n, err
-}
-
-// coldAndWarm starts a second node and times a GET to each of up to 200 tenants twice:
-// the first finds no pool and no model on that node, the second finds both.
-func coldAndWarm(ctx context.Context, env *benchkit.Env, c *benchkit.Client, tenants int, slug func(int) string) (cold, warm []time.Duration, err error) {
-	base, err := env.StartNode(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	step := max(1, tenants/200)
-	for i := 0; i < tenants; i += step {
-		for _, out := range []*[]time.Duration{&cold, &warm} {
-			start := time.Now()
-			if err := c.Do("GET", base+"/api/t/"+slug(i)+"/items/notes", nil, 200, nil); err != nil {
-				return nil, nil, err
-			}
-			*out = append(*out, time.Since(start))
-		}
-	}
-	return cold, warm, nil
 }
 
 func pct(d []time.Duration, p int) time.Duration {

@@ -183,8 +183,7 @@ func (e *Env) TenantDB(ctx context.Context, slug string, maxOpen int) (*database
 	return db, u, err
 }
 
-// WaitUp polls u until it answers, for two minutes at most (a node with thousands of
-// tenants recovers and upgrades each at boot).
+// WaitUp polls u until it answers, for two minutes at most.
 func WaitUp(ctx context.Context, u string) error {
 	for i := 0; i < 1200; i++ {
 		if resp, err := http.Get(u); err == nil {
