@@ -79,7 +79,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 	tenants := tenant.NewRegistry(tenant.Config{
 		Control: control, DataDir: cfg.DataDir, Migration: mig, Snapshot: snapshot, NewID: newID, Now: time.Now, Log: log,
 		ModelTTL: cfg.CacheTTL, TenantTTL: cfg.CacheTTL, Bus: clusterBus, Secret: cfg.JWTSecret, Limit: limit, Placement: cfg.TenantPlacement,
-		IdleTimeout: cfg.TenantIdleTimeout, MaxModels: cfg.ModelCacheSize,
+		IdleTimeout: cfg.TenantIdleTimeout, MaxModels: cfg.ModelCacheSize, TrashRetention: cfg.TrashRetention,
 		// Keep as many idle connections as may be open: reconnecting under load costs more
 		// than the query; idle ones are closed after MaxIdleTime.
 		Pool: database.Pool{MaxOpen: cfg.TenantPoolMax, MaxIdle: cfg.TenantPoolMax, MaxIdleTime: min(5*time.Minute, cfg.TenantIdleTimeout)},
@@ -241,7 +241,8 @@ func (a *App) Close() {
 	a.Control.Close()
 }
 
-// PurgeTrashEvery purges expired trash now and then every interval until ctx ends.
+// PurgeTrashEvery purges the expired trash of the tenants this node has open, every
+// interval until ctx ends.
 func (a *App) PurgeTrashEvery(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()

@@ -83,6 +83,10 @@ type Config struct {
 	// MaxModels bounds the cached models (default 1000); past it the least recently
 	// used leave first.
 	MaxModels int
+	// TrashRetention is how long trashed tables and columns are kept; expired ones are
+	// purged when their tenant is readied and hourly for the tenants a node has open
+	// (PurgeExpired).
+	TrashRetention time.Duration
 	// Bus, when set, tells the other nodes of this node's schema versions and of
 	// tenants created and deleted, and this node of theirs. The TTLs then only bound
 	// how long a lost message goes unnoticed.
@@ -108,6 +112,7 @@ type Registry struct {
 // tenant on this node opens it and readies the tenant (ready); requests that come
 // meanwhile wait for opened, then read db and err.
 type pool struct {
+	t        *Tenant
 	opened   chan struct{}
 	db       *database.DB
 	err      error
@@ -541,7 +546,7 @@ func (r *Registry) acquire(ctx context.Context, t *Tenant, readying bool) (p *po
 	r.mu.Lock()
 	p = r.pools[t.ID]
 	if p == nil {
-		p = &pool{opened: make(chan struct{}), lastUsed: time.Now()}
+		p = &pool{t: t, opened: make(chan struct{}), lastUsed: time.Now()}
 		r.pools[t.ID] = p
 		r.mu.Unlock()
 		db, created, err := r.open(ctx, t, readying)
@@ -627,7 +632,18 @@ func (r *Registry) ready(ctx context.Context, t *Tenant, db *database.DB) ([]str
 		r.cfg.Log.Info("system tables upgraded", "tenant", t.Slug, "created", created)
 	}
 	if slices.Contains(created, "strata_roles") {
-		return created, r.seedRoles(ctx, db)
+		if err := r.seedRoles(ctx, db); err != nil {
+			return created, err
+		}
+	}
+	// The model is loaded now in any case: the request that readies the tenant needs it.
+	// Expired trash is purged beside that request, not in its way.
+	m, err := r.Model(ctx, t, db)
+	if err != nil {
+		return created, err
+	}
+	if cutoff := r.cfg.Now().Add(-r.cfg.TrashRetention); len(expired(m, cutoff)) > 0 {
+		go r.purgeExpired(context.WithoutCancel(ctx), t, db, cutoff)
 	}
 	return created, nil
 }
@@ -868,38 +884,48 @@ func (r *Registry) closeIdle(p *pool) {
 	p.db.SetMaxIdleConns(max(r.cfg.Pool.MaxIdle, 1))
 }
 
-// PurgeExpired drops, for every tenant, the trashed tables and columns older than
-// retention. Each purge is a recorded migration like any other.
+// PurgeExpired drops the trashed tables and columns older than retention of every
+// tenant this node has open (a tenant is also purged when a node readies it). Each
+// purge is a recorded migration like any other.
 func (r *Registry) PurgeExpired(ctx context.Context, retention time.Duration) {
-	ts, err := r.List(ctx)
+	r.mu.Lock()
+	var open []*pool
+	for _, p := range r.pools {
+		if p.ready() {
+			open = append(open, p)
+		}
+	}
+	r.mu.Unlock()
+	cutoff := r.cfg.Now().Add(-retention)
+	for _, p := range open {
+		r.purgeExpired(ctx, p.t, p.db, cutoff)
+	}
+}
+
+// expired lists the trashed items of m trashed before cutoff.
+func expired(m *schema.Model, cutoff time.Time) []schema.Trashed {
+	var out []schema.Trashed
+	for _, tr := range m.Trash {
+		if at, err := time.Parse(time.RFC3339Nano, tr.TrashedAt); err == nil && at.Before(cutoff) {
+			out = append(out, tr)
+		}
+	}
+	return out
+}
+
+func (r *Registry) purgeExpired(ctx context.Context, t *Tenant, db *database.DB, cutoff time.Time) {
+	m, err := r.Model(ctx, t, db)
 	if err != nil {
-		r.cfg.Log.Error("trash purge: list tenants", "err", err)
+		r.cfg.Log.Error("trash purge: load model", "tenant", t.Slug, "err", err)
 		return
 	}
-	cutoff := r.cfg.Now().Add(-retention)
-	for _, t := range ts {
-		db, err := r.DB(ctx, t)
+	for _, tr := range expired(m, cutoff) {
+		_, err = r.cfg.Migration.Apply(ctx, r.Target(t, db), migration.Request{
+			Change: schema.Change{Type: schema.Purge, TrashID: tr.ID}, Unattended: true, CreatedBy: "system",
+			Name: "purge expired trash " + tr.TrashName,
+		})
 		if err != nil {
-			r.cfg.Log.Error("trash purge: open tenant", "tenant", t.Slug, "err", err)
-			continue
-		}
-		m, err := r.Model(ctx, t, db)
-		if err != nil {
-			r.cfg.Log.Error("trash purge: load model", "tenant", t.Slug, "err", err)
-			continue
-		}
-		for _, tr := range m.Trash {
-			at, err := time.Parse(time.RFC3339Nano, tr.TrashedAt)
-			if err != nil || at.After(cutoff) {
-				continue
-			}
-			_, err = r.cfg.Migration.Apply(ctx, r.Target(t, db), migration.Request{
-				Change: schema.Change{Type: schema.Purge, TrashID: tr.ID}, Unattended: true, CreatedBy: "system",
-				Name: "purge expired trash " + tr.TrashName,
-			})
-			if err != nil {
-				r.cfg.Log.Error("trash purge failed", "tenant", t.Slug, "trash", tr.TrashName, "err", err)
-			}
+			r.cfg.Log.Error("trash purge failed", "tenant", t.Slug, "trash", tr.TrashName, "err", err)
 		}
 	}
 }
