@@ -93,6 +93,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		{Version: 3, Name: "tenant placement", Up: tenants.AddPlacement},
 		{Version: 4, Name: "sessions by family", Up: authSvc.IndexSessionFamilies},
 		{Version: 5, Name: "tenant account version", Up: tenants.AddAccountVersion},
+		{Version: 6, Name: "tenant system version", Up: tenants.AddSystemVersion},
 	}); err != nil {
 		co.close()
 		return nil, err

@@ -43,6 +43,9 @@ type Tenant struct {
 	placement string
 	// accountVersion is the accountVersion its database account was last brought to.
 	accountVersion int
+	// systemVersion names the system snapshot its system tables were last found or
+	// made complete for (Registry.systemVersion); empty when unknown.
+	systemVersion string
 }
 
 // accountVersion is what a tenant's database account must have been brought up to
@@ -106,6 +109,8 @@ type Registry struct {
 	gen         uint64
 	unsubscribe func()
 	stopSweep   func()
+	// systemVersion names this Strata's system snapshot (snapshotVersion).
+	systemVersion string
 }
 
 // pool is a tenant's pool and when a request last asked for it. The first request of a
@@ -151,7 +156,8 @@ func NewRegistry(cfg Config) *Registry {
 	if cfg.MaxModels <= 0 {
 		cfg.MaxModels = 1000
 	}
-	r := &Registry{cfg: cfg, pools: map[string]*pool{}, models: map[string]*cachedModel{}, byslug: map[string]cachedTenant{}}
+	r := &Registry{cfg: cfg, pools: map[string]*pool{}, models: map[string]*cachedModel{}, byslug: map[string]cachedTenant{},
+		systemVersion: snapshotVersion(cfg.Snapshot)}
 	if cfg.Limit != nil {
 		cfg.Limit.SetShed(r.shedIdle)
 	}
@@ -273,6 +279,23 @@ func (r *Registry) AddAccountVersion(ctx context.Context) error {
 	return nil
 }
 
+// AddSystemVersion records which system snapshot each tenant's system tables are
+// complete for (control migration 6), so readying a current tenant skips the check.
+func (r *Registry) AddSystemVersion(ctx context.Context) error {
+	str := r.cfg.Control.Dialect.ColumnType(&schema.Column{Type: schema.TypeString, Length: 64})
+	if _, err := r.cfg.Control.ExecContext(ctx, "ALTER TABLE strata_tenants ADD COLUMN system_version "+str+" NULL"); err != nil {
+		return fmt.Errorf("add tenant system version: %w", err)
+	}
+	return nil
+}
+
+// snapshotVersion names a system snapshot: a hash of its tables.
+func snapshotVersion(tables []schema.Table) string {
+	b, _ := json.Marshal(tables)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
 // EnsureSchema creates the registry table in the control database.
 func (r *Registry) EnsureSchema(ctx context.Context) error {
 	d := r.cfg.Control.Dialect
@@ -322,9 +345,10 @@ func (r *Registry) Create(ctx context.Context, slug, name, databaseURL string) (
 	d := c.Dialect
 	// Claim the slug first: the unique key makes two concurrent creates fail cleanly.
 	// Provisioning makes the account at the current version (or the tenant is removed).
-	t.accountVersion = accountVersion
-	_, err = c.ExecContext(ctx, d.Rebind("INSERT INTO strata_tenants (id, slug, name, dialect, database_url, placement, account_version, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-		t.ID, t.Slug, t.Name, t.Dialect, nullable(databaseURL), t.placement, t.accountVersion, "creating", d.TimeValue(t.CreatedAt))
+	// Its system tables are made from the current snapshot.
+	t.accountVersion, t.systemVersion = accountVersion, r.systemVersion
+	_, err = c.ExecContext(ctx, d.Rebind("INSERT INTO strata_tenants (id, slug, name, dialect, database_url, placement, account_version, system_version, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+		t.ID, t.Slug, t.Name, t.Dialect, nullable(databaseURL), t.placement, t.accountVersion, t.systemVersion, "creating", d.TimeValue(t.CreatedAt))
 	if err != nil {
 		if existing, _ := r.lookup(ctx, slug); existing != nil {
 			return nil, apierr.New(400, "RECORD_NOT_UNIQUE", "tenant %q already exists", slug).With("field", "slug")
@@ -452,7 +476,7 @@ func (r *Registry) Delete(ctx context.Context, t *Tenant) error {
 
 // List returns every active tenant.
 func (r *Registry) List(ctx context.Context) ([]*Tenant, error) {
-	return r.query(ctx, "SELECT id, slug, name, dialect, database_url, placement, account_version, created_at FROM strata_tenants WHERE status = 'active' ORDER BY slug")
+	return r.query(ctx, "SELECT id, slug, name, dialect, database_url, placement, account_version, system_version, created_at FROM strata_tenants WHERE status = 'active' ORDER BY slug")
 }
 
 // Get returns an active tenant by slug; the answer is cached for a moment, since it
@@ -485,7 +509,7 @@ func (r *Registry) lookup(ctx context.Context, slug string) (*Tenant, error) {
 	if !SlugPattern.MatchString(slug) {
 		return nil, nil
 	}
-	ts, err := r.query(ctx, r.cfg.Control.Dialect.Rebind("SELECT id, slug, name, dialect, database_url, placement, account_version, created_at FROM strata_tenants WHERE status = 'active' AND slug = ?"), slug)
+	ts, err := r.query(ctx, r.cfg.Control.Dialect.Rebind("SELECT id, slug, name, dialect, database_url, placement, account_version, system_version, created_at FROM strata_tenants WHERE status = 'active' AND slug = ?"), slug)
 	if err != nil || len(ts) == 0 {
 		return nil, err
 	}
@@ -503,12 +527,14 @@ func (r *Registry) query(ctx context.Context, q string, args ...any) ([]*Tenant,
 		var t Tenant
 		var dbURL, placement sql.NullString
 		var version sql.NullInt64
+		var system sql.NullString
 		var created any
-		if err := rows.Scan(&t.ID, &t.Slug, &t.Name, &t.Dialect, &dbURL, &placement, &version, &created); err != nil {
+		if err := rows.Scan(&t.ID, &t.Slug, &t.Name, &t.Dialect, &dbURL, &placement, &version, &system, &created); err != nil {
 			return nil, fmt.Errorf("scan tenant: %w", err)
 		}
 		t.databaseURL = dbURL.String
 		t.accountVersion = int(version.Int64)
+		t.systemVersion = system.String
 		// Tenants registered before placements were recorded live in schemas.
 		t.placement = database.PlaceSchema
 		if placement.String == database.PlaceDatabase {
@@ -624,17 +650,9 @@ func (r *Registry) ready(ctx context.Context, t *Tenant, db *database.DB) ([]str
 	if _, err := r.cfg.Migration.Recover(ctx, tgt); err != nil {
 		return nil, fmt.Errorf("recover interrupted migrations: %w", err)
 	}
-	created, err := r.cfg.Migration.UpgradeSystem(ctx, tgt, r.cfg.Snapshot)
+	created, err := r.upgradeSystem(ctx, t, db, false)
 	if err != nil {
 		return created, err
-	}
-	if len(created) > 0 {
-		r.cfg.Log.Info("system tables upgraded", "tenant", t.Slug, "created", created)
-	}
-	if slices.Contains(created, "strata_roles") {
-		if err := r.seedRoles(ctx, db); err != nil {
-			return created, err
-		}
 	}
 	// The model is loaded now in any case: the request that readies the tenant needs it.
 	// Expired trash is purged beside that request, not in its way.
@@ -930,6 +948,32 @@ func (r *Registry) purgeExpired(ctx context.Context, t *Tenant, db *database.DB,
 	}
 }
 
+// upgradeSystem creates the system tables a tenant lacks, unless (without force) the
+// registry records them complete for this Strata's snapshot, and records that they are.
+func (r *Registry) upgradeSystem(ctx context.Context, t *Tenant, db *database.DB, force bool) ([]string, error) {
+	if !force && t.systemVersion == r.systemVersion {
+		return nil, nil
+	}
+	created, err := r.cfg.Migration.UpgradeSystem(ctx, r.Target(t, db), r.cfg.Snapshot)
+	if err != nil {
+		return created, err
+	}
+	if len(created) > 0 {
+		r.cfg.Log.Info("system tables upgraded", "tenant", t.Slug, "created", created)
+	}
+	if slices.Contains(created, "strata_roles") {
+		if err := r.seedRoles(ctx, db); err != nil {
+			return created, err
+		}
+	}
+	c := r.cfg.Control
+	if _, err := c.ExecContext(ctx, c.Dialect.Rebind("UPDATE strata_tenants SET system_version = ? WHERE id = ?"), r.systemVersion, t.ID); err != nil {
+		return created, fmt.Errorf("record tenant system version: %w", err)
+	}
+	t.systemVersion = r.systemVersion
+	return created, nil
+}
+
 // UpgradeResult is one tenant's system upgrade: the system tables it got, or why it
 // failed.
 type UpgradeResult struct {
@@ -989,14 +1033,15 @@ func (r *Registry) UpgradeSystem(ctx context.Context, report func(UpgradeResult)
 	return failed
 }
 
-// UpgradeTenant readies one tenant (ready) and returns the system tables it lacked.
+// UpgradeTenant readies one tenant (ready) and checks its system tables whatever the
+// registry records (`strata migrate system`), returning those it lacked.
 func (r *Registry) UpgradeTenant(ctx context.Context, t *Tenant) ([]string, error) {
 	p, fresh, err := r.acquire(ctx, t, true)
 	if err != nil {
 		return nil, err
 	}
-	if fresh {
+	if fresh && len(p.created) > 0 {
 		return p.created, nil
 	}
-	return r.ready(ctx, t, p.db)
+	return r.upgradeSystem(ctx, t, p.db, true)
 }

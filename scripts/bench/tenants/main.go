@@ -21,6 +21,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +33,9 @@ import (
 	"strata/scripts/bench/internal/benchkit"
 )
 
+// heapDir is where heap profiles go (-heap), if anywhere.
+var heapDir string
+
 func main() {
 	dialect := flag.String("dialect", "postgres", "postgres or mysql")
 	tenants := flag.Int("tenants", 1000, "tenants to create")
@@ -40,6 +44,7 @@ func main() {
 	rate := flag.Int("rate", 1000, "different tenants per minute in the paced phase")
 	paced := flag.Duration("paced", 2*time.Minute, "length of the paced phase")
 	idle := flag.Duration("idle", 30*time.Second, "STRATA_TENANT_IDLE_TIMEOUT of the nodes")
+	flag.StringVar(&heapDir, "heap", "", "directory to save the second node's heap profiles in (boot, busy, idle)")
 	flag.Parse()
 	if err := run(*dialect, *tenants, *limit, *workers, *rate, *paced, *idle); err != nil {
 		fmt.Fprintln(os.Stderr, "tenants:", err)
@@ -135,13 +140,15 @@ func run(dialect string, tenants, limit, workers, rate int, paced, idle time.Dur
 	createFailed := failed.Load()
 
 	// 2. A second node boots on the same databases: it must open no tenant pool.
-	base2, err := env.StartNode(ctx)
+	pprof2 := benchkit.FreeAddr()
+	base2, err := env.StartNode(ctx, "STRATA_PPROF_ADDR="+pprof2)
 	if err != nil {
 		return err
 	}
 	pid2 := env.PIDs[len(env.PIDs)-1]
+	readNode := func(profile string) (nodeState, error) { return nodeRead(base2, pprof2, pid2, heapDir, profile) }
 	time.Sleep(2 * time.Second) // let boot's allocations settle
-	boot, err := readNode(base2, pid2)
+	boot, err := readNode("boot")
 	if err != nil {
 		return err
 	}
@@ -186,7 +193,7 @@ func run(dialect string, tenants, limit, workers, rate int, paced, idle time.Dur
 	touched := each(tenants, func(i int) error {
 		return c.Do("GET", base2+"/api/t/"+slug(i)+"/items/notes", nil, 200, nil)
 	})
-	busy, err := readNode(base2, pid2)
+	busy, err := readNode("busy")
 	if err != nil {
 		return err
 	}
@@ -194,10 +201,13 @@ func run(dialect string, tenants, limit, workers, rate int, paced, idle time.Dur
 	wait := time.Now().Add(3*idle + time.Minute)
 	for {
 		time.Sleep(time.Second)
-		if idled, err = readNode(base2, pid2); err != nil {
+		if idled, err = readNode(""); err != nil {
 			return err
 		}
 		if idled.pools == 0 && idled.models == 0 {
+			if idled, err = readNode("idle"); err != nil {
+				return err
+			}
 			break
 		}
 		if time.Now().After(wait) {
@@ -253,8 +263,25 @@ type nodeState struct {
 	rss, heap     int64
 }
 
-func readNode(base string, pid int) (nodeState, error) {
+// nodeRead reads a node's state after a garbage collection (through its pprof
+// listener), so the heap is what the node holds rather than garbage not yet collected;
+// with dir set it also saves the heap profile as dir/name.pprof.
+func nodeRead(base, pprofAddr string, pid int, dir, name string) (nodeState, error) {
 	var s nodeState
+	heap, err := http.Get("http://" + pprofAddr + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return s, err
+	}
+	prof, err := io.ReadAll(heap.Body)
+	heap.Body.Close()
+	if err != nil {
+		return s, err
+	}
+	if dir != "" && name != "" {
+		if err := os.WriteFile(filepath.Join(dir, name+".pprof"), prof, 0o644); err != nil {
+			return s, err
+		}
+	}
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		return s, err
