@@ -54,7 +54,8 @@ func main() {
 
 func run(dialect string, tenants, limit, workers, rate int, paced, idle time.Duration) error {
 	ctx := context.Background()
-	nodeEnv := []string{fmt.Sprintf("STRATA_MAX_DB_CONNECTIONS=%d", limit), "STRATA_CONTROL_POOL_MAX=8", "STRATA_TENANT_IDLE_TIMEOUT=" + idle.String()}
+	// Creating 10,000 tenants outlasts an access token's default 15 minutes.
+	nodeEnv := []string{fmt.Sprintf("STRATA_MAX_DB_CONNECTIONS=%d", limit), "STRATA_CONTROL_POOL_MAX=8", "STRATA_TENANT_IDLE_TIMEOUT=" + idle.String(), "STRATA_ACCESS_TTL=6h"}
 	env, err := benchkit.Start(ctx, dialect, "t00000", nodeEnv...)
 	if err != nil {
 		return err

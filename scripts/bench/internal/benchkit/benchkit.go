@@ -98,6 +98,20 @@ func Start(ctx context.Context, dialect, slug string, extraEnv ...string) (*Env,
 		e.cleanup = append(e.cleanup, func() {
 			if dialect == "postgres" {
 				_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+				// Tenant roles are cluster-wide: those that own nothing any more go (a role
+				// another run's tenant still uses owns its tables and stays).
+				if rows, err := admin.QueryContext(context.Background(), "SELECT rolname FROM pg_roles WHERE rolname LIKE 'strata\\_t\\_%'"); err == nil {
+					var roles []string
+					for rows.Next() {
+						var r string
+						_ = rows.Scan(&r)
+						roles = append(roles, r)
+					}
+					rows.Close()
+					for _, r := range roles {
+						_, _ = admin.ExecContext(context.Background(), `DROP ROLE IF EXISTS "`+r+`"`)
+					}
+				}
 			} else { // tenants are databases named after the control database
 				rows, err := admin.QueryContext(context.Background(), "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?", name+"%")
 				if err == nil {
