@@ -183,9 +183,10 @@ func isOnlyComments(s string) bool {
 	return true
 }
 
-// TestSystemUpgradeAtBoot: a tenant lacking system tables of the current snapshot (as
-// one made by an older Strata does) gets them at the next boot, as recorded migrations.
-func TestSystemUpgradeAtBoot(t *testing.T) {
+// TestSystemUpgradeOnFirstUse: a tenant lacking system tables of the current snapshot
+// (as one made by an older Strata does) gets them, as recorded migrations, when a node
+// first serves it after a restart.
+func TestSystemUpgradeOnFirstUse(t *testing.T) {
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -206,6 +207,15 @@ func TestSystemUpgradeAtBoot(t *testing.T) {
 					}
 				}
 			}
+			// An older Strata recorded no system version for its tenants.
+			reg, err := database.Open(context.Background(), control, database.Pool{MaxOpen: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := reg.Exec("UPDATE strata_tenants SET system_version = NULL"); err != nil {
+				t.Fatal(err)
+			}
+			reg.Close()
 			before := len(ledger(t, db))
 			n2 := startNode(t, control, map[string]string{"STRATA_DATA_DIR": dir})
 			rows := ledger(t, n2.tenantDB("acme"))
