@@ -12,7 +12,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -20,7 +19,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -31,8 +29,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -150,7 +146,7 @@ func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration
 		// noisy moment of the shared machine falls on both alike.
 		_ = load1(ctx, c, s.strata, conns, time.Second)
 		_ = load1(ctx, c, s.handw, conns, time.Second)
-		var rs, rh, ru []stats
+		var rs, rh, ru []benchkit.Stats
 		var ratios []float64
 		for round := range rounds {
 			strata := func() {
@@ -172,7 +168,7 @@ func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration
 				hand()
 				strata()
 			}
-			ratios = append(ratios, rs[round].rps/rh[round].rps)
+			ratios = append(ratios, rs[round].RPS/rh[round].RPS)
 			if user != nil {
 				ru = append(ru, load1(ctx, user, s.strata, conns, dur))
 			}
@@ -181,13 +177,13 @@ func run(ctx context.Context, dialect string, rows, conns int, dur time.Duration
 		for i, r := range ratios {
 			per[i] = fmt.Sprintf("%.0f%%", 100*r)
 		}
-		ms, mh := median(rs), median(rh)
-		fmt.Printf("| %s | Strata | %.0f | %.2f | %.2f | %d | %s | %.0f%% |\n", s.name, ms.rps, ms.p50, ms.p99, ms.errors, strings.Join(per, ", "), 100*medianOf(ratios))
-		fmt.Printf("| %s | hand-written | %.0f | %.2f | %.2f | %d | | |\n", s.name, mh.rps, mh.p50, mh.p99, mh.errors)
+		ms, mh := benchkit.MedianRun(rs), benchkit.MedianRun(rh)
+		fmt.Printf("| %s | Strata | %.0f | %.2f | %.2f | %d | %s | %.0f%% |\n", s.name, ms.RPS, ms.P50, ms.P99, ms.Errors, strings.Join(per, ", "), 100*medianOf(ratios))
+		fmt.Printf("| %s | hand-written | %.0f | %.2f | %.2f | %d | | |\n", s.name, mh.RPS, mh.P50, mh.P99, mh.Errors)
 		if user != nil {
-			mu := median(ru)
-			fmt.Printf("| %s | Strata, user with row rule | %.0f | %.2f | %.2f | %d | | %.0f%% (rule cost %.1f%%) |\n", s.name, mu.rps, mu.p50, mu.p99, mu.errors,
-				100*mu.rps/mh.rps, 100*(1-mu.rps/ms.rps))
+			mu := benchkit.MedianRun(ru)
+			fmt.Printf("| %s | Strata, user with row rule | %.0f | %.2f | %.2f | %d | | %.0f%% (rule cost %.1f%%) |\n", s.name, mu.RPS, mu.P50, mu.P99, mu.Errors,
+				100*mu.RPS/mh.RPS, 100*(1-mu.RPS/ms.RPS))
 		}
 	}
 	return nil
@@ -465,72 +461,24 @@ func saveProfile(addr string, dur time.Duration, path string) {
 	_, _ = io.Copy(f, resp.Body)
 }
 
-// median is the run of median throughput.
-func median(runs []stats) stats {
-	sorted := slices.Clone(runs)
-	slices.SortFunc(sorted, func(a, b stats) int { return cmp.Compare(a.rps, b.rps) })
-	return sorted[len(sorted)/2]
-}
-
 func medianOf(xs []float64) float64 {
 	sorted := slices.Clone(xs)
 	slices.Sort(sorted)
 	return sorted[len(sorted)/2]
 }
 
-type stats struct {
-	rps, p50, p99 float64
-	errors        int64
+// load1 runs a closed loop of conns workers for dur, each sending next's request with
+// the client's token.
+func load1(ctx context.Context, c *benchkit.Client, next func() (string, string, []byte), conns int, dur time.Duration) benchkit.Stats {
+	return benchkit.ClosedLoop(ctx, c.HTTP, conns, dur, func() *http.Request {
+		method, u, body := next()
+		req, _ := http.NewRequest(method, u, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+		return req
+	})
 }
 
-// load1 runs a closed loop of conns workers for dur and measures throughput and latency.
-func load1(ctx context.Context, c *benchkit.Client, next func() (string, string, []byte), conns int, dur time.Duration) stats {
-	var ok, bad atomic.Int64
-	var mu sync.Mutex
-	var lat []float64
-	deadline := time.Now().Add(dur)
-	var wg sync.WaitGroup
-	for w := 0; w < conns; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []float64
-			for time.Now().Before(deadline) && ctx.Err() == nil {
-				method, u, body := next()
-				req, _ := http.NewRequest(method, u, bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+c.Token)
-				t0 := time.Now()
-				resp, err := c.HTTP.Do(req)
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				if err != nil || resp.StatusCode != 200 {
-					bad.Add(1)
-					continue
-				}
-				mine = append(mine, float64(time.Since(t0).Microseconds())/1000)
-				ok.Add(1)
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	slices.Sort(lat)
-	q := func(p float64) float64 {
-		if len(lat) == 0 {
-			return math.NaN()
-		}
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
-	}
-	return stats{rps: float64(ok.Load()) / dur.Seconds(), p50: q(0.50), p99: q(0.99), errors: bad.Load()}
-}
-
-// compareGraphQL runs scenario (a) as REST and as the GraphQL query asking for the same
-// rows and fields, alternately, twice each, and prints the ratio of the best runs.
 func compareGraphQL(ctx context.Context, c *benchkit.Client, base, filter, dialect string, rows, conns int, dur time.Duration) error {
 	query := `{ posts(filter: {views: {_gt: 500}}, sort: ["-views"], limit: 20) { id owner_id created_at updated_at title body views published } }`
 	body, _ := json.Marshal(map[string]any{"query": query})
@@ -554,18 +502,18 @@ func compareGraphQL(ctx context.Context, c *benchkit.Client, base, filter, diale
 	}
 	_ = load1(ctx, c, rest, conns, time.Second)
 	_ = load1(ctx, c, gql, conns, time.Second)
-	var bestR, bestG stats
+	var bestR, bestG benchkit.Stats
 	for range 2 {
-		if r := load1(ctx, c, rest, conns, dur); r.rps > bestR.rps {
+		if r := load1(ctx, c, rest, conns, dur); r.RPS > bestR.RPS {
 			bestR = r
 		}
-		if r := load1(ctx, c, gql, conns, dur); r.rps > bestG.rps {
+		if r := load1(ctx, c, gql, conns, dur); r.RPS > bestG.RPS {
 			bestG = r
 		}
 	}
 	fmt.Printf("\n%s, %d rows, %d connections, %s per run (best of 2), %d CPUs, %s\n\n", dialect, rows, conns, dur, runtime.NumCPU(), runtime.Version())
 	fmt.Printf("| request | req/s | p50 ms | p99 ms | errors | GraphQL / REST |\n|---|---:|---:|---:|---:|---:|\n")
-	fmt.Printf("| REST (a) filter+sort+limit | %.0f | %.2f | %.2f | %d | |\n", bestR.rps, bestR.p50, bestR.p99, bestR.errors)
-	fmt.Printf("| GraphQL, the same rows and fields | %.0f | %.2f | %.2f | %d | %.0f%% |\n", bestG.rps, bestG.p50, bestG.p99, bestG.errors, 100*bestG.rps/bestR.rps)
+	fmt.Printf("| REST (a) filter+sort+limit | %.0f | %.2f | %.2f | %d | |\n", bestR.RPS, bestR.P50, bestR.P99, bestR.Errors)
+	fmt.Printf("| GraphQL, the same rows and fields | %.0f | %.2f | %.2f | %d | %.0f%% |\n", bestG.RPS, bestG.P50, bestG.P99, bestG.Errors, 100*bestG.RPS/bestR.RPS)
 	return nil
 }

@@ -1,22 +1,19 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"strata/scripts/bench/internal/benchkit"
 )
 
 // --- installs ---
@@ -105,21 +102,6 @@ func ensureWrk(ctx context.Context) error {
 
 // --- load ---
 
-type stats struct {
-	rps, p50, p99 float64
-	errors        int64
-}
-
-// median is the run of median throughput.
-func median(runs []stats) stats {
-	if len(runs) == 0 {
-		return stats{}
-	}
-	sorted := slices.Clone(runs)
-	slices.SortFunc(sorted, func(a, b stats) int { return cmp.Compare(a.rps, b.rps) })
-	return sorted[len(sorted)/2]
-}
-
 type loader struct {
 	cfg  config
 	tmp  string
@@ -133,7 +115,7 @@ func newLoader(cfg config, tmp string) *loader {
 }
 
 // run loads t with the paths in turn for dur: a closed loop of cfg.conns connections.
-func (l *loader) run(ctx context.Context, t *target, paths []string, dur time.Duration) (stats, error) {
+func (l *loader) run(ctx context.Context, t *target, paths []string, dur time.Duration) (benchkit.Stats, error) {
 	if l.cfg.load == "go" {
 		return l.runGo(ctx, t, paths, dur), ctx.Err()
 	}
@@ -164,13 +146,13 @@ function request()
   return reqs[(i %% n) + 1]
 end
 function done(summary, latency, requests)
-  local e = summary.errors
+  local e = summary.Errors
   io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d %%d %%.0f %%.0f\n", summary.requests, summary.duration,
     e.connect, e.read, e.write, e.status, e.timeout, latency:percentile(50), latency:percentile(99)))
 end
 `
 
-func (l *loader) runWrk(ctx context.Context, t *target, paths []string, dur time.Duration) (stats, error) {
+func (l *loader) runWrk(ctx context.Context, t *target, paths []string, dur time.Duration) (benchkit.Stats, error) {
 	quoted := make([]string, len(paths))
 	for i, p := range paths {
 		quoted[i] = strconv.Quote(p)
@@ -178,7 +160,7 @@ func (l *loader) runWrk(ctx context.Context, t *target, paths []string, dur time
 	l.n++
 	script := filepath.Join(l.tmp, fmt.Sprintf("wrk-%d.lua", l.n))
 	if err := os.WriteFile(script, []byte(fmt.Sprintf(wrkScript, strings.Join(quoted, ",\n"))), 0o644); err != nil {
-		return stats{}, err
+		return benchkit.Stats{}, err
 	}
 	defer os.Remove(script)
 	args := []string{"-t" + strconv.Itoa(l.cfg.threads), "-c" + strconv.Itoa(l.cfg.conns), "-d" + wrkDuration(dur), "--timeout", "10s", "-s", script}
@@ -189,9 +171,9 @@ func (l *loader) runWrk(ctx context.Context, t *target, paths []string, dur time
 	out, err := exec.CommandContext(ctx, "wrk", args...).CombinedOutput()
 	if err != nil {
 		if ctx.Err() != nil {
-			return stats{}, ctx.Err()
+			return benchkit.Stats{}, ctx.Err()
 		}
-		return stats{}, fmt.Errorf("wrk: %v\n%s", err, out)
+		return benchkit.Stats{}, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
@@ -201,61 +183,28 @@ func (l *loader) runWrk(ctx context.Context, t *target, paths []string, dur time
 		var v [9]float64
 		for i := range v {
 			if v[i], err = strconv.ParseFloat(f[i+1], 64); err != nil {
-				return stats{}, fmt.Errorf("wrk: %q: %v", line, err)
+				return benchkit.Stats{}, fmt.Errorf("wrk: %q: %v", line, err)
 			}
 		}
 		requests, micros, status := v[0], v[1], v[5]
 		socket := v[2] + v[3] + v[4] + v[6]
 		if micros <= 0 {
-			return stats{}, fmt.Errorf("wrk ran for no time:\n%s", out)
+			return benchkit.Stats{}, fmt.Errorf("wrk ran for no time:\n%s", out)
 		}
-		return stats{rps: (requests - status) / (micros / 1e6), p50: v[7] / 1000, p99: v[8] / 1000, errors: int64(status + socket)}, nil
+		return benchkit.Stats{RPS: (requests - status) / (micros / 1e6), P50: v[7] / 1000, P99: v[8] / 1000, Errors: int64(status + socket)}, nil
 	}
-	return stats{}, fmt.Errorf("wrk printed no result:\n%s", out)
+	return benchkit.Stats{}, fmt.Errorf("wrk printed no result:\n%s", out)
 }
 
 // runGo is the built-in closed loop, for machines without wrk.
-func (l *loader) runGo(ctx context.Context, t *target, paths []string, dur time.Duration) stats {
-	var ok, bad, next atomic.Int64
-	var mu sync.Mutex
-	var lat []float64
+func (l *loader) runGo(ctx context.Context, t *target, paths []string, dur time.Duration) benchkit.Stats {
+	var next atomic.Int64
 	name, value, _ := strings.Cut(t.header, ": ")
-	start := time.Now()
-	deadline := start.Add(dur)
-	var wg sync.WaitGroup
-	for range l.cfg.conns {
-		wg.Go(func() {
-			var mine []float64
-			for time.Now().Before(deadline) && ctx.Err() == nil {
-				req, _ := http.NewRequestWithContext(ctx, "GET", t.base+paths[int(next.Add(1))%len(paths)], nil)
-				if name != "" {
-					req.Header.Set(name, value)
-				}
-				t0 := time.Now()
-				resp, err := l.http.Do(req)
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				if err != nil || resp.StatusCode != 200 {
-					bad.Add(1)
-					continue
-				}
-				mine = append(mine, float64(time.Since(t0).Microseconds())/1000)
-				ok.Add(1)
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	slices.Sort(lat)
-	q := func(p float64) float64 {
-		if len(lat) == 0 {
-			return math.NaN()
+	return benchkit.ClosedLoop(ctx, l.http, l.cfg.conns, dur, func() *http.Request {
+		req, _ := http.NewRequest("GET", t.base+paths[int(next.Add(1))%len(paths)], nil)
+		if name != "" {
+			req.Header.Set(name, value)
 		}
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
-	}
-	return stats{rps: float64(ok.Load()) / time.Since(start).Seconds(), p50: q(0.50), p99: q(0.99), errors: bad.Load()}
+		return req
+	})
 }

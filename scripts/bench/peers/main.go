@@ -45,6 +45,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"strata/scripts/bench/internal/benchkit"
 )
 
 // The pinned peers.
@@ -244,7 +246,7 @@ func runSize(ctx context.Context, cfg config, n int, pbBin, dxDir string, last b
 			}
 		}
 	}
-	res := map[string]map[string][]stats{} // scenario, system, round
+	res := map[string]map[string][]benchkit.Stats{} // scenario, system, round
 	var orders []string
 	for round := range cfg.rounds {
 		order := make([]*target, len(targets))
@@ -258,14 +260,14 @@ func runSize(ctx context.Context, cfg config, n int, pbBin, dxDir string, last b
 		orders = append(orders, strings.Join(names, ", "))
 		for _, s := range scens {
 			if res[s.name] == nil {
-				res[s.name] = map[string][]stats{}
+				res[s.name] = map[string][]benchkit.Stats{}
 			}
 			for _, t := range order {
 				st, err := gen.run(ctx, t, s.paths(t), cfg.dur)
 				if err != nil {
 					return err
 				}
-				logf("round %d/%d: %s %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors", round+1, cfg.rounds, t.name, s.name, st.rps, st.p50, st.p99, st.errors)
+				logf("round %d/%d: %s %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors", round+1, cfg.rounds, t.name, s.name, st.RPS, st.P50, st.P99, st.Errors)
 				res[s.name][t.key] = append(res[s.name][t.key], st)
 			}
 		}
@@ -294,7 +296,7 @@ func header(cfg config, n int, targets []*target) string {
 	return b.String()
 }
 
-func report(cfg config, n int, targets []*target, scens []scenario, res map[string]map[string][]stats, orders []string) {
+func report(cfg config, n int, targets []*target, scens []scenario, res map[string]map[string][]benchkit.Stats, orders []string) {
 	var b strings.Builder
 	b.WriteString("\n" + header(cfg, n, targets))
 	var strata *target
@@ -323,11 +325,11 @@ func report(cfg config, n int, targets []*target, scens []scenario, res map[stri
 	for _, s := range scens {
 		fmt.Fprintf(&b, "| %s |", s.name)
 		for _, t := range targets {
-			fmt.Fprintf(&b, " %.0f |", median(res[s.name][t.key]).rps)
+			fmt.Fprintf(&b, " %.0f |", benchkit.MedianRun(res[s.name][t.key]).RPS)
 		}
 		if strata != nil {
 			for _, o := range others {
-				fmt.Fprintf(&b, " %s |", ratio(median(res[s.name]["strata"]).rps, median(res[s.name][o.key]).rps))
+				fmt.Fprintf(&b, " %s |", ratio(benchkit.MedianRun(res[s.name]["strata"]).RPS, benchkit.MedianRun(res[s.name][o.key]).RPS))
 			}
 		}
 		b.WriteString("\n")
@@ -341,8 +343,8 @@ func report(cfg config, n int, targets []*target, scens []scenario, res map[stri
 	for _, s := range scens {
 		fmt.Fprintf(&b, "| %s |", s.name)
 		for _, t := range targets {
-			m := median(res[s.name][t.key])
-			fmt.Fprintf(&b, " %.2f / %.2f (%d) |", m.p50, m.p99, m.errors)
+			m := benchkit.MedianRun(res[s.name][t.key])
+			fmt.Fprintf(&b, " %.2f / %.2f (%d) |", m.P50, m.P99, m.Errors)
 		}
 		b.WriteString("\n")
 	}
@@ -369,11 +371,11 @@ func report(cfg config, n int, targets []*target, scens []scenario, res map[stri
 		for r := range cfg.rounds {
 			fmt.Fprintf(&b, "| %s | %d | %s |", s.name, r+1, orders[r])
 			for _, t := range targets {
-				fmt.Fprintf(&b, " %.0f |", res[s.name][t.key][r].rps)
+				fmt.Fprintf(&b, " %.0f |", res[s.name][t.key][r].RPS)
 			}
 			if strata != nil {
 				for _, o := range others {
-					fmt.Fprintf(&b, " %s |", ratio(res[s.name]["strata"][r].rps, res[s.name][o.key][r].rps))
+					fmt.Fprintf(&b, " %s |", ratio(res[s.name]["strata"][r].RPS, res[s.name][o.key][r].RPS))
 				}
 			}
 			b.WriteString("\n")

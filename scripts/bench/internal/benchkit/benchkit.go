@@ -100,31 +100,12 @@ func Start(ctx context.Context, dialect, slug string, extraEnv ...string) (*Env,
 				_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 				// Tenant roles are cluster-wide: those that own nothing any more go (a role
 				// another run's tenant still uses owns its tables and stays).
-				if rows, err := admin.QueryContext(context.Background(), "SELECT rolname FROM pg_roles WHERE rolname LIKE 'strata\\_t\\_%'"); err == nil {
-					var roles []string
-					for rows.Next() {
-						var r string
-						_ = rows.Scan(&r)
-						roles = append(roles, r)
-					}
-					rows.Close()
-					for _, r := range roles {
-						_, _ = admin.ExecContext(context.Background(), `DROP ROLE IF EXISTS "`+r+`"`)
-					}
+				for _, r := range names(admin, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'strata\\_t\\_%'") {
+					_, _ = admin.ExecContext(context.Background(), `DROP ROLE IF EXISTS "`+r+`"`)
 				}
 			} else { // tenants are databases named after the control database
-				rows, err := admin.QueryContext(context.Background(), "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?", name+"%")
-				if err == nil {
-					var dbs []string
-					for rows.Next() {
-						var n string
-						_ = rows.Scan(&n)
-						dbs = append(dbs, n)
-					}
-					rows.Close()
-					for _, n := range dbs {
-						_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS `"+n+"`")
-					}
+				for _, n := range names(admin, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?", name+"%") {
+					_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS `"+n+"`")
 				}
 			}
 			admin.Close()
@@ -164,6 +145,23 @@ func Start(ctx context.Context, dialect, slug string, extraEnv ...string) (*Env,
 		return nil, err
 	}
 	return e, nil
+}
+
+// names reads one column of strings; a failing query reads as none (for cleanups).
+func names(db *database.DB, q string, args ...any) []string {
+	rows, err := db.QueryContext(context.Background(), q, args...)
+	if err != nil {
+		return nil
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // StartNode starts one more node of the cluster on the same databases and returns its
