@@ -90,6 +90,8 @@ type Dialect interface {
 	// OrderTerm renders one ORDER BY term so that NULLs sort last ascending and first
 	// descending on every dialect (PostgreSQL's rule).
 	OrderTerm(expr string, desc, nullable bool) string
+	// SelectTerm renders one selected column c of a result the engine decodes itself.
+	SelectTerm(expr string, c *Column) string
 }
 
 // DialectByName returns the dialect for "postgres", "mysql" or "sqlite".

@@ -227,3 +227,6 @@ func (MySQL) OrderTerm(expr string, desc, nullable bool) string {
 	}
 	return "(" + expr + " IS NULL)" + dir + ", " + expr + dir
 }
+
+// SelectTerm implements Dialect: the column as it is.
+func (MySQL) SelectTerm(expr string, _ *Column) string { return expr }

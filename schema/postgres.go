@@ -228,6 +228,9 @@ func (Postgres) OrderTerm(expr string, desc, _ bool) string {
 	return expr + " ASC"
 }
 
+// SelectTerm implements Dialect: the column as it is.
+func (Postgres) SelectTerm(expr string, _ *Column) string { return expr }
+
 // using converts a column's values to the type of c. Strings go through text, not
 // varchar(n): an explicit cast to varchar(n) truncates silently, while assigning text to
 // varchar(n) fails on a value that does not fit — as MySQL and SQLite-with-checks do.

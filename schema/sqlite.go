@@ -279,5 +279,17 @@ func (SQLite) OrderTerm(expr string, desc, nullable bool) string {
 	return expr + " ASC NULLS LAST"
 }
 
+// SelectTerm implements Dialect. The driver parses the text of a column declared DATE
+// or DATETIME into a time.Time (two time.Parse calls, one of them failing), which the
+// engine would format straight back into the RFC 3339 text it stored (TimeLayout).
+// SQLite's unary plus changes no value but leaves a result column without a declared
+// type, so the stored text comes back as it is.
+func (SQLite) SelectTerm(expr string, c *Column) string {
+	if c.Type == TypeDatetime || c.Type == TypeDate {
+		return "+" + expr
+	}
+	return expr
+}
+
 // limits implements ddl: the model's own limits are within SQLite's.
 func (SQLite) limits(_, _ *Model, _ Change) error { return nil }

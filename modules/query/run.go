@@ -404,7 +404,7 @@ func (r *Runner) Run(ctx context.Context, q *Query) (*Result, error) {
 func columnList(b *builder, alias string, cols []*schema.Column) string {
 	parts := make([]string, len(cols))
 	for i, c := range cols {
-		parts[i] = b.col(alias, c.Name)
+		parts[i] = b.d.SelectTerm(b.col(alias, c.Name), c)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -227,6 +227,64 @@ func number(v any) (float64, bool) {
 	return 0, false
 }
 
+// storedTimeLayouts are the date-time texts other than RFC 3339 that SQLite's date
+// functions produce, read as UTC, so rows written by custom SQL read as Strata's own.
+var storedTimeLayouts = []string{
+	"2006-01-02 15:04:05.999999999-07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04",
+	"2006-01-02T15:04",
+	"2006-01-02",
+}
+
+// datetimeText renders a date-time stored as text as RFC 3339 in UTC. Strata's own
+// SQLite text (schema.TimeLayout) only loses the fraction's trailing zeros, without
+// a parse: that is every date-time of every row read on SQLite.
+func datetimeText(s string) string {
+	if isTimeLayout(s) {
+		end := len(s) - 1 // the Z
+		if s[end-1] != '0' {
+			return s
+		}
+		frac := end
+		for frac > 20 && s[frac-1] == '0' {
+			frac--
+		}
+		if frac == 20 { // all zeros: no fraction, as time.RFC3339Nano writes it
+			frac = 19
+		}
+		return s[:frac] + "Z"
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	for _, l := range storedTimeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	return s
+}
+
+// isTimeLayout reports whether s has exactly the shape of schema.TimeLayout.
+func isTimeLayout(s string) bool {
+	const shape = "dddd-dd-ddTdd:dd:dd.ddddddZ"
+	if len(s) != len(shape) {
+		return false
+	}
+	for i := range len(shape) {
+		if shape[i] == 'd' {
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
+		} else if s[i] != shape[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // Decode turns a scanned database value into its JSON form for column c.
 func Decode(c *schema.Column, v any) any {
 	if v == nil {
@@ -278,10 +336,7 @@ func Decode(c *schema.Column, v any) any {
 		case time.Time:
 			return x.UTC().Format(time.RFC3339Nano)
 		case string:
-			if t, err := time.Parse(time.RFC3339Nano, x); err == nil {
-				return t.UTC().Format(time.RFC3339Nano)
-			}
-			return x
+			return datetimeText(x)
 		}
 	case schema.TypeDate:
 		if t, ok := v.(time.Time); ok {
