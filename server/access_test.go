@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -383,6 +384,44 @@ func TestSortThroughHiddenRows(t *testing.T) {
 				if got := titlesOf(r); len(got) != 2 || got[0] != first {
 					t.Fatalf("alice's order by %s: %v", sort, got)
 				}
+			}
+		})
+	}
+}
+
+// TestWildcardFieldsFollowPermissions: fields=*.* expands every relation one level, and
+// shows a user only the fields and relations its role may read, on both levels.
+func TestWildcardFieldsFollowPermissions(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			admin := startNode(t, b.newControlURL(t), nil)
+			p := "/api/t/acme"
+			str := func(name string) map[string]any { return map[string]any{"name": name, "type": "string"} }
+			admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			admin.mustCall(200, "PATCH", p+"/settings", map[string]any{"allow_signup": true})
+			admin.mustCall(200, "POST", p+"/tables", map[string]any{"name": "authors", "columns": []any{str("name"), str("secret")}})
+			admin.mustCall(200, "POST", p+"/tables", map[string]any{"name": "posts", "columns": []any{str("title"), str("note")}})
+			admin.mustCall(200, "POST", p+"/tables", map[string]any{"name": "audits", "columns": []any{str("what")}})
+			admin.mustCall(200, "POST", p+"/relations", map[string]any{"table": "posts", "name": "author", "type": "many_to_one", "target": "authors"})
+			admin.mustCall(200, "POST", p+"/relations", map[string]any{"table": "posts", "name": "audits", "type": "one_to_many", "target": "audits", "inverse": "post"})
+			authd := roleID(t, admin, "acme", "authenticated")
+			admin.mustCall(200, "POST", p+"/permissions", map[string]any{"role": authd, "collection": "posts", "action": "read", "fields": []string{"id", "title", "author", "audits"}})
+			admin.mustCall(200, "POST", p+"/permissions", map[string]any{"role": authd, "collection": "authors", "action": "read", "fields": []string{"name"}})
+			ann := admin.mustCall(200, "POST", p+"/items/authors", map[string]any{"name": "ann", "secret": "s3cret"}).get("data.id").(string)
+			post := admin.mustCall(200, "POST", p+"/items/posts", map[string]any{"title": "t", "note": "private", "author": ann}).get("data.id").(string)
+			admin.mustCall(200, "POST", p+"/items/audits", map[string]any{"what": "x", "post": post})
+
+			r := admin.mustCall(200, "GET", p+"/items/posts?fields=*.*", nil)
+			if r.get("data.0.author.secret") != "s3cret" || r.get("data.0.note") != "private" || r.get("data.0.audits.0.what") != "x" {
+				t.Fatalf("the admin's *.*: %s", r)
+			}
+			alice := tenantUser(t, admin, "acme", "alice@example.com")
+			r = alice.mustCall(200, "GET", p+"/items/posts?fields=*.*", nil)
+			row, _ := r.get("data.0").(map[string]any)
+			want := map[string]any{"id": post, "title": "t", "author": map[string]any{"name": "ann"}}
+			if !reflect.DeepEqual(row, want) {
+				t.Fatalf("alice's *.* = %v, want %v (no note, no author secret, no audits she may not read)", row, want)
 			}
 		})
 	}

@@ -252,6 +252,64 @@ var queryCases = []queryCase{
 			t.Errorf("got %v, want %v", got, want)
 		}
 	}},
+	// Directus clients send lists and objects in bracket form (qs syntax); each must
+	// mean what its plain form means, never be dropped.
+	{name: "bracket aggregate, groupBy and filter", query: qs("aggregate[count]", "*", "aggregate[sum][]", "views", "groupBy[]", "status", "filter[title][_neq]", "Gamma"), check: func(t *testing.T, r reply) {
+		want := []any{
+			map[string]any{"status": "draft", "count": float64(2), "sum": map[string]any{"views": float64(10)}},
+			map[string]any{"status": "live", "count": float64(2), "sum": map[string]any{"views": float64(1600)}},
+			map[string]any{"status": nil, "count": float64(1), "sum": map[string]any{"views": float64(0)}},
+		}
+		if got := r.get("data"); !reflect.DeepEqual(got, want) {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	}},
+	{name: "fields[] and sort[]", query: qs("fields[]", "title", "fields[]", "views", "sort[]", "-views", "sort[]", "title", "limit", "3"), check: func(t *testing.T, r reply) {
+		want := []any{ // NULLs first descending
+			map[string]any{"title": "delta", "views": nil},
+			map[string]any{"title": "Épée", "views": float64(1000)},
+			map[string]any{"title": "Gamma", "views": float64(600)},
+		}
+		if got := r.get("data"); !reflect.DeepEqual(got, want) {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	}},
+	{name: "indexed fields and repeated sort", query: "fields%5B1%5D=views&fields%5B0%5D=title&sort=views&sort=title&limit=2", check: func(t *testing.T, r reply) {
+		want := []any{map[string]any{"title": "50%_off", "views": float64(0)}, map[string]any{"title": "Alpha", "views": float64(10)}}
+		if got := r.get("data"); !reflect.DeepEqual(got, want) {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	}},
+	{name: "deep in bracket form", query: qs("fields", "title,comments.body", "filter[title][_eq]", "Alpha", "deep[comments][_limit]", "1", "deep[comments][_sort][]", "-body"), check: func(t *testing.T, r reply) {
+		want := []any{map[string]any{"title": "Alpha", "comments": []any{map[string]any{"body": "second"}}}}
+		if got := r.get("data"); !reflect.DeepEqual(got, want) {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	}},
+	{name: "fields *.* expands every relation one level", query: qs("fields", "*.*", "filter", `{"title":{"_eq":"Alpha"}}`), check: func(t *testing.T, r reply) {
+		if r.get("data.0.title") != "Alpha" || r.get("data.0.views") != float64(10) {
+			t.Errorf("own fields missing: %s", r)
+		}
+		if r.get("data.0.author.name") != "ann" {
+			t.Errorf("author not expanded: %v", r.get("data.0.author"))
+		}
+		comments, _ := r.get("data.0.comments").([]any)
+		if len(comments) != 2 {
+			t.Fatalf("comments = %v", r.get("data.0.comments"))
+		}
+		for _, c := range comments {
+			if m, ok := c.(map[string]any); !ok || m["body"] == nil {
+				t.Errorf("comment not expanded: %v", c)
+			}
+		}
+		tags, _ := r.get("data.0.tags").([]any)
+		if len(tags) != 2 {
+			t.Fatalf("tags = %v", r.get("data.0.tags"))
+		}
+		if _, ok := tags[0].(map[string]any); !ok {
+			t.Errorf("tags not expanded: %v", tags)
+		}
+	}},
 	{name: "decimal and datetime come back exact", query: qs("filter", `{"title":{"_eq":"Épée"}}`, "fields", "price,at,published,score"), check: func(t *testing.T, r reply) {
 		want := map[string]any{"price": "1.10", "at": "2026-01-15T08:30:00.5Z", "published": true, "score": float64(3)}
 		if got := r.get("data.0"); !reflect.DeepEqual(got, want) {
@@ -371,6 +429,17 @@ func TestBadQueries(t *testing.T) {
 		{"groupBy unknown", qs("aggregate", `{"count":"*"}`, "groupBy", "nope"), "groupBy", "nope"},
 		{"deep on a relation not in fields", qs("deep", `{"comments":{"_limit":1}}`), "deep", "comments"},
 		{"deep unknown option", qs("fields", "title,comments.body", "deep", `{"comments":{"_limt":1}}`), "deep", "comments._limt"},
+		{"fields as an object", qs("fields[a]", "title"), "fields", ""},
+		{"sort both forms", qs("sort", "title", "sort[]", "views"), "sort", ""},
+		{"limit twice", qs("limit", "1", "limit", "2"), "limit", ""},
+		{"limit in brackets", qs("limit[x]", "1"), "limit", ""},
+		{"malformed bracket", qs("deep[comments", "1"), "deep", "deep[comments"},
+		{"alias", qs("alias[t]", "title"), "alias", ""},
+		{"export", qs("export", "csv"), "export", ""},
+		{"backlink false", qs("backlink", "false"), "backlink", ""},
+		{"bracket deep option unknown", qs("fields", "title,comments.body", "deep[comments][_limt]", "1"), "deep", "comments._limt"},
+		{"bracket deep limit not a number", qs("fields", "title,comments.body", "deep[comments][_limit]", "x"), "deep", "comments._limit"},
+		{"*.* too deep", qs("fields", "*.*.*.*.*.*.*.*.*.*.*.*"), "fields", ""},
 	}
 	for _, c := range cases {
 		st, r := n.call("GET", "/api/t/acme/items/posts?"+c.query, nil, nil)

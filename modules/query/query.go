@@ -150,16 +150,6 @@ type Aggregate struct {
 // AggregateFuncs lists the supported aggregate functions.
 var AggregateFuncs = []string{"count", "countDistinct", "sum", "sumDistinct", "avg", "avgDistinct", "min", "max"}
 
-// Params is the raw query string: every key with its values, in any order.
-type Params map[string][]string
-
-func (p Params) get(k string) string {
-	if v := p[k]; len(v) > 0 {
-		return v[len(v)-1]
-	}
-	return ""
-}
-
 // Resolver validates queries against a model, for one caller at one moment.
 type Resolver struct {
 	Model  *schema.Model
@@ -226,13 +216,18 @@ func (r *Resolver) Parse(t *schema.Table, p Params) (*Query, error) {
 			}
 		}
 	}
-	// alias renames fields in the answer; ignoring it would silently change the shape a
-	// client expects, so it is refused until it is supported.
-	if _, ok := p["alias"]; ok {
-		return nil, qerr("alias", "", "alias is not supported")
+	// alias renames fields in the answer, export and version change what is answered:
+	// ignoring them would silently change what a client gets, so Canonical refuses them.
+	p, err := Canonical(p, l.maxJSONNesting())
+	if err != nil {
+		return nil, err
+	}
+	if b := p.get("backlink"); b != "" && b != "true" {
+		// backlink=false drops the relation back to the parent from *.*; until that
+		// is served, only the default is accepted.
+		return nil, qerr("backlink", "", "only backlink=true (the default) is supported")
 	}
 	q := &Query{Table: t, Limit: l.DefaultLimit}
-	var err error
 	if q.Rule, err = r.readCond(t, "table", t.Name); err != nil {
 		return nil, err
 	}
@@ -289,14 +284,6 @@ func (r *Resolver) Parse(t *schema.Table, p Params) (*Query, error) {
 		return nil, err
 	}
 	return q, nil
-}
-
-// paramName turns a bracket-form key into the parameter it belongs to.
-func paramName(k string) string {
-	if i := strings.IndexByte(k, '['); i > 0 {
-		return k[:i]
-	}
-	return k
 }
 
 func splitList(s string) []string {
@@ -375,13 +362,26 @@ func (r *Resolver) parseFields(t *schema.Table, raw string) (*Selection, error) 
 func (r *Resolver) addField(t *schema.Table, sel *Selection, path []string, full string, depth int) error {
 	name := path[0]
 	if name == "*" {
-		if len(path) > 1 {
-			return qerr("fields", full, "* must be last")
-		}
 		for i := range t.Columns {
 			if r.fieldAllowed(t, t.Columns[i].Name) {
 				addColumn(sel, &t.Columns[i])
 			}
+		}
+		if len(path) > 1 {
+			// *.* (Directus): every field, and path[1:] of every relation the caller
+			// may read; relations it may not read are left out, as * leaves them.
+			for _, rf := range r.aliases(t) {
+				if !r.fieldAllowed(t, rf.Name) {
+					continue
+				}
+				if _, err := r.readRule(rf.Target, "fields", full); err != nil {
+					continue
+				}
+				if err := r.addField(t, sel, append([]string{rf.Name}, path[1:]...), full, depth); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 		for _, rf := range r.aliases(t) {
 			if rf.Kind != ToOne && findRel(sel, rf.Name) == nil && r.fieldAllowed(t, rf.Name) {
@@ -631,6 +631,10 @@ func (r *Resolver) applyDeep(t *schema.Table, sel *Selection, spec map[string]an
 			switch k {
 			case "_limit", "_offset":
 				f, ok := v.(float64)
+				if s, isText := v.(string); isText { // deep[rel][_limit]=1 in bracket form
+					n, err := strconv.Atoi(s)
+					f, ok = float64(n), err == nil
+				}
 				if !ok || f != float64(int(f)) || f < 0 || int(f) > r.Limits.MaxLimit {
 					return qerr("deep", path+"."+k, "must be an integer from 0 to %d", r.Limits.MaxLimit)
 				}

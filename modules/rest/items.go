@@ -90,9 +90,9 @@ func (a *API) listItems(c *fiber.Ctx) error {
 // readItems reads rows by id with the request's fields and deep, in the ids' order.
 func (a *API) readItems(c *fiber.Ctx, m *schema.Model, t *schema.Table, ids []string) ([]map[string]any, error) {
 	p := query.Params{}
-	for _, k := range []string{"fields", "deep"} {
-		if v := c.Query(k); v != "" {
-			p[k] = []string{v}
+	for k, v := range params(c) { // in every form: fields[]=…, deep[rel][_limit]=…
+		if name, _, _ := strings.Cut(k, "["); name == "fields" || name == "deep" {
+			p[k] = v
 		}
 	}
 	q, err := a.resolver(c, m).Parse(t, p)
