@@ -146,7 +146,7 @@ function request()
   return reqs[(i %% n) + 1]
 end
 function done(summary, latency, requests)
-  local e = summary.Errors
+  local e = summary.errors
   io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d %%d %%.0f %%.0f\n", summary.requests, summary.duration,
     e.connect, e.read, e.write, e.status, e.timeout, latency:percentile(50), latency:percentile(99)))
 end
