@@ -97,7 +97,12 @@ type Config struct {
 	// WSAuth is what a websocket without credentials may do (STRATA_WS_AUTH): public
 	// (the public role, default), handshake (authenticate with a message within
 	// STRATA_WS_AUTH_TIMEOUT, 10s, or be closed) or strict (?access_token= required).
-	WSAuth        string
+	WSAuth string
+	// WSFrameGap is the least time between two messages to one websocket
+	// (STRATA_WS_FRAME_GAP, 20ms; 0 sends each at once): rows that wait for their turn
+	// merge into one event, so clients that take one message per read (Directus's SDK)
+	// see every row of a burst.
+	WSFrameGap    time.Duration
 	WSAuthTimeout time.Duration
 	WSHeartbeat   time.Duration
 	// TestStepDelay pauses a migration after each step, so crash-recovery tests can kill
@@ -164,12 +169,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_SHUTDOWN_GRACE", "15s", &c.ShutdownGrace}, {"STRATA_TEST_STEP_DELAY", "0s", &c.TestStepDelay},
 		{"STRATA_LOGIN_WINDOW", "15m", &c.LoginWindow}, {"STRATA_WS_HEARTBEAT", "30s", &c.WSHeartbeat},
 		{"STRATA_WS_AUTH_TIMEOUT", "10s", &c.WSAuthTimeout}, {"STRATA_CUSTOM_SQL_TIMEOUT", "30s", &c.CustomSQLTimeout},
-		{"STRATA_TENANT_IDLE_TIMEOUT", "10m", &c.TenantIdleTimeout},
+		{"STRATA_TENANT_IDLE_TIMEOUT", "10m", &c.TenantIdleTimeout}, {"STRATA_WS_FRAME_GAP", "20ms", &c.WSFrameGap},
 	}
 	for _, d := range durs {
 		if *d.dst, err = parseDuration(get(d.key, d.def)); err != nil {
 			return c, fmt.Errorf("%s: %w", d.key, err)
 		}
+	}
+	if c.WSFrameGap == 0 {
+		c.WSFrameGap = -1 // off: the hub reads 0 as its default
 	}
 	if c.TenantIdleTimeout < time.Second {
 		return c, fmt.Errorf("STRATA_TENANT_IDLE_TIMEOUT must be at least 1s")

@@ -65,6 +65,9 @@ type Limits struct {
 	InitRows         int           // rows of an init snapshot when the query sets no limit
 	KnownIDs         int           // ids a subscription remembers, to send deletes only to those who saw the row
 	WriteTimeout     time.Duration
+	// FrameGap is the least time between two text frames to one socket (see pace.go);
+	// 0 takes the default, a negative value sends every frame at once.
+	FrameGap time.Duration
 	// AuthMode is what a socket without credentials may do: "public" (act as the
 	// public role, the default), "handshake" (send an auth message first, within
 	// AuthTimeout, or be closed) or "strict" (credentials in the upgrade request; the
@@ -94,6 +97,9 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.WriteTimeout <= 0 {
 		l.WriteTimeout = 10 * time.Second
+	}
+	if l.FrameGap == 0 {
+		l.FrameGap = 20 * time.Millisecond
 	}
 	if l.AuthMode == "" {
 		l.AuthMode = "public"
@@ -193,7 +199,7 @@ func NewHub(b bus.Bus, l Limits, log *slog.Logger) *Hub {
 		default:
 			// The bus goroutine must not block: a node this far behind drops the event
 			// and says so.
-			h.log.Warn("realtime: event queue full, event dropped", "tenant", m.Tenant, "topic", m.Topic)
+			h.log.Warn("realtime: event queue full, event dropped", "tenant_id", m.Tenant, "topic", m.Topic)
 		}
 	})
 	return h
@@ -294,7 +300,7 @@ func (h *Hub) handle(e event) {
 			return
 		}
 		frame = appendFrame(nil, opText, frame)
-		h.each(m.Tenant, func(s *Session) { s.sendFrame(frame) })
+		h.each(m.Tenant, func(s *Session) { s.sendText(frame) })
 		return
 	}
 	if e.items == nil {
@@ -326,7 +332,7 @@ func (h *Hub) handle(e event) {
 		if ev.Action != "delete" {
 			var err error
 			if rows, err = subs[0].read(ctx, ev.IDs); err != nil {
-				h.log.Warn("realtime: read for subscribers failed", "tenant", m.Tenant, "table", ev.Table, "err", err)
+				h.log.Warn("realtime: read for subscribers failed", "tenant_id", m.Tenant, "table", ev.Table, "err", err)
 				continue
 			}
 			if m.Topic == bus.TopicMigration {
@@ -503,6 +509,14 @@ type Session struct {
 	sys         *sysConn // nil when the socket's connection has no file descriptor
 	rest        []byte   // of a frame a sender could write only in part; under wmu
 	deadlineSet time.Time
+
+	// Pacing (pace.go), under pmu: text frames waiting for their turn, when the next
+	// may leave, when the last event came, and the timer that lets them out.
+	pmu       sync.Mutex
+	held      []*heldFrame
+	nextFrame time.Time
+	lastEvent time.Time
+	paceTimer *time.Timer
 }
 
 // sysConn is a connection the hub writes to without blocking.
@@ -668,7 +682,7 @@ func (s *Session) send(v any) {
 		s.hub.log.Error("realtime: encode message", "err", err)
 		return
 	}
-	s.sendFrame(appendFrame(nil, opText, raw))
+	s.sendText(appendFrame(nil, opText, raw))
 }
 
 // sendFrame writes a whole websocket frame at once when nothing waits for the socket
@@ -1272,17 +1286,22 @@ func (sub *subscription) deliver(ev ItemsEvent, rows []map[string]any, data []by
 	event := ev.Action
 	if len(matched) > 0 && (sub.event == "" || sub.event == event) {
 		// Subscribers of a group often share a uid: they share the frame too.
-		frame, ok := frames[sub.uid]
-		if !ok {
-			frame = appendFrame(nil, opText, eventMessage(sub.uid, event, data))
-			frames[sub.uid] = frame
-		}
-		sub.sess.sendFrame(frame)
+		sub.sess.sendEvent(sub.uid, event, data, func() []byte {
+			frame, ok := frames[sub.uid]
+			if !ok {
+				frame = appendFrame(nil, opText, eventMessage(sub.uid, event, data))
+				frames[sub.uid] = frame
+			}
+			return frame
+		})
 	}
 	if len(gone) > 0 && (sub.event == "" || sub.event == "delete") {
 		gone = slices.Clone(gone)
 		slices.Sort(gone)
-		sub.sess.send(map[string]any{"type": "subscription", "uid": sub.uid, "event": "delete", "data": gone})
+		ids, _ := json.Marshal(gone)
+		sub.sess.sendEvent(sub.uid, "delete", ids, func() []byte {
+			return appendFrame(nil, opText, eventMessage(sub.uid, "delete", ids))
+		})
 	}
 }
 

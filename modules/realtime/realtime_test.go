@@ -331,3 +331,55 @@ func TestHeartbeat(t *testing.T) {
 		t.Fatalf("%d sessions left", h.Sessions())
 	}
 }
+
+// TestPacedEventsMerge: events of a burst merge with the waiting message of the same
+// subscription and event, never across another event of that subscription, and every
+// frame leaves in order.
+func TestPacedEventsMerge(t *testing.T) {
+	b := bus.NewLocal()
+	defer b.Close()
+	h := NewHub(b, Limits{FrameGap: 20 * time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer h.Close()
+	sock := &fakeSocket{in: make(chan []byte), out: make(chan []byte, 100)}
+	defer close(sock.in)
+	go h.Serve(sock, fakeScope{}, nil)
+	var sess *Session
+	for sess == nil {
+		h.mu.RLock()
+		for s := range h.sessions {
+			sess = s
+		}
+		h.mu.RUnlock()
+		time.Sleep(time.Millisecond)
+	}
+	event := func(uid, ev, data string) {
+		sess.sendEvent(uid, ev, []byte(data), func() []byte {
+			return appendFrame(nil, opText, eventMessage(uid, ev, []byte(data)))
+		})
+	}
+	event("u", "create", `[{"id":"1"}]`)
+	event("u", "create", `[{"id":"2"}]`)
+	event("u", "create", `[]`)
+	event("u", "create", `[{"id":"3"}]`)
+	event("u", "update", `[{"id":"1"}]`)
+	event("v", "create", `[{"id":"9"}]`)
+	event("u", "create", `[{"id":"4"}]`)
+	sess.send(map[string]any{"type": "pong"})
+	want := []string{
+		`{"type":"subscription","uid":"u","event":"create","data":[{"id":"1"},{"id":"2"},{"id":"3"}]}`,
+		`{"type":"subscription","uid":"u","event":"update","data":[{"id":"1"}]}`,
+		`{"type":"subscription","uid":"v","event":"create","data":[{"id":"9"}]}`,
+		`{"type":"subscription","uid":"u","event":"create","data":[{"id":"4"}]}`,
+		`{"type":"pong"}`,
+	}
+	for i, w := range want {
+		select {
+		case got := <-sock.out:
+			if string(got) != w {
+				t.Fatalf("frame %d = %s, want %s", i, got, w)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("frame %d never came", i)
+		}
+	}
+}

@@ -1,0 +1,187 @@
+package realtime
+
+import (
+	"bytes"
+	"time"
+)
+
+// Pacing. Directus's JS SDK takes a socket's messages one wait at a time: a
+// subscription's async iterator adds a message listener, removes it when a message
+// comes, and adds it again only after its consumer has handled that one. Browsers, Node
+// and the ws library dispatch every frame of one socket read in a row, before the
+// iterator can listen again, so all but the first frame of a read are lost to it: 50
+// rows created at once reached a `for await` loop as 3 to 5 events.
+//
+// The server cannot see when a client has read a frame; it can send fewer frames, and
+// none in quick succession. So a session lets at most one text frame leave per
+// FrameGap, and rows wait a moment before they leave: until the session's events have
+// stopped for half a FrameGap (at most burstFactor gaps). Meanwhile the rows of one
+// subscription's event merge into one message (data is a list in Directus's protocol).
+// A lone event leaves half a gap late; a burst of writes (50 inserts a client makes at
+// once) leaves as one message after it, when that client is listening again.
+
+// burstFactor bounds how many FrameGaps rows of a burst wait at most.
+const burstFactor = 5
+
+// heldFrame is a text frame waiting for its turn: finished (frame), or an event whose
+// data lists are still merging.
+type heldFrame struct {
+	frame      []byte
+	uid, event string
+	parts      [][]byte // JSON arrays, joined into one when the frame leaves
+	size       int
+	since      time.Time // when it began to wait
+}
+
+// maxMergedBytes bounds the data of one merged event; past it the next rows wait in
+// a message of their own.
+const maxMergedBytes = 256 << 10
+
+// sendText sends a finished text frame in its turn.
+func (s *Session) sendText(frame []byte) {
+	gap := s.hub.limits.FrameGap
+	if gap <= 0 {
+		s.sendFrame(frame)
+		return
+	}
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	now := time.Now()
+	if len(s.held) == 0 && !now.Before(s.nextFrame) {
+		s.nextFrame = now.Add(gap)
+		s.sendFrame(frame)
+		return
+	}
+	s.hold(&heldFrame{frame: frame, since: now}, now)
+}
+
+// sendEvent sends {"type":"subscription","uid":uid,"event":event,"data":data} in its
+// turn, merged with a waiting message of the same subscription and event. frame
+// builds the message when pacing is off (subscribers of a group share it).
+func (s *Session) sendEvent(uid, event string, data []byte, frame func() []byte) {
+	gap := s.hub.limits.FrameGap
+	if gap <= 0 {
+		s.sendFrame(frame())
+		return
+	}
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	now := time.Now()
+	s.lastEvent = now
+	// Only the subscription's last waiting message may take the rows: merging into
+	// an earlier one would put them before a different event of the same rows.
+	for i := len(s.held) - 1; i >= 0; i-- {
+		h := s.held[i]
+		if h.uid != uid {
+			continue
+		}
+		if h.frame == nil && h.event == event && h.size+len(data) <= maxMergedBytes {
+			h.parts = append(h.parts, data)
+			h.size += len(data)
+			s.schedule(now)
+			return
+		}
+		break
+	}
+	s.hold(&heldFrame{uid: uid, event: event, parts: [][]byte{data}, size: len(data), since: now}, now)
+}
+
+// hold queues h behind the frames already waiting. A client so far behind that the
+// queue fills is cut off, as when the send queue fills. Under pmu.
+func (s *Session) hold(h *heldFrame, now time.Time) {
+	if len(s.held) >= s.hub.limits.SendQueue {
+		go s.closeWith(ClosePolicyViolated, "slow consumer: send queue full")
+		return
+	}
+	s.held = append(s.held, h)
+	s.schedule(now)
+}
+
+// schedule sets the timer for the first waiting frame: not before the next frame may
+// leave, and for an event, not before eventsDue. Under pmu.
+func (s *Session) schedule(now time.Time) {
+	if len(s.held) == 0 {
+		return
+	}
+	head := s.held[0]
+	at := now
+	if head.frame == nil {
+		at = s.eventsDue(head)
+	}
+	if at.Before(s.nextFrame) {
+		at = s.nextFrame
+	}
+	wait := at.Sub(now)
+	if s.paceTimer == nil {
+		s.paceTimer = time.AfterFunc(wait, s.releaseHeld)
+	} else {
+		s.paceTimer.Reset(wait)
+	}
+}
+
+// eventsDue is when a waiting event may leave: once the events have stopped for half
+// a gap, or it has waited burstFactor gaps. Under pmu.
+func (s *Session) eventsDue(h *heldFrame) time.Time {
+	gap := s.hub.limits.FrameGap
+	at := s.lastEvent.Add(gap / 2)
+	if most := h.since.Add(burstFactor * gap); most.Before(at) {
+		return most
+	}
+	return at
+}
+
+// releaseHeld lets the first waiting frame out when its time has come, and sets the
+// timer for the next.
+func (s *Session) releaseHeld() {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if s.isClosed() {
+		s.held = nil
+		return
+	}
+	if len(s.held) == 0 {
+		return
+	}
+	now := time.Now()
+	gap := s.hub.limits.FrameGap
+	head := s.held[0]
+	due := s.nextFrame
+	if head.frame == nil {
+		if at := s.eventsDue(head); at.After(due) {
+			due = at
+		}
+	}
+	if now.Before(due) { // a timer set before the last event moved the time on
+		s.schedule(now)
+		return
+	}
+	s.held[0] = nil
+	s.held = s.held[1:]
+	s.nextFrame = now.Add(gap)
+	if head.frame == nil {
+		head.frame = appendFrame(nil, opText, eventMessage(head.uid, head.event, joinLists(head.parts)))
+	}
+	s.sendFrame(head.frame)
+	s.schedule(now)
+}
+
+// joinLists joins JSON arrays (as json.Marshal writes them) into one.
+func joinLists(parts [][]byte) []byte {
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	out := []byte{'['}
+	for _, p := range parts {
+		p = bytes.TrimSpace(p)
+		if len(p) < 2 || p[0] != '[' || p[len(p)-1] != ']' {
+			continue
+		}
+		if inner := bytes.TrimSpace(p[1 : len(p)-1]); len(inner) > 0 {
+			if len(out) > 1 {
+				out = append(out, ',')
+			}
+			out = append(out, inner...)
+		}
+	}
+	return append(out, ']')
+}
