@@ -6,8 +6,11 @@ package openapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
+
+	"go.yaml.in/yaml/v3"
 
 	"strata/modules/query"
 	"strata/schema"
@@ -157,6 +160,11 @@ func jsonBody(s obj) obj {
 	return obj{"required": true, "content": obj{"application/json": obj{"schema": s}}}
 }
 
+// jsonResponse is a response whose body is s itself, not wrapped in data.
+func jsonResponse(description string, s obj) obj {
+	return obj{"description": description, "content": obj{"application/json": obj{"schema": s}}}
+}
+
 func okData(s obj, withMeta bool) obj {
 	props := obj{"data": s}
 	if withMeta {
@@ -262,6 +270,9 @@ func schemaPaths() obj {
 		return obj{"name": name, "in": "path", "required": true, "schema": obj{"type": "string"}}
 	}
 	public := func(o obj) obj { o["security"] = []any{}; return o }
+	action := func(id, summary string, params []any) obj {
+		return obj{"parameters": []any{path("id")}, "post": withConfirm(op(id, summary, params, nil, ok))}
+	}
 	return obj{
 		"/tables": obj{"get": op("list_tables", "List tables", nil, nil, ok),
 			"post": withConfirm(op("create_table", "Create a table", []any{dry}, body, ok))},
@@ -285,12 +296,39 @@ func schemaPaths() obj {
 			"delete": withConfirm(op("drop_relation", "Drop a relation (confirm-hash)", confirm, nil, ok))},
 		"/migrations": obj{"get": op("list_migrations", "Schema history, ordered by seq", []any{
 			obj{"name": "status", "in": "query", "schema": obj{"type": "string"}}, obj{"name": "type", "in": "query", "schema": obj{"type": "string"}},
-			param("limit"), param("page")}, nil, obj{"200": okData(obj{"type": "array", "items": anyObj}, true)})},
+			param("limit"), param("page")}, nil, obj{"200": okData(obj{"type": "array", "items": anyObj}, true)}),
+			"post": withConfirm(op("custom_migration", "Run custom SQL as a recorded migration", []any{dry}, jsonBody(obj{"type": "object", "required": []string{"up_sql"}, "properties": obj{
+				"name": obj{"type": "string"}, "description": obj{"type": "string"}, "up_sql": obj{"type": "string"}, "down_sql": obj{"type": "string"}}}), ok))},
 		"/migrations/{id}": obj{"parameters": []any{path("id")}, "get": op("get_migration", "Read a migration", nil, nil, ok)},
-		"/trash":           obj{"get": op("list_trash", "Soft-dropped tables and columns", nil, nil, ok)},
+		"/migrations/export": obj{"get": op("export_migrations", "The history as an SQL script or a portable JSON bundle", []any{
+			obj{"name": "format", "in": "query", "schema": obj{"type": "string", "enum": []string{"sql", "json"}}},
+			obj{"name": "dialect", "in": "query", "description": "SQL for another database than the tenant's", "schema": obj{"type": "string", "enum": []string{"postgres", "mysql", "sqlite"}}}},
+			nil, obj{"200": obj{"description": "SQL script (text/plain) or JSON bundle", "content": obj{"text/plain": obj{"schema": obj{"type": "string"}}, "application/json": obj{"schema": anyObj}}}})},
+		"/migrations/{id}/approve": action("approve_migration", "Approve a migration held for approval", nil),
+		"/migrations/{id}/reject":  action("reject_migration", "Reject a migration held for approval", nil),
+		"/migrations/{id}/retry":   action("retry_migration", "Run a failed migration again", nil),
+		"/migrations/{id}/rollback": action("rollback_migration", "Roll a migration back (409 lists later migrations that depend on it)", []any{dry,
+			obj{"name": "cascade", "in": "query", "description": "Roll back the dependent migrations too, newest first", "schema": obj{"type": "boolean"}}}),
+		"/migrations/{id}/resolve": action("resolve_migration", "Mark a failed or interrupted migration as executed or rolled back after fixing it by hand", nil),
+		"/schema/snapshot":         obj{"get": op("get_snapshot", "The model as an Enfyra snapshot.json", nil, nil, obj{"200": jsonResponse("snapshot.json", anyObj)})},
+		"/schema/apply": obj{"post": withConfirm(op("apply_schema", "Apply a schema file (snapshot, snapshot migration, data migration or entities YAML): plan, then execute", []any{dry,
+			obj{"name": "format", "in": "query", "schema": obj{"type": "string", "enum": []string{"snapshot", "snapshot-migration", "data-migration", "entities"}}}},
+			obj{"required": true, "content": obj{"application/json": obj{"schema": anyObj}, "application/yaml": obj{"schema": obj{"type": "string"}},
+				"multipart/form-data": obj{"schema": obj{"type": "object", "additionalProperties": true}}}}, ok))},
+		"/schema/drift": obj{"get": op("schema_drift", "Differences between the metadata and the live database", nil, nil, ok)},
+		"/graphql": obj{"get": op("graphql_get", "GraphQL query in the query string", []any{obj{"name": "query", "in": "query", "schema": obj{"type": "string"}},
+			obj{"name": "operationName", "in": "query", "schema": obj{"type": "string"}}, obj{"name": "variables", "in": "query", "schema": obj{"type": "string"}}}, nil, obj{"200": jsonResponse("GraphQL response", anyObj)}),
+			"post": op("graphql", "GraphQL over HTTP", nil, jsonBody(obj{"type": "object", "required": []string{"query"}, "properties": obj{
+				"query": obj{"type": "string"}, "operationName": obj{"type": "string"}, "variables": anyObj}}), obj{"200": jsonResponse("GraphQL response", anyObj)})},
+		"/graphql/sdl": obj{"get": op("graphql_sdl", "The caller's GraphQL schema as SDL", nil, nil,
+			obj{"200": obj{"description": "SDL", "content": obj{"text/plain": obj{"schema": obj{"type": "string"}}}}})},
+		"/websocket": obj{"get": op("websocket", "Realtime: upgrade to a websocket speaking Directus's subscription protocol", []any{
+			obj{"name": "access_token", "in": "query", "schema": obj{"type": "string"}}}, nil, obj{"101": obj{"description": "Switching protocols"}})},
+		"/trash": obj{"get": op("list_trash", "Soft-dropped tables and columns", nil, nil, ok)},
 		"/trash/{id}": obj{"parameters": []any{path("id")},
 			"delete": withConfirm(op("purge_trash", "Purge a trashed table or column (confirm-hash)", confirm, nil, ok))},
 		"/openapi.json": obj{"get": op("openapi", "This document", nil, nil, obj{"200": obj{"description": "OpenAPI 3.1 document"}})},
+		"/openapi.yaml": obj{"get": op("openapi_yaml", "This document as YAML", nil, nil, obj{"200": obj{"description": "OpenAPI 3.1 document"}})},
 		"/auth/login": obj{"post": public(op("login", "Sign in (tenant users)", nil, jsonBody(obj{"type": "object", "required": []string{"email", "password"},
 			"properties": obj{"email": obj{"type": "string"}, "password": obj{"type": "string"}, "mode": obj{"type": "string"}}}), ok))},
 		"/auth/refresh":   obj{"post": public(op("refresh", "Rotate a refresh token", nil, body, ok))},
@@ -385,7 +423,15 @@ func Platform() obj {
 			"/tenants/{slug}": obj{"parameters": []any{slug},
 				"get":    op("get_tenant", "Read a tenant", nil, nil, obj{"200": okData(anyObj, false)}),
 				"delete": op("delete_tenant", "Delete a tenant (confirm-hash)", nil, nil, obj{"204": obj{"description": "Deleted"}, "422": obj{"$ref": "#/components/responses/Error"}})},
+			"/tenants/{slug}/sandboxes": obj{"parameters": []any{slug},
+				"post": op("create_sandbox", "A new tenant whose schema is this tenant's history replayed", nil, jsonBody(obj{"type": "object", "required": []string{"slug"}, "properties": obj{
+					"slug": obj{"type": "string"}, "name": obj{"type": "string"}, "up_to": obj{"type": "integer", "description": "replay up to this seq"},
+					"database_url": obj{"type": "string"}}}), obj{"201": okData(anyObj, false), "200": okData(anyObj, false)})},
+			"/tenants/{slug}/replay": obj{"parameters": []any{slug},
+				"post": op("replay", "Bring this tenant up to date with another's history (only the missing migrations)", nil, jsonBody(obj{"type": "object", "required": []string{"from"}, "properties": obj{
+					"from": obj{"type": "string"}, "up_to": obj{"type": "integer"}}}), obj{"200": okData(anyObj, false)})},
 			"/openapi.json": obj{"get": public(op("platform_openapi", "This document", nil, nil, obj{"200": obj{"description": "OpenAPI 3.1 document"}}))},
+			"/openapi.yaml": obj{"get": public(op("platform_openapi_yaml", "This document as YAML", nil, nil, obj{"200": obj{"description": "OpenAPI 3.1 document"}}))},
 		},
 		"components": obj{
 			"schemas":         obj{"Error": errSchema},
@@ -426,4 +472,25 @@ func (c *Cache) Get(tenantID, slug, name string, version int64, m *schema.Model)
 	c.docs[tenantID] = cached{model: m, body: body}
 	c.mu.Unlock()
 	return body, nil
+}
+
+// YAML renders a JSON document as YAML, keys in the JSON's order.
+func YAML(doc []byte) ([]byte, error) {
+	var n yaml.Node
+	if err := yaml.Unmarshal(doc, &n); err != nil {
+		return nil, fmt.Errorf("read OpenAPI JSON: %w", err)
+	}
+	clearStyle(&n)
+	return yaml.Marshal(&n)
+}
+
+// clearStyle drops the flow style JSON text decodes with, so the YAML is block style.
+func clearStyle(n *yaml.Node) {
+	n.Style &^= yaml.FlowStyle
+	if n.Kind == yaml.ScalarNode && n.Style&yaml.DoubleQuotedStyle != 0 {
+		n.Style &^= yaml.DoubleQuotedStyle // plain where YAML allows, quoted where it must
+	}
+	for _, c := range n.Content {
+		clearStyle(c)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -71,6 +72,8 @@ func (a *API) Mount(app *fiber.App) {
 	api.Post("/auth/logout", a.logout)
 	platformDoc, _ := json.Marshal(openapi.Platform())
 	api.Get("/openapi.json", func(c *fiber.Ctx) error { return c.Type("json").Send(platformDoc) })
+	platformYAML, _ := openapi.YAML(platformDoc)
+	api.Get("/openapi.yaml", func(c *fiber.Ctx) error { return c.Type("yaml").Send(platformYAML) })
 
 	admin := a.Auth.RequirePlatformAdmin()
 	api.Get("/tenants", admin, a.listTenants)
@@ -110,6 +113,7 @@ func (a *API) Mount(app *fiber.App) {
 	t.Patch("/settings", adm, a.patchSettings)
 
 	t.Get("/openapi.json", adm, a.tenantDoc)
+	t.Get("/openapi.yaml", adm, a.tenantDoc)
 	t.Get("/websocket", a.websocket)
 	t.Get("/graphql/sdl", a.graphqlSDL)
 	t.Get("/graphql", a.graphqlHandler)
@@ -355,6 +359,13 @@ func (a *API) tenantDoc(c *fiber.Ctx) error {
 	body, err := a.docs.Get(tc.t.ID, tc.t.Slug, tc.t.Name, v, m)
 	if err != nil {
 		return err
+	}
+	if strings.HasSuffix(c.Path(), ".yaml") {
+		y, err := openapi.YAML(body)
+		if err != nil {
+			return err
+		}
+		return c.Type("yaml").Send(y)
 	}
 	return c.Type("json").Send(body)
 }
