@@ -189,6 +189,11 @@ func apply(m *Model, c *Change, gen IDGen) error {
 			if tr.ID == c.TrashID {
 				c.Table, c.Column, c.TrashName = tr.Table, tr.Column, tr.TrashName
 				m.Trash = append(m.Trash[:i], m.Trash[i+1:]...)
+				if tr.Kind == "table" {
+					// The table's own trashed columns go with it, as their metadata rows
+					// do: a model that kept them would differ from the one read back.
+					m.Trash = slices.DeleteFunc(m.Trash, func(o Trashed) bool { return o.Kind == "column" && o.TableID == tr.ID })
+				}
 				return nil
 			}
 		}

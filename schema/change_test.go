@@ -921,3 +921,33 @@ func TestAutoIndexColumns(t *testing.T) {
 		})
 	}
 }
+
+// TestPurgeTableTakesItsTrashedColumns: purging a trashed table also drops the trash
+// entries of the columns trashed from it before, as the metadata store does; the model
+// a migration leaves behind must equal the one read back (a node caches the former).
+func TestPurgeTableTakesItsTrashedColumns(t *testing.T) {
+	gen := counterIDs()
+	m := blogModel(t, gen)
+	m, _ = mustApply(t, m, Change{Type: DropColumn, Table: "posts", Column: "price"}, gen)
+	m, _ = mustApply(t, m, Change{Type: DropTable, Table: "posts"}, gen)
+	var table Trashed
+	for _, tr := range m.Trash {
+		if tr.Kind == "table" && tr.Table == "posts" {
+			table = tr
+		}
+	}
+	if table.ID == "" || len(m.Trash) < 2 {
+		t.Fatalf("trash after the drops: %+v", m.Trash)
+	}
+	m, _ = mustApply(t, m, Change{Type: Purge, TrashID: table.ID}, gen)
+	for _, tr := range m.Trash {
+		if tr.TableID == table.ID || tr.ID == table.ID {
+			t.Errorf("still in the trash after its table was purged: %+v", tr)
+		}
+	}
+	// Purge order: a junction's entry comes before the tables it points to.
+	order := PurgeOrder([]Trashed{{ID: "a", Kind: "table", TableDef: &Table{}}, {ID: "j", Kind: "table", TableDef: &Table{Junction: true}}, {ID: "c", Kind: "column"}})
+	if order[0].ID != "j" || order[1].ID != "a" || order[2].ID != "c" {
+		t.Errorf("purge order %v", []string{order[0].ID, order[1].ID, order[2].ID})
+	}
+}

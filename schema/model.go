@@ -140,6 +140,25 @@ type Trashed struct {
 	ColumnDef *Column `json:"column_def,omitempty"`
 }
 
+// PurgeOrder is the order in which trashed items can be dropped for good, one by one:
+// junction tables first, since a junction trashed with its many-to-many relation keeps
+// its foreign keys to both sides (so the relation can be restored), and a side trashed
+// before it cannot be dropped while it points there; then the rest, oldest first.
+func PurgeOrder(trash []Trashed) []Trashed {
+	out := slices.Clone(trash)
+	slices.SortStableFunc(out, func(a, b Trashed) int {
+		ja, jb := a.TableDef != nil && a.TableDef.Junction, b.TableDef != nil && b.TableDef.Junction
+		switch {
+		case ja == jb:
+			return 0
+		case ja:
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
 // Model is a tenant's whole schema.
 type Model struct {
 	Tables    []Table    `json:"tables"`

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"strata/modules/database"
+	"strata/schema"
 )
 
 // The exported SQL script (GET /migrations/export?format=sql), applied with the
@@ -50,7 +51,7 @@ func runCLI(t *testing.T, script string, env []string, name string, args ...stri
 	cmd.Stdin = strings.NewReader(script)
 	cmd.Env = append(os.Environ(), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		path := filepath.Join(t.TempDir(), "script.sql")
+		path := filepath.Join(os.TempDir(), "strata-failed-script.sql")
 		_ = os.WriteFile(path, []byte(script), 0o644)
 		t.Fatalf("%s: %v\n%s\n(the script, line numbers as in the message above, minus the preamble: %s)", name, err, out, path)
 	}
@@ -71,8 +72,9 @@ func TestExportCLI(t *testing.T) {
 		needTool(t, "pg_dump")
 		control := pgDatabase(t, pg)
 		n := startNode(t, control, nil)
-		check := propertyCheck{name: "psql-applied export against the source (pg_dump)", run: func(t *testing.T, n *node, src string) []string {
+		check := propertyCheck{name: "psql-applied export against the source without its trash (pg_dump)", run: func(t *testing.T, n *node, src string) []string {
 			script := exportScript(t, n, src, "postgres")
+			purgeTrash(t, n, src)
 			fresh := "cli_" + strings.ReplaceAll(src, "-", "_")
 			// The script says to set search_path first; the schema is new and empty.
 			runCLI(t, "CREATE SCHEMA "+fresh+";\nSET search_path TO "+fresh+";\n"+script, nil,
@@ -94,7 +96,7 @@ func TestExportCLI(t *testing.T) {
 		control := mysqlDatabase(t, my)
 		n := startNode(t, control, nil)
 		mc := newMariaDBCLI(t, control)
-		check := propertyCheck{name: "mariadb-applied export against the source (SHOW CREATE TABLE)", run: func(t *testing.T, n *node, src string) []string {
+		check := propertyCheck{name: "mariadb-applied export against the source without its trash (SHOW CREATE TABLE)", run: func(t *testing.T, n *node, src string) []string {
 			// Into a database made with the server's defaults, as the script's header
 			// invites: every table it creates names its character set and collation.
 			return mc.applyAndCompare(t, n, src, "_cli", "")
@@ -156,6 +158,7 @@ func (c *mariadbCLI) run(t *testing.T, db, script string) {
 // TABLE of every table with src's.
 func (c *mariadbCLI) applyAndCompare(t *testing.T, n *node, src, suffix, options string) []string {
 	script := exportScript(t, n, src, "mysql")
+	purgeTrash(t, n, src)
 	fresh := c.base + suffix + "_" + strings.ReplaceAll(src, "-", "_")
 	c.run(t, "", "CREATE DATABASE `"+fresh+"`"+options+";")
 	c.run(t, fresh, script)
@@ -167,4 +170,47 @@ func (c *mariadbCLI) applyAndCompare(t *testing.T, n *node, src, suffix, options
 	}
 	defer db.Close()
 	return diffMySQLTables(src, showCreateTables(t, n.tenantDB(src)), "the mariadb-applied export", showCreateTables(t, db))
+}
+
+// purgeTrash empties a tenant's trash through the API, in schema.PurgeOrder, so its
+// live schema is what an export builds: the export drops what the history left in the
+// trash. The trash is listed again after each purge: purging a table takes its trashed
+// columns with it.
+func purgeTrash(t *testing.T, n *node, slug string) {
+	t.Helper()
+	tn := mustTenant(t, n, slug)
+	db := n.tenantDB(slug)
+	for range 1000 {
+		listed := map[string]bool{}
+		items, _ := n.mustCall(200, "GET", "/api/t/"+slug+"/trash", nil).get("data").([]any)
+		for _, it := range items {
+			listed[it.(map[string]any)["id"].(string)] = true
+		}
+		if len(listed) == 0 {
+			return
+		}
+		m, _, err := n.app.Tenants.FreshModelVersion(context.Background(), tn, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var next string
+		for _, tr := range schema.PurgeOrder(m.Trash) {
+			if listed[tr.ID] {
+				next = tr.ID
+				break
+			}
+		}
+		if next == "" {
+			t.Fatalf("the trash lists %v, the model has none of them", listed)
+		}
+		path := "/api/t/" + slug + "/trash/" + next
+		st, r := n.call("DELETE", path, nil, nil)
+		if st == 422 {
+			st, r = n.call("DELETE", path, nil, confirmHeaders(t, r))
+		}
+		if st != 200 {
+			t.Fatalf("purge %s: %d %s", path, st, r)
+		}
+	}
+	t.Fatal("the trash does not empty")
 }

@@ -64,6 +64,28 @@ func ExportSQL(ctx context.Context, q schema.Querier, d, target schema.Dialect, 
 		fmt.Fprintf(&b, "\n-- seq %d: %s (%s), checksum %s\n%s", m.Seq, m.Name, m.Type, checksum(up), up)
 		model = after
 	}
+	// What the history left in the trash is gone for users: the script drops it, so
+	// the schema it builds has no strata_del_… leftovers. (The history itself keeps the
+	// soft drops: a later restore or rollback in it needs the trashed names.)
+	for _, tr := range schema.PurgeOrder(model.Trash) {
+		if !slices.ContainsFunc(model.Trash, func(o schema.Trashed) bool { return o.ID == tr.ID }) {
+			continue // a column of a table purged just before
+		}
+		after, resolved, err := schema.Apply(model, schema.Change{Type: schema.Purge, TrashID: tr.ID}, func() string { return "" })
+		if err != nil {
+			return "", fmt.Errorf("purge trashed %s: %w", tr.TrashName, err)
+		}
+		plan, err := target.Plan(model, resolved)
+		if err != nil {
+			return "", fmt.Errorf("plan purge of %s: %w", tr.TrashName, err)
+		}
+		what := tr.Table
+		if tr.Column != "" {
+			what += "." + tr.Column
+		}
+		fmt.Fprintf(&b, "\n-- trash: %s %s, dropped in the history and never restored\n%s", tr.Kind, what, plan.UpSQL())
+		model = after
+	}
 	return b.String(), nil
 }
 

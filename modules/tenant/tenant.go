@@ -195,7 +195,7 @@ func (r *Registry) follow(m bus.Message) {
 	case bus.TopicSchema:
 		var sc bus.SchemaChange
 		if err := json.Unmarshal(m.Data, &sc); err != nil || m.Tenant == "" {
-			r.cfg.Log.Warn("bus: bad schema message", "tenant", m.Tenant, "err", err)
+			r.cfg.Log.Warn("bus: bad schema message", "tenant_id", m.Tenant, "err", err)
 			return
 		}
 		r.mu.Lock()
@@ -209,7 +209,7 @@ func (r *Registry) follow(m bus.Message) {
 	case bus.TopicInvalidate:
 		var inv bus.Invalidation
 		if err := json.Unmarshal(m.Data, &inv); err != nil {
-			r.cfg.Log.Warn("bus: bad invalidation message", "tenant", m.Tenant, "err", err)
+			r.cfg.Log.Warn("bus: bad invalidation message", "tenant_id", m.Tenant, "err", err)
 			return
 		}
 		if inv.What != bus.InvalidateTenant {
@@ -798,7 +798,7 @@ func (r *Registry) shedIdle() bool {
 func (r *Registry) Target(t *Tenant, db *database.DB) migration.Target {
 	// The lock key is secret: advisory locks are shared by every account on the server,
 	// and a tenant that could name another's key could hold its migrations up.
-	return migration.Target{TenantID: t.ID, DB: db.DB, Dialect: db.Dialect, LockKey: "strata_migrate_" + r.derive("strata migration lock\x00" + t.ID)[:32], Store: db}
+	return migration.Target{TenantID: t.ID, Slug: t.Slug, DB: db.DB, Dialect: db.Dialect, LockKey: "strata_migrate_" + r.derive("strata migration lock\x00" + t.ID)[:32], Store: db}
 }
 
 // Model returns the tenant's schema model from the cache, checking the schema version
@@ -923,7 +923,7 @@ func (r *Registry) PurgeExpired(ctx context.Context, retention time.Duration) {
 // expired lists the trashed items of m trashed before cutoff.
 func expired(m *schema.Model, cutoff time.Time) []schema.Trashed {
 	var out []schema.Trashed
-	for _, tr := range m.Trash {
+	for _, tr := range schema.PurgeOrder(m.Trash) {
 		if at, err := time.Parse(time.RFC3339Nano, tr.TrashedAt); err == nil && at.Before(cutoff) {
 			out = append(out, tr)
 		}
@@ -938,6 +938,9 @@ func (r *Registry) purgeExpired(ctx context.Context, t *Tenant, db *database.DB,
 		return
 	}
 	for _, tr := range expired(m, cutoff) {
+		if now, err := r.Model(ctx, t, db); err == nil && !slices.ContainsFunc(now.Trash, func(o schema.Trashed) bool { return o.ID == tr.ID }) {
+			continue // a column of a table purged just before
+		}
 		_, err = r.cfg.Migration.Apply(ctx, r.Target(t, db), migration.Request{
 			Change: schema.Change{Type: schema.Purge, TrashID: tr.ID}, Unattended: true, CreatedBy: "system",
 			Name: "purge expired trash " + tr.TrashName,
