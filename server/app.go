@@ -37,8 +37,11 @@ type App struct {
 	Tenants  *tenant.Registry
 	Realtime *realtime.Hub
 	Bus      bus.Bus
-	cfg      Config
-	log      *slog.Logger
+	// GeneratedAdminPassword is set when this start created the first platform admin
+	// without STRATA_ADMIN_PASSWORD: the password made for it, to be shown once.
+	GeneratedAdminPassword string
+	cfg                    Config
+	log                    *slog.Logger
 	// metrics is /metrics, for ServeMetrics; metricsSrv is its server once started.
 	metrics    http.Handler
 	metricsSrv atomic.Pointer[http.Server]
@@ -121,10 +124,6 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		co.close()
 		return nil, err
 	}
-	if generated != "" {
-		log.Warn("created the first platform admin with a generated password; set STRATA_ADMIN_PASSWORD to choose one",
-			"email", cfg.AdminEmail, "password", generated)
-	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -189,7 +188,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	eventBus := co.bus
 	hub := realtime.NewHub(eventBus, realtime.Limits{MaxConnections: cfg.WSMaxConnections, MaxSubscriptions: cfg.WSMaxSubscriptions,
 		SendQueue: cfg.WSSendQueue, MessagesPerSec: cfg.WSMessagesPerSec, MaxMessageBytes: int64(cfg.WSMaxMessageBytes),
-		Heartbeat: cfg.WSHeartbeat, InitRows: cfg.DefaultLimit, AuthMode: cfg.WSAuth, AuthTimeout: cfg.WSAuthTimeout}, log)
+		Heartbeat: cfg.WSHeartbeat, InitRows: cfg.DefaultLimit, AuthMode: cfg.WSAuth, AuthTimeout: cfg.WSAuthTimeout, FrameGap: cfg.WSFrameGap}, log)
 	// Migration status changes go out on the bus for the realtime subscribers of every
 	// node (new schema versions already do: the tenant registry publishes them).
 	mig.OnStatus(func(sc migration.StatusChange) {
@@ -220,7 +219,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })
 
-	return &App{Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Bus: eventBus, cfg: cfg, log: log, metrics: metrics}, nil
+	return &App{Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Bus: eventBus, GeneratedAdminPassword: generated, cfg: cfg, log: log, metrics: metrics}, nil
 }
 
 func statusOf(err error) int {

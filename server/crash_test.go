@@ -21,11 +21,7 @@ import (
 // can SIGKILL a node without building a separate binary.
 func TestMain(m *testing.M) {
 	if os.Getenv("STRATA_TEST_AS_SERVER") == "1" {
-		if err := run(nil, os.Getenv); err != nil {
-			fmt.Fprintln(os.Stderr, "strata:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+		os.Exit(dispatch([]string{"serve"}, os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }

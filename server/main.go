@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,30 +19,68 @@ import (
 	"time"
 )
 
+const usage = `usage: strata [command]
+
+  serve [--http ADDR]          run a node: the API and the UI (the command when none is given)
+  migrate <command>            read and act on schema histories from the command line
+                               (strata migrate help lists its commands)
+  admin reset-password EMAIL [--password P] [--json]
+                               set a platform admin's password (generated and printed
+                               when --password is not given) and sign out its sessions
+  healthcheck                  exit 0 when the node on STRATA_HTTP is ready (for containers)
+  help                         this text
+
+Configuration comes from STRATA_* environment variables (README.md lists them).
+`
+
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
-		os.Exit(healthcheck(os.Getenv))
-	}
-	if len(os.Args) > 1 && os.Args[1] == "migrate" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := runMigrate(ctx, os.Args[2:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
-	}
-	if err := run(os.Args[1:], os.Getenv); err != nil {
-		fmt.Fprintln(os.Stderr, "strata:", err)
-		os.Exit(1)
-	}
+	os.Exit(dispatch(os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, getenv func(string) string) error {
-	if len(args) > 0 && args[0] == "serve" {
-		args = args[1:]
+// dispatch runs the command args name and returns the process's exit code. A word
+// that names no command is a usage error, never a server started by accident.
+func dispatch(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
 	}
-	fs := flag.NewFlagSet("strata", flag.ContinueOnError)
+	switch cmd {
+	case "serve":
+		if err := run(args, getenv, stderr); err != nil {
+			fmt.Fprintln(stderr, "strata:", err)
+			if errors.Is(err, flag.ErrHelp) || errors.As(err, new(*usageError)) {
+				return exitUsage
+			}
+			return exitError
+		}
+		return exitOK
+	case "migrate":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runMigrate(ctx, args, getenv, stdin, stdout, stderr)
+	case "admin":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runAdmin(ctx, args, getenv, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(getenv)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "strata: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
+
+func run(args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("strata serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	httpAddr := fs.String("http", "", "listen address (overrides STRATA_HTTP)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("serve takes no arguments, got %q", fs.Args())
 	}
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
@@ -63,6 +102,7 @@ func run(args []string, getenv func(string) string) error {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
 	}
 	log.Info("strata listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "dialect", app.Control.Dialect.Name())
+	fmt.Fprintln(stderr, readyLine(ln.Addr().String(), cfg.AdminEmail, app.GeneratedAdminPassword))
 	errc := make(chan error, 1)
 	go func() { errc <- app.Fiber.Listener(ln) }()
 	go app.PurgeTrashEvery(ctx, time.Hour)
@@ -94,6 +134,21 @@ func run(args []string, getenv func(string) string) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// readyLine is what a start prints whatever the log level: where the UI is and how to
+// sign in, with the first admin's generated password the one time it exists.
+func readyLine(addr, email, generated string) string {
+	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "0.0.0.0" || host == "::") {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
+	if email == "" {
+		email = "admin@example.com"
+	}
+	if generated != "" {
+		return fmt.Sprintf("Strata is ready: open http://%s/ and sign in as %s with the password %s (generated for this first start and shown only now; strata admin reset-password %s sets another)", addr, email, generated, email)
+	}
+	return fmt.Sprintf("Strata is ready: open http://%s/ and sign in as a platform admin (strata admin reset-password EMAIL if the password is lost)", addr)
 }
 
 func newLogger(cfg Config) *slog.Logger {

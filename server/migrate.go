@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -416,7 +417,7 @@ func (c *cli) status(f *migrateFlags) (int, error) {
 			printStatus(w, []tenantStatus{st})
 			if len(st.Unsettled) > 0 {
 				fmt.Fprintln(w, "\nunsettled:")
-				printMigrations(w, st.Unsettled)
+				printMigrations(w, st.Unsettled, c.whoFor(tgt, st.Unsettled...))
 			}
 			if len(st.Drift) > 0 {
 				fmt.Fprintln(w, "\ndrift:")
@@ -474,7 +475,46 @@ func printStatus(w io.Writer, list []tenantStatus) {
 	tw.Flush()
 }
 
-func printMigrations(w io.Writer, list []migration.Migration) {
+// whoFor reads the emails of the users and platform admins who made migrations, so
+// people are shown as they sign in, not by id; anything else (an operator name from
+// this CLI, an id no longer known) is shown as it is.
+func (c *cli) whoFor(tgt migration.Target, list ...migration.Migration) func(string) string {
+	emails := map[string]string{}
+	var ids []any
+	for _, m := range list {
+		if _, seen := emails[m.CreatedBy]; !seen && m.CreatedBy != "" {
+			emails[m.CreatedBy] = ""
+			ids = append(ids, m.CreatedBy)
+		}
+	}
+	read := func(db *sql.DB, d schema.Dialect, table string) {
+		if len(ids) == 0 {
+			return
+		}
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")
+		rows, err := db.QueryContext(c.ctx, d.Rebind("SELECT "+d.Quote("id")+", "+d.Quote("email")+" FROM "+d.Quote(table)+" WHERE "+d.Quote("id")+" IN ("+marks+")"), ids...)
+		if err != nil {
+			return // an older tenant without users: ids it is
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, email string
+			if rows.Scan(&id, &email) == nil {
+				emails[id] = email
+			}
+		}
+	}
+	read(tgt.DB, tgt.Dialect, "strata_users")
+	read(c.core.control.DB, c.core.control.Dialect, "strata_admins")
+	return func(id string) string {
+		if e := emails[id]; e != "" {
+			return e
+		}
+		return id
+	}
+}
+
+func printMigrations(w io.Writer, list []migration.Migration, who func(string) string) {
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tSTATUS\tTYPE\tNAME\tBY\tEXECUTED")
 	for _, m := range list {
@@ -482,7 +522,7 @@ func printMigrations(w io.Writer, list []migration.Migration) {
 		if m.ExecutedAt != nil {
 			at = m.ExecutedAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", m.Seq, m.Status, m.Type, oneLine(m.Name, 60), m.CreatedBy, at)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", m.Seq, m.Status, m.Type, oneLine(m.Name, 60), who(m.CreatedBy), at)
 	}
 	tw.Flush()
 }
@@ -514,7 +554,7 @@ func (c *cli) list(f *migrateFlags) (int, error) {
 		return exitError, err
 	}
 	c.emit(map[string]any{"data": list, "meta": map[string]any{"total_count": total}}, func(w io.Writer) {
-		printMigrations(w, list)
+		printMigrations(w, list, c.whoFor(tgt, list...))
 		if total > len(list) {
 			fmt.Fprintf(w, "(%d of %d; --page and --limit for more)\n", len(list), total)
 		}
@@ -531,14 +571,14 @@ func (c *cli) show(f *migrateFlags) (int, error) {
 	if err != nil {
 		return exitError, err
 	}
-	c.emit(map[string]any{"data": m}, func(w io.Writer) { printMigration(w, m) })
+	c.emit(map[string]any{"data": m}, func(w io.Writer) { printMigration(w, m, c.whoFor(tgt, *m)) })
 	return exitOK, nil
 }
 
-func printMigration(w io.Writer, m *migration.Migration) {
+func printMigration(w io.Writer, m *migration.Migration, who func(string) string) {
 	fmt.Fprintf(w, "migration %d  %s\n", m.Seq, m.Name)
 	fmt.Fprintf(w, "  id:          %s\n  type:        %s\n  status:      %s\n  created by:  %s at %s\n",
-		m.ID, m.Type, m.Status, m.CreatedBy, m.CreatedAt.UTC().Format(time.RFC3339))
+		m.ID, m.Type, m.Status, who(m.CreatedBy), m.CreatedAt.UTC().Format(time.RFC3339))
 	if m.ExecutedAt != nil {
 		fmt.Fprintf(w, "  executed at: %s (%d ms)\n", m.ExecutedAt.UTC().Format(time.RFC3339), valueOr(m.DurationMs))
 	}
@@ -640,7 +680,7 @@ func (c *cli) rollback(f *migrateFlags) (int, error) {
 		// the list can be shown without running them.
 		c.emit(map[string]any{"data": map[string]any{"dry_run": true, "targets": targets}}, func(w io.Writer) {
 			fmt.Fprintln(w, "would roll back, newest first:")
-			printMigrations(w, targets)
+			printMigrations(w, targets, c.whoFor(tgt, targets...))
 		})
 		return exitOK, nil
 	}
@@ -756,13 +796,20 @@ func (c *cli) export(f *migrateFlags) (int, error) {
 		return exitUsage, usagef("--format must be sql or json")
 	}
 	if f.output == "" {
+		if c.json && f.format == "sql" {
+			// --json asks for JSON on stdout: the script goes inside it.
+			c.emit(map[string]any{"data": map[string]any{"tenant": t.Slug, "format": "sql", "script": string(body)}}, nil)
+			return exitOK, nil
+		}
 		_, err = c.out.Write(body)
 		return exitOK, err
 	}
 	if err := os.WriteFile(f.output, body, 0o644); err != nil {
 		return exitError, fmt.Errorf("write %s: %w", f.output, err)
 	}
-	fmt.Fprintf(c.errOut, "wrote %s (%d bytes)\n", f.output, len(body))
+	c.emit(map[string]any{"data": map[string]any{"tenant": t.Slug, "format": f.format, "output": f.output, "bytes": len(body)}}, func(io.Writer) {
+		fmt.Fprintf(c.errOut, "wrote %s (%d bytes)\n", f.output, len(body))
+	})
 	return exitOK, nil
 }
 

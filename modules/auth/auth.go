@@ -272,6 +272,47 @@ type Realm struct {
 	Subject func(ctx context.Context, id string) (email, role string, active bool, err error)
 }
 
+// ErrNoSuchAdmin is ResetAdminPassword's answer for an email no platform admin has.
+var ErrNoSuchAdmin = errors.New("no platform admin has that email")
+
+// ResetAdminPassword sets a platform admin's password (a generated one, returned, when
+// password is empty) and revokes the admin's sessions: whoever held them signs in anew.
+// It is the way back in for an operator who lost the password (strata admin
+// reset-password).
+func (s *Service) ResetAdminPassword(ctx context.Context, email, password string) (generated string, err error) {
+	if password == "" {
+		password = randomToken(12)
+		generated = password
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return "", fmt.Errorf("hash admin password: %w", err)
+	}
+	d := s.db.Dialect
+	var id string
+	if err := s.db.QueryRowContext(ctx, d.Rebind("SELECT id FROM strata_admins WHERE email = ?"), strings.ToLower(email)).Scan(&id); errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNoSuchAdmin
+	} else if err != nil {
+		return "", fmt.Errorf("find admin: %w", err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("reset admin password: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, d.Rebind("UPDATE strata_admins SET password_hash = ? WHERE id = ?"), string(hash), id); err != nil {
+		return "", fmt.Errorf("reset admin password: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, d.Rebind("UPDATE strata_sessions SET revoked_at = ? WHERE subject_id = ? AND revoked_at IS NULL"), d.TimeValue(s.cfg.Now()), id); err != nil {
+		return "", fmt.Errorf("revoke admin sessions: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("reset admin password: %w", err)
+	}
+	s.ForgetSessions("", id)
+	return generated, nil
+}
+
 // PlatformRealm is the realm of platform admins.
 func (s *Service) PlatformRealm() *Realm {
 	d := s.db.Dialect

@@ -62,7 +62,7 @@ func Tell(b Bus, log *slog.Logger, topic, tenant string, data any) {
 		err = b.Publish(ctx, m)
 	}
 	if err != nil {
-		log.Warn("bus: publish failed; other nodes catch up within the cache TTL", "topic", topic, "tenant", tenant, "err", err)
+		log.Warn("bus: publish failed; other nodes catch up within the cache TTL", "topic", topic, "tenant_id", tenant, "err", err)
 	}
 }
 

@@ -308,7 +308,7 @@ func (s *Service) runSQL(ctx context.Context, conn *sql.Conn, tgt Target, before
 		msg := runErr.Error()
 		m.Error = &msg
 		if err := setStatus(context.WithoutCancel(ctx), conn, d, m, StatusFailed, &msg, s.cfg.Now()); err != nil {
-			s.cfg.Log.Error("record failed migration", "tenant", tgt.TenantID, "seq", m.Seq, "err", err)
+			s.cfg.Log.Error("record failed migration", "tenant", tgt.logName(), "seq", m.Seq, "err", err)
 		} else {
 			s.statusChanged(tgt.TenantID, m, false)
 		}
@@ -317,7 +317,7 @@ func (s *Service) runSQL(ctx context.Context, conn *sql.Conn, tgt Target, before
 		}
 		return nil, &FailedError{Migration: m}
 	}
-	s.cfg.Log.Info("migration executed", "tenant", tgt.TenantID, "seq", m.Seq, "type", m.Type, "ms", m.durationMs())
+	s.cfg.Log.Info("migration executed", "tenant", tgt.logName(), "seq", m.Seq, "type", m.Type, "ms", m.durationMs())
 	s.committed(ctx, conn, tgt, m, after)
 	return after, nil
 }

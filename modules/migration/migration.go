@@ -45,12 +45,22 @@ var Types = []string{"create_table", "add_column", "alter_column", "rename_colum
 // Target is one tenant database to migrate.
 type Target struct {
 	TenantID string
-	DB       *sql.DB
-	Dialect  schema.Dialect
+	// Slug names the tenant in logs, as operators know it.
+	Slug    string
+	DB      *sql.DB
+	Dialect schema.Dialect
 	// LockKey names the tenant's migration lock; it must be the same on every node.
 	LockKey string
 	// Store is the tenant's store; custom SQL logs in to it as the scoped account.
 	Store *database.DB
+}
+
+// logName is how logs name the target's tenant: its slug, or its id without one.
+func (t Target) logName() string {
+	if t.Slug != "" {
+		return t.Slug
+	}
+	return t.TenantID
 }
 
 // Request is one schema change as a caller asks for it.
@@ -470,18 +480,18 @@ func (s *Service) execute(ctx context.Context, conn *sql.Conn, tgt Target, befor
 		m.Error = &msg
 		if ledger {
 			if err := setStatus(context.WithoutCancel(ctx), conn, d, m, StatusFailed, &msg, s.cfg.Now()); err != nil {
-				s.cfg.Log.Error("record failed migration", "tenant", tgt.TenantID, "seq", m.Seq, "err", err)
+				s.cfg.Log.Error("record failed migration", "tenant", tgt.logName(), "seq", m.Seq, "err", err)
 			} else {
 				s.statusChanged(tgt.TenantID, m, false)
 			}
 		}
-		s.cfg.Log.Warn("migration failed", "tenant", tgt.TenantID, "seq", m.Seq, "type", m.Type, "err", msg)
+		s.cfg.Log.Warn("migration failed", "tenant", tgt.logName(), "seq", m.Seq, "type", m.Type, "err", msg)
 		for _, f := range s.failures {
 			f(tgt.TenantID, m)
 		}
 		return &FailedError{Migration: m}
 	}
-	s.cfg.Log.Info("migration executed", "tenant", tgt.TenantID, "seq", m.Seq, "type", m.Type, "ms", m.durationMs())
+	s.cfg.Log.Info("migration executed", "tenant", tgt.logName(), "seq", m.Seq, "type", m.Type, "ms", m.durationMs())
 	s.committed(ctx, conn, tgt, m, after)
 	return nil
 }
@@ -500,7 +510,7 @@ func (s *Service) committed(ctx context.Context, conn *sql.Conn, tgt Target, m *
 	}
 	v, err := meta.Version(ctx, conn, tgt.Dialect)
 	if err != nil {
-		s.cfg.Log.Warn("read schema version after a migration", "tenant", tgt.TenantID, "err", err)
+		s.cfg.Log.Warn("read schema version after a migration", "tenant", tgt.logName(), "err", err)
 		return // caches catch up when they next check the version
 	}
 	for _, f := range s.listeners {

@@ -44,7 +44,7 @@ func (s *Service) Recover(ctx context.Context, tgt Target) ([]Migration, error) 
 			return out, fmt.Errorf("recover migration %d: %w", m.Seq, err)
 		}
 		s.statusChanged(tgt.TenantID, m, false)
-		s.cfg.Log.Warn("recovered interrupted migration", "tenant", tgt.TenantID, "seq", m.Seq, "type", m.Type, "status", m.Status, "error", derefString(m.Error))
+		s.cfg.Log.Warn("recovered interrupted migration", "tenant", tgt.logName(), "seq", m.Seq, "type", m.Type, "status", m.Status, "error", derefString(m.Error))
 		out = append(out, *m)
 	}
 	return out, nil

@@ -127,7 +127,7 @@ func (s *Service) Resolve(ctx context.Context, tgt Target, req ResolveRequest) (
 	if after == nil {
 		s.statusChanged(tgt.TenantID, m, false) // executed ones are told by committed
 	}
-	s.cfg.Log.Warn("migration resolved by hand", "tenant", tgt.TenantID, "seq", m.Seq, "as", req.As, "by", req.By, "forced", req.Force)
+	s.cfg.Log.Warn("migration resolved by hand", "tenant", tgt.logName(), "seq", m.Seq, "as", req.As, "by", req.By, "forced", req.Force)
 	if after != nil {
 		s.committed(ctx, sess.conn, tgt, m, after)
 	}

@@ -57,7 +57,7 @@ func (a *API) followBus() {
 		case bus.TopicInvalidate:
 			var inv bus.Invalidation
 			if err := json.Unmarshal(m.Data, &inv); err != nil {
-				a.Log.Warn("bus: bad invalidation message", "tenant", m.Tenant, "err", err)
+				a.Log.Warn("bus: bad invalidation message", "tenant_id", m.Tenant, "err", err)
 				return
 			}
 			a.forget(m.Tenant, inv)

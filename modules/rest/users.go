@@ -357,7 +357,7 @@ func (a *API) revokeSessions(ctx context.Context, tc *tenantCtx, userID string) 
 	if _, err := tc.db.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote("strata_sessions")+" SET "+d.Quote("revoked_at")+" = ? WHERE "+d.Quote("subject_id")+" = ? AND "+d.Quote("revoked_at")+" IS NULL"),
 		d.TimeValue(a.Now()), userID); err != nil {
 		// The user's status or existence, which the check reads too, has changed already.
-		a.Log.Warn("revoke sessions", "tenant", tc.t.ID, "user", userID, "err", err)
+		a.Log.Warn("revoke sessions", "tenant", tc.t.Slug, "user", userID, "err", err)
 	}
 	a.invalidateSessions(tc.t.ID, userID)
 }
