@@ -15,13 +15,14 @@ import (
 // The server cannot see when a client has read a frame; it can send fewer frames, and
 // none in quick succession. So a session lets at most one text frame leave per
 // FrameGap, and rows wait a moment before they leave: until the session's events have
-// stopped for half a FrameGap (at most burstFactor gaps). Meanwhile the rows of one
+// stopped for half a FrameGap (at most maxHold gaps). Meanwhile the rows of one
 // subscription's event merge into one message (data is a list in Directus's protocol).
 // A lone event leaves half a gap late; a burst of writes (50 inserts a client makes at
 // once) leaves as one message after it, when that client is listening again.
 
-// burstFactor bounds how many FrameGaps rows of a burst wait at most.
-const burstFactor = 5
+// maxHold bounds how long rows of a burst wait, in FrameGaps: a steady stream, whose
+// changes never pause for half a gap, leaves every 1.5 gaps.
+const maxHold = 1.5
 
 // heldFrame is a text frame waiting for its turn: finished (frame), or an event whose
 // data lists are still merging.
@@ -120,11 +121,11 @@ func (s *Session) schedule(now time.Time) {
 }
 
 // eventsDue is when a waiting event may leave: once the events have stopped for half
-// a gap, or it has waited burstFactor gaps. Under pmu.
+// a gap, or it has waited maxHold gaps. Under pmu.
 func (s *Session) eventsDue(h *heldFrame) time.Time {
 	gap := s.hub.limits.FrameGap
 	at := s.lastEvent.Add(gap / 2)
-	if most := h.since.Add(burstFactor * gap); most.Before(at) {
+	if most := h.since.Add(time.Duration(maxHold * float64(gap))); most.Before(at) {
 		return most
 	}
 	return at
