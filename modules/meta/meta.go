@@ -321,6 +321,22 @@ func Version(ctx context.Context, q schema.Querier, d schema.Dialect) (int64, er
 	return int64(intOf(top)) + int64(intOf(n)), nil
 }
 
+// VersionAndRunning is Version and the number of migrations recorded as running, in one
+// statement: a tenant's first request on a node needs both (interrupted migrations are
+// settled before the model is read), on a connection just opened, where every statement
+// costs.
+func VersionAndRunning(ctx context.Context, q schema.Querier, d schema.Dialect) (version, running int64, err error) {
+	st := d.Quote("status")
+	var top, n, run any
+	err = q.QueryRowContext(ctx, "SELECT MAX(CASE WHEN "+st+" = 'executed' THEN "+d.Quote("seq")+" END), "+
+		"COALESCE(SUM(CASE WHEN "+st+" = 'executed' THEN 1 ELSE 0 END), 0), "+
+		"COALESCE(SUM(CASE WHEN "+st+" = 'running' THEN 1 ELSE 0 END), 0) FROM "+d.Quote("custom_migrations")).Scan(&top, &n, &run)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return int64(intOf(top)) + int64(intOf(n)), int64(intOf(run)), nil
+}
+
 // timeText renders a stored time the way the model holds it (RFC 3339, UTC), whatever
 // form the driver returned.
 func timeText(v any) string {

@@ -646,17 +646,32 @@ func (r *Registry) ready(ctx context.Context, t *Tenant, db *database.DB) ([]str
 		}
 		t.accountVersion = accountVersion
 	}
-	tgt := r.Target(t, db)
-	if _, err := r.cfg.Migration.Recover(ctx, tgt); err != nil {
-		return nil, fmt.Errorf("recover interrupted migrations: %w", err)
+	// One statement tells whether a migration was interrupted and which schema version
+	// the model must be: on a connection just opened each statement costs.
+	gen := r.generation()
+	v, running, err := meta.VersionAndRunning(ctx, db, db.Dialect)
+	if err != nil {
+		return nil, err
+	}
+	if running > 0 {
+		if _, err := r.cfg.Migration.Recover(ctx, r.Target(t, db)); err != nil {
+			return nil, fmt.Errorf("recover interrupted migrations: %w", err)
+		}
+		v = -1 // settling changed the history: read the version again
 	}
 	created, err := r.upgradeSystem(ctx, t, db, false)
 	if err != nil {
 		return created, err
 	}
+	if len(created) > 0 {
+		v = -1
+	}
 	// The model is loaded now in any case: the request that readies the tenant needs it.
 	// Expired trash is purged beside that request, not in its way.
-	m, err := r.Model(ctx, t, db)
+	if v < 0 {
+		gen = r.generation()
+	}
+	m, _, err := r.modelAt(ctx, t, db, v, gen)
 	if err != nil {
 		return created, err
 	}
@@ -825,14 +840,31 @@ func (r *Registry) modelVersion(ctx context.Context, t *Tenant, db *database.DB,
 	if cm != nil {
 		cm.used = time.Now()
 	}
-	gen := r.gen
 	r.mu.Unlock()
 	if cm != nil && !fresh && time.Since(cm.checked) < r.cfg.ModelTTL {
 		return cm.model, cm.version, nil
 	}
-	v, err := meta.Version(ctx, db, db.Dialect)
-	if err != nil {
-		return nil, 0, err
+	return r.modelAt(ctx, t, db, -1, r.generation())
+}
+
+// generation is the cache generation a model read from now on may be stored under.
+func (r *Registry) generation() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gen
+}
+
+// modelAt returns the tenant's model for schema version v (read now when v is -1);
+// gen is the cache generation taken before v was read.
+func (r *Registry) modelAt(ctx context.Context, t *Tenant, db *database.DB, v int64, gen uint64) (*schema.Model, int64, error) {
+	r.mu.Lock()
+	cm := r.models[t.ID]
+	r.mu.Unlock()
+	if v < 0 {
+		var err error
+		if v, err = meta.Version(ctx, db, db.Dialect); err != nil {
+			return nil, 0, err
+		}
 	}
 	if cm != nil && cm.version == v {
 		r.storeModel(t.ID, cm.model, v, gen)
