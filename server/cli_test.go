@@ -25,6 +25,9 @@ func TestCommandLine(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("help: exit %d", code)
 	}
+	if code, again, _ := runCommand(nil, "--help"); code != 0 || again != out {
+		t.Fatalf("--help: exit %d, %q", code, again)
+	}
 	for _, cmd := range []string{"serve", "migrate", "admin reset-password", "healthcheck", "help"} {
 		if !strings.Contains(out, cmd) {
 			t.Errorf("strata help does not list %q:\n%s", cmd, out)
