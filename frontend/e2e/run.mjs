@@ -7,41 +7,19 @@
 // dialog, rolls the drop back, and makes a sandbox; screenshots go to docs/screenshots.
 // Any console error fails the run.
 import { chromium } from 'playwright-core';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import net from 'node:net';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { root, startStrata } from './server.mjs';
 
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
-const root = resolve(import.meta.dirname, '../..');
 const shots = join(root, 'docs/screenshots');
 mkdirSync(shots, { recursive: true });
 
-const port = await new Promise((ok) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const p = s.address().port;
-    s.close(() => ok(p));
-  });
-});
-const dir = mkdtempSync(join(tmpdir(), 'strata-e2e-'));
-const bin = join(dir, 'strata');
-execFileSync('go', ['build', '-o', bin, './server'], { cwd: root, stdio: 'inherit' });
 const password = 'E2e-pass-123!';
-const server = spawn(bin, [], {
-  env: { ...process.env, STRATA_HTTP: `127.0.0.1:${port}`, STRATA_DATA_DIR: join(dir, 'data'), STRATA_ADMIN_PASSWORD: password, STRATA_LOG_LEVEL: 'warn' },
-  stdio: ['ignore', 'inherit', 'inherit'],
-});
-const base = `http://127.0.0.1:${port}`;
-for (let i = 0; ; i++) {
-  try {
-    if ((await fetch(`${base}/healthz`)).ok) break;
-  } catch {}
-  if (i > 100) throw new Error('the server did not start');
-  await new Promise((r) => setTimeout(r, 100));
-}
+const { base, stop } = await startStrata(password);
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -404,7 +382,6 @@ try {
   }
 } finally {
   await browser.close();
-  server.kill();
-  rmSync(dir, { recursive: true, force: true });
+  stop();
 }
 process.exit(failed ? 1 : 0);

@@ -8,33 +8,15 @@
 // 2. REST: readItems with fields, sort, aggregate and groupBy answer as Directus does.
 // Any failure exits non-zero.
 import { createDirectus, rest, realtime, staticToken, readItems, aggregate } from '@directus/sdk';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import net from 'node:net';
 import { WebSocket as NodeWebSocket } from 'ws';
+import { startStrata } from './server.mjs';
 
 // Node 22 has a WebSocket of its own; before it, the SDK's documented way is `ws`. Both
 // hand every frame of one socket read to their listeners in a row, as browsers do.
 const WebSocketImpl = globalThis.WebSocket ?? NodeWebSocket;
 
-const root = resolve(import.meta.dirname, '../..');
-const port = await new Promise((ok) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const p = s.address().port;
-    s.close(() => ok(p));
-  });
-});
-const dir = mkdtempSync(join(tmpdir(), 'strata-sdk-'));
-const bin = join(dir, 'strata');
-execFileSync('go', ['build', '-o', bin, './server'], { cwd: root, stdio: 'inherit' });
 const password = 'Sdk-pass-123!';
-const server = spawn(bin, [], {
-  env: { ...process.env, STRATA_HTTP: `127.0.0.1:${port}`, STRATA_DATA_DIR: join(dir, 'data'), STRATA_ADMIN_PASSWORD: password, STRATA_LOG_LEVEL: 'warn' },
-  stdio: ['ignore', 'inherit', 'inherit'],
-});
-const base = `http://127.0.0.1:${port}`;
+const { base, port, stop } = await startStrata(password, 'strata-sdk-');
 
 const fail = (msg) => {
   throw new Error(msg);
@@ -53,13 +35,6 @@ async function call(method, path, body, token) {
 
 let code = 0;
 try {
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
-    } catch {}
-    if (i > 100) fail('the server did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
   const token = (await call('POST', '/api/auth/login', { email: 'admin@example.com', password })).data.access_token;
   await call('POST', '/api/tenants', { slug: 'sdk' }, token);
   await call('POST', '/api/t/sdk/tables', {
@@ -119,7 +94,6 @@ try {
   console.error(e);
   code = 1;
 } finally {
-  server.kill();
-  rmSync(dir, { recursive: true, force: true });
+  stop();
 }
 process.exit(code);

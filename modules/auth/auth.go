@@ -236,13 +236,9 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (gene
 	if email == "" {
 		email = "admin@example.com"
 	}
-	if password == "" {
-		password = randomToken(12)
-		generated = password
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, generated, err := adminPassword(password)
 	if err != nil {
-		return "", fmt.Errorf("hash admin password: %w", err)
+		return "", err
 	}
 	_, err = s.db.ExecContext(ctx, d.Rebind("INSERT INTO strata_admins (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)"),
 		s.cfg.NewID(), strings.ToLower(email), string(hash), d.TimeValue(s.cfg.Now()))
@@ -272,6 +268,20 @@ type Realm struct {
 	Subject func(ctx context.Context, id string) (email, role string, active bool, err error)
 }
 
+// adminPassword hashes a platform admin's password, generating one when it is empty
+// (returned as generated, to be shown once).
+func adminPassword(password string) (hash []byte, generated string, err error) {
+	if password == "" {
+		password = randomToken(12)
+		generated = password
+	}
+	hash, err = bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, "", fmt.Errorf("hash admin password: %w", err)
+	}
+	return hash, generated, nil
+}
+
 // ErrNoSuchAdmin is ResetAdminPassword's answer for an email no platform admin has.
 var ErrNoSuchAdmin = errors.New("no platform admin has that email")
 
@@ -280,13 +290,9 @@ var ErrNoSuchAdmin = errors.New("no platform admin has that email")
 // It is the way back in for an operator who lost the password (strata admin
 // reset-password).
 func (s *Service) ResetAdminPassword(ctx context.Context, email, password string) (generated string, err error) {
-	if password == "" {
-		password = randomToken(12)
-		generated = password
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, generated, err := adminPassword(password)
 	if err != nil {
-		return "", fmt.Errorf("hash admin password: %w", err)
+		return "", err
 	}
 	d := s.db.Dialect
 	var id string

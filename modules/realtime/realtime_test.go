@@ -187,15 +187,7 @@ func TestFramesSurviveFullBuffers(t *testing.T) {
 	sock := &connSocket{conn: server, stop: make(chan struct{})}
 	defer close(sock.stop)
 	go h.Serve(sock, fakeScope{}, nil)
-	var sess *Session
-	for sess == nil {
-		h.mu.RLock()
-		for s := range h.sessions {
-			sess = s
-		}
-		h.mu.RUnlock()
-		time.Sleep(time.Millisecond)
-	}
+	sess := onlySession(h)
 	if sess.sys == nil {
 		t.Fatal("a connection with a file descriptor should be written to directly")
 	}
@@ -343,15 +335,7 @@ func TestPacedEventsMerge(t *testing.T) {
 	sock := &fakeSocket{in: make(chan []byte), out: make(chan []byte, 100)}
 	defer close(sock.in)
 	go h.Serve(sock, fakeScope{}, nil)
-	var sess *Session
-	for sess == nil {
-		h.mu.RLock()
-		for s := range h.sessions {
-			sess = s
-		}
-		h.mu.RUnlock()
-		time.Sleep(time.Millisecond)
-	}
+	sess := onlySession(h)
 	event := func(uid, ev, data string) {
 		sess.sendEvent(uid, ev, []byte(data), func() []byte {
 			return appendFrame(nil, opText, eventMessage(uid, ev, []byte(data)))
@@ -381,5 +365,18 @@ func TestPacedEventsMerge(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("frame %d never came", i)
 		}
+	}
+}
+
+// onlySession waits for the hub's one session to register and returns it.
+func onlySession(h *Hub) *Session {
+	for {
+		h.mu.RLock()
+		for s := range h.sessions {
+			h.mu.RUnlock()
+			return s
+		}
+		h.mu.RUnlock()
+		time.Sleep(time.Millisecond)
 	}
 }
