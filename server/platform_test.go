@@ -82,8 +82,15 @@ func TestTenants(t *testing.T) {
 				{map[string]any{"slug": "a"}, "INVALID_PAYLOAD"},
 				{map[string]any{"slug": "ok-slug", "database_url": "oracle://x"}, "INVALID_PAYLOAD"},
 			} {
-				if st, r := n.call("POST", "/api/tenants", c.body, nil); st != 400 || r.get("errors.0.extensions.code") != c.code {
+				st, r := n.call("POST", "/api/tenants", c.body, nil)
+				if st != 400 || r.get("errors.0.extensions.code") != c.code {
 					t.Errorf("%v: %d %s, want 400 %s", c.body, st, r, c.code)
+				}
+				// A bad slug says what a slug may contain, in words.
+				if b := c.body.(map[string]any); b["slug"] == "Bad_Slug" || b["slug"] == "a" {
+					if msg, _ := r.get("errors.0.message").(string); !strings.Contains(msg, "lowercase letters, digits and hyphens") {
+						t.Errorf("%v: message %q does not say what a slug may contain", c.body, msg)
+					}
 				}
 			}
 			list, _ := n.mustCall(200, "GET", "/api/tenants", nil).get("data").([]any)

@@ -137,6 +137,9 @@ type cachedTenant struct {
 	fetched time.Time
 }
 
+// SlugRule says in words what SlugPattern accepts, for the people who typed a slug.
+const SlugRule = "a slug is 2 to 63 characters: lowercase letters, digits and hyphens, starting with a letter (like acme or acme-staging-2)"
+
 // SlugPattern is the contract's tenant slug.
 var SlugPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{1,62}$`)
 
@@ -324,7 +327,7 @@ func (r *Registry) baseURL(t *Tenant) string {
 // Create registers a tenant, creates its database and its system tables.
 func (r *Registry) Create(ctx context.Context, slug, name, databaseURL string) (*Tenant, error) {
 	if !SlugPattern.MatchString(slug) {
-		return nil, apierr.InvalidPayload("slug", "slug must match ^[a-z][a-z0-9-]{1,62}$")
+		return nil, apierr.InvalidPayload("slug", "%s", SlugRule)
 	}
 	if name == "" {
 		name = slug
