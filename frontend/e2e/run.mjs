@@ -128,6 +128,17 @@ try {
   await filterForm.getByRole('button', { name: 'Clear' }).click();
   await page.getByRole('cell', { name: 'first', exact: true }).waitFor();
   await audit(page, 'data grid');
+  // Deleting a row asks first; cancelled, the row stays.
+  await page.locator('input[name="new-title"]').fill('third');
+  await page.getByRole('button', { name: 'Add row' }).click();
+  const third = page.locator('tr', { has: page.getByRole('cell', { name: 'third', exact: true }) });
+  await third.getByRole('button', { name: 'Delete row' }).click();
+  await page.getByRole('heading', { name: 'Delete this row of posts?' }).waitFor();
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+  await page.getByRole('cell', { name: 'third', exact: true }).waitFor();
+  await third.getByRole('button', { name: 'Delete row' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('cell', { name: 'third', exact: true }).waitFor({ state: 'detached' });
 
   step('add a column: two executed migrations appear live');
   await page.goto(base + '/#/t/acme/tables/posts');
@@ -171,6 +182,10 @@ try {
   await page.getByRole('button', { name: 'Rename column score' }).click();
   await page.getByLabel('New name for score').fill('stars');
   await page.getByRole('button', { name: 'Save' }).click();
+  // A rename shows its SQL before it is applied.
+  await page.getByRole('heading', { name: 'Rename column posts.score to stars' }).waitFor();
+  if (!(await page.locator('dialog pre').first().textContent()).includes('stars')) throw new Error('the rename preview shows no SQL');
+  await page.getByRole('dialog').getByRole('button', { name: 'Apply' }).click();
   await page.getByRole('cell', { name: 'stars', exact: true }).waitFor();
 
   step('edit a column: a default and an index, then a narrowing through the confirm dialog');
@@ -207,6 +222,10 @@ try {
   await live.getByText('● live').waitFor();
   const dropRow = live.locator('tr', { hasText: 'drop column posts.body' });
   await dropRow.getByRole('button', { name: /Roll back/ }).click();
+  // The rollback shows the SQL it will run first.
+  await live.getByRole('heading', { name: /^Roll back migration \d+$/ }).waitFor();
+  await live.getByRole('dialog').locator('pre').first().waitFor();
+  await live.getByRole('dialog').getByRole('button', { name: 'Roll back' }).click();
   const dialog = live.getByRole('heading', { name: 'Confirm a destructive change' });
   if (await dialog.isVisible().catch(() => false)) await live.getByRole('button', { name: 'Yes, apply it' }).click();
   await live.locator('td[data-status="rolled_back"]').first().waitFor();
@@ -350,8 +369,50 @@ try {
   await page.getByRole('button', { name: 'Rename table authors' }).click();
   await page.getByLabel('New table name').fill('writers');
   await page.getByRole('form', { name: 'Rename the table' }).getByRole('button', { name: 'Rename' }).click();
+  await page.getByRole('heading', { name: 'Rename table authors to writers' }).waitFor();
+  await page.getByRole('dialog').getByRole('button', { name: 'Apply' }).click();
   await page.getByRole('heading', { name: 'writers' }).waitFor();
   await page.getByText('posts.author → writers').waitFor();
+
+  step('a rollback that later migrations depend on lists them and rolls them back too');
+  const token = await page.evaluate(() => JSON.parse(localStorage.getItem('strata.session')).access);
+  const api = async (method, path, body) => {
+    const r = await fetch(`${base}/api/t/acme${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+    return r.status === 204 ? null : r.json();
+  };
+  await api('POST', '/tables', { name: 'notes', columns: [{ name: 'text', type: 'string' }] });
+  await api('POST', '/tables/notes/columns', { name: 'mood', type: 'string' });
+  await live.reload();
+  await live.getByText('● live').waitFor();
+  allowed.push(/status of 409/);
+  await live.locator('tr', { hasText: 'create table notes' }).getByRole('button', { name: /Roll back/ }).click();
+  await live.getByRole('heading', { name: /and the 1 that depend on it/ }).waitFor();
+  await live.getByRole('dialog').getByText(/add column notes\.mood/).waitFor();
+  await live.getByRole('dialog').locator('pre').first().waitFor();
+  await live.screenshot({ path: join(shots, 'rollback-dependents.png') });
+  await live.getByRole('dialog').getByRole('button', { name: 'Roll back all 2' }).click();
+  const createNotes = live.locator('tr', { hasText: 'create table notes' }).locator('td[data-status="rolled_back"]');
+  const confirmDrop = live.getByRole('heading', { name: 'Confirm a destructive change' });
+  await Promise.race([createNotes.waitFor(), confirmDrop.waitFor()]);
+  if (await confirmDrop.isVisible()) await live.getByRole('button', { name: 'Yes, apply it' }).click();
+  await createNotes.waitFor();
+  await live.locator('tr', { hasText: 'add column notes.mood' }).locator('td[data-status="rolled_back"]').waitFor();
+  allowed.pop();
+
+  step('a change held for approval says so in the designer, with a link');
+  await api('PATCH', '/settings', { require_approval: 'all' });
+  await page.goto(base + '/#/t/acme/tables/posts');
+  const held = page.getByRole('form', { name: 'Add a column' });
+  await held.locator('input[name="new-column-name"]').fill('later');
+  await held.getByRole('button', { name: 'Preview SQL' }).click();
+  await held.getByLabel('Planned SQL').waitFor();
+  await held.getByRole('button', { name: 'Apply' }).click();
+  await page.getByText(/is waiting for approval/).waitFor();
+  await page.getByRole('link', { name: 'approve or reject it in Migrations' }).click();
+  await page.locator('tr', { hasText: 'add column posts.later' }).getByRole('button', { name: 'Reject' }).click();
+  await page.locator('tr', { hasText: 'add column posts.later' }).locator('td[data-status="rejected"]').waitFor();
+  await api('PATCH', '/settings', { require_approval: 'none' });
 
   step('phone width');
   await page.setViewportSize({ width: 390, height: 844 });
