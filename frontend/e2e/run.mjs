@@ -266,6 +266,17 @@ try {
   await page.locator('select[name="new-author"]').selectOption({ label: 'Ann' });
   await page.getByRole('button', { name: 'Add row' }).click();
   await page.getByRole('cell', { name: 'by Ann', exact: true }).waitFor();
+  // The relation shows the related row's display value, not its key.
+  const byAnn = page.locator('tr', { has: page.getByRole('cell', { name: 'by Ann', exact: true }) });
+  await byAnn.getByRole('cell', { name: 'Ann', exact: true }).waitFor();
+  // System columns are hidden until chosen.
+  if (await page.getByRole('columnheader', { name: 'created_at' }).count()) throw new Error('the grid shows created_at unasked');
+  await page.getByText('Columns', { exact: true }).click();
+  await page.getByRole('checkbox', { name: 'created_at' }).check();
+  await page.getByRole('columnheader', { name: 'created_at' }).waitFor();
+  await page.getByRole('checkbox', { name: 'created_at' }).uncheck();
+  await page.getByRole('columnheader', { name: 'created_at' }).waitFor({ state: 'detached' });
+  await page.getByText('Columns', { exact: true }).click();
 
   step('a many-to-many picker, JSON and date editors in the row editor, a cell edited by keyboard');
   await page.goto(base + '/#/t/acme/tables/posts');
@@ -299,7 +310,11 @@ try {
   await editor.waitFor({ state: 'detached' });
   await first.getByRole('cell', { name: '1 linked' }).waitFor();
   await first.getByRole('cell', { name: '{"tags":[1,2]}' }).waitFor();
-  await first.getByRole('cell', { name: '2026-11-30T08:15:00Z', exact: true }).waitFor(); // 09:15 in Berlin
+  // 09:15 in Berlin is stored as 08:15 UTC, and shown in the reader's locale and zone.
+  const shownAt = await page.evaluate(() => new Date('2026-11-30T08:15:00Z').toLocaleString());
+  await first.getByRole('cell', { name: shownAt, exact: true }).waitFor();
+  if (!shownAt.includes('9:15')) throw new Error(`the grid shows ${shownAt} for 09:15 in Berlin`);
+  await first.locator('span[title="2026-11-30T08:15:00Z"]').waitFor();
   // Keyboard only: focus the cell, Enter opens its editor, Enter saves.
   await first.getByRole('cell', { name: '10', exact: true }).focus();
   await page.keyboard.press('Enter');

@@ -88,5 +88,15 @@ export class FieldError extends Error {
 export function show(field, v) {
   if (v === null || v === undefined) return '';
   if (field?.many) return `${v.length} linked`;
+  // Dates in the reader's locale; a date alone is a calendar day, not shifted by zone.
+  if (field?.type === 'datetime' && typeof v === 'string' && !Number.isNaN(Date.parse(v))) return new Date(v).toLocaleString();
+  if (field?.type === 'date' && typeof v === 'string' && /^\d{4}-\d{2}-\d{2}/.test(v)) {
+    const [y, m, d] = v.slice(0, 10).split('-').map(Number);
+    return new Date(y, m - 1, d).toLocaleDateString();
+  }
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
+
+// systemColumn reports whether a grid hides column c until asked: the key and the
+// bookkeeping columns every table has (a relation's key column is a user field).
+export const systemColumn = (c) => !!c.system && !c.relation;
