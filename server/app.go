@@ -97,6 +97,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		{Version: 4, Name: "sessions by family", Up: authSvc.IndexSessionFamilies},
 		{Version: 5, Name: "tenant account version", Up: tenants.AddAccountVersion},
 		{Version: 6, Name: "tenant system version", Up: tenants.AddSystemVersion},
+		{Version: 7, Name: "tenant sandbox source", Up: tenants.AddSandboxOf},
 	}); err != nil {
 		co.close()
 		return nil, err

@@ -58,6 +58,16 @@ func TestSandboxAndReplay(t *testing.T) {
 				t.Fatalf("sandbox replay: %s", r)
 			}
 			sameSchema(t, n, "acme", "acme-sb")
+			// A sandbox names its source; the source names none.
+			if r.get("data.tenant.sandbox_of") != "acme" {
+				t.Fatalf("sandbox answer without its source: %s", r)
+			}
+			if got := n.mustCall(200, "GET", "/api/tenants/acme-sb", nil).get("data.sandbox_of"); got != "acme" {
+				t.Fatalf("GET the sandbox: sandbox_of %v", got)
+			}
+			if got := n.mustCall(200, "GET", "/api/tenants/acme", nil).get("data.sandbox_of"); got != nil {
+				t.Fatalf("GET the source: sandbox_of %v", got)
+			}
 			// Up to a seq: only what existed then.
 			n.mustCall(201, "POST", "/api/tenants/acme/sandboxes", map[string]any{"slug": "acme-early", "up_to": early})
 			if tables := n.mustCall(200, "GET", "/api/t/acme-early/tables", nil).fieldNames("data"); !tables["authors"] || tables["posts"] {

@@ -238,9 +238,12 @@ try {
   await page.getByLabel('New tenant').fill('acme-sandbox');
   await page.getByRole('button', { name: 'Create sandbox' }).click();
   await page.getByText(/done/).waitFor();
+  // The list marks the sandbox with its source, and the finished replay links to it.
+  await page.locator('tr', { hasText: 'acme-sandbox' }).getByText('sandbox of').waitFor();
+  await page.locator('tr', { hasText: 'acme-sandbox' }).getByRole('link', { name: 'acme', exact: true }).waitFor();
   await page.screenshot({ path: join(shots, 'sandbox.png') });
   await audit(page, 'tenants');
-  await page.goto(base + '/#/t/acme-sandbox/tables');
+  await page.getByRole('link', { name: 'Open acme-sandbox' }).click();
   await page.getByRole('link', { name: 'posts' }).waitFor();
 
   step('a relation with a row picker, and a replay into the existing sandbox');

@@ -175,6 +175,9 @@ func (a *API) createSandbox(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := a.Tenants.MarkSandbox(c.UserContext(), sb, c.Params("slug")); err != nil {
+		return err
+	}
 	_, target, err := a.target(c, sb.Slug)
 	if err != nil {
 		return err

@@ -36,6 +36,8 @@ type Tenant struct {
 	Name      string    `json:"name"`
 	Dialect   string    `json:"dialect"`
 	CreatedAt time.Time `json:"created_at"`
+	// SandboxOf is the slug of the tenant this one was made from as a sandbox.
+	SandboxOf string `json:"sandbox_of,omitempty"`
 	// databaseURL is the tenant's own server, if it has one; never serialised.
 	databaseURL string
 	// placement is where a PostgreSQL tenant lives on its server (database.PlaceSchema
@@ -292,6 +294,28 @@ func (r *Registry) AddSystemVersion(ctx context.Context) error {
 	return nil
 }
 
+// AddSandboxOf records which tenant a sandbox was made from (control migration 7).
+func (r *Registry) AddSandboxOf(ctx context.Context) error {
+	str := r.cfg.Control.Dialect.ColumnType(&schema.Column{Type: schema.TypeString, Length: 63})
+	if _, err := r.cfg.Control.ExecContext(ctx, "ALTER TABLE strata_tenants ADD COLUMN sandbox_of "+str+" NULL"); err != nil {
+		return fmt.Errorf("add tenant sandbox source: %w", err)
+	}
+	return nil
+}
+
+// MarkSandbox records that t was made from source as a sandbox.
+func (r *Registry) MarkSandbox(ctx context.Context, t *Tenant, source string) error {
+	c := r.cfg.Control
+	if _, err := c.ExecContext(ctx, c.Dialect.Rebind("UPDATE strata_tenants SET sandbox_of = ? WHERE id = ?"), source, t.ID); err != nil {
+		return fmt.Errorf("record sandbox source: %w", err)
+	}
+	t.SandboxOf = source
+	r.mu.Lock()
+	delete(r.byslug, t.Slug)
+	r.mu.Unlock()
+	return nil
+}
+
 // snapshotVersion names a system snapshot: a hash of its tables.
 func snapshotVersion(tables []schema.Table) string {
 	b, _ := json.Marshal(tables)
@@ -479,7 +503,7 @@ func (r *Registry) Delete(ctx context.Context, t *Tenant) error {
 
 // List returns every active tenant.
 func (r *Registry) List(ctx context.Context) ([]*Tenant, error) {
-	return r.query(ctx, "SELECT id, slug, name, dialect, database_url, placement, account_version, system_version, created_at FROM strata_tenants WHERE status = 'active' ORDER BY slug")
+	return r.query(ctx, "SELECT id, slug, name, dialect, database_url, placement, account_version, system_version, created_at, sandbox_of FROM strata_tenants WHERE status = 'active' ORDER BY slug")
 }
 
 // Get returns an active tenant by slug; the answer is cached for a moment, since it
@@ -512,7 +536,7 @@ func (r *Registry) lookup(ctx context.Context, slug string) (*Tenant, error) {
 	if !SlugPattern.MatchString(slug) {
 		return nil, nil
 	}
-	ts, err := r.query(ctx, r.cfg.Control.Dialect.Rebind("SELECT id, slug, name, dialect, database_url, placement, account_version, system_version, created_at FROM strata_tenants WHERE status = 'active' AND slug = ?"), slug)
+	ts, err := r.query(ctx, r.cfg.Control.Dialect.Rebind("SELECT id, slug, name, dialect, database_url, placement, account_version, system_version, created_at, sandbox_of FROM strata_tenants WHERE status = 'active' AND slug = ?"), slug)
 	if err != nil || len(ts) == 0 {
 		return nil, err
 	}
@@ -530,14 +554,15 @@ func (r *Registry) query(ctx context.Context, q string, args ...any) ([]*Tenant,
 		var t Tenant
 		var dbURL, placement sql.NullString
 		var version sql.NullInt64
-		var system sql.NullString
+		var system, sandboxOf sql.NullString
 		var created any
-		if err := rows.Scan(&t.ID, &t.Slug, &t.Name, &t.Dialect, &dbURL, &placement, &version, &system, &created); err != nil {
+		if err := rows.Scan(&t.ID, &t.Slug, &t.Name, &t.Dialect, &dbURL, &placement, &version, &system, &created, &sandboxOf); err != nil {
 			return nil, fmt.Errorf("scan tenant: %w", err)
 		}
 		t.databaseURL = dbURL.String
 		t.accountVersion = int(version.Int64)
 		t.systemVersion = system.String
+		t.SandboxOf = sandboxOf.String
 		// Tenants registered before placements were recorded live in schemas.
 		t.placement = database.PlaceSchema
 		if placement.String == database.PlaceDatabase {
