@@ -432,6 +432,20 @@ try {
   await page.locator('tr', { hasText: 'add column posts.later' }).locator('td[data-status="rejected"]').waitFor();
   await api('PATCH', '/settings', { require_approval: 'none' });
 
+  step('row actions stay in view at 1366 px, however wide the row');
+  await page.setViewportSize({ width: 1366, height: 768 });
+  await page.goto(base + '/#/t/acme/data/posts');
+  await page.getByRole('cell', { name: 'first', exact: true }).waitFor();
+  for (const width of [1366, 900]) {
+    await page.setViewportSize({ width, height: 768 });
+    const edit = page.getByRole('button', { name: 'Edit row' }).first();
+    const box = await edit.boundingBox();
+    if (!box || box.x + box.width > width) throw new Error(`at ${width} px the row's Edit button is outside the viewport: ${JSON.stringify(box)}`);
+  }
+  // At 900 px the rows are wider than the grid: the check above is a real one.
+  if (!(await page.locator('.scroll').first().evaluate((el) => el.scrollWidth > el.clientWidth))) throw new Error('the grid does not overflow at 900 px; the check proves nothing');
+  await page.setViewportSize({ width: 1280, height: 800 });
+
   step('phone width');
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + '/#/t/acme/tables/posts');
