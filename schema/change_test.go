@@ -945,9 +945,15 @@ func TestPurgeTableTakesItsTrashedColumns(t *testing.T) {
 			t.Errorf("still in the trash after its table was purged: %+v", tr)
 		}
 	}
-	// Purge order: a junction's entry comes before the tables it points to.
-	order := PurgeOrder([]Trashed{{ID: "a", Kind: "table", TableDef: &Table{}}, {ID: "j", Kind: "table", TableDef: &Table{Junction: true}}, {ID: "c", Kind: "column"}})
-	if order[0].ID != "j" || order[1].ID != "a" || order[2].ID != "c" {
-		t.Errorf("purge order %v", []string{order[0].ID, order[1].ID, order[2].ID})
+	// Purge order: a junction's entry comes before the tables it points to, and a
+	// column of a trashed table goes with its table.
+	order := PurgeOrder([]Trashed{{ID: "a", Kind: "table", TableDef: &Table{}}, {ID: "j", Kind: "table", TableDef: &Table{Junction: true}},
+		{ID: "c", Kind: "column", TableID: "live"}, {ID: "ac", Kind: "column", TableID: "a"}})
+	var ids []string
+	for _, tr := range order {
+		ids = append(ids, tr.ID)
+	}
+	if !slices.Equal(ids, []string{"j", "a", "c"}) {
+		t.Errorf("purge order %v, want [j a c]", ids)
 	}
 }

@@ -140,15 +140,23 @@ type Trashed struct {
 	ColumnDef *Column `json:"column_def,omitempty"`
 }
 
-// PurgeOrder is the order in which trashed items can be dropped for good, one by one:
-// junction tables first, since a junction trashed with its many-to-many relation keeps
-// its foreign keys to both sides (so the relation can be restored), and a side trashed
-// before it cannot be dropped while it points there; then the rest, oldest first.
+// PurgeOrder lists the trashed items to drop for good, one by one, in an order that
+// works: junction tables first, since a junction trashed with its many-to-many relation
+// keeps its foreign keys to both sides (so the relation can be restored), and a side
+// trashed before it cannot be dropped while it points there; then the rest, oldest
+// first. A column trashed from a table that is itself in the trash is left out: it
+// goes with its table.
 func PurgeOrder(trash []Trashed) []Trashed {
-	out := slices.Clone(trash)
+	tables := map[string]bool{}
+	for _, tr := range trash {
+		if tr.Kind == "table" {
+			tables[tr.ID] = true
+		}
+	}
+	out := slices.DeleteFunc(slices.Clone(trash), func(tr Trashed) bool { return tr.Kind == "column" && tables[tr.TableID] })
+	junction := func(tr Trashed) bool { return tr.TableDef != nil && tr.TableDef.Junction }
 	slices.SortStableFunc(out, func(a, b Trashed) int {
-		ja, jb := a.TableDef != nil && a.TableDef.Junction, b.TableDef != nil && b.TableDef.Junction
-		switch {
+		switch ja, jb := junction(a), junction(b); {
 		case ja == jb:
 			return 0
 		case ja:

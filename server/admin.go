@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"strata/modules/apierr"
 	"strata/modules/auth"
 )
 
@@ -62,7 +63,7 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fail := func(code, msg string) int {
 		if *asJSON {
-			b, _ := json.Marshal(map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": map[string]any{"code": code}}}})
+			b, _ := json.Marshal(apierr.Body(apierr.New(0, code, "%s", msg)))
 			fmt.Fprintln(stderr, string(b))
 		} else {
 			fmt.Fprintf(stderr, "strata admin reset-password: %s\n", msg)

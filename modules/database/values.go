@@ -63,6 +63,19 @@ func Bool(v any) bool {
 	return false
 }
 
+// timeLayouts are the date-time texts read back: RFC 3339 (what Strata writes), and the
+// forms SQLite's date functions and drivers write (zone-less ones read as UTC), so rows
+// written by custom SQL read as Strata's own.
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02 15:04:05.999999999-07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04",
+	"2006-01-02T15:04",
+	"2006-01-02",
+}
+
 // Time reads a scanned date-time, or nil for NULL or unreadable text.
 func Time(v any) *time.Time {
 	switch x := v.(type) {
@@ -70,7 +83,7 @@ func Time(v any) *time.Time {
 		t := x.UTC()
 		return &t
 	case string, []byte:
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999", "2006-01-02 15:04:05"} {
+		for _, layout := range timeLayouts {
 			if t, err := time.Parse(layout, Text(x)); err == nil {
 				t = t.UTC()
 				return &t

@@ -68,9 +68,6 @@ func ExportSQL(ctx context.Context, q schema.Querier, d, target schema.Dialect, 
 	// the schema it builds has no strata_del_… leftovers. (The history itself keeps the
 	// soft drops: a later restore or rollback in it needs the trashed names.)
 	for _, tr := range schema.PurgeOrder(model.Trash) {
-		if !slices.ContainsFunc(model.Trash, func(o schema.Trashed) bool { return o.ID == tr.ID }) {
-			continue // a column of a table purged just before
-		}
 		after, resolved, err := schema.Apply(model, schema.Change{Type: schema.Purge, TrashID: tr.ID}, func() string { return "" })
 		if err != nil {
 			return "", fmt.Errorf("purge trashed %s: %w", tr.TrashName, err)

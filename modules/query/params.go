@@ -51,6 +51,9 @@ const maxArrayIndex = 1000
 // anything (an object where a list goes, a repeated limit, both JSON and bracket form)
 // is an error, never silently dropped. maxDepth bounds the brackets of one key.
 func Canonical(p Params, maxDepth int) (Params, error) {
+	if plainForm(p) {
+		return p, nil // the usual request: nothing to fold, nothing refused
+	}
 	out := make(Params, len(p))
 	trees := map[string]map[string]any{}
 	plain := map[string][]string{}
@@ -125,6 +128,17 @@ func Canonical(p Params, maxDepth int) (Params, error) {
 		}
 	}
 	return out, nil
+}
+
+// plainForm reports whether p is already in the form Parse reads: no brackets, no key
+// given twice, no refused parameter.
+func plainForm(p Params) bool {
+	for k, vs := range p {
+		if len(vs) > 1 || strings.IndexByte(k, '[') >= 0 || queryParams[k] == refusedParam {
+			return false
+		}
+	}
+	return true
 }
 
 // paramName turns a bracket-form key into the parameter it belongs to.

@@ -227,17 +227,6 @@ func number(v any) (float64, bool) {
 	return 0, false
 }
 
-// storedTimeLayouts are the date-time texts other than RFC 3339 that SQLite's date
-// functions produce, read as UTC, so rows written by custom SQL read as Strata's own.
-var storedTimeLayouts = []string{
-	"2006-01-02 15:04:05.999999999-07:00",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04",
-	"2006-01-02T15:04",
-	"2006-01-02",
-}
-
 // datetimeText renders a date-time stored as text as RFC 3339 in UTC. Strata's own
 // SQLite text (schema.TimeLayout) only loses the fraction's trailing zeros, without
 // a parse: that is every date-time of every row read on SQLite.
@@ -256,13 +245,8 @@ func datetimeText(s string) string {
 		}
 		return s[:frac] + "Z"
 	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC().Format(time.RFC3339Nano)
-	}
-	for _, l := range storedTimeLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t.UTC().Format(time.RFC3339Nano)
-		}
+	if t := database.Time(s); t != nil {
+		return t.Format(time.RFC3339Nano)
 	}
 	return s
 }

@@ -32,6 +32,9 @@ type heldFrame struct {
 	parts      [][]byte // JSON arrays, joined into one when the frame leaves
 	size       int
 	since      time.Time // when it began to wait
+	// single is the message of the first part alone, as built once for every
+	// subscriber of a group: it leaves as it is when nothing merged into it.
+	single []byte
 }
 
 // maxMergedBytes bounds the data of one merged event; past it the next rows wait in
@@ -58,7 +61,8 @@ func (s *Session) sendText(frame []byte) {
 
 // sendEvent sends {"type":"subscription","uid":uid,"event":event,"data":data} in its
 // turn, merged with a waiting message of the same subscription and event. frame
-// builds the message when pacing is off (subscribers of a group share it).
+// builds the message of data alone, which subscribers of a group share; a merged
+// message is built for its session when it leaves.
 func (s *Session) sendEvent(uid, event string, data []byte, frame func() []byte) {
 	gap := s.hub.limits.FrameGap
 	if gap <= 0 {
@@ -84,7 +88,7 @@ func (s *Session) sendEvent(uid, event string, data []byte, frame func() []byte)
 		}
 		break
 	}
-	s.hold(&heldFrame{uid: uid, event: event, parts: [][]byte{data}, size: len(data), since: now}, now)
+	s.hold(&heldFrame{uid: uid, event: event, parts: [][]byte{data}, size: len(data), since: now, single: frame()}, now)
 }
 
 // hold queues h behind the frames already waiting. A client so far behind that the
@@ -159,7 +163,11 @@ func (s *Session) releaseHeld() {
 	s.held[0] = nil
 	s.held = s.held[1:]
 	s.nextFrame = now.Add(gap)
-	if head.frame == nil {
+	switch {
+	case head.frame != nil:
+	case len(head.parts) == 1:
+		head.frame = head.single
+	default:
 		head.frame = appendFrame(nil, opText, eventMessage(head.uid, head.event, joinLists(head.parts)))
 	}
 	s.sendFrame(head.frame)
@@ -168,9 +176,6 @@ func (s *Session) releaseHeld() {
 
 // joinLists joins JSON arrays (as json.Marshal writes them) into one.
 func joinLists(parts [][]byte) []byte {
-	if len(parts) == 1 {
-		return parts[0]
-	}
 	out := []byte{'['}
 	for _, p := range parts {
 		p = bytes.TrimSpace(p)

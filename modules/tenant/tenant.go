@@ -998,9 +998,6 @@ func (r *Registry) purgeExpired(ctx context.Context, t *Tenant, db *database.DB,
 		return
 	}
 	for _, tr := range expired(m, cutoff) {
-		if now, err := r.Model(ctx, t, db); err == nil && !slices.ContainsFunc(now.Trash, func(o schema.Trashed) bool { return o.ID == tr.ID }) {
-			continue // a column of a table purged just before
-		}
 		_, err = r.cfg.Migration.Apply(ctx, r.Target(t, db), migration.Request{
 			Change: schema.Change{Type: schema.Purge, TrashID: tr.ID}, Unattended: true, CreatedBy: "system",
 			Name: "purge expired trash " + tr.TrashName,
