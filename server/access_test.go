@@ -115,7 +115,7 @@ func TestRowRuleSelf(t *testing.T) {
 				t.Errorf("bob lost his row")
 			}
 			// End users have no schema, migration or identity routes.
-			for _, p := range []string{"/tables", "/migrations", "/users", "/permissions", "/openapi.json", "/settings"} {
+			for _, p := range []string{"/migrations", "/users", "/permissions", "/openapi.json", "/settings", "/relations", "/tables/notes/indexes"} {
 				if st, _ := alice.call("GET", "/api/t/acme"+p, nil, nil); st != 403 {
 					t.Errorf("end user on %s: %d", p, st)
 				}
@@ -422,6 +422,60 @@ func TestWildcardFieldsFollowPermissions(t *testing.T) {
 			want := map[string]any{"id": post, "title": "t", "author": map[string]any{"name": "ann"}}
 			if !reflect.DeepEqual(row, want) {
 				t.Fatalf("alice's *.* = %v, want %v (no note, no author secret, no audits she may not read)", row, want)
+			}
+		})
+	}
+}
+
+// TestNonAdminSchemaView: a signed-in user's /tables and /permissions/me show the
+// tables and columns their role may use and nothing else, so the data app built from
+// them offers no screen or field the API would refuse.
+func TestNonAdminSchemaView(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			admin := startNode(t, b.newControlURL(t), nil)
+			admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			admin.mustCall(200, "PATCH", "/api/t/acme/settings", map[string]any{"allow_signup": true})
+			admin.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "docs", "columns": []any{
+				map[string]any{"name": "title", "type": "string"}, map[string]any{"name": "secret", "type": "string"}}})
+			admin.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "hidden", "columns": []any{map[string]any{"name": "x", "type": "string"}}})
+			authd := roleID(t, admin, "acme", "authenticated")
+			admin.mustCall(200, "POST", "/api/t/acme/permissions", map[string]any{"role": authd, "collection": "docs", "action": "read", "fields": []string{"title"}})
+			admin.mustCall(200, "POST", "/api/t/acme/permissions", map[string]any{"role": authd, "collection": "docs", "action": "update",
+				"fields": []string{"title"}, "presets": map[string]any{"secret": "set by rule"}, "permissions": map[string]any{"owner_id": map[string]any{"_eq": "$CURRENT_USER"}}})
+			alice := tenantUser(t, admin, "acme", "alice@example.com")
+
+			tables := alice.mustCall(200, "GET", "/api/t/acme/tables", nil)
+			if got := texts(tables, "name"); strings.Join(got, ",") != "docs" {
+				t.Fatalf("alice's tables: %v", got)
+			}
+			var cols []string
+			for _, c := range tables.get("data.0.columns").([]any) {
+				cols = append(cols, c.(map[string]any)["name"].(string))
+			}
+			if strings.Join(cols, ",") != "id,title" {
+				t.Errorf("alice's columns of docs: %v", cols)
+			}
+			if st, _ := alice.call("GET", "/api/t/acme/tables/hidden", nil, nil); st != 404 {
+				t.Errorf("a table alice may not use: %d", st)
+			}
+			me := alice.mustCall(200, "GET", "/api/t/acme/permissions/me", nil)
+			want := map[string]any{
+				"read":   map[string]any{"access": "full", "fields": []any{"title"}},
+				"create": map[string]any{"access": "none"},
+				"update": map[string]any{"access": "partial", "fields": []any{"title"}, "presets": map[string]any{"secret": "set by rule"}},
+				"delete": map[string]any{"access": "none"},
+				"share":  map[string]any{"access": "none"},
+			}
+			if got := me.get("data.docs"); !reflect.DeepEqual(got, want) {
+				t.Errorf("permissions/me docs = %v, want %v", got, want)
+			}
+			if len(me.get("data").(map[string]any)) != 1 {
+				t.Errorf("permissions/me names tables alice may not use: %s", me)
+			}
+			if admin.mustCall(200, "GET", "/api/t/acme/permissions/me", nil).get("data.hidden.delete.access") != "full" {
+				t.Errorf("an admin's permissions/me is not full everywhere")
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -97,8 +98,45 @@ func TestAuthorizationMatrix(t *testing.T) {
 
 			ownNotes := map[string][]string{"alice": {"alice's"}, "bob": {"bob's"}, "tenant_admin": {"alice's", "bob's"}, "platform": {"alice's", "bob's"}, "api_key": nil}
 			cases := []matrixCase{
-				{name: "list tables", method: "GET", path: "/tables", want: adminOnly(200)},
-				{name: "read a table", method: "GET", path: "/tables/notes", want: adminOnly(200)},
+				// Everyone reads the schema as far as their role may use it: the data app of a
+				// non-admin is built from it, and it must say nothing of the rest.
+				{name: "list tables", method: "GET", path: "/tables", want: with(every(200), "other_admin", 401),
+					read: func(t *testing.T, caller string, r reply) {
+						want := map[string]string{"anonymous": "posts", "alice": "notes,posts", "bob": "notes,posts", "api_key": "notes,posts"}[caller]
+						got := texts(r, "name")
+						if want == "" {
+							if !slices.Contains(got, "authors") || !slices.Contains(got, "table_definition") {
+								t.Errorf("%s: an admin misses tables: %v", caller, got)
+							}
+							return
+						}
+						if slices.Sort(got); strings.Join(got, ",") != want {
+							t.Errorf("%s: tables %v, want %s", caller, got, want)
+						}
+						if rels := fmt.Sprint(r.get("data")); strings.Contains(rels, "authors") || strings.Contains(rels, "_idx") {
+							t.Errorf("%s: a hidden table or an index leaked: %s", caller, rels)
+						}
+					}},
+				{name: "read a table", method: "GET", path: "/tables/notes", want: with(every(200), "anonymous", 404, "other_admin", 401)},
+				{name: "read a hidden table", method: "GET", path: "/tables/authors", want: with(adminOnly(200), "anonymous", 404, "alice", 404, "bob", 404, "api_key", 404)},
+				{name: "my permissions", method: "GET", path: "/permissions/me", want: with(every(200), "other_admin", 401),
+					read: func(t *testing.T, caller string, r reply) {
+						want := map[string]string{
+							"anonymous":    "posts:full/none/none/none",
+							"alice":        "notes:partial/full/partial/partial posts:full/full/partial/partial",
+							"tenant_admin": "authors:full/full/full/full notes:full/full/full/full posts:full/full/full/full",
+						}
+						want["bob"], want["api_key"], want["platform"] = want["alice"], want["alice"], want["tenant_admin"]
+						var got []string
+						for table, acts := range r.get("data").(map[string]any) {
+							a := acts.(map[string]any)
+							pick := func(action string) string { return a[action].(map[string]any)["access"].(string) }
+							got = append(got, table+":"+pick("read")+"/"+pick("create")+"/"+pick("update")+"/"+pick("delete"))
+						}
+						if slices.Sort(got); strings.Join(got, " ") != want[caller] {
+							t.Errorf("%s: permissions/me %v, want %s", caller, got, want[caller])
+						}
+					}},
 				{name: "dry-run a table", method: "POST", path: "/tables?dry_run=true", body: map[string]any{"name": "t_new", "columns": []any{}}, want: adminOnly(200)},
 				{name: "add a column (dry run)", method: "POST", path: "/tables/notes/columns?dry_run=true", body: map[string]any{"name": "c_new", "type": "integer"}, want: adminOnly(200)},
 				{name: "indexes", method: "GET", path: "/tables/notes/indexes", want: adminOnly(200)},
@@ -189,8 +227,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 				{name: "create a post", method: "POST", path: "/items/posts", body: map[string]any{"title": "t"},
 					want: map[string]int{"anonymous": 401, "alice": 200, "bob": 200, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 200}},
 				{name: "write metadata", method: "POST", path: "/items/table_definition?dry_run=true", body: map[string]any{"name": "t_x", "columns": []any{}}, want: adminOnly(200)},
+				// Anonymous callers see what beta's public role may use: nothing here.
 				{name: "another tenant's tables", method: "GET", path: "../beta/tables",
-					want: map[string]int{"anonymous": 401, "alice": 401, "bob": 401, "tenant_admin": 401, "other_admin": 200, "platform": 200, "api_key": 401}},
+					read: func(t *testing.T, caller string, r reply) {
+						if n := len(r.get("data").([]any)); caller == "anonymous" && n != 0 {
+							t.Errorf("anonymous sees %d of beta's tables", n)
+						}
+					},
+					want: map[string]int{"anonymous": 200, "alice": 401, "bob": 401, "tenant_admin": 401, "other_admin": 200, "platform": 200, "api_key": 401}},
 				{name: "another tenant's items", method: "GET", path: "../beta/items/table_definition",
 					want: map[string]int{"anonymous": 403, "alice": 401, "bob": 401, "tenant_admin": 401, "other_admin": 200, "platform": 200, "api_key": 401}},
 				{name: "rename a table", method: "PATCH", path: "/tables/notes?dry_run=true", body: map[string]any{"name": "notes2"}, want: adminOnly(200)},

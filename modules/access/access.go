@@ -62,6 +62,21 @@ func (p *Policy) Rule(table, action string) *Rule {
 	return p.rules[table][action]
 }
 
+// Grants reports whether the policy allows some action on table.
+func (p *Policy) Grants(table string) bool { return p.Admin || len(p.rules[table]) > 0 }
+
+// Access is how much of action on a table a rule grants, as Directus names it: "none"
+// (no rule), "partial" (a row rule limits it) or "full".
+func Access(r *Rule) string {
+	switch {
+	case r == nil:
+		return "none"
+	case len(r.Filter) > 0:
+		return "partial"
+	}
+	return "full"
+}
+
 // AllowsField reports whether a rule lets the caller touch field.
 func (r *Rule) AllowsField(field string) bool {
 	if r.Fields == nil {

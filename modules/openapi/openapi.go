@@ -274,7 +274,7 @@ func schemaPaths() obj {
 		return obj{"parameters": []any{path("id")}, "post": withConfirm(op(id, summary, params, nil, ok))}
 	}
 	return obj{
-		"/tables": obj{"get": op("list_tables", "List tables", nil, nil, ok),
+		"/tables": obj{"get": op("list_tables", "List tables (a non-admin sees only the tables and columns its role may use)", nil, nil, ok),
 			"post": withConfirm(op("create_table", "Create a table", []any{dry}, body, ok))},
 		"/tables/{table}": obj{"parameters": []any{path("table")},
 			"get":    op("get_table", "Read a table", nil, nil, ok),
@@ -341,7 +341,8 @@ func schemaPaths() obj {
 		"/roles": obj{"get": op("list_roles", "List roles", nil, nil, ok), "post": op("create_role", "Create a role", nil, body, ok)},
 		"/roles/{id}": obj{"parameters": []any{path("id")}, "patch": op("update_role", "Update a role", nil, body, ok),
 			"delete": op("delete_role", "Delete a role", nil, nil, obj{"204": obj{"description": "Deleted"}})},
-		"/permissions": obj{"get": op("list_permissions", "List permissions", nil, nil, ok), "post": op("create_permission", "Create a permission", nil, body, ok)},
+		"/permissions/me": obj{"get": op("my_permissions", "What the caller may do: per table and action, access none/partial/full, fields and presets", nil, nil, ok)},
+		"/permissions":    obj{"get": op("list_permissions", "List permissions", nil, nil, ok), "post": op("create_permission", "Create a permission", nil, body, ok)},
 		"/permissions/{id}": obj{"parameters": []any{path("id")}, "patch": op("update_permission", "Update a permission", nil, body, ok),
 			"delete": op("delete_permission", "Delete a permission", nil, nil, obj{"204": obj{"description": "Deleted"}})},
 		"/api-keys": obj{"get": op("list_api_keys", "List API keys", nil, nil, ok), "post": op("create_api_key", "Create an API key (its secret is shown once)", nil, body, ok)},

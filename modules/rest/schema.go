@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"strata/modules/access"
 	"strata/modules/apierr"
 	"strata/modules/database"
 	"strata/modules/migration"
@@ -86,16 +87,59 @@ func tableAfter(res *migration.Result, name string) any {
 	return nil
 }
 
+// visibleTables is the model as the caller may see it. Admins see every table. Anyone
+// else sees the user tables their role may do something with, only the columns some
+// rule of theirs lets them touch (and id), no indexes, and only the relations between
+// such tables: a non-admin's data app is built from this, so it shows what they may
+// use and says nothing of the rest of the schema.
+func visibleTables(m *schema.Model, p *access.Policy) []tableView {
+	out := make([]tableView, 0, len(m.Tables))
+	if p == nil || p.Admin {
+		for i := range m.Tables {
+			out = append(out, viewTable(m, &m.Tables[i]))
+		}
+		return out
+	}
+	visible := func(t *schema.Table) bool { return t != nil && !t.System && !t.Junction && p.Grants(t.Name) }
+	for i := range m.Tables {
+		t := &m.Tables[i]
+		if !visible(t) {
+			continue
+		}
+		shown := schema.Table{ID: t.ID, Name: t.Name, Description: t.Description, Indexes: []schema.Index{}}
+		for _, col := range t.Columns {
+			if col.Name == "id" || allowsAny(p, t.Name, col.Name) {
+				shown.Columns = append(shown.Columns, col)
+			}
+		}
+		v := tableView{Table: &shown, Relations: []schema.Relation{}}
+		for _, r := range m.Relations {
+			if (r.Table == t.Name || r.Target == t.Name) && visible(m.Table(r.Table)) && visible(m.Table(r.Target)) {
+				v.Relations = append(v.Relations, r)
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// allowsAny reports whether some action the policy grants on table may touch field.
+func allowsAny(p *access.Policy, table, field string) bool {
+	for _, action := range access.Actions {
+		if r := p.Rule(table, action); r != nil && r.AllowsField(field) {
+			return true
+		}
+	}
+	return false
+}
+
+// listTables answers every caller with the tables they may see (visibleTables).
 func (a *API) listTables(c *fiber.Ctx) error {
 	m, err := a.model(c)
 	if err != nil {
 		return err
 	}
-	out := make([]tableView, 0, len(m.Tables))
-	for i := range m.Tables {
-		out = append(out, viewTable(m, &m.Tables[i]))
-	}
-	return c.JSON(fiber.Map{"data": out})
+	return c.JSON(fiber.Map{"data": visibleTables(m, callerOf(c).Policy)})
 }
 
 func (a *API) getTable(c *fiber.Ctx) error {
@@ -103,11 +147,46 @@ func (a *API) getTable(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	t := m.Table(c.Params("table"))
-	if t == nil {
-		return errNotFound("table", c.Params("table"))
+	for _, v := range visibleTables(m, callerOf(c).Policy) {
+		if v.Name == c.Params("table") {
+			return c.JSON(fiber.Map{"data": v})
+		}
 	}
-	return c.JSON(fiber.Map{"data": viewTable(m, t)})
+	return errNotFound("table", c.Params("table"))
+}
+
+// myPermissions answers GET /permissions/me as Directus does: per table the caller may
+// use, per action, its access ("none", "partial" or "full"), the fields it may touch
+// and the presets applied. Tables the caller may do nothing with are left out.
+func (a *API) myPermissions(c *fiber.Ctx) error {
+	m, err := a.model(c)
+	if err != nil {
+		return err
+	}
+	p := callerOf(c).Policy
+	out := map[string]map[string]any{}
+	for _, v := range visibleTables(m, p) {
+		if v.System || v.Junction {
+			continue
+		}
+		actions := map[string]any{"share": fiber.Map{"access": "none"}}
+		for _, action := range access.Actions {
+			r := p.Rule(v.Name, action)
+			entry := fiber.Map{"access": access.Access(r)}
+			if r != nil {
+				entry["fields"] = r.Fields
+				if r.Fields == nil {
+					entry["fields"] = []string{"*"}
+				}
+				if len(r.Presets) > 0 {
+					entry["presets"] = r.Presets
+				}
+			}
+			actions[action] = entry
+		}
+		out[v.Name] = actions
+	}
+	return c.JSON(fiber.Map{"data": out})
 }
 
 // createTableChange turns a create-table body into a change (its permissions are
