@@ -474,6 +474,10 @@ func TestNonAdminSchemaView(t *testing.T) {
 			if len(me.get("data").(map[string]any)) != 1 {
 				t.Errorf("permissions/me names tables alice may not use: %s", me)
 			}
+			if alice.mustCall(200, "GET", "/api/t/acme/users/me", nil).get("data.admin_access") != false ||
+				admin.mustCall(200, "GET", "/api/t/acme/users/me", nil).get("data.admin_access") != true {
+				t.Errorf("users/me does not tell an admin from a user")
+			}
 			if admin.mustCall(200, "GET", "/api/t/acme/permissions/me", nil).get("data.hidden.delete.access") != "full" {
 				t.Errorf("an admin's permissions/me is not full everywhere")
 			}

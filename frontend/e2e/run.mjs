@@ -4,7 +4,8 @@
 //
 // It signs in, creates a tenant, designs a table with three columns, adds two rows in
 // the grid, watches the migrations arrive live, drops a column through the confirm
-// dialog, rolls the drop back, and makes a sandbox; screenshots go to docs/screenshots.
+// dialog, rolls the drop back, and makes a sandbox; then a tenant user who is not an
+// admin signs in to the data app their role allows. Screenshots go to docs/screenshots.
 // Any console error fails the run.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -24,6 +25,9 @@ const { base, stop } = await startStrata(password);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+}).catch((e) => {
+  stop(); // a server left running would hold the caller's pipe open
+  throw e;
 });
 const errors = [];
 let failed = false;
@@ -445,6 +449,41 @@ try {
   // At 900 px the rows are wider than the grid: the check above is a real one.
   if (!(await page.locator('.scroll').first().evaluate((el) => el.scrollWidth > el.clientWidth))) throw new Error('the grid does not overflow at 900 px; the check proves nothing');
   await page.setViewportSize({ width: 1280, height: 800 });
+
+  step('a tenant user who is not an admin gets the data app their role allows');
+  const roles = (await api('GET', '/roles')).data;
+  const authenticated = roles.find((r) => r.name === 'authenticated').id;
+  await api('POST', '/users', { email: 'user@example.com', password: 'User-pass-123!', role: authenticated });
+  await api('POST', '/permissions', { role: authenticated, collection: 'posts', action: 'read', fields: ['id', 'title', 'views', 'created_at'] });
+  await api('POST', '/permissions', { role: authenticated, collection: 'posts', action: 'create', fields: ['title'] });
+  const userContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const user = await userContext.newPage();
+  user.on('console', consoleError);
+  user.on('pageerror', (e) => errors.push(String(e)));
+  await user.goto(base + '/');
+  await user.getByLabel('Email').fill('user@example.com');
+  await user.getByLabel('Password').fill('User-pass-123!');
+  await user.getByLabel(/^Tenant/).fill('acme');
+  await user.getByRole('button', { name: 'Sign in' }).click();
+  // Home is the data app on the one table the role may use; no admin screen is offered.
+  await user.getByRole('table', { name: 'Rows of posts' }).waitFor();
+  await user.getByRole('cell', { name: 'first', exact: true }).waitFor();
+  const tenantNav = user.getByRole('navigation', { name: 'Tenant' });
+  if ((await tenantNav.getByRole('link').allTextContents()).join(',') !== 'Data') throw new Error(`a user's navigation: ${await tenantNav.textContent()}`);
+  if (await user.getByRole('button', { name: /Edit row|Delete row/ }).count()) throw new Error('a user without update or delete rights is offered Edit or Delete');
+  if (await user.locator('select[name="data-table"] option', { hasText: 'writers' }).count()) throw new Error('a table the role may not use is offered');
+  const userForm = user.getByRole('form', { name: 'New row' });
+  if (await userForm.locator('input[name="new-views"]').count()) throw new Error('the new-row form offers a field the role may not create');
+  await userForm.locator('input[name="new-title"]').fill('from a user');
+  await userForm.getByRole('button', { name: 'Add row' }).click();
+  await user.getByRole('cell', { name: 'from a user', exact: true }).waitFor();
+  await user.screenshot({ path: join(shots, 'data-user.png') });
+  await audit(user, 'data app of a non-admin user');
+  // An admin screen's address leads back to the data app.
+  await user.goto(base + '/#/t/acme/migrations');
+  await user.getByRole('table', { name: 'Rows of posts' }).waitFor();
+  if (!user.url().endsWith('#/t/acme/data/posts')) throw new Error(`a user on an admin address lands on ${user.url()}`);
+  await userContext.close();
 
   step('phone width');
   await page.setViewportSize({ width: 390, height: 844 });

@@ -265,9 +265,9 @@ func (a *API) me(c *fiber.Ctx) error {
 	case "anonymous":
 		return apierr.Unauthorized("INVALID_CREDENTIALS", "authentication required")
 	case "platform":
-		return c.JSON(fiber.Map{"data": fiber.Map{"id": caller.UserID, "role": auth.RolePlatformAdmin}})
+		return c.JSON(fiber.Map{"data": fiber.Map{"id": caller.UserID, "role": auth.RolePlatformAdmin, "admin_access": true}})
 	case "api_key":
-		return c.JSON(fiber.Map{"data": fiber.Map{"id": nil, "role_id": caller.RoleID}})
+		return c.JSON(fiber.Map{"data": fiber.Map{"id": nil, "role_id": caller.RoleID, "admin_access": caller.Admin()}})
 	}
 	rows, err := a.systemRows(c, "strata_users", userFields, []string{caller.UserID})
 	if err != nil {
@@ -276,6 +276,9 @@ func (a *API) me(c *fiber.Ctx) error {
 	if len(rows) == 0 {
 		return apierr.Unauthorized("INVALID_TOKEN", "the account no longer exists")
 	}
+	// admin_access (as Directus names a role's admin flag) tells a client which app to
+	// show: the tenant admin's, or the data app limited by /permissions/me.
+	rows[0]["admin_access"] = caller.Admin()
 	return c.JSON(fiber.Map{"data": rows[0]})
 }
 

@@ -52,7 +52,32 @@ export async function login(email, password, tenant) {
   });
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new ApiError(r.status, body);
-  save({ email, tenant: tenant || '', access: body.data.access_token, refresh: body.data.refresh_token });
+  const s = { email, tenant: tenant || '', access: body.data.access_token, refresh: body.data.refresh_token, admin: !tenant };
+  if (tenant) {
+    // A tenant user gets the admin's app or the data app: /users/me says which.
+    const me = await fetch(`${base}/users/me`, { headers: { Authorization: `Bearer ${s.access}` } });
+    s.admin = me.ok && (await me.json()).data?.admin_access === true;
+  }
+  save(s);
+}
+
+// home is where a session starts: the platform's tenant list, or its own tenant.
+export function home(s = session()) {
+  if (!s?.tenant) return '#/';
+  return `#/t/${encodeURIComponent(s.tenant)}/${s.admin ? 'tables' : 'data'}`;
+}
+
+// permissions reads what the caller may do in a tenant (GET /permissions/me): per table
+// and action, {access: none|partial|full, fields, presets}.
+export async function permissions(tenant) {
+  return (await request('GET', `/api/t/${tenant}/permissions/me`)).data || {};
+}
+
+// can reports whether perms allow action on table (and on field, when it is given).
+export function can(perms, table, action, field) {
+  const p = perms?.[table]?.[action];
+  if (!p || p.access === 'none') return false;
+  return field === undefined || field === 'id' || !p.fields || p.fields.includes('*') || p.fields.includes(field);
 }
 
 export async function logout() {
