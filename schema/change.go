@@ -58,6 +58,8 @@ type Change struct {
 	Index *Index `json:"index,omitempty"`
 	// Description is the new description for alter_table.
 	Description *string `json:"description,omitempty"`
+	// DisplayTemplate is the new display template for alter_table.
+	DisplayTemplate *string `json:"display_template,omitempty"`
 	// TrashName is where a soft drop moves the table or column.
 	TrashName string `json:"trash_name,omitempty"`
 	// TrashID identifies the trashed item a purge removes.
@@ -147,13 +149,21 @@ func apply(m *Model, c *Change, gen IDGen) error {
 		if err != nil {
 			return err
 		}
-		if c.Description == nil {
-			return fieldErr("description", "is required")
+		if c.Description == nil && c.DisplayTemplate == nil {
+			return fieldErr("description", "is required (or display_template)")
 		}
-		if len(*c.Description) > 2000 {
-			return fieldErr("description", "at most 2000 characters")
+		if c.Description != nil {
+			if len(*c.Description) > 2000 {
+				return fieldErr("description", "at most 2000 characters")
+			}
+			t.Description = *c.Description
 		}
-		t.Description = *c.Description
+		if c.DisplayTemplate != nil {
+			if err := ValidateDisplayTemplate("display_template", t, *c.DisplayTemplate); err != nil {
+				return err
+			}
+			t.DisplayTemplate = *c.DisplayTemplate
+		}
 		return nil
 	case DropTable:
 		return applyDropTable(m, c, gen)
@@ -269,7 +279,7 @@ func applyCreateTable(m *Model, c *Change, gen IDGen) error {
 	if len(def.Description) > 2000 {
 		return fieldErr("description", "at most 2000 characters")
 	}
-	t := Table{ID: def.ID, Name: def.Name, Description: def.Description, System: c.System, Junction: def.Junction}
+	t := Table{ID: def.ID, Name: def.Name, Description: def.Description, DisplayTemplate: def.DisplayTemplate, System: c.System, Junction: def.Junction}
 	// A resolved change carries its system columns (and their ids) already.
 	if len(def.Columns) == 0 || def.Columns[0].Name != "id" || !def.Columns[0].System {
 		t.Columns = append(t.Columns, systemColumns(gen)...)
@@ -292,6 +302,9 @@ func applyCreateTable(m *Model, c *Change, gen IDGen) error {
 		}
 		t.Columns = append(t.Columns, *col)
 		addAutoIndex(&t, col)
+	}
+	if err := ValidateDisplayTemplate("display_template", &t, t.DisplayTemplate); err != nil {
+		return err
 	}
 	def.Columns = t.Columns
 	m.Tables = append(m.Tables, t)
@@ -546,6 +559,7 @@ func applyRenameColumn(m *Model, c *Change) error {
 			}
 		}
 	}
+	t.DisplayTemplate = renameInTemplate(t.DisplayTemplate, col.Name, c.NewName)
 	col.Name = c.NewName
 	return nil
 }

@@ -101,13 +101,16 @@ type Index struct {
 
 // Table is one table of the model.
 type Table struct {
-	ID          string   `json:"id"`
-	Name        string   `json:"name"`
-	Description string   `json:"description,omitempty"`
-	System      bool     `json:"system,omitempty"`
-	Junction    bool     `json:"junction,omitempty"`
-	Columns     []Column `json:"columns"`
-	Indexes     []Index  `json:"indexes"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// DisplayTemplate is how a row of this table reads where another row points at it,
+	// as Directus writes it: "{{title}} ({{year}})". Empty: the first text column.
+	DisplayTemplate string   `json:"display_template,omitempty"`
+	System          bool     `json:"system,omitempty"`
+	Junction        bool     `json:"junction,omitempty"`
+	Columns         []Column `json:"columns"`
+	Indexes         []Index  `json:"indexes"`
 }
 
 // Relation links two tables. Where the foreign key lives depends on the kind:

@@ -122,8 +122,18 @@ func Inverse(before, after *Model, c Change) ([]Change, error) {
 		if t == nil {
 			return nil, fmt.Errorf("inverse of %s: table %q not in the model before it", c.Type, c.Table)
 		}
-		d := t.Description
-		steps = []Change{{Type: AlterTable, Table: c.Table, Description: &d}}
+		// Only what the change set is restored: a template naming a column dropped since
+		// would otherwise make an unrelated description change impossible to roll back.
+		inv := Change{Type: AlterTable, Table: c.Table}
+		if c.Description != nil {
+			d := t.Description
+			inv.Description = &d
+		}
+		if c.DisplayTemplate != nil {
+			tpl := t.DisplayTemplate
+			inv.DisplayTemplate = &tpl
+		}
+		steps = []Change{inv}
 	case DropTable:
 		t := before.Table(c.Table)
 		if t == nil {

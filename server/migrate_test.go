@@ -253,7 +253,10 @@ func TestMigrateSystem(t *testing.T) {
 					// and a column of another, as if a newer snapshot had added it
 					stmts = append(stmts, "DROP TABLE "+q("migration_resolutions"),
 						"DELETE FROM "+q("column_definition")+" WHERE "+q("name")+" = 'last_used_at' AND "+q("table_id")+" IN (SELECT "+q("id")+" FROM "+q("table_definition")+" WHERE "+q("name")+" = 'strata_api_keys')",
-						"ALTER TABLE "+q("strata_api_keys")+" DROP COLUMN "+q("last_used_at"))
+						"ALTER TABLE "+q("strata_api_keys")+" DROP COLUMN "+q("last_used_at"),
+						// and a column of the metadata itself, which the upgrade reads first
+						"DELETE FROM "+q("column_definition")+" WHERE "+q("name")+" = 'display_template' AND "+q("table_id")+" IN (SELECT "+q("id")+" FROM "+q("table_definition")+" WHERE "+q("name")+" = 'table_definition')",
+						"ALTER TABLE "+q("table_definition")+" DROP COLUMN "+q("display_template"))
 				}
 				for _, s := range stmts {
 					if _, err := db.Exec(s); err != nil {
@@ -280,7 +283,7 @@ func TestMigrateSystem(t *testing.T) {
 			for _, d := range r.Data {
 				got[d.Slug] = d.Status + " " + strings.Join(d.Created, ",")
 			}
-			if got["one"] != "upgraded migration_resolutions,strata_api_keys.last_used_at" || got["two"] != "failed " || got["three"] != "up to date " {
+			if got["one"] != "upgraded table_definition.display_template,strata_api_keys.last_used_at,migration_resolutions" || got["two"] != "failed " || got["three"] != "up to date " {
 				t.Fatalf("system report: %s", out)
 			}
 			n.mustCall(200, "GET", "/api/t/one/api-keys", nil)

@@ -29,7 +29,7 @@ type spec struct {
 }
 
 var (
-	tableSpec    = spec{"table_definition", []string{"name", "description", "is_system", "is_junction", "indexes", "position", "trash_name", "trashed_at"}}
+	tableSpec    = spec{"table_definition", []string{"name", "description", "is_system", "is_junction", "indexes", "position", "trash_name", "trashed_at", "display_template"}}
 	columnSpec   = spec{"column_definition", []string{"table_id", "name", "type", "max_length", "numeric_precision", "numeric_scale", "enum_values", "is_nullable", "is_unique", "is_indexed", "default_value", "description", "is_system", "relation_id", "position", "trash_name", "trashed_at"}}
 	relationSpec = spec{"relation_definition", []string{"table_id", "name", "type", "target_table_id", "on_delete", "inverse", "junction_table_id"}}
 )
@@ -88,12 +88,12 @@ func rows(m *schema.Model) map[string]rowSet {
 	if have(tableSpec.table) {
 		rs := rowSet{}
 		for i, t := range m.Tables {
-			rs[t.ID] = []any{t.Name, nullStr(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(i), nil, nil}
+			rs[t.ID] = []any{t.Name, nullStr(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(i), nil, nil, nullStr(t.DisplayTemplate)}
 		}
 		for _, tr := range m.Trash {
 			if tr.Kind == "table" && tr.TableDef != nil {
 				t := tr.TableDef
-				rs[t.ID] = []any{t.Name, nullStr(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(-1), tr.TrashName, trashTime(tr.TrashedAt)}
+				rs[t.ID] = []any{t.Name, nullStr(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(-1), tr.TrashName, trashTime(tr.TrashedAt), nullStr(t.DisplayTemplate)}
 			}
 		}
 		out[tableSpec.table] = rs
@@ -210,20 +210,39 @@ func placeholders(n int) string {
 func Load(ctx context.Context, q schema.Querier, d schema.Dialect) (*schema.Model, error) {
 	m := &schema.Model{Tables: []schema.Table{}, Relations: []schema.Relation{}}
 	qi := d.Quote
-	trows, err := q.QueryContext(ctx, "SELECT "+qi("id")+", "+qi("name")+", "+qi("description")+", "+qi("is_system")+", "+qi("is_junction")+", "+qi("indexes")+", "+qi("trash_name")+", "+qi("trashed_at")+" FROM "+qi("table_definition")+" ORDER BY "+qi("position")+", "+qi("id"))
+	// Every column, by name: a tenant made by an older Strata lacks the columns added to
+	// table_definition since (display_template), until its system upgrade adds them, and
+	// that upgrade starts by loading its model.
+	trows, err := q.QueryContext(ctx, "SELECT * FROM "+qi("table_definition")+" ORDER BY "+qi("position")+", "+qi("id"))
 	if err != nil {
+		return nil, fmt.Errorf("read table_definition: %w", err)
+	}
+	names, err := trows.Columns()
+	if err != nil {
+		trows.Close()
 		return nil, fmt.Errorf("read table_definition: %w", err)
 	}
 	byID := map[string]*schema.Table{}
 	trashed := map[string]schema.Trashed{}
 	var order []string
 	for trows.Next() {
-		var id, name, desc, sys, junc, idx, trash, trashedAt any
-		if err := trows.Scan(&id, &name, &desc, &sys, &junc, &idx, &trash, &trashedAt); err != nil {
+		vals := make([]any, len(names))
+		ptrs := make([]any, len(names))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := trows.Scan(ptrs...); err != nil {
 			trows.Close()
 			return nil, fmt.Errorf("scan table_definition: %w", err)
 		}
-		t := &schema.Table{ID: database.Text(id), Name: database.Text(name), Description: database.Text(desc), System: database.Bool(sys), Junction: database.Bool(junc), Columns: []schema.Column{}, Indexes: []schema.Index{}}
+		row := make(map[string]any, len(names))
+		for i, n := range names {
+			row[n] = vals[i]
+		}
+		idx, trash, trashedAt := row["indexes"], row["trash_name"], row["trashed_at"]
+		t := &schema.Table{ID: database.Text(row["id"]), Name: database.Text(row["name"]), Description: database.Text(row["description"]),
+			DisplayTemplate: database.Text(row["display_template"]), System: database.Bool(row["is_system"]), Junction: database.Bool(row["is_junction"]),
+			Columns: []schema.Column{}, Indexes: []schema.Index{}}
 		if s := database.Text(idx); s != "" {
 			if err := json.Unmarshal([]byte(s), &t.Indexes); err != nil {
 				trows.Close()

@@ -681,15 +681,9 @@ func (s *Service) UpgradeSystem(ctx context.Context, tgt Target, tables []schema
 			}
 		}
 	}
-	created, err := s.createSystemTables(ctx, sess, tgt, model, missing)
-	if err != nil {
-		return created, err
-	}
-	if len(columns) > 0 {
-		if model, err = meta.Load(ctx, sess.conn, tgt.Dialect); err != nil {
-			return created, err
-		}
-	}
+	// Columns first: a metadata table gaining a column (table_definition.display_template)
+	// must have it before the tables created next write their metadata rows into it.
+	var created []string
 	for _, c := range columns {
 		res, err := s.run(ctx, sess.conn, tgt, model, Request{Change: c, Name: "system: add column " + c.Table + "." + c.Def.Name, CreatedBy: "system"})
 		if err != nil {
@@ -698,7 +692,8 @@ func (s *Service) UpgradeSystem(ctx context.Context, tgt Target, tables []schema
 		model = res.After
 		created = append(created, c.Table+"."+c.Def.Name)
 	}
-	return created, nil
+	made, err := s.createSystemTables(ctx, sess, tgt, model, missing)
+	return append(created, made...), err
 }
 
 // systemID derives the id of a system object from its table and name, so every

@@ -56,11 +56,13 @@ func (in relationInput) relation() schema.Relation {
 }
 
 type tableInput struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description,omitempty"`
-	Columns     []columnInput   `json:"columns"`
-	Relations   []relationInput `json:"relations,omitempty"`
-	Permissions json.RawMessage `json:"permissions,omitempty"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// DisplayTemplate is how a row reads where another points at it: "{{title}}".
+	DisplayTemplate string          `json:"display_template,omitempty"`
+	Columns         []columnInput   `json:"columns"`
+	Relations       []relationInput `json:"relations,omitempty"`
+	Permissions     json.RawMessage `json:"permissions,omitempty"`
 }
 
 // tableView is a table as the API shows it, with the relations that give it fields.
@@ -106,7 +108,7 @@ func visibleTables(m *schema.Model, p *access.Policy) []tableView {
 		if !visible(t) {
 			continue
 		}
-		shown := schema.Table{ID: t.ID, Name: t.Name, Description: t.Description, Indexes: []schema.Index{}}
+		shown := schema.Table{ID: t.ID, Name: t.Name, Description: t.Description, DisplayTemplate: t.DisplayTemplate, Indexes: []schema.Index{}}
 		for _, col := range t.Columns {
 			if col.Name == "id" || allowsAny(p, t.Name, col.Name) {
 				shown.Columns = append(shown.Columns, col)
@@ -192,7 +194,7 @@ func (a *API) myPermissions(c *fiber.Ctx) error {
 // createTableChange turns a create-table body into a change (its permissions are
 // applied by the caller once the table exists).
 func createTableChange(in tableInput) (schema.Change, error) {
-	t := &schema.Table{Name: in.Name, Description: in.Description}
+	t := &schema.Table{Name: in.Name, Description: in.Description, DisplayTemplate: in.DisplayTemplate}
 	for _, ci := range in.Columns {
 		t.Columns = append(t.Columns, ci.column())
 	}
@@ -229,9 +231,10 @@ func (a *API) createTable(c *fiber.Ctx) error {
 }
 
 type tablePatch struct {
-	Name        *string         `json:"name,omitempty"`
-	Description *string         `json:"description,omitempty"`
-	Permissions json.RawMessage `json:"permissions,omitempty"`
+	Name            *string         `json:"name,omitempty"`
+	Description     *string         `json:"description,omitempty"`
+	DisplayTemplate *string         `json:"display_template,omitempty"`
+	Permissions     json.RawMessage `json:"permissions,omitempty"`
 }
 
 // patchTableChanges turns a table patch into changes: a rename, a description, or both.
@@ -241,11 +244,11 @@ func patchTableChanges(table string, in tablePatch) ([]schema.Change, error) {
 		out = append(out, schema.Change{Type: schema.RenameTable, Table: table, NewName: *in.Name})
 		table = *in.Name
 	}
-	if in.Description != nil {
-		out = append(out, schema.Change{Type: schema.AlterTable, Table: table, Description: in.Description})
+	if in.Description != nil || in.DisplayTemplate != nil {
+		out = append(out, schema.Change{Type: schema.AlterTable, Table: table, Description: in.Description, DisplayTemplate: in.DisplayTemplate})
 	}
 	if len(out) == 0 && len(in.Permissions) == 0 {
-		return nil, apierr.InvalidPayload("body", "nothing to change: send name, description or permissions")
+		return nil, apierr.InvalidPayload("body", "nothing to change: send name, description, display_template or permissions")
 	}
 	return out, nil
 }

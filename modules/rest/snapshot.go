@@ -25,10 +25,11 @@ type snapshot struct {
 }
 
 type snapshotTable struct {
-	Name        string         `json:"name"`
-	Description string         `json:"description,omitempty"`
-	Columns     []columnInput  `json:"columns"`
-	Indexes     []schema.Index `json:"indexes,omitempty"`
+	Name            string         `json:"name"`
+	Description     string         `json:"description,omitempty"`
+	DisplayTemplate string         `json:"display_template,omitempty"`
+	Columns         []columnInput  `json:"columns"`
+	Indexes         []schema.Index `json:"indexes,omitempty"`
 	// Checksum is the table's structural checksum (see structureChecksum), so clients
 	// can compare a table with an entities file. It is output only: an edited snapshot
 	// keeps a stale one, so apply ignores it.
@@ -44,7 +45,7 @@ func takeSnapshot(m *schema.Model) snapshot {
 		if t.System || t.Junction {
 			continue
 		}
-		st := snapshotTable{Name: t.Name, Description: t.Description, Columns: []columnInput{}}
+		st := snapshotTable{Name: t.Name, Description: t.Description, DisplayTemplate: t.DisplayTemplate, Columns: []columnInput{}}
 		for _, c := range t.Columns {
 			if c.System {
 				continue
@@ -98,7 +99,7 @@ func planSnapshot(m *schema.Model, want snapshot) ([]planStep, error) {
 		wanted[st.Name] = true
 		cur := m.Table(st.Name)
 		if cur == nil {
-			t := &schema.Table{Name: st.Name, Description: st.Description, Indexes: st.Indexes}
+			t := &schema.Table{Name: st.Name, Description: st.Description, DisplayTemplate: st.DisplayTemplate, Indexes: st.Indexes}
 			for _, ci := range st.Columns {
 				t.Columns = append(t.Columns, ci.column())
 			}
@@ -107,10 +108,6 @@ func planSnapshot(m *schema.Model, want snapshot) ([]planStep, error) {
 		}
 		if cur.System || cur.Junction {
 			return nil, apierr.InvalidPayload(at+".name", "%s.name: %q is not a user table", at, st.Name)
-		}
-		if st.Description != cur.Description {
-			d := st.Description
-			adds = append(adds, planStep{at + ".description", schema.Change{Type: schema.AlterTable, Table: st.Name, Description: &d}})
 		}
 		have := map[string]bool{}
 		for j, ci := range st.Columns {
@@ -124,6 +121,16 @@ func planSnapshot(m *schema.Model, want snapshot) ([]planStep, error) {
 			case !existing.System && !sameDefinition(existing, &col):
 				adds = append(adds, planStep{cat, schema.Change{Type: schema.AlterColumn, Table: st.Name, Column: ci.Name, Def: &col}})
 			}
+		}
+		// After the columns: a template may name a column this apply adds.
+		if alter := (schema.Change{Type: schema.AlterTable, Table: st.Name}); st.Description != cur.Description || st.DisplayTemplate != cur.DisplayTemplate {
+			if st.Description != cur.Description {
+				alter.Description = &st.Description
+			}
+			if st.DisplayTemplate != cur.DisplayTemplate {
+				alter.DisplayTemplate = &st.DisplayTemplate
+			}
+			adds = append(adds, planStep{at + ".description", alter})
 		}
 		for _, c := range cur.Columns {
 			if !c.System && !have[c.Name] {
