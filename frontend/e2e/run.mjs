@@ -285,6 +285,23 @@ try {
   await page.getByRole('columnheader', { name: 'created_at' }).waitFor({ state: 'detached' });
   await page.getByText('Columns', { exact: true }).click();
 
+  step('a display template names the related row; the key column belongs to its relation');
+  await page.goto(base + '/#/t/acme/tables/authors');
+  const tplForm = page.getByRole('form', { name: 'Display template' });
+  await tplForm.getByLabel(/Display template/).fill('{{nmae}}');
+  allowed.push(/status of 400/);
+  await tplForm.getByRole('button', { name: 'Set template' }).click();
+  await page.locator('#display-template-error').waitFor();
+  allowed.pop();
+  await tplForm.getByLabel(/Display template/).fill('{{name}} (author)');
+  await tplForm.getByRole('button', { name: 'Set template' }).click();
+  await tplForm.getByRole('status').waitFor();
+  await page.goto(base + '/#/t/acme/tables/posts');
+  await page.getByText(/key → authors/).waitFor();
+  if (await page.getByRole('button', { name: 'Edit column author' }).count()) throw new Error('the relation key offers a column edit the API refuses');
+  await page.goto(base + '/#/t/acme/data/posts');
+  await byAnn.getByRole('cell', { name: 'Ann (author)', exact: true }).waitFor();
+
   step('a many-to-many picker, JSON and date editors in the row editor, a cell edited by keyboard');
   await page.goto(base + '/#/t/acme/tables/posts');
   await addRelation.getByLabel('Field', { exact: true }).fill('readers');

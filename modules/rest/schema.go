@@ -72,7 +72,12 @@ type tableView struct {
 }
 
 func viewTable(m *schema.Model, t *schema.Table) tableView {
-	v := tableView{Table: t, Relations: []schema.Relation{}}
+	shown := *t
+	shown.Columns = make([]schema.Column, len(t.Columns))
+	for i, c := range t.Columns {
+		shown.Columns[i] = apiColumn(c)
+	}
+	v := tableView{Table: &shown, Relations: []schema.Relation{}}
 	for _, r := range m.Relations {
 		if r.Table == t.Name || r.Target == t.Name {
 			v.Relations = append(v.Relations, r)
@@ -87,6 +92,17 @@ func tableAfter(res *migration.Result, name string) any {
 		return viewTable(res.After, t)
 	}
 	return nil
+}
+
+// apiColumn is a column as the API shows it. A relation's key is a field users read and
+// write like any other, so it is not `system` there (that names the four columns every
+// table carries); `relation` says it is changed through its relation. The model keeps
+// its own flag: there it means "not altered as a column" (see decision 0021).
+func apiColumn(c schema.Column) schema.Column {
+	if c.Relation != "" {
+		c.System = false
+	}
+	return c
 }
 
 // visibleTables is the model as the caller may see it. Admins see every table. Anyone
@@ -111,7 +127,7 @@ func visibleTables(m *schema.Model, p *access.Policy) []tableView {
 		shown := schema.Table{ID: t.ID, Name: t.Name, Description: t.Description, DisplayTemplate: t.DisplayTemplate, Indexes: []schema.Index{}}
 		for _, col := range t.Columns {
 			if col.Name == "id" || allowsAny(p, t.Name, col.Name) {
-				shown.Columns = append(shown.Columns, col)
+				shown.Columns = append(shown.Columns, apiColumn(col))
 			}
 		}
 		v := tableView{Table: &shown, Relations: []schema.Relation{}}

@@ -100,3 +100,13 @@ export function show(field, v) {
 // systemColumn reports whether a grid hides column c until asked: the key and the
 // bookkeeping columns every table has (a relation's key column is a user field).
 export const systemColumn = (c) => !!c.system && !c.relation;
+
+// templateFields lists the fields a display template ("{{name}} ({{year}})") names.
+export const templateFields = (tpl) => [...(tpl || '').matchAll(/\{\{\s*([^{}]*?)\s*\}\}/g)].map((m) => m[1]);
+
+// displayLabel is how a row reads where another row points at it: its table's display
+// template filled in, else its first text field, else its id.
+export function displayLabel(tpl, fallback, row) {
+  const text = tpl ? tpl.replace(/\{\{\s*([^{}]*?)\s*\}\}/g, (_, f) => (row[f] ?? '') + '').trim() : fallback && row[fallback] ? `${row[fallback]}` : '';
+  return text || row.id;
+}
