@@ -22,7 +22,7 @@ func TestAuthTokens(t *testing.T) {
 		{"unknown email", "POST", "/api/auth/login", map[string]any{"email": "who@example.com", "password": "nope"}, 401, "INVALID_CREDENTIALS"},
 		{"missing fields", "POST", "/api/auth/login", map[string]any{"email": "admin@example.com"}, 400, "INVALID_PAYLOAD"},
 		{"anonymous tenants", "GET", "/api/tenants", nil, 401, "INVALID_CREDENTIALS"},
-		{"anonymous tenant route", "GET", "/api/t/acme/tables", nil, 401, "INVALID_CREDENTIALS"},
+		{"anonymous tenant route", "GET", "/api/t/acme/migrations", nil, 401, "INVALID_CREDENTIALS"},
 		{"unknown refresh token", "POST", "/api/auth/refresh", map[string]any{"refresh_token": "nope"}, 401, "INVALID_TOKEN"},
 	}
 	for _, c := range cases {
