@@ -26,6 +26,7 @@ import (
 	"strata/modules/migration"
 	"strata/modules/query"
 	"strata/modules/realtime"
+	"strata/modules/records"
 	"strata/modules/rest"
 	"strata/modules/tenant"
 )
@@ -136,8 +137,6 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			func() float64 { return float64(tenants.Stats().Pools) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_tenant_models_cached", Help: "Tenant schema models this node holds in its cache."},
 			func() float64 { return float64(tenants.Stats().Models) }))
-	mig.OnCommit(func(migration.Commit) { migrations.WithLabelValues("executed").Inc() })
-	mig.OnFailure(func(string, *migration.Migration) { migrations.WithLabelValues("failed").Inc() })
 
 	app := fiber.New(fiber.Config{
 		AppName:               "strata",
@@ -190,19 +189,16 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	hub := realtime.NewHub(eventBus, realtime.Limits{MaxConnections: cfg.WSMaxConnections, MaxSubscriptions: cfg.WSMaxSubscriptions,
 		SendQueue: cfg.WSSendQueue, MessagesPerSec: cfg.WSMessagesPerSec, MaxMessageBytes: int64(cfg.WSMaxMessageBytes),
 		Heartbeat: cfg.WSHeartbeat, InitRows: cfg.DefaultLimit, AuthMode: cfg.WSAuth, AuthTimeout: cfg.WSAuthTimeout, FrameGap: cfg.WSFrameGap}, log)
-	// Migration status changes go out on the bus for the realtime subscribers of every
-	// node (new schema versions already do: the tenant registry publishes them).
-	mig.OnStatus(func(sc migration.StatusChange) {
-		action := "update"
-		if sc.Created {
-			action = "create"
-		}
-		m := sc.Migration
-		if err := realtime.Publish(context.Background(), eventBus, sc.TenantID, bus.TopicMigration,
-			realtime.ItemsEvent{Table: "custom_migrations", Action: action, IDs: []string{m.ID}, Status: m.Status, Error: m.Error}); err != nil {
-			log.Warn("realtime: publish migration status", "err", err)
-		}
-	})
+	// Step 8, wired once: what the migration service did goes to the schema caches
+	// (which tell the other nodes the new version), to every node's realtime admins over
+	// the bus, and to the metrics.
+	mig.Notify(
+		migration.NotifierFuncs{OnCommit: tenants.Committed},
+		realtime.MigrationNotifier{Bus: eventBus, Log: log},
+		migration.NotifierFuncs{
+			OnCommit:  func(migration.Commit) { migrations.WithLabelValues("executed").Inc() },
+			OnFailure: func(string, *migration.Migration) { migrations.WithLabelValues("failed").Inc() },
+		})
 	var nodeID string
 	if n, ok := eventBus.(*bus.Node); ok {
 		nodeID = n.ID
@@ -216,6 +212,8 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, MaxFilterDepth: cfg.MaxFilterDepth, MaxFilterNodes: cfg.MaxFilterNodes,
 			MaxRelationDepth: cfg.MaxRelationDepth,
 		}.WithDefaults()}}
+	api.Records = &records.Service{Limits: api.Limits.Query, MaxBatch: cfg.MaxLimit, Now: time.Now,
+		Publisher: realtime.BusPublisher{Bus: eventBus, Log: log}}
 	api.Mount(app)
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })

@@ -312,9 +312,7 @@ func (s *Service) runSQL(ctx context.Context, conn *sql.Conn, tgt Target, before
 		} else {
 			s.statusChanged(tgt.TenantID, m, false)
 		}
-		for _, f := range s.failures {
-			f(tgt.TenantID, m)
-		}
+		s.notifiers.Failed(tgt.TenantID, m)
 		return nil, &FailedError{Migration: m}
 	}
 	s.cfg.Log.Info("migration executed", "tenant", tgt.logName(), "seq", m.Seq, "type", m.Type, "ms", m.durationMs())

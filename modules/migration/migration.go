@@ -126,9 +126,7 @@ type Service struct {
 	cfg       Config
 	mu        sync.Mutex
 	locks     map[string]*sync.Mutex
-	listeners []func(Commit)
-	failures  []func(tenantID string, m *Migration)
-	statuses  []func(StatusChange)
+	notifiers Notifiers
 	// tainted holds the migration connections hand-written SQL ran on: whatever it did
 	// to the session (locks, listeners, temporary objects) goes with the connection,
 	// which is closed instead of going back to the pool.
@@ -144,14 +142,69 @@ type StatusChange struct {
 	Migration Migration
 }
 
-// OnStatus registers f for every status change of every tenant's migrations (realtime
-// pushes them to admins). f must not block.
-func (s *Service) OnStatus(f func(StatusChange)) { s.statuses = append(s.statuses, f) }
+// Notifier hears what the service did, once it is durable (step 8 of the design): the
+// schema caches, the realtime pushes to admins and the metrics are all told here.
+// Its methods must not block.
+type Notifier interface {
+	// Status: a migration row was recorded or moved to another status.
+	Status(StatusChange)
+	// Committed: a migration executed; the model and schema version it produced.
+	Committed(Commit)
+	// Failed: a migration failed (its status change is told as well).
+	Failed(tenantID string, m *Migration)
+}
+
+// Notifiers tells each of its notifiers in turn.
+type Notifiers []Notifier
+
+func (ns Notifiers) Status(sc StatusChange) {
+	for _, n := range ns {
+		n.Status(sc)
+	}
+}
+
+func (ns Notifiers) Committed(c Commit) {
+	for _, n := range ns {
+		n.Committed(c)
+	}
+}
+
+func (ns Notifiers) Failed(tenantID string, m *Migration) {
+	for _, n := range ns {
+		n.Failed(tenantID, m)
+	}
+}
+
+// NotifierFuncs is a Notifier made of functions; a nil one hears nothing.
+type NotifierFuncs struct {
+	OnStatus  func(StatusChange)
+	OnCommit  func(Commit)
+	OnFailure func(tenantID string, m *Migration)
+}
+
+func (f NotifierFuncs) Status(sc StatusChange) {
+	if f.OnStatus != nil {
+		f.OnStatus(sc)
+	}
+}
+
+func (f NotifierFuncs) Committed(c Commit) {
+	if f.OnCommit != nil {
+		f.OnCommit(c)
+	}
+}
+
+func (f NotifierFuncs) Failed(tenantID string, m *Migration) {
+	if f.OnFailure != nil {
+		f.OnFailure(tenantID, m)
+	}
+}
+
+// Notify adds notifiers; the wiring calls it once, before the service runs anything.
+func (s *Service) Notify(n ...Notifier) { s.notifiers = append(s.notifiers, n...) }
 
 func (s *Service) statusChanged(tenantID string, m *Migration, created bool) {
-	for _, f := range s.statuses {
-		f(StatusChange{TenantID: tenantID, Created: created, Migration: *m})
-	}
+	s.notifiers.Status(StatusChange{TenantID: tenantID, Created: created, Migration: *m})
 }
 
 // NewService returns a Service.
@@ -169,15 +222,6 @@ func NewService(cfg Config) *Service {
 		cfg.Log = slog.Default()
 	}
 	return &Service{cfg: cfg, locks: map[string]*sync.Mutex{}}
-}
-
-// OnCommit registers a listener called after each executed migration (cache
-// invalidation, realtime pushes). Listeners must not block.
-func (s *Service) OnCommit(f func(Commit)) { s.listeners = append(s.listeners, f) }
-
-// OnFailure registers a listener called after a migration failed.
-func (s *Service) OnFailure(f func(tenantID string, m *Migration)) {
-	s.failures = append(s.failures, f)
 }
 
 // ConfirmRequiredError asks the caller to resend a destructive change with the hash and
@@ -486,9 +530,7 @@ func (s *Service) execute(ctx context.Context, conn *sql.Conn, tgt Target, befor
 			}
 		}
 		s.cfg.Log.Warn("migration failed", "tenant", tgt.logName(), "seq", m.Seq, "type", m.Type, "err", msg)
-		for _, f := range s.failures {
-			f(tgt.TenantID, m)
-		}
+		s.notifiers.Failed(tgt.TenantID, m)
 		return &FailedError{Migration: m}
 	}
 	s.cfg.Log.Info("migration executed", "tenant", tgt.logName(), "seq", m.Seq, "type", m.Type, "ms", m.durationMs())
@@ -513,9 +555,7 @@ func (s *Service) committed(ctx context.Context, conn *sql.Conn, tgt Target, m *
 		s.cfg.Log.Warn("read schema version after a migration", "tenant", tgt.logName(), "err", err)
 		return // caches catch up when they next check the version
 	}
-	for _, f := range s.listeners {
-		f(Commit{TenantID: tgt.TenantID, Migration: m, Model: after, Version: v})
-	}
+	s.notifiers.Committed(Commit{TenantID: tgt.TenantID, Migration: m, Model: after, Version: v})
 }
 
 func (s *Service) pause() {

@@ -15,8 +15,6 @@ import (
 	"strata/modules/access"
 	"strata/modules/apierr"
 	"strata/modules/auth"
-	"strata/modules/query"
-	"strata/schema"
 )
 
 // bearer returns the request's token: Authorization: Bearer, or ?access_token=.
@@ -130,74 +128,6 @@ func perms(c *fiber.Ctx) *access.Policy {
 		return nil
 	}
 	return caller.Policy
-}
-
-// writeRule returns the caller's rule for a write on table, or a 403.
-func writeRule(c *fiber.Ctx, table, action string) (*access.Rule, error) {
-	caller := callerOf(c)
-	if caller == nil {
-		return nil, apierr.Unauthorized("INVALID_CREDENTIALS", "authentication required")
-	}
-	rule := caller.Policy.Rule(table, action)
-	if rule == nil {
-		if caller.Kind == "anonymous" {
-			return nil, apierr.Unauthorized("INVALID_CREDENTIALS", "authentication required")
-		}
-		return nil, apierr.Forbidden("you may not %s %s", action, table)
-	}
-	return rule, nil
-}
-
-// guard is a write's permission: the rule to check rows against (nil: any row), which
-// fields may be written, and the presets to fill in.
-type guard struct {
-	table *schema.Table
-	rule  *access.Rule
-	cond  *query.Cond
-}
-
-// writeGuard prepares the permission check of a write on t.
-func (a *API) writeGuard(c *fiber.Ctx, m *schema.Model, t *schema.Table, action string) (*guard, error) {
-	rule, err := writeRule(c, t.Name, action)
-	if err != nil {
-		return nil, err
-	}
-	cond, err := a.resolver(c, m).RuleCond(t, rule)
-	if err != nil {
-		return nil, err
-	}
-	return &guard{table: t, rule: rule, cond: cond}, nil
-}
-
-// fields refuses a body that writes a field the caller may not, and fills presets.
-func (g *guard) fields(body map[string]any) error {
-	for k := range body {
-		if k != "id" && !g.rule.AllowsField(k) {
-			return apierr.Forbidden("you may not write %s.%s", g.table.Name, k).With("field", k)
-		}
-	}
-	for k, v := range g.rule.Presets {
-		if _, given := body[k]; !given {
-			body[k] = v
-		}
-	}
-	return nil
-}
-
-// rows checks that every row in ids satisfies the rule; a row outside it is a 403,
-// whether it exists or not, so a write cannot probe for hidden rows.
-func (g *guard) rows(ctx context.Context, q schema.Querier, d schema.Dialect, ids []string) error {
-	if g.cond == nil {
-		return nil
-	}
-	n, err := query.MatchCount(ctx, q, d, g.table, ids, g.cond)
-	if err != nil {
-		return err
-	}
-	if n != int64(len(ids)) {
-		return apierr.Forbidden("you may not change some of these %s rows", g.table.Name)
-	}
-	return nil
 }
 
 // adminOnly refuses metadata writes through /items to anyone but admins.

@@ -17,6 +17,7 @@ import (
 	"strata/modules/apierr"
 	"strata/modules/migration"
 	"strata/modules/query"
+	"strata/modules/records"
 	"strata/schema"
 )
 
@@ -218,13 +219,13 @@ type dataTarget struct {
 	t     *schema.Table
 	find  *query.Query // the rows to update or delete; nil to empty the table
 	rec   *dataRecord
-	guard *guard
+	guard *records.Guard
 }
 
 // resolveData checks every entry of the file against the model and the caller's
 // permissions before anything is written.
 func (a *API) resolveData(c *fiber.Ctx, m *schema.Model, dm *dataMigration) (empty, deletes, upserts []dataTarget, err error) {
-	guards := map[string]*guard{}
+	guards := map[string]*records.Guard{}
 	target := func(at, name, action string, filter map[string]any, limit int) (dataTarget, error) {
 		t := m.Table(name)
 		if t == nil {
@@ -235,7 +236,7 @@ func (a *API) resolveData(c *fiber.Ctx, m *schema.Model, dm *dataMigration) (emp
 		}
 		g := guards[name+" "+action]
 		if g == nil {
-			if g, err = a.writeGuard(c, m, t, action); err != nil {
+			if g, err = a.Records.Guard(a.scopeAt(c, m), t, action); err != nil {
 				return dataTarget{}, err
 			}
 			guards[name+" "+action] = g
@@ -278,13 +279,13 @@ func (a *API) resolveData(c *fiber.Ctx, m *schema.Model, dm *dataMigration) (emp
 			if err != nil {
 				return nil, nil, nil, err
 			}
-			create, err := a.writeGuard(c, m, dt.t, access.Create)
+			create, err := a.Records.Guard(a.scopeAt(c, m), dt.t, access.Create)
 			if err != nil {
 				return nil, nil, nil, err
 			}
 			// Checked on copies: presets are filled in when the row is written.
-			for _, g := range []*guard{create, dt.guard} {
-				if err := g.fields(maps.Clone(rec.Fields)); err != nil {
+			for _, g := range []*records.Guard{create, dt.guard} {
+				if err := g.Fields(maps.Clone(rec.Fields)); err != nil {
 					return nil, nil, nil, err
 				}
 			}
@@ -342,7 +343,7 @@ func (a *API) applyDataMigration(c *fiber.Ctx, body []byte) error {
 		return fmt.Errorf("begin data migration: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after commit
-	w := &dataWriter{a: a, c: c, m: m, tx: tx, exec: tc.q(tx), d: tc.db.Dialect, written: map[string]touched{"create": {}, "update": {}, "delete": {}}}
+	w := &dataWriter{a: a, c: c, m: m, tx: tx, exec: a.scopeAt(c, m).Q(tx), d: tc.db.Dialect, written: map[string]records.Touched{"create": {}, "update": {}, "delete": {}}}
 	emptied := []fiber.Map{}
 	for _, e := range empty {
 		n, err := w.empty(e)
@@ -393,7 +394,7 @@ func (a *API) applyDataMigration(c *fiber.Ctx, body []byte) error {
 	}
 	// Realtime subscribers hear of these rows as of any other write.
 	for _, action := range []string{"delete", "create", "update"} {
-		w.written[action].publish(a, c, action)
+		w.written[action].Announce(ctx, a.Records, a.scopeAt(c, m), action)
 	}
 	return c.JSON(fiber.Map{"data": data})
 }
@@ -407,7 +408,7 @@ type dataWriter struct {
 	exec schema.Querier
 	d    schema.Dialect
 	// written is the rows changed, by action, published once committed.
-	written map[string]touched
+	written map[string]records.Touched
 }
 
 // wrote records rows the migration changed.
@@ -435,7 +436,7 @@ func (w *dataWriter) ids(q *query.Query) ([]string, error) {
 
 // fail names the entry a write was refused for.
 func (w *dataWriter) fail(at string, t *schema.Table, body map[string]any, err error) error {
-	err = Translate(w.a.writeError(w.c, w.m, t, body, err))
+	err = Translate(w.a.Records.WriteError(w.c.UserContext(), w.a.scopeAt(w.c, w.m), t, body, err))
 	if e, ok := err.(*apierr.Error); ok && e.Status < 500 {
 		e.Message = at + ": " + e.Message
 		return e.With("entry", at)
@@ -445,7 +446,7 @@ func (w *dataWriter) fail(at string, t *schema.Table, body map[string]any, err e
 
 func (w *dataWriter) remove(e dataTarget, ids []string) (int64, error) {
 	ctx := w.c.UserContext()
-	if err := e.guard.rows(ctx, w.exec, w.d, ids); err != nil {
+	if err := e.guard.Rows(ctx, w.exec, w.d, ids); err != nil {
 		return 0, err
 	}
 	n, err := query.Delete(ctx, w.exec, w.d, e.t, ids)
@@ -512,22 +513,22 @@ func (w *dataWriter) upsert(e dataTarget) (bool, error) {
 				body[k] = v
 			}
 		}
-		create, err := w.a.writeGuard(w.c, w.m, e.t, access.Create)
+		create, err := w.a.Records.Guard(w.a.scopeAt(w.c, w.m), e.t, access.Create)
 		if err != nil {
 			return false, err
 		}
-		if err := create.fields(body); err != nil {
+		if err := create.Fields(body); err != nil {
 			return false, err
 		}
 		id, err := query.Insert(ctx, w.exec, w.d, w.m, e.t, body, uuid.Must(uuid.NewV7()).String(), callerID(w.c), w.a.Now())
 		if err != nil {
 			return false, w.fail(e.at, e.t, body, err)
 		}
-		if err := w.a.writeLinks(w.c, w.m, e.t, w.exec, id, links, w.written["update"]); err != nil {
+		if err := w.a.Records.WriteLinks(ctx, w.a.scopeAt(w.c, w.m), w.exec, e.t, id, links, w.written["update"]); err != nil {
 			return false, w.fail(e.at, e.t, nil, err)
 		}
 		w.wrote("create", e.t.Name, id)
-		return true, create.rows(ctx, w.exec, w.d, []string{id})
+		return true, create.Rows(ctx, w.exec, w.d, []string{id})
 	case 1:
 		if id, ok := body["id"]; ok {
 			if s, _ := id.(string); !strings.EqualFold(s, ids[0]) {
@@ -538,17 +539,17 @@ func (w *dataWriter) upsert(e dataTarget) (bool, error) {
 		if len(body) == 0 && len(links) == 0 {
 			return false, nil
 		}
-		if err := e.guard.rows(ctx, w.exec, w.d, ids); err != nil {
+		if err := e.guard.Rows(ctx, w.exec, w.d, ids); err != nil {
 			return false, err
 		}
 		if _, err := query.Update(ctx, w.exec, w.d, w.m, e.t, ids, body, w.a.Now()); err != nil {
 			return false, w.fail(e.at, e.t, body, err)
 		}
-		if err := w.a.writeLinks(w.c, w.m, e.t, w.exec, ids[0], links, w.written["update"]); err != nil {
+		if err := w.a.Records.WriteLinks(ctx, w.a.scopeAt(w.c, w.m), w.exec, e.t, ids[0], links, w.written["update"]); err != nil {
 			return false, w.fail(e.at, e.t, nil, err)
 		}
 		w.wrote("update", e.t.Name, ids...)
-		return false, e.guard.rows(ctx, w.exec, w.d, ids)
+		return false, e.guard.Rows(ctx, w.exec, w.d, ids)
 	}
 	return false, apierr.InvalidPayload(e.at+"._unique", "%s._unique matches more than one row of %s; it must identify one row", e.at, e.t.Name)
 }

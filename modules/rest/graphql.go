@@ -13,20 +13,20 @@ import (
 	"strata/modules/database"
 	"strata/modules/graphql"
 	"strata/modules/query"
+	"strata/modules/records"
 	"strata/schema"
 )
 
-// gqlBackend runs a GraphQL request's reads and writes with the REST handlers' own
-// code, for the request's caller: the same query parser, permission checks, write
-// guards and transactions.
+// gqlBackend runs a GraphQL request's reads and writes through the records service,
+// for the request's caller: the same query parser, permission checks, write guards,
+// transactions, hooks and publishing as REST.
 type gqlBackend struct {
-	a *API
-	c *fiber.Ctx
-	m *schema.Model
+	a  *API
+	sc *records.Scope
 }
 
 func (b gqlBackend) table(name string) (*schema.Table, error) {
-	t := b.m.Table(name)
+	t := b.sc.Model.Table(name)
 	if t == nil || t.System {
 		return nil, errNotFound("table", name)
 	}
@@ -38,11 +38,7 @@ func (b gqlBackend) List(ctx context.Context, table string, p query.Params) ([]m
 	if err != nil {
 		return nil, err
 	}
-	q, err := b.a.resolver(b.c, b.m).Parse(t, p)
-	if err != nil {
-		return nil, Translate(err)
-	}
-	res, err := b.a.runner(b.c).Run(ctx, q)
+	res, err := b.a.Records.List(ctx, b.sc, t, p)
 	if err != nil {
 		return nil, Translate(err)
 	}
@@ -79,7 +75,7 @@ func (b gqlBackend) Create(ctx context.Context, table string, rows []map[string]
 			return nil, err
 		}
 	}
-	ids, err := b.a.insertRows(b.c, b.m, t, objects)
+	ids, err := b.a.Records.Create(ctx, b.sc, t, objects)
 	return ids, Translate(err)
 }
 
@@ -95,7 +91,7 @@ func (b gqlBackend) Update(ctx context.Context, table string, ids []string, data
 	if err != nil {
 		return err
 	}
-	return Translate(b.a.updateRows(b.c, b.m, t, []rowChange{{ids, body}}, ids, len(ids) == 1))
+	return Translate(b.a.Records.Update(ctx, b.sc, t, []records.Change{{IDs: ids, Data: body}}, ids, len(ids) == 1))
 }
 
 func (b gqlBackend) Delete(ctx context.Context, table string, ids []string) error {
@@ -114,7 +110,7 @@ func (b gqlBackend) Delete(ctx context.Context, table string, ids []string) erro
 			return apierr.InvalidPayload("ids", "%q is not a UUID", id)
 		}
 	}
-	return Translate(b.a.deleteRows(b.c, b.m, t, ids, len(ids) == 1))
+	return Translate(b.a.Records.Delete(ctx, b.sc, t, ids, len(ids) == 1))
 }
 
 // gqlSchema is the tenant's GraphQL schema at the request's model version, as the
@@ -210,7 +206,7 @@ func (a *API) graphqlHandler(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	backend := gqlBackend{a: a, c: c, m: m}
+	backend := gqlBackend{a: a, sc: a.scopeAt(c, m)}
 	opts := graphql.Options{
 		Full:          a.gqlFull(c, tenantOf(c).version, m),
 		Introspection: a.introspection(c),
@@ -239,7 +235,7 @@ func (a *API) graphqlHandler(c *fiber.Ctx) error {
 				return err
 			}
 			opts.Full = a.gqlFull(c, v, fm)
-			backend.m = fm
+			backend.sc = a.scopeAt(c, fm)
 			for i, r := range reqs {
 				if results[i].RequestError {
 					results[i] = a.GraphQL.Execute(c.UserContext(), sch, r, backend, opts)

@@ -2,29 +2,25 @@ package rest
 
 import (
 	"bytes"
-	"database/sql"
 	"encoding/json"
-	"errors"
-	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/google/uuid"
 
-	"strata/modules/access"
 	"strata/modules/apierr"
 	"strata/modules/migration"
 	"strata/modules/query"
+	"strata/modules/records"
 	"strata/schema"
 )
 
-// itemsTable finds the table an items route names.
-func (a *API) itemsTable(c *fiber.Ctx) (*schema.Model, *schema.Table, error) {
-	m, err := a.model(c)
+// itemsTable finds the table an items route names, with the request's records scope.
+func (a *API) itemsTable(c *fiber.Ctx) (*records.Scope, *schema.Table, error) {
+	sc, err := a.scope(c)
 	if err != nil {
 		return nil, nil, err
 	}
-	t := m.Table(c.Params("table"))
+	t := sc.Model.Table(c.Params("table"))
 	if t == nil {
 		return nil, nil, errNotFound("table", c.Params("table"))
 	}
@@ -33,7 +29,7 @@ func (a *API) itemsTable(c *fiber.Ctx) (*schema.Model, *schema.Table, error) {
 		// never show password or token hashes.
 		return nil, nil, apierr.Forbidden("%s is served by its own routes (/users, /roles, /permissions, /api-keys)", t.Name)
 	}
-	return m, t, nil
+	return sc, t, nil
 }
 
 // params collects the query string with repeated and bracket-form keys intact.
@@ -45,38 +41,20 @@ func params(c *fiber.Ctx) query.Params {
 	return p
 }
 
-// resolver validates queries for this request's caller against the tenant's model.
+// resolver validates queries for this request's caller against model m.
 func (a *API) resolver(c *fiber.Ctx, m *schema.Model) *query.Resolver {
-	return a.newResolver(m, callerID(c), perms(c))
+	return a.Records.Resolver(a.scopeAt(c, m))
 }
 
-// newResolver is the query parser for a caller: user for $CURRENT_USER, policy nil for
-// admins. REST, GraphQL and realtime all read through it.
-func (a *API) newResolver(m *schema.Model, user string, policy *access.Policy) *query.Resolver {
-	r := &query.Resolver{Model: m, Limits: a.Limits.Query, User: user, Now: a.Now}
-	if policy != nil { // a nil *Policy in the interface would not read as "no limits"
-		r.Perms = policy
-	}
-	return r
-}
-
-func (a *API) runner(c *fiber.Ctx) *query.Runner { return a.newRunner(tenantOf(c)) }
-
-// newRunner runs queries on a tenant's tables, tagged with the request's schema version.
-func (a *API) newRunner(tc *tenantCtx) *query.Runner {
-	return &query.Runner{DB: tc.q(nil), D: tc.db.Dialect, Limits: a.Limits.Query}
-}
+// runner runs queries on the request's tenant.
+func (a *API) runner(c *fiber.Ctx) *query.Runner { return a.Records.Runner(a.scopeAt(c, nil)) }
 
 func (a *API) listItems(c *fiber.Ctx) error {
-	m, t, err := a.itemsTable(c)
+	sc, t, err := a.itemsTable(c)
 	if err != nil {
 		return err
 	}
-	q, err := a.resolver(c, m).Parse(t, params(c))
-	if err != nil {
-		return err
-	}
-	res, err := a.runner(c).Run(c.UserContext(), q)
+	res, err := a.Records.List(c.UserContext(), sc, t, params(c))
 	if err != nil {
 		return err
 	}
@@ -87,45 +65,8 @@ func (a *API) listItems(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-// readItems reads rows by id with the request's fields and deep, in the ids' order.
-func (a *API) readItems(c *fiber.Ctx, m *schema.Model, t *schema.Table, ids []string) ([]map[string]any, error) {
-	p := query.Params{}
-	for k, v := range params(c) { // in every form: fields[]=…, deep[rel][_limit]=…
-		if name, _, _ := strings.Cut(k, "["); name == "fields" || name == "deep" {
-			p[k] = v
-		}
-	}
-	q, err := a.resolver(c, m).Parse(t, p)
-	if err != nil {
-		return nil, err
-	}
-	q.Filter = query.IDsIn(t, ids)
-	q.Limit = len(ids)
-	res, err := a.runner(c).Run(c.UserContext(), q)
-	if err != nil {
-		return nil, err
-	}
-	byID := map[string]map[string]any{}
-	// The id may not be among the requested fields: match on the order of ids instead.
-	if len(res.Data) == len(ids) && !slices.Contains(q.Select.Columns, t.Column("id")) {
-		return res.Data, nil
-	}
-	for _, row := range res.Data {
-		if id, ok := row["id"].(string); ok {
-			byID[id] = row
-		}
-	}
-	out := make([]map[string]any, 0, len(ids))
-	for _, id := range ids {
-		if row := byID[strings.ToLower(id)]; row != nil {
-			out = append(out, row)
-		}
-	}
-	return out, nil
-}
-
 func (a *API) getItem(c *fiber.Ctx) error {
-	m, t, err := a.itemsTable(c)
+	sc, t, err := a.itemsTable(c)
 	if err != nil {
 		return err
 	}
@@ -133,7 +74,7 @@ func (a *API) getItem(c *fiber.Ctx) error {
 	if !schema.IsUUID(id) {
 		return apierr.NotFound("item %q not found in %s", id, t.Name)
 	}
-	rows, err := a.readItems(c, m, t, []string{id})
+	rows, err := a.Records.Read(c.UserContext(), sc, t, params(c), []string{id})
 	if err != nil {
 		return err
 	}
@@ -148,7 +89,7 @@ func (a *API) createItems(c *fiber.Ctx) error {
 	case "table_definition", "column_definition", "relation_definition":
 		return a.createMetadata(c)
 	}
-	m, t, err := a.writableTable(c)
+	sc, t, err := a.writableTable(c)
 	if err != nil {
 		return err
 	}
@@ -167,14 +108,12 @@ func (a *API) createItems(c *fiber.Ctx) error {
 	if err != nil || len(objects) == 0 || objects[0] == nil {
 		return apierr.InvalidPayload("body", "expected a JSON object or an array of objects")
 	}
-	if len(objects) > a.Limits.MaxLimit {
-		return apierr.InvalidPayload("body", "at most %d items per request", a.Limits.MaxLimit)
-	}
-	ids, err := a.insertRows(c, m, t, objects)
+	ctx := c.UserContext()
+	ids, err := a.Records.Create(ctx, sc, t, objects)
 	if err != nil {
 		return err
 	}
-	out, err := a.readItems(c, m, t, ids)
+	out, err := a.Records.Read(ctx, sc, t, params(c), ids)
 	if err != nil {
 		return err
 	}
@@ -188,88 +127,17 @@ func (a *API) createItems(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"data": out[0]})
 }
 
-// insertRows creates rows for the caller, within its create rule and field list, all
-// or none, and returns their ids in order.
-func (a *API) insertRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, objects []map[string]any) ([]string, error) {
-	g, err := a.writeGuard(c, m, t, access.Create)
-	if err != nil {
-		return nil, err
-	}
-	links := make([][]query.Links, len(objects))
-	linking := false
-	for i, obj := range objects {
-		if err := g.fields(obj); err != nil {
-			return nil, err
-		}
-		if links[i], err = query.SplitLinks(a.resolver(c, m), t, obj); err != nil {
-			return nil, err
-		}
-		linking = linking || len(links[i]) > 0
-	}
-	tc := tenantOf(c)
-	d := tc.db.Dialect
-	// One row is one atomic statement; a batch, a row with links, or a row that must
-	// then pass the create rule, is all or nothing in a transaction.
-	var exec schema.Querier = tc.q(nil)
-	var tx *sql.Tx
-	if len(objects) > 1 || g.cond != nil || linking {
-		if tx, err = tc.db.BeginTx(c.UserContext(), nil); err != nil {
-			return nil, err
-		}
-		defer tx.Rollback() //nolint:errcheck // a no-op after commit
-		exec = tc.q(tx)
-	}
-	ids := make([]string, 0, len(objects))
-	now := a.Now()
-	others := touched{}
-	for i, obj := range objects {
-		id, err := query.Insert(c.UserContext(), exec, d, m, t, obj, uuid.Must(uuid.NewV7()).String(), callerID(c), now)
-		if err != nil {
-			return nil, a.writeError(c, m, t, obj, err)
-		}
-		if err := a.writeLinks(c, m, t, exec, id, links[i], others); err != nil {
-			return nil, a.writeError(c, m, t, nil, err)
-		}
-		ids = append(ids, id)
-	}
-	if tx != nil {
-		if err := g.rows(c.UserContext(), exec, d, ids); err != nil {
-			return nil, err
-		}
-		if err := tx.Commit(); err != nil {
-			return nil, a.writeError(c, m, t, nil, err)
-		}
-	}
-	a.publish(c, t.Name, "create", ids)
-	others.publish(a, c, "update")
-	return ids, nil
-}
-
-// writeError maps a refused write onto the contract's codes, naming the field; body is
-// the object written, when there is one, to find a dangling key SQLite does not name.
-func (a *API) writeError(c *fiber.Ctx, m *schema.Model, t *schema.Table, body map[string]any, err error) error {
-	err = query.ClassifyWriteError(m, t, err)
-	var ce *query.ConstraintError
-	if errors.As(err, &ce) && ce.Code == "INVALID_FOREIGN_KEY" && ce.Field == "" && body != nil {
-		tc := tenantOf(c)
-		if f := query.DanglingKey(c.UserContext(), tc.q(nil), tc.db.Dialect, m, t, body); f != "" {
-			ce.Field, ce.Message = f, "field "+f+" does not reference an existing row"
-		}
-	}
-	return err
-}
-
 // writableTable finds a user table for an item write; metadata tables are written
 // through the schema path and the ledger not at all.
-func (a *API) writableTable(c *fiber.Ctx) (*schema.Model, *schema.Table, error) {
-	m, t, err := a.itemsTable(c)
+func (a *API) writableTable(c *fiber.Ctx) (*records.Scope, *schema.Table, error) {
+	sc, t, err := a.itemsTable(c)
 	if err != nil {
 		return nil, nil, err
 	}
 	if t.System {
 		return nil, nil, apierr.Forbidden("%s is written through its own routes", t.Name)
 	}
-	return m, t, nil
+	return sc, t, nil
 }
 
 // decodeJSON reads a body keeping numbers exact.
@@ -288,7 +156,7 @@ func (a *API) patchItem(c *fiber.Ctx) error {
 	case "table_definition", "column_definition":
 		return a.patchMetadata(c)
 	}
-	m, t, err := a.writableTable(c)
+	sc, t, err := a.writableTable(c)
 	if err != nil {
 		return err
 	}
@@ -300,10 +168,11 @@ func (a *API) patchItem(c *fiber.Ctx) error {
 	if !schema.IsUUID(id) {
 		return apierr.NotFound("item %q not found in %s", id, t.Name)
 	}
-	if err := a.updateRows(c, m, t, []rowChange{{[]string{id}, body}}, []string{id}, true); err != nil {
+	ctx := c.UserContext()
+	if err := a.Records.Update(ctx, sc, t, []records.Change{{IDs: []string{id}, Data: body}}, []string{id}, true); err != nil {
 		return err
 	}
-	rows, err := a.readItems(c, m, t, []string{id})
+	rows, err := a.Records.Read(ctx, sc, t, params(c), []string{id})
 	if err != nil {
 		return err
 	}
@@ -321,11 +190,11 @@ type batchUpdate struct {
 }
 
 func (a *API) patchItems(c *fiber.Ctx) error {
-	m, t, err := a.writableTable(c)
+	sc, t, err := a.writableTable(c)
 	if err != nil {
 		return err
 	}
-	var changes []rowChange
+	var changes []records.Change
 	var ids []string
 	if b := bytes.TrimSpace(c.Body()); len(b) > 0 && b[0] == '[' {
 		var list []map[string]any
@@ -338,7 +207,7 @@ func (a *API) patchItems(c *fiber.Ctx) error {
 				return apierr.InvalidPayload("id", "item %d has no id", i)
 			}
 			delete(obj, "id")
-			changes = append(changes, rowChange{[]string{id}, obj})
+			changes = append(changes, records.Change{IDs: []string{id}, Data: obj})
 			ids = append(ids, id)
 		}
 	} else {
@@ -349,85 +218,17 @@ func (a *API) patchItems(c *fiber.Ctx) error {
 		if in.Data == nil {
 			return apierr.InvalidPayload("data", "data is required")
 		}
-		changes, ids = []rowChange{{in.Keys, in.Data}}, in.Keys
+		changes, ids = []records.Change{{IDs: in.Keys, Data: in.Data}}, in.Keys
 	}
-	if len(ids) == 0 || len(ids) > a.Limits.MaxLimit {
-		return apierr.InvalidPayload("keys", "between 1 and %d keys", a.Limits.MaxLimit)
-	}
-	if err := a.updateRows(c, m, t, changes, ids, false); err != nil {
+	ctx := c.UserContext()
+	if err := a.Records.Update(ctx, sc, t, changes, ids, false); err != nil {
 		return err
 	}
-	rows, err := a.readItems(c, m, t, ids)
+	rows, err := a.Records.Read(ctx, sc, t, params(c), ids)
 	if err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"data": rows})
-}
-
-// rowChange is one change to some rows.
-type rowChange struct {
-	ids  []string
-	data map[string]any
-}
-
-// updateRows applies changes for the caller, all or none: the rows must be within its
-// update rule before and after (it may not move a row out of it), and the fields within
-// its list. With one, a missing row is a 404.
-func (a *API) updateRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, changes []rowChange, ids []string, one bool) error {
-	for _, id := range ids {
-		if !schema.IsUUID(id) {
-			if one {
-				return apierr.NotFound("item %q not found in %s", id, t.Name)
-			}
-			return apierr.InvalidPayload("keys", "%q is not a UUID", id)
-		}
-	}
-	g, err := a.writeGuard(c, m, t, access.Update)
-	if err != nil {
-		return err
-	}
-	links := make([][]query.Links, len(changes))
-	for i, ch := range changes {
-		if err := g.fields(ch.data); err != nil {
-			return err
-		}
-		if links[i], err = query.SplitLinks(a.resolver(c, m), t, ch.data); err != nil {
-			return err
-		}
-	}
-	tc := tenantOf(c)
-	tx, err := tc.db.BeginTx(c.UserContext(), nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after commit
-	if err := g.rows(c.UserContext(), tc.q(tx), tc.db.Dialect, ids); err != nil {
-		return err
-	}
-	others := touched{}
-	for i, ch := range changes {
-		n, err := query.Update(c.UserContext(), tc.q(tx), tc.db.Dialect, m, t, ch.ids, ch.data, a.Now())
-		if err != nil {
-			return a.writeError(c, m, t, ch.data, err)
-		}
-		if one && n == 0 {
-			return apierr.NotFound("item %q not found in %s", ids[0], t.Name)
-		}
-		for _, id := range ch.ids {
-			if err := a.writeLinks(c, m, t, tc.q(tx), id, links[i], others); err != nil {
-				return a.writeError(c, m, t, nil, err)
-			}
-		}
-	}
-	if err := g.rows(c.UserContext(), tc.q(tx), tc.db.Dialect, ids); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return a.writeError(c, m, t, nil, err)
-	}
-	a.publish(c, t.Name, "update", ids)
-	others.publish(a, c, "update")
-	return nil
 }
 
 // deleteItem deletes one row; on metadata tables it is a schema change.
@@ -436,58 +237,19 @@ func (a *API) deleteItem(c *fiber.Ctx) error {
 	case "table_definition", "column_definition", "relation_definition":
 		return a.deleteMetadata(c)
 	}
-	m, t, err := a.writableTable(c)
+	sc, t, err := a.writableTable(c)
 	if err != nil {
 		return err
 	}
-	id := c.Params("id")
-	if !schema.IsUUID(id) {
-		return apierr.NotFound("item %q not found in %s", id, t.Name)
-	}
-	return a.deleteKeys(c, m, t, []string{id}, true)
-}
-
-// deleteKeys deletes rows by key, all or none, within the caller's delete rule.
-func (a *API) deleteKeys(c *fiber.Ctx, m *schema.Model, t *schema.Table, keys []string, one bool) error {
-	if err := a.deleteRows(c, m, t, keys, one); err != nil {
+	if err := a.Records.Delete(c.UserContext(), sc, t, []string{c.Params("id")}, true); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-// deleteRows deletes rows by key, all or none, within the caller's delete rule; with
-// one, a missing row is a 404.
-func (a *API) deleteRows(c *fiber.Ctx, m *schema.Model, t *schema.Table, keys []string, one bool) error {
-	g, err := a.writeGuard(c, m, t, access.Delete)
-	if err != nil {
-		return err
-	}
-	tc := tenantOf(c)
-	tx, err := tc.db.BeginTx(c.UserContext(), nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after commit
-	if err := g.rows(c.UserContext(), tc.q(tx), tc.db.Dialect, keys); err != nil {
-		return err
-	}
-	n, err := query.Delete(c.UserContext(), tc.q(tx), tc.db.Dialect, t, keys)
-	if err != nil {
-		return a.writeError(c, m, t, nil, err)
-	}
-	if one && n == 0 {
-		return apierr.NotFound("item %q not found in %s", keys[0], t.Name)
-	}
-	if err := tx.Commit(); err != nil {
-		return a.writeError(c, m, t, nil, err)
-	}
-	a.publish(c, t.Name, "delete", keys)
-	return nil
-}
-
 // deleteItems is DELETE /items/{t} with {"keys":[…]} or a bare array of keys.
 func (a *API) deleteItems(c *fiber.Ctx) error {
-	m, t, err := a.writableTable(c)
+	sc, t, err := a.writableTable(c)
 	if err != nil {
 		return err
 	}
@@ -505,15 +267,10 @@ func (a *API) deleteItems(c *fiber.Ctx) error {
 		}
 		keys = in.Keys
 	}
-	if len(keys) == 0 || len(keys) > a.Limits.MaxLimit {
-		return apierr.InvalidPayload("keys", "between 1 and %d keys", a.Limits.MaxLimit)
+	if err := a.Records.Delete(c.UserContext(), sc, t, keys, false); err != nil {
+		return err
 	}
-	for _, k := range keys {
-		if !schema.IsUUID(k) {
-			return apierr.InvalidPayload("keys", "%q is not a UUID", k)
-		}
-	}
-	return a.deleteKeys(c, m, t, keys, false)
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 // metadataRow answers a metadata write the items way: the row as it now reads.

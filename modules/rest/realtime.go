@@ -10,9 +10,9 @@ import (
 
 	"strata/modules/access"
 	"strata/modules/apierr"
-	"strata/modules/bus"
 	"strata/modules/query"
 	"strata/modules/realtime"
+	"strata/modules/records"
 )
 
 // rtScope is a websocket's caller in its tenant: every read goes through the query
@@ -64,17 +64,14 @@ func (s *rtScope) List(ctx context.Context, table string, p query.Params) ([]map
 	if strings.HasPrefix(t.Name, "strata_") {
 		return nil, apierr.Forbidden("%s cannot be subscribed to", t.Name)
 	}
-	var pol *access.Policy
-	if !s.caller.Admin() {
-		if pol, err = s.a.Access.Policy(ctx, s.tc.db, s.tc.t.ID, s.caller.RoleID); err != nil {
+	caller := *s.caller
+	if !caller.Admin() {
+		if caller.Policy, err = s.a.Access.Policy(ctx, s.tc.db, s.tc.t.ID, s.caller.RoleID); err != nil {
 			return nil, err
 		}
 	}
-	q, err := s.a.newResolver(m, s.caller.UserID, pol).Parse(t, p)
-	if err != nil {
-		return nil, Translate(err)
-	}
-	res, err := s.a.newRunner(&tenantCtx{t: s.tc.t, db: s.tc.db, version: v}).Run(ctx, q)
+	sc := &records.Scope{TenantID: s.tc.t.ID, Slug: s.tc.t.Slug, DB: s.tc.db, Version: v, Model: m, Caller: &caller}
+	res, err := s.a.Records.List(ctx, sc, t, p)
 	if err != nil {
 		return nil, Translate(err)
 	}
@@ -107,16 +104,4 @@ func (a *API) websocket(c *fiber.Ctx) error {
 	return websocket.New(func(conn *websocket.Conn) {
 		a.Realtime.Serve(conn.Conn, scope, authn)
 	}, websocket.Config{HandshakeTimeout: 10 * time.Second})(c)
-}
-
-// publish announces written rows on the bus after their commit; a failure to publish
-// is logged, never the write's failure.
-func (a *API) publish(c *fiber.Ctx, table, action string, ids []string) {
-	if a.Bus == nil {
-		return
-	}
-	if err := realtime.Publish(context.WithoutCancel(c.UserContext()), a.Bus, tenantOf(c).t.ID, bus.TopicItems,
-		realtime.ItemsEvent{Table: table, Action: action, IDs: ids}); err != nil {
-		a.Log.Warn("realtime: publish", "tenant", tenantOf(c).t.Slug, "table", table, "err", err)
-	}
 }

@@ -27,6 +27,7 @@ import (
 	"strata/modules/openapi"
 	"strata/modules/query"
 	"strata/modules/realtime"
+	"strata/modules/records"
 	"strata/modules/tenant"
 	"strata/schema"
 )
@@ -49,13 +50,16 @@ type API struct {
 	Migration *migration.Service
 	GraphQL   *graphql.Service
 	Realtime  *realtime.Hub
-	Bus       bus.Bus
-	Limits    Limits
-	CacheTTL  time.Duration // trust in the API's own caches (CORS origins) without word from Bus; default 1s
-	Log       *slog.Logger
-	Now       func() time.Time
-	NewID     func() string
-	docs      openapi.Cache
+	// Records is the one path for reading and writing rows (items, GraphQL, realtime
+	// reads, data migrations).
+	Records  *records.Service
+	Bus      bus.Bus
+	Limits   Limits
+	CacheTTL time.Duration // trust in the API's own caches (CORS origins) without word from Bus; default 1s
+	Log      *slog.Logger
+	Now      func() time.Time
+	NewID    func() string
+	docs     openapi.Cache
 	// corsMu keeps each tenant's allowed origins for CacheTTL: they are needed on every
 	// cross-origin request; a settings change drops them on every node (invalidate).
 	corsMu cache.TTL[[]string]
@@ -280,6 +284,23 @@ func (a *API) model(c *fiber.Ctx) (*schema.Model, error) {
 	m, v, err := a.Tenants.ModelVersion(c.UserContext(), tc.t, tc.db)
 	tc.version = v
 	return m, err
+}
+
+// scope is the request's records scope: its tenant, the model at the request's schema
+// version, and the caller.
+func (a *API) scope(c *fiber.Ctx) (*records.Scope, error) {
+	m, err := a.model(c)
+	if err != nil {
+		return nil, err
+	}
+	return a.scopeAt(c, m), nil
+}
+
+// scopeAt is scope for a model already loaded for this request (nil: reads that need
+// none, such as running a parsed query).
+func (a *API) scopeAt(c *fiber.Ctx, m *schema.Model) *records.Scope {
+	tc := tenantOf(c)
+	return &records.Scope{TenantID: tc.t.ID, Slug: tc.t.Slug, DB: tc.db, Version: tc.version, Model: m, Caller: callerOf(c)}
 }
 
 func callerID(c *fiber.Ctx) string {

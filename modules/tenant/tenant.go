@@ -167,16 +167,15 @@ func NewRegistry(cfg Config) *Registry {
 		cfg.Limit.SetShed(r.shedIdle)
 	}
 	r.stopSweep = r.sweepEvery(max(cfg.IdleTimeout/4, time.Second))
-	cfg.Migration.OnCommit(r.committed)
 	if cfg.Bus != nil {
 		r.unsubscribe = cfg.Bus.Subscribe(r.follow)
 	}
 	return r
 }
 
-// committed caches the model a migration of this node produced and announces its
-// version to the other nodes.
-func (r *Registry) committed(c migration.Commit) {
+// Committed caches the model a migration of this node produced and announces its
+// version to the other nodes. The wiring tells it every commit (migration.Notifier).
+func (r *Registry) Committed(c migration.Commit) {
 	r.mu.Lock()
 	r.gen++
 	r.cacheModelLocked(c.TenantID, c.Model, c.Version)

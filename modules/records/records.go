@@ -1,0 +1,384 @@
+// Package records reads and writes a tenant's rows for a caller. It is the one record
+// path under every surface: REST items, GraphQL, realtime reads and data migrations
+// all come here, so the permission guards, the transaction, to-many link writes, the
+// hooks and the publishing after commit happen the same way whoever asks.
+//
+// It knows nothing of HTTP: a Scope carries the tenant's database, the model at the
+// version the request uses, and the caller.
+package records
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"strata/modules/access"
+	"strata/modules/apierr"
+	"strata/modules/database"
+	"strata/modules/query"
+	"strata/schema"
+)
+
+// Scope is one caller's view of one tenant for one request.
+type Scope struct {
+	TenantID string
+	Slug     string // for logs
+	DB       *database.DB
+	// Version is the schema version Model is at; statements on user tables are tagged
+	// with it (query.Tagged), so a statement prepared for an older shape is not reused.
+	Version int64
+	Model   *schema.Model
+	Caller  *access.Caller
+}
+
+// Q runs statements on user tables (inner, or the tenant's pool when nil) tagged with
+// the scope's schema version.
+func (sc *Scope) Q(inner schema.Querier) schema.Querier {
+	if inner == nil {
+		inner = sc.DB
+	}
+	return query.NewTagged(inner, sc.Version)
+}
+
+// policy is the caller's policy for the query engine; nil (everything) for admins.
+func (sc *Scope) policy() *access.Policy {
+	if sc.Caller == nil || sc.Caller.Admin() {
+		return nil
+	}
+	return sc.Caller.Policy
+}
+
+func (sc *Scope) user() string {
+	if sc.Caller == nil {
+		return ""
+	}
+	return sc.Caller.UserID
+}
+
+// Publisher announces rows a write changed, after its commit. A failure to publish is
+// the publisher's to report; it is never the write's failure.
+type Publisher interface {
+	Publish(ctx context.Context, sc *Scope, table, action string, ids []string)
+}
+
+// Write is what a hook sees of a write: the table, the action (create, update or
+// delete) and the rows' ids. Data holds the values written, one map per id for a
+// create and one shared map for an update; nil for a delete.
+type Write struct {
+	Scope  *Scope
+	Table  *schema.Table
+	Action string
+	IDs    []string
+	Data   []map[string]any
+}
+
+// Hooks run around every write, in the order they were added: Before inside the
+// write's transaction after the rows are written and checked (an error undoes the
+// write and is the caller's answer); After once it is committed.
+type Hooks struct {
+	Before []func(ctx context.Context, q schema.Querier, w *Write) error
+	After  []func(ctx context.Context, w *Write)
+}
+
+// Service reads and writes rows.
+type Service struct {
+	Limits query.Limits
+	// MaxBatch bounds the rows of one write (a create of many, keys of an update).
+	MaxBatch  int
+	Now       func() time.Time
+	Publisher Publisher // nil: writes are not announced
+	Hooks     Hooks
+}
+
+// Resolver is the query parser for the scope's caller: $CURRENT_USER is them, and
+// their policy limits what may be read (none for admins).
+func (s *Service) Resolver(sc *Scope) *query.Resolver {
+	r := &query.Resolver{Model: sc.Model, Limits: s.Limits, User: sc.user(), Now: s.Now}
+	if p := sc.policy(); p != nil { // a nil *Policy in the interface would not read as "no limits"
+		r.Perms = p
+	}
+	return r
+}
+
+// Runner runs parsed queries on the scope's tenant.
+func (s *Service) Runner(sc *Scope) *query.Runner {
+	return &query.Runner{DB: sc.Q(nil), D: sc.DB.Dialect, Limits: s.Limits}
+}
+
+// List reads rows of t as the caller, with the query string's parameters.
+func (s *Service) List(ctx context.Context, sc *Scope, t *schema.Table, p query.Params) (*query.Result, error) {
+	q, err := s.Resolver(sc).Parse(t, p)
+	if err != nil {
+		return nil, err
+	}
+	return s.Runner(sc).Run(ctx, q)
+}
+
+// Read reads rows by id in the ids' order, with p's fields and deep (other parameters
+// are ignored); rows the caller may not read are left out.
+func (s *Service) Read(ctx context.Context, sc *Scope, t *schema.Table, p query.Params, ids []string) ([]map[string]any, error) {
+	shape := query.Params{}
+	for k, v := range p { // in every form: fields[]=…, deep[rel][_limit]=…
+		if name, _, _ := strings.Cut(k, "["); name == "fields" || name == "deep" {
+			shape[k] = v
+		}
+	}
+	q, err := s.Resolver(sc).Parse(t, shape)
+	if err != nil {
+		return nil, err
+	}
+	q.Filter = query.IDsIn(t, ids)
+	q.Limit = len(ids)
+	res, err := s.Runner(sc).Run(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	// The id may not be among the requested fields: match on the order of ids instead.
+	if len(res.Data) == len(ids) && !slices.Contains(q.Select.Columns, t.Column("id")) {
+		return res.Data, nil
+	}
+	byID := map[string]map[string]any{}
+	for _, row := range res.Data {
+		if id, ok := row["id"].(string); ok {
+			byID[id] = row
+		}
+	}
+	out := make([]map[string]any, 0, len(ids))
+	for _, id := range ids {
+		if row := byID[strings.ToLower(id)]; row != nil {
+			out = append(out, row)
+		}
+	}
+	return out, nil
+}
+
+// Create inserts rows for the caller, within its create rule and field list, all or
+// none, and returns their ids in order.
+func (s *Service) Create(ctx context.Context, sc *Scope, t *schema.Table, objects []map[string]any) ([]string, error) {
+	if s.MaxBatch > 0 && len(objects) > s.MaxBatch {
+		return nil, apierr.InvalidPayload("body", "at most %d items per request", s.MaxBatch)
+	}
+	g, err := s.Guard(sc, t, access.Create)
+	if err != nil {
+		return nil, err
+	}
+	links := make([][]query.Links, len(objects))
+	linking := false
+	for i, obj := range objects {
+		if err := g.Fields(obj); err != nil {
+			return nil, err
+		}
+		if links[i], err = query.SplitLinks(s.Resolver(sc), t, obj); err != nil {
+			return nil, err
+		}
+		linking = linking || len(links[i]) > 0
+	}
+	d := sc.DB.Dialect
+	// One row is one atomic statement; a batch, a row with links, a row that must then
+	// pass the create rule, or a write hooks see, is all or nothing in a transaction.
+	var exec schema.Querier = sc.Q(nil)
+	var tx *sql.Tx
+	if len(objects) > 1 || g.cond != nil || linking || len(s.Hooks.Before) > 0 {
+		if tx, err = sc.DB.BeginTx(ctx, nil); err != nil {
+			return nil, err
+		}
+		defer tx.Rollback() //nolint:errcheck // a no-op after commit
+		exec = sc.Q(tx)
+	}
+	ids := make([]string, 0, len(objects))
+	now := s.Now()
+	others := Touched{}
+	for i, obj := range objects {
+		id, err := query.Insert(ctx, exec, d, sc.Model, t, obj, uuid.Must(uuid.NewV7()).String(), sc.user(), now)
+		if err != nil {
+			return nil, s.writeError(ctx, sc, t, obj, err)
+		}
+		if err := s.WriteLinks(ctx, sc, exec, t, id, links[i], others); err != nil {
+			return nil, s.writeError(ctx, sc, t, nil, err)
+		}
+		ids = append(ids, id)
+	}
+	w := &Write{Scope: sc, Table: t, Action: "create", IDs: ids, Data: objects}
+	if tx != nil {
+		if err := g.Rows(ctx, exec, d, ids); err != nil {
+			return nil, err
+		}
+		if err := s.before(ctx, exec, w); err != nil {
+			return nil, err
+		}
+		if err := tx.Commit(); err != nil {
+			return nil, s.writeError(ctx, sc, t, nil, err)
+		}
+	}
+	s.committed(ctx, w, others)
+	return ids, nil
+}
+
+// Change is one change to some rows.
+type Change struct {
+	IDs  []string
+	Data map[string]any
+}
+
+// Update applies changes for the caller, all or none: the rows must be within its
+// update rule before and after (it may not move a row out of it), and the fields within
+// its list. With one, a missing row is a 404.
+func (s *Service) Update(ctx context.Context, sc *Scope, t *schema.Table, changes []Change, ids []string, one bool) error {
+	if len(ids) == 0 || (s.MaxBatch > 0 && len(ids) > s.MaxBatch) {
+		return apierr.InvalidPayload("keys", "between 1 and %d keys", s.MaxBatch)
+	}
+	for _, id := range ids {
+		if !schema.IsUUID(id) {
+			if one {
+				return apierr.NotFound("item %q not found in %s", id, t.Name)
+			}
+			return apierr.InvalidPayload("keys", "%q is not a UUID", id)
+		}
+	}
+	g, err := s.Guard(sc, t, access.Update)
+	if err != nil {
+		return err
+	}
+	links := make([][]query.Links, len(changes))
+	for i, ch := range changes {
+		if err := g.Fields(ch.Data); err != nil {
+			return err
+		}
+		if links[i], err = query.SplitLinks(s.Resolver(sc), t, ch.Data); err != nil {
+			return err
+		}
+	}
+	tx, err := sc.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after commit
+	q, d := sc.Q(tx), sc.DB.Dialect
+	if err := g.Rows(ctx, q, d, ids); err != nil {
+		return err
+	}
+	others := Touched{}
+	data := make([]map[string]any, 0, len(changes))
+	for i, ch := range changes {
+		n, err := query.Update(ctx, q, d, sc.Model, t, ch.IDs, ch.Data, s.Now())
+		if err != nil {
+			return s.writeError(ctx, sc, t, ch.Data, err)
+		}
+		if one && n == 0 {
+			return apierr.NotFound("item %q not found in %s", ids[0], t.Name)
+		}
+		for _, id := range ch.IDs {
+			if err := s.WriteLinks(ctx, sc, q, t, id, links[i], others); err != nil {
+				return s.writeError(ctx, sc, t, nil, err)
+			}
+		}
+		data = append(data, ch.Data)
+	}
+	if err := g.Rows(ctx, q, d, ids); err != nil {
+		return err
+	}
+	w := &Write{Scope: sc, Table: t, Action: "update", IDs: ids, Data: data}
+	if err := s.before(ctx, q, w); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return s.writeError(ctx, sc, t, nil, err)
+	}
+	s.committed(ctx, w, others)
+	return nil
+}
+
+// Delete deletes rows by key, all or none, within the caller's delete rule; with one,
+// a missing row is a 404.
+func (s *Service) Delete(ctx context.Context, sc *Scope, t *schema.Table, keys []string, one bool) error {
+	if len(keys) == 0 || (s.MaxBatch > 0 && len(keys) > s.MaxBatch) {
+		return apierr.InvalidPayload("keys", "between 1 and %d keys", s.MaxBatch)
+	}
+	for _, k := range keys {
+		if !schema.IsUUID(k) {
+			if one {
+				return apierr.NotFound("item %q not found in %s", k, t.Name)
+			}
+			return apierr.InvalidPayload("keys", "%q is not a UUID", k)
+		}
+	}
+	g, err := s.Guard(sc, t, access.Delete)
+	if err != nil {
+		return err
+	}
+	tx, err := sc.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after commit
+	q, d := sc.Q(tx), sc.DB.Dialect
+	if err := g.Rows(ctx, q, d, keys); err != nil {
+		return err
+	}
+	n, err := query.Delete(ctx, q, d, t, keys)
+	if err != nil {
+		return s.writeError(ctx, sc, t, nil, err)
+	}
+	if one && n == 0 {
+		return apierr.NotFound("item %q not found in %s", keys[0], t.Name)
+	}
+	w := &Write{Scope: sc, Table: t, Action: "delete", IDs: keys}
+	if err := s.before(ctx, q, w); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return s.writeError(ctx, sc, t, nil, err)
+	}
+	s.committed(ctx, w, nil)
+	return nil
+}
+
+func (s *Service) before(ctx context.Context, q schema.Querier, w *Write) error {
+	for _, h := range s.Hooks.Before {
+		if err := h(ctx, q, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// committed runs the after hooks and announces the write and the rows it linked.
+func (s *Service) committed(ctx context.Context, w *Write, others Touched) {
+	ctx = context.WithoutCancel(ctx)
+	for _, h := range s.Hooks.After {
+		h(ctx, w)
+	}
+	s.Announce(ctx, w.Scope, w.Table.Name, w.Action, w.IDs)
+	others.Announce(ctx, s, w.Scope, "update")
+}
+
+// Announce publishes rows changed in a committed write.
+func (s *Service) Announce(ctx context.Context, sc *Scope, table, action string, ids []string) {
+	if s.Publisher != nil && len(ids) > 0 {
+		s.Publisher.Publish(context.WithoutCancel(ctx), sc, table, action, ids)
+	}
+}
+
+// writeError maps a refused write onto the contract's codes, naming the field; body is
+// the object written, when there is one, to find a dangling key SQLite does not name.
+func (s *Service) writeError(ctx context.Context, sc *Scope, t *schema.Table, body map[string]any, err error) error {
+	err = query.ClassifyWriteError(sc.Model, t, err)
+	var ce *query.ConstraintError
+	if errors.As(err, &ce) && ce.Code == "INVALID_FOREIGN_KEY" && ce.Field == "" && body != nil {
+		if f := query.DanglingKey(ctx, sc.Q(nil), sc.DB.Dialect, sc.Model, t, body); f != "" {
+			ce.Field, ce.Message = f, "field "+f+" does not reference an existing row"
+		}
+	}
+	return err
+}
+
+// WriteError is writeError for writes made outside Create/Update/Delete (data
+// migrations), so their refusals read the same.
+func (s *Service) WriteError(ctx context.Context, sc *Scope, t *schema.Table, body map[string]any, err error) error {
+	return s.writeError(ctx, sc, t, body, err)
+}
