@@ -28,6 +28,7 @@ import (
 	"strata/modules/realtime"
 	"strata/modules/records"
 	"strata/modules/rest"
+	"strata/modules/settings"
 	"strata/modules/tenant"
 )
 
@@ -57,6 +58,7 @@ type core struct {
 	migration *migration.Service
 	auth      *auth.Service
 	tenants   *tenant.Registry
+	settings  *settings.Service
 	bus       bus.Bus
 }
 
@@ -72,7 +74,18 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		control.Close()
 		return nil, err
 	}
-	mig := migration.NewService(migration.Config{Secret: cfg.JWTSecret, ConfirmTTL: cfg.ConfirmTTL, CustomSQLTimeout: cfg.CustomSQLTimeout, NewID: newID, Log: log, StepDelay: cfg.TestStepDelay})
+	// Settings have one reader, so the migration service holds changes for approval by
+	// the same policy, cached the same way, as every surface shows.
+	settingsSvc := &settings.Service{TTL: cfg.CacheTTL}
+	approval := func(ctx context.Context, tgt migration.Target) (string, error) {
+		if tgt.Store == nil {
+			return "", nil
+		}
+		st, err := settingsSvc.Get(ctx, tgt.TenantID, tgt.Store)
+		return st.RequireApproval, err
+	}
+	mig := migration.NewService(migration.Config{Secret: cfg.JWTSecret, ConfirmTTL: cfg.ConfirmTTL, CustomSQLTimeout: cfg.CustomSQLTimeout,
+		NewID: newID, Log: log, StepDelay: cfg.TestStepDelay, Approval: approval})
 	authSvc := auth.NewService(control, auth.Config{Secret: cfg.JWTSecret, AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, ReuseInterval: cfg.RefreshReuse, SessionTTL: cfg.CacheTTL, NewID: newID})
 	// The CLI has the bus too: a migration it runs reaches the running nodes' caches.
 	clusterBus, err := openBus(ctx, cfg, log)
@@ -88,7 +101,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		// than the query; idle ones are closed after MaxIdleTime.
 		Pool: database.Pool{MaxOpen: cfg.TenantPoolMax, MaxIdle: cfg.TenantPoolMax, MaxIdleTime: min(5*time.Minute, cfg.TenantIdleTimeout)},
 	})
-	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, bus: clusterBus}
+	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, settings: settingsSvc, bus: clusterBus}
 	// The control database's own tables are versioned steps run under a cluster-wide
 	// lock: nodes booting together on an empty database take turns.
 	if err := database.MigrateControl(ctx, control, []database.ControlStep{
@@ -212,6 +225,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, MaxFilterDepth: cfg.MaxFilterDepth, MaxFilterNodes: cfg.MaxFilterNodes,
 			MaxRelationDepth: cfg.MaxRelationDepth,
 		}.WithDefaults()}}
+	api.Settings = co.settings
 	api.Records = &records.Service{Limits: api.Limits.Query, MaxBatch: cfg.MaxLimit, Now: time.Now,
 		Publisher: realtime.BusPublisher{Bus: eventBus, Log: log}}
 	api.Mount(app)

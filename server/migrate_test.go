@@ -299,3 +299,33 @@ func TestMigrateSystem(t *testing.T) {
 		})
 	}
 }
+
+// TestApprovalPolicyHoldsEverySurface: the migration service reads the tenant's
+// require_approval itself, so a rollback the CLI asks for is held for approval exactly
+// as one asked over HTTP; before, the CLI ran it at once.
+func TestApprovalPolicyHoldsEverySurface(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			cli, n := newCLIEnv(t, b.newControlURL(t))
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			p := "/api/t/acme"
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "notes", "columns": []any{map[string]any{"name": "text", "type": "string"}}})
+			n.mustCall(200, "POST", p+"/tables/notes/columns", map[string]any{"name": "mood", "type": "string"})
+			n.mustCall(200, "PATCH", p+"/settings", map[string]any{"require_approval": "all"})
+
+			r := cli.mustJSON("rollback", "--tenant", "acme", "--steps", "1", "--yes")
+			if r.get("data.migrations.0.status") != "pending" {
+				t.Fatalf("a CLI rollback under require_approval=all: %s", r)
+			}
+			if cols := n.mustCall(200, "GET", p+"/tables/notes", nil).fieldNames("data.columns"); !cols["mood"] {
+				t.Fatal("the held rollback dropped the column")
+			}
+			// Approved, it runs.
+			n.mustCall(200, "POST", p+"/migrations/"+r.get("data.migrations.0.id").(string)+"/approve", nil)
+			if cols := n.mustCall(200, "GET", p+"/tables/notes", nil).fieldNames("data.columns"); cols["mood"] {
+				t.Fatal("the approved rollback left the column")
+			}
+		})
+	}
+}

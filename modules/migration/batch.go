@@ -77,10 +77,19 @@ func (s *Service) ApplyAll(ctx context.Context, tgt Target, reqs []Request) ([]*
 			return nil, &ConfirmRequiredError{Hash: hash, Token: s.confirmToken(tgt.TenantID, hash), TTL: s.cfg.ConfirmTTL, Removal: removal, Reason: reason}
 		}
 	}
+	policy := first.Approval
+	if !first.Unattended && !first.Replayed {
+		if policy, err = s.policy(ctx, tgt, policy); err != nil {
+			return nil, err
+		}
+	}
 	model = before
 	done := make([]*Result, 0, len(reqs))
 	held := false
 	for _, req := range reqs {
+		if req.Approval == "" {
+			req.Approval = policy
+		}
 		// Confirmed above, as a whole.
 		req.Unattended = true
 		if held {

@@ -85,6 +85,9 @@ func (s *Service) Custom(ctx context.Context, tgt Target, req CustomRequest) (*R
 	}
 	// What hand-written SQL removes cannot be known before it runs: a tenant that
 	// holds destructive changes for approval holds custom SQL too.
+	if req.Approval, err = s.policy(ctx, tgt, req.Approval); err != nil {
+		return nil, err
+	}
 	if req.Approval == "all" || req.Approval == "destructive" {
 		if err := insertMigration(ctx, sess.conn, tgt.Dialect, m, s.cfg.NewID()); err != nil {
 			return nil, fmt.Errorf("record pending migration: %w", err)

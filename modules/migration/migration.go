@@ -116,9 +116,13 @@ type Config struct {
 	ConfirmTTL time.Duration
 	// CustomSQLTimeout bounds one run of hand-written SQL (default 30s).
 	CustomSQLTimeout time.Duration
-	Now              func() time.Time
-	NewID            func() string
-	Log              *slog.Logger
+	// Approval reads a tenant's require_approval policy ("none", "destructive" or
+	// "all"), which the service applies to every change a user asks for, whichever
+	// surface asked (HTTP, the CLI, a changeset run). Nil: nothing is held.
+	Approval func(ctx context.Context, tgt Target) (string, error)
+	Now      func() time.Time
+	NewID    func() string
+	Log      *slog.Logger
 }
 
 // Service runs schema changes.
@@ -140,6 +144,19 @@ type StatusChange struct {
 	// Created is set when the row was just recorded.
 	Created   bool
 	Migration Migration
+}
+
+// policy is the approval policy a request follows: the one it names (a request of
+// several changes holds the rest once one is held), else the tenant's.
+func (s *Service) policy(ctx context.Context, tgt Target, named string) (string, error) {
+	if named != "" || s.cfg.Approval == nil {
+		return named, nil
+	}
+	p, err := s.cfg.Approval(ctx, tgt)
+	if err != nil {
+		return "", fmt.Errorf("read the approval policy: %w", err)
+	}
+	return p, nil
 }
 
 // Notifier hears what the service did, once it is durable (step 8 of the design): the
@@ -362,7 +379,13 @@ func (s *Service) run(ctx context.Context, conn *sql.Conn, tgt Target, before *s
 			return nil, &ConfirmRequiredError{Hash: hash, Token: s.confirmToken(tgt.TenantID, hash), TTL: s.cfg.ConfirmTTL, Removal: res.Removal, Reason: reason}
 		}
 	}
-	if req.Approval == "all" || (req.Approval == "destructive" && destructive) {
+	approval := req.Approval
+	if !req.Unattended && !req.Replayed && !req.Change.System {
+		if approval, err = s.policy(ctx, tgt, approval); err != nil {
+			return nil, err
+		}
+	}
+	if approval == "all" || (approval == "destructive" && destructive) {
 		if before.Table("custom_migrations") == nil {
 			return nil, fmt.Errorf("the ledger does not exist yet")
 		}

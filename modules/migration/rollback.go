@@ -122,6 +122,9 @@ func (s *Service) Rollback(ctx context.Context, tgt Target, req RollbackRequest)
 	if err != nil {
 		return nil, err
 	}
+	if req.Approval, err = s.policy(ctx, tgt, req.Approval); err != nil {
+		return nil, err
+	}
 	if len(order) > 1 && (req.Approval == "all" || req.Approval == "destructive") && !req.DryRun {
 		return nil, &StateError{Message: "this tenant holds changes for approval (require_approval=" + req.Approval + "); roll the dependents back one by one instead"}
 	}

@@ -10,7 +10,6 @@ import (
 
 	"strata/frontend"
 	"strata/modules/apierr"
-	"strata/modules/database"
 	"strata/modules/graphql"
 	"strata/modules/query"
 	"strata/modules/records"
@@ -147,12 +146,8 @@ func gqlPerms(c *fiber.Ctx) query.Permissions {
 func (a *API) introspection(c *fiber.Ctx) func() (bool, error) {
 	return func() (bool, error) {
 		tc := tenantOf(c)
-		d := tc.db.Dialect
-		var v any
-		if err := tc.db.QueryRowContext(c.UserContext(), "SELECT "+d.Quote("graphql_introspection")+" FROM "+d.Quote("settings")).Scan(&v); err != nil {
-			return false, err
-		}
-		return database.Bool(v), nil
+		st, err := a.Settings.Get(c.UserContext(), tc.t.ID, tc.db)
+		return st.GraphQLIntrospection, err
 	}
 }
 

@@ -1,13 +1,10 @@
 package rest
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-
-	"strata/modules/database"
 )
 
 // securityHeaders sets the headers every API answer carries: no MIME sniffing, no
@@ -52,19 +49,6 @@ func (a *API) cors(c *fiber.Ctx) error {
 }
 
 func (a *API) corsOrigins(c *fiber.Ctx, tc *tenantCtx) ([]string, error) {
-	cached, gen, ok := a.corsMu.Get(tc.t.ID)
-	if ok {
-		return cached, nil
-	}
-	d := tc.db.Dialect
-	var raw any
-	if err := tc.db.QueryRowContext(c.UserContext(), "SELECT "+d.Quote("cors_origins")+" FROM "+d.Quote("settings")).Scan(&raw); err != nil {
-		return nil, err
-	}
-	var origins []string
-	if s := database.Text(raw); s != "" {
-		_ = json.Unmarshal([]byte(s), &origins)
-	}
-	a.corsMu.Put(tc.t.ID, origins, gen)
-	return origins, nil
+	st, err := a.Settings.Get(c.UserContext(), tc.t.ID, tc.db)
+	return st.CORSOrigins, err
 }

@@ -36,7 +36,7 @@ func (a *API) forget(tenantID string, inv bus.Invalidation) {
 		// A deleted role moves its users to the default one: their tokens' role is stale.
 		a.Auth.ForgetSessions(tenantID, "")
 	case bus.InvalidateSettings:
-		a.corsMu.Drop(tenantID)
+		a.Settings.Invalidate(tenantID)
 	case bus.InvalidateSessions:
 		a.Auth.ForgetSessions(tenantID, inv.Subject)
 		if a.Realtime != nil {
@@ -74,7 +74,7 @@ func (a *API) followBus() {
 			a.Throttle.Apply(ev)
 		case bus.TopicResync:
 			a.Access.InvalidateAll()
-			a.corsMu.DropAll()
+			a.Settings.InvalidateAll()
 			a.Auth.ForgetAllSessions()
 		}
 	})

@@ -20,7 +20,6 @@ import (
 	"strata/modules/apierr"
 	"strata/modules/auth"
 	"strata/modules/bus"
-	"strata/modules/cache"
 	"strata/modules/database"
 	"strata/modules/graphql"
 	"strata/modules/migration"
@@ -28,6 +27,7 @@ import (
 	"strata/modules/query"
 	"strata/modules/realtime"
 	"strata/modules/records"
+	"strata/modules/settings"
 	"strata/modules/tenant"
 	"strata/schema"
 )
@@ -50,6 +50,8 @@ type API struct {
 	Migration *migration.Service
 	GraphQL   *graphql.Service
 	Realtime  *realtime.Hub
+	// Settings is the one reader of tenant settings.
+	Settings *settings.Service
 	// Records is the one path for reading and writing rows (items, GraphQL, realtime
 	// reads, data migrations).
 	Records  *records.Service
@@ -60,14 +62,10 @@ type API struct {
 	Now      func() time.Time
 	NewID    func() string
 	docs     openapi.Cache
-	// corsMu keeps each tenant's allowed origins for CacheTTL: they are needed on every
-	// cross-origin request; a settings change drops them on every node (invalidate).
-	corsMu cache.TTL[[]string]
 }
 
 // Mount registers every route on app.
 func (a *API) Mount(app *fiber.App) {
-	a.corsMu.TTL = a.CacheTTL
 	a.followBus()
 	app.Use(securityHeaders)
 	api := app.Group("/api")
@@ -327,14 +325,10 @@ func (a *API) apply(c *fiber.Ctx, ch schema.Change) (*migration.Result, error) {
 // planned, and confirmed when destructive, before the first runs.
 func (a *API) applyRequest(c *fiber.Ctx, changes []schema.Change) ([]*migration.Result, error) {
 	tc := tenantOf(c)
-	approval, err := a.requireApproval(c, tc)
-	if err != nil {
-		return nil, err
-	}
 	reqs := make([]migration.Request, len(changes))
 	for i, ch := range changes {
 		reqs[i] = migration.Request{
-			Change: ch, DryRun: c.QueryBool("dry_run"), CreatedBy: callerID(c), Approval: approval,
+			Change: ch, DryRun: c.QueryBool("dry_run"), CreatedBy: callerID(c),
 			ConfirmHash: c.Get("X-Schema-Confirm-Hash"), ConfirmToken: c.Get("X-Schema-Confirm-Token"),
 		}
 	}

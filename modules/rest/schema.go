@@ -2,7 +2,6 @@ package rest
 
 import (
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,7 +10,6 @@ import (
 
 	"strata/modules/access"
 	"strata/modules/apierr"
-	"strata/modules/database"
 	"strata/modules/migration"
 	"strata/modules/query"
 	"strata/schema"
@@ -579,16 +577,6 @@ func (a *API) purgeTrash(c *fiber.Ctx) error {
 	return respond(c, res, "", nil)
 }
 
-// requireApproval reads the tenant's require_approval setting.
-func (a *API) requireApproval(c *fiber.Ctx, tc *tenantCtx) (string, error) {
-	d := tc.db.Dialect
-	var v any
-	if err := tc.db.QueryRowContext(c.UserContext(), "SELECT "+d.Quote("require_approval")+" FROM "+d.Quote("settings")).Scan(&v); err != nil {
-		return "", fmt.Errorf("read require_approval: %w", err)
-	}
-	return database.Text(v), nil
-}
-
 func (a *API) migrationAction(c *fiber.Ctx, run func(migration.Target, string) (*migration.Migration, error)) error {
 	tc := tenantOf(c)
 	m, err := run(a.Tenants.Target(tc.t, tc.db), c.Params("id"))
@@ -629,13 +617,9 @@ func (a *API) customMigration(c *fiber.Ctx) error {
 		return err
 	}
 	tc := tenantOf(c)
-	approval, err := a.requireApproval(c, tc)
-	if err != nil {
-		return err
-	}
 	res, err := a.Migration.Custom(c.UserContext(), a.Tenants.Target(tc.t, tc.db), migration.CustomRequest{
 		Name: body.Name, Description: body.Description, UpSQL: body.UpSQL, DownSQL: body.DownSQL,
-		CreatedBy: callerID(c), DryRun: c.QueryBool("dry_run"), Approval: approval,
+		CreatedBy: callerID(c), DryRun: c.QueryBool("dry_run"),
 	})
 	if err != nil {
 		return err
@@ -660,14 +644,10 @@ func nonNilChanges(s []schema.Change) []schema.Change {
 // ones that depend on it, newest first) through the one path.
 func (a *API) rollbackMigration(c *fiber.Ctx) error {
 	tc := tenantOf(c)
-	approval, err := a.requireApproval(c, tc)
-	if err != nil {
-		return err
-	}
 	results, err := a.Migration.Rollback(c.UserContext(), a.Tenants.Target(tc.t, tc.db), migration.RollbackRequest{
 		ID: c.Params("id"), Cascade: c.QueryBool("cascade"), DryRun: c.QueryBool("dry_run"),
 		ConfirmHash: c.Get("X-Schema-Confirm-Hash"), ConfirmToken: c.Get("X-Schema-Confirm-Token"),
-		CreatedBy: callerID(c), Approval: approval,
+		CreatedBy: callerID(c),
 	})
 	if err != nil {
 		return err

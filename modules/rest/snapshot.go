@@ -263,13 +263,9 @@ func (a *API) runPlan(c *fiber.Ctx, m *schema.Model, format string, steps []plan
 	}
 	migrations := []*migration.Migration{}
 	if len(steps) > 0 {
-		approval, err := a.requireApproval(c, tc)
-		if err != nil {
-			return err
-		}
 		reqs := make([]migration.Request, len(steps))
 		for i, st := range steps {
-			reqs[i] = migration.Request{Change: st.change, CreatedBy: callerID(c), Approval: approval,
+			reqs[i] = migration.Request{Change: st.change, CreatedBy: callerID(c),
 				ConfirmHash: c.Get("X-Schema-Confirm-Hash"), ConfirmToken: c.Get("X-Schema-Confirm-Token")}
 		}
 		results, err := a.Migration.ApplyAll(c.UserContext(), a.Tenants.Target(tc.t, tc.db), reqs)

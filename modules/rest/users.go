@@ -2,13 +2,10 @@ package rest
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
-	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -19,6 +16,7 @@ import (
 	"strata/modules/bus"
 	"strata/modules/database"
 	"strata/modules/query"
+	"strata/modules/settings"
 	"strata/schema"
 )
 
@@ -227,12 +225,11 @@ func uniqueErr(err error, field string) error {
 func (a *API) register(c *fiber.Ctx) error {
 	tc := tenantOf(c)
 	ctx := c.UserContext()
-	var allow any
-	d := tc.db.Dialect
-	if err := tc.db.QueryRowContext(ctx, "SELECT "+d.Quote("allow_signup")+" FROM "+d.Quote("settings")).Scan(&allow); err != nil {
+	st, err := a.Settings.Get(ctx, tc.t.ID, tc.db)
+	if err != nil {
 		return err
 	}
-	if !database.Bool(allow) {
+	if !st.AllowSignup {
 		return apierr.Forbidden("this tenant does not allow sign-up")
 	}
 	var in struct {
@@ -253,7 +250,7 @@ func (a *API) register(c *fiber.Ctx) error {
 		return err
 	}
 	cols["role_id"], cols["status"] = role, "active"
-	if err := insertRow(ctx, tc, "strata_users", a.NewID(), cols, d.TimeValue(a.Now())); err != nil && uniqueErr(err, "email") == err {
+	if err := insertRow(ctx, tc, "strata_users", a.NewID(), cols, tc.db.Dialect.TimeValue(a.Now())); err != nil && uniqueErr(err, "email") == err {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -671,98 +668,25 @@ func (a *API) deleteAPIKey(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-const settingsFields = "project_name,allow_signup,require_approval,cors_origins,graphql_introspection"
-
 func (a *API) getSettings(c *fiber.Ctx) error {
-	rows, err := a.systemRows(c, "settings", settingsFields, nil)
-	if err != nil || len(rows) == 0 {
-		return errors.Join(err, sql.ErrNoRows)
+	tc := tenantOf(c)
+	st, err := a.Settings.Get(c.UserContext(), tc.t.ID, tc.db)
+	if err != nil {
+		return err
 	}
-	return c.JSON(fiber.Map{"data": rows[0]})
+	return c.JSON(fiber.Map{"data": st})
 }
 
 func (a *API) patchSettings(c *fiber.Ctx) error {
-	var in struct {
-		ProjectName     *string   `json:"project_name,omitempty"`
-		AllowSignup     *bool     `json:"allow_signup,omitempty"`
-		RequireApproval *string   `json:"require_approval,omitempty"`
-		CORSOrigins     *[]string `json:"cors_origins,omitempty"`
-		// GraphQLIntrospection allows __schema, __type and /graphql/sdl.
-		GraphQLIntrospection *bool `json:"graphql_introspection,omitempty"`
-	}
+	var in settings.Patch
 	if err := decode(c, &in); err != nil {
 		return err
 	}
 	tc := tenantOf(c)
-	d := tc.db.Dialect
-	cols := map[string]any{}
-	if in.ProjectName != nil {
-		if len(*in.ProjectName) > 200 {
-			return apierr.InvalidPayload("project_name", "project_name is at most 200 characters")
-		}
-		cols["project_name"] = *in.ProjectName
-	}
-	if in.AllowSignup != nil {
-		cols["allow_signup"] = d.BoolValue(*in.AllowSignup)
-	}
-	if in.RequireApproval != nil {
-		switch *in.RequireApproval {
-		case "none", "destructive", "all":
-			cols["require_approval"] = *in.RequireApproval
-		default:
-			return apierr.InvalidPayload("require_approval", "require_approval must be none, destructive or all")
-		}
-	}
-	if in.GraphQLIntrospection != nil {
-		cols["graphql_introspection"] = d.BoolValue(*in.GraphQLIntrospection)
-	}
-	if in.CORSOrigins != nil {
-		origins, err := corsOriginList(*in.CORSOrigins)
-		if err != nil {
-			return err
-		}
-		b, _ := json.Marshal(origins)
-		cols["cors_origins"] = string(b)
-	}
-	if len(cols) == 0 {
-		return apierr.InvalidPayload("body", "nothing to change")
-	}
-	sets, args := []string{}, []any{}
-	for k, v := range cols {
-		sets, args = append(sets, d.Quote(k)+" = ?"), append(args, v)
-	}
-	if _, err := tc.db.ExecContext(c.UserContext(), d.Rebind("UPDATE "+d.Quote("settings")+" SET "+strings.Join(sets, ", ")), args...); err != nil {
+	st, err := a.Settings.Update(c.UserContext(), tc.t.ID, tc.db, in)
+	if err != nil {
 		return err
 	}
 	a.invalidate(tc.t.ID, bus.InvalidateSettings)
-	return a.getSettings(c)
-}
-
-// maxCORSOrigins bounds a tenant's allowed origins.
-const maxCORSOrigins = 100
-
-// corsOriginList checks allowed origins and writes them as browsers send them
-// (scheme://host[:port], lower case, no path), so that the exact comparison with a
-// request's Origin header matches: "https://App.example.com/" would never have.
-func corsOriginList(in []string) ([]string, error) {
-	if len(in) > maxCORSOrigins {
-		return nil, apierr.InvalidPayload("cors_origins", "at most %d origins", maxCORSOrigins)
-	}
-	out := make([]string, 0, len(in))
-	for _, o := range in {
-		o = strings.TrimSpace(o)
-		if o == "*" {
-			out = append(out, o)
-			continue
-		}
-		u, err := url.Parse(o)
-		if err != nil || len(o) > 255 || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return nil, apierr.InvalidPayload("cors_origins", "%q is not an origin: write scheme://host[:port], like https://app.example.com, or *", o)
-		}
-		if origin := u.Scheme + "://" + strings.ToLower(u.Host); !slices.Contains(out, origin) {
-			out = append(out, origin)
-		}
-	}
-	return out, nil
+	return c.JSON(fiber.Map{"data": st})
 }

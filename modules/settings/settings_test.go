@@ -1,11 +1,11 @@
-package rest
+package settings
 
 import (
 	"slices"
 	"testing"
 )
 
-func TestCORSOriginList(t *testing.T) {
+func TestOriginList(t *testing.T) {
 	for _, c := range []struct {
 		in   []string
 		want []string // nil: refused
@@ -22,7 +22,7 @@ func TestCORSOriginList(t *testing.T) {
 		{[]string{"https://user@app.example.com"}, nil},
 		{[]string{"https://"}, nil},
 	} {
-		got, err := corsOriginList(c.in)
+		got, err := OriginList(c.in)
 		if c.want == nil {
 			if err == nil {
 				t.Errorf("%q: accepted as %q", c.in, got)
@@ -33,11 +33,11 @@ func TestCORSOriginList(t *testing.T) {
 			t.Errorf("%q: %q %v, want %q", c.in, got, err, c.want)
 		}
 	}
-	many := make([]string, maxCORSOrigins+1)
+	many := make([]string, MaxCORSOrigins+1)
 	for i := range many {
 		many[i] = "*"
 	}
-	if _, err := corsOriginList(many); err == nil {
+	if _, err := OriginList(many); err == nil {
 		t.Error("more than the bound of origins accepted")
 	}
 }
