@@ -167,7 +167,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		// fast as encoding/json, with the same output.
 		JSONEncoder: gojson.Marshal,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
-			return apierr.Handler(log)(c, rest.Translate(err))
+			return rest.ErrorHandler(log)(c, rest.Translate(err))
 		},
 	})
 	app.Use(recover.New())

@@ -20,7 +20,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 
@@ -553,40 +552,6 @@ func (s *Service) verify(token string) (*Claims, error) {
 		return nil, apierr.Unauthorized("INVALID_TOKEN", "invalid token")
 	}
 	return &c, nil
-}
-
-// claimsKey is where RequirePlatformAdmin leaves the caller's claims.
-const claimsKey = "strata.claims"
-
-// RequirePlatformAdmin refuses requests without a platform admin's bearer token.
-func (s *Service) RequirePlatformAdmin() fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		h := c.Get(fiber.HeaderAuthorization)
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || tok == "" {
-			if tok = c.Query("access_token"); tok == "" {
-				return apierr.Unauthorized("INVALID_CREDENTIALS", "authentication required")
-			}
-		}
-		claims, err := s.Verify(tok)
-		if err != nil {
-			return err
-		}
-		if claims.Role != RolePlatformAdmin || claims.Tenant != "" {
-			return apierr.Forbidden("platform admin role required")
-		}
-		if err := s.Check(c.UserContext(), s.PlatformRealm, claims); err != nil {
-			return err
-		}
-		c.Locals(claimsKey, claims)
-		return c.Next()
-	}
-}
-
-// Caller returns the verified claims of the request, or nil.
-func Caller(c *fiber.Ctx) *Claims {
-	cl, _ := c.Locals(claimsKey).(*Claims)
-	return cl
 }
 
 func randomToken(n int) string {

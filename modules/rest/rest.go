@@ -77,7 +77,7 @@ func (a *API) Mount(app *fiber.App) {
 	platformYAML, _ := openapi.YAML(platformDoc)
 	api.Get("/openapi.yaml", func(c *fiber.Ctx) error { return c.Type("yaml").Send(platformYAML) })
 
-	admin := a.Auth.RequirePlatformAdmin()
+	admin := a.requirePlatformAdmin()
 	api.Get("/tenants", admin, a.listTenants)
 	api.Post("/tenants", admin, a.createTenant)
 	api.Get("/tenants/:slug", admin, a.getTenant)
@@ -305,7 +305,7 @@ func callerID(c *fiber.Ctx) string {
 	if caller := callerOf(c); caller != nil {
 		return caller.UserID
 	}
-	if cl := auth.Caller(c); cl != nil {
+	if cl := platformCaller(c); cl != nil {
 		return cl.Subject
 	}
 	return ""
