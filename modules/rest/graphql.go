@@ -2,7 +2,6 @@ package rest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"strings"
 
@@ -12,105 +11,8 @@ import (
 	"strata/modules/apierr"
 	"strata/modules/graphql"
 	"strata/modules/query"
-	"strata/modules/records"
 	"strata/schema"
 )
-
-// gqlBackend runs a GraphQL request's reads and writes through the records service,
-// for the request's caller: the same query parser, permission checks, write guards,
-// transactions, hooks and publishing as REST.
-type gqlBackend struct {
-	a  *API
-	sc *records.Scope
-}
-
-func (b gqlBackend) table(name string) (*schema.Table, error) {
-	t := b.sc.Model.Table(name)
-	if t == nil || t.System {
-		return nil, errNotFound("table", name)
-	}
-	return t, nil
-}
-
-func (b gqlBackend) List(ctx context.Context, table string, p query.Params) ([]map[string]any, error) {
-	t, err := b.table(table)
-	if err != nil {
-		return nil, err
-	}
-	res, err := b.a.Records.List(ctx, b.sc, t, p)
-	if err != nil {
-		return nil, Translate(err)
-	}
-	return res.Data, nil
-}
-
-// exact re-reads GraphQL's argument values the way REST reads a JSON body (numbers
-// exact), so both write through the same value checks.
-func exact(v any) (map[string]any, error) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, apierr.InvalidPayload("data", "cannot encode: %v", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var out map[string]any
-	if err := dec.Decode(&out); err != nil {
-		return nil, apierr.InvalidPayload("data", "cannot decode: %v", err)
-	}
-	return out, nil
-}
-
-func (b gqlBackend) Create(ctx context.Context, table string, rows []map[string]any) ([]string, error) {
-	t, err := b.table(table)
-	if err != nil {
-		return nil, err
-	}
-	if len(rows) > b.a.Limits.MaxLimit {
-		return nil, apierr.InvalidPayload("data", "at most %d items per request", b.a.Limits.MaxLimit)
-	}
-	objects := make([]map[string]any, len(rows))
-	for i, r := range rows {
-		if objects[i], err = exact(r); err != nil {
-			return nil, err
-		}
-	}
-	ids, err := b.a.Records.Create(ctx, b.sc, t, objects)
-	return ids, Translate(err)
-}
-
-func (b gqlBackend) Update(ctx context.Context, table string, ids []string, data map[string]any) error {
-	t, err := b.table(table)
-	if err != nil {
-		return err
-	}
-	if len(ids) == 0 || len(ids) > b.a.Limits.MaxLimit {
-		return apierr.InvalidPayload("ids", "between 1 and %d ids", b.a.Limits.MaxLimit)
-	}
-	body, err := exact(data)
-	if err != nil {
-		return err
-	}
-	return Translate(b.a.Records.Update(ctx, b.sc, t, []records.Change{{IDs: ids, Data: body}}, ids, len(ids) == 1))
-}
-
-func (b gqlBackend) Delete(ctx context.Context, table string, ids []string) error {
-	t, err := b.table(table)
-	if err != nil {
-		return err
-	}
-	if len(ids) == 0 || len(ids) > b.a.Limits.MaxLimit {
-		return apierr.InvalidPayload("ids", "between 1 and %d ids", b.a.Limits.MaxLimit)
-	}
-	for _, id := range ids {
-		if !schema.IsUUID(id) {
-			if len(ids) == 1 {
-				return apierr.NotFound("item %q not found in %s", id, t.Name)
-			}
-			return apierr.InvalidPayload("ids", "%q is not a UUID", id)
-		}
-	}
-	return Translate(b.a.Records.Delete(ctx, b.sc, t, ids, len(ids) == 1))
-}
 
 // gqlSchema is the tenant's GraphQL schema at the request's model version, as the
 // caller sees it: introspection and the SDL show only what they may read and do.
@@ -201,7 +103,7 @@ func (a *API) graphqlHandler(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	backend := gqlBackend{a: a, sc: a.scopeAt(c, m)}
+	backend := &graphql.RecordsBackend{Records: a.Records, Scope: a.scopeAt(c, m), MaxBatch: a.Limits.MaxLimit, Translate: Translate}
 	opts := graphql.Options{
 		Full:          a.gqlFull(c, tenantOf(c).version, m),
 		Introspection: a.introspection(c),
@@ -230,7 +132,7 @@ func (a *API) graphqlHandler(c *fiber.Ctx) error {
 				return err
 			}
 			opts.Full = a.gqlFull(c, v, fm)
-			backend.sc = a.scopeAt(c, fm)
+			backend.Scope = a.scopeAt(c, fm)
 			for i, r := range reqs {
 				if results[i].RequestError {
 					results[i] = a.GraphQL.Execute(c.UserContext(), sch, r, backend, opts)
