@@ -23,6 +23,7 @@ import (
 	"strata/modules/bus"
 	"strata/modules/database"
 	"strata/modules/graphql"
+	"strata/modules/identity"
 	"strata/modules/migration"
 	"strata/modules/query"
 	"strata/modules/realtime"
@@ -226,6 +227,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			MaxRelationDepth: cfg.MaxRelationDepth,
 		}.WithDefaults()}}
 	api.Settings = co.settings
+	api.Identity = &identity.Service{Access: api.Access, Limits: api.Limits.Query, Now: time.Now, NewID: newID}
 	api.Records = &records.Service{Limits: api.Limits.Query, MaxBatch: cfg.MaxLimit, Now: time.Now,
 		Publisher: realtime.BusPublisher{Bus: eventBus, Log: log}}
 	api.Mount(app)

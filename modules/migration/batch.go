@@ -33,6 +33,13 @@ func (s *Service) ApplyAll(ctx context.Context, tgt Target, reqs []Request) ([]*
 		}
 		return []*Result{res}, nil
 	}
+	// Read before the connection is taken (the read needs one of its own); one policy
+	// for the whole request.
+	first := reqs[0]
+	if err := s.withPolicy(ctx, tgt, &first); err != nil {
+		return nil, err
+	}
+	policy := first.Approval
 	var conn *session
 	var before *schema.Model
 	var err error
@@ -70,17 +77,10 @@ func (s *Service) ApplyAll(ctx context.Context, tgt Target, reqs []Request) ([]*
 	if reqs[0].DryRun {
 		return planned, nil
 	}
-	first := reqs[0]
 	if !removal.Empty() && !first.Unattended {
 		hash := s.ConfirmHash(tgt.TenantID, requested(reqs), removal)
 		if reason := s.checkConfirm(tgt.TenantID, hash, first.ConfirmHash, first.ConfirmToken); reason != "" {
 			return nil, &ConfirmRequiredError{Hash: hash, Token: s.confirmToken(tgt.TenantID, hash), TTL: s.cfg.ConfirmTTL, Removal: removal, Reason: reason}
-		}
-	}
-	policy := first.Approval
-	if !first.Unattended && !first.Replayed {
-		if policy, err = s.policy(ctx, tgt, policy); err != nil {
-			return nil, err
 		}
 	}
 	model = before

@@ -54,6 +54,12 @@ func (s *Service) Custom(ctx context.Context, tgt Target, req CustomRequest) (*R
 	if _, err := CheckCustomSQL(tgt.Dialect.Name(), "down_sql", req.DownSQL); err != nil {
 		return nil, err
 	}
+	// Read before the connection is taken: the read needs one of its own.
+	approval, err := s.policy(ctx, tgt, req.Approval)
+	if err != nil {
+		return nil, err
+	}
+	req.Approval = approval
 	sess, err := s.open(ctx, tgt)
 	if err != nil {
 		return nil, err
@@ -85,9 +91,6 @@ func (s *Service) Custom(ctx context.Context, tgt Target, req CustomRequest) (*R
 	}
 	// What hand-written SQL removes cannot be known before it runs: a tenant that
 	// holds destructive changes for approval holds custom SQL too.
-	if req.Approval, err = s.policy(ctx, tgt, req.Approval); err != nil {
-		return nil, err
-	}
 	if req.Approval == "all" || req.Approval == "destructive" {
 		if err := insertMigration(ctx, sess.conn, tgt.Dialect, m, s.cfg.NewID()); err != nil {
 			return nil, fmt.Errorf("record pending migration: %w", err)

@@ -146,6 +146,18 @@ type StatusChange struct {
 	Migration Migration
 }
 
+// withPolicy fills in the approval policy a change a user asked for follows. It is read
+// before the migration's connection is taken: the read needs one of its own. Changes
+// Strata makes itself, replays, system upgrades and dry runs are never held.
+func (s *Service) withPolicy(ctx context.Context, tgt Target, req *Request) error {
+	if req.Unattended || req.Replayed || req.Change.System || req.DryRun {
+		return nil
+	}
+	p, err := s.policy(ctx, tgt, req.Approval)
+	req.Approval = p
+	return err
+}
+
 // policy is the approval policy a request follows: the one it names (a request of
 // several changes holds the rest once one is held), else the tenant's.
 func (s *Service) policy(ctx context.Context, tgt Target, named string) (string, error) {
@@ -320,6 +332,9 @@ func (s *Service) open(ctx context.Context, tgt Target) (*session, error) {
 
 // Apply runs one schema change against a tenant through the one path.
 func (s *Service) Apply(ctx context.Context, tgt Target, req Request) (*Result, error) {
+	if err := s.withPolicy(ctx, tgt, &req); err != nil {
+		return nil, err
+	}
 	sess, err := s.open(ctx, tgt)
 	if err != nil {
 		return nil, err
@@ -379,13 +394,7 @@ func (s *Service) run(ctx context.Context, conn *sql.Conn, tgt Target, before *s
 			return nil, &ConfirmRequiredError{Hash: hash, Token: s.confirmToken(tgt.TenantID, hash), TTL: s.cfg.ConfirmTTL, Removal: res.Removal, Reason: reason}
 		}
 	}
-	approval := req.Approval
-	if !req.Unattended && !req.Replayed && !req.Change.System {
-		if approval, err = s.policy(ctx, tgt, approval); err != nil {
-			return nil, err
-		}
-	}
-	if approval == "all" || (approval == "destructive" && destructive) {
+	if req.Approval == "all" || (req.Approval == "destructive" && destructive) {
 		if before.Table("custom_migrations") == nil {
 			return nil, fmt.Errorf("the ledger does not exist yet")
 		}

@@ -82,6 +82,12 @@ func appliedHistory(ctx context.Context, q schema.Querier, d schema.Dialect) ([]
 // rolled back first, newest first. Every rollback is planned before any runs, and what
 // they remove together is confirmed once.
 func (s *Service) Rollback(ctx context.Context, tgt Target, req RollbackRequest) ([]*Result, error) {
+	// Read before the connection is taken: the read needs one of its own.
+	approval, err := s.policy(ctx, tgt, req.Approval)
+	if err != nil {
+		return nil, err
+	}
+	req.Approval = approval
 	sess, err := s.open(ctx, tgt)
 	if err != nil {
 		return nil, err
@@ -120,9 +126,6 @@ func (s *Service) Rollback(ctx context.Context, tgt Target, req RollbackRequest)
 	}
 	order, err := rollbackOrder(hist, at, req.Cascade)
 	if err != nil {
-		return nil, err
-	}
-	if req.Approval, err = s.policy(ctx, tgt, req.Approval); err != nil {
 		return nil, err
 	}
 	if len(order) > 1 && (req.Approval == "all" || req.Approval == "destructive") && !req.DryRun {

@@ -2,11 +2,6 @@ package rest
 
 import (
 	"context"
-	"crypto/sha256"
-	"database/sql"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -15,6 +10,7 @@ import (
 	"strata/modules/access"
 	"strata/modules/apierr"
 	"strata/modules/auth"
+	"strata/modules/identity"
 )
 
 // bearer returns the request's token: Authorization: Bearer, or ?access_token=.
@@ -89,19 +85,9 @@ func (a *API) callerFor(ctx context.Context, tc *tenantCtx, tok string) (*access
 	return caller, expires, nil
 }
 
-// apiKeyRole finds the role of a static token; keys are stored hashed.
+// apiKeyRole finds the role of a static token.
 func (a *API) apiKeyRole(ctx context.Context, tc *tenantCtx, tok string) (string, error) {
-	d := tc.db.Dialect
-	sum := sha256.Sum256([]byte(tok))
-	var role string
-	err := tc.db.QueryRowContext(ctx, d.Rebind("SELECT "+d.Quote("role_id")+" FROM "+d.Quote("strata_api_keys")+" WHERE "+d.Quote("token_hash")+" = ?"), hex.EncodeToString(sum[:])).Scan(&role)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", apierr.Unauthorized("INVALID_TOKEN", "invalid token")
-	}
-	if err != nil {
-		return "", fmt.Errorf("look up api key: %w", err)
-	}
-	return role, nil
+	return a.Identity.APIKeyRole(ctx, identity.Tenant{ID: tc.t.ID, Slug: tc.t.Slug, DB: tc.db}, tok)
 }
 
 func callerOf(c *fiber.Ctx) *access.Caller {

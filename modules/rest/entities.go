@@ -18,6 +18,7 @@ import (
 
 	"strata/modules/access"
 	"strata/modules/apierr"
+	"strata/modules/identity"
 	"strata/schema"
 )
 
@@ -442,7 +443,7 @@ func (a *API) applyEntities(c *fiber.Ctx, sources []entitySource) error {
 	type grantSet struct {
 		table  string
 		raw    json.RawMessage
-		grants []aclGrant
+		grants []identity.Grant
 	}
 	var grants []grantSet
 	summary := make([]fiber.Map, 0, len(defs))

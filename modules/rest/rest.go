@@ -22,6 +22,7 @@ import (
 	"strata/modules/bus"
 	"strata/modules/database"
 	"strata/modules/graphql"
+	"strata/modules/identity"
 	"strata/modules/migration"
 	"strata/modules/openapi"
 	"strata/modules/query"
@@ -50,6 +51,8 @@ type API struct {
 	Migration *migration.Service
 	GraphQL   *graphql.Service
 	Realtime  *realtime.Hub
+	// Identity is the tenant's users, roles, permissions and API keys.
+	Identity *identity.Service
 	// Settings is the one reader of tenant settings.
 	Settings *settings.Service
 	// Records is the one path for reading and writing rows (items, GraphQL, realtime
