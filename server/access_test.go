@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strata/internal/testkit"
 	"strings"
 	"testing"
 	"time"
@@ -481,6 +482,13 @@ func TestNonAdminSchemaView(t *testing.T) {
 			if admin.mustCall(200, "GET", "/api/t/acme/permissions/me", nil).get("data.hidden.delete.access") != "full" {
 				t.Errorf("an admin's permissions/me is not full everywhere")
 			}
+			// An anonymous caller (the public role, granted nothing here) sees no table.
+			(&testkit.Client{T: t, Base: admin.base}).Run(t, []testkit.Scenario{
+				{Name: "anonymous tables", Method: "GET", Path: "/api/t/acme/tables", Status: 200, Contains: []string{`"data":[]`}},
+				{Name: "anonymous permissions", Method: "GET", Path: "/api/t/acme/permissions/me", Status: 200, Contains: []string{`"data":{}`}},
+				{Name: "anonymous hidden table", Method: "GET", Path: "/api/t/acme/tables/docs", Status: 404, NotContains: []string{"secret"}},
+				{Name: "anonymous migrations", Method: "GET", Path: "/api/t/acme/migrations", Status: 401, Contains: []string{"INVALID_CREDENTIALS"}},
+			})
 		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"strata/internal/histgen"
+	"strata/internal/testkit"
 	"strata/modules/database"
 	"strata/modules/meta"
 	"strata/schema"
@@ -81,18 +82,8 @@ func propertySteps(t *testing.T) int {
 }
 
 // needURL returns a database test URL, skipping the test when it is unset (failing in
-// CI, as requireBackends does).
-func needURL(t *testing.T, name string) string {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set: this test must run against a real server in CI", name)
-		}
-		t.Skipf("%s not set: skipping (set it to run against a real server)", name)
-	}
-	return v
-}
+// CI).
+func needURL(t *testing.T, name string) string { return testkit.NeedURL(t, name) }
 
 // nodeFor is n with failures reported on t, so one server serves several subtests.
 func nodeFor(t *testing.T, n *node) *node {

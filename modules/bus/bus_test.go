@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strata/internal/testkit"
 	"strings"
 	"sync"
 	"testing"
@@ -36,17 +37,7 @@ func unique(prefix string) string {
 
 // serverURL returns a test server's URL from the environment, skipping the test when
 // it is unset (failing in CI, where every leg must run).
-func serverURL(t testing.TB, env string) string {
-	t.Helper()
-	u := os.Getenv(env)
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set: this transport's test must run in CI", env)
-		}
-		t.Skipf("%s not set: skipping this transport (set it to run against a real server)", env)
-	}
-	return u
-}
+func serverURL(t testing.TB, env string) string { return testkit.NeedURL(t, env) }
 
 func withChannel(base, channel string) string {
 	sep := "?"
