@@ -65,6 +65,7 @@ func exportSeedList(t *testing.T) []int64 {
 }
 
 func TestExportCLI(t *testing.T) {
+	t.Parallel() // alone on its databases
 	seeds, steps := exportSeedList(t), propertySteps(t)
 	t.Run("postgres", func(t *testing.T) {
 		pg := needURL(t, "STRATA_TEST_POSTGRES_URL")

@@ -18,6 +18,10 @@ import (
 	"strata/schema"
 )
 
+// Tests here are alone on their databases (each makes its own), so a test that holds no
+// timing window and kills no process may call t.Parallel: the slow CPU-bound property
+// tests and the ones that mostly wait (idle sweeps, timeouts) run beside each other.
+
 // backend is one database server the integration tests run against (testkit).
 type backend struct {
 	name string

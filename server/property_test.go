@@ -204,6 +204,7 @@ func limit(list []string, n int) []string {
 }
 
 func TestReplayProperty(t *testing.T) {
+	t.Parallel() // CPU-bound and alone on its databases
 	seeds, steps := propertySeeds(t), propertySteps(t)
 	t.Run("postgres", func(t *testing.T) {
 		pg := needURL(t, "STRATA_TEST_POSTGRES_URL")
@@ -634,6 +635,7 @@ func noFailedMigrations(t *testing.T, n *node, slug string) {
 // property tests found, each named by the seed and step that showed it, as ordinary
 // tests of the behaviour now expected.
 func TestReplayPropertyFindings(t *testing.T) {
+	t.Parallel() // CPU-bound and alone on its databases
 	requireBackends(t)
 	const p = "/api/t/acme"
 	onEvery := func(t *testing.T, f func(t *testing.T, n *node, dialect string)) {

@@ -35,6 +35,7 @@ func sameSchema(t *testing.T, n *node, modelOf, liveOf string) {
 }
 
 func TestSandboxAndReplay(t *testing.T) {
+	t.Parallel() // alone on its databases
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 // recently used out), and lets go of a tenant's pool and model once it has been idle
 // for STRATA_TENANT_IDLE_TIMEOUT; the tenant then answers again as if cold.
 func TestTenantsOpenLazilyAndAreLetGo(t *testing.T) {
+	t.Parallel() // mostly waits for the idle sweep; its deadline is generous
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

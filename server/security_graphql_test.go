@@ -274,6 +274,7 @@ func randomPolicy(rnd *rand.Rand, m *schema.Model) policy {
 // accepted step the tenant's model is built into GraphQL schemas whose SDL a reference
 // implementation (gqlparser) must load.
 func TestGraphQLSchemaProperty(t *testing.T) {
+	t.Parallel() // CPU-bound and alone on its databases
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
 	steps := propertySteps(t)
 	for _, seed := range propertySeeds(t) {

@@ -195,6 +195,7 @@ func TestSecurityCustomSQLAtomic(t *testing.T) {
 // TestSecurityCustomSQLTimeout (finding 4): custom SQL is cancelled on the server
 // after STRATA_CUSTOM_SQL_TIMEOUT, on every dialect.
 func TestSecurityCustomSQLTimeout(t *testing.T) {
+	t.Parallel() // mostly waits for the statement timeout
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -655,6 +656,7 @@ CREATE TRIGGER look BEFORE INSERT ON notes FOR EACH ROW EXECUTE FUNCTION look();
 // TestSecurityBusyNodeAnswers503: when every connection the node may hold is busy for
 // the whole wait, the request is told to come back (503, Retry-After), not a 500.
 func TestSecurityBusyNodeAnswers503(t *testing.T) {
+	t.Parallel() // mostly waits for its own node's connection wait to time out
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_MAX_DB_CONNECTIONS": "3", "STRATA_CONTROL_POOL_MAX": "2"})
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}}})
