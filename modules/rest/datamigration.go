@@ -1,12 +1,9 @@
 package rest
 
 import (
-	"bytes"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"strings"
 
@@ -15,216 +12,25 @@ import (
 
 	"strata/modules/access"
 	"strata/modules/apierr"
+	"strata/modules/formats"
 	"strata/modules/migration"
 	"strata/modules/query"
 	"strata/modules/records"
 	"strata/schema"
 )
 
-// dataMigration is data-migration.json, in Enfyra's shape:
-//
-//	{"_deletedTables": ["logs"],
-//	 "_deletedRecords": [{"table": "posts", "filter": {"slug": {"_eq": "old"}}}],
-//	 "posts": [{"_unique": {"slug": {"_eq": "hello"}}, "title": "Hello"}]}
-//
-// Rows are upserted by their _unique filter (inserted when it matches none, updated
-// when it matches one); _deletedRecords deletes the rows a filter matches;
-// _deletedTables empties tables of their rows (Enfyra's meaning: the tables stay; a
-// snapshot-migration's tablesToDrop drops tables). Applied as Enfyra applies them:
-// _deletedTables, then _deletedRecords, then the tables in the file's order.
-type dataMigration struct {
-	DeletedTables  []string         `json:"_deletedTables,omitempty"`
-	DeletedRecords []deletedRecords `json:"_deletedRecords,omitempty"`
-	Tables         []dataTable      `json:"tables,omitempty"`
-}
-
-type deletedRecords struct {
-	Table  string         `json:"table"`
-	Filter map[string]any `json:"filter"`
-}
-
-type dataTable struct {
-	Name    string       `json:"name"`
-	Records []dataRecord `json:"records"`
-}
-
-type dataRecord struct {
-	Unique map[string]any `json:"_unique"` // a filter that finds the row
-	Fields map[string]any `json:"fields"`
-}
-
-// parseDataMigration reads a data-migration.json body and checks its shape; at most
-// limit records, deletions and emptied tables. Tables keep the file's order, so rows that others refer to
-// can come first.
-func parseDataMigration(body []byte, limit int) (*dataMigration, error) {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, apierr.InvalidPayload("body", "a JSON body is required")
-	}
-	bad := func(field, format string, args ...any) error {
-		return apierr.InvalidPayload(field, "%s: %s", field, fmt.Sprintf(format, args...))
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, bad("body", "a data-migration file is a JSON object of table names and their records")
-	}
-	dm := &dataMigration{}
-	seen := map[string]bool{}
-	count := 0
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, bad("body", "invalid JSON body: %v", err)
-		}
-		key, _ := tok.(string)
-		if seen[key] {
-			return nil, bad(key, "appears twice")
-		}
-		seen[key] = true
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, bad("body", "invalid JSON body: %v", err)
-		}
-		switch {
-		case key == "_deletedTables":
-			if err := strictJSON(raw, &dm.DeletedTables); err != nil {
-				return nil, bad(key, "must be a list of table names")
-			}
-			count += len(dm.DeletedTables)
-		case key == "_deletedRecords":
-			if err := strictJSON(raw, &dm.DeletedRecords); err != nil {
-				return nil, bad(key, `must be a list of {"table": …, "filter": {…}}: %v`, err)
-			}
-			for i, dr := range dm.DeletedRecords {
-				if dr.Table == "" || len(dr.Filter) == 0 {
-					return nil, bad(fmt.Sprintf("_deletedRecords[%d]", i), "table and a non-empty filter are required")
-				}
-			}
-			count += len(dm.DeletedRecords)
-		case strings.HasPrefix(key, "_"):
-			return nil, bad(key, "unknown directive (want _deletedTables or _deletedRecords)")
-		default:
-			dt, err := parseDataTable(key, raw)
-			if err != nil {
-				return nil, err
-			}
-			dm.Tables = append(dm.Tables, *dt)
-			count += len(dt.Records)
-		}
-		if count > limit {
-			return nil, bad("body", "at most %d records, deletions and emptied tables per file", limit)
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, bad("body", "invalid JSON body: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, bad("body", "the body must be a single JSON object")
-	}
-	return dm, nil
-}
-
-// parseDataTable reads one table's records: a list of objects, or one object.
-func parseDataTable(name string, raw json.RawMessage) (*dataTable, error) {
-	var list []json.RawMessage
-	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
-		list = []json.RawMessage{raw}
-	} else if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, apierr.InvalidPayload(name, "%s: must be a list of records", name)
-	}
-	dt := &dataTable{Name: name}
-	for i, r := range list {
-		at := fmt.Sprintf("%s[%d]", name, i)
-		var fields map[string]any
-		dec := json.NewDecoder(bytes.NewReader(r))
-		dec.UseNumber()
-		if err := dec.Decode(&fields); err != nil || fields == nil {
-			return nil, apierr.InvalidPayload(at, "%s: a record is a JSON object", at)
-		}
-		rec := dataRecord{Fields: fields}
-		switch u := fields["_unique"].(type) {
-		case map[string]any:
-			if len(u) == 0 {
-				return nil, apierr.InvalidPayload(at+"._unique", "%s._unique: an empty filter matches every row", at)
-			}
-			rec.Unique = u
-		case []any:
-			// The short form: the names of the record's fields that identify it.
-			var and []any
-			for j, f := range u {
-				name, _ := f.(string)
-				v, ok := fields[name]
-				if !ok {
-					return nil, apierr.InvalidPayload(fmt.Sprintf("%s._unique[%d]", at, j), "%s._unique[%d]: the record has no field %v", at, j, f)
-				}
-				and = append(and, map[string]any{name: map[string]any{"_eq": v}})
-			}
-			if len(and) == 0 {
-				return nil, apierr.InvalidPayload(at+"._unique", "%s._unique: name at least one field", at)
-			}
-			rec.Unique = map[string]any{"_and": and}
-		case nil:
-			id, ok := fields["id"]
-			if !ok {
-				return nil, apierr.InvalidPayload(at+"._unique", `%s._unique is required: a filter such as {"slug":{"_eq":"hello"}}, or the list of fields that identify the row`, at)
-			}
-			rec.Unique = map[string]any{"id": map[string]any{"_eq": id}}
-		default:
-			return nil, apierr.InvalidPayload(at+"._unique", "%s._unique must be a filter object or a list of field names", at)
-		}
-		delete(fields, "_unique")
-		for k := range fields {
-			if strings.HasPrefix(k, "_") {
-				return nil, apierr.InvalidPayload(at+"."+k, "%s.%s: unknown directive", at, k)
-			}
-		}
-		dt.Records = append(dt.Records, rec)
-	}
-	return dt, nil
-}
-
-// strictJSON decodes refusing unknown fields and keeping numbers exact.
-func strictJSON(raw json.RawMessage, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	return dec.Decode(v)
-}
-
-// uniquePresets are the values a _unique filter pins with _eq, at its top or under
-// _and: a row inserted because the filter matched none gets them, so that the same file
-// applied again finds it.
-func uniquePresets(f map[string]any, out map[string]any) {
-	for k, v := range f {
-		switch spec := v.(type) {
-		case []any:
-			if k == "_and" {
-				for _, sub := range spec {
-					if m, ok := sub.(map[string]any); ok {
-						uniquePresets(m, out)
-					}
-				}
-			}
-		case map[string]any:
-			if eq, ok := spec["_eq"]; ok && len(spec) == 1 && !strings.HasPrefix(k, "_") {
-				out[k] = eq
-			}
-		}
-	}
-}
-
 // dataTarget is a table of a data migration, resolved against the model.
 type dataTarget struct {
 	at    string
 	t     *schema.Table
 	find  *query.Query // the rows to update or delete; nil to empty the table
-	rec   *dataRecord
+	rec   *formats.DataRecord
 	guard *records.Guard
 }
 
 // resolveData checks every entry of the file against the model and the caller's
 // permissions before anything is written.
-func (a *API) resolveData(c *fiber.Ctx, m *schema.Model, dm *dataMigration) (empty, deletes, upserts []dataTarget, err error) {
+func (a *API) resolveData(c *fiber.Ctx, m *schema.Model, dm *formats.DataMigration) (empty, deletes, upserts []dataTarget, err error) {
 	guards := map[string]*records.Guard{}
 	target := func(at, name, action string, filter map[string]any, limit int) (dataTarget, error) {
 		t := m.Table(name)
@@ -243,7 +49,7 @@ func (a *API) resolveData(c *fiber.Ctx, m *schema.Model, dm *dataMigration) (emp
 		}
 		p := query.Params{"fields": {"id"}}
 		if filter != nil {
-			p["filter"] = []string{string(mustJSON(filter))}
+			p["filter"] = []string{string(formats.MustJSON(filter))}
 		}
 		q, err := a.resolver(c, m).Parse(t, p)
 		if err != nil {
@@ -306,7 +112,7 @@ const emptyBatch = 500
 // Data changes are not migrations: the ledger is the schema's history, which sandboxes
 // replay, and it records none.
 func (a *API) applyDataMigration(c *fiber.Ctx, body []byte) error {
-	dm, err := parseDataMigration(body, a.Limits.MaxLimit)
+	dm, err := formats.ParseDataMigration(body, a.Limits.MaxLimit)
 	if err != nil {
 		return err
 	}
@@ -325,7 +131,7 @@ func (a *API) applyDataMigration(c *fiber.Ctx, body []byte) error {
 		for i, e := range empty {
 			names[i] = e.t.Name
 		}
-		err := a.Migration.Confirm(tc.t.ID, "apply data-migration "+string(mustJSON(dm)), c.Get("X-Schema-Confirm-Hash"), c.Get("X-Schema-Confirm-Token"), []string{})
+		err := a.Migration.Confirm(tc.t.ID, "apply data-migration "+string(formats.MustJSON(dm)), c.Get("X-Schema-Confirm-Hash"), c.Get("X-Schema-Confirm-Token"), []string{})
 		if err != nil {
 			var cr *migration.ConfirmRequiredError
 			if errors.As(err, &cr) {
@@ -507,7 +313,7 @@ func (w *dataWriter) upsert(e dataTarget) (bool, error) {
 	switch len(ids) {
 	case 0:
 		presets := map[string]any{}
-		uniquePresets(e.rec.Unique, presets)
+		formats.UniquePresets(e.rec.Unique, presets)
 		for k, v := range presets {
 			if _, given := body[k]; !given {
 				body[k] = v

@@ -1,187 +1,25 @@
 package rest
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"math"
 	"path"
-	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-	"go.yaml.in/yaml/v3"
 
-	"strata/modules/access"
 	"strata/modules/apierr"
+	"strata/modules/formats"
 	"strata/modules/identity"
-	"strata/schema"
 )
-
-// entitiesFile is an entities file: tables declared one by one, in YAML (or JSON),
-//
-//	entities:
-//	  - name: posts
-//	    description: Blog posts
-//	    fields: [{name: title, type: string, nullable: false}]
-//	    indexes: [{columns: [title]}]
-//	    relations: [{name: author, type: many_to_one, target: authors}]
-//	    acl: {read: [public], create: [user], update: [self]}
-//
-// An entity is the whole definition of its table: fields, indexes and relations it
-// does not list go. Tables no entity names are left as they are.
-type entitiesFile struct {
-	Entities []entity `json:"entities"`
-}
-
-type entity struct {
-	Name        string              `json:"name"`
-	Description string              `json:"description,omitempty"`
-	Fields      []columnInput       `json:"fields"`
-	Indexes     []indexInput        `json:"indexes,omitempty"`
-	Relations   []relationInput     `json:"relations,omitempty"`
-	ACL         map[string][]string `json:"acl,omitempty"`
-}
-
-// entitySource is one file of an apply.
-type entitySource struct {
-	name string
-	body []byte
-	json bool
-}
-
-// entityDef is one entity as read: where it came from, the table and relations it
-// declares, its permissions (the acl shorthand of /tables, canonical) and its
-// structural checksum.
-type entityDef struct {
-	sources   []string
-	table     snapshotTable
-	relations []relationInput
-	acl       map[string][]string
-	checksum  string
-}
-
-// maxYAMLDepth bounds the nesting of an entities document; real ones need five levels.
-const maxYAMLDepth = 32
-
-// yamlDocuments reads a YAML stream into plain values (maps, lists, strings, bools,
-// json.Number, nil), one per document. Anchors and aliases are refused outright: they
-// are how a small document expands into a huge one, and entities files need none. The
-// body's size is bounded by the server's body limit, so without aliases the values are
-// too.
-func yamlDocuments(body []byte) ([]any, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(body))
-	var docs []any
-	for {
-		var n yaml.Node
-		err := dec.Decode(&n)
-		if errors.Is(err, io.EOF) {
-			return docs, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
-		}
-		v, err := yamlValue(&n, 0)
-		if err != nil {
-			return nil, err
-		}
-		docs = append(docs, v)
-	}
-}
-
-func yamlValue(n *yaml.Node, depth int) (any, error) {
-	if depth > maxYAMLDepth {
-		return nil, fmt.Errorf("line %d: nested deeper than %d levels", n.Line, maxYAMLDepth)
-	}
-	if n.Anchor != "" || n.Kind == yaml.AliasNode {
-		return nil, fmt.Errorf("line %d: YAML anchors and aliases are not accepted", n.Line)
-	}
-	switch n.Kind {
-	case yaml.DocumentNode:
-		if len(n.Content) == 0 {
-			return nil, nil
-		}
-		return yamlValue(n.Content[0], depth+1)
-	case yaml.MappingNode:
-		out := make(map[string]any, len(n.Content)/2)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
-				return nil, fmt.Errorf("line %d: mapping keys must be plain names", k.Line)
-			}
-			if _, dup := out[k.Value]; dup {
-				return nil, fmt.Errorf("line %d: key %q appears twice", k.Line, k.Value)
-			}
-			v, err := yamlValue(n.Content[i+1], depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out[k.Value] = v
-		}
-		return out, nil
-	case yaml.SequenceNode:
-		out := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			v, err := yamlValue(c, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, v)
-		}
-		return out, nil
-	case yaml.ScalarNode:
-		return yamlScalar(n)
-	}
-	return nil, fmt.Errorf("line %d: unexpected YAML node", n.Line)
-}
-
-// yamlScalar turns a scalar into the JSON value it stands for; numbers keep their
-// digits (json.Number), timestamps stay text.
-func yamlScalar(n *yaml.Node) (any, error) {
-	switch tag := n.ShortTag(); tag {
-	case "!!null":
-		return nil, nil
-	case "!!str", "!!timestamp":
-		return n.Value, nil
-	case "!!bool":
-		var b bool
-		if err := n.Decode(&b); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n.Line, err)
-		}
-		return b, nil
-	case "!!int", "!!float":
-		var v any
-		if err := n.Decode(&v); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n.Line, err)
-		}
-		switch x := v.(type) {
-		case int:
-			return json.Number(strconv.Itoa(x)), nil
-		case int64:
-			return json.Number(strconv.FormatInt(x, 10)), nil
-		case uint64:
-			return json.Number(strconv.FormatUint(x, 10)), nil
-		case float64:
-			if math.IsInf(x, 0) || math.IsNaN(x) {
-				return nil, fmt.Errorf("line %d: %s is not a number JSON can hold", n.Line, n.Value)
-			}
-			return json.Number(strconv.FormatFloat(x, 'g', -1, 64)), nil
-		}
-		return nil, fmt.Errorf("line %d: unsupported number %q", n.Line, n.Value)
-	default:
-		return nil, fmt.Errorf("line %d: unsupported YAML tag %s", n.Line, tag)
-	}
-}
 
 // entitySources reads the files of an entities apply: the body, or each file of a
 // multipart body.
-func entitySources(c *fiber.Ctx, encoding string) ([]entitySource, error) {
+func entitySources(c *fiber.Ctx, encoding string) ([]formats.EntitySource, error) {
 	if encoding != bodyMultipart {
-		return []entitySource{{name: "body", body: c.Body(), json: encoding == bodyJSON}}, nil
+		return []formats.EntitySource{{Name: "body", Body: c.Body(), JSON: encoding == bodyJSON}}, nil
 	}
 	form, err := c.MultipartForm()
 	if err != nil {
@@ -190,7 +28,7 @@ func entitySources(c *fiber.Ctx, encoding string) ([]entitySource, error) {
 	if len(form.Value) > 0 {
 		return nil, apierr.InvalidPayload("body", "send entities files as file parts only")
 	}
-	var out []entitySource
+	var out []formats.EntitySource
 	keys := make([]string, 0, len(form.File))
 	for k := range form.File {
 		keys = append(keys, k)
@@ -212,7 +50,7 @@ func entitySources(c *fiber.Ctx, encoding string) ([]entitySource, error) {
 				name = k
 			}
 			isJSON := strings.EqualFold(path.Ext(name), ".json") || strings.Contains(fh.Header.Get(fiber.HeaderContentType), "json")
-			out = append(out, entitySource{name: name, body: body, json: isJSON})
+			out = append(out, formats.EntitySource{Name: name, Body: body, JSON: isJSON})
 		}
 	}
 	if len(out) == 0 {
@@ -221,204 +59,11 @@ func entitySources(c *fiber.Ctx, encoding string) ([]entitySource, error) {
 	return out, nil
 }
 
-// parseEntities reads every source (every document of a YAML stream counts as one),
-// checks each entity's shape and merges the definitions of one table: identical ones
-// (same checksum: descriptions may differ, the first one's is kept) merge, different
-// ones are a conflict naming both.
-func parseEntities(sources []entitySource) ([]*entityDef, error) {
-	var defs []*entityDef
-	byName := map[string]*entityDef{}
-	for _, src := range sources {
-		var docs []any
-		if src.json {
-			var v any
-			dec := json.NewDecoder(bytes.NewReader(src.body))
-			dec.UseNumber()
-			if err := dec.Decode(&v); err != nil {
-				return nil, apierr.InvalidPayload("body", "%s: invalid JSON: %v", src.name, err).With("source", src.name)
-			}
-			if dec.More() {
-				return nil, apierr.InvalidPayload("body", "%s: a JSON entities file is a single object", src.name).With("source", src.name)
-			}
-			docs = []any{v}
-		} else {
-			var err error
-			if docs, err = yamlDocuments(src.body); err != nil {
-				return nil, apierr.InvalidPayload("body", "%s: %v", src.name, err).With("source", src.name)
-			}
-		}
-		for k, doc := range docs {
-			if doc == nil {
-				continue // an empty document of a stream
-			}
-			label := src.name
-			if len(docs) > 1 {
-				label = fmt.Sprintf("%s#%d", src.name, k+1)
-			}
-			var file entitiesFile
-			if err := strictJSON(mustJSON(doc), &file); err != nil {
-				var te *json.UnmarshalTypeError
-				if errors.As(err, &te) {
-					return nil, apierr.InvalidPayload(te.Field, "%s: %s must be of type %s", label, te.Field, te.Type).With("source", label)
-				}
-				return nil, apierr.InvalidPayload("body", "%s: not an entities file (entities: [{name, fields, …}]): %v", label, err).With("source", label)
-			}
-			for i, e := range file.Entities {
-				at := fmt.Sprintf("entities[%d]", i)
-				def, err := readEntity(at, e)
-				if err != nil {
-					if ae, ok := err.(*apierr.Error); ok {
-						ae.Message = label + ": " + ae.Message
-						return nil, ae.With("source", label)
-					}
-					return nil, err
-				}
-				def.sources = []string{label + " " + at}
-				prev := byName[def.table.Name]
-				if prev == nil {
-					byName[def.table.Name] = def
-					defs = append(defs, def)
-					continue
-				}
-				if err := prev.merge(def); err != nil {
-					return nil, err
-				}
-			}
-		}
-	}
-	if len(defs) == 0 {
-		return nil, apierr.InvalidPayload("entities", "no entities: an entities file lists tables under entities:")
-	}
-	return defs, nil
-}
-
-// merge folds a second definition of the same table into d, or refuses it.
-func (d *entityDef) merge(o *entityDef) error {
-	conflict := func(what string, a, b any) error {
-		return apierr.New(fiber.StatusConflict, "INVALID_PAYLOAD", "table %q is defined twice with different %s: in %s and in %s",
-			d.table.Name, what, strings.Join(d.sources, ", "), o.sources[0]).
-			With("field", "entities").With("table", d.table.Name).
-			With("definitions", []fiber.Map{{"sources": d.sources, what: a}, {"sources": o.sources, what: b}})
-	}
-	if d.checksum != o.checksum {
-		return conflict("checksum", d.checksum, o.checksum)
-	}
-	switch {
-	case o.acl == nil:
-	case d.acl == nil:
-		d.acl = o.acl
-	case !sameJSON(mustJSON(d.acl), o.acl):
-		return conflict("acl", d.acl, o.acl)
-	}
-	d.sources = append(d.sources, o.sources...)
-	return nil
-}
-
-// readEntity checks one entity and turns it into a table definition.
-func readEntity(at string, e entity) (*entityDef, error) {
-	if err := schema.ValidateIdentifier(at+".name", e.Name); err != nil {
-		return nil, apierr.InvalidPayload(err.Field, "%s", err.Error())
-	}
-	st := snapshotTable{Name: e.Name, Description: e.Description, Columns: []columnInput{}}
-	seen := map[string]bool{}
-	for j, f := range e.Fields {
-		fat := fmt.Sprintf("%s.fields[%d]", at, j)
-		if !f.Type.Valid() {
-			return nil, unknownType(fat+".type", f.Type)
-		}
-		col := f.column()
-		if err := schema.ValidateColumn(fat, &col, false); err != nil {
-			return nil, apierr.InvalidPayload(err.Field, "%s", err.Error())
-		}
-		if seen[f.Name] {
-			return nil, apierr.InvalidPayload(fat+".name", "%s.name: field %q is listed twice", fat, f.Name)
-		}
-		seen[f.Name] = true
-		st.Columns = append(st.Columns, f)
-	}
-	for j, ix := range e.Indexes {
-		if len(ix.Columns) == 0 {
-			return nil, apierr.InvalidPayload(fmt.Sprintf("%s.indexes[%d].columns", at, j), "%s.indexes[%d].columns: at least one column is required", at, j)
-		}
-		name := ix.Name
-		if name == "" {
-			// Named as the index route names it, so applying the file again finds it.
-			name = schema.DefaultIndexName(e.Name, ix.Columns)
-		}
-		st.Indexes = append(st.Indexes, schema.Index{Name: name, Columns: ix.Columns, Unique: ix.Unique})
-	}
-	def := &entityDef{table: st}
-	for j, r := range e.Relations {
-		if r.Table != "" && r.Table != e.Name {
-			return nil, apierr.InvalidPayload(fmt.Sprintf("%s.relations[%d].table", at, j), "%s.relations[%d].table: an entity declares its own relations (%q, not %q)", at, j, e.Name, r.Table)
-		}
-		r.Table = e.Name
-		def.relations = append(def.relations, r)
-	}
-	if e.ACL != nil {
-		def.acl = map[string][]string{}
-		for action, entries := range e.ACL {
-			if !slices.Contains(access.Actions, action) {
-				return nil, apierr.InvalidPayload(at+".acl."+action, "%s.acl: unknown action %q (want create, read, update or delete)", at, action)
-			}
-			canon := slices.Clone(entries)
-			slices.Sort(canon)
-			def.acl[action] = slices.Compact(canon)
-		}
-	}
-	def.checksum = structureChecksum(st, def.relations)
-	return def, nil
-}
-
-// entitiesSnapshot is the snapshot an entities apply aims at: the tables the entities
-// declare as they declare them, every other table and its relations as they are. It
-// also returns, per snapshot path (tables[i], relations[k]), the entity it came from.
-func entitiesSnapshot(m *schema.Model, defs []*entityDef) (snapshot, map[string]string) {
-	cur := takeSnapshot(m)
-	declared := map[string]bool{}
-	for _, d := range defs {
-		declared[d.table.Name] = true
-	}
-	want := snapshot{Tables: []snapshotTable{}, Relations: []relationInput{}}
-	origin := map[string]string{}
-	for _, t := range cur.Tables {
-		if !declared[t.Name] {
-			want.Tables = append(want.Tables, t)
-		}
-	}
-	for _, r := range cur.Relations {
-		if !declared[r.Table] {
-			want.Relations = append(want.Relations, r)
-		}
-	}
-	for _, d := range defs {
-		origin[fmt.Sprintf("tables[%d]", len(want.Tables))] = d.sources[0]
-		want.Tables = append(want.Tables, d.table)
-		for j, r := range d.relations {
-			origin[fmt.Sprintf("relations[%d]", len(want.Relations))] = fmt.Sprintf("%s.relations[%d]", d.sources[0], j)
-			want.Relations = append(want.Relations, r)
-		}
-	}
-	return want, origin
-}
-
-// relabel rewrites a step's snapshot path into the entity it came from.
-func relabel(at string, origin map[string]string) string {
-	head, rest, _ := strings.Cut(at, ".")
-	if o, ok := origin[head]; ok {
-		if rest != "" {
-			return o + "." + rest
-		}
-		return o
-	}
-	return at
-}
-
 // applyEntities applies entities files: merged and checked for conflicts, planned as
 // the snapshot they describe, run by runPlan; permissions (acl) are set after the
 // schema changes, as POST /tables does.
-func (a *API) applyEntities(c *fiber.Ctx, sources []entitySource) error {
-	defs, err := parseEntities(sources)
+func (a *API) applyEntities(c *fiber.Ctx, sources []formats.EntitySource) error {
+	defs, err := formats.ParseEntities(sources)
 	if err != nil {
 		return err
 	}
@@ -426,19 +71,19 @@ func (a *API) applyEntities(c *fiber.Ctx, sources []entitySource) error {
 	if err != nil {
 		return err
 	}
-	want, origin := entitiesSnapshot(m, defs)
-	steps, err := planSnapshot(m, want)
+	want, origin := formats.EntitiesSnapshot(m, defs)
+	steps, err := formats.Plan(m, want)
 	if err != nil {
 		if ae, ok := err.(*apierr.Error); ok {
 			if f, _ := ae.Details["field"].(string); f != "" {
-				ae.Message = strings.Replace(ae.Message, f, relabel(f, origin), 1)
-				ae.Details["field"] = relabel(f, origin)
+				ae.Message = strings.Replace(ae.Message, f, formats.Relabel(f, origin), 1)
+				ae.Details["field"] = formats.Relabel(f, origin)
 			}
 		}
 		return err
 	}
 	for i := range steps {
-		steps[i].at = relabel(steps[i].at, origin)
+		steps[i].At = formats.Relabel(steps[i].At, origin)
 	}
 	type grantSet struct {
 		table  string
@@ -448,19 +93,19 @@ func (a *API) applyEntities(c *fiber.Ctx, sources []entitySource) error {
 	var grants []grantSet
 	summary := make([]fiber.Map, 0, len(defs))
 	for _, d := range defs {
-		s := fiber.Map{"name": d.table.Name, "checksum": d.checksum, "sources": d.sources}
-		if d.acl != nil {
-			raw := mustJSON(d.acl)
+		s := fiber.Map{"name": d.Table.Name, "checksum": d.Checksum, "sources": d.Sources}
+		if d.ACL != nil {
+			raw := formats.MustJSON(d.ACL)
 			g, err := a.parseACL(c, raw)
 			if err != nil {
 				if ae, ok := err.(*apierr.Error); ok {
-					ae.Message = d.sources[0] + ".acl: " + ae.Message
-					return ae.With("field", d.sources[0]+".acl")
+					ae.Message = d.Sources[0] + ".acl: " + ae.Message
+					return ae.With("field", d.Sources[0]+".acl")
 				}
 				return err
 			}
-			grants = append(grants, grantSet{d.table.Name, raw, g})
-			s["acl"] = d.acl
+			grants = append(grants, grantSet{d.Table.Name, raw, g})
+			s["acl"] = d.ACL
 		}
 		summary = append(summary, s)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"strata/modules/apierr"
+	"strata/modules/formats"
 	"strata/modules/migration"
 	"strata/modules/query"
 	"strata/modules/records"
@@ -299,7 +300,7 @@ func (a *API) metadataRow(c *fiber.Ctx, res *migration.Result, table, id string)
 
 // columnDefinitionInput is a column_definition row as written through /items.
 type columnDefinitionInput struct {
-	columnInput
+	formats.Column
 	Table   string `json:"table,omitempty"`
 	TableID string `json:"table_id,omitempty"`
 }
@@ -339,18 +340,18 @@ func (a *API) createMetadata(c *fiber.Ctx) error {
 		if table == "" {
 			return apierr.InvalidPayload("table", "table or table_id is required")
 		}
-		col := in.column()
+		col := in.Schema()
 		res, err := a.apply(c, schema.Change{Type: schema.AddColumn, Table: table, Def: &col})
 		if err != nil {
 			return err
 		}
 		return a.metadataRow(c, res, "column_definition", res.Change.Def.ID)
 	default: // relation_definition
-		var in relationInput
+		var in formats.Relation
 		if err := decode(c, &in); err != nil {
 			return err
 		}
-		r := in.relation()
+		r := in.Schema()
 		res, err := a.apply(c, schema.Change{Type: schema.AddRelation, Relation: &r})
 		if err != nil {
 			return err
@@ -393,11 +394,11 @@ func (a *API) patchMetadata(c *fiber.Ctx) error {
 		if name == "" {
 			return errNotFound("table", id)
 		}
-		var in tablePatch
+		var in formats.TablePatch
 		if err := decode(c, &in); err != nil {
 			return err
 		}
-		changes, err := patchTableChanges(name, in)
+		changes, err := formats.TableChanges(name, in)
 		if err != nil {
 			return err
 		}
@@ -411,7 +412,7 @@ func (a *API) patchMetadata(c *fiber.Ctx) error {
 	if table == "" {
 		return errNotFound("column", id)
 	}
-	changes, err := patchColumnChanges(m, table, column, c.Body())
+	changes, err := formats.ColumnChanges(m, table, column, c.Body())
 	if err != nil {
 		return err
 	}

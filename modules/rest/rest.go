@@ -5,7 +5,6 @@
 package rest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"strata/modules/auth"
 	"strata/modules/bus"
 	"strata/modules/database"
+	"strata/modules/formats"
 	"strata/modules/graphql"
 	"strata/modules/identity"
 	"strata/modules/migration"
@@ -162,27 +162,7 @@ func (a *API) Mount(app *fiber.App) {
 }
 
 // decode reads a JSON body strictly: unknown fields are an error, never ignored.
-func decode(c *fiber.Ctx, v any) error { return decodeBody(c.Body(), v) }
-
-// decodeBody is decode for a body already read (a file of POST /schema/apply).
-func decodeBody(body []byte, v any) error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return apierr.InvalidPayload("body", "a JSON body is required")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return apierr.InvalidPayload(te.Field, "%s must be of type %s", te.Field, te.Type)
-		}
-		return apierr.InvalidPayload("body", "invalid JSON body: %v", err)
-	}
-	if dec.More() {
-		return apierr.InvalidPayload("body", "the body must be a single JSON value")
-	}
-	return nil
-}
+func decode(c *fiber.Ctx, v any) error { return formats.Decode(c.Body(), v) }
 
 // Translate maps service errors onto the contract's error codes.
 func Translate(err error) error {

@@ -10,57 +10,20 @@ import (
 
 	"strata/modules/access"
 	"strata/modules/apierr"
+	"strata/modules/formats"
 	"strata/modules/migration"
 	"strata/modules/query"
 	"strata/schema"
 )
 
-// columnInput is a column as clients send it; nullable defaults to true.
-type columnInput struct {
-	Name        string          `json:"name"`
-	Type        schema.Type     `json:"type"`
-	Length      int             `json:"length,omitempty"`
-	Precision   int             `json:"precision,omitempty"`
-	Scale       int             `json:"scale,omitempty"`
-	Values      []string        `json:"values,omitempty"`
-	Nullable    *bool           `json:"nullable,omitempty"`
-	Unique      bool            `json:"unique,omitempty"`
-	Index       bool            `json:"index,omitempty"`
-	Default     json.RawMessage `json:"default,omitempty"`
-	Description string          `json:"description,omitempty"`
-}
-
-func (in columnInput) column() schema.Column {
-	c := schema.Column{Name: in.Name, Type: in.Type, Length: in.Length, Precision: in.Precision, Scale: in.Scale, Values: in.Values,
-		Nullable: true, Unique: in.Unique, Index: in.Index, Default: in.Default, Description: in.Description}
-	if in.Nullable != nil {
-		c.Nullable = *in.Nullable
-	}
-	return c
-}
-
-type relationInput struct {
-	Table    string              `json:"table,omitempty"`
-	Name     string              `json:"name"`
-	Type     schema.RelationType `json:"type"`
-	Target   string              `json:"target"`
-	OnDelete string              `json:"on_delete,omitempty"`
-	Inverse  string              `json:"inverse,omitempty"`
-	Junction string              `json:"junction,omitempty"`
-}
-
-func (in relationInput) relation() schema.Relation {
-	return schema.Relation{Table: in.Table, Name: in.Name, Type: in.Type, Target: in.Target, OnDelete: in.OnDelete, Inverse: in.Inverse, Junction: in.Junction}
-}
-
 type tableInput struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
 	// DisplayTemplate is how a row reads where another points at it: "{{title}}".
-	DisplayTemplate string          `json:"display_template,omitempty"`
-	Columns         []columnInput   `json:"columns"`
-	Relations       []relationInput `json:"relations,omitempty"`
-	Permissions     json.RawMessage `json:"permissions,omitempty"`
+	DisplayTemplate string             `json:"display_template,omitempty"`
+	Columns         []formats.Column   `json:"columns"`
+	Relations       []formats.Relation `json:"relations,omitempty"`
+	Permissions     json.RawMessage    `json:"permissions,omitempty"`
 }
 
 // tableView is a table as the API shows it, with the relations that give it fields.
@@ -210,11 +173,11 @@ func (a *API) myPermissions(c *fiber.Ctx) error {
 func createTableChange(in tableInput) (schema.Change, error) {
 	t := &schema.Table{Name: in.Name, Description: in.Description, DisplayTemplate: in.DisplayTemplate}
 	for _, ci := range in.Columns {
-		t.Columns = append(t.Columns, ci.column())
+		t.Columns = append(t.Columns, ci.Schema())
 	}
 	ch := schema.Change{Type: schema.CreateTable, Create: t}
 	for _, ri := range in.Relations {
-		ch.Relations = append(ch.Relations, ri.relation())
+		ch.Relations = append(ch.Relations, ri.Schema())
 	}
 	return ch, nil
 }
@@ -244,35 +207,12 @@ func (a *API) createTable(c *fiber.Ctx) error {
 	return respond(c, res, "table", tableAfter(res, in.Name))
 }
 
-type tablePatch struct {
-	Name            *string         `json:"name,omitempty"`
-	Description     *string         `json:"description,omitempty"`
-	DisplayTemplate *string         `json:"display_template,omitempty"`
-	Permissions     json.RawMessage `json:"permissions,omitempty"`
-}
-
-// patchTableChanges turns a table patch into changes: a rename, a description, or both.
-func patchTableChanges(table string, in tablePatch) ([]schema.Change, error) {
-	var out []schema.Change
-	if in.Name != nil && *in.Name != table {
-		out = append(out, schema.Change{Type: schema.RenameTable, Table: table, NewName: *in.Name})
-		table = *in.Name
-	}
-	if in.Description != nil || in.DisplayTemplate != nil {
-		out = append(out, schema.Change{Type: schema.AlterTable, Table: table, Description: in.Description, DisplayTemplate: in.DisplayTemplate})
-	}
-	if len(out) == 0 && len(in.Permissions) == 0 {
-		return nil, apierr.InvalidPayload("body", "nothing to change: send name, description, display_template or permissions")
-	}
-	return out, nil
-}
-
 func (a *API) patchTable(c *fiber.Ctx) error {
-	var in tablePatch
+	var in formats.TablePatch
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	changes, err := patchTableChanges(c.Params("table"), in)
+	changes, err := formats.TableChanges(c.Params("table"), in)
 	if err != nil {
 		return err
 	}
@@ -348,11 +288,11 @@ func (a *API) dropTable(c *fiber.Ctx) error {
 }
 
 func (a *API) addColumn(c *fiber.Ctx) error {
-	var in columnInput
+	var in formats.Column
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	col := in.column()
+	col := in.Schema()
 	res, err := a.apply(c, schema.Change{Type: schema.AddColumn, Table: c.Params("table"), Def: &col})
 	if err != nil {
 		return err
@@ -360,72 +300,12 @@ func (a *API) addColumn(c *fiber.Ctx) error {
 	return respond(c, res, "table", tableAfter(res, c.Params("table")))
 }
 
-// patchColumnChanges merges a partial column body over the current definition and
-// returns a rename and/or an alter.
-func patchColumnChanges(m *schema.Model, table, column string, body []byte) ([]schema.Change, error) {
-	t := m.Table(table)
-	if t == nil {
-		return nil, errNotFound("table", table)
-	}
-	cur := t.Column(column)
-	if cur == nil {
-		return nil, errNotFound("column", table+"."+column)
-	}
-	var patch map[string]json.RawMessage
-	if err := json.Unmarshal(body, &patch); err != nil || patch == nil {
-		return nil, apierr.InvalidPayload("body", "a JSON object is required")
-	}
-	allowed := map[string]bool{"name": true, "type": true, "length": true, "precision": true, "scale": true, "values": true,
-		"nullable": true, "unique": true, "index": true, "default": true, "description": true}
-	base, _ := json.Marshal(columnInput{Name: cur.Name, Type: cur.Type, Length: cur.Length, Precision: cur.Precision, Scale: cur.Scale,
-		Values: cur.Values, Nullable: &cur.Nullable, Unique: cur.Unique, Index: cur.Index, Default: cur.Default, Description: cur.Description})
-	var merged map[string]json.RawMessage
-	_ = json.Unmarshal(base, &merged)
-	for k, v := range patch {
-		if !allowed[k] {
-			return nil, apierr.InvalidPayload(k, "unknown column property %q", k)
-		}
-		merged[k] = v
-	}
-	if _, ok := patch["type"]; ok {
-		// A new type starts from its own defaults unless sizes are given with it.
-		for _, k := range []string{"length", "precision", "scale"} {
-			if _, given := patch[k]; !given {
-				delete(merged, k)
-			}
-		}
-	}
-	raw, _ := json.Marshal(merged)
-	var in columnInput
-	if err := json.Unmarshal(raw, &in); err != nil {
-		return nil, apierr.InvalidPayload("body", "invalid column: %v", err)
-	}
-	def := in.column()
-	var out []schema.Change
-	if def.Name != cur.Name {
-		out = append(out, schema.Change{Type: schema.RenameColumn, Table: table, Column: cur.Name, NewName: def.Name})
-	}
-	def.Name = cur.Name
-	if len(patch) > 1 || (len(patch) == 1 && patch["name"] == nil) {
-		name := cur.Name
-		if len(out) > 0 {
-			name = out[0].NewName
-		}
-		def.Name = name
-		out = append(out, schema.Change{Type: schema.AlterColumn, Table: table, Column: name, Def: &def})
-	}
-	if len(out) == 0 {
-		return nil, apierr.InvalidPayload("body", "nothing to change")
-	}
-	return out, nil
-}
-
 func (a *API) patchColumn(c *fiber.Ctx) error {
 	m, err := a.model(c)
 	if err != nil {
 		return err
 	}
-	changes, err := patchColumnChanges(m, c.Params("table"), c.Params("column"), c.Body())
+	changes, err := formats.ColumnChanges(m, c.Params("table"), c.Params("column"), c.Body())
 	if err != nil {
 		return err
 	}
@@ -452,14 +332,8 @@ func (a *API) listIndexes(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"data": t.Indexes})
 }
 
-type indexInput struct {
-	Name    string   `json:"name,omitempty"`
-	Columns []string `json:"columns"`
-	Unique  bool     `json:"unique,omitempty"`
-}
-
 func (a *API) addIndex(c *fiber.Ctx) error {
-	var in indexInput
+	var in formats.Index
 	if err := decode(c, &in); err != nil {
 		return err
 	}
@@ -487,14 +361,14 @@ func (a *API) listRelations(c *fiber.Ctx) error {
 }
 
 func (a *API) addRelation(c *fiber.Ctx) error {
-	var in relationInput
+	var in formats.Relation
 	if err := decode(c, &in); err != nil {
 		return err
 	}
 	if in.Table == "" {
 		return apierr.InvalidPayload("table", "table is required")
 	}
-	r := in.relation()
+	r := in.Schema()
 	res, err := a.apply(c, schema.Change{Type: schema.AddRelation, Relation: &r})
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package rest
+package formats
 
 import (
 	"encoding/json"
@@ -12,17 +12,17 @@ import (
 
 func entityChecksums(t *testing.T, docs ...string) map[string]string {
 	t.Helper()
-	var sources []entitySource
+	var sources []EntitySource
 	for i, d := range docs {
-		sources = append(sources, entitySource{name: string(rune('a' + i)), body: []byte(d)})
+		sources = append(sources, EntitySource{Name: string(rune('a' + i)), Body: []byte(d)})
 	}
-	defs, err := parseEntities(sources)
+	defs, err := ParseEntities(sources)
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
 	out := map[string]string{}
 	for _, d := range defs {
-		out[d.table.Name] = d.checksum
+		out[d.Table.Name] = d.Checksum
 	}
 	return out
 }
@@ -66,14 +66,14 @@ func TestStructureChecksum(t *testing.T) {
 		}
 	}
 	// The checksum GET /schema/snapshot gives a table is the one its entity has.
-	st := snapshotTable{Name: "posts", Columns: []columnInput{{Name: "title", Type: "string", Length: 255}, {Name: "views", Type: "integer", Default: json.RawMessage("0")}},
+	st := SnapshotTable{Name: "posts", Columns: []Column{{Name: "title", Type: "string", Length: 255}, {Name: "views", Type: "integer", Default: json.RawMessage("0")}},
 		Indexes: []schema.Index{{Name: "posts_title_idx", Columns: []string{"title"}}}}
 	nullable := true
 	for i := range st.Columns {
 		st.Columns[i].Nullable = &nullable
 	}
-	rels := []relationInput{{Table: "posts", Name: "author", Type: "many_to_one", Target: "authors", OnDelete: "set_null"}, {Table: "other", Name: "x", Type: "many_to_one", Target: "posts"}}
-	if got := structureChecksum(st, rels); got != sum {
+	rels := []Relation{{Table: "posts", Name: "author", Type: "many_to_one", Target: "authors", OnDelete: "set_null"}, {Table: "other", Name: "x", Type: "many_to_one", Target: "posts"}}
+	if got := StructureChecksum(st, rels); got != sum {
 		t.Errorf("the snapshot's checksum differs from the entity's")
 	}
 }
@@ -81,20 +81,20 @@ func TestStructureChecksum(t *testing.T) {
 func TestEntitiesMerge(t *testing.T) {
 	a := "entities:\n  - name: posts\n    description: one\n    fields: [{name: title, type: string}]\n"
 	b := "entities:\n  - name: posts\n    description: two\n    fields: [{name: title, type: string}]\n    acl: {read: [public]}\n"
-	defs, err := parseEntities([]entitySource{{name: "a.yaml", body: []byte(a)}, {name: "b.yaml", body: []byte(a + "---\n" + b)}})
+	defs, err := ParseEntities([]EntitySource{{Name: "a.yaml", Body: []byte(a)}, {Name: "b.yaml", Body: []byte(a + "---\n" + b)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(defs) != 1 || defs[0].table.Description != "one" || len(defs[0].sources) != 3 || defs[0].acl["read"][0] != "public" {
+	if len(defs) != 1 || defs[0].Table.Description != "one" || len(defs[0].Sources) != 3 || defs[0].ACL["read"][0] != "public" {
 		t.Fatalf("merged: %+v", defs)
 	}
 	c := strings.Replace(b, "[public]", "[user]", 1)
-	if _, err := parseEntities([]entitySource{{name: "b.yaml", body: []byte(b + "---\n" + c)}}); err == nil || !strings.Contains(err.Error(), "different acl") {
+	if _, err := ParseEntities([]EntitySource{{Name: "b.yaml", Body: []byte(b + "---\n" + c)}}); err == nil || !strings.Contains(err.Error(), "different acl") {
 		t.Fatalf("different acl: %v", err)
 	}
 	d := strings.Replace(a, "string", "text", 1)
 	var ae *apierr.Error
-	if _, err := parseEntities([]entitySource{{name: "a.yaml", body: []byte(a)}, {name: "d.yaml", body: []byte(d)}}); !errors.As(err, &ae) || ae.Status != 409 ||
+	if _, err := ParseEntities([]EntitySource{{Name: "a.yaml", Body: []byte(a)}, {Name: "d.yaml", Body: []byte(d)}}); !errors.As(err, &ae) || ae.Status != 409 ||
 		!strings.Contains(ae.Message, "a.yaml entities[0]") || !strings.Contains(ae.Message, "d.yaml entities[0]") {
 		t.Fatalf("different structure: %v", err)
 	}
@@ -114,11 +114,11 @@ func TestYAMLDocuments(t *testing.T) {
 		"not YAML":      "a: [1\n",
 	}
 	for name, doc := range refused {
-		if _, err := yamlDocuments([]byte(doc)); err == nil {
+		if _, err := YAMLDocuments([]byte(doc)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	docs, err := yamlDocuments([]byte("a: 12345678901234567890\nb: 0x10\nc: 1.5\nd: 2026-01-02\ne: null\nf: yes\n---\n---\nx: 1\n"))
+	docs, err := YAMLDocuments([]byte("a: 12345678901234567890\nb: 0x10\nc: 1.5\nd: 2026-01-02\ne: null\nf: yes\n---\n---\nx: 1\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,13 +150,13 @@ func FuzzParseEntities(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		defs, err := parseEntities([]entitySource{{name: "f", body: data}})
+		defs, err := ParseEntities([]EntitySource{{Name: "f", Body: data}})
 		if !isClientError(err) {
 			t.Fatalf("not a 4xx: %v", err)
 		}
 		for _, d := range defs {
-			if d.checksum != structureChecksum(d.table, d.relations) {
-				t.Fatalf("checksum of %s is not stable", d.table.Name)
+			if d.Checksum != StructureChecksum(d.Table, d.Relations) {
+				t.Fatalf("checksum of %s is not stable", d.Table.Name)
 			}
 		}
 	})
@@ -176,7 +176,7 @@ func FuzzParseDataMigration(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dm, err := parseDataMigration(data, 50)
+		dm, err := ParseDataMigration(data, 50)
 		if !isClientError(err) {
 			t.Fatalf("not a 4xx: %v", err)
 		}
@@ -210,29 +210,29 @@ func FuzzParseSnapshotMigration(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, err := parseSnapshotMigration(data); !isClientError(err) {
+		if _, err := ParseSnapshotMigration(data); !isClientError(err) {
 			t.Fatalf("not a 4xx: %v", err)
 		}
 	})
 }
 
 func TestParseDataMigration(t *testing.T) {
-	dm, err := parseDataMigration([]byte(`{"b": {"_unique": ["slug"], "slug": "x", "n": 1.50}, "a": [{"id": "k"}], "_deletedTables": ["c"]}`), 3)
+	dm, err := ParseDataMigration([]byte(`{"b": {"_unique": ["slug"], "slug": "x", "n": 1.50}, "a": [{"id": "k"}], "_deletedTables": ["c"]}`), 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(dm.Tables) != 2 || dm.Tables[0].Name != "b" || dm.Tables[1].Name != "a" {
 		t.Fatalf("tables out of the file's order: %+v", dm.Tables)
 	}
-	if got := string(mustJSON(dm.Tables[0].Records[0])); got != `{"_unique":{"_and":[{"slug":{"_eq":"x"}}]},"fields":{"n":1.50,"slug":"x"}}` {
+	if got := string(MustJSON(dm.Tables[0].Records[0])); got != `{"_unique":{"_and":[{"slug":{"_eq":"x"}}]},"fields":{"n":1.50,"slug":"x"}}` {
 		t.Fatalf("short _unique or exact numbers: %s", got)
 	}
-	if got := string(mustJSON(dm.Tables[1].Records[0].Unique)); got != `{"id":{"_eq":"k"}}` {
+	if got := string(MustJSON(dm.Tables[1].Records[0].Unique)); got != `{"id":{"_eq":"k"}}` {
 		t.Fatalf("a record keyed by its id: %s", got)
 	}
 	presets := map[string]any{}
-	uniquePresets(map[string]any{"_and": []any{map[string]any{"slug": map[string]any{"_eq": "x"}}, map[string]any{"n": map[string]any{"_gt": 1}}}, "lang": map[string]any{"_eq": "en"}}, presets)
-	if got := string(mustJSON(presets)); got != `{"lang":"en","slug":"x"}` {
+	UniquePresets(map[string]any{"_and": []any{map[string]any{"slug": map[string]any{"_eq": "x"}}, map[string]any{"n": map[string]any{"_gt": 1}}}, "lang": map[string]any{"_eq": "en"}}, presets)
+	if got := string(MustJSON(presets)); got != `{"lang":"en","slug":"x"}` {
 		t.Fatalf("presets: %s", got)
 	}
 	refused := map[string]string{
@@ -244,7 +244,7 @@ func TestParseDataMigration(t *testing.T) {
 		"a bad record":    `{"a": [1]}`,
 	}
 	for name, body := range refused {
-		if _, err := parseDataMigration([]byte(body), 3); err == nil || !isClientError(err) {
+		if _, err := ParseDataMigration([]byte(body), 3); err == nil || !isClientError(err) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

@@ -1,0 +1,45 @@
+package formats
+
+import (
+	"encoding/json"
+
+	"strata/schema"
+)
+
+// columnInput is a column as clients send it; nullable defaults to true.
+type Column struct {
+	Name        string          `json:"name"`
+	Type        schema.Type     `json:"type"`
+	Length      int             `json:"length,omitempty"`
+	Precision   int             `json:"precision,omitempty"`
+	Scale       int             `json:"scale,omitempty"`
+	Values      []string        `json:"values,omitempty"`
+	Nullable    *bool           `json:"nullable,omitempty"`
+	Unique      bool            `json:"unique,omitempty"`
+	Index       bool            `json:"index,omitempty"`
+	Default     json.RawMessage `json:"default,omitempty"`
+	Description string          `json:"description,omitempty"`
+}
+
+func (in Column) Schema() schema.Column {
+	c := schema.Column{Name: in.Name, Type: in.Type, Length: in.Length, Precision: in.Precision, Scale: in.Scale, Values: in.Values,
+		Nullable: true, Unique: in.Unique, Index: in.Index, Default: in.Default, Description: in.Description}
+	if in.Nullable != nil {
+		c.Nullable = *in.Nullable
+	}
+	return c
+}
+
+type Relation struct {
+	Table    string              `json:"table,omitempty"`
+	Name     string              `json:"name"`
+	Type     schema.RelationType `json:"type"`
+	Target   string              `json:"target"`
+	OnDelete string              `json:"on_delete,omitempty"`
+	Inverse  string              `json:"inverse,omitempty"`
+	Junction string              `json:"junction,omitempty"`
+}
+
+func (in Relation) Schema() schema.Relation {
+	return schema.Relation{Table: in.Table, Name: in.Name, Type: in.Type, Target: in.Target, OnDelete: in.OnDelete, Inverse: in.Inverse, Junction: in.Junction}
+}
