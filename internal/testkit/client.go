@@ -58,6 +58,9 @@ type Client struct {
 	T     testing.TB
 	Base  string
 	Token string
+	// Statements, when set, reads how many statements the server has run (a pool's
+	// counter), for scenarios that bound them.
+	Statements func() int64
 }
 
 // Call sends a request; body may be nil, a string or a value to encode as JSON.
@@ -117,7 +120,13 @@ type Scenario struct {
 	// Contains and NotContains are texts the answer's JSON must and must not hold.
 	Contains    []string
 	NotContains []string
+	// MaxStatements, when set (AtMost), bounds the statements the request may run (the
+	// client's Statements counter).
+	MaxStatements *int64
 }
+
+// AtMost is a MaxStatements bound.
+func AtMost(n int64) *int64 { return &n }
 
 // Run sends each scenario in order as c, checking each as a subtest.
 func (c *Client) Run(t *testing.T, scenarios []Scenario) {
@@ -130,7 +139,21 @@ func (c *Client) Run(t *testing.T, scenarios []Scenario) {
 		t.Run(name, func(t *testing.T) {
 			cc := *c
 			cc.T = t
+			var before int64
+			if sc.MaxStatements != nil {
+				if c.Statements == nil {
+					t.Fatal("a scenario bounds statements, but the client has no Statements counter")
+				}
+				before = c.Statements()
+			}
 			st, r := cc.Call(sc.Method, sc.Path, sc.Body, sc.Headers)
+			if sc.MaxStatements != nil {
+				n := c.Statements() - before
+				t.Logf("%d statements (at most %d)", n, *sc.MaxStatements)
+				if n > *sc.MaxStatements {
+					t.Errorf("ran %d statements, at most %d allowed", n, *sc.MaxStatements)
+				}
+			}
 			if st != sc.Status {
 				t.Fatalf("status %d, want %d: %s", st, sc.Status, r)
 			}

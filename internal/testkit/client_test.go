@@ -43,3 +43,18 @@ func TestRunSendsScenarios(t *testing.T) {
 		t.Errorf("anonymous: %d %s", st, r)
 	}
 }
+
+// TestRunCountsStatements: the runner reads the counter around each request.
+func TestRunCountsStatements(t *testing.T) {
+	var ran int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ran += 2 // the "server" runs two statements per request
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	c := &Client{T: t, Base: srv.URL, Statements: func() int64 { return ran }}
+	c.Run(t, []Scenario{{Method: "GET", Path: "/", Status: 200, MaxStatements: AtMost(2)}})
+	if ran != 2 {
+		t.Errorf("ran %d", ran)
+	}
+}

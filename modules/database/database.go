@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -34,6 +35,17 @@ type DB struct {
 	Name  string
 	url   string
 	limit *Limiter
+	// statements counts the statements run on this pool's connections.
+	statements *atomic.Int64
+}
+
+// Statements is how many statements this pool's connections have run: what tests
+// bound per request, so a change that adds round trips to a hot path is noticed.
+func (d *DB) Statements() int64 {
+	if d.statements == nil {
+		return 0
+	}
+	return d.statements.Load()
 }
 
 // URL is the Strata URL this pool was opened from (credentials included: never log it).
@@ -63,7 +75,7 @@ func Open(ctx context.Context, rawURL string, pool Pool) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
 	}
-	lc := &limitedConnector{inner: connector, limit: pool.Limit}
+	lc := &limitedConnector{inner: connector, limit: pool.Limit, count: new(atomic.Int64)}
 	if dialect != "postgres" { // pgx keeps its own statement cache per connection
 		lc.stmts = StatementCacheSize
 	}
@@ -89,7 +101,7 @@ func Open(ctx context.Context, rawURL string, pool Pool) (*DB, error) {
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
 	d, _ := schema.DialectByName(dialect)
-	return &DB{DB: db, Dialect: d, Name: name, url: rawURL, limit: pool.Limit}, nil
+	return &DB{DB: db, Dialect: d, Name: name, url: rawURL, limit: pool.Limit, statements: lc.count}, nil
 }
 
 // connectorFor returns the driver's connector for dsn.

@@ -86,6 +86,8 @@ type limitedConnector struct {
 	after func(driver.Conn) error
 	// stmts is how many prepared statements each connection keeps (0: none).
 	stmts int
+	// count counts the statements run on its connections.
+	count *atomic.Int64
 }
 
 func (c *limitedConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -106,10 +108,7 @@ func (c *limitedConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 		return nil, err
 	}
-	if c.limit == nil && c.stmts == 0 {
-		return conn, nil
-	}
-	cc := &countedConn{Conn: conn, limit: c.limit}
+	cc := &countedConn{Conn: conn, limit: c.limit, count: c.count}
 	if c.stmts > 0 {
 		cc.stmts = newStmtCache(conn, c.stmts)
 	}
@@ -127,15 +126,17 @@ type dsnConnector struct {
 func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
 func (c dsnConnector) Driver() driver.Driver                        { return c.drv }
 
-// countedConn gives its slot back when closed (limit nil: there is none), and runs
-// statements with arguments through its statement cache when it has one. It forwards
-// every optional interface database/sql looks for; where the driver lacks one it
-// answers as database/sql expects of a driver without it (driver.ErrSkip and the like).
+// countedConn counts the statements it runs, gives its slot back when closed (limit
+// nil: there is none), and runs statements with arguments through its statement cache
+// when it has one. It forwards every optional interface database/sql looks for; where
+// the driver lacks one it answers as database/sql expects of a driver without it
+// (driver.ErrSkip and the like).
 type countedConn struct {
 	driver.Conn
 	limit *Limiter
 	once  sync.Once
 	stmts *stmtCache
+	count *atomic.Int64
 }
 
 // Unwrap is the driver's own connection (for driver-specific calls through
@@ -178,6 +179,7 @@ func (c *countedConn) PrepareContext(ctx context.Context, query string) (driver.
 // ExecContext and QueryContext reuse the connection's prepared statement for a text
 // with arguments; one without arguments (DDL, scripts, one-off reads) runs as it is.
 func (c *countedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	c.count.Add(1)
 	if c.stmts != nil && len(args) > 0 {
 		if res, ok, err := c.stmts.exec(ctx, query, args); ok || err != nil {
 			return res, err
@@ -190,6 +192,7 @@ func (c *countedConn) ExecContext(ctx context.Context, query string, args []driv
 }
 
 func (c *countedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	c.count.Add(1)
 	if c.stmts != nil && len(args) > 0 {
 		if rows, ok, err := c.stmts.query(ctx, query, args); ok || err != nil {
 			return rows, err
