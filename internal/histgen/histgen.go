@@ -17,7 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand"
-	"strings"
+	"strata/internal/testkit"
 )
 
 // Step is one schema write, relative to the tenant base URL /api/t/{tenant}.
@@ -49,33 +49,7 @@ func (s Step) String() string {
 }
 
 // Reply is a decoded JSON answer of the server.
-type Reply map[string]any
-
-// Get follows a dotted path through objects and arrays ("data.relation.id"); nil when
-// absent.
-func (r Reply) Get(path string) any {
-	var cur any = map[string]any(r)
-	for _, p := range strings.Split(path, ".") {
-		switch x := cur.(type) {
-		case map[string]any:
-			cur = x[p]
-		case []any:
-			var i int
-			if _, err := fmt.Sscan(p, &i); err != nil || i < 0 || i >= len(x) {
-				return nil
-			}
-			cur = x[i]
-		default:
-			return nil
-		}
-	}
-	return cur
-}
-
-func (r Reply) str(path string) string {
-	s, _ := r.Get(path).(string)
-	return s
-}
+type Reply = testkit.Reply
 
 // Maker makes steps of one kind.
 type Maker struct {

@@ -339,11 +339,11 @@ func relationMaker(kind string) func(g *Gen) (Step, bool) {
 // key column or junction table it owns.
 func (m *Model) addRelation(draft *Relation, reply Reply) error {
 	r := *draft
-	r.ID = reply.str("relation.id")
+	r.ID = reply.Text("relation.id")
 	if r.ID == "" {
 		return fmt.Errorf("the answer has no relation id: %v", reply)
 	}
-	r.Inverse, r.Junction = reply.str("relation.inverse"), reply.str("relation.junction")
+	r.Inverse, r.Junction = reply.Text("relation.inverse"), reply.Text("relation.junction")
 	key := func(name string) *Column { return &Column{Name: name, Type: "uuid", Nullable: true, Key: true} }
 	switch r.Type {
 	case "many_to_one", "one_to_one":
@@ -420,7 +420,7 @@ func makeAddIndex(g *Gen) (Step, bool) {
 	}
 	name := t.Name
 	return Step{Method: "POST", Path: tablePath(name) + "/indexes", Body: body, Apply: func(m *Model, reply Reply) error {
-		ixName := reply.str("data.index.name")
+		ixName := reply.Text("data.index.name")
 		if ixName == "" {
 			return fmt.Errorf("the answer names no index: %v", reply)
 		}

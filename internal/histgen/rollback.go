@@ -46,7 +46,7 @@ func (g *Gen) rolledBack(m *Model, reply Reply) error {
 	list, _ := reply.Get("data.migrations").([]any)
 	undone := map[string]bool{}
 	for _, x := range list {
-		of := Reply{"m": x}.str("m.change.of")
+		of := Reply{"m": x}.Text("m.change.of")
 		if of == "" {
 			return fmt.Errorf("a migration of the answer names none it undid: %v", x)
 		}

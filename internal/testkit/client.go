@@ -23,7 +23,7 @@ func (r Reply) Get(path string) any {
 			cur = x[p]
 		case []any:
 			var i int
-			if _, err := fmt.Sscan(p, &i); err != nil || i >= len(x) {
+			if _, err := fmt.Sscan(p, &i); err != nil || i < 0 || i >= len(x) {
 				return nil
 			}
 			cur = x[i]
@@ -32,6 +32,12 @@ func (r Reply) Get(path string) any {
 		}
 	}
 	return cur
+}
+
+// Text is Get for a string ("" when absent or not a string).
+func (r Reply) Text(path string) string {
+	s, _ := r.Get(path).(string)
+	return s
 }
 
 func (r Reply) String() string {

@@ -9,7 +9,7 @@ import (
 
 func TestReplyGet(t *testing.T) {
 	r := Reply{"data": []any{map[string]any{"id": "a", "columns": []any{map[string]any{"name": "x"}, map[string]any{"name": "y"}}}}}
-	for path, want := range map[string]any{"data.0.id": "a", "data.1.id": nil, "data.x": nil, "nope": nil, "data.0.columns.1.name": "y"} {
+	for path, want := range map[string]any{"data.0.id": "a", "data.1.id": nil, "data.-1.id": nil, "data.x": nil, "nope": nil, "data.0.columns.1.name": "y"} {
 		if got := r.Get(path); got != want {
 			t.Errorf("Get(%q) = %v, want %v", path, got, want)
 		}

@@ -229,16 +229,8 @@ type Change struct {
 // update rule before and after (it may not move a row out of it), and the fields within
 // its list. With one, a missing row is a 404.
 func (s *Service) Update(ctx context.Context, sc *Scope, t *schema.Table, changes []Change, ids []string, one bool) error {
-	if len(ids) == 0 || (s.MaxBatch > 0 && len(ids) > s.MaxBatch) {
-		return apierr.InvalidPayload("keys", "between 1 and %d keys", s.MaxBatch)
-	}
-	for _, id := range ids {
-		if !schema.IsUUID(id) {
-			if one {
-				return apierr.NotFound("item %q not found in %s", id, t.Name)
-			}
-			return apierr.InvalidPayload("keys", "%q is not a UUID", id)
-		}
+	if err := s.checkKeys(t, ids, one); err != nil {
+		return err
 	}
 	g, err := s.Guard(sc, t, access.Update)
 	if err != nil {
@@ -296,16 +288,8 @@ func (s *Service) Update(ctx context.Context, sc *Scope, t *schema.Table, change
 // Delete deletes rows by key, all or none, within the caller's delete rule; with one,
 // a missing row is a 404.
 func (s *Service) Delete(ctx context.Context, sc *Scope, t *schema.Table, keys []string, one bool) error {
-	if len(keys) == 0 || (s.MaxBatch > 0 && len(keys) > s.MaxBatch) {
-		return apierr.InvalidPayload("keys", "between 1 and %d keys", s.MaxBatch)
-	}
-	for _, k := range keys {
-		if !schema.IsUUID(k) {
-			if one {
-				return apierr.NotFound("item %q not found in %s", k, t.Name)
-			}
-			return apierr.InvalidPayload("keys", "%q is not a UUID", k)
-		}
+	if err := s.checkKeys(t, keys, one); err != nil {
+		return err
 	}
 	g, err := s.Guard(sc, t, access.Delete)
 	if err != nil {
@@ -335,6 +319,23 @@ func (s *Service) Delete(ctx context.Context, sc *Scope, t *schema.Table, keys [
 		return s.writeError(ctx, sc, t, nil, err)
 	}
 	s.committed(ctx, w, nil)
+	return nil
+}
+
+// checkKeys refuses a write's keys before anything runs: between 1 and MaxBatch of
+// them, each a UUID (with one, a key that is not names no row: 404).
+func (s *Service) checkKeys(t *schema.Table, keys []string, one bool) error {
+	if len(keys) == 0 || (s.MaxBatch > 0 && len(keys) > s.MaxBatch) {
+		return apierr.InvalidPayload("keys", "between 1 and %d keys", s.MaxBatch)
+	}
+	for _, k := range keys {
+		if !schema.IsUUID(k) {
+			if one {
+				return apierr.NotFound("item %q not found in %s", k, t.Name)
+			}
+			return apierr.InvalidPayload("keys", "%q is not a UUID", k)
+		}
+	}
 	return nil
 }
 
