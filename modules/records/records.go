@@ -339,6 +339,21 @@ func (s *Service) checkKeys(t *schema.Table, keys []string, one bool) error {
 	return nil
 }
 
+// Before runs the before hooks on a write made outside Create/Update/Delete (a data
+// migration's, inside its own transaction q).
+func (s *Service) Before(ctx context.Context, q schema.Querier, w *Write) error {
+	return s.before(ctx, q, w)
+}
+
+// After runs the after hooks of a write committed outside Create/Update/Delete; the
+// caller announces its rows.
+func (s *Service) After(ctx context.Context, w *Write) {
+	ctx = context.WithoutCancel(ctx)
+	for _, h := range s.Hooks.After {
+		h(ctx, w)
+	}
+}
+
 func (s *Service) before(ctx context.Context, q schema.Querier, w *Write) error {
 	for _, h := range s.Hooks.Before {
 		if err := h(ctx, q, w); err != nil {
@@ -350,10 +365,7 @@ func (s *Service) before(ctx context.Context, q schema.Querier, w *Write) error 
 
 // committed runs the after hooks and announces the write and the rows it linked.
 func (s *Service) committed(ctx context.Context, w *Write, others Touched) {
-	ctx = context.WithoutCancel(ctx)
-	for _, h := range s.Hooks.After {
-		h(ctx, w)
-	}
+	s.After(ctx, w)
 	s.Announce(ctx, w.Scope, w.Table.Name, w.Action, w.IDs)
 	others.Announce(ctx, s, w.Scope, "update")
 }

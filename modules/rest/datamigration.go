@@ -149,7 +149,8 @@ func (a *API) applyDataMigration(c *fiber.Ctx, body []byte) error {
 		return fmt.Errorf("begin data migration: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after commit
-	w := &dataWriter{a: a, c: c, m: m, tx: tx, exec: a.scopeAt(c, m).Q(tx), d: tc.db.Dialect, written: map[string]records.Touched{"create": {}, "update": {}, "delete": {}}}
+	sc := a.scopeAt(c, m)
+	w := &dataWriter{a: a, c: c, m: m, sc: sc, tx: tx, exec: sc.Q(tx), d: tc.db.Dialect, written: map[string]records.Touched{"create": {}, "update": {}, "delete": {}}}
 	emptied := []fiber.Map{}
 	for _, e := range empty {
 		n, err := w.empty(e)
@@ -198,6 +199,10 @@ func (a *API) applyDataMigration(c *fiber.Ctx, body []byte) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit data migration: %w", err)
 	}
+	// The after hooks hear of each write, as they do of any other.
+	for _, wr := range w.writes {
+		a.Records.After(ctx, wr)
+	}
 	// Realtime subscribers hear of these rows as of any other write.
 	for _, action := range []string{"delete", "create", "update"} {
 		w.written[action].Announce(ctx, a.Records, a.scopeAt(c, m), action)
@@ -210,11 +215,14 @@ type dataWriter struct {
 	a    *API
 	c    *fiber.Ctx
 	m    *schema.Model
+	sc   *records.Scope
 	tx   *sql.Tx
 	exec schema.Querier
 	d    schema.Dialect
 	// written is the rows changed, by action, published once committed.
 	written map[string]records.Touched
+	// writes are the writes the after hooks hear of once committed.
+	writes []*records.Write
 }
 
 // wrote records rows the migration changed.
@@ -240,6 +248,21 @@ func (w *dataWriter) ids(q *query.Query) ([]string, error) {
 	return ids, nil
 }
 
+// hook runs the records service's before hooks on one write of the migration, inside
+// its transaction, and keeps the write for the after hooks once it commits: a data
+// migration writes rows as every other surface does.
+func (w *dataWriter) hook(t *schema.Table, action string, ids []string, data map[string]any) error {
+	wr := &records.Write{Scope: w.sc, Table: t, Action: action, IDs: ids}
+	if data != nil {
+		wr.Data = []map[string]any{data}
+	}
+	if err := w.a.Records.Before(w.c.UserContext(), w.exec, wr); err != nil {
+		return err
+	}
+	w.writes = append(w.writes, wr)
+	return nil
+}
+
 // fail names the entry a write was refused for.
 func (w *dataWriter) fail(at string, t *schema.Table, body map[string]any, err error) error {
 	err = Translate(w.a.Records.WriteError(w.c.UserContext(), w.a.scopeAt(w.c, w.m), t, body, err))
@@ -260,7 +283,7 @@ func (w *dataWriter) remove(e dataTarget, ids []string) (int64, error) {
 		return 0, w.fail(e.at, e.t, nil, err)
 	}
 	w.wrote("delete", e.t.Name, ids...)
-	return n, nil
+	return n, w.hook(e.t, "delete", ids, nil)
 }
 
 // empty deletes every row of a table, a batch at a time.
@@ -334,7 +357,10 @@ func (w *dataWriter) upsert(e dataTarget) (bool, error) {
 			return false, w.fail(e.at, e.t, nil, err)
 		}
 		w.wrote("create", e.t.Name, id)
-		return true, create.Rows(ctx, w.exec, w.d, []string{id})
+		if err := create.Rows(ctx, w.exec, w.d, []string{id}); err != nil {
+			return true, err
+		}
+		return true, w.hook(e.t, "create", []string{id}, body)
 	case 1:
 		if id, ok := body["id"]; ok {
 			if s, _ := id.(string); !strings.EqualFold(s, ids[0]) {
@@ -355,7 +381,10 @@ func (w *dataWriter) upsert(e dataTarget) (bool, error) {
 			return false, w.fail(e.at, e.t, nil, err)
 		}
 		w.wrote("update", e.t.Name, ids...)
-		return false, e.guard.Rows(ctx, w.exec, w.d, ids)
+		if err := e.guard.Rows(ctx, w.exec, w.d, ids); err != nil {
+			return false, err
+		}
+		return false, w.hook(e.t, "update", ids, body)
 	}
 	return false, apierr.InvalidPayload(e.at+"._unique", "%s._unique matches more than one row of %s; it must identify one row", e.at, e.t.Name)
 }
