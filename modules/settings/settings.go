@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"strata/modules/apierr"
@@ -46,23 +47,29 @@ const MaxCORSOrigins = 100
 // Service reads and writes settings.
 type Service struct {
 	// TTL is how long a read is trusted without word of a change (default 1s).
-	TTL   time.Duration
-	cache cache.TTL[Settings]
+	TTL  time.Duration
+	once sync.Once
+	c    cache.TTL[Settings]
+}
+
+// cache is the cache, configured from TTL on first use (the same as access.Store).
+func (s *Service) cache() *cache.TTL[Settings] {
+	s.once.Do(func() { s.c.TTL, s.c.Max = s.TTL, 100000 })
+	return &s.c
 }
 
 // Invalidate forgets what this node read of a tenant's settings.
-func (s *Service) Invalidate(tenantID string) { s.cache.Drop(tenantID) }
+func (s *Service) Invalidate(tenantID string) { s.cache().Drop(tenantID) }
 
 // InvalidateAll forgets every tenant's (after the bus lost messages).
-func (s *Service) InvalidateAll() { s.cache.DropAll() }
+func (s *Service) InvalidateAll() { s.cache().DropAll() }
 
 // Get returns a tenant's settings.
 func (s *Service) Get(ctx context.Context, tenantID string, db *database.DB) (Settings, error) {
-	s.cache.TTL = s.TTL
-	if v, _, ok := s.cache.Get(tenantID); ok {
+	v, gen, ok := s.cache().Get(tenantID)
+	if ok {
 		return v, nil
 	}
-	_, gen, _ := s.cache.Get(tenantID)
 	d := db.Dialect
 	q := d.Quote
 	var name, signup, approval, origins, introspection any
@@ -81,7 +88,7 @@ func (s *Service) Get(ctx context.Context, tenantID string, db *database.DB) (Se
 	if st.RequireApproval == "" {
 		st.RequireApproval = "none"
 	}
-	s.cache.Put(tenantID, st, gen)
+	s.cache().Put(tenantID, st, gen)
 	return st, nil
 }
 
