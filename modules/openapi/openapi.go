@@ -452,6 +452,7 @@ type Cache struct {
 type cached struct {
 	model *schema.Model
 	body  []byte
+	yaml  []byte // made on the first YAML request
 }
 
 // Get returns the tenant's document for model m, rendering it when m is new.
@@ -473,6 +474,31 @@ func (c *Cache) Get(tenantID, slug, name string, version int64, m *schema.Model)
 	c.docs[tenantID] = cached{model: m, body: body}
 	c.mu.Unlock()
 	return body, nil
+}
+
+// GetYAML is Get as YAML, converted once per document rather than per request.
+func (c *Cache) GetYAML(tenantID, slug, name string, version int64, m *schema.Model) ([]byte, error) {
+	body, err := c.Get(tenantID, slug, name, version, m)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if d := c.docs[tenantID]; d.model == m && d.yaml != nil {
+		c.mu.Unlock()
+		return d.yaml, nil
+	}
+	c.mu.Unlock()
+	y, err := YAML(body)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if d := c.docs[tenantID]; d.model == m {
+		d.yaml = y
+		c.docs[tenantID] = d
+	}
+	c.mu.Unlock()
+	return y, nil
 }
 
 // YAML renders a JSON document as YAML, keys in the JSON's order.

@@ -355,16 +355,16 @@ func (a *API) tenantDoc(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	body, err := a.docs.Get(tc.t.ID, tc.t.Slug, tc.t.Name, v, m)
-	if err != nil {
-		return err
-	}
 	if strings.HasSuffix(c.Path(), ".yaml") {
-		y, err := openapi.YAML(body)
+		y, err := a.docs.GetYAML(tc.t.ID, tc.t.Slug, tc.t.Name, v, m)
 		if err != nil {
 			return err
 		}
 		return c.Type("yaml").Send(y)
+	}
+	body, err := a.docs.Get(tc.t.ID, tc.t.Slug, tc.t.Name, v, m)
+	if err != nil {
+		return err
 	}
 	return c.Type("json").Send(body)
 }
