@@ -54,12 +54,15 @@ func (s *Service) Custom(ctx context.Context, tgt Target, req CustomRequest) (*R
 	if _, err := CheckCustomSQL(tgt.Dialect.Name(), "down_sql", req.DownSQL); err != nil {
 		return nil, err
 	}
-	// Read before the connection is taken: the read needs one of its own.
-	approval, err := s.policy(ctx, tgt, req.Approval)
-	if err != nil {
-		return nil, err
+	// Read before the connection is taken: the read needs one of its own. A dry run
+	// holds nothing, so it needs no policy.
+	if !req.DryRun {
+		approval, err := s.policy(ctx, tgt, req.Approval)
+		if err != nil {
+			return nil, err
+		}
+		req.Approval = approval
 	}
-	req.Approval = approval
 	sess, err := s.open(ctx, tgt)
 	if err != nil {
 		return nil, err

@@ -82,12 +82,15 @@ func appliedHistory(ctx context.Context, q schema.Querier, d schema.Dialect) ([]
 // rolled back first, newest first. Every rollback is planned before any runs, and what
 // they remove together is confirmed once.
 func (s *Service) Rollback(ctx context.Context, tgt Target, req RollbackRequest) ([]*Result, error) {
-	// Read before the connection is taken: the read needs one of its own.
-	approval, err := s.policy(ctx, tgt, req.Approval)
-	if err != nil {
-		return nil, err
+	// Read before the connection is taken: the read needs one of its own. A dry run
+	// holds nothing, so it needs no policy.
+	if !req.DryRun {
+		approval, err := s.policy(ctx, tgt, req.Approval)
+		if err != nil {
+			return nil, err
+		}
+		req.Approval = approval
 	}
-	req.Approval = approval
 	sess, err := s.open(ctx, tgt)
 	if err != nil {
 		return nil, err

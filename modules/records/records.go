@@ -245,15 +245,12 @@ func (s *Service) Update(ctx context.Context, sc *Scope, t *schema.Table, change
 			return err
 		}
 	}
-	tx, err := sc.DB.BeginTx(ctx, nil)
+	tx, q, err := s.begin(ctx, sc, g, ids)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after commit
-	q, d := sc.Q(tx), sc.DB.Dialect
-	if err := g.Rows(ctx, q, d, ids); err != nil {
-		return err
-	}
+	d := sc.DB.Dialect
 	others := Touched{}
 	data := make([]map[string]any, 0, len(changes))
 	for i, ch := range changes {
@@ -295,15 +292,12 @@ func (s *Service) Delete(ctx context.Context, sc *Scope, t *schema.Table, keys [
 	if err != nil {
 		return err
 	}
-	tx, err := sc.DB.BeginTx(ctx, nil)
+	tx, q, err := s.begin(ctx, sc, g, keys)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after commit
-	q, d := sc.Q(tx), sc.DB.Dialect
-	if err := g.Rows(ctx, q, d, keys); err != nil {
-		return err
-	}
+	d := sc.DB.Dialect
 	n, err := query.Delete(ctx, q, d, t, keys)
 	if err != nil {
 		return s.writeError(ctx, sc, t, nil, err)
@@ -320,6 +314,22 @@ func (s *Service) Delete(ctx context.Context, sc *Scope, t *schema.Table, keys [
 	}
 	s.committed(ctx, w, nil)
 	return nil
+}
+
+// begin opens the transaction of a write on existing rows and checks, inside it, that
+// every one of them is within the guard's rule; it returns the transaction and its
+// tagged querier. On an error the transaction is already rolled back.
+func (s *Service) begin(ctx context.Context, sc *Scope, g *Guard, ids []string) (*sql.Tx, schema.Querier, error) {
+	tx, err := sc.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	q := sc.Q(tx)
+	if err := g.Rows(ctx, q, sc.DB.Dialect, ids); err != nil {
+		_ = tx.Rollback()
+		return nil, nil, err
+	}
+	return tx, q, nil
 }
 
 // checkKeys refuses a write's keys before anything runs: between 1 and MaxBatch of

@@ -10,7 +10,6 @@ import (
 	"strata/modules/access"
 	"strata/modules/apierr"
 	"strata/modules/auth"
-	"strata/modules/identity"
 )
 
 // bearer returns the request's token: Authorization: Bearer, or ?access_token=.
@@ -87,7 +86,7 @@ func (a *API) callerFor(ctx context.Context, tc *tenantCtx, tok string) (*access
 
 // apiKeyRole finds the role of a static token.
 func (a *API) apiKeyRole(ctx context.Context, tc *tenantCtx, tok string) (string, error) {
-	return a.Identity.APIKeyRole(ctx, identity.Tenant{ID: tc.t.ID, Slug: tc.t.Slug, DB: tc.db}, tok)
+	return a.Identity.APIKeyRole(ctx, tc.identity(nil), tok)
 }
 
 func callerOf(c *fiber.Ctx) *access.Caller {

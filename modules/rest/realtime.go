@@ -12,7 +12,6 @@ import (
 	"strata/modules/apierr"
 	"strata/modules/query"
 	"strata/modules/realtime"
-	"strata/modules/records"
 )
 
 // rtScope is a websocket's caller in its tenant: every read goes through the query
@@ -70,8 +69,7 @@ func (s *rtScope) List(ctx context.Context, table string, p query.Params) ([]map
 			return nil, err
 		}
 	}
-	sc := &records.Scope{TenantID: s.tc.t.ID, Slug: s.tc.t.Slug, DB: s.tc.db, Version: v, Model: m, Caller: &caller}
-	res, err := s.a.Records.List(ctx, sc, t, p)
+	res, err := s.a.Records.List(ctx, s.tc.scope(v, m, &caller), t, p)
 	if err != nil {
 		return nil, Translate(err)
 	}

@@ -281,7 +281,18 @@ func (a *API) scope(c *fiber.Ctx) (*records.Scope, error) {
 // none, such as running a parsed query).
 func (a *API) scopeAt(c *fiber.Ctx, m *schema.Model) *records.Scope {
 	tc := tenantOf(c)
-	return &records.Scope{TenantID: tc.t.ID, Slug: tc.t.Slug, DB: tc.db, Version: tc.version, Model: m, Caller: callerOf(c)}
+	return tc.scope(tc.version, m, callerOf(c))
+}
+
+// scope is the records scope of caller in this tenant, for model m at version.
+func (tc *tenantCtx) scope(version int64, m *schema.Model, caller *access.Caller) *records.Scope {
+	return &records.Scope{TenantID: tc.t.ID, Slug: tc.t.Slug, DB: tc.db, Version: version, Model: m, Caller: caller}
+}
+
+// identity is this tenant for the identity service, with model m (nil where the call
+// reads no rows through the query engine).
+func (tc *tenantCtx) identity(m *schema.Model) identity.Tenant {
+	return identity.Tenant{ID: tc.t.ID, Slug: tc.t.Slug, DB: tc.db, Model: m}
 }
 
 func callerID(c *fiber.Ctx) string {

@@ -66,40 +66,48 @@ func apiColumn(c schema.Column) schema.Column {
 	return c
 }
 
-// visibleTables is the model as the caller may see it. Admins see every table. Anyone
-// else sees the user tables their role may do something with, only the columns some
-// rule of theirs lets them touch (and id), no indexes, and only the relations between
-// such tables: a non-admin's data app is built from this, so it shows what they may
-// use and says nothing of the rest of the schema.
+// visibleTables is the model as the caller may see it (visibleTable, table by table).
 func visibleTables(m *schema.Model, p *access.Policy) []tableView {
 	out := make([]tableView, 0, len(m.Tables))
-	if p == nil || p.Admin {
-		for i := range m.Tables {
-			out = append(out, viewTable(m, &m.Tables[i]))
-		}
-		return out
-	}
-	visible := func(t *schema.Table) bool { return t != nil && !t.System && !t.Junction && p.Grants(t.Name) }
 	for i := range m.Tables {
-		t := &m.Tables[i]
-		if !visible(t) {
-			continue
+		if v, ok := visibleTable(m, p, &m.Tables[i]); ok {
+			out = append(out, v)
 		}
-		shown := schema.Table{ID: t.ID, Name: t.Name, Description: t.Description, DisplayTemplate: t.DisplayTemplate, Indexes: []schema.Index{}}
-		for _, col := range t.Columns {
-			if col.Name == "id" || allowsAny(p, t.Name, col.Name) {
-				shown.Columns = append(shown.Columns, apiColumn(col))
-			}
-		}
-		v := tableView{Table: &shown, Relations: []schema.Relation{}}
-		for _, r := range m.Relations {
-			if (r.Table == t.Name || r.Target == t.Name) && visible(m.Table(r.Table)) && visible(m.Table(r.Target)) {
-				v.Relations = append(v.Relations, r)
-			}
-		}
-		out = append(out, v)
 	}
 	return out
+}
+
+// mayUse reports whether a caller with policy p sees table t at all: admins see every
+// table, anyone else the user tables their role may do something with.
+func mayUse(p *access.Policy, t *schema.Table) bool {
+	return t != nil && (p == nil || p.Admin || (!t.System && !t.Junction && p.Grants(t.Name)))
+}
+
+// visibleTable is table t as the caller may see it, and whether it may see it at all.
+// Admins see it whole. Anyone else sees only the columns some rule of theirs lets them
+// touch (and id), no indexes, and only the relations between tables they may use: a
+// non-admin's data app is built from this, so it shows what they may use and says
+// nothing of the rest of the schema.
+func visibleTable(m *schema.Model, p *access.Policy, t *schema.Table) (tableView, bool) {
+	if !mayUse(p, t) {
+		return tableView{}, false
+	}
+	if p == nil || p.Admin {
+		return viewTable(m, t), true
+	}
+	shown := schema.Table{ID: t.ID, Name: t.Name, Description: t.Description, DisplayTemplate: t.DisplayTemplate, Indexes: []schema.Index{}}
+	for _, col := range t.Columns {
+		if col.Name == "id" || allowsAny(p, t.Name, col.Name) {
+			shown.Columns = append(shown.Columns, apiColumn(col))
+		}
+	}
+	v := tableView{Table: &shown, Relations: []schema.Relation{}}
+	for _, r := range m.Relations {
+		if (r.Table == t.Name || r.Target == t.Name) && mayUse(p, m.Table(r.Table)) && mayUse(p, m.Table(r.Target)) {
+			v.Relations = append(v.Relations, r)
+		}
+	}
+	return v, true
 }
 
 // allowsAny reports whether some action the policy grants on table may touch field.
@@ -126,10 +134,8 @@ func (a *API) getTable(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	for _, v := range visibleTables(m, callerOf(c).Policy) {
-		if v.Name == c.Params("table") {
-			return c.JSON(fiber.Map{"data": v})
-		}
+	if v, ok := visibleTable(m, callerOf(c).Policy, m.Table(c.Params("table"))); ok {
+		return c.JSON(fiber.Map{"data": v})
 	}
 	return errNotFound("table", c.Params("table"))
 }
@@ -144,8 +150,9 @@ func (a *API) myPermissions(c *fiber.Ctx) error {
 	}
 	p := callerOf(c).Policy
 	out := map[string]map[string]any{}
-	for _, v := range visibleTables(m, p) {
-		if v.System || v.Junction {
+	for i := range m.Tables {
+		v := &m.Tables[i]
+		if v.System || v.Junction || !mayUse(p, v) {
 			continue
 		}
 		actions := map[string]any{"share": fiber.Map{"access": "none"}}

@@ -16,13 +16,12 @@ import (
 // idTenant is the request's tenant for the identity service, with the model m (nil
 // where the call reads no rows through the query engine).
 func idTenant(c *fiber.Ctx, m *schema.Model) identity.Tenant {
-	tc := tenantOf(c)
-	return identity.Tenant{ID: tc.t.ID, Slug: tc.t.Slug, DB: tc.db, Model: m}
+	return tenantOf(c).identity(m)
 }
 
 // tenantRealm is where a tenant's users sign in.
 func (a *API) tenantRealm(ctx context.Context, tc *tenantCtx) *auth.Realm {
-	return a.Identity.Realm(ctx, identity.Tenant{ID: tc.t.ID, Slug: tc.t.Slug, DB: tc.db})
+	return a.Identity.Realm(ctx, tc.identity(nil))
 }
 
 // identityTenant is idTenant with the request's model loaded.
