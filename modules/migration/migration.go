@@ -84,6 +84,10 @@ type Request struct {
 	// Replayed marks a recorded change run again (replay): hand-written SQL must then
 	// give the schema its recorded steps describe.
 	Replayed bool
+	// recorded is the ledger row of a change run again under its own row (approved or
+	// retried): it is re-planned against the model as it is now, needs no confirmation
+	// and is not held again, and a change that no longer applies fails under that row.
+	recorded *Migration
 }
 
 // Result is what a change did (or, for a dry run, would do).
@@ -365,45 +369,52 @@ func (s *Service) run(ctx context.Context, conn *sql.Conn, tgt Target, before *s
 	}
 	after, resolved, err := schema.Apply(before, req.Change, gen)
 	if err != nil {
-		return nil, err
+		return nil, s.refuse(ctx, conn, tgt, req.recorded, fmt.Errorf("no longer applies to the current schema: %w", err), err)
 	}
 	plan, err := tgt.Dialect.Plan(before, resolved)
 	if err != nil {
-		return nil, fmt.Errorf("plan %s: %w", resolved.Type, err)
+		err = fmt.Errorf("plan %s: %w", resolved.Type, err)
+		return nil, s.refuse(ctx, conn, tgt, req.recorded, err, err)
 	}
 	stampTrash(before, after, s.cfg.Now())
 	res := &Result{Change: resolved, Before: before, After: after, Plan: plan, Removal: schema.Removals(before, resolved)}
 	destructive := !res.Removal.Empty()
-	now := s.cfg.Now().UTC()
-	m := &Migration{
-		TenantID: tgt.TenantID, Name: req.Name, Description: req.Description, Type: ledgerType(resolved),
-		Change: mustJSON(resolved), UpSQL: plan.UpSQL(), DownSQL: plan.DownSQL(), Status: StatusPending,
-		CreatedBy: req.CreatedBy, CreatedAt: now, UpdatedAt: now, Destructive: destructive,
+	m := req.recorded
+	if m == nil {
+		now := s.cfg.Now().UTC()
+		m = &Migration{
+			TenantID: tgt.TenantID, Name: req.Name, Description: req.Description, Type: ledgerType(resolved),
+			Status: StatusPending, CreatedBy: req.CreatedBy, CreatedAt: now, UpdatedAt: now, Destructive: destructive,
+		}
+		if m.Name == "" {
+			m.Name = DefaultName(resolved)
+		}
 	}
-	if m.Name == "" {
-		m.Name = DefaultName(resolved)
-	}
+	m.Error = nil
+	m.Change, m.UpSQL, m.DownSQL = mustJSON(resolved), plan.UpSQL(), plan.DownSQL()
 	m.Checksum = checksum(m.UpSQL)
 	res.Migration = m
 	if req.DryRun {
 		return res, nil
 	}
-	if destructive && !req.Unattended {
-		hash := s.ConfirmHash(tgt.TenantID, req.Change, res.Removal)
-		if reason := s.checkConfirm(tgt.TenantID, hash, req.ConfirmHash, req.ConfirmToken); reason != "" {
-			return nil, &ConfirmRequiredError{Hash: hash, Token: s.confirmToken(tgt.TenantID, hash), TTL: s.cfg.ConfirmTTL, Removal: res.Removal, Reason: reason}
+	if req.recorded == nil {
+		if destructive && !req.Unattended {
+			hash := s.ConfirmHash(tgt.TenantID, req.Change, res.Removal)
+			if reason := s.checkConfirm(tgt.TenantID, hash, req.ConfirmHash, req.ConfirmToken); reason != "" {
+				return nil, &ConfirmRequiredError{Hash: hash, Token: s.confirmToken(tgt.TenantID, hash), TTL: s.cfg.ConfirmTTL, Removal: res.Removal, Reason: reason}
+			}
 		}
-	}
-	if req.Approval == "all" || (req.Approval == "destructive" && destructive) {
-		if before.Table("custom_migrations") == nil {
-			return nil, fmt.Errorf("the ledger does not exist yet")
+		if req.Approval == "all" || (req.Approval == "destructive" && destructive) {
+			if before.Table("custom_migrations") == nil {
+				return nil, fmt.Errorf("the ledger does not exist yet")
+			}
+			// Held: recorded with its plan, run only when approved.
+			if err := insertMigration(ctx, conn, tgt.Dialect, m, s.cfg.NewID()); err != nil {
+				return nil, fmt.Errorf("record pending migration: %w", err)
+			}
+			s.statusChanged(tgt.TenantID, m, true)
+			return res, nil
 		}
-		// Held: recorded with its plan, run only when approved.
-		if err := insertMigration(ctx, conn, tgt.Dialect, m, s.cfg.NewID()); err != nil {
-			return nil, fmt.Errorf("record pending migration: %w", err)
-		}
-		s.statusChanged(tgt.TenantID, m, true)
-		return res, nil
 	}
 	if handWritten(resolved, tgt.Dialect) {
 		after, err := s.runSQL(ctx, conn, tgt, before, m, resolved, !req.Replayed)
@@ -417,6 +428,20 @@ func (s *Service) run(ctx context.Context, conn *sql.Conn, tgt Target, before *s
 		return res, err
 	}
 	return res, nil
+}
+
+// refuse answers a change that cannot be planned. A new one is refused with the
+// reason (plain); a recorded one fails under its row with the reason (recorded).
+func (s *Service) refuse(ctx context.Context, conn *sql.Conn, tgt Target, m *Migration, recorded, plain error) error {
+	if m == nil {
+		return plain
+	}
+	msg := recorded.Error()
+	m.Error = &msg
+	if setStatus(context.WithoutCancel(ctx), conn, tgt.Dialect, m, StatusFailed, &msg, s.cfg.Now()) == nil {
+		s.statusChanged(tgt.TenantID, m, false)
+	}
+	return &FailedError{Migration: m}
 }
 
 // handWritten reports whether c runs as SQL written by hand for this dialect.
@@ -441,6 +466,7 @@ func (s *Service) Retry(ctx context.Context, tgt Target, id, by string) (*Migrat
 	return s.rerun(ctx, tgt, id, StatusFailed, "retry")
 }
 
+// rerun runs a recorded migration again under its own row, through the one path.
 func (s *Service) rerun(ctx context.Context, tgt Target, id, want, verb string) (*Migration, error) {
 	sess, err := s.open(ctx, tgt)
 	if err != nil {
@@ -465,36 +491,11 @@ func (s *Service) rerun(ctx context.Context, tgt Target, id, want, verb string) 
 	if err != nil {
 		return nil, err
 	}
-	fail := func(cause error) (*Migration, error) {
-		msg := cause.Error()
-		m.Error = &msg
-		if setStatus(context.WithoutCancel(ctx), sess.conn, tgt.Dialect, m, StatusFailed, &msg, s.cfg.Now()) == nil {
-			s.statusChanged(tgt.TenantID, m, false)
-		}
-		return nil, &FailedError{Migration: m}
+	res, err := s.run(ctx, sess.conn, tgt, before, Request{Change: change, recorded: m})
+	if res == nil {
+		return nil, err
 	}
-	after, resolved, err := schema.Apply(before, change, s.cfg.NewID)
-	if err != nil {
-		return fail(fmt.Errorf("no longer applies to the current schema: %w", err))
-	}
-	plan, err := tgt.Dialect.Plan(before, resolved)
-	if err != nil {
-		return fail(err)
-	}
-	m.Error = nil
-	if handWritten(resolved, tgt.Dialect) {
-		if _, err := s.runSQL(ctx, sess.conn, tgt, before, m, resolved, true); err != nil {
-			return m, err
-		}
-		return m, nil
-	}
-	stampTrash(before, after, s.cfg.Now())
-	m.Change, m.UpSQL, m.DownSQL = mustJSON(resolved), plan.UpSQL(), plan.DownSQL()
-	m.Checksum = checksum(m.UpSQL)
-	if err := s.execute(ctx, sess.conn, tgt, before, after, plan, m); err != nil {
-		return m, err
-	}
-	return m, nil
+	return res.Migration, err
 }
 
 // Reject closes a pending migration without running it.
