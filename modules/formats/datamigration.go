@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"strata/modules/apierr"
+	"strata/modules/records"
 )
 
 // dataMigration is data-migration.json, in Enfyra's shape:
@@ -183,14 +184,14 @@ func strictJSON(raw json.RawMessage, v any) error {
 // uniquePresets are the values a _unique filter pins with _eq, at its top or under
 // _and: a row inserted because the filter matched none gets them, so that the same file
 // applied again finds it.
-func UniquePresets(f map[string]any, out map[string]any) {
+func uniquePresets(f map[string]any, out map[string]any) {
 	for k, v := range f {
 		switch spec := v.(type) {
 		case []any:
 			if k == "_and" {
 				for _, sub := range spec {
 					if m, ok := sub.(map[string]any); ok {
-						UniquePresets(m, out)
+						uniquePresets(m, out)
 					}
 				}
 			}
@@ -200,4 +201,26 @@ func UniquePresets(f map[string]any, out map[string]any) {
 			}
 		}
 	}
+}
+
+// Batch is the file as record operations, in the order Enfyra applies them.
+func (dm *DataMigration) Batch() records.Batch {
+	var b records.Batch
+	for i, name := range dm.DeletedTables {
+		b.Empty = append(b.Empty, records.Entry{At: fmt.Sprintf("_deletedTables[%d]", i), Table: name})
+	}
+	for i, dr := range dm.DeletedRecords {
+		b.Deletes = append(b.Deletes, records.Entry{At: fmt.Sprintf("_deletedRecords[%d]", i), Table: dr.Table, Filter: dr.Filter})
+	}
+	for _, tbl := range dm.Tables {
+		for i, rec := range tbl.Records {
+			presets := map[string]any{}
+			uniquePresets(rec.Unique, presets)
+			b.Upserts = append(b.Upserts, records.Upsert{
+				Entry:  records.Entry{At: fmt.Sprintf("%s[%d]", tbl.Name, i), Table: tbl.Name, Filter: rec.Unique},
+				Fields: rec.Fields, Presets: presets,
+			})
+		}
+	}
+	return b
 }

@@ -231,7 +231,7 @@ func TestParseDataMigration(t *testing.T) {
 		t.Fatalf("a record keyed by its id: %s", got)
 	}
 	presets := map[string]any{}
-	UniquePresets(map[string]any{"_and": []any{map[string]any{"slug": map[string]any{"_eq": "x"}}, map[string]any{"n": map[string]any{"_gt": 1}}}, "lang": map[string]any{"_eq": "en"}}, presets)
+	uniquePresets(map[string]any{"_and": []any{map[string]any{"slug": map[string]any{"_eq": "x"}}, map[string]any{"n": map[string]any{"_gt": 1}}}, "lang": map[string]any{"_eq": "en"}}, presets)
 	if got := string(MustJSON(presets)); got != `{"lang":"en","slug":"x"}` {
 		t.Fatalf("presets: %s", got)
 	}

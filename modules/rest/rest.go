@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"time"
 
@@ -179,8 +180,19 @@ func Translate(err error) error {
 		qe  *query.Error
 		ce  *query.ConstraintError
 		api *apierr.Error
+		ent *records.EntryError
 	)
 	switch {
+	case errors.As(err, &ent):
+		// A refused entry of a batch: its cause, named after the entry.
+		e, ok := Translate(ent.Err).(*apierr.Error)
+		if !ok || e.Status >= 500 {
+			return e
+		}
+		named := *e
+		named.Message = ent.At + ": " + e.Message
+		named.Details = maps.Clone(e.Details)
+		return named.With("entry", ent.At)
 	case errors.As(err, &api):
 		return api
 	case errors.Is(err, database.ErrTooManyConnections):
