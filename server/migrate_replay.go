@@ -24,11 +24,7 @@ func (c *cli) replay(f *migrateFlags) (int, error) {
 		return exitError, err
 	}
 	if f.create {
-		sb, err := c.core.tenants.Create(c.ctx, f.tenant, "", f.databaseURL)
-		if err != nil {
-			return exitError, err
-		}
-		if err := c.core.tenants.MarkSandbox(c.ctx, sb, f.from); err != nil {
+		if _, err := c.core.tenants.CreateSandbox(c.ctx, f.from, f.tenant, "", f.databaseURL); err != nil {
 			return exitError, err
 		}
 	} else if f.databaseURL != "" {

@@ -171,11 +171,8 @@ func (a *API) createSandbox(c *fiber.Ctx) error {
 	if err := migration.CheckSource(c.UserContext(), source, in.UpTo); err != nil {
 		return err
 	}
-	sb, err := a.Tenants.Create(c.UserContext(), in.Slug, in.Name, in.DatabaseURL)
+	sb, err := a.Tenants.CreateSandbox(c.UserContext(), c.Params("slug"), in.Slug, in.Name, in.DatabaseURL)
 	if err != nil {
-		return err
-	}
-	if err := a.Tenants.MarkSandbox(c.UserContext(), sb, c.Params("slug")); err != nil {
 		return err
 	}
 	_, target, err := a.target(c, sb.Slug)

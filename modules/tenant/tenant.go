@@ -302,19 +302,6 @@ func (r *Registry) AddSandboxOf(ctx context.Context) error {
 	return nil
 }
 
-// MarkSandbox records that t was made from source as a sandbox.
-func (r *Registry) MarkSandbox(ctx context.Context, t *Tenant, source string) error {
-	c := r.cfg.Control
-	if _, err := c.ExecContext(ctx, c.Dialect.Rebind("UPDATE strata_tenants SET sandbox_of = ? WHERE id = ?"), source, t.ID); err != nil {
-		return fmt.Errorf("record sandbox source: %w", err)
-	}
-	t.SandboxOf = source
-	r.mu.Lock()
-	delete(r.byslug, t.Slug)
-	r.mu.Unlock()
-	return nil
-}
-
 // snapshotVersion names a system snapshot: a hash of its tables.
 func snapshotVersion(tables []schema.Table) string {
 	b, _ := json.Marshal(tables)
@@ -349,6 +336,16 @@ func (r *Registry) baseURL(t *Tenant) string {
 
 // Create registers a tenant, creates its database and its system tables.
 func (r *Registry) Create(ctx context.Context, slug, name, databaseURL string) (*Tenant, error) {
+	return r.create(ctx, slug, name, databaseURL, "")
+}
+
+// CreateSandbox creates a tenant recorded as a sandbox of the tenant source (its schema
+// is then replayed from source's history by the caller).
+func (r *Registry) CreateSandbox(ctx context.Context, source, slug, name, databaseURL string) (*Tenant, error) {
+	return r.create(ctx, slug, name, databaseURL, source)
+}
+
+func (r *Registry) create(ctx context.Context, slug, name, databaseURL, sandboxOf string) (*Tenant, error) {
 	if !SlugPattern.MatchString(slug) {
 		return nil, apierr.InvalidPayload("slug", "%s", SlugRule)
 	}
@@ -358,7 +355,7 @@ func (r *Registry) Create(ctx context.Context, slug, name, databaseURL string) (
 	if len(name) > 255 {
 		return nil, apierr.InvalidPayload("name", "name is longer than 255 characters")
 	}
-	t := &Tenant{ID: r.cfg.NewID(), Slug: slug, Name: name, databaseURL: databaseURL, CreatedAt: r.cfg.Now().UTC(), placement: database.PlaceSchema}
+	t := &Tenant{ID: r.cfg.NewID(), Slug: slug, Name: name, databaseURL: databaseURL, SandboxOf: sandboxOf, CreatedAt: r.cfg.Now().UTC(), placement: database.PlaceSchema}
 	dialect, err := database.DialectOf(r.baseURL(t))
 	if err != nil {
 		return nil, apierr.InvalidPayload("database_url", "%v", err)
@@ -373,8 +370,8 @@ func (r *Registry) Create(ctx context.Context, slug, name, databaseURL string) (
 	// Provisioning makes the account at the current version (or the tenant is removed).
 	// Its system tables are made from the current snapshot.
 	t.accountVersion, t.systemVersion = accountVersion, r.systemVersion
-	_, err = c.ExecContext(ctx, d.Rebind("INSERT INTO strata_tenants (id, slug, name, dialect, database_url, placement, account_version, system_version, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-		t.ID, t.Slug, t.Name, t.Dialect, nullable(databaseURL), t.placement, t.accountVersion, t.systemVersion, "creating", d.TimeValue(t.CreatedAt))
+	_, err = c.ExecContext(ctx, d.Rebind("INSERT INTO strata_tenants (id, slug, name, dialect, database_url, placement, account_version, system_version, sandbox_of, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+		t.ID, t.Slug, t.Name, t.Dialect, nullable(databaseURL), t.placement, t.accountVersion, t.systemVersion, nullable(sandboxOf), "creating", d.TimeValue(t.CreatedAt))
 	if err != nil {
 		if existing, _ := r.lookup(ctx, slug); existing != nil {
 			return nil, apierr.New(400, "RECORD_NOT_UNIQUE", "tenant %q already exists", slug).With("field", "slug")
