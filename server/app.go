@@ -229,9 +229,9 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			MaxRelationDepth: cfg.MaxRelationDepth,
 		}.WithDefaults()}}
 	api.Settings = co.settings
-	api.Identity = &identity.Service{Access: api.Access, Limits: api.Limits.Query, Now: time.Now, NewID: newID}
 	api.Records = &records.Service{Limits: api.Limits.Query, MaxBatch: cfg.MaxLimit, Now: time.Now,
 		Publisher: realtime.BusPublisher{Bus: eventBus, Log: log}}
+	api.Identity = &identity.Service{Records: api.Records, Access: api.Access, Limits: api.Limits.Query, Now: time.Now, NewID: newID}
 	api.Mount(app)
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })

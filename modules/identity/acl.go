@@ -9,6 +9,7 @@ import (
 
 	"strata/modules/access"
 	"strata/modules/apierr"
+	"strata/modules/records"
 )
 
 // ACL is the shorthand a table's permissions may be given in:
@@ -76,24 +77,25 @@ func (s *Service) ApplyACL(ctx context.Context, tn Tenant, table string, raw jso
 	}
 	var in ACL
 	_ = json.Unmarshal(raw, &in)
-	d := tn.DB.Dialect
-	for action := range in {
-		if _, err := tn.DB.ExecContext(ctx, d.Rebind("DELETE FROM "+d.Quote("strata_permissions")+" WHERE "+d.Quote("collection")+" = ? AND "+d.Quote("action")+" = ?"), table, action); err != nil {
-			return fmt.Errorf("replace permissions: %w", err)
+	return s.write(ctx, tn, func(w *records.SystemWriter) error {
+		for action := range in {
+			if _, err := w.Delete(ctx, "strata_permissions", records.Where{"collection": table, "action": action}); err != nil {
+				return fmt.Errorf("replace permissions: %w", err)
+			}
 		}
-	}
-	for _, g := range grants {
-		role, err := s.Access.RoleID(ctx, tn.DB, tn.ID, g.role)
-		if err != nil {
-			return err
+		for _, g := range grants {
+			role, err := s.Access.RoleID(ctx, tn.DB, tn.ID, g.role)
+			if err != nil {
+				return err
+			}
+			cols := map[string]any{"role_id": role, "collection": table, "action": g.action}
+			if g.self {
+				cols["permissions"] = `{"owner_id":{"_eq":"$CURRENT_USER"}}`
+			}
+			if err := w.Insert(ctx, "strata_permissions", s.NewID(), cols); err != nil {
+				return fmt.Errorf("write permission: %w", err)
+			}
 		}
-		cols := map[string]any{"role_id": role, "collection": table, "action": g.action}
-		if g.self {
-			cols["permissions"] = `{"owner_id":{"_eq":"$CURRENT_USER"}}`
-		}
-		if err := s.insertRow(ctx, tn, "strata_permissions", s.NewID(), cols); err != nil {
-			return fmt.Errorf("write permission: %w", err)
-		}
-	}
-	return nil
+		return nil
+	})
 }

@@ -20,6 +20,7 @@ import (
 	"strata/modules/auth"
 	"strata/modules/database"
 	"strata/modules/query"
+	"strata/modules/records"
 	"strata/schema"
 )
 
@@ -34,7 +35,9 @@ type Tenant struct {
 
 // Service reads and writes identities.
 type Service struct {
-	Access *access.Store
+	// Records writes the rows, so hooks see identity writes as they see any other.
+	Records *records.Service
+	Access  *access.Store
 	Limits query.Limits
 	Now    func() time.Time
 	NewID  func() string
@@ -85,42 +88,31 @@ func (s *Service) Row(ctx context.Context, tn Tenant, table, fields, what, id st
 	return rows[0], nil
 }
 
-// insertRow and updateRow write a row of an identity table from column values.
-func (s *Service) insertRow(ctx context.Context, tn Tenant, table, id string, cols map[string]any) error {
-	d := tn.DB.Dialect
-	now := d.TimeValue(s.Now())
-	names := []string{d.Quote("id"), d.Quote("created_at"), d.Quote("updated_at")}
-	args := []any{id, now, now}
-	for k, v := range cols {
-		names = append(names, d.Quote(k))
-		args = append(args, v)
-	}
-	_, err := tn.DB.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote(table)+" ("+strings.Join(names, ", ")+") VALUES ("+strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ")+")"), args...)
-	return err
+// write runs fn's writes to the tenant's identity tables in one transaction of the
+// records service, whose hooks hear of them as of every other write.
+func (s *Service) write(ctx context.Context, tn Tenant, fn func(w *records.SystemWriter) error) error {
+	return s.Records.WriteSystem(ctx, &records.Scope{TenantID: tn.ID, Slug: tn.Slug, DB: tn.DB, Model: tn.Model}, fn)
 }
 
-func (s *Service) updateRow(ctx context.Context, tn Tenant, table, id string, cols map[string]any) (int64, error) {
-	d := tn.DB.Dialect
-	sets := []string{d.Quote("updated_at") + " = ?"}
-	args := []any{d.TimeValue(s.Now())}
-	for k, v := range cols {
-		sets = append(sets, d.Quote(k)+" = ?")
-		args = append(args, v)
-	}
-	res, err := tn.DB.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote(table)+" SET "+strings.Join(sets, ", ")+" WHERE "+d.Quote("id")+" = ?"), append(args, id)...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+// insert, update and remove are one write each.
+func (s *Service) insert(ctx context.Context, tn Tenant, table, id string, cols map[string]any) error {
+	return s.write(ctx, tn, func(w *records.SystemWriter) error { return w.Insert(ctx, table, id, cols) })
 }
 
-func deleteRow(ctx context.Context, tn Tenant, table, column, id string) (int64, error) {
-	d := tn.DB.Dialect
-	res, err := tn.DB.ExecContext(ctx, d.Rebind("DELETE FROM "+d.Quote(table)+" WHERE "+d.Quote(column)+" = ?"), id)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+func (s *Service) update(ctx context.Context, tn Tenant, table, id string, cols map[string]any) (n int64, err error) {
+	err = s.write(ctx, tn, func(w *records.SystemWriter) error {
+		n, err = w.Update(ctx, table, records.Where{"id": id}, cols)
+		return err
+	})
+	return n, err
+}
+
+func (s *Service) remove(ctx context.Context, tn Tenant, table, id string) (n int64, err error) {
+	err = s.write(ctx, tn, func(w *records.SystemWriter) error {
+		n, err = w.Delete(ctx, table, records.Where{"id": id})
+		return err
+	})
+	return n, err
 }
 
 // uniqueErr turns a unique violation into RECORD_NOT_UNIQUE naming the field.

@@ -11,6 +11,7 @@ import (
 	"strata/modules/apierr"
 	"strata/modules/auth"
 	"strata/modules/query"
+	"strata/modules/records"
 )
 
 // RoleInput is a role as admins write it; nil fields stay as they are.
@@ -47,7 +48,7 @@ func (s *Service) CreateRole(ctx context.Context, tn Tenant, in RoleInput) (stri
 		return "", err
 	}
 	id := s.NewID()
-	if err := s.insertRow(ctx, tn, "strata_roles", id, cols); err != nil {
+	if err := s.insert(ctx, tn, "strata_roles", id, cols); err != nil {
 		return "", uniqueErr(err, "name")
 	}
 	return id, nil
@@ -70,7 +71,7 @@ func (s *Service) UpdateRole(ctx context.Context, tn Tenant, id string, in RoleI
 	if err != nil {
 		return err
 	}
-	n, err := s.updateRow(ctx, tn, "strata_roles", id, cols)
+	n, err := s.update(ctx, tn, "strata_roles", id, cols)
 	if err != nil {
 		return uniqueErr(err, "name")
 	}
@@ -86,19 +87,24 @@ func (s *Service) DeleteRole(ctx context.Context, tn Tenant, id string) error {
 	if builtinRole(ctx, tn, id) {
 		return apierr.Forbidden("built-in roles cannot be deleted")
 	}
-	d := tn.DB.Dialect
-	if _, err := tn.DB.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote("strata_users")+" SET "+d.Quote("role_id")+" = NULL, "+d.Quote("updated_at")+" = ? WHERE "+d.Quote("role_id")+" = ?"),
-		d.TimeValue(s.Now()), id); err != nil {
-		return fmt.Errorf("move the role's users to the default role: %w", err)
-	}
-	n, err := deleteRow(ctx, tn, "strata_roles", "id", id)
+	var n int64
+	err := s.write(ctx, tn, func(w *records.SystemWriter) error {
+		if _, err := w.Update(ctx, "strata_users", records.Where{"role_id": id}, map[string]any{"role_id": nil}); err != nil {
+			return fmt.Errorf("move the role's users to the default role: %w", err)
+		}
+		var err error
+		if n, err = w.Delete(ctx, "strata_roles", records.Where{"id": id}); err != nil || n == 0 {
+			return err
+		}
+		_, err = w.Delete(ctx, "strata_permissions", records.Where{"role_id": id})
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	if n == 0 {
 		return apierr.NotFound("role %q not found", id)
 	}
-	_, _ = deleteRow(ctx, tn, "strata_permissions", "role_id", id)
 	return nil
 }
 
@@ -180,7 +186,7 @@ func (s *Service) CreatePermission(ctx context.Context, tn Tenant, in Permission
 		return "", err
 	}
 	id := s.NewID()
-	if err := s.insertRow(ctx, tn, "strata_permissions", id, cols); err != nil {
+	if err := s.insert(ctx, tn, "strata_permissions", id, cols); err != nil {
 		return "", err
 	}
 	return id, nil
@@ -199,13 +205,13 @@ func (s *Service) UpdatePermission(ctx context.Context, tn Tenant, id string, in
 	if err != nil {
 		return err
 	}
-	_, err = s.updateRow(ctx, tn, "strata_permissions", id, cols)
+	_, err = s.update(ctx, tn, "strata_permissions", id, cols)
 	return err
 }
 
 // DeletePermission removes a permission.
 func (s *Service) DeletePermission(ctx context.Context, tn Tenant, id string) error {
-	n, err := deleteRow(ctx, tn, "strata_permissions", "id", id)
+	n, err := s.remove(ctx, tn, "strata_permissions", id)
 	if err != nil {
 		return err
 	}
@@ -233,7 +239,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, tn Tenant, name, role string
 	}
 	token, hash := auth.NewAPIKey()
 	id := s.NewID()
-	if err := s.insertRow(ctx, tn, "strata_api_keys", id, map[string]any{"name": name, "role_id": role, "token_hash": hash}); err != nil {
+	if err := s.insert(ctx, tn, "strata_api_keys", id, map[string]any{"name": name, "role_id": role, "token_hash": hash}); err != nil {
 		return nil, err
 	}
 	return &NewAPIKey{ID: id, Name: name, Role: role, Token: token}, nil
@@ -241,7 +247,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, tn Tenant, name, role string
 
 // DeleteAPIKey removes a key.
 func (s *Service) DeleteAPIKey(ctx context.Context, tn Tenant, id string) error {
-	n, err := deleteRow(ctx, tn, "strata_api_keys", "id", id)
+	n, err := s.remove(ctx, tn, "strata_api_keys", id)
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,7 @@ func (s *Service) CreateUser(ctx context.Context, tn Tenant, in UserInput) (stri
 		return "", err
 	}
 	id := s.NewID()
-	if err := s.insertRow(ctx, tn, "strata_users", id, cols); err != nil {
+	if err := s.insert(ctx, tn, "strata_users", id, cols); err != nil {
 		return "", uniqueErr(err, "email")
 	}
 	return id, nil
@@ -96,7 +96,7 @@ func (s *Service) Register(ctx context.Context, tn Tenant, in UserInput) error {
 		return err
 	}
 	cols["role_id"], cols["status"] = role, "active"
-	if err := s.insertRow(ctx, tn, "strata_users", s.NewID(), cols); err != nil && uniqueErr(err, "email") == err {
+	if err := s.insert(ctx, tn, "strata_users", s.NewID(), cols); err != nil && uniqueErr(err, "email") == err {
 		return err
 	}
 	return nil
@@ -121,7 +121,7 @@ func (s *Service) UpdateUser(ctx context.Context, tn Tenant, id string, in UserI
 	if err != nil {
 		return SessionsKept, err
 	}
-	n, err := s.updateRow(ctx, tn, "strata_users", id, cols)
+	n, err := s.update(ctx, tn, "strata_users", id, cols)
 	if err != nil {
 		return SessionsKept, uniqueErr(err, "email")
 	}
@@ -139,7 +139,7 @@ func (s *Service) UpdateUser(ctx context.Context, tn Tenant, id string, in UserI
 
 // DeleteUser removes a user; the caller revokes their sessions.
 func (s *Service) DeleteUser(ctx context.Context, tn Tenant, id string) error {
-	n, err := deleteRow(ctx, tn, "strata_users", "id", id)
+	n, err := s.remove(ctx, tn, "strata_users", id)
 	if err != nil {
 		return err
 	}

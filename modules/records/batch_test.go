@@ -82,3 +82,67 @@ func TestBatchIsAllOrNothing(t *testing.T) {
 		t.Fatal("a batch may empty a system table")
 	}
 }
+
+// TestSystemWritesAreOneTransactionHooksSee: the identity tables' writes go through
+// the hooks (never showing a hash), and a refusal undoes every write of the
+// transaction.
+func TestSystemWritesAreOneTransactionHooksSee(t *testing.T) {
+	s, sc, _, pub := fixture(t)
+	ctx := context.Background()
+	if _, err := sc.DB.ExecContext(ctx, `CREATE TABLE "strata_keys" ("id" TEXT PRIMARY KEY, "name" TEXT, "token_hash" TEXT, "created_at" TEXT, "updated_at" TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	refuse := false
+	s.Hooks.Before = append(s.Hooks.Before, func(_ context.Context, _ schema.Querier, w *Write) error {
+		for _, d := range w.Data {
+			if _, ok := d["token_hash"]; ok {
+				t.Errorf("a hook saw the hash of %s", w.Table.Name)
+			}
+		}
+		if refuse && w.Action == "delete" {
+			return apierr.Forbidden("no")
+		}
+		return nil
+	})
+	s.Hooks.After = append(s.Hooks.After, func(_ context.Context, w *Write) {
+		seen = append(seen, w.Table.Name+" "+w.Action+" "+strings.Join(w.IDs, ","))
+	})
+	count := func() (n int) {
+		_ = sc.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM "strata_keys"`).Scan(&n)
+		return n
+	}
+	err := s.WriteSystem(ctx, sc, func(w *SystemWriter) error {
+		if err := w.Insert(ctx, "strata_keys", "k1", map[string]any{"name": "a", "token_hash": "secret"}); err != nil {
+			return err
+		}
+		if err := w.Insert(ctx, "strata_keys", "k2", map[string]any{"name": "b", "token_hash": "secret"}); err != nil {
+			return err
+		}
+		n, err := w.Update(ctx, "strata_keys", Where{"name": "b"}, map[string]any{"name": "c"})
+		if n != 1 {
+			t.Errorf("updated %d rows", n)
+		}
+		return err
+	})
+	if err != nil || count() != 2 {
+		t.Fatalf("write: %v, %d rows", err, count())
+	}
+	if want := []string{"strata_keys create k1", "strata_keys create k2", "strata_keys update k2"}; !slices.Equal(seen, want) {
+		t.Fatalf("after hooks saw %v, want %v", seen, want)
+	}
+	refuse, seen = true, nil
+	err = s.WriteSystem(ctx, sc, func(w *SystemWriter) error {
+		if err := w.Insert(ctx, "strata_keys", "k3", map[string]any{"name": "d"}); err != nil {
+			return err
+		}
+		_, err := w.Delete(ctx, "strata_keys", Where{"id": "k1"})
+		return err
+	})
+	if err == nil || count() != 2 || len(seen) != 0 {
+		t.Fatalf("a refused delete: %v, %d rows, after hooks saw %v", err, count(), seen)
+	}
+	if len(*pub) != 0 {
+		t.Fatalf("system rows were announced: %v", *pub)
+	}
+}
