@@ -38,9 +38,9 @@ type Service struct {
 	// Records writes the rows, so hooks see identity writes as they see any other.
 	Records *records.Service
 	Access  *access.Store
-	Limits query.Limits
-	Now    func() time.Time
-	NewID  func() string
+	Limits  query.Limits
+	Now     func() time.Time
+	NewID   func() string
 }
 
 // The fields each list shows; hashes never leave.
