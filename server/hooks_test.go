@@ -60,9 +60,14 @@ func TestHooksSeeEverySurface(t *testing.T) {
 			n.mustCall(200, "POST", p+"/schema/apply?format=data-migration", `{"posts": [{"_unique": ["slug"], "slug": "c", "title": "ok"}, {"_unique": ["slug"], "slug": "a", "title": "ok again"}]}`)
 			n.mustCall(200, "PATCH", p+"/items/posts/"+id, map[string]any{"title": "later"})
 			n.mustCall(204, "DELETE", p+"/items/posts/"+id, nil)
+			// The identity tables are written through the records service too.
+			role := n.mustCall(200, "POST", p+"/roles", map[string]any{"name": "editor"}).get("data.id").(string)
+			n.mustCall(200, "POST", p+"/users", map[string]any{"email": "e@example.com", "password": "correct horse battery", "role": role})
+			n.mustCall(204, "DELETE", p+"/roles/"+role, nil)
 			mu.Lock()
 			defer mu.Unlock()
-			want := []string{"create posts 1", "create posts 1", "create posts 1", "update posts 1", "update posts 1", "delete posts 1"}
+			want := []string{"create posts 1", "create posts 1", "create posts 1", "update posts 1", "update posts 1", "delete posts 1",
+				"create strata_roles 1", "create strata_users 1", "update strata_users 1", "delete strata_roles 1"}
 			if !slices.Equal(heard, want) {
 				t.Errorf("after hooks heard %q, want %q", heard, want)
 			}
