@@ -35,7 +35,8 @@ var identRe = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
 // SystemTables are the tables every tenant has; user changes may not touch them.
 var SystemTables = []string{"table_definition", "column_definition", "relation_definition", "custom_migrations", "settings",
-	"strata_roles", "strata_users", "strata_permissions", "strata_sessions", "strata_api_keys", "migration_resolutions"}
+	"strata_roles", "strata_users", "strata_permissions", "strata_sessions", "strata_api_keys", "migration_resolutions",
+	"strata_files", "strata_folders"}
 
 // SystemColumns are the columns every table carries.
 var SystemColumns = []string{"id", "owner_id", "created_at", "updated_at"}

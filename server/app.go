@@ -22,6 +22,7 @@ import (
 	"strata/modules/auth"
 	"strata/modules/bus"
 	"strata/modules/database"
+	"strata/modules/files"
 	"strata/modules/graphql"
 	"strata/modules/identity"
 	"strata/modules/migration"
@@ -166,6 +167,10 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		// Copying costs a little; serving one caller's token or tenant to another would
 		// cost everything.
 		Immutable: true,
+		// Bodies larger than BodyLimit are streamed rather than refused, so that uploads
+		// are never held in memory; boundBody refuses them on every other route.
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
 		// Responses are maps built per row; goccy/go-json encodes them about twice as
 		// fast as encoding/json, with the same output.
 		JSONEncoder: gojson.Marshal,
@@ -174,6 +179,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		},
 	})
 	app.Use(recover.New())
+	app.Use(boundBody(cfg.BodyLimit))
 	app.Use(func(c *fiber.Ctx) error {
 		start := time.Now()
 		err := c.Next()
@@ -232,6 +238,12 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	api.Records = &records.Service{Limits: api.Limits.Query, MaxBatch: cfg.MaxLimit, Now: time.Now,
 		Publisher: realtime.BusPublisher{Bus: eventBus, Log: log}}
 	api.Identity = &identity.Service{Records: api.Records, Access: api.Access, Limits: api.Limits.Query, Now: time.Now, NewID: newID}
+	locations, err := openStorage(cfg)
+	if err != nil {
+		return nil, err
+	}
+	api.Files = &files.Service{Records: api.Records, Locations: locations, Settings: co.settings, MaxUpload: cfg.FilesMaxUpload,
+		Quota: cfg.FilesQuota, Now: time.Now, NewID: newID, Log: log}
 	api.Mount(app)
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })

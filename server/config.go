@@ -58,8 +58,19 @@ type Config struct {
 	RefreshTTL     time.Duration // STRATA_REFRESH_TTL, default 7d
 	RefreshReuse   time.Duration // STRATA_REFRESH_REUSE_INTERVAL, default 10s: a rotated refresh token reused this soon gets the same new pair (two tabs); later, revokes the session; 0s: never
 	ShutdownGrace  time.Duration // STRATA_SHUTDOWN_GRACE, default 15s
-	LogFormat      string        // STRATA_LOG_FORMAT: text or json, default text
-	LogLevel       string        // STRATA_LOG_LEVEL: debug, info, warn, error; default info
+	// StorageLocations names the storage locations files may go to
+	// (STRATA_STORAGE_LOCATIONS, default local); the first is the default.
+	StorageLocations []string
+	// StorageLocalRoot is where the local location keeps files
+	// (STRATA_STORAGE_LOCAL_ROOT, default <data dir>/files).
+	StorageLocalRoot string
+	// FilesMaxUpload bounds one uploaded file (STRATA_FILES_MAX_UPLOAD bytes, default
+	// 2 GiB) and FilesQuota one tenant's files (STRATA_FILES_QUOTA bytes, default 0: no
+	// quota); tenant settings may lower both.
+	FilesMaxUpload int64
+	FilesQuota     int64
+	LogFormat      string // STRATA_LOG_FORMAT: text or json, default text
+	LogLevel       string // STRATA_LOG_LEVEL: debug, info, warn, error; default info
 	// LoginMaxFailures failed sign-ins per account (five times as many per address)
 	// within LoginWindow answer 429 (STRATA_LOGIN_MAX_FAILURES, default 10;
 	// STRATA_LOGIN_WINDOW, default 15m).
@@ -171,6 +182,27 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_WS_AUTH_TIMEOUT", "10s", &c.WSAuthTimeout}, {"STRATA_CUSTOM_SQL_TIMEOUT", "30s", &c.CustomSQLTimeout},
 		{"STRATA_TENANT_IDLE_TIMEOUT", "10m", &c.TenantIdleTimeout}, {"STRATA_WS_FRAME_GAP", "20ms", &c.WSFrameGap},
 	}
+	for _, n := range []struct {
+		key string
+		def int64
+		dst *int64
+	}{{"STRATA_FILES_MAX_UPLOAD", 2 << 30, &c.FilesMaxUpload}, {"STRATA_FILES_QUOTA", 0, &c.FilesQuota}} {
+		if *n.dst, err = strconv.ParseInt(get(n.key, strconv.FormatInt(n.def, 10)), 10, 64); err != nil || *n.dst < 0 {
+			return c, fmt.Errorf("%s must be a number of bytes", n.key)
+		}
+	}
+	c.StorageLocations = nil
+	for _, name := range strings.Split(get("STRATA_STORAGE_LOCATIONS", "local"), ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			c.StorageLocations = append(c.StorageLocations, name)
+		}
+	}
+	for _, name := range c.StorageLocations {
+		if name != "local" {
+			return c, fmt.Errorf("STRATA_STORAGE_LOCATIONS: unknown location %q (this build knows local)", name)
+		}
+	}
+	c.StorageLocalRoot = get("STRATA_STORAGE_LOCAL_ROOT", filepath.Join(c.DataDir, "files"))
 	for _, d := range durs {
 		if *d.dst, err = parseDuration(get(d.key, d.def)); err != nil {
 			return c, fmt.Errorf("%s: %w", d.key, err)

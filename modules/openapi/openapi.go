@@ -221,6 +221,34 @@ func itemPaths(t *schema.Table) (list, one obj) {
 	return list, one
 }
 
+// filePaths adds the files routes: their reads and bulk edits are the item routes';
+// creating and replacing upload bytes, and /assets serves them.
+func filePaths(paths obj, t *schema.Table) {
+	list, one := itemPaths(t)
+	form := obj{"required": true, "content": obj{"multipart/form-data": obj{"schema": obj{"type": "object",
+		"description": "Form fields of the file first (title, description, folder, tags, …), then the file part; several files in one request each take the fields sent before them.",
+		"properties": obj{"file": obj{"type": "string", "format": "binary"}}, "additionalProperties": true}}}}
+	fileOrFiles := okData(obj{"oneOf": []any{ref(t.Name), obj{"type": "array", "items": ref(t.Name)}}}, false)
+	list["post"] = op("upload_files", "Upload one file or several (multipart/form-data)", []any{param("fields")}, form, obj{"200": fileOrFiles,
+		"413": obj{"description": "The file is larger than the upload limit (CONTENT_TOO_LARGE)"},
+		"415": obj{"description": "The file's type is not allowed (UNSUPPORTED_MEDIA_TYPE)"},
+		"507": obj{"description": "The tenant's storage quota would be exceeded (QUOTA_EXCEEDED)"}})
+	patch := one["patch"].(obj)
+	patch["summary"] = "Edit a file's metadata (JSON), or replace its bytes (multipart/form-data)"
+	patch["requestBody"] = obj{"required": true, "content": obj{"application/json": obj{"schema": ref(t.Name + "_input")},
+		"multipart/form-data": form["content"].(obj)["multipart/form-data"]}}
+	paths["/files"], paths["/files/{id}"] = list, one
+	q := func(name, desc string, s obj) obj { return obj{"name": name, "in": "query", "description": desc, "schema": s} }
+	paths["/assets/{id}"] = obj{"parameters": []any{obj{"name": "id", "in": "path", "required": true, "schema": obj{"type": "string", "format": "uuid"}}},
+		"get": op("get_asset", "A file's bytes, with ETag, Last-Modified and byte ranges; the read rule of strata_files decides", []any{
+			q("download", "Serve as an attachment", obj{"type": "boolean"}),
+			obj{"name": "Range", "in": "header", "schema": obj{"type": "string"}, "description": "One byte range: bytes=0-99, bytes=100-, bytes=-100"}}, nil,
+			obj{"200": obj{"description": "The bytes", "content": obj{"*/*": obj{"schema": obj{"type": "string", "format": "binary"}}}},
+				"206": obj{"description": "The requested range", "content": obj{"*/*": obj{"schema": obj{"type": "string", "format": "binary"}}}},
+				"304": obj{"description": "Not modified (If-None-Match, If-Modified-Since)"},
+				"416": obj{"description": "The range is outside the file"}})}
+}
+
 // queryParameters are the Directus-style query parameters of the items routes.
 func queryParameters() obj {
 	p := func(name, desc string, s obj) obj {
@@ -374,6 +402,19 @@ func Tenant(slug, name string, version int64, m *schema.Model) obj {
 		}
 		paths["/items/"+t.Name] = list
 		paths["/items/"+t.Name+"/{id}"] = one
+	}
+	for _, name := range []string{"strata_files", "strata_folders"} {
+		if t := m.Table(name); t != nil {
+			read, input := tableSchemas(m, t)
+			schemas[name], schemas[name+"_input"] = read, input
+		}
+	}
+	if m.Table("strata_folders") != nil {
+		list, one := itemPaths(m.Table("strata_folders"))
+		paths["/folders"], paths["/folders/{id}"] = list, one
+	}
+	if m.Table("strata_files") != nil {
+		filePaths(paths, m.Table("strata_files"))
 	}
 	params := queryParameters()
 	return obj{

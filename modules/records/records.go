@@ -11,6 +11,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -160,6 +161,13 @@ func (s *Service) Read(ctx context.Context, sc *Scope, t *schema.Table, p query.
 // Create inserts rows for the caller, within its create rule and field list, all or
 // none, and returns their ids in order.
 func (s *Service) Create(ctx context.Context, sc *Scope, t *schema.Table, objects []map[string]any) ([]string, error) {
+	return s.CreateSet(ctx, sc, t, objects, nil)
+}
+
+// CreateSet is Create with values the server sets on every row (a file's size and
+// location): they are not the caller's to write, so they are not checked against the
+// fields the caller may write, and they win over the body.
+func (s *Service) CreateSet(ctx context.Context, sc *Scope, t *schema.Table, objects []map[string]any, set map[string]any) ([]string, error) {
 	if s.MaxBatch > 0 && len(objects) > s.MaxBatch {
 		return nil, apierr.InvalidPayload("body", "at most %d items per request", s.MaxBatch)
 	}
@@ -173,6 +181,7 @@ func (s *Service) Create(ctx context.Context, sc *Scope, t *schema.Table, object
 		if err := g.Fields(obj); err != nil {
 			return nil, err
 		}
+		maps.Copy(obj, set)
 		if links[i], err = query.SplitLinks(s.Resolver(sc), t, obj); err != nil {
 			return nil, err
 		}
@@ -219,10 +228,12 @@ func (s *Service) Create(ctx context.Context, sc *Scope, t *schema.Table, object
 	return ids, nil
 }
 
-// Change is one change to some rows.
+// Change is one change to some rows. Set holds values the server sets (a replaced
+// file's size): not checked against the fields the caller may write.
 type Change struct {
 	IDs  []string
 	Data map[string]any
+	Set  map[string]any
 }
 
 // Update applies changes for the caller, all or none: the rows must be within its
@@ -241,6 +252,7 @@ func (s *Service) Update(ctx context.Context, sc *Scope, t *schema.Table, change
 		if err := g.Fields(ch.Data); err != nil {
 			return err
 		}
+		maps.Copy(ch.Data, ch.Set)
 		if links[i], err = query.SplitLinks(s.Resolver(sc), t, ch.Data); err != nil {
 			return err
 		}

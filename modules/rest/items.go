@@ -21,9 +21,16 @@ func (a *API) itemsTable(c *fiber.Ctx) (*records.Scope, *schema.Table, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	t := sc.Model.Table(c.Params("table"))
+	name, routed := c.Locals(routeTable{}).(string)
+	if !routed {
+		name = c.Params("table")
+	}
+	t := sc.Model.Table(name)
 	if t == nil {
-		return nil, nil, errNotFound("table", c.Params("table"))
+		return nil, nil, errNotFound("table", name)
+	}
+	if routed {
+		return sc, t, nil // a system table its own route serves (folders)
 	}
 	if strings.HasPrefix(t.Name, "strata_") {
 		// Users, roles, permissions, sessions and keys have their own routes, which
@@ -135,7 +142,7 @@ func (a *API) writableTable(c *fiber.Ctx) (*records.Scope, *schema.Table, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	if t.System {
+	if _, routed := c.Locals(routeTable{}).(string); t.System && !routed {
 		return nil, nil, apierr.Forbidden("%s is written through its own routes", t.Name)
 	}
 	return sc, t, nil
@@ -254,19 +261,9 @@ func (a *API) deleteItems(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var keys []string
-	if b := bytes.TrimSpace(c.Body()); len(b) > 0 && b[0] == '[' {
-		if err := decodeJSON(c, &keys); err != nil {
-			return err
-		}
-	} else {
-		var in struct {
-			Keys []string `json:"keys"`
-		}
-		if err := decodeJSON(c, &in); err != nil {
-			return err
-		}
-		keys = in.Keys
+	keys, err := deleteKeys(c)
+	if err != nil {
+		return err
 	}
 	if err := a.Records.Delete(c.UserContext(), sc, t, keys, false); err != nil {
 		return err

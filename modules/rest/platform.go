@@ -130,6 +130,12 @@ func (a *API) deleteTenant(c *fiber.Ctx) error {
 	if err := a.Tenants.Delete(c.UserContext(), t); err != nil {
 		return err
 	}
+	// The tenant's files go in the background: there may be many.
+	go func(ctx context.Context) {
+		if err := a.Files.DeleteTenant(ctx, t.ID); err != nil {
+			a.Log.Error("delete a deleted tenant's files", "tenant", t.Slug, "err", err)
+		}
+	}(context.WithoutCancel(c.UserContext()))
 	return c.SendStatus(fiber.StatusNoContent)
 }
 

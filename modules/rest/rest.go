@@ -21,6 +21,7 @@ import (
 	"strata/modules/auth"
 	"strata/modules/bus"
 	"strata/modules/database"
+	"strata/modules/files"
 	"strata/modules/formats"
 	"strata/modules/graphql"
 	"strata/modules/identity"
@@ -58,7 +59,9 @@ type API struct {
 	Settings *settings.Service
 	// Records is the one path for reading and writing rows (items, GraphQL, realtime
 	// reads, data migrations).
-	Records  *records.Service
+	Records *records.Service
+	// Files stores files' bytes and rows.
+	Files    *files.Service
 	Bus      bus.Bus
 	Limits   Limits
 	CacheTTL time.Duration // trust in the API's own caches (CORS origins) without word from Bus; default 1s
@@ -153,6 +156,25 @@ func (a *API) Mount(app *fiber.App) {
 	t.Get("/schema/drift", adm, a.drift)
 	t.Get("/schema/snapshot", adm, a.getSnapshot)
 	t.Post("/schema/apply", adm, a.applySnapshot)
+	// Files: their rows are read through the item handlers; writes store bytes too.
+	// Uploads read their body as it streams in, once: they are not retried on a schema
+	// change as other requests are.
+	filesTable, folders := systemRoute(files.Table), systemRoute(files.Folders)
+	t.Post("/files", a.uploadFiles)
+	t.Get("/files", filesTable, a.onNewModel(a.listItems))
+	t.Patch("/files", a.onNewModel(a.patchFiles))
+	t.Delete("/files", a.onNewModel(a.deleteFiles))
+	t.Get("/files/:id", uuidParam, filesTable, a.onNewModel(a.getItem))
+	t.Patch("/files/:id", uuidParam, a.patchFile)
+	t.Delete("/files/:id", uuidParam, a.onNewModel(a.deleteFile))
+	t.Get("/assets/:id", a.onNewModel(a.asset))
+	t.Get("/folders", folders, a.onNewModel(a.listItems))
+	t.Post("/folders", folders, a.onNewModel(a.createItems))
+	t.Patch("/folders", folders, a.onNewModel(a.patchItems))
+	t.Delete("/folders", folders, a.onNewModel(a.deleteItems))
+	t.Get("/folders/:id", uuidParam, folders, a.onNewModel(a.getItem))
+	t.Patch("/folders/:id", uuidParam, folders, a.onNewModel(a.patchItem))
+	t.Delete("/folders/:id", uuidParam, folders, a.onNewModel(a.deleteItem))
 	t.Get("/items/:table", a.onNewModel(a.listItems))
 	t.Get("/items/:table/:id", uuidParam, a.onNewModel(a.getItem))
 	t.Post("/items/:table", a.onNewModel(a.createItems))

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +31,15 @@ type Settings struct {
 	CORSOrigins     []string `json:"cors_origins"`
 	// GraphQLIntrospection allows __schema, __type and /graphql/sdl.
 	GraphQLIntrospection bool `json:"graphql_introspection"`
+	// StorageDefault names the storage location new files go to ("": the node's).
+	StorageDefault string `json:"storage_default"`
+	// FilesMaxUpload and FilesQuota (bytes; 0: the node's limit) can only lower what
+	// the node allows one file and one tenant.
+	FilesMaxUpload int64 `json:"files_max_upload"`
+	FilesQuota     int64 `json:"files_quota"`
+	// FilesAllowedTypes are the MIME types uploads may have ("image/*" matches a
+	// family); empty allows every type.
+	FilesAllowedTypes []string `json:"files_allowed_types"`
 }
 
 // Patch is a change to some settings; nil fields stay as they are.
@@ -39,6 +49,10 @@ type Patch struct {
 	RequireApproval      *string   `json:"require_approval,omitempty"`
 	CORSOrigins          *[]string `json:"cors_origins,omitempty"`
 	GraphQLIntrospection *bool     `json:"graphql_introspection,omitempty"`
+	StorageDefault       *string   `json:"storage_default,omitempty"`
+	FilesMaxUpload       *int64    `json:"files_max_upload,omitempty"`
+	FilesQuota           *int64    `json:"files_quota,omitempty"`
+	FilesAllowedTypes    *[]string `json:"files_allowed_types,omitempty"`
 }
 
 // MaxCORSOrigins bounds a tenant's allowed origins.
@@ -72,17 +86,24 @@ func (s *Service) Get(ctx context.Context, tenantID string, db *database.DB) (Se
 	}
 	d := db.Dialect
 	q := d.Quote
-	var name, signup, approval, origins, introspection any
+	var name, signup, approval, origins, introspection, location, maxUpload, quota, types any
 	err := db.QueryRowContext(ctx, "SELECT "+q("project_name")+", "+q("allow_signup")+", "+q("require_approval")+", "+q("cors_origins")+", "+
-		q("graphql_introspection")+" FROM "+q("settings")).Scan(&name, &signup, &approval, &origins, &introspection)
+		q("graphql_introspection")+", "+q("storage_default")+", "+q("files_max_upload")+", "+q("files_quota")+", "+q("files_allowed_types")+
+		" FROM "+q("settings")).Scan(&name, &signup, &approval, &origins, &introspection, &location, &maxUpload, &quota, &types)
 	if err != nil {
 		return Settings{}, fmt.Errorf("read settings: %w", err)
 	}
 	st := Settings{ProjectName: database.Text(name), AllowSignup: database.Bool(signup), RequireApproval: database.Text(approval),
-		GraphQLIntrospection: database.Bool(introspection), CORSOrigins: []string{}}
-	if raw := database.Text(origins); raw != "" {
-		if err := json.Unmarshal([]byte(raw), &st.CORSOrigins); err != nil {
-			return Settings{}, fmt.Errorf("read settings: cors_origins: %w", err)
+		GraphQLIntrospection: database.Bool(introspection), CORSOrigins: []string{}, StorageDefault: database.Text(location),
+		FilesMaxUpload: database.Int64(maxUpload), FilesQuota: database.Int64(quota), FilesAllowedTypes: []string{}}
+	for col, list := range map[string]struct {
+		raw any
+		out *[]string
+	}{"cors_origins": {origins, &st.CORSOrigins}, "files_allowed_types": {types, &st.FilesAllowedTypes}} {
+		if raw := database.Text(list.raw); raw != "" {
+			if err := json.Unmarshal([]byte(raw), list.out); err != nil {
+				return Settings{}, fmt.Errorf("read settings: %s: %w", col, err)
+			}
 		}
 	}
 	if st.RequireApproval == "" {
@@ -124,6 +145,28 @@ func (s *Service) Update(ctx context.Context, tenantID string, db *database.DB, 
 		}
 		b, _ := json.Marshal(origins)
 		cols["cors_origins"] = string(b)
+	}
+	if p.StorageDefault != nil {
+		if len(*p.StorageDefault) > 32 {
+			return Settings{}, apierr.InvalidPayload("storage_default", "storage_default names a storage location")
+		}
+		cols["storage_default"] = nullable(*p.StorageDefault)
+	}
+	for name, v := range map[string]*int64{"files_max_upload": p.FilesMaxUpload, "files_quota": p.FilesQuota} {
+		if v != nil {
+			if *v < 0 {
+				return Settings{}, apierr.InvalidPayload(name, "%s is a number of bytes (0: the server's limit)", name)
+			}
+			cols[name] = *v
+		}
+	}
+	if p.FilesAllowedTypes != nil {
+		types, err := TypeList(*p.FilesAllowedTypes)
+		if err != nil {
+			return Settings{}, err
+		}
+		b, _ := json.Marshal(types)
+		cols["files_allowed_types"] = string(b)
 	}
 	if len(cols) == 0 {
 		return Settings{}, apierr.InvalidPayload("body", "nothing to change")
@@ -168,4 +211,47 @@ func OriginList(in []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// mimePattern is a MIME type ("image/png") or a family ("image/*").
+var mimePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/(\*|[a-z0-9][a-z0-9!#$&^_.+-]{0,126})$`)
+
+// TypeList checks the MIME types uploads may have, in lower case.
+func TypeList(in []string) ([]string, error) {
+	if len(in) > 100 {
+		return nil, apierr.InvalidPayload("files_allowed_types", "at most 100 types")
+	}
+	out := make([]string, 0, len(in))
+	for _, t := range in {
+		t = strings.ToLower(strings.TrimSpace(t))
+		if !mimePattern.MatchString(t) {
+			return nil, apierr.InvalidPayload("files_allowed_types", "%q is not a MIME type: write type/subtype, like image/png, or type/*", t)
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// AllowsType reports whether a file of MIME type mime may be uploaded.
+func (st Settings) AllowsType(mime string) bool {
+	if len(st.FilesAllowedTypes) == 0 {
+		return true
+	}
+	mime = strings.ToLower(mime)
+	family, _, _ := strings.Cut(mime, "/")
+	for _, t := range st.FilesAllowedTypes {
+		if t == mime || t == family+"/*" {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,618 @@
+// Package files is a tenant's file storage: the bytes in a storage location, the
+// metadata as rows of the strata_files system table written through the records
+// service, so the read, create, update and delete rules of strata_files govern files as
+// they govern rows, and hooks and realtime hear of them.
+//
+// Every object key is built here from the tenant's id and the file's id; nothing a
+// client sends becomes part of a key.
+package files
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/gif" // image sizes of GIFs
+	_ "image/jpeg"
+	_ "image/png"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gabriel-vasile/mimetype"
+
+	"strata/modules/access"
+	"strata/modules/apierr"
+	"strata/modules/database"
+	"strata/modules/records"
+	"strata/modules/settings"
+	"strata/modules/storage"
+	"strata/schema"
+)
+
+// The system tables of files and folders, as permissions name them.
+const (
+	Table   = "strata_files"
+	Folders = "strata_folders"
+)
+
+// serverFields are the fields of a file the server sets; a client cannot write them.
+var serverFields = map[string]bool{
+	"filename_disk": true, "filesize": true, "width": true, "height": true, "type": true,
+	"uploaded_by": true, "uploaded_on": true, "modified_by": true, "modified_on": true,
+}
+
+// Service stores files.
+type Service struct {
+	Records   *records.Service
+	Locations *storage.Locations
+	Settings  *settings.Service
+	// MaxUpload bounds one file and Quota one tenant's files, in bytes (0: no bound);
+	// a tenant's settings can lower them, never raise them.
+	MaxUpload int64
+	Quota     int64
+	Now       func() time.Time
+	NewID     func() string
+	Log       *slog.Logger
+}
+
+// Upload is one file part of a request: the form fields sent before it, the name the
+// client gave it, and its bytes.
+type Upload struct {
+	Fields   map[string]any
+	Filename string
+	Body     io.Reader
+}
+
+// limits are a tenant's effective bounds.
+type limits struct {
+	maxUpload, quota int64
+	st               settings.Settings
+}
+
+func lower(node, tenant int64) int64 {
+	if tenant > 0 && (node == 0 || tenant < node) {
+		return tenant
+	}
+	return node
+}
+
+func (s *Service) limits(ctx context.Context, sc *records.Scope) (limits, error) {
+	st, err := s.Settings.Get(ctx, sc.TenantID, sc.DB)
+	if err != nil {
+		return limits{}, err
+	}
+	return limits{maxUpload: lower(s.MaxUpload, st.FilesMaxUpload), quota: lower(s.Quota, st.FilesQuota), st: st}, nil
+}
+
+// table is the files table of the scope's model.
+func table(sc *records.Scope, name string) (*schema.Table, error) {
+	t := sc.Model.Table(name)
+	if t == nil {
+		return nil, fmt.Errorf("this tenant has no %s table yet (its system tables are upgraded at start)", name)
+	}
+	return t, nil
+}
+
+// checkFields refuses form or JSON fields a client may not write, and a storage
+// location that is not configured.
+func (s *Service) checkFields(fields map[string]any) error {
+	for k := range fields {
+		if serverFields[k] {
+			return apierr.InvalidPayload(k, "%s is set by the server", k)
+		}
+	}
+	if v, ok := fields["storage"]; ok {
+		name, _ := v.(string)
+		if _, err := s.Locations.Get(name); err != nil {
+			return apierr.InvalidPayload("storage", "storage must name a configured location: %s", strings.Join(s.Locations.Names(), ", "))
+		}
+	}
+	return nil
+}
+
+// used is the bytes a tenant's files take.
+func used(ctx context.Context, sc *records.Scope) (int64, error) {
+	d := sc.DB.Dialect
+	var n any
+	if err := sc.DB.QueryRowContext(ctx, "SELECT COALESCE(SUM("+d.Quote("filesize")+"), 0) FROM "+d.Quote(Table)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sum the tenant's files: %w", err)
+	}
+	return database.Int64(n), nil
+}
+
+// QuotaError: the tenant's files would exceed its quota (507).
+func quotaError(quota int64) error {
+	return apierr.New(http.StatusInsufficientStorage, "QUOTA_EXCEEDED", "the tenant's files would exceed its storage quota of %d bytes", quota).With("quota", quota)
+}
+
+func tooLarge(max int64) error {
+	return apierr.New(http.StatusRequestEntityTooLarge, "CONTENT_TOO_LARGE", "the file is larger than the limit of %d bytes", max).With("field", "file").With("limit", max)
+}
+
+// stored is a file's bytes once written.
+type stored struct {
+	location, key, disk, mime string
+	size                      int64
+	width, height             any // int, or nil for a file that is not an image
+}
+
+// store writes one upload's bytes under a new key and reports what they are. Nothing
+// is left stored when it fails.
+func (s *Service) store(ctx context.Context, sc *records.Scope, lim limits, id string, up Upload) (*stored, error) {
+	location := lim.st.StorageDefault
+	if v, ok := up.Fields["storage"].(string); ok && v != "" {
+		location = v
+	}
+	if location == "" {
+		location = s.Locations.Default
+	}
+	backend, err := s.Locations.Get(location)
+	if err != nil {
+		return nil, err
+	}
+	var inUse int64
+	if lim.quota > 0 {
+		if inUse, err = used(ctx, sc); err != nil {
+			return nil, err
+		}
+		if inUse >= lim.quota {
+			return nil, quotaError(lim.quota)
+		}
+	}
+	// The type is read from the bytes, not taken from the client: what the file is
+	// decides whether it may be stored and how it is served.
+	br := bufio.NewReaderSize(up.Body, 4096)
+	head, err := br.Peek(3072)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, fmt.Errorf("read the upload: %w", err)
+	}
+	kind := detectType(head, up.Filename)
+	if !lim.st.AllowsType(kind) {
+		return nil, apierr.New(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "files of type %s may not be uploaded here", kind).
+			With("field", "file").With("type", kind)
+	}
+	st := &stored{location: location, mime: kind, disk: id + extension(up.Filename, kind)}
+	st.key = sc.TenantID + "/" + st.disk
+	limit := lim.maxUpload
+	if lim.quota > 0 && (limit == 0 || lim.quota-inUse < limit) {
+		limit = lim.quota - inUse
+	}
+	body := &bounded{r: br, left: limit, bounded: limit > 0}
+	n, err := backend.Put(ctx, st.key, body)
+	if body.over {
+		if lim.maxUpload > 0 && body.read > lim.maxUpload {
+			return nil, tooLarge(lim.maxUpload)
+		}
+		return nil, quotaError(lim.quota)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store the upload: %w", err)
+	}
+	st.size = n
+	if w, h, ok := imageSize(ctx, backend, st.key, kind); ok {
+		st.width, st.height = w, h
+	}
+	return st, nil
+}
+
+// bounded fails a read past its limit (when bounded), so a body too large stops
+// being stored as soon as it is.
+type bounded struct {
+	r       io.Reader
+	left    int64
+	read    int64
+	bounded bool
+	over    bool
+}
+
+func (b *bounded) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.read += int64(n)
+	if b.bounded {
+		b.left -= int64(n)
+		if b.left < 0 {
+			b.over = true
+			return n, errors.New("upload over its limit")
+		}
+	}
+	return n, err
+}
+
+// imageSize reads an image's dimensions from its header, without decoding it.
+func imageSize(ctx context.Context, b storage.Backend, key, kind string) (int, int, bool) {
+	switch kind {
+	case "image/jpeg", "image/png", "image/gif":
+	default:
+		return 0, 0, false
+	}
+	r, err := b.Open(ctx, key, 0, 1<<20)
+	if err != nil {
+		return 0, 0, false
+	}
+	defer r.Close()
+	cfg, _, err := image.DecodeConfig(r)
+	if err != nil {
+		return 0, 0, false
+	}
+	return cfg.Width, cfg.Height, true
+}
+
+// detectType names the bytes' MIME type (no parameters). A generic answer (plain
+// text, unknown binary) defers to the file name's extension.
+//
+// The name only refines what the bytes already say: text may be named a kind of text
+// (CSV, Markdown, JSON), unknown bytes any kind the sniffer cannot recognise; a name
+// never makes text or unknown bytes into an image, a video or a sound, which the
+// sniffer knows by their bytes.
+func detectType(head []byte, filename string) string {
+	kind, _, _ := strings.Cut(mimetype.Detect(head).String(), ";")
+	byExt, _, _ := strings.Cut(mime.TypeByExtension(strings.ToLower(path.Ext(filename))), ";")
+	if byExt == "" {
+		return kind
+	}
+	family, _, _ := strings.Cut(byExt, "/")
+	switch kind {
+	case "text/plain":
+		if family == "text" || byExt == "application/json" || strings.HasSuffix(byExt, "+json") {
+			return byExt
+		}
+	case "application/octet-stream":
+		if family != "image" && family != "video" && family != "audio" && family != "text" {
+			return byExt
+		}
+	}
+	return kind
+}
+
+var extPattern = regexp.MustCompile(`^\.[a-z0-9]{1,10}$`)
+
+// extension is the stored object's extension: the file name's when it is plain, else
+// one for its type.
+func extension(filename, kind string) string {
+	if ext := strings.ToLower(path.Ext(filename)); extPattern.MatchString(ext) {
+		return ext
+	}
+	if exts, _ := mime.ExtensionsByType(kind); len(exts) > 0 && extPattern.MatchString(exts[0]) {
+		return exts[0]
+	}
+	return ""
+}
+
+// SafeName is a file name a client sent, as it may be offered for download: its last
+// path element, without control characters, at most 255 bytes.
+func SafeName(name string) string {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '"' || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, name)
+	name = strings.TrimSpace(name)
+	for len(name) > 255 {
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
+	}
+	if name == "" || name == "." || name == ".." {
+		return "file"
+	}
+	return name
+}
+
+// title is a readable title from a file name: "summer-photo_01.jpg" → "Summer Photo 01".
+func title(name string) string {
+	base := strings.TrimSuffix(name, path.Ext(name))
+	words := strings.FieldsFunc(base, func(r rune) bool { return r == '-' || r == '_' || r == ' ' || r == '.' })
+	for i, w := range words {
+		r, size := utf8.DecodeRuneInString(w)
+		words[i] = string(unicode.ToUpper(r)) + w[size:]
+	}
+	if len(words) == 0 {
+		return name
+	}
+	return strings.Join(words, " ")
+}
+
+// Create stores an upload and records its row; it returns the new file's id. The
+// caller's create rule on strata_files decides, before any byte is stored.
+func (s *Service) Create(ctx context.Context, sc *records.Scope, up Upload) (string, error) {
+	t, err := table(sc, Table)
+	if err != nil {
+		return "", err
+	}
+	if up.Fields == nil {
+		up.Fields = map[string]any{}
+	}
+	if err := s.checkFields(up.Fields); err != nil {
+		return "", err
+	}
+	g, err := s.Records.Guard(sc, t, access.Create)
+	if err != nil {
+		return "", err
+	}
+	if err := g.Fields(copyMap(up.Fields)); err != nil {
+		return "", err
+	}
+	lim, err := s.limits(ctx, sc)
+	if err != nil {
+		return "", err
+	}
+	id := s.NewID()
+	st, err := s.store(ctx, sc, lim, id, up)
+	if err != nil {
+		return "", err
+	}
+	name := SafeName(up.Filename)
+	row := copyMap(up.Fields)
+	row["id"] = id
+	set := map[string]any{
+		"storage": st.location, "filename_disk": st.disk, "type": st.mime, "filesize": st.size,
+		"width": st.width, "height": st.height, "uploaded_by": userOf(sc), "uploaded_on": s.now(),
+	}
+	// Defaults the client did not send are the server's, not checked against the
+	// fields the caller may write.
+	if _, ok := row["title"]; !ok {
+		set["title"] = title(name)
+	}
+	if _, ok := row["filename_download"]; !ok {
+		set["filename_download"] = name
+	}
+	ids, err := s.Records.CreateSet(ctx, sc, t, []map[string]any{row}, set)
+	if err != nil {
+		s.discard(ctx, st.location, st.key)
+		return "", err
+	}
+	return ids[0], nil
+}
+
+// Replace stores new bytes for a file (and any metadata sent with them); the old
+// bytes go once the row says the new ones. The caller's update rule decides, before
+// any byte is stored.
+func (s *Service) Replace(ctx context.Context, sc *records.Scope, id string, up Upload) error {
+	t, err := table(sc, Table)
+	if err != nil {
+		return err
+	}
+	if up.Fields == nil {
+		up.Fields = map[string]any{}
+	}
+	if err := s.checkFields(up.Fields); err != nil {
+		return err
+	}
+	old, err := s.locate(ctx, sc, []string{id})
+	if err != nil {
+		return err
+	}
+	if len(old) == 0 {
+		return apierr.NotFound("file %q not found", id)
+	}
+	g, err := s.Records.Guard(sc, t, access.Update)
+	if err != nil {
+		return err
+	}
+	if err := g.Fields(copyMap(up.Fields)); err != nil {
+		return err
+	}
+	if err := g.Rows(ctx, sc.Q(nil), sc.DB.Dialect, []string{id}); err != nil {
+		return err
+	}
+	lim, err := s.limits(ctx, sc)
+	if err != nil {
+		return err
+	}
+	// A new key: the old bytes stay readable until the row moves to the new ones.
+	st, err := s.store(ctx, sc, lim, id+"-"+shortID(s.NewID()), up)
+	if err != nil {
+		return err
+	}
+	data := copyMap(up.Fields)
+	set := map[string]any{
+		"storage": st.location, "filename_disk": st.disk, "type": st.mime, "filesize": st.size, "width": st.width, "height": st.height,
+		"modified_by": userOf(sc), "modified_on": s.now(),
+	}
+	if _, ok := data["filename_download"]; !ok {
+		set["filename_download"] = SafeName(up.Filename)
+	}
+	err = s.Records.Update(ctx, sc, t, []records.Change{{IDs: []string{id}, Data: data, Set: set}}, []string{id}, true)
+	if err != nil {
+		s.discard(ctx, st.location, st.key)
+		return err
+	}
+	s.discardFile(ctx, sc, old[0])
+	return nil
+}
+
+// Update edits files' metadata (JSON); the bytes stay.
+func (s *Service) Update(ctx context.Context, sc *records.Scope, ids []string, data map[string]any, one bool) error {
+	t, err := table(sc, Table)
+	if err != nil {
+		return err
+	}
+	if err := s.checkFields(data); err != nil {
+		return err
+	}
+	if _, ok := data["storage"]; ok {
+		return apierr.InvalidPayload("storage", "a file's bytes stay in their location; upload them again to move them")
+	}
+	return s.Records.Update(ctx, sc, t, []records.Change{{IDs: ids, Data: data, Set: map[string]any{
+		"modified_by": userOf(sc), "modified_on": s.now(),
+	}}}, ids, one)
+}
+
+// Delete removes files: their rows under the caller's delete rule, then their bytes.
+func (s *Service) Delete(ctx context.Context, sc *records.Scope, ids []string, one bool) error {
+	t, err := table(sc, Table)
+	if err != nil {
+		return err
+	}
+	objects, err := s.locate(ctx, sc, ids)
+	if err != nil {
+		return err
+	}
+	if err := s.Records.Delete(ctx, sc, t, ids, one); err != nil {
+		return err
+	}
+	for _, o := range objects {
+		s.discardFile(ctx, sc, o)
+	}
+	return nil
+}
+
+// Object is where a file's bytes are, and what a response needs to say of them.
+type Object struct {
+	ID       string
+	Location string
+	Disk     string
+	Download string
+	Type     string
+	Size     int64
+	Modified time.Time
+}
+
+// Key is the object's key in its location.
+func (o Object) key(tenantID string) string { return tenantID + "/" + o.Disk }
+
+// locate reads where files' bytes are, whoever may see them (the callers check).
+func (s *Service) locate(ctx context.Context, sc *records.Scope, ids []string) ([]Object, error) {
+	var out []Object
+	d := sc.DB.Dialect
+	for _, id := range ids {
+		if !schema.IsUUID(id) {
+			continue
+		}
+		var loc, disk, download, kind, size, uploaded, modified any
+		err := sc.DB.QueryRowContext(ctx, d.Rebind("SELECT "+d.Quote("storage")+", "+d.Quote("filename_disk")+", "+d.Quote("filename_download")+", "+
+			d.Quote("type")+", "+d.Quote("filesize")+", "+d.Quote("uploaded_on")+", "+d.Quote("modified_on")+" FROM "+d.Quote(Table)+" WHERE "+d.Quote("id")+" = ?"), id).
+			Scan(&loc, &disk, &download, &kind, &size, &uploaded, &modified)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("locate file %s: %w", id, err)
+		}
+		o := Object{ID: id, Location: database.Text(loc), Disk: database.Text(disk), Download: database.Text(download), Type: database.Text(kind), Size: database.Int64(size)}
+		for _, v := range []any{modified, uploaded} {
+			if t := database.Time(v); t != nil && o.Modified.IsZero() {
+				o.Modified = *t
+			}
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// discardFile deletes a file's bytes once its row no longer points at them. A failure
+// leaves an orphan object, which is logged: the row is already right.
+func (s *Service) discardFile(ctx context.Context, sc *records.Scope, o Object) {
+	s.discard(ctx, o.Location, o.key(sc.TenantID))
+}
+
+func (s *Service) discard(ctx context.Context, location, key string) {
+	b, err := s.Locations.Get(location)
+	if err == nil {
+		err = b.Delete(context.WithoutCancel(ctx), key)
+	}
+	if err != nil {
+		s.Log.Warn("files: delete stored object", "location", location, "key", key, "err", err)
+	}
+}
+
+// Asset is a file's bytes for the caller, from offset Off, N bytes (N < 0: to the end).
+type Asset struct {
+	Object
+	Body io.ReadCloser
+}
+
+// Find checks the caller may read the file and says where its bytes are: the read rule
+// of strata_files decides (a file outside it is a 404, as a missing one).
+func (s *Service) Find(ctx context.Context, sc *records.Scope, id string) (*Object, error) {
+	t, err := table(sc, Table)
+	if err != nil {
+		return nil, err
+	}
+	if !schema.IsUUID(id) {
+		return nil, apierr.NotFound("file %q not found", id)
+	}
+	if _, err := records.Rule(sc.Caller, Table, access.Read); err != nil {
+		return nil, err
+	}
+	rows, err := s.Records.Read(ctx, sc, t, map[string][]string{"fields": {"id"}}, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, apierr.NotFound("file %q not found", id)
+	}
+	objects, err := s.locate(ctx, sc, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(objects) == 0 {
+		return nil, apierr.NotFound("file %q not found", id)
+	}
+	return &objects[0], nil
+}
+
+// Open reads a found file's bytes, n of them from off (n < 0: to the end).
+func (s *Service) Open(ctx context.Context, sc *records.Scope, o *Object, off, n int64) (io.ReadCloser, error) {
+	b, err := s.Locations.Get(o.Location)
+	if err != nil {
+		return nil, err
+	}
+	r, err := b.Open(ctx, o.key(sc.TenantID), off, n)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, apierr.NotFound("the bytes of file %q are missing from storage", o.ID)
+	}
+	return r, err
+}
+
+// DeleteTenant removes every object of a tenant from every location.
+func (s *Service) DeleteTenant(ctx context.Context, tenantID string) error {
+	var errs []error
+	for _, name := range s.Locations.Names() {
+		b, _ := s.Locations.Get(name)
+		if err := b.DeletePrefix(ctx, tenantID+"/"); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// now is the time as a date-time field takes it.
+func (s *Service) now() string { return s.Now().UTC().Format(time.RFC3339Nano) }
+
+func userOf(sc *records.Scope) any {
+	if sc.Caller == nil || sc.Caller.UserID == "" || !schema.IsUUID(sc.Caller.UserID) {
+		return nil
+	}
+	return sc.Caller.UserID
+}
+
+func copyMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// shortID is the last 12 characters of an id, to tell a file's successive objects apart.
+func shortID(id string) string {
+	id = strings.ReplaceAll(id, "-", "")
+	if len(id) > 12 {
+		return id[len(id)-12:]
+	}
+	return id
+}

@@ -1,0 +1,381 @@
+package rest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"strata/modules/apierr"
+	"strata/modules/files"
+	"strata/modules/records"
+)
+
+// systemRoute serves a system table (folders, the reads of files) through the item
+// handlers: the route names the table, never the URL.
+func systemRoute(table string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.Locals(routeTable{}, table)
+		return c.Next()
+	}
+}
+
+type routeTable struct{}
+
+// Bounds of one multipart request.
+const (
+	maxFormFields    = 100
+	maxFormFieldSize = 64 << 10
+)
+
+// jsonFields are file fields a form sends as JSON text.
+var jsonFields = map[string]bool{"tags": true, "metadata": true}
+
+// uploads reads a multipart body as it streams in, calling each for every file part
+// with the form fields sent before it (Directus's rule: fields first, then the file they
+// describe). It returns how many files it saw.
+func uploads(c *fiber.Ctx, each func(files.Upload) error) (int, error) {
+	mediatype, p, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+	if err != nil || mediatype != "multipart/form-data" || p["boundary"] == "" {
+		return 0, apierr.InvalidPayload("body", "upload files as multipart/form-data (fields first, then the file); POST /files/import fetches a URL")
+	}
+	mr := multipart.NewReader(c.Context().RequestBodyStream(), p["boundary"])
+	fields := map[string]any{}
+	count, nfields := 0, 0
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return count, nil
+		}
+		if err != nil {
+			return count, apierr.InvalidPayload("body", "malformed multipart body: %v", err)
+		}
+		if part.FileName() != "" {
+			if count++; count > maxFormFields {
+				return count, apierr.InvalidPayload("file", "at most %d files per request", maxFormFields)
+			}
+			if err := each(files.Upload{Fields: fields, Filename: part.FileName(), Body: part}); err != nil {
+				return count, err
+			}
+			fields = map[string]any{}
+			continue
+		}
+		name := part.FormName()
+		if nfields++; nfields > maxFormFields || name == "" {
+			return count, apierr.InvalidPayload("body", "at most %d named form fields", maxFormFields)
+		}
+		b, err := io.ReadAll(io.LimitReader(part, maxFormFieldSize+1))
+		if err != nil {
+			return count, apierr.InvalidPayload(name, "read form field %s: %v", name, err)
+		}
+		if len(b) > maxFormFieldSize {
+			return count, apierr.InvalidPayload(name, "form field %s is longer than %d bytes", name, maxFormFieldSize)
+		}
+		fields[name] = formValue(name, string(b))
+	}
+}
+
+// formValue reads a form field as Directus does: null, true and false are those
+// values; JSON fields hold JSON.
+func formValue(name, v string) any {
+	switch strings.TrimSpace(v) {
+	case "null":
+		return nil
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	if jsonFields[name] {
+		var decoded any
+		if json.Unmarshal([]byte(v), &decoded) == nil {
+			return decoded
+		}
+	}
+	return v
+}
+
+// closeAfter makes the connection close after this response when the request body was
+// not read to its end: what is left of it must not be read as the next request.
+func closeAfter(c *fiber.Ctx, err error) error {
+	if err != nil {
+		c.Context().SetConnectionClose()
+	}
+	return err
+}
+
+// uploadFiles is POST /files: each file part becomes a file; one answers its object,
+// several an array.
+func (a *API) uploadFiles(c *fiber.Ctx) error {
+	sc, err := a.scope(c)
+	if err != nil {
+		return closeAfter(c, err)
+	}
+	ctx := c.UserContext()
+	var ids []string
+	n, err := uploads(c, func(up files.Upload) error {
+		id, err := a.Files.Create(ctx, sc, up)
+		if err == nil {
+			ids = append(ids, id)
+		}
+		return err
+	})
+	if err != nil {
+		return closeAfter(c, err)
+	}
+	if n == 0 {
+		return apierr.InvalidPayload("file", "no file uploaded: send a part with a filename")
+	}
+	return a.answerFiles(c, sc, ids, n > 1)
+}
+
+// answerFiles reads files back as the caller may see them.
+func (a *API) answerFiles(c *fiber.Ctx, sc *records.Scope, ids []string, many bool) error {
+	t := sc.Model.Table(files.Table)
+	rows, err := a.Records.Read(c.UserContext(), sc, t, params(c), ids)
+	if err != nil {
+		return err
+	}
+	if len(rows) < len(ids) {
+		return c.SendStatus(fiber.StatusNoContent) // written, but not readable by the caller
+	}
+	if many {
+		return c.JSON(fiber.Map{"data": rows})
+	}
+	return c.JSON(fiber.Map{"data": rows[0]})
+}
+
+// patchFile is PATCH /files/{id}: JSON edits the metadata; multipart replaces the bytes
+// (and the fields sent before them).
+func (a *API) patchFile(c *fiber.Ctx) error {
+	sc, err := a.scope(c)
+	if err != nil {
+		return closeAfter(c, err)
+	}
+	id, ctx := c.Params("id"), c.UserContext()
+	if strings.HasPrefix(c.Get(fiber.HeaderContentType), "multipart/") {
+		n, err := uploads(c, func(up files.Upload) error { return a.Files.Replace(ctx, sc, id, up) })
+		if err != nil {
+			return closeAfter(c, err)
+		}
+		if n != 1 {
+			return apierr.InvalidPayload("file", "send exactly one file to replace a file's bytes")
+		}
+		return a.answerFiles(c, sc, []string{id}, false)
+	}
+	var body map[string]any
+	if err := decodeJSON(c, &body); err != nil || body == nil {
+		return apierr.InvalidPayload("body", "expected a JSON object")
+	}
+	if err := a.Files.Update(ctx, sc, []string{id}, body, true); err != nil {
+		return err
+	}
+	return a.answerFiles(c, sc, []string{id}, false)
+}
+
+// patchFiles is PATCH /files {keys, data}.
+func (a *API) patchFiles(c *fiber.Ctx) error {
+	sc, err := a.scope(c)
+	if err != nil {
+		return err
+	}
+	var in batchUpdate
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if in.Data == nil {
+		return apierr.InvalidPayload("data", "data is required")
+	}
+	if err := a.Files.Update(c.UserContext(), sc, in.Keys, in.Data, false); err != nil {
+		return err
+	}
+	return a.answerFiles(c, sc, in.Keys, true)
+}
+
+func (a *API) deleteFile(c *fiber.Ctx) error {
+	sc, err := a.scope(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Files.Delete(c.UserContext(), sc, []string{c.Params("id")}, true); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// deleteFiles is DELETE /files with {"keys":[…]} or a bare array of keys.
+func (a *API) deleteFiles(c *fiber.Ctx) error {
+	sc, err := a.scope(c)
+	if err != nil {
+		return err
+	}
+	keys, err := deleteKeys(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Files.Delete(c.UserContext(), sc, keys, false); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// inlineTypes are served inline; every other type is an attachment, so a file cannot
+// run as a page of this origin (HTML, SVG, XML with scripts).
+var inlineTypes = regexp.MustCompile(`^(image/(jpeg|png|gif|webp|avif|bmp)|video/[a-z0-9.+-]+|audio/[a-z0-9.+-]+|application/pdf|text/plain)$`)
+
+// asset is GET /assets/{id}: the bytes, streamed, with validators and ranges.
+func (a *API) asset(c *fiber.Ctx) error {
+	sc, err := a.scope(c)
+	if err != nil {
+		return err
+	}
+	o, err := a.Files.Find(c.UserContext(), sc, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	etag := fmt.Sprintf(`"%s-%d"`, strings.TrimSuffix(o.Disk, pathExt(o.Disk)), o.Size)
+	h := &c.Response().Header
+	h.Set(fiber.HeaderETag, etag)
+	h.Set(fiber.HeaderLastModified, o.Modified.UTC().Format(http.TimeFormat))
+	h.Set(fiber.HeaderAcceptRanges, "bytes")
+	h.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	if callerOf(c) == nil || callerOf(c).Kind == "anonymous" {
+		h.Set(fiber.HeaderCacheControl, "public, no-cache")
+	} else {
+		h.Set(fiber.HeaderCacheControl, "private, no-cache")
+	}
+	kind := o.Type
+	if kind == "" {
+		kind = "application/octet-stream"
+	}
+	disposition := "inline"
+	if _, download := c.Queries()["download"]; download || !inlineTypes.MatchString(kind) {
+		disposition = "attachment"
+		h.Set("Content-Security-Policy", "sandbox")
+	}
+	h.Set(fiber.HeaderContentDisposition, disposition+`; filename="`+asciiName(o.Download)+`"; filename*=UTF-8''`+url.PathEscape(o.Download))
+	h.SetContentType(kind)
+	if notModified(c, etag, o.Modified) {
+		return c.SendStatus(fiber.StatusNotModified)
+	}
+	off, n, status := int64(0), o.Size, fiber.StatusOK
+	if rng := c.Get(fiber.HeaderRange); rng != "" && (c.Get(fiber.HeaderIfRange) == "" || c.Get(fiber.HeaderIfRange) == etag) {
+		start, length, ok := parseRange(rng, o.Size)
+		switch {
+		case !ok:
+			h.Set(fiber.HeaderContentRange, fmt.Sprintf("bytes */%d", o.Size))
+			return apierr.New(fiber.StatusRequestedRangeNotSatisfiable, "RANGE_NOT_SATISFIABLE", "the range %q is outside the file's %d bytes", rng, o.Size)
+		case length >= 0:
+			off, n, status = start, length, fiber.StatusPartialContent
+			h.Set(fiber.HeaderContentRange, fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, o.Size))
+		}
+	}
+	c.Status(status)
+	if c.Method() == fiber.MethodHead {
+		h.SetContentLength(int(n))
+		return nil
+	}
+	r, err := a.Files.Open(c.UserContext(), sc, o, off, n)
+	if err != nil {
+		return err
+	}
+	c.Context().SetBodyStream(r, int(n)) // fasthttp closes r once it is sent
+	return nil
+}
+
+// notModified answers a conditional GET: If-None-Match first, else If-Modified-Since.
+func notModified(c *fiber.Ctx, etag string, modified interface{ Unix() int64 }) bool {
+	if inm := c.Get(fiber.HeaderIfNoneMatch); inm != "" {
+		for _, t := range strings.Split(inm, ",") {
+			if t = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(t), "W/")); t == etag || t == "*" {
+				return true
+			}
+		}
+		return false
+	}
+	if ims := c.Get(fiber.HeaderIfModifiedSince); ims != "" {
+		if t, err := http.ParseTime(ims); err == nil && modified.Unix() <= t.Unix() {
+			return true
+		}
+	}
+	return false
+}
+
+// parseRange reads a single byte range against a size: the start and length to
+// send, length -1 to send it all (a form this server does not serve in parts, such as
+// several ranges), ok false when the range cannot be satisfied.
+func parseRange(h string, size int64) (start, length int64, ok bool) {
+	spec, found := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return 0, -1, true
+	}
+	first, last, found := strings.Cut(strings.TrimSpace(spec), "-")
+	if !found {
+		return 0, -1, true
+	}
+	if first == "" { // the last n bytes
+		n, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || n <= 0 || size == 0 {
+			return 0, 0, false
+		}
+		n = min(n, size)
+		return size - n, n, true
+	}
+	s, err := strconv.ParseInt(first, 10, 64)
+	if err != nil || s < 0 || s >= size {
+		return 0, 0, false
+	}
+	e := size - 1
+	if last != "" {
+		if e, err = strconv.ParseInt(last, 10, 64); err != nil || e < s {
+			return 0, 0, false
+		}
+		e = min(e, size-1)
+	}
+	return s, e - s + 1, true
+}
+
+// asciiName is a file name for the plain filename parameter (filename* carries it
+// exactly).
+func asciiName(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return '_'
+		}
+		return r
+	}, name)
+}
+
+func pathExt(name string) string {
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		return name[i:]
+	}
+	return ""
+}
+
+// deleteKeys reads a bulk delete's keys: {"keys":[…]} or a bare array.
+func deleteKeys(c *fiber.Ctx) ([]string, error) {
+	var keys []string
+	if b := strings.TrimSpace(string(c.Body())); strings.HasPrefix(b, "[") {
+		if err := decodeJSON(c, &keys); err != nil {
+			return nil, err
+		}
+		return keys, nil
+	}
+	var in struct {
+		Keys []string `json:"keys"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return nil, err
+	}
+	return in.Keys, nil
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"regexp"
+
+	"github.com/gofiber/fiber/v2"
+
+	"strata/modules/apierr"
+	"strata/modules/storage"
+)
+
+// openStorage opens the configured storage locations.
+func openStorage(cfg Config) (*storage.Locations, error) {
+	locations := &storage.Locations{}
+	for _, name := range cfg.StorageLocations {
+		switch name {
+		case "local":
+			l, err := storage.NewLocal(cfg.StorageLocalRoot)
+			if err != nil {
+				return nil, err
+			}
+			locations.Add(name, l)
+		default:
+			return nil, fmt.Errorf("storage location %q is not known", name)
+		}
+	}
+	return locations, nil
+}
+
+// uploadRoutes read their bodies as streams, bounded by the files' own limits.
+var uploadRoutes = regexp.MustCompile(`^/api/t/[^/]+/files(/[^/]+)?$`)
+
+// boundBody holds every request but uploads to the body limit. The server streams
+// bodies larger than the limit instead of refusing them (uploads need that); here a
+// body that is streamed is read up to the limit, and refused past it with 413, before
+// any handler sees it.
+func boundBody(limit int) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		req := c.Request()
+		if !req.IsBodyStream() {
+			return c.Next()
+		}
+		if (c.Method() == fiber.MethodPost || c.Method() == fiber.MethodPatch) && uploadRoutes.MatchString(c.Path()) {
+			return c.Next()
+		}
+		n := req.Header.ContentLength()
+		if n == 0 {
+			return c.Next()
+		}
+		if n > limit {
+			c.Context().SetConnectionClose()
+			return tooLarge()
+		}
+		body, err := io.ReadAll(io.LimitReader(c.Context().RequestBodyStream(), int64(limit)+1))
+		if err != nil {
+			c.Context().SetConnectionClose()
+			return apierr.InvalidPayload("body", "could not read the request body: %v", err)
+		}
+		if len(body) > limit {
+			c.Context().SetConnectionClose()
+			return tooLarge()
+		}
+		req.SetBody(body)
+		return c.Next()
+	}
+}
+
+func tooLarge() error {
+	return apierr.New(fiber.StatusRequestEntityTooLarge, "CONTENT_TOO_LARGE", "the request body is larger than the limit of this server (STRATA_BODY_LIMIT)").With("field", "body")
+}
