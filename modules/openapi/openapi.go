@@ -227,7 +227,7 @@ func filePaths(paths obj, t *schema.Table) {
 	list, one := itemPaths(t)
 	form := obj{"required": true, "content": obj{"multipart/form-data": obj{"schema": obj{"type": "object",
 		"description": "Form fields of the file first (title, description, folder, tags, …), then the file part; several files in one request each take the fields sent before them.",
-		"properties": obj{"file": obj{"type": "string", "format": "binary"}}, "additionalProperties": true}}}}
+		"properties":  obj{"file": obj{"type": "string", "format": "binary"}}, "additionalProperties": true}}}}
 	fileOrFiles := okData(obj{"oneOf": []any{ref(t.Name), obj{"type": "array", "items": ref(t.Name)}}}, false)
 	list["post"] = op("upload_files", "Upload one file or several (multipart/form-data)", []any{param("fields")}, form, obj{"200": fileOrFiles,
 		"413": obj{"description": "The file is larger than the upload limit (CONTENT_TOO_LARGE)"},
@@ -238,7 +238,9 @@ func filePaths(paths obj, t *schema.Table) {
 	patch["requestBody"] = obj{"required": true, "content": obj{"application/json": obj{"schema": ref(t.Name + "_input")},
 		"multipart/form-data": form["content"].(obj)["multipart/form-data"]}}
 	paths["/files"], paths["/files/{id}"] = list, one
-	q := func(name, desc string, s obj) obj { return obj{"name": name, "in": "query", "description": desc, "schema": s} }
+	q := func(name, desc string, s obj) obj {
+		return obj{"name": name, "in": "query", "description": desc, "schema": s}
+	}
 	paths["/assets/{id}"] = obj{"parameters": []any{obj{"name": "id", "in": "path", "required": true, "schema": obj{"type": "string", "format": "uuid"}}},
 		"get": op("get_asset", "A file's bytes, with ETag, Last-Modified and byte ranges; the read rule of strata_files decides", []any{
 			q("download", "Serve as an attachment", obj{"type": "boolean"}),
