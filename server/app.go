@@ -42,7 +42,9 @@ type App struct {
 	Realtime *realtime.Hub
 	// Records is the one record path; its hooks are where server-side code plugs in.
 	Records *records.Service
-	Bus     bus.Bus
+	// Files stores tenants' files.
+	Files *files.Service
+	Bus   bus.Bus
 	// GeneratedAdminPassword is set when this start created the first platform admin
 	// without STRATA_ADMIN_PASSWORD: the password made for it, to be shown once.
 	GeneratedAdminPassword string
@@ -248,7 +250,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })
 
-	return &App{Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Records: api.Records, Bus: eventBus, GeneratedAdminPassword: generated, cfg: cfg, log: log, metrics: metrics}, nil
+	return &App{Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Records: api.Records, Files: api.Files, Bus: eventBus, GeneratedAdminPassword: generated, cfg: cfg, log: log, metrics: metrics}, nil
 }
 
 func statusOf(err error) int {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"strata/modules/bus"
+	"strata/modules/storage"
 )
 
 // Config is every setting of a Strata node, read from the environment. Limits live here
@@ -69,8 +70,12 @@ type Config struct {
 	// quota); tenant settings may lower both.
 	FilesMaxUpload int64
 	FilesQuota     int64
-	LogFormat      string // STRATA_LOG_FORMAT: text or json, default text
-	LogLevel       string // STRATA_LOG_LEVEL: debug, info, warn, error; default info
+	// S3 is the s3 location: STRATA_STORAGE_S3_BUCKET, _REGION, _ENDPOINT (an S3-compatible
+	// store's URL; empty: AWS), _KEY, _SECRET, _FORCE_PATH_STYLE (true for most stores
+	// that are not AWS) and _ROOT (a key prefix, to share a bucket).
+	S3        storage.S3Config
+	LogFormat string // STRATA_LOG_FORMAT: text or json, default text
+	LogLevel  string // STRATA_LOG_LEVEL: debug, info, warn, error; default info
 	// LoginMaxFailures failed sign-ins per account (five times as many per address)
 	// within LoginWindow answer 429 (STRATA_LOGIN_MAX_FAILURES, default 10;
 	// STRATA_LOGIN_WINDOW, default 15m).
@@ -198,8 +203,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	for _, name := range c.StorageLocations {
-		if name != "local" {
-			return c, fmt.Errorf("STRATA_STORAGE_LOCATIONS: unknown location %q (this build knows local)", name)
+		if name != "local" && name != "s3" {
+			return c, fmt.Errorf("STRATA_STORAGE_LOCATIONS: unknown location %q (local and s3 are known)", name)
+		}
+	}
+	c.S3 = storage.S3Config{Bucket: getenv("STRATA_STORAGE_S3_BUCKET"), Region: get("STRATA_STORAGE_S3_REGION", "us-east-1"),
+		Endpoint: getenv("STRATA_STORAGE_S3_ENDPOINT"), Key: getenv("STRATA_STORAGE_S3_KEY"), Secret: getenv("STRATA_STORAGE_S3_SECRET"),
+		Root: getenv("STRATA_STORAGE_S3_ROOT")}
+	if v := getenv("STRATA_STORAGE_S3_FORCE_PATH_STYLE"); v != "" {
+		if c.S3.ForcePathStyle, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("STRATA_STORAGE_S3_FORCE_PATH_STYLE must be true or false")
 		}
 	}
 	c.StorageLocalRoot = get("STRATA_STORAGE_LOCAL_ROOT", filepath.Join(c.DataDir, "files"))

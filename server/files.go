@@ -22,6 +22,12 @@ func openStorage(cfg Config) (*storage.Locations, error) {
 				return nil, err
 			}
 			locations.Add(name, l)
+		case "s3":
+			s3, err := storage.NewS3(cfg.S3)
+			if err != nil {
+				return nil, err
+			}
+			locations.Add(name, s3)
 		default:
 			return nil, fmt.Errorf("storage location %q is not known", name)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -9,10 +10,11 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"strata/internal/testkit"
 )
 
 // pngImage is a w×h PNG.
@@ -83,21 +85,32 @@ func (n *node) raw(method, path string, headers map[string]string) (*http.Respon
 	return resp, b
 }
 
-// storedObjects lists the objects a tenant has in the node's local location.
+// storedObjects lists the objects a tenant has in a node's default location.
 func storedObjects(t *testing.T, n *node, tenantID string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(n.app.cfg.StorageLocalRoot, tenantID))
-	if os.IsNotExist(err) {
-		return nil
+	b, err := n.app.Files.Locations.Get(n.app.Files.Locations.Default)
+	if err != nil {
+		t.Fatal(err)
 	}
+	objs, err := b.List(context.Background(), tenantID+"/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, e := range entries {
-		out = append(out, e.Name())
+	for _, o := range objs {
+		out = append(out, strings.TrimPrefix(o.Key, tenantID+"/"))
 	}
 	return out
+}
+
+// locations are the storage set-ups the files tests run on: the local disk, and an S3
+// store over HTTP (an S3-protocol server in this process, spoken to by the real client).
+func locations(t *testing.T) map[string]map[string]string {
+	return map[string]map[string]string{
+		"local": nil,
+		"s3": {"STRATA_STORAGE_LOCATIONS": "s3", "STRATA_STORAGE_S3_ENDPOINT": testkit.S3Server(t), "STRATA_STORAGE_S3_BUCKET": "strata-files",
+			"STRATA_STORAGE_S3_KEY": "key", "STRATA_STORAGE_S3_SECRET": "secret", "STRATA_STORAGE_S3_FORCE_PATH_STYLE": "true"},
+	}
 }
 
 // TestFiles walks the files contract on every backend with local storage: uploads and
@@ -106,145 +119,150 @@ func storedObjects(t *testing.T, n *node, tenantID string) []string {
 func TestFiles(t *testing.T) {
 	requireBackends(t)
 	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			n := startNode(t, b.newControlURL(t), nil)
-			acme := n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"}).get("data.id").(string)
-			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "other"})
-			p := "/api/t/acme"
-			pic := pngImage(t, 40, 30)
+		for where, env := range locations(t) {
+			t.Run(b.name+"/"+where, func(t *testing.T) {
+				t.Parallel()
+				filesContract(t, startNode(t, b.newControlURL(t), env), where)
+			})
+		}
+	}
+}
 
-			// An upload: fields first, then the file; the server reads what it is.
-			st, r := n.upload("POST", p+"/files", field("title", "Red"), field("tags", `["a","b"]`), file("red.png", pic))
-			if st != 200 || r.get("data.type") != "image/png" || r.get("data.width") != 40.0 || r.get("data.height") != 30.0 ||
-				r.get("data.filesize") != float64(len(pic)) || r.get("data.title") != "Red" || r.get("data.tags.1") != "b" ||
-				r.get("data.filename_download") != "red.png" || r.get("data.storage") != "local" || r.get("data.uploaded_on") == nil {
-				t.Fatalf("upload: %d %s", st, r)
-			}
-			id := r.get("data.id").(string)
-			if objs := storedObjects(t, n, acme); len(objs) != 1 || objs[0] != id+".png" {
-				t.Fatalf("stored objects: %v", objs)
-			}
-			// Several files in one request: an array, each with the fields sent before it.
-			st, r = n.upload("POST", p+"/files", field("title", "One"), file("a.txt", []byte("alpha")), file("b.txt", []byte("beta")))
-			if st != 200 || r.get("data.0.title") != "One" || r.get("data.1.title") != "B" || r.get("data.1.type") != "text/plain" {
-				t.Fatalf("two files: %d %s", st, r)
-			}
-			if st, r := n.call("GET", p+`/files?fields=id&filter={"type":{"_starts_with":"image/"}}`, nil, nil); st != 200 || len(r.get("data").([]any)) != 1 {
-				t.Fatalf("filter by type: %d %s", st, r)
-			}
+func filesContract(t *testing.T, n *node, where string) {
+	acme := n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"}).get("data.id").(string)
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "other"})
+	p := "/api/t/acme"
+	pic := pngImage(t, 40, 30)
 
-			// Assets: the bytes, validators, ranges.
-			resp, body := n.raw("GET", p+"/assets/"+id, nil)
-			etag := resp.Header.Get("ETag")
-			if resp.StatusCode != 200 || !bytes.Equal(body, pic) || resp.Header.Get("Content-Type") != "image/png" || etag == "" ||
-				resp.Header.Get("Last-Modified") == "" || resp.Header.Get("X-Content-Type-Options") != "nosniff" ||
-				!strings.HasPrefix(resp.Header.Get("Content-Disposition"), "inline") {
-				t.Fatalf("asset: %d %v", resp.StatusCode, resp.Header)
-			}
-			if resp, body := n.raw("GET", p+"/assets/"+id, map[string]string{"Range": "bytes=10-19"}); resp.StatusCode != 206 ||
-				!bytes.Equal(body, pic[10:20]) || resp.Header.Get("Content-Range") != fmt.Sprintf("bytes 10-19/%d", len(pic)) {
-				t.Fatalf("range: %d %v", resp.StatusCode, resp.Header)
-			}
-			if resp, body := n.raw("GET", p+"/assets/"+id, map[string]string{"Range": "bytes=-5"}); resp.StatusCode != 206 || !bytes.Equal(body, pic[len(pic)-5:]) {
-				t.Fatalf("suffix range: %d", resp.StatusCode)
-			}
-			if resp, _ := n.raw("GET", p+"/assets/"+id, map[string]string{"Range": fmt.Sprintf("bytes=%d-", len(pic))}); resp.StatusCode != 416 {
-				t.Fatalf("unsatisfiable range: %d", resp.StatusCode)
-			}
-			if resp, _ := n.raw("GET", p+"/assets/"+id, map[string]string{"If-None-Match": etag}); resp.StatusCode != 304 {
-				t.Fatalf("If-None-Match: %d", resp.StatusCode)
-			}
-			if resp, _ := n.raw("GET", p+"/assets/"+id+"?download", nil); !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment") {
-				t.Fatalf("download: %v", resp.Header)
-			}
-			// A page of this origin cannot be uploaded and served as one.
-			_, r = n.upload("POST", p+"/files", file("x.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`)))
-			svg := r.get("data.id").(string)
-			if resp, _ := n.raw("GET", p+"/assets/"+svg, nil); r.get("data.type") != "image/svg+xml" ||
-				!strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment") || resp.Header.Get("Content-Security-Policy") != "sandbox" {
-				t.Fatalf("svg: %s %v", r, resp.Header)
-			}
+	// An upload: fields first, then the file; the server reads what it is.
+	st, r := n.upload("POST", p+"/files", field("title", "Red"), field("tags", `["a","b"]`), file("red.png", pic))
+	if st != 200 || r.get("data.type") != "image/png" || r.get("data.width") != 40.0 || r.get("data.height") != 30.0 ||
+		r.get("data.filesize") != float64(len(pic)) || r.get("data.title") != "Red" || r.get("data.tags.1") != "b" ||
+		r.get("data.filename_download") != "red.png" || r.get("data.storage") != where || r.get("data.uploaded_on") == nil {
+		t.Fatalf("upload: %d %s", st, r)
+	}
+	id := r.get("data.id").(string)
+	if objs := storedObjects(t, n, acme); len(objs) != 1 || objs[0] != id+".png" {
+		t.Fatalf("stored objects: %v", objs)
+	}
+	// Several files in one request: an array, each with the fields sent before it.
+	st, r = n.upload("POST", p+"/files", field("title", "One"), file("a.txt", []byte("alpha")), file("b.txt", []byte("beta")))
+	if st != 200 || r.get("data.0.title") != "One" || r.get("data.1.title") != "B" || r.get("data.1.type") != "text/plain" {
+		t.Fatalf("two files: %d %s", st, r)
+	}
+	if st, r := n.call("GET", p+`/files?fields=id&filter={"type":{"_starts_with":"image/"}}`, nil, nil); st != 200 || len(r.get("data").([]any)) != 1 {
+		t.Fatalf("filter by type: %d %s", st, r)
+	}
 
-			// What the server sets, a client cannot.
-			if st, r := n.upload("POST", p+"/files", field("filesize", "1"), file("c.txt", []byte("c"))); st != 400 || r.get("errors.0.extensions.field") != "filesize" {
-				t.Fatalf("a server field in the form: %d %s", st, r)
-			}
-			if st, r := n.call("PATCH", p+"/files/"+id, map[string]any{"width": 1}, nil); st != 400 {
-				t.Fatalf("a server field in a patch: %d %s", st, r)
-			}
-			if st, r := n.call("PATCH", p+"/files/"+id, map[string]any{"title": "Crimson", "description": "a red square"}, nil); st != 200 ||
-				r.get("data.title") != "Crimson" || r.get("data.modified_on") == nil || r.get("data.width") != 40.0 {
-				t.Fatalf("edit metadata: %d %s", st, r)
-			}
+	// Assets: the bytes, validators, ranges.
+	resp, body := n.raw("GET", p+"/assets/"+id, nil)
+	etag := resp.Header.Get("ETag")
+	if resp.StatusCode != 200 || !bytes.Equal(body, pic) || resp.Header.Get("Content-Type") != "image/png" || etag == "" ||
+		resp.Header.Get("Last-Modified") == "" || resp.Header.Get("X-Content-Type-Options") != "nosniff" ||
+		!strings.HasPrefix(resp.Header.Get("Content-Disposition"), "inline") {
+		t.Fatalf("asset: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp, body := n.raw("GET", p+"/assets/"+id, map[string]string{"Range": "bytes=10-19"}); resp.StatusCode != 206 ||
+		!bytes.Equal(body, pic[10:20]) || resp.Header.Get("Content-Range") != fmt.Sprintf("bytes 10-19/%d", len(pic)) {
+		t.Fatalf("range: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp, body := n.raw("GET", p+"/assets/"+id, map[string]string{"Range": "bytes=-5"}); resp.StatusCode != 206 || !bytes.Equal(body, pic[len(pic)-5:]) {
+		t.Fatalf("suffix range: %d", resp.StatusCode)
+	}
+	if resp, _ := n.raw("GET", p+"/assets/"+id, map[string]string{"Range": fmt.Sprintf("bytes=%d-", len(pic))}); resp.StatusCode != 416 {
+		t.Fatalf("unsatisfiable range: %d", resp.StatusCode)
+	}
+	if resp, _ := n.raw("GET", p+"/assets/"+id, map[string]string{"If-None-Match": etag}); resp.StatusCode != 304 {
+		t.Fatalf("If-None-Match: %d", resp.StatusCode)
+	}
+	if resp, _ := n.raw("GET", p+"/assets/"+id+"?download", nil); !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("download: %v", resp.Header)
+	}
+	// A page of this origin cannot be uploaded and served as one.
+	_, r = n.upload("POST", p+"/files", file("x.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`)))
+	svg := r.get("data.id").(string)
+	if resp, _ := n.raw("GET", p+"/assets/"+svg, nil); r.get("data.type") != "image/svg+xml" ||
+		!strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment") || resp.Header.Get("Content-Security-Policy") != "sandbox" {
+		t.Fatalf("svg: %s %v", r, resp.Header)
+	}
 
-			// Limits: types, size, quota; nothing is left stored when one refuses.
-			before := storedObjects(t, n, acme)
-			n.mustCall(200, "PATCH", p+"/settings", map[string]any{"files_allowed_types": []string{"image/*"}})
-			if st, r := n.upload("POST", p+"/files", file("note.txt", []byte("plain text"))); st != 415 || r.get("errors.0.extensions.code") != "UNSUPPORTED_MEDIA_TYPE" {
-				t.Fatalf("a refused type: %d %s", st, r)
-			}
-			// The type is read from the bytes: a name cannot smuggle text in as an image.
-			if st, _ := n.upload("POST", p+"/files", file("fake.png", []byte("plain text, not a picture"))); st != 415 {
-				t.Fatalf("a renamed text file: %d", st)
-			}
-			n.mustCall(200, "PATCH", p+"/settings", map[string]any{"files_allowed_types": []string{}, "files_max_upload": 100})
-			if st, r := n.upload("POST", p+"/files", file("big.bin", bytes.Repeat([]byte{7}, 500))); st != 413 || r.get("errors.0.extensions.code") != "CONTENT_TOO_LARGE" {
-				t.Fatalf("too large: %d %s", st, r)
-			}
-			n.mustCall(200, "PATCH", p+"/settings", map[string]any{"files_max_upload": 0, "files_quota": len(pic) + 200})
-			if st, r := n.upload("POST", p+"/files", file("big.bin", bytes.Repeat([]byte{7}, 300))); st != 507 || r.get("errors.0.extensions.code") != "QUOTA_EXCEEDED" {
-				t.Fatalf("over quota: %d %s", st, r)
-			}
-			n.mustCall(200, "PATCH", p+"/settings", map[string]any{"files_quota": 0})
-			if after := storedObjects(t, n, acme); len(after) != len(before) {
-				t.Fatalf("refused uploads left objects: %v, before %v", after, before)
-			}
+	// What the server sets, a client cannot.
+	if st, r := n.upload("POST", p+"/files", field("filesize", "1"), file("c.txt", []byte("c"))); st != 400 || r.get("errors.0.extensions.field") != "filesize" {
+		t.Fatalf("a server field in the form: %d %s", st, r)
+	}
+	if st, r := n.call("PATCH", p+"/files/"+id, map[string]any{"width": 1}, nil); st != 400 {
+		t.Fatalf("a server field in a patch: %d %s", st, r)
+	}
+	if st, r := n.call("PATCH", p+"/files/"+id, map[string]any{"title": "Crimson", "description": "a red square"}, nil); st != 200 ||
+		r.get("data.title") != "Crimson" || r.get("data.modified_on") == nil || r.get("data.width") != 40.0 {
+		t.Fatalf("edit metadata: %d %s", st, r)
+	}
 
-			// Replacing the bytes: the row moves to the new ones, the old ones go.
-			bigger := pngImage(t, 64, 48)
-			if st, r := n.upload("PATCH", p+"/files/"+id, file("bigger.png", bigger)); st != 200 || r.get("data.width") != 64.0 ||
-				r.get("data.filesize") != float64(len(bigger)) || r.get("data.title") != "Crimson" {
-				t.Fatalf("replace: %d %s", st, r)
-			}
-			if resp, body := n.raw("GET", p+"/assets/"+id, nil); !bytes.Equal(body, bigger) || resp.Header.Get("ETag") == etag {
-				t.Fatalf("replaced asset: %d, same etag %v", resp.StatusCode, resp.Header.Get("ETag") == etag)
-			}
-			if objs := storedObjects(t, n, acme); len(objs) != len(before) {
-				t.Fatalf("the replaced bytes were kept: %v", objs)
-			}
+	// Limits: types, size, quota; nothing is left stored when one refuses.
+	before := storedObjects(t, n, acme)
+	n.mustCall(200, "PATCH", p+"/settings", map[string]any{"files_allowed_types": []string{"image/*"}})
+	if st, r := n.upload("POST", p+"/files", file("note.txt", []byte("plain text"))); st != 415 || r.get("errors.0.extensions.code") != "UNSUPPORTED_MEDIA_TYPE" {
+		t.Fatalf("a refused type: %d %s", st, r)
+	}
+	// The type is read from the bytes: a name cannot smuggle text in as an image.
+	if st, _ := n.upload("POST", p+"/files", file("fake.png", []byte("plain text, not a picture"))); st != 415 {
+		t.Fatalf("a renamed text file: %d", st)
+	}
+	n.mustCall(200, "PATCH", p+"/settings", map[string]any{"files_allowed_types": []string{}, "files_max_upload": 100})
+	if st, r := n.upload("POST", p+"/files", file("big.bin", bytes.Repeat([]byte{7}, 500))); st != 413 || r.get("errors.0.extensions.code") != "CONTENT_TOO_LARGE" {
+		t.Fatalf("too large: %d %s", st, r)
+	}
+	n.mustCall(200, "PATCH", p+"/settings", map[string]any{"files_max_upload": 0, "files_quota": len(pic) + 200})
+	if st, r := n.upload("POST", p+"/files", file("big.bin", bytes.Repeat([]byte{7}, 300))); st != 507 || r.get("errors.0.extensions.code") != "QUOTA_EXCEEDED" {
+		t.Fatalf("over quota: %d %s", st, r)
+	}
+	n.mustCall(200, "PATCH", p+"/settings", map[string]any{"files_quota": 0})
+	if after := storedObjects(t, n, acme); len(after) != len(before) {
+		t.Fatalf("refused uploads left objects: %v, before %v", after, before)
+	}
 
-			// Folders: a tree of rows, files filed in them.
-			folder := n.mustCall(200, "POST", p+"/folders", map[string]any{"name": "Pictures"}).get("data.id").(string)
-			n.mustCall(200, "POST", p+"/folders", map[string]any{"name": "Red ones", "parent": folder})
-			n.mustCall(200, "PATCH", p+"/files", map[string]any{"keys": []string{id, svg}, "data": map[string]any{"folder": folder}})
-			if r := n.mustCall(200, "GET", p+`/files?filter={"folder":{"_eq":"`+folder+`"}}&fields=id`, nil); len(r.get("data").([]any)) != 2 {
-				t.Fatalf("files in the folder: %s", r)
-			}
-			if r := n.mustCall(200, "GET", p+`/folders?filter={"parent":{"_null":true}}`, nil); len(r.get("data").([]any)) != 1 {
-				t.Fatalf("top folders: %s", r)
-			}
+	// Replacing the bytes: the row moves to the new ones, the old ones go.
+	bigger := pngImage(t, 64, 48)
+	if st, r := n.upload("PATCH", p+"/files/"+id, file("bigger.png", bigger)); st != 200 || r.get("data.width") != 64.0 ||
+		r.get("data.filesize") != float64(len(bigger)) || r.get("data.title") != "Crimson" {
+		t.Fatalf("replace: %d %s", st, r)
+	}
+	if resp, body := n.raw("GET", p+"/assets/"+id, nil); !bytes.Equal(body, bigger) || resp.Header.Get("ETag") == etag {
+		t.Fatalf("replaced asset: %d, same etag %v", resp.StatusCode, resp.Header.Get("ETag") == etag)
+	}
+	if objs := storedObjects(t, n, acme); len(objs) != len(before) {
+		t.Fatalf("the replaced bytes were kept: %v", objs)
+	}
 
-			// Nothing crosses a tenant: the other tenant has no such file.
-			if st, _ := n.call("GET", "/api/t/other/assets/"+id, nil, nil); st != 404 {
-				t.Fatalf("another tenant's asset by id: %d", st)
-			}
-			if st, _ := n.call("GET", "/api/t/other/files/"+id, nil, nil); st != 404 {
-				t.Fatalf("another tenant's file by id: %d", st)
-			}
-			if st, _ := n.call("DELETE", "/api/t/other/files/"+id, nil, nil); st != 404 {
-				t.Fatalf("deleting another tenant's file by id: %d", st)
-			}
+	// Folders: a tree of rows, files filed in them.
+	folder := n.mustCall(200, "POST", p+"/folders", map[string]any{"name": "Pictures"}).get("data.id").(string)
+	n.mustCall(200, "POST", p+"/folders", map[string]any{"name": "Red ones", "parent": folder})
+	n.mustCall(200, "PATCH", p+"/files", map[string]any{"keys": []string{id, svg}, "data": map[string]any{"folder": folder}})
+	if r := n.mustCall(200, "GET", p+`/files?filter={"folder":{"_eq":"`+folder+`"}}&fields=id`, nil); len(r.get("data").([]any)) != 2 {
+		t.Fatalf("files in the folder: %s", r)
+	}
+	if r := n.mustCall(200, "GET", p+`/folders?filter={"parent":{"_null":true}}`, nil); len(r.get("data").([]any)) != 1 {
+		t.Fatalf("top folders: %s", r)
+	}
 
-			// Deleting: the row and its bytes.
-			n.mustCall(204, "DELETE", p+"/files/"+id, nil)
-			if st, _ := n.call("GET", p+"/assets/"+id, nil, nil); st != 404 {
-				t.Fatalf("a deleted file's asset: %d", st)
-			}
-			if objs := storedObjects(t, n, acme); len(objs) != len(before)-1 {
-				t.Fatalf("deleted file's bytes kept: %v", objs)
-			}
-		})
+	// Nothing crosses a tenant: the other tenant has no such file.
+	if st, _ := n.call("GET", "/api/t/other/assets/"+id, nil, nil); st != 404 {
+		t.Fatalf("another tenant's asset by id: %d", st)
+	}
+	if st, _ := n.call("GET", "/api/t/other/files/"+id, nil, nil); st != 404 {
+		t.Fatalf("another tenant's file by id: %d", st)
+	}
+	if st, _ := n.call("DELETE", "/api/t/other/files/"+id, nil, nil); st != 404 {
+		t.Fatalf("deleting another tenant's file by id: %d", st)
+	}
+
+	// Deleting: the row and its bytes.
+	n.mustCall(204, "DELETE", p+"/files/"+id, nil)
+	if st, _ := n.call("GET", p+"/assets/"+id, nil, nil); st != 404 {
+		t.Fatalf("a deleted file's asset: %d", st)
+	}
+	if objs := storedObjects(t, n, acme); len(objs) != len(before)-1 {
+		t.Fatalf("deleted file's bytes kept: %v", objs)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -119,6 +120,54 @@ func (l *Local) Delete(_ context.Context, key string) error {
 		return fmt.Errorf("storage: %w", err)
 	}
 	return nil
+}
+
+func (l *Local) List(_ context.Context, prefix string) ([]Object, error) {
+	if err := CheckKey(prefix); err != nil {
+		return nil, err
+	}
+	// The directory that holds the prefix, walked; keys are compared whole.
+	dir := prefix
+	if !strings.HasSuffix(dir, "/") {
+		dir = path.Dir(dir)
+	}
+	start, err := l.path(strings.TrimSuffix(dir, "/") + "/")
+	if err != nil && dir != "." {
+		return nil, err
+	}
+	if dir == "." {
+		start = l.Root
+	}
+	var out []Object
+	err = filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".upload-") {
+			return nil
+		}
+		rel, err := filepath.Rel(l.Root, p)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		out = append(out, Object{Key: key, Size: fi.Size(), ModTime: fi.ModTime()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: list: %w", err)
+	}
+	return out, nil
 }
 
 func (l *Local) DeletePrefix(_ context.Context, prefix string) error {

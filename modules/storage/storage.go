@@ -34,6 +34,8 @@ type Backend interface {
 	Stat(ctx context.Context, key string) (Object, error)
 	// Delete removes an object; a missing one is not an error.
 	Delete(ctx context.Context, key string) error
+	// List lists the objects whose key starts with prefix.
+	List(ctx context.Context, prefix string) ([]Object, error)
 	// DeletePrefix removes every object whose key starts with prefix (which ends in
 	// "/"), a page at a time; it can be called again after a failure to resume.
 	DeletePrefix(ctx context.Context, prefix string) error
