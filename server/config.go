@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +71,12 @@ type Config struct {
 	// quota); tenant settings may lower both.
 	FilesMaxUpload int64
 	FilesQuota     int64
+	// AssetsMaxPixels bounds the images /assets transforms (STRATA_ASSETS_MAX_PIXELS,
+	// width × height, default 24 000 000: about 100 MB decoded) and
+	// AssetsMaxConcurrent the transformations a node runs at once
+	// (STRATA_ASSETS_MAX_CONCURRENT, default the number of CPUs).
+	AssetsMaxPixels     int64
+	AssetsMaxConcurrent int
 	// S3 is the s3 location: STRATA_STORAGE_S3_BUCKET, _REGION, _ENDPOINT (an S3-compatible
 	// store's URL; empty: AWS), _KEY, _SECRET, _FORCE_PATH_STYLE (true for most stores
 	// that are not AWS) and _ROOT (a key prefix, to share a bucket).
@@ -169,6 +176,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_WS_MAX_CONNECTIONS", 10000, &c.WSMaxConnections}, {"STRATA_WS_MAX_SUBSCRIPTIONS", 100, &c.WSMaxSubscriptions},
 		{"STRATA_WS_SEND_QUEUE", 256, &c.WSSendQueue}, {"STRATA_WS_MAX_MESSAGES_PER_SEC", 50, &c.WSMessagesPerSec},
 		{"STRATA_WS_MAX_MESSAGE_BYTES", 64 << 10, &c.WSMaxMessageBytes}, {"STRATA_MODEL_CACHE_SIZE", 1000, &c.ModelCacheSize},
+		{"STRATA_ASSETS_MAX_CONCURRENT", runtime.NumCPU(), &c.AssetsMaxConcurrent},
 	}
 	for _, i := range ints {
 		if *i.dst, err = strconv.Atoi(get(i.key, strconv.Itoa(i.def))); err != nil || *i.dst < 1 {
@@ -191,7 +199,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		key string
 		def int64
 		dst *int64
-	}{{"STRATA_FILES_MAX_UPLOAD", 2 << 30, &c.FilesMaxUpload}, {"STRATA_FILES_QUOTA", 0, &c.FilesQuota}} {
+	}{{"STRATA_FILES_MAX_UPLOAD", 2 << 30, &c.FilesMaxUpload}, {"STRATA_FILES_QUOTA", 0, &c.FilesQuota},
+		{"STRATA_ASSETS_MAX_PIXELS", 24_000_000, &c.AssetsMaxPixels}} {
 		if *n.dst, err = strconv.ParseInt(get(n.key, strconv.FormatInt(n.def, 10)), 10, 64); err != nil || *n.dst < 0 {
 			return c, fmt.Errorf("%s must be a number of bytes", n.key)
 		}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gen2brain/webp"
+
 	"strata/internal/testkit"
 )
 
@@ -98,7 +100,24 @@ func storedObjects(t *testing.T, n *node, tenantID string) []string {
 	}
 	var out []string
 	for _, o := range objs {
-		out = append(out, strings.TrimPrefix(o.Key, tenantID+"/"))
+		if key := strings.TrimPrefix(o.Key, tenantID+"/"); !strings.HasPrefix(key, "transforms/") {
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+// cachedTransforms lists the transformations a tenant has cached.
+func cachedTransforms(t *testing.T, n *node, tenantID string) []string {
+	t.Helper()
+	b, _ := n.app.Files.Locations.Get(n.app.Files.Locations.Default)
+	objs, err := b.List(context.Background(), tenantID+"/transforms/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, o := range objs {
+		out = append(out, o.Key)
 	}
 	return out
 }
@@ -150,6 +169,7 @@ func filesContract(t *testing.T, n *node, where string) {
 	if st != 200 || r.get("data.0.title") != "One" || r.get("data.1.title") != "B" || r.get("data.1.type") != "text/plain" {
 		t.Fatalf("two files: %d %s", st, r)
 	}
+	text := r.get("data.0.id").(string)
 	if st, r := n.call("GET", p+`/files?fields=id&filter={"type":{"_starts_with":"image/"}}`, nil, nil); st != 200 || len(r.get("data").([]any)) != 1 {
 		t.Fatalf("filter by type: %d %s", st, r)
 	}
@@ -221,6 +241,64 @@ func filesContract(t *testing.T, n *node, where string) {
 		t.Fatalf("refused uploads left objects: %v, before %v", after, before)
 	}
 
+	// Transformations: made once, cached in the file's location, then served from there.
+	for i := 0; i < 2; i++ {
+		resp, body := n.raw("GET", p+"/assets/"+id+"?width=20&height=20&format=webp", nil)
+		img, err := webp.Decode(bytes.NewReader(body))
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/webp" || err != nil || img.Bounds().Dx() != 20 || img.Bounds().Dy() != 20 ||
+			resp.Header.Get("ETag") == etag {
+			t.Fatalf("transform %d: %d %v %v", i, resp.StatusCode, resp.Header, err)
+		}
+		if cached := cachedTransforms(t, n, acme); len(cached) != 1 {
+			t.Fatalf("cached transformations after request %d: %v", i, cached)
+		}
+	}
+	if resp, body := n.raw("GET", p+"/assets/"+id+"?width=10&fit=inside", nil); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("transform keeping the format: %d %v", resp.StatusCode, resp.Header)
+	} else if img, err := png.Decode(bytes.NewReader(body)); err != nil || img.Bounds().Dx() != 10 || img.Bounds().Dy() != 8 {
+		t.Fatalf("width 10 of 40×30: %v %v", err, img)
+	}
+	for _, q := range []string{"width=0", "width=99999", "fit=stretch", "format=bmp", "quality=101", "transforms=[]"} {
+		if st, r := n.call("GET", p+"/assets/"+id+"?"+q, nil, nil); st != 400 || r.get("errors.0.extensions.code") != "INVALID_QUERY" {
+			t.Fatalf("bad transformation %s: %d %s", q, st, r)
+		}
+	}
+	// Presets, and the project's choice of what may be transformed.
+	n.mustCall(200, "PATCH", p+"/settings", map[string]any{"storage_asset_presets": []any{map[string]any{"key": "thumb", "width": 8, "height": 8, "format": "jpg"}}})
+	if resp, body := n.raw("GET", p+"/assets/"+id+"?key=thumb", nil); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/jpeg" {
+		t.Fatalf("preset: %d %v", resp.StatusCode, resp.Header)
+	} else if img, _, err := image.Decode(bytes.NewReader(body)); err != nil || img.Bounds().Dx() != 8 {
+		t.Fatalf("preset size: %v", err)
+	}
+	n.mustCall(200, "PATCH", p+"/settings", map[string]any{"storage_asset_transform": "presets"})
+	for q, want := range map[string]int{"key=thumb": 200, "width=8": 400, "key=thumb&width=8": 400, "key=nope": 400} {
+		if st, _ := n.call("GET", p+"/assets/"+id+"?"+q, nil, nil); st != want {
+			t.Fatalf("presets only, %s: %d, want %d", q, st, want)
+		}
+	}
+	n.mustCall(200, "PATCH", p+"/settings", map[string]any{"storage_asset_transform": "none"})
+	if st, _ := n.call("GET", p+"/assets/"+id+"?key=thumb", nil, nil); st != 400 {
+		t.Fatalf("transformations off: %d", st)
+	}
+	n.mustCall(200, "PATCH", p+"/settings", map[string]any{"storage_asset_transform": "all"})
+	// Not an image: the transformation is ignored, the file served as it is.
+	if resp, body := n.raw("GET", p+"/assets/"+text+"?width=10", nil); resp.StatusCode != 200 || string(body) != "alpha" {
+		t.Fatalf("transforming a text file: %d %q", resp.StatusCode, body)
+	}
+	// A decompression bomb: a few KB declaring 36 megapixels is stored and served, but
+	// not decoded.
+	var bomb bytes.Buffer
+	_ = png.Encode(&bomb, image.NewGray(image.Rect(0, 0, 6000, 6000)))
+	_, r = n.upload("POST", p+"/files", file("bomb.png", bomb.Bytes()))
+	bombID := r.get("data.id").(string)
+	if st, r := n.call("GET", p+"/assets/"+bombID+"?width=10", nil, nil); st != 422 || r.get("errors.0.extensions.code") != "UNPROCESSABLE_CONTENT" {
+		t.Fatalf("a bomb transformed: %d %s", st, r)
+	}
+	if resp, _ := n.raw("GET", p+"/assets/"+bombID, nil); resp.StatusCode != 200 {
+		t.Fatalf("a bomb's original: %d", resp.StatusCode)
+	}
+	n.mustCall(204, "DELETE", p+"/files/"+bombID, nil)
+
 	// Replacing the bytes: the row moves to the new ones, the old ones go.
 	bigger := pngImage(t, 64, 48)
 	if st, r := n.upload("PATCH", p+"/files/"+id, file("bigger.png", bigger)); st != 200 || r.get("data.width") != 64.0 ||
@@ -232,6 +310,9 @@ func filesContract(t *testing.T, n *node, where string) {
 	}
 	if objs := storedObjects(t, n, acme); len(objs) != len(before) {
 		t.Fatalf("the replaced bytes were kept: %v", objs)
+	}
+	if cached := cachedTransforms(t, n, acme); len(cached) != 0 {
+		t.Fatalf("the replaced bytes' transformations were kept: %v", cached)
 	}
 
 	// Folders: a tree of rows, files filed in them.

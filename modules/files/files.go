@@ -9,6 +9,7 @@ package files
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -23,7 +24,9 @@ import (
 	"net/http"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -60,9 +63,17 @@ type Service struct {
 	// a tenant's settings can lower them, never raise them.
 	MaxUpload int64
 	Quota     int64
-	Now       func() time.Time
+	// MaxPixels bounds the images a transformation decodes (width × height), and
+	// MaxTransforms the transformations this node runs at once; more wait a moment,
+	// then are answered 503.
+	MaxPixels     int64
+	MaxTransforms int
+	Now           func() time.Time
 	NewID     func() string
 	Log       *slog.Logger
+
+	once  sync.Once
+	slots chan struct{}
 }
 
 // Upload is one file part of a request: the form fields sent before it, the name the
@@ -230,9 +241,7 @@ func (b *bounded) Read(p []byte) (int, error) {
 
 // imageSize reads an image's dimensions from its header, without decoding it.
 func imageSize(ctx context.Context, b storage.Backend, key, kind string) (int, int, bool) {
-	switch kind {
-	case "image/jpeg", "image/png", "image/gif":
-	default:
+	if !transformable[kind] {
 		return 0, 0, false
 	}
 	r, err := b.Open(ctx, key, 0, 1<<20)
@@ -517,6 +526,16 @@ func (s *Service) locate(ctx context.Context, sc *records.Scope, ids []string) (
 // leaves an orphan object, which is logged: the row is already right.
 func (s *Service) discardFile(ctx context.Context, sc *records.Scope, o Object) {
 	s.discard(ctx, o.Location, o.key(sc.TenantID))
+	if b, err := s.Locations.Get(o.Location); err == nil {
+		if err := b.DeletePrefix(context.WithoutCancel(ctx), transformsPrefix(sc.TenantID, o.Disk)); err != nil {
+			s.Log.Warn("files: delete a file's transformations", "location", o.Location, "file", o.ID, "err", err)
+		}
+	}
+}
+
+// transformsPrefix holds the cached transformations of one original.
+func transformsPrefix(tenantID, disk string) string {
+	return tenantID + "/transforms/" + strings.TrimSuffix(disk, path.Ext(disk)) + "/"
 }
 
 func (s *Service) discard(ctx context.Context, location, key string) {
@@ -527,12 +546,6 @@ func (s *Service) discard(ctx context.Context, location, key string) {
 	if err != nil {
 		s.Log.Warn("files: delete stored object", "location", location, "key", key, "err", err)
 	}
-}
-
-// Asset is a file's bytes for the caller, from offset Off, N bytes (N < 0: to the end).
-type Asset struct {
-	Object
-	Body io.ReadCloser
 }
 
 // Find checks the caller may read the file and says where its bytes are: the read rule
@@ -565,15 +578,152 @@ func (s *Service) Find(ctx context.Context, sc *records.Scope, id string) (*Obje
 	return &objects[0], nil
 }
 
-// Open reads a found file's bytes, n of them from off (n < 0: to the end).
-func (s *Service) Open(ctx context.Context, sc *records.Scope, o *Object, off, n int64) (io.ReadCloser, error) {
-	b, err := s.Locations.Get(o.Location)
+// Asset is bytes /assets serves: a file's, or a transformation of them.
+type Asset struct {
+	ID       string
+	Location string
+	Key      string
+	Type     string
+	Download string
+	Size     int64
+	Modified time.Time
+	// Tag tells these bytes from any other version or transformation of the file.
+	Tag string
+	// Data holds a transformation just made, served from memory this once.
+	Data []byte
+}
+
+var errNotImage = errors.New("not an image this server decodes")
+
+// Asset finds the bytes to serve for a file the caller may read: the original, or the
+// transformation asked for (by parameters, or by a preset's key), made once and then
+// served from the cache in the file's location.
+func (s *Service) Asset(ctx context.Context, sc *records.Scope, id string, tr Transform, preset string) (*Asset, error) {
+	o, err := s.Find(ctx, sc, id)
 	if err != nil {
 		return nil, err
 	}
-	r, err := b.Open(ctx, o.key(sc.TenantID), off, n)
-	if errors.Is(err, storage.ErrNotFound) {
+	a := &Asset{ID: o.ID, Location: o.Location, Key: o.key(sc.TenantID), Type: o.Type, Download: o.Download, Size: o.Size, Modified: o.Modified,
+		Tag: strings.TrimSuffix(o.Disk, path.Ext(o.Disk)) + "-" + strconv.FormatInt(o.Size, 10)}
+	if preset == "" && empty(tr) {
+		return a, nil
+	}
+	st, err := s.Settings.Get(ctx, sc.TenantID, sc.DB)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case st.AssetTransform == "none":
+		return nil, apierr.InvalidQuery("key", "image transformations are turned off for this project (storage_asset_transform)")
+	case preset != "":
+		if !empty(tr) || tr.Fit != "" || tr.WithoutEnlargement {
+			return nil, apierr.InvalidQuery("key", "a preset key cannot be combined with other transformation parameters")
+		}
+		found := false
+		for _, p := range st.AssetPresets {
+			if p.Key == preset {
+				tr, found = p, true
+			}
+		}
+		if !found {
+			return nil, apierr.InvalidQuery("key", "no asset preset has the key %q", preset)
+		}
+	case st.AssetTransform == "presets":
+		return nil, apierr.InvalidQuery("key", "only the project's presets (?key=) may transform images here")
+	}
+	if !transformable[o.Type] {
+		return a, nil // not an image: served as it is
+	}
+	_, kind, ext := output(tr, o.Type)
+	v := &Asset{ID: o.ID, Location: o.Location, Type: kind, Download: strings.TrimSuffix(o.Download, path.Ext(o.Download)) + ext,
+		Modified: o.Modified, Tag: variant(o.Disk, tr)}
+	v.Key = transformsPrefix(sc.TenantID, o.Disk) + v.Tag + ext
+	backend, err := s.Locations.Get(o.Location)
+	if err != nil {
+		return nil, err
+	}
+	if cached, err := backend.Stat(ctx, v.Key); err == nil {
+		v.Size = cached.Size
+		return v, nil
+	}
+	if err := s.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer s.release()
+	img, err := decodeBounded(func() (io.ReadCloser, error) { return backend.Open(ctx, a.Key, 0, -1) }, s.MaxPixels)
+	var many *tooManyPixels
+	switch {
+	case errors.As(err, &many):
+		return nil, apierr.New(http.StatusUnprocessableEntity, "UNPROCESSABLE_CONTENT", "%s", many.Error()).With("pixels", many.pixels).With("limit", many.limit)
+	case errors.Is(err, errNotImage):
+		return a, nil // stored as an image, but not one this server reads: the original
+	case errors.Is(err, storage.ErrNotFound):
 		return nil, apierr.NotFound("the bytes of file %q are missing from storage", o.ID)
+	case err != nil:
+		return nil, err
+	}
+	fx, fy, err := s.focalPoint(ctx, sc, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	data, err := render(img, tr, o.Type, fx, fy)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := backend.Put(context.WithoutCancel(ctx), v.Key, bytes.NewReader(data)); err != nil {
+		s.Log.Warn("files: cache a transformation", "file", o.ID, "err", err)
+	}
+	v.Size, v.Data = int64(len(data)), data
+	return v, nil
+}
+
+// focalPoint reads a file's focal point, where cover crops centre.
+func (s *Service) focalPoint(ctx context.Context, sc *records.Scope, id string) (*int, *int, error) {
+	d := sc.DB.Dialect
+	var x, y any
+	if err := sc.DB.QueryRowContext(ctx, d.Rebind("SELECT "+d.Quote("focal_point_x")+", "+d.Quote("focal_point_y")+" FROM "+d.Quote(Table)+" WHERE "+d.Quote("id")+" = ?"), id).Scan(&x, &y); err != nil {
+		return nil, nil, fmt.Errorf("read the focal point: %w", err)
+	}
+	if x == nil || y == nil {
+		return nil, nil, nil
+	}
+	fx, fy := int(database.Int64(x)), int(database.Int64(y))
+	return &fx, &fy, nil
+}
+
+// acquire takes one of the node's transformation slots, waiting a moment for one.
+func (s *Service) acquire(ctx context.Context) error {
+	s.once.Do(func() { s.slots = make(chan struct{}, max(1, s.MaxTransforms)) })
+	wait := time.NewTimer(10 * time.Second)
+	defer wait.Stop()
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	case <-wait.C:
+		return apierr.New(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "too many images are being transformed; send the request again").With("retryable", true)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Service) release() { <-s.slots }
+
+// Open reads an asset's bytes, n of them from off (n < 0: to the end).
+func (s *Service) Open(ctx context.Context, a *Asset, off, n int64) (io.ReadCloser, error) {
+	if a.Data != nil {
+		end := int64(len(a.Data))
+		if n >= 0 {
+			end = off + n
+		}
+		return io.NopCloser(bytes.NewReader(a.Data[off:end])), nil
+	}
+	b, err := s.Locations.Get(a.Location)
+	if err != nil {
+		return nil, err
+	}
+	r, err := b.Open(ctx, a.Key, off, n)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, apierr.NotFound("the bytes of file %q are missing from storage", a.ID)
 	}
 	return r, err
 }

@@ -232,20 +232,55 @@ func (a *API) deleteFiles(c *fiber.Ctx) error {
 // run as a page of this origin (HTML, SVG, XML with scripts).
 var inlineTypes = regexp.MustCompile(`^(image/(jpeg|png|gif|webp|avif|bmp)|video/[a-z0-9.+-]+|audio/[a-z0-9.+-]+|application/pdf|text/plain)$`)
 
-// asset is GET /assets/{id}: the bytes, streamed, with validators and ranges.
+// transformQuery reads an image transformation from /assets' query string.
+func transformQuery(c *fiber.Ctx) (files.Transform, string, error) {
+	var tr files.Transform
+	q := c.Queries()
+	if _, ok := q["transforms"]; ok {
+		return tr, "", apierr.InvalidQuery("transforms", "custom transformation chains are not supported; use width, height, fit, quality, format and withoutEnlargement, or a preset key")
+	}
+	for name, dst := range map[string]*int{"width": &tr.Width, "height": &tr.Height, "quality": &tr.Quality} {
+		if v, ok := q[name]; ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return tr, "", apierr.InvalidQuery(name, "%s must be a positive whole number", name)
+			}
+			*dst = n
+		}
+	}
+	tr.Fit, tr.Format = q["fit"], q["format"]
+	if v, ok := q["withoutEnlargement"]; ok {
+		tr.WithoutEnlargement = v == "" || v == "true" || v == "1"
+	}
+	if err := tr.Check("transform"); err != nil {
+		var e *apierr.Error
+		if errors.As(err, &e) {
+			return tr, "", apierr.InvalidQuery("transform", "%s", e.Message)
+		}
+		return tr, "", err
+	}
+	return tr, q["key"], nil
+}
+
+// asset is GET /assets/{id}: the bytes (or an image transformation of them), streamed,
+// with validators and ranges.
 func (a *API) asset(c *fiber.Ctx) error {
 	sc, err := a.scope(c)
 	if err != nil {
 		return err
 	}
-	o, err := a.Files.Find(c.UserContext(), sc, c.Params("id"))
+	tr, preset, err := transformQuery(c)
 	if err != nil {
 		return err
 	}
-	etag := fmt.Sprintf(`"%s-%d"`, strings.TrimSuffix(o.Disk, pathExt(o.Disk)), o.Size)
+	as, err := a.Files.Asset(c.UserContext(), sc, c.Params("id"), tr, preset)
+	if err != nil {
+		return err
+	}
+	etag := `"` + as.Tag + `"`
 	h := &c.Response().Header
 	h.Set(fiber.HeaderETag, etag)
-	h.Set(fiber.HeaderLastModified, o.Modified.UTC().Format(http.TimeFormat))
+	h.Set(fiber.HeaderLastModified, as.Modified.UTC().Format(http.TimeFormat))
 	h.Set(fiber.HeaderAcceptRanges, "bytes")
 	h.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	if callerOf(c) == nil || callerOf(c).Kind == "anonymous" {
@@ -253,7 +288,7 @@ func (a *API) asset(c *fiber.Ctx) error {
 	} else {
 		h.Set(fiber.HeaderCacheControl, "private, no-cache")
 	}
-	kind := o.Type
+	kind := as.Type
 	if kind == "" {
 		kind = "application/octet-stream"
 	}
@@ -262,21 +297,21 @@ func (a *API) asset(c *fiber.Ctx) error {
 		disposition = "attachment"
 		h.Set("Content-Security-Policy", "sandbox")
 	}
-	h.Set(fiber.HeaderContentDisposition, disposition+`; filename="`+asciiName(o.Download)+`"; filename*=UTF-8''`+url.PathEscape(o.Download))
+	h.Set(fiber.HeaderContentDisposition, disposition+`; filename="`+asciiName(as.Download)+`"; filename*=UTF-8''`+url.PathEscape(as.Download))
 	h.SetContentType(kind)
-	if notModified(c, etag, o.Modified) {
+	if notModified(c, etag, as.Modified) {
 		return c.SendStatus(fiber.StatusNotModified)
 	}
-	off, n, status := int64(0), o.Size, fiber.StatusOK
+	off, n, status := int64(0), as.Size, fiber.StatusOK
 	if rng := c.Get(fiber.HeaderRange); rng != "" && (c.Get(fiber.HeaderIfRange) == "" || c.Get(fiber.HeaderIfRange) == etag) {
-		start, length, ok := parseRange(rng, o.Size)
+		start, length, ok := parseRange(rng, as.Size)
 		switch {
 		case !ok:
-			h.Set(fiber.HeaderContentRange, fmt.Sprintf("bytes */%d", o.Size))
-			return apierr.New(fiber.StatusRequestedRangeNotSatisfiable, "RANGE_NOT_SATISFIABLE", "the range %q is outside the file's %d bytes", rng, o.Size)
+			h.Set(fiber.HeaderContentRange, fmt.Sprintf("bytes */%d", as.Size))
+			return apierr.New(fiber.StatusRequestedRangeNotSatisfiable, "RANGE_NOT_SATISFIABLE", "the range %q is outside the file's %d bytes", rng, as.Size)
 		case length >= 0:
 			off, n, status = start, length, fiber.StatusPartialContent
-			h.Set(fiber.HeaderContentRange, fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, o.Size))
+			h.Set(fiber.HeaderContentRange, fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, as.Size))
 		}
 	}
 	c.Status(status)
@@ -284,7 +319,7 @@ func (a *API) asset(c *fiber.Ctx) error {
 		h.SetContentLength(int(n))
 		return nil
 	}
-	r, err := a.Files.Open(c.UserContext(), sc, o, off, n)
+	r, err := a.Files.Open(c.UserContext(), as, off, n)
 	if err != nil {
 		return err
 	}
@@ -353,13 +388,6 @@ func asciiName(name string) string {
 		}
 		return r
 	}, name)
-}
-
-func pathExt(name string) string {
-	if i := strings.LastIndexByte(name, '.'); i >= 0 {
-		return name[i:]
-	}
-	return ""
 }
 
 // deleteKeys reads a bulk delete's keys: {"keys":[…]} or a bare array.

@@ -40,6 +40,49 @@ type Settings struct {
 	// FilesAllowedTypes are the MIME types uploads may have ("image/*" matches a
 	// family); empty allows every type.
 	FilesAllowedTypes []string `json:"files_allowed_types"`
+	// AssetTransform says which image transformations /assets performs: "all", "none"
+	// or "presets" (only AssetPresets, by key).
+	AssetTransform string        `json:"storage_asset_transform"`
+	AssetPresets   []AssetPreset `json:"storage_asset_presets"`
+}
+
+// AssetPreset is a named image transformation (?key= on /assets), as Directus names
+// its fields.
+type AssetPreset struct {
+	Key                string `json:"key"`
+	Fit                string `json:"fit,omitempty"`
+	Width              int    `json:"width,omitempty"`
+	Height             int    `json:"height,omitempty"`
+	Quality            int    `json:"quality,omitempty"`
+	Format             string `json:"format,omitempty"`
+	WithoutEnlargement bool   `json:"withoutEnlargement,omitempty"`
+}
+
+// Bounds of a transformation's parameters.
+const (
+	MaxAssetSide   = 8000
+	MaxAssetPreset = 100
+)
+
+// Fits and formats of image transformations.
+var (
+	AssetFits    = []string{"cover", "contain", "inside", "outside"}
+	AssetFormats = []string{"jpg", "jpeg", "png", "webp"}
+)
+
+// Check refuses a transformation parameter out of range; field names what to blame.
+func (p AssetPreset) Check(field string) error {
+	switch {
+	case p.Width < 0 || p.Width > MaxAssetSide || p.Height < 0 || p.Height > MaxAssetSide:
+		return apierr.InvalidPayload(field, "width and height are 1 to %d pixels", MaxAssetSide)
+	case p.Quality < 0 || p.Quality > 100:
+		return apierr.InvalidPayload(field, "quality is 1 to 100")
+	case p.Fit != "" && !slices.Contains(AssetFits, p.Fit):
+		return apierr.InvalidPayload(field, "fit is one of %s", strings.Join(AssetFits, ", "))
+	case p.Format != "" && !slices.Contains(AssetFormats, p.Format):
+		return apierr.InvalidPayload(field, "format is one of jpg, png, webp")
+	}
+	return nil
 }
 
 // Patch is a change to some settings; nil fields stay as they are.
@@ -53,6 +96,8 @@ type Patch struct {
 	FilesMaxUpload       *int64    `json:"files_max_upload,omitempty"`
 	FilesQuota           *int64    `json:"files_quota,omitempty"`
 	FilesAllowedTypes    *[]string `json:"files_allowed_types,omitempty"`
+	AssetTransform       *string        `json:"storage_asset_transform,omitempty"`
+	AssetPresets         *[]AssetPreset `json:"storage_asset_presets,omitempty"`
 }
 
 // MaxCORSOrigins bounds a tenant's allowed origins.
@@ -86,16 +131,26 @@ func (s *Service) Get(ctx context.Context, tenantID string, db *database.DB) (Se
 	}
 	d := db.Dialect
 	q := d.Quote
-	var name, signup, approval, origins, introspection, location, maxUpload, quota, types any
+	var name, signup, approval, origins, introspection, location, maxUpload, quota, types, transform, presets any
 	err := db.QueryRowContext(ctx, "SELECT "+q("project_name")+", "+q("allow_signup")+", "+q("require_approval")+", "+q("cors_origins")+", "+
-		q("graphql_introspection")+", "+q("storage_default")+", "+q("files_max_upload")+", "+q("files_quota")+", "+q("files_allowed_types")+
-		" FROM "+q("settings")).Scan(&name, &signup, &approval, &origins, &introspection, &location, &maxUpload, &quota, &types)
+		q("graphql_introspection")+", "+q("storage_default")+", "+q("files_max_upload")+", "+q("files_quota")+", "+q("files_allowed_types")+", "+
+		q("storage_asset_transform")+", "+q("storage_asset_presets")+
+		" FROM "+q("settings")).Scan(&name, &signup, &approval, &origins, &introspection, &location, &maxUpload, &quota, &types, &transform, &presets)
 	if err != nil {
 		return Settings{}, fmt.Errorf("read settings: %w", err)
 	}
 	st := Settings{ProjectName: database.Text(name), AllowSignup: database.Bool(signup), RequireApproval: database.Text(approval),
 		GraphQLIntrospection: database.Bool(introspection), CORSOrigins: []string{}, StorageDefault: database.Text(location),
-		FilesMaxUpload: database.Int64(maxUpload), FilesQuota: database.Int64(quota), FilesAllowedTypes: []string{}}
+		FilesMaxUpload: database.Int64(maxUpload), FilesQuota: database.Int64(quota), FilesAllowedTypes: []string{},
+		AssetTransform: database.Text(transform), AssetPresets: []AssetPreset{}}
+	if st.AssetTransform == "" {
+		st.AssetTransform = "all"
+	}
+	if raw := database.Text(presets); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &st.AssetPresets); err != nil {
+			return Settings{}, fmt.Errorf("read settings: storage_asset_presets: %w", err)
+		}
+	}
 	for col, list := range map[string]struct {
 		raw any
 		out *[]string
@@ -160,6 +215,32 @@ func (s *Service) Update(ctx context.Context, tenantID string, db *database.DB, 
 			cols[name] = *v
 		}
 	}
+	if p.AssetTransform != nil {
+		switch *p.AssetTransform {
+		case "all", "none", "presets":
+			cols["storage_asset_transform"] = *p.AssetTransform
+		default:
+			return Settings{}, apierr.InvalidPayload("storage_asset_transform", "storage_asset_transform must be all, none or presets")
+		}
+	}
+	if p.AssetPresets != nil {
+		if len(*p.AssetPresets) > MaxAssetPreset {
+			return Settings{}, apierr.InvalidPayload("storage_asset_presets", "at most %d presets", MaxAssetPreset)
+		}
+		seen := map[string]bool{}
+		for i, pr := range *p.AssetPresets {
+			field := fmt.Sprintf("storage_asset_presets[%d]", i)
+			if !presetKey.MatchString(pr.Key) || seen[pr.Key] {
+				return Settings{}, apierr.InvalidPayload(field, "each preset needs its own key: letters, digits, - and _, at most 64")
+			}
+			seen[pr.Key] = true
+			if err := pr.Check(field); err != nil {
+				return Settings{}, err
+			}
+		}
+		b, _ := json.Marshal(*p.AssetPresets)
+		cols["storage_asset_presets"] = string(b)
+	}
 	if p.FilesAllowedTypes != nil {
 		types, err := TypeList(*p.FilesAllowedTypes)
 		if err != nil {
@@ -219,6 +300,8 @@ func nullable(s string) any {
 	}
 	return s
 }
+
+var presetKey = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // mimePattern is a MIME type ("image/png") or a family ("image/*").
 var mimePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/(\*|[a-z0-9][a-z0-9!#$&^_.+-]{0,126})$`)
