@@ -426,6 +426,35 @@ func TestFilesPermissions(t *testing.T) {
 	}
 }
 
+// TestFilesRealtime: subscribers to strata_files hear of uploads, edits and deletions,
+// within their read rule.
+func TestFilesRealtime(t *testing.T) {
+	n := startNode(t, "sqlite://"+filepath.Join(t.TempDir(), "c.db"), nil)
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	p := "/api/t/acme"
+	ws := n.dial("acme", n.token)
+	ws.send(map[string]any{"type": "subscribe", "collection": "strata_files", "uid": "f", "query": map[string]any{"fields": []string{"title", "type"}}})
+	ws.expect("subscription", "f", "init")
+	_, r := n.upload("POST", p+"/files", field("title", "Hello"), file("hello.txt", []byte("hi")))
+	id := r.get("data.id").(string)
+	if r := ws.expect("subscription", "f", "create"); r.get("data.0.title") != "Hello" || r.get("data.0.type") != "text/plain" {
+		t.Fatalf("create: %s", r)
+	}
+	n.mustCall(200, "PATCH", p+"/files/"+id, map[string]any{"title": "Bye"})
+	if r := ws.expect("subscription", "f", "update"); r.get("data.0.title") != "Bye" {
+		t.Fatalf("update: %s", r)
+	}
+	n.mustCall(204, "DELETE", p+"/files/"+id, nil)
+	if r := ws.expect("subscription", "f", "delete"); r.get("data.0") != id {
+		t.Fatalf("delete: %s", r)
+	}
+	// Identities stay out of reach.
+	ws.send(map[string]any{"type": "subscribe", "collection": "strata_users", "uid": "u"})
+	if r := ws.expect("subscribe", "u", ""); r.get("status") != "error" || r.get("error.code") != "FORBIDDEN" {
+		t.Fatalf("users: %s", r)
+	}
+}
+
 // TestBodyLimitWithStreamedBodies: the server streams bodies larger than the limit (for
 // uploads); every other route still refuses them with 413, with a length or chunked.
 func TestBodyLimitWithStreamedBodies(t *testing.T) {
