@@ -620,8 +620,13 @@ func applyAddRelation(m *Model, c *Change, gen IDGen) error {
 	if target == nil {
 		return fieldErr("target", "table %q does not exist", r.Target)
 	}
-	if target.System || target.Junction {
+	if target.Junction || (target.System && !IsFileTable(target.Name)) {
 		return fieldErr("target", "%q cannot be a relation target", r.Target)
+	}
+	if target.System && (r.Type == OneToMany || r.Inverse != "") {
+		// A relation to files keeps its key on the user's side: the files table gains
+		// no column and no field.
+		return fieldErr("target", "a relation to %s is many_to_one, one_to_one or many_to_many, without an inverse", r.Target)
 	}
 	if err := ValidateIdentifier("name", r.Name); err != nil {
 		return err

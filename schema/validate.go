@@ -38,6 +38,16 @@ var SystemTables = []string{"table_definition", "column_definition", "relation_d
 	"strata_roles", "strata_users", "strata_permissions", "strata_sessions", "strata_api_keys", "migration_resolutions",
 	"strata_files", "strata_folders"}
 
+// FilesTable holds a tenant's files; user tables may relate to it (a file field).
+// FoldersTable holds the folders they are filed in.
+const (
+	FilesTable   = "strata_files"
+	FoldersTable = "strata_folders"
+)
+
+// IsFileTable reports whether a system table may be a relation target: the files.
+func IsFileTable(name string) bool { return name == FilesTable }
+
 // SystemColumns are the columns every table carries.
 var SystemColumns = []string{"id", "owner_id", "created_at", "updated_at"}
 

@@ -489,3 +489,63 @@ func TestBodyLimitWithStreamedBodies(t *testing.T) {
 		t.Fatalf("an upload over the body limit: %d %s", st, r)
 	}
 }
+
+// TestFileFields: a file column is a many-to-one to strata_files and a files column a
+// many-to-many to it; both read and filter through to the files, in REST and GraphQL,
+// within the caller's read rule on strata_files.
+func TestFileFields(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			p := "/api/t/acme"
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "posts", "columns": []any{
+				map[string]any{"name": "title", "type": "string"}, map[string]any{"name": "cover", "type": "file"}}})
+			r := n.mustCall(200, "POST", p+"/tables/posts/columns", map[string]any{"name": "gallery", "type": "files"})
+			if r.get("data.migration.type") != "add_relation" {
+				t.Fatalf("a files column is recorded as the relation it is: %s", r)
+			}
+			_, r = n.upload("POST", p+"/files", file("red.png", pngImage(t, 4, 3)))
+			pic := r.get("data.id").(string)
+			_, r = n.upload("POST", p+"/files", file("notes.txt", []byte("notes")))
+			txt := r.get("data.id").(string)
+			n.mustCall(200, "POST", p+"/items/posts", map[string]any{"title": "with a picture", "cover": pic, "gallery": []string{pic, txt}})
+			n.mustCall(200, "POST", p+"/items/posts", map[string]any{"title": "with notes", "cover": txt})
+
+			r = n.mustCall(200, "GET", p+`/items/posts?fields=title,cover.type,cover.width,gallery.filename_download&sort=title`, nil)
+			if r.get("data.0.cover.type") != "image/png" || r.get("data.0.cover.width") != 4.0 || len(r.get("data.0.gallery").([]any)) != 2 {
+				t.Fatalf("deep fields: %s", r)
+			}
+			r = n.mustCall(200, "GET", p+`/items/posts?fields=title&filter={"cover":{"type":{"_starts_with":"image/"}}}`, nil)
+			if rows := r.get("data").([]any); len(rows) != 1 || r.get("data.0.title") != "with a picture" {
+				t.Fatalf("filter through the file: %s", r)
+			}
+			g := n.mustGQL("acme", `{ posts(sort: ["title"]) { title cover { type } gallery { id } } }`, nil)
+			if g.get("data.posts.0.cover.type") != "image/png" || len(g.get("data.posts.0.gallery").([]any)) != 2 {
+				t.Fatalf("GraphQL: %s", g)
+			}
+			if st, r := n.call("POST", p+"/items/posts", map[string]any{"title": "dangling", "cover": "01a24963-6342-77ae-a930-cd6060291589"}, nil); st != 400 {
+				t.Fatalf("a cover that is no file: %d %s", st, r)
+			}
+			// Deleting a file leaves the posts, without it.
+			n.mustCall(204, "DELETE", p+"/files/"+txt, nil)
+			r = n.mustCall(200, "GET", p+`/items/posts?fields=title,cover,gallery&sort=title`, nil)
+			if r.get("data.1.cover") != nil || len(r.get("data.0.gallery").([]any)) != 1 {
+				t.Fatalf("after deleting a file: %s", r)
+			}
+			// The files' read rule applies through the relation.
+			n.mustCall(200, "PATCH", p+"/settings", map[string]any{"allow_signup": true})
+			user := tenantUser(t, n, "acme", "reader@example.com")
+			authd := roleID(t, n, "acme", "authenticated")
+			n.mustCall(200, "POST", p+"/permissions", map[string]any{"role": authd, "collection": "posts", "action": "read"})
+			if st, _ := user.call("GET", p+"/items/posts?fields=title,cover", nil, nil); st != 200 {
+				t.Fatalf("the key itself: %d", st)
+			}
+			if st, _ := user.call("GET", p+"/items/posts?fields=title,cover.type", nil, nil); st != 403 {
+				t.Fatalf("into files without a rule on them: %d", st)
+			}
+		})
+	}
+}

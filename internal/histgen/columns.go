@@ -7,9 +7,10 @@ import (
 	"unicode/utf8"
 )
 
-// Types lists the column types of the contract.
+// Types lists the column types of the contract that make a column (file and files make
+// a relation to the files table instead).
 var Types = []string{"string", "text", "integer", "bigint", "float", "decimal", "boolean", "date", "datetime", "time",
-	"uuid", "json", "enum", "multi_enum", "email", "url", "phone", "currency", "percent", "file"}
+	"uuid", "json", "enum", "multi_enum", "email", "url", "phone", "currency", "percent"}
 
 // textLike types are stored as strings: any type converts to them, and they convert to
 // any type (PostgreSQL casts through text; tables are empty, so no value can fail).

@@ -69,8 +69,8 @@ type Service struct {
 	MaxPixels     int64
 	MaxTransforms int
 	Now           func() time.Time
-	NewID     func() string
-	Log       *slog.Logger
+	NewID         func() string
+	Log           *slog.Logger
 
 	once  sync.Once
 	slots chan struct{}

@@ -30,6 +30,23 @@ func (in Column) Schema() schema.Column {
 	return c
 }
 
+// TypeFiles is the column type of a many-to-many to the files table; TypeFile (file)
+// is a many-to-one to it. Neither is stored as a column of its own: each becomes the
+// relation it stands for, so the history records the relation.
+const TypeFiles schema.Type = "files"
+
+// FileRelation is the relation a file or files column of table stands for; ok is false
+// for any other column.
+func (in Column) FileRelation(table string) (r schema.Relation, ok bool) {
+	switch in.Type {
+	case schema.TypeFile:
+		return schema.Relation{Table: table, Name: in.Name, Type: schema.ManyToOne, Target: schema.FilesTable, OnDelete: "set_null"}, true
+	case TypeFiles:
+		return schema.Relation{Table: table, Name: in.Name, Type: schema.ManyToMany, Target: schema.FilesTable}, true
+	}
+	return schema.Relation{}, false
+}
+
 type Relation struct {
 	Table    string              `json:"table,omitempty"`
 	Name     string              `json:"name"`

@@ -261,7 +261,7 @@ func Build(m *schema.Model, perms query.Permissions) (*Schema, error) {
 		b.names[n] = true
 	}
 	for i := range m.Tables {
-		if t := &m.Tables[i]; !t.System {
+		if t := &m.Tables[i]; exposed(t) {
 			b.names[t.Name] = true // table types keep their names
 			if b.visible(t) {
 				b.tables = append(b.tables, t)
@@ -506,10 +506,16 @@ func (b *builder) allowed(t *schema.Table, action, field string) bool {
 	return r != nil && r.AllowsField(field)
 }
 
+// exposed reports whether a table can be in a GraphQL schema: every user table, and of
+// the system tables the files and folders (read only), which user tables relate to.
+func exposed(t *schema.Table) bool {
+	return !t.System || t.Name == schema.FilesTable || t.Name == schema.FoldersTable
+}
+
 // visible reports whether t is in the caller's schema: a user table they may read at
 // least one column of (its type would otherwise have no fields).
 func (b *builder) visible(t *schema.Table) bool {
-	if t.System || b.rule(t, access.Read) == nil {
+	if !exposed(t) || b.rule(t, access.Read) == nil {
 		return false
 	}
 	for i := range t.Columns {
@@ -543,6 +549,10 @@ func (b *builder) rootFields(t *schema.Table, q, mu gql.Fields) {
 	aggArgs["groupBy"] = &gql.ArgumentConfig{Type: gql.NewList(gql.String)}
 	q[name+"_aggregated"] = &gql.Field{Type: gql.NewNonNull(gql.NewList(gql.NewNonNull(b.aggregated(t)))), Args: aggArgs, Resolve: resolveAggregated(t)}
 
+	if t.System {
+		// Files are written through /files, which stores their bytes with the row.
+		return
+	}
 	// Mutations for the actions the caller may take. Creates and updates answer with
 	// the rows written, read back, so only tables the caller sees have them (the
 	// others are written through REST).

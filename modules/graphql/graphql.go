@@ -127,7 +127,7 @@ func policyKey(m *schema.Model, perms query.Permissions) string {
 	var b strings.Builder
 	for i := range m.Tables {
 		t := &m.Tables[i]
-		if t.System {
+		if !exposed(t) {
 			continue
 		}
 		for _, action := range access.Actions {

@@ -25,7 +25,7 @@ type RecordsBackend struct {
 
 func (b *RecordsBackend) table(name string) (*schema.Table, error) {
 	t := b.Scope.Model.Table(name)
-	if t == nil || t.System {
+	if t == nil || !exposed(t) {
 		return nil, apierr.NotFound("table %q not found", name)
 	}
 	return t, nil

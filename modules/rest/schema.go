@@ -179,10 +179,14 @@ func (a *API) myPermissions(c *fiber.Ctx) error {
 // applied by the caller once the table exists).
 func createTableChange(in tableInput) (schema.Change, error) {
 	t := &schema.Table{Name: in.Name, Description: in.Description, DisplayTemplate: in.DisplayTemplate}
+	ch := schema.Change{Type: schema.CreateTable, Create: t}
 	for _, ci := range in.Columns {
+		if r, ok := ci.FileRelation(in.Name); ok {
+			ch.Relations = append(ch.Relations, r)
+			continue
+		}
 		t.Columns = append(t.Columns, ci.Schema())
 	}
-	ch := schema.Change{Type: schema.CreateTable, Create: t}
 	for _, ri := range in.Relations {
 		ch.Relations = append(ch.Relations, ri.Schema())
 	}
@@ -299,8 +303,14 @@ func (a *API) addColumn(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	col := in.Schema()
-	res, err := a.apply(c, schema.Change{Type: schema.AddColumn, Table: c.Params("table"), Def: &col})
+	change := schema.Change{Type: schema.AddColumn, Table: c.Params("table")}
+	if r, ok := in.FileRelation(c.Params("table")); ok {
+		change = schema.Change{Type: schema.AddRelation, Relation: &r}
+	} else {
+		col := in.Schema()
+		change.Def = &col
+	}
+	res, err := a.apply(c, change)
 	if err != nil {
 		return err
 	}

@@ -87,15 +87,15 @@ func (p AssetPreset) Check(field string) error {
 
 // Patch is a change to some settings; nil fields stay as they are.
 type Patch struct {
-	ProjectName          *string   `json:"project_name,omitempty"`
-	AllowSignup          *bool     `json:"allow_signup,omitempty"`
-	RequireApproval      *string   `json:"require_approval,omitempty"`
-	CORSOrigins          *[]string `json:"cors_origins,omitempty"`
-	GraphQLIntrospection *bool     `json:"graphql_introspection,omitempty"`
-	StorageDefault       *string   `json:"storage_default,omitempty"`
-	FilesMaxUpload       *int64    `json:"files_max_upload,omitempty"`
-	FilesQuota           *int64    `json:"files_quota,omitempty"`
-	FilesAllowedTypes    *[]string `json:"files_allowed_types,omitempty"`
+	ProjectName          *string        `json:"project_name,omitempty"`
+	AllowSignup          *bool          `json:"allow_signup,omitempty"`
+	RequireApproval      *string        `json:"require_approval,omitempty"`
+	CORSOrigins          *[]string      `json:"cors_origins,omitempty"`
+	GraphQLIntrospection *bool          `json:"graphql_introspection,omitempty"`
+	StorageDefault       *string        `json:"storage_default,omitempty"`
+	FilesMaxUpload       *int64         `json:"files_max_upload,omitempty"`
+	FilesQuota           *int64         `json:"files_quota,omitempty"`
+	FilesAllowedTypes    *[]string      `json:"files_allowed_types,omitempty"`
 	AssetTransform       *string        `json:"storage_asset_transform,omitempty"`
 	AssetPresets         *[]AssetPreset `json:"storage_asset_presets,omitempty"`
 }
