@@ -6,8 +6,11 @@
 //    row of 50 rows created at once (the SDK takes one message per wait, so frames that
 //    land in one socket read were lost to it).
 // 2. REST: readItems with fields, sort, aggregate and groupBy answer as Directus does.
+// 3. Files: uploadFiles, readFiles, readAssetRaw (with a transformation) and deleteFile.
 // Any failure exits non-zero.
-import { createDirectus, rest, realtime, staticToken, readItems, aggregate } from '@directus/sdk';
+import {
+  createDirectus, rest, realtime, staticToken, readItems, aggregate, uploadFiles, readFiles, readAssetRaw, deleteFile,
+} from '@directus/sdk';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { startStrata } from './server.mjs';
 
@@ -16,6 +19,9 @@ import { startStrata } from './server.mjs';
 const WebSocketImpl = globalThis.WebSocket ?? NodeWebSocket;
 
 const password = 'Sdk-pass-123!';
+
+// A 40×30 PNG.
+const PNG_40x30 = 'iVBORw0KGgoAAAANSUhEUgAAACgAAAAeCAIAAADRv8uKAAAElklEQVR42u3VEcIyMACA4WEQDINgEATBIAiCQRAOgnAQhIMgHHSAQQcYhMEgDIYvBDtAMAyCYRD8HeOH7wQPPkIIloKj4CbogplgL7gImmAs2ArOgioYCtaCk6AIvoKF4CDIgrdgKtgJkuApGAk2gih4CAaClSAI7oKPYC7wgqvgJZgIhLAsLUfLzdItM8vecrE0y9iytZwt1TK0rC0nS7F8LQvLwZItb8vUsrMky9Mysmws0fKwDCwrS7DcLR/L3OItV8vLMrE/OLFMHBO3RE/MEvvEJdES48Q2cU7UxDCxTpwSJfFNLBKHRE68E9PELpESz8QosUnExCMxSKwSIXFPfBLzhE9cE6/EJP3gzrJz7Nw6vTPr7DuXTuuMO9vOuVM7w866c+qUzrez6Bw6ufPuTDu7Tuo8O6POphM7j86gs+qEzr3z6cw7vnPtvDqT/oMNS8PRcDN0w8ywN1wMzTA2bA1nQzUMDWvDyVAMX8PCcDBkw9swNewMyfA0jAwbQzQ8DAPDyhAMd8PHMDd4w9XwMkzMD44sI8fILdIjs8g+com0yDiyjZwjNTKMrCOnSIl8I4vIIZIj78g0soukyDMyimwiMfKIDCKrSIjcI5/IPOIj18grMok/uLFsHBu3Rm/MGvvGpdEa48a2cW7UxrCxbpwapfFtLBqHRm68G9PGrpEaz8aosWnExqMxaKwaoXFvfBrzhm9cG6/GpP1gzVJz1Nw0XTPT7DUXTdOMNVvNWVM1Q81ac9IUzVez0Bw0WfPWTDU7TdI8NSPNRhM1D81As9IEzV3z0cw1XnPVvDQT/YMDy8AxcAv0wCywD1wCLTAObAPnQA0MA+vAKVAC38AicAjkwDswDewCKfAMjAKbQAw8AoPAKhAC98AnMA/4wDXwCkzCD64sK8fKrdIrs8q+cqm0yriyrZwrtTKsrCunSql8K4vKoZIr78q0squkyrMyqmwqsfKoDCqrSqjcK5/KvOIr18qrMqk/WLFUHBU3RVfMFHvFRdEUY8VWcVZUxVCxVpwURfFVLBQHRVa8FVPFTpEUT8VIsVFExUMxUKwUQXFXfBRzhVdcFS/FRP1gz9Jz9Nw83TPz7D0XT/OMPVvP2VM9Q8/ac/IUz9ez8Bw82fP2TD07T/I8PSPPxhM9D8/As/IEz93z8cw93nP1vDwT/4MLy8KxcCv0wqywL1wKrTAubAvnQi0MC+vCqVAK38KicCjkwrswLewKqfAsjAqbQiw8CoPCqhAK98KnMC/4wrXwKkzKD5YsJUfJTdIlM8lecpE0yViylZwlVTKUrCUnSZF8JQvJQZIlb8lUspMkyVMykmwkUfKQDCQrSZDcJR/JXOIlV8lLMpE/2LF0HB03R3fMHHvHxdEcY8fWcXZUx9CxdpwcxfF1LBwHR3a8HVPHzpEcT8fIsXFEx8MxcKwcwXF3fBxzh3dcHS/HxP3gzDJzzNwyPTPL7DOXTMuMM9vMOVMzw8w6c8qUzDezyBwyOfPOTDO7TMo8M6PMJhMzj8wgs8qEzD3zycwzPnPNvDKT/IP/Pv77+O/jv4//Pv77+H/7+B/TqinZEg7R3AAAAABJRU5ErkJggg==';
 const { base, port, stop } = await startStrata(password, 'strata-sdk-');
 
 const fail = (msg) => {
@@ -90,6 +96,31 @@ try {
     fail(`aggregate with groupBy: ${JSON.stringify(sums)}`);
   }
   console.log('rest: readItems and aggregate with groupBy answer as Directus does');
+
+  // 3. Files, as the SDK's docs upload them: a FormData with the fields before the file.
+  const picture = Buffer.from(PNG_40x30, 'base64');
+  const form = new FormData();
+  form.append('title', 'A picture');
+  form.append('file', new Blob([picture], { type: 'image/png' }), 'picture.png');
+  const uploaded = await client.request(uploadFiles(form));
+  if (uploaded?.title !== 'A picture' || uploaded.type !== 'image/png' || uploaded.width !== 40 || uploaded.height !== 30 || uploaded.filesize !== picture.length) {
+    fail(`uploadFiles: ${JSON.stringify(uploaded)}`);
+  }
+  const listed = await client.request(readFiles({ fields: ['id', 'filename_download'], filter: { type: { _starts_with: 'image/' } } }));
+  if (listed.length !== 1 || listed[0].id !== uploaded.id || listed[0].filename_download !== 'picture.png') {
+    fail(`readFiles: ${JSON.stringify(listed)}`);
+  }
+  const bytesOf = async (stream) => Buffer.from(await new Response(stream).arrayBuffer());
+  const original = await bytesOf(await client.request(readAssetRaw(uploaded.id)));
+  if (!original.equals(picture)) fail(`readAssetRaw: ${original.length} bytes, not the ${picture.length} uploaded`);
+  const thumb = await bytesOf(await client.request(readAssetRaw(uploaded.id, { width: 20, height: 10, fit: 'cover', format: 'png' })));
+  // A PNG's width and height are the big-endian words at bytes 16 and 20.
+  if (thumb.readUInt32BE(16) !== 20 || thumb.readUInt32BE(20) !== 10) {
+    fail(`readAssetRaw with a transformation: ${thumb.readUInt32BE(16)}×${thumb.readUInt32BE(20)}, want 20×10`);
+  }
+  await client.request(deleteFile(uploaded.id));
+  if ((await client.request(readFiles({ fields: ['id'] }))).length !== 0) fail('deleteFile: the file is still listed');
+  console.log('files: uploadFiles, readFiles, readAssetRaw with a transformation and deleteFile work unmodified');
 } catch (e) {
   console.error(e);
   code = 1;
