@@ -77,6 +77,10 @@ type Config struct {
 	// (STRATA_ASSETS_MAX_CONCURRENT, default the number of CPUs).
 	AssetsMaxPixels     int64
 	AssetsMaxConcurrent int
+	// FilesImportPrivate lets POST /files/import fetch from private and loopback
+	// addresses (STRATA_FILES_IMPORT_PRIVATE, default false: a tenant admin's allowed
+	// host must not lead into the platform's network).
+	FilesImportPrivate bool
 	// S3 is the s3 location: STRATA_STORAGE_S3_BUCKET, _REGION, _ENDPOINT (an S3-compatible
 	// store's URL; empty: AWS), _KEY, _SECRET, _FORCE_PATH_STYLE (true for most stores
 	// that are not AWS) and _ROOT (a key prefix, to share a bucket).
@@ -214,6 +218,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	for _, name := range c.StorageLocations {
 		if name != "local" && name != "s3" {
 			return c, fmt.Errorf("STRATA_STORAGE_LOCATIONS: unknown location %q (local and s3 are known)", name)
+		}
+	}
+	if v := getenv("STRATA_FILES_IMPORT_PRIVATE"); v != "" {
+		if c.FilesImportPrivate, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("STRATA_FILES_IMPORT_PRIVATE must be true or false")
 		}
 	}
 	c.S3 = storage.S3Config{Bucket: getenv("STRATA_STORAGE_S3_BUCKET"), Region: get("STRATA_STORAGE_S3_REGION", "us-east-1"),

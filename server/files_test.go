@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -547,5 +548,59 @@ func TestFileFields(t *testing.T) {
 				t.Fatalf("into files without a rule on them: %d", st)
 			}
 		})
+	}
+}
+
+// TestFilesImport: POST /files/import fetches only from the tenant's allowed hosts, never
+// from inside the platform's network unless the node allows it, and follows redirects
+// only to allowed hosts.
+func TestFilesImport(t *testing.T) {
+	pic := pngImage(t, 6, 4)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/pic.png":
+			_, _ = w.Write(pic)
+		case "/away":
+			http.Redirect(w, r, "http://localhost:1/elsewhere.png", http.StatusFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer origin.Close()
+	host := strings.TrimPrefix(origin.URL, "http://")
+	hostname := strings.Split(host, ":")[0]
+	for _, private := range []bool{false, true} {
+		env := map[string]string{"STRATA_FILES_IMPORT_PRIVATE": fmt.Sprint(private)}
+		n := startNode(t, "sqlite://"+filepath.Join(t.TempDir(), "c.db"), env)
+		n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+		p := "/api/t/acme"
+		body := map[string]any{"url": origin.URL + "/pic.png", "data": map[string]any{"title": "Imported"}}
+		if st, r := n.call("POST", p+"/files/import", body, nil); st != 403 {
+			t.Fatalf("no allowed hosts: %d %s", st, r)
+		}
+		n.mustCall(200, "PATCH", p+"/settings", map[string]any{"files_import_hosts": []string{hostname}})
+		st, r := n.call("POST", p+"/files/import", body, nil)
+		if !private {
+			// The host is allowed, but it is this machine: refused when connecting.
+			if st != 502 || !strings.Contains(r.String(), "inside this network") {
+				t.Fatalf("an allowed host on a private address: %d %s", st, r)
+			}
+			continue
+		}
+		if st != 200 || r.get("data.title") != "Imported" || r.get("data.type") != "image/png" || r.get("data.width") != 6.0 ||
+			r.get("data.filename_download") != "pic.png" {
+			t.Fatalf("import: %d %s", st, r)
+		}
+		if resp, got := n.raw("GET", p+"/assets/"+r.get("data.id").(string), nil); resp.StatusCode != 200 || !bytes.Equal(got, pic) {
+			t.Fatalf("imported bytes: %d", resp.StatusCode)
+		}
+		if st, r := n.call("POST", p+"/files/import", map[string]any{"url": origin.URL + "/away"}, nil); st != 502 || !strings.Contains(r.String(), "not an allowed host") {
+			t.Fatalf("a redirect to another host: %d %s", st, r)
+		}
+		for _, bad := range []string{"file:///etc/passwd", "http://user:pw@" + host + "/pic.png", "gopher://" + host} {
+			if st, _ := n.call("POST", p+"/files/import", map[string]any{"url": bad}, nil); st != 400 {
+				t.Fatalf("%s: %d", bad, st)
+			}
+		}
 	}
 }

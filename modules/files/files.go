@@ -68,6 +68,9 @@ type Service struct {
 	// then are answered 503.
 	MaxPixels     int64
 	MaxTransforms int
+	// ImportPrivate lets /files/import reach private and loopback addresses
+	// (STRATA_FILES_IMPORT_PRIVATE; for a platform whose file servers are internal).
+	ImportPrivate bool
 	Now           func() time.Time
 	NewID         func() string
 	Log           *slog.Logger

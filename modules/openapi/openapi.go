@@ -238,6 +238,9 @@ func filePaths(paths obj, t *schema.Table) {
 	patch["requestBody"] = obj{"required": true, "content": obj{"application/json": obj{"schema": ref(t.Name + "_input")},
 		"multipart/form-data": form["content"].(obj)["multipart/form-data"]}}
 	paths["/files"], paths["/files/{id}"] = list, one
+	paths["/files/import"] = obj{"post": op("import_file", "Fetch a file from a URL on one of the hosts the setting files_import_hosts allows", []any{param("fields")},
+		jsonBody(obj{"type": "object", "required": []string{"url"}, "properties": obj{"url": obj{"type": "string", "format": "uri"}, "data": ref(t.Name + "_input")}}),
+		obj{"200": okData(ref(t.Name), false), "403": obj{"description": "The host is not allowed"}, "502": obj{"description": "The URL could not be fetched"}})}
 	q := func(name, desc string, s obj) obj {
 		return obj{"name": name, "in": "query", "description": desc, "schema": s}
 	}

@@ -138,6 +138,26 @@ func (a *API) uploadFiles(c *fiber.Ctx) error {
 	return a.answerFiles(c, sc, ids, n > 1)
 }
 
+// importFile is POST /files/import {url, data?}.
+func (a *API) importFile(c *fiber.Ctx) error {
+	sc, err := a.scope(c)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		URL  string         `json:"url"`
+		Data map[string]any `json:"data"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	id, err := a.Files.Import(c.UserContext(), sc, in.URL, in.Data)
+	if err != nil {
+		return err
+	}
+	return a.answerFiles(c, sc, []string{id}, false)
+}
+
 // answerFiles reads files back as the caller may see them.
 func (a *API) answerFiles(c *fiber.Ctx, sc *records.Scope, ids []string, many bool) error {
 	t := sc.Model.Table(files.Table)

@@ -161,6 +161,7 @@ func (a *API) Mount(app *fiber.App) {
 	// change as other requests are.
 	filesTable, folders := systemRoute(files.Table), systemRoute(files.Folders)
 	t.Post("/files", a.uploadFiles)
+	t.Post("/files/import", a.importFile)
 	t.Get("/files", filesTable, a.onNewModel(a.listItems))
 	t.Patch("/files", a.onNewModel(a.patchFiles))
 	t.Delete("/files", a.onNewModel(a.deleteFiles))

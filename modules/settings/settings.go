@@ -40,6 +40,9 @@ type Settings struct {
 	// FilesAllowedTypes are the MIME types uploads may have ("image/*" matches a
 	// family); empty allows every type.
 	FilesAllowedTypes []string `json:"files_allowed_types"`
+	// FilesImportHosts are the hosts POST /files/import may fetch from ("*.example.com"
+	// matches its subdomains); empty: none.
+	FilesImportHosts []string `json:"files_import_hosts"`
 	// AssetTransform says which image transformations /assets performs: "all", "none"
 	// or "presets" (only AssetPresets, by key).
 	AssetTransform string        `json:"storage_asset_transform"`
@@ -96,6 +99,7 @@ type Patch struct {
 	FilesMaxUpload       *int64         `json:"files_max_upload,omitempty"`
 	FilesQuota           *int64         `json:"files_quota,omitempty"`
 	FilesAllowedTypes    *[]string      `json:"files_allowed_types,omitempty"`
+	FilesImportHosts     *[]string      `json:"files_import_hosts,omitempty"`
 	AssetTransform       *string        `json:"storage_asset_transform,omitempty"`
 	AssetPresets         *[]AssetPreset `json:"storage_asset_presets,omitempty"`
 }
@@ -131,17 +135,17 @@ func (s *Service) Get(ctx context.Context, tenantID string, db *database.DB) (Se
 	}
 	d := db.Dialect
 	q := d.Quote
-	var name, signup, approval, origins, introspection, location, maxUpload, quota, types, transform, presets any
+	var name, signup, approval, origins, introspection, location, maxUpload, quota, types, transform, presets, hosts any
 	err := db.QueryRowContext(ctx, "SELECT "+q("project_name")+", "+q("allow_signup")+", "+q("require_approval")+", "+q("cors_origins")+", "+
 		q("graphql_introspection")+", "+q("storage_default")+", "+q("files_max_upload")+", "+q("files_quota")+", "+q("files_allowed_types")+", "+
-		q("storage_asset_transform")+", "+q("storage_asset_presets")+
-		" FROM "+q("settings")).Scan(&name, &signup, &approval, &origins, &introspection, &location, &maxUpload, &quota, &types, &transform, &presets)
+		q("storage_asset_transform")+", "+q("storage_asset_presets")+", "+q("files_import_hosts")+
+		" FROM "+q("settings")).Scan(&name, &signup, &approval, &origins, &introspection, &location, &maxUpload, &quota, &types, &transform, &presets, &hosts)
 	if err != nil {
 		return Settings{}, fmt.Errorf("read settings: %w", err)
 	}
 	st := Settings{ProjectName: database.Text(name), AllowSignup: database.Bool(signup), RequireApproval: database.Text(approval),
 		GraphQLIntrospection: database.Bool(introspection), CORSOrigins: []string{}, StorageDefault: database.Text(location),
-		FilesMaxUpload: database.Int64(maxUpload), FilesQuota: database.Int64(quota), FilesAllowedTypes: []string{},
+		FilesMaxUpload: database.Int64(maxUpload), FilesQuota: database.Int64(quota), FilesAllowedTypes: []string{}, FilesImportHosts: []string{},
 		AssetTransform: database.Text(transform), AssetPresets: []AssetPreset{}}
 	if st.AssetTransform == "" {
 		st.AssetTransform = "all"
@@ -154,7 +158,7 @@ func (s *Service) Get(ctx context.Context, tenantID string, db *database.DB) (Se
 	for col, list := range map[string]struct {
 		raw any
 		out *[]string
-	}{"cors_origins": {origins, &st.CORSOrigins}, "files_allowed_types": {types, &st.FilesAllowedTypes}} {
+	}{"cors_origins": {origins, &st.CORSOrigins}, "files_allowed_types": {types, &st.FilesAllowedTypes}, "files_import_hosts": {hosts, &st.FilesImportHosts}} {
 		if raw := database.Text(list.raw); raw != "" {
 			if err := json.Unmarshal([]byte(raw), list.out); err != nil {
 				return Settings{}, fmt.Errorf("read settings: %s: %w", col, err)
@@ -241,6 +245,14 @@ func (s *Service) Update(ctx context.Context, tenantID string, db *database.DB, 
 		b, _ := json.Marshal(*p.AssetPresets)
 		cols["storage_asset_presets"] = string(b)
 	}
+	if p.FilesImportHosts != nil {
+		hosts, err := HostList(*p.FilesImportHosts)
+		if err != nil {
+			return Settings{}, err
+		}
+		b, _ := json.Marshal(hosts)
+		cols["files_import_hosts"] = string(b)
+	}
 	if p.FilesAllowedTypes != nil {
 		types, err := TypeList(*p.FilesAllowedTypes)
 		if err != nil {
@@ -322,6 +334,37 @@ func TypeList(in []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+var hostPattern = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]{0,62})?(\.[a-z0-9]([a-z0-9-]{0,62})?)*$`)
+
+// HostList checks the hosts files may be imported from, in lower case.
+func HostList(in []string) ([]string, error) {
+	if len(in) > 100 {
+		return nil, apierr.InvalidPayload("files_import_hosts", "at most 100 hosts")
+	}
+	out := make([]string, 0, len(in))
+	for _, h := range in {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if len(h) > 253 || !hostPattern.MatchString(h) {
+			return nil, apierr.InvalidPayload("files_import_hosts", "%q is not a host name: write files.example.com, or *.example.com for its subdomains", h)
+		}
+		if !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// AllowsImportFrom reports whether files may be imported from host.
+func (st Settings) AllowsImportFrom(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, h := range st.FilesImportHosts {
+		if h == host || (strings.HasPrefix(h, "*.") && strings.HasSuffix(host, h[1:])) {
+			return true
+		}
+	}
+	return false
 }
 
 // AllowsType reports whether a file of MIME type mime may be uploaded.

@@ -41,3 +41,24 @@ func TestOriginList(t *testing.T) {
 		t.Error("more than the bound of origins accepted")
 	}
 }
+
+func TestImportHosts(t *testing.T) {
+	hosts, err := HostList([]string{"Files.Example.com", "*.cdn.example.org", "files.example.com"})
+	if err != nil || len(hosts) != 2 {
+		t.Fatalf("%v %v", hosts, err)
+	}
+	st := Settings{FilesImportHosts: hosts}
+	for host, ok := range map[string]bool{
+		"files.example.com": true, "FILES.example.com.": true, "a.cdn.example.org": true, "cdn.example.org": false,
+		"evilcdn.example.org": false, "example.com": false, "files.example.com.evil.net": false,
+	} {
+		if st.AllowsImportFrom(host) != ok {
+			t.Errorf("%s: want %v", host, ok)
+		}
+	}
+	for _, bad := range []string{"http://x.com", "x.com/path", "*", "a..b", "user@x.com", "x.com:80"} {
+		if _, err := HostList([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
