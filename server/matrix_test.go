@@ -17,8 +17,10 @@ type matrixCase struct {
 	method string
 	path   string // below /api/t/acme; {A} and {B} are alice's and bob's notes
 	body   any
-	want   map[string]int
-	read   func(t *testing.T, caller string, r reply)
+	// headers, when set, go with the request (a multipart body's content type).
+	headers map[string]string
+	want    map[string]int
+	read    func(t *testing.T, caller string, r reply)
 }
 
 func every(status int) map[string]int {
@@ -95,6 +97,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			noteA := callers["alice"].mustCall(200, "POST", p+"/items/notes", map[string]any{"text": "alice's"}).get("data.id").(string)
 			noteB := callers["bob"].mustCall(200, "POST", p+"/items/notes", map[string]any{"text": "bob's"}).get("data.id").(string)
 			someUser := callers["alice"].mustCall(200, "GET", p+"/users/me", nil).get("data.id").(string)
+			_, up := platform.upload("POST", p+"/files", file("admin.txt", []byte("the admin's file")))
+			fileID := up.get("data.id").(string)
+			form, formType := multipartBody(t, map[string]string{"upload.txt": "uploaded"})
 
 			ownNotes := map[string][]string{"alice": {"alice's"}, "bob": {"bob's"}, "tenant_admin": {"alice's", "bob's"}, "platform": {"alice's", "bob's"}, "api_key": nil}
 			cases := []matrixCase{
@@ -145,6 +150,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 				{name: "trash", method: "GET", path: "/trash", want: adminOnly(200)},
 				{name: "openapi", method: "GET", path: "/openapi.json", want: adminOnly(200)},
 				{name: "users", method: "GET", path: "/users", want: adminOnly(200)},
+				// Files: no rule on strata_files, so only admins.
+				// Reads answer an anonymous caller 403, as item reads do (Directus's answer).
+				{name: "list files", method: "GET", path: "/files", want: with(adminOnly(200), "anonymous", 403)},
+				{name: "read a file", method: "GET", path: "/files/{F}", want: with(adminOnly(200), "anonymous", 403)},
+				{name: "read an asset", method: "GET", path: "/assets/{F}", want: with(adminOnly(200), "anonymous", 403)},
+				{name: "upload a file", method: "POST", path: "/files", body: form, headers: map[string]string{"Content-Type": formType}, want: adminOnly(200)},
+				{name: "edit a file", method: "PATCH", path: "/files/{F}", body: map[string]any{"title": "renamed"}, want: adminOnly(200)},
+				{name: "list folders", method: "GET", path: "/folders", want: with(adminOnly(200), "anonymous", 403)},
 				{name: "one user", method: "GET", path: "/users/" + someUser, want: adminOnly(200)},
 				{name: "roles", method: "GET", path: "/roles", want: adminOnly(200)},
 				{name: "permissions", method: "GET", path: "/permissions", want: adminOnly(200)},
@@ -281,9 +294,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 					if !ok || want == 0 {
 						continue // a destructive cell whose outcome the later cases rely on
 					}
-					path := strings.NewReplacer("{A}", noteA, "{B}", noteB).Replace(c.path)
+					path := strings.NewReplacer("{A}", noteA, "{B}", noteB, "{F}", fileID).Replace(c.path)
 					body := c.body
-					if body != nil {
+					if s, ok := body.(string); ok && c.headers != nil {
+						body = s // sent as it is
+					} else if body != nil {
 						raw := strings.NewReplacer("{A}", noteA, "{B}", noteB).Replace(mustJSONString(body))
 						body = raw
 					}
@@ -294,7 +309,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 					case strings.HasPrefix(path, "../"):
 						full = "/api/t/" + strings.TrimPrefix(path, "../")
 					}
-					st, r := callers[who].call(c.method, full, body, nil)
+					st, r := callers[who].call(c.method, full, body, c.headers)
 					if strings.HasSuffix(path, "/graphql") {
 						st = graphqlStatus(st, r)
 					}

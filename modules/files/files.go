@@ -561,9 +561,6 @@ func (s *Service) Find(ctx context.Context, sc *records.Scope, id string) (*Obje
 	if !schema.IsUUID(id) {
 		return nil, apierr.NotFound("file %q not found", id)
 	}
-	if _, err := records.Rule(sc.Caller, Table, access.Read); err != nil {
-		return nil, err
-	}
 	rows, err := s.Records.Read(ctx, sc, t, map[string][]string{"fields": {"id"}}, []string{id})
 	if err != nil {
 		return nil, err
