@@ -245,7 +245,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	api.Files = &files.Service{Records: api.Records, Locations: locations, Settings: co.settings, MaxUpload: cfg.FilesMaxUpload,
-		Quota: cfg.FilesQuota, MaxPixels: cfg.AssetsMaxPixels, MaxTransforms: cfg.AssetsMaxConcurrent, ImportPrivate: cfg.FilesImportPrivate, Now: time.Now, NewID: newID, Log: log}
+		Quota: cfg.FilesQuota, MaxPixels: cfg.AssetsMaxPixels, MaxTransforms: cfg.AssetsMaxConcurrent, ImportPrivate: cfg.FilesImportPrivate, CacheTTL: cfg.CacheTTL, Now: time.Now, NewID: newID, Log: log}
 	api.Mount(app)
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })

@@ -52,6 +52,7 @@ func main() {
 	serve := flag.String("serve", "", "internal: serve this directory with net/http on -addr")
 	addr := flag.String("addr", "", "internal: the address for -serve")
 	upload := flag.Int64("upload", 1<<30, "bytes of the large upload (0: skip)")
+	profile := flag.String("profile", "", "write a CPU profile of the Strata node during its first /assets round to this file")
 	flag.Parse()
 	if *serve != "" {
 		fmt.Fprintln(os.Stderr, http.ListenAndServe(*addr, http.FileServer(http.Dir(*serve))))
@@ -59,7 +60,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *rounds, *duration, *conns, *cache, *upload); err != nil {
+	if err := run(ctx, *rounds, *duration, *conns, *cache, *upload, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "files bench:", err)
 		os.Exit(1)
 	}
@@ -67,7 +68,7 @@ func main() {
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 
-func run(ctx context.Context, rounds int, dur time.Duration, conns int, cache string, upload int64) error {
+func run(ctx context.Context, rounds int, dur time.Duration, conns int, cache string, upload int64, profile string) error {
 	tmp, err := os.MkdirTemp("", "strata-files-bench-")
 	if err != nil {
 		return err
@@ -155,6 +156,9 @@ func run(ctx context.Context, rounds int, dur time.Duration, conns int, cache st
 		for _, set := range [][]target{originals, thumbs} {
 			for i := range set {
 				t := set[(i+round)%len(set)]
+				if profile != "" && round == 0 && strings.HasPrefix(t.name, "Strata") {
+					go saveProfile(env.PprofAddr, dur, profile+"."+strconv.Itoa(len(results)))
+				}
 				s := benchkit.ClosedLoop(ctx, hc, conns, dur, func() *http.Request { r, _ := http.NewRequest("GET", t.url, nil); return r })
 				results[t.name] = append(results[t.name], s)
 				logf("round %d %-38s %8.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d", round+1, t.name, s.RPS, s.P50, s.P99, s.Errors)
@@ -279,6 +283,21 @@ func strataUploadFrom(c *benchkit.Client, api, name string, body io.Reader) (str
 		return "", fmt.Errorf("upload %s: %d %s", name, resp.StatusCode, b)
 	}
 	return out.Data.ID, nil
+}
+
+// saveProfile writes a CPU profile of the node taken over most of dur.
+func saveProfile(addr string, dur time.Duration, path string) {
+	secs := max(1, int(dur.Seconds())-1)
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
+	if err != nil {
+		logf("profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		logf("profile: %v", err)
+	}
 }
 
 // peakRSS is a process's peak resident memory in KiB (Linux).
