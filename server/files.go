@@ -36,7 +36,7 @@ func openStorage(cfg Config) (*storage.Locations, error) {
 }
 
 // uploadRoutes read their bodies as streams, bounded by the files' own limits.
-var uploadRoutes = regexp.MustCompile(`^/api/t/[^/]+/files(/[0-9a-fA-F-]{36})?$`)
+var uploadRoutes = regexp.MustCompile(`^/api/t/[^/]+/files(/[0-9a-fA-F-]{36}|/tus/[0-9a-fA-F-]{36})?$`)
 
 // boundBody holds every request but uploads to the body limit. The server streams
 // bodies larger than the limit instead of refusing them (uploads need that); here a

@@ -81,6 +81,8 @@ type Service struct {
 	slots chan struct{}
 	// variants remembers the sizes of stored transformations.
 	variants cache.TTL[int64]
+	// uploads serialises the chunks of each resumable upload on this node.
+	uploads uploadLocks
 	// objects remembers where files' bytes are, for CacheTTL.
 	objects  cache.TTL[Object]
 	CacheTTL time.Duration

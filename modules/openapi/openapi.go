@@ -241,6 +241,21 @@ func filePaths(paths obj, t *schema.Table) {
 	paths["/files/import"] = obj{"post": op("import_file", "Fetch a file from a URL on one of the hosts the setting files_import_hosts allows", []any{param("fields")},
 		jsonBody(obj{"type": "object", "required": []string{"url"}, "properties": obj{"url": obj{"type": "string", "format": "uri"}, "data": ref(t.Name + "_input")}}),
 		obj{"200": okData(ref(t.Name), false), "403": obj{"description": "The host is not allowed"}, "502": obj{"description": "The URL could not be fetched"}})}
+	hdr := func(name, desc string) obj {
+		return obj{"name": name, "in": "header", "required": true, "description": desc, "schema": obj{"type": "string"}}
+	}
+	tusVersion := hdr("Tus-Resumable", "1.0.0")
+	paths["/files/tus"] = obj{
+		"options": op("tus_options", "The tus protocol this server speaks (1.0.0; creation, termination)", nil, nil, obj{"204": obj{"description": "Tus-Version, Tus-Extension, Tus-Max-Size"}}),
+		"post": op("tus_create", "Start a resumable upload (tus creation): Upload-Length, and Upload-Metadata with filename and the file's fields", []any{tusVersion,
+			hdr("Upload-Length", "The upload's size in bytes"), obj{"name": "Upload-Metadata", "in": "header", "schema": obj{"type": "string"}}}, nil,
+			obj{"201": obj{"description": "Created; Location is the upload's URL"}, "413": obj{"description": "Larger than the upload limit"}, "507": obj{"description": "Over the quota"}})}
+	paths["/files/tus/{id}"] = obj{"parameters": []any{obj{"name": "id", "in": "path", "required": true, "schema": obj{"type": "string", "format": "uuid"}}},
+		"head": op("tus_offset", "How far a resumable upload is: Upload-Offset, Upload-Length, and Strata-File-Id once complete", []any{tusVersion}, nil, obj{"200": obj{"description": "The upload's state"}}),
+		"patch": op("tus_chunk", "Send the next chunk from Upload-Offset; the last one makes the file (Strata-File-Id)", []any{tusVersion, hdr("Upload-Offset", "Where the chunk starts")},
+			obj{"required": true, "content": obj{"application/offset+octet-stream": obj{"schema": obj{"type": "string", "format": "binary"}}}},
+			obj{"204": obj{"description": "Stored; Upload-Offset is the new offset"}, "409": obj{"description": "The upload is at another offset"}}),
+		"delete": op("tus_terminate", "Abandon a resumable upload", []any{tusVersion}, nil, obj{"204": obj{"description": "Removed"}})}
 	q := func(name, desc string, s obj) obj {
 		return obj{"name": name, "in": "query", "description": desc, "schema": s}
 	}

@@ -36,9 +36,12 @@ func (a *API) cors(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderAccessControlAllowOrigin, origin)
 		c.Set(fiber.HeaderAccessControlAllowCredentials, "true")
 		c.Vary(fiber.HeaderOrigin)
+		// What browsers may read: the asset validators and ranges, and the state of a
+		// resumable upload (tus).
+		c.Set(fiber.HeaderAccessControlExposeHeaders, "ETag, Content-Range, Content-Disposition, Location, Upload-Offset, Upload-Length, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Strata-File-Id")
 		if c.Method() == fiber.MethodOptions {
-			c.Set(fiber.HeaderAccessControlAllowMethods, "GET, POST, PATCH, DELETE, OPTIONS")
-			c.Set(fiber.HeaderAccessControlAllowHeaders, "Authorization, Content-Type, X-Schema-Confirm-Hash, X-Schema-Confirm-Token")
+			c.Set(fiber.HeaderAccessControlAllowMethods, "GET, HEAD, POST, PATCH, DELETE, OPTIONS")
+			c.Set(fiber.HeaderAccessControlAllowHeaders, "Authorization, Content-Type, Range, If-None-Match, X-Schema-Confirm-Hash, X-Schema-Confirm-Token, Tus-Resumable, Upload-Length, Upload-Metadata, Upload-Offset")
 			c.Set(fiber.HeaderAccessControlMaxAge, "600")
 			return c.SendStatus(fiber.StatusNoContent)
 		}
