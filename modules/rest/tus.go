@@ -151,4 +151,3 @@ func (a *API) tusDelete(c *fiber.Ctx) error {
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
-
