@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { root, startStrata } from './server.mjs';
+import { PNG_40x30 } from './fixtures.mjs';
 
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
@@ -502,6 +503,35 @@ try {
   if (!user.url().endsWith('#/t/acme/data/posts')) throw new Error(`a user on an admin address lands on ${user.url()}`);
   await userContext.close();
 
+  step('the file library');
+  await page.goto(base + '/#/t/acme/files');
+  await page.getByRole('heading', { name: 'Files' }).waitFor();
+  await page.getByLabel('Folder name').fill('Pictures');
+  await page.getByRole('button', { name: 'Create folder' }).click();
+  await page.getByRole('navigation', { name: 'Folders' }).getByRole('button', { name: 'Pictures' }).click();
+  await page.getByLabel('Upload files', { exact: true }).setInputFiles([
+    { name: 'red.png', mimeType: 'image/png', buffer: Buffer.from(PNG_40x30, 'base64') },
+    { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('some notes') },
+  ]);
+  await page.getByRole('status').getByText('Uploaded 2 files.').waitFor();
+  // The picture's thumbnail is a 160×160 transformation of it.
+  const thumb = page.getByRole('list', { name: 'Files' }).locator('img').first();
+  await thumb.waitFor();
+  await page.waitForFunction(() => document.querySelector('ul.grid img')?.complete);
+  const natural = await thumb.evaluate((img) => `${img.naturalWidth}x${img.naturalHeight}`);
+  if (natural !== '160x160') throw new Error(`the thumbnail is ${natural}`);
+  await page.getByRole('button', { name: /^Red \(image\/png/ }).click();
+  await page.getByLabel('Title').fill('Crimson');
+  await page.getByRole('form', { name: 'Edit the file' }).getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('status').getByText('Saved.').waitFor();
+  await page.getByRole('button', { name: /^Crimson \(image\/png/ }).waitFor();
+  await page.screenshot({ path: join(shots, 'files.png') });
+  await audit(page, 'file library');
+  await page.getByRole('button', { name: 'Delete file' }).click();
+  await page.getByRole('alertdialog', { name: 'Delete the file' }).getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('status').getByText('Deleted Crimson.').waitFor();
+  if (await page.getByRole('button', { name: /^Crimson/ }).count()) throw new Error('the deleted file is still listed');
+
   step('phone width');
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + '/#/t/acme/tables/posts');
@@ -509,7 +539,7 @@ try {
   await page.screenshot({ path: join(shots, 'phone.png') });
   // At phone width the page itself never scrolls sideways: wide tables scroll inside
   // their own boxes.
-  for (const screen of ['#/', '#/t/acme/tables/posts', '#/t/acme/data/posts', '#/t/acme/migrations', '#/t/acme/access', '#/t/acme/api']) {
+  for (const screen of ['#/', '#/t/acme/tables/posts', '#/t/acme/data/posts', '#/t/acme/files', '#/t/acme/migrations', '#/t/acme/access', '#/t/acme/api']) {
     await page.goto(`${base}/${screen}`);
     await page.locator('main h1, main h2').first().waitFor();
     await page.waitForLoadState('networkidle');

@@ -17,6 +17,7 @@ import { WebSocket as NodeWebSocket } from 'ws';
 import * as tus from 'tus-js-client';
 import { randomBytes } from 'node:crypto';
 import { startStrata } from './server.mjs';
+import { PNG_40x30 } from './fixtures.mjs';
 
 // Node 22 has a WebSocket of its own; before it, the SDK's documented way is `ws`. Both
 // hand every frame of one socket read to their listeners in a row, as browsers do.
@@ -24,8 +25,6 @@ const WebSocketImpl = globalThis.WebSocket ?? NodeWebSocket;
 
 const password = 'Sdk-pass-123!';
 
-// A 40×30 PNG.
-const PNG_40x30 = 'iVBORw0KGgoAAAANSUhEUgAAACgAAAAeCAIAAADRv8uKAAAElklEQVR42u3VEcIyMACA4WEQDINgEATBIAiCQRAOgnAQhIMgHHSAQQcYhMEgDIYvBDtAMAyCYRD8HeOH7wQPPkIIloKj4CbogplgL7gImmAs2ArOgioYCtaCk6AIvoKF4CDIgrdgKtgJkuApGAk2gih4CAaClSAI7oKPYC7wgqvgJZgIhLAsLUfLzdItM8vecrE0y9iytZwt1TK0rC0nS7F8LQvLwZItb8vUsrMky9Mysmws0fKwDCwrS7DcLR/L3OItV8vLMrE/OLFMHBO3RE/MEvvEJdES48Q2cU7UxDCxTpwSJfFNLBKHRE68E9PELpESz8QosUnExCMxSKwSIXFPfBLzhE9cE6/EJP3gzrJz7Nw6vTPr7DuXTuuMO9vOuVM7w866c+qUzrez6Bw6ufPuTDu7Tuo8O6POphM7j86gs+qEzr3z6cw7vnPtvDqT/oMNS8PRcDN0w8ywN1wMzTA2bA1nQzUMDWvDyVAMX8PCcDBkw9swNewMyfA0jAwbQzQ8DAPDyhAMd8PHMDd4w9XwMkzMD44sI8fILdIjs8g+com0yDiyjZwjNTKMrCOnSIl8I4vIIZIj78g0soukyDMyimwiMfKIDCKrSIjcI5/IPOIj18grMok/uLFsHBu3Rm/MGvvGpdEa48a2cW7UxrCxbpwapfFtLBqHRm68G9PGrpEaz8aosWnExqMxaKwaoXFvfBrzhm9cG6/GpP1gzVJz1Nw0XTPT7DUXTdOMNVvNWVM1Q81ac9IUzVez0Bw0WfPWTDU7TdI8NSPNRhM1D81As9IEzV3z0cw1XnPVvDQT/YMDy8AxcAv0wCywD1wCLTAObAPnQA0MA+vAKVAC38AicAjkwDswDewCKfAMjAKbQAw8AoPAKhAC98AnMA/4wDXwCkzCD64sK8fKrdIrs8q+cqm0yriyrZwrtTKsrCunSql8K4vKoZIr78q0squkyrMyqmwqsfKoDCqrSqjcK5/KvOIr18qrMqk/WLFUHBU3RVfMFHvFRdEUY8VWcVZUxVCxVpwURfFVLBQHRVa8FVPFTpEUT8VIsVFExUMxUKwUQXFXfBRzhVdcFS/FRP1gz9Jz9Nw83TPz7D0XT/OMPVvP2VM9Q8/ac/IUz9ez8Bw82fP2TD07T/I8PSPPxhM9D8/As/IEz93z8cw93nP1vDwT/4MLy8KxcCv0wqywL1wKrTAubAvnQi0MC+vCqVAK38KicCjkwrswLewKqfAsjAqbQiw8CoPCqhAK98KnMC/4wrXwKkzKD5YsJUfJTdIlM8lecpE0yViylZwlVTKUrCUnSZF8JQvJQZIlb8lUspMkyVMykmwkUfKQDCQrSZDcJR/JXOIlV8lLMpE/2LF0HB03R3fMHHvHxdEcY8fWcXZUx9CxdpwcxfF1LBwHR3a8HVPHzpEcT8fIsXFEx8MxcKwcwXF3fBxzh3dcHS/HxP3gzDJzzNwyPTPL7DOXTMuMM9vMOVMzw8w6c8qUzDezyBwyOfPOTDO7TMo8M6PMJhMzj8wgs8qEzD3zycwzPnPNvDKT/IP/Pv77+O/jv4//Pv77+H/7+B/TqinZEg7R3AAAAABJRU5ErkJggg==';
 const { base, port, stop } = await startStrata(password, 'strata-sdk-');
 
 const fail = (msg) => {
