@@ -532,6 +532,28 @@ try {
   await page.getByRole('status').getByText('Deleted Crimson.').waitFor();
   if (await page.getByRole('button', { name: /^Crimson/ }).count()) throw new Error('the deleted file is still listed');
 
+  step('a file field: picked from the library, a thumbnail in the grid');
+  await page.evaluate(async () => {
+    const s = JSON.parse(localStorage.getItem('strata.session'));
+    const r = await fetch('/api/t/acme/tables', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${s.access}` },
+      body: JSON.stringify({ name: 'albums', columns: [{ name: 'name', type: 'string' }, { name: 'cover', type: 'file' }] }),
+    });
+    if (!r.ok) throw new Error(`create albums: ${r.status}`);
+  });
+  await page.getByLabel('Upload files', { exact: true }).setInputFiles([{ name: 'sunset.png', mimeType: 'image/png', buffer: Buffer.from(PNG_40x30, 'base64') }]);
+  await page.getByRole('status').getByText('Uploaded sunset.png.').waitFor();
+  await page.goto(base + '/#/t/acme/data/albums');
+  await page.locator('input[name="new-name"]').fill('Holidays');
+  await page.locator('select[name="new-cover"]').selectOption({ label: 'Sunset' });
+  await page.getByRole('button', { name: 'Add row' }).click();
+  const cover = page.getByRole('table', { name: 'Rows of albums' }).getByRole('img', { name: 'Sunset' });
+  await cover.waitFor();
+  await page.waitForFunction(() => [...document.querySelectorAll('.thumbs img')].every((i) => i.complete && i.naturalWidth === 40));
+  await page.screenshot({ path: join(shots, 'data-files.png') });
+  await audit(page, 'data grid with a file field');
+
   step('phone width');
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + '/#/t/acme/tables/posts');
