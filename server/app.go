@@ -50,6 +50,7 @@ type App struct {
 	GeneratedAdminPassword string
 	cfg                    Config
 	log                    *slog.Logger
+	purges                 *files.Purges
 	// metrics is /metrics, for ServeMetrics; metricsSrv is its server once started.
 	metrics    http.Handler
 	metricsSrv atomic.Pointer[http.Server]
@@ -66,6 +67,7 @@ type core struct {
 	tenants   *tenant.Registry
 	settings  *settings.Service
 	bus       bus.Bus
+	purges    *files.Purges
 }
 
 // openCore opens the control database and wires the modules that work on tenants.
@@ -107,7 +109,8 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		// than the query; idle ones are closed after MaxIdleTime.
 		Pool: database.Pool{MaxOpen: cfg.TenantPoolMax, MaxIdle: cfg.TenantPoolMax, MaxIdleTime: min(5*time.Minute, cfg.TenantIdleTimeout)},
 	})
-	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, settings: settingsSvc, bus: clusterBus}
+	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, settings: settingsSvc, bus: clusterBus,
+		purges: &files.Purges{Control: control, Log: log}}
 	// The control database's own tables are versioned steps run under a cluster-wide
 	// lock: nodes booting together on an empty database take turns.
 	if err := database.MigrateControl(ctx, control, []database.ControlStep{
@@ -118,6 +121,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		{Version: 5, Name: "tenant account version", Up: tenants.AddAccountVersion},
 		{Version: 6, Name: "tenant system version", Up: tenants.AddSystemVersion},
 		{Version: 7, Name: "tenant sandbox source", Up: tenants.AddSandboxOf},
+		{Version: 8, Name: "storage purges of deleted tenants", Up: co.purges.EnsureSchema},
 	}); err != nil {
 		co.close()
 		return nil, err
@@ -246,11 +250,13 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	api.Files = &files.Service{Records: api.Records, Locations: locations, Settings: co.settings, MaxUpload: cfg.FilesMaxUpload,
 		Quota: cfg.FilesQuota, MaxPixels: cfg.AssetsMaxPixels, MaxTransforms: cfg.AssetsMaxConcurrent, ImportPrivate: cfg.FilesImportPrivate, CacheTTL: cfg.CacheTTL, Now: time.Now, NewID: newID, Log: log}
+	co.purges.Files = api.Files
+	api.Purges = co.purges
 	api.Mount(app)
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })
 
-	return &App{Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Records: api.Records, Files: api.Files, Bus: eventBus, GeneratedAdminPassword: generated, cfg: cfg, log: log, metrics: metrics}, nil
+	return &App{purges: co.purges, Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Records: api.Records, Files: api.Files, Bus: eventBus, GeneratedAdminPassword: generated, cfg: cfg, log: log, metrics: metrics}, nil
 }
 
 func statusOf(err error) int {
@@ -271,6 +277,10 @@ func (a *App) Close() {
 	a.Tenants.Close()
 	a.Control.Close()
 }
+
+// PurgeStorage deletes the objects of deleted tenants now and then every hour, until
+// ctx ends (resuming any purge a node left unfinished).
+func (a *App) PurgeStorage(ctx context.Context) { a.purges.Loop(ctx) }
 
 // PurgeTrashEvery purges the expired trash of the tenants this node has open, every
 // interval until ctx ends.

@@ -76,7 +76,13 @@ func (n *node) upload(method, path string, parts ...formPart) (int, reply) {
 // raw sends a request and answers the response with its body read.
 func (n *node) raw(method, path string, headers map[string]string) (*http.Response, []byte) {
 	n.t.Helper()
-	req, _ := http.NewRequest(method, n.base+path, nil)
+	return n.sendRaw(method, n.base+path, headers, nil)
+}
+
+// sendRaw sends a request to a full URL as the node's token holder.
+func (n *node) sendRaw(method, url string, headers map[string]string, body []byte) (*http.Response, []byte) {
+	n.t.Helper()
+	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
 	if n.token != "" {
 		req.Header.Set("Authorization", "Bearer "+n.token)
 	}
@@ -616,19 +622,7 @@ func TestFilesImport(t *testing.T) {
 // tusCall sends one tus request.
 func (n *node) tusCall(method, url string, headers map[string]string, body []byte) *http.Response {
 	n.t.Helper()
-	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
-	if n.token != "" {
-		req.Header.Set("Authorization", "Bearer "+n.token)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	resp, _ := n.sendRaw(method, url, headers, body)
 	return resp
 }
 
@@ -732,5 +726,52 @@ func TestFilesTus(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDeletedTenantsFilesGo: deleting a tenant deletes its objects in every location,
+// and a purge a node left unfinished is resumed by the next pass.
+func TestDeletedTenantsFilesGo(t *testing.T) {
+	for where, env := range locations(t) {
+		t.Run(where, func(t *testing.T) {
+			n := startNode(t, "sqlite://"+filepath.Join(t.TempDir(), "c.db"), env)
+			gone := n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "gone"}).get("data.id").(string)
+			kept := n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "kept"}).get("data.id").(string)
+			for _, slug := range []string{"gone", "kept"} {
+				_, r := n.upload("POST", "/api/t/"+slug+"/files", file("a.png", pngImage(t, 8, 8)))
+				n.mustCall(200, "GET", "/api/t/"+slug+"/assets/"+r.get("data.id").(string)+"?width=4", nil) // a cached transformation too
+			}
+			_, challenge := n.call("DELETE", "/api/tenants/gone", nil, nil)
+			if st, r := n.call("DELETE", "/api/tenants/gone", nil, confirmHeaders(t, challenge)); st != 204 {
+				t.Fatalf("delete: %d %s", st, r)
+			}
+			b, _ := n.app.Files.Locations.Get(n.app.Files.Locations.Default)
+			left := func(id string) int {
+				objs, err := b.List(context.Background(), id+"/")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(objs)
+			}
+			for deadline := time.Now().Add(10 * time.Second); left(gone) > 0; time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the deleted tenant still has %d objects", left(gone))
+				}
+			}
+			if left(kept) != 2 {
+				t.Fatalf("the other tenant has %d objects, want its file and its transformation", left(kept))
+			}
+			// A purge recorded but not done (a node stopped midway) is done by the next pass.
+			if _, err := b.Put(context.Background(), "leftover/x.bin", strings.NewReader("x")); err != nil {
+				t.Fatal(err)
+			}
+			if err := n.app.purges.Enqueue(context.Background(), "leftover"); err != nil {
+				t.Fatal(err)
+			}
+			n.app.purges.Run(context.Background())
+			if left("leftover") != 0 {
+				t.Fatal("a recorded purge was not resumed")
+			}
+		})
 	}
 }

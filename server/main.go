@@ -106,6 +106,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	errc := make(chan error, 1)
 	go func() { errc <- app.Fiber.Listener(ln) }()
 	go app.PurgeTrashEvery(ctx, time.Hour)
+	go app.PurgeStorage(ctx)
 	if cfg.PprofAddr != "" {
 		go servePprof(cfg.PprofAddr, log)
 	}

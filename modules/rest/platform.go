@@ -130,12 +130,12 @@ func (a *API) deleteTenant(c *fiber.Ctx) error {
 	if err := a.Tenants.Delete(c.UserContext(), t); err != nil {
 		return err
 	}
-	// The tenant's files go in the background: there may be many.
-	go func(ctx context.Context) {
-		if err := a.Files.DeleteTenant(ctx, t.ID); err != nil {
-			a.Log.Error("delete a deleted tenant's files", "tenant", t.Slug, "err", err)
-		}
-	}(context.WithoutCancel(c.UserContext()))
+	// The tenant's files go in the background (there may be many), recorded first so
+	// that a node stopping midway leaves the purge to the next pass.
+	if err := a.Purges.Enqueue(c.UserContext(), t.ID); err != nil {
+		a.Log.Error("record a deleted tenant's storage purge", "tenant", t.Slug, "err", err)
+	}
+	go a.Purges.Run(context.WithoutCancel(c.UserContext()))
 	return c.SendStatus(fiber.StatusNoContent)
 }
 

@@ -60,8 +60,9 @@ type API struct {
 	// Records is the one path for reading and writing rows (items, GraphQL, realtime
 	// reads, data migrations).
 	Records *records.Service
-	// Files stores files' bytes and rows.
+	// Files stores files' bytes and rows; Purges removes deleted tenants' objects.
 	Files    *files.Service
+	Purges   *files.Purges
 	Bus      bus.Bus
 	Limits   Limits
 	CacheTTL time.Duration // trust in the API's own caches (CORS origins) without word from Bus; default 1s

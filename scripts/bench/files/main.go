@@ -37,8 +37,6 @@ import (
 	"strata/scripts/bench/internal/benchkit"
 )
 
-const pocketBaseVersion = "v0.36.8"
-
 type target struct {
 	name, url string
 }
@@ -129,7 +127,7 @@ func run(ctx context.Context, rounds int, dur time.Duration, conns int, cache st
 	}
 
 	logf("starting PocketBase…")
-	pbBin, err := ensurePocketBase(ctx, cache)
+	pbBin, err := benchkit.EnsurePocketBase(ctx, cache, logf)
 	if err != nil {
 		return err
 	}
@@ -313,28 +311,6 @@ func peakRSS(pid int) int64 {
 		}
 	}
 	return -1
-}
-
-// ensurePocketBase installs PocketBase's example program into the cache once (the same
-// place scripts/bench/peers uses).
-func ensurePocketBase(ctx context.Context, cache string) (string, error) {
-	dir := filepath.Join(cache, "pocketbase-"+pocketBaseVersion)
-	bin := filepath.Join(dir, "base")
-	if _, err := os.Stat(filepath.Join(dir, ".installed")); err == nil {
-		return bin, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	pkg := "github.com/pocketbase/pocketbase/examples/base@" + pocketBaseVersion
-	logf("installing PocketBase: go install %s into %s (a few minutes)…", pkg, dir)
-	cmd := exec.CommandContext(ctx, "go", "install", pkg)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go install %s: %v\n%s", pkg, err, out)
-	}
-	return bin, os.WriteFile(filepath.Join(dir, ".installed"), []byte(pkg+"\n"), 0o644)
 }
 
 // startPocketBase starts PocketBase with a public collection holding the photo, and

@@ -18,29 +18,6 @@ import (
 
 // --- installs ---
 
-// ensurePocketBase installs PocketBase's example program into the cache once and returns
-// the binary.
-func ensurePocketBase(ctx context.Context, cache string) (string, error) {
-	dir := filepath.Join(cache, "pocketbase-"+pocketBaseVersion)
-	bin := filepath.Join(dir, "base")
-	if _, err := os.Stat(filepath.Join(dir, ".installed")); err == nil {
-		return bin, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	pkg := "github.com/pocketbase/pocketbase/examples/base@" + pocketBaseVersion
-	logf("installing PocketBase: go install %s into %s (a few minutes)…", pkg, dir)
-	cmd := exec.CommandContext(ctx, "go", "install", pkg)
-	// Outside this module, so its go.mod plays no part.
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go install %s: %v\n%s", pkg, err, out)
-	}
-	return bin, os.WriteFile(filepath.Join(dir, ".installed"), []byte(pkg+"\n"), 0o644)
-}
-
 // ensureDirectus installs Directus with npm into the cache once and returns the folder.
 func ensureDirectus(ctx context.Context, cache string) (string, error) {
 	dir := filepath.Join(cache, "directus-"+directusVersion)

@@ -51,7 +51,7 @@ import (
 
 // The pinned peers.
 const (
-	pocketBaseVersion = "v0.36.8"
+	pocketBaseVersion = benchkit.PocketBaseVersion
 	directusVersion   = "11.3.5"
 )
 
@@ -147,7 +147,7 @@ func run(ctx context.Context, cfg config) error {
 	var pbBin, dxDir string
 	var err error
 	if cfg.only["pocketbase"] {
-		if pbBin, err = ensurePocketBase(ctx, cfg.cache); err != nil {
+		if pbBin, err = benchkit.EnsurePocketBase(ctx, cfg.cache, logf); err != nil {
 			return fmt.Errorf("install PocketBase: %w", err)
 		}
 	}
