@@ -32,6 +32,7 @@ import (
 	"strata/modules/rest"
 	"strata/modules/settings"
 	"strata/modules/tenant"
+	"strata/schema"
 )
 
 // App is one wired Strata node.
@@ -250,6 +251,9 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	api.Files = &files.Service{Records: api.Records, Locations: locations, Settings: co.settings, MaxUpload: cfg.FilesMaxUpload,
 		Quota: cfg.FilesQuota, MaxPixels: cfg.AssetsMaxPixels, MaxTransforms: cfg.AssetsMaxConcurrent, ImportPrivate: cfg.FilesImportPrivate, CacheTTL: cfg.CacheTTL, Now: time.Now, NewID: newID, Log: log}
+	// The folder tree stays whole whichever surface writes files and folders.
+	api.Records.Hooks.BeforeOn = map[string][]func(context.Context, schema.Querier, *records.Write) error{
+		files.Table: {api.Files.KeepFolders}, files.Folders: {api.Files.KeepFolders}}
 	co.purges.Files = api.Files
 	api.Purges = co.purges
 	api.Mount(app)

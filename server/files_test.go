@@ -22,6 +22,7 @@ import (
 	"github.com/gen2brain/webp"
 
 	"strata/internal/testkit"
+	"strata/modules/files"
 )
 
 // pngImage is a w×h PNG.
@@ -724,6 +725,17 @@ func TestFilesTus(t *testing.T) {
 				if resp := n.tusCall("HEAD", abandoned, tus, nil); resp.StatusCode != 404 {
 					t.Fatalf("a terminated upload: %d", resp.StatusCode)
 				}
+				// An upload left unfinished for a day is gone once the next one starts.
+				left := n.tusCall("POST", base, with("Upload-Length", "500"), nil).Header.Get("Location")
+				chunk = func(offset int, part []byte) *http.Response {
+					return n.tusCall("PATCH", left, with("Upload-Offset", fmt.Sprint(offset), "Content-Type", "application/offset+octet-stream"), part)
+				}
+				chunk(0, data[:100])
+				n.app.Files.Now = func() time.Time { return time.Now().Add(files.UploadLifetime + time.Hour) }
+				n.tusCall("POST", base, with("Upload-Length", "500"), nil)
+				if resp := n.tusCall("HEAD", left, tus, nil); resp.StatusCode != 404 {
+					t.Fatalf("an upload left for a day: %d", resp.StatusCode)
+				}
 			})
 		}
 	}
@@ -773,5 +785,41 @@ func TestDeletedTenantsFilesGo(t *testing.T) {
 				t.Fatal("a recorded purge was not resumed")
 			}
 		})
+	}
+}
+
+// TestFolderTree: whichever surface writes, a file's folder and a folder's parent exist,
+// no folder is inside itself, and deleting a folder moves what it held to the top.
+func TestFolderTree(t *testing.T) {
+	n := startNode(t, "sqlite://"+filepath.Join(t.TempDir(), "c.db"), nil)
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	p := "/api/t/acme"
+	a := n.mustCall(200, "POST", p+"/folders", map[string]any{"name": "A"}).get("data.id").(string)
+	b := n.mustCall(200, "POST", p+"/folders", map[string]any{"name": "B", "parent": a}).get("data.id").(string)
+	missing := "01a24963-6342-77ae-a930-cd6060291589"
+	for name, body := range map[string]map[string]any{"into its own child": {"parent": b}, "into itself": {"parent": a}} {
+		if st, r := n.call("PATCH", p+"/folders/"+a, body, nil); st != 400 || r.get("errors.0.extensions.field") != "parent" {
+			t.Fatalf("a folder %s: %d %s", name, st, r)
+		}
+	}
+	if st, _ := n.call("POST", p+"/folders", map[string]any{"name": "C", "parent": missing}, nil); st != 400 {
+		t.Fatalf("a parent that does not exist: %d", st)
+	}
+	_, r := n.upload("POST", p+"/files", field("folder", b), file("x.txt", []byte("x")))
+	f := r.get("data.id").(string)
+	if r.get("data.folder") != b {
+		t.Fatalf("uploaded into a folder: %s", r)
+	}
+	if st, _ := n.call("PATCH", p+"/files/"+f, map[string]any{"folder": missing}, nil); st != 400 {
+		t.Fatalf("a file into a folder that does not exist: %d", st)
+	}
+	n.mustCall(204, "DELETE", p+"/folders/"+b, nil)
+	if r := n.mustCall(200, "GET", p+"/files/"+f, nil); r.get("data.folder") != nil {
+		t.Fatalf("a deleted folder's file: %s", r)
+	}
+	c := n.mustCall(200, "POST", p+"/folders", map[string]any{"name": "C", "parent": a}).get("data.id").(string)
+	n.mustCall(204, "DELETE", p+"/folders/"+a, nil)
+	if r := n.mustCall(200, "GET", p+"/folders/"+c, nil); r.get("data.parent") != nil {
+		t.Fatalf("a deleted folder's folder: %s", r)
 	}
 }

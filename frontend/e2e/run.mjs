@@ -553,6 +553,14 @@ try {
   await page.waitForFunction(() => [...document.querySelectorAll('.thumbs img')].every((i) => i.complete && i.naturalWidth === 40));
   await page.screenshot({ path: join(shots, 'data-files.png') });
   await audit(page, 'data grid with a file field');
+  // The row editor uploads a new file into the field.
+  await page.getByRole('button', { name: 'Edit row' }).click();
+  const editorDialog = page.getByRole('dialog');
+  await editorDialog.getByLabel('Upload a new file for cover').setInputFiles([{ name: 'beach.png', mimeType: 'image/png', buffer: Buffer.from(PNG_40x30, 'base64') }]);
+  await page.waitForFunction(() => document.querySelector('select[name="edit-cover"] option:checked')?.textContent === 'Beach');
+  await audit(page, 'row editor with a file field');
+  await editorDialog.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('table', { name: 'Rows of albums' }).getByRole('img', { name: 'Beach' }).waitFor();
 
   step('phone width');
   await page.setViewportSize({ width: 390, height: 844 });

@@ -14,3 +14,15 @@ func TestPublicOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestUploadLocksForget(t *testing.T) {
+	var l uploadLocks
+	unlock := l.lock("a")
+	done := make(chan bool)
+	go func() { u := l.lock("a"); u(); done <- true }()
+	unlock()
+	<-done
+	if len(l.m) != 0 {
+		t.Fatalf("locks of finished uploads are kept: %d", len(l.m))
+	}
+}

@@ -46,22 +46,35 @@ func uploadPrefix(tenantID, id string) string { return tenantID + "/uploads/" + 
 // uploadLocks serialises the chunks of one upload on this node.
 type uploadLocks struct {
 	mu sync.Mutex
-	m  map[string]*sync.Mutex
+	m  map[string]*uploadLock
+}
+
+type uploadLock struct {
+	sync.Mutex
+	users int
 }
 
 func (l *uploadLocks) lock(id string) func() {
 	l.mu.Lock()
 	if l.m == nil {
-		l.m = map[string]*sync.Mutex{}
+		l.m = map[string]*uploadLock{}
 	}
 	m := l.m[id]
 	if m == nil {
-		m = &sync.Mutex{}
+		m = &uploadLock{}
 		l.m[id] = m
 	}
+	m.users++
 	l.mu.Unlock()
 	m.Lock()
-	return m.Unlock
+	return func() {
+		m.Unlock()
+		l.mu.Lock()
+		if m.users--; m.users == 0 {
+			delete(l.m, id) // no one waits: the map keeps only uploads under way
+		}
+		l.mu.Unlock()
+	}
 }
 
 // callerKey names who may continue an upload: its creator.
@@ -113,7 +126,46 @@ func (s *Service) StartUpload(ctx context.Context, sc *records.Scope, length int
 	}
 	r := &Resumable{ID: uuid.NewString(), Length: length, Filename: SafeName(filename), Fields: fields, Location: s.Locations.Default,
 		Owner: callerKey(sc), Created: s.Now().UTC()}
-	return r, s.saveUpload(ctx, sc, r)
+	if err := s.saveUpload(ctx, sc, r); err != nil {
+		return nil, err
+	}
+	s.expireUploads(context.WithoutCancel(ctx), sc)
+	return r, nil
+}
+
+// UploadLifetime is how long an unfinished resumable upload is kept.
+const UploadLifetime = 24 * time.Hour
+
+// expireUploads removes the tenant's resumable uploads left unfinished for longer than
+// UploadLifetime (and finished ones' records as old): each new upload tidies its
+// tenant's.
+func (s *Service) expireUploads(ctx context.Context, sc *records.Scope) {
+	b, err := s.Locations.Get(s.Locations.Default)
+	if err != nil {
+		return
+	}
+	objs, err := b.List(ctx, sc.TenantID+"/uploads/")
+	if err != nil {
+		s.Log.Warn("files: list resumable uploads", "err", err)
+		return
+	}
+	stale := map[string]bool{}
+	fresh := map[string]bool{}
+	for _, o := range objs {
+		id := strings.SplitN(strings.TrimPrefix(o.Key, sc.TenantID+"/uploads/"), "/", 2)[0]
+		if s.Now().Sub(o.ModTime) > UploadLifetime {
+			stale[id] = true
+		} else {
+			fresh[id] = true
+		}
+	}
+	for id := range stale {
+		if !fresh[id] {
+			if err := b.DeletePrefix(ctx, uploadPrefix(sc.TenantID, id)); err != nil {
+				s.Log.Warn("files: expire a resumable upload", "upload", id, "err", err)
+			}
+		}
+	}
 }
 
 func (s *Service) saveUpload(ctx context.Context, sc *records.Scope, r *Resumable) error {

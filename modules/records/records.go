@@ -84,6 +84,14 @@ type Write struct {
 type Hooks struct {
 	Before []func(ctx context.Context, q schema.Querier, w *Write) error
 	After  []func(ctx context.Context, w *Write)
+	// BeforeOn are before hooks of some tables only (by name), run after Before: a
+	// table without any writes a single row without a transaction.
+	BeforeOn map[string][]func(ctx context.Context, q schema.Querier, w *Write) error
+}
+
+// hooked reports whether writes to t have before hooks (and so need a transaction).
+func (h *Hooks) hooked(t *schema.Table) bool {
+	return len(h.Before) > 0 || len(h.BeforeOn[t.Name]) > 0
 }
 
 // Service reads and writes rows.
@@ -192,7 +200,7 @@ func (s *Service) CreateSet(ctx context.Context, sc *Scope, t *schema.Table, obj
 	// pass the create rule, or a write hooks see, is all or nothing in a transaction.
 	var exec schema.Querier = sc.Q(nil)
 	var tx *sql.Tx
-	if len(objects) > 1 || g.cond != nil || linking || len(s.Hooks.Before) > 0 {
+	if len(objects) > 1 || g.cond != nil || linking || s.Hooks.hooked(t) {
 		if tx, err = sc.DB.BeginTx(ctx, nil); err != nil {
 			return nil, err
 		}
@@ -378,6 +386,11 @@ func (s *Service) After(ctx context.Context, w *Write) {
 
 func (s *Service) before(ctx context.Context, q schema.Querier, w *Write) error {
 	for _, h := range s.Hooks.Before {
+		if err := h(ctx, q, w); err != nil {
+			return err
+		}
+	}
+	for _, h := range s.Hooks.BeforeOn[w.Table.Name] {
 		if err := h(ctx, q, w); err != nil {
 			return err
 		}
