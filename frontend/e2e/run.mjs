@@ -530,7 +530,9 @@ try {
   await page.getByRole('button', { name: 'Delete file' }).click();
   await page.getByRole('alertdialog', { name: 'Delete the file' }).getByRole('button', { name: 'Delete' }).click();
   await page.getByRole('status').getByText('Deleted Crimson.').waitFor();
-  if (await page.getByRole('button', { name: /^Crimson/ }).count()) throw new Error('the deleted file is still listed');
+  await page.getByRole('button', { name: /^Crimson/ }).waitFor({ state: 'detached', timeout: 5000 }).catch(() => {
+    throw new Error('the deleted file is still listed');
+  });
 
   step('a file field: picked from the library, a thumbnail in the grid');
   await page.evaluate(async () => {
