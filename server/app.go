@@ -165,8 +165,8 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	app := fiber.New(fiber.Config{
 		AppName:               "strata",
 		BodyLimit:             cfg.BodyLimit,
-		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          60 * time.Second,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           120 * time.Second,
 		DisableStartupMessage: true,
 		// fasthttp reuses request buffers: without this, a string read from a request

@@ -60,6 +60,11 @@ type Config struct {
 	RefreshTTL     time.Duration // STRATA_REFRESH_TTL, default 7d
 	RefreshReuse   time.Duration // STRATA_REFRESH_REUSE_INTERVAL, default 10s: a rotated refresh token reused this soon gets the same new pair (two tabs); later, revokes the session; 0s: never
 	ShutdownGrace  time.Duration // STRATA_SHUTDOWN_GRACE, default 15s
+	// ReadTimeout and WriteTimeout bound reading a request and writing an answer
+	// (STRATA_READ_TIMEOUT, default 30s; STRATA_WRITE_TIMEOUT, default 60s); file
+	// uploads and downloads are bounded by a minute without progress instead.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
 	// StorageLocations names the storage locations files may go to
 	// (STRATA_STORAGE_LOCATIONS, default local); the first is the default.
 	StorageLocations []string
@@ -194,7 +199,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}{
 		{"STRATA_TRASH_RETENTION", "7d", &c.TrashRetention}, {"STRATA_CONFIRM_TTL", "5m", &c.ConfirmTTL},
 		{"STRATA_ACCESS_TTL", "15m", &c.AccessTTL}, {"STRATA_REFRESH_TTL", "7d", &c.RefreshTTL}, {"STRATA_REFRESH_REUSE_INTERVAL", "10s", &c.RefreshReuse}, {"STRATA_CACHE_TTL", "1s", &c.CacheTTL},
-		{"STRATA_SHUTDOWN_GRACE", "15s", &c.ShutdownGrace}, {"STRATA_TEST_STEP_DELAY", "0s", &c.TestStepDelay},
+		{"STRATA_SHUTDOWN_GRACE", "15s", &c.ShutdownGrace}, {"STRATA_READ_TIMEOUT", "30s", &c.ReadTimeout}, {"STRATA_WRITE_TIMEOUT", "60s", &c.WriteTimeout}, {"STRATA_TEST_STEP_DELAY", "0s", &c.TestStepDelay},
 		{"STRATA_LOGIN_WINDOW", "15m", &c.LoginWindow}, {"STRATA_WS_HEARTBEAT", "30s", &c.WSHeartbeat},
 		{"STRATA_WS_AUTH_TIMEOUT", "10s", &c.WSAuthTimeout}, {"STRATA_CUSTOM_SQL_TIMEOUT", "30s", &c.CustomSQLTimeout},
 		{"STRATA_TENANT_IDLE_TIMEOUT", "10m", &c.TenantIdleTimeout}, {"STRATA_WS_FRAME_GAP", "20ms", &c.WSFrameGap},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -821,5 +822,67 @@ func TestFolderTree(t *testing.T) {
 	n.mustCall(204, "DELETE", p+"/folders/"+a, nil)
 	if r := n.mustCall(200, "GET", p+"/folders/"+c, nil); r.get("data.parent") != nil {
 		t.Fatalf("a deleted folder's folder: %s", r)
+	}
+}
+
+// slowReader hands out its bytes with a pause before each chunk of them.
+type slowReader struct {
+	r     io.Reader
+	chunk int
+	pause time.Duration
+	left  int // of the current chunk
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	if s.left == 0 {
+		time.Sleep(s.pause)
+		s.left = s.chunk
+	}
+	n, err := s.r.Read(p[:min(len(p), s.left)])
+	s.left -= n
+	return n, err
+}
+
+// TestSlowTransfersOutlastTheTimeouts: the server's read and write timeouts bound whole
+// requests; an upload or a download that keeps moving outlasts them.
+func TestSlowTransfersOutlastTheTimeouts(t *testing.T) {
+	n := startNode(t, "sqlite://"+filepath.Join(t.TempDir(), "c.db"), map[string]string{"STRATA_READ_TIMEOUT": "1s", "STRATA_WRITE_TIMEOUT": "1s"})
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	// An upload trickling in over about 2.5 s.
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	part, _ := w.CreateFormFile("file", "slow.bin")
+	payload := bytes.Repeat([]byte{1, 2, 3, 4}, 8<<20/4) // 8 MiB
+	_, _ = part.Write(payload)
+	_ = w.Close()
+	req, _ := http.NewRequest("POST", n.base+"/api/t/acme/files", &slowReader{r: &body, chunk: 1 << 20, pause: 250 * time.Millisecond})
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("a slow upload: %v", err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var up struct {
+		Data struct {
+			ID       string
+			Filesize float64
+		}
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(raw, &up) != nil || up.Data.Filesize != float64(len(payload)) {
+		t.Fatalf("a slow upload: %d %s", resp.StatusCode, raw)
+	}
+	// A download read slowly, over about 2.5 s.
+	req, _ = http.NewRequest("GET", n.base+"/api/t/acme/assets/"+up.Data.ID, nil)
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(&slowReader{r: resp.Body, chunk: 1 << 20, pause: 300 * time.Millisecond})
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("a slow download: %d of %d bytes, %v", len(got), len(payload), err)
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -48,7 +50,7 @@ func uploads(c *fiber.Ctx, each func(files.Upload) error) (int, error) {
 	if err != nil || mediatype != "multipart/form-data" || p["boundary"] == "" {
 		return 0, apierr.InvalidPayload("body", "upload files as multipart/form-data (fields first, then the file); POST /files/import fetches a URL")
 	}
-	mr := multipart.NewReader(c.Context().RequestBodyStream(), p["boundary"])
+	mr := multipart.NewReader(uploadBody(c), p["boundary"])
 	fields := map[string]any{}
 	count, nfields := 0, 0
 	for {
@@ -343,7 +345,8 @@ func (a *API) asset(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Context().SetBodyStream(r, int(n)) // fasthttp closes r once it is sent
+	// fasthttp closes the stream once it is sent; the write deadline moves on with it.
+	c.Context().SetBodyStream(&deadlineReader{r: r, conn: c.Context().Conn(), write: true}, int(n))
 	return nil
 }
 
@@ -426,4 +429,40 @@ func deleteKeys(c *fiber.Ctx) ([]string, error) {
 		return nil, err
 	}
 	return in.Keys, nil
+}
+
+// streamIdle is how long a streamed upload or download may stall before the connection
+// is given up: the server's read and write timeouts bound whole requests, which a large
+// file on a slow link outlasts, so these streams push the deadline on as bytes move.
+const streamIdle = time.Minute
+
+// deadlineReader moves a connection's read (or write) deadline on at each read.
+type deadlineReader struct {
+	r     io.Reader
+	conn  net.Conn
+	write bool
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	at := time.Now().Add(streamIdle)
+	if d.write {
+		_ = d.conn.SetWriteDeadline(at)
+	} else {
+		_ = d.conn.SetReadDeadline(at)
+	}
+	return d.r.Read(p)
+}
+
+// Close closes the wrapped reader when it can be closed (fasthttp closes a response
+// body stream once sent).
+func (d *deadlineReader) Close() error {
+	if c, ok := d.r.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// uploadBody is the request body as it streams in, for as long as it keeps moving.
+func uploadBody(c *fiber.Ctx) io.Reader {
+	return &deadlineReader{r: c.Context().RequestBodyStream(), conn: c.Context().Conn()}
 }

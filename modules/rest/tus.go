@@ -124,7 +124,7 @@ func (a *API) tusPatch(c *fiber.Ctx) error {
 	if err != nil {
 		return closeAfter(c, err)
 	}
-	r, err := a.Files.WriteChunk(c.UserContext(), sc, c.Params("id"), offset, c.Context().RequestBodyStream())
+	r, err := a.Files.WriteChunk(c.UserContext(), sc, c.Params("id"), offset, uploadBody(c))
 	var oe *files.OffsetError
 	if errors.As(err, &oe) {
 		c.Set("Upload-Offset", strconv.FormatInt(oe.Offset, 10))
