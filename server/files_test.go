@@ -886,3 +886,36 @@ func TestSlowTransfersOutlastTheTimeouts(t *testing.T) {
 		t.Fatalf("a slow download: %d of %d bytes, %v", len(got), len(payload), err)
 	}
 }
+
+// TestStorageLocations: with several locations, a file goes to the tenant's default
+// (storage_default), or to the one its upload names, and is served from there.
+func TestStorageLocations(t *testing.T) {
+	env := locations(t)["s3"]
+	env["STRATA_STORAGE_LOCATIONS"] = "local,s3"
+	n := startNode(t, "sqlite://"+filepath.Join(t.TempDir(), "c.db"), env)
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	p := "/api/t/acme"
+	check := func(r reply, want string) {
+		t.Helper()
+		id, _ := r.get("data.id").(string)
+		if r.get("data.storage") != want || id == "" {
+			t.Fatalf("stored in %v, want %s: %s", r.get("data.storage"), want, r)
+		}
+		if resp, body := n.raw("GET", p+"/assets/"+id, nil); resp.StatusCode != 200 || string(body) != want {
+			t.Fatalf("served from %s: %d %q", want, resp.StatusCode, body)
+		}
+	}
+	_, r := n.upload("POST", p+"/files", file("a.txt", []byte("local")))
+	check(r, "local")
+	n.mustCall(200, "PATCH", p+"/settings", map[string]any{"storage_default": "s3"})
+	_, r = n.upload("POST", p+"/files", file("b.txt", []byte("s3")))
+	check(r, "s3")
+	_, r = n.upload("POST", p+"/files", field("storage", "local"), file("c.txt", []byte("local")))
+	check(r, "local")
+	if st, r := n.upload("POST", p+"/files", field("storage", "ftp"), file("d.txt", []byte("x"))); st != 400 || r.get("errors.0.extensions.field") != "storage" {
+		t.Fatalf("an unknown location: %d %s", st, r)
+	}
+	if st, r := n.call("PATCH", p+"/settings", map[string]any{"storage_default": "ftp"}, nil); st != 400 || r.get("errors.0.extensions.field") != "storage_default" {
+		t.Fatalf("an unknown default location: %d %s", st, r)
+	}
+}

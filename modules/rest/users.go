@@ -2,6 +2,8 @@ package rest
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -321,6 +323,9 @@ func (a *API) patchSettings(c *fiber.Ctx) error {
 	var in settings.Patch
 	if err := decode(c, &in); err != nil {
 		return err
+	}
+	if in.StorageDefault != nil && *in.StorageDefault != "" && !slices.Contains(a.Files.Locations.Names(), *in.StorageDefault) {
+		return apierr.InvalidPayload("storage_default", "storage_default must name a configured location: %s", strings.Join(a.Files.Locations.Names(), ", "))
 	}
 	tc := tenantOf(c)
 	st, err := a.Settings.Update(c.UserContext(), tc.t.ID, tc.db, in)
