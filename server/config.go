@@ -62,7 +62,8 @@ type Config struct {
 	ShutdownGrace  time.Duration // STRATA_SHUTDOWN_GRACE, default 15s
 	// ReadTimeout and WriteTimeout bound reading a request and writing an answer
 	// (STRATA_READ_TIMEOUT, default 30s; STRATA_WRITE_TIMEOUT, default 60s); file
-	// uploads and downloads are bounded by a minute without progress instead.
+	// uploads are bounded by a minute without progress instead, downloads by a minute
+	// plus their size at 64 KiB/s.
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	// StorageLocations names the storage locations files may go to

@@ -883,7 +883,7 @@ func TestSlowTransfersOutlastTheTimeouts(t *testing.T) {
 	got, err := io.ReadAll(&slowReader{r: resp.Body, chunk: 1 << 20, pause: 300 * time.Millisecond})
 	resp.Body.Close()
 	if err != nil || !bytes.Equal(got, payload) {
-		t.Fatalf("a slow download: %d of %d bytes, %v", len(got), len(payload), err)
+		t.Fatalf("a slow download: %d %v, %d of %d bytes, %v: %.300q", resp.StatusCode, resp.Header, len(got), len(payload), err, got)
 	}
 }
 

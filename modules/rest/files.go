@@ -345,8 +345,8 @@ func (a *API) asset(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	// fasthttp closes the stream once it is sent; the write deadline moves on with it.
-	c.Context().SetBodyStream(&deadlineReader{r: r, conn: c.Context().Conn(), write: true}, int(n))
+	// fasthttp closes the stream once it is sent.
+	c.Context().SetBodyStream(&sendBody{r: r, conn: c.Context().Conn(), size: n}, int(n))
 	return nil
 }
 
@@ -431,32 +431,50 @@ func deleteKeys(c *fiber.Ctx) ([]string, error) {
 	return in.Keys, nil
 }
 
-// streamIdle is how long a streamed upload or download may stall before the connection
-// is given up: the server's read and write timeouts bound whole requests, which a large
-// file on a slow link outlasts, so these streams push the deadline on as bytes move.
+// streamIdle is how long a streamed upload may stall before the connection is given
+// up: the server's read and write timeouts bound whole requests, which a large file on
+// a slow link outlasts, so uploads push the deadline on as bytes move, and downloads
+// get time in proportion to their size.
 const streamIdle = time.Minute
 
-// deadlineReader moves a connection's read (or write) deadline on at each read.
+// deadlineReader moves a connection's read deadline on at each read.
 type deadlineReader struct {
-	r     io.Reader
-	conn  net.Conn
-	write bool
+	r    io.Reader
+	conn net.Conn
 }
 
 func (d *deadlineReader) Read(p []byte) (int, error) {
-	at := time.Now().Add(streamIdle)
-	if d.write {
-		_ = d.conn.SetWriteDeadline(at)
-	} else {
-		_ = d.conn.SetReadDeadline(at)
-	}
+	_ = d.conn.SetReadDeadline(time.Now().Add(streamIdle))
 	return d.r.Read(p)
 }
 
-// Close closes the wrapped reader when it can be closed (fasthttp closes a response
-// body stream once sent).
-func (d *deadlineReader) Close() error {
-	if c, ok := d.r.(io.Closer); ok {
+// minSendRate is the slowest a download is allowed to be: it gets streamIdle plus its
+// size at this rate to be sent.
+const minSendRate = 64 << 10 // bytes a second
+
+// sendBody is an asset's bytes as the response body. fasthttp copies a body through
+// WriteTo when the body has one: this one sets the write deadline the download's size
+// deserves (the server's own is set for the whole answer just before), then hands the
+// bytes to the connection's ReadFrom, so a file still goes out with sendfile.
+type sendBody struct {
+	r    io.Reader
+	conn net.Conn
+	size int64
+}
+
+func (b *sendBody) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+func (b *sendBody) WriteTo(w io.Writer) (int64, error) {
+	_ = b.conn.SetWriteDeadline(time.Now().Add(streamIdle + time.Duration(b.size/minSendRate)*time.Second))
+	if rf, ok := w.(io.ReaderFrom); ok {
+		return rf.ReadFrom(b.r)
+	}
+	return io.Copy(w, b.r)
+}
+
+// Close closes the bytes' reader (fasthttp closes a body stream once it is sent).
+func (b *sendBody) Close() error {
+	if c, ok := b.r.(io.Closer); ok {
 		return c.Close()
 	}
 	return nil
