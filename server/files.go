@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"strata/modules/apierr"
+	"strata/modules/rest"
 	"strata/modules/storage"
 )
 
@@ -51,13 +52,15 @@ func boundBody(limit int) fiber.Handler {
 		if (c.Method() == fiber.MethodPost || c.Method() == fiber.MethodPatch) && uploadRoutes.MatchString(c.Path()) {
 			return c.Next()
 		}
+		// A body of a known length within the limit is already read whole: only one
+		// past it, or of unknown length (chunked), is left to read here.
 		n := req.Header.ContentLength()
-		if n == 0 {
+		if n >= 0 && n <= limit {
 			return c.Next()
 		}
 		if n > limit {
 			c.Context().SetConnectionClose()
-			return tooLarge()
+			return rest.BodyTooLarge()
 		}
 		body, err := io.ReadAll(io.LimitReader(c.Context().RequestBodyStream(), int64(limit)+1))
 		if err != nil {
@@ -66,13 +69,9 @@ func boundBody(limit int) fiber.Handler {
 		}
 		if len(body) > limit {
 			c.Context().SetConnectionClose()
-			return tooLarge()
+			return rest.BodyTooLarge()
 		}
 		req.SetBody(body)
 		return c.Next()
 	}
-}
-
-func tooLarge() error {
-	return apierr.New(fiber.StatusRequestEntityTooLarge, "CONTENT_TOO_LARGE", "the request body is larger than the limit of this server (STRATA_BODY_LIMIT)").With("field", "body")
 }

@@ -11,7 +11,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"image"
@@ -141,6 +140,24 @@ func (s *Service) checkFields(fields map[string]any) error {
 		}
 	}
 	return nil
+}
+
+// admit checks a write of a file's fields before any byte is stored: the fields a
+// client may send, and the caller's rule for action on the files table, whose guard it
+// answers (for the rows an update touches).
+func (s *Service) admit(sc *records.Scope, action string, fields map[string]any) (*records.Guard, error) {
+	t, err := table(sc, Table)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkFields(fields); err != nil {
+		return nil, err
+	}
+	g, err := s.Records.Guard(sc, t, action)
+	if err != nil {
+		return nil, err
+	}
+	return g, g.Fields(copyMap(fields))
 }
 
 // used is the bytes a tenant's files take.
@@ -349,21 +366,14 @@ func title(name string) string {
 // Create stores an upload and records its row; it returns the new file's id. The
 // caller's create rule on strata_files decides, before any byte is stored.
 func (s *Service) Create(ctx context.Context, sc *records.Scope, up Upload) (string, error) {
-	t, err := table(sc, Table)
-	if err != nil {
-		return "", err
-	}
 	if up.Fields == nil {
 		up.Fields = map[string]any{}
 	}
-	if err := s.checkFields(up.Fields); err != nil {
+	if _, err := s.admit(sc, access.Create, up.Fields); err != nil {
 		return "", err
 	}
-	g, err := s.Records.Guard(sc, t, access.Create)
+	t, err := table(sc, Table)
 	if err != nil {
-		return "", err
-	}
-	if err := g.Fields(copyMap(up.Fields)); err != nil {
 		return "", err
 	}
 	lim, err := s.limits(ctx, sc)
@@ -402,14 +412,15 @@ func (s *Service) Create(ctx context.Context, sc *records.Scope, up Upload) (str
 // bytes go once the row says the new ones. The caller's update rule decides, before
 // any byte is stored.
 func (s *Service) Replace(ctx context.Context, sc *records.Scope, id string, up Upload) error {
-	t, err := table(sc, Table)
-	if err != nil {
-		return err
-	}
 	if up.Fields == nil {
 		up.Fields = map[string]any{}
 	}
-	if err := s.checkFields(up.Fields); err != nil {
+	g, err := s.admit(sc, access.Update, up.Fields)
+	if err != nil {
+		return err
+	}
+	t, err := table(sc, Table)
+	if err != nil {
 		return err
 	}
 	old, err := s.locate(ctx, sc, []string{id})
@@ -418,13 +429,6 @@ func (s *Service) Replace(ctx context.Context, sc *records.Scope, id string, up 
 	}
 	if len(old) == 0 {
 		return apierr.NotFound("file %q not found", id)
-	}
-	g, err := s.Records.Guard(sc, t, access.Update)
-	if err != nil {
-		return err
-	}
-	if err := g.Fields(copyMap(up.Fields)); err != nil {
-		return err
 	}
 	if err := g.Rows(ctx, sc.Q(nil), sc.DB.Dialect, []string{id}); err != nil {
 		return err
@@ -516,38 +520,53 @@ type Object struct {
 	Type     string
 	Size     int64
 	Modified time.Time
+	// FocusX and FocusY are the focal point cover crops centre on (nil: the middle).
+	FocusX, FocusY *int
 }
 
 // Key is the object's key in its location.
 func (o Object) key(tenantID string) string { return tenantID + "/" + o.Disk }
 
-// locate reads where files' bytes are, whoever may see them (the callers check).
+// locate reads where files' bytes are, whoever may see them (the callers check), in
+// one query.
 func (s *Service) locate(ctx context.Context, sc *records.Scope, ids []string) ([]Object, error) {
-	var out []Object
-	d := sc.DB.Dialect
+	var keys []any
 	for _, id := range ids {
-		if !schema.IsUUID(id) {
-			continue
+		if schema.IsUUID(id) {
+			keys = append(keys, id)
 		}
-		var loc, disk, download, kind, size, uploaded, modified any
-		err := sc.DB.QueryRowContext(ctx, d.Rebind("SELECT "+d.Quote("storage")+", "+d.Quote("filename_disk")+", "+d.Quote("filename_download")+", "+
-			d.Quote("type")+", "+d.Quote("filesize")+", "+d.Quote("uploaded_on")+", "+d.Quote("modified_on")+" FROM "+d.Quote(Table)+" WHERE "+d.Quote("id")+" = ?"), id).
-			Scan(&loc, &disk, &download, &kind, &size, &uploaded, &modified)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("locate file %s: %w", id, err)
-		}
-		o := Object{ID: id, Location: database.Text(loc), Disk: database.Text(disk), Download: database.Text(download), Type: database.Text(kind), Size: database.Int64(size)}
-		for _, v := range []any{modified, uploaded} {
-			if t := database.Time(v); t != nil && o.Modified.IsZero() {
-				o.Modified = *t
-			}
-		}
-		out = append(out, o)
 	}
-	return out, nil
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	d := sc.DB.Dialect
+	cols := make([]string, len(objectFields))
+	for i, f := range objectFields {
+		cols[i] = d.Quote(f)
+	}
+	rows, err := sc.DB.QueryContext(ctx, d.Rebind("SELECT "+strings.Join(cols, ", ")+" FROM "+d.Quote(Table)+" WHERE "+d.Quote("id")+
+		" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ")+")"), keys...)
+	if err != nil {
+		return nil, fmt.Errorf("locate files: %w", err)
+	}
+	defer rows.Close()
+	var out []Object
+	for rows.Next() {
+		vals := make([]any, len(objectFields))
+		ptrs := make([]any, len(vals))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("locate files: %w", err)
+		}
+		row := map[string]any{}
+		for i, f := range objectFields {
+			row[f] = vals[i]
+		}
+		out = append(out, *objectOf(row))
+	}
+	return out, rows.Err()
 }
 
 // discardFile deletes a file's bytes once its row no longer points at them. A failure
@@ -628,7 +647,8 @@ func (s *Service) Find(ctx context.Context, sc *records.Scope, id string) (*Obje
 }
 
 // objectFields are what an Object is read from.
-var objectFields = []string{"id", "storage", "filename_disk", "filename_download", "type", "filesize", "uploaded_on", "modified_on"}
+var objectFields = []string{"id", "storage", "filename_disk", "filename_download", "type", "filesize", "uploaded_on", "modified_on",
+	"focal_point_x", "focal_point_y"}
 
 func allowsAll(rule *access.Rule, fields []string) bool {
 	for _, f := range fields {
@@ -639,22 +659,24 @@ func allowsAll(rule *access.Rule, fields []string) bool {
 	return true
 }
 
-// objectOf reads an Object from a row the query engine answered.
+// objectOf reads an Object from a row, as the query engine or the database answered.
 func objectOf(row map[string]any) *Object {
-	str := func(k string) string { v, _ := row[k].(string); return v }
-	o := &Object{ID: str("id"), Location: str("storage"), Disk: str("filename_disk"), Download: str("filename_download"), Type: str("type")}
-	switch n := row["filesize"].(type) {
-	case int64:
-		o.Size = n
-	case float64:
-		o.Size = int64(n)
-	case int:
-		o.Size = int64(n)
-	}
+	str := func(k string) string { return database.Text(row[k]) }
+	o := &Object{ID: str("id"), Location: str("storage"), Disk: str("filename_disk"), Download: str("filename_download"), Type: str("type"),
+		Size: database.Int64(row["filesize"])}
 	for _, k := range []string{"modified_on", "uploaded_on"} {
-		if t, err := time.Parse(time.RFC3339Nano, str(k)); err == nil && o.Modified.IsZero() {
-			o.Modified = t
+		if !o.Modified.IsZero() || row[k] == nil {
+			continue
 		}
+		if t, err := time.Parse(time.RFC3339Nano, str(k)); err == nil {
+			o.Modified = t
+		} else if t := database.Time(row[k]); t != nil {
+			o.Modified = *t
+		}
+	}
+	if row["focal_point_x"] != nil && row["focal_point_y"] != nil {
+		x, y := int(database.Int64(row["focal_point_x"])), int(database.Int64(row["focal_point_y"]))
+		o.FocusX, o.FocusY = &x, &y
 	}
 	return o
 }
@@ -753,11 +775,7 @@ func (s *Service) Asset(ctx context.Context, sc *records.Scope, id string, tr Tr
 	case err != nil:
 		return nil, err
 	}
-	fx, fy, err := s.focalPoint(ctx, sc, o.ID)
-	if err != nil {
-		return nil, err
-	}
-	data, err := render(img, tr, o.Type, fx, fy)
+	data, err := render(img, tr, o.Type, o.FocusX, o.FocusY)
 	if err != nil {
 		return nil, err
 	}
@@ -768,20 +786,6 @@ func (s *Service) Asset(ctx context.Context, sc *records.Scope, id string, tr Tr
 		s.variants.Put(sizeKey, v.Size, gen)
 	}
 	return v, nil
-}
-
-// focalPoint reads a file's focal point, where cover crops centre.
-func (s *Service) focalPoint(ctx context.Context, sc *records.Scope, id string) (*int, *int, error) {
-	d := sc.DB.Dialect
-	var x, y any
-	if err := sc.DB.QueryRowContext(ctx, d.Rebind("SELECT "+d.Quote("focal_point_x")+", "+d.Quote("focal_point_y")+" FROM "+d.Quote(Table)+" WHERE "+d.Quote("id")+" = ?"), id).Scan(&x, &y); err != nil {
-		return nil, nil, fmt.Errorf("read the focal point: %w", err)
-	}
-	if x == nil || y == nil {
-		return nil, nil, nil
-	}
-	fx, fy := int(database.Int64(x)), int(database.Int64(y))
-	return &fx, &fy, nil
 }
 
 // init makes what the service keeps, on first use.

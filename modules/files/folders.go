@@ -3,9 +3,11 @@ package files
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"strata/modules/apierr"
+	"strata/modules/database"
 	"strata/modules/records"
 	"strata/schema"
 )
@@ -51,7 +53,7 @@ func (s *Service) KeepFolders(ctx context.Context, q schema.Querier, w *records.
 		// Walk up from the target: it must exist, and not lead back to a written folder.
 		at := target
 		for depth := 0; at != ""; depth++ {
-			if w.Table.Name == Folders && contains(w.IDs, at) {
+			if w.Table.Name == Folders && slices.ContainsFunc(w.IDs, func(id string) bool { return strings.EqualFold(id, at) }) {
 				return apierr.InvalidPayload("parent", "a folder cannot be inside itself")
 			}
 			if depth > maxFolderDepth {
@@ -65,29 +67,8 @@ func (s *Service) KeepFolders(ctx context.Context, q schema.Querier, w *records.
 				}
 				return fmt.Errorf("walk up the folders: %w", err)
 			}
-			at = asText(parent)
+			at = database.Text(parent)
 		}
 	}
 	return nil
-}
-
-func contains(ids []string, id string) bool {
-	for _, x := range ids {
-		if strings.EqualFold(x, id) {
-			return true
-		}
-	}
-	return false
-}
-
-func asText(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case []byte:
-		return string(x)
-	case string:
-		return x
-	}
-	return fmt.Sprint(v)
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"strata/modules/access"
 	"strata/modules/apierr"
 	"strata/modules/records"
 )
@@ -76,18 +77,10 @@ func (s *Service) Import(ctx context.Context, sc *records.Scope, rawURL string, 
 		return "", apierr.Forbidden("files may not be imported from %s: the setting files_import_hosts lists the hosts that may", u.Hostname()).With("field", "url")
 	}
 	// The caller's create rule is checked before anything is fetched.
-	t, err := table(sc, Table)
-	if err != nil {
-		return "", err
+	if data == nil {
+		data = map[string]any{}
 	}
-	if err := s.checkFields(copyMap(data)); err != nil {
-		return "", err
-	}
-	g, err := s.Records.Guard(sc, t, "create")
-	if err != nil {
-		return "", err
-	}
-	if err := g.Fields(copyMap(data)); err != nil {
+	if _, err := s.admit(sc, access.Create, data); err != nil {
 		return "", err
 	}
 	ctx, cancel := context.WithTimeout(ctx, ImportTimeout)

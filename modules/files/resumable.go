@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"strata/modules/access"
 	"strata/modules/apierr"
 	"strata/modules/records"
 	"strata/modules/storage"
@@ -88,21 +89,10 @@ func callerKey(sc *records.Scope) string {
 // StartUpload begins a resumable upload of length bytes: the caller's create rule, the
 // fields and the limits are checked now, before any byte arrives.
 func (s *Service) StartUpload(ctx context.Context, sc *records.Scope, length int64, filename string, fields map[string]any) (*Resumable, error) {
-	t, err := table(sc, Table)
-	if err != nil {
-		return nil, err
-	}
 	if fields == nil {
 		fields = map[string]any{}
 	}
-	if err := s.checkFields(fields); err != nil {
-		return nil, err
-	}
-	g, err := s.Records.Guard(sc, t, "create")
-	if err != nil {
-		return nil, err
-	}
-	if err := g.Fields(copyMap(fields)); err != nil {
+	if _, err := s.admit(sc, access.Create, fields); err != nil {
 		return nil, err
 	}
 	lim, err := s.limits(ctx, sc)

@@ -369,12 +369,14 @@ func (s *Service) run(ctx context.Context, conn *sql.Conn, tgt Target, before *s
 	}
 	after, resolved, err := schema.Apply(before, req.Change, gen)
 	if err != nil {
-		return nil, s.refuse(ctx, conn, tgt, req.recorded, fmt.Errorf("no longer applies to the current schema: %w", err), err)
+		if req.recorded != nil {
+			err = fmt.Errorf("no longer applies to the current schema: %w", err)
+		}
+		return nil, s.refuse(ctx, conn, tgt, req.recorded, err)
 	}
 	plan, err := tgt.Dialect.Plan(before, resolved)
 	if err != nil {
-		err = fmt.Errorf("plan %s: %w", resolved.Type, err)
-		return nil, s.refuse(ctx, conn, tgt, req.recorded, err, err)
+		return nil, s.refuse(ctx, conn, tgt, req.recorded, fmt.Errorf("plan %s: %w", resolved.Type, err))
 	}
 	stampTrash(before, after, s.cfg.Now())
 	res := &Result{Change: resolved, Before: before, After: after, Plan: plan, Removal: schema.Removals(before, resolved)}
@@ -430,13 +432,13 @@ func (s *Service) run(ctx context.Context, conn *sql.Conn, tgt Target, before *s
 	return res, nil
 }
 
-// refuse answers a change that cannot be planned. A new one is refused with the
-// reason (plain); a recorded one fails under its row with the reason (recorded).
-func (s *Service) refuse(ctx context.Context, conn *sql.Conn, tgt Target, m *Migration, recorded, plain error) error {
+// refuse answers a change that cannot be planned: a new one is refused with the
+// reason; a recorded one (m) fails under its row with it.
+func (s *Service) refuse(ctx context.Context, conn *sql.Conn, tgt Target, m *Migration, reason error) error {
 	if m == nil {
-		return plain
+		return reason
 	}
-	msg := recorded.Error()
+	msg := reason.Error()
 	m.Error = &msg
 	if setStatus(context.WithoutCancel(ctx), conn, tgt.Dialect, m, StatusFailed, &msg, s.cfg.Now()) == nil {
 		s.statusChanged(tgt.TenantID, m, false)

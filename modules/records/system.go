@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"strata/modules/database"
 	"strata/schema"
 )
 
@@ -162,14 +163,7 @@ func (w *SystemWriter) ids(ctx context.Context, table string, where Where) ([]st
 		if err := rows.Scan(&id); err != nil {
 			return nil, err
 		}
-		ids = append(ids, asString(id))
+		ids = append(ids, database.Text(id))
 	}
 	return ids, rows.Err()
-}
-
-func asString(v any) string {
-	if b, ok := v.([]byte); ok {
-		return string(b)
-	}
-	return fmt.Sprint(v)
 }

@@ -19,7 +19,7 @@ func ErrorHandler(log *slog.Logger) fiber.ErrorHandler {
 		case errors.As(err, &e):
 		case errors.As(err, &fe) && fe.Code == fiber.StatusRequestEntityTooLarge:
 			// 413, as for files: a client must not retry the same body.
-			e = apierr.New(fiber.StatusRequestEntityTooLarge, "CONTENT_TOO_LARGE", "the request body is larger than the limit of this server (STRATA_BODY_LIMIT)").With("field", "body")
+			e = BodyTooLarge()
 		case errors.As(err, &fe):
 			code := "INVALID_PAYLOAD"
 			switch fe.Code {
@@ -41,4 +41,10 @@ func ErrorHandler(log *slog.Logger) fiber.ErrorHandler {
 		}
 		return c.Status(e.Status).JSON(apierr.Body(e))
 	}
+}
+
+// BodyTooLarge refuses a request body over the server's limit: 413, as for files, so a
+// client does not retry the same body.
+func BodyTooLarge() *apierr.Error {
+	return apierr.New(fiber.StatusRequestEntityTooLarge, "CONTENT_TOO_LARGE", "the request body is larger than the limit of this server (STRATA_BODY_LIMIT)").With("field", "body")
 }
