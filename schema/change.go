@@ -33,7 +33,17 @@ const (
 	Rollback ChangeType = "rollback"
 	// Custom is hand-written SQL; Steps are the model changes read back from what it did.
 	Custom ChangeType = "custom"
+	// Functions: Function is the whole definition (for a drop, its id; resolved, the
+	// definition dropped). They are recorded as migrations of type "function".
+	CreateFunction ChangeType = "create_function"
+	AlterFunction  ChangeType = "alter_function"
+	DropFunction   ChangeType = "drop_function"
 )
+
+// IsFunctionChange reports whether t changes a function (no DDL, no tables).
+func (t ChangeType) IsFunctionChange() bool {
+	return t == CreateFunction || t == AlterFunction || t == DropFunction
+}
 
 // Change is one dialect-neutral schema change. Which fields are used depends on Type.
 // A resolved change (see Resolve) carries every generated detail (ids, index and trash
@@ -80,6 +90,9 @@ type Change struct {
 	SQL     string `json:"sql,omitempty"`
 	DownSQL string `json:"down_sql,omitempty"`
 	Dialect string `json:"dialect,omitempty"`
+	// Function is the function a create_function, alter_function or drop_function makes,
+	// changes to, or removes.
+	Function *Function `json:"function,omitempty"`
 }
 
 // IDGen makes new ids (UUID v7 strings in production, counters in tests).
@@ -185,6 +198,8 @@ func apply(m *Model, c *Change, gen IDGen) error {
 		return applyDropIndex(m, c)
 	case Restore:
 		return applyRestore(m, c)
+	case CreateFunction, AlterFunction, DropFunction:
+		return applyFunction(m, c, gen)
 	case Rollback:
 		return applyRollback(m, c, gen)
 	case Custom:
@@ -401,6 +416,12 @@ func applyRenameTable(m *Model, c *Change) error {
 	for i := range m.Trash {
 		if m.Trash[i].Kind == "column" && m.Trash[i].TableID == t.ID {
 			m.Trash[i].Table = c.NewName
+		}
+	}
+	// Hooks follow the table they watch.
+	for i := range m.Functions {
+		if m.Functions[i].Kind == "hook" && m.Functions[i].Table == c.Table {
+			m.Functions[i].Table = c.NewName
 		}
 	}
 	// Relations name the tables they join, their junction included: renaming a

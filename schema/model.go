@@ -175,6 +175,7 @@ type Model struct {
 	Tables    []Table    `json:"tables"`
 	Relations []Relation `json:"relations"`
 	Trash     []Trashed  `json:"trash,omitempty"`
+	Functions []Function `json:"functions,omitempty"`
 }
 
 // Table returns the named table, or nil.

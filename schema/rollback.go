@@ -178,6 +178,19 @@ func Inverse(before, after *Model, c Change) ([]Change, error) {
 	case DropIndex:
 		ix := *c.Index
 		steps = []Change{{Type: AddIndex, Table: c.Table, Index: &ix}}
+	case CreateFunction:
+		steps = []Change{{Type: DropFunction, Function: &Function{ID: c.Function.ID}}}
+	case AlterFunction, DropFunction:
+		f := before.Function(c.Function.ID)
+		if f == nil {
+			return nil, fmt.Errorf("inverse of %s: function %q not in the model before it", c.Type, c.Function.ID)
+		}
+		old := *f
+		typ := AlterFunction
+		if c.Type == DropFunction {
+			typ = CreateFunction
+		}
+		steps = []Change{{Type: typ, Function: &old}}
 	case Purge:
 		return nil, &NoUndoError{Message: "a purge removed the data for good; it cannot be rolled back"}
 	case Rollback:
@@ -277,10 +290,13 @@ func liveShape(m *Model) string {
 	sort.Slice(tables, func(a, b int) bool { return tables[a].ID < tables[b].ID })
 	rels := slices.Clone(m.Relations)
 	sort.Slice(rels, func(a, b int) bool { return rels[a].ID < rels[b].ID })
+	fns := slices.Clone(m.Functions)
+	sort.Slice(fns, func(a, b int) bool { return fns[a].ID < fns[b].ID })
 	return string(mustJSON(struct {
 		T []Table
 		R []Relation
-	}{tables, rels}))
+		F []Function `json:",omitempty"`
+	}{tables, rels, fns}))
 }
 
 // SameLive reports whether two models have the same live schema (the trash aside).
@@ -308,6 +324,9 @@ func Touched(before, after *Model) map[string]bool {
 		}
 		for _, r := range m.Relations {
 			e["relation:"+r.ID] = entry{string(mustJSON(r)), ""}
+		}
+		for _, f := range m.Functions {
+			e["function:"+f.ID] = entry{string(mustJSON(f)), ""}
 		}
 		return e
 	}

@@ -32,6 +32,7 @@ var (
 	tableSpec    = spec{"table_definition", []string{"name", "description", "is_system", "is_junction", "indexes", "position", "trash_name", "trashed_at", "display_template"}}
 	columnSpec   = spec{"column_definition", []string{"table_id", "name", "type", "max_length", "numeric_precision", "numeric_scale", "enum_values", "is_nullable", "is_unique", "is_indexed", "default_value", "description", "is_system", "relation_id", "position", "trash_name", "trashed_at"}}
 	relationSpec = spec{"relation_definition", []string{"table_id", "name", "type", "target_table_id", "on_delete", "inverse", "junction_table_id"}}
+	functionSpec = spec{"function_definition", []string{"name", "kind", "definition", "checksum"}}
 )
 
 func nullStr(s string) any {
@@ -124,13 +125,21 @@ func rows(m *schema.Model) map[string]rowSet {
 		}
 		out[relationSpec.table] = rs
 	}
+	if have(functionSpec.table) {
+		rs := rowSet{}
+		for _, f := range m.Functions {
+			b, _ := json.Marshal(f)
+			rs[f.ID] = []any{f.Name, f.Kind, string(b), f.Checksum}
+		}
+		out[functionSpec.table] = rs
+	}
 	return out
 }
 
 // Sync writes the metadata rows that differ between before and after.
 func Sync(ctx context.Context, q schema.Querier, d schema.Dialect, before, after *schema.Model, now time.Time) error {
 	old, next := rows(before), rows(after)
-	for _, sp := range []spec{tableSpec, columnSpec, relationSpec} {
+	for _, sp := range []spec{tableSpec, columnSpec, relationSpec, functionSpec} {
 		if err := syncTable(ctx, q, d, sp, old[sp.table], next[sp.table], now); err != nil {
 			return fmt.Errorf("write %s: %w", sp.table, err)
 		}
@@ -323,7 +332,33 @@ func Load(ctx context.Context, q schema.Querier, d schema.Dialect) (*schema.Mode
 		m.Relations = append(m.Relations, schema.Relation{ID: database.Text(id), Table: name(tableID), Name: database.Text(rname), Type: schema.RelationType(database.Text(typ)),
 			Target: name(target), OnDelete: database.Text(onDelete), Inverse: database.Text(inverse), Junction: name(junction)})
 	}
-	return m, rrows.Err()
+	if err := rrows.Err(); err != nil {
+		return nil, fmt.Errorf("read relation_definition: %w", err)
+	}
+	if m.Table(functionSpec.table) == nil { // a tenant before its system upgrade
+		return m, nil
+	}
+	return m, loadFunctions(ctx, q, d, m)
+}
+
+func loadFunctions(ctx context.Context, q schema.Querier, d schema.Dialect, m *schema.Model) error {
+	rows, err := q.QueryContext(ctx, "SELECT "+d.Quote("definition")+" FROM "+d.Quote(functionSpec.table)+" ORDER BY "+d.Quote("id"))
+	if err != nil {
+		return fmt.Errorf("read function_definition: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var def any
+		if err := rows.Scan(&def); err != nil {
+			return fmt.Errorf("scan function_definition: %w", err)
+		}
+		var f schema.Function
+		if err := json.Unmarshal([]byte(database.Text(def)), &f); err != nil {
+			return fmt.Errorf("function_definition: %w", err)
+		}
+		m.Functions = append(m.Functions, f)
+	}
+	return rows.Err()
 }
 
 // Version is the tenant's schema version: the highest seq of the executed migrations

@@ -395,6 +395,9 @@ func (s *Service) run(ctx context.Context, conn *sql.Conn, tgt Target, before *s
 	m.Error = nil
 	m.Change, m.UpSQL, m.DownSQL = mustJSON(resolved), plan.UpSQL(), plan.DownSQL()
 	m.Checksum = checksum(m.UpSQL)
+	if resolved.Type.IsFunctionChange() {
+		m.Checksum = resolved.Function.Checksum // the source's: the function has no SQL
+	}
 	res.Migration = m
 	if req.DryRun {
 		return res, nil
@@ -848,6 +851,9 @@ func ledgerType(c schema.Change) string {
 		}
 		return string(schema.DropTable)
 	}
+	if c.Type.IsFunctionChange() {
+		return "function"
+	}
 	return string(c.Type)
 }
 
@@ -884,6 +890,12 @@ func DefaultName(c schema.Change) string {
 		return "restore " + c.TrashName
 	case schema.Rollback:
 		return fmt.Sprintf("rollback of %d", c.OfSeq)
+	case schema.CreateFunction:
+		return "create function " + c.Function.Name
+	case schema.AlterFunction:
+		return "alter function " + c.Function.Name
+	case schema.DropFunction:
+		return "drop function " + c.Function.ID
 	}
 	return string(c.Type)
 }

@@ -304,6 +304,9 @@ func (w *batchWriter) remove(ctx context.Context, e target, ids []string) (int64
 	if err := e.guard.Rows(ctx, w.q, w.d, ids); err != nil {
 		return 0, err
 	}
+	if err := w.s.prepare(ctx, w.q, w.sc, e.t, "delete", ids, nil); err != nil {
+		return 0, err
+	}
 	n, err := query.Delete(ctx, w.q, w.d, e.t, ids)
 	if err != nil {
 		return 0, w.refused(ctx, e.at, e.t, nil, err)
@@ -354,9 +357,16 @@ func (w *batchWriter) upsert(ctx context.Context, e target) (bool, error) {
 	if body == nil {
 		body = map[string]any{}
 	}
-	links, err := query.SplitLinks(w.s.Resolver(w.sc), e.t, body)
-	if err != nil {
-		return false, w.refused(ctx, e.at, e.t, nil, err)
+	// The tenant's hooks see the body before its links are split off, as for any write.
+	split := func(action string, ids []string) ([]query.Links, error) {
+		if err := w.s.prepare(ctx, w.q, w.sc, e.t, action, ids, body); err != nil {
+			return nil, err
+		}
+		links, err := query.SplitLinks(w.s.Resolver(w.sc), e.t, body)
+		if err != nil {
+			return nil, w.refused(ctx, e.at, e.t, nil, err)
+		}
+		return links, nil
 	}
 	m := w.sc.Model
 	switch len(ids) {
@@ -373,7 +383,12 @@ func (w *batchWriter) upsert(ctx context.Context, e target) (bool, error) {
 		if err := create.Fields(body); err != nil {
 			return false, err
 		}
-		id, err := query.Insert(ctx, w.q, w.d, m, e.t, body, uuid.Must(uuid.NewV7()).String(), w.sc.user(), w.s.Now())
+		id := uuid.Must(uuid.NewV7()).String()
+		links, err := split("create", []string{id})
+		if err != nil {
+			return false, err
+		}
+		id, err = query.Insert(ctx, w.q, w.d, m, e.t, body, id, w.sc.user(), w.s.Now())
 		if err != nil {
 			return false, w.refused(ctx, e.at, e.t, body, err)
 		}
@@ -392,8 +407,12 @@ func (w *batchWriter) upsert(ctx context.Context, e target) (bool, error) {
 			}
 			delete(body, "id")
 		}
-		if len(body) == 0 && len(links) == 0 {
+		if len(body) == 0 {
 			return false, nil
+		}
+		links, err := split("update", ids)
+		if err != nil {
+			return false, err
 		}
 		if err := e.guard.Rows(ctx, w.q, w.d, ids); err != nil {
 			return false, err

@@ -87,11 +87,46 @@ type Hooks struct {
 	// BeforeOn are before hooks of some tables only (by name), run after Before: a
 	// table without any writes a single row without a transaction.
 	BeforeOn map[string][]func(ctx context.Context, q schema.Querier, w *Write) error
+	// Tenant are the hooks tenants write themselves (their functions).
+	Tenant TenantHooks
 }
 
-// hooked reports whether writes to t have before hooks (and so need a transaction).
-func (h *Hooks) hooked(t *schema.Table) bool {
-	return len(h.Before) > 0 || len(h.BeforeOn[t.Name]) > 0
+// TenantHooks are hooks a tenant writes itself: its functions. Wants is asked first,
+// so a write nothing watches keeps its fast path.
+type TenantHooks interface {
+	// Wants reports whether writes of action to table in sc's tenant run any.
+	Wants(sc *Scope, table, action string) bool
+	// Prepare runs inside the write's transaction before its rows are written, once per
+	// row created, per change of an update and per delete: it may change w.Data[0] in
+	// place or refuse the write.
+	Prepare(ctx context.Context, q schema.Querier, w *Write) error
+	// Written runs inside the transaction after the rows are written and checked: what
+	// must happen once the write commits is recorded here, with the write.
+	Written(ctx context.Context, q schema.Querier, w *Write) error
+	// Committed runs after the commit.
+	Committed(ctx context.Context, w *Write)
+}
+
+// hooked reports whether writes of action to t have before hooks (and so need a
+// transaction).
+func (h *Hooks) hooked(sc *Scope, t *schema.Table, action string) bool {
+	return len(h.Before) > 0 || len(h.BeforeOn[t.Name]) > 0 || h.wanted(sc, t, action)
+}
+
+func (h *Hooks) wanted(sc *Scope, t *schema.Table, action string) bool {
+	return h.Tenant != nil && h.Tenant.Wants(sc, t.Name, action)
+}
+
+// prepare runs the tenant's hooks before a write of rows.
+func (s *Service) prepare(ctx context.Context, q schema.Querier, sc *Scope, t *schema.Table, action string, ids []string, data map[string]any) error {
+	if !s.Hooks.wanted(sc, t, action) {
+		return nil
+	}
+	w := &Write{Scope: sc, Table: t, Action: action, IDs: ids}
+	if data != nil {
+		w.Data = []map[string]any{data}
+	}
+	return s.Hooks.Tenant.Prepare(ctx, q, w)
 }
 
 // Service reads and writes rows.
@@ -183,42 +218,70 @@ func (s *Service) CreateSet(ctx context.Context, sc *Scope, t *schema.Table, obj
 	if err != nil {
 		return nil, err
 	}
-	links := make([][]query.Links, len(objects))
-	linking := false
-	for i, obj := range objects {
+	for _, obj := range objects {
 		if err := g.Fields(obj); err != nil {
 			return nil, err
 		}
 		maps.Copy(obj, set)
-		if links[i], err = query.SplitLinks(s.Resolver(sc), t, obj); err != nil {
-			return nil, err
-		}
-		linking = linking || len(links[i]) > 0
 	}
 	d := sc.DB.Dialect
 	// One row is one atomic statement; a batch, a row with links, a row that must then
 	// pass the create rule, or a write hooks see, is all or nothing in a transaction.
 	var exec schema.Querier = sc.Q(nil)
 	var tx *sql.Tx
-	if len(objects) > 1 || g.cond != nil || linking || s.Hooks.hooked(t) {
+	begin := func() error {
+		if tx != nil {
+			return nil
+		}
 		if tx, err = sc.DB.BeginTx(ctx, nil); err != nil {
+			return err
+		}
+		exec = sc.Q(tx)
+		return nil
+	}
+	defer func() {
+		if tx != nil {
+			_ = tx.Rollback() // a no-op after commit
+		}
+	}()
+	ids := make([]string, len(objects))
+	for i := range ids {
+		ids[i] = uuid.Must(uuid.NewV7()).String()
+	}
+	if s.Hooks.wanted(sc, t, "create") {
+		if err := begin(); err != nil {
 			return nil, err
 		}
-		defer tx.Rollback() //nolint:errcheck // a no-op after commit
-		exec = sc.Q(tx)
+		for i, obj := range objects {
+			if err := s.prepare(ctx, exec, sc, t, "create", ids[i:i+1], obj); err != nil {
+				return nil, err
+			}
+		}
 	}
-	ids := make([]string, 0, len(objects))
+	links := make([][]query.Links, len(objects))
+	linking := false
+	for i, obj := range objects {
+		if links[i], err = query.SplitLinks(s.Resolver(sc), t, obj); err != nil {
+			return nil, err
+		}
+		linking = linking || len(links[i]) > 0
+	}
+	if len(objects) > 1 || g.cond != nil || linking || s.Hooks.hooked(sc, t, "create") {
+		if err := begin(); err != nil {
+			return nil, err
+		}
+	}
 	now := s.Now()
 	others := Touched{}
 	for i, obj := range objects {
-		id, err := query.Insert(ctx, exec, d, sc.Model, t, obj, uuid.Must(uuid.NewV7()).String(), sc.user(), now)
+		id, err := query.Insert(ctx, exec, d, sc.Model, t, obj, ids[i], sc.user(), now)
 		if err != nil {
 			return nil, s.writeError(ctx, sc, t, obj, err)
 		}
 		if err := s.WriteLinks(ctx, sc, exec, t, id, links[i], others); err != nil {
 			return nil, s.writeError(ctx, sc, t, nil, err)
 		}
-		ids = append(ids, id)
+		ids[i] = id
 	}
 	w := &Write{Scope: sc, Table: t, Action: "create", IDs: ids, Data: objects}
 	if tx != nil {
@@ -255,21 +318,26 @@ func (s *Service) Update(ctx context.Context, sc *Scope, t *schema.Table, change
 	if err != nil {
 		return err
 	}
-	links := make([][]query.Links, len(changes))
-	for i, ch := range changes {
+	for _, ch := range changes {
 		if err := g.Fields(ch.Data); err != nil {
 			return err
 		}
 		maps.Copy(ch.Data, ch.Set)
-		if links[i], err = query.SplitLinks(s.Resolver(sc), t, ch.Data); err != nil {
-			return err
-		}
 	}
 	tx, q, err := s.begin(ctx, sc, g, ids)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after commit
+	links := make([][]query.Links, len(changes))
+	for i, ch := range changes {
+		if err := s.prepare(ctx, q, sc, t, "update", ch.IDs, ch.Data); err != nil {
+			return err
+		}
+		if links[i], err = query.SplitLinks(s.Resolver(sc), t, ch.Data); err != nil {
+			return err
+		}
+	}
 	d := sc.DB.Dialect
 	others := Touched{}
 	data := make([]map[string]any, 0, len(changes))
@@ -317,6 +385,9 @@ func (s *Service) Delete(ctx context.Context, sc *Scope, t *schema.Table, keys [
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after commit
+	if err := s.prepare(ctx, q, sc, t, "delete", keys, nil); err != nil {
+		return err
+	}
 	d := sc.DB.Dialect
 	n, err := query.Delete(ctx, q, d, t, keys)
 	if err != nil {
@@ -382,6 +453,9 @@ func (s *Service) After(ctx context.Context, w *Write) {
 	for _, h := range s.Hooks.After {
 		h(ctx, w)
 	}
+	if s.Hooks.wanted(w.Scope, w.Table, w.Action) {
+		s.Hooks.Tenant.Committed(ctx, w)
+	}
 }
 
 func (s *Service) before(ctx context.Context, q schema.Querier, w *Write) error {
@@ -394,6 +468,9 @@ func (s *Service) before(ctx context.Context, q schema.Querier, w *Write) error 
 		if err := h(ctx, q, w); err != nil {
 			return err
 		}
+	}
+	if s.Hooks.wanted(w.Scope, w.Table, w.Action) {
+		return s.Hooks.Tenant.Written(ctx, q, w)
 	}
 	return nil
 }
