@@ -23,6 +23,7 @@ import (
 	"strata/modules/bus"
 	"strata/modules/database"
 	"strata/modules/files"
+	"strata/modules/functions"
 	"strata/modules/graphql"
 	"strata/modules/identity"
 	"strata/modules/migration"
@@ -45,7 +46,9 @@ type App struct {
 	Records *records.Service
 	// Files stores tenants' files.
 	Files *files.Service
-	Bus   bus.Bus
+	// Functions runs tenants' endpoints, hooks and schedules.
+	Functions *functions.Service
+	Bus       bus.Bus
 	// GeneratedAdminPassword is set when this start created the first platform admin
 	// without STRATA_ADMIN_PASSWORD: the password made for it, to be shown once.
 	GeneratedAdminPassword string
@@ -62,6 +65,7 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 // core is what a node and the CLI share: the control database, the migration
 // service and the tenant registry, with the control schema in place.
 type core struct {
+	functions *functions.Service
 	control   *database.DB
 	migration *migration.Service
 	auth      *auth.Service
@@ -111,7 +115,8 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		Pool: database.Pool{MaxOpen: cfg.TenantPoolMax, MaxIdle: cfg.TenantPoolMax, MaxIdleTime: min(5*time.Minute, cfg.TenantIdleTimeout)},
 	})
 	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, settings: settingsSvc, bus: clusterBus,
-		purges: &files.Purges{Control: control, Log: log}}
+		purges:    &files.Purges{Control: control, Log: log},
+		functions: &functions.Service{Control: control, Settings: settingsSvc, CacheTTL: cfg.CacheTTL, Log: log, Now: time.Now, NewID: newID}}
 	// The control database's own tables are versioned steps run under a cluster-wide
 	// lock: nodes booting together on an empty database take turns.
 	if err := database.MigrateControl(ctx, control, []database.ControlStep{
@@ -123,6 +128,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		{Version: 6, Name: "tenant system version", Up: tenants.AddSystemVersion},
 		{Version: 7, Name: "tenant sandbox source", Up: tenants.AddSandboxOf},
 		{Version: 8, Name: "storage purges of deleted tenants", Up: co.purges.EnsureSchema},
+		{Version: 9, Name: "function hooks and schedules index", Up: co.functions.EnsureSchema},
 	}); err != nil {
 		co.close()
 		return nil, err
@@ -221,8 +227,11 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	// Step 8, wired once: what the migration service did goes to the schema caches
 	// (which tell the other nodes the new version), to every node's realtime admins over
 	// the bus, and to the metrics.
+	fns := co.functions
 	mig.Notify(
 		migration.NotifierFuncs{OnCommit: tenants.Committed},
+		// Where after hooks and schedules are, for the sweeps that find them.
+		migration.NotifierFuncs{OnCommit: func(c migration.Commit) { fns.ModelChanged(context.Background(), c.TenantID, c.Model) }},
 		realtime.MigrationNotifier{Bus: eventBus, Log: log},
 		migration.NotifierFuncs{
 			OnCommit:  func(migration.Commit) { migrations.WithLabelValues("executed").Inc() },
@@ -256,11 +265,18 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		files.Table: {api.Files.KeepFolders}, files.Folders: {api.Files.KeepFolders}}
 	co.purges.Files = api.Files
 	api.Purges = co.purges
+	fns.Pool = &functions.Pool{Max: cfg.FunctionsWorkers}
+	fns.Records, fns.Access, fns.Translate, fns.NodeID = api.Records, api.Access, rest.Translate, nodeID
+	fns.Tenants = tenantScopes{tenants}
+	fns.Limits = functions.Limits{Concurrent: cfg.FunctionsConcurrent}
+	fns.FetchPrivate = cfg.FunctionsFetchPrivate
+	api.Records.Hooks.Tenant = fns
+	api.Functions = fns
 	api.Mount(app)
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })
 
-	return &App{purges: co.purges, Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Records: api.Records, Files: api.Files, Bus: eventBus, GeneratedAdminPassword: generated, cfg: cfg, log: log, metrics: metrics}, nil
+	return &App{purges: co.purges, Functions: fns, Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Records: api.Records, Files: api.Files, Bus: eventBus, GeneratedAdminPassword: generated, cfg: cfg, log: log, metrics: metrics}, nil
 }
 
 func statusOf(err error) int {
@@ -276,11 +292,36 @@ func statusOf(err error) int {
 // Close closes the node's sockets (going away), its bus and its pools.
 func (a *App) Close() {
 	a.closeMetrics()
+	a.Functions.FlushRuns(context.Background())
+	a.Functions.Pool.Close()
 	a.Realtime.Close()
 	_ = a.Bus.Close()
 	a.Tenants.Close()
 	a.Control.Close()
 }
+
+// tenantScopes opens tenants for functions' work no request started.
+type tenantScopes struct{ r *tenant.Registry }
+
+func (ts tenantScopes) Scope(ctx context.Context, tenantID string) (*records.Scope, error) {
+	t, err := ts.r.ByID(ctx, tenantID)
+	if err != nil || t == nil {
+		return nil, err
+	}
+	db, err := ts.r.DB(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	m, v, err := ts.r.ModelVersion(ctx, t, db)
+	if err != nil {
+		return nil, err
+	}
+	return &records.Scope{TenantID: t.ID, Slug: t.Slug, DB: db, Version: v, Model: m}, nil
+}
+
+// RunFunctions runs schedules each minute and sweeps the after-hook outboxes, until
+// ctx ends.
+func (a *App) RunFunctions(ctx context.Context) { a.Functions.Loop(ctx) }
 
 // PurgeStorage deletes the objects of deleted tenants now and then every hour, until
 // ctx ends (resuming any purge a node left unfinished).

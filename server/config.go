@@ -87,6 +87,14 @@ type Config struct {
 	// addresses (STRATA_FILES_IMPORT_PRIVATE, default false: a tenant admin's allowed
 	// host must not lead into the platform's network).
 	FilesImportPrivate bool
+	// FunctionsWorkers bounds the worker processes running functions on a node
+	// (STRATA_FUNCTIONS_WORKERS, default 2 × CPUs); FunctionsConcurrent the runs of one
+	// tenant at once on a node (STRATA_FUNCTIONS_CONCURRENT, default 8).
+	FunctionsWorkers    int
+	FunctionsConcurrent int
+	// FunctionsFetchPrivate lets ctx.fetch reach private and loopback addresses
+	// (STRATA_FUNCTIONS_FETCH_PRIVATE, default false, as for imports).
+	FunctionsFetchPrivate bool
 	// S3 is the s3 location: STRATA_STORAGE_S3_BUCKET, _REGION, _ENDPOINT (an S3-compatible
 	// store's URL; empty: AWS), _KEY, _SECRET, _FORCE_PATH_STYLE (true for most stores
 	// that are not AWS) and _ROOT (a key prefix, to share a bucket).
@@ -187,6 +195,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_WS_SEND_QUEUE", 256, &c.WSSendQueue}, {"STRATA_WS_MAX_MESSAGES_PER_SEC", 50, &c.WSMessagesPerSec},
 		{"STRATA_WS_MAX_MESSAGE_BYTES", 64 << 10, &c.WSMaxMessageBytes}, {"STRATA_MODEL_CACHE_SIZE", 1000, &c.ModelCacheSize},
 		{"STRATA_ASSETS_MAX_CONCURRENT", runtime.NumCPU(), &c.AssetsMaxConcurrent},
+		{"STRATA_FUNCTIONS_WORKERS", 2 * runtime.NumCPU(), &c.FunctionsWorkers}, {"STRATA_FUNCTIONS_CONCURRENT", 8, &c.FunctionsConcurrent},
 	}
 	for _, i := range ints {
 		if *i.dst, err = strconv.Atoi(get(i.key, strconv.Itoa(i.def))); err != nil || *i.dst < 1 {
@@ -226,9 +235,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("STRATA_STORAGE_LOCATIONS: unknown location %q (local and s3 are known)", name)
 		}
 	}
-	if v := getenv("STRATA_FILES_IMPORT_PRIVATE"); v != "" {
-		if c.FilesImportPrivate, err = strconv.ParseBool(v); err != nil {
-			return c, fmt.Errorf("STRATA_FILES_IMPORT_PRIVATE must be true or false")
+	for _, b := range []struct {
+		key string
+		dst *bool
+	}{{"STRATA_FILES_IMPORT_PRIVATE", &c.FilesImportPrivate}, {"STRATA_FUNCTIONS_FETCH_PRIVATE", &c.FunctionsFetchPrivate}} {
+		if v := getenv(b.key); v != "" {
+			if *b.dst, err = strconv.ParseBool(v); err != nil {
+				return c, fmt.Errorf("%s must be true or false", b.key)
+			}
 		}
 	}
 	c.S3 = storage.S3Config{Bucket: getenv("STRATA_STORAGE_S3_BUCKET"), Region: get("STRATA_STORAGE_S3_REGION", "us-east-1"),

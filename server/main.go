@@ -107,6 +107,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	go func() { errc <- app.Fiber.Listener(ln) }()
 	go app.PurgeTrashEvery(ctx, time.Hour)
 	go app.PurgeStorage(ctx)
+	go app.RunFunctions(ctx)
 	if cfg.PprofAddr != "" {
 		go servePprof(cfg.PprofAddr, log)
 	}

@@ -45,13 +45,20 @@ func publicOnly(_, address string, _ syscall.RawConn) error {
 // importClient fetches imports: public addresses only (unless the node allows private
 // ones), only allowed hosts through redirects, a bounded time.
 func (s *Service) importClient(allowed func(host string) bool) *http.Client {
+	return OutboundClient(s.ImportPrivate, ImportTimeout, allowed)
+}
+
+// OutboundClient is an HTTP client for requests a tenant chose the address of (imports,
+// a function's fetch): public addresses only unless private is set, only allowed hosts
+// through at most three redirects, at most timeout in all.
+func OutboundClient(private bool, timeout time.Duration, allowed func(host string) bool) *http.Client {
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
-	if !s.ImportPrivate {
+	if !private {
 		dialer.Control = publicOnly
 	}
 	transport := &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: 10 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second, MaxIdleConns: 1, IdleConnTimeout: time.Second, Proxy: nil}
-	return &http.Client{Transport: transport, Timeout: ImportTimeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+	return &http.Client{Transport: transport, Timeout: timeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 		if len(via) >= 3 {
 			return errors.New("too many redirects")
 		}

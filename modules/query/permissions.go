@@ -73,6 +73,9 @@ func IDsIn(t *schema.Table, ids []string) *Cond {
 	return &Cond{Kind: CondLeaf, Column: t.Column("id"), Op: "_in", Value: vals}
 }
 
+// And combines conditions, skipping nil ones (nil: none left).
+func And(cs ...*Cond) *Cond { return and(cs...) }
+
 // and combines conditions, skipping nil ones.
 func and(cs ...*Cond) *Cond {
 	var kids []*Cond

@@ -35,13 +35,22 @@ type Scope struct {
 	Version int64
 	Model   *schema.Model
 	Caller  *access.Caller
+	// Tx, when set, is a transaction the scope's reads run in: a before hook reads
+	// inside the write it runs in (it does not write through the scope).
+	Tx schema.Querier
 }
 
-// Q runs statements on user tables (inner, or the tenant's pool when nil) tagged with
-// the scope's schema version.
+// Q runs statements on user tables (inner, or the scope's transaction or tenant's pool
+// when nil) tagged with the scope's schema version.
 func (sc *Scope) Q(inner schema.Querier) schema.Querier {
+	if inner == nil && sc.Tx != nil {
+		inner = sc.Tx
+	}
 	if inner == nil {
 		inner = sc.DB
+	}
+	if t, ok := inner.(query.Tagged); ok {
+		return t
 	}
 	return query.NewTagged(inner, sc.Version)
 }

@@ -11,6 +11,7 @@ import (
 	"strata/modules/access"
 	"strata/modules/apierr"
 	"strata/modules/files"
+	"strata/modules/functions"
 	"strata/modules/query"
 	"strata/modules/realtime"
 )
@@ -61,8 +62,9 @@ func (s *rtScope) List(ctx context.Context, table string, p query.Params) ([]map
 	if t == nil {
 		return nil, apierr.NotFound("collection %q not found", table)
 	}
-	if strings.HasPrefix(t.Name, "strata_") && t.Name != files.Table && t.Name != files.Folders {
-		// Files and folders are rows under permissions like any other; identities are not.
+	if strings.HasPrefix(t.Name, "strata_") && t.Name != files.Table && t.Name != files.Folders && t.Name != functions.RunsTable {
+		// Files and folders are rows under permissions like any other, and function runs
+		// (only admins have a rule for them); identities are not.
 		return nil, apierr.Forbidden("%s cannot be subscribed to", t.Name)
 	}
 	caller := *s.caller

@@ -23,6 +23,7 @@ import (
 	"strata/modules/database"
 	"strata/modules/files"
 	"strata/modules/formats"
+	"strata/modules/functions"
 	"strata/modules/graphql"
 	"strata/modules/identity"
 	"strata/modules/migration"
@@ -61,15 +62,17 @@ type API struct {
 	// reads, data migrations).
 	Records *records.Service
 	// Files stores files' bytes and rows; Purges removes deleted tenants' objects.
-	Files    *files.Service
-	Purges   *files.Purges
-	Bus      bus.Bus
-	Limits   Limits
-	CacheTTL time.Duration // trust in the API's own caches (CORS origins) without word from Bus; default 1s
-	Log      *slog.Logger
-	Now      func() time.Time
-	NewID    func() string
-	docs     openapi.Cache
+	Files  *files.Service
+	Purges *files.Purges
+	// Functions runs the tenant's endpoints, hooks, schedules and test runs.
+	Functions *functions.Service
+	Bus       bus.Bus
+	Limits    Limits
+	CacheTTL  time.Duration // trust in the API's own caches (CORS origins) without word from Bus; default 1s
+	Log       *slog.Logger
+	Now       func() time.Time
+	NewID     func() string
+	docs      openapi.Cache
 }
 
 // Mount registers every route on app.
@@ -182,6 +185,18 @@ func (a *API) Mount(app *fiber.App) {
 	t.Get("/folders/:id", uuidParam, folders, a.onNewModel(a.getItem))
 	t.Patch("/folders/:id", uuidParam, folders, a.onNewModel(a.patchItem))
 	t.Delete("/folders/:id", uuidParam, folders, a.onNewModel(a.deleteItem))
+	// Functions: definitions are schema (each write a migration of type function).
+	t.Get("/functions", adm, a.listFunctions)
+	t.Post("/functions", adm, a.createFunction)
+	t.Get("/functions/secrets", adm, a.listSecrets)
+	t.Put("/functions/secrets/:name", adm, a.putSecret)
+	t.Delete("/functions/secrets/:name", adm, a.deleteSecret)
+	t.Get("/functions/:id", adm, uuidParam, a.getFunction)
+	t.Patch("/functions/:id", adm, uuidParam, a.patchFunction)
+	t.Delete("/functions/:id", adm, uuidParam, a.deleteFunction)
+	t.Post("/functions/:id/run", adm, uuidParam, a.runFunction)
+	t.Get("/functions/:id/runs", adm, uuidParam, a.listRuns)
+	t.All("/fn/*", a.endpoint) // not retried on a schema race: a function runs once
 	t.Get("/items/:table", a.onNewModel(a.listItems))
 	t.Get("/items/:table/:id", uuidParam, a.onNewModel(a.getItem))
 	t.Post("/items/:table", a.onNewModel(a.createItems))

@@ -47,6 +47,11 @@ type Settings struct {
 	// or "presets" (only AssetPresets, by key).
 	AssetTransform string        `json:"storage_asset_transform"`
 	AssetPresets   []AssetPreset `json:"storage_asset_presets"`
+	// FunctionsFetchHosts are the hosts ctx.fetch may reach (as files_import_hosts);
+	// empty: none.
+	FunctionsFetchHosts []string `json:"functions_fetch_hosts"`
+	// FunctionsRunsRetention is how many days function runs are kept.
+	FunctionsRunsRetention int `json:"functions_runs_retention"`
 }
 
 // AssetPreset is a named image transformation (?key= on /assets), as Directus names
@@ -102,6 +107,8 @@ type Patch struct {
 	FilesImportHosts     *[]string      `json:"files_import_hosts,omitempty"`
 	AssetTransform       *string        `json:"storage_asset_transform,omitempty"`
 	AssetPresets         *[]AssetPreset `json:"storage_asset_presets,omitempty"`
+	FunctionsFetchHosts  *[]string      `json:"functions_fetch_hosts,omitempty"`
+	FunctionsRuns        *int           `json:"functions_runs_retention,omitempty"`
 }
 
 // MaxCORSOrigins bounds a tenant's allowed origins.
@@ -135,18 +142,18 @@ func (s *Service) Get(ctx context.Context, tenantID string, db *database.DB) (Se
 	}
 	d := db.Dialect
 	q := d.Quote
-	var name, signup, approval, origins, introspection, location, maxUpload, quota, types, transform, presets, hosts any
+	var name, signup, approval, origins, introspection, location, maxUpload, quota, types, transform, presets, hosts, fetchHosts, retention any
 	err := db.QueryRowContext(ctx, "SELECT "+q("project_name")+", "+q("allow_signup")+", "+q("require_approval")+", "+q("cors_origins")+", "+
 		q("graphql_introspection")+", "+q("storage_default")+", "+q("files_max_upload")+", "+q("files_quota")+", "+q("files_allowed_types")+", "+
-		q("storage_asset_transform")+", "+q("storage_asset_presets")+", "+q("files_import_hosts")+
-		" FROM "+q("settings")).Scan(&name, &signup, &approval, &origins, &introspection, &location, &maxUpload, &quota, &types, &transform, &presets, &hosts)
+		q("storage_asset_transform")+", "+q("storage_asset_presets")+", "+q("files_import_hosts")+", "+q("functions_fetch_hosts")+", "+q("functions_runs_retention")+
+		" FROM "+q("settings")).Scan(&name, &signup, &approval, &origins, &introspection, &location, &maxUpload, &quota, &types, &transform, &presets, &hosts, &fetchHosts, &retention)
 	if err != nil {
 		return Settings{}, fmt.Errorf("read settings: %w", err)
 	}
 	st := Settings{ProjectName: database.Text(name), AllowSignup: database.Bool(signup), RequireApproval: database.Text(approval),
 		GraphQLIntrospection: database.Bool(introspection), CORSOrigins: []string{}, StorageDefault: database.Text(location),
 		FilesMaxUpload: database.Int64(maxUpload), FilesQuota: database.Int64(quota), FilesAllowedTypes: []string{}, FilesImportHosts: []string{},
-		AssetTransform: database.Text(transform), AssetPresets: []AssetPreset{}}
+		AssetTransform: database.Text(transform), AssetPresets: []AssetPreset{}, FunctionsFetchHosts: []string{}, FunctionsRunsRetention: int(database.Int64(retention))}
 	if st.AssetTransform == "" {
 		st.AssetTransform = "all"
 	}
@@ -158,7 +165,8 @@ func (s *Service) Get(ctx context.Context, tenantID string, db *database.DB) (Se
 	for col, list := range map[string]struct {
 		raw any
 		out *[]string
-	}{"cors_origins": {origins, &st.CORSOrigins}, "files_allowed_types": {types, &st.FilesAllowedTypes}, "files_import_hosts": {hosts, &st.FilesImportHosts}} {
+	}{"cors_origins": {origins, &st.CORSOrigins}, "files_allowed_types": {types, &st.FilesAllowedTypes}, "files_import_hosts": {hosts, &st.FilesImportHosts},
+		"functions_fetch_hosts": {fetchHosts, &st.FunctionsFetchHosts}} {
 		if raw := database.Text(list.raw); raw != "" {
 			if err := json.Unmarshal([]byte(raw), list.out); err != nil {
 				return Settings{}, fmt.Errorf("read settings: %s: %w", col, err)
@@ -246,12 +254,26 @@ func (s *Service) Update(ctx context.Context, tenantID string, db *database.DB, 
 		cols["storage_asset_presets"] = string(b)
 	}
 	if p.FilesImportHosts != nil {
-		hosts, err := HostList(*p.FilesImportHosts)
+		hosts, err := HostList("files_import_hosts", *p.FilesImportHosts)
 		if err != nil {
 			return Settings{}, err
 		}
 		b, _ := json.Marshal(hosts)
 		cols["files_import_hosts"] = string(b)
+	}
+	if p.FunctionsFetchHosts != nil {
+		hosts, err := HostList("functions_fetch_hosts", *p.FunctionsFetchHosts)
+		if err != nil {
+			return Settings{}, err
+		}
+		b, _ := json.Marshal(hosts)
+		cols["functions_fetch_hosts"] = string(b)
+	}
+	if p.FunctionsRuns != nil {
+		if *p.FunctionsRuns < 1 || *p.FunctionsRuns > 365 {
+			return Settings{}, apierr.InvalidPayload("functions_runs_retention", "functions_runs_retention is a number of days, 1 to 365")
+		}
+		cols["functions_runs_retention"] = *p.FunctionsRuns
 	}
 	if p.FilesAllowedTypes != nil {
 		types, err := TypeList(*p.FilesAllowedTypes)
@@ -338,16 +360,17 @@ func TypeList(in []string) ([]string, error) {
 
 var hostPattern = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]{0,62})?(\.[a-z0-9]([a-z0-9-]{0,62})?)*$`)
 
-// HostList checks the hosts files may be imported from, in lower case.
-func HostList(in []string) ([]string, error) {
+// HostList checks a setting's list of hosts (files imported from, fetched by
+// functions), in lower case.
+func HostList(field string, in []string) ([]string, error) {
 	if len(in) > 100 {
-		return nil, apierr.InvalidPayload("files_import_hosts", "at most 100 hosts")
+		return nil, apierr.InvalidPayload(field, "at most 100 hosts")
 	}
 	out := make([]string, 0, len(in))
 	for _, h := range in {
 		h = strings.ToLower(strings.TrimSpace(h))
 		if len(h) > 253 || !hostPattern.MatchString(h) {
-			return nil, apierr.InvalidPayload("files_import_hosts", "%q is not a host name: write files.example.com, or *.example.com for its subdomains", h)
+			return nil, apierr.InvalidPayload(field, "%q is not a host name: write files.example.com, or *.example.com for its subdomains", h)
 		}
 		if !slices.Contains(out, h) {
 			out = append(out, h)
@@ -357,9 +380,14 @@ func HostList(in []string) ([]string, error) {
 }
 
 // AllowsImportFrom reports whether files may be imported from host.
-func (st Settings) AllowsImportFrom(host string) bool {
+func (st Settings) AllowsImportFrom(host string) bool { return hostIn(st.FilesImportHosts, host) }
+
+// AllowsFetchFrom reports whether a function's ctx.fetch may reach host.
+func (st Settings) AllowsFetchFrom(host string) bool { return hostIn(st.FunctionsFetchHosts, host) }
+
+func hostIn(list []string, host string) bool {
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	for _, h := range st.FilesImportHosts {
+	for _, h := range list {
 		if h == host || (strings.HasPrefix(h, "*.") && strings.HasSuffix(host, h[1:])) {
 			return true
 		}

@@ -43,7 +43,7 @@ func TestOriginList(t *testing.T) {
 }
 
 func TestImportHosts(t *testing.T) {
-	hosts, err := HostList([]string{"Files.Example.com", "*.cdn.example.org", "files.example.com"})
+	hosts, err := HostList("files_import_hosts", []string{"Files.Example.com", "*.cdn.example.org", "files.example.com"})
 	if err != nil || len(hosts) != 2 {
 		t.Fatalf("%v %v", hosts, err)
 	}
@@ -57,7 +57,7 @@ func TestImportHosts(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"http://x.com", "x.com/path", "*", "a..b", "user@x.com", "x.com:80"} {
-		if _, err := HostList([]string{bad}); err == nil {
+		if _, err := HostList("files_import_hosts", []string{bad}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}

@@ -528,6 +528,16 @@ func (r *Registry) Get(ctx context.Context, slug string) (*Tenant, error) {
 	return t, nil
 }
 
+// ByID returns an active tenant by id (nil when there is none): work no request started
+// (a function's after hook, a schedule) names its tenant so.
+func (r *Registry) ByID(ctx context.Context, id string) (*Tenant, error) {
+	ts, err := r.query(ctx, r.cfg.Control.Dialect.Rebind("SELECT id, slug, name, dialect, database_url, placement, account_version, system_version, created_at, sandbox_of FROM strata_tenants WHERE status = 'active' AND id = ?"), id)
+	if err != nil || len(ts) == 0 {
+		return nil, err
+	}
+	return ts[0], nil
+}
+
 func (r *Registry) lookup(ctx context.Context, slug string) (*Tenant, error) {
 	if !SlugPattern.MatchString(slug) {
 		return nil, nil
