@@ -40,7 +40,7 @@ var Statuses = []string{StatusPending, "approved", StatusRunning, StatusExecuted
 
 // Types are the values of custom_migrations.type, as the contract lists them.
 var Types = []string{"create_table", "add_column", "alter_column", "rename_column", "drop_column", "rename_table", "drop_table",
-	"add_relation", "drop_relation", "add_index", "drop_index", "custom", "rollback", "data", "alter_table"}
+	"add_relation", "drop_relation", "add_index", "drop_index", "custom", "rollback", "data", "alter_table", "function"}
 
 // Target is one tenant database to migrate.
 type Target struct {

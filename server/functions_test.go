@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// createFunction saves a function and returns its id.
+func createFunction(t *testing.T, n *node, slug string, def map[string]any) string {
+	t.Helper()
+	return n.mustCall(200, "POST", "/api/t/"+slug+"/functions", def).get("data.function.id").(string)
+}
+
+// waitRows polls until table has want rows (after hooks and run records land a moment
+// after the write that caused them), and returns them.
+func waitRows(t *testing.T, n *node, slug, table string, want int) []any {
+	t.Helper()
+	var rows []any
+	for range 100 {
+		n.app.Functions.FlushRuns(context.Background())
+		rows, _ = n.mustCall(200, "GET", "/api/t/"+slug+"/items/"+table+"?limit=100", nil).get("data").([]any)
+		if len(rows) >= want {
+			return rows
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return rows
+}
+
+// TestFunctionHooksOnEverySurface: a before hook rewrites the payload and another
+// refuses the write, the same way over REST, GraphQL and a data migration; an after
+// hook is delivered once per committed write, from the outbox.
+func TestFunctionHooksOnEverySurface(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			p := "/api/t/acme"
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "posts", "columns": []any{
+				map[string]any{"name": "slug", "type": "string", "unique": true}, map[string]any{"name": "title", "type": "string"}}})
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "audit", "columns": []any{map[string]any{"name": "note", "type": "string"}}})
+			createFunction(t, n, "acme", map[string]any{"name": "shout", "kind": "hook", "table": "posts", "event": "create", "phase": "before", "priority": 2,
+				"source": `export default async function (ctx: any) { ctx.event.payload.title = String(ctx.event.payload.title).toUpperCase() + "!" }`})
+			createFunction(t, n, "acme", map[string]any{"name": "guard", "kind": "hook", "table": "posts", "event": "create", "phase": "before", "priority": 1,
+				"source": `export default async function (ctx) { if (ctx.event.payload.title === "spam") ctx.reject(422, "SPAM", "no spam here") }`})
+			createFunction(t, n, "acme", map[string]any{"name": "note", "kind": "hook", "table": "posts", "event": "create", "phase": "after",
+				"source": `export default async function (ctx) { await ctx.items("audit").createOne({note: ctx.event.payload.slug}) }`})
+
+			// Refused on every surface, in the contract's envelope, nothing written.
+			if st, r := n.call("POST", p+"/items/posts", map[string]any{"slug": "a", "title": "spam"}, nil); st != 422 || r.get("errors.0.extensions.code") != "SPAM" {
+				t.Errorf("REST create refused by the hook: %d %s", st, r)
+			}
+			if _, r := n.gql("acme", `mutation { create_posts_item(data: {slug: "b", title: "spam"}) { id } }`, nil); !strings.Contains(r.String(), "no spam here") {
+				t.Errorf("GraphQL create refused by the hook: %s", r)
+			}
+			if st, r := n.call("POST", p+"/schema/apply?format=data-migration", `{"posts": [{"_unique": ["slug"], "slug": "c", "title": "spam"}]}`, nil); st != 422 {
+				t.Errorf("data migration refused by the hook: %d %s", st, r)
+			}
+			if rows := rowsOf(n, "acme", "posts", "slug"); len(rows) != 0 {
+				t.Fatalf("refused writes left rows: %v", rows)
+			}
+			// Rewritten on every surface.
+			n.mustCall(200, "POST", p+"/items/posts", map[string]any{"slug": "a", "title": "hello"})
+			n.mustGQL("acme", `mutation { create_posts_item(data: {slug: "b", title: "gql"}) { id } }`, nil)
+			n.mustCall(200, "POST", p+"/schema/apply?format=data-migration", `{"posts": [{"_unique": ["slug"], "slug": "c", "title": "file"}]}`)
+			rows := rowsOf(n, "acme", "posts", "slug")
+			for slug, want := range map[string]string{"a": "HELLO!", "b": "GQL!", "c": "FILE!"} {
+				if rows[slug]["title"] != want {
+					t.Errorf("%s: title %v, want %s (the hooks in priority order)", slug, rows[slug]["title"], want)
+				}
+			}
+			// The after hook ran once per committed write.
+			audit := waitRows(t, n, "acme", "audit", 3)
+			time.Sleep(300 * time.Millisecond)
+			audit = waitRows(t, n, "acme", "audit", 3)
+			notes := map[string]int{}
+			for _, r := range audit {
+				notes[r.(map[string]any)["note"].(string)]++
+			}
+			if len(audit) != 3 || notes["a"] != 1 || notes["b"] != 1 || notes["c"] != 1 {
+				t.Errorf("after hook deliveries: %v, want a, b and c once each", notes)
+			}
+			// The runs are recorded, and listed with the query language.
+			fns, _ := n.mustCall(200, "GET", p+"/functions", nil).get("data").([]any)
+			var noteID string
+			for _, f := range fns {
+				if m := f.(map[string]any); m["name"] == "note" {
+					noteID = m["id"].(string)
+				}
+			}
+			runs, _ := n.mustCall(200, "GET", p+"/functions/"+noteID+"/runs?filter[status][_eq]=success&meta=filter_count", nil).get("data").([]any)
+			if len(runs) != 3 || runs[0].(map[string]any)["trigger"] != "hook" {
+				t.Errorf("runs of the after hook: %v", runs)
+			}
+		})
+	}
+}
+
+// TestFunctionEndpointUnderRowRule: an endpoint's ctx.items reads as its caller, under
+// the caller's role's row rule; run_as a role reads as that role whoever calls.
+func TestFunctionEndpointUnderRowRule(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			admin := startNode(t, b.newControlURL(t), nil)
+			admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			p := "/api/t/acme"
+			admin.mustCall(200, "PATCH", p+"/settings", map[string]any{"allow_signup": true})
+			admin.mustCall(200, "POST", p+"/tables", map[string]any{"name": "docs", "columns": []any{
+				map[string]any{"name": "title", "type": "string"}, map[string]any{"name": "status", "type": "string"}}})
+			for _, d := range []map[string]any{{"title": "one", "status": "published"}, {"title": "two", "status": "draft"}, {"title": "three", "status": "published"}} {
+				admin.mustCall(200, "POST", p+"/items/docs", d)
+			}
+			authd := roleID(t, admin, "acme", "authenticated")
+			admin.mustCall(200, "POST", p+"/permissions", map[string]any{"role": authd, "collection": "docs", "action": "read",
+				"permissions": map[string]any{"status": map[string]any{"_eq": "published"}}})
+			src := `export default async function (ctx) { const rows = await ctx.items("docs").readMany({sort: ["title"], fields: ["title"]}); return rows.map((r) => r.title) }`
+			createFunction(t, admin, "acme", map[string]any{"name": "mine", "kind": "endpoint", "method": "GET", "path": "docs/mine", "source": src})
+			createFunction(t, admin, "acme", map[string]any{"name": "as_role", "kind": "endpoint", "method": "GET", "path": "docs/role", "source": src, "run_as": authd})
+			user := tenantUser(t, admin, "acme", "u@example.com")
+			if got := fmt.Sprint(user.mustCall(200, "GET", p+"/fn/docs/mine", nil).get("data")); got != "[one three]" {
+				t.Errorf("as the caller (row rule): %s", got)
+			}
+			if got := fmt.Sprint(admin.mustCall(200, "GET", p+"/fn/docs/mine", nil).get("data")); got != "[one three two]" {
+				t.Errorf("as the admin caller: %s", got)
+			}
+			if got := fmt.Sprint(admin.mustCall(200, "GET", p+"/fn/docs/role", nil).get("data")); got != "[one three]" {
+				t.Errorf("run_as the role, called by an admin: %s", got)
+			}
+			anon := &node{t: t, base: admin.base}
+			if st, r := anon.call("GET", p+"/fn/docs/mine", nil, nil); st != 500 || r.get("errors.0.extensions.code") != "FUNCTION_FAILED" {
+				t.Errorf("anonymous, whose role may not read docs: %d %s", st, r)
+			}
+			if st, r := anon.call("GET", p+"/fn/docs/none", nil, nil); st != 404 {
+				t.Errorf("no such endpoint: %d %s", st, r)
+			}
+		})
+	}
+}
+
+// TestFunctionScheduleOncePerCluster: two nodes on one control database both reach
+// the same minute; the schedule runs once.
+func TestFunctionScheduleOncePerCluster(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			control := b.newControlURL(t)
+			dir := t.TempDir()
+			n1 := startNode(t, control, map[string]string{"STRATA_DATA_DIR": dir})
+			n2 := startNode(t, control, map[string]string{"STRATA_DATA_DIR": dir})
+			n1.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			p := "/api/t/acme"
+			n1.mustCall(200, "POST", p+"/tables", map[string]any{"name": "ticks", "columns": []any{map[string]any{"name": "note", "type": "string"}}})
+			createFunction(t, n1, "acme", map[string]any{"name": "every_minute", "kind": "schedule", "cron": "* * * * *",
+				"source": `export default async function (ctx) { await ctx.items("ticks").createOne({note: "tick"}) }`})
+			minute := time.Now().UTC().Truncate(time.Minute).Add(time.Minute)
+			var wg sync.WaitGroup
+			for _, n := range []*node{n1, n2, n1, n2} {
+				wg.Add(1)
+				go func() { defer wg.Done(); n.app.Functions.Tick(context.Background(), minute) }()
+			}
+			wg.Wait()
+			if rows := waitRows(t, n1, "acme", "ticks", 1); len(rows) != 1 {
+				t.Fatalf("one minute, two nodes, four ticks: %d runs", len(rows))
+			}
+			// The next minute runs again; a cron that does not match does not.
+			n2.app.Functions.Tick(context.Background(), minute.Add(time.Minute))
+			if rows := waitRows(t, n1, "acme", "ticks", 2); len(rows) != 2 {
+				t.Fatalf("the next minute: %d runs", len(rows))
+			}
+		})
+	}
+}
+
+// TestFunctionsAreSchema: a function is a migration of type function; a sandbox made
+// by replay runs it, and rolling the migration back removes it.
+func TestFunctionsAreSchema(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "prod"})
+			r := n.mustCall(200, "POST", "/api/t/prod/functions", map[string]any{"name": "ping", "kind": "endpoint", "path": "ping",
+				"source": `export default async (ctx) => ({pong: ctx.tenant.slug})`})
+			if r.get("data.migration.type") != "function" || r.get("data.migration.status") != "executed" || r.get("data.migration.change.function.checksum") == nil {
+				t.Fatalf("the function's migration: %s", r)
+			}
+			if got := fmt.Sprint(n.mustCall(200, "GET", "/api/t/prod/fn/ping", nil).get("data.pong")); got != "prod" {
+				t.Fatalf("prod endpoint: %s", got)
+			}
+			n.mustCall(201, "POST", "/api/tenants/prod/sandboxes", map[string]any{"slug": "prod-sb"})
+			if got := fmt.Sprint(n.mustCall(200, "GET", "/api/t/prod-sb/fn/ping", nil).get("data.pong")); got != "prod-sb" {
+				t.Fatalf("the sandbox runs production's function: %s", got)
+			}
+			list, _ := n.mustCall(200, "GET", "/api/t/prod-sb/migrations?type=function", nil).get("data").([]any)
+			if len(list) != 1 {
+				t.Fatalf("the sandbox's function migrations: %v", list)
+			}
+			rollback(t, n, "prod-sb", list[0].(map[string]any)["id"].(string), "")
+			if st, r := n.call("GET", "/api/t/prod-sb/fn/ping", nil, nil); st != 404 {
+				t.Fatalf("after the rollback the endpoint is gone: %d %s", st, r)
+			}
+			if fns, _ := n.mustCall(200, "GET", "/api/t/prod-sb/functions", nil).get("data").([]any); len(fns) != 0 {
+				t.Fatalf("functions after the rollback: %v", fns)
+			}
+			// Production keeps its own.
+			n.mustCall(200, "GET", "/api/t/prod/fn/ping", nil)
+			// A syntax error is a 400 naming where it is, and records nothing.
+			st, bad := n.call("POST", "/api/t/prod/functions", map[string]any{"name": "broken", "kind": "endpoint", "path": "broken",
+				"source": "export default async function () {\n  return {a: 1,,}\n}"}, nil)
+			if st != 400 || bad.get("errors.0.extensions.code") != "FUNCTION_INVALID" || fmt.Sprint(bad.get("errors.0.extensions.line")) != "2" {
+				t.Fatalf("invalid source: %d %s", st, bad)
+			}
+		})
+	}
+}
+
+// TestFunctionLimitsKeepTheNodeServing: a function that loops, allocates without end,
+// recurses without end or answers too much is stopped with the contract's error, its
+// run is recorded, and the node answers other requests meanwhile.
+func TestFunctionLimitsKeepTheNodeServing(t *testing.T) {
+	n := startNode(t, backends(t)[0].newControlURL(t), nil) // SQLite: the limits are the worker's, not the database's
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	p := "/api/t/acme"
+	cases := []struct {
+		name, source  string
+		status        int
+		code, message string
+		run           string
+	}{
+		{"spin", `export default async function () { while (true) {} }`, 504, "FUNCTION_TIMEOUT", "time limit", "timeout"},
+		{"hog", `export default async function () { const a = []; for (;;) a.push("x".repeat(4096) + a.length) }`, 500, "FUNCTION_FAILED", "memory", "memory"},
+		{"deep", `export default async function () { const f = (n) => f(n + 1) + 1; return f(0) }`, 500, "FUNCTION_FAILED", "call stack", "error"},
+		{"loud", `export default async function () { return "x".repeat(3 << 20) }`, 500, "FUNCTION_FAILED", "over the limit", "error"},
+	}
+	for _, c := range cases {
+		createFunction(t, n, "acme", map[string]any{"name": c.name, "kind": "endpoint", "path": c.name, "timeout_ms": 1500, "memory_mb": 32, "source": c.source})
+	}
+	createFunction(t, n, "acme", map[string]any{"name": "quick", "kind": "endpoint", "path": "quick", "source": `export default async () => "ok"`})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			done := make(chan struct{})
+			var st int
+			var r reply
+			go func() { defer close(done); st, r = n.call("GET", p+"/fn/"+c.name, nil, nil) }()
+			// Meanwhile the node answers: other functions and plain routes.
+			time.Sleep(100 * time.Millisecond)
+			start := time.Now()
+			n.mustCall(200, "GET", p+"/fn/quick", nil)
+			n.mustCall(200, "GET", p+"/tables", nil)
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("other requests took %v while %s ran", d, c.name)
+			}
+			<-done
+			msg, _ := r.get("errors.0.message").(string)
+			if st != c.status || r.get("errors.0.extensions.code") != c.code || !strings.Contains(msg, c.message) {
+				t.Fatalf("%s: %d %s", c.name, st, r)
+			}
+		})
+	}
+	// Each run is recorded with how it ended.
+	fns, _ := n.mustCall(200, "GET", p+"/functions", nil).get("data").([]any)
+	for _, f := range fns {
+		m := f.(map[string]any)
+		for _, c := range cases {
+			if m["name"] != c.name {
+				continue
+			}
+			n.app.Functions.FlushRuns(context.Background())
+			runs, _ := n.mustCall(200, "GET", p+"/functions/"+m["id"].(string)+"/runs", nil).get("data").([]any)
+			if len(runs) != 1 || runs[0].(map[string]any)["status"] != c.run {
+				t.Errorf("%s: runs %v, want one %s", c.name, runs, c.run)
+			}
+		}
+	}
+}
