@@ -52,6 +52,8 @@ const (
 // folders, whose rows are the tenant's own.
 var HookTables = []string{FilesTable, FoldersTable}
 
+var functionName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
 var pathSegment = regexp.MustCompile(`^(:[a-z][a-z0-9_]*|[a-z0-9][a-z0-9_.-]*)$`)
 
 // Function returns the function with the given id, or nil.
@@ -133,8 +135,9 @@ func applyFunction(m *Model, c *Change, gen IDGen) error {
 
 // checkFunction checks f's shape against the model it goes into.
 func checkFunction(m *Model, f *Function) error {
-	if err := ValidateIdentifier("name", f.Name); err != nil {
-		return err
+	// A function's name is never SQL: any lower-case identifier will do, keywords too.
+	if !functionName.MatchString(f.Name) {
+		return fieldErr("name", "lower-case letters, digits and _, starting with a letter, at most 64")
 	}
 	if other := m.FunctionByName(f.Name); other != nil && other.ID != f.ID {
 		return fieldErr("name", "a function %q exists", f.Name)

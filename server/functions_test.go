@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"strata/modules/database"
 )
 
 // createFunction saves a function and returns its id.
@@ -279,3 +282,79 @@ func TestFunctionLimitsKeepTheNodeServing(t *testing.T) {
 		}
 	}
 }
+
+// TestAfterHookSurvivesANodeKill: a node killed while an after hook runs leaves its
+// outbox entry claimed; once the claim expires another node delivers it.
+func TestAfterHookSurvivesANodeKill(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			// Mostly waiting for the killed node's claim to expire; each leg kills only
+			// its own process.
+			t.Parallel()
+			control, dataDir := b.newControlURL(t), t.TempDir()
+			env := map[string]string{"STRATA_DATABASE_URL": control, "STRATA_DATA_DIR": dataDir, "STRATA_ADMIN_PASSWORD": testPassword,
+				"STRATA_JWT_SECRET": "test-secret-test-secret-test-secret!!", "STRATA_LOG_LEVEL": "warn"}
+			p := startProc(t, env)
+			n := p.node(t)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}}})
+			n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "audit", "columns": []any{map[string]any{"name": "note", "type": "string"}}})
+			createFunction(t, n, "acme", map[string]any{"name": "slow_note", "kind": "hook", "table": "posts", "event": "create", "phase": "after", "timeout_ms": 1500,
+				"source": `export default async function (ctx) { const end = Date.now() + 1000; while (Date.now() < end) {} await ctx.items("audit").createOne({note: ctx.event.payload.title}) }`})
+			n.mustCall(200, "POST", "/api/t/acme/items/posts", map[string]any{"title": "first"})
+
+			tenantURL, err := database.TenantURL(control, dataDir, "acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			db, err := database.Open(context.Background(), tenantURL, database.Pool{MaxOpen: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			d := db.Dialect
+			claimed := "SELECT COUNT(*) FROM " + d.Quote("strata_function_outbox") + " WHERE " + d.Quote("claimed_until") + " IS NOT NULL AND " + d.Quote("status") + " = 'pending'"
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				var c int
+				if err := db.QueryRow(claimed).Scan(&c); err == nil && c == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the after hook was never claimed:\n%s", p.out.String())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			p.stop(t, syscall.SIGKILL) // mid-run: the hook busy-waits a second first
+			other := startNode(t, control, map[string]string{"STRATA_DATA_DIR": dataDir})
+			if rows := rowsOf(other, "acme", "audit", "note"); len(rows) != 0 {
+				t.Fatalf("the killed run wrote: %v", rows)
+			}
+			for deadline := time.Now().Add(20 * time.Second); ; {
+				other.app.Functions.Sweep(context.Background())
+				if rows := rowsOf(other, "acme", "audit", "note"); len(rows) == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("another node never delivered the after hook")
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			// Delivered once: further sweeps find nothing left to do.
+			other.app.Functions.Sweep(context.Background())
+			time.Sleep(1500 * time.Millisecond)
+			if rows := rowsOf(other, "acme", "audit", "note"); len(rows) != 1 || rows["first"] == nil {
+				t.Fatalf("after the takeover: %v", rows)
+			}
+			var status string
+			var attempts int
+			if err := db.QueryRow("SELECT "+d.Quote("status")+", "+d.Quote("attempts")+" FROM "+d.Quote("strata_function_outbox")).Scan(&status, &attempts); err != nil {
+				t.Fatal(err)
+			}
+			if status != "delivered" || attempts != 2 {
+				t.Fatalf("outbox entry: %s after %d attempts, want delivered after 2", status, attempts)
+			}
+		})
+	}
+}
+

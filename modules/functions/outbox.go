@@ -140,9 +140,11 @@ func (d *deliverer) claim(ctx context.Context, sc *records.Scope) ([]entry, erro
 	}
 	var mine []entry
 	for _, e := range found {
+		// Long enough to wait for a worker and run (each bounded by the timeout), short
+		// enough that a stopped node's claim is taken over soon.
 		lease := now.Add(90 * time.Second)
 		if f := sc.Model.Function(e.functionID); f != nil {
-			lease = now.Add(time.Duration(f.TimeoutMs)*time.Millisecond + 30*time.Second)
+			lease = now.Add(2*time.Duration(f.TimeoutMs)*time.Millisecond + 5*time.Second)
 		}
 		res, err := sc.DB.ExecContext(ctx, dl.Rebind("UPDATE "+qi(OutboxTable)+" SET "+qi("claimed_until")+" = ?, "+qi("attempts")+" = "+qi("attempts")+" + 1 WHERE "+qi("id")+
 			" = ? AND "+qi("status")+" = 'pending' AND ("+qi("claimed_until")+" IS NULL OR "+qi("claimed_until")+" < ?)"), dl.TimeValue(lease), e.id, dl.TimeValue(now))

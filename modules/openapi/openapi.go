@@ -269,6 +269,70 @@ func filePaths(paths obj, t *schema.Table) {
 				"416": obj{"description": "The range is outside the file"}})}
 }
 
+// functionPaths are the routes that manage functions, and each endpoint function's own.
+func functionPaths(paths obj, m *schema.Model) {
+	fn := obj{"type": "object", "properties": obj{"id": obj{"type": "string", "format": "uuid"}, "name": obj{"type": "string"},
+		"kind": obj{"type": "string", "enum": []string{"endpoint", "hook", "schedule"}}, "source": obj{"type": "string"}, "checksum": obj{"type": "string"},
+		"enabled": obj{"type": "boolean"}, "timeout_ms": obj{"type": "integer"}, "memory_mb": obj{"type": "integer"}, "run_as": obj{"type": "string"},
+		"method": obj{"type": "string"}, "path": obj{"type": "string"}, "table": obj{"type": "string"}, "event": obj{"type": "string"},
+		"phase": obj{"type": "string"}, "priority": obj{"type": "integer"}, "cron": obj{"type": "string"}}}
+	written := okData(obj{"type": "object", "properties": obj{"function": fn, "migration": obj{"type": "object"}}}, false)
+	invalid := obj{"description": "The source does not compile (FUNCTION_INVALID, with line and column)"}
+	id := obj{"name": "id", "in": "path", "required": true, "schema": obj{"type": "string", "format": "uuid"}}
+	paths["/functions"] = obj{
+		"get":  op("list_functions", "The tenant's functions", nil, nil, obj{"200": okData(obj{"type": "array", "items": fn}, false)}),
+		"post": op("create_function", "Create a function (a migration of type function)", nil, jsonBody(fn), obj{"200": written, "422": invalid})}
+	paths["/functions/{id}"] = obj{"parameters": []any{id},
+		"get":    op("get_function", "One function", nil, nil, obj{"200": okData(fn, false)}),
+		"patch":  op("update_function", "Change a function (a migration of type function)", nil, jsonBody(fn), obj{"200": written}),
+		"delete": op("delete_function", "Remove a function (a migration of type function)", nil, nil, obj{"200": written})}
+	paths["/functions/{id}/run"] = obj{"parameters": []any{id},
+		"post": op("run_function", "Run a function now with an input; answers its outcome whatever it is", nil,
+			jsonBody(obj{"type": "object", "properties": obj{"input": obj{}}}), obj{"200": okData(obj{"type": "object", "properties": obj{
+				"status": obj{"type": "string"}, "output": obj{}, "logs": obj{"type": "array"}, "duration_ms": obj{"type": "integer"}, "error": obj{"type": []string{"string", "null"}}}}, false)})}
+	paths["/functions/{id}/runs"] = obj{"parameters": []any{id},
+		"get": op("list_function_runs", "A function's runs, newest first (the query language applies)", []any{param("fields"), param("filter"), param("sort"), param("limit"), param("page")}, nil,
+			obj{"200": okData(obj{"type": "array", "items": obj{"type": "object"}}, true)})}
+	secret := obj{"name": "name", "in": "path", "required": true, "schema": obj{"type": "string"}}
+	paths["/functions/secrets"] = obj{"get": op("list_function_secrets", "The names of the tenant's secrets (values are never returned)", nil, nil,
+		obj{"200": okData(obj{"type": "array", "items": obj{"type": "object", "properties": obj{"name": obj{"type": "string"}}}}, false)})}
+	paths["/functions/secrets/{name}"] = obj{"parameters": []any{secret},
+		"put": op("put_function_secret", "Set a secret for ctx.env", nil, jsonBody(obj{"type": "object", "required": []string{"value"}, "properties": obj{"value": obj{"type": "string"}}}),
+			obj{"200": obj{"description": "Changed"}, "201": obj{"description": "Created"}}),
+		"delete": op("delete_function_secret", "Remove a secret", nil, nil, obj{"204": obj{"description": "Removed"}})}
+	methods := []string{"get", "post", "put", "patch", "delete"}
+	for i := range m.Functions {
+		f := &m.Functions[i]
+		if f.Kind != "endpoint" || !f.Enabled {
+			continue
+		}
+		segs := schema.SplitPath(f.Path)
+		var params []any
+		for j, seg := range segs {
+			if name, ok := strings.CutPrefix(seg, ":"); ok {
+				segs[j] = "{" + name + "}"
+				params = append(params, obj{"name": name, "in": "path", "required": true, "schema": obj{"type": "string"}})
+			}
+		}
+		key := "/fn/" + strings.Join(segs, "/")
+		item, _ := paths[key].(obj)
+		if item == nil {
+			item = obj{}
+			if params != nil {
+				item["parameters"] = params
+			}
+		}
+		for _, meth := range methods {
+			if f.Method == "ANY" || strings.ToLower(f.Method) == meth {
+				item[meth] = op("fn_"+f.Name+"_"+meth, "The endpoint function "+f.Name, nil, nil,
+					obj{"200": obj{"description": "What the function returns, as {data}, or its own response"},
+						"500": obj{"description": "The function failed (FUNCTION_FAILED)"}, "504": obj{"description": "The function ran out of time (FUNCTION_TIMEOUT)"}})
+			}
+		}
+		paths[key] = item
+	}
+}
+
 // queryParameters are the Directus-style query parameters of the items routes.
 func queryParameters() obj {
 	p := func(name, desc string, s obj) obj {
@@ -436,6 +500,7 @@ func Tenant(slug, name string, version int64, m *schema.Model) obj {
 	if m.Table("strata_files") != nil {
 		filePaths(paths, m.Table("strata_files"))
 	}
+	functionPaths(paths, m)
 	params := queryParameters()
 	return obj{
 		"openapi": "3.1.0",

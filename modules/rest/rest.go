@@ -196,7 +196,10 @@ func (a *API) Mount(app *fiber.App) {
 	t.Delete("/functions/:id", adm, uuidParam, a.deleteFunction)
 	t.Post("/functions/:id/run", adm, uuidParam, a.runFunction)
 	t.Get("/functions/:id/runs", adm, uuidParam, a.listRuns)
-	t.All("/fn/*", a.endpoint) // not retried on a schema race: a function runs once
+	// Endpoint functions; not retried on a schema race: a function runs once.
+	for _, method := range []string{fiber.MethodGet, fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete} {
+		t.Add(method, "/fn/*", a.endpoint)
+	}
 	t.Get("/items/:table", a.onNewModel(a.listItems))
 	t.Get("/items/:table/:id", uuidParam, a.onNewModel(a.getItem))
 	t.Post("/items/:table", a.onNewModel(a.createItems))
