@@ -357,4 +357,3 @@ func TestAfterHookSurvivesANodeKill(t *testing.T) {
 		})
 	}
 }
-
