@@ -77,7 +77,7 @@ type Service struct {
 	once    sync.Once
 	limits  Limits
 	mu      sync.Mutex
-	running map[string]int
+	running map[string]chan struct{}
 	secrets cache.TTL[map[string]string]
 	rec     *recorder
 	deliver *deliverer
@@ -88,7 +88,7 @@ type Service struct {
 func (s *Service) init() {
 	s.once.Do(func() {
 		s.limits = s.Limits.withDefaults()
-		s.running = map[string]int{}
+		s.running = map[string]chan struct{}{}
 		s.indexed = map[string][2]int{}
 		s.secrets.TTL, s.secrets.Max = s.CacheTTL, 10000
 		s.rec = newRecorder(s)
@@ -123,10 +123,12 @@ func (s *Service) Run(ctx context.Context, sc *records.Scope, f *schema.Function
 	s.init()
 	nested := Depth(ctx) > 0
 	if !nested {
-		if !s.acquire(sc.TenantID) {
-			return nil, apierr.New(429, "REQUESTS_EXCEEDED", "at most %d functions of this tenant run at once on a node", s.limits.Concurrent)
+		// A burst waits its turn, within the function's own time; past that it is told.
+		sem := s.semaphore(sc.TenantID)
+		if !acquire(ctx, sem, time.Duration(f.TimeoutMs)*time.Millisecond) {
+			return nil, apierr.New(429, "REQUESTS_EXCEEDED", "at most %d functions of this tenant run at once on a node, and none finished in time", s.limits.Concurrent)
 		}
-		defer s.release(sc.TenantID)
+		defer func() { <-sem }()
 	}
 	runSc, err := s.runScope(ctx, sc, f)
 	if err != nil {
@@ -180,22 +182,34 @@ func nullable(s string) any {
 	return s
 }
 
-func (s *Service) acquire(tenantID string) bool {
+// semaphore is a tenant's slots for runs on this node.
+func (s *Service) semaphore(tenantID string) chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.running[tenantID] >= s.limits.Concurrent {
-		return false
+	sem := s.running[tenantID]
+	if sem == nil {
+		sem = make(chan struct{}, s.limits.Concurrent)
+		s.running[tenantID] = sem
 	}
-	s.running[tenantID]++
-	return true
+	return sem
 }
 
-func (s *Service) release(tenantID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.running[tenantID]--; s.running[tenantID] <= 0 {
-		delete(s.running, tenantID)
+// acquire takes a slot, waiting at most wait.
+func acquire(ctx context.Context, sem chan struct{}, wait time.Duration) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	default:
 	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 // runScope is the scope ctx.items uses: the caller's, or the role run_as names, or,

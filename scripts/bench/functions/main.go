@@ -1,0 +1,206 @@
+// Command functions measures Strata's functions side by side with their references, in
+// one run, the targets interleaved over several rounds:
+//
+//	go run ./scripts/bench/functions                        # 5 rounds of 5s, 32 connections
+//	go run ./scripts/bench/functions -rounds 1 -duration 2s # a quick look
+//
+// (a) a trivial endpoint function (GET /fn/hello answering a constant JSON object)
+// against PocketBase's JavaScript route doing the same (routerAdd in pb_hooks, goja,
+// installed into -cache as scripts/bench/peers does); (b) creating an item in a table
+// with a no-op before hook against the same create in a table without hooks. On
+// 127.0.0.1, on SQLite. Markdown to stdout, progress to stderr.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"strata/scripts/bench/internal/benchkit"
+)
+
+type target struct {
+	name   string
+	newReq func() *http.Request
+}
+
+func main() {
+	rounds := flag.Int("rounds", 5, "rounds; the targets' order rotates every round")
+	duration := flag.Duration("duration", 5*time.Second, "load per target per round")
+	conns := flag.Int("conns", 32, "concurrent connections")
+	home, _ := os.UserHomeDir()
+	cache := flag.String("cache", filepath.Join(home, ".cache", "strata-bench"), "where PocketBase is installed")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *rounds, *duration, *conns, *cache); err != nil {
+		fmt.Fprintln(os.Stderr, "functions bench:", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+
+const helloJS = `{message: "hello", ok: true}`
+
+func run(ctx context.Context, rounds int, dur time.Duration, conns int, cache string) error {
+	tmp, err := os.MkdirTemp("", "strata-functions-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	logf("starting Strata…")
+	env, err := benchkit.Start(ctx, "sqlite", "bench", "STRATA_FUNCTIONS_CONCURRENT="+strconv.Itoa(conns))
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	api := env.Base + "/api/t/bench"
+	c := env.Client
+	for _, name := range []string{"plain", "hooked"} {
+		if err := c.Do("POST", api+"/tables", map[string]any{"name": name, "columns": []any{
+			map[string]any{"name": "title", "type": "string"}, map[string]any{"name": "n", "type": "integer"}}}, 200, nil); err != nil {
+			return err
+		}
+	}
+	for _, fn := range []map[string]any{
+		{"name": "hello", "kind": "endpoint", "method": "GET", "path": "hello", "source": "export default async () => (" + helloJS + ")"},
+		{"name": "noop", "kind": "hook", "table": "hooked", "event": "create", "phase": "before", "source": "export default async function (ctx) {}"},
+	} {
+		if err := c.Do("POST", api+"/functions", fn, 200, nil); err != nil {
+			return err
+		}
+	}
+
+	logf("starting PocketBase…")
+	pbBin, err := benchkit.EnsurePocketBase(ctx, cache, logf)
+	if err != nil {
+		return err
+	}
+	pbHello, stopPB, err := startPocketBase(ctx, pbBin, filepath.Join(tmp, "pb"))
+	if stopPB != nil {
+		defer stopPB()
+	}
+	if err != nil {
+		return err
+	}
+
+	get := func(u string) func() *http.Request {
+		return func() *http.Request { r, _ := http.NewRequest("GET", u, nil); return r }
+	}
+	create := func(table string) func() *http.Request {
+		u := api + "/items/" + table
+		return func() *http.Request {
+			r, _ := http.NewRequest("POST", u, strings.NewReader(`{"title":"bench","n":7}`))
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Authorization", "Bearer "+c.Token)
+			return r
+		}
+	}
+	endpoints := []target{{"Strata GET /fn/hello", get(api + "/fn/hello")}, {"PocketBase JS route GET /hello", get(pbHello)}}
+	creates := []target{{"Strata create, no-op before hook", create("hooked")}, {"Strata create, no hook", create("plain")}}
+	hc := benchkit.NewClient(conns).HTTP
+	for _, set := range [][]target{endpoints, creates} {
+		for _, t := range set {
+			if err := check(hc, t); err != nil {
+				return err
+			}
+		}
+	}
+	results := map[string][]benchkit.Stats{}
+	for round := 0; round < rounds; round++ {
+		for _, set := range [][]target{endpoints, creates} {
+			for i := range set {
+				t := set[(i+round)%len(set)]
+				s := benchkit.ClosedLoop(ctx, hc, conns, dur, t.newReq)
+				results[t.name] = append(results[t.name], s)
+				logf("round %d %-36s %8.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d", round+1, t.name, s.RPS, s.P50, s.P99, s.Errors)
+			}
+		}
+	}
+	fmt.Printf("### Functions: %d rounds of %s per target, %d connections, Go load generator, interleaved\n\n", rounds, dur, conns)
+	table := func(title string, set []target) {
+		fmt.Printf("%s\n\n| target | req/s (median round) | p50 ms | p99 ms | errors | rounds (req/s) |\n|---|---:|---:|---:|---:|---|\n", title)
+		for _, t := range set {
+			m := benchkit.MedianRun(results[t.name])
+			var each []string
+			errs := 0
+			for _, s := range results[t.name] {
+				each = append(each, strconv.Itoa(int(s.RPS)))
+				errs += int(s.Errors)
+			}
+			fmt.Printf("| %s | %.0f | %.2f | %.2f | %d | %s |\n", t.name, m.RPS, m.P50, m.P99, errs, strings.Join(each, ", "))
+		}
+		a, b := benchkit.MedianRun(results[set[0].name]), benchkit.MedianRun(results[set[1].name])
+		var ratios []string
+		for i := range results[set[0].name] {
+			ratios = append(ratios, fmt.Sprintf("%.2f", results[set[0].name][i].RPS/results[set[1].name][i].RPS))
+		}
+		fmt.Printf("\n%s ÷ %s: **%.2f×** (per round: %s)\n\n", set[0].name, set[1].name, a.RPS/b.RPS, strings.Join(ratios, ", "))
+	}
+	table("A trivial endpoint", endpoints)
+	table("Item create with and without a no-op before hook", creates)
+	return nil
+}
+
+func check(hc *http.Client, t target) error {
+	resp, err := hc.Do(t.newReq())
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "hello") && !strings.Contains(string(b), "bench") {
+		return fmt.Errorf("%s: %d %s", t.name, resp.StatusCode, b)
+	}
+	return nil
+}
+
+// startPocketBase serves a JavaScript route answering what /fn/hello answers, with the
+// request log off.
+func startPocketBase(ctx context.Context, bin, dir string) (string, func(), error) {
+	data, hooks := filepath.Join(dir, "pb_data"), filepath.Join(dir, "pb_hooks")
+	for _, d := range []string{data, hooks} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return "", nil, err
+		}
+	}
+	route := "routerAdd(\"GET\", \"/hello\", (e) => {\n  return e.json(200, " + helloJS + ")\n})\n"
+	if err := os.WriteFile(filepath.Join(hooks, "main.pb.js"), []byte(route), 0o644); err != nil {
+		return "", nil, err
+	}
+	const email, pass = "admin@example.com", "Bench-pass-123"
+	if out, err := exec.CommandContext(ctx, bin, "superuser", "upsert", email, pass, "--dir", data, "--dev=false").CombinedOutput(); err != nil {
+		return "", nil, fmt.Errorf("superuser upsert: %v\n%s", err, out)
+	}
+	addr := benchkit.FreeAddr()
+	cmd := exec.CommandContext(ctx, bin, "serve", "--http", addr, "--dir", data, "--hooksDir", hooks, "--dev=false")
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	base := "http://" + addr
+	if err := benchkit.WaitUp(ctx, base+"/api/health"); err != nil {
+		return "", stop, err
+	}
+	c := benchkit.NewClient(4)
+	var auth struct{ Token string }
+	if err := c.Do("POST", base+"/api/collections/_superusers/auth-with-password", map[string]any{"identity": email, "password": pass}, 200, &auth); err != nil {
+		return "", stop, err
+	}
+	c.Token = auth.Token
+	if err := c.Do("PATCH", base+"/api/settings", map[string]any{"logs": map[string]any{"maxDays": 0}}, 200, nil); err != nil {
+		return "", stop, err
+	}
+	return base + "/hello", stop, nil
+}
