@@ -266,7 +266,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	co.purges.Files = api.Files
 	api.Purges = co.purges
 	fns.Pool = &functions.Pool{Max: cfg.FunctionsWorkers}
-	fns.Records, fns.Access, fns.Translate, fns.NodeID = api.Records, api.Access, rest.Translate, nodeID
+	fns.Records, fns.Files, fns.Access, fns.Translate, fns.NodeID = api.Records, api.Files, api.Access, rest.Translate, nodeID
 	fns.Tenants = tenantScopes{tenants}
 	fns.Limits = functions.Limits{Concurrent: cfg.FunctionsConcurrent}
 	fns.FetchPrivate = cfg.FunctionsFetchPrivate

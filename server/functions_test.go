@@ -357,3 +357,28 @@ func TestAfterHookSurvivesANodeKill(t *testing.T) {
 		})
 	}
 }
+
+// TestFunctionFiles: ctx.files stores, lists, reads and deletes the tenant's files
+// through the files service, under the run's rights.
+func TestFunctionFiles(t *testing.T) {
+	n := startNode(t, backends(t)[0].newControlURL(t), nil)
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	createFunction(t, n, "acme", map[string]any{"name": "files", "kind": "endpoint", "method": "POST", "path": "files", "source": `
+export default async function (ctx) {
+  const f = await ctx.files.upload({filename: "note.txt", content: "aGVsbG8gZmlsZQ==", encoding: "base64", fields: {title: "A note"}})
+  const text = await ctx.files.text(f.id)
+  const listed = await ctx.files.readMany({fields: ["id", "title", "type"]})
+  await ctx.files.deleteOne(f.id)
+  const after = await ctx.files.readMany({})
+  return {title: f.title, size: f.filesize, text, listed: listed.length, type: listed[0].type, after: after.length}
+}`})
+	r := n.mustCall(200, "POST", "/api/t/acme/fn/files", nil)
+	if got := fmt.Sprint(r.get("data")); got != "map[after:0 listed:1 size:10 text:hello file title:A note type:text/plain]" {
+		t.Fatalf("ctx.files: %s", got)
+	}
+	// An anonymous caller's run has the public role's rights on files: none.
+	anon := &node{t: t, base: n.base}
+	if st, r := anon.call("POST", "/api/t/acme/fn/files", nil, nil); st != 500 || !strings.Contains(r.String(), "authentication required") {
+		t.Fatalf("anonymous upload through a function: %d %s", st, r)
+	}
+}

@@ -56,6 +56,7 @@ func (l Limits) withDefaults() Limits {
 type Service struct {
 	Pool     *Pool
 	Records  *records.Service
+	Files    *files.Service // ctx.files; nil: none
 	Access   *access.Store
 	Settings *settings.Service
 	// Translate maps service errors onto the contract's (what a refused ctx.items call
@@ -246,6 +247,8 @@ func (s *Service) calls(sc *records.Scope, f *schema.Function, start time.Time) 
 			out, err = s.items(ctx, sc, args)
 		case "fetch":
 			out, err = s.fetch(ctx, sc, args)
+		case "files":
+			out, err = s.files(ctx, sc, args)
 		default:
 			err = apierr.InvalidPayload("call", "no call %q", name)
 		}

@@ -35,6 +35,15 @@
       text: async () => r.body,
       json: async () => parse(r.body),
     }));
+  const files = Object.freeze({
+    readMany: (query) => later('files', { op: 'readMany', query: query || {} }),
+    readOne: (id, query) => later('files', { op: 'readOne', id: String(id), query: query || {} }),
+    text: (id) => later('files', { op: 'text', id: String(id) }),
+    base64: (id) => later('files', { op: 'base64', id: String(id) }),
+    upload: (file) => later('files', { op: 'upload', filename: String((file && file.filename) || 'file'), content: String((file && file.content) || ''),
+      encoding: (file && file.encoding) || 'utf8', fields: (file && file.fields) || {} }),
+    deleteOne: (id) => later('files', { op: 'deleteOne', id: String(id) }),
+  });
   const ctx = {
     request: input.request,
     event: input.event,
@@ -43,7 +52,7 @@
     input: input.input,
     env: Object.freeze(Object.assign({}, input.env || {})),
     log: logger('log'), warn: logger('warn'), error: logger('error'),
-    items, fetch,
+    items, fetch, files,
     response: (status, body, headers) => ({ [responseTag]: true, status, body, headers }),
     reject: (status, code, message) => {
       const e = new Error(message === undefined ? String(code) : String(message));
