@@ -244,7 +244,16 @@ func TestFunctionLimitsKeepTheNodeServing(t *testing.T) {
 	for _, c := range cases {
 		createFunction(t, n, "acme", map[string]any{"name": c.name, "kind": "endpoint", "path": c.name, "timeout_ms": 1500, "memory_mb": 32, "source": c.source})
 	}
-	createFunction(t, n, "acme", map[string]any{"name": "quick", "kind": "endpoint", "path": "quick", "source": `export default async () => "ok"`})
+	quick := createFunction(t, n, "acme", map[string]any{"name": "quick", "kind": "endpoint", "path": "quick", "source": `export default async () => "ok"`})
+	// An admin watching the run log hears of runs as they are recorded.
+	ws := n.dial("acme", n.token)
+	ws.send(map[string]any{"type": "subscribe", "collection": "strata_function_runs", "uid": "runs",
+		"query": map[string]any{"fields": []string{"function_name", "status", "trigger"}, "filter": map[string]any{"function_id": map[string]any{"_eq": quick}}}})
+	ws.expect("subscription", "runs", "init")
+	n.mustCall(200, "GET", p+"/fn/quick", nil)
+	if r := ws.expect("subscription", "runs", "create"); r.get("data.0.function_name") != "quick" || r.get("data.0.status") != "success" {
+		t.Fatalf("the run log over the websocket: %s", r)
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			done := make(chan struct{})
