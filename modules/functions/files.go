@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"io"
 
 	"strata/modules/apierr"
@@ -46,6 +46,9 @@ func (s *Service) files(ctx context.Context, sc *records.Scope, raw json.RawMess
 		args, _ := json.Marshal(map[string]any{"table": schema.FilesTable, "op": c.Op, "id": c.ID, "query": c.Query})
 		return s.items(ctx, sc, args)
 	case "text", "base64":
+		if sc.Tx != nil {
+			return nil, apierr.InvalidPayload("files", "a before hook cannot read files' bytes: do it from an after hook")
+		}
 		if !schema.IsUUID(c.ID) {
 			return nil, apierr.NotFound("file %q not found", c.ID)
 		}

@@ -3,7 +3,7 @@ package functions
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	json "github.com/goccy/go-json"
 	"maps"
 	"regexp"
 	"slices"

@@ -2,8 +2,8 @@ package functions
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"sync"
 	"time"
 

@@ -3,9 +3,9 @@ package functions
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"io"
 	"os"
 	"os/exec"
@@ -25,6 +25,7 @@ type Calls func(ctx context.Context, name string, args json.RawMessage) (json.Ra
 
 // Job is one run for the pool.
 type Job struct {
+	Scope  string // the tenant: warm engines are never shared between tenants
 	Key    string // the code's checksum: the worker compiles it once
 	Code   string
 	Input  json.RawMessage // a sandbox.Input
@@ -62,7 +63,10 @@ type worker struct {
 	stderr *tail
 	exited chan struct{}
 	// killed says why the node stopped it ("timeout"), when it did.
-	killed   atomic.Value
+	killed atomic.Value
+	// sent are the code keys this worker has been sent: a run of one it has goes without
+	// its code (it answers need_code if it dropped it since).
+	sent     map[string]bool
 	broken   bool
 	lastUsed time.Time
 }
@@ -116,7 +120,7 @@ func (p *Pool) start() (*worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker stdout: %w", err)
 	}
-	w := &worker{cmd: cmd, in: in, out: bufio.NewReaderSize(out, 64<<10), stderr: &tail{max: 4096}, exited: make(chan struct{})}
+	w := &worker{cmd: cmd, in: in, out: bufio.NewReaderSize(out, 64<<10), stderr: &tail{max: 4096}, exited: make(chan struct{}), sent: map[string]bool{}}
 	cmd.Stderr = w.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start a function worker: %w", err)
@@ -253,9 +257,25 @@ func (p *Pool) Run(ctx context.Context, job Job) (*sandbox.Outcome, error) {
 }
 
 func (p *Pool) exec(ctx context.Context, w *worker, depth int, job Job) (*sandbox.Outcome, error) {
+	out, err := p.send(ctx, w, depth, job, !w.sent[job.Key])
+	if err == nil && out.Status == "need_code" {
+		out, err = p.send(ctx, w, depth, job, true)
+	}
+	return out, err
+}
+
+func (p *Pool) send(ctx context.Context, w *worker, depth int, job Job, withCode bool) (*sandbox.Outcome, error) {
 	id := p.runs.Add(1)
 	limits := job.Limits
-	if err := sandbox.WriteFrame(w.in, &sandbox.Frame{Op: "run", Run: id, Key: job.Key, Code: job.Code, Input: job.Input, Limits: &limits}); err != nil {
+	f := &sandbox.Frame{Op: "run", Run: id, Scope: job.Scope, Key: job.Key, Input: job.Input, Limits: &limits}
+	if withCode {
+		f.Code = job.Code
+		if len(w.sent) >= 4096 {
+			clear(w.sent)
+		}
+		w.sent[job.Key] = true
+	}
+	if err := sandbox.WriteFrame(w.in, f); err != nil {
 		return w.lost(), nil
 	}
 	inner := context.WithValue(ctx, sessionKey{}, &session{w: w, depth: depth})
@@ -282,7 +302,7 @@ func (p *Pool) exec(ctx context.Context, w *worker, depth int, job Job) (*sandbo
 				w.broken = true
 				return &sandbox.Outcome{Status: "error", Error: "the worker answered nonsense"}, nil
 			}
-			if out.Status == "memory" {
+			if out.Status == "memory" || f.Leaving {
 				w.broken = true // it leaves to give the memory back
 			}
 			return &out, nil

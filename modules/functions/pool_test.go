@@ -105,3 +105,20 @@ func TestNestedRunsShareTheWorker(t *testing.T) {
 		t.Fatalf("nested: %v %+v", err, out)
 	}
 }
+
+// BenchmarkRun is one trivial run on a warm worker: the node's side, the pipe both
+// ways and the engine.
+func BenchmarkRun(b *testing.B) {
+	p := &Pool{Max: 1}
+	defer p.Close()
+	t := &testing.T{}
+	j := job(t, `export default async (ctx) => ({message: "hello", n: ctx.input.n})`, 5000, nil)
+	b.ResetTimer()
+	for range b.N {
+		j.Limits.StartedAt = time.Now().UnixMilli()
+		out, err := p.Run(context.Background(), j)
+		if err != nil || out.Status != "success" {
+			b.Fatal(err, out)
+		}
+	}
+}

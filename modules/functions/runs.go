@@ -2,7 +2,7 @@ package functions
 
 import (
 	"context"
-	"encoding/json"
+	json "github.com/goccy/go-json"
 	"sync"
 	"time"
 

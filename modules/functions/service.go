@@ -3,9 +3,9 @@ package functions
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -157,7 +157,7 @@ func (s *Service) Run(ctx context.Context, sc *records.Scope, f *schema.Function
 		return nil, fmt.Errorf("function input: %w", err)
 	}
 	start := s.now()
-	out, err := s.Pool.Run(ctx, Job{Key: f.Checksum, Code: f.Code, Input: input, Calls: s.calls(runSc, f, start), Limits: sandbox.Limits{
+	out, err := s.Pool.Run(ctx, Job{Scope: sc.TenantID, Key: f.Checksum, Code: f.Code, Input: input, Calls: s.calls(runSc, f, start), Limits: sandbox.Limits{
 		TimeoutMs: f.TimeoutMs, MemoryMB: f.MemoryMB, Output: s.limits.Output, Logs: s.limits.Logs, Stack: s.limits.Stack, StartedAt: start.UnixMilli()}})
 	if err != nil {
 		return nil, err
@@ -219,7 +219,7 @@ func (s *Service) runScope(ctx context.Context, sc *records.Scope, f *schema.Fun
 	out := *sc
 	switch {
 	case f.RunAs != "caller":
-		p, err := s.Access.Policy(ctx, sc.DB, sc.TenantID, f.RunAs)
+		p, err := s.Access.PolicyIn(ctx, querier(sc), sc.DB.Dialect, sc.TenantID, f.RunAs)
 		if err != nil {
 			return nil, fmt.Errorf("function %s runs as role %s: %w", f.Name, f.RunAs, err)
 		}
@@ -407,7 +407,7 @@ func (s *Service) fetch(ctx context.Context, sc *records.Scope, raw json.RawMess
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, apierr.InvalidPayload("url", "%q is not an http(s) URL", c.URL)
 	}
-	st, err := s.Settings.Get(ctx, sc.TenantID, sc.DB)
+	st, err := s.Settings.GetIn(ctx, sc.TenantID, querier(sc), sc.DB.Dialect)
 	if err != nil {
 		return nil, err
 	}
@@ -470,6 +470,17 @@ func fetchReason(err error) string {
 	return "the connection failed"
 }
 
+// querier is where a run reads what it needs: inside a before hook, the write's own
+// transaction. That transaction holds a connection, and on SQLite the write lock, while
+// other writers hold theirs waiting for it: asking the pool for one more could wait on
+// itself.
+func querier(sc *records.Scope) schema.Querier {
+	if sc.Tx != nil {
+		return sc.Tx
+	}
+	return sc.DB
+}
+
 // secretValues are the tenant's secrets, for ctx.env.
 func (s *Service) secretValues(ctx context.Context, sc *records.Scope) (map[string]string, error) {
 	v, gen, ok := s.secrets.Get(sc.TenantID)
@@ -477,7 +488,7 @@ func (s *Service) secretValues(ctx context.Context, sc *records.Scope) (map[stri
 		return v, nil
 	}
 	d := sc.DB.Dialect
-	rows, err := sc.DB.QueryContext(ctx, "SELECT "+d.Quote("name")+", "+d.Quote("value")+" FROM "+d.Quote(SecretsTable))
+	rows, err := querier(sc).QueryContext(ctx, "SELECT "+d.Quote("name")+", "+d.Quote("value")+" FROM "+d.Quote(SecretsTable))
 	if err != nil {
 		return nil, fmt.Errorf("read function secrets: %w", err)
 	}

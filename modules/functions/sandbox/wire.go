@@ -12,9 +12,9 @@ package sandbox
 import (
 	"bufio"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"io"
 )
 
@@ -22,22 +22,26 @@ import (
 const MaxFrame = 64 << 20
 
 // Frame is one message. Op says which fields are used:
-//   - "run" (node → worker): Run, Key, Code, Input, Limits;
+//   - "run" (node → worker): Run, Scope, Key, Code, Input, Limits;
 //   - "call" (worker → node): Run, Seq, Name, Args;
 //   - "reply" (node → worker): Run, Seq, Result or Error;
-//   - "done" (worker → node): Run and Result (the outcome).
+//   - "done" (worker → node): Run and Result (the outcome), Leaving.
 type Frame struct {
-	Op     string          `json:"op"`
-	Run    uint64          `json:"run"`
-	Seq    uint64          `json:"seq,omitempty"`
-	Key    string          `json:"key,omitempty"`
-	Code   string          `json:"code,omitempty"`
-	Input  json.RawMessage `json:"input,omitempty"`
-	Limits *Limits         `json:"limits,omitempty"`
-	Name   string          `json:"name,omitempty"`
-	Args   json.RawMessage `json:"args,omitempty"`
-	Result json.RawMessage `json:"result,omitempty"`
-	Error  *CallError      `json:"error,omitempty"`
+	Op  string `json:"op"`
+	Run uint64 `json:"run"`
+	// Scope is the tenant a run is for: warm engines are kept per tenant and code.
+	Scope string `json:"scope,omitempty"`
+	// Leaving, on a done frame, says the worker exits after it (over memory, or grown).
+	Leaving bool            `json:"leaving,omitempty"`
+	Seq     uint64          `json:"seq,omitempty"`
+	Key     string          `json:"key,omitempty"`
+	Code    string          `json:"code,omitempty"`
+	Input   json.RawMessage `json:"input,omitempty"`
+	Limits  *Limits         `json:"limits,omitempty"`
+	Name    string          `json:"name,omitempty"`
+	Args    json.RawMessage `json:"args,omitempty"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   *CallError      `json:"error,omitempty"`
 }
 
 // Limits bound one run.

@@ -3,14 +3,15 @@ package sandbox
 import (
 	"bufio"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"io"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,7 +52,8 @@ func Serve(in io.Reader, out io.Writer) int {
 	// goroutine stack to a gigabyte.
 	debug.SetMaxStack(128 << 20)
 	limitAddressSpace()
-	w := &worker{in: bufio.NewReaderSize(in, 64<<10), out: bufio.NewWriterSize(out, 64<<10), programs: map[string]*goja.Program{}}
+	w := &worker{in: bufio.NewReaderSize(in, 64<<10), out: bufio.NewWriterSize(out, 64<<10), programs: map[string]*goja.Program{},
+		engines: map[string]*engine{}, runs: map[uint64]*run{}}
 	stop := make(chan struct{})
 	defer close(stop)
 	go w.watch(stop)
@@ -82,6 +84,8 @@ type worker struct {
 	in       *bufio.Reader
 	out      *bufio.Writer
 	programs map[string]*goja.Program
+	engines  map[string]*engine
+	runs     map[uint64]*run // the runs under way, outer and nested, by id
 
 	mu     sync.Mutex
 	active []*run // the outer run first, nested runs after it
@@ -114,27 +118,126 @@ func (w *worker) send(f *Frame) error {
 	return w.out.Flush()
 }
 
+// engine is a goja runtime with one tenant's function loaded, kept warm between that
+// function's runs: building a runtime costs more than most runs. It is never shared
+// between tenants or functions (the key is both); module-scope state may persist
+// between runs of the function, as on other serverless platforms. An engine whose run
+// was cut short (time, memory) is thrown away.
+type engine struct {
+	vm       *goja.Runtime
+	begin    goja.Callable // the prelude's: one run's ctx
+	describe goja.Callable
+	main     goja.Callable // nil until the module has loaded
+	busy     bool
+	used     time.Time
+}
+
+// maxEngines bounds the warm engines of a worker; the least recently used goes first.
+const maxEngines = 64
+
+// engineFor takes the warm engine of f's tenant and function, or makes one (a run
+// nested in a run of the same function gets its own, not kept).
+func (w *worker) engineFor(f *Frame) (*engine, string, error) {
+	key := f.Scope + "\x00" + f.Key
+	if e := w.engines[key]; e != nil && !e.busy {
+		return e, key, nil
+	} else if e != nil {
+		key = ""
+	}
+	vm := goja.New()
+	made, err := vm.RunProgram(prelude)
+	if err != nil {
+		return nil, "", fmt.Errorf("prelude: %w", err)
+	}
+	makeKit, _ := goja.AssertFunction(made)
+	// The host's calls name their run: a ctx kept past its run (in module scope) finds
+	// it ended, never another run.
+	host := vm.NewObject()
+	_ = host.Set("call", func(id int64, name, args string) goja.Value {
+		r := w.runs[uint64(id)]
+		if r == nil || r.vm != vm {
+			panic(vm.NewTypeError("this ctx belongs to a run that has ended"))
+		}
+		return w.call(r, name, args)
+	})
+	_ = host.Set("log", func(id int64, level, msg string) {
+		if r := w.runs[uint64(id)]; r != nil && r.vm == vm {
+			r.log(level, msg)
+		}
+	})
+	kit, err := makeKit(goja.Undefined(), host)
+	if err != nil {
+		return nil, "", fmt.Errorf("prelude: %w", err)
+	}
+	kitObj := kit.ToObject(vm)
+	begin, _ := goja.AssertFunction(kitObj.Get("begin"))
+	describe, _ := goja.AssertFunction(kitObj.Get("describe"))
+	e := &engine{vm: vm, begin: begin, describe: describe}
+	if key != "" {
+		if len(w.engines) >= maxEngines {
+			oldest := ""
+			for k, o := range w.engines {
+				if !o.busy && (oldest == "" || o.used.Before(w.engines[oldest].used)) {
+					oldest = k
+				}
+			}
+			delete(w.engines, oldest)
+		}
+		w.engines[key] = e
+	}
+	return e, key, nil
+}
+
 // run runs one function to its end and sends its outcome.
 func (w *worker) run(f *Frame) error {
-	r := &run{id: f.Run, vm: goja.New(), start: time.Now()}
+	r := &run{id: f.Run, start: time.Now()}
 	if f.Limits != nil {
 		r.limits = *f.Limits
 	}
+	e, key, err := w.engineFor(f)
+	if err != nil {
+		return err
+	}
+	e.busy, e.used = true, time.Now()
+	r.vm = e.vm
+	r.vm.ClearInterrupt() // a timer of the engine's last run may have fired as it ended
 	if r.limits.Stack > 0 {
 		r.vm.SetMaxCallStackSize(r.limits.Stack)
 	}
 	w.enter(r)
 	deadline := time.UnixMilli(r.limits.StartedAt).Add(time.Duration(r.limits.TimeoutMs) * time.Millisecond)
 	timer := time.AfterFunc(time.Until(deadline), func() { r.vm.Interrupt(errTimeout) })
-	out := w.execute(r, f)
+	out := w.execute(r, e, f)
 	timer.Stop()
 	w.leave(r)
+	e.busy = false
+	switch out.Status {
+	case "timeout", "memory", "invalid", "broken", "need_code":
+		if key != "" {
+			delete(w.engines, key)
+		}
+		if out.Status == "broken" {
+			out.Status = "error"
+		}
+	}
 	res, err := json.Marshal(out)
 	if err != nil {
 		return fmt.Errorf("encode outcome: %w", err)
 	}
-	return w.send(&Frame{Op: "done", Run: r.id, Result: res})
+	// A worker whose heap has grown past what it should hold idle leaves after this
+	// run, and says so, so the node starts a fresh one rather than find it gone.
+	leaving := w.overMemory() || (len(w.active) == 0 && liveHeap() > maxIdleHeap)
+	if leaving {
+		w.mu.Lock()
+		w.over = true
+		w.mu.Unlock()
+	}
+	return w.send(&Frame{Op: "done", Run: r.id, Result: res, Leaving: leaving})
 }
+
+// maxIdleHeap is the live heap past which a worker leaves between runs (warm engines
+// and what functions keep in module scope add up).
+const maxIdleHeap = 512 << 20
 
 func (w *worker) enter(r *run) {
 	w.mu.Lock()
@@ -142,9 +245,6 @@ func (w *worker) enter(r *run) {
 	if len(w.active) == 0 {
 		w.base = liveHeap()
 		w.limit = uint64(max(r.limits.MemoryMB, 1)) << 20
-		// The collector works harder near the limit, so the live heap the watchdog
-		// reads stays close to what the run really holds.
-		debug.SetMemoryLimit(int64(w.base + w.limit + 16<<20))
 	}
 	w.active = append(w.active, r)
 }
@@ -153,9 +253,6 @@ func (w *worker) leave(r *run) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.active = w.active[:len(w.active)-1]
-	if len(w.active) == 0 {
-		debug.SetMemoryLimit(-1)
-	}
 }
 
 // watch stops the runs when the heap grows past the outer run's limit. Nested runs
@@ -210,65 +307,59 @@ func heapObjects() uint64 { return readMetric("/memory/classes/heap/objects:byte
 
 // execute runs the function and describes how it ended; it never panics on what the
 // function does.
-func (w *worker) execute(r *run, f *Frame) (out Outcome) {
+func (w *worker) execute(r *run, e *engine, f *Frame) (out Outcome) {
 	defer func() {
 		if x := recover(); x != nil {
-			out = Outcome{Status: "error", Error: fmt.Sprintf("the function stopped the engine: %v", x)}
+			out = Outcome{Status: "broken", Error: fmt.Sprintf("the function stopped the engine: %v", x)}
 		}
 		out.Logs, out.LogsCut = r.logs, r.cut
 	}()
-	prog, err := w.program(f.Key, f.Code)
-	if err != nil {
-		return Outcome{Status: "invalid", Error: err.Error()}
-	}
-	var in Input
-	if err := json.Unmarshal(f.Input, &in); err != nil {
+	vm := e.vm
+	describe := e.describe
+	w.runs[r.id] = r
+	defer delete(w.runs, r.id)
+	var input any
+	if err := json.Unmarshal(f.Input, &input); err != nil {
 		return Outcome{Status: "invalid", Error: "input: " + err.Error()}
 	}
-	vm := r.vm
-	host := vm.NewObject()
-	_ = host.Set("call", func(name, args string) goja.Value { return w.call(r, name, args) })
-	_ = host.Set("log", func(level, msg string) { r.log(level, msg) })
-	parse, _ := goja.AssertFunction(vm.Get("JSON").ToObject(vm).Get("parse"))
-	inputValue, err := parse(goja.Undefined(), vm.ToValue(string(f.Input)))
+	kit, err := e.begin(goja.Undefined(), vm.ToValue(int64(r.id)), toJS(vm, input))
 	if err != nil {
 		return Outcome{Status: "invalid", Error: "input: " + err.Error()}
-	}
-	makeCtx, err := vm.RunProgram(prelude)
-	if err != nil {
-		return Outcome{Status: "invalid", Error: "prelude: " + err.Error()}
-	}
-	build, _ := goja.AssertFunction(makeCtx)
-	kit, err := build(goja.Undefined(), host, inputValue)
-	if err != nil {
-		return Outcome{Status: "invalid", Error: "prelude: " + err.Error()}
 	}
 	kitObj := kit.ToObject(vm)
 	finish, _ := goja.AssertFunction(kitObj.Get("finish"))
-	describe, _ := goja.AssertFunction(kitObj.Get("describe"))
-
-	module := vm.NewObject()
-	_ = module.Set("exports", vm.NewObject())
-	wrapper, err := vm.RunProgram(prog)
-	if err != nil {
-		return w.failed(r, describe, err)
+	if e.main == nil {
+		if f.Code == "" && w.programs[f.Key] == nil {
+			return Outcome{Status: "need_code"} // the node sends it again, with the code
+		}
+		// The module's top level runs once per engine, within this run's limits.
+		prog, err := w.program(f.Key, f.Code)
+		if err != nil {
+			return Outcome{Status: "invalid", Error: err.Error()}
+		}
+		module := vm.NewObject()
+		_ = module.Set("exports", vm.NewObject())
+		wrapper, err := vm.RunProgram(prog)
+		if err != nil {
+			return w.failed(r, describe, err)
+		}
+		load, ok := goja.AssertFunction(wrapper)
+		if !ok {
+			return Outcome{Status: "invalid", Error: "the module did not compile to a function"}
+		}
+		require := func(name string) goja.Value {
+			panic(vm.NewTypeError("functions cannot import modules (%q): everything a function may use is on ctx", name))
+		}
+		if _, err := load(goja.Undefined(), module, module.Get("exports"), vm.ToValue(require)); err != nil {
+			return w.failed(r, describe, err)
+		}
+		main, ok := goja.AssertFunction(module.Get("exports").ToObject(vm).Get("default"))
+		if !ok {
+			return Outcome{Status: "invalid", Error: "the module has no default export function: write `export default async function (ctx) { … }`"}
+		}
+		e.main = main
 	}
-	load, ok := goja.AssertFunction(wrapper)
-	if !ok {
-		return Outcome{Status: "invalid", Error: "the module did not compile to a function"}
-	}
-	require := func(name string) goja.Value {
-		panic(vm.NewTypeError("functions cannot import modules (%q): everything a function may use is on ctx", name))
-	}
-	if _, err := load(goja.Undefined(), module, module.Get("exports"), vm.ToValue(require)); err != nil {
-		return w.failed(r, describe, err)
-	}
-	exports := module.Get("exports").ToObject(vm)
-	main, ok := goja.AssertFunction(exports.Get("default"))
-	if !ok {
-		return Outcome{Status: "invalid", Error: "the module has no default export function: write `export default async function (ctx) { … }`"}
-	}
-	res, err := main(goja.Undefined(), kitObj.Get("ctx"))
+	res, err := e.main(goja.Undefined(), kitObj.Get("ctx"))
 	if err != nil {
 		return w.failed(r, describe, err)
 	}
@@ -298,6 +389,34 @@ func (w *worker) execute(r *run, f *Frame) (out Outcome) {
 		return Outcome{Status: "error", Error: "the output is not JSON: " + err.Error()}
 	}
 	return Outcome{Status: "success", Output: done.Output, Response: done.Response, Payload: done.Payload}
+}
+
+// toJS makes plain JavaScript values of decoded JSON (objects with their keys in
+// order, arrays): faster than the engine's own JSON.parse, and what a function holds
+// is an ordinary object, not a view of a Go value.
+func toJS(vm *goja.Runtime, v any) goja.Value {
+	switch x := v.(type) {
+	case nil:
+		return goja.Null()
+	case map[string]any:
+		o := vm.NewObject()
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			_ = o.Set(k, toJS(vm, x[k]))
+		}
+		return o
+	case []any:
+		items := make([]any, len(x))
+		for i := range x {
+			items[i] = toJS(vm, x[i])
+		}
+		return vm.NewArray(items...)
+	}
+	return vm.ToValue(v)
 }
 
 // failed describes an error out of the engine: an interrupt, a stack overflow, or a

@@ -155,7 +155,7 @@ func run(ctx context.Context, rounds int, dur time.Duration, conns int, cache st
 			for i := range set {
 				t := set[(i+round)%len(set)]
 				if profile != "" && round == 0 && strings.HasPrefix(t.name, "Strata") {
-					go saveProfile(env.PprofAddr, dur, profile+"."+strconv.Itoa(len(results)))
+					go benchkit.SaveProfile(env.PprofAddr, dur, profile+"."+strconv.Itoa(len(results)), logf)
 				}
 				s := benchkit.ClosedLoop(ctx, hc, conns, dur, func() *http.Request { r, _ := http.NewRequest("GET", t.url, nil); return r })
 				results[t.name] = append(results[t.name], s)
@@ -284,20 +284,6 @@ func strataUploadFrom(c *benchkit.Client, api, name string, body io.Reader) (str
 }
 
 // saveProfile writes a CPU profile of the node taken over most of dur.
-func saveProfile(addr string, dur time.Duration, path string) {
-	secs := max(1, int(dur.Seconds())-1)
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
-	if err != nil {
-		logf("profile: %v", err)
-		return
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		logf("profile: %v", err)
-	}
-}
-
 // peakRSS is a process's peak resident memory in KiB (Linux).
 func peakRSS(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

@@ -39,10 +39,11 @@ func main() {
 	conns := flag.Int("conns", 32, "concurrent connections")
 	home, _ := os.UserHomeDir()
 	cache := flag.String("cache", filepath.Join(home, ".cache", "strata-bench"), "where PocketBase is installed")
+	profile := flag.String("profile", "", "write CPU profiles of the Strata node during its first round of each Strata target to this file (.0, .1, …)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *rounds, *duration, *conns, *cache); err != nil {
+	if err := run(ctx, *rounds, *duration, *conns, *cache, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "functions bench:", err)
 		os.Exit(1)
 	}
@@ -52,7 +53,7 @@ func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args
 
 const helloJS = `{message: "hello", ok: true}`
 
-func run(ctx context.Context, rounds int, dur time.Duration, conns int, cache string) error {
+func run(ctx context.Context, rounds int, dur time.Duration, conns int, cache, profile string) error {
 	tmp, err := os.MkdirTemp("", "strata-functions-bench-")
 	if err != nil {
 		return err
@@ -60,7 +61,7 @@ func run(ctx context.Context, rounds int, dur time.Duration, conns int, cache st
 	defer os.RemoveAll(tmp)
 
 	logf("starting Strata…")
-	env, err := benchkit.Start(ctx, "sqlite", "bench", "STRATA_FUNCTIONS_CONCURRENT="+strconv.Itoa(conns))
+	env, err := benchkit.Start(ctx, "sqlite", "bench", "STRATA_FUNCTIONS_CONCURRENT="+strconv.Itoa(conns), "STRATA_FUNCTIONS_WORKERS="+benchkit.EnvOr("WORKERS", "4"))
 	if err != nil {
 		return err
 	}
@@ -122,6 +123,9 @@ func run(ctx context.Context, rounds int, dur time.Duration, conns int, cache st
 		for _, set := range [][]target{endpoints, creates} {
 			for i := range set {
 				t := set[(i+round)%len(set)]
+				if profile != "" && round == 0 && strings.HasPrefix(t.name, "Strata") {
+					go benchkit.SaveProfile(env.PprofAddr, dur, profile+"."+strconv.Itoa(len(results)), logf)
+				}
 				s := benchkit.ClosedLoop(ctx, hc, conns, dur, t.newReq)
 				results[t.name] = append(results[t.name], s)
 				logf("round %d %-36s %8.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d", round+1, t.name, s.RPS, s.P50, s.P99, s.Errors)

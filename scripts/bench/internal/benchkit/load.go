@@ -3,9 +3,11 @@ package benchkit
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -70,4 +72,20 @@ func MedianRun(runs []Stats) Stats {
 	sorted := slices.Clone(runs)
 	slices.SortFunc(sorted, func(a, b Stats) int { return cmp.Compare(a.RPS, b.RPS) })
 	return sorted[len(sorted)/2]
+}
+
+// SaveProfile writes a CPU profile of the node serving pprof on addr, taken over most
+// of dur, to path.
+func SaveProfile(addr string, dur time.Duration, path string, logf func(format string, args ...any)) {
+	secs := max(1, int(dur.Seconds())-1)
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
+	if err != nil {
+		logf("profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		logf("profile: %v", err)
+	}
 }
