@@ -5,7 +5,9 @@
 // It signs in, creates a tenant, designs a table with three columns, adds two rows in
 // the grid, watches the migrations arrive live, drops a column through the confirm
 // dialog, rolls the drop back, and makes a sandbox; then a tenant user who is not an
-// admin signs in to the data app their role allows. Screenshots go to docs/screenshots.
+// admin signs in to the data app their role allows; the file library; a function
+// written, refused at its line, fixed, run, called and seen in its run log, and a
+// secret. Screenshots go to docs/screenshots.
 // Any console error fails the run.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -564,6 +566,101 @@ try {
   await editorDialog.getByRole('button', { name: 'Save' }).click();
   await page.getByRole('table', { name: 'Rows of albums' }).getByRole('img', { name: 'Beach' }).waitFor();
 
+  step('functions: an endpoint refused at its line, fixed, run, called and logged; a secret never shown');
+  await page.getByRole('navigation', { name: 'Tenant' }).getByRole('link', { name: 'Functions' }).click();
+  await page.getByRole('heading', { name: 'Functions', exact: true }).waitFor();
+  // A secret: its value goes out once, in a password field, and is never shown again.
+  const secretValue = 'e2e-Secret-Value-8472';
+  const addSecret = page.getByRole('form', { name: 'Add or replace a secret' });
+  if ((await addSecret.getByLabel('Value').getAttribute('type')) !== 'password') throw new Error('the secret value field is not a password field');
+  await addSecret.getByLabel('Name').fill('API_KEY');
+  await addSecret.getByLabel('Value').fill(secretValue);
+  await addSecret.getByRole('button', { name: 'Save secret' }).click();
+  await page.getByRole('status').getByText('Added API_KEY.').waitFor();
+  await page.getByRole('table', { name: 'Secrets' }).getByRole('cell', { name: 'API_KEY', exact: true }).waitFor();
+  if ((await addSecret.getByLabel('Value').inputValue()) !== '') throw new Error('the secret value stays in its field after saving');
+  if ((await page.content()).includes(secretValue)) throw new Error('the secret value is in the page');
+  await audit(page, 'functions');
+  await page.getByRole('link', { name: '+ New function' }).click();
+  await page.getByRole('heading', { name: 'New function' }).waitFor();
+  const source = page.locator('.cm-content');
+  await source.waitFor();
+  if ((await source.getAttribute('aria-labelledby')) !== 'fn-source-label') throw new Error('the code editor is not labelled');
+  await page.getByLabel('Name', { exact: true }).fill('order_summary');
+  await page.getByLabel('Path after /fn/').fill('orders/:id');
+  // ctx's members are completed from strata.d.ts.
+  await source.click();
+  await page.keyboard.press('Control+End');
+  await page.keyboard.type('ctx.ite');
+  await page.locator('.cm-tooltip-autocomplete').getByText('items', { exact: true }).waitFor();
+  await page.keyboard.press('Escape');
+  // The source is typed over the template: first with a ) missing on line 3.
+  const typeSource = async (text) => {
+    await source.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.insertText(text);
+  };
+  const fixed = [
+    'export default async function (ctx) {',
+    '  const id = ctx.request.params.id || null;',
+    "  ctx.log('order', id || 'none');",
+    '  return { id, input: ctx.input, has_key: !!ctx.env.API_KEY };',
+    '}',
+    '',
+  ].join('\n');
+  await typeSource(fixed.replace("'none');", "'none';"));
+  allowed.push(/status of 400/);
+  await page.getByRole('button', { name: 'Create function' }).click();
+  await page.locator('#fn-source-error').getByText(/^line 3, column \d+: Expected "\)" but found ";"/).waitFor();
+  allowed.pop();
+  // At its line: the line is marked, the diagnostic underlined in it, a marker in the gutter.
+  const marked = page.locator('.cm-line.cm-errorLine');
+  if ((await marked.count()) !== 1) throw new Error(`${await marked.count()} lines marked`);
+  const lineNo = await marked.evaluate((el) => [...el.parentElement.querySelectorAll('.cm-line')].indexOf(el) + 1);
+  if (lineNo !== 3) throw new Error(`the error is marked on line ${lineNo}, not 3`);
+  await marked.locator('.cm-lintRange-error').waitFor();
+  await page.locator('.cm-gutter-lint .cm-lint-marker-error').waitFor();
+  await page.screenshot({ path: join(shots, 'function-invalid.png') });
+  await typeSource(fixed);
+  await page.getByRole('button', { name: 'Create function' }).click();
+  await page.getByRole('status').getByText('Created order_summary.').waitFor();
+  await page.getByRole('heading', { name: 'Function order_summary' }).waitFor();
+  if (await page.locator('.cm-line.cm-errorLine').count()) throw new Error('the fixed source is still marked');
+  await page.getByText('● live').waitFor();
+  // The test panel runs it with an input: its output and its log line.
+  const test = page.getByRole('form', { name: 'Test run' });
+  await test.getByLabel('Input (JSON)').fill('{"qty": 2}');
+  await test.getByRole('button', { name: 'Run' }).click();
+  const outcome = test.getByRole('region', { name: 'Test run result' });
+  await outcome.locator('[data-status="success"]').waitFor();
+  const output = JSON.parse(await outcome.getByLabel('Output').textContent());
+  if (JSON.stringify(output) !== '{"id":null,"input":{"qty":2},"has_key":true}') throw new Error(`the test run's output: ${JSON.stringify(output)}`);
+  await outcome.getByRole('list', { name: 'Logs' }).getByText('order none').waitFor();
+  // Called at /fn/orders/42, it answers {data: …}.
+  const answer = await page.evaluate(async () => {
+    const s = JSON.parse(localStorage.getItem('strata.session'));
+    const r = await fetch('/api/t/acme/fn/orders/42', { headers: { Authorization: `Bearer ${s.access}` } });
+    return { status: r.status, body: await r.json() };
+  });
+  if (answer.status !== 200 || JSON.stringify(answer.body) !== '{"data":{"id":"42","has_key":true}}') throw new Error(`GET /fn/orders/42: ${JSON.stringify(answer)}`);
+  // Both runs arrive in the run log over the socket; the endpoint's shows its log line.
+  const runLog = page.getByRole('table', { name: 'Runs' });
+  await runLog.getByRole('row').filter({ has: page.getByRole('cell', { name: 'endpoint', exact: true }) }).waitFor({ timeout: 10000 });
+  await runLog.getByRole('row').filter({ has: page.getByRole('cell', { name: 'manual', exact: true }) }).waitFor();
+  await runLog.getByRole('row').filter({ has: page.getByRole('cell', { name: 'endpoint', exact: true }) }).getByRole('button').click();
+  await runLog.getByText('order 42').waitFor();
+  await page.screenshot({ path: join(shots, 'functions.png'), fullPage: true });
+  await audit(page, 'function editor');
+  // The list says what it answers.
+  await page.getByRole('link', { name: '← Functions' }).click();
+  await page.getByRole('table', { name: 'Functions' }).getByRole('cell', { name: 'GET /fn/orders/:id' }).waitFor();
+  if ((await page.content()).includes(secretValue)) throw new Error('the secret value is in the page');
+  const listed = await page.evaluate(async () => {
+    const s = JSON.parse(localStorage.getItem('strata.session'));
+    return (await fetch('/api/t/acme/functions/secrets', { headers: { Authorization: `Bearer ${s.access}` } })).text();
+  });
+  if (listed.includes(secretValue)) throw new Error('GET /functions/secrets answers the value');
+
   step('phone width');
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + '/#/t/acme/tables/posts');
@@ -571,7 +668,7 @@ try {
   await page.screenshot({ path: join(shots, 'phone.png') });
   // At phone width the page itself never scrolls sideways: wide tables scroll inside
   // their own boxes.
-  for (const screen of ['#/', '#/t/acme/tables/posts', '#/t/acme/data/posts', '#/t/acme/files', '#/t/acme/migrations', '#/t/acme/access', '#/t/acme/api']) {
+  for (const screen of ['#/', '#/t/acme/tables/posts', '#/t/acme/data/posts', '#/t/acme/files', '#/t/acme/functions', '#/t/acme/migrations', '#/t/acme/access', '#/t/acme/api']) {
     await page.goto(`${base}/${screen}`);
     await page.locator('main h1, main h2').first().waitFor();
     await page.waitForLoadState('networkidle');
