@@ -134,12 +134,18 @@ func (s *Store) RoleID(ctx context.Context, db *database.DB, tenantID, name stri
 
 // Policy returns the policy of a role; an unknown role has no permissions.
 func (s *Store) Policy(ctx context.Context, db *database.DB, tenantID, roleID string) (*Policy, error) {
+	return s.PolicyIn(ctx, db, db.Dialect, tenantID, roleID)
+}
+
+// PolicyIn is Policy read through q: inside a transaction that holds a connection (a
+// before hook's), asking the pool for another could wait on itself.
+func (s *Store) PolicyIn(ctx context.Context, q schema.Querier, d schema.Dialect, tenantID, roleID string) (*Policy, error) {
 	key := tenantID + "\x00" + roleID
 	c, gen, ok := s.cache().Get(key)
 	if ok {
 		return c.p, nil
 	}
-	p, err := load(ctx, db, roleID)
+	p, err := load(ctx, q, d, roleID)
 	if err != nil {
 		return nil, err
 	}
@@ -147,8 +153,7 @@ func (s *Store) Policy(ctx context.Context, db *database.DB, tenantID, roleID st
 	return p, nil
 }
 
-func load(ctx context.Context, db *database.DB, roleID string) (*Policy, error) {
-	d := db.Dialect
+func load(ctx context.Context, db schema.Querier, d schema.Dialect, roleID string) (*Policy, error) {
 	q := d.Quote
 	p := &Policy{RoleID: roleID, rules: map[string]map[string]*Rule{}}
 	var admin any

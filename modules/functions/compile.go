@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/evanw/esbuild/pkg/api"
 	"github.com/robfig/cron/v3"
@@ -41,8 +42,10 @@ func Compile(source string) (code, sum string, err error) {
 	if len(res.Errors) > 0 {
 		e := res.Errors[0]
 		ce := &CompileError{Line: 1, Column: 1, Message: e.Text}
-		if e.Location != nil {
-			ce.Line, ce.Column = e.Location.Line, e.Location.Column+1
+		if l := e.Location; l != nil {
+			// esbuild counts the column in bytes; an editor counts characters.
+			col := min(l.Column, len(l.LineText))
+			ce.Line, ce.Column = l.Line, utf8.RuneCountInString(l.LineText[:col])+1
 		}
 		return "", "", ce
 	}

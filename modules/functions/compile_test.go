@@ -70,3 +70,21 @@ func TestQueryParams(t *testing.T) {
 		t.Fatal("a list of numbers for fields was accepted")
 	}
 }
+
+func TestCompileColumnCountsCharacters(t *testing.T) {
+	_, _, err := Compile("export default async function () {\n  const s = \"héllo wörld\";; return {a: 1,,}\n}")
+	ce, ok := err.(*CompileError)
+	// The second comma is the 42nd character of the line, 44th byte (é and ö are two each).
+	if !ok || ce.Line != 2 || ce.Column != 42 {
+		t.Fatalf("%v", err)
+	}
+}
+
+func TestTruncateKeepsCharacters(t *testing.T) {
+	if got := truncate("aé", 2); got != "a" {
+		t.Fatalf("%q", got)
+	}
+	if got := truncate("aéb", 3); got != "aé" {
+		t.Fatalf("%q", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	json "github.com/goccy/go-json"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"strata/modules/access"
 	"strata/modules/database"
@@ -236,9 +237,14 @@ func (d *deliverer) settle(ctx context.Context, sc *records.Scope, e entry, stat
 	}
 }
 
+// truncate cuts s to at most n bytes, never inside a character (PostgreSQL and MySQL
+// refuse text that is not UTF-8).
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

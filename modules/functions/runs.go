@@ -57,8 +57,12 @@ func (r *recorder) add(sc *records.Scope, f *schema.Function, tr Trigger, run *R
 	if attempt == 0 {
 		attempt = 1
 	}
-	row := runRow{id: run.ID, functionID: f.ID, name: f.Name, trigger: tr.Kind, status: out.Status, errMsg: out.Error,
-		output: truncate(string(out.Output), keptOutput), outboxID: tr.OutboxID, started: start.UTC(), ms: run.Duration.Milliseconds(), attempt: attempt, logs: string(logs)}
+	output := out.Output
+	if out.Response != nil { // an endpoint's own answer is its output
+		output, _ = json.Marshal(out.Response)
+	}
+	row := runRow{id: run.ID, functionID: f.ID, name: f.Name, trigger: tr.Kind, status: out.Status, errMsg: truncate(out.Error, 2000),
+		output: truncate(string(output), keptOutput), outboxID: tr.OutboxID, started: start.UTC(), ms: run.Duration.Milliseconds(), attempt: attempt, logs: string(logs)}
 	r.mu.Lock()
 	p := r.pending[sc.TenantID]
 	if p == nil {

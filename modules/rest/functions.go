@@ -192,7 +192,9 @@ func (a *API) runFunction(c *fiber.Ctx) error {
 		return err
 	}
 	var body struct {
-		Input json.RawMessage `json:"input"`
+		Input  json.RawMessage   `json:"input"`
+		Params map[string]string `json:"params"` // an endpoint's path parameters
+		Query  map[string]string `json:"query"`
 	}
 	if len(bytes.TrimSpace(c.Body())) > 0 {
 		if err := decode(c, &body); err != nil {
@@ -204,7 +206,13 @@ func (a *API) runFunction(c *fiber.Ctx) error {
 	tr := functions.Trigger{Kind: "manual", Input: body.Input}
 	switch f.Kind {
 	case "endpoint":
-		tr.Request = map[string]any{"method": f.Method, "path": f.Path, "params": map[string]string{}, "query": map[string]string{}, "headers": map[string]string{}, "body": body.Input}
+		if body.Params == nil {
+			body.Params = map[string]string{}
+		}
+		if body.Query == nil {
+			body.Query = map[string]string{}
+		}
+		tr.Request = map[string]any{"method": f.Method, "path": f.Path, "params": body.Params, "query": body.Query, "headers": map[string]string{}, "body": body.Input}
 	case "hook":
 		tr.Event = map[string]any{"table": f.Table, "event": f.Event, "keys": []string{}, "payload": body.Input, "previous": nil}
 	}

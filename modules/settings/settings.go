@@ -19,6 +19,7 @@ import (
 	"strata/modules/apierr"
 	"strata/modules/cache"
 	"strata/modules/database"
+	"strata/schema"
 )
 
 // Settings is one tenant's settings.
@@ -136,11 +137,16 @@ func (s *Service) InvalidateAll() { s.cache().DropAll() }
 
 // Get returns a tenant's settings.
 func (s *Service) Get(ctx context.Context, tenantID string, db *database.DB) (Settings, error) {
+	return s.GetIn(ctx, tenantID, db, db.Dialect)
+}
+
+// GetIn is Get read through db: inside a transaction that holds a connection (a before
+// hook's), asking the pool for another could wait on itself.
+func (s *Service) GetIn(ctx context.Context, tenantID string, db schema.Querier, d schema.Dialect) (Settings, error) {
 	v, gen, ok := s.cache().Get(tenantID)
 	if ok {
 		return v, nil
 	}
-	d := db.Dialect
 	q := d.Quote
 	var name, signup, approval, origins, introspection, location, maxUpload, quota, types, transform, presets, hosts, fetchHosts, retention any
 	err := db.QueryRowContext(ctx, "SELECT "+q("project_name")+", "+q("allow_signup")+", "+q("require_approval")+", "+q("cors_origins")+", "+
