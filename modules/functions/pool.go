@@ -97,7 +97,7 @@ func (p *Pool) command() *exec.Cmd {
 	}
 	cmd := exec.Command(exe)
 	// Nothing of the node's environment (database URLs, keys) reaches a worker.
-	cmd.Env = []string{sandbox.EnvWorker + "=1", fmt.Sprintf("%s=%d", sandbox.EnvAddressSpace, p.addressSpace())}
+	cmd.Env = []string{sandbox.EnvWorker + "=1", fmt.Sprintf("%s=%d", sandbox.EnvAddressSpace, p.addressSpace()), "GOMAXPROCS=1"}
 	cmd.Dir = os.TempDir()
 	return cmd
 }

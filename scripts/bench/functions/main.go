@@ -8,7 +8,8 @@
 // against PocketBase's JavaScript route doing the same (routerAdd in pb_hooks, goja,
 // installed into -cache as scripts/bench/peers does); (b) creating an item in a table
 // with a no-op before hook against the same create in a table without hooks. On
-// 127.0.0.1, on SQLite. Markdown to stdout, progress to stderr.
+// 127.0.0.1, on SQLite (-dialect puts Strata on PostgreSQL or MariaDB). Markdown to
+// stdout, progress to stderr.
 package main
 
 import (
@@ -39,11 +40,12 @@ func main() {
 	conns := flag.Int("conns", 32, "concurrent connections")
 	home, _ := os.UserHomeDir()
 	cache := flag.String("cache", filepath.Join(home, ".cache", "strata-bench"), "where PocketBase is installed")
+	dialect := flag.String("dialect", "sqlite", "Strata's database: sqlite, postgres or mysql (PocketBase is always SQLite)")
 	profile := flag.String("profile", "", "write CPU profiles of the Strata node during its first round of each Strata target to this file (.0, .1, …)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *rounds, *duration, *conns, *cache, *profile); err != nil {
+	if err := run(ctx, *dialect, *rounds, *duration, *conns, *cache, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "functions bench:", err)
 		os.Exit(1)
 	}
@@ -53,7 +55,7 @@ func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args
 
 const helloJS = `{message: "hello", ok: true}`
 
-func run(ctx context.Context, rounds int, dur time.Duration, conns int, cache, profile string) error {
+func run(ctx context.Context, dialect string, rounds int, dur time.Duration, conns int, cache, profile string) error {
 	tmp, err := os.MkdirTemp("", "strata-functions-bench-")
 	if err != nil {
 		return err
@@ -61,7 +63,7 @@ func run(ctx context.Context, rounds int, dur time.Duration, conns int, cache, p
 	defer os.RemoveAll(tmp)
 
 	logf("starting Strata…")
-	env, err := benchkit.Start(ctx, "sqlite", "bench", "STRATA_FUNCTIONS_CONCURRENT="+strconv.Itoa(conns), "STRATA_FUNCTIONS_WORKERS="+benchkit.EnvOr("WORKERS", "4"))
+	env, err := benchkit.Start(ctx, dialect, "bench", "STRATA_FUNCTIONS_CONCURRENT="+strconv.Itoa(conns), "STRATA_FUNCTIONS_WORKERS="+benchkit.EnvOr("WORKERS", "4"))
 	if err != nil {
 		return err
 	}
@@ -132,7 +134,7 @@ func run(ctx context.Context, rounds int, dur time.Duration, conns int, cache, p
 			}
 		}
 	}
-	fmt.Printf("### Functions: %d rounds of %s per target, %d connections, Go load generator, interleaved\n\n", rounds, dur, conns)
+	fmt.Printf("### Functions: %d rounds of %s per target, %d connections, Go load generator, interleaved; Strata on %s\n\n", rounds, dur, conns, dialect)
 	table := func(title string, set []target) {
 		fmt.Printf("%s\n\n| target | req/s (median round) | p50 ms | p99 ms | errors | rounds (req/s) |\n|---|---:|---:|---:|---:|---|\n", title)
 		for _, t := range set {
