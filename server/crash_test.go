@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"strata/modules/database"
 )
 
 // TestMain lets the test binary run as a real Strata server process, so crash tests
@@ -157,15 +154,7 @@ func TestKilledMidMigrationIsReconciled(t *testing.T) {
 					go func() { // this request dies with the process
 						_, _ = n.callQuiet("POST", "/api/t/acme/relations", map[string]any{"table": "posts", "name": "author", "type": "many_to_one", "target": "authors"})
 					}()
-					tenantURL, err := database.TenantURL(control, dataDir, "acme")
-					if err != nil {
-						t.Fatal(err)
-					}
-					db, err := database.Open(context.Background(), tenantURL, database.Pool{MaxOpen: 2})
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer db.Close()
+					db := openStore(t, control, dataDir, "acme", 2)
 					d := db.Dialect
 					deadline := time.Now().Add(20 * time.Second)
 					for {

@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"strata/modules/database"
 )
 
 // createFunction saves a function and returns its id.
@@ -313,15 +311,7 @@ func TestAfterHookSurvivesANodeKill(t *testing.T) {
 				"source": `export default async function (ctx) { const end = Date.now() + 1000; while (Date.now() < end) {} await ctx.items("audit").createOne({note: ctx.event.payload.title}) }`})
 			n.mustCall(200, "POST", "/api/t/acme/items/posts", map[string]any{"title": "first"})
 
-			tenantURL, err := database.TenantURL(control, dataDir, "acme")
-			if err != nil {
-				t.Fatal(err)
-			}
-			db, err := database.Open(context.Background(), tenantURL, database.Pool{MaxOpen: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db := openStore(t, control, dataDir, "acme", 2)
 			d := db.Dialect
 			claimed := "SELECT COUNT(*) FROM " + d.Quote("strata_function_outbox") + " WHERE " + d.Quote("claimed_until") + " IS NOT NULL AND " + d.Quote("status") + " = 'pending'"
 			for deadline := time.Now().Add(10 * time.Second); ; {

@@ -149,6 +149,22 @@ func (n *node) tenantDB(slug string) *database.DB {
 	return db
 }
 
+// openStore opens a tenant's database directly, beside the nodes (one that was killed,
+// say), with at most maxOpen connections; it is closed when the test ends.
+func openStore(t *testing.T, controlURL, dataDir, slug string, maxOpen int) *database.DB {
+	t.Helper()
+	u, err := database.TenantURL(controlURL, dataDir, slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := database.Open(context.Background(), u, database.Pool{MaxOpen: maxOpen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
 // migrationRow is what the tests check of the ledger.
 type migrationRow struct {
 	Seq     int64

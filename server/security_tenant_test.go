@@ -85,15 +85,7 @@ func TestSecuritySQLiteTriggersCannotTamper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tenantURL, err := database.TenantURL(n.app.cfg.DatabaseURL, n.app.cfg.DataDir, tn.Slug)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := database.Open(context.Background(), tenantURL, database.Pool{MaxOpen: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := openStore(t, n.app.cfg.DatabaseURL, n.app.cfg.DataDir, tn.Slug, 1)
 	if _, err := raw.Exec(`CREATE TRIGGER tamper AFTER INSERT ON notes BEGIN UPDATE custom_migrations SET name = 'rewritten'; END`); err != nil {
 		t.Fatal(err)
 	}

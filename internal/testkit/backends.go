@@ -147,17 +147,6 @@ func DropMySQLStores(t testing.TB, admin *database.DB, base, prefix string) {
 
 // Names reads one column of strings; a failing query reads as none (for cleanups).
 func Names(db *database.DB, q string, args ...any) []string {
-	rows, err := db.Query(q, args...)
-	if err != nil {
-		return nil
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if rows.Scan(&n) == nil {
-			out = append(out, n)
-		}
-	}
+	out, _ := database.Texts(context.Background(), db, q, args...)
 	return out
 }

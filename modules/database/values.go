@@ -1,9 +1,12 @@
 package database
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
+
+	"strata/schema"
 )
 
 // Drivers hand back the same column as different Go types (pgx: int64, uuid as
@@ -91,4 +94,22 @@ func Time(v any) *time.Time {
 		}
 	}
 	return nil
+}
+
+// Texts runs query on q and returns the first column of every row as text.
+func Texts(ctx context.Context, q schema.Querier, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v any
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, Text(v))
+	}
+	return out, rows.Err()
 }

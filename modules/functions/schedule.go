@@ -92,20 +92,7 @@ func (s *Service) tenantsWith(ctx context.Context, column string) ([]string, err
 	if column != "after_hooks" && column != "schedules" {
 		return nil, fmt.Errorf("no column %q", column)
 	}
-	rows, err := s.Control.QueryContext(ctx, "SELECT tenant_id FROM strata_function_tenants WHERE "+column+" > 0")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id any
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, database.Text(id))
-	}
-	return ids, rows.Err()
+	return database.Texts(ctx, s.Control, "SELECT tenant_id FROM strata_function_tenants WHERE "+column+" > 0")
 }
 
 // Tick runs the schedules due at minute (UTC, whole minute) whose claim this node

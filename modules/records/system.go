@@ -152,18 +152,9 @@ func (w *SystemWriter) Delete(ctx context.Context, table string, where Where) (i
 func (w *SystemWriter) ids(ctx context.Context, table string, where Where) ([]string, error) {
 	d := w.d
 	cond, keys := where.sql(d)
-	rows, err := w.q.QueryContext(ctx, d.Rebind("SELECT "+d.Quote("id")+" FROM "+d.Quote(table)+cond), keys...)
+	ids, err := database.Texts(ctx, w.q, d.Rebind("SELECT "+d.Quote("id")+" FROM "+d.Quote(table)+cond), keys...)
 	if err != nil {
 		return nil, fmt.Errorf("find %s rows: %w", table, err)
 	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id any
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, database.Text(id))
-	}
-	return ids, rows.Err()
+	return ids, nil
 }

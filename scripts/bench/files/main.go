@@ -302,33 +302,11 @@ func peakRSS(pid int) int64 {
 // startPocketBase starts PocketBase with a public collection holding the photo, and
 // returns the URL of its 200×200 thumbnail.
 func startPocketBase(ctx context.Context, bin, dir string, photo []byte) (string, func(), error) {
-	data := filepath.Join(dir, "pb_data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
+	pb, err := benchkit.StartPocketBase(ctx, bin, dir, "")
+	if err != nil {
 		return "", nil, err
 	}
-	const email, pass = "admin@example.com", "Bench-pass-123"
-	if out, err := exec.CommandContext(ctx, bin, "superuser", "upsert", email, pass, "--dir", data, "--dev=false").CombinedOutput(); err != nil {
-		return "", nil, fmt.Errorf("superuser upsert: %v\n%s", err, out)
-	}
-	addr := benchkit.FreeAddr()
-	cmd := exec.CommandContext(ctx, bin, "serve", "--http", addr, "--dir", data, "--dev=false")
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
-	base := "http://" + addr
-	if err := benchkit.WaitUp(ctx, base+"/api/health"); err != nil {
-		return "", stop, err
-	}
-	c := benchkit.NewClient(4)
-	var auth struct{ Token string }
-	if err := c.Do("POST", base+"/api/collections/_superusers/auth-with-password", map[string]any{"identity": email, "password": pass}, 200, &auth); err != nil {
-		return "", stop, err
-	}
-	c.Token = auth.Token
-	if err := c.Do("PATCH", base+"/api/settings", map[string]any{"logs": map[string]any{"maxDays": 0}}, 200, nil); err != nil {
-		return "", stop, err
-	}
+	stop, base, c := pb.Stop, pb.Base, pb.Client
 	if err := c.Do("POST", base+"/api/collections", map[string]any{"name": "photos", "type": "base", "listRule": "", "viewRule": "",
 		"fields": []any{map[string]any{"name": "image", "type": "file", "maxSelect": 1, "maxSize": 10 << 20, "thumbs": []string{"200x200"}}}}, 200, nil); err != nil {
 		return "", stop, err

@@ -19,7 +19,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -175,38 +174,17 @@ func check(hc *http.Client, t target) error {
 // startPocketBase serves a JavaScript route answering what /fn/hello answers, with the
 // request log off.
 func startPocketBase(ctx context.Context, bin, dir string) (string, func(), error) {
-	data, hooks := filepath.Join(dir, "pb_data"), filepath.Join(dir, "pb_hooks")
-	for _, d := range []string{data, hooks} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return "", nil, err
-		}
+	hooks := filepath.Join(dir, "pb_hooks")
+	if err := os.MkdirAll(hooks, 0o755); err != nil {
+		return "", nil, err
 	}
 	route := "routerAdd(\"GET\", \"/hello\", (e) => {\n  return e.json(200, " + helloJS + ")\n})\n"
 	if err := os.WriteFile(filepath.Join(hooks, "main.pb.js"), []byte(route), 0o644); err != nil {
 		return "", nil, err
 	}
-	const email, pass = "admin@example.com", "Bench-pass-123"
-	if out, err := exec.CommandContext(ctx, bin, "superuser", "upsert", email, pass, "--dir", data, "--dev=false").CombinedOutput(); err != nil {
-		return "", nil, fmt.Errorf("superuser upsert: %v\n%s", err, out)
-	}
-	addr := benchkit.FreeAddr()
-	cmd := exec.CommandContext(ctx, bin, "serve", "--http", addr, "--dir", data, "--hooksDir", hooks, "--dev=false")
-	if err := cmd.Start(); err != nil {
+	pb, err := benchkit.StartPocketBase(ctx, bin, dir, hooks)
+	if err != nil {
 		return "", nil, err
 	}
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
-	base := "http://" + addr
-	if err := benchkit.WaitUp(ctx, base+"/api/health"); err != nil {
-		return "", stop, err
-	}
-	c := benchkit.NewClient(4)
-	var auth struct{ Token string }
-	if err := c.Do("POST", base+"/api/collections/_superusers/auth-with-password", map[string]any{"identity": email, "password": pass}, 200, &auth); err != nil {
-		return "", stop, err
-	}
-	c.Token = auth.Token
-	if err := c.Do("PATCH", base+"/api/settings", map[string]any{"logs": map[string]any{"maxDays": 0}}, 200, nil); err != nil {
-		return "", stop, err
-	}
-	return base + "/hello", stop, nil
+	return pb.Base + "/hello", pb.Stop, nil
 }
