@@ -117,6 +117,9 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, settings: settingsSvc, bus: clusterBus,
 		purges:    &files.Purges{Control: control, Log: log},
 		functions: &functions.Service{Control: control, Settings: settingsSvc, CacheTTL: cfg.CacheTTL, Log: log, Now: time.Now, NewID: newID}}
+	// Where after hooks and schedules are, for the sweeps that find them: kept by every
+	// migration, the CLI's included.
+	mig.Notify(migration.NotifierFuncs{OnCommit: func(c migration.Commit) { co.functions.ModelChanged(context.Background(), c.TenantID, c.Model) }})
 	// The control database's own tables are versioned steps run under a cluster-wide
 	// lock: nodes booting together on an empty database take turns.
 	if err := database.MigrateControl(ctx, control, []database.ControlStep{
@@ -230,8 +233,6 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	fns := co.functions
 	mig.Notify(
 		migration.NotifierFuncs{OnCommit: tenants.Committed},
-		// Where after hooks and schedules are, for the sweeps that find them.
-		migration.NotifierFuncs{OnCommit: func(c migration.Commit) { fns.ModelChanged(context.Background(), c.TenantID, c.Model) }},
 		realtime.MigrationNotifier{Bus: eventBus, Log: log},
 		migration.NotifierFuncs{
 			OnCommit:  func(migration.Commit) { migrations.WithLabelValues("executed").Inc() },

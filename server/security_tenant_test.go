@@ -274,13 +274,20 @@ func TestSecurityConnectionCap(t *testing.T) {
 				n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": slug})
 				n.mustCall(200, "POST", "/api/t/"+slug+"/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}}})
 			}
+			// One connection counts them all: a counting connection opened and closed for
+			// each count could still be listed, closing, when the next count runs.
+			admin, err := database.Open(context.Background(), control, database.Pool{MaxOpen: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer admin.Close()
 			peak := 0
 			for round := range 2 {
 				for i := range tenants {
 					slug := fmt.Sprintf("t%02d", i)
 					n.mustCall(200, "POST", "/api/t/"+slug+"/items/posts", map[string]any{"title": fmt.Sprint(round)})
 					n.mustCall(200, "GET", "/api/t/"+slug+"/items/posts", nil)
-					peak = max(peak, serverConnections(t, b.name, control))
+					peak = max(peak, serverConnections(t, b.name, admin))
 				}
 			}
 			// The node's pools, plus on PostgreSQL the NOTIFY bus's own connections (a
@@ -298,15 +305,12 @@ func TestSecurityConnectionCap(t *testing.T) {
 }
 
 // serverConnections counts the connections on the database server that belong to
-// the node under test: to its control database, or by tenant accounts of it.
-func serverConnections(t *testing.T, dialect, control string) int {
+// the node under test (to its control database, or by tenant accounts of it), through
+// admin, whose own connection is not counted.
+func serverConnections(t *testing.T, dialect string, admin *database.DB) int {
 	t.Helper()
-	admin, err := database.Open(context.Background(), control, database.Pool{MaxOpen: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
 	var n int
+	var err error
 	if dialect == "postgres" {
 		err = admin.QueryRow("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()").Scan(&n)
 	} else {
