@@ -14,3 +14,8 @@ var Dist embed.FS
 //
 //go:embed graphql/explorer.html
 var GraphQLExplorer []byte
+
+// FunctionTypes is strata.d.ts: the types of a function's ctx, for editors.
+//
+//go:embed src/lib/strata.d.ts
+var FunctionTypes []byte

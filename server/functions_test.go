@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"syscall"
@@ -379,5 +381,19 @@ export default async function (ctx) {
 	anon := &node{t: t, base: n.base}
 	if st, r := anon.call("POST", "/api/t/acme/fn/files", nil, nil); st != 500 || !strings.Contains(r.String(), "authentication required") {
 		t.Fatalf("anonymous upload through a function: %d %s", st, r)
+	}
+}
+
+// TestFunctionTypesServed: the types of ctx are at a fixed address, as text.
+func TestFunctionTypesServed(t *testing.T) {
+	n := startNode(t, backends(t)[0].newControlURL(t), nil)
+	resp, err := http.Get(n.base + "/strata.d.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") || !strings.Contains(string(b), "readMany") {
+		t.Fatalf("/strata.d.ts: %d %s %.200s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
 }

@@ -23,15 +23,20 @@ const MaxAttempts = 5
 // back for a later attempt. A node that stops mid-run leaves its claim to expire, and
 // any node's next pass delivers the entry: at least once.
 type deliverer struct {
-	s       *Service
-	mu      sync.Mutex
-	due     map[string]bool
-	wake    chan struct{}
-	started sync.Once
+	s        *Service
+	mu       sync.Mutex
+	due      map[string]bool
+	draining map[string]bool
+	wake     chan struct{}
+	started  sync.Once
 }
 
+// maxDrains is how many tenants' outboxes a node drains at once: one tenant's slow
+// hooks do not hold up the others'.
+const maxDrains = 4
+
 func newDeliverer(s *Service) *deliverer {
-	return &deliverer{s: s, due: map[string]bool{}, wake: make(chan struct{}, 1)}
+	return &deliverer{s: s, due: map[string]bool{}, draining: map[string]bool{}, wake: make(chan struct{}, 1)}
 }
 
 // enqueue writes outbox entries for fns × events inside the write's transaction q.
@@ -60,21 +65,42 @@ func (d *deliverer) kick(tenantID string) {
 	d.mu.Lock()
 	d.due[tenantID] = true
 	d.mu.Unlock()
+	d.signal()
+	d.started.Do(func() { go d.loop() })
+}
+
+func (d *deliverer) signal() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
 	}
-	d.started.Do(func() { go d.loop() })
 }
 
+// loop starts a drain for each tenant due, a few at a time, one per tenant; a tenant
+// kicked while it drains is drained again after.
 func (d *deliverer) loop() {
 	for range d.wake {
 		d.mu.Lock()
-		due := d.due
-		d.due = map[string]bool{}
+		var start []string
+		for id := range d.due {
+			if !d.draining[id] && len(d.draining) < maxDrains {
+				delete(d.due, id)
+				d.draining[id] = true
+				start = append(start, id)
+			}
+		}
 		d.mu.Unlock()
-		for id := range due {
-			d.drain(context.Background(), id)
+		for _, id := range start {
+			go func() {
+				d.drain(context.Background(), id)
+				d.mu.Lock()
+				delete(d.draining, id)
+				more := len(d.due) > 0
+				d.mu.Unlock()
+				if more {
+					d.signal()
+				}
+			}()
 		}
 	}
 }

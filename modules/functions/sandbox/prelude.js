@@ -54,8 +54,8 @@
     // begin makes one run's ctx from its input.
     begin: (run, input) => {
       const ctx = {
-        request: input.request,
-        event: input.event,
+        request: input.request ?? null,
+        event: input.event ?? null,
         user: input.user || null,
         tenant: input.tenant,
         input: input.input,

@@ -37,6 +37,8 @@ interface Ctx {
   items(table: string): Items;
   /** An HTTP request to a host in the tenant's functions_fetch_hosts (public addresses only, within the run's time, bodies up to 5 MB). */
   fetch(url: string, init?: FetchInit): Promise<FetchResponse>;
+  /** The tenant's files, as the function's role (the strata_files rules decide). */
+  files: Files;
   /** An endpoint's exact answer: return ctx.response(201, {...}, {'X-Header': 'v'}). */
   response(status: number, body?: Json, headers?: { [name: string]: string }): EndpointResponse;
   /** Refuses with this status, code and message (a before hook's refusal of the write). */
@@ -101,6 +103,34 @@ interface Items {
   updateOne(id: string, data: Row): Promise<Row>;
   /** Deletes a row. */
   deleteOne(id: string): Promise<void>;
+}
+
+/** ctx.files: the tenant's files. */
+interface Files {
+  /** File rows matching a query (the REST query language). */
+  readMany(query?: Query): Promise<Row[]>;
+  /** One file's row by id. */
+  readOne(id: string, query?: Query): Promise<Row>;
+  /** A file's bytes as text (up to 4 MB; not in a before hook). */
+  text(id: string): Promise<string>;
+  /** A file's bytes as base64 (up to 4 MB; not in a before hook). */
+  base64(id: string): Promise<string>;
+  /** Stores a file (up to 8 MB; not in a before hook) and answers its row. */
+  upload(file: FileUpload): Promise<Row>;
+  /** Deletes a file and its bytes. */
+  deleteOne(id: string): Promise<void>;
+}
+
+/** What ctx.files.upload takes. */
+interface FileUpload {
+  /** The file's name (its extension may be kept). */
+  filename: string;
+  /** The bytes: text, or base64 with encoding 'base64'. */
+  content: string;
+  /** 'utf8' (the default) or 'base64'. */
+  encoding?: 'utf8' | 'base64';
+  /** The file row's fields: title, description, folder, tags, … */
+  fields?: Row;
 }
 
 /** The options of ctx.fetch. */
