@@ -50,7 +50,17 @@ func boundBody(limit int) fiber.Handler {
 			return c.Next()
 		}
 		if (c.Method() == fiber.MethodPost || c.Method() == fiber.MethodPatch) && uploadRoutes.MatchString(c.Path()) {
-			return c.Next()
+			err := c.Next()
+			// An upload's handler may stop reading at the form's closing boundary, before
+			// the end of a chunked body ("0\r\n\r\n"): what it left would be read as the
+			// next request on this connection. Read what little is left; past that (an
+			// upload refused early), close the connection instead.
+			if stream := c.Context().RequestBodyStream(); req.IsBodyStream() && stream != nil {
+				if n, rerr := io.Copy(io.Discard, io.LimitReader(stream, 64<<10)); rerr != nil || n >= 64<<10 {
+					c.Context().SetConnectionClose()
+				}
+			}
+			return err
 		}
 		// A body of a known length within the limit is already read whole: only one
 		// past it, or of unknown length (chunked), is left to read here.

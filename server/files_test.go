@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -918,4 +919,44 @@ func TestStorageLocations(t *testing.T) {
 	if st, r := n.call("PATCH", p+"/settings", map[string]any{"storage_default": "ftp"}, nil); st != 400 || r.get("errors.0.extensions.field") != "storage_default" {
 		t.Fatalf("an unknown default location: %d %s", st, r)
 	}
+}
+
+// TestUploadLeavesTheConnectionClean: a chunked upload whose last chunk ("0\r\n\r\n")
+// arrives after the form's closing boundary, and so after the handler is done, must not
+// be read as the start of the next request on the same connection.
+func TestUploadLeavesTheConnectionClean(t *testing.T) {
+	n := startNode(t, backends(t)[0].newControlURL(t), nil)
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	part, _ := w.CreateFormFile("file", "late.bin")
+	_, _ = part.Write(bytes.Repeat([]byte{7}, 64<<10))
+	_ = w.Close()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/t/acme/files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n", n.token, w.FormDataContentType(), body.Len())
+	_, _ = conn.Write(body.Bytes())
+	_, _ = conn.Write([]byte("\r\n"))
+	time.Sleep(200 * time.Millisecond) // the server has the whole form by now
+	_, _ = conn.Write([]byte("0\r\n\r\n"))
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the upload: %d", resp.StatusCode)
+	}
+	fmt.Fprintf(conn, "GET /api/t/acme/files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", n.token)
+	next, err := http.ReadResponse(br, nil)
+	if err == nil && next.StatusCode != 200 {
+		t.Fatalf("the next request on the connection: %d (the upload's last chunk was read as a request)", next.StatusCode)
+	}
+	// The server may also close the connection rather than answer on it: that is safe.
 }

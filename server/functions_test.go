@@ -397,3 +397,33 @@ func TestFunctionTypesServed(t *testing.T) {
 		t.Fatalf("/strata.d.ts: %d %s %.200s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
 }
+
+// TestFunctionRunsRecordedInBatches: runs recorded together (more than one
+// statement's worth) are all there, each once.
+func TestFunctionRunsRecordedInBatches(t *testing.T) {
+	n := startNode(t, backends(t)[0].newControlURL(t), nil)
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	id := createFunction(t, n, "acme", map[string]any{"name": "ping", "kind": "endpoint", "path": "ping", "source": `export default async () => "pong"`})
+	const runs = 120
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range runs / 4 {
+				n.mustCall(200, "GET", "/api/t/acme/fn/ping", nil)
+			}
+		}()
+	}
+	wg.Wait()
+	n.app.Functions.FlushRuns(context.Background())
+	r := n.mustCall(200, "GET", "/api/t/acme/functions/"+id+"/runs?limit=-1&meta=total_count&fields=id,status", nil)
+	rows, _ := r.get("data").([]any)
+	seen := map[string]bool{}
+	for _, row := range rows {
+		seen[row.(map[string]any)["id"].(string)] = true
+	}
+	if len(rows) != runs || len(seen) != runs {
+		t.Fatalf("%d runs recorded (%d distinct), want %d", len(rows), len(seen), runs)
+	}
+}

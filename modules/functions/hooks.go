@@ -213,8 +213,11 @@ func (s *Service) Written(ctx context.Context, q schema.Querier, w *records.Writ
 	return s.deliver.enqueue(ctx, q, w.Scope, fns, events)
 }
 
-// Committed implements records.TenantHooks: the write's after hooks are due now.
+// Committed implements records.TenantHooks: the write's after hooks, if it has any,
+// are due now.
 func (s *Service) Committed(_ context.Context, w *records.Write) {
 	s.init()
-	s.deliver.kick(w.Scope.TenantID)
+	if len(s.hooked(w.Scope.Model, w.Table.Name, w.Action, "after")) > 0 {
+		s.deliver.kick(w.Scope.TenantID)
+	}
 }

@@ -3,6 +3,7 @@ package functions
 import (
 	"context"
 	json "github.com/goccy/go-json"
+	"strings"
 	"sync"
 	"time"
 
@@ -115,17 +116,26 @@ func (r *recorder) write(ctx context.Context, p *pendingRuns) error {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after commit
-	stmt := d.Rebind("INSERT INTO " + qi(RunsTable) + " (" + qi("id") + ", " + qi("created_at") + ", " + qi("updated_at") + ", " + qi("function_id") + ", " + qi("function_name") + ", " +
+	// Up to 50 rows a statement: one round trip for a batch of runs.
+	const perStatement = 50
+	head := "INSERT INTO " + qi(RunsTable) + " (" + qi("id") + ", " + qi("created_at") + ", " + qi("updated_at") + ", " + qi("function_id") + ", " + qi("function_name") + ", " +
 		qi("trigger") + ", " + qi("status") + ", " + qi("started_at") + ", " + qi("duration_ms") + ", " + qi("logs") + ", " + qi("error") + ", " + qi("output") + ", " +
-		qi("attempt") + ", " + qi("outbox_id") + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		qi("attempt") + ", " + qi("outbox_id") + ") VALUES "
+	const tuple = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	ids := make([]string, 0, len(p.rows))
 	now := d.TimeValue(r.s.now().UTC())
-	for _, row := range p.rows {
-		if _, err := tx.ExecContext(ctx, stmt, row.id, now, now, row.functionID, row.name, row.trigger, row.status, d.TimeValue(row.started), row.ms,
-			row.logs, nullable(row.errMsg), nullable(row.output), row.attempt, nullable(row.outboxID)); err != nil {
+	for start := 0; start < len(p.rows); start += perStatement {
+		chunk := p.rows[start:min(start+perStatement, len(p.rows))]
+		args := make([]any, 0, 14*len(chunk))
+		for _, row := range chunk {
+			args = append(args, row.id, now, now, row.functionID, row.name, row.trigger, row.status, d.TimeValue(row.started), row.ms,
+				row.logs, nullable(row.errMsg), nullable(row.output), row.attempt, nullable(row.outboxID))
+			ids = append(ids, row.id)
+		}
+		stmt := head + strings.TrimSuffix(strings.Repeat(tuple+", ", len(chunk)), ", ")
+		if _, err := tx.ExecContext(ctx, d.Rebind(stmt), args...); err != nil {
 			return err
 		}
-		ids = append(ids, row.id)
 	}
 	if err := tx.Commit(); err != nil {
 		return err
