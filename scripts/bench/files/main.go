@@ -37,10 +37,6 @@ import (
 	"strata/scripts/bench/internal/benchkit"
 )
 
-type target struct {
-	name, url string
-}
-
 func main() {
 	rounds := flag.Int("rounds", 5, "rounds; the targets' order rotates every round")
 	duration := flag.Duration("duration", 5*time.Second, "load per target per round")
@@ -139,50 +135,26 @@ func run(ctx context.Context, rounds int, dur time.Duration, conns int, cache st
 		return err
 	}
 
-	originals := []target{{"Strata /assets", api + "/assets/" + origID}, {"net/http FileServer", "http://" + fsAddr + "/original.bin"}}
-	thumbs := []target{{"Strata /assets?width=200&height=200", api + "/assets/" + photoID + "?width=200&height=200"}, {"PocketBase ?thumb=200x200", pbThumb}}
+	originals := []benchkit.Target{benchkit.Get("Strata /assets", api+"/assets/"+origID), benchkit.Get("net/http FileServer", "http://"+fsAddr+"/original.bin")}
+	thumbs := []benchkit.Target{benchkit.Get("Strata /assets?width=200&height=200", api+"/assets/"+photoID+"?width=200&height=200"), benchkit.Get("PocketBase ?thumb=200x200", pbThumb)}
 	hc := benchkit.NewClient(conns).HTTP
-	for _, set := range [][]target{originals, thumbs} {
+	for _, set := range [][]benchkit.Target{originals, thumbs} {
 		for _, t := range set { // checked, and the thumbnails made and cached
 			if err := check(hc, t); err != nil {
 				return err
 			}
 		}
 	}
-	results := map[string][]benchkit.Stats{}
-	for round := 0; round < rounds; round++ {
-		for _, set := range [][]target{originals, thumbs} {
-			for i := range set {
-				t := set[(i+round)%len(set)]
-				if profile != "" && round == 0 && strings.HasPrefix(t.name, "Strata") {
-					go benchkit.SaveProfile(env.PprofAddr, dur, profile+"."+strconv.Itoa(len(results)), logf)
-				}
-				s := benchkit.ClosedLoop(ctx, hc, conns, dur, func() *http.Request { r, _ := http.NewRequest("GET", t.url, nil); return r })
-				results[t.name] = append(results[t.name], s)
-				logf("round %d %-38s %8.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d", round+1, t.name, s.RPS, s.P50, s.P99, s.Errors)
-			}
+	profiles := 0
+	results := benchkit.Interleave(ctx, hc, conns, rounds, dur, [][]benchkit.Target{originals, thumbs}, func(round int, t benchkit.Target) {
+		if profile != "" && round == 0 && strings.HasPrefix(t.Name, "Strata") {
+			go benchkit.SaveProfile(env.PprofAddr, dur, profile+"."+strconv.Itoa(profiles), logf)
+			profiles++
 		}
-	}
+	}, logf)
 	fmt.Printf("### Files: %d rounds of %s per target, %d connections, Go load generator, interleaved\n\n", rounds, dur, conns)
-	table := func(title string, set []target) {
-		fmt.Printf("%s\n\n| target | req/s (median round) | p50 ms | p99 ms | rounds (req/s) |\n|---|---:|---:|---:|---|\n", title)
-		for _, t := range set {
-			m := benchkit.MedianRun(results[t.name])
-			var each []string
-			for _, s := range results[t.name] {
-				each = append(each, strconv.Itoa(int(s.RPS)))
-			}
-			fmt.Printf("| %s | %.0f | %.2f | %.2f | %s |\n", t.name, m.RPS, m.P50, m.P99, strings.Join(each, ", "))
-		}
-		a, b := benchkit.MedianRun(results[set[0].name]), benchkit.MedianRun(results[set[1].name])
-		var ratios []string
-		for i := range results[set[0].name] {
-			ratios = append(ratios, fmt.Sprintf("%.2f", results[set[0].name][i].RPS/results[set[1].name][i].RPS))
-		}
-		fmt.Printf("\nStrata ÷ %s: **%.2f×** (per round: %s)\n\n", set[1].name, a.RPS/b.RPS, strings.Join(ratios, ", "))
-	}
-	table("100 KB original", originals)
-	table("Cached 200×200 thumbnail of a 1200×800 JPEG", thumbs)
+	benchkit.Table("100 KB original", originals, results)
+	benchkit.Table("Cached 200×200 thumbnail of a 1200×800 JPEG", thumbs, results)
 
 	if upload > 0 {
 		logf("uploading %d bytes…", upload)
@@ -198,20 +170,20 @@ func run(ctx context.Context, rounds int, dur time.Duration, conns int, cache st
 	return nil
 }
 
-func check(hc *http.Client, t target) error {
-	resp, err := hc.Get(t.url)
+func check(hc *http.Client, t benchkit.Target) error {
+	resp, err := hc.Do(t.NewReq())
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || len(b) == 0 {
-		return fmt.Errorf("%s: %d, %d bytes", t.name, resp.StatusCode, len(b))
+		return fmt.Errorf("%s: %d, %d bytes", t.Name, resp.StatusCode, len(b))
 	}
-	if strings.Contains(t.name, "200") {
+	if strings.Contains(t.Name, "200") {
 		img, _, err := image.Decode(bytes.NewReader(b))
 		if err != nil || img.Bounds().Dx() != 200 || img.Bounds().Dy() != 200 {
-			return fmt.Errorf("%s: not a 200×200 image (%v)", t.name, err)
+			return fmt.Errorf("%s: not a 200×200 image (%v)", t.Name, err)
 		}
 	}
 	return nil

@@ -28,11 +28,6 @@ import (
 	"strata/scripts/bench/internal/benchkit"
 )
 
-type target struct {
-	name   string
-	newReq func() *http.Request
-}
-
 func main() {
 	rounds := flag.Int("rounds", 5, "rounds; the targets' order rotates every round")
 	duration := flag.Duration("duration", 5*time.Second, "load per target per round")
@@ -97,9 +92,6 @@ func run(ctx context.Context, dialect string, rounds int, dur time.Duration, con
 		return err
 	}
 
-	get := func(u string) func() *http.Request {
-		return func() *http.Request { r, _ := http.NewRequest("GET", u, nil); return r }
-	}
 	create := func(table string) func() *http.Request {
 		u := api + "/items/" + table
 		return func() *http.Request {
@@ -109,64 +101,38 @@ func run(ctx context.Context, dialect string, rounds int, dur time.Duration, con
 			return r
 		}
 	}
-	endpoints := []target{{"Strata GET /fn/hello", get(api + "/fn/hello")}, {"PocketBase JS route GET /hello", get(pbHello)}}
-	creates := []target{{"Strata create, no-op before hook", create("hooked")}, {"Strata create, no hook", create("plain")}}
+	endpoints := []benchkit.Target{benchkit.Get("Strata GET /fn/hello", api+"/fn/hello"), benchkit.Get("PocketBase JS route GET /hello", pbHello)}
+	creates := []benchkit.Target{{Name: "Strata create, no-op before hook", NewReq: create("hooked")}, {Name: "Strata create, no hook", NewReq: create("plain")}}
 	hc := benchkit.NewClient(conns).HTTP
-	for _, set := range [][]target{endpoints, creates} {
+	for _, set := range [][]benchkit.Target{endpoints, creates} {
 		for _, t := range set {
 			if err := check(hc, t); err != nil {
 				return err
 			}
 		}
 	}
-	results := map[string][]benchkit.Stats{}
-	for round := 0; round < rounds; round++ {
-		for _, set := range [][]target{endpoints, creates} {
-			for i := range set {
-				t := set[(i+round)%len(set)]
-				if profile != "" && round == 0 && strings.HasPrefix(t.name, "Strata") {
-					go benchkit.SaveProfile(env.PprofAddr, dur, profile+"."+strconv.Itoa(len(results)), logf)
-				}
-				s := benchkit.ClosedLoop(ctx, hc, conns, dur, t.newReq)
-				results[t.name] = append(results[t.name], s)
-				logf("round %d %-36s %8.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d", round+1, t.name, s.RPS, s.P50, s.P99, s.Errors)
-			}
+	profiles := 0
+	results := benchkit.Interleave(ctx, hc, conns, rounds, dur, [][]benchkit.Target{endpoints, creates}, func(round int, t benchkit.Target) {
+		if profile != "" && round == 0 && strings.HasPrefix(t.Name, "Strata") {
+			go benchkit.SaveProfile(env.PprofAddr, dur, profile+"."+strconv.Itoa(profiles), logf)
+			profiles++
 		}
-	}
+	}, logf)
 	fmt.Printf("### Functions: %d rounds of %s per target, %d connections, Go load generator, interleaved; Strata on %s\n\n", rounds, dur, conns, dialect)
-	table := func(title string, set []target) {
-		fmt.Printf("%s\n\n| target | req/s (median round) | p50 ms | p99 ms | errors | rounds (req/s) |\n|---|---:|---:|---:|---:|---|\n", title)
-		for _, t := range set {
-			m := benchkit.MedianRun(results[t.name])
-			var each []string
-			errs := 0
-			for _, s := range results[t.name] {
-				each = append(each, strconv.Itoa(int(s.RPS)))
-				errs += int(s.Errors)
-			}
-			fmt.Printf("| %s | %.0f | %.2f | %.2f | %d | %s |\n", t.name, m.RPS, m.P50, m.P99, errs, strings.Join(each, ", "))
-		}
-		a, b := benchkit.MedianRun(results[set[0].name]), benchkit.MedianRun(results[set[1].name])
-		var ratios []string
-		for i := range results[set[0].name] {
-			ratios = append(ratios, fmt.Sprintf("%.2f", results[set[0].name][i].RPS/results[set[1].name][i].RPS))
-		}
-		fmt.Printf("\n%s ÷ %s: **%.2f×** (per round: %s)\n\n", set[0].name, set[1].name, a.RPS/b.RPS, strings.Join(ratios, ", "))
-	}
-	table("A trivial endpoint", endpoints)
-	table("Item create with and without a no-op before hook", creates)
+	benchkit.Table("A trivial endpoint", endpoints, results)
+	benchkit.Table("Item create with and without a no-op before hook", creates, results)
 	return nil
 }
 
-func check(hc *http.Client, t target) error {
-	resp, err := hc.Do(t.newReq())
+func check(hc *http.Client, t benchkit.Target) error {
+	resp, err := hc.Do(t.NewReq())
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !strings.Contains(string(b), "hello") && !strings.Contains(string(b), "bench") {
-		return fmt.Errorf("%s: %d %s", t.name, resp.StatusCode, b)
+		return fmt.Errorf("%s: %d %s", t.Name, resp.StatusCode, b)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,4 +90,58 @@ func SaveProfile(addr string, dur time.Duration, path string, logf func(format s
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		logf("profile: %v", err)
 	}
+}
+
+// Target is one thing a benchmark loads: a name and the request it sends.
+type Target struct {
+	Name   string
+	NewReq func() *http.Request
+}
+
+// Get is a target sending GET u.
+func Get(name, u string) Target {
+	return Target{Name: name, NewReq: func() *http.Request { r, _ := http.NewRequest("GET", u, nil); return r }}
+}
+
+// Interleave loads every target of every set for dur per round, rotating each set's
+// order every round so that no target always runs first; onStart (may be nil) hears of
+// each target's run before it starts. It returns each target's rounds by name.
+func Interleave(ctx context.Context, hc *http.Client, conns, rounds int, dur time.Duration, sets [][]Target, onStart func(round int, t Target), logf func(format string, args ...any)) map[string][]Stats {
+	results := map[string][]Stats{}
+	for round := 0; round < rounds; round++ {
+		for _, set := range sets {
+			for i := range set {
+				t := set[(i+round)%len(set)]
+				if onStart != nil {
+					onStart(round, t)
+				}
+				s := ClosedLoop(ctx, hc, conns, dur, t.NewReq)
+				results[t.Name] = append(results[t.Name], s)
+				logf("round %d %-38s %8.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d", round+1, t.Name, s.RPS, s.P50, s.P99, s.Errors)
+			}
+		}
+	}
+	return results
+}
+
+// Table prints a set's results as Markdown, with the ratio of its first target to its
+// second per round and over the median rounds.
+func Table(title string, set []Target, results map[string][]Stats) {
+	fmt.Printf("%s\n\n| target | req/s (median round) | p50 ms | p99 ms | errors | rounds (req/s) |\n|---|---:|---:|---:|---:|---|\n", title)
+	for _, t := range set {
+		m := MedianRun(results[t.Name])
+		var each []string
+		errs := int64(0)
+		for _, s := range results[t.Name] {
+			each = append(each, strconv.Itoa(int(s.RPS)))
+			errs += s.Errors
+		}
+		fmt.Printf("| %s | %.0f | %.2f | %.2f | %d | %s |\n", t.Name, m.RPS, m.P50, m.P99, errs, strings.Join(each, ", "))
+	}
+	a, b := MedianRun(results[set[0].Name]), MedianRun(results[set[1].Name])
+	var ratios []string
+	for i := range results[set[0].Name] {
+		ratios = append(ratios, fmt.Sprintf("%.2f", results[set[0].Name][i].RPS/results[set[1].Name][i].RPS))
+	}
+	fmt.Printf("\n%s ÷ %s: **%.2f×** (per round: %s)\n\n", set[0].Name, set[1].Name, a.RPS/b.RPS, strings.Join(ratios, ", "))
 }
