@@ -105,8 +105,6 @@ type Trigger struct {
 	Input    json.RawMessage
 	Attempt  int
 	OutboxID string
-	// Unrecorded runs are not written to the run log (none are, today).
-	Unrecorded bool
 }
 
 // Run is a finished run.
@@ -163,9 +161,7 @@ func (s *Service) Run(ctx context.Context, sc *records.Scope, f *schema.Function
 		return nil, err
 	}
 	run := &Run{ID: s.NewID(), Outcome: out, Duration: s.now().Sub(start)}
-	if !tr.Unrecorded {
-		s.rec.add(sc, f, tr, run, start)
-	}
+	s.rec.add(sc, f, tr, run, start)
 	return run, nil
 }
 
