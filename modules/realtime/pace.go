@@ -21,9 +21,9 @@ import (
 // once) leaves as one message after it, when that client is listening again.
 
 // maxHold bounds how long rows of a burst wait, in FrameGaps: a steady stream, whose
-// changes never pause for half a gap, leaves every 5 gaps (decision 0020: 1.5 held no
-// longer once request bodies were streamed).
-const maxHold = 5
+// changes never pause for half a gap, leaves every 10 gaps (decision 0020: 1.5 held no
+// longer once request bodies were streamed, 5 no longer once a node ran functions).
+const maxHold = 10
 
 // heldFrame is a text frame waiting for its turn: finished (frame), or an event whose
 // data lists are still merging.
