@@ -113,3 +113,11 @@ func Texts(ctx context.Context, q schema.Querier, query string, args ...any) ([]
 	}
 	return out, rows.Err()
 }
+
+// NullText is s as a parameter, with "" as NULL.
+func NullText(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

@@ -3,7 +3,6 @@ package functions
 import (
 	"strings"
 
-	"strata/modules/functions/sandbox"
 	"strata/schema"
 )
 
@@ -53,11 +52,4 @@ func MatchEndpoint(m *schema.Model, method, path string) (*schema.Function, map[
 		}
 	}
 	return best, params
-}
-
-// Refusal is a failed run as the contract answers it (nil for a success): for an
-// endpoint, a thrown error is a 500 FUNCTION_FAILED; for a before hook, a 400
-// FUNCTION_REJECTED; ctx.reject chooses its own.
-func Refusal(f *schema.Function, out *sandbox.Outcome) error {
-	return refusal(f, out.Status, out.Error, out.Reject)
 }

@@ -5,8 +5,9 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"io"
+
+	json "github.com/goccy/go-json"
 
 	"strata/modules/apierr"
 	"strata/modules/files"
@@ -43,8 +44,7 @@ func (s *Service) files(ctx context.Context, sc *records.Scope, raw json.RawMess
 	}
 	switch c.Op {
 	case "readMany", "readOne":
-		args, _ := json.Marshal(map[string]any{"table": schema.FilesTable, "op": c.Op, "id": c.ID, "query": c.Query})
-		return s.items(ctx, sc, args)
+		return s.itemsOp(ctx, sc, itemsCall{Table: schema.FilesTable, Op: c.Op, ID: c.ID, Query: c.Query})
 	case "text", "base64":
 		if sc.Tx != nil {
 			return nil, apierr.InvalidPayload("files", "a before hook cannot read files' bytes: do it from an after hook")
@@ -98,8 +98,7 @@ func (s *Service) files(ctx context.Context, sc *records.Scope, raw json.RawMess
 		if err != nil {
 			return nil, err
 		}
-		args, _ := json.Marshal(map[string]any{"table": schema.FilesTable, "op": "readOne", "id": id})
-		row, err := s.items(ctx, sc, args)
+		row, err := s.itemsOp(ctx, sc, itemsCall{Table: schema.FilesTable, Op: "readOne", ID: id})
 		if err != nil {
 			return map[string]any{"id": id}, nil // stored, but not readable as this scope
 		}

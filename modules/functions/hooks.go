@@ -2,14 +2,18 @@ package functions
 
 import (
 	"bytes"
+	"cmp"
 	"context"
-	json "github.com/goccy/go-json"
 	"maps"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 
+	json "github.com/goccy/go-json"
+
 	"strata/modules/apierr"
+	"strata/modules/database"
 	"strata/modules/functions/sandbox"
 	"strata/modules/query"
 	"strata/modules/records"
@@ -43,10 +47,7 @@ func (ix *indexes) of(m *schema.Model) hookIndex {
 	}
 	for _, fns := range h {
 		slices.SortStableFunc(fns, func(a, b *schema.Function) int {
-			if a.Priority != b.Priority {
-				return a.Priority - b.Priority
-			}
-			return compare(a.Name, b.Name)
+			return cmp.Or(cmp.Compare(a.Priority, b.Priority), strings.Compare(a.Name, b.Name))
 		})
 	}
 	if ix.m == nil || len(ix.m) >= 512 {
@@ -54,16 +55,6 @@ func (ix *indexes) of(m *schema.Model) hookIndex {
 	}
 	ix.m[m] = h
 	return h
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // hooked lists the hooks of a write's table, event and phase.
@@ -113,7 +104,7 @@ func (s *Service) Prepare(ctx context.Context, q schema.Querier, w *records.Writ
 		if err != nil {
 			return err
 		}
-		if err := refusal(f, run.Outcome.Status, run.Outcome.Error, run.Outcome.Reject); err != nil {
+		if err := Refusal(f, run.Outcome); err != nil {
 			return err
 		}
 		if payload != nil && len(run.Outcome.Payload) > 0 {
@@ -132,21 +123,23 @@ func (s *Service) Prepare(ctx context.Context, q schema.Querier, w *records.Writ
 
 var codePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{1,63}$`)
 
-// refusal is a before hook's or endpoint's failed outcome as the contract answers it.
-func refusal(f *schema.Function, status, msg string, reject *sandbox.CallError) error {
-	switch status {
+// Refusal is a failed run as the contract answers it (nil for a success): a thrown
+// error is a 500 FUNCTION_FAILED from an endpoint and a 400 FUNCTION_REJECTED from a
+// before hook; ctx.reject chooses its own status and code.
+func Refusal(f *schema.Function, out *sandbox.Outcome) error {
+	msg := out.Error
+	switch out.Status {
 	case "success":
 		return nil
 	case "rejected":
-		st := reject.Status
+		st, code := out.Reject.Status, out.Reject.Code
 		if st < 400 || st > 599 {
 			st = 400
 		}
-		code := reject.Code
 		if !codePattern.MatchString(code) {
 			code = "FUNCTION_REJECTED"
 		}
-		return apierr.New(st, code, "%s", reject.Message)
+		return apierr.New(st, code, "%s", out.Reject.Message)
 	case "timeout":
 		return apierr.New(504, "FUNCTION_TIMEOUT", "function %s: %s", f.Name, msg)
 	case "error":
@@ -161,17 +154,7 @@ func refusal(f *schema.Function, status, msg string, reject *sandbox.CallError) 
 func (s *Service) rows(ctx context.Context, sc *records.Scope, t *schema.Table, ids []string) ([]map[string]any, error) {
 	admin := *sc
 	admin.Caller = nil
-	qy, err := s.Records.Resolver(&admin).Parse(t, query.Params{})
-	if err != nil {
-		return nil, err
-	}
-	qy.Filter = query.IDsIn(t, ids)
-	qy.Limit = len(ids)
-	res, err := s.Records.Runner(&admin).Run(ctx, qy)
-	if err != nil {
-		return nil, err
-	}
-	return res.Data, nil
+	return s.Records.Read(ctx, &admin, t, query.Params{}, ids)
 }
 
 // Written implements records.TenantHooks: each after hook of the write gets an outbox
@@ -187,7 +170,7 @@ func (s *Service) Written(ctx context.Context, q schema.Querier, w *records.Writ
 	// platform admin has no role in the tenant: "admin" says so.
 	var user any
 	if c := w.Scope.Caller; c != nil && c.UserID != "" {
-		user = map[string]any{"id": c.UserID, "role": nullable(c.RoleID), "kind": c.Kind, "admin": c.Admin() && c.RoleID == ""}
+		user = map[string]any{"id": c.UserID, "role": database.NullText(c.RoleID), "kind": c.Kind, "admin": c.Admin() && c.RoleID == ""}
 	}
 	var events []map[string]any
 	switch {
@@ -218,6 +201,6 @@ func (s *Service) Written(ctx context.Context, q schema.Querier, w *records.Writ
 func (s *Service) Committed(_ context.Context, w *records.Write) {
 	s.init()
 	if len(s.hooked(w.Scope.Model, w.Table.Name, w.Action, "after")) > 0 {
-		s.deliver.kick(w.Scope.TenantID)
+		s.deliver.kick(w.Scope.TenantID, w.Scope)
 	}
 }

@@ -3,10 +3,11 @@ package functions
 import (
 	"context"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	json "github.com/goccy/go-json"
 
 	"strata/modules/access"
 	"strata/modules/database"
@@ -23,9 +24,11 @@ const MaxAttempts = 5
 // back for a later attempt. A node that stops mid-run leaves its claim to expire, and
 // any node's next pass delivers the entry: at least once.
 type deliverer struct {
-	s        *Service
-	mu       sync.Mutex
-	due      map[string]bool
+	s  *Service
+	mu sync.Mutex
+	// due are the tenants to drain, with the scope of the write that made the entries
+	// (nil from a sweep: the tenant is opened then).
+	due      map[string]*records.Scope
 	draining map[string]bool
 	wake     chan struct{}
 	started  sync.Once
@@ -36,7 +39,7 @@ type deliverer struct {
 const maxDrains = 4
 
 func newDeliverer(s *Service) *deliverer {
-	return &deliverer{s: s, due: map[string]bool{}, draining: map[string]bool{}, wake: make(chan struct{}, 1)}
+	return &deliverer{s: s, due: map[string]*records.Scope{}, draining: map[string]bool{}, wake: make(chan struct{}, 1)}
 }
 
 // enqueue writes outbox entries for fns × events inside the write's transaction q.
@@ -60,10 +63,18 @@ func (d *deliverer) enqueue(ctx context.Context, q schema.Querier, sc *records.S
 	return nil
 }
 
-// kick asks for a pass over a tenant's outbox soon.
-func (d *deliverer) kick(tenantID string) {
+// kick asks for a pass over a tenant's outbox soon; sc (nil: none at hand) saves
+// opening the tenant again.
+func (d *deliverer) kick(tenantID string, sc *records.Scope) {
+	if sc != nil {
+		base := *sc
+		base.Caller, base.Tx = nil, nil
+		sc = &base
+	}
 	d.mu.Lock()
-	d.due[tenantID] = true
+	if sc != nil || d.due[tenantID] == nil {
+		d.due[tenantID] = sc
+	}
 	d.mu.Unlock()
 	d.signal()
 	d.started.Do(func() { go d.loop() })
@@ -81,18 +92,18 @@ func (d *deliverer) signal() {
 func (d *deliverer) loop() {
 	for range d.wake {
 		d.mu.Lock()
-		var start []string
-		for id := range d.due {
+		start := map[string]*records.Scope{}
+		for id, sc := range d.due {
 			if !d.draining[id] && len(d.draining) < maxDrains {
 				delete(d.due, id)
 				d.draining[id] = true
-				start = append(start, id)
+				start[id] = sc
 			}
 		}
 		d.mu.Unlock()
-		for _, id := range start {
+		for id, sc := range start {
 			go func() {
-				d.drain(context.Background(), id)
+				d.drain(context.Background(), id, sc)
 				d.mu.Lock()
 				delete(d.draining, id)
 				more := len(d.due) > 0
@@ -111,17 +122,19 @@ type entry struct {
 }
 
 // drain delivers what is due in one tenant's outbox, a batch at a time.
-func (d *deliverer) drain(ctx context.Context, tenantID string) {
+func (d *deliverer) drain(ctx context.Context, tenantID string, sc *records.Scope) {
 	s := d.s
-	if s.Tenants == nil {
-		return
-	}
-	sc, err := s.Tenants.Scope(ctx, tenantID)
-	if err != nil || sc == nil {
-		if err != nil {
-			s.Log.Warn("functions: open a tenant for its after hooks", "tenant", tenantID, "err", err)
+	if sc == nil {
+		if s.Tenants == nil {
+			return
 		}
-		return
+		var err error
+		if sc, err = s.Tenants.Scope(ctx, tenantID); err != nil || sc == nil {
+			if err != nil {
+				s.Log.Warn("functions: open a tenant for its after hooks", "tenant", tenantID, "err", err)
+			}
+			return
+		}
 	}
 	if sc.Model.Table(OutboxTable) == nil {
 		return
@@ -258,7 +271,7 @@ func (d *deliverer) settle(ctx context.Context, sc *records.Scope, e entry, stat
 	qi := dl.Quote
 	now := dl.TimeValue(d.s.now().UTC())
 	if _, err := sc.DB.ExecContext(ctx, dl.Rebind("UPDATE "+qi(OutboxTable)+" SET "+qi("status")+" = ?, "+qi("claimed_until")+" = NULL, "+qi("delivered_at")+" = ?, "+
-		qi("last_error")+" = ?, "+qi("updated_at")+" = ? WHERE "+qi("id")+" = ?"), status, now, nullable(truncate(reason, 2000)), now, e.id); err != nil {
+		qi("last_error")+" = ?, "+qi("updated_at")+" = ? WHERE "+qi("id")+" = ?"), status, now, database.NullText(truncate(reason, 2000)), now, e.id); err != nil {
 		d.s.Log.Warn("functions: settle an after hook", "tenant", sc.Slug, "err", err)
 	}
 }
@@ -285,6 +298,6 @@ func (s *Service) Sweep(ctx context.Context) {
 		return
 	}
 	for _, id := range ids {
-		s.deliver.kick(id)
+		s.deliver.kick(id, nil)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	json "github.com/goccy/go-json"
 
 	"strata/modules/apierr"
 	"strata/modules/functions/sandbox"
@@ -39,13 +40,6 @@ type Job struct {
 type Pool struct {
 	// Max bounds the workers; a job waits for one (within its deadline) past it.
 	Max int
-	// Command starts a worker; nil: this executable with sandbox.EnvWorker set.
-	Command func() *exec.Cmd
-	// IdleAfter closes workers unused for that long (one is kept); 0: a minute.
-	IdleAfter time.Duration
-	// AddressSpace bounds each worker's virtual memory, the hard stop behind the
-	// per-run limit; 0: 4 GiB.
-	AddressSpace uint64
 
 	mu     sync.Mutex
 	idle   []*worker
@@ -87,30 +81,25 @@ func Depth(ctx context.Context) int {
 	return 0
 }
 
-func (p *Pool) command() *exec.Cmd {
-	if p.Command != nil {
-		return p.Command()
-	}
+// workerAddressSpace bounds each worker's virtual memory: the hard stop behind the
+// per-run limit.
+const workerAddressSpace = 4 << 30
+
+// workerCommand starts this executable as a worker.
+func workerCommand() *exec.Cmd {
 	exe, err := os.Executable()
 	if err != nil {
 		exe = os.Args[0]
 	}
 	cmd := exec.Command(exe)
 	// Nothing of the node's environment (database URLs, keys) reaches a worker.
-	cmd.Env = []string{sandbox.EnvWorker + "=1", fmt.Sprintf("%s=%d", sandbox.EnvAddressSpace, p.addressSpace()), "GOMAXPROCS=1"}
+	cmd.Env = []string{sandbox.EnvWorker + "=1", fmt.Sprintf("%s=%d", sandbox.EnvAddressSpace, workerAddressSpace), "GOMAXPROCS=1"}
 	cmd.Dir = os.TempDir()
 	return cmd
 }
 
-func (p *Pool) addressSpace() uint64 {
-	if p.AddressSpace > 0 {
-		return p.AddressSpace
-	}
-	return 4 << 30
-}
-
 func (p *Pool) start() (*worker, error) {
-	cmd := p.command()
+	cmd := workerCommand()
 	setProcAttr(cmd)
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -195,14 +184,13 @@ func (p *Pool) put(w *worker) {
 	}
 }
 
+// idleWorker is how long a worker may sit unused before it is closed (one is kept).
+const idleWorker = time.Minute
+
 // reap closes workers idle for long, keeping one warm.
 func (p *Pool) reap() {
-	every := p.IdleAfter
-	if every <= 0 {
-		every = time.Minute
-	}
 	for {
-		time.Sleep(every / 2)
+		time.Sleep(idleWorker / 2)
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
@@ -210,7 +198,7 @@ func (p *Pool) reap() {
 		}
 		keep := p.idle[:0]
 		for i, w := range p.idle {
-			if i > 0 && time.Since(w.lastUsed) > every {
+			if i > 0 && time.Since(w.lastUsed) > idleWorker {
 				p.count--
 				_ = w.in.Close()
 				continue

@@ -2,11 +2,13 @@ package functions
 
 import (
 	"context"
-	json "github.com/goccy/go-json"
 	"strings"
 	"sync"
 	"time"
 
+	json "github.com/goccy/go-json"
+
+	"strata/modules/database"
 	"strata/modules/records"
 	"strata/schema"
 )
@@ -129,7 +131,7 @@ func (r *recorder) write(ctx context.Context, p *pendingRuns) error {
 		args := make([]any, 0, 14*len(chunk))
 		for _, row := range chunk {
 			args = append(args, row.id, now, now, row.functionID, row.name, row.trigger, row.status, d.TimeValue(row.started), row.ms,
-				row.logs, nullable(row.errMsg), nullable(row.output), row.attempt, nullable(row.outboxID))
+				row.logs, database.NullText(row.errMsg), database.NullText(row.output), row.attempt, database.NullText(row.outboxID))
 			ids = append(ids, row.id)
 		}
 		stmt := head + strings.TrimSuffix(strings.Repeat(tuple+", ", len(chunk)), ", ")

@@ -3,6 +3,7 @@ package functions
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"strata/modules/database"
@@ -106,8 +107,7 @@ func (s *Service) Tick(ctx context.Context, minute time.Time) {
 		s.Log.Warn("functions: list tenants with schedules", "err", err)
 		return
 	}
-	done := make(chan struct{}, len(ids)*4)
-	started := 0
+	var runs sync.WaitGroup
 	for _, id := range ids {
 		sc, err := s.Tenants.Scope(ctx, id)
 		if err != nil || sc == nil {
@@ -125,18 +125,16 @@ func (s *Service) Tick(ctx context.Context, minute time.Time) {
 			if !s.claimTick(ctx, sc.TenantID, f.ID, minute) {
 				continue
 			}
-			started++
+			runs.Add(1)
 			go func() {
-				defer func() { done <- struct{}{} }()
+				defer runs.Done()
 				if _, err := s.Run(ctx, sc, f, Trigger{Kind: "schedule"}); err != nil {
 					s.Log.Warn("functions: a schedule did not start", "tenant", sc.Slug, "function", f.Name, "err", err)
 				}
 			}()
 		}
 	}
-	for range started {
-		<-done
-	}
+	runs.Wait()
 }
 
 // claimTick records that this node runs f at minute; false when another node did.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	json "github.com/goccy/go-json"
 
 	"strata/modules/access"
 	"strata/modules/apierr"
@@ -137,18 +138,10 @@ func (s *Service) Run(ctx context.Context, sc *records.Scope, f *schema.Function
 	if err != nil {
 		return nil, err
 	}
-	in := sandbox.Input{Trigger: tr.Kind, Env: env, Input: tr.Input}
-	in.Tenant, _ = json.Marshal(map[string]string{"id": sc.TenantID, "slug": sc.Slug})
+	in := sandbox.Input{Trigger: tr.Kind, Env: env, Input: tr.Input, Request: tr.Request, Event: tr.Event,
+		Tenant: map[string]string{"id": sc.TenantID, "slug": sc.Slug}}
 	if c := sc.Caller; c != nil && c.UserID != "" {
-		in.User, _ = json.Marshal(map[string]any{"id": c.UserID, "role": nullable(c.RoleID)})
-	}
-	if tr.Request != nil {
-		in.Request, _ = json.Marshal(tr.Request)
-	}
-	if tr.Event != nil {
-		if in.Event, err = json.Marshal(tr.Event); err != nil {
-			return nil, fmt.Errorf("function event: %w", err)
-		}
+		in.User = map[string]any{"id": c.UserID, "role": database.NullText(c.RoleID)}
 	}
 	input, err := json.Marshal(in)
 	if err != nil {
@@ -170,13 +163,6 @@ func (s *Service) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
-}
-
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 // semaphore is a tenant's slots for runs on this node.
@@ -282,6 +268,11 @@ func (s *Service) items(ctx context.Context, sc *records.Scope, raw json.RawMess
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, apierr.InvalidPayload("items", "%v", err)
 	}
+	return s.itemsOp(ctx, sc, c)
+}
+
+// itemsOp is one ctx.items operation.
+func (s *Service) itemsOp(ctx context.Context, sc *records.Scope, c itemsCall) (any, error) {
 	t := sc.Model.Table(c.Table)
 	write := c.Op == "createOne" || c.Op == "updateOne" || c.Op == "deleteOne"
 	if t == nil || (t.System && !(t.Name == schema.FoldersTable || (t.Name == schema.FilesTable && !write))) {

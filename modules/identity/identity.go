@@ -123,7 +123,8 @@ func uniqueErr(err error, field string) error {
 	return err
 }
 
-func roleExists(ctx context.Context, tn Tenant, id string) bool {
+// RoleExists reports whether id names one of the tenant's roles.
+func RoleExists(ctx context.Context, tn Tenant, id string) bool {
 	d := tn.DB.Dialect
 	var one int
 	return tn.DB.QueryRowContext(ctx, d.Rebind("SELECT 1 FROM "+d.Quote("strata_roles")+" WHERE "+d.Quote("id")+" = ?"), id).Scan(&one) == nil

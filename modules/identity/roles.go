@@ -131,7 +131,7 @@ func (s *Service) permissionColumns(ctx context.Context, tn Tenant, in Permissio
 		return v
 	}
 	role, table, action := str(in.Role, "role_id"), str(in.Collection, "collection"), str(in.Action, "action")
-	if !roleExists(ctx, tn, role) {
+	if !RoleExists(ctx, tn, role) {
 		return nil, apierr.InvalidPayload("role", "role %q does not exist", role)
 	}
 	rule := &access.Rule{}
@@ -234,7 +234,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, tn Tenant, name, role string
 	if name == "" || len(name) > 255 {
 		return nil, apierr.InvalidPayload("name", "name must be 1 to 255 characters")
 	}
-	if !roleExists(ctx, tn, role) {
+	if !RoleExists(ctx, tn, role) {
 		return nil, apierr.InvalidPayload("role", "role %q does not exist", role)
 	}
 	token, hash := auth.NewAPIKey()

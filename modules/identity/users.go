@@ -45,7 +45,7 @@ func (s *Service) userColumns(ctx context.Context, tn Tenant, in UserInput) (map
 		if *in.Role == "" {
 			cols["role_id"] = nil
 		} else {
-			if !roleExists(ctx, tn, *in.Role) {
+			if !RoleExists(ctx, tn, *in.Role) {
 				return nil, apierr.InvalidPayload("role", "role %q does not exist", *in.Role)
 			}
 			cols["role_id"] = *in.Role

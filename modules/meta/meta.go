@@ -35,13 +35,6 @@ var (
 	functionSpec = spec{"function_definition", []string{"name", "kind", "definition", "checksum"}}
 )
 
-func nullStr(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
 func nullInt(n int) any {
 	if n == 0 {
 		return nil
@@ -73,8 +66,8 @@ func columnRow(tableID string, pos int, c *schema.Column, trash, trashedAt strin
 		def = string(c.Default)
 	}
 	return []any{tableID, c.Name, string(c.Type), nullInt(c.Length), nullInt(c.Precision), nullInt(c.Scale),
-		jsonText(c.Values), c.Nullable, c.Unique, c.Index, def, nullStr(c.Description), c.System,
-		nullStr(c.Relation), int64(pos), nullStr(trash), trashTime(trashedAt)}
+		jsonText(c.Values), c.Nullable, c.Unique, c.Index, def, database.NullText(c.Description), c.System,
+		database.NullText(c.Relation), int64(pos), database.NullText(trash), trashTime(trashedAt)}
 }
 
 // rows computes the desired rows of each metadata table for model m. A metadata table
@@ -89,12 +82,12 @@ func rows(m *schema.Model) map[string]rowSet {
 	if have(tableSpec.table) {
 		rs := rowSet{}
 		for i, t := range m.Tables {
-			rs[t.ID] = []any{t.Name, nullStr(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(i), nil, nil, nullStr(t.DisplayTemplate)}
+			rs[t.ID] = []any{t.Name, database.NullText(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(i), nil, nil, database.NullText(t.DisplayTemplate)}
 		}
 		for _, tr := range m.Trash {
 			if tr.Kind == "table" && tr.TableDef != nil {
 				t := tr.TableDef
-				rs[t.ID] = []any{t.Name, nullStr(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(-1), tr.TrashName, trashTime(tr.TrashedAt), nullStr(t.DisplayTemplate)}
+				rs[t.ID] = []any{t.Name, database.NullText(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(-1), tr.TrashName, trashTime(tr.TrashedAt), database.NullText(t.DisplayTemplate)}
 			}
 		}
 		out[tableSpec.table] = rs
@@ -121,7 +114,7 @@ func rows(m *schema.Model) map[string]rowSet {
 	if have(relationSpec.table) {
 		rs := rowSet{}
 		for _, r := range m.Relations {
-			rs[r.ID] = []any{ids[r.Table], r.Name, string(r.Type), ids[r.Target], nullStr(r.OnDelete), nullStr(r.Inverse), nullStr(ids[r.Junction])}
+			rs[r.ID] = []any{ids[r.Table], r.Name, string(r.Type), ids[r.Target], database.NullText(r.OnDelete), database.NullText(r.Inverse), database.NullText(ids[r.Junction])}
 		}
 		out[relationSpec.table] = rs
 	}

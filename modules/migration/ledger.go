@@ -72,8 +72,8 @@ func insertMigration(ctx context.Context, q schema.Querier, d schema.Dialect, m 
 		return err
 	}
 	m.ID, m.Seq = id, database.Int64(maxSeq)+1
-	args := []any{m.ID, nullable(m.TenantID), m.Seq, m.Name, nullable(m.Description), m.Type, string(m.Change), m.UpSQL, m.DownSQL,
-		m.Checksum, m.Status, m.Error, timeArg(d, m.ExecutedAt), m.DurationMs, nullable(m.CreatedBy), m.AppliedSteps,
+	args := []any{m.ID, database.NullText(m.TenantID), m.Seq, m.Name, database.NullText(m.Description), m.Type, string(m.Change), m.UpSQL, m.DownSQL,
+		m.Checksum, m.Status, m.Error, timeArg(d, m.ExecutedAt), m.DurationMs, database.NullText(m.CreatedBy), m.AppliedSteps,
 		d.TimeValue(m.CreatedAt), d.TimeValue(m.UpdatedAt)}
 	ph := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")
 	_, err := q.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote("custom_migrations")+" ("+quoteAll(d, migrationColumns)+") VALUES ("+ph+")"), args...)
@@ -229,13 +229,6 @@ func scanMigrations(ctx context.Context, q schema.Querier, query string, args ..
 		out = append(out, m)
 	}
 	return out, rows.Err()
-}
-
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 func timeArg(d schema.Dialect, t *time.Time) any {

@@ -11,7 +11,9 @@ import (
 	"strata/modules/apierr"
 	"strata/modules/database"
 	"strata/modules/functions"
+	"strata/modules/identity"
 	"strata/modules/query"
+	"strata/modules/records"
 	"strata/schema"
 )
 
@@ -94,21 +96,21 @@ func (a *API) listFunctions(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"data": out})
 }
 
-// function finds the :id function in the request's model.
-func (a *API) function(c *fiber.Ctx) (*schema.Function, error) {
-	m, err := a.model(c)
+// function finds the :id function in the request's model, with the request's scope.
+func (a *API) function(c *fiber.Ctx) (*records.Scope, *schema.Function, error) {
+	sc, err := a.scope(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	f := m.Function(c.Params("id"))
+	f := sc.Model.Function(c.Params("id"))
 	if f == nil {
-		return nil, apierr.NotFound("function %q not found", c.Params("id"))
+		return nil, nil, apierr.NotFound("function %q not found", c.Params("id"))
 	}
-	return f, nil
+	return sc, f, nil
 }
 
 func (a *API) getFunction(c *fiber.Ctx) error {
-	f, err := a.function(c)
+	_, f, err := a.function(c)
 	if err != nil {
 		return err
 	}
@@ -137,7 +139,7 @@ func (a *API) patchFunction(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	old, err := a.function(c)
+	_, old, err := a.function(c)
 	if err != nil {
 		return err
 	}
@@ -154,7 +156,7 @@ func (a *API) patchFunction(c *fiber.Ctx) error {
 }
 
 func (a *API) deleteFunction(c *fiber.Ctx) error {
-	if _, err := a.function(c); err != nil {
+	if _, _, err := a.function(c); err != nil {
 		return err
 	}
 	res, err := a.apply(c, schema.Change{Type: schema.DropFunction, Function: &schema.Function{ID: c.Params("id")}})
@@ -170,16 +172,8 @@ func (a *API) checkFunction(c *fiber.Ctx, f *schema.Function) error {
 	if err := functions.Prepare(f); err != nil {
 		return err
 	}
-	if f.RunAs != "caller" && schema.IsUUID(f.RunAs) {
-		tc := tenantOf(c)
-		d := tc.db.Dialect
-		var n any
-		if err := tc.db.QueryRowContext(c.UserContext(), d.Rebind("SELECT COUNT(*) FROM "+d.Quote("strata_roles")+" WHERE "+d.Quote("id")+" = ?"), f.RunAs).Scan(&n); err != nil {
-			return err
-		}
-		if database.Int64(n) == 0 {
-			return apierr.InvalidPayload("run_as", "no role %q", f.RunAs)
-		}
+	if f.RunAs != "caller" && schema.IsUUID(f.RunAs) && !identity.RoleExists(c.UserContext(), tenantOf(c).identity(nil), f.RunAs) {
+		return apierr.InvalidPayload("run_as", "no role %q", f.RunAs)
 	}
 	return nil
 }
@@ -187,7 +181,7 @@ func (a *API) checkFunction(c *fiber.Ctx, f *schema.Function) error {
 // runFunction is the test button: the function runs now with the input given, as the
 // admin who asked, and its outcome is the answer whatever it is.
 func (a *API) runFunction(c *fiber.Ctx) error {
-	f, err := a.function(c)
+	sc, f, err := a.function(c)
 	if err != nil {
 		return err
 	}
@@ -201,8 +195,6 @@ func (a *API) runFunction(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	sc := a.scopeAt(c, nil)
-	sc.Model, _ = a.model(c)
 	tr := functions.Trigger{Kind: "manual", Input: body.Input}
 	switch f.Kind {
 	case "endpoint":
@@ -222,9 +214,6 @@ func (a *API) runFunction(c *fiber.Ctx) error {
 	}
 	out := run.Outcome
 	data := fiber.Map{"id": run.ID, "status": out.Status, "output": out.Output, "logs": out.Logs, "duration_ms": run.Duration.Milliseconds(), "error": nil}
-	if out.Output == nil {
-		data["output"] = nil
-	}
 	if out.Response != nil {
 		data["output"] = out.Response
 	}
@@ -239,12 +228,10 @@ func (a *API) runFunction(c *fiber.Ctx) error {
 
 // listRuns is a function's run log, in the query language.
 func (a *API) listRuns(c *fiber.Ctx) error {
-	f, err := a.function(c)
+	sc, f, err := a.function(c)
 	if err != nil {
 		return err
 	}
-	sc := a.scopeAt(c, nil)
-	sc.Model, _ = a.model(c)
 	t := sc.Model.Table(functions.RunsTable)
 	if t == nil {
 		return apierr.NotFound("no run log yet")

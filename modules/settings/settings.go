@@ -223,7 +223,7 @@ func (s *Service) Update(ctx context.Context, tenantID string, db *database.DB, 
 		if len(*p.StorageDefault) > 32 {
 			return Settings{}, apierr.InvalidPayload("storage_default", "storage_default names a storage location")
 		}
-		cols["storage_default"] = nullable(*p.StorageDefault)
+		cols["storage_default"] = database.NullText(*p.StorageDefault)
 	}
 	for name, v := range map[string]*int64{"files_max_upload": p.FilesMaxUpload, "files_quota": p.FilesQuota} {
 		if v != nil {
@@ -332,13 +332,6 @@ func OriginList(in []string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 var presetKey = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

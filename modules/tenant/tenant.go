@@ -371,7 +371,7 @@ func (r *Registry) create(ctx context.Context, slug, name, databaseURL, sandboxO
 	// Its system tables are made from the current snapshot.
 	t.accountVersion, t.systemVersion = accountVersion, r.systemVersion
 	_, err = c.ExecContext(ctx, d.Rebind("INSERT INTO strata_tenants (id, slug, name, dialect, database_url, placement, account_version, system_version, sandbox_of, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-		t.ID, t.Slug, t.Name, t.Dialect, nullable(databaseURL), t.placement, t.accountVersion, t.systemVersion, nullable(sandboxOf), "creating", d.TimeValue(t.CreatedAt))
+		t.ID, t.Slug, t.Name, t.Dialect, database.NullText(databaseURL), t.placement, t.accountVersion, t.systemVersion, database.NullText(sandboxOf), "creating", d.TimeValue(t.CreatedAt))
 	if err != nil {
 		if existing, _ := r.lookup(ctx, slug); existing != nil {
 			return nil, apierr.New(400, "RECORD_NOT_UNIQUE", "tenant %q already exists", slug).With("field", "slug")
@@ -926,13 +926,6 @@ func (r *Registry) Close() {
 	for id := range r.pools {
 		r.forgetPoolLocked(id)
 	}
-}
-
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 // LoadSnapshot decodes data/snapshot.json.

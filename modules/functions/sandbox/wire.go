@@ -14,8 +14,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"io"
+
+	json "github.com/goccy/go-json"
 )
 
 // MaxFrame bounds one frame either way; a larger one is a broken worker or node.
@@ -61,13 +62,13 @@ type CallError struct {
 	Message string `json:"message"`
 }
 
-// Input is what a function's ctx is made of.
+// Input is what a function's ctx is made of (the node encodes it once per run).
 type Input struct {
 	Trigger string            `json:"trigger"` // endpoint, hook, schedule, manual
-	Request json.RawMessage   `json:"request,omitempty"`
-	Event   json.RawMessage   `json:"event,omitempty"`
-	User    json.RawMessage   `json:"user,omitempty"`
-	Tenant  json.RawMessage   `json:"tenant,omitempty"`
+	Request any               `json:"request,omitempty"`
+	Event   any               `json:"event,omitempty"`
+	User    any               `json:"user,omitempty"`
+	Tenant  any               `json:"tenant,omitempty"`
 	Input   json.RawMessage   `json:"input,omitempty"`
 	Env     map[string]string `json:"env,omitempty"`
 }

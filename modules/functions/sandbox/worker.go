@@ -5,18 +5,17 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"io"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/dop251/goja"
+	json "github.com/goccy/go-json"
 )
 
 // EnvWorker set to "1" in a process's environment makes the process a worker (see
@@ -525,7 +524,7 @@ func (r *run) log(level, msg string) {
 		return
 	}
 	r.size += len(msg)
-	if !strings.Contains("log warn error", level) {
+	if level != "warn" && level != "error" {
 		level = "log"
 	}
 	r.logs = append(r.logs, Log{Level: level, Message: msg, At: time.Since(r.start).Milliseconds()})
