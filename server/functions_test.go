@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"syscall"
@@ -425,5 +426,79 @@ func TestFunctionRunsRecordedInBatches(t *testing.T) {
 	}
 	if len(rows) != runs || len(seen) != runs {
 		t.Fatalf("%d runs recorded (%d distinct), want %d", len(rows), len(seen), runs)
+	}
+}
+
+// TestBeforeHookHoldsNoLockUntilItReads: a create's before hook that has not read yet
+// holds no transaction, so while it waits (here on a fetch the test holds open) other
+// writes of the tenant go through; on SQLite the write lock would otherwise stop them
+// all. Once it reads, its read and the write are one transaction.
+func TestBeforeHookHoldsNoLockUntilItReads(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), map[string]string{"STRATA_FUNCTIONS_FETCH_PRIVATE": "true"})
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			p := "/api/t/acme"
+			for _, table := range []string{"posts", "other"} {
+				n.mustCall(200, "POST", p+"/tables", map[string]any{"name": table, "columns": []any{map[string]any{"name": "title", "type": "string"}}})
+			}
+			entered, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			held := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				once.Do(func() { close(entered) })
+				<-release
+				fmt.Fprint(w, "go on")
+			}))
+			defer held.Close()
+			defer func() {
+				select {
+				case <-release:
+				default:
+					close(release)
+				}
+			}()
+			n.mustCall(200, "PATCH", p+"/settings", map[string]any{"functions_fetch_hosts": []string{"127.0.0.1"}})
+			createFunction(t, n, "acme", map[string]any{"name": "wait", "kind": "hook", "table": "posts", "event": "create", "phase": "before", "timeout_ms": 30000,
+				"source": `export default async function (ctx) {
+					await (await ctx.fetch("` + held.URL + `/")).text()
+					const seen = await ctx.items("posts").readMany({})
+					ctx.event.payload.title = ctx.event.payload.title + " after " + seen.length
+				}`})
+			hooked := make(chan reply, 1)
+			go func() {
+				_, r := n.call("POST", p+"/items/posts", map[string]any{"title": "first"}, nil)
+				hooked <- r
+			}()
+			select {
+			case <-entered:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the hook never fetched")
+			}
+			// The hook is waiting: a write to another table, and one to the hooked table's
+			// neighbour in the same tenant, are not held behind it.
+			other := make(chan int, 1)
+			go func() {
+				st, _ := n.call("POST", p+"/items/other", map[string]any{"title": "meanwhile"}, nil)
+				other <- st
+			}()
+			select {
+			case st := <-other:
+				if st != 200 {
+					t.Errorf("write beside the waiting hook: %d", st)
+				}
+			case <-time.After(8 * time.Second):
+				t.Error("a write of the tenant waited on a before hook that had not read anything")
+			}
+			close(release)
+			select {
+			case r := <-hooked:
+				if got := r.get("data.title"); got != "first after 0" {
+					t.Errorf("the hooked write: %v, want its title rewritten after the read (%s)", got, r)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("the hooked write did not finish")
+			}
+		})
 	}
 }

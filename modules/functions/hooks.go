@@ -66,11 +66,11 @@ func (s *Service) hooked(m *schema.Model, table, event, phase string) []*schema.
 }
 
 // Wants implements records.TenantHooks.
-func (s *Service) Wants(sc *records.Scope, table, action string) bool {
+func (s *Service) Wants(sc *records.Scope, table, action string) (before, after bool) {
 	if sc.Model == nil || len(sc.Model.Functions) == 0 {
-		return false
+		return false, false
 	}
-	return len(s.hooked(sc.Model, table, action, "before")) > 0 || len(s.hooked(sc.Model, table, action, "after")) > 0
+	return len(s.hooked(sc.Model, table, action, "before")) > 0, len(s.hooked(sc.Model, table, action, "after")) > 0
 }
 
 // Prepare implements records.TenantHooks: the before hooks of a write, in priority

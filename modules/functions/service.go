@@ -457,16 +457,8 @@ func fetchReason(err error) string {
 	return "the connection failed"
 }
 
-// querier is where a run reads what it needs: inside a before hook, the write's own
-// transaction. That transaction holds a connection, and on SQLite the write lock, while
-// other writers hold theirs waiting for it: asking the pool for one more could wait on
-// itself.
-func querier(sc *records.Scope) schema.Querier {
-	if sc.Tx != nil {
-		return sc.Tx
-	}
-	return sc.DB
-}
+// querier is where a run reads what is not rows (settings, secrets, policies).
+func querier(sc *records.Scope) schema.Querier { return sc.Reader() }
 
 // secretValues are the tenant's secrets, for ctx.env.
 func (s *Service) secretValues(ctx context.Context, sc *records.Scope) (map[string]string, error) {

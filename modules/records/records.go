@@ -103,11 +103,13 @@ type Hooks struct {
 // TenantHooks are hooks a tenant writes itself: its functions. Wants is asked first,
 // so a write nothing watches keeps its fast path.
 type TenantHooks interface {
-	// Wants reports whether writes of action to table in sc's tenant run any.
-	Wants(sc *Scope, table, action string) bool
+	// Wants reports whether writes of action to table in sc's tenant run any before
+	// their rows are written (Prepare) and after they commit (Written, Committed).
+	Wants(sc *Scope, table, action string) (before, after bool)
 	// Prepare runs inside the write's transaction before its rows are written, once per
 	// row created, per change of an update and per delete: it may change w.Data[0] in
-	// place or refuse the write.
+	// place or refuse the write. For a create, the transaction begins when q is first
+	// used: a hook that reads nothing holds no lock while it runs.
 	Prepare(ctx context.Context, q schema.Querier, w *Write) error
 	// Written runs inside the transaction after the rows are written and checked: what
 	// must happen once the write commits is recorded here, with the write.
@@ -116,14 +118,27 @@ type TenantHooks interface {
 	Committed(ctx context.Context, w *Write)
 }
 
-// hooked reports whether writes of action to t have before hooks (and so need a
-// transaction).
+// hooked reports whether writes of action to t have hooks that must run in their
+// transaction once the rows are written (and so need one).
 func (h *Hooks) hooked(sc *Scope, t *schema.Table, action string) bool {
-	return len(h.Before) > 0 || len(h.BeforeOn[t.Name]) > 0 || h.wanted(sc, t, action)
+	if len(h.Before) > 0 || len(h.BeforeOn[t.Name]) > 0 {
+		return true
+	}
+	_, after := h.tenant(sc, t, action)
+	return after
 }
 
+// wanted reports whether the tenant's hooks see writes of action to t at all.
 func (h *Hooks) wanted(sc *Scope, t *schema.Table, action string) bool {
-	return h.Tenant != nil && h.Tenant.Wants(sc, t.Name, action)
+	before, after := h.tenant(sc, t, action)
+	return before || after
+}
+
+func (h *Hooks) tenant(sc *Scope, t *schema.Table, action string) (before, after bool) {
+	if h.Tenant == nil {
+		return false, false
+	}
+	return h.Tenant.Wants(sc, t.Name, action)
 }
 
 // prepare runs the tenant's hooks before a write of rows.
@@ -235,7 +250,8 @@ func (s *Service) CreateSet(ctx context.Context, sc *Scope, t *schema.Table, obj
 	}
 	d := sc.DB.Dialect
 	// One row is one atomic statement; a batch, a row with links, a row that must then
-	// pass the create rule, or a write hooks see, is all or nothing in a transaction.
+	// pass the create rule, a write whose hooks record something with it, or one whose
+	// before hooks read, is all or nothing in a transaction.
 	var exec schema.Querier = sc.Q(nil)
 	var tx *sql.Tx
 	begin := func() error {
@@ -257,12 +273,18 @@ func (s *Service) CreateSet(ctx context.Context, sc *Scope, t *schema.Table, obj
 	for i := range ids {
 		ids[i] = uuid.Must(uuid.NewV7()).String()
 	}
-	if s.Hooks.wanted(sc, t, "create") {
-		if err := begin(); err != nil {
-			return nil, err
-		}
+	if before, _ := s.Hooks.tenant(sc, t, "create"); before {
+		// The transaction begins when a hook first reads: one that only looks at or
+		// changes the payload runs holding no connection and, on SQLite, not the write
+		// lock every other writer of the tenant waits on.
+		hookQ := sc.Q(&lazyTx{fallback: sc.DB, open: func() (schema.Querier, error) {
+			if err := begin(); err != nil {
+				return nil, err
+			}
+			return tx, nil
+		}})
 		for i, obj := range objects {
-			if err := s.prepare(ctx, exec, sc, t, "create", ids[i:i+1], obj); err != nil {
+			if err := s.prepare(ctx, hookQ, sc, t, "create", ids[i:i+1], obj); err != nil {
 				return nil, err
 			}
 		}
