@@ -3,6 +3,8 @@ package functions
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -104,6 +106,104 @@ func TestNestedRunsShareTheWorker(t *testing.T) {
 	if err != nil || out.Status != "success" || string(out.Output) != `"in:in:bottom"` {
 		t.Fatalf("nested: %v %+v", err, out)
 	}
+}
+
+// jobsOn waits until the pool's only worker holds n jobs.
+func jobsOn(t *testing.T, p *Pool, n int) {
+	t.Helper()
+	for range 500 {
+		p.mu.Lock()
+		ok := len(p.workers) == 1 && p.workers[0].jobs == n
+		p.mu.Unlock()
+		if ok {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatalf("the worker never held %d jobs", n)
+}
+
+// TestQueuedRuns: with every worker busy, runs queue behind the one under way, also
+// while it waits on a call, and each gets its own answer.
+func TestQueuedRuns(t *testing.T) {
+	p := &Pool{Max: 1}
+	defer p.Close()
+	queued := make(chan *sandbox.Outcome, 1)
+	calls := func(ctx context.Context, name string, args json.RawMessage) (json.RawMessage, error) {
+		// A run that is not nested in this one arrives while it waits.
+		go func() {
+			out, err := p.Run(context.Background(), job(t, `export default async (ctx) => "queued " + ctx.input.n`, 5000, nil))
+			if err != nil {
+				out = &sandbox.Outcome{Status: "error", Error: err.Error()}
+			}
+			queued <- out
+		}()
+		jobsOn(t, p, 2)
+		time.Sleep(20 * time.Millisecond) // its frame reaches the worker before this answer
+		return json.RawMessage(`"answer"`), nil
+	}
+	out, err := p.Run(context.Background(), job(t, `export default async (ctx) => "first " + await ctx.items("t").readMany({})`, 5000, calls))
+	if err != nil || out.Status != "success" || string(out.Output) != `"first answer"` {
+		t.Fatalf("the run under way: %v %+v", err, out)
+	}
+	if q := <-queued; q.Status != "success" || string(q.Output) != `"queued 2"` {
+		t.Fatalf("the queued run: %+v", q)
+	}
+	// Many at once on one worker: each answer goes to its own run.
+	errs := make(chan error, 20)
+	for i := range 20 {
+		go func() {
+			j := job(t, `export default async (ctx) => ctx.input`, 5000, nil)
+			j.Input, _ = json.Marshal(sandbox.Input{Trigger: "manual", Input: json.RawMessage(fmt.Sprint(i))})
+			out, err := p.Run(context.Background(), j)
+			if err == nil && (out.Status != "success" || string(out.Output) != fmt.Sprint(i)) {
+				err = fmt.Errorf("run %d answered %+v", i, out)
+			}
+			errs <- err
+		}()
+	}
+	for range 20 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestQueuedRunOutlivesItsWorker: a run queued behind one that goes over its memory is
+// not lost with the worker, which leaves: it runs on a fresh one.
+func TestQueuedRunOutlivesItsWorker(t *testing.T) {
+	p := &Pool{Max: 1}
+	defer p.Close()
+	queued := make(chan *sandbox.Outcome, 1)
+	var first []*worker
+	calls := func(ctx context.Context, name string, args json.RawMessage) (json.RawMessage, error) {
+		first = p.workersNow()
+		go func() {
+			out, err := p.Run(context.Background(), job(t, `export default async () => "after"`, 20000, nil))
+			if err != nil {
+				out = &sandbox.Outcome{Status: "error", Error: err.Error()}
+			}
+			queued <- out
+		}()
+		jobsOn(t, p, 2)
+		return json.RawMessage(`null`), nil
+	}
+	out, err := p.Run(context.Background(), job(t, `export default async (ctx) => { await ctx.items("t").readMany({}); const a = []; for (;;) a.push("x".repeat(1024) + a.length) }`, 20000, calls))
+	if err != nil || out.Status != "memory" {
+		t.Fatalf("the run over its memory: %v %+v", err, out)
+	}
+	if q := <-queued; q.Status != "success" || string(q.Output) != `"after"` {
+		t.Fatalf("the run queued behind it: %+v", q)
+	}
+	if now := p.workersNow(); len(now) != 1 || len(first) != 1 || now[0] == first[0] {
+		t.Fatalf("workers before %v, after %v: the one over its memory should be gone", first, now)
+	}
+}
+
+func (p *Pool) workersNow() []*worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.workers)
 }
 
 // BenchmarkRun is one trivial run on a warm worker: the node's side, the pipe both

@@ -50,35 +50,44 @@
     e[rejectTag] = true; e.status = status; e.code = code;
     throw e;
   };
+  // A run's ctx is a small object over one prototype per engine: the functions on it
+  // are made when read (destructuring works), so a run that uses few costs little.
+  const runTag = Symbol('run');
+  const logger = (level) => function () {
+    const run = this[runTag];
+    return (...args) => host.log(run, level, args.map(text).join(' '));
+  };
+  const proto = Object.create(Object.prototype, {
+    log: { get: logger('log') },
+    warn: { get: logger('warn') },
+    error: { get: logger('error') },
+    items: { get() { const run = this[runTag]; return (table) => items(run, table); } },
+    fetch: { get() { const run = this[runTag]; return (url, init) => fetch(run, url, init); } },
+    files: { get() { return files(this[runTag]); } },
+    response: { value: response },
+    reject: { value: reject },
+  });
+  const noEnv = freeze({});
   return {
     // begin makes one run's ctx from its input.
     begin: (run, input) => {
-      const ctx = {
-        request: input.request ?? null,
-        event: input.event ?? null,
-        user: input.user || null,
-        tenant: input.tenant,
-        input: input.input,
-        env: freeze(assign({}, input.env || {})),
-        log: (...args) => host.log(run, 'log', args.map(text).join(' ')),
-        warn: (...args) => host.log(run, 'warn', args.map(text).join(' ')),
-        error: (...args) => host.log(run, 'error', args.map(text).join(' ')),
-        items: (table) => items(run, table),
-        fetch: (url, init) => fetch(run, url, init),
-        get files() { return files(run); },
-        response, reject,
-      };
-      return {
-        ctx,
-        // finish turns what the function returned into the outcome's JSON.
-        finish: (v) => {
-          const out = {};
-          if (v && v[responseTag]) out.response = { status: v.status, headers: v.headers, body: v.body === undefined ? null : v.body };
-          else out.output = v === undefined ? null : v;
-          if (input.trigger === 'hook' && ctx.event) out.payload = ctx.event.payload;
-          return stringify(out);
-        },
-      };
+      const ctx = Object.create(proto);
+      Object.defineProperty(ctx, runTag, { value: run });
+      ctx.request = input.request ?? null;
+      ctx.event = input.event ?? null;
+      ctx.user = input.user || null;
+      ctx.tenant = input.tenant;
+      ctx.input = input.input;
+      ctx.env = input.env ? freeze(input.env) : noEnv;
+      return ctx;
+    },
+    // finish turns what the function returned into the outcome's JSON.
+    finish: (ctx, trigger, v) => {
+      const out = {};
+      if (v && v[responseTag]) out.response = { status: v.status, headers: v.headers, body: v.body === undefined ? null : v.body };
+      else out.output = v === undefined ? null : v;
+      if (trigger === 'hook' && ctx.event) out.payload = ctx.event.payload;
+      return stringify(out);
     },
     // describe names a thrown value: its message, and the refusal ctx.reject chose.
     describe: (e) => {

@@ -4,9 +4,9 @@
 // function may reach outside itself (rows, fetch) is a call back to the node, which
 // decides; the worker has no database, no network of its own and no environment.
 //
-// A worker runs one function at a time. While a function waits on a call, the node
-// may start a nested run on the same worker (a hook fired by the function's own
-// write); it runs to the end before the call returns.
+// A worker runs one function at a time; the node may queue the next behind it. While a
+// function waits on a call, the node may start a nested run on the same worker (a hook
+// fired by the function's own write); it runs to the end before the call returns.
 package sandbox
 
 import (
@@ -23,13 +23,16 @@ import (
 const MaxFrame = 64 << 20
 
 // Frame is one message. Op says which fields are used:
-//   - "run" (node → worker): Run, Scope, Key, Code, Input, Limits;
+//   - "run" (node → worker): Run, Parent, Scope, Key, Code, Input, Limits;
 //   - "call" (worker → node): Run, Seq, Name, Args;
 //   - "reply" (node → worker): Run, Seq, Result or Error;
 //   - "done" (worker → node): Run and Result (the outcome), Leaving.
 type Frame struct {
 	Op  string `json:"op"`
 	Run uint64 `json:"run"`
+	// Parent, on a run frame, is the run whose call started it: it runs now, inside
+	// that call. A run without one is queued behind the run under way.
+	Parent uint64 `json:"parent,omitempty"`
 	// Scope is the tenant a run is for: warm engines are kept per tenant and code.
 	Scope string `json:"scope,omitempty"`
 	// Leaving, on a done frame, says the worker exits after it (over memory, or grown).
@@ -75,7 +78,8 @@ type Input struct {
 
 // Outcome is how a run ended.
 type Outcome struct {
-	// Status: success, error (thrown), rejected (ctx.reject), timeout, memory, invalid.
+	// Status: success, error (thrown), rejected (ctx.reject), timeout, memory, invalid;
+	// retry from a worker that is leaving: the run did not start, and goes to another.
 	Status string `json:"status"`
 	// Output is the returned value as JSON (null when nothing was returned).
 	Output json.RawMessage `json:"output,omitempty"`

@@ -57,9 +57,12 @@ func Serve(in io.Reader, out io.Writer) int {
 	defer close(stop)
 	go w.watch(stop)
 	for {
-		f, err := ReadFrame(w.in)
+		f, err := w.next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
+				if w.overMemory() {
+					return ExitMemory
+				}
 				return 0
 			}
 			fmt.Fprintln(os.Stderr, "worker:", err)
@@ -69,14 +72,35 @@ func Serve(in io.Reader, out io.Writer) int {
 			fmt.Fprintln(os.Stderr, "worker: unexpected frame", f.Op)
 			return ExitProtocol
 		}
+		if w.overMemory() {
+			// Leaving: what the node queued here before it knew goes back unrun.
+			if err := w.send(&Frame{Op: "done", Run: f.Run, Result: json.RawMessage(`{"status":"retry"}`), Leaving: true}); err != nil {
+				return ExitMemory
+			}
+			continue
+		}
 		if err := w.run(f); err != nil {
 			fmt.Fprintln(os.Stderr, "worker:", err)
 			return ExitProtocol
 		}
 		if w.overMemory() {
-			return ExitMemory
+			// Give the memory back now; the node closes the input once it has taken
+			// back what it queued here, and the worker exits.
+			clear(w.engines)
+			clear(w.programs)
+			debug.FreeOSMemory()
 		}
 	}
+}
+
+// next is the run queued while a call waited, or the next frame from the node.
+func (w *worker) next() (*Frame, error) {
+	if len(w.queue) > 0 {
+		f := w.queue[0]
+		w.queue = w.queue[1:]
+		return f, nil
+	}
+	return ReadFrame(w.in)
 }
 
 type worker struct {
@@ -85,6 +109,7 @@ type worker struct {
 	programs map[string]*goja.Program
 	engines  map[string]*engine
 	runs     map[uint64]*run // the runs under way, outer and nested, by id
+	queue    []*Frame        // runs the node queued while a call waited
 
 	mu     sync.Mutex
 	active []*run // the outer run first, nested runs after it
@@ -125,6 +150,7 @@ func (w *worker) send(f *Frame) error {
 type engine struct {
 	vm       *goja.Runtime
 	begin    goja.Callable // the prelude's: one run's ctx
+	finish   goja.Callable
 	describe goja.Callable
 	main     goja.Callable // nil until the module has loaded
 	busy     bool
@@ -170,8 +196,9 @@ func (w *worker) engineFor(f *Frame) (*engine, string, error) {
 	}
 	kitObj := kit.ToObject(vm)
 	begin, _ := goja.AssertFunction(kitObj.Get("begin"))
+	finish, _ := goja.AssertFunction(kitObj.Get("finish"))
 	describe, _ := goja.AssertFunction(kitObj.Get("describe"))
-	e := &engine{vm: vm, begin: begin, describe: describe}
+	e := &engine{vm: vm, begin: begin, finish: finish, describe: describe}
 	if key != "" {
 		if len(w.engines) >= maxEngines {
 			oldest := ""
@@ -321,12 +348,14 @@ func (w *worker) execute(r *run, e *engine, f *Frame) (out Outcome) {
 	if err := json.Unmarshal(f.Input, &input); err != nil {
 		return Outcome{Status: "invalid", Error: "input: " + err.Error()}
 	}
-	kit, err := e.begin(goja.Undefined(), vm.ToValue(int64(r.id)), toJS(vm, input))
+	ctx, err := e.begin(goja.Undefined(), vm.ToValue(int64(r.id)), toJS(vm, input))
 	if err != nil {
 		return Outcome{Status: "invalid", Error: "input: " + err.Error()}
 	}
-	kitObj := kit.ToObject(vm)
-	finish, _ := goja.AssertFunction(kitObj.Get("finish"))
+	trigger := ""
+	if m, ok := input.(map[string]any); ok {
+		trigger, _ = m["trigger"].(string)
+	}
 	if e.main == nil {
 		if f.Code == "" && w.programs[f.Key] == nil {
 			return Outcome{Status: "need_code"} // the node sends it again, with the code
@@ -358,7 +387,7 @@ func (w *worker) execute(r *run, e *engine, f *Frame) (out Outcome) {
 		}
 		e.main = main
 	}
-	res, err := e.main(goja.Undefined(), kitObj.Get("ctx"))
+	res, err := e.main(goja.Undefined(), ctx)
 	if err != nil {
 		return w.failed(r, describe, err)
 	}
@@ -371,7 +400,7 @@ func (w *worker) execute(r *run, e *engine, f *Frame) (out Outcome) {
 		}
 		res = p.Result()
 	}
-	js, err := finish(goja.Undefined(), res)
+	js, err := e.finish(goja.Undefined(), ctx, vm.ToValue(trigger), res)
 	if err != nil {
 		return w.failed(r, describe, err)
 	}
@@ -489,6 +518,8 @@ func (w *worker) call(r *run, name, args string) goja.Value {
 			os.Exit(ExitProtocol)
 		}
 		switch {
+		case f.Op == "run" && f.Parent == 0:
+			w.queue = append(w.queue, f) // the next job, not part of this run
 		case f.Op == "run":
 			if err := w.run(f); err != nil {
 				fmt.Fprintln(os.Stderr, "worker:", err)
