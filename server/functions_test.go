@@ -214,6 +214,14 @@ func TestFunctionsAreSchema(t *testing.T) {
 			}
 			// Production keeps its own.
 			n.mustCall(200, "GET", "/api/t/prod/fn/ping", nil)
+			// The JSON export carries it; the SQL script says it has none.
+			if bundle := n.mustCall(200, "GET", "/api/t/prod/migrations/export?format=json", nil).String(); !strings.Contains(bundle, `"create_function"`) || !strings.Contains(bundle, "pong") {
+				t.Errorf("the JSON export lacks the function: %.1500s", bundle)
+			}
+			sql, _ := n.mustCall(200, "GET", "/api/t/prod/migrations/export?format=sql", nil)["raw"].(string)
+			if !strings.Contains(sql, "-- function ping has no SQL") {
+				t.Errorf("the SQL export does not account for the function:\n%s", sql)
+			}
 			// A syntax error is a 400 naming where it is, and records nothing.
 			st, bad := n.call("POST", "/api/t/prod/functions", map[string]any{"name": "broken", "kind": "endpoint", "path": "broken",
 				"source": "export default async function () {\n  return {a: 1,,}\n}"}, nil)

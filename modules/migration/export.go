@@ -62,6 +62,10 @@ func ExportSQL(ctx context.Context, q schema.Querier, d, target schema.Dialect, 
 		}
 		up := plan.UpSQL()
 		fmt.Fprintf(&b, "\n-- seq %d: %s (%s), checksum %s\n%s", m.Seq, m.Name, m.Type, checksum(up), up)
+		if change.Type.IsFunctionChange() && resolved.Function != nil {
+			// A function is Strata's metadata, not the database's: nothing here builds it.
+			fmt.Fprintf(&b, "-- function %s has no SQL: the JSON export (format=json) carries it\n", resolved.Function.Name)
+		}
 		model = after
 	}
 	// What the history left in the trash is gone for users: the script drops it, so
