@@ -93,6 +93,9 @@ type Change struct {
 	// Function is the function a create_function, alter_function or drop_function makes,
 	// changes to, or removes.
 	Function *Function `json:"function,omitempty"`
+	// Changeset names the changeset the change came from, if any: the ledger row keeps
+	// it, so a tenant's history (and a replay of it) knows which changesets it holds.
+	Changeset string `json:"changeset,omitempty"`
 }
 
 // IDGen makes new ids (UUID v7 strings in production, counters in tests).

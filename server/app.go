@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"strata/modules/apierr"
 	"strata/modules/auth"
 	"strata/modules/bus"
+	"strata/modules/controlplane"
 	"strata/modules/database"
 	"strata/modules/files"
 	"strata/modules/functions"
@@ -55,6 +57,7 @@ type App struct {
 	cfg                    Config
 	log                    *slog.Logger
 	purges                 *files.Purges
+	fleet                  *controlplane.Service
 	// metrics is /metrics, for ServeMetrics; metricsSrv is its server once started.
 	metrics    http.Handler
 	metricsSrv atomic.Pointer[http.Server]
@@ -62,10 +65,17 @@ type App struct {
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
+// processID names this process among the nodes (who drives a fleet run).
+func processID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), newID()[24:])
+}
+
 // core is what a node and the CLI share: the control database, the migration
 // service and the tenant registry, with the control schema in place.
 type core struct {
 	functions *functions.Service
+	fleet     *controlplane.Service
 	control   *database.DB
 	migration *migration.Service
 	auth      *auth.Service
@@ -116,7 +126,8 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 	})
 	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, settings: settingsSvc, bus: clusterBus,
 		purges:    &files.Purges{Control: control, Log: log},
-		functions: &functions.Service{Control: control, Settings: settingsSvc, CacheTTL: cfg.CacheTTL, Log: log, Now: time.Now, NewID: newID}}
+		functions: &functions.Service{Control: control, Settings: settingsSvc, CacheTTL: cfg.CacheTTL, Log: log, Now: time.Now, NewID: newID},
+		fleet:     &controlplane.Service{Control: control, Tenants: tenants, Migration: mig, NodeID: processID(), Translate: rest.Translate, Log: log, Now: time.Now, NewID: newID}}
 	// Where after hooks and schedules are, for the sweeps that find them: kept by every
 	// migration, the CLI's included.
 	mig.Notify(migration.NotifierFuncs{OnCommit: func(c migration.Commit) { co.functions.ModelChanged(context.Background(), c.TenantID, c.Model) }})
@@ -132,6 +143,8 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		{Version: 7, Name: "tenant sandbox source", Up: tenants.AddSandboxOf},
 		{Version: 8, Name: "storage purges of deleted tenants", Up: co.purges.EnsureSchema},
 		{Version: 9, Name: "function hooks and schedules index", Up: co.functions.EnsureSchema},
+		{Version: 10, Name: "tenant tags", Up: tenants.AddTags},
+		{Version: 11, Name: "changesets and fleet runs", Up: co.fleet.EnsureSchema},
 	}); err != nil {
 		co.close()
 		return nil, err
@@ -273,11 +286,12 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	fns.FetchPrivate = cfg.FunctionsFetchPrivate
 	api.Records.Hooks.Tenant = fns
 	api.Functions = fns
+	api.ControlPlane = co.fleet
 	api.Mount(app)
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })
 
-	return &App{purges: co.purges, Functions: fns, Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Records: api.Records, Files: api.Files, Bus: eventBus, GeneratedAdminPassword: generated, cfg: cfg, log: log, metrics: metrics}, nil
+	return &App{purges: co.purges, fleet: co.fleet, Functions: fns, Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Records: api.Records, Files: api.Files, Bus: eventBus, GeneratedAdminPassword: generated, cfg: cfg, log: log, metrics: metrics}, nil
 }
 
 func statusOf(err error) int {
@@ -293,6 +307,7 @@ func statusOf(err error) int {
 // Close closes the node's sockets (going away), its bus and its pools.
 func (a *App) Close() {
 	a.closeMetrics()
+	a.fleet.Close()
 	a.Functions.FlushRuns(context.Background())
 	a.Functions.Pool.Close()
 	a.Realtime.Close()
@@ -323,6 +338,10 @@ func (ts tenantScopes) Scope(ctx context.Context, tenantID string) (*records.Sco
 // RunFunctions runs schedules each minute and sweeps the after-hook outboxes, until
 // ctx ends.
 func (a *App) RunFunctions(ctx context.Context) { a.Functions.Loop(ctx) }
+
+// RunFleet takes over fleet runs whose node stopped, now and then regularly, until ctx
+// ends.
+func (a *App) RunFleet(ctx context.Context) { a.fleet.Loop(ctx) }
 
 // PurgeStorage deletes the objects of deleted tenants now and then every hour, until
 // ctx ends (resuming any purge a node left unfinished).

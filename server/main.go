@@ -108,6 +108,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	go app.PurgeTrashEvery(ctx, time.Hour)
 	go app.PurgeStorage(ctx)
 	go app.RunFunctions(ctx)
+	go app.RunFleet(ctx)
 	if cfg.PprofAddr != "" {
 		go servePprof(cfg.PprofAddr, log)
 	}

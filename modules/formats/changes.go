@@ -7,6 +7,7 @@ import (
 	"strata/modules/apierr"
 	"strata/modules/migration"
 	"strata/schema"
+	"strings"
 )
 
 // Decode reads a JSON body strictly: unknown fields are an error, never ignored.
@@ -20,6 +21,10 @@ func Decode(body []byte, v any) error {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return apierr.InvalidPayload(te.Field, "%s must be of type %s", te.Field, te.Type)
+		}
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			name = strings.Trim(name, `"`)
+			return apierr.InvalidPayload(name, "unknown field %q", name)
 		}
 		return apierr.InvalidPayload("body", "invalid JSON body: %v", err)
 	}

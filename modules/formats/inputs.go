@@ -60,3 +60,32 @@ type Relation struct {
 func (in Relation) Schema() schema.Relation {
 	return schema.Relation{Table: in.Table, Name: in.Name, Type: in.Type, Target: in.Target, OnDelete: in.OnDelete, Inverse: in.Inverse, Junction: in.Junction}
 }
+
+// TableInput is a POST /tables body.
+type TableInput struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// DisplayTemplate is how a row reads where another points at it: "{{title}}".
+	DisplayTemplate string          `json:"display_template,omitempty"`
+	Columns         []Column        `json:"columns"`
+	Relations       []Relation      `json:"relations,omitempty"`
+	Permissions     json.RawMessage `json:"permissions,omitempty"`
+}
+
+// CreateTableChange turns a create-table body into a change (its permissions are
+// applied by the caller once the table exists).
+func CreateTableChange(in TableInput) (schema.Change, error) {
+	t := &schema.Table{Name: in.Name, Description: in.Description, DisplayTemplate: in.DisplayTemplate}
+	ch := schema.Change{Type: schema.CreateTable, Create: t}
+	for _, ci := range in.Columns {
+		if r, ok := ci.FileRelation(in.Name); ok {
+			ch.Relations = append(ch.Relations, r)
+			continue
+		}
+		t.Columns = append(t.Columns, ci.Schema())
+	}
+	for _, ri := range in.Relations {
+		ch.Relations = append(ch.Relations, ri.Schema())
+	}
+	return ch, nil
+}

@@ -52,6 +52,9 @@ func (s *Service) ApplyAll(ctx context.Context, tgt Target, reqs []Request) ([]*
 		}
 		defer conn.release()
 		before, err = meta.Load(ctx, conn.conn, tgt.Dialect)
+		if err == nil {
+			err = checkChangeset(ctx, conn.conn, tgt.Dialect, first.Change.Changeset)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -77,7 +80,7 @@ func (s *Service) ApplyAll(ctx context.Context, tgt Target, reqs []Request) ([]*
 	if reqs[0].DryRun {
 		return planned, nil
 	}
-	if !removal.Empty() && !first.Unattended {
+	if !removal.Empty() && !first.Unattended && !first.Confirmed {
 		hash := s.ConfirmHash(tgt.TenantID, requested(reqs), removal)
 		if reason := s.checkConfirm(tgt.TenantID, hash, first.ConfirmHash, first.ConfirmToken); reason != "" {
 			return nil, &ConfirmRequiredError{Hash: hash, Token: s.confirmToken(tgt.TenantID, hash), TTL: s.cfg.ConfirmTTL, Removal: removal, Reason: reason}
@@ -106,6 +109,23 @@ func (s *Service) ApplyAll(ctx context.Context, tgt Target, reqs []Request) ([]*
 		model = res.After
 	}
 	return done, nil
+}
+
+// PlanOn plans changes against a model the caller holds (a dry run of several
+// changesets, one after another), each against what the ones before it leave; nothing
+// is read or written.
+func (s *Service) PlanOn(ctx context.Context, tgt Target, model *schema.Model, reqs []Request) ([]*Result, error) {
+	out := make([]*Result, 0, len(reqs))
+	for _, req := range reqs {
+		req.DryRun = true
+		res, err := s.run(ctx, nil, tgt, model, req)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+		model = res.After
+	}
+	return out, nil
 }
 
 // requested is what the confirm hash of a request of several changes covers: all of

@@ -28,6 +28,8 @@ type CustomRequest struct {
 	CreatedBy   string
 	DryRun      bool
 	Approval    string
+	// Changeset names the changeset the SQL came from, kept with the change.
+	Changeset string
 }
 
 // Custom records and runs hand-written SQL through the one path. The SQL runs logged
@@ -72,7 +74,12 @@ func (s *Service) Custom(ctx context.Context, tgt Target, req CustomRequest) (*R
 	if err != nil {
 		return nil, err
 	}
-	change := schema.Change{Type: schema.Custom, SQL: req.UpSQL, DownSQL: req.DownSQL, Dialect: tgt.Dialect.Name()}
+	if !req.DryRun {
+		if err := checkChangeset(ctx, sess.conn, tgt.Dialect, req.Changeset); err != nil {
+			return nil, err
+		}
+	}
+	change := schema.Change{Type: schema.Custom, SQL: req.UpSQL, DownSQL: req.DownSQL, Dialect: tgt.Dialect.Name(), Changeset: req.Changeset}
 	now := s.cfg.Now().UTC()
 	m := &Migration{TenantID: tgt.TenantID, Name: req.Name, Description: req.Description, Type: string(schema.Custom),
 		Change: mustJSON(change), UpSQL: req.UpSQL, DownSQL: req.DownSQL, Checksum: checksum(req.UpSQL), Status: StatusPending,

@@ -38,6 +38,36 @@ type Migration struct {
 	AppliedSteps int             `json:"applied_steps"`
 	// Destructive is set on plans (dry runs and fresh results), not stored.
 	Destructive bool `json:"destructive"`
+	// Changeset names the changeset the migration came from (kept in its change).
+	Changeset string `json:"changeset,omitempty"`
+}
+
+// changesetOf reads the changeset a recorded change names.
+func changesetOf(change json.RawMessage) string {
+	var c struct {
+		Changeset string `json:"changeset"`
+	}
+	_ = json.Unmarshal(change, &c)
+	return c.Changeset
+}
+
+// OfChangeset lists the migrations of a tenant's history that came from the changeset
+// name, by seq.
+func OfChangeset(ctx context.Context, q schema.Querier, d schema.Dialect, name string) ([]Migration, error) {
+	// The LIKE narrows (a changeset name holds nothing JSON escapes; its '_' matches any
+	// character, so the rows are checked below).
+	list, err := scanMigrations(ctx, q, d.Rebind("SELECT "+quoteAll(d, migrationColumns)+" FROM "+d.Quote("custom_migrations")+" WHERE "+
+		d.Quote("change")+" LIKE ? ORDER BY "+d.Quote("seq")), `%"changeset":"`+name+`"%`)
+	if err != nil {
+		return nil, err
+	}
+	out := list[:0]
+	for _, m := range list {
+		if m.Changeset == name {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 func (m *Migration) durationMs() int64 {
@@ -211,6 +241,7 @@ func scanMigrations(ctx context.Context, q schema.Querier, query string, args ..
 			UpSQL: database.Text(v[7]), DownSQL: database.Text(v[8]), Checksum: database.Text(v[9]), Status: database.Text(v[10]), CreatedBy: database.Text(v[14]), AppliedSteps: int(database.Int64(v[15]))}
 		if c := database.Text(v[6]); c != "" {
 			m.Change = json.RawMessage(c)
+			m.Changeset = changesetOf(m.Change)
 		}
 		if e := database.Text(v[11]); v[11] != nil {
 			m.Error = &e
@@ -291,4 +322,65 @@ func (s *Service) Confirm(tenantID, subject, gotHash, token string, dropped []st
 		return &ConfirmRequiredError{Hash: hash, Token: s.confirmToken(tenantID, hash), TTL: s.cfg.ConfirmTTL, Removal: r, Reason: reason}
 	}
 	return nil
+}
+
+// ChangesetHeld reports that a tenant already holds a changeset: executed (Pending is
+// false) or waiting for approval (Pending). Partial says some of its migrations failed
+// or were rolled back after others executed: it is neither applied nor absent.
+type ChangesetHeld struct {
+	Changeset  string
+	Pending    bool
+	Partial    bool
+	Migrations []Migration
+}
+
+func (e *ChangesetHeld) Error() string {
+	switch {
+	case e.Partial:
+		return fmt.Sprintf("changeset %s is partly applied: retry or roll back its migrations", e.Changeset)
+	case e.Pending:
+		return fmt.Sprintf("changeset %s waits for approval", e.Changeset)
+	}
+	return fmt.Sprintf("changeset %s is already applied", e.Changeset)
+}
+
+// IDs are the ledger ids of the changeset's migrations.
+func (e *ChangesetHeld) IDs() []string {
+	ids := make([]string, len(e.Migrations))
+	for i, m := range e.Migrations {
+		ids[i] = m.ID
+	}
+	return ids
+}
+
+// checkChangeset refuses to run a changeset the tenant already holds (under its
+// migration lock, so two runs of it cannot both start): nil when it holds none of it,
+// or only failed or rolled back attempts.
+func checkChangeset(ctx context.Context, q schema.Querier, d schema.Dialect, name string) error {
+	if name == "" {
+		return nil
+	}
+	list, err := OfChangeset(ctx, q, d, name)
+	if err != nil {
+		return err
+	}
+	held := &ChangesetHeld{Changeset: name}
+	live, dead := 0, 0
+	for _, m := range list {
+		switch m.Status {
+		case StatusExecuted, StatusRunning:
+			live++
+		case StatusPending, "approved":
+			live++
+			held.Pending = true
+		default: // failed, rejected, rolled back
+			dead++
+		}
+		held.Migrations = append(held.Migrations, m)
+	}
+	if live == 0 {
+		return nil
+	}
+	held.Partial = dead > 0 && !held.Pending
+	return held
 }

@@ -81,6 +81,10 @@ type Request struct {
 	// Unattended marks a change Strata makes by itself under a policy the admin set
 	// (purging trash past its retention); it needs no confirm challenge.
 	Unattended bool
+	// Confirmed marks a change whose removals were confirmed before it was asked for (a
+	// platform admin running a registered changeset across tenants): no challenge, but
+	// the tenant's approval policy still holds it.
+	Confirmed bool
 	// Replayed marks a recorded change run again (replay): hand-written SQL must then
 	// give the schema its recorded steps describe.
 	Replayed bool
@@ -348,6 +352,9 @@ func (s *Service) Apply(ctx context.Context, tgt Target, req Request) (*Result, 
 	if err != nil {
 		return nil, err
 	}
+	if err := checkChangeset(ctx, sess.conn, tgt.Dialect, req.Change.Changeset); err != nil {
+		return nil, err
+	}
 	return s.run(ctx, sess.conn, tgt, before, req)
 }
 
@@ -403,7 +410,7 @@ func (s *Service) run(ctx context.Context, conn *sql.Conn, tgt Target, before *s
 		return res, nil
 	}
 	if req.recorded == nil {
-		if destructive && !req.Unattended {
+		if destructive && !req.Unattended && !req.Confirmed {
 			hash := s.ConfirmHash(tgt.TenantID, req.Change, res.Removal)
 			if reason := s.checkConfirm(tgt.TenantID, hash, req.ConfirmHash, req.ConfirmToken); reason != "" {
 				return nil, &ConfirmRequiredError{Hash: hash, Token: s.confirmToken(tgt.TenantID, hash), TTL: s.cfg.ConfirmTTL, Removal: res.Removal, Reason: reason}

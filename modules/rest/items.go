@@ -312,11 +312,11 @@ func (a *API) createMetadata(c *fiber.Ctx) error {
 	}
 	switch c.Params("table") {
 	case "table_definition":
-		var in tableInput
+		var in formats.TableInput
 		if err := decode(c, &in); err != nil {
 			return err
 		}
-		ch, err := createTableChange(in)
+		ch, err := formats.CreateTableChange(in)
 		if err != nil {
 			return err
 		}

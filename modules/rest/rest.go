@@ -20,6 +20,7 @@ import (
 	"strata/modules/apierr"
 	"strata/modules/auth"
 	"strata/modules/bus"
+	"strata/modules/controlplane"
 	"strata/modules/database"
 	"strata/modules/files"
 	"strata/modules/formats"
@@ -66,13 +67,15 @@ type API struct {
 	Purges *files.Purges
 	// Functions runs the tenant's endpoints, hooks, schedules and test runs.
 	Functions *functions.Service
-	Bus       bus.Bus
-	Limits    Limits
-	CacheTTL  time.Duration // trust in the API's own caches (CORS origins) without word from Bus; default 1s
-	Log       *slog.Logger
-	Now       func() time.Time
-	NewID     func() string
-	docs      openapi.Cache
+	// ControlPlane registers changesets and runs them across tenants.
+	ControlPlane *controlplane.Service
+	Bus          bus.Bus
+	Limits       Limits
+	CacheTTL     time.Duration // trust in the API's own caches (CORS origins) without word from Bus; default 1s
+	Log          *slog.Logger
+	Now          func() time.Time
+	NewID        func() string
+	docs         openapi.Cache
 }
 
 // Mount registers every route on app.
@@ -95,6 +98,7 @@ func (a *API) Mount(app *fiber.App) {
 	api.Delete("/tenants/:slug", admin, a.deleteTenant)
 	api.Post("/tenants/:slug/sandboxes", admin, a.createSandbox)
 	api.Post("/tenants/:slug/replay", admin, a.replayInto)
+	a.mountControlPlane(api, admin)
 
 	t := api.Group("/t/:tenant")
 	t.Get("/server/health", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"data": fiber.Map{"status": "ok"}}) })

@@ -1,7 +1,6 @@
 package rest
 
 import (
-	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,16 +14,6 @@ import (
 	"strata/modules/query"
 	"strata/schema"
 )
-
-type tableInput struct {
-	Name        string `json:"name"`
-	Description string `json:"description,omitempty"`
-	// DisplayTemplate is how a row reads where another points at it: "{{title}}".
-	DisplayTemplate string             `json:"display_template,omitempty"`
-	Columns         []formats.Column   `json:"columns"`
-	Relations       []formats.Relation `json:"relations,omitempty"`
-	Permissions     json.RawMessage    `json:"permissions,omitempty"`
-}
 
 // tableView is a table as the API shows it, with the relations that give it fields.
 type tableView struct {
@@ -175,30 +164,12 @@ func (a *API) myPermissions(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"data": out})
 }
 
-// createTableChange turns a create-table body into a change (its permissions are
-// applied by the caller once the table exists).
-func createTableChange(in tableInput) (schema.Change, error) {
-	t := &schema.Table{Name: in.Name, Description: in.Description, DisplayTemplate: in.DisplayTemplate}
-	ch := schema.Change{Type: schema.CreateTable, Create: t}
-	for _, ci := range in.Columns {
-		if r, ok := ci.FileRelation(in.Name); ok {
-			ch.Relations = append(ch.Relations, r)
-			continue
-		}
-		t.Columns = append(t.Columns, ci.Schema())
-	}
-	for _, ri := range in.Relations {
-		ch.Relations = append(ch.Relations, ri.Schema())
-	}
-	return ch, nil
-}
-
 func (a *API) createTable(c *fiber.Ctx) error {
-	var in tableInput
+	var in formats.TableInput
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	ch, err := createTableChange(in)
+	ch, err := formats.CreateTableChange(in)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,8 @@ type Tenant struct {
 	CreatedAt time.Time `json:"created_at"`
 	// SandboxOf is the slug of the tenant this one was made from as a sandbox.
 	SandboxOf string `json:"sandbox_of,omitempty"`
+	// Tags select tenants for fleet migrations (key=value, matched with AND).
+	Tags map[string]string `json:"tags"`
 	// databaseURL is the tenant's own server, if it has one; never serialised.
 	databaseURL string
 	// placement is where a PostgreSQL tenant lives on its server (database.PlaceSchema
@@ -293,6 +295,36 @@ func (r *Registry) AddSystemVersion(ctx context.Context) error {
 	return nil
 }
 
+// AddTags gives tenants tags, a JSON object, for fleet migrations to select them by
+// (control migration 10).
+func (r *Registry) AddTags(ctx context.Context) error {
+	text := r.cfg.Control.Dialect.ColumnType(&schema.Column{Type: schema.TypeText})
+	if _, err := r.cfg.Control.ExecContext(ctx, "ALTER TABLE strata_tenants ADD COLUMN tags "+text+" NULL"); err != nil {
+		return fmt.Errorf("add tenant tags: %w", err)
+	}
+	return nil
+}
+
+// SetTags replaces a tenant's tags (t, which others may hold, is left as it was: Get
+// reads the tenant again).
+func (r *Registry) SetTags(ctx context.Context, t *Tenant, tags map[string]string) error {
+	b, err := json.Marshal(tags)
+	if err != nil {
+		return fmt.Errorf("encode tags: %w", err)
+	}
+	c := r.cfg.Control
+	if _, err := c.ExecContext(ctx, c.Dialect.Rebind("UPDATE strata_tenants SET tags = ? WHERE id = ?"), string(b), t.ID); err != nil {
+		return fmt.Errorf("set tenant tags: %w", err)
+	}
+	r.mu.Lock()
+	r.gen++
+	delete(r.byslug, t.Slug)
+	r.mu.Unlock()
+	// Other nodes read the tags again too (they select tenants for fleet runs).
+	r.publish(bus.TopicInvalidate, t.ID, bus.Invalidation{What: bus.InvalidateTenant, Slug: t.Slug})
+	return nil
+}
+
 // AddSandboxOf records which tenant a sandbox was made from (control migration 7).
 func (r *Registry) AddSandboxOf(ctx context.Context) error {
 	str := r.cfg.Control.Dialect.ColumnType(&schema.Column{Type: schema.TypeString, Length: 63})
@@ -499,7 +531,7 @@ func (r *Registry) Delete(ctx context.Context, t *Tenant) error {
 
 // List returns every active tenant.
 func (r *Registry) List(ctx context.Context) ([]*Tenant, error) {
-	return r.query(ctx, "SELECT id, slug, name, dialect, database_url, placement, account_version, system_version, created_at, sandbox_of FROM strata_tenants WHERE status = 'active' ORDER BY slug")
+	return r.query(ctx, "SELECT id, slug, name, dialect, database_url, placement, account_version, system_version, created_at, sandbox_of, tags FROM strata_tenants WHERE status = 'active' ORDER BY slug")
 }
 
 // Get returns an active tenant by slug; the answer is cached for a moment, since it
@@ -531,7 +563,7 @@ func (r *Registry) Get(ctx context.Context, slug string) (*Tenant, error) {
 // ByID returns an active tenant by id (nil when there is none): work no request started
 // (a function's after hook, a schedule) names its tenant so.
 func (r *Registry) ByID(ctx context.Context, id string) (*Tenant, error) {
-	ts, err := r.query(ctx, r.cfg.Control.Dialect.Rebind("SELECT id, slug, name, dialect, database_url, placement, account_version, system_version, created_at, sandbox_of FROM strata_tenants WHERE status = 'active' AND id = ?"), id)
+	ts, err := r.query(ctx, r.cfg.Control.Dialect.Rebind("SELECT id, slug, name, dialect, database_url, placement, account_version, system_version, created_at, sandbox_of, tags FROM strata_tenants WHERE status = 'active' AND id = ?"), id)
 	if err != nil || len(ts) == 0 {
 		return nil, err
 	}
@@ -542,7 +574,7 @@ func (r *Registry) lookup(ctx context.Context, slug string) (*Tenant, error) {
 	if !SlugPattern.MatchString(slug) {
 		return nil, nil
 	}
-	ts, err := r.query(ctx, r.cfg.Control.Dialect.Rebind("SELECT id, slug, name, dialect, database_url, placement, account_version, system_version, created_at, sandbox_of FROM strata_tenants WHERE status = 'active' AND slug = ?"), slug)
+	ts, err := r.query(ctx, r.cfg.Control.Dialect.Rebind("SELECT id, slug, name, dialect, database_url, placement, account_version, system_version, created_at, sandbox_of, tags FROM strata_tenants WHERE status = 'active' AND slug = ?"), slug)
 	if err != nil || len(ts) == 0 {
 		return nil, err
 	}
@@ -560,10 +592,16 @@ func (r *Registry) query(ctx context.Context, q string, args ...any) ([]*Tenant,
 		var t Tenant
 		var dbURL, placement sql.NullString
 		var version sql.NullInt64
-		var system, sandboxOf sql.NullString
+		var system, sandboxOf, tags sql.NullString
 		var created any
-		if err := rows.Scan(&t.ID, &t.Slug, &t.Name, &t.Dialect, &dbURL, &placement, &version, &system, &created, &sandboxOf); err != nil {
+		if err := rows.Scan(&t.ID, &t.Slug, &t.Name, &t.Dialect, &dbURL, &placement, &version, &system, &created, &sandboxOf, &tags); err != nil {
 			return nil, fmt.Errorf("scan tenant: %w", err)
+		}
+		t.Tags = map[string]string{}
+		if tags.String != "" {
+			if err := json.Unmarshal([]byte(tags.String), &t.Tags); err != nil {
+				return nil, fmt.Errorf("tenant %s: tags: %w", t.Slug, err)
+			}
 		}
 		t.databaseURL = dbURL.String
 		t.accountVersion = int(version.Int64)

@@ -1,0 +1,186 @@
+package rest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"strata/modules/apierr"
+	"strata/modules/changeset"
+	"strata/modules/controlplane"
+)
+
+// mountControlPlane adds the migration control plane's routes (platform admins).
+func (a *API) mountControlPlane(api fiber.Router, admin fiber.Handler) {
+	api.Patch("/tenants/:slug", admin, a.patchTenant)
+	api.Get("/changesets", admin, a.listChangesets)
+	api.Post("/changesets", admin, a.registerChangeset)
+	api.Get("/changesets/:name", admin, a.getChangeset)
+	api.Post("/migrate", admin, a.migrate)
+	api.Get("/migrate/runs", admin, a.listFleetRuns)
+	api.Get("/migrate/runs/:id", admin, a.getFleetRun)
+	for _, action := range []string{"pause", "resume", "cancel"} {
+		api.Post("/migrate/runs/:id/"+action, admin, func(c *fiber.Ctx) error {
+			r, err := a.ControlPlane.Steer(c.UserContext(), c.Params("id"), action)
+			if err != nil {
+				return err
+			}
+			return c.JSON(fiber.Map{"data": r})
+		})
+	}
+}
+
+func (a *API) patchTenant(c *fiber.Ctx) error {
+	var in struct {
+		Tags map[string]string `json:"tags"`
+	}
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	if in.Tags == nil {
+		return apierr.InvalidPayload("tags", "send tags: {key: value}")
+	}
+	t, err := a.ControlPlane.TagTenant(c.UserContext(), c.Params("slug"), in.Tags)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"data": t})
+}
+
+func (a *API) listChangesets(c *fiber.Ctx) error {
+	list, err := a.ControlPlane.List(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"data": list})
+}
+
+func (a *API) getChangeset(c *fiber.Ctx) error {
+	cs, err := a.ControlPlane.Get(c.UserContext(), c.Params("name"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"data": cs})
+}
+
+// registerChangeset registers a changeset file sent as JSON or YAML (by its
+// Content-Type): 201 when new, 200 when the same file is already registered.
+func (a *API) registerChangeset(c *fiber.Ctx) error {
+	yaml := false
+	if mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType)); err == nil {
+		yaml = strings.Contains(mt, "yaml")
+	}
+	cs, err := changeset.Parse(c.Body(), yaml)
+	if err != nil {
+		return err
+	}
+	by := ""
+	if cl := platformCaller(c); cl != nil {
+		by = cl.Subject
+	}
+	reg, created, err := a.ControlPlane.Register(c.UserContext(), cs, by)
+	if err != nil {
+		return err
+	}
+	if created {
+		c.Status(fiber.StatusCreated)
+	}
+	return c.JSON(fiber.Map{"data": reg})
+}
+
+// migrate starts a fleet run (202) or, with dry_run, answers its plan (200).
+func (a *API) migrate(c *fiber.Ctx) error {
+	var req controlplane.Request
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.DryRun {
+		plan, err := a.ControlPlane.Plan(c.UserContext(), req)
+		if err != nil {
+			return err
+		}
+		return c.JSON(fiber.Map{"data": fiber.Map{"dry_run": true, "results": plan}})
+	}
+	by := ""
+	if cl := platformCaller(c); cl != nil {
+		by = cl.Subject
+	}
+	run, err := a.ControlPlane.Start(c.UserContext(), req, by)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"data": run})
+}
+
+func (a *API) listFleetRuns(c *fiber.Ctx) error {
+	limit := c.QueryInt("limit", 50)
+	if limit < 1 || limit > a.Limits.MaxLimit {
+		return apierr.InvalidQuery("limit", "limit must be between 1 and %d", a.Limits.MaxLimit)
+	}
+	runs, err := a.ControlPlane.ListRuns(c.UserContext(), limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"data": runs})
+}
+
+// getFleetRun answers a run with its results; a caller that accepts text/event-stream gets
+// "progress" events as its results change, then "result" with the settled run.
+func (a *API) getFleetRun(c *fiber.Ctx) error {
+	run, err := a.ControlPlane.GetRun(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(c.Get(fiber.HeaderAccept), "text/event-stream") {
+		return c.JSON(fiber.Map{"data": run})
+	}
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set("X-Accel-Buffering", "no")
+	ctx := context.WithoutCancel(c.UserContext())
+	cp, log, id := a.ControlPlane, a.Log, run.ID
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		send := func(event string, v any) bool {
+			b, _ := json.Marshal(v)
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
+			return w.Flush() == nil
+		}
+		seen := map[int]string{}
+		// Runs are read from the control database, so a run driven by another node
+		// streams the same; a stream lasts at most an hour.
+		deadline := time.Now().Add(time.Hour)
+		for {
+			for i, r := range run.Results {
+				key := r.Status
+				if r.Error != nil {
+					key += *r.Error
+				}
+				if seen[i] != key {
+					seen[i] = key
+					if !send("progress", r) {
+						return
+					}
+				}
+			}
+			if controlplane.Final(run.Status) || time.Now().After(deadline) {
+				send("result", fiber.Map{"data": run})
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
+			next, err := cp.GetRun(ctx, id)
+			if err != nil {
+				log.Warn("run stream", "run", id, "err", err)
+				send("error", apierr.Body(apierr.New(500, "INTERNAL", "the run could not be read")))
+				return
+			}
+			run = next
+		}
+	})
+	return nil
+}
