@@ -127,7 +127,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, settings: settingsSvc, bus: clusterBus,
 		purges:    &files.Purges{Control: control, Log: log},
 		functions: &functions.Service{Control: control, Settings: settingsSvc, CacheTTL: cfg.CacheTTL, Log: log, Now: time.Now, NewID: newID},
-		fleet:     &controlplane.Service{Control: control, Tenants: tenants, Migration: mig, NodeID: processID(), Translate: rest.Translate, Log: log, Now: time.Now, NewID: newID}}
+		fleet:     &controlplane.Service{Control: control, Tenants: tenants, Migration: mig, NodeID: processID(), TakeoverAfter: cfg.FleetTakeoverAfter, Translate: rest.Translate, Log: log, Now: time.Now, NewID: newID}}
 	// Where after hooks and schedules are, for the sweeps that find them: kept by every
 	// migration, the CLI's included.
 	mig.Notify(migration.NotifierFuncs{OnCommit: func(c migration.Commit) { co.functions.ModelChanged(context.Background(), c.TenantID, c.Model) }})

@@ -51,6 +51,9 @@ type Config struct {
 	// TenantIdleTimeout (STRATA_TENANT_IDLE_TIMEOUT, default 10m): a tenant with no
 	// request for this long has its pool closed and its cached model dropped on the node.
 	TenantIdleTimeout time.Duration
+	// FleetTakeoverAfter (STRATA_FLEET_TAKEOVER_AFTER, default 30s): a fleet run whose
+	// node has not said it drives it for this long is taken over by another node.
+	FleetTakeoverAfter time.Duration
 	// ModelCacheSize (STRATA_MODEL_CACHE_SIZE, default 1000) bounds the tenant models a
 	// node caches; the least recently used leave first.
 	ModelCacheSize int
@@ -213,6 +216,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_LOGIN_WINDOW", "15m", &c.LoginWindow}, {"STRATA_WS_HEARTBEAT", "30s", &c.WSHeartbeat},
 		{"STRATA_WS_AUTH_TIMEOUT", "10s", &c.WSAuthTimeout}, {"STRATA_CUSTOM_SQL_TIMEOUT", "30s", &c.CustomSQLTimeout},
 		{"STRATA_TENANT_IDLE_TIMEOUT", "10m", &c.TenantIdleTimeout}, {"STRATA_WS_FRAME_GAP", "20ms", &c.WSFrameGap},
+		{"STRATA_FLEET_TAKEOVER_AFTER", "30s", &c.FleetTakeoverAfter},
 	}
 	for _, n := range []struct {
 		key string
@@ -261,6 +265,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.WSFrameGap == 0 {
 		c.WSFrameGap = -1 // off: the hub reads 0 as its default
+	}
+	if c.FleetTakeoverAfter < time.Second {
+		return c, fmt.Errorf("STRATA_FLEET_TAKEOVER_AFTER must be at least 1s")
 	}
 	if c.TenantIdleTimeout < time.Second {
 		return c, fmt.Errorf("STRATA_TENANT_IDLE_TIMEOUT must be at least 1s")

@@ -30,6 +30,9 @@ type Service struct {
 	Tenants   *tenant.Registry
 	Migration *migration.Service
 	NodeID    string
+	// TakeoverAfter is how long a run's node may be silent before another takes the
+	// run over (30s); a node says it drives a run every sixth of it.
+	TakeoverAfter time.Duration
 	// Translate maps service errors onto the contract's (a result's error message).
 	Translate func(error) error
 	Log       *slog.Logger

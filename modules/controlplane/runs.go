@@ -45,12 +45,12 @@ func Final(status string) bool {
 	return status == RunCompleted || status == RunFailed || status == RunCancelled
 }
 
-// Heartbeats: a node driving a run says so every heartbeat; a run whose node has been
-// silent for staleAfter is taken over by another (or the same, restarted) node.
-const (
-	heartbeat  = 5 * time.Second
-	staleAfter = 30 * time.Second
-)
+func (s *Service) takeoverAfter() time.Duration {
+	if s.TakeoverAfter > 0 {
+		return s.TakeoverAfter
+	}
+	return 30 * time.Second
+}
 
 // Start records a run and starts it on this node (202: it goes on after the answer).
 func (s *Service) Start(ctx context.Context, req Request, by string) (*Run, error) {
@@ -185,13 +185,14 @@ func (s *Service) execute(ctx context.Context, r *runner, req Request, by string
 				mu.Unlock()
 				break
 			}
+			sem <- struct{}{} // then look: a tenant that just failed may have stopped the run
 			mu.Lock()
 			stopped := stop != ""
 			mu.Unlock()
 			if stopped {
+				<-sem
 				break
 			}
-			sem <- struct{}{}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -447,7 +448,7 @@ func (s *Service) finish(ctx context.Context, id, status string, msg *string) er
 
 // beat keeps the run's heartbeat while this node drives it.
 func (s *Service) beat(ctx context.Context, id string) {
-	t := time.NewTicker(heartbeat)
+	t := time.NewTicker(s.takeoverAfter() / 6)
 	defer t.Stop()
 	for {
 		select {
@@ -479,9 +480,17 @@ func (s *Service) Steer(ctx context.Context, id, action string) (*Run, error) {
 		return nil, apierr.New(409, "INVALID_STATE", "run %s is %s: it cannot %s", id, status, action)
 	}
 	d := s.Control.Dialect
+	now := d.TimeValue(s.Now().UTC())
 	if _, err := s.Control.ExecContext(ctx, d.Rebind("UPDATE strata_migrate_runs SET status = ?, updated_at = ? WHERE id = ? AND status = ?"),
-		to, d.TimeValue(s.Now().UTC()), id, status); err != nil {
+		to, now, id, status); err != nil {
 		return nil, fmt.Errorf("%s run: %w", action, err)
+	}
+	if to == RunCancelled {
+		// What it had not reached is settled now; tenants under way finish first.
+		if _, err := s.Control.ExecContext(ctx, d.Rebind("UPDATE strata_migrate_results SET status = ?, error = ?, updated_at = ? WHERE run_id = ? AND status = ?"),
+			ResultNotRun, "not run: the run was cancelled", now, id, ResultQueued); err != nil {
+			return nil, fmt.Errorf("cancel run: %w", err)
+		}
 	}
 	s.mu.Lock()
 	r := s.runs[id]
@@ -500,7 +509,7 @@ func (s *Service) Steer(ctx context.Context, id, action string) (*Run, error) {
 // results; what the stopped node had applied is found applied and reported so.
 func (s *Service) Resume(ctx context.Context) {
 	d := s.Control.Dialect
-	cutoff := s.Now().UTC().Add(-staleAfter)
+	cutoff := s.Now().UTC().Add(-s.takeoverAfter())
 	rows, err := s.Control.QueryContext(ctx, d.Rebind("SELECT id, request, created_by, heartbeat FROM strata_migrate_runs WHERE status IN (?, ?) AND (heartbeat IS NULL OR heartbeat < ?)"),
 		RunRunning, RunPaused, d.TimeValue(cutoff))
 	if err != nil {
@@ -541,14 +550,14 @@ func (s *Service) Resume(ctx context.Context) {
 	}
 }
 
-// Loop takes over stale runs now and every staleAfter, until ctx ends.
+// Loop takes over stale runs now and then regularly, until ctx ends.
 func (s *Service) Loop(ctx context.Context) {
 	for {
 		s.Resume(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(staleAfter / 2):
+		case <-time.After(s.takeoverAfter() / 2):
 		}
 	}
 }

@@ -54,10 +54,15 @@ func changesetOf(change json.RawMessage) string {
 // OfChangeset lists the migrations of a tenant's history that came from the changeset
 // name, by seq.
 func OfChangeset(ctx context.Context, q schema.Querier, d schema.Dialect, name string) ([]Migration, error) {
-	// The LIKE narrows (a changeset name holds nothing JSON escapes; its '_' matches any
-	// character, so the rows are checked below).
+	// The LIKE narrows (a changeset name holds nothing JSON escapes; PostgreSQL's jsonb
+	// text has a space after the colon; '_' matches any character): the rows are
+	// checked below.
+	change := d.Quote("change")
+	if d.Name() == "postgres" {
+		change = "CAST(" + change + " AS TEXT)" // jsonb: LIKE needs its text
+	}
 	list, err := scanMigrations(ctx, q, d.Rebind("SELECT "+quoteAll(d, migrationColumns)+" FROM "+d.Quote("custom_migrations")+" WHERE "+
-		d.Quote("change")+" LIKE ? ORDER BY "+d.Quote("seq")), `%"changeset":"`+name+`"%`)
+		change+" LIKE ? ORDER BY "+d.Quote("seq")), `%"changeset":%"`+name+`"%`)
 	if err != nil {
 		return nil, err
 	}
