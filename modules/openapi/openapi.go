@@ -531,6 +531,23 @@ func Platform() obj {
 		"expires": obj{"type": "integer", "description": "access token lifetime in ms"}}}, false)}
 	public := func(o obj) obj { o["security"] = []any{}; return o }
 	slug := obj{"name": "slug", "in": "path", "required": true, "schema": obj{"type": "string", "pattern": "^[a-z][a-z0-9-]{1,62}$"}}
+	runID := obj{"name": "id", "in": "path", "required": true, "schema": obj{"type": "string"}}
+	strs := obj{"type": "array", "items": obj{"type": "string"}}
+	changesetSchema := obj{"type": "object", "required": []string{"name"}, "properties": obj{
+		"name": obj{"type": "string"}, "description": obj{"type": "string"}, "tags": strs, "depends_on": strs,
+		"changes": obj{"type": "array", "items": obj{"type": "object", "required": []string{"op"}, "additionalProperties": true}},
+		"up_sql":  obj{"type": "string"}, "down_sql": obj{"type": "string"}, "checksum": obj{"type": "string", "readOnly": true}}}
+	resultSchema := obj{"type": "object", "properties": obj{"tenant": obj{"type": "string"}, "changeset": obj{"type": "string"},
+		"status": obj{"type": "string", "enum": []string{"queued", "running", "applied", "skipped", "failed", "pending_approval", "not_run", "planned"}},
+		"error":  obj{"type": []string{"string", "null"}}, "migration_ids": strs, "plan": obj{"type": "array", "items": anyObj}}}
+	runSchema := obj{"type": "object", "properties": obj{"id": obj{"type": "string"},
+		"status": obj{"type": "string", "enum": []string{"running", "paused", "completed", "failed", "cancelled"}}, "request": anyObj,
+		"error": obj{"type": []string{"string", "null"}}, "created_at": obj{"type": "string", "format": "date-time"},
+		"finished_at": obj{"type": []string{"string", "null"}, "format": "date-time"}, "results": obj{"type": "array", "items": resultSchema},
+		"counts": obj{"type": "object", "additionalProperties": obj{"type": "integer"}}}}
+	migrateRequest := obj{"type": "object", "properties": obj{"changesets": strs, "changeset_tags": strs, "tenants": strs, "tenant_tags": strs,
+		"all_tenants": obj{"type": "boolean"}, "dry_run": obj{"type": "boolean"}, "concurrency": obj{"type": "integer", "minimum": 1, "maximum": 16},
+		"canary": obj{"type": "integer", "minimum": 0}, "max_failures": obj{"type": "integer", "minimum": 0}, "no_deps": obj{"type": "boolean"}}}
 	return obj{
 		"openapi":  "3.1.0",
 		"info":     obj{"title": "Strata platform API", "version": "1"},
@@ -548,7 +565,9 @@ func Platform() obj {
 				"post": op("create_tenant", "Create a tenant", nil, jsonBody(obj{"type": "object", "required": []string{"slug"}, "properties": obj{
 					"slug": obj{"type": "string"}, "name": obj{"type": "string"}, "database_url": obj{"type": "string"}}}), obj{"201": okData(anyObj, false)})},
 			"/tenants/{slug}": obj{"parameters": []any{slug},
-				"get":    op("get_tenant", "Read a tenant", nil, nil, obj{"200": okData(anyObj, false)}),
+				"get": op("get_tenant", "Read a tenant", nil, nil, obj{"200": okData(anyObj, false)}),
+				"patch": op("tag_tenant", "Replace a tenant's tags (fleet runs select tenants by them)", nil, jsonBody(obj{"type": "object", "required": []string{"tags"},
+					"properties": obj{"tags": obj{"type": "object", "additionalProperties": obj{"type": "string"}}}}), obj{"200": okData(anyObj, false)}),
 				"delete": op("delete_tenant", "Delete a tenant (confirm-hash)", nil, nil, obj{"204": obj{"description": "Deleted"}, "422": obj{"$ref": "#/components/responses/Error"}})},
 			"/tenants/{slug}/sandboxes": obj{"parameters": []any{slug},
 				"post": op("create_sandbox", "A new tenant whose schema is this tenant's history replayed", nil, jsonBody(obj{"type": "object", "required": []string{"slug"}, "properties": obj{
@@ -557,8 +576,23 @@ func Platform() obj {
 			"/tenants/{slug}/replay": obj{"parameters": []any{slug},
 				"post": op("replay", "Bring this tenant up to date with another's history (only the missing migrations)", nil, jsonBody(obj{"type": "object", "required": []string{"from"}, "properties": obj{
 					"from": obj{"type": "string"}, "up_to": obj{"type": "integer"}}}), obj{"200": okData(anyObj, false)})},
-			"/openapi.json": obj{"get": public(op("platform_openapi", "This document", nil, nil, obj{"200": obj{"description": "OpenAPI 3.1 document"}}))},
-			"/openapi.yaml": obj{"get": public(op("platform_openapi_yaml", "This document as YAML", nil, nil, obj{"200": obj{"description": "OpenAPI 3.1 document"}}))},
+			"/changesets": obj{
+				"get": op("list_changesets", "List registered changesets", nil, nil, obj{"200": okData(obj{"type": "array", "items": changesetSchema}, false)}),
+				"post": op("register_changeset", "Register a changeset (JSON or YAML); the same file again is 200, another under its name 409 CHECKSUM_MISMATCH", nil,
+					jsonBody(changesetSchema), obj{"201": okData(changesetSchema, false), "200": okData(changesetSchema, false), "409": obj{"$ref": "#/components/responses/Error"}})},
+			"/changesets/{name}": obj{"parameters": []any{obj{"name": "name", "in": "path", "required": true, "schema": obj{"type": "string"}}},
+				"get": op("get_changeset", "Read a registered changeset", nil, nil, obj{"200": okData(changesetSchema, false)})},
+			"/migrate": obj{"post": op("migrate", "Start a fleet run (202), or plan one (dry_run: 200)", nil, jsonBody(migrateRequest),
+				obj{"202": okData(runSchema, false), "200": okData(obj{"type": "object", "properties": obj{"dry_run": obj{"type": "boolean"}, "results": obj{"type": "array", "items": resultSchema}}}, false),
+					"400": obj{"$ref": "#/components/responses/Error"}})},
+			"/migrate/runs": obj{"get": op("list_runs", "Fleet runs, newest first (without results)", nil, nil, obj{"200": okData(obj{"type": "array", "items": runSchema}, false)})},
+			"/migrate/runs/{id}": obj{"parameters": []any{runID},
+				"get": op("get_run", "A fleet run with its results; Accept: text/event-stream streams progress", nil, nil, obj{"200": okData(runSchema, false)})},
+			"/migrate/runs/{id}/pause":  obj{"parameters": []any{runID}, "post": op("pause_run", "Pause a run: it takes no new tenant", nil, nil, obj{"200": okData(runSchema, false), "409": obj{"$ref": "#/components/responses/Error"}})},
+			"/migrate/runs/{id}/resume": obj{"parameters": []any{runID}, "post": op("resume_run", "Resume a paused run", nil, nil, obj{"200": okData(runSchema, false), "409": obj{"$ref": "#/components/responses/Error"}})},
+			"/migrate/runs/{id}/cancel": obj{"parameters": []any{runID}, "post": op("cancel_run", "Cancel a run: what it has not reached is not run", nil, nil, obj{"200": okData(runSchema, false), "409": obj{"$ref": "#/components/responses/Error"}})},
+			"/openapi.json":             obj{"get": public(op("platform_openapi", "This document", nil, nil, obj{"200": obj{"description": "OpenAPI 3.1 document"}}))},
+			"/openapi.yaml":             obj{"get": public(op("platform_openapi_yaml", "This document as YAML", nil, nil, obj{"200": obj{"description": "OpenAPI 3.1 document"}}))},
 		},
 		"components": obj{
 			"schemas":         obj{"Error": errSchema},
