@@ -147,7 +147,7 @@ func TestApplySnapshotMigration(t *testing.T) {
 				{"unknown table to drop", map[string]any{"tables": []any{good}, "tablesToDrop": []any{"nope"}}, 400, "tablesToDrop[0]"},
 				{"rename onto a taken name", map[string]any{"tables": []any{good, entry("posts", "columnsToModify", modify(map[string]any{"name": "headline"}, map[string]any{"name": "hits"}))}}, 400, "tables[1].columnsToModify[0]"},
 				{"relations cannot be renamed", map[string]any{"tables": []any{entry("posts", "relationsToModify", []any{map[string]any{}})}}, 400, "tables[0].relationsToModify"},
-				{"unknown key", map[string]any{"tables": []any{}, "coreTablesToRename": []any{}}, 400, "body"},
+				{"unknown key", map[string]any{"tables": []any{}, "coreTablesToRename": []any{}}, 400, "coreTablesToRename"},
 				{"not JSON", "{nope", 400, "body"},
 			}
 			before = len(ledger(t, db))

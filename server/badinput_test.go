@@ -52,7 +52,7 @@ func TestBadSchemaInput(t *testing.T) {
 		{"bad date default", "POST", "/tables", table("t1", col("name", "d", "type", "date", "default", "2026-13-40")), "columns[0].default", 400},
 		{"string default too long", "POST", "/tables", table("t1", col("name", "s", "type", "string", "length", 3, "default", "abcd")), "columns[0].default", 400},
 		{"more than 500 columns", "POST", "/tables", table("t1", many...), "columns", 400},
-		{"unknown property", "POST", "/tables", map[string]any{"name": "t1", "colums": []any{}}, "body", 400},
+		{"unknown property", "POST", "/tables", map[string]any{"name": "t1", "colums": []any{}}, "colums", 400},
 		{"relation to a missing table", "POST", "/relations", map[string]any{"table": "posts", "name": "x", "type": "many_to_one", "target": "nope"}, "target", 400},
 		{"relation kind", "POST", "/relations", map[string]any{"table": "posts", "name": "x", "type": "many_to_few", "target": "posts"}, "type", 400},
 		{"relation name taken", "POST", "/relations", map[string]any{"table": "posts", "name": "title", "type": "many_to_one", "target": "posts"}, "name", 400},

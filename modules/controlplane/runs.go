@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -322,6 +323,16 @@ func (s *Service) applyOne(ctx context.Context, slug string, cs *changeset.Chang
 	held, err := migration.OfChangeset(ctx, db, db.Dialect, name)
 	if err != nil {
 		return fail(err)
+	}
+	if slices.ContainsFunc(held, func(m migration.Migration) bool { return m.Status == migration.StatusRunning }) {
+		// Left running by a node that stopped (this run's, taken over): settled first,
+		// executed or failed, from what the schema shows.
+		if _, err := s.Migration.Recover(ctx, tgt); err != nil {
+			return fail(err)
+		}
+		if held, err = migration.OfChangeset(ctx, db, db.Dialect, name); err != nil {
+			return fail(err)
+		}
 	}
 	if r, ok := heldResult(slug, name, held); ok {
 		return r
