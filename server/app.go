@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -27,6 +28,7 @@ import (
 	"strata/modules/files"
 	"strata/modules/functions"
 	"strata/modules/graphql"
+	"strata/modules/grpcdoor"
 	"strata/modules/identity"
 	"strata/modules/migration"
 	"strata/modules/query"
@@ -58,6 +60,7 @@ type App struct {
 	log                    *slog.Logger
 	purges                 *files.Purges
 	fleet                  *controlplane.Service
+	auth                   *auth.Service
 	// metrics is /metrics, for ServeMetrics; metricsSrv is its server once started.
 	metrics    http.Handler
 	metricsSrv atomic.Pointer[http.Server]
@@ -291,7 +294,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })
 
-	return &App{purges: co.purges, fleet: co.fleet, Functions: fns, Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Records: api.Records, Files: api.Files, Bus: eventBus, GeneratedAdminPassword: generated, cfg: cfg, log: log, metrics: metrics}, nil
+	return &App{purges: co.purges, fleet: co.fleet, auth: authSvc, Functions: fns, Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Records: api.Records, Files: api.Files, Bus: eventBus, GeneratedAdminPassword: generated, cfg: cfg, log: log, metrics: metrics}, nil
 }
 
 func statusOf(err error) int {
@@ -338,6 +341,12 @@ func (ts tenantScopes) Scope(ctx context.Context, tenantID string) (*records.Sco
 // RunFunctions runs schedules each minute and sweeps the after-hook outboxes, until
 // ctx ends.
 func (a *App) RunFunctions(ctx context.Context) { a.Functions.Loop(ctx) }
+
+// ServeGRPC serves the control plane's gRPC door on ln until ctx ends.
+func (a *App) ServeGRPC(ctx context.Context, ln net.Listener) error {
+	srv := grpcdoor.New(&grpcdoor.Server{Fleet: a.fleet, Tenants: a.Tenants}, a.auth, rest.Translate, a.log)
+	return grpcdoor.Serve(ctx, srv, ln)
+}
 
 // RunFleet takes over fleet runs whose node stopped, now and then regularly, until ctx
 // ends.

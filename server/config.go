@@ -117,6 +117,9 @@ type Config struct {
 	// and not on STRATA_HTTP (STRATA_METRICS_ADDR, e.g. 127.0.0.1:9090). Both unset:
 	// /metrics is open on the API's port, and the node logs a warning.
 	MetricsToken, MetricsAddr string
+	// GRPC (STRATA_GRPC, e.g. 127.0.0.1:9091) serves the control plane's gRPC door
+	// there; unset, there is none.
+	GRPC string
 	// GraphQL limits: nesting depth (STRATA_GRAPHQL_MAX_DEPTH, default 12), aliases per
 	// document (STRATA_GRAPHQL_MAX_ALIASES, 50), estimated row fields
 	// (STRATA_GRAPHQL_MAX_COMPLEXITY, 250000), operations per batch
@@ -174,6 +177,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		PprofAddr:       getenv("STRATA_PPROF_ADDR"),
 		MetricsToken:    strings.TrimSpace(getenv("STRATA_METRICS_TOKEN")),
 		MetricsAddr:     strings.TrimSpace(getenv("STRATA_METRICS_ADDR")),
+		GRPC:            strings.TrimSpace(getenv("STRATA_GRPC")),
 		RedisURL:        strings.TrimSpace(getenv("STRATA_REDIS_URL")),
 		TenantPlacement: get("STRATA_TENANT_PLACEMENT", "schema"),
 	}

@@ -112,6 +112,18 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	if cfg.PprofAddr != "" {
 		go servePprof(cfg.PprofAddr, log)
 	}
+	if cfg.GRPC != "" {
+		gln, err := net.Listen("tcp", cfg.GRPC)
+		if err != nil {
+			return fmt.Errorf("listen on STRATA_GRPC %s: %w", cfg.GRPC, err)
+		}
+		log.Info("grpc listening", "addr", gln.Addr().String())
+		go func() {
+			if err := app.ServeGRPC(ctx, gln); err != nil {
+				log.Error("grpc", "err", err)
+			}
+		}()
+	}
 	if cfg.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+
+	pb "strata/proto/strata/controlplane/v1"
+)
+
+// dialGRPC serves the node's gRPC door on a free port and returns a client of it.
+func dialGRPC(t *testing.T, n *node) *grpc.ClientConn {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = n.app.ServeGRPC(ctx, ln); close(done) }()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		cancel()
+		<-done
+	})
+	return conn
+}
+
+// reasonOf is the contract's code a gRPC error carries.
+func reasonOf(err error) (codes.Code, string) {
+	st, _ := status.FromError(err)
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return st.Code(), info.Reason
+		}
+	}
+	return st.Code(), ""
+}
+
+// TestGRPCMatchesHTTP: the control plane answers the same over gRPC (a generated Go
+// client) as over HTTP: registering, listing, planning and running changesets, tagging
+// tenants, and the same errors with the contract's codes; health and reflection are
+// served for stock tools, and everything else needs a platform admin's token.
+func TestGRPCMatchesHTTP(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			for _, slug := range []string{"g1", "g2"} {
+				n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": slug})
+			}
+			conn := dialGRPC(t, n)
+			client := pb.NewControlPlaneClient(conn)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+
+			// Open: health and reflection. Closed: everything else without a token.
+			hr, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "strata.controlplane.v1.ControlPlane"})
+			if err != nil || hr.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				t.Fatalf("health: %v %v", hr, err)
+			}
+			rs, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = rs.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}})
+			lr, err := rs.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var services []string
+			for _, s := range lr.GetListServicesResponse().GetService() {
+				services = append(services, s.GetName())
+			}
+			if !slices.Contains(services, "strata.controlplane.v1.ControlPlane") {
+				t.Fatalf("reflection lists %v", services)
+			}
+			if _, err := client.ListTenants(ctx, &pb.ListTenantsRequest{}); status.Code(err) != codes.Unauthenticated {
+				t.Fatalf("without a token: %v", err)
+			}
+			// A tenant's admin is not a platform admin.
+			n.mustCall(200, "POST", "/api/t/g1/users", map[string]any{"email": "boss@g1.test", "password": testPassword, "role": roleID(t, n, "g1", "admin")})
+			tenantToken := n.mustCall(200, "POST", "/api/t/g1/auth/login", map[string]any{"email": "boss@g1.test", "password": testPassword}).get("data.access_token").(string)
+			tctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tenantToken)
+			if _, err := client.ListTenants(tctx, &pb.ListTenantsRequest{}); status.Code(err) != codes.PermissionDenied {
+				t.Fatalf("a tenant admin's token: %v", err)
+			}
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+n.token)
+
+			// Registering: the same answers as over HTTP.
+			file := []byte("name: gbase\ntags: [team=core]\nchanges:\n  - op: create_table\n    name: things\n    columns: [{name: label, type: string}]\n")
+			reg, err := client.RegisterChangeset(ctx, &pb.RegisterChangesetRequest{File: file, Yaml: true})
+			if err != nil || !reg.GetCreated() {
+				t.Fatalf("register: %v %v", reg, err)
+			}
+			again, err := client.RegisterChangeset(ctx, &pb.RegisterChangesetRequest{File: file, Yaml: true})
+			if err != nil || again.GetCreated() {
+				t.Fatalf("the same file again: %v %v", again, err)
+			}
+			httpCS := n.mustCall(200, "GET", "/api/changesets/gbase", nil)
+			if httpCS.get("data.checksum") != reg.GetChangeset().GetChecksum() || httpCS.get("data.changes.0.op") != reg.GetChangeset().GetChanges()[0].AsMap()["op"] {
+				t.Fatalf("HTTP %s, gRPC %v", httpCS, reg.GetChangeset())
+			}
+			_, err = client.RegisterChangeset(ctx, &pb.RegisterChangesetRequest{File: []byte(`{"name": "gbase", "up_sql": "SELECT 1"}`)})
+			st, r := n.call("POST", "/api/changesets", `{"name": "gbase", "up_sql": "SELECT 1"}`, nil)
+			if code, reason := reasonOf(err); code != codes.AlreadyExists || reason != "CHECKSUM_MISMATCH" || st != 409 || r.get("errors.0.extensions.code") != reason {
+				t.Fatalf("checksum mismatch: gRPC %v %s, HTTP %d %s", code, reason, st, r)
+			}
+			_, err = client.GetChangeset(ctx, &pb.GetChangesetRequest{Name: "nowhere"})
+			_, r = n.call("GET", "/api/changesets/nowhere", nil, nil)
+			if code, reason := reasonOf(err); code != codes.NotFound || reason == "" || reason != r.get("errors.0.extensions.code") {
+				t.Fatalf("not found: gRPC %v %q, HTTP %s", code, reason, r)
+			}
+			_, err = client.RegisterChangeset(ctx, &pb.RegisterChangesetRequest{File: []byte(`{"name": "bad", "colour": "red", "up_sql": "SELECT 1"}`)})
+			if code, reason := reasonOf(err); code != codes.InvalidArgument || reason != "INVALID_PAYLOAD" {
+				t.Fatalf("an unknown field: %v %q", code, reason)
+			}
+			list, err := client.ListChangesets(ctx, &pb.ListChangesetsRequest{})
+			if err != nil || len(list.GetChangesets()) != 1 {
+				t.Fatalf("list: %v %v", list, err)
+			}
+
+			// Tags, then a dry run and a run, streamed.
+			if tg, err := client.TagTenant(ctx, &pb.TagTenantRequest{Slug: "g2", Tags: map[string]string{"wave": "1"}}); err != nil || tg.GetTags()["wave"] != "1" {
+				t.Fatalf("tag: %v %v", tg, err)
+			}
+			if got := n.mustCall(200, "GET", "/api/tenants/g2", nil).get("data.tags.wave"); got != "1" {
+				t.Fatalf("the tag over HTTP: %v", got)
+			}
+			sel := &pb.MigrateRequest{Changesets: []string{"gbase"}, TenantTags: []string{"wave=1"}, DryRun: true}
+			dry, err := client.Migrate(ctx, sel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, err := dry.Recv()
+			if err != nil || len(ev.GetPlan().GetResults()) != 1 {
+				t.Fatalf("dry run: %v %v", ev, err)
+			}
+			httpDry := n.mustCall(200, "POST", "/api/migrate", map[string]any{"changesets": []string{"gbase"}, "tenant_tags": []string{"wave=1"}, "dry_run": true})
+			viaGRPC, _ := json.Marshal(map[string]any{"tenant": ev.GetPlan().GetResults()[0].GetTenant(), "status": ev.GetPlan().GetResults()[0].GetStatus(),
+				"up_sql": ev.GetPlan().GetResults()[0].GetPlan()[0].GetUpSql()})
+			viaHTTP, _ := json.Marshal(map[string]any{"tenant": httpDry.get("data.results.0.tenant"), "status": httpDry.get("data.results.0.status"),
+				"up_sql": httpDry.get("data.results.0.plan.0.up_sql")})
+			if string(viaGRPC) != string(viaHTTP) {
+				t.Fatalf("dry runs differ:\ngRPC %s\nHTTP %s", viaGRPC, viaHTTP)
+			}
+			sel.DryRun = false
+			stream, err := client.Migrate(ctx, sel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var first, last *pb.Run
+			progress := 0
+			for {
+				ev, err := stream.Recv()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case ev.GetRun() != nil && first == nil:
+					first = ev.GetRun()
+				case ev.GetRun() != nil:
+					last = ev.GetRun()
+				case ev.GetProgress() != nil:
+					progress++
+				}
+			}
+			if first == nil || last == nil || last.GetStatus() != "completed" || last.GetCounts()["applied"] != 1 || progress == 0 {
+				t.Fatalf("the streamed run: first %v last %v progress %d", first, last, progress)
+			}
+			httpRun := n.mustCall(200, "GET", "/api/migrate/runs/"+last.GetId(), nil)
+			if httpRun.get("data.status") != last.GetStatus() || httpRun.get("data.results.0.migration_ids.0") != last.GetResults()[0].GetMigrationIds()[0] {
+				t.Fatalf("the run over HTTP %s, over gRPC %v", httpRun, last)
+			}
+			got, err := client.GetRun(ctx, &pb.RunRef{Id: last.GetId()})
+			if err != nil || got.GetStatus() != "completed" {
+				t.Fatalf("get run: %v %v", got, err)
+			}
+			if _, err := client.CancelRun(ctx, &pb.RunRef{Id: last.GetId()}); status.Code(err) != codes.FailedPrecondition {
+				t.Fatalf("cancelling an ended run: %v", err)
+			}
+			runs, err := client.ListRuns(ctx, &pb.ListRunsRequest{})
+			if err != nil || len(runs.GetRuns()) != 1 {
+				t.Fatalf("runs: %v %v", runs, err)
+			}
+			tenants, err := client.ListTenants(ctx, &pb.ListTenantsRequest{})
+			if err != nil || len(tenants.GetTenants()) != 2 {
+				t.Fatalf("tenants: %v %v", tenants, err)
+			}
+		})
+	}
+}
