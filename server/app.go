@@ -61,6 +61,7 @@ type App struct {
 	purges                 *files.Purges
 	fleet                  *controlplane.Service
 	auth                   *auth.Service
+	migration              *migration.Service
 	// metrics is /metrics, for ServeMetrics; metricsSrv is its server once started.
 	metrics    http.Handler
 	metricsSrv atomic.Pointer[http.Server]
@@ -294,7 +295,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })
 
-	return &App{purges: co.purges, fleet: co.fleet, auth: authSvc, Functions: fns, Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Records: api.Records, Files: api.Files, Bus: eventBus, GeneratedAdminPassword: generated, cfg: cfg, log: log, metrics: metrics}, nil
+	return &App{purges: co.purges, fleet: co.fleet, auth: authSvc, migration: mig, Functions: fns, Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Records: api.Records, Files: api.Files, Bus: eventBus, GeneratedAdminPassword: generated, cfg: cfg, log: log, metrics: metrics}, nil
 }
 
 func statusOf(err error) int {
@@ -344,7 +345,7 @@ func (a *App) RunFunctions(ctx context.Context) { a.Functions.Loop(ctx) }
 
 // ServeGRPC serves the control plane's gRPC door on ln until ctx ends.
 func (a *App) ServeGRPC(ctx context.Context, ln net.Listener) error {
-	srv := grpcdoor.New(&grpcdoor.Server{Fleet: a.fleet, Tenants: a.Tenants}, a.auth, rest.Translate, a.log)
+	srv := grpcdoor.New(&grpcdoor.Server{Fleet: a.fleet, Tenants: a.Tenants, Migration: a.migration}, a.auth, rest.Translate, a.log)
 	return grpcdoor.Serve(ctx, srv, ln)
 }
 

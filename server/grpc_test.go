@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -207,6 +208,48 @@ func TestGRPCMatchesHTTP(t *testing.T) {
 			tenants, err := client.ListTenants(ctx, &pb.ListTenantsRequest{})
 			if err != nil || len(tenants.GetTenants()) != 2 {
 				t.Fatalf("tenants: %v %v", tenants, err)
+			}
+
+			// A tenant's migrations: listed, read, exported, sandboxed, rolled back.
+			ms, err := client.ListMigrations(ctx, &pb.ListMigrationsRequest{Tenant: "g2", Limit: 500})
+			httpList := n.mustCall(200, "GET", "/api/t/g2/migrations?limit=500", nil)
+			if httpItems, _ := httpList.get("data").([]any); err != nil || len(ms.GetMigrations()) != len(httpItems) {
+				t.Fatalf("migrations: gRPC %d (%v), HTTP %d", len(ms.GetMigrations()), err, len(httpItems))
+			}
+			made := ms.GetMigrations()[len(ms.GetMigrations())-1]
+			if made.GetChangeset() != "gbase" || made.GetType() != "create_table" || made.GetId() != last.GetResults()[0].GetMigrationIds()[0] {
+				t.Fatalf("the changeset's migration: %v", made)
+			}
+			one, err := client.GetMigration(ctx, &pb.MigrationRef{Tenant: "g2", Id: made.GetId()})
+			if err != nil || one.GetUpSql() != n.mustCall(200, "GET", "/api/t/g2/migrations/"+made.GetId(), nil).get("data.up_sql") {
+				t.Fatalf("get migration: %v %v", one, err)
+			}
+			exp, err := client.Export(ctx, &pb.ExportRequest{Tenant: "g2", Format: "sql"})
+			if err != nil || !strings.Contains(exp.GetSql(), "things") {
+				t.Fatalf("export: %v", err)
+			}
+			sb, err := client.CreateSandbox(ctx, &pb.CreateSandboxRequest{Tenant: "g2", Slug: "g2-sandbox"})
+			if err != nil || sb.GetTenant().GetSandboxOf() != "g2" || !hasTable(n, "g2-sandbox", "things") {
+				t.Fatalf("sandbox: %v %v", sb, err)
+			}
+			_, err = client.RollbackMigration(ctx, &pb.RollbackMigrationRequest{Tenant: "g2", Id: made.GetId()})
+			code, reason := reasonOf(err)
+			gst, _ := status.FromError(err)
+			var hash, token string
+			for _, d := range gst.Details() {
+				if info, ok := d.(*errdetails.ErrorInfo); ok {
+					hash, token = info.GetMetadata()["requiredConfirmHash"], info.GetMetadata()["confirmToken"]
+				}
+			}
+			if code != codes.FailedPrecondition || reason != "SCHEMA_CONFIRM_REQUIRED" || hash == "" || token == "" {
+				t.Fatalf("a destructive rollback unconfirmed: %v %q", code, reason)
+			}
+			rb, err := client.RollbackMigration(ctx, &pb.RollbackMigrationRequest{Tenant: "g2", Id: made.GetId(), ConfirmHash: hash, ConfirmToken: token})
+			if err != nil || len(rb.GetMigrations()) != 1 || hasTable(n, "g2", "things") {
+				t.Fatalf("rollback: %v %v", rb, err)
+			}
+			if _, err := client.GetMigration(ctx, &pb.MigrationRef{Tenant: "nowhere", Id: made.GetId()}); status.Code(err) != codes.NotFound {
+				t.Fatalf("a tenant that does not exist: %v", err)
 			}
 		})
 	}

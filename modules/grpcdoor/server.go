@@ -15,6 +15,7 @@ import (
 	"strata/modules/auth"
 	"strata/modules/changeset"
 	"strata/modules/controlplane"
+	"strata/modules/migration"
 	"strata/modules/tenant"
 	pb "strata/proto/strata/controlplane/v1"
 )
@@ -24,8 +25,9 @@ const serviceName = "strata.controlplane.v1.ControlPlane"
 // Server implements the ControlPlane service on the control plane.
 type Server struct {
 	pb.UnimplementedControlPlaneServer
-	Fleet   *controlplane.Service
-	Tenants *tenant.Registry
+	Fleet     *controlplane.Service
+	Tenants   *tenant.Registry
+	Migration *migration.Service
 	// Poll is how often Migrate reads its run for progress (250ms).
 	Poll time.Duration
 

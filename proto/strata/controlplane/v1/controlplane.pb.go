@@ -1274,6 +1274,984 @@ func (x *ListRunsResponse) GetRuns() []*Run {
 	return nil
 }
 
+type Migration struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Seq           int64                  `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Description   string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	Type          string                 `protobuf:"bytes,5,opt,name=type,proto3" json:"type,omitempty"`
+	Change        *structpb.Struct       `protobuf:"bytes,6,opt,name=change,proto3" json:"change,omitempty"`
+	UpSql         string                 `protobuf:"bytes,7,opt,name=up_sql,json=upSql,proto3" json:"up_sql,omitempty"`
+	DownSql       string                 `protobuf:"bytes,8,opt,name=down_sql,json=downSql,proto3" json:"down_sql,omitempty"`
+	Checksum      string                 `protobuf:"bytes,9,opt,name=checksum,proto3" json:"checksum,omitempty"`
+	Status        string                 `protobuf:"bytes,10,opt,name=status,proto3" json:"status,omitempty"`
+	Error         *string                `protobuf:"bytes,11,opt,name=error,proto3,oneof" json:"error,omitempty"`
+	ExecutedAt    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=executed_at,json=executedAt,proto3" json:"executed_at,omitempty"`
+	DurationMs    *int64                 `protobuf:"varint,13,opt,name=duration_ms,json=durationMs,proto3,oneof" json:"duration_ms,omitempty"`
+	CreatedBy     string                 `protobuf:"bytes,14,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	AppliedSteps  int32                  `protobuf:"varint,17,opt,name=applied_steps,json=appliedSteps,proto3" json:"applied_steps,omitempty"`
+	Changeset     string                 `protobuf:"bytes,18,opt,name=changeset,proto3" json:"changeset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Migration) Reset() {
+	*x = Migration{}
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Migration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Migration) ProtoMessage() {}
+
+func (x *Migration) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Migration.ProtoReflect.Descriptor instead.
+func (*Migration) Descriptor() ([]byte, []int) {
+	return file_strata_controlplane_v1_controlplane_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Migration) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Migration) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Migration) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Migration) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Migration) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Migration) GetChange() *structpb.Struct {
+	if x != nil {
+		return x.Change
+	}
+	return nil
+}
+
+func (x *Migration) GetUpSql() string {
+	if x != nil {
+		return x.UpSql
+	}
+	return ""
+}
+
+func (x *Migration) GetDownSql() string {
+	if x != nil {
+		return x.DownSql
+	}
+	return ""
+}
+
+func (x *Migration) GetChecksum() string {
+	if x != nil {
+		return x.Checksum
+	}
+	return ""
+}
+
+func (x *Migration) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Migration) GetError() string {
+	if x != nil && x.Error != nil {
+		return *x.Error
+	}
+	return ""
+}
+
+func (x *Migration) GetExecutedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExecutedAt
+	}
+	return nil
+}
+
+func (x *Migration) GetDurationMs() int64 {
+	if x != nil && x.DurationMs != nil {
+		return *x.DurationMs
+	}
+	return 0
+}
+
+func (x *Migration) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *Migration) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Migration) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Migration) GetAppliedSteps() int32 {
+	if x != nil {
+		return x.AppliedSteps
+	}
+	return 0
+}
+
+func (x *Migration) GetChangeset() string {
+	if x != nil {
+		return x.Changeset
+	}
+	return ""
+}
+
+type ListMigrationsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Status string                 `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	Type   string                 `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// Default 100.
+	Limit int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	// From 1.
+	Page          int32 `protobuf:"varint,5,opt,name=page,proto3" json:"page,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMigrationsRequest) Reset() {
+	*x = ListMigrationsRequest{}
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMigrationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMigrationsRequest) ProtoMessage() {}
+
+func (x *ListMigrationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMigrationsRequest.ProtoReflect.Descriptor instead.
+func (*ListMigrationsRequest) Descriptor() ([]byte, []int) {
+	return file_strata_controlplane_v1_controlplane_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListMigrationsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ListMigrationsRequest) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ListMigrationsRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ListMigrationsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListMigrationsRequest) GetPage() int32 {
+	if x != nil {
+		return x.Page
+	}
+	return 0
+}
+
+type ListMigrationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Migrations    []*Migration           `protobuf:"bytes,1,rep,name=migrations,proto3" json:"migrations,omitempty"`
+	Total         int32                  `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMigrationsResponse) Reset() {
+	*x = ListMigrationsResponse{}
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMigrationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMigrationsResponse) ProtoMessage() {}
+
+func (x *ListMigrationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMigrationsResponse.ProtoReflect.Descriptor instead.
+func (*ListMigrationsResponse) Descriptor() ([]byte, []int) {
+	return file_strata_controlplane_v1_controlplane_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListMigrationsResponse) GetMigrations() []*Migration {
+	if x != nil {
+		return x.Migrations
+	}
+	return nil
+}
+
+func (x *ListMigrationsResponse) GetTotal() int32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+type MigrationRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrationRef) Reset() {
+	*x = MigrationRef{}
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrationRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrationRef) ProtoMessage() {}
+
+func (x *MigrationRef) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrationRef.ProtoReflect.Descriptor instead.
+func (*MigrationRef) Descriptor() ([]byte, []int) {
+	return file_strata_controlplane_v1_controlplane_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *MigrationRef) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *MigrationRef) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RollbackMigrationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Cascade       bool                   `protobuf:"varint,3,opt,name=cascade,proto3" json:"cascade,omitempty"`
+	DryRun        bool                   `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	ConfirmHash   string                 `protobuf:"bytes,5,opt,name=confirm_hash,json=confirmHash,proto3" json:"confirm_hash,omitempty"`
+	ConfirmToken  string                 `protobuf:"bytes,6,opt,name=confirm_token,json=confirmToken,proto3" json:"confirm_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackMigrationRequest) Reset() {
+	*x = RollbackMigrationRequest{}
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackMigrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackMigrationRequest) ProtoMessage() {}
+
+func (x *RollbackMigrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackMigrationRequest.ProtoReflect.Descriptor instead.
+func (*RollbackMigrationRequest) Descriptor() ([]byte, []int) {
+	return file_strata_controlplane_v1_controlplane_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RollbackMigrationRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *RollbackMigrationRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RollbackMigrationRequest) GetCascade() bool {
+	if x != nil {
+		return x.Cascade
+	}
+	return false
+}
+
+func (x *RollbackMigrationRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *RollbackMigrationRequest) GetConfirmHash() string {
+	if x != nil {
+		return x.ConfirmHash
+	}
+	return ""
+}
+
+func (x *RollbackMigrationRequest) GetConfirmToken() string {
+	if x != nil {
+		return x.ConfirmToken
+	}
+	return ""
+}
+
+type RollbackMigrationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Migrations    []*Migration           `protobuf:"bytes,1,rep,name=migrations,proto3" json:"migrations,omitempty"`
+	DryRun        bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackMigrationResponse) Reset() {
+	*x = RollbackMigrationResponse{}
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackMigrationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackMigrationResponse) ProtoMessage() {}
+
+func (x *RollbackMigrationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackMigrationResponse.ProtoReflect.Descriptor instead.
+func (*RollbackMigrationResponse) Descriptor() ([]byte, []int) {
+	return file_strata_controlplane_v1_controlplane_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RollbackMigrationResponse) GetMigrations() []*Migration {
+	if x != nil {
+		return x.Migrations
+	}
+	return nil
+}
+
+func (x *RollbackMigrationResponse) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type ResolveMigrationRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Id     string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// executed or failed
+	As            string `protobuf:"bytes,3,opt,name=as,proto3" json:"as,omitempty"`
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Force         bool   `protobuf:"varint,5,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveMigrationRequest) Reset() {
+	*x = ResolveMigrationRequest{}
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveMigrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveMigrationRequest) ProtoMessage() {}
+
+func (x *ResolveMigrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveMigrationRequest.ProtoReflect.Descriptor instead.
+func (*ResolveMigrationRequest) Descriptor() ([]byte, []int) {
+	return file_strata_controlplane_v1_controlplane_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ResolveMigrationRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ResolveMigrationRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ResolveMigrationRequest) GetAs() string {
+	if x != nil {
+		return x.As
+	}
+	return ""
+}
+
+func (x *ResolveMigrationRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ResolveMigrationRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+type ResolveMigrationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Migration     *Migration             `protobuf:"bytes,1,opt,name=migration,proto3" json:"migration,omitempty"`
+	Resolution    *structpb.Struct       `protobuf:"bytes,2,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveMigrationResponse) Reset() {
+	*x = ResolveMigrationResponse{}
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveMigrationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveMigrationResponse) ProtoMessage() {}
+
+func (x *ResolveMigrationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveMigrationResponse.ProtoReflect.Descriptor instead.
+func (*ResolveMigrationResponse) Descriptor() ([]byte, []int) {
+	return file_strata_controlplane_v1_controlplane_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ResolveMigrationResponse) GetMigration() *Migration {
+	if x != nil {
+		return x.Migration
+	}
+	return nil
+}
+
+func (x *ResolveMigrationResponse) GetResolution() *structpb.Struct {
+	if x != nil {
+		return x.Resolution
+	}
+	return nil
+}
+
+type ExportRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// sql (default) or json
+	Format string `protobuf:"bytes,2,opt,name=format,proto3" json:"format,omitempty"`
+	// For sql: postgres, mysql or sqlite (default the tenant's).
+	Dialect       string `protobuf:"bytes,3,opt,name=dialect,proto3" json:"dialect,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportRequest) Reset() {
+	*x = ExportRequest{}
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportRequest) ProtoMessage() {}
+
+func (x *ExportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
+func (*ExportRequest) Descriptor() ([]byte, []int) {
+	return file_strata_controlplane_v1_controlplane_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ExportRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ExportRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *ExportRequest) GetDialect() string {
+	if x != nil {
+		return x.Dialect
+	}
+	return ""
+}
+
+type ExportResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// format sql: the script.
+	Sql string `protobuf:"bytes,1,opt,name=sql,proto3" json:"sql,omitempty"`
+	// format json: the portable bundle.
+	Bundle        *structpb.Struct `protobuf:"bytes,2,opt,name=bundle,proto3" json:"bundle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportResponse) Reset() {
+	*x = ExportResponse{}
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportResponse) ProtoMessage() {}
+
+func (x *ExportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportResponse.ProtoReflect.Descriptor instead.
+func (*ExportResponse) Descriptor() ([]byte, []int) {
+	return file_strata_controlplane_v1_controlplane_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ExportResponse) GetSql() string {
+	if x != nil {
+		return x.Sql
+	}
+	return ""
+}
+
+func (x *ExportResponse) GetBundle() *structpb.Struct {
+	if x != nil {
+		return x.Bundle
+	}
+	return nil
+}
+
+type ReplayRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant brought up to date.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The tenant whose history is replayed.
+	From          string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	UpTo          int64  `protobuf:"varint,3,opt,name=up_to,json=upTo,proto3" json:"up_to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayRequest) Reset() {
+	*x = ReplayRequest{}
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayRequest) ProtoMessage() {}
+
+func (x *ReplayRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayRequest.ProtoReflect.Descriptor instead.
+func (*ReplayRequest) Descriptor() ([]byte, []int) {
+	return file_strata_controlplane_v1_controlplane_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ReplayRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ReplayRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *ReplayRequest) GetUpTo() int64 {
+	if x != nil {
+		return x.UpTo
+	}
+	return 0
+}
+
+type ReplayResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Report        *structpb.Struct       `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayResponse) Reset() {
+	*x = ReplayResponse{}
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayResponse) ProtoMessage() {}
+
+func (x *ReplayResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayResponse.ProtoReflect.Descriptor instead.
+func (*ReplayResponse) Descriptor() ([]byte, []int) {
+	return file_strata_controlplane_v1_controlplane_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ReplayResponse) GetReport() *structpb.Struct {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+type CreateSandboxRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant the sandbox is made from.
+	Tenant        string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Slug          string `protobuf:"bytes,2,opt,name=slug,proto3" json:"slug,omitempty"`
+	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	UpTo          int64  `protobuf:"varint,4,opt,name=up_to,json=upTo,proto3" json:"up_to,omitempty"`
+	DatabaseUrl   string `protobuf:"bytes,5,opt,name=database_url,json=databaseUrl,proto3" json:"database_url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSandboxRequest) Reset() {
+	*x = CreateSandboxRequest{}
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSandboxRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSandboxRequest) ProtoMessage() {}
+
+func (x *CreateSandboxRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSandboxRequest.ProtoReflect.Descriptor instead.
+func (*CreateSandboxRequest) Descriptor() ([]byte, []int) {
+	return file_strata_controlplane_v1_controlplane_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *CreateSandboxRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *CreateSandboxRequest) GetSlug() string {
+	if x != nil {
+		return x.Slug
+	}
+	return ""
+}
+
+func (x *CreateSandboxRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateSandboxRequest) GetUpTo() int64 {
+	if x != nil {
+		return x.UpTo
+	}
+	return 0
+}
+
+func (x *CreateSandboxRequest) GetDatabaseUrl() string {
+	if x != nil {
+		return x.DatabaseUrl
+	}
+	return ""
+}
+
+type CreateSandboxResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        *Tenant                `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Replay        *structpb.Struct       `protobuf:"bytes,2,opt,name=replay,proto3" json:"replay,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSandboxResponse) Reset() {
+	*x = CreateSandboxResponse{}
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSandboxResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSandboxResponse) ProtoMessage() {}
+
+func (x *CreateSandboxResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_controlplane_v1_controlplane_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSandboxResponse.ProtoReflect.Descriptor instead.
+func (*CreateSandboxResponse) Descriptor() ([]byte, []int) {
+	return file_strata_controlplane_v1_controlplane_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *CreateSandboxResponse) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
+func (x *CreateSandboxResponse) GetReplay() *structpb.Struct {
+	if x != nil {
+		return x.Replay
+	}
+	return nil
+}
+
 var File_strata_controlplane_v1_controlplane_proto protoreflect.FileDescriptor
 
 const file_strata_controlplane_v1_controlplane_proto_rawDesc = "" +
@@ -1389,7 +2367,93 @@ const file_strata_controlplane_v1_controlplane_proto_rawDesc = "" +
 	"\x0fListRunsRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\"C\n" +
 	"\x10ListRunsResponse\x12/\n" +
-	"\x04runs\x18\x01 \x03(\v2\x1b.strata.controlplane.v1.RunR\x04runs2\xf6\a\n" +
+	"\x04runs\x18\x01 \x03(\v2\x1b.strata.controlplane.v1.RunR\x04runs\"\xfe\x04\n" +
+	"\tMigration\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x12\n" +
+	"\x04type\x18\x05 \x01(\tR\x04type\x12/\n" +
+	"\x06change\x18\x06 \x01(\v2\x17.google.protobuf.StructR\x06change\x12\x15\n" +
+	"\x06up_sql\x18\a \x01(\tR\x05upSql\x12\x19\n" +
+	"\bdown_sql\x18\b \x01(\tR\adownSql\x12\x1a\n" +
+	"\bchecksum\x18\t \x01(\tR\bchecksum\x12\x16\n" +
+	"\x06status\x18\n" +
+	" \x01(\tR\x06status\x12\x19\n" +
+	"\x05error\x18\v \x01(\tH\x00R\x05error\x88\x01\x01\x12;\n" +
+	"\vexecuted_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"executedAt\x12$\n" +
+	"\vduration_ms\x18\r \x01(\x03H\x01R\n" +
+	"durationMs\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x0e \x01(\tR\tcreatedBy\x129\n" +
+	"\n" +
+	"created_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12#\n" +
+	"\rapplied_steps\x18\x11 \x01(\x05R\fappliedSteps\x12\x1c\n" +
+	"\tchangeset\x18\x12 \x01(\tR\tchangesetB\b\n" +
+	"\x06_errorB\x0e\n" +
+	"\f_duration_ms\"\x85\x01\n" +
+	"\x15ListMigrationsRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\x12\x12\n" +
+	"\x04page\x18\x05 \x01(\x05R\x04page\"q\n" +
+	"\x16ListMigrationsResponse\x12A\n" +
+	"\n" +
+	"migrations\x18\x01 \x03(\v2!.strata.controlplane.v1.MigrationR\n" +
+	"migrations\x12\x14\n" +
+	"\x05total\x18\x02 \x01(\x05R\x05total\"6\n" +
+	"\fMigrationRef\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xbd\x01\n" +
+	"\x18RollbackMigrationRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x18\n" +
+	"\acascade\x18\x03 \x01(\bR\acascade\x12\x17\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12!\n" +
+	"\fconfirm_hash\x18\x05 \x01(\tR\vconfirmHash\x12#\n" +
+	"\rconfirm_token\x18\x06 \x01(\tR\fconfirmToken\"w\n" +
+	"\x19RollbackMigrationResponse\x12A\n" +
+	"\n" +
+	"migrations\x18\x01 \x03(\v2!.strata.controlplane.v1.MigrationR\n" +
+	"migrations\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\x7f\n" +
+	"\x17ResolveMigrationRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x0e\n" +
+	"\x02as\x18\x03 \x01(\tR\x02as\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05force\x18\x05 \x01(\bR\x05force\"\x94\x01\n" +
+	"\x18ResolveMigrationResponse\x12?\n" +
+	"\tmigration\x18\x01 \x01(\v2!.strata.controlplane.v1.MigrationR\tmigration\x127\n" +
+	"\n" +
+	"resolution\x18\x02 \x01(\v2\x17.google.protobuf.StructR\n" +
+	"resolution\"Y\n" +
+	"\rExportRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06format\x18\x02 \x01(\tR\x06format\x12\x18\n" +
+	"\adialect\x18\x03 \x01(\tR\adialect\"S\n" +
+	"\x0eExportResponse\x12\x10\n" +
+	"\x03sql\x18\x01 \x01(\tR\x03sql\x12/\n" +
+	"\x06bundle\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06bundle\"P\n" +
+	"\rReplayRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x13\n" +
+	"\x05up_to\x18\x03 \x01(\x03R\x04upTo\"A\n" +
+	"\x0eReplayResponse\x12/\n" +
+	"\x06report\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x06report\"\x8e\x01\n" +
+	"\x14CreateSandboxRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04slug\x18\x02 \x01(\tR\x04slug\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x13\n" +
+	"\x05up_to\x18\x04 \x01(\x03R\x04upTo\x12!\n" +
+	"\fdatabase_url\x18\x05 \x01(\tR\vdatabaseUrl\"\x80\x01\n" +
+	"\x15CreateSandboxResponse\x126\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x1e.strata.controlplane.v1.TenantR\x06tenant\x12/\n" +
+	"\x06replay\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06replay2\xe5\x0f\n" +
 	"\fControlPlane\x12f\n" +
 	"\vListTenants\x12*.strata.controlplane.v1.ListTenantsRequest\x1a+.strata.controlplane.v1.ListTenantsResponse\x12U\n" +
 	"\tTagTenant\x12(.strata.controlplane.v1.TagTenantRequest\x1a\x1e.strata.controlplane.v1.Tenant\x12x\n" +
@@ -1401,7 +2465,17 @@ const file_strata_controlplane_v1_controlplane_proto_rawDesc = "" +
 	"\bListRuns\x12'.strata.controlplane.v1.ListRunsRequest\x1a(.strata.controlplane.v1.ListRunsResponse\x12G\n" +
 	"\bPauseRun\x12\x1e.strata.controlplane.v1.RunRef\x1a\x1b.strata.controlplane.v1.Run\x12H\n" +
 	"\tResumeRun\x12\x1e.strata.controlplane.v1.RunRef\x1a\x1b.strata.controlplane.v1.Run\x12H\n" +
-	"\tCancelRun\x12\x1e.strata.controlplane.v1.RunRef\x1a\x1b.strata.controlplane.v1.RunB4Z2strata/proto/strata/controlplane/v1;controlplanev1b\x06proto3"
+	"\tCancelRun\x12\x1e.strata.controlplane.v1.RunRef\x1a\x1b.strata.controlplane.v1.Run\x12o\n" +
+	"\x0eListMigrations\x12-.strata.controlplane.v1.ListMigrationsRequest\x1a..strata.controlplane.v1.ListMigrationsResponse\x12W\n" +
+	"\fGetMigration\x12$.strata.controlplane.v1.MigrationRef\x1a!.strata.controlplane.v1.Migration\x12Y\n" +
+	"\x0eRetryMigration\x12$.strata.controlplane.v1.MigrationRef\x1a!.strata.controlplane.v1.Migration\x12[\n" +
+	"\x10ApproveMigration\x12$.strata.controlplane.v1.MigrationRef\x1a!.strata.controlplane.v1.Migration\x12Z\n" +
+	"\x0fRejectMigration\x12$.strata.controlplane.v1.MigrationRef\x1a!.strata.controlplane.v1.Migration\x12x\n" +
+	"\x11RollbackMigration\x120.strata.controlplane.v1.RollbackMigrationRequest\x1a1.strata.controlplane.v1.RollbackMigrationResponse\x12u\n" +
+	"\x10ResolveMigration\x12/.strata.controlplane.v1.ResolveMigrationRequest\x1a0.strata.controlplane.v1.ResolveMigrationResponse\x12W\n" +
+	"\x06Export\x12%.strata.controlplane.v1.ExportRequest\x1a&.strata.controlplane.v1.ExportResponse\x12W\n" +
+	"\x06Replay\x12%.strata.controlplane.v1.ReplayRequest\x1a&.strata.controlplane.v1.ReplayResponse\x12l\n" +
+	"\rCreateSandbox\x12,.strata.controlplane.v1.CreateSandboxRequest\x1a-.strata.controlplane.v1.CreateSandboxResponseB4Z2strata/proto/strata/controlplane/v1;controlplanev1b\x06proto3"
 
 var (
 	file_strata_controlplane_v1_controlplane_proto_rawDescOnce sync.Once
@@ -1415,7 +2489,7 @@ func file_strata_controlplane_v1_controlplane_proto_rawDescGZIP() []byte {
 	return file_strata_controlplane_v1_controlplane_proto_rawDescData
 }
 
-var file_strata_controlplane_v1_controlplane_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_strata_controlplane_v1_controlplane_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_strata_controlplane_v1_controlplane_proto_goTypes = []any{
 	(*Tenant)(nil),                    // 0: strata.controlplane.v1.Tenant
 	(*ListTenantsRequest)(nil),        // 1: strata.controlplane.v1.ListTenantsRequest
@@ -1436,60 +2510,106 @@ var file_strata_controlplane_v1_controlplane_proto_goTypes = []any{
 	(*RunRef)(nil),                    // 16: strata.controlplane.v1.RunRef
 	(*ListRunsRequest)(nil),           // 17: strata.controlplane.v1.ListRunsRequest
 	(*ListRunsResponse)(nil),          // 18: strata.controlplane.v1.ListRunsResponse
-	nil,                               // 19: strata.controlplane.v1.Tenant.TagsEntry
-	nil,                               // 20: strata.controlplane.v1.TagTenantRequest.TagsEntry
-	nil,                               // 21: strata.controlplane.v1.Run.CountsEntry
-	(*timestamppb.Timestamp)(nil),     // 22: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),           // 23: google.protobuf.Struct
+	(*Migration)(nil),                 // 19: strata.controlplane.v1.Migration
+	(*ListMigrationsRequest)(nil),     // 20: strata.controlplane.v1.ListMigrationsRequest
+	(*ListMigrationsResponse)(nil),    // 21: strata.controlplane.v1.ListMigrationsResponse
+	(*MigrationRef)(nil),              // 22: strata.controlplane.v1.MigrationRef
+	(*RollbackMigrationRequest)(nil),  // 23: strata.controlplane.v1.RollbackMigrationRequest
+	(*RollbackMigrationResponse)(nil), // 24: strata.controlplane.v1.RollbackMigrationResponse
+	(*ResolveMigrationRequest)(nil),   // 25: strata.controlplane.v1.ResolveMigrationRequest
+	(*ResolveMigrationResponse)(nil),  // 26: strata.controlplane.v1.ResolveMigrationResponse
+	(*ExportRequest)(nil),             // 27: strata.controlplane.v1.ExportRequest
+	(*ExportResponse)(nil),            // 28: strata.controlplane.v1.ExportResponse
+	(*ReplayRequest)(nil),             // 29: strata.controlplane.v1.ReplayRequest
+	(*ReplayResponse)(nil),            // 30: strata.controlplane.v1.ReplayResponse
+	(*CreateSandboxRequest)(nil),      // 31: strata.controlplane.v1.CreateSandboxRequest
+	(*CreateSandboxResponse)(nil),     // 32: strata.controlplane.v1.CreateSandboxResponse
+	nil,                               // 33: strata.controlplane.v1.Tenant.TagsEntry
+	nil,                               // 34: strata.controlplane.v1.TagTenantRequest.TagsEntry
+	nil,                               // 35: strata.controlplane.v1.Run.CountsEntry
+	(*timestamppb.Timestamp)(nil),     // 36: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),           // 37: google.protobuf.Struct
 }
 var file_strata_controlplane_v1_controlplane_proto_depIdxs = []int32{
-	22, // 0: strata.controlplane.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
-	19, // 1: strata.controlplane.v1.Tenant.tags:type_name -> strata.controlplane.v1.Tenant.TagsEntry
+	36, // 0: strata.controlplane.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
+	33, // 1: strata.controlplane.v1.Tenant.tags:type_name -> strata.controlplane.v1.Tenant.TagsEntry
 	0,  // 2: strata.controlplane.v1.ListTenantsResponse.tenants:type_name -> strata.controlplane.v1.Tenant
-	20, // 3: strata.controlplane.v1.TagTenantRequest.tags:type_name -> strata.controlplane.v1.TagTenantRequest.TagsEntry
-	23, // 4: strata.controlplane.v1.Changeset.changes:type_name -> google.protobuf.Struct
-	22, // 5: strata.controlplane.v1.Changeset.registered_at:type_name -> google.protobuf.Timestamp
+	34, // 3: strata.controlplane.v1.TagTenantRequest.tags:type_name -> strata.controlplane.v1.TagTenantRequest.TagsEntry
+	37, // 4: strata.controlplane.v1.Changeset.changes:type_name -> google.protobuf.Struct
+	36, // 5: strata.controlplane.v1.Changeset.registered_at:type_name -> google.protobuf.Timestamp
 	4,  // 6: strata.controlplane.v1.RegisterChangesetResponse.changeset:type_name -> strata.controlplane.v1.Changeset
 	4,  // 7: strata.controlplane.v1.ListChangesetsResponse.changesets:type_name -> strata.controlplane.v1.Changeset
 	11, // 8: strata.controlplane.v1.Result.plan:type_name -> strata.controlplane.v1.PlannedMigration
 	10, // 9: strata.controlplane.v1.Run.request:type_name -> strata.controlplane.v1.MigrateRequest
-	22, // 10: strata.controlplane.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	22, // 11: strata.controlplane.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
-	22, // 12: strata.controlplane.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	36, // 10: strata.controlplane.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	36, // 11: strata.controlplane.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
+	36, // 12: strata.controlplane.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
 	12, // 13: strata.controlplane.v1.Run.results:type_name -> strata.controlplane.v1.Result
-	21, // 14: strata.controlplane.v1.Run.counts:type_name -> strata.controlplane.v1.Run.CountsEntry
+	35, // 14: strata.controlplane.v1.Run.counts:type_name -> strata.controlplane.v1.Run.CountsEntry
 	13, // 15: strata.controlplane.v1.MigrateEvent.run:type_name -> strata.controlplane.v1.Run
 	12, // 16: strata.controlplane.v1.MigrateEvent.progress:type_name -> strata.controlplane.v1.Result
 	15, // 17: strata.controlplane.v1.MigrateEvent.plan:type_name -> strata.controlplane.v1.Plan
 	12, // 18: strata.controlplane.v1.Plan.results:type_name -> strata.controlplane.v1.Result
 	13, // 19: strata.controlplane.v1.ListRunsResponse.runs:type_name -> strata.controlplane.v1.Run
-	1,  // 20: strata.controlplane.v1.ControlPlane.ListTenants:input_type -> strata.controlplane.v1.ListTenantsRequest
-	3,  // 21: strata.controlplane.v1.ControlPlane.TagTenant:input_type -> strata.controlplane.v1.TagTenantRequest
-	5,  // 22: strata.controlplane.v1.ControlPlane.RegisterChangeset:input_type -> strata.controlplane.v1.RegisterChangesetRequest
-	7,  // 23: strata.controlplane.v1.ControlPlane.ListChangesets:input_type -> strata.controlplane.v1.ListChangesetsRequest
-	9,  // 24: strata.controlplane.v1.ControlPlane.GetChangeset:input_type -> strata.controlplane.v1.GetChangesetRequest
-	10, // 25: strata.controlplane.v1.ControlPlane.Migrate:input_type -> strata.controlplane.v1.MigrateRequest
-	16, // 26: strata.controlplane.v1.ControlPlane.GetRun:input_type -> strata.controlplane.v1.RunRef
-	17, // 27: strata.controlplane.v1.ControlPlane.ListRuns:input_type -> strata.controlplane.v1.ListRunsRequest
-	16, // 28: strata.controlplane.v1.ControlPlane.PauseRun:input_type -> strata.controlplane.v1.RunRef
-	16, // 29: strata.controlplane.v1.ControlPlane.ResumeRun:input_type -> strata.controlplane.v1.RunRef
-	16, // 30: strata.controlplane.v1.ControlPlane.CancelRun:input_type -> strata.controlplane.v1.RunRef
-	2,  // 31: strata.controlplane.v1.ControlPlane.ListTenants:output_type -> strata.controlplane.v1.ListTenantsResponse
-	0,  // 32: strata.controlplane.v1.ControlPlane.TagTenant:output_type -> strata.controlplane.v1.Tenant
-	6,  // 33: strata.controlplane.v1.ControlPlane.RegisterChangeset:output_type -> strata.controlplane.v1.RegisterChangesetResponse
-	8,  // 34: strata.controlplane.v1.ControlPlane.ListChangesets:output_type -> strata.controlplane.v1.ListChangesetsResponse
-	4,  // 35: strata.controlplane.v1.ControlPlane.GetChangeset:output_type -> strata.controlplane.v1.Changeset
-	14, // 36: strata.controlplane.v1.ControlPlane.Migrate:output_type -> strata.controlplane.v1.MigrateEvent
-	13, // 37: strata.controlplane.v1.ControlPlane.GetRun:output_type -> strata.controlplane.v1.Run
-	18, // 38: strata.controlplane.v1.ControlPlane.ListRuns:output_type -> strata.controlplane.v1.ListRunsResponse
-	13, // 39: strata.controlplane.v1.ControlPlane.PauseRun:output_type -> strata.controlplane.v1.Run
-	13, // 40: strata.controlplane.v1.ControlPlane.ResumeRun:output_type -> strata.controlplane.v1.Run
-	13, // 41: strata.controlplane.v1.ControlPlane.CancelRun:output_type -> strata.controlplane.v1.Run
-	31, // [31:42] is the sub-list for method output_type
-	20, // [20:31] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	37, // 20: strata.controlplane.v1.Migration.change:type_name -> google.protobuf.Struct
+	36, // 21: strata.controlplane.v1.Migration.executed_at:type_name -> google.protobuf.Timestamp
+	36, // 22: strata.controlplane.v1.Migration.created_at:type_name -> google.protobuf.Timestamp
+	36, // 23: strata.controlplane.v1.Migration.updated_at:type_name -> google.protobuf.Timestamp
+	19, // 24: strata.controlplane.v1.ListMigrationsResponse.migrations:type_name -> strata.controlplane.v1.Migration
+	19, // 25: strata.controlplane.v1.RollbackMigrationResponse.migrations:type_name -> strata.controlplane.v1.Migration
+	19, // 26: strata.controlplane.v1.ResolveMigrationResponse.migration:type_name -> strata.controlplane.v1.Migration
+	37, // 27: strata.controlplane.v1.ResolveMigrationResponse.resolution:type_name -> google.protobuf.Struct
+	37, // 28: strata.controlplane.v1.ExportResponse.bundle:type_name -> google.protobuf.Struct
+	37, // 29: strata.controlplane.v1.ReplayResponse.report:type_name -> google.protobuf.Struct
+	0,  // 30: strata.controlplane.v1.CreateSandboxResponse.tenant:type_name -> strata.controlplane.v1.Tenant
+	37, // 31: strata.controlplane.v1.CreateSandboxResponse.replay:type_name -> google.protobuf.Struct
+	1,  // 32: strata.controlplane.v1.ControlPlane.ListTenants:input_type -> strata.controlplane.v1.ListTenantsRequest
+	3,  // 33: strata.controlplane.v1.ControlPlane.TagTenant:input_type -> strata.controlplane.v1.TagTenantRequest
+	5,  // 34: strata.controlplane.v1.ControlPlane.RegisterChangeset:input_type -> strata.controlplane.v1.RegisterChangesetRequest
+	7,  // 35: strata.controlplane.v1.ControlPlane.ListChangesets:input_type -> strata.controlplane.v1.ListChangesetsRequest
+	9,  // 36: strata.controlplane.v1.ControlPlane.GetChangeset:input_type -> strata.controlplane.v1.GetChangesetRequest
+	10, // 37: strata.controlplane.v1.ControlPlane.Migrate:input_type -> strata.controlplane.v1.MigrateRequest
+	16, // 38: strata.controlplane.v1.ControlPlane.GetRun:input_type -> strata.controlplane.v1.RunRef
+	17, // 39: strata.controlplane.v1.ControlPlane.ListRuns:input_type -> strata.controlplane.v1.ListRunsRequest
+	16, // 40: strata.controlplane.v1.ControlPlane.PauseRun:input_type -> strata.controlplane.v1.RunRef
+	16, // 41: strata.controlplane.v1.ControlPlane.ResumeRun:input_type -> strata.controlplane.v1.RunRef
+	16, // 42: strata.controlplane.v1.ControlPlane.CancelRun:input_type -> strata.controlplane.v1.RunRef
+	20, // 43: strata.controlplane.v1.ControlPlane.ListMigrations:input_type -> strata.controlplane.v1.ListMigrationsRequest
+	22, // 44: strata.controlplane.v1.ControlPlane.GetMigration:input_type -> strata.controlplane.v1.MigrationRef
+	22, // 45: strata.controlplane.v1.ControlPlane.RetryMigration:input_type -> strata.controlplane.v1.MigrationRef
+	22, // 46: strata.controlplane.v1.ControlPlane.ApproveMigration:input_type -> strata.controlplane.v1.MigrationRef
+	22, // 47: strata.controlplane.v1.ControlPlane.RejectMigration:input_type -> strata.controlplane.v1.MigrationRef
+	23, // 48: strata.controlplane.v1.ControlPlane.RollbackMigration:input_type -> strata.controlplane.v1.RollbackMigrationRequest
+	25, // 49: strata.controlplane.v1.ControlPlane.ResolveMigration:input_type -> strata.controlplane.v1.ResolveMigrationRequest
+	27, // 50: strata.controlplane.v1.ControlPlane.Export:input_type -> strata.controlplane.v1.ExportRequest
+	29, // 51: strata.controlplane.v1.ControlPlane.Replay:input_type -> strata.controlplane.v1.ReplayRequest
+	31, // 52: strata.controlplane.v1.ControlPlane.CreateSandbox:input_type -> strata.controlplane.v1.CreateSandboxRequest
+	2,  // 53: strata.controlplane.v1.ControlPlane.ListTenants:output_type -> strata.controlplane.v1.ListTenantsResponse
+	0,  // 54: strata.controlplane.v1.ControlPlane.TagTenant:output_type -> strata.controlplane.v1.Tenant
+	6,  // 55: strata.controlplane.v1.ControlPlane.RegisterChangeset:output_type -> strata.controlplane.v1.RegisterChangesetResponse
+	8,  // 56: strata.controlplane.v1.ControlPlane.ListChangesets:output_type -> strata.controlplane.v1.ListChangesetsResponse
+	4,  // 57: strata.controlplane.v1.ControlPlane.GetChangeset:output_type -> strata.controlplane.v1.Changeset
+	14, // 58: strata.controlplane.v1.ControlPlane.Migrate:output_type -> strata.controlplane.v1.MigrateEvent
+	13, // 59: strata.controlplane.v1.ControlPlane.GetRun:output_type -> strata.controlplane.v1.Run
+	18, // 60: strata.controlplane.v1.ControlPlane.ListRuns:output_type -> strata.controlplane.v1.ListRunsResponse
+	13, // 61: strata.controlplane.v1.ControlPlane.PauseRun:output_type -> strata.controlplane.v1.Run
+	13, // 62: strata.controlplane.v1.ControlPlane.ResumeRun:output_type -> strata.controlplane.v1.Run
+	13, // 63: strata.controlplane.v1.ControlPlane.CancelRun:output_type -> strata.controlplane.v1.Run
+	21, // 64: strata.controlplane.v1.ControlPlane.ListMigrations:output_type -> strata.controlplane.v1.ListMigrationsResponse
+	19, // 65: strata.controlplane.v1.ControlPlane.GetMigration:output_type -> strata.controlplane.v1.Migration
+	19, // 66: strata.controlplane.v1.ControlPlane.RetryMigration:output_type -> strata.controlplane.v1.Migration
+	19, // 67: strata.controlplane.v1.ControlPlane.ApproveMigration:output_type -> strata.controlplane.v1.Migration
+	19, // 68: strata.controlplane.v1.ControlPlane.RejectMigration:output_type -> strata.controlplane.v1.Migration
+	24, // 69: strata.controlplane.v1.ControlPlane.RollbackMigration:output_type -> strata.controlplane.v1.RollbackMigrationResponse
+	26, // 70: strata.controlplane.v1.ControlPlane.ResolveMigration:output_type -> strata.controlplane.v1.ResolveMigrationResponse
+	28, // 71: strata.controlplane.v1.ControlPlane.Export:output_type -> strata.controlplane.v1.ExportResponse
+	30, // 72: strata.controlplane.v1.ControlPlane.Replay:output_type -> strata.controlplane.v1.ReplayResponse
+	32, // 73: strata.controlplane.v1.ControlPlane.CreateSandbox:output_type -> strata.controlplane.v1.CreateSandboxResponse
+	53, // [53:74] is the sub-list for method output_type
+	32, // [32:53] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_strata_controlplane_v1_controlplane_proto_init() }
@@ -1505,13 +2625,14 @@ func file_strata_controlplane_v1_controlplane_proto_init() {
 		(*MigrateEvent_Progress)(nil),
 		(*MigrateEvent_Plan)(nil),
 	}
+	file_strata_controlplane_v1_controlplane_proto_msgTypes[19].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_strata_controlplane_v1_controlplane_proto_rawDesc), len(file_strata_controlplane_v1_controlplane_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

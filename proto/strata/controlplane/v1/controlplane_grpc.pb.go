@@ -37,6 +37,16 @@ const (
 	ControlPlane_PauseRun_FullMethodName          = "/strata.controlplane.v1.ControlPlane/PauseRun"
 	ControlPlane_ResumeRun_FullMethodName         = "/strata.controlplane.v1.ControlPlane/ResumeRun"
 	ControlPlane_CancelRun_FullMethodName         = "/strata.controlplane.v1.ControlPlane/CancelRun"
+	ControlPlane_ListMigrations_FullMethodName    = "/strata.controlplane.v1.ControlPlane/ListMigrations"
+	ControlPlane_GetMigration_FullMethodName      = "/strata.controlplane.v1.ControlPlane/GetMigration"
+	ControlPlane_RetryMigration_FullMethodName    = "/strata.controlplane.v1.ControlPlane/RetryMigration"
+	ControlPlane_ApproveMigration_FullMethodName  = "/strata.controlplane.v1.ControlPlane/ApproveMigration"
+	ControlPlane_RejectMigration_FullMethodName   = "/strata.controlplane.v1.ControlPlane/RejectMigration"
+	ControlPlane_RollbackMigration_FullMethodName = "/strata.controlplane.v1.ControlPlane/RollbackMigration"
+	ControlPlane_ResolveMigration_FullMethodName  = "/strata.controlplane.v1.ControlPlane/ResolveMigration"
+	ControlPlane_Export_FullMethodName            = "/strata.controlplane.v1.ControlPlane/Export"
+	ControlPlane_Replay_FullMethodName            = "/strata.controlplane.v1.ControlPlane/Replay"
+	ControlPlane_CreateSandbox_FullMethodName     = "/strata.controlplane.v1.ControlPlane/CreateSandbox"
 )
 
 // ControlPlaneClient is the client API for ControlPlane service.
@@ -62,6 +72,22 @@ type ControlPlaneClient interface {
 	PauseRun(ctx context.Context, in *RunRef, opts ...grpc.CallOption) (*Run, error)
 	ResumeRun(ctx context.Context, in *RunRef, opts ...grpc.CallOption) (*Run, error)
 	CancelRun(ctx context.Context, in *RunRef, opts ...grpc.CallOption) (*Run, error)
+	// A tenant's migrations, as /api/t/{tenant}/migrations answers them.
+	ListMigrations(ctx context.Context, in *ListMigrationsRequest, opts ...grpc.CallOption) (*ListMigrationsResponse, error)
+	GetMigration(ctx context.Context, in *MigrationRef, opts ...grpc.CallOption) (*Migration, error)
+	RetryMigration(ctx context.Context, in *MigrationRef, opts ...grpc.CallOption) (*Migration, error)
+	ApproveMigration(ctx context.Context, in *MigrationRef, opts ...grpc.CallOption) (*Migration, error)
+	RejectMigration(ctx context.Context, in *MigrationRef, opts ...grpc.CallOption) (*Migration, error)
+	// A destructive rollback without confirm_hash/confirm_token is refused
+	// (FAILED_PRECONDITION, reason SCHEMA_CONFIRM_REQUIRED, the hash and token in the
+	// metadata), as over HTTP.
+	RollbackMigration(ctx context.Context, in *RollbackMigrationRequest, opts ...grpc.CallOption) (*RollbackMigrationResponse, error)
+	ResolveMigration(ctx context.Context, in *ResolveMigrationRequest, opts ...grpc.CallOption) (*ResolveMigrationResponse, error)
+	// Export a tenant's history; replay one tenant's history into another; make a
+	// sandbox of a tenant.
+	Export(ctx context.Context, in *ExportRequest, opts ...grpc.CallOption) (*ExportResponse, error)
+	Replay(ctx context.Context, in *ReplayRequest, opts ...grpc.CallOption) (*ReplayResponse, error)
+	CreateSandbox(ctx context.Context, in *CreateSandboxRequest, opts ...grpc.CallOption) (*CreateSandboxResponse, error)
 }
 
 type controlPlaneClient struct {
@@ -191,6 +217,106 @@ func (c *controlPlaneClient) CancelRun(ctx context.Context, in *RunRef, opts ...
 	return out, nil
 }
 
+func (c *controlPlaneClient) ListMigrations(ctx context.Context, in *ListMigrationsRequest, opts ...grpc.CallOption) (*ListMigrationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMigrationsResponse)
+	err := c.cc.Invoke(ctx, ControlPlane_ListMigrations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) GetMigration(ctx context.Context, in *MigrationRef, opts ...grpc.CallOption) (*Migration, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Migration)
+	err := c.cc.Invoke(ctx, ControlPlane_GetMigration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) RetryMigration(ctx context.Context, in *MigrationRef, opts ...grpc.CallOption) (*Migration, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Migration)
+	err := c.cc.Invoke(ctx, ControlPlane_RetryMigration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) ApproveMigration(ctx context.Context, in *MigrationRef, opts ...grpc.CallOption) (*Migration, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Migration)
+	err := c.cc.Invoke(ctx, ControlPlane_ApproveMigration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) RejectMigration(ctx context.Context, in *MigrationRef, opts ...grpc.CallOption) (*Migration, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Migration)
+	err := c.cc.Invoke(ctx, ControlPlane_RejectMigration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) RollbackMigration(ctx context.Context, in *RollbackMigrationRequest, opts ...grpc.CallOption) (*RollbackMigrationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackMigrationResponse)
+	err := c.cc.Invoke(ctx, ControlPlane_RollbackMigration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) ResolveMigration(ctx context.Context, in *ResolveMigrationRequest, opts ...grpc.CallOption) (*ResolveMigrationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveMigrationResponse)
+	err := c.cc.Invoke(ctx, ControlPlane_ResolveMigration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) Export(ctx context.Context, in *ExportRequest, opts ...grpc.CallOption) (*ExportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportResponse)
+	err := c.cc.Invoke(ctx, ControlPlane_Export_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) Replay(ctx context.Context, in *ReplayRequest, opts ...grpc.CallOption) (*ReplayResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplayResponse)
+	err := c.cc.Invoke(ctx, ControlPlane_Replay_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlPlaneClient) CreateSandbox(ctx context.Context, in *CreateSandboxRequest, opts ...grpc.CallOption) (*CreateSandboxResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateSandboxResponse)
+	err := c.cc.Invoke(ctx, ControlPlane_CreateSandbox_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlPlaneServer is the server API for ControlPlane service.
 // All implementations must embed UnimplementedControlPlaneServer
 // for forward compatibility.
@@ -214,6 +340,22 @@ type ControlPlaneServer interface {
 	PauseRun(context.Context, *RunRef) (*Run, error)
 	ResumeRun(context.Context, *RunRef) (*Run, error)
 	CancelRun(context.Context, *RunRef) (*Run, error)
+	// A tenant's migrations, as /api/t/{tenant}/migrations answers them.
+	ListMigrations(context.Context, *ListMigrationsRequest) (*ListMigrationsResponse, error)
+	GetMigration(context.Context, *MigrationRef) (*Migration, error)
+	RetryMigration(context.Context, *MigrationRef) (*Migration, error)
+	ApproveMigration(context.Context, *MigrationRef) (*Migration, error)
+	RejectMigration(context.Context, *MigrationRef) (*Migration, error)
+	// A destructive rollback without confirm_hash/confirm_token is refused
+	// (FAILED_PRECONDITION, reason SCHEMA_CONFIRM_REQUIRED, the hash and token in the
+	// metadata), as over HTTP.
+	RollbackMigration(context.Context, *RollbackMigrationRequest) (*RollbackMigrationResponse, error)
+	ResolveMigration(context.Context, *ResolveMigrationRequest) (*ResolveMigrationResponse, error)
+	// Export a tenant's history; replay one tenant's history into another; make a
+	// sandbox of a tenant.
+	Export(context.Context, *ExportRequest) (*ExportResponse, error)
+	Replay(context.Context, *ReplayRequest) (*ReplayResponse, error)
+	CreateSandbox(context.Context, *CreateSandboxRequest) (*CreateSandboxResponse, error)
 	mustEmbedUnimplementedControlPlaneServer()
 }
 
@@ -256,6 +398,36 @@ func (UnimplementedControlPlaneServer) ResumeRun(context.Context, *RunRef) (*Run
 }
 func (UnimplementedControlPlaneServer) CancelRun(context.Context, *RunRef) (*Run, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CancelRun not implemented")
+}
+func (UnimplementedControlPlaneServer) ListMigrations(context.Context, *ListMigrationsRequest) (*ListMigrationsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListMigrations not implemented")
+}
+func (UnimplementedControlPlaneServer) GetMigration(context.Context, *MigrationRef) (*Migration, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetMigration not implemented")
+}
+func (UnimplementedControlPlaneServer) RetryMigration(context.Context, *MigrationRef) (*Migration, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RetryMigration not implemented")
+}
+func (UnimplementedControlPlaneServer) ApproveMigration(context.Context, *MigrationRef) (*Migration, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ApproveMigration not implemented")
+}
+func (UnimplementedControlPlaneServer) RejectMigration(context.Context, *MigrationRef) (*Migration, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RejectMigration not implemented")
+}
+func (UnimplementedControlPlaneServer) RollbackMigration(context.Context, *RollbackMigrationRequest) (*RollbackMigrationResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RollbackMigration not implemented")
+}
+func (UnimplementedControlPlaneServer) ResolveMigration(context.Context, *ResolveMigrationRequest) (*ResolveMigrationResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ResolveMigration not implemented")
+}
+func (UnimplementedControlPlaneServer) Export(context.Context, *ExportRequest) (*ExportResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Export not implemented")
+}
+func (UnimplementedControlPlaneServer) Replay(context.Context, *ReplayRequest) (*ReplayResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Replay not implemented")
+}
+func (UnimplementedControlPlaneServer) CreateSandbox(context.Context, *CreateSandboxRequest) (*CreateSandboxResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateSandbox not implemented")
 }
 func (UnimplementedControlPlaneServer) mustEmbedUnimplementedControlPlaneServer() {}
 func (UnimplementedControlPlaneServer) testEmbeddedByValue()                      {}
@@ -469,6 +641,186 @@ func _ControlPlane_CancelRun_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlPlane_ListMigrations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMigrationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).ListMigrations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlPlane_ListMigrations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).ListMigrations(ctx, req.(*ListMigrationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_GetMigration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MigrationRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).GetMigration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlPlane_GetMigration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).GetMigration(ctx, req.(*MigrationRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_RetryMigration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MigrationRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).RetryMigration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlPlane_RetryMigration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).RetryMigration(ctx, req.(*MigrationRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_ApproveMigration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MigrationRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).ApproveMigration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlPlane_ApproveMigration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).ApproveMigration(ctx, req.(*MigrationRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_RejectMigration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MigrationRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).RejectMigration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlPlane_RejectMigration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).RejectMigration(ctx, req.(*MigrationRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_RollbackMigration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackMigrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).RollbackMigration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlPlane_RollbackMigration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).RollbackMigration(ctx, req.(*RollbackMigrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_ResolveMigration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveMigrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).ResolveMigration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlPlane_ResolveMigration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).ResolveMigration(ctx, req.(*ResolveMigrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_Export_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).Export(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlPlane_Export_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).Export(ctx, req.(*ExportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_Replay_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplayRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).Replay(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlPlane_Replay_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).Replay(ctx, req.(*ReplayRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlPlane_CreateSandbox_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateSandboxRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlPlaneServer).CreateSandbox(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlPlane_CreateSandbox_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlPlaneServer).CreateSandbox(ctx, req.(*CreateSandboxRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControlPlane_ServiceDesc is the grpc.ServiceDesc for ControlPlane service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -515,6 +867,46 @@ var ControlPlane_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelRun",
 			Handler:    _ControlPlane_CancelRun_Handler,
+		},
+		{
+			MethodName: "ListMigrations",
+			Handler:    _ControlPlane_ListMigrations_Handler,
+		},
+		{
+			MethodName: "GetMigration",
+			Handler:    _ControlPlane_GetMigration_Handler,
+		},
+		{
+			MethodName: "RetryMigration",
+			Handler:    _ControlPlane_RetryMigration_Handler,
+		},
+		{
+			MethodName: "ApproveMigration",
+			Handler:    _ControlPlane_ApproveMigration_Handler,
+		},
+		{
+			MethodName: "RejectMigration",
+			Handler:    _ControlPlane_RejectMigration_Handler,
+		},
+		{
+			MethodName: "RollbackMigration",
+			Handler:    _ControlPlane_RollbackMigration_Handler,
+		},
+		{
+			MethodName: "ResolveMigration",
+			Handler:    _ControlPlane_ResolveMigration_Handler,
+		},
+		{
+			MethodName: "Export",
+			Handler:    _ControlPlane_Export_Handler,
+		},
+		{
+			MethodName: "Replay",
+			Handler:    _ControlPlane_Replay_Handler,
+		},
+		{
+			MethodName: "CreateSandbox",
+			Handler:    _ControlPlane_CreateSandbox_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
