@@ -23,7 +23,9 @@ const usage = `usage: strata [command]
 
   serve [--http ADDR]          run a node: the API and the UI (the command when none is given)
   migrate <command>            read and act on schema histories from the command line
-                               (strata migrate help lists its commands)
+                               (strata migrate help lists its commands), and run
+                               changeset folders across tenants (migrate create, run)
+  tenant <command>             list, create, tag and delete tenants (strata tenant help)
   admin reset-password EMAIL [--password P] [--json]
                                set a platform admin's password (generated and printed
                                when --password is not given) and sign out its sessions
@@ -58,6 +60,10 @@ func dispatch(args []string, getenv func(string) string, stdin io.Reader, stdout
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return runMigrate(ctx, args, getenv, stdin, stdout, stderr)
+	case "tenant":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runTenant(ctx, args, getenv, stdin, stdout, stderr)
 	case "admin":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()

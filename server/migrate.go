@@ -36,6 +36,11 @@ Works on the databases directly (STRATA_DATABASE_URL, STRATA_DATA_DIR, as the
 server reads them); no server needs to run. Every command takes --json.
 
   status   [--tenant X]                    schema version and unsettled migrations (all tenants without --tenant)
+  status   --dir DIR [--tenant X]          which changesets of DIR each tenant holds, and which are pending
+  create   NAME [--type changes|sql] [--dir DIR]   write a changeset skeleton into DIR (./migrations)
+  run      [--dir DIR] [--tenant X | --tags k=v,…] [--to NAME] [--dry-run] [--concurrency N]
+                                            register DIR's changesets and run what each tenant lacks (exit 1 if any fails)
+  reset    --tenant X --yes                 development only: roll the tenant's schema back to its system tables
   list     --tenant X [--status S] [--type T] [--limit N] [--page N]
   show     --tenant X <seq|id>              one migration with its plan
   retry    --tenant X <seq|id>              run a failed migration again
@@ -52,6 +57,7 @@ server reads them); no server needs to run. Every command takes --json.
 // cli is one run of `strata migrate`.
 type cli struct {
 	ctx    context.Context
+	prog   string // "strata migrate", for messages
 	core   *core
 	out    io.Writer
 	errOut io.Writer
@@ -59,12 +65,21 @@ type cli struct {
 	json   bool
 	// tty is set when errOut is a terminal: progress bars and questions go there.
 	tty bool
+	// env is STRATA_ENV ("production" refuses development-only commands).
+	env string
 }
 
 // runMigrate runs `strata migrate <command>` and returns the process exit code.
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runCommands(ctx, "strata migrate", migrateUsage, migrateCommands, args, getenv, stdin, stdout, stderr)
+}
+
+// runCommands runs one of commands (a `strata migrate` or `strata tenant` command line)
+// on the databases directly and returns the process exit code.
+func runCommands(ctx context.Context, prog, usage string, commands map[string]func(*cli, *migrateFlags) (int, error), args []string,
+	getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stderr, migrateUsage)
+		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {
 			return exitUsage
 		}
@@ -73,17 +88,17 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	cmd, args := args[0], args[1:]
 	f := newMigrateFlags(cmd)
 	if err := f.parse(args); err != nil {
-		fmt.Fprintf(stderr, "strata migrate %s: %v\n\n%s", cmd, err, migrateUsage)
+		fmt.Fprintf(stderr, "%s %s: %v\n\n%s", prog, cmd, err, usage)
 		return exitUsage
 	}
-	run, ok := migrateCommands[cmd]
+	run, ok := commands[cmd]
 	if !ok {
-		fmt.Fprintf(stderr, "strata migrate: unknown command %q\n\n%s", cmd, migrateUsage)
+		fmt.Fprintf(stderr, "%s: unknown command %q\n\n%s", prog, cmd, usage)
 		return exitUsage
 	}
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
-		fmt.Fprintln(stderr, "strata migrate:", err)
+		fmt.Fprintln(stderr, prog+":", err)
 		return exitError
 	}
 	// Logs go to stderr, quietly: stdout carries the answer, for people and scripts.
@@ -94,11 +109,11 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	co, err := openCore(ctx, cfg, log)
 	if err != nil {
-		fmt.Fprintln(stderr, "strata migrate:", err)
+		fmt.Fprintln(stderr, prog+":", err)
 		return exitError
 	}
 	defer co.close()
-	c := &cli{ctx: ctx, core: co, out: stdout, errOut: stderr, in: bufio.NewReader(stdin), json: f.json, tty: isTerminal(stderr)}
+	c := &cli{ctx: ctx, prog: prog, core: co, out: stdout, errOut: stderr, in: bufio.NewReader(stdin), json: f.json, tty: isTerminal(stderr), env: getenv("STRATA_ENV")}
 	code, err := run(c, f)
 	if err != nil {
 		c.fail(err)
@@ -125,6 +140,10 @@ type migrateFlags struct {
 	yes         bool
 	steps       int
 	to          int64
+	toName      string
+	dir         string
+	tags        string
+	concurrency int
 	format      string
 	dialect     string
 	output      string
@@ -132,6 +151,7 @@ type migrateFlags struct {
 	upTo        int64
 	create      bool
 	databaseURL string
+	name        string
 	as          string
 	reason      string
 	by          string
@@ -154,7 +174,16 @@ func newMigrateFlags(cmd string) *migrateFlags {
 	fs.BoolVar(&f.dryRun, "dry-run", false, "show what would happen")
 	fs.BoolVar(&f.yes, "yes", false, "answer yes to the confirmation of a removal")
 	fs.IntVar(&f.steps, "steps", 0, "roll back the last N migrations")
-	fs.Int64Var(&f.to, "to", 0, "roll back every migration after this seq")
+	fs.Func("to", "rollback: every migration after this seq; run: the changesets up to this one", func(v string) error {
+		f.toName = v
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			f.to = n
+		}
+		return nil
+	})
+	fs.StringVar(&f.dir, "dir", "", "the folder of changeset files (create, run, status: default ./migrations)")
+	fs.StringVar(&f.tags, "tags", "", "run: the tenants with these tags, k=v[,k=v] (AND)")
+	fs.IntVar(&f.concurrency, "concurrency", 0, "run: tenants at once (default 4)")
 	fs.StringVar(&f.format, "format", "sql", "sql or json")
 	fs.StringVar(&f.dialect, "dialect", "", "dialect of the exported SQL (default: the tenant's)")
 	fs.StringVar(&f.output, "output", "", "write to this file instead of stdout")
@@ -162,6 +191,7 @@ func newMigrateFlags(cmd string) *migrateFlags {
 	fs.Int64Var(&f.upTo, "up-to", 0, "replay up to this seq of the source")
 	fs.BoolVar(&f.create, "create", false, "create the target tenant (a sandbox)")
 	fs.StringVar(&f.databaseURL, "database-url", "", "with --create: the server the new tenant lives on")
+	fs.StringVar(&f.name, "name", "", "tenant create: its display name")
 	fs.StringVar(&f.as, "as", "", "executed or rolled_back")
 	fs.StringVar(&f.reason, "reason", "", "why, for the record")
 	fs.StringVar(&f.by, "by", "", "who resolves (default: the OS user and host)")
@@ -215,6 +245,9 @@ var migrateCommands = map[string]func(*cli, *migrateFlags) (int, error){
 	"drift":    (*cli).drift,
 	"resolve":  (*cli).resolve,
 	"system":   (*cli).system,
+	"create":   (*cli).createChangeset,
+	"run":      (*cli).runChangesets,
+	"reset":    (*cli).reset,
 }
 
 // usageError is a command line the command cannot run.
@@ -229,7 +262,7 @@ func usagef(format string, args ...any) error { return &usageError{msg: fmt.Spri
 func (c *cli) fail(err error) {
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(c.errOut, "strata migrate: %s\n", ue.msg)
+		fmt.Fprintf(c.errOut, "%s: %s\n", c.prog, ue.msg)
 		return
 	}
 	e, ok := rest.Translate(err).(*apierr.Error)
@@ -244,10 +277,10 @@ func (c *cli) fail(err error) {
 		return
 	}
 	if !ok {
-		fmt.Fprintf(c.errOut, "strata migrate: %s\n", e.Message)
+		fmt.Fprintf(c.errOut, "%s: %s\n", c.prog, e.Message)
 		return
 	}
-	fmt.Fprintf(c.errOut, "strata migrate: %s: %s\n", e.Code, e.Message)
+	fmt.Fprintf(c.errOut, "%s: %s: %s\n", c.prog, e.Code, e.Message)
 	if deps, ok := e.Details["dependents"].([]migration.Dependent); ok {
 		for _, d := range deps {
 			fmt.Fprintf(c.errOut, "  depends on it: %d %s (%s)\n", d.Seq, d.Name, d.Type)

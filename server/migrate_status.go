@@ -77,6 +77,9 @@ func (c *cli) tenantStatus(t *tenant.Tenant, tgt migration.Target, drift bool) t
 }
 
 func (c *cli) status(f *migrateFlags) (int, error) {
+	if f.dir != "" {
+		return c.changesetsStatus(f)
+	}
 	if f.tenant != "" {
 		t, tgt, err := c.tenantTarget(f)
 		if err != nil {

@@ -1,0 +1,392 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"strata/modules/changeset"
+	"strata/modules/controlplane"
+	"strata/modules/migration"
+	"strata/modules/tenant"
+	"strata/schema"
+)
+
+// The changeset commands of `strata migrate`: a folder of changeset files in a
+// repository (./migrations by default) is the source; the control database registers
+// them (a changed file under a registered name is refused, naming both checksums) and
+// the fleet runs them on the tenants that lack them.
+
+func (f *migrateFlags) changesetDir() string {
+	if f.dir == "" {
+		return "migrations"
+	}
+	return f.dir
+}
+
+// readChangesets parses every .yaml, .yml and .json file of dir, in name order.
+func readChangesets(dir string) ([]*changeset.Changeset, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read the changeset folder: %w", err)
+	}
+	var out []*changeset.Changeset
+	seen := map[string]string{}
+	for _, e := range entries {
+		ext := strings.ToLower(filepath.Ext(e.Name()))
+		if e.IsDir() || (ext != ".yaml" && ext != ".yml" && ext != ".json") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		body, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		cs, err := changeset.Parse(body, ext != ".json")
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if other, dup := seen[cs.Name]; dup {
+			return nil, fmt.Errorf("%s and %s both name changeset %s", other, path, cs.Name)
+		}
+		seen[cs.Name] = path
+		out = append(out, cs)
+	}
+	return out, nil
+}
+
+// createChangeset writes a changeset skeleton: its name is the time and NAME (so files
+// sort in the order they were made), and it depends on the newest changeset already in
+// the folder, so they run in that order unless the file says otherwise.
+func (c *cli) createChangeset(f *migrateFlags) (int, error) {
+	if len(f.args) != 1 {
+		return exitUsage, usagef("create takes one NAME")
+	}
+	name := time.Now().UTC().Format("20060102150405") + "_" + f.args[0]
+	cs := &changeset.Changeset{Name: name, UpSQL: "SELECT 1"}
+	if err := cs.Validate(); err != nil {
+		return exitUsage, usagef("%s: %s", f.args[0], changeset.NameRule)
+	}
+	dir := f.changesetDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return exitError, err
+	}
+	existing, err := readChangesets(dir)
+	if err != nil {
+		return exitError, err
+	}
+	deps := "[]"
+	if len(existing) > 0 {
+		names := make([]string, len(existing))
+		for i, e := range existing {
+			names[i] = e.Name
+		}
+		slices.Sort(names)
+		deps = "[" + names[len(names)-1] + "]"
+	}
+	var body string
+	switch f.typ {
+	case "", "changes":
+		body = fmt.Sprintf(`name: %s
+description: ""
+tags: []
+depends_on: %s
+# Schema-API operations, run in order, each a recorded migration:
+# create_table (the POST /tables body), add_column {table, column}, alter_column
+# {table, column, changes}, rename_column {table, column, new_name}, drop_column,
+# add_relation (the POST /relations body), drop_relation {table, name}, add_index
+# {table, columns}, drop_index {table, name}, rename_table {table, new_name}, drop_table.
+changes:
+  - op: add_column
+    table: accounts
+    column: {name: plan, type: string, length: 32}
+`, name, deps)
+	case "sql":
+		body = fmt.Sprintf(`name: %s
+description: ""
+tags: []
+depends_on: %s
+up_sql: |
+  ALTER TABLE accounts ADD COLUMN plan VARCHAR(32);
+down_sql: |
+  ALTER TABLE accounts DROP COLUMN plan;
+`, name, deps)
+	default:
+		return exitUsage, usagef("--type is changes or sql")
+	}
+	path := filepath.Join(dir, name+".yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		return exitError, err
+	}
+	c.emit(map[string]any{"data": map[string]any{"name": name, "path": path}}, func(w io.Writer) { fmt.Fprintln(w, path) })
+	return exitOK, nil
+}
+
+// selectTenants turns --tenant and --tags into a fleet selection (every tenant without
+// either).
+func (f *migrateFlags) selectTenants(req *controlplane.Request) {
+	switch {
+	case f.tenant != "":
+		req.Tenants = []string{f.tenant}
+	case f.tags != "":
+		req.TenantTags = strings.Split(f.tags, ",")
+	default:
+		req.AllTenants = true
+	}
+}
+
+// runChangesets registers the folder's changesets and runs them, with what they depend
+// on, on the selected tenants (up to --to NAME), showing progress; with --dry-run, the
+// plan. The run is recorded like one started over HTTP: a server node takes it over if
+// this process stops.
+func (c *cli) runChangesets(f *migrateFlags) (int, error) {
+	list, err := readChangesets(f.changesetDir())
+	if err != nil {
+		return exitError, err
+	}
+	if len(list) == 0 {
+		return exitUsage, usagef("no changeset files in %s", f.changesetDir())
+	}
+	fleet := c.core.fleet
+	for _, cs := range list {
+		if _, _, err := fleet.Register(c.ctx, cs, operator()); err != nil {
+			return exitError, fmt.Errorf("register %s: %w", cs.Name, err)
+		}
+	}
+	req := controlplane.Request{DryRun: f.dryRun, Concurrency: f.concurrency}
+	if f.toName != "" {
+		if !slices.ContainsFunc(list, func(cs *changeset.Changeset) bool { return cs.Name == f.toName }) {
+			return exitUsage, usagef("--to %s: no such changeset in %s", f.toName, f.changesetDir())
+		}
+		req.Changesets = []string{f.toName} // and what it depends on
+	} else {
+		for _, cs := range list {
+			req.Changesets = append(req.Changesets, cs.Name)
+		}
+	}
+	f.selectTenants(&req)
+	if f.dryRun {
+		plan, err := fleet.Plan(c.ctx, req)
+		if err != nil {
+			return exitError, err
+		}
+		c.emit(map[string]any{"data": map[string]any{"dry_run": true, "results": plan}}, func(w io.Writer) { printResults(w, plan, true) })
+		return exitOK, nil
+	}
+	run, err := fleet.Start(c.ctx, req, operator())
+	if err != nil {
+		return exitError, err
+	}
+	bar := c.progress("run", len(run.Results))
+	settled := 0
+	for {
+		if run, err = fleet.GetRun(c.ctx, run.ID); err != nil {
+			bar.done()
+			return exitError, err
+		}
+		n := 0
+		for _, r := range run.Results {
+			if r.Status != controlplane.ResultQueued && r.Status != controlplane.ResultRunning {
+				n++
+			}
+		}
+		for ; settled < n; settled++ {
+			bar.step(run.Results[settled].Tenant + " " + run.Results[settled].Changeset)
+		}
+		if controlplane.Final(run.Status) && run.Counts[controlplane.ResultRunning] == 0 && run.Counts[controlplane.ResultQueued] == 0 {
+			break
+		}
+		select {
+		case <-c.ctx.Done():
+			bar.done()
+			return exitError, fmt.Errorf("interrupted: run %s goes on, taken over by a server node (strata migrate status, GET /api/migrate/runs/%s)", run.ID, run.ID)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	bar.done()
+	c.emit(map[string]any{"data": run}, func(w io.Writer) {
+		printResults(w, run.Results, false)
+		fmt.Fprintf(w, "\nrun %s: %s", run.ID, run.Status)
+		if run.Error != nil {
+			fmt.Fprintf(w, " (%s)", *run.Error)
+		}
+		fmt.Fprintln(w)
+	})
+	if run.Status != controlplane.RunCompleted {
+		return exitError, nil
+	}
+	return exitOK, nil
+}
+
+func printResults(w io.Writer, results []controlplane.Result, plan bool) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENANT\tCHANGESET\tSTATUS\tDETAIL")
+	for _, r := range results {
+		detail := ""
+		if r.Error != nil {
+			detail = *r.Error
+		}
+		if plan && len(r.Plan) > 0 {
+			var parts []string
+			for _, p := range r.Plan {
+				parts = append(parts, p.Name)
+			}
+			detail = strings.Join(parts, "; ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Tenant, r.Changeset, r.Status, detail)
+	}
+	tw.Flush()
+}
+
+// changesetStatus is one tenant's line of `migrate status --dir`.
+type changesetStatus struct {
+	Slug    string   `json:"slug"`
+	Applied []string `json:"applied"`
+	Held    []string `json:"pending_approval"`
+	Failed  []string `json:"failed"`
+	Pending []string `json:"pending"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// changesetsStatus shows, per tenant, which of the folder's changesets it holds and
+// which it lacks (exit 1 when a tenant could not be read).
+func (c *cli) changesetsStatus(f *migrateFlags) (int, error) {
+	list, err := readChangesets(f.changesetDir())
+	if err != nil {
+		return exitError, err
+	}
+	var ts []*tenant.Tenant
+	if f.tenant != "" {
+		t, err := c.core.tenants.Get(c.ctx, f.tenant)
+		if err != nil {
+			return exitError, err
+		}
+		ts = []*tenant.Tenant{t}
+	} else if ts, err = c.core.tenants.List(c.ctx); err != nil {
+		return exitError, err
+	}
+	out := make([]changesetStatus, 0, len(ts))
+	code := exitOK
+	bar := c.progress("status", len(ts))
+	for _, t := range ts {
+		st := changesetStatus{Slug: t.Slug, Applied: []string{}, Held: []string{}, Failed: []string{}, Pending: []string{}}
+		if err := c.tenantChangesets(t, list, &st); err != nil {
+			st.Error = err.Error()
+			code = exitError
+		}
+		out = append(out, st)
+		bar.step(t.Slug)
+	}
+	bar.done()
+	c.emit(map[string]any{"data": out}, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TENANT\tAPPLIED\tPENDING\tDETAIL")
+		for _, st := range out {
+			detail := st.Error
+			if len(st.Held) > 0 {
+				detail = "waiting for approval: " + strings.Join(st.Held, ", ")
+			}
+			if len(st.Failed) > 0 {
+				detail = strings.TrimPrefix(detail+"; failed: "+strings.Join(st.Failed, ", "), "; ")
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", st.Slug, len(st.Applied), strings.Join(st.Pending, ", "), detail)
+		}
+		tw.Flush()
+	})
+	return code, nil
+}
+
+func (c *cli) tenantChangesets(t *tenant.Tenant, list []*changeset.Changeset, st *changesetStatus) error {
+	db, err := c.core.tenants.DB(c.ctx, t)
+	if err != nil {
+		return err
+	}
+	for _, cs := range list {
+		held, err := migration.OfChangeset(c.ctx, db, db.Dialect, cs.Name)
+		if err != nil {
+			return err
+		}
+		executed, pending, failed := 0, 0, 0
+		for _, m := range held {
+			switch m.Status {
+			case migration.StatusExecuted:
+				executed++
+			case migration.StatusPending, "approved":
+				pending++
+			case migration.StatusFailed:
+				failed++
+			}
+		}
+		switch {
+		case pending > 0:
+			st.Held = append(st.Held, cs.Name)
+		case executed > 0 && failed > 0:
+			st.Failed = append(st.Failed, cs.Name)
+		case executed > 0:
+			st.Applied = append(st.Applied, cs.Name)
+		default:
+			st.Pending = append(st.Pending, cs.Name)
+		}
+	}
+	return nil
+}
+
+// reset rolls a development tenant's schema back to its system tables: every executed
+// migration a person or a changeset made is rolled back, newest first (its dependents
+// with it), so the changesets can be run again. Refused without --yes, and where
+// STRATA_ENV is production.
+func (c *cli) reset(f *migrateFlags) (int, error) {
+	if c.env == "production" {
+		return exitError, errors.New("reset is refused where STRATA_ENV is production")
+	}
+	if f.tenant == "" {
+		return exitUsage, usagef("reset needs --tenant")
+	}
+	if !f.yes {
+		return exitUsage, usagef("reset rolls back every table, column and function of %s; pass --yes", f.tenant)
+	}
+	_, tgt, err := c.writable(f)
+	if err != nil {
+		return exitError, err
+	}
+	all, _, err := migration.List(c.ctx, tgt.DB, tgt.Dialect, migration.ListFilter{Status: migration.StatusExecuted, Limit: 100000})
+	if err != nil {
+		return exitError, err
+	}
+	var done []*migration.Migration
+	for i := len(all) - 1; i >= 0; i-- {
+		m := all[i]
+		if m.CreatedBy == "system" || m.Type == string(schema.Rollback) || m.Type == "data" {
+			continue
+		}
+		cur, err := migration.Get(c.ctx, tgt.DB, tgt.Dialect, m.ID)
+		if err != nil {
+			return exitError, err
+		}
+		if cur == nil || cur.Status != migration.StatusExecuted {
+			continue // rolled back with a dependent already
+		}
+		req := migration.RollbackRequest{ID: m.ID, Cascade: true, CreatedBy: operator()}
+		results, err := c.core.migration.Rollback(c.ctx, tgt, req)
+		var cr *migration.ConfirmRequiredError
+		if errors.As(err, &cr) {
+			req.ConfirmHash, req.ConfirmToken = cr.Hash, cr.Token
+			results, err = c.core.migration.Rollback(c.ctx, tgt, req)
+		}
+		if err != nil {
+			c.reportRolledBack(done)
+			return exitError, fmt.Errorf("roll back migration %d (%s): %w", m.Seq, m.Name, err)
+		}
+		for _, r := range results {
+			done = append(done, r.Migration)
+		}
+	}
+	c.reportRolledBack(done)
+	return exitOK, nil
+}

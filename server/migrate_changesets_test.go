@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tenantCLI runs `strata tenant` in-process with the CLI environment.
+func (e *cliEnv) tenantCLI(args ...string) (int, string, string) {
+	e.t.Helper()
+	var out, errOut bytes.Buffer
+	code := runTenant(context.Background(), args, func(k string) string { return e.vars[k] }, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// tableSoon waits until the node sees table in slug (want) or not: a change the CLI
+// made reaches the node's model cache within its TTL.
+func tableSoon(t *testing.T, n *node, slug, table string, want bool) {
+	t.Helper()
+	for range 100 {
+		if hasTable(n, slug, table) == want {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s.%s: want present=%v", slug, table, want)
+}
+
+// TestChangesetCLI: tenants made and tagged from the command line; a changeset folder
+// with a skeleton made by `migrate create`, planned, run on the tagged tenants, shown
+// by `migrate status --dir`; a changed file refused; a development tenant reset and run
+// again; exit codes a script can rely on.
+func TestChangesetCLI(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e, n := newCLIEnv(t, b.newControlURL(t))
+			for _, slug := range []string{"cli-a", "cli-b"} {
+				if code, out, errOut := e.tenantCLI("create", slug); code != 0 {
+					t.Fatalf("tenant create %s: %d %s%s", slug, code, out, errOut)
+				}
+			}
+			if code, _, errOut := e.tenantCLI("tag", "cli-b", "wave=1"); code != 0 {
+				t.Fatalf("tenant tag: %d %s", code, errOut)
+			}
+			code, out, _ := e.tenantCLI("list", "--json")
+			listed := reply{}
+			if err := json.Unmarshal([]byte(out), &listed); code != 0 || err != nil || listed.get("data.1.tags.wave") != "1" {
+				t.Fatalf("tenant list: %d %s", code, out)
+			}
+
+			dir := t.TempDir()
+			base := "name: 00_base\nchanges:\n  - op: create_table\n    name: accounts\n    columns: [{name: email, type: string}]\n"
+			if err := os.WriteFile(filepath.Join(dir, "00_base.yaml"), []byte(base), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// The skeleton adds accounts.plan and depends on the newest changeset there.
+			made := e.mustJSON("create", "add_plan", "--dir", dir)
+			body, err := os.ReadFile(made.get("data.path").(string))
+			if err != nil || !strings.Contains(string(body), "depends_on: [00_base]") {
+				t.Fatalf("the skeleton: %v\n%s", err, body)
+			}
+			plan := e.mustJSON("run", "--dir", dir, "--tags", "wave=1", "--dry-run")
+			if plan.get("data.results.0.status") != "planned" || plan.get("data.results.1.status") != "planned" || plan.get("data.results.2") != nil {
+				t.Fatalf("dry run: %s", plan)
+			}
+			if hasTable(n, "cli-b", "accounts") {
+				t.Fatal("the dry run changed a tenant")
+			}
+			run := e.mustJSON("run", "--dir", dir, "--tags", "wave=1")
+			if run.get("data.status") != "completed" || run.get("data.counts.applied") != 2.0 {
+				t.Fatalf("run: %s", run)
+			}
+			tableSoon(t, n, "cli-b", "accounts", true)
+			if got := n.mustCall(200, "GET", "/api/t/cli-b/tables/accounts", nil).String(); !strings.Contains(got, `"plan"`) || hasTable(n, "cli-a", "accounts") {
+				t.Fatalf("after the run: cli-b %s", got)
+			}
+			status := e.mustJSON("status", "--dir", dir)
+			if status.get("data.0.slug") != "cli-a" || len(status.get("data.0.pending").([]any)) != 2 || len(status.get("data.1.applied").([]any)) != 2 {
+				t.Fatalf("status: %s", status)
+			}
+
+			// A registered file changed is refused, naming both checksums.
+			if err := os.WriteFile(filepath.Join(dir, "00_base.yaml"), []byte(strings.Replace(base, "email", "mail", 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if code, _, errOut := e.run("", "run", "--dir", dir); code != 1 || !strings.Contains(errOut, "CHECKSUM_MISMATCH") {
+				t.Fatalf("a changed file: %d %s", code, errOut)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "00_base.yaml"), []byte(base), 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			// Reset: refused without --yes and in production; then the schema goes and the
+			// changesets run again.
+			if code, _, _ := e.run("", "reset", "--tenant", "cli-b"); code != 2 {
+				t.Fatalf("reset without --yes: %d", code)
+			}
+			e.vars["STRATA_ENV"] = "production"
+			if code, _, errOut := e.run("", "reset", "--tenant", "cli-b", "--yes"); code != 1 || !strings.Contains(errOut, "production") {
+				t.Fatalf("reset in production: %d %s", code, errOut)
+			}
+			delete(e.vars, "STRATA_ENV")
+			e.mustJSON("reset", "--tenant", "cli-b", "--yes")
+			tableSoon(t, n, "cli-b", "accounts", false)
+			if run := e.mustJSON("run", "--dir", dir, "--tenant", "cli-b"); run.get("data.counts.applied") != 2.0 {
+				t.Fatalf("run after reset: %s", run)
+			}
+
+			if code, _, _ := e.tenantCLI("delete", "cli-a"); code != 2 {
+				t.Fatalf("delete without --yes: %d", code)
+			}
+			if code, _, errOut := e.tenantCLI("delete", "cli-a", "--yes"); code != 0 {
+				t.Fatalf("delete: %d %s", code, errOut)
+			}
+			if st, _ := n.call("GET", "/api/tenants/cli-a", nil, nil); st != 404 {
+				t.Fatalf("the deleted tenant: %d", st)
+			}
+		})
+	}
+}
