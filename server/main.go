@@ -26,6 +26,7 @@ const usage = `usage: strata [command]
                                (strata migrate help lists its commands), and run
                                changeset folders across tenants (migrate create, run)
   tenant <command>             list, create, tag and delete tenants (strata tenant help)
+  schema diff --from … --to …  a changeset of the difference between two schemas
   admin reset-password EMAIL [--password P] [--json]
                                set a platform admin's password (generated and printed
                                when --password is not given) and sign out its sessions
@@ -60,6 +61,10 @@ func dispatch(args []string, getenv func(string) string, stdin io.Reader, stdout
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return runMigrate(ctx, args, getenv, stdin, stdout, stderr)
+	case "schema":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runSchema(ctx, args, getenv, stdin, stdout, stderr)
 	case "tenant":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()

@@ -125,3 +125,67 @@ func TestChangesetCLI(t *testing.T) {
 		})
 	}
 }
+
+// schemaCLI runs `strata schema` in-process with the CLI environment.
+func (e *cliEnv) schemaCLI(args ...string) (int, string, string) {
+	e.t.Helper()
+	var out, errOut bytes.Buffer
+	code := runSchema(context.Background(), args, func(k string) string { return e.vars[k] }, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// TestSchemaDiff: the changeset `schema diff` writes, run on the --from tenant, gives
+// it the --to tenant's schema (tables, columns, indexes, relations, descriptions; what
+// it lacked added, what it had extra dropped), after which a diff finds nothing, from a
+// tenant or from a snapshot file, and the live schema has no drift.
+func TestSchemaDiff(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e, n := newCLIEnv(t, b.newControlURL(t))
+			for _, slug := range []string{"src", "dst"} {
+				n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": slug})
+			}
+			n.mustCall(200, "POST", "/api/t/src/tables", map[string]any{"name": "authors", "description": "who writes", "columns": []any{map[string]any{"name": "name", "type": "string"}}})
+			n.mustCall(200, "POST", "/api/t/src/tables", map[string]any{"name": "posts", "columns": []any{
+				map[string]any{"name": "title", "type": "string", "length": 200}, map[string]any{"name": "views", "type": "integer"}},
+				"relations": []any{map[string]any{"name": "author", "type": "many_to_one", "target": "authors"}}})
+			n.mustCall(200, "POST", "/api/t/src/tables/posts/indexes", map[string]any{"columns": []string{"views"}})
+			n.mustCall(200, "POST", "/api/t/dst/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string", "length": 100},
+				map[string]any{"name": "old", "type": "boolean"}}})
+			n.mustCall(200, "POST", "/api/t/dst/tables", map[string]any{"name": "legacy", "columns": []any{map[string]any{"name": "x", "type": "integer"}}})
+
+			dir := t.TempDir()
+			file := filepath.Join(dir, "diff.yaml")
+			if code, out, errOut := e.schemaCLI("diff", "--from", "tenant:dst", "--to", "tenant:src", "--name", "to_src", "--output", file); code != 0 {
+				t.Fatalf("diff: %d %s%s", code, out, errOut)
+			}
+			run := e.mustJSON("run", "--dir", dir, "--tenant", "dst")
+			if run.get("data.status") != "completed" {
+				t.Fatalf("running the diff: %s", run)
+			}
+			if code, out, errOut := e.schemaCLI("diff", "--from", "tenant:dst", "--to", "tenant:src"); code != 0 || strings.TrimSpace(out) != "no differences" {
+				body, _ := os.ReadFile(file)
+				t.Fatalf("after the diff ran: %d %s%s\nthe diff was:\n%s", code, out, errOut, body)
+			}
+			snap := n.mustCall(200, "GET", "/api/t/src/schema/snapshot", nil)
+			raw, _ := json.Marshal(snap["data"])
+			if snap["data"] == nil {
+				raw, _ = json.Marshal(snap)
+			}
+			snapFile := filepath.Join(t.TempDir(), "snapshot.json")
+			if err := os.WriteFile(snapFile, raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if code, out, errOut := e.schemaCLI("diff", "--from", "tenant:dst", "--to", "file:"+snapFile); code != 0 || strings.TrimSpace(out) != "no differences" {
+				t.Fatalf("against the snapshot file: %d %s%s", code, out, errOut)
+			}
+			if code, out, errOut := e.run("", "drift", "--tenant", "dst"); code != 0 {
+				t.Fatalf("drift after the diff ran: %d %s%s", code, out, errOut)
+			}
+			if code, _, _ := e.schemaCLI("diff", "--from", "live:dst", "--to", "tenant:src"); code != 2 {
+				t.Fatalf("a live source: %d", code)
+			}
+		})
+	}
+}

@@ -24,6 +24,9 @@ const (
 	OpDropRelation = "drop_relation"
 	OpAddIndex     = "add_index"
 	OpDropIndex    = "drop_index"
+	// OpAlterTable {table, description?, display_template?}: beyond the contract's list,
+	// what PATCH /tables/{t} changes besides the name (schema diff needs it).
+	OpAlterTable = "alter_table"
 )
 
 // op is one operation as a file writes it; which fields are used depends on Op.
@@ -41,6 +44,9 @@ type op struct {
 	Name    string          `json:"name"` // drop_relation, drop_index
 	Columns []string        `json:"columns"`
 	Unique  bool            `json:"unique"`
+	// alter_table
+	Description     *string `json:"description"`
+	DisplayTemplate *string `json:"display_template"`
 }
 
 // opFields lists the fields each operation takes besides op (create_table and
@@ -55,6 +61,7 @@ var opFields = map[string][]string{
 	OpDropRelation: {"table", "name"},
 	OpAddIndex:     {"table", "name", "columns", "unique"},
 	OpDropIndex:    {"table", "name"},
+	OpAlterTable:   {"table", "description", "display_template"},
 }
 
 // required are the fields an operation cannot go without.
@@ -68,6 +75,7 @@ var required = map[string][]string{
 	OpDropRelation: {"table", "name"},
 	OpAddIndex:     {"table", "columns"},
 	OpDropIndex:    {"table", "name"},
+	OpAlterTable:   {"table"},
 }
 
 // decodeOp reads one operation strictly: a known op, only its fields, each required
@@ -249,6 +257,11 @@ func (o *op) changes(m *schema.Model) ([]schema.Change, error) {
 		return []schema.Change{{Type: schema.AddIndex, Table: o.Table, Index: &schema.Index{Name: o.Name, Columns: o.Columns, Unique: o.Unique}}}, nil
 	case OpDropIndex:
 		return []schema.Change{{Type: schema.DropIndex, Table: o.Table, Column: o.Name}}, nil
+	case OpAlterTable:
+		if o.Description == nil && o.DisplayTemplate == nil {
+			return nil, apierr.InvalidPayload("description", "alter_table needs description or display_template")
+		}
+		return []schema.Change{{Type: schema.AlterTable, Table: o.Table, Description: o.Description, DisplayTemplate: o.DisplayTemplate}}, nil
 	}
 	return nil, apierr.InvalidPayload("op", "unknown op %q", o.Op)
 }
