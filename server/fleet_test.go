@@ -109,6 +109,11 @@ func TestFleetRuns(t *testing.T) {
 			if got := outcomes(run); run.get("data.status") != "completed" || got != "ta/base=applied ta/plan=applied tb/base=applied tb/plan=applied" {
 				t.Fatalf("the run: %s %s", run.get("data.status"), got)
 			}
+			// The run as server-sent events: a progress per result, then the result.
+			if st, r := n.call("GET", "/api/migrate/runs/"+run.get("data.id").(string), nil, map[string]string{"Accept": "text/event-stream"}); st != 200 ||
+				strings.Count(fmt.Sprint(r["raw"]), "event: progress") != 4 || !strings.Contains(fmt.Sprint(r["raw"]), "event: result\ndata: {\"data\":{") {
+				t.Errorf("the run's event stream: %d %s", st, r)
+			}
 			if !hasTable(n, "ta", "accounts") || !hasTable(n, "tb", "accounts") || hasTable(n, "tc", "accounts") {
 				t.Fatal("the run did not touch exactly the selected tenants")
 			}

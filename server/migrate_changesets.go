@@ -184,30 +184,19 @@ func (c *cli) runChangesets(f *migrateFlags) (int, error) {
 		return exitError, err
 	}
 	bar := c.progress("run", len(run.Results))
-	settled := 0
-	for {
-		if run, err = fleet.GetRun(c.ctx, run.ID); err != nil {
-			bar.done()
-			return exitError, err
+	id := run.ID
+	run, err = fleet.Follow(c.ctx, id, 100*time.Millisecond, func(r controlplane.Result) error {
+		if r.Status != controlplane.ResultQueued && r.Status != controlplane.ResultRunning {
+			bar.step(r.Tenant + " " + r.Changeset)
 		}
-		n := 0
-		for _, r := range run.Results {
-			if r.Status != controlplane.ResultQueued && r.Status != controlplane.ResultRunning {
-				n++
-			}
+		return nil
+	})
+	if err != nil {
+		bar.done()
+		if c.ctx.Err() != nil {
+			return exitError, fmt.Errorf("interrupted: run %s goes on, taken over by a server node (GET /api/migrate/runs/%s)", id, id)
 		}
-		for ; settled < n; settled++ {
-			bar.step(run.Results[settled].Tenant + " " + run.Results[settled].Changeset)
-		}
-		if controlplane.Final(run.Status) && run.Counts[controlplane.ResultRunning] == 0 && run.Counts[controlplane.ResultQueued] == 0 {
-			break
-		}
-		select {
-		case <-c.ctx.Done():
-			bar.done()
-			return exitError, fmt.Errorf("interrupted: run %s goes on, taken over by a server node (strata migrate status, GET /api/migrate/runs/%s)", run.ID, run.ID)
-		case <-time.After(100 * time.Millisecond):
-		}
+		return exitError, err
 	}
 	bar.done()
 	c.emit(map[string]any{"data": run}, func(w io.Writer) {

@@ -654,3 +654,37 @@ func (s *Service) readRuns(ctx context.Context, tail string, args ...any) ([]*Ru
 	}
 	return out, rows.Err()
 }
+
+// Follow watches a run until it has ended and every result is settled, calling
+// progress with each result when it is first seen and whenever it changes, and returns
+// the run as it ended. It reads the control database every poll, so it follows a run
+// whichever node drives it. A progress error or the end of ctx stops it.
+func (s *Service) Follow(ctx context.Context, id string, poll time.Duration, progress func(Result) error) (*Run, error) {
+	seen := map[int]string{}
+	for {
+		run, err := s.GetRun(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		for i, r := range run.Results {
+			key := r.Status
+			if r.Error != nil {
+				key += "\x00" + *r.Error
+			}
+			if seen[i] != key {
+				seen[i] = key
+				if err := progress(r); err != nil {
+					return run, err
+				}
+			}
+		}
+		if Final(run.Status) && run.Counts[ResultRunning] == 0 && run.Counts[ResultQueued] == 0 {
+			return run, nil
+		}
+		select {
+		case <-ctx.Done():
+			return run, ctx.Err()
+		case <-time.After(poll):
+		}
+	}
+}

@@ -196,32 +196,13 @@ func (s *Server) Migrate(req *pb.MigrateRequest, stream grpc.ServerStreamingServ
 	if poll <= 0 {
 		poll = 250 * time.Millisecond
 	}
-	seen := map[int]string{}
-	for {
-		for i, res := range run.Results {
-			key := res.Status
-			if res.Error != nil {
-				key += *res.Error
-			}
-			if seen[i] != key {
-				seen[i] = key
-				if err := stream.Send(&pb.MigrateEvent{Event: &pb.MigrateEvent_Progress{Progress: resultOf(res)}}); err != nil {
-					return err
-				}
-			}
-		}
-		if controlplane.Final(run.Status) && run.Counts[controlplane.ResultRunning] == 0 {
-			return stream.Send(&pb.MigrateEvent{Event: &pb.MigrateEvent_Run{Run: runOf(run)}})
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(poll):
-		}
-		if run, err = s.Fleet.GetRun(ctx, run.ID); err != nil {
-			return err
-		}
+	ended, err := s.Fleet.Follow(ctx, run.ID, poll, func(r controlplane.Result) error {
+		return stream.Send(&pb.MigrateEvent{Event: &pb.MigrateEvent_Progress{Progress: resultOf(r)}})
+	})
+	if err != nil {
+		return err
 	}
+	return stream.Send(&pb.MigrateEvent{Event: &pb.MigrateEvent_Run{Run: runOf(ended)}})
 }
 
 func (s *Server) GetRun(ctx context.Context, req *pb.RunRef) (*pb.Run, error) {

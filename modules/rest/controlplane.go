@@ -146,40 +146,21 @@ func (a *API) getFleetRun(c *fiber.Ctx) error {
 	ctx := context.WithoutCancel(c.UserContext())
 	cp, log, id := a.ControlPlane, a.Log, run.ID
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		send := func(event string, v any) bool {
+		send := func(event string, v any) error {
 			b, _ := json.Marshal(v)
 			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
-			return w.Flush() == nil
+			return w.Flush()
 		}
-		seen := map[int]string{}
-		// Runs are read from the control database, so a run driven by another node
-		// streams the same; a stream lasts at most an hour.
-		deadline := time.Now().Add(time.Hour)
-		for {
-			for i, r := range run.Results {
-				key := r.Status
-				if r.Error != nil {
-					key += *r.Error
-				}
-				if seen[i] != key {
-					seen[i] = key
-					if !send("progress", r) {
-						return
-					}
-				}
-			}
-			if controlplane.Final(run.Status) || time.Now().After(deadline) {
-				send("result", fiber.Map{"data": run})
-				return
-			}
-			time.Sleep(250 * time.Millisecond)
-			next, err := cp.GetRun(ctx, id)
-			if err != nil {
-				log.Warn("run stream", "run", id, "err", err)
-				send("error", apierr.Body(apierr.New(500, "INTERNAL", "the run could not be read")))
-				return
-			}
-			run = next
+		// A stream lasts at most an hour; the run goes on without it.
+		ctx, cancel := context.WithTimeout(ctx, time.Hour)
+		defer cancel()
+		ended, err := cp.Follow(ctx, id, 250*time.Millisecond, func(r controlplane.Result) error { return send("progress", r) })
+		switch {
+		case err == nil || ended != nil && ctx.Err() != nil:
+			_ = send("result", fiber.Map{"data": ended})
+		case ended == nil:
+			log.Warn("run stream", "run", id, "err", err)
+			_ = send("error", apierr.Body(apierr.New(500, "INTERNAL", "the run could not be read")))
 		}
 	})
 	return nil

@@ -99,24 +99,7 @@ func run(dialect string, tenants, limit, workers int, conc string) error {
 		if err := c.Do("POST", base+"/api/changesets", cs, 201, nil); err != nil {
 			return err
 		}
-		var peak atomic.Int64
-		stop := make(chan struct{})
-		sampled := make(chan struct{})
-		go func() {
-			defer close(sampled)
-			t := time.NewTicker(20 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-				}
-				if v, err := connections(ctx, probe, dialect); err == nil && int64(v) > peak.Load() {
-					peak.Store(int64(v))
-				}
-			}
-		}()
+		peak := benchkit.SamplePeak(func() (int, error) { return benchkit.Connections(ctx, probe, dialect) })
 		began := time.Now()
 		var started struct {
 			Data struct {
@@ -144,24 +127,12 @@ func run(dialect string, tenants, limit, workers int, conc string) error {
 			}
 		}
 		took := time.Since(began)
-		close(stop)
-		<-sampled
+		peakConns := peak.Stop()
 		fmt.Printf("| %d | %s | %.0f | %d | %d | %d (%d) |\n", n, took.Round(10*time.Millisecond), float64(tenants)/took.Seconds(),
-			ended.Data.Counts["applied"], ended.Data.Counts["failed"], peak.Load(), limit)
+			ended.Data.Counts["applied"], ended.Data.Counts["failed"], peakConns, limit)
 	}
 	if failed.Load() > 0 {
 		return fmt.Errorf("%d setup requests failed", failed.Load())
 	}
 	return nil
-}
-
-// connections counts the client connections to the server's databases but the probe's.
-func connections(ctx context.Context, db *database.DB, dialect string) (int, error) {
-	var n int
-	q := "SELECT COUNT(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
-	if dialect == "mysql" {
-		q = "SELECT COUNT(*) FROM information_schema.processlist WHERE id <> CONNECTION_ID()"
-	}
-	err := db.QueryRowContext(ctx, q).Scan(&n)
-	return n, err
 }

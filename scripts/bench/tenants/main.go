@@ -72,24 +72,7 @@ func run(dialect string, tenants, limit, workers, rate int, paced, idle time.Dur
 			fmt.Fprintf(os.Stderr, "PostgreSQL max_connections = %s\n", maxConns)
 		}
 	}
-	var peak atomic.Int64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-			if n, err := connections(ctx, probe, dialect); err == nil && int64(n) > peak.Load() {
-				peak.Store(int64(n))
-			}
-		}
-	}()
+	peak := benchkit.SamplePeak(func() (int, error) { return connections(ctx, probe, dialect) })
 	var failed atomic.Int64
 	fail := func(err error) {
 		if failed.Add(1) <= 5 {
@@ -137,7 +120,7 @@ func run(dialect string, tenants, limit, workers, rate int, paced, idle time.Dur
 		}
 		return c.Do("POST", base+"/api/t/"+slug(i)+"/items/notes", map[string]any{"body": "hello"}, 200, nil)
 	})
-	createdPeak := peak.Load()
+	createdPeak := peak.Now()
 	createFailed := failed.Load()
 
 	// 2. A second node boots on the same databases: it must open no tenant pool.
@@ -187,7 +170,7 @@ func run(dialect string, tenants, limit, workers, rate int, paced, idle time.Dur
 	}
 	tick.Stop()
 	wg.Wait()
-	pacedPeak := peak.Load()
+	pacedPeak := peak.Now()
 	pacedFailed := failed.Load() - createFailed
 
 	// 4. Every tenant once on the second node, then idle until it lets them all go.
@@ -215,8 +198,7 @@ func run(dialect string, tenants, limit, workers, rate int, paced, idle time.Dur
 			return fmt.Errorf("the second node still holds %v pools and %v models after %s idle", idled.pools, idled.models, 3*idle)
 		}
 	}
-	close(stop)
-	<-sampled
+	peak.Stop()
 
 	bus := 0
 	if dialect == "postgres" {
@@ -251,8 +233,8 @@ func run(dialect string, tenants, limit, workers, rate int, paced, idle time.Dur
 	if f := failed.Load(); f > 0 {
 		return fmt.Errorf("%d requests failed", f)
 	}
-	if peak.Load() > int64(2*(limit+bus)) {
-		return fmt.Errorf("the nodes held %d connections, over their caps of %d (+%d for the buses)", peak.Load(), 2*limit, 2*bus)
+	if peak.Now() > int64(2*(limit+bus)) {
+		return fmt.Errorf("the nodes held %d connections, over their caps of %d (+%d for the buses)", peak.Now(), 2*limit, 2*bus)
 	}
 	return nil
 }
