@@ -301,23 +301,12 @@ func (c *cli) tenantChangesets(t *tenant.Tenant, list []*changeset.Changeset, st
 		if err != nil {
 			return err
 		}
-		executed, pending, failed := 0, 0, 0
-		for _, m := range held {
-			switch m.Status {
-			case migration.StatusExecuted:
-				executed++
-			case migration.StatusPending, "approved":
-				pending++
-			case migration.StatusFailed:
-				failed++
-			}
-		}
-		switch {
-		case pending > 0:
+		switch migration.ChangesetState(held) {
+		case migration.ChangesetHeldBy:
 			st.Held = append(st.Held, cs.Name)
-		case executed > 0 && failed > 0:
+		case migration.ChangesetPartial:
 			st.Failed = append(st.Failed, cs.Name)
-		case executed > 0:
+		case migration.ChangesetApplied:
 			st.Applied = append(st.Applied, cs.Name)
 		default:
 			st.Pending = append(st.Pending, cs.Name)

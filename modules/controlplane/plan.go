@@ -258,30 +258,23 @@ func (s *Service) planTenant(ctx context.Context, t *tenant.Tenant, list []*chan
 // heldResult is the result for a changeset a tenant already holds (ok false: it holds
 // none of it, or only failed attempts).
 func heldResult(slug, name string, held []migration.Migration) (Result, bool) {
-	live, pending, dead := 0, false, 0
-	ids := []string{}
-	for _, m := range held {
-		ids = append(ids, m.ID)
-		switch m.Status {
-		case migration.StatusExecuted, migration.StatusRunning:
-			live++
-		case migration.StatusPending, "approved":
-			live++
-			pending = true
-		default:
-			dead++
-		}
+	ids := make([]string, len(held))
+	for i, m := range held {
+		ids[i] = m.ID
 	}
-	switch {
-	case live == 0:
-		return Result{}, false
-	case pending:
-		return Result{Tenant: slug, Changeset: name, Status: ResultPendingApproval, MigrationIDs: ids}, true
-	case dead > 0:
+	r := Result{Tenant: slug, Changeset: name, MigrationIDs: ids}
+	switch migration.ChangesetState(held) {
+	case migration.ChangesetApplied:
+		r.Status = ResultSkipped
+	case migration.ChangesetHeldBy:
+		r.Status = ResultPendingApproval
+	case migration.ChangesetPartial:
 		msg := (&migration.ChangesetHeld{Changeset: name, Partial: true}).Error()
-		return Result{Tenant: slug, Changeset: name, Status: ResultFailed, Error: &msg, MigrationIDs: ids}, true
+		r.Status, r.Error = ResultFailed, &msg
+	default:
+		return Result{}, false
 	}
-	return Result{Tenant: slug, Changeset: name, Status: ResultSkipped, MigrationIDs: ids}, true
+	return r, true
 }
 
 // apply runs (or with dry, plans) one changeset of operations on a tenant whose model is

@@ -349,18 +349,41 @@ func (e *ChangesetHeld) Error() string {
 	return fmt.Sprintf("changeset %s is already applied", e.Changeset)
 }
 
-// IDs are the ledger ids of the changeset's migrations.
-func (e *ChangesetHeld) IDs() []string {
-	ids := make([]string, len(e.Migrations))
-	for i, m := range e.Migrations {
-		ids[i] = m.ID
+// What a tenant holds of a changeset, from its migrations (ChangesetState).
+const (
+	ChangesetAbsent  = ""        // none of it, or only failed, rejected or rolled back attempts
+	ChangesetApplied = "applied" // executed (or running: being applied)
+	ChangesetHeldBy  = "pending" // waiting for approval
+	ChangesetPartial = "partial" // some executed, others failed or rolled back
+)
+
+// ChangesetState says what a tenant holds of a changeset, given its migrations of it.
+func ChangesetState(list []Migration) string {
+	live, dead, pending := 0, 0, false
+	for _, m := range list {
+		switch m.Status {
+		case StatusExecuted, StatusRunning:
+			live++
+		case StatusPending, "approved":
+			live++
+			pending = true
+		default: // failed, rejected, rolled back
+			dead++
+		}
 	}
-	return ids
+	switch {
+	case live == 0:
+		return ChangesetAbsent
+	case pending:
+		return ChangesetHeldBy
+	case dead > 0:
+		return ChangesetPartial
+	}
+	return ChangesetApplied
 }
 
 // checkChangeset refuses to run a changeset the tenant already holds (under its
-// migration lock, so two runs of it cannot both start): nil when it holds none of it,
-// or only failed or rolled back attempts.
+// migration lock, so two runs of it cannot both start).
 func checkChangeset(ctx context.Context, q schema.Querier, d schema.Dialect, name string) error {
 	if name == "" {
 		return nil
@@ -369,23 +392,9 @@ func checkChangeset(ctx context.Context, q schema.Querier, d schema.Dialect, nam
 	if err != nil {
 		return err
 	}
-	held := &ChangesetHeld{Changeset: name}
-	live, dead := 0, 0
-	for _, m := range list {
-		switch m.Status {
-		case StatusExecuted, StatusRunning:
-			live++
-		case StatusPending, "approved":
-			live++
-			held.Pending = true
-		default: // failed, rejected, rolled back
-			dead++
-		}
-		held.Migrations = append(held.Migrations, m)
-	}
-	if live == 0 {
+	state := ChangesetState(list)
+	if state == ChangesetAbsent {
 		return nil
 	}
-	held.Partial = dead > 0 && !held.Pending
-	return held
+	return &ChangesetHeld{Changeset: name, Pending: state == ChangesetHeldBy, Partial: state == ChangesetPartial, Migrations: list}
 }
