@@ -308,15 +308,7 @@ func (c *cli) tenantTarget(f *migrateFlags) (*tenant.Tenant, migration.Target, e
 }
 
 func (c *cli) lookup(slug string) (*tenant.Tenant, migration.Target, error) {
-	t, err := c.core.tenants.Get(c.ctx, slug)
-	if err != nil {
-		return nil, migration.Target{}, err
-	}
-	db, err := c.core.tenants.DB(c.ctx, t)
-	if err != nil {
-		return nil, migration.Target{}, err
-	}
-	return t, c.core.tenants.Target(t, db), nil
+	return c.core.tenants.Open(c.ctx, slug)
 }
 
 // writable prepares a tenant for a command that changes it, as a booting node would:

@@ -69,8 +69,7 @@ func (c *cli) createChangeset(f *migrateFlags) (int, error) {
 		return exitUsage, usagef("create takes one NAME")
 	}
 	name := time.Now().UTC().Format("20060102150405") + "_" + f.args[0]
-	cs := &changeset.Changeset{Name: name, UpSQL: "SELECT 1"}
-	if err := cs.Validate(); err != nil {
+	if !changeset.ValidName(name) {
 		return exitUsage, usagef("%s: %s", f.args[0], changeset.NameRule)
 	}
 	dir := f.changesetDir()

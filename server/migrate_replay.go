@@ -20,15 +20,17 @@ func (c *cli) replay(f *migrateFlags) (int, error) {
 	if err != nil {
 		return exitError, err
 	}
-	if err := migration.CheckSource(c.ctx, source, f.upTo); err != nil {
-		return exitError, err
-	}
-	if f.create {
-		if _, err := c.core.tenants.CreateSandbox(c.ctx, f.from, f.tenant, "", f.databaseURL); err != nil {
+	switch {
+	case f.create:
+		if _, err := c.core.tenants.CreateSandbox(c.ctx, source, f.upTo, f.tenant, "", f.databaseURL); err != nil {
 			return exitError, err
 		}
-	} else if f.databaseURL != "" {
+	case f.databaseURL != "":
 		return exitUsage, usagef("--database-url goes with --create")
+	default:
+		if err := migration.CheckSource(c.ctx, source, f.upTo); err != nil {
+			return exitError, err
+		}
 	}
 	_, target, err := c.writable(f)
 	if err != nil {

@@ -44,15 +44,11 @@ func (c *cli) schemaSource(src string) (*schema.Model, formats.Snapshot, error) 
 	case !ok || arg == "":
 		return nil, formats.Snapshot{}, usagef("%q: a source is tenant:SLUG or file:PATH", src)
 	case kind == "tenant":
-		t, err := c.core.tenants.Get(c.ctx, arg)
+		t, tgt, err := c.core.tenants.Open(c.ctx, arg)
 		if err != nil {
 			return nil, formats.Snapshot{}, err
 		}
-		db, err := c.core.tenants.DB(c.ctx, t)
-		if err != nil {
-			return nil, formats.Snapshot{}, err
-		}
-		m, _, err := c.core.tenants.FreshModelVersion(c.ctx, t, db)
+		m, _, err := c.core.tenants.FreshModelVersion(c.ctx, t, tgt.Store)
 		if err != nil {
 			return nil, formats.Snapshot{}, err
 		}

@@ -50,6 +50,9 @@ var (
 // NameRule says what a changeset's name may be.
 const NameRule = "a changeset name is 1 to 128 letters, digits, '_', '.' or '-', starting with a letter or digit"
 
+// ValidName reports whether name follows NameRule.
+func ValidName(name string) bool { return namePattern.MatchString(name) }
+
 // Parse reads one changeset file, YAML or JSON (yaml says which), validates it and sets
 // its checksum.
 func Parse(body []byte, yaml bool) (*Changeset, error) {

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -164,9 +163,6 @@ func (s *Service) TagTenant(ctx context.Context, slug string, tags map[string]st
 	for k, v := range tags {
 		if _, _, err := changeset.ParseTag(k + "=" + v); err != nil {
 			return nil, apierr.InvalidPayload("tags."+k, "%v", err)
-		}
-		if strings.Contains(k, "=") {
-			return nil, apierr.InvalidPayload("tags."+k, "a tag key has no '='")
 		}
 	}
 	t, err := s.Tenants.Get(ctx, slug)

@@ -229,7 +229,6 @@ func (s *Service) planTenant(ctx context.Context, t *tenant.Tenant, list []*chan
 			// back when it runs, so what comes after it is planned then.
 			res.Plan = []PlannedMigration{{Name: cs.Name, Type: string(schema.Custom), UpSQL: cs.UpSQL, Destructive: true}}
 			out = append(out, res)
-			blocked = ""
 			model = nil
 			continue
 		}

@@ -73,15 +73,33 @@ func (s *Service) Start(ctx context.Context, req Request, by string) (*Run, erro
 		id, RunRunning, string(body), database.NullText(by), s.NodeID, d.TimeValue(now), d.TimeValue(now), d.TimeValue(now)); err != nil {
 		return nil, fmt.Errorf("record the run: %w", err)
 	}
+	// The results, queued, in run order, a hundred rows a statement.
+	const perStatement = 100
+	var marks []string
+	var args []any
+	flush := func() error {
+		if len(marks) == 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, d.Rebind("INSERT INTO strata_migrate_results (run_id, position, tenant, changeset, status, updated_at) VALUES "+strings.Join(marks, ", ")), args...)
+		marks, args = marks[:0], args[:0]
+		return err
+	}
 	pos := 0
 	for _, t := range sel.tenants {
 		for _, cs := range sel.changesets {
-			if _, err := tx.ExecContext(ctx, d.Rebind("INSERT INTO strata_migrate_results (run_id, position, tenant, changeset, status, updated_at) VALUES (?, ?, ?, ?, ?, ?)"),
-				id, pos, t.Slug, cs.Name, ResultQueued, d.TimeValue(now)); err != nil {
-				return nil, fmt.Errorf("record the run: %w", err)
-			}
+			marks = append(marks, "(?, ?, ?, ?, ?, ?)")
+			args = append(args, id, pos, t.Slug, cs.Name, ResultQueued, d.TimeValue(now))
 			pos++
+			if len(marks) == perStatement {
+				if err := flush(); err != nil {
+					return nil, fmt.Errorf("record the run: %w", err)
+				}
+			}
 		}
+	}
+	if err := flush(); err != nil {
+		return nil, fmt.Errorf("record the run: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("record the run: %w", err)
@@ -270,9 +288,6 @@ func (s *Service) waitRunnable(ctx context.Context, r *runner) error {
 // runTenant runs a tenant's changesets in order; it reports whether the tenant failed.
 // A changeset that fails leaves the tenant's later ones not run.
 func (s *Service) runTenant(ctx context.Context, runID, slug string, list []pendingResult, sets map[string]*changeset.Changeset, by string) bool {
-	for _, p := range list {
-		_ = s.setResult(ctx, runID, p.position, Result{Status: ResultRunning})
-	}
 	failed := ""
 	for _, p := range list {
 		if ctx.Err() != nil {
@@ -283,6 +298,8 @@ func (s *Service) runTenant(ctx context.Context, runID, slug string, list []pend
 			_ = s.setResult(ctx, runID, p.position, Result{Status: ResultNotRun, Error: &msg})
 			continue
 		}
+		// Running: a node that takes the run over finds this one was under way.
+		_ = s.setResult(ctx, runID, p.position, Result{Status: ResultRunning})
 		res := s.applyOne(ctx, slug, sets[p.changeset], p.changeset, by)
 		if res.Status == ResultSkipped && p.status == ResultRunning {
 			// Applied by this run before its node stopped.
@@ -309,15 +326,11 @@ func (s *Service) applyOne(ctx context.Context, slug string, cs *changeset.Chang
 	if cs == nil {
 		return fail(fmt.Errorf("changeset %s is no longer registered", name))
 	}
-	t, err := s.Tenants.Get(ctx, slug)
+	t, tgt, err := s.Tenants.Open(ctx, slug)
 	if err != nil {
 		return fail(err)
 	}
-	db, err := s.Tenants.DB(ctx, t)
-	if err != nil {
-		return fail(err)
-	}
-	tgt := s.Tenants.Target(t, db)
+	db := tgt.Store
 	// Held already: said so before its changes are worked out against a schema that
 	// has them. (The migration path checks again under the tenant's lock.)
 	held, err := migration.OfChangeset(ctx, db, db.Dialect, name)
@@ -407,8 +420,8 @@ func (s *Service) failedTenants(ctx context.Context, id string) (int, error) {
 func (s *Service) doneTenants(ctx context.Context, id string) int {
 	var all, open int
 	d := s.Control.Dialect
-	_ = s.Control.QueryRowContext(ctx, d.Rebind("SELECT COUNT(DISTINCT tenant) FROM strata_migrate_results WHERE run_id = ?"), id).Scan(&all)
-	_ = s.Control.QueryRowContext(ctx, d.Rebind("SELECT COUNT(DISTINCT tenant) FROM strata_migrate_results WHERE run_id = ? AND status IN (?, ?)"), id, ResultQueued, ResultRunning).Scan(&open)
+	_ = s.Control.QueryRowContext(ctx, d.Rebind("SELECT COUNT(DISTINCT tenant), COUNT(DISTINCT CASE WHEN status IN (?, ?) THEN tenant END) FROM strata_migrate_results WHERE run_id = ?"),
+		ResultQueued, ResultRunning, id).Scan(&all, &open)
 	return all - open
 }
 
@@ -521,21 +534,18 @@ func (s *Service) Steer(ctx context.Context, id, action string) (*Run, error) {
 func (s *Service) Resume(ctx context.Context) {
 	d := s.Control.Dialect
 	cutoff := s.Now().UTC().Add(-s.takeoverAfter())
-	rows, err := s.Control.QueryContext(ctx, d.Rebind("SELECT id, request, created_by, heartbeat FROM strata_migrate_runs WHERE status IN (?, ?) AND (heartbeat IS NULL OR heartbeat < ?)"),
+	rows, err := s.Control.QueryContext(ctx, d.Rebind("SELECT id, request, created_by FROM strata_migrate_runs WHERE status IN (?, ?) AND (heartbeat IS NULL OR heartbeat < ?)"),
 		RunRunning, RunPaused, d.TimeValue(cutoff))
 	if err != nil {
 		s.Log.Warn("fleet runs: look for runs to take over", "err", err)
 		return
 	}
-	type stale struct {
-		id, request, by string
-		beat            any
-	}
+	type stale struct{ id, request, by string }
 	var list []stale
 	for rows.Next() {
 		var st stale
 		var by sql.NullString
-		if err := rows.Scan(&st.id, &st.request, &by, &st.beat); err == nil {
+		if err := rows.Scan(&st.id, &st.request, &by); err == nil {
 			st.by = by.String
 			list = append(list, st)
 		}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,7 +37,6 @@ const (
 // HTTP door does).
 func New(cp *Server, a *auth.Service, translate func(error) error, log *slog.Logger) *grpc.Server {
 	g := &gate{auth: a, translate: translate, log: log}
-	cp.gate = g
 	srv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxMessage),
 		grpc.MaxSendMsgSize(maxMessage),
@@ -172,7 +172,7 @@ func (g *gate) toStatus(err error) error {
 
 func statusOf(ae *apierr.Error) error {
 	st := status.New(codeOf(ae), ae.Message)
-	info := &errdetails.ErrorInfo{Reason: ae.Code, Domain: "strata", Metadata: map[string]string{"http_status": itoa(ae.Status)}}
+	info := &errdetails.ErrorInfo{Reason: ae.Code, Domain: "strata", Metadata: map[string]string{"http_status": strconv.Itoa(ae.Status)}}
 	for k, v := range ae.Details {
 		info.Metadata[k] = text(v)
 	}
@@ -184,11 +184,10 @@ func statusOf(ae *apierr.Error) error {
 
 func codeOf(ae *apierr.Error) codes.Code {
 	switch ae.Status {
-	case 400, 413, 422:
-		if ae.Status == 422 {
-			return codes.FailedPrecondition
-		}
+	case 400, 413:
 		return codes.InvalidArgument
+	case 422:
+		return codes.FailedPrecondition
 	case 401:
 		return codes.Unauthenticated
 	case 403:

@@ -20,15 +20,8 @@ import (
 
 // target opens a tenant for the migration service, as the HTTP door does.
 func (s *Server) target(ctx context.Context, slug string) (migration.Target, error) {
-	t, err := s.Tenants.Get(ctx, slug)
-	if err != nil {
-		return migration.Target{}, err
-	}
-	db, err := s.Tenants.DB(ctx, t)
-	if err != nil {
-		return migration.Target{}, err
-	}
-	return s.Tenants.Target(t, db), nil
+	_, tgt, err := s.Tenants.Open(ctx, slug)
+	return tgt, err
 }
 
 func (s *Server) ListMigrations(ctx context.Context, req *pb.ListMigrationsRequest) (*pb.ListMigrationsResponse, error) {
@@ -230,11 +223,7 @@ func (s *Server) CreateSandbox(ctx context.Context, req *pb.CreateSandboxRequest
 	if err != nil {
 		return nil, err
 	}
-	// Refuse an unsettled history before a tenant is made for it.
-	if err := migration.CheckSource(ctx, source, req.GetUpTo()); err != nil {
-		return nil, err
-	}
-	sb, err := s.Tenants.CreateSandbox(ctx, req.GetTenant(), req.GetSlug(), req.GetName(), req.GetDatabaseUrl())
+	sb, err := s.Tenants.CreateSandbox(ctx, source, req.GetUpTo(), req.GetSlug(), req.GetName(), req.GetDatabaseUrl())
 	if err != nil {
 		return nil, err
 	}

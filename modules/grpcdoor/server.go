@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
@@ -30,8 +29,6 @@ type Server struct {
 	Migration *migration.Service
 	// Poll is how often Migrate reads its run for progress (250ms).
 	Poll time.Duration
-
-	gate *gate
 }
 
 func registerControlPlane(srv *grpc.Server, s *Server) { pb.RegisterControlPlaneServer(srv, s) }
@@ -219,7 +216,7 @@ func (s *Server) ListRuns(ctx context.Context, req *pb.ListRunsRequest) (*pb.Lis
 		limit = 50
 	}
 	if limit < 1 || limit > 1000 {
-		return nil, s.gate.toStatus(invalid("limit", "limit must be between 1 and 1000"))
+		return nil, apierr.InvalidQuery("limit", "limit must be between 1 and 1000")
 	}
 	runs, err := s.Fleet.ListRuns(ctx, limit)
 	if err != nil {
@@ -252,8 +249,6 @@ func (s *Server) CancelRun(ctx context.Context, req *pb.RunRef) (*pb.Run, error)
 	return s.steer(ctx, req.GetId(), "cancel")
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
-
 // text is a detail value as ErrorInfo metadata holds it: strings as they are, anything
 // else as JSON.
 func text(v any) string {
@@ -263,5 +258,3 @@ func text(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
-
-func invalid(field, msg string) error { return apierr.InvalidPayload(field, "%s", msg) }

@@ -141,15 +141,7 @@ func (a *API) deleteTenant(c *fiber.Ctx) error {
 
 // target resolves a tenant and its migration target.
 func (a *API) target(c *fiber.Ctx, slug string) (*tenant.Tenant, migration.Target, error) {
-	t, err := a.Tenants.Get(c.UserContext(), slug)
-	if err != nil {
-		return nil, migration.Target{}, err
-	}
-	db, err := a.Tenants.DB(c.UserContext(), t)
-	if err != nil {
-		return nil, migration.Target{}, err
-	}
-	return t, a.Tenants.Target(t, db), nil
+	return a.Tenants.Open(c.UserContext(), slug)
 }
 
 type sandboxInput struct {
@@ -173,11 +165,7 @@ func (a *API) createSandbox(c *fiber.Ctx) error {
 	if in.UpTo < 0 {
 		return apierr.InvalidPayload("up_to", "up_to must be a positive seq")
 	}
-	// Refuse an unsettled history before a tenant is made for it.
-	if err := migration.CheckSource(c.UserContext(), source, in.UpTo); err != nil {
-		return err
-	}
-	sb, err := a.Tenants.CreateSandbox(c.UserContext(), c.Params("slug"), in.Slug, in.Name, in.DatabaseURL)
+	sb, err := a.Tenants.CreateSandbox(c.UserContext(), source, in.UpTo, in.Slug, in.Name, in.DatabaseURL)
 	if err != nil {
 		return err
 	}

@@ -371,10 +371,27 @@ func (r *Registry) Create(ctx context.Context, slug, name, databaseURL string) (
 	return r.create(ctx, slug, name, databaseURL, "")
 }
 
-// CreateSandbox creates a tenant recorded as a sandbox of the tenant source (its schema
-// is then replayed from source's history by the caller).
-func (r *Registry) CreateSandbox(ctx context.Context, source, slug, name, databaseURL string) (*Tenant, error) {
-	return r.create(ctx, slug, name, databaseURL, source)
+// CreateSandbox creates a tenant recorded as a sandbox of source, whose schema the caller
+// then replays from source's history up to upTo (0: all of it). A history that cannot
+// be replayed (unsettled migrations) is refused before any tenant is made.
+func (r *Registry) CreateSandbox(ctx context.Context, source migration.Target, upTo int64, slug, name, databaseURL string) (*Tenant, error) {
+	if err := migration.CheckSource(ctx, source, upTo); err != nil {
+		return nil, err
+	}
+	return r.create(ctx, slug, name, databaseURL, source.Slug)
+}
+
+// Open returns an active tenant by slug with its migration target (its pool open).
+func (r *Registry) Open(ctx context.Context, slug string) (*Tenant, migration.Target, error) {
+	t, err := r.Get(ctx, slug)
+	if err != nil {
+		return nil, migration.Target{}, err
+	}
+	db, err := r.DB(ctx, t)
+	if err != nil {
+		return nil, migration.Target{}, err
+	}
+	return t, r.Target(t, db), nil
 }
 
 func (r *Registry) create(ctx context.Context, slug, name, databaseURL, sandboxOf string) (*Tenant, error) {
