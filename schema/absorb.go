@@ -100,14 +100,15 @@ func Absorb(d Dialect, before *Model, live *Live) ([]Change, error) {
 	}
 	var created []string
 	for name := range live.Tables {
-		if before.Table(name) == nil && expected.Tables[name] == nil && !strings.HasPrefix(name, tmpTablePrefix) {
+		if before.Table(name) == nil && expected.Tables[name] == nil {
 			created = append(created, name)
 		}
 	}
 	sort.Strings(created)
 	for _, name := range created {
 		lt := live.Tables[name]
-		if IsSystemTable(name) || strings.HasPrefix(name, TrashPrefix) {
+		// A rebuild's scratch table is gone by the end of SQL that rebuilds a table.
+		if IsSystemTable(name) || strings.HasPrefix(name, TrashPrefix) || strings.HasPrefix(name, tmpTablePrefix) {
 			bad("table %q uses a reserved name", name)
 			continue
 		}
@@ -191,4 +192,26 @@ func columnFromLive(d Dialect, lc LiveColumn) (Column, bool) {
 		}
 	}
 	return Column{}, false
+}
+
+// LiveModel is the model that describes the live schema: before (the metadata's model)
+// with what Absorb finds applied. It fails as Absorb does when the live schema cannot
+// be described.
+func LiveModel(d Dialect, before *Model, live *Live, gen IDGen) (*Model, error) {
+	steps, err := Absorb(d, before, live)
+	if err != nil {
+		return nil, err
+	}
+	m := before
+	for _, st := range steps {
+		next, _, err := Apply(m, st, gen)
+		if err != nil {
+			return nil, fmt.Errorf("describe the live schema: %w", err)
+		}
+		m = next
+	}
+	if diff := CompareLive(ExpectedLive(d, m), live); len(diff) > 0 {
+		return nil, &UndescribableError{Problems: diff}
+	}
+	return m, nil
 }

@@ -43,7 +43,10 @@ func ExpectedLive(d Dialect, m *Model) *Live {
 
 // tmpTablePrefix names the scratch tables of a SQLite rebuild; one can be left behind
 // only by a migration that failed and rolled back its metadata, so it is not drift.
-const tmpTablePrefix = "strata_tmp_"
+// Unlike the strata_* tables it is not Strata's own: custom SQL may rebuild a table
+// through one (a repair written by `strata schema diff` does), and no user table can
+// have the name, which starts with '_'.
+const tmpTablePrefix = "_strata_tmp_"
 
 // CompareLive lists the differences between the expected and the live schema, one
 // human-readable line each, sorted; none means they match. An expected table without

@@ -60,7 +60,7 @@ func TestCompareLive(t *testing.T) {
 		},
 		{
 			name: "leftover rebuild table is ignored",
-			live: func(l *Live) { l.Tables["strata_tmp_posts"] = &LiveTable{Name: "strata_tmp_posts"} },
+			live: func(l *Live) { l.Tables[tmpTablePrefix+"posts"] = &LiveTable{Name: tmpTablePrefix + "posts"} },
 		},
 		{
 			name: "type mismatch",

@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -334,4 +335,45 @@ func datetimeDefault(c *Column) (time.Time, bool) {
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	return t.UTC(), err == nil
+}
+
+// PlanFinal renders the resolved change c against before as Dialect.Plan does, except
+// that what c drops is dropped for good rather than moved to the trash, and returns
+// the model after it (with no trash added). It is for SQL that runs as custom SQL, such
+// as the repair of drift `strata schema diff` writes: custom SQL may not touch the
+// trash tables, which are Strata's own, and what it leaves is read back as the model.
+func PlanFinal(d Dialect, before *Model, c Change) (plan Plan, after *Model, err error) {
+	dd, ok := d.(ddl)
+	if !ok {
+		return Plan{}, nil, fmt.Errorf("plan: dialect %s renders no DDL", d.Name())
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("plan %s: %v", c.Type, r)
+		}
+	}()
+	cur := before
+	for _, sub := range split(c) {
+		next, _, err := Apply(cur, sub, noIDs)
+		if err != nil {
+			return Plan{}, nil, err
+		}
+		next.Trash = slices.DeleteFunc(next.Trash, func(tr Trashed) bool {
+			return !slices.ContainsFunc(cur.Trash, func(o Trashed) bool { return o.ID == tr.ID })
+		})
+		plan.Steps = append(plan.Steps, planModels(dd, cur, next)...)
+		// Tables that went, after the keys that pointed at them (planModels drops those
+		// with the tables that held them).
+		for i := range cur.Tables {
+			t := &cur.Tables[i]
+			if !slices.ContainsFunc(next.Tables, func(a Table) bool { return a.ID == t.ID }) {
+				plan.Steps = append(plan.Steps, Step{Up: []string{dd.dropTable(t.Name)}, Down: []string{"-- " + t.Name + " was dropped; its rows cannot be restored"}})
+			}
+		}
+		cur = next
+	}
+	if err := dd.limits(before, cur, c); err != nil {
+		return Plan{}, nil, err
+	}
+	return plan, cur, nil
 }

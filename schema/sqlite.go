@@ -204,7 +204,7 @@ func countNew(before, after *Table) int {
 // into a table of the final shape. The migration runs with foreign-key enforcement off
 // and checks the keys before it commits.
 func (s SQLite) rebuild(m *Model, from, to *Table) []string {
-	tmp := "strata_tmp_" + to.Name
+	tmp := tmpTablePrefix + to.Name
 	var dst, src []string
 	old := columnsByID(from)
 	for _, c := range to.Columns {

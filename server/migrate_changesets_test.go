@@ -137,7 +137,8 @@ func (e *cliEnv) schemaCLI(args ...string) (int, string, string) {
 // TestSchemaDiff: the changeset `schema diff` writes, run on the --from tenant, gives
 // it the --to tenant's schema (tables, columns, indexes, relations, descriptions; what
 // it lacked added, what it had extra dropped), after which a diff finds nothing, from a
-// tenant or from a snapshot file, and the live schema has no drift.
+// tenant or from a snapshot file, and the live schema has no drift; drift made by hand
+// is repaired by the SQL a diff from the live schema writes.
 func TestSchemaDiff(t *testing.T) {
 	requireBackends(t)
 	for _, b := range backends(t) {
@@ -183,8 +184,45 @@ func TestSchemaDiff(t *testing.T) {
 			if code, out, errOut := e.run("", "drift", "--tenant", "dst"); code != 0 {
 				t.Fatalf("drift after the diff ran: %d %s%s", code, out, errOut)
 			}
-			if code, _, _ := e.schemaCLI("diff", "--from", "live:dst", "--to", "tenant:src"); code != 2 {
-				t.Fatalf("a live source: %d", code)
+
+			// Drift made by hand: a column added, a column dropped, an index dropped.
+			db := n.tenantDB("dst")
+			q := db.Dialect.Quote
+			dropIndex := "DROP INDEX " + q("posts_views_idx")
+			if db.Dialect.Name() == "mysql" {
+				dropIndex += " ON " + q("posts")
+			}
+			for _, stmt := range []string{"ALTER TABLE " + q("posts") + " ADD COLUMN " + q("by_hand") + " INTEGER",
+				"ALTER TABLE " + q("authors") + " DROP COLUMN " + q("name"), dropIndex} {
+				if _, err := db.Exec(stmt); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
+			}
+			if code, out, _ := e.run("", "drift", "--tenant", "dst"); code != 3 {
+				t.Fatalf("drift by hand not found: %d %s", code, out)
+			}
+			repairDir := t.TempDir()
+			repair := filepath.Join(repairDir, "repair.yaml")
+			if code, out, errOut := e.schemaCLI("diff", "--from", "live:dst", "--to", "tenant:dst", "--name", "repair", "--output", repair); code != 0 {
+				t.Fatalf("diff from live: %d %s%s", code, out, errOut)
+			}
+			body, _ := os.ReadFile(repair)
+			if !strings.Contains(string(body), "up_sql") || strings.Contains(string(body), "down_sql") {
+				t.Fatalf("a repair drops by_hand for good, so it has SQL and no down_sql:\n%s", body)
+			}
+			if code, out, errOut := e.run("", "run", "--dir", repairDir, "--tenant", "dst", "--json"); code != 0 || !strings.Contains(out, `"status": "completed"`) {
+				t.Fatalf("running the repair: %d %s%s\nthe repair was:\n%s", code, out, errOut, body)
+			}
+			if code, out, errOut := e.run("", "drift", "--tenant", "dst"); code != 0 {
+				t.Fatalf("drift after the repair: %d %s%s\nthe repair was:\n%s", code, out, errOut, body)
+			}
+			for _, pair := range [][2]string{{"live:dst", "tenant:dst"}, {"tenant:dst", "tenant:src"}, {"live:dst", "tenant:src"}} {
+				if code, out, errOut := e.schemaCLI("diff", "--from", pair[0], "--to", pair[1]); code != 0 || strings.TrimSpace(out) != "no differences" {
+					t.Fatalf("after the repair, %s against %s: %d %s%s", pair[0], pair[1], code, out, errOut)
+				}
+			}
+			if code, _, _ := e.schemaCLI("diff", "--from", "live:nobody", "--to", "tenant:src"); code != 1 {
+				t.Fatalf("a live source that names no tenant: %d", code)
 			}
 		})
 	}

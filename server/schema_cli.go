@@ -24,7 +24,10 @@ needs to run.
   diff --from SOURCE --to SOURCE [--name NAME] [--output FILE] [--json]
         write a changeset (YAML; JSON with --json) whose operations turn the schema of
         --from into the schema of --to. A SOURCE is tenant:SLUG (its schema) or
-        file:PATH (a snapshot.json, as GET /schema/snapshot answers). Exit 0 with the
+        file:PATH (a snapshot.json, as GET /schema/snapshot answers) or live:SLUG (what
+        the tenant's database holds, read from it). From live:SLUG the changeset is SQL
+        in that database's dialect, which repairs drift: --from live:acme --to
+        tenant:acme brings acme's database back to its metadata. Exit 0 with the
         changeset, or 0 with "no differences" and no file when there are none.
 `
 
@@ -37,51 +40,69 @@ func runSchema(ctx context.Context, args []string, getenv func(string) string, s
 	return runCommands(ctx, "strata schema", schemaUsage, schemaCommands, args, getenv, stdin, stdout, stderr)
 }
 
-// schemaSource reads a diff's side: the model and its snapshot.
-func (c *cli) schemaSource(src string) (*schema.Model, formats.Snapshot, error) {
+// diffSide is one side of a diff: the model, its snapshot, and for a live schema the
+// dialect its repair SQL is written in.
+type diffSide struct {
+	model *schema.Model
+	snap  formats.Snapshot
+	live  schema.Dialect
+}
+
+// schemaSource reads a diff's side.
+func (c *cli) schemaSource(src string) (diffSide, error) {
 	kind, arg, ok := strings.Cut(src, ":")
-	switch {
-	case !ok || arg == "":
-		return nil, formats.Snapshot{}, usagef("%q: a source is tenant:SLUG or file:PATH", src)
-	case kind == "tenant":
+	if !ok || arg == "" {
+		return diffSide{}, usagef("%q: a source is tenant:SLUG, live:SLUG or file:PATH", src)
+	}
+	switch kind {
+	case "tenant", "live":
 		t, tgt, err := c.core.tenants.Open(c.ctx, arg)
 		if err != nil {
-			return nil, formats.Snapshot{}, err
+			return diffSide{}, err
 		}
 		m, _, err := c.core.tenants.FreshModelVersion(c.ctx, t, tgt.Store)
 		if err != nil {
-			return nil, formats.Snapshot{}, err
+			return diffSide{}, err
 		}
-		return m, formats.Take(m), nil
-	case kind == "file":
+		if kind == "tenant" {
+			return diffSide{model: m, snap: formats.Take(m)}, nil
+		}
+		live, err := tgt.Dialect.Inspect(c.ctx, tgt.DB)
+		if err != nil {
+			return diffSide{}, fmt.Errorf("inspect the live schema of %s: %w", arg, err)
+		}
+		lm, err := schema.LiveModel(tgt.Dialect, m, live, newID)
+		if err != nil {
+			return diffSide{}, fmt.Errorf("%s: %w", src, err)
+		}
+		return diffSide{model: lm, snap: formats.Take(lm), live: tgt.Dialect}, nil
+	case "file":
 		body, err := os.ReadFile(arg)
 		if err != nil {
-			return nil, formats.Snapshot{}, err
+			return diffSide{}, err
 		}
 		var snap formats.Snapshot
 		if err := formats.Decode(body, &snap); err != nil {
-			return nil, formats.Snapshot{}, fmt.Errorf("%s: %w", arg, err)
+			return diffSide{}, fmt.Errorf("%s: %w", arg, err)
 		}
 		m, err := changeset.ModelOf(snap)
 		if err != nil {
-			return nil, formats.Snapshot{}, fmt.Errorf("%s: %w", arg, err)
+			return diffSide{}, fmt.Errorf("%s: %w", arg, err)
 		}
-		return m, snap, nil
-	case kind == "live":
-		return nil, formats.Snapshot{}, usagef("%q: live schemas are not diffed yet; strata migrate drift --tenant %s shows how the live schema differs", src, arg)
+		return diffSide{model: m, snap: snap}, nil
 	}
-	return nil, formats.Snapshot{}, usagef("%q: a source is tenant:SLUG or file:PATH", src)
+	return diffSide{}, usagef("%q: a source is tenant:SLUG, live:SLUG or file:PATH", src)
 }
 
 func (c *cli) schemaDiff(f *migrateFlags) (int, error) {
 	if f.from == "" || f.toName == "" {
 		return exitUsage, usagef("diff needs --from and --to")
 	}
-	from, _, err := c.schemaSource(f.from)
+	from, err := c.schemaSource(f.from)
 	if err != nil {
 		return exitError, err
 	}
-	_, want, err := c.schemaSource(f.toName)
+	to, err := c.schemaSource(f.toName)
 	if err != nil {
 		return exitError, err
 	}
@@ -89,11 +110,18 @@ func (c *cli) schemaDiff(f *migrateFlags) (int, error) {
 	if name == "" {
 		name = time.Now().UTC().Format("20060102150405") + "_diff"
 	}
-	cs, err := changeset.Diff(name, from, want)
+	// From a live schema the difference is made in the database, so it is SQL; from
+	// metadata it is operations, which change both.
+	var cs *changeset.Changeset
+	if from.live != nil {
+		cs, err = changeset.Repair(name, from.live, from.model, to.snap)
+	} else {
+		cs, err = changeset.Diff(name, from.model, to.snap)
+	}
 	if err != nil {
 		return exitError, err
 	}
-	if len(cs.Changes) == 0 {
+	if len(cs.Changes) == 0 && cs.UpSQL == "" {
 		c.emit(map[string]any{"data": nil}, func(w io.Writer) { fmt.Fprintln(w, "no differences") })
 		return exitOK, nil
 	}
@@ -112,7 +140,11 @@ func (c *cli) schemaDiff(f *migrateFlags) (int, error) {
 		if err := os.WriteFile(f.output, out, 0o644); err != nil {
 			return exitError, err
 		}
-		fmt.Fprintf(c.errOut, "wrote %s (%d operations)\n", f.output, len(cs.Changes))
+		what := fmt.Sprintf("%d operations", len(cs.Changes))
+		if cs.UpSQL != "" {
+			what = fmt.Sprintf("%s SQL", from.live.Name())
+		}
+		fmt.Fprintf(c.errOut, "wrote %s (%s)\n", f.output, what)
 		return exitOK, nil
 	}
 	_, err = c.out.Write(out)
@@ -130,6 +162,14 @@ func changesetYAML(cs *changeset.Changeset) ([]byte, error) {
 		}
 		changes[i] = v
 	}
-	doc := map[string]any{"name": cs.Name, "description": cs.Description, "tags": cs.Tags, "depends_on": cs.DependsOn, "changes": changes}
+	doc := map[string]any{"name": cs.Name, "description": cs.Description, "tags": cs.Tags, "depends_on": cs.DependsOn}
+	if cs.UpSQL != "" {
+		doc["up_sql"] = cs.UpSQL
+		if cs.DownSQL != "" {
+			doc["down_sql"] = cs.DownSQL
+		}
+	} else {
+		doc["changes"] = changes
+	}
 	return yaml.Marshal(doc)
 }

@@ -234,7 +234,7 @@ func sqliteBaseGuard(action sqlite.AuthorizerActionCode, arg1, arg2, _, trigger 
 }
 
 // sqliteCustomGuard is the authorizer while custom SQL runs: on top of the base guard,
-// no PRAGMA (they change the connection, which goes back to the pool), no transaction
+// no PRAGMA but quick_check (they change the connection, which goes back to the pool), no transaction
 // control (the migration's transaction must stay whole), and no write or schema change
 // to Strata's own tables.
 func sqliteCustomGuard(action sqlite.AuthorizerActionCode, arg1, arg2, db, trigger string) sqlite.AuthorizerReturnCode {
@@ -242,13 +242,21 @@ func sqliteCustomGuard(action sqlite.AuthorizerActionCode, arg1, arg2, db, trigg
 		return r
 	}
 	switch action {
-	case sqlite.AuthPragma, sqlite.AuthTransaction, sqlite.AuthSavepoint:
-		return sqlite.AuthorizerDeny
-	case sqlite.AuthInsert, sqlite.AuthUpdate, sqlite.AuthDelete, sqlite.AuthDropTable, sqlite.AuthCreateIndex:
-		if Protected(arg1) || (action == sqlite.AuthCreateIndex && Protected(arg2)) {
+	case sqlite.AuthPragma:
+		// ALTER TABLE … ADD COLUMN with a CHECK runs quick_check on the table itself;
+		// it only reads.
+		if !strings.EqualFold(arg1, "quick_check") {
 			return sqlite.AuthorizerDeny
 		}
-	case sqlite.AuthAlterTable, sqlite.AuthCreateTrigger, sqlite.AuthDropTrigger, sqlite.AuthDropIndex, sqlite.AuthCreateTempTrigger:
+	case sqlite.AuthTransaction, sqlite.AuthSavepoint:
+		return sqlite.AuthorizerDeny
+	case sqlite.AuthInsert, sqlite.AuthUpdate, sqlite.AuthDelete, sqlite.AuthDropTable:
+		if Protected(arg1) {
+			return sqlite.AuthorizerDeny
+		}
+	// An index is judged by its table (arg2), not its name: a rebuild re-creates the
+	// indexes Strata named strata_ix_* on a user table.
+	case sqlite.AuthAlterTable, sqlite.AuthCreateIndex, sqlite.AuthCreateTrigger, sqlite.AuthDropTrigger, sqlite.AuthDropIndex, sqlite.AuthCreateTempTrigger:
 		if Protected(arg2) {
 			return sqlite.AuthorizerDeny
 		}

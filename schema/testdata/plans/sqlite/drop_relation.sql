@@ -1,15 +1,15 @@
 -- up
-CREATE TABLE "strata_tmp_posts" ("id" UUID NOT NULL, "owner_id" UUID, "created_at" DATETIME NOT NULL, "updated_at" DATETIME NOT NULL, "title" VARCHAR(200) NOT NULL CHECK (length("title") <= 200), "views" INTEGER DEFAULT 0, "status" VARCHAR(255) NOT NULL DEFAULT 'draft', "price" NUMERIC(10,2), "strata_del_c0201f7ce80f" UUID, PRIMARY KEY ("id"));
-INSERT INTO "strata_tmp_posts" ("id", "owner_id", "created_at", "updated_at", "title", "views", "status", "price", "strata_del_c0201f7ce80f") SELECT "id", "owner_id", "created_at", "updated_at", "title", "views", "status", "price", "author" FROM "posts";
+CREATE TABLE "_strata_tmp_posts" ("id" UUID NOT NULL, "owner_id" UUID, "created_at" DATETIME NOT NULL, "updated_at" DATETIME NOT NULL, "title" VARCHAR(200) NOT NULL CHECK (length("title") <= 200), "views" INTEGER DEFAULT 0, "status" VARCHAR(255) NOT NULL DEFAULT 'draft', "price" NUMERIC(10,2), "strata_del_c0201f7ce80f" UUID, PRIMARY KEY ("id"));
+INSERT INTO "_strata_tmp_posts" ("id", "owner_id", "created_at", "updated_at", "title", "views", "status", "price", "strata_del_c0201f7ce80f") SELECT "id", "owner_id", "created_at", "updated_at", "title", "views", "status", "price", "author" FROM "posts";
 DROP TABLE "posts";
-ALTER TABLE "strata_tmp_posts" RENAME TO "posts";
+ALTER TABLE "_strata_tmp_posts" RENAME TO "posts";
 CREATE INDEX "strata_ix_ffe14fa544f8" ON "posts" ("views", "id");
 CREATE INDEX "posts_status_created_at_idx" ON "posts" ("status", "created_at");
 -- down
-CREATE TABLE "strata_tmp_posts" ("id" UUID NOT NULL, "owner_id" UUID, "created_at" DATETIME NOT NULL, "updated_at" DATETIME NOT NULL, "title" VARCHAR(200) NOT NULL CHECK (length("title") <= 200), "views" INTEGER DEFAULT 0, "status" VARCHAR(255) NOT NULL DEFAULT 'draft', "price" NUMERIC(10,2), "author" UUID, PRIMARY KEY ("id"), CONSTRAINT "strata_fk_97e5becc0f2f" FOREIGN KEY ("author") REFERENCES "authors" ("id") ON DELETE SET NULL);
-INSERT INTO "strata_tmp_posts" ("id", "owner_id", "created_at", "updated_at", "title", "views", "status", "price", "author") SELECT "id", "owner_id", "created_at", "updated_at", "title", "views", "status", "price", "strata_del_c0201f7ce80f" FROM "posts";
+CREATE TABLE "_strata_tmp_posts" ("id" UUID NOT NULL, "owner_id" UUID, "created_at" DATETIME NOT NULL, "updated_at" DATETIME NOT NULL, "title" VARCHAR(200) NOT NULL CHECK (length("title") <= 200), "views" INTEGER DEFAULT 0, "status" VARCHAR(255) NOT NULL DEFAULT 'draft', "price" NUMERIC(10,2), "author" UUID, PRIMARY KEY ("id"), CONSTRAINT "strata_fk_97e5becc0f2f" FOREIGN KEY ("author") REFERENCES "authors" ("id") ON DELETE SET NULL);
+INSERT INTO "_strata_tmp_posts" ("id", "owner_id", "created_at", "updated_at", "title", "views", "status", "price", "author") SELECT "id", "owner_id", "created_at", "updated_at", "title", "views", "status", "price", "strata_del_c0201f7ce80f" FROM "posts";
 DROP TABLE "posts";
-ALTER TABLE "strata_tmp_posts" RENAME TO "posts";
+ALTER TABLE "_strata_tmp_posts" RENAME TO "posts";
 CREATE INDEX "strata_ix_ffe14fa544f8" ON "posts" ("views", "id");
 CREATE INDEX "strata_ix_1fb730f150d3" ON "posts" ("author", "id");
 CREATE INDEX "posts_status_created_at_idx" ON "posts" ("status", "created_at");
