@@ -357,13 +357,13 @@ func (c *cli) reset(f *migrateFlags) (int, error) {
 			results, err = c.core.migration.Rollback(c.ctx, tgt, req)
 		}
 		if err != nil {
-			c.reportRolledBack(done)
+			c.reportMigrations(done)
 			return exitError, fmt.Errorf("roll back migration %d (%s): %w", m.Seq, m.Name, err)
 		}
 		for _, r := range results {
 			done = append(done, r.Migration)
 		}
 	}
-	c.reportRolledBack(done)
+	c.reportMigrations(done)
 	return exitOK, nil
 }

@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"strata/schema"
 )
 
 // tenantCLI runs `strata tenant` in-process with the CLI environment.
@@ -223,6 +226,82 @@ func TestSchemaDiff(t *testing.T) {
 			}
 			if code, _, _ := e.schemaCLI("diff", "--from", "live:nobody", "--to", "tenant:src"); code != 1 {
 				t.Fatalf("a live source that names no tenant: %d", code)
+			}
+		})
+	}
+}
+
+// TestSchemaSyncAndDrop: `schema sync` gives a tenant another's schema now, recorded;
+// removals need --yes and, refused, change nothing; a dry run changes nothing; `schema
+// drop` leaves no user table; both are refused in production.
+func TestSchemaSyncAndDrop(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e, n := newCLIEnv(t, b.newControlURL(t))
+			for _, slug := range []string{"src", "dev"} {
+				n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": slug})
+			}
+			n.mustCall(200, "POST", "/api/t/src/tables", map[string]any{"name": "authors", "columns": []any{map[string]any{"name": "name", "type": "string"}}})
+			n.mustCall(200, "POST", "/api/t/src/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}},
+				"relations": []any{map[string]any{"name": "author", "type": "many_to_one", "target": "authors"}}})
+			n.mustCall(200, "POST", "/api/t/dev/tables", map[string]any{"name": "scratch", "columns": []any{map[string]any{"name": "x", "type": "integer"}}})
+			// The tables the database holds (the node's cached model may lag the CLI).
+			tables := func() string {
+				db := n.tenantDB("dev")
+				live, err := db.Dialect.Inspect(context.Background(), db)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var names []string
+				for name := range live.Tables {
+					if !schema.IsSystemTable(name) && !strings.HasPrefix(name, schema.TrashPrefix) {
+						names = append(names, name)
+					}
+				}
+				sort.Strings(names)
+				return strings.Join(names, " ")
+			}
+			history := func() int { return len(ledger(t, n.tenantDB("dev"))) }
+
+			before := history()
+			if code, out, errOut := e.schemaCLI("sync", "--tenant", "dev", "--from", "tenant:src", "--dry-run"); code != 0 || !strings.Contains(out, "CREATE TABLE") {
+				t.Fatalf("dry run: %d %s%s", code, out, errOut)
+			}
+			if code, _, errOut := e.schemaCLI("sync", "--tenant", "dev", "--from", "tenant:src"); code != 1 || !strings.Contains(errOut, "scratch") {
+				t.Fatalf("a sync that drops scratch, unconfirmed: %d %s", code, errOut)
+			}
+			if got := tables(); got != "scratch" || history() != before {
+				t.Fatalf("a dry run or a refused sync changed the tenant: %s, %d migrations (was %d)", got, history(), before)
+			}
+			if code, out, errOut := e.schemaCLI("sync", "--tenant", "dev", "--from", "tenant:src", "--yes"); code != 0 {
+				t.Fatalf("sync: %d %s%s", code, out, errOut)
+			}
+			if got := tables(); got != "authors posts" || history() <= before {
+				t.Fatalf("after the sync: %s, %d migrations", got, history())
+			}
+			if code, out, _ := e.schemaCLI("diff", "--from", "tenant:dev", "--to", "tenant:src"); code != 0 || strings.TrimSpace(out) != "no differences" {
+				t.Fatalf("after the sync, a diff: %d %s", code, out)
+			}
+			if code, out, _ := e.schemaCLI("sync", "--tenant", "dev", "--from", "tenant:src"); code != 0 || !strings.Contains(out, "in sync") {
+				t.Fatalf("a second sync: %d %s", code, out)
+			}
+
+			e.vars["STRATA_ENV"] = "production"
+			for _, cmd := range []string{"sync", "drop"} {
+				if code, _, errOut := e.schemaCLI(cmd, "--tenant", "dev", "--from", "tenant:src", "--yes"); code != 1 || !strings.Contains(errOut, "production") {
+					t.Fatalf("%s in production: %d %s", cmd, code, errOut)
+				}
+			}
+			delete(e.vars, "STRATA_ENV")
+			if code, out, errOut := e.schemaCLI("drop", "--tenant", "dev", "--yes", "--json"); code != 0 || !strings.Contains(out, `"migrations"`) {
+				t.Fatalf("drop: %d %s%s", code, out, errOut)
+			}
+			if got := tables(); got != "" {
+				t.Fatalf("after the drop: %q", got)
+			}
+			if d := liveDrift(t, n.tenantDB("dev")); len(d) > 0 {
+				t.Fatalf("drift after the drop: %v", d)
 			}
 		})
 	}

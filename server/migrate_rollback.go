@@ -70,7 +70,7 @@ func (c *cli) rollback(f *migrateFlags) (int, error) {
 		}
 		if err != nil {
 			bar.done()
-			c.reportRolledBack(done)
+			c.reportMigrations(done)
 			return exitError, err
 		}
 		for _, r := range results {
@@ -87,11 +87,11 @@ func (c *cli) rollback(f *migrateFlags) (int, error) {
 		})
 		return exitOK, nil
 	}
-	c.reportRolledBack(done)
+	c.reportMigrations(done)
 	return exitOK, nil
 }
 
-func (c *cli) reportRolledBack(done []*migration.Migration) {
+func (c *cli) reportMigrations(done []*migration.Migration) {
 	c.emit(map[string]any{"data": map[string]any{"migrations": done}}, func(w io.Writer) {
 		for _, m := range done {
 			fmt.Fprintf(w, "migration %d: %s (%s)\n", m.Seq, m.Name, m.Status)

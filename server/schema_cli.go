@@ -13,6 +13,7 @@ import (
 
 	"strata/modules/changeset"
 	"strata/modules/formats"
+	"strata/modules/migration"
 	"strata/schema"
 )
 
@@ -29,10 +30,22 @@ needs to run.
         in that database's dialect, which repairs drift: --from live:acme --to
         tenant:acme brings acme's database back to its metadata. Exit 0 with the
         changeset, or 0 with "no differences" and no file when there are none.
+  sync --tenant SLUG --from SOURCE [--dry-run] [--yes]
+        development only: give the tenant the schema of SOURCE (tenant:SLUG or
+        file:PATH) now, without a changeset. Each change is recorded in the tenant's
+        history; what it removes goes to the trash and needs --yes (or an answer on a
+        terminal). --dry-run shows the SQL and changes nothing.
+  drop --tenant SLUG [--dry-run] [--yes]
+        development only: drop every table and relation of the tenant (into the
+        trash, recorded; strata migrate reset rolls the history back instead).
+
+sync and drop are refused where STRATA_ENV is production.
 `
 
 var schemaCommands = map[string]func(*cli, *migrateFlags) (int, error){
 	"diff": (*cli).schemaDiff,
+	"sync": (*cli).schemaSync,
+	"drop": (*cli).schemaDrop,
 }
 
 // runSchema runs `strata schema <command>` and returns the process exit code.
@@ -172,4 +185,100 @@ func changesetYAML(cs *changeset.Changeset) ([]byte, error) {
 		doc["changes"] = changes
 	}
 	return yaml.Marshal(doc)
+}
+
+// schemaSync gives a tenant the schema of --from, recorded change by change.
+func (c *cli) schemaSync(f *migrateFlags) (int, error) {
+	if f.from == "" {
+		return exitUsage, usagef("sync needs --tenant and --from")
+	}
+	if strings.HasPrefix(f.from, "live:") {
+		return exitUsage, usagef("sync takes a schema (tenant:SLUG or file:PATH); to repair drift, run a diff --from live:SLUG")
+	}
+	return c.syncTo(f, "sync", func() (formats.Snapshot, error) {
+		src, err := c.schemaSource(f.from)
+		return src.snap, err
+	})
+}
+
+// schemaDrop drops every table and relation of a tenant, recorded.
+func (c *cli) schemaDrop(f *migrateFlags) (int, error) {
+	return c.syncTo(f, "drop", func() (formats.Snapshot, error) { return formats.Snapshot{}, nil })
+}
+
+// syncTo applies to --tenant, as recorded migrations, the difference between its
+// schema and the one want gives: planned first, removals confirmed, then run in one
+// batch (ApplyAll), which refuses everything when any change is refused.
+func (c *cli) syncTo(f *migrateFlags, what string, want func() (formats.Snapshot, error)) (int, error) {
+	if c.env == "production" {
+		return exitError, fmt.Errorf("%s is refused where STRATA_ENV is production", what)
+	}
+	t, tgt, err := c.writable(f)
+	if err != nil {
+		return exitError, err
+	}
+	snap, err := want()
+	if err != nil {
+		return exitError, err
+	}
+	m, _, err := c.core.tenants.FreshModelVersion(c.ctx, t, tgt.Store)
+	if err != nil {
+		return exitError, err
+	}
+	cs, err := changeset.Diff(what, m, snap)
+	if err != nil {
+		return exitError, err
+	}
+	changes, err := cs.SchemaChanges(m)
+	if err != nil {
+		return exitError, err
+	}
+	if len(changes) == 0 {
+		c.emit(map[string]any{"data": map[string]any{"migrations": []any{}}}, func(w io.Writer) { fmt.Fprintln(w, "in sync: nothing to change") })
+		return exitOK, nil
+	}
+	reqs := make([]migration.Request, len(changes))
+	for i, ch := range changes {
+		ch.Changeset = "" // not a registered changeset's
+		reqs[i] = migration.Request{Change: ch, Name: what + ": " + migration.DefaultName(ch), CreatedBy: operator(), Confirmed: true}
+	}
+	planned, err := c.core.migration.PlanOn(c.ctx, tgt, m, reqs)
+	if err != nil {
+		return exitError, err
+	}
+	var removals []string
+	for _, r := range planned {
+		if r.Migration.Destructive {
+			removals = append(removals, r.Migration.Name)
+		}
+	}
+	if f.dryRun {
+		c.emit(map[string]any{"data": map[string]any{"dry_run": true, "migrations": resultMigrations(planned)}}, func(w io.Writer) {
+			for _, r := range planned {
+				fmt.Fprintf(w, "-- would run: %s\n%s\n\n", r.Migration.Name, strings.TrimSpace(r.Migration.UpSQL))
+			}
+		})
+		return exitOK, nil
+	}
+	if len(removals) > 0 && !c.confirm(fmt.Sprintf("%s of %s removes (into the trash): %s", what, f.tenant, strings.Join(removals, "; ")), f.yes) {
+		return exitError, fmt.Errorf("%s not confirmed; nothing was changed (pass --yes to confirm)", what)
+	}
+	results, err := c.core.migration.ApplyAll(c.ctx, tgt, reqs)
+	done := resultMigrations(results)
+	c.reportMigrations(done)
+	if err != nil {
+		return exitError, err
+	}
+	return exitOK, nil
+}
+
+// resultMigrations lists the migrations of results.
+func resultMigrations(results []*migration.Result) []*migration.Migration {
+	out := make([]*migration.Migration, 0, len(results))
+	for _, r := range results {
+		if r != nil && r.Migration != nil {
+			out = append(out, r.Migration)
+		}
+	}
+	return out
 }
