@@ -149,6 +149,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		{Version: 9, Name: "function hooks and schedules index", Up: co.functions.EnsureSchema},
 		{Version: 10, Name: "tenant tags", Up: tenants.AddTags},
 		{Version: 11, Name: "changesets and fleet runs", Up: co.fleet.EnsureSchema},
+		{Version: 12, Name: "platform API keys", Up: authSvc.EnsurePlatformKeys},
 	}); err != nil {
 		co.close()
 		return nil, err

@@ -254,3 +254,87 @@ func TestGRPCMatchesHTTP(t *testing.T) {
 		})
 	}
 }
+
+// TestPlatformKeys: a platform key, made by a platform admin and shown once, opens the
+// platform over HTTP and gRPC (bearer or x-api-key) and a tenant's routes as a platform
+// admin; a tenant's key or admin cannot make one or pass for one; a deleted key stops
+// working at once on every door.
+func TestPlatformKeys(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "k1"})
+			made := n.mustCall(201, "POST", "/api/api-keys", map[string]any{"name": "ci"})
+			key, _ := made.get("data.token").(string)
+			id, _ := made.get("data.id").(string)
+			if !strings.HasPrefix(key, "spk_") || id == "" {
+				t.Fatalf("made: %s", made)
+			}
+			list := n.mustCall(200, "GET", "/api/api-keys", nil)
+			if list.get("data.0.name") != "ci" || list.get("data.0.token") != nil || list.get("data.0.created_by") == nil {
+				t.Fatalf("the list shows the token or lacks the key: %s", list)
+			}
+			as := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+			if st, r := n.call("GET", "/api/tenants", nil, as(key)); st != 200 || r.get("data.0.slug") != "k1" {
+				t.Fatalf("the key on a platform route: %d %s", st, r)
+			}
+			if st, r := n.call("POST", "/api/t/k1/tables", map[string]any{"name": "notes", "columns": []any{map[string]any{"name": "body", "type": "text"}}}, as(key)); st != 200 {
+				t.Fatalf("the key on a tenant's admin route: %d %s", st, r)
+			}
+			for _, bad := range []string{"spk_" + strings.Repeat("x", 43), "spk_"} {
+				if st, _ := n.call("GET", "/api/tenants", nil, as(bad)); st != 401 {
+					t.Fatalf("a made-up key %q: %d", bad, st)
+				}
+			}
+
+			// A tenant's admin and a tenant's key are not the platform.
+			n.mustCall(200, "POST", "/api/t/k1/users", map[string]any{"email": "boss@k1.test", "password": testPassword, "role": roleID(t, n, "k1", "admin")})
+			boss := n.mustCall(200, "POST", "/api/t/k1/auth/login", map[string]any{"email": "boss@k1.test", "password": testPassword}).get("data.access_token").(string)
+			tenantKey := n.mustCall(200, "POST", "/api/t/k1/api-keys", map[string]any{"name": "app", "role": roleID(t, n, "k1", "admin")}).get("data.token").(string)
+			for who, tok := range map[string]string{"a tenant admin": boss, "a tenant key": tenantKey} {
+				if st, _ := n.call("POST", "/api/api-keys", map[string]any{"name": "mine"}, as(tok)); st != 401 && st != 403 {
+					t.Fatalf("%s made a platform key: %d", who, st)
+				}
+				if st, _ := n.call("GET", "/api/api-keys", nil, as(tok)); st != 401 && st != 403 {
+					t.Fatalf("%s listed platform keys: %d", who, st)
+				}
+			}
+			anonymous := map[string]string{"Authorization": ""}
+			if st, r := n.call("POST", "/api/api-keys", map[string]any{"name": "anon"}, anonymous); st != 401 {
+				t.Fatalf("without a token: %d %s", st, r)
+			}
+			if st, r := n.call("POST", "/api/api-keys", map[string]any{"name": ""}, as(key)); st != 400 || r.get("errors.0.extensions.code") != "INVALID_PAYLOAD" {
+				t.Fatalf("a key without a name: %d %s", st, r)
+			}
+
+			client := pb.NewControlPlaneClient(dialGRPC(t, n))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			for _, md := range [][2]string{{"authorization", "Bearer " + key}, {"x-api-key", key}} {
+				list, err := client.ListTenants(metadata.AppendToOutgoingContext(ctx, md[0], md[1]), &pb.ListTenantsRequest{})
+				if err != nil || len(list.GetTenants()) != 1 {
+					t.Fatalf("gRPC with the key in %s: %v %v", md[0], list, err)
+				}
+			}
+			if _, err := client.ListTenants(metadata.AppendToOutgoingContext(ctx, "x-api-key", tenantKey), &pb.ListTenantsRequest{}); status.Code(err) != codes.Unauthenticated {
+				t.Fatalf("gRPC with a tenant's key: %v", err)
+			}
+
+			n.mustCall(204, "DELETE", "/api/api-keys/"+id, nil)
+			if st, _ := n.call("GET", "/api/tenants", nil, as(key)); st != 401 {
+				t.Fatalf("a deleted key on HTTP: %d", st)
+			}
+			if st, _ := n.call("GET", "/api/t/k1/tables", nil, as(key)); st != 401 {
+				t.Fatalf("a deleted key on a tenant's route: %d", st)
+			}
+			if _, err := client.ListTenants(metadata.AppendToOutgoingContext(ctx, "x-api-key", key), &pb.ListTenantsRequest{}); status.Code(err) != codes.Unauthenticated {
+				t.Fatalf("a deleted key on gRPC: %v", err)
+			}
+			if st, _ := n.call("DELETE", "/api/api-keys/"+id, nil, anonymous); st != 401 {
+				t.Fatalf("delete without a token: %d", st)
+			}
+			n.mustCall(404, "DELETE", "/api/api-keys/"+id, nil)
+		})
+	}
+}

@@ -90,20 +90,17 @@ func (g *gate) admit(ctx context.Context, method string) (context.Context, error
 	var tok string
 	for _, v := range md.Get("authorization") {
 		if t, ok := strings.CutPrefix(v, "Bearer "); ok {
-			tok = t
+			tok = strings.TrimSpace(t)
 		}
 	}
+	if keys := md.Get("x-api-key"); tok == "" && len(keys) > 0 {
+		tok = strings.TrimSpace(keys[0])
+	}
 	if tok == "" {
-		return nil, g.toStatus(apierr.Unauthorized("INVALID_CREDENTIALS", "authentication required: metadata authorization: Bearer <token>"))
+		return nil, g.toStatus(apierr.Unauthorized("INVALID_CREDENTIALS", "authentication required: metadata authorization: Bearer <token or platform key>, or x-api-key: <platform key>"))
 	}
-	claims, err := g.auth.Verify(tok)
+	claims, err := g.auth.PlatformAdmin(ctx, tok)
 	if err != nil {
-		return nil, g.toStatus(err)
-	}
-	if claims.Role != auth.RolePlatformAdmin || claims.Tenant != "" {
-		return nil, g.toStatus(apierr.Forbidden("platform admin role required"))
-	}
-	if err := g.auth.Check(ctx, g.auth.PlatformRealm, claims); err != nil {
 		return nil, g.toStatus(err)
 	}
 	return context.WithValue(ctx, claimsKey{}, claims), nil

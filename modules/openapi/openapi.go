@@ -548,6 +548,8 @@ func Platform() obj {
 	migrateRequest := obj{"type": "object", "properties": obj{"changesets": strs, "changeset_tags": strs, "tenants": strs, "tenant_tags": strs,
 		"all_tenants": obj{"type": "boolean"}, "dry_run": obj{"type": "boolean"}, "concurrency": obj{"type": "integer", "minimum": 1, "maximum": 16},
 		"canary": obj{"type": "integer", "minimum": 0}, "max_failures": obj{"type": "integer", "minimum": 0}, "no_deps": obj{"type": "boolean"}}}
+	platformKey := obj{"type": "object", "properties": obj{"id": obj{"type": "string"}, "name": obj{"type": "string"}, "created_by": obj{"type": "string"},
+		"created_at": obj{"type": "string", "format": "date-time"}, "token": obj{"type": "string", "description": "only in the answer that made the key"}}}
 	return obj{
 		"openapi":  "3.1.0",
 		"info":     obj{"title": "Strata platform API", "version": "1"},
@@ -591,13 +593,19 @@ func Platform() obj {
 			"/migrate/runs/{id}/pause":  obj{"parameters": []any{runID}, "post": op("pause_run", "Pause a run: it takes no new tenant", nil, nil, obj{"200": okData(runSchema, false), "409": obj{"$ref": "#/components/responses/Error"}})},
 			"/migrate/runs/{id}/resume": obj{"parameters": []any{runID}, "post": op("resume_run", "Resume a paused run", nil, nil, obj{"200": okData(runSchema, false), "409": obj{"$ref": "#/components/responses/Error"}})},
 			"/migrate/runs/{id}/cancel": obj{"parameters": []any{runID}, "post": op("cancel_run", "Cancel a run: what it has not reached is not run", nil, nil, obj{"200": okData(runSchema, false), "409": obj{"$ref": "#/components/responses/Error"}})},
-			"/openapi.json":             obj{"get": public(op("platform_openapi", "This document", nil, nil, obj{"200": obj{"description": "OpenAPI 3.1 document"}}))},
-			"/openapi.yaml":             obj{"get": public(op("platform_openapi_yaml", "This document as YAML", nil, nil, obj{"200": obj{"description": "OpenAPI 3.1 document"}}))},
+			"/api-keys": obj{
+				"get": op("list_platform_keys", "List platform API keys (without their tokens)", nil, nil, obj{"200": okData(obj{"type": "array", "items": platformKey}, false)}),
+				"post": op("create_platform_key", "Create a platform API key: a static token that acts as a platform admin over HTTP and gRPC (shown once)", nil,
+					jsonBody(obj{"type": "object", "required": []string{"name"}, "properties": obj{"name": obj{"type": "string"}}}), obj{"201": okData(platformKey, false)})},
+			"/api-keys/{id}": obj{"parameters": []any{obj{"name": "id", "in": "path", "required": true, "schema": obj{"type": "string", "format": "uuid"}}},
+				"delete": op("delete_platform_key", "Delete a platform API key; it stops working at once", nil, nil, obj{"204": obj{"description": "Deleted"}, "404": obj{"$ref": "#/components/responses/Error"}})},
+			"/openapi.json": obj{"get": public(op("platform_openapi", "This document", nil, nil, obj{"200": obj{"description": "OpenAPI 3.1 document"}}))},
+			"/openapi.yaml": obj{"get": public(op("platform_openapi_yaml", "This document as YAML", nil, nil, obj{"200": obj{"description": "OpenAPI 3.1 document"}}))},
 		},
 		"components": obj{
 			"schemas":         obj{"Error": errSchema},
 			"responses":       obj{"Error": errResponse},
-			"securitySchemes": obj{"bearerAuth": obj{"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+			"securitySchemes": obj{"bearerAuth": obj{"type": "http", "scheme": "bearer", "description": "a platform admin's access token (JWT) or a platform API key (spk_…)"}},
 		},
 	}
 }

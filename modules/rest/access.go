@@ -32,8 +32,8 @@ func (a *API) resolveCaller(c *fiber.Ctx) error {
 
 // callerFor works out who a token (empty: none) is in a tenant, with their policy and
 // when the token expires: anonymous callers get the public role; a tenant token is only
-// good for its own tenant; platform admins are admins everywhere; any other bearer is
-// an API key.
+// good for its own tenant; platform admins (and platform keys) are admins everywhere;
+// any other bearer is the tenant's API key.
 func (a *API) callerFor(ctx context.Context, tc *tenantCtx, tok string) (*access.Caller, time.Time, error) {
 	caller := &access.Caller{Kind: "anonymous"}
 	var expires time.Time
@@ -44,6 +44,12 @@ func (a *API) callerFor(ctx context.Context, tc *tenantCtx, tok string) (*access
 			return nil, expires, err
 		}
 		caller.RoleID = id
+	case strings.HasPrefix(tok, auth.PlatformKeyPrefix):
+		claims, err := a.Auth.PlatformAdmin(ctx, tok)
+		if err != nil {
+			return nil, expires, err
+		}
+		caller = &access.Caller{Kind: "platform", UserID: claims.Subject, Policy: &access.Policy{Admin: true}}
 	case strings.Count(tok, ".") == 2:
 		claims, err := a.Auth.Verify(tok)
 		if err != nil {

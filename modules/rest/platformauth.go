@@ -1,36 +1,20 @@
 package rest
 
 import (
-	"strings"
-
 	"github.com/gofiber/fiber/v2"
 
-	"strata/modules/apierr"
 	"strata/modules/auth"
 )
 
 // claimsKey is where requirePlatformAdmin leaves the caller's claims.
 const claimsKey = "strata.claims"
 
-// requirePlatformAdmin refuses requests without a platform admin's bearer token.
+// requirePlatformAdmin refuses requests without a platform admin's bearer token or a
+// platform key.
 func (a *API) requirePlatformAdmin() fiber.Handler {
-	s := a.Auth
 	return func(c *fiber.Ctx) error {
-		h := c.Get(fiber.HeaderAuthorization)
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || tok == "" {
-			if tok = c.Query("access_token"); tok == "" {
-				return apierr.Unauthorized("INVALID_CREDENTIALS", "authentication required")
-			}
-		}
-		claims, err := s.Verify(tok)
+		claims, err := a.Auth.PlatformAdmin(c.UserContext(), bearer(c))
 		if err != nil {
-			return err
-		}
-		if claims.Role != auth.RolePlatformAdmin || claims.Tenant != "" {
-			return apierr.Forbidden("platform admin role required")
-		}
-		if err := s.Check(c.UserContext(), s.PlatformRealm, claims); err != nil {
 			return err
 		}
 		c.Locals(claimsKey, claims)
@@ -42,4 +26,38 @@ func (a *API) requirePlatformAdmin() fiber.Handler {
 func platformCaller(c *fiber.Ctx) *auth.Claims {
 	cl, _ := c.Locals(claimsKey).(*auth.Claims)
 	return cl
+}
+
+func (a *API) listPlatformKeys(c *fiber.Ctx) error {
+	keys, err := a.Auth.ListPlatformKeys(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"data": keys})
+}
+
+func (a *API) createPlatformKey(c *fiber.Ctx) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	by := ""
+	if cl := platformCaller(c); cl != nil {
+		by = cl.Subject
+	}
+	key, err := a.Auth.CreatePlatformKey(c.UserContext(), in.Name, by)
+	if err != nil {
+		return err
+	}
+	// The token is shown once; only its hash is kept.
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"data": key})
+}
+
+func (a *API) deletePlatformKey(c *fiber.Ctx) error {
+	if err := a.Auth.DeletePlatformKey(c.UserContext(), c.Params("id")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }

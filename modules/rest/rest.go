@@ -98,6 +98,9 @@ func (a *API) Mount(app *fiber.App) {
 	api.Delete("/tenants/:slug", admin, a.deleteTenant)
 	api.Post("/tenants/:slug/sandboxes", admin, a.createSandbox)
 	api.Post("/tenants/:slug/replay", admin, a.replayInto)
+	api.Get("/api-keys", admin, a.listPlatformKeys)
+	api.Post("/api-keys", admin, a.createPlatformKey)
+	api.Delete("/api-keys/:id", admin, uuidParam, a.deletePlatformKey)
 	a.mountControlPlane(api, admin)
 
 	t := api.Group("/t/:tenant")
