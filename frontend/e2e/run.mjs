@@ -7,7 +7,8 @@
 // dialog, rolls the drop back, and makes a sandbox; then a tenant user who is not an
 // admin signs in to the data app their role allows; the file library; a function
 // written, refused at its line, fixed, run, called and seen in its run log, and a
-// secret. Screenshots go to docs/screenshots.
+// secret; the fleet: tenants tagged, changesets registered, a dry run before each run,
+// and the runs' per-tenant results live. Screenshots go to docs/screenshots.
 // Any console error fails the run.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -661,6 +662,151 @@ try {
   });
   if (listed.includes(secretValue)) throw new Error('GET /functions/secrets answers the value');
 
+  step('the fleet: changesets registered, tenants tagged, a dry run before every run, per-tenant results live');
+  await page.goto(base + '/#/');
+  await page.getByLabel('Slug').fill('globex');
+  await page.getByRole('button', { name: 'Create tenant' }).click();
+  await page.getByRole('link', { name: 'globex', exact: true }).waitFor();
+  await page.getByRole('navigation', { name: 'Platform' }).getByRole('link', { name: 'Fleet' }).click();
+  await page.getByRole('heading', { name: 'Fleet', exact: true }).waitFor();
+  // Tags: a tag without "=" is refused here, one the API refuses shows its message.
+  const tagTable = page.getByRole('table', { name: 'Tenant tags' });
+  const tagRow = (slug) => tagTable.getByRole('row').filter({ has: page.getByRole('link', { name: slug, exact: true }) });
+  await tagRow('acme').getByRole('button', { name: 'Edit tags of acme' }).click();
+  await page.getByLabel(/^Tags of acme \(/).fill('tier');
+  await page.getByRole('button', { name: 'Save tags' }).click();
+  await page.getByRole('alert').getByText('"tier" is not key=value').waitFor();
+  await page.getByLabel(/^Tags of acme \(/).fill('Bad Key=x');
+  allowed.push(/status of 400/);
+  await page.getByRole('button', { name: 'Save tags' }).click();
+  await page.getByRole('alert').getByText(/tag key "Bad Key"/).waitFor();
+  allowed.pop();
+  await page.getByLabel(/^Tags of acme \(/).fill('tier=gold, region=eu');
+  await page.getByRole('button', { name: 'Save tags' }).click();
+  await tagRow('acme').getByText('tier=gold').waitFor();
+  await tagRow('globex').getByRole('button', { name: 'Edit tags of globex' }).click();
+  await page.getByLabel(/^Tags of globex \(/).fill('tier=gold');
+  await page.getByRole('button', { name: 'Save tags' }).click();
+  await tagRow('globex').getByText('tier=gold').waitFor();
+  if (await tagRow('acme-sandbox').getByText('tier=gold').count()) throw new Error('a tenant got tags it was not given');
+  // Changesets: one in YAML, one in JSON that depends on it; a changed file under a
+  // registered name is refused with the contract's message.
+  const createOrders = [
+    'name: create_orders',
+    'description: an orders table on the gold tenants',
+    'tags: [team=shop]',
+    'changes:',
+    '  - op: create_table',
+    '    name: orders',
+    '    columns:',
+    '      - {name: total, type: integer}',
+    '',
+  ].join('\n');
+  const register = page.getByRole('form', { name: 'Register a changeset' });
+  const file = register.getByLabel('Changeset file (JSON or YAML)');
+  await file.fill(createOrders);
+  await register.getByText('read as YAML').waitFor();
+  await register.getByRole('button', { name: 'Register' }).click();
+  await register.getByRole('status').getByText('Registered create_orders.').waitFor();
+  await file.fill(JSON.stringify({ name: 'orders_note', description: 'orders get a note', tags: ['team=shop'], depends_on: ['create_orders'],
+    changes: [{ op: 'add_column', table: 'orders', column: { name: 'note', type: 'string' } }] }, null, 2));
+  await register.getByText('read as JSON').waitFor();
+  await register.getByRole('button', { name: 'Register' }).click();
+  await register.getByRole('status').getByText('Registered orders_note.').waitFor();
+  await file.fill(createOrders.replace('on the gold tenants', 'on every gold tenant'));
+  allowed.push(/status of 409/);
+  await register.getByRole('button', { name: 'Register' }).click();
+  await register.getByRole('alert').getByText(/changeset create_orders is registered with checksum .* a changeset is never changed once registered/).waitFor();
+  allowed.pop();
+  await file.fill(createOrders);
+  await register.getByRole('button', { name: 'Register' }).click();
+  await register.getByRole('status').getByText('create_orders is registered already, with this checksum.').waitFor();
+  const csTable = page.getByRole('table', { name: 'Changesets' });
+  const noteRow = csTable.getByRole('row').filter({ has: page.getByRole('button', { name: 'orders_note' }) });
+  await noteRow.getByRole('cell', { name: 'create_orders', exact: true }).waitFor(); // depends on
+  await noteRow.getByText('team=shop').waitFor();
+  await noteRow.getByRole('cell', { name: '1 change', exact: true }).waitFor();
+  // The run form: changesets by tag, tenants by tag. Run waits for a dry run of the
+  // same selection, and any change to the form takes it back.
+  const form = page.getByRole('form', { name: 'Run changesets' });
+  const runButton = form.getByRole('button', { name: 'Run', exact: true });
+  await form.getByLabel(/^And changesets tagged/).fill('team=shop');
+  await form.getByLabel('Tenants tagged').check();
+  await form.getByLabel(/^Tenant tags to match/).fill('tier=gold');
+  if (await runButton.isEnabled()) throw new Error('Run is offered before a dry run');
+  await form.getByRole('button', { name: 'Dry run' }).click();
+  const plan = page.getByRole('table', { name: 'Dry run plan' });
+  await plan.waitFor();
+  const planRow = (tenant, cs) => plan.getByRole('row').filter({ has: page.getByRole('cell', { name: tenant, exact: true }) }).filter({ has: page.getByRole('cell', { name: cs, exact: true }) });
+  for (const tenant of ['acme', 'globex']) {
+    await planRow(tenant, 'create_orders').locator('td[data-status="planned"]').waitFor();
+    await planRow(tenant, 'create_orders').locator('pre').getByText(/CREATE TABLE "orders"/).waitFor();
+    await planRow(tenant, 'orders_note').locator('pre').getByText(/ADD COLUMN "note"/).waitFor();
+  }
+  if ((await plan.locator('td[data-status="planned"]').count()) !== 4) throw new Error(`the dry run plans ${await plan.locator('td[data-status="planned"]').count()} changesets, not 4`);
+  if (await plan.getByText('acme-sandbox').count()) throw new Error('the dry run takes a tenant without the tag');
+  await runButton.waitFor({ state: 'visible' });
+  if (!(await runButton.isEnabled())) throw new Error('Run is not offered after the dry run');
+  await form.getByLabel(/^Concurrency/).fill('2');
+  if (await runButton.isEnabled()) throw new Error('Run stays offered after the selection changed');
+  await form.getByRole('button', { name: 'Dry run' }).click();
+  await page.waitForFunction(() => {
+    const b = [...document.querySelectorAll('form button')].find((x) => x.textContent.trim() === 'Run');
+    return b && !b.disabled;
+  });
+  await runButton.click();
+  // The run: per-tenant results arrive over its event stream.
+  const runPanel = page.getByRole('region', { name: /^Run \w{8}$/ });
+  const results = runPanel.getByRole('table', { name: 'Results of the run' });
+  const resultRow = (tenant, cs) => results.getByRole('row').filter({ has: page.getByRole('link', { name: tenant, exact: true }) }).filter({ has: page.getByRole('cell', { name: cs, exact: true }) });
+  for (const tenant of ['acme', 'globex']) {
+    for (const cs of ['create_orders', 'orders_note']) await resultRow(tenant, cs).locator('td[data-status="applied"]').waitFor();
+  }
+  await runPanel.locator('h3 + [data-status="completed"]').waitFor();
+  await runPanel.getByText('4/4 settled · 4 applied').waitFor();
+  for (const name of ['Pause', 'Resume', 'Cancel run']) {
+    if (await runPanel.getByRole('button', { name }).isEnabled()) throw new Error(`${name} is offered for a completed run`);
+  }
+  const runsTable = page.getByRole('table', { name: 'Runs' });
+  await runsTable.getByRole('row').nth(1).locator('td[data-status="completed"]').waitFor();
+  await runsTable.getByRole('row').nth(1).getByText('4 applied').waitFor();
+  if (await runButton.isEnabled()) throw new Error('Run is offered again without a new dry run');
+  await page.screenshot({ path: join(shots, 'fleet.png'), fullPage: true });
+  await audit(page, 'fleet');
+  // The tenants hold the table now.
+  await page.goto(base + '/#/t/globex/tables/orders');
+  await page.getByRole('cell', { name: 'note', exact: true }).waitFor();
+  // Again: the dry run and the run find both changesets held already.
+  await page.goto(base + '/#/fleet');
+  await form.getByLabel(/^And changesets tagged/).fill('team=shop');
+  await form.getByLabel('Tenants tagged').check();
+  await form.getByLabel(/^Tenant tags to match/).fill('tier=gold');
+  await form.getByRole('button', { name: 'Dry run' }).click();
+  await plan.waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('table[aria-label="Dry run plan"] td[data-status="skipped"]').length === 4);
+  await runButton.click();
+  await runPanel.locator('h3 + [data-status="completed"]').waitFor();
+  for (const tenant of ['acme', 'globex']) {
+    for (const cs of ['create_orders', 'orders_note']) await resultRow(tenant, cs).locator('td[data-status="skipped"]').waitFor();
+  }
+  await runPanel.getByText('4/4 settled · 4 skipped').waitFor();
+  // A destructive change, on a chosen tenant: the dry run marks it, Run asks first.
+  await file.fill(JSON.stringify({ name: 'drop_note', depends_on: ['orders_note'], changes: [{ op: 'drop_column', table: 'orders', column: 'note' }] }));
+  await register.getByRole('button', { name: 'Register' }).click();
+  await register.getByRole('status').getByText('Registered drop_note.').waitFor();
+  await form.getByLabel(/^And changesets tagged/).fill('');
+  await form.getByLabel('drop_note', { exact: true }).check();
+  await form.getByLabel('Chosen tenants').check();
+  await form.getByLabel('globex', { exact: true }).check();
+  await form.getByRole('button', { name: 'Dry run' }).click();
+  await planRow('globex', 'drop_note').getByText('destructive').waitFor();
+  await runButton.click();
+  await page.getByRole('heading', { name: 'Run 1 destructive change' }).waitFor();
+  await page.getByRole('dialog').getByRole('button', { name: 'Run' }).click();
+  await resultRow('globex', 'drop_note').locator('td[data-status="applied"]').waitFor();
+  await runPanel.locator('h3 + [data-status="completed"]').waitFor();
+  if ((await results.getByRole('row').count()) !== 4) throw new Error('the run took more than globex'); // header + 3
+
   step('phone width');
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + '/#/t/acme/tables/posts');
@@ -668,7 +814,7 @@ try {
   await page.screenshot({ path: join(shots, 'phone.png') });
   // At phone width the page itself never scrolls sideways: wide tables scroll inside
   // their own boxes.
-  for (const screen of ['#/', '#/t/acme/tables/posts', '#/t/acme/data/posts', '#/t/acme/files', '#/t/acme/functions', '#/t/acme/migrations', '#/t/acme/access', '#/t/acme/api']) {
+  for (const screen of ['#/', '#/fleet', '#/t/acme/tables/posts', '#/t/acme/data/posts', '#/t/acme/files', '#/t/acme/functions', '#/t/acme/migrations', '#/t/acme/access', '#/t/acme/api']) {
     await page.goto(`${base}/${screen}`);
     await page.locator('main h1, main h2').first().waitFor();
     await page.waitForLoadState('networkidle');

@@ -116,19 +116,24 @@ async function refresh() {
 
 // request calls the API. A 401 with an expired token refreshes once and retries.
 export async function request(method, path, body, headers = {}) {
+  return send(method, path, body === undefined ? undefined : JSON.stringify(body), 'application/json', headers);
+}
+
+// send is request with a body already encoded as type (a YAML changeset file, say).
+export async function send(method, path, text, type, headers = {}) {
   for (let attempt = 0; ; attempt++) {
     const s = session();
     const h = { ...headers };
-    if (body !== undefined) h['Content-Type'] = 'application/json';
+    if (text !== undefined) h['Content-Type'] = type;
     if (s?.access) h.Authorization = `Bearer ${s.access}`;
-    const r = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    const r = await fetch(path, { method, headers: h, body: text });
     if (r.status === 204) return null;
-    const text = await r.text();
+    const raw = await r.text();
     let data = {};
     try {
-      data = text ? JSON.parse(text) : {};
+      data = raw ? JSON.parse(raw) : {};
     } catch {
-      data = { raw: text };
+      data = { raw };
     }
     if (r.ok) return data;
     const err = new ApiError(r.status, data);
@@ -171,6 +176,30 @@ export async function stream(path, body, on) {
     headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', Authorization: `Bearer ${s?.access}` },
     body: JSON.stringify(body),
   });
+  await events(r, on);
+}
+
+// follow reads a GET event stream (a fleet run's progress), calling on(event, data),
+// until the server ends it or signal aborts it. EventSource cannot send the token, so
+// this is fetch; an expired token is refreshed once.
+export async function follow(path, on, signal) {
+  for (let attempt = 0; ; attempt++) {
+    const r = await fetch(path, { headers: { Accept: 'text/event-stream', Authorization: `Bearer ${session()?.access}` }, signal });
+    if (r.status === 401 && attempt === 0) {
+      const body = await r.json().catch(() => ({}));
+      if (new ApiError(r.status, body).code === 'TOKEN_EXPIRED') {
+        await refresh();
+        continue;
+      }
+      throw new ApiError(r.status, body);
+    }
+    return events(r, on);
+  }
+}
+
+// events reads an answer as server-sent events; an answer that is not a stream is an
+// error, or the whole result at once.
+async function events(r, on) {
   if (!(r.headers.get('Content-Type') || '').startsWith('text/event-stream')) {
     const data = await r.json().catch(() => ({}));
     if (!r.ok) throw new ApiError(r.status, data);
