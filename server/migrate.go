@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,9 +57,12 @@ server reads them); no server needs to run. Every command takes --json.
 
 // cli is one run of `strata migrate`.
 type cli struct {
-	ctx    context.Context
-	prog   string // "strata migrate", for messages
-	core   *core
+	ctx  context.Context
+	prog string // "strata migrate", for messages
+	// core is the databases, opened; nil when the command asks a server (door).
+	core *core
+	// door is what the tenant, changeset and schema commands go through.
+	door   door
 	out    io.Writer
 	errOut io.Writer
 	in     *bufio.Reader
@@ -96,6 +100,22 @@ func runCommands(ctx context.Context, prog, usage string, commands map[string]fu
 		fmt.Fprintf(stderr, "%s: unknown command %q\n\n%s", prog, cmd, usage)
 		return exitUsage
 	}
+	c := &cli{ctx: ctx, prog: prog, out: stdout, errOut: stderr, in: bufio.NewReader(stdin), json: f.json, tty: isTerminal(stderr), env: getenv("STRATA_ENV")}
+	if server := cmp.Or(f.server, getenv("STRATA_SERVER")); server != "" {
+		// A running server is asked over its API; only the commands written against
+		// the door (door.go) can be.
+		if !remoteCommands[prog+" "+cmd] {
+			fmt.Fprintf(stderr, "%s %s works on the databases directly: run it without --server or STRATA_SERVER\n", prog, cmd)
+			return exitUsage
+		}
+		rd, err := newRemoteDoor(server, getenv("STRATA_TOKEN"))
+		if err != nil {
+			c.fail(err)
+			return exitUsage
+		}
+		c.door = rd
+		return c.finish(run(c, f))
+	}
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
 		fmt.Fprintln(stderr, prog+":", err)
@@ -113,8 +133,19 @@ func runCommands(ctx context.Context, prog, usage string, commands map[string]fu
 		return exitError
 	}
 	defer co.close()
-	c := &cli{ctx: ctx, prog: prog, core: co, out: stdout, errOut: stderr, in: bufio.NewReader(stdin), json: f.json, tty: isTerminal(stderr), env: getenv("STRATA_ENV")}
-	code, err := run(c, f)
+	c.core, c.door = co, localDoor{co}
+	return c.finish(run(c, f))
+}
+
+// remoteCommands can ask a running server (--server) instead of the databases.
+var remoteCommands = map[string]bool{
+	"strata migrate create": true, "strata migrate run": true, "strata migrate status": true,
+	"strata tenant list": true, "strata tenant create": true, "strata tenant tag": true, "strata tenant delete": true,
+	"strata schema diff": true, "strata schema sync": true, "strata schema drop": true,
+}
+
+// finish reports a command's error and gives its exit code.
+func (c *cli) finish(code int, err error) int {
 	if err != nil {
 		c.fail(err)
 		if errors.As(err, new(*usageError)) {
@@ -156,6 +187,7 @@ type migrateFlags struct {
 	reason      string
 	by          string
 	force       bool
+	server      string
 	args        []string
 }
 
@@ -196,6 +228,7 @@ func newMigrateFlags(cmd string) *migrateFlags {
 	fs.StringVar(&f.reason, "reason", "", "why, for the record")
 	fs.StringVar(&f.by, "by", "", "who resolves (default: the OS user and host)")
 	fs.BoolVar(&f.force, "force", false, "record the resolution even when the live schema disagrees")
+	fs.StringVar(&f.server, "server", "", "ask this running server (base URL; STRATA_TOKEN authenticates) instead of the databases")
 	return f
 }
 

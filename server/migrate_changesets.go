@@ -14,7 +14,6 @@ import (
 	"strata/modules/changeset"
 	"strata/modules/controlplane"
 	"strata/modules/migration"
-	"strata/modules/tenant"
 	"strata/schema"
 )
 
@@ -152,9 +151,8 @@ func (c *cli) runChangesets(f *migrateFlags) (int, error) {
 	if len(list) == 0 {
 		return exitUsage, usagef("no changeset files in %s", f.changesetDir())
 	}
-	fleet := c.core.fleet
 	for _, cs := range list {
-		if _, _, err := fleet.Register(c.ctx, cs, operator()); err != nil {
+		if err := c.door.Register(c.ctx, cs); err != nil {
 			return exitError, fmt.Errorf("register %s: %w", cs.Name, err)
 		}
 	}
@@ -171,20 +169,20 @@ func (c *cli) runChangesets(f *migrateFlags) (int, error) {
 	}
 	f.selectTenants(&req)
 	if f.dryRun {
-		plan, err := fleet.Plan(c.ctx, req)
+		plan, err := c.door.Plan(c.ctx, req)
 		if err != nil {
 			return exitError, err
 		}
 		c.emit(map[string]any{"data": map[string]any{"dry_run": true, "results": plan}}, func(w io.Writer) { printResults(w, plan, true) })
 		return exitOK, nil
 	}
-	run, err := fleet.Start(c.ctx, req, operator())
+	run, err := c.door.Start(c.ctx, req)
 	if err != nil {
 		return exitError, err
 	}
 	bar := c.progress("run", len(run.Results))
 	id := run.ID
-	run, err = fleet.Follow(c.ctx, id, 100*time.Millisecond, func(r controlplane.Result) error {
+	run, err = c.door.Follow(c.ctx, id, func(r controlplane.Result) error {
 		if r.Status != controlplane.ResultQueued && r.Status != controlplane.ResultRunning {
 			bar.step(r.Tenant + " " + r.Changeset)
 		}
@@ -243,75 +241,63 @@ type changesetStatus struct {
 }
 
 // changesetsStatus shows, per tenant, which of the folder's changesets it holds and
-// which it lacks (exit 1 when a tenant could not be read).
+// which it lacks: a dry run of them all (registered first, as a run would), so it says
+// what a run would do, and reads the same through a server.
 func (c *cli) changesetsStatus(f *migrateFlags) (int, error) {
 	list, err := readChangesets(f.changesetDir())
 	if err != nil {
 		return exitError, err
 	}
-	var ts []*tenant.Tenant
-	if f.tenant != "" {
-		t, err := c.core.tenants.Get(c.ctx, f.tenant)
-		if err != nil {
-			return exitError, err
+	if len(list) == 0 {
+		return exitUsage, usagef("no changeset files in %s", f.changesetDir())
+	}
+	req := controlplane.Request{}
+	for _, cs := range list {
+		if err := c.door.Register(c.ctx, cs); err != nil {
+			return exitError, fmt.Errorf("register %s: %w", cs.Name, err)
 		}
-		ts = []*tenant.Tenant{t}
-	} else if ts, err = c.core.tenants.List(c.ctx); err != nil {
+		req.Changesets = append(req.Changesets, cs.Name)
+	}
+	f.selectTenants(&req)
+	plan, err := c.door.Plan(c.ctx, req)
+	if err != nil {
 		return exitError, err
 	}
-	out := make([]changesetStatus, 0, len(ts))
+	var out []changesetStatus
 	code := exitOK
-	bar := c.progress("status", len(ts))
-	for _, t := range ts {
-		st := changesetStatus{Slug: t.Slug, Applied: []string{}, Held: []string{}, Failed: []string{}, Pending: []string{}}
-		if err := c.tenantChangesets(t, list, &st); err != nil {
-			st.Error = err.Error()
-			code = exitError
+	for _, r := range plan {
+		if len(out) == 0 || out[len(out)-1].Slug != r.Tenant {
+			out = append(out, changesetStatus{Slug: r.Tenant, Applied: []string{}, Held: []string{}, Failed: []string{}, Pending: []string{}})
 		}
-		out = append(out, st)
-		bar.step(t.Slug)
+		st := &out[len(out)-1]
+		switch r.Status {
+		case controlplane.ResultSkipped:
+			st.Applied = append(st.Applied, r.Changeset)
+		case controlplane.ResultPendingApproval:
+			st.Held = append(st.Held, r.Changeset)
+		case controlplane.ResultFailed:
+			st.Failed = append(st.Failed, r.Changeset)
+			if r.Error != nil {
+				st.Error = strings.TrimPrefix(st.Error+"; "+r.Changeset+": "+*r.Error, "; ")
+			}
+			code = exitError
+		default: // planned, or not run after a failure
+			st.Pending = append(st.Pending, r.Changeset)
+		}
 	}
-	bar.done()
 	c.emit(map[string]any{"data": out}, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "TENANT\tAPPLIED\tPENDING\tDETAIL")
 		for _, st := range out {
 			detail := st.Error
 			if len(st.Held) > 0 {
-				detail = "waiting for approval: " + strings.Join(st.Held, ", ")
-			}
-			if len(st.Failed) > 0 {
-				detail = strings.TrimPrefix(detail+"; failed: "+strings.Join(st.Failed, ", "), "; ")
+				detail = strings.TrimPrefix(detail+"; waiting for approval: "+strings.Join(st.Held, ", "), "; ")
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", st.Slug, len(st.Applied), strings.Join(st.Pending, ", "), detail)
 		}
 		tw.Flush()
 	})
 	return code, nil
-}
-
-func (c *cli) tenantChangesets(t *tenant.Tenant, list []*changeset.Changeset, st *changesetStatus) error {
-	db, err := c.core.tenants.DB(c.ctx, t)
-	if err != nil {
-		return err
-	}
-	for _, cs := range list {
-		held, err := migration.OfChangeset(c.ctx, db, db.Dialect, cs.Name)
-		if err != nil {
-			return err
-		}
-		switch migration.ChangesetState(held) {
-		case migration.ChangesetHeldBy:
-			st.Held = append(st.Held, cs.Name)
-		case migration.ChangesetPartial:
-			st.Failed = append(st.Failed, cs.Name)
-		case migration.ChangesetApplied:
-			st.Applied = append(st.Applied, cs.Name)
-		default:
-			st.Pending = append(st.Pending, cs.Name)
-		}
-	}
-	return nil
 }
 
 // reset rolls a development tenant's schema back to its system tables: every executed

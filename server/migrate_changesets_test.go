@@ -306,3 +306,105 @@ func TestSchemaSyncAndDrop(t *testing.T) {
 		})
 	}
 }
+
+// TestCLIAgainstAServer: with --server (or STRATA_SERVER) and a platform key in
+// STRATA_TOKEN, the tenant, changeset and schema commands ask a running server over
+// its API, with the answers and exit codes they give on the databases; commands that
+// need the databases say so; a bad key is the server's 401.
+func TestCLIAgainstAServer(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			key := n.mustCall(201, "POST", "/api/api-keys", map[string]any{"name": "ci"}).get("data.token").(string)
+			// No database URL: everything goes through the server.
+			e := &cliEnv{t: t, vars: map[string]string{"STRATA_SERVER": n.base, "STRATA_TOKEN": key, "STRATA_DATA_DIR": t.TempDir()}}
+
+			for _, slug := range []string{"r1", "r2"} {
+				if code, out, errOut := e.tenantCLI("create", slug); code != 0 {
+					t.Fatalf("tenant create %s: %d %s%s", slug, code, out, errOut)
+				}
+			}
+			if code, _, errOut := e.tenantCLI("tag", "r2", "wave=1"); code != 0 {
+				t.Fatalf("tenant tag: %d %s", code, errOut)
+			}
+			if got := n.mustCall(200, "GET", "/api/tenants/r2", nil); got.get("data.tags.wave") != "1" {
+				t.Fatalf("the server does not have what the CLI made: %s", got)
+			}
+			code, out, _ := e.tenantCLI("list", "--json")
+			listed := reply{}
+			if err := json.Unmarshal([]byte(out), &listed); code != 0 || err != nil || listed.get("data.1.tags.wave") != "1" {
+				t.Fatalf("tenant list: %d %s", code, out)
+			}
+			if code, _, errOut := e.tenantCLI("create", "r1"); code != 1 || !strings.Contains(errOut, "r1") {
+				t.Fatalf("a slug taken: %d %s", code, errOut)
+			}
+
+			dir := t.TempDir()
+			base := "name: 00_base\nchanges:\n  - op: create_table\n    name: accounts\n    columns: [{name: email, type: string}]\n"
+			if err := os.WriteFile(filepath.Join(dir, "00_base.yaml"), []byte(base), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if plan := e.mustJSON("run", "--dir", dir, "--tags", "wave=1", "--dry-run"); plan.get("data.results.0.status") != "planned" || plan.get("data.results.1") != nil {
+				t.Fatalf("dry run: %s", plan)
+			}
+			if run := e.mustJSON("run", "--dir", dir, "--tags", "wave=1"); run.get("data.status") != "completed" || run.get("data.counts.applied") != 1.0 {
+				t.Fatalf("run: %s", run)
+			}
+			tableSoon(t, n, "r2", "accounts", true)
+			status := e.mustJSON("status", "--dir", dir)
+			if status.get("data.0.slug") != "r1" || status.get("data.0.pending.0") != "00_base" || status.get("data.1.applied.0") != "00_base" {
+				t.Fatalf("status: %s", status)
+			}
+			if run := e.mustJSON("run", "--dir", dir, "--tenant", "r2"); run.get("data.counts.skipped") != 1.0 {
+				t.Fatalf("a second run: %s", run)
+			}
+			changed := strings.Replace(base, "email", "mail", 1)
+			if err := os.WriteFile(filepath.Join(dir, "00_base.yaml"), []byte(changed), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if code, _, errOut := e.run("", "run", "--dir", dir); code != 1 || !strings.Contains(errOut, "CHECKSUM_MISMATCH") {
+				t.Fatalf("a changed file: %d %s", code, errOut)
+			}
+
+			// The schema commands.
+			if code, out, errOut := e.schemaCLI("diff", "--from", "tenant:r1", "--to", "tenant:r2", "--output", filepath.Join(t.TempDir(), "d.yaml")); code != 0 {
+				t.Fatalf("diff: %d %s%s", code, out, errOut)
+			}
+			if code, out, errOut := e.schemaCLI("sync", "--tenant", "r1", "--from", "tenant:r2", "--yes"); code != 0 || !strings.Contains(out, "accounts") {
+				t.Fatalf("sync: %d %s%s", code, out, errOut)
+			}
+			if code, out, _ := e.schemaCLI("diff", "--from", "tenant:r1", "--to", "tenant:r2"); code != 0 || strings.TrimSpace(out) != "no differences" {
+				t.Fatalf("after the sync: %d %s", code, out)
+			}
+			if code, _, errOut := e.schemaCLI("drop", "--tenant", "r1"); code != 1 || !strings.Contains(errOut, "accounts") {
+				t.Fatalf("an unconfirmed drop: %d %s", code, errOut)
+			}
+			if code, out, errOut := e.schemaCLI("drop", "--tenant", "r1", "--yes"); code != 0 {
+				t.Fatalf("drop: %d %s%s", code, out, errOut)
+			}
+			if hasTable(n, "r1", "accounts") {
+				t.Fatal("accounts is there after the drop")
+			}
+			if code, _, errOut := e.schemaCLI("diff", "--from", "live:r1", "--to", "tenant:r1"); code != 2 || !strings.Contains(errOut, "databases") {
+				t.Fatalf("a live source through a server: %d %s", code, errOut)
+			}
+			if code, _, errOut := e.run("", "list", "--tenant", "r1"); code != 2 || !strings.Contains(errOut, "databases directly") {
+				t.Fatalf("a command that needs the databases: %d %s", code, errOut)
+			}
+			if code, _, errOut := e.tenantCLI("delete", "r1", "--yes"); code != 0 {
+				t.Fatalf("tenant delete: %d %s", code, errOut)
+			}
+			n.mustCall(404, "GET", "/api/tenants/r1", nil)
+
+			e.vars["STRATA_TOKEN"] = "spk_not-a-key"
+			if code, _, errOut := e.tenantCLI("list", "--json"); code != 1 || !strings.Contains(errOut, "INVALID_TOKEN") {
+				t.Fatalf("a bad key: %d %s", code, errOut)
+			}
+			delete(e.vars, "STRATA_TOKEN")
+			if code, _, errOut := e.tenantCLI("list"); code != 2 || !strings.Contains(errOut, "STRATA_TOKEN") {
+				t.Fatalf("no key: %d %s", code, errOut)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,8 +20,9 @@ import (
 
 const schemaUsage = `usage: strata schema <command> [flags]
 
-Works on the databases directly (STRATA_DATABASE_URL, STRATA_DATA_DIR); no server
-needs to run.
+Works on the databases directly (STRATA_DATABASE_URL, STRATA_DATA_DIR), or asks a
+running server with --server URL (or STRATA_SERVER) and STRATA_TOKEN (a platform API
+key); live:SLUG needs the databases.
 
   diff --from SOURCE --to SOURCE [--name NAME] [--output FILE] [--json]
         write a changeset (YAML; JSON with --json) whose operations turn the schema of
@@ -68,7 +70,20 @@ func (c *cli) schemaSource(src string) (diffSide, error) {
 		return diffSide{}, usagef("%q: a source is tenant:SLUG, live:SLUG or file:PATH", src)
 	}
 	switch kind {
-	case "tenant", "live":
+	case "tenant":
+		snap, err := c.door.Snapshot(c.ctx, arg)
+		if err != nil {
+			return diffSide{}, err
+		}
+		m, err := changeset.ModelOf(snap)
+		if err != nil {
+			return diffSide{}, fmt.Errorf("%s: %w", src, err)
+		}
+		return diffSide{model: m, snap: snap}, nil
+	case "live":
+		if c.core == nil {
+			return diffSide{}, usagef("live:SLUG reads the tenant's database: run without --server, where the databases are")
+		}
 		t, tgt, err := c.core.tenants.Open(c.ctx, arg)
 		if err != nil {
 			return diffSide{}, err
@@ -76,9 +91,6 @@ func (c *cli) schemaSource(src string) (diffSide, error) {
 		m, _, err := c.core.tenants.FreshModelVersion(c.ctx, t, tgt.Store)
 		if err != nil {
 			return diffSide{}, err
-		}
-		if kind == "tenant" {
-			return diffSide{model: m, snap: formats.Take(m)}, nil
 		}
 		live, err := tgt.Dialect.Inspect(c.ctx, tgt.DB)
 		if err != nil {
@@ -206,69 +218,46 @@ func (c *cli) schemaDrop(f *migrateFlags) (int, error) {
 	return c.syncTo(f, "drop", func() (formats.Snapshot, error) { return formats.Snapshot{}, nil })
 }
 
-// syncTo applies to --tenant, as recorded migrations, the difference between its
-// schema and the one want gives: planned first, removals confirmed, then run in one
-// batch (ApplyAll), which refuses everything when any change is refused.
+// syncTo gives --tenant the schema want returns, as POST /schema/apply does: each
+// change a recorded migration, run in one batch that refuses them all when one is
+// refused; what they remove (into the trash) confirmed first.
 func (c *cli) syncTo(f *migrateFlags, what string, want func() (formats.Snapshot, error)) (int, error) {
 	if c.env == "production" {
 		return exitError, fmt.Errorf("%s is refused where STRATA_ENV is production", what)
 	}
-	t, tgt, err := c.writable(f)
-	if err != nil {
-		return exitError, err
+	if f.tenant == "" {
+		return exitUsage, usagef("%s needs --tenant", what)
 	}
 	snap, err := want()
 	if err != nil {
 		return exitError, err
 	}
-	m, _, err := c.core.tenants.FreshModelVersion(c.ctx, t, tgt.Store)
+	confirm := func(removes string) bool {
+		return c.confirm(fmt.Sprintf("%s of %s removes (into the trash): %s", what, f.tenant, removes), f.yes)
+	}
+	res, err := c.door.Apply(c.ctx, f.tenant, snap, f.dryRun, confirm)
+	if errors.Is(err, errNotConfirmed) {
+		return exitError, fmt.Errorf("%s %w", what, err)
+	}
 	if err != nil {
 		return exitError, err
-	}
-	cs, err := changeset.Diff(what, m, snap)
-	if err != nil {
-		return exitError, err
-	}
-	changes, err := cs.SchemaChanges(m)
-	if err != nil {
-		return exitError, err
-	}
-	if len(changes) == 0 {
-		c.emit(map[string]any{"data": map[string]any{"migrations": []any{}}}, func(w io.Writer) { fmt.Fprintln(w, "in sync: nothing to change") })
-		return exitOK, nil
-	}
-	reqs := make([]migration.Request, len(changes))
-	for i, ch := range changes {
-		ch.Changeset = "" // not a registered changeset's
-		reqs[i] = migration.Request{Change: ch, Name: what + ": " + migration.DefaultName(ch), CreatedBy: operator(), Confirmed: true}
-	}
-	planned, err := c.core.migration.PlanOn(c.ctx, tgt, m, reqs)
-	if err != nil {
-		return exitError, err
-	}
-	var removals []string
-	for _, r := range planned {
-		if r.Migration.Destructive {
-			removals = append(removals, r.Migration.Name)
-		}
 	}
 	if f.dryRun {
-		c.emit(map[string]any{"data": map[string]any{"dry_run": true, "migrations": resultMigrations(planned)}}, func(w io.Writer) {
-			for _, r := range planned {
-				fmt.Fprintf(w, "-- would run: %s\n%s\n\n", r.Migration.Name, strings.TrimSpace(r.Migration.UpSQL))
+		c.emit(map[string]any{"data": map[string]any{"dry_run": true, "changes": res.Planned}}, func(w io.Writer) {
+			if len(res.Planned) == 0 {
+				fmt.Fprintln(w, "in sync: nothing to change")
+			}
+			for _, p := range res.Planned {
+				fmt.Fprintf(w, "-- would run: %s\n%s\n\n", p.Name, strings.TrimSpace(p.UpSQL))
 			}
 		})
 		return exitOK, nil
 	}
-	if len(removals) > 0 && !c.confirm(fmt.Sprintf("%s of %s removes (into the trash): %s", what, f.tenant, strings.Join(removals, "; ")), f.yes) {
-		return exitError, fmt.Errorf("%s not confirmed; nothing was changed (pass --yes to confirm)", what)
+	if len(res.Migrations) == 0 {
+		c.emit(map[string]any{"data": map[string]any{"migrations": []any{}}}, func(w io.Writer) { fmt.Fprintln(w, "in sync: nothing to change") })
+		return exitOK, nil
 	}
-	results, err := c.core.migration.ApplyAll(c.ctx, tgt, reqs)
-	done := resultMigrations(results)
-	c.reportMigrations(done)
-	if err != nil {
-		return exitError, err
-	}
+	c.reportMigrations(res.Migrations)
 	return exitOK, nil
 }
 

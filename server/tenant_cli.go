@@ -10,8 +10,9 @@ import (
 
 const tenantUsage = `usage: strata tenant <command> [flags]
 
-Works on the databases directly (STRATA_DATABASE_URL, STRATA_DATA_DIR); no server
-needs to run. Every command takes --json.
+Works on the databases directly (STRATA_DATABASE_URL, STRATA_DATA_DIR), or asks a
+running server with --server URL (or STRATA_SERVER) and STRATA_TOKEN (a platform API
+key). Every command takes --json.
 
   list                                        every tenant with its tags
   create SLUG [--name NAME] [--database-url URL]
@@ -32,7 +33,7 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 }
 
 func (c *cli) tenantList(*migrateFlags) (int, error) {
-	ts, err := c.core.tenants.List(c.ctx)
+	ts, err := c.door.Tenants(c.ctx)
 	if err != nil {
 		return exitError, err
 	}
@@ -55,7 +56,7 @@ func (c *cli) tenantCreate(f *migrateFlags) (int, error) {
 	if len(f.args) != 1 {
 		return exitUsage, usagef("create takes one SLUG")
 	}
-	t, err := c.core.tenants.Create(c.ctx, f.args[0], f.name, f.databaseURL)
+	t, err := c.door.CreateTenant(c.ctx, f.args[0], f.name, f.databaseURL)
 	if err != nil {
 		return exitError, err
 	}
@@ -75,7 +76,7 @@ func (c *cli) tenantTag(f *migrateFlags) (int, error) {
 		}
 		tags[k] = v
 	}
-	t, err := c.core.fleet.TagTenant(c.ctx, f.args[0], tags)
+	t, err := c.door.TagTenant(c.ctx, f.args[0], tags)
 	if err != nil {
 		return exitError, err
 	}
@@ -90,17 +91,9 @@ func (c *cli) tenantDelete(f *migrateFlags) (int, error) {
 	if !f.yes {
 		return exitUsage, usagef("deleting %s drops its database and files for good; pass --yes", f.args[0])
 	}
-	t, err := c.core.tenants.Get(c.ctx, f.args[0])
-	if err != nil {
+	if err := c.door.DeleteTenant(c.ctx, f.args[0]); err != nil {
 		return exitError, err
 	}
-	if err := c.core.tenants.Delete(c.ctx, t); err != nil {
-		return exitError, err
-	}
-	// Its files go in the background of the next server node (recorded first).
-	if err := c.core.purges.Enqueue(c.ctx, t.ID); err != nil {
-		return exitError, fmt.Errorf("record the deleted tenant's storage purge: %w", err)
-	}
-	c.emit(map[string]any{"data": map[string]any{"deleted": t.Slug}}, func(w io.Writer) { fmt.Fprintf(w, "tenant %s deleted\n", t.Slug) })
+	c.emit(map[string]any{"data": map[string]any{"deleted": f.args[0]}}, func(w io.Writer) { fmt.Fprintf(w, "tenant %s deleted\n", f.args[0]) })
 	return exitOK, nil
 }

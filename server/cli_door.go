@@ -1,0 +1,410 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"strata/modules/apierr"
+	"strata/modules/changeset"
+	"strata/modules/controlplane"
+	"strata/modules/formats"
+	"strata/modules/migration"
+	"strata/modules/tenant"
+)
+
+// door is what the tenant, changeset and schema commands ask of Strata. localDoor
+// works on the databases directly; remoteDoor asks a running server over its HTTP API
+// (--server or STRATA_SERVER, with STRATA_TOKEN). Both give the same answers, so each
+// command is written once.
+type door interface {
+	Tenants(ctx context.Context) ([]*tenant.Tenant, error)
+	CreateTenant(ctx context.Context, slug, name, databaseURL string) (*tenant.Tenant, error)
+	TagTenant(ctx context.Context, slug string, tags map[string]string) (*tenant.Tenant, error)
+	DeleteTenant(ctx context.Context, slug string) error
+	Register(ctx context.Context, cs *changeset.Changeset) error
+	// Plan is a dry run of a fleet run: what each tenant holds and what would run.
+	Plan(ctx context.Context, req controlplane.Request) ([]controlplane.Result, error)
+	Start(ctx context.Context, req controlplane.Request) (*controlplane.Run, error)
+	Follow(ctx context.Context, id string, progress func(controlplane.Result) error) (*controlplane.Run, error)
+	// Snapshot is a tenant's schema as GET /schema/snapshot answers it.
+	Snapshot(ctx context.Context, slug string) (formats.Snapshot, error)
+	// Apply gives a tenant the schema want, as POST /schema/apply does: with dry, the
+	// planned changes; otherwise the migrations it recorded. confirm is asked what the
+	// changes remove before they run.
+	Apply(ctx context.Context, slug string, want formats.Snapshot, dry bool, confirm func(removes string) bool) (*applied, error)
+}
+
+// applied is the answer of door.Apply.
+type applied struct {
+	Planned    []plannedChange        `json:"changes,omitempty"`
+	Migrations []*migration.Migration `json:"migrations,omitempty"`
+}
+
+// plannedChange is one change of a dry run of door.Apply.
+type plannedChange struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	UpSQL       string `json:"up_sql"`
+	Destructive bool   `json:"destructive"`
+}
+
+// localDoor works on the databases directly.
+type localDoor struct{ co *core }
+
+func (l localDoor) Tenants(ctx context.Context) ([]*tenant.Tenant, error) {
+	return l.co.tenants.List(ctx)
+}
+
+func (l localDoor) CreateTenant(ctx context.Context, slug, name, databaseURL string) (*tenant.Tenant, error) {
+	return l.co.tenants.Create(ctx, slug, name, databaseURL)
+}
+
+func (l localDoor) TagTenant(ctx context.Context, slug string, tags map[string]string) (*tenant.Tenant, error) {
+	return l.co.fleet.TagTenant(ctx, slug, tags)
+}
+
+func (l localDoor) DeleteTenant(ctx context.Context, slug string) error {
+	t, err := l.co.tenants.Get(ctx, slug)
+	if err != nil {
+		return err
+	}
+	if err := l.co.tenants.Delete(ctx, t); err != nil {
+		return err
+	}
+	// Its files go in the background of the next server node (recorded first).
+	if err := l.co.purges.Enqueue(ctx, t.ID); err != nil {
+		return fmt.Errorf("record the deleted tenant's storage purge: %w", err)
+	}
+	return nil
+}
+
+func (l localDoor) Register(ctx context.Context, cs *changeset.Changeset) error {
+	_, _, err := l.co.fleet.Register(ctx, cs, operator())
+	return err
+}
+
+func (l localDoor) Plan(ctx context.Context, req controlplane.Request) ([]controlplane.Result, error) {
+	return l.co.fleet.Plan(ctx, req)
+}
+
+func (l localDoor) Start(ctx context.Context, req controlplane.Request) (*controlplane.Run, error) {
+	return l.co.fleet.Start(ctx, req, operator())
+}
+
+func (l localDoor) Follow(ctx context.Context, id string, progress func(controlplane.Result) error) (*controlplane.Run, error) {
+	return l.co.fleet.Follow(ctx, id, 100*time.Millisecond, progress)
+}
+
+func (l localDoor) Snapshot(ctx context.Context, slug string) (formats.Snapshot, error) {
+	t, tgt, err := l.co.tenants.Open(ctx, slug)
+	if err != nil {
+		return formats.Snapshot{}, err
+	}
+	m, _, err := l.co.tenants.FreshModelVersion(ctx, t, tgt.Store)
+	if err != nil {
+		return formats.Snapshot{}, err
+	}
+	return formats.Take(m), nil
+}
+
+// Apply plans the steps formats.Plan finds, as POST /schema/apply does, and runs them
+// in one batch (ApplyAll), which refuses them all when one is refused.
+func (l localDoor) Apply(ctx context.Context, slug string, want formats.Snapshot, dry bool, confirm func(string) bool) (*applied, error) {
+	t, tgt, err := l.co.tenants.Open(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := l.co.migration.Recover(ctx, tgt); err != nil {
+		return nil, err
+	}
+	m, _, err := l.co.tenants.FreshModelVersion(ctx, t, tgt.Store)
+	if err != nil {
+		return nil, err
+	}
+	steps, err := formats.Plan(m, want)
+	if err != nil {
+		return nil, err
+	}
+	reqs := make([]migration.Request, len(steps))
+	for i, st := range steps {
+		reqs[i] = migration.Request{Change: st.Change, CreatedBy: operator(), Confirmed: true}
+	}
+	planned, err := l.co.migration.PlanOn(ctx, tgt, m, reqs)
+	if err != nil {
+		return nil, err
+	}
+	out := &applied{Planned: []plannedChange{}}
+	var removes []string
+	for _, r := range planned {
+		pm := r.Migration
+		out.Planned = append(out.Planned, plannedChange{Name: pm.Name, Type: pm.Type, UpSQL: pm.UpSQL, Destructive: pm.Destructive})
+		if pm.Destructive {
+			removes = append(removes, pm.Name)
+		}
+	}
+	if dry || len(reqs) == 0 {
+		return out, nil
+	}
+	if len(removes) > 0 && !confirm(strings.Join(removes, "; ")) {
+		return nil, errNotConfirmed
+	}
+	results, err := l.co.migration.ApplyAll(ctx, tgt, reqs)
+	out = &applied{Migrations: resultMigrations(results)}
+	return out, err
+}
+
+// errNotConfirmed is a removal the operator did not confirm: nothing was changed.
+var errNotConfirmed = errors.New("not confirmed; nothing was changed (pass --yes to confirm)")
+
+// remoteDoor asks a running server, as a platform admin: STRATA_TOKEN is a platform
+// API key (spk_…) or a platform admin's access token.
+type remoteDoor struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+func newRemoteDoor(server, token string) (*remoteDoor, error) {
+	u, err := url.Parse(strings.TrimRight(server, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usagef("--server %q: give the server's base URL, such as http://localhost:8080", server)
+	}
+	if token == "" {
+		return nil, usagef("a server needs STRATA_TOKEN: a platform API key (POST /api/api-keys) or a platform admin's access token")
+	}
+	return &remoteDoor{base: u.String(), token: token, http: &http.Client{Timeout: 5 * time.Minute}}, nil
+}
+
+// call sends one request to the platform API and decodes its data into out. An answer
+// in the contract's error envelope comes back as the *apierr.Error it describes, so the
+// CLI reports it as it would its own.
+func (r *remoteDoor) call(ctx context.Context, method, path string, body any, headers map[string]string, out any) (int, error) {
+	var rd io.Reader
+	contentType := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		buf, err := json.Marshal(b)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.base+"/api"+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := r.http.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode >= 400 {
+		return resp.StatusCode, remoteError(resp.StatusCode, raw)
+	}
+	if out != nil && len(raw) > 0 {
+		var env struct {
+			Data json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(raw, &env); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s %s: the answer is not JSON: %w", method, path, err)
+		}
+		if err := json.Unmarshal(env.Data, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// remoteError reads the contract's error envelope.
+func remoteError(status int, raw []byte) error {
+	var env struct {
+		Errors []struct {
+			Message    string         `json:"message"`
+			Extensions map[string]any `json:"extensions"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(raw, &env) != nil || len(env.Errors) == 0 {
+		return apierr.New(status, "INTERNAL", "the server answered %d: %.200s", status, raw)
+	}
+	e := env.Errors[0]
+	code, _ := e.Extensions["code"].(string)
+	out := apierr.New(status, code, "%s", e.Message)
+	for k, v := range e.Extensions {
+		if k != "code" {
+			out.With(k, v)
+		}
+	}
+	return out
+}
+
+// confirmed sends a request that may meet the confirm-hash challenge: asked, and when
+// confirm agrees, sent again with the hash and token.
+func (r *remoteDoor) confirmed(ctx context.Context, method, path string, body any, out any, confirm func(string) bool) error {
+	_, err := r.call(ctx, method, path, body, nil, out)
+	var ae *apierr.Error
+	if !errors.As(err, &ae) || ae.Code != "SCHEMA_CONFIRM_REQUIRED" {
+		return err
+	}
+	var removes []string
+	for _, k := range []string{"droppedTables", "removedColumns"} {
+		if list, ok := ae.Details[k].([]any); ok {
+			for _, v := range list {
+				removes = append(removes, fmt.Sprint(v))
+			}
+		}
+	}
+	if n, ok := ae.Details["removedRelationsCount"].(float64); ok && n > 0 {
+		removes = append(removes, fmt.Sprintf("%d relations", int(n)))
+	}
+	if !confirm(strings.Join(removes, ", ")) {
+		return errNotConfirmed
+	}
+	hash, _ := ae.Details["requiredConfirmHash"].(string)
+	token, _ := ae.Details["confirmToken"].(string)
+	_, err = r.call(ctx, method, path, body, map[string]string{"X-Schema-Confirm-Hash": hash, "X-Schema-Confirm-Token": token}, out)
+	return err
+}
+
+func (r *remoteDoor) Tenants(ctx context.Context) ([]*tenant.Tenant, error) {
+	var out []*tenant.Tenant
+	_, err := r.call(ctx, "GET", "/tenants", nil, nil, &out)
+	return out, err
+}
+
+func (r *remoteDoor) CreateTenant(ctx context.Context, slug, name, databaseURL string) (*tenant.Tenant, error) {
+	var out tenant.Tenant
+	_, err := r.call(ctx, "POST", "/tenants", map[string]any{"slug": slug, "name": name, "database_url": databaseURL}, nil, &out)
+	return &out, err
+}
+
+func (r *remoteDoor) TagTenant(ctx context.Context, slug string, tags map[string]string) (*tenant.Tenant, error) {
+	var out tenant.Tenant
+	_, err := r.call(ctx, "PATCH", "/tenants/"+url.PathEscape(slug), map[string]any{"tags": tags}, nil, &out)
+	return &out, err
+}
+
+// DeleteTenant answers the challenge itself: the command asked for --yes first.
+func (r *remoteDoor) DeleteTenant(ctx context.Context, slug string) error {
+	return r.confirmed(ctx, "DELETE", "/tenants/"+url.PathEscape(slug), nil, nil, func(string) bool { return true })
+}
+
+func (r *remoteDoor) Register(ctx context.Context, cs *changeset.Changeset) error {
+	file := *cs
+	file.Checksum = "" // the server computes it
+	_, err := r.call(ctx, "POST", "/changesets", &file, nil, nil)
+	return err
+}
+
+func (r *remoteDoor) Plan(ctx context.Context, req controlplane.Request) ([]controlplane.Result, error) {
+	req.DryRun = true
+	var out struct {
+		Results []controlplane.Result `json:"results"`
+	}
+	_, err := r.call(ctx, "POST", "/migrate", req, nil, &out)
+	return out.Results, err
+}
+
+func (r *remoteDoor) Start(ctx context.Context, req controlplane.Request) (*controlplane.Run, error) {
+	var out controlplane.Run
+	_, err := r.call(ctx, "POST", "/migrate", req, nil, &out)
+	return &out, err
+}
+
+// Follow reads the run's event stream: a progress event per result as it changes, then
+// the run as it ended.
+func (r *remoteDoor) Follow(ctx context.Context, id string, progress func(controlplane.Result) error) (*controlplane.Run, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", r.base+"/api/migrate/runs/"+url.PathEscape(id), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := (&http.Client{}).Do(req) // no timeout: a run takes as long as it takes
+	if err != nil {
+		return nil, fmt.Errorf("follow run %s: %w", id, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return nil, remoteError(resp.StatusCode, raw)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	var event string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			data := []byte(strings.TrimPrefix(line, "data: "))
+			switch event {
+			case "progress":
+				var res controlplane.Result
+				if err := json.Unmarshal(data, &res); err != nil {
+					return nil, fmt.Errorf("follow run %s: %w", id, err)
+				}
+				if err := progress(res); err != nil {
+					return nil, err
+				}
+			case "result":
+				var env struct {
+					Data *controlplane.Run `json:"data"`
+				}
+				if err := json.Unmarshal(data, &env); err != nil || env.Data == nil {
+					return nil, fmt.Errorf("follow run %s: the run's end could not be read", id)
+				}
+				return env.Data, nil
+			case "error":
+				return nil, remoteError(500, data)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("follow run %s: %w", id, err)
+	}
+	return nil, fmt.Errorf("follow run %s: the stream ended before the run", id)
+}
+
+func (r *remoteDoor) Snapshot(ctx context.Context, slug string) (formats.Snapshot, error) {
+	var out formats.Snapshot
+	_, err := r.call(ctx, "GET", "/t/"+url.PathEscape(slug)+"/schema/snapshot", nil, nil, &out)
+	return out, err
+}
+
+func (r *remoteDoor) Apply(ctx context.Context, slug string, want formats.Snapshot, dry bool, confirm func(string) bool) (*applied, error) {
+	path := "/t/" + url.PathEscape(slug) + "/schema/apply"
+	if dry {
+		path += "?dry_run=true"
+	}
+	var out applied
+	err := r.confirmed(ctx, "POST", path, want, &out, confirm)
+	return &out, err
+}
+
+// live is refused by a remote door: reading a database's live schema needs the
+// databases directly.
+var errRemoteLive = usagef("live:SLUG reads the tenant's database: run without --server, where the databases are")
