@@ -41,6 +41,11 @@ type door interface {
 	// planned changes; otherwise the migrations it recorded. confirm is asked what the
 	// changes remove before they run.
 	Apply(ctx context.Context, slug string, want formats.Snapshot, dry bool, confirm func(removes string) bool) (*applied, error)
+	// Executed lists a tenant's executed migrations in seq order.
+	Executed(ctx context.Context, slug string) ([]*migration.Migration, error)
+	// RollBack rolls one migration back with what depends on it, confirmed (the
+	// command asked first), and returns the migrations rolled back.
+	RollBack(ctx context.Context, slug, id string) ([]*migration.Migration, error)
 }
 
 // applied is the answer of door.Apply.
@@ -160,6 +165,41 @@ func (l localDoor) Apply(ctx context.Context, slug string, want formats.Snapshot
 	results, err := l.co.migration.ApplyAll(ctx, tgt, reqs)
 	out = &applied{Migrations: resultMigrations(results)}
 	return out, err
+}
+
+func (l localDoor) Executed(ctx context.Context, slug string) ([]*migration.Migration, error) {
+	t, tgt, err := l.co.tenants.Open(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	// Settled and upgraded first, as a booting node would.
+	if _, err := l.co.migration.Recover(ctx, tgt); err != nil {
+		return nil, err
+	}
+	if _, err := l.co.tenants.UpgradeTenant(ctx, t); err != nil {
+		return nil, err
+	}
+	list, _, err := migration.List(ctx, tgt.DB, tgt.Dialect, migration.ListFilter{Status: migration.StatusExecuted, Limit: 1 << 30})
+	out := make([]*migration.Migration, len(list))
+	for i := range list {
+		out[i] = &list[i]
+	}
+	return out, err
+}
+
+func (l localDoor) RollBack(ctx context.Context, slug, id string) ([]*migration.Migration, error) {
+	_, tgt, err := l.co.tenants.Open(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	req := migration.RollbackRequest{ID: id, Cascade: true, CreatedBy: operator()}
+	results, err := l.co.migration.Rollback(ctx, tgt, req)
+	var cr *migration.ConfirmRequiredError
+	if errors.As(err, &cr) {
+		req.ConfirmHash, req.ConfirmToken = cr.Hash, cr.Token
+		results, err = l.co.migration.Rollback(ctx, tgt, req)
+	}
+	return resultMigrations(results), err
 }
 
 // errNotConfirmed is a removal the operator did not confirm: nothing was changed.
@@ -408,3 +448,25 @@ func (r *remoteDoor) Apply(ctx context.Context, slug string, want formats.Snapsh
 // live is refused by a remote door: reading a database's live schema needs the
 // databases directly.
 var errRemoteLive = usagef("live:SLUG reads the tenant's database: run without --server, where the databases are")
+
+func (r *remoteDoor) Executed(ctx context.Context, slug string) ([]*migration.Migration, error) {
+	var out []*migration.Migration
+	for page := 1; ; page++ {
+		var batch []*migration.Migration
+		if _, err := r.call(ctx, "GET", fmt.Sprintf("/t/%s/migrations?status=executed&limit=100&page=%d", url.PathEscape(slug), page), nil, nil, &batch); err != nil {
+			return nil, err
+		}
+		out = append(out, batch...)
+		if len(batch) < 100 {
+			return out, nil
+		}
+	}
+}
+
+func (r *remoteDoor) RollBack(ctx context.Context, slug, id string) ([]*migration.Migration, error) {
+	var out struct {
+		Migrations []*migration.Migration `json:"migrations"`
+	}
+	err := r.confirmed(ctx, "POST", "/t/"+url.PathEscape(slug)+"/migrations/"+url.PathEscape(id)+"/rollback?cascade=true", nil, &out, func(string) bool { return true })
+	return out.Migrations, err
+}

@@ -139,7 +139,7 @@ func runCommands(ctx context.Context, prog, usage string, commands map[string]fu
 
 // remoteCommands can ask a running server (--server) instead of the databases.
 var remoteCommands = map[string]bool{
-	"strata migrate create": true, "strata migrate run": true, "strata migrate status": true,
+	"strata migrate create": true, "strata migrate run": true, "strata migrate status": true, "strata migrate reset": true,
 	"strata tenant list": true, "strata tenant create": true, "strata tenant tag": true, "strata tenant delete": true,
 	"strata schema diff": true, "strata schema sync": true, "strata schema drop": true,
 }

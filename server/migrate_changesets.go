@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -314,40 +315,28 @@ func (c *cli) reset(f *migrateFlags) (int, error) {
 	if !f.yes {
 		return exitUsage, usagef("reset rolls back every table, column and function of %s; pass --yes", f.tenant)
 	}
-	_, tgt, err := c.writable(f)
-	if err != nil {
-		return exitError, err
-	}
-	all, _, err := migration.List(c.ctx, tgt.DB, tgt.Dialect, migration.ListFilter{Status: migration.StatusExecuted, Limit: 100000})
+	all, err := c.door.Executed(c.ctx, f.tenant)
 	if err != nil {
 		return exitError, err
 	}
 	var done []*migration.Migration
+	gone := map[string]bool{}
 	for i := len(all) - 1; i >= 0; i-- {
 		m := all[i]
-		if m.CreatedBy == "system" || m.Type == string(schema.Rollback) || m.Type == "data" {
-			continue
+		if gone[m.ID] || m.CreatedBy == "system" || m.Type == string(schema.Rollback) || m.Type == "data" {
+			continue // rolled back with a dependent already, or not a schema change to undo
 		}
-		cur, err := migration.Get(c.ctx, tgt.DB, tgt.Dialect, m.ID)
-		if err != nil {
-			return exitError, err
-		}
-		if cur == nil || cur.Status != migration.StatusExecuted {
-			continue // rolled back with a dependent already
-		}
-		req := migration.RollbackRequest{ID: m.ID, Cascade: true, CreatedBy: operator()}
-		results, err := c.core.migration.Rollback(c.ctx, tgt, req)
-		var cr *migration.ConfirmRequiredError
-		if errors.As(err, &cr) {
-			req.ConfirmHash, req.ConfirmToken = cr.Hash, cr.Token
-			results, err = c.core.migration.Rollback(c.ctx, tgt, req)
-		}
+		rolled, err := c.door.RollBack(c.ctx, f.tenant, m.ID)
 		if err != nil {
 			c.reportMigrations(done)
 			return exitError, fmt.Errorf("roll back migration %d (%s): %w", m.Seq, m.Name, err)
 		}
-		for _, r := range results {
-			done = append(done, r.Migration)
+		for _, r := range rolled {
+			done = append(done, r)
+			var ch schema.Change
+			if json.Unmarshal(r.Change, &ch) == nil && ch.Of != "" {
+				gone[ch.Of] = true
+			}
 		}
 	}
 	c.reportMigrations(done)

@@ -392,6 +392,20 @@ func TestCLIAgainstAServer(t *testing.T) {
 			if code, _, errOut := e.run("", "list", "--tenant", "r1"); code != 2 || !strings.Contains(errOut, "databases directly") {
 				t.Fatalf("a command that needs the databases: %d %s", code, errOut)
 			}
+			if code, _, errOut := e.run("", "status", "--tenant", "r1"); code != 2 || !strings.Contains(errOut, "--dir") {
+				t.Fatalf("status without --dir through a server: %d %s", code, errOut)
+			}
+			// Reset through the server: r2's changeset rolled back, so it runs again.
+			if code, out, errOut := e.run("", "reset", "--tenant", "r2", "--yes"); code != 0 {
+				t.Fatalf("reset: %d %s%s", code, out, errOut)
+			}
+			tableSoon(t, n, "r2", "accounts", false)
+			if err := os.WriteFile(filepath.Join(dir, "00_base.yaml"), []byte(base), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if run := e.mustJSON("run", "--dir", dir, "--tenant", "r2"); run.get("data.counts.applied") != 1.0 {
+				t.Fatalf("after the reset: %s", run)
+			}
 			if code, _, errOut := e.tenantCLI("delete", "r1", "--yes"); code != 0 {
 				t.Fatalf("tenant delete: %d %s", code, errOut)
 			}

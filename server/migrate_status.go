@@ -80,6 +80,9 @@ func (c *cli) status(f *migrateFlags) (int, error) {
 	if f.dir != "" {
 		return c.changesetsStatus(f)
 	}
+	if c.core == nil {
+		return exitUsage, usagef("status without --dir reads the databases: run it without --server, or give --dir")
+	}
 	if f.tenant != "" {
 		t, tgt, err := c.tenantTarget(f)
 		if err != nil {
