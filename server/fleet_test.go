@@ -131,6 +131,10 @@ func TestFleetRuns(t *testing.T) {
 			if got := outcomes(waitRun(t, n, startRun(t, n, sel))); got != "ta/base=skipped ta/plan=skipped tb/base=skipped tb/plan=skipped" {
 				t.Errorf("the same run again: %s", got)
 			}
+			// The list: newest first, as many as asked, each with its counts.
+			if runs := n.mustCall(200, "GET", "/api/migrate/runs?limit=1", nil); runs.get("data.1") != nil || runs.get("data.0.counts.skipped") != 4.0 || runs.get("data.0.results") != nil {
+				t.Errorf("the list of runs: %s", runs)
+			}
 
 			// Without its dependency, plan fails on tenants that lack base (tc, td). A canary of
 			// one stops the run at the first; max_failures 0 stops it after the first.
@@ -198,8 +202,9 @@ func TestFleetRunSteered(t *testing.T) {
 			}
 			time.Sleep(600 * time.Millisecond) // the tenant under way finishes; no other starts
 			held := n.mustCall(200, "GET", "/api/migrate/runs/"+id, nil)
-			if q := held.get("data.counts.queued"); q == nil || q.(float64) < 4 {
-				t.Fatalf("a paused run went on: %s", outcomes(held))
+			// Not even one that waited for a free slot when the pause came.
+			if q, was := held.get("data.counts.queued"), paused.get("data.counts.queued"); q == nil || q.(float64) < 4 || q != was {
+				t.Fatalf("a paused run went on: %s, queued at the pause %v", outcomes(held), was)
 			}
 			if st, _ := n.call("POST", "/api/migrate/runs/"+id+"/pause", nil, nil); st != 409 {
 				t.Errorf("pausing a paused run: %d", st)
@@ -219,6 +224,11 @@ func TestFleetRunSteered(t *testing.T) {
 			counts, _ := r.get("data.counts").(map[string]any)
 			if r.get("data.status") != "cancelled" || counts["not_run"] == nil || counts["queued"] != nil || counts["running"] != nil {
 				t.Fatalf("cancelled: %s %s", r.get("data.status"), outcomes(r))
+			}
+			// What the cancel marked not run stays so: not even a tenant that waited for
+			// a free slot when it came.
+			if was := cancelled.get("data.counts.not_run"); counts["not_run"] != was {
+				t.Fatalf("cancelled, then ran: %s, not run at the cancel %v", outcomes(r), was)
 			}
 			if st, _ := n.call("POST", "/api/migrate/runs/"+id+"/resume", nil, nil); st != 409 {
 				t.Errorf("resuming a cancelled run: %d", st)

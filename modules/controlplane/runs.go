@@ -196,15 +196,18 @@ func (s *Service) execute(ctx context.Context, r *runner, req Request, by string
 		sem := make(chan struct{}, parallel)
 		var wg sync.WaitGroup
 		for _, slug := range slugs {
+			// A slot first, then look: while this waited for one, the run may have
+			// been paused or cancelled, or a tenant that just failed may have stopped it.
+			sem <- struct{}{}
 			if err := s.waitRunnable(ctx, r); err != nil {
 				mu.Lock()
 				if stop == "" {
 					stop = err.Error()
 				}
 				mu.Unlock()
+				<-sem
 				break
 			}
-			sem <- struct{}{} // then look: a tenant that just failed may have stopped the run
 			mu.Lock()
 			stopped := stop != ""
 			mu.Unlock()
@@ -298,8 +301,14 @@ func (s *Service) runTenant(ctx context.Context, runID, slug string, list []pend
 			_ = s.setResult(ctx, runID, p.position, Result{Status: ResultNotRun, Error: &msg})
 			continue
 		}
-		// Running: a node that takes the run over finds this one was under way.
-		_ = s.setResult(ctx, runID, p.position, Result{Status: ResultRunning})
+		// Running: a node that takes the run over finds this one was under way. Only
+		// a result still waiting is taken: a cancel marks those not_run at once.
+		if claimed, err := s.claimResult(ctx, runID, p.position); err != nil || !claimed {
+			if err != nil {
+				s.Log.Error("fleet run: claim a result", "run", runID, "tenant", slug, "err", err)
+			}
+			continue
+		}
 		res := s.applyOne(ctx, slug, sets[p.changeset], p.changeset, by)
 		if res.Status == ResultSkipped && p.status == ResultRunning {
 			// Applied by this run before its node stopped.
@@ -435,6 +444,19 @@ func (s *Service) setResult(ctx context.Context, runID string, position int, r R
 	_, err := s.Control.ExecContext(context.WithoutCancel(ctx), d.Rebind("UPDATE strata_migrate_results SET status = ?, error = ?, migration_ids = ?, updated_at = ? WHERE run_id = ? AND position = ?"),
 		r.Status, r.Error, ids, d.TimeValue(s.Now().UTC()), runID, position)
 	return err
+}
+
+// claimResult marks a result running if it is still queued (or running: left by a
+// node this one took the run over from), and says whether it did.
+func (s *Service) claimResult(ctx context.Context, runID string, position int) (bool, error) {
+	d := s.Control.Dialect
+	res, err := s.Control.ExecContext(context.WithoutCancel(ctx), d.Rebind("UPDATE strata_migrate_results SET status = ?, updated_at = ? WHERE run_id = ? AND position = ? AND status IN (?, ?)"),
+		ResultRunning, d.TimeValue(s.Now().UTC()), runID, position, ResultQueued, ResultRunning)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 func (s *Service) runStatus(ctx context.Context, id string) (string, error) {
@@ -622,14 +644,32 @@ func (s *Service) GetRun(ctx context.Context, id string) (*Run, error) {
 
 // ListRuns reads the latest runs, newest first, without their results.
 func (s *Service) ListRuns(ctx context.Context, limit int) ([]*Run, error) {
-	runs, err := s.readRuns(ctx, "ORDER BY created_at DESC")
+	runs, err := s.readRuns(ctx, "ORDER BY created_at DESC, id DESC LIMIT ?", int64(limit))
+	if err != nil || len(runs) == 0 {
+		return runs, err
+	}
+	// Their counts, in one query: a list of runs shows how each went.
+	d := s.Control.Dialect
+	byID := map[string]*Run{}
+	args := make([]any, len(runs))
+	for i, r := range runs {
+		r.Counts = map[string]int{}
+		byID[r.ID], args[i] = r, r.ID
+	}
+	rows, err := s.Control.QueryContext(ctx, d.Rebind("SELECT run_id, status, COUNT(*) FROM strata_migrate_results WHERE run_id IN (?"+strings.Repeat(", ?", len(runs)-1)+") GROUP BY run_id, status"), args...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("count the runs' results: %w", err)
 	}
-	if len(runs) > limit {
-		runs = runs[:limit]
+	defer rows.Close()
+	for rows.Next() {
+		var id, status string
+		var n int
+		if err := rows.Scan(&id, &status, &n); err != nil {
+			return nil, fmt.Errorf("count the runs' results: %w", err)
+		}
+		byID[id].Counts[status] = n
 	}
-	return runs, nil
+	return runs, rows.Err()
 }
 
 func (s *Service) readRuns(ctx context.Context, tail string, args ...any) ([]*Run, error) {

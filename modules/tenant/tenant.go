@@ -404,7 +404,7 @@ func (r *Registry) create(ctx context.Context, slug, name, databaseURL, sandboxO
 	if len(name) > 255 {
 		return nil, apierr.InvalidPayload("name", "name is longer than 255 characters")
 	}
-	t := &Tenant{ID: r.cfg.NewID(), Slug: slug, Name: name, databaseURL: databaseURL, SandboxOf: sandboxOf, CreatedAt: r.cfg.Now().UTC(), placement: database.PlaceSchema}
+	t := &Tenant{ID: r.cfg.NewID(), Slug: slug, Name: name, databaseURL: databaseURL, SandboxOf: sandboxOf, Tags: map[string]string{}, CreatedAt: r.cfg.Now().UTC(), placement: database.PlaceSchema}
 	dialect, err := database.DialectOf(r.baseURL(t))
 	if err != nil {
 		return nil, apierr.InvalidPayload("database_url", "%v", err)
