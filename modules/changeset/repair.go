@@ -39,12 +39,14 @@ func Repair(name string, d schema.Dialect, live *schema.Model, want formats.Snap
 		if err != nil {
 			return nil, fmt.Errorf("repair: %s: %w", st.At, err)
 		}
-		up = append(up, plan.UpSQL())
-		down = append(down, plan.DownSQL())
+		if sql := plan.UpSQL(); sql != "" { // descriptions and the like are metadata only
+			up = append(up, sql)
+			down = append(down, plan.DownSQL())
+		}
 		m = after
 	}
 	if len(up) == 0 {
-		return cs, nil // in sync: nothing to run (not a valid changeset to register)
+		return cs, nil // the database holds nothing else: no SQL to run (not a valid changeset to register)
 	}
 	cs.Description = fmt.Sprintf("%s SQL written by strata schema diff", d.Name())
 	cs.UpSQL = strings.Join(up, "")

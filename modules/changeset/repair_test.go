@@ -54,3 +54,17 @@ func TestRepair(t *testing.T) {
 		})
 	}
 }
+
+// TestRepairOfMetadataOnly: differences the database does not hold (a description)
+// give no SQL, rather than an empty changeset.
+func TestRepairOfMetadataOnly(t *testing.T) {
+	live, err := ModelOf(formats.Snapshot{Tables: []formats.SnapshotTable{{Name: "posts", Columns: []formats.Column{{Name: "title", Type: schema.TypeString}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := formats.Snapshot{Tables: []formats.SnapshotTable{{Name: "posts", Description: "what we write", Columns: []formats.Column{{Name: "title", Type: schema.TypeString}}}}}
+	cs, err := Repair("fix", schema.Postgres{}, live, want)
+	if err != nil || cs.UpSQL != "" {
+		t.Fatalf("%v %q", err, cs.UpSQL)
+	}
+}
