@@ -54,16 +54,7 @@ func planChange(d ddl, before *Model, c Change) (plan Plan, err error) {
 		}
 		return Plan{Steps: []Step{{Up: []string{c.SQL}, Down: []string{down}}}}, nil
 	}
-	start := before
-	for _, sub := range split(c) {
-		after, _, err := Apply(before, sub, noIDs)
-		if err != nil {
-			return Plan{}, err
-		}
-		plan.Steps = append(plan.Steps, planModels(d, before, after)...)
-		before = after
-	}
-	if err := d.limits(start, before, c); err != nil {
+	if plan, _, err = planSteps(d, before, c, false); err != nil {
 		return Plan{}, err
 	}
 	if len(plan.Steps) == 0 {
@@ -352,27 +343,39 @@ func PlanFinal(d Dialect, before *Model, c Change) (plan Plan, after *Model, err
 			err = fmt.Errorf("plan %s: %v", c.Type, r)
 		}
 	}()
+	return planSteps(dd, before, c, true)
+}
+
+// planSteps renders c's simple changes one by one, each against the model the one
+// before it leaves, and returns the model after them. final drops for good what would
+// go to the trash.
+func planSteps(d ddl, before *Model, c Change, final bool) (Plan, *Model, error) {
+	var plan Plan
 	cur := before
 	for _, sub := range split(c) {
 		next, _, err := Apply(cur, sub, noIDs)
 		if err != nil {
 			return Plan{}, nil, err
 		}
-		next.Trash = slices.DeleteFunc(next.Trash, func(tr Trashed) bool {
-			return !slices.ContainsFunc(cur.Trash, func(o Trashed) bool { return o.ID == tr.ID })
-		})
-		plan.Steps = append(plan.Steps, planModels(dd, cur, next)...)
-		// Tables that went, after the keys that pointed at them (planModels drops those
-		// with the tables that held them).
-		for i := range cur.Tables {
-			t := &cur.Tables[i]
-			if !slices.ContainsFunc(next.Tables, func(a Table) bool { return a.ID == t.ID }) {
-				plan.Steps = append(plan.Steps, Step{Up: []string{dd.dropTable(t.Name)}, Down: []string{"-- " + t.Name + " was dropped; its rows cannot be restored"}})
+		if final {
+			next.Trash = slices.DeleteFunc(next.Trash, func(tr Trashed) bool {
+				return !slices.ContainsFunc(cur.Trash, func(o Trashed) bool { return o.ID == tr.ID })
+			})
+		}
+		plan.Steps = append(plan.Steps, planModels(d, cur, next)...)
+		if final {
+			// Tables that went, after the keys that pointed at them (planModels drops
+			// those with the tables that held them).
+			for i := range cur.Tables {
+				t := &cur.Tables[i]
+				if !slices.ContainsFunc(next.Tables, func(a Table) bool { return a.ID == t.ID }) {
+					plan.Steps = append(plan.Steps, Step{Up: []string{d.dropTable(t.Name)}, Down: []string{"-- " + t.Name + " was dropped; its rows cannot be restored"}})
+				}
 			}
 		}
 		cur = next
 	}
-	if err := dd.limits(before, cur, c); err != nil {
+	if err := d.limits(before, cur, c); err != nil {
 		return Plan{}, nil, err
 	}
 	return plan, cur, nil

@@ -19,6 +19,7 @@ import (
 	"strata/modules/formats"
 	"strata/modules/migration"
 	"strata/modules/tenant"
+	"strata/schema"
 )
 
 // door is what the tenant, changeset and schema commands ask of Strata. localDoor
@@ -110,28 +111,32 @@ func (l localDoor) Follow(ctx context.Context, id string, progress func(controlp
 }
 
 func (l localDoor) Snapshot(ctx context.Context, slug string) (formats.Snapshot, error) {
-	t, tgt, err := l.co.tenants.Open(ctx, slug)
-	if err != nil {
-		return formats.Snapshot{}, err
-	}
-	m, _, err := l.co.tenants.FreshModelVersion(ctx, t, tgt.Store)
+	_, m, err := l.co.model(ctx, slug, false)
 	if err != nil {
 		return formats.Snapshot{}, err
 	}
 	return formats.Take(m), nil
 }
 
+// model is a tenant's target and its model read now; settle prepares the tenant for a
+// change first (core.settled).
+func (co *core) model(ctx context.Context, slug string, settle bool) (migration.Target, *schema.Model, error) {
+	open := co.tenants.Open
+	if settle {
+		open = co.settled
+	}
+	t, tgt, err := open(ctx, slug)
+	if err != nil {
+		return tgt, nil, err
+	}
+	m, _, err := co.tenants.FreshModelVersion(ctx, t, tgt.Store)
+	return tgt, m, err
+}
+
 // Apply plans the steps formats.Plan finds, as POST /schema/apply does, and runs them
 // in one batch (ApplyAll), which refuses them all when one is refused.
 func (l localDoor) Apply(ctx context.Context, slug string, want formats.Snapshot, dry bool, confirm func(string) bool) (*applied, error) {
-	t, tgt, err := l.co.tenants.Open(ctx, slug)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := l.co.migration.Recover(ctx, tgt); err != nil {
-		return nil, err
-	}
-	m, _, err := l.co.tenants.FreshModelVersion(ctx, t, tgt.Store)
+	tgt, m, err := l.co.model(ctx, slug, true)
 	if err != nil {
 		return nil, err
 	}
@@ -163,20 +168,12 @@ func (l localDoor) Apply(ctx context.Context, slug string, want formats.Snapshot
 		return nil, errNotConfirmed
 	}
 	results, err := l.co.migration.ApplyAll(ctx, tgt, reqs)
-	out = &applied{Migrations: resultMigrations(results)}
-	return out, err
+	return &applied{Migrations: migration.Migrations(results)}, err
 }
 
 func (l localDoor) Executed(ctx context.Context, slug string) ([]*migration.Migration, error) {
-	t, tgt, err := l.co.tenants.Open(ctx, slug)
+	_, tgt, err := l.co.settled(ctx, slug)
 	if err != nil {
-		return nil, err
-	}
-	// Settled and upgraded first, as a booting node would.
-	if _, err := l.co.migration.Recover(ctx, tgt); err != nil {
-		return nil, err
-	}
-	if _, err := l.co.tenants.UpgradeTenant(ctx, t); err != nil {
 		return nil, err
 	}
 	list, _, err := migration.List(ctx, tgt.DB, tgt.Dialect, migration.ListFilter{Status: migration.StatusExecuted, Limit: 1 << 30})
@@ -199,7 +196,7 @@ func (l localDoor) RollBack(ctx context.Context, slug, id string) ([]*migration.
 		req.ConfirmHash, req.ConfirmToken = cr.Hash, cr.Token
 		results, err = l.co.migration.Rollback(ctx, tgt, req)
 	}
-	return resultMigrations(results), err
+	return migration.Migrations(results), err
 }
 
 // errNotConfirmed is a removal the operator did not confirm: nothing was changed.
@@ -224,58 +221,64 @@ func newRemoteDoor(server, token string) (*remoteDoor, error) {
 	return &remoteDoor{base: u.String(), token: token, http: &http.Client{Timeout: 5 * time.Minute}}, nil
 }
 
-// call sends one request to the platform API and decodes its data into out. An answer
-// in the contract's error envelope comes back as the *apierr.Error it describes, so the
-// CLI reports it as it would its own.
-func (r *remoteDoor) call(ctx context.Context, method, path string, body any, headers map[string]string, out any) (int, error) {
+// request is a request to the platform API with the door's credentials; body, when
+// not nil, is sent as JSON.
+func (r *remoteDoor) request(ctx context.Context, method, path string, body any) (*http.Request, error) {
 	var rd io.Reader
-	contentType := "application/json"
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		buf, err := json.Marshal(b)
+	if body != nil {
+		buf, err := json.Marshal(body)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		rd = bytes.NewReader(buf)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, r.base+"/api"+path, rd)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if rd != nil {
-		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+r.token)
+	return req, nil
+}
+
+// call sends one request to the platform API and decodes its data into out. An answer
+// in the contract's error envelope comes back as the *apierr.Error it describes, so the
+// CLI reports it as it would its own.
+func (r *remoteDoor) call(ctx context.Context, method, path string, body any, headers map[string]string, out any) error {
+	req, err := r.request(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
 	resp, err := r.http.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("%s %s: %w", method, path, err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode >= 400 {
-		return resp.StatusCode, remoteError(resp.StatusCode, raw)
+		return remoteError(resp.StatusCode, raw)
 	}
-	if out != nil && len(raw) > 0 {
-		var env struct {
-			Data json.RawMessage `json:"data"`
-		}
-		if err := json.Unmarshal(raw, &env); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: the answer is not JSON: %w", method, path, err)
-		}
-		if err := json.Unmarshal(env.Data, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, err)
-		}
+	if out == nil || len(raw) == 0 {
+		return nil
 	}
-	return resp.StatusCode, nil
+	var env struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return fmt.Errorf("%s %s: the answer is not JSON: %w", method, path, err)
+	}
+	if err := json.Unmarshal(env.Data, out); err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return nil
 }
 
 // remoteError reads the contract's error envelope.
@@ -303,7 +306,7 @@ func remoteError(status int, raw []byte) error {
 // confirmed sends a request that may meet the confirm-hash challenge: asked, and when
 // confirm agrees, sent again with the hash and token.
 func (r *remoteDoor) confirmed(ctx context.Context, method, path string, body any, out any, confirm func(string) bool) error {
-	_, err := r.call(ctx, method, path, body, nil, out)
+	err := r.call(ctx, method, path, body, nil, out)
 	var ae *apierr.Error
 	if !errors.As(err, &ae) || ae.Code != "SCHEMA_CONFIRM_REQUIRED" {
 		return err
@@ -324,25 +327,25 @@ func (r *remoteDoor) confirmed(ctx context.Context, method, path string, body an
 	}
 	hash, _ := ae.Details["requiredConfirmHash"].(string)
 	token, _ := ae.Details["confirmToken"].(string)
-	_, err = r.call(ctx, method, path, body, map[string]string{"X-Schema-Confirm-Hash": hash, "X-Schema-Confirm-Token": token}, out)
+	err = r.call(ctx, method, path, body, map[string]string{"X-Schema-Confirm-Hash": hash, "X-Schema-Confirm-Token": token}, out)
 	return err
 }
 
 func (r *remoteDoor) Tenants(ctx context.Context) ([]*tenant.Tenant, error) {
 	var out []*tenant.Tenant
-	_, err := r.call(ctx, "GET", "/tenants", nil, nil, &out)
+	err := r.call(ctx, "GET", "/tenants", nil, nil, &out)
 	return out, err
 }
 
 func (r *remoteDoor) CreateTenant(ctx context.Context, slug, name, databaseURL string) (*tenant.Tenant, error) {
 	var out tenant.Tenant
-	_, err := r.call(ctx, "POST", "/tenants", map[string]any{"slug": slug, "name": name, "database_url": databaseURL}, nil, &out)
+	err := r.call(ctx, "POST", "/tenants", map[string]any{"slug": slug, "name": name, "database_url": databaseURL}, nil, &out)
 	return &out, err
 }
 
 func (r *remoteDoor) TagTenant(ctx context.Context, slug string, tags map[string]string) (*tenant.Tenant, error) {
 	var out tenant.Tenant
-	_, err := r.call(ctx, "PATCH", "/tenants/"+url.PathEscape(slug), map[string]any{"tags": tags}, nil, &out)
+	err := r.call(ctx, "PATCH", "/tenants/"+url.PathEscape(slug), map[string]any{"tags": tags}, nil, &out)
 	return &out, err
 }
 
@@ -354,7 +357,7 @@ func (r *remoteDoor) DeleteTenant(ctx context.Context, slug string) error {
 func (r *remoteDoor) Register(ctx context.Context, cs *changeset.Changeset) error {
 	file := *cs
 	file.Checksum = "" // the server computes it
-	_, err := r.call(ctx, "POST", "/changesets", &file, nil, nil)
+	err := r.call(ctx, "POST", "/changesets", &file, nil, nil)
 	return err
 }
 
@@ -363,24 +366,23 @@ func (r *remoteDoor) Plan(ctx context.Context, req controlplane.Request) ([]cont
 	var out struct {
 		Results []controlplane.Result `json:"results"`
 	}
-	_, err := r.call(ctx, "POST", "/migrate", req, nil, &out)
+	err := r.call(ctx, "POST", "/migrate", req, nil, &out)
 	return out.Results, err
 }
 
 func (r *remoteDoor) Start(ctx context.Context, req controlplane.Request) (*controlplane.Run, error) {
 	var out controlplane.Run
-	_, err := r.call(ctx, "POST", "/migrate", req, nil, &out)
+	err := r.call(ctx, "POST", "/migrate", req, nil, &out)
 	return &out, err
 }
 
 // Follow reads the run's event stream: a progress event per result as it changes, then
 // the run as it ended.
 func (r *remoteDoor) Follow(ctx context.Context, id string, progress func(controlplane.Result) error) (*controlplane.Run, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", r.base+"/api/migrate/runs/"+url.PathEscape(id), nil)
+	req, err := r.request(ctx, "GET", "/migrate/runs/"+url.PathEscape(id), nil)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+r.token)
 	req.Header.Set("Accept", "text/event-stream")
 	resp, err := (&http.Client{}).Do(req) // no timeout: a run takes as long as it takes
 	if err != nil {
@@ -431,7 +433,7 @@ func (r *remoteDoor) Follow(ctx context.Context, id string, progress func(contro
 
 func (r *remoteDoor) Snapshot(ctx context.Context, slug string) (formats.Snapshot, error) {
 	var out formats.Snapshot
-	_, err := r.call(ctx, "GET", "/t/"+url.PathEscape(slug)+"/schema/snapshot", nil, nil, &out)
+	err := r.call(ctx, "GET", "/t/"+url.PathEscape(slug)+"/schema/snapshot", nil, nil, &out)
 	return out, err
 }
 
@@ -445,15 +447,11 @@ func (r *remoteDoor) Apply(ctx context.Context, slug string, want formats.Snapsh
 	return &out, err
 }
 
-// live is refused by a remote door: reading a database's live schema needs the
-// databases directly.
-var errRemoteLive = usagef("live:SLUG reads the tenant's database: run without --server, where the databases are")
-
 func (r *remoteDoor) Executed(ctx context.Context, slug string) ([]*migration.Migration, error) {
 	var out []*migration.Migration
 	for page := 1; ; page++ {
 		var batch []*migration.Migration
-		if _, err := r.call(ctx, "GET", fmt.Sprintf("/t/%s/migrations?status=executed&limit=100&page=%d", url.PathEscape(slug), page), nil, nil, &batch); err != nil {
+		if err := r.call(ctx, "GET", fmt.Sprintf("/t/%s/migrations?status=executed&limit=100&page=%d", url.PathEscape(slug), page), nil, nil, &batch); err != nil {
 			return nil, err
 		}
 		out = append(out, batch...)

@@ -344,17 +344,25 @@ func (c *cli) lookup(slug string) (*tenant.Tenant, migration.Target, error) {
 	return c.core.tenants.Open(c.ctx, slug)
 }
 
-// writable prepares a tenant for a command that changes it, as a booting node would:
-// migrations a crash left running are settled, missing system tables created.
+// writable prepares --tenant for a command that changes it (core.settled).
 func (c *cli) writable(f *migrateFlags) (*tenant.Tenant, migration.Target, error) {
-	t, tgt, err := c.tenantTarget(f)
+	if f.tenant == "" {
+		return nil, migration.Target{}, usagef("--tenant is required")
+	}
+	return c.core.settled(c.ctx, f.tenant)
+}
+
+// settled opens a tenant for a command that changes it, as a booting node would:
+// migrations a crash left running are settled, missing system tables created.
+func (co *core) settled(ctx context.Context, slug string) (*tenant.Tenant, migration.Target, error) {
+	t, tgt, err := co.tenants.Open(ctx, slug)
 	if err != nil {
 		return nil, tgt, err
 	}
-	if _, err := c.core.migration.Recover(c.ctx, tgt); err != nil {
+	if _, err := co.migration.Recover(ctx, tgt); err != nil {
 		return nil, tgt, err
 	}
-	if _, err := c.core.tenants.UpgradeTenant(c.ctx, t); err != nil {
+	if _, err := co.tenants.UpgradeTenant(ctx, t); err != nil {
 		return nil, tgt, err
 	}
 	return t, tgt, nil

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -145,17 +144,9 @@ func (f *migrateFlags) selectTenants(req *controlplane.Request) {
 // plan. The run is recorded like one started over HTTP: a server node takes it over if
 // this process stops.
 func (c *cli) runChangesets(f *migrateFlags) (int, error) {
-	list, err := readChangesets(f.changesetDir())
+	list, code, err := c.registerFolder(f)
 	if err != nil {
-		return exitError, err
-	}
-	if len(list) == 0 {
-		return exitUsage, usagef("no changeset files in %s", f.changesetDir())
-	}
-	for _, cs := range list {
-		if err := c.door.Register(c.ctx, cs); err != nil {
-			return exitError, fmt.Errorf("register %s: %w", cs.Name, err)
-		}
+		return code, err
 	}
 	req := controlplane.Request{DryRun: f.dryRun, Concurrency: f.concurrency}
 	if f.toName != "" {
@@ -211,6 +202,25 @@ func (c *cli) runChangesets(f *migrateFlags) (int, error) {
 	return exitOK, nil
 }
 
+// registerFolder reads the changeset folder and registers every changeset in it (a
+// changed file under a registered name is refused); it returns them, or the exit code
+// and error.
+func (c *cli) registerFolder(f *migrateFlags) ([]*changeset.Changeset, int, error) {
+	list, err := readChangesets(f.changesetDir())
+	if err != nil {
+		return nil, exitError, err
+	}
+	if len(list) == 0 {
+		return nil, exitUsage, usagef("no changeset files in %s", f.changesetDir())
+	}
+	for _, cs := range list {
+		if err := c.door.Register(c.ctx, cs); err != nil {
+			return nil, exitError, fmt.Errorf("register %s: %w", cs.Name, err)
+		}
+	}
+	return list, exitOK, nil
+}
+
 func printResults(w io.Writer, results []controlplane.Result, plan bool) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TENANT\tCHANGESET\tSTATUS\tDETAIL")
@@ -245,18 +255,12 @@ type changesetStatus struct {
 // which it lacks: a dry run of them all (registered first, as a run would), so it says
 // what a run would do, and reads the same through a server.
 func (c *cli) changesetsStatus(f *migrateFlags) (int, error) {
-	list, err := readChangesets(f.changesetDir())
+	list, code, err := c.registerFolder(f)
 	if err != nil {
-		return exitError, err
-	}
-	if len(list) == 0 {
-		return exitUsage, usagef("no changeset files in %s", f.changesetDir())
+		return code, err
 	}
 	req := controlplane.Request{}
 	for _, cs := range list {
-		if err := c.door.Register(c.ctx, cs); err != nil {
-			return exitError, fmt.Errorf("register %s: %w", cs.Name, err)
-		}
 		req.Changesets = append(req.Changesets, cs.Name)
 	}
 	f.selectTenants(&req)
@@ -264,8 +268,8 @@ func (c *cli) changesetsStatus(f *migrateFlags) (int, error) {
 	if err != nil {
 		return exitError, err
 	}
-	var out []changesetStatus
-	code := exitOK
+	out := []changesetStatus{}
+	code = exitOK
 	for _, r := range plan {
 		if len(out) == 0 || out[len(out)-1].Slug != r.Tenant {
 			out = append(out, changesetStatus{Slug: r.Tenant, Applied: []string{}, Held: []string{}, Failed: []string{}, Pending: []string{}})
@@ -333,10 +337,7 @@ func (c *cli) reset(f *migrateFlags) (int, error) {
 		}
 		for _, r := range rolled {
 			done = append(done, r)
-			var ch schema.Change
-			if json.Unmarshal(r.Change, &ch) == nil && ch.Of != "" {
-				gone[ch.Of] = true
-			}
+			gone[r.RollbackOf()] = true
 		}
 	}
 	c.reportMigrations(done)

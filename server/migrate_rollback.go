@@ -73,9 +73,7 @@ func (c *cli) rollback(f *migrateFlags) (int, error) {
 			c.reportMigrations(done)
 			return exitError, err
 		}
-		for _, r := range results {
-			done = append(done, r.Migration)
-		}
+		done = append(done, migration.Migrations(results)...)
 		bar.step(fmt.Sprintf("%d %s", m.Seq, m.Name))
 	}
 	bar.done()

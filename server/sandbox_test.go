@@ -102,6 +102,22 @@ func TestSandboxAndReplay(t *testing.T) {
 			if st, r := n.call("POST", "/api/tenants/acme-sb/replay", map[string]any{"from": "acme"}, nil); st != 409 || r.get("errors.0.extensions.target_seq") == nil {
 				t.Fatalf("diverged replay: %d %s", st, r)
 			}
+			// A replay into itself, and a negative up_to, are refused by the service
+			// (every door), streamed or not, before anything is made.
+			for _, bad := range []struct {
+				path  string
+				body  map[string]any
+				field string
+			}{
+				{"/api/tenants/acme/replay", map[string]any{"from": "acme"}, "from"},
+				{"/api/tenants/acme-sb/replay", map[string]any{"from": "acme", "up_to": -1}, "up_to"},
+				{"/api/tenants/acme/sandboxes", map[string]any{"slug": "acme-neg", "up_to": -1}, "up_to"},
+			} {
+				if st, r := n.call("POST", bad.path, bad.body, nil); st != 400 || r.get("errors.0.extensions.field") != bad.field {
+					t.Errorf("%s %v: %d %s", bad.path, bad.body, st, r)
+				}
+			}
+			n.mustCall(404, "GET", "/api/tenants/acme-neg", nil)
 			// A failed step in range is refused.
 			n.mustCall(200, "POST", p+"/items/authors", map[string]any{"name": "x"})
 			n.call("POST", p+"/tables/authors/columns", map[string]any{"name": "must", "type": "string", "nullable": false}, nil)

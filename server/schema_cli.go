@@ -14,7 +14,6 @@ import (
 
 	"strata/modules/changeset"
 	"strata/modules/formats"
-	"strata/modules/migration"
 	"strata/schema"
 )
 
@@ -69,26 +68,26 @@ func (c *cli) schemaSource(src string) (diffSide, error) {
 	if !ok || arg == "" {
 		return diffSide{}, usagef("%q: a source is tenant:SLUG, live:SLUG or file:PATH", src)
 	}
+	var snap formats.Snapshot
 	switch kind {
 	case "tenant":
-		snap, err := c.door.Snapshot(c.ctx, arg)
+		var err error
+		if snap, err = c.door.Snapshot(c.ctx, arg); err != nil {
+			return diffSide{}, err
+		}
+	case "file":
+		body, err := os.ReadFile(arg)
 		if err != nil {
 			return diffSide{}, err
 		}
-		m, err := changeset.ModelOf(snap)
-		if err != nil {
-			return diffSide{}, fmt.Errorf("%s: %w", src, err)
+		if err := formats.Decode(body, &snap); err != nil {
+			return diffSide{}, fmt.Errorf("%s: %w", arg, err)
 		}
-		return diffSide{model: m, snap: snap}, nil
 	case "live":
 		if c.core == nil {
 			return diffSide{}, usagef("live:SLUG reads the tenant's database: run without --server, where the databases are")
 		}
-		t, tgt, err := c.core.tenants.Open(c.ctx, arg)
-		if err != nil {
-			return diffSide{}, err
-		}
-		m, _, err := c.core.tenants.FreshModelVersion(c.ctx, t, tgt.Store)
+		tgt, m, err := c.core.model(c.ctx, arg, false)
 		if err != nil {
 			return diffSide{}, err
 		}
@@ -101,22 +100,14 @@ func (c *cli) schemaSource(src string) (diffSide, error) {
 			return diffSide{}, fmt.Errorf("%s: %w", src, err)
 		}
 		return diffSide{model: lm, snap: formats.Take(lm), live: tgt.Dialect}, nil
-	case "file":
-		body, err := os.ReadFile(arg)
-		if err != nil {
-			return diffSide{}, err
-		}
-		var snap formats.Snapshot
-		if err := formats.Decode(body, &snap); err != nil {
-			return diffSide{}, fmt.Errorf("%s: %w", arg, err)
-		}
-		m, err := changeset.ModelOf(snap)
-		if err != nil {
-			return diffSide{}, fmt.Errorf("%s: %w", arg, err)
-		}
-		return diffSide{model: m, snap: snap}, nil
+	default:
+		return diffSide{}, usagef("%q: a source is tenant:SLUG, live:SLUG or file:PATH", src)
 	}
-	return diffSide{}, usagef("%q: a source is tenant:SLUG, live:SLUG or file:PATH", src)
+	m, err := changeset.ModelOf(snap)
+	if err != nil {
+		return diffSide{}, fmt.Errorf("%s: %w", src, err)
+	}
+	return diffSide{model: m, snap: snap}, nil
 }
 
 func (c *cli) schemaDiff(f *migrateFlags) (int, error) {
@@ -179,23 +170,21 @@ func (c *cli) schemaDiff(f *migrateFlags) (int, error) {
 // changesetYAML writes a changeset as a file in the repository would hold it (no
 // checksum: the server computes it).
 func changesetYAML(cs *changeset.Changeset) ([]byte, error) {
-	changes := make([]any, len(cs.Changes))
-	for i, raw := range cs.Changes {
-		var v any
-		if err := yaml.Unmarshal(raw, &v); err != nil { // JSON is YAML
-			return nil, err
-		}
-		changes[i] = v
-	}
 	doc := map[string]any{"name": cs.Name, "description": cs.Description, "tags": cs.Tags, "depends_on": cs.DependsOn}
 	if cs.UpSQL != "" {
 		doc["up_sql"] = cs.UpSQL
 		if cs.DownSQL != "" {
 			doc["down_sql"] = cs.DownSQL
 		}
-	} else {
-		doc["changes"] = changes
+		return yaml.Marshal(doc)
 	}
+	changes := make([]any, len(cs.Changes))
+	for i, raw := range cs.Changes {
+		if err := yaml.Unmarshal(raw, &changes[i]); err != nil { // JSON is YAML
+			return nil, err
+		}
+	}
+	doc["changes"] = changes
 	return yaml.Marshal(doc)
 }
 
@@ -259,15 +248,4 @@ func (c *cli) syncTo(f *migrateFlags, what string, want func() (formats.Snapshot
 	}
 	c.reportMigrations(res.Migrations)
 	return exitOK, nil
-}
-
-// resultMigrations lists the migrations of results.
-func resultMigrations(results []*migration.Result) []*migration.Migration {
-	out := make([]*migration.Migration, 0, len(results))
-	for _, r := range results {
-		if r != nil && r.Migration != nil {
-			out = append(out, r.Migration)
-		}
-	}
-	return out
 }

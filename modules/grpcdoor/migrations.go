@@ -193,7 +193,7 @@ func (s *Server) Export(ctx context.Context, req *pb.ExportRequest) (*pb.ExportR
 }
 
 func (s *Server) Replay(ctx context.Context, req *pb.ReplayRequest) (*pb.ReplayResponse, error) {
-	if req.GetFrom() == "" || req.GetFrom() == req.GetTenant() {
+	if req.GetFrom() == "" {
 		return nil, apierr.InvalidPayload("from", "from must name another tenant")
 	}
 	source, err := s.target(ctx, req.GetFrom())
@@ -204,11 +204,7 @@ func (s *Server) Replay(ctx context.Context, req *pb.ReplayRequest) (*pb.ReplayR
 	if err != nil {
 		return nil, err
 	}
-	report, err := s.Migration.Replay(ctx, source, target, migration.ReplayOptions{UpTo: req.GetUpTo()})
-	if err != nil {
-		return nil, err
-	}
-	st, err := structOf(report)
+	st, err := s.replay(ctx, source, target, req.GetUpTo())
 	if err != nil {
 		return nil, err
 	}
@@ -216,9 +212,6 @@ func (s *Server) Replay(ctx context.Context, req *pb.ReplayRequest) (*pb.ReplayR
 }
 
 func (s *Server) CreateSandbox(ctx context.Context, req *pb.CreateSandboxRequest) (*pb.CreateSandboxResponse, error) {
-	if req.GetUpTo() < 0 {
-		return nil, apierr.InvalidPayload("up_to", "up_to must be a positive seq")
-	}
 	source, err := s.target(ctx, req.GetTenant())
 	if err != nil {
 		return nil, err
@@ -231,15 +224,20 @@ func (s *Server) CreateSandbox(ctx context.Context, req *pb.CreateSandboxRequest
 	if err != nil {
 		return nil, err
 	}
-	report, err := s.Migration.Replay(ctx, source, target, migration.ReplayOptions{UpTo: req.GetUpTo()})
-	if err != nil {
-		return nil, err
-	}
-	st, err := structOf(report)
+	st, err := s.replay(ctx, source, target, req.GetUpTo())
 	if err != nil {
 		return nil, err
 	}
 	return &pb.CreateSandboxResponse{Tenant: tenantOf(sb), Replay: st}, nil
+}
+
+// replay replays source's history into target and answers the report as HTTP does.
+func (s *Server) replay(ctx context.Context, source, target migration.Target, upTo int64) (*structpb.Struct, error) {
+	report, err := s.Migration.Replay(ctx, source, target, migration.ReplayOptions{UpTo: upTo})
+	if err != nil {
+		return nil, err
+	}
+	return structOf(report)
 }
 
 func migrationOf(m *migration.Migration) (*pb.Migration, error) {

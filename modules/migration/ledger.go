@@ -51,6 +51,19 @@ func changesetOf(change json.RawMessage) string {
 	return c.Changeset
 }
 
+// RollbackOf is the id of the migration a rollback undoes ("" for any other
+// migration).
+func (m *Migration) RollbackOf() string {
+	if m.Type != string(schema.Rollback) {
+		return ""
+	}
+	var c struct {
+		Of string `json:"of"`
+	}
+	_ = json.Unmarshal(m.Change, &c)
+	return c.Of
+}
+
 // OfChangeset lists the migrations of a tenant's history that came from the changeset
 // name, by seq.
 func OfChangeset(ctx context.Context, q schema.Querier, d schema.Dialect, name string) ([]Migration, error) {
@@ -140,12 +153,12 @@ func setProgress(ctx context.Context, q schema.Querier, d schema.Dialect, m *Mig
 // rolled_back, in the same transaction.
 func markExecuted(ctx context.Context, q schema.Querier, d schema.Dialect, m *Migration) error {
 	if m.Type == string(schema.Rollback) {
-		var c schema.Change
-		if err := json.Unmarshal(m.Change, &c); err != nil || c.Of == "" {
+		of := m.RollbackOf()
+		if of == "" {
 			return fmt.Errorf("rollback migration %d does not name what it undoes", m.Seq)
 		}
 		if _, err := q.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote("custom_migrations")+" SET "+d.Quote("status")+" = ?, "+d.Quote("updated_at")+" = ? WHERE "+
-			d.Quote("id")+" = ? AND "+d.Quote("status")+" = ?"), StatusRolledBack, d.TimeValue(m.UpdatedAt), c.Of, StatusExecuted); err != nil {
+			d.Quote("id")+" = ? AND "+d.Quote("status")+" = ?"), StatusRolledBack, d.TimeValue(m.UpdatedAt), of, StatusExecuted); err != nil {
 			return fmt.Errorf("mark migration rolled back: %w", err)
 		}
 	}

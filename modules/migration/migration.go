@@ -104,6 +104,17 @@ type Result struct {
 	Removal   schema.Removal
 }
 
+// Migrations lists the migrations of results, in order.
+func Migrations(results []*Result) []*Migration {
+	out := make([]*Migration, 0, len(results))
+	for _, r := range results {
+		if r != nil && r.Migration != nil {
+			out = append(out, r.Migration)
+		}
+	}
+	return out
+}
+
 // Commit is told to listeners after a migration executed.
 type Commit struct {
 	TenantID  string
@@ -588,11 +599,8 @@ func (s *Service) execute(ctx context.Context, conn *sql.Conn, tgt Target, befor
 func (s *Service) committed(ctx context.Context, conn *sql.Conn, tgt Target, m *Migration, after *schema.Model) {
 	if m.ID != "" {
 		s.statusChanged(tgt.TenantID, m, false)
-		if m.Type == string(schema.Rollback) {
-			var c schema.Change
-			if json.Unmarshal(m.Change, &c) == nil && c.Of != "" {
-				s.statusChanged(tgt.TenantID, &Migration{ID: c.Of, TenantID: tgt.TenantID, Status: StatusRolledBack, UpdatedAt: m.UpdatedAt}, false)
-			}
+		if of := m.RollbackOf(); of != "" {
+			s.statusChanged(tgt.TenantID, &Migration{ID: of, TenantID: tgt.TenantID, Status: StatusRolledBack, UpdatedAt: m.UpdatedAt}, false)
 		}
 	}
 	v, err := meta.Version(ctx, conn, tgt.Dialect)

@@ -90,6 +90,9 @@ type replayPlan struct {
 // and skip: a caller that streams progress checks first, so a refusal is an ordinary
 // error answer rather than an event in a stream already under way.
 func (s *Service) CheckReplay(ctx context.Context, source, target Target, upTo int64) (pending, skipped int, err error) {
+	if err := distinct(source, target); err != nil {
+		return 0, 0, err
+	}
 	p, err := s.planReplay(ctx, source, target.DB, target.Dialect, upTo)
 	if err != nil {
 		return 0, 0, err
@@ -97,9 +100,20 @@ func (s *Service) CheckReplay(ctx context.Context, source, target Target, upTo i
 	return len(p.src) - p.skipped, p.skipped, nil
 }
 
+// distinct refuses a replay of a tenant's history into itself.
+func distinct(source, target Target) error {
+	if source.TenantID == target.TenantID {
+		return &schema.FieldError{Field: "from", Message: "must name another tenant"}
+	}
+	return nil
+}
+
 // CheckSource refuses a history with an unsettled step (pending, failed, running) up
 // to upTo: it is not one to copy.
 func CheckSource(ctx context.Context, source Target, upTo int64) error {
+	if upTo < 0 {
+		return &schema.FieldError{Field: "up_to", Message: "must be a positive seq"}
+	}
 	d := source.Dialect
 	q := "SELECT " + quoteAll(d, migrationColumns) + " FROM " + d.Quote("custom_migrations") +
 		" WHERE " + d.Quote("status") + " IN ('pending', 'failed', 'running')"
@@ -154,6 +168,9 @@ func (s *Service) planReplay(ctx context.Context, source Target, target schema.Q
 // history diverged from the source's is refused, naming the first difference. A failed
 // step stops the replay; running it again resumes after the last applied step.
 func (s *Service) Replay(ctx context.Context, source, target Target, opts ReplayOptions) (*ReplayReport, error) {
+	if err := distinct(source, target); err != nil {
+		return nil, err
+	}
 	// One session for the whole replay: the lock is taken once and the model is carried
 	// from step to step instead of being read back from the metadata each time. The
 	// plan is made under it, so no other change slips in between.

@@ -162,9 +162,6 @@ func (a *API) createSandbox(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if in.UpTo < 0 {
-		return apierr.InvalidPayload("up_to", "up_to must be a positive seq")
-	}
 	sb, err := a.Tenants.CreateSandbox(c.UserContext(), source, in.UpTo, in.Slug, in.Name, in.DatabaseURL)
 	if err != nil {
 		return err
@@ -187,7 +184,7 @@ func (a *API) replayInto(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	if in.From == "" || in.From == c.Params("slug") {
+	if in.From == "" {
 		return apierr.InvalidPayload("from", "from must name another tenant")
 	}
 	_, source, err := a.target(c, in.From)

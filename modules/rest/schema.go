@@ -514,10 +514,7 @@ func (a *API) rollbackMigration(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	migrations := make([]*migration.Migration, len(results))
-	for i, r := range results {
-		migrations[i] = r.Migration
-	}
+	migrations := migration.Migrations(results)
 	if c.QueryBool("dry_run") {
 		return c.JSON(fiber.Map{"data": fiber.Map{"dry_run": true, "migrations": migrations}})
 	}
