@@ -49,18 +49,11 @@ type door interface {
 	RollBack(ctx context.Context, slug, id string) ([]*migration.Migration, error)
 }
 
-// applied is the answer of door.Apply.
+// applied is the answer of door.Apply (POST /schema/apply's): with a dry run, the
+// changes it would record.
 type applied struct {
-	Planned    []plannedChange        `json:"changes,omitempty"`
-	Migrations []*migration.Migration `json:"migrations,omitempty"`
-}
-
-// plannedChange is one change of a dry run of door.Apply.
-type plannedChange struct {
-	Name        string `json:"name"`
-	Type        string `json:"type"`
-	UpSQL       string `json:"up_sql"`
-	Destructive bool   `json:"destructive"`
+	Planned    []controlplane.PlannedMigration `json:"changes,omitempty"`
+	Migrations []*migration.Migration          `json:"migrations,omitempty"`
 }
 
 // localDoor works on the databases directly.
@@ -152,13 +145,11 @@ func (l localDoor) Apply(ctx context.Context, slug string, want formats.Snapshot
 	if err != nil {
 		return nil, err
 	}
-	out := &applied{Planned: []plannedChange{}}
+	out := &applied{Planned: controlplane.PlannedOf(planned)}
 	var removes []string
-	for _, r := range planned {
-		pm := r.Migration
-		out.Planned = append(out.Planned, plannedChange{Name: pm.Name, Type: pm.Type, UpSQL: pm.UpSQL, Destructive: pm.Destructive})
-		if pm.Destructive {
-			removes = append(removes, pm.Name)
+	for _, p := range out.Planned {
+		if p.Destructive {
+			removes = append(removes, p.Name)
 		}
 	}
 	if dry || len(reqs) == 0 {

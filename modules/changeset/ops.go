@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"strata/modules/apierr"
 	"strata/modules/formats"
@@ -49,33 +50,19 @@ type op struct {
 	DisplayTemplate *string `json:"display_template"`
 }
 
-// opFields lists the fields each operation takes besides op (create_table and
-// add_relation take their API bodies).
-var opFields = map[string][]string{
-	OpRenameTable:  {"table", "new_name"},
-	OpDropTable:    {"table"},
-	OpAddColumn:    {"table", "column"},
-	OpAlterColumn:  {"table", "column", "changes"},
-	OpRenameColumn: {"table", "column", "new_name"},
-	OpDropColumn:   {"table", "column"},
-	OpDropRelation: {"table", "name"},
-	OpAddIndex:     {"table", "name", "columns", "unique"},
-	OpDropIndex:    {"table", "name"},
-	OpAlterTable:   {"table", "description", "display_template"},
-}
-
-// required are the fields an operation cannot go without.
-var required = map[string][]string{
-	OpRenameTable:  {"table", "new_name"},
-	OpDropTable:    {"table"},
-	OpAddColumn:    {"table", "column"},
-	OpAlterColumn:  {"table", "column", "changes"},
-	OpRenameColumn: {"table", "column", "new_name"},
-	OpDropColumn:   {"table", "column"},
-	OpDropRelation: {"table", "name"},
-	OpAddIndex:     {"table", "columns"},
-	OpDropIndex:    {"table", "name"},
-	OpAlterTable:   {"table"},
+// opFields lists the fields each operation takes besides op, those it cannot go
+// without first (create_table and add_relation take their API bodies).
+var opFields = map[string]struct{ required, optional []string }{
+	OpRenameTable:  {[]string{"table", "new_name"}, nil},
+	OpDropTable:    {[]string{"table"}, nil},
+	OpAddColumn:    {[]string{"table", "column"}, nil},
+	OpAlterColumn:  {[]string{"table", "column", "changes"}, nil},
+	OpRenameColumn: {[]string{"table", "column", "new_name"}, nil},
+	OpDropColumn:   {[]string{"table", "column"}, nil},
+	OpDropRelation: {[]string{"table", "name"}, nil},
+	OpAddIndex:     {[]string{"table", "columns"}, []string{"name", "unique"}},
+	OpDropIndex:    {[]string{"table", "name"}, nil},
+	OpAlterTable:   {[]string{"table"}, []string{"description", "display_template"}},
 }
 
 // decodeOp reads one operation strictly: a known op, only its fields, each required
@@ -114,16 +101,16 @@ func decodeOp(raw json.RawMessage) (*op, error) {
 		o.Relation = &r
 		return o, nil
 	}
-	allowed, known := opFields[name]
+	takes, known := opFields[name]
 	if !known {
 		return nil, apierr.InvalidPayload("op", "unknown op %q", name)
 	}
 	for k := range fields {
-		if !contains(allowed, k) {
+		if !slices.Contains(takes.required, k) && !slices.Contains(takes.optional, k) {
 			return nil, apierr.InvalidPayload(k, "%s takes no field %q", name, k)
 		}
 	}
-	for _, k := range required[name] {
+	for _, k := range takes.required {
 		if v, ok := fields[k]; !ok || string(v) == "null" || string(v) == `""` {
 			return nil, apierr.InvalidPayload(k, "%s needs %s", name, k)
 		}
@@ -137,15 +124,6 @@ func decodeOp(raw json.RawMessage) (*op, error) {
 		}
 	}
 	return o, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (o *op) columnName() (string, error) {

@@ -70,6 +70,15 @@ type PlannedMigration struct {
 	Destructive bool   `json:"destructive"`
 }
 
+// PlannedOf lists what dry-run results would record.
+func PlannedOf(results []*migration.Result) []PlannedMigration {
+	out := make([]PlannedMigration, 0, len(results))
+	for _, m := range migration.Migrations(results) {
+		out = append(out, PlannedMigration{Name: m.Name, Type: m.Type, UpSQL: m.UpSQL, Destructive: m.Destructive})
+	}
+	return out
+}
+
 // selection is a request resolved: changesets in the order they run, tenants by slug.
 type selection struct {
 	changesets []*changeset.Changeset
@@ -245,9 +254,9 @@ func (s *Service) planTenant(ctx context.Context, t *tenant.Tenant, list []*chan
 			blocked = cs.Name
 			continue
 		}
-		for _, r := range results {
-			res.Plan = append(res.Plan, PlannedMigration{Name: r.Migration.Name, Type: r.Migration.Type, UpSQL: r.Migration.UpSQL, Destructive: r.Migration.Destructive})
-			model = r.After
+		res.Plan = PlannedOf(results)
+		if len(results) > 0 {
+			model = results[len(results)-1].After
 		}
 		out = append(out, res)
 	}

@@ -642,8 +642,21 @@ func (s *Service) GetRun(ctx context.Context, id string) (*Run, error) {
 	return r, rows.Err()
 }
 
-// ListRuns reads the latest runs, newest first, without their results.
+// Runs a list shows: by default, and at most.
+const (
+	DefaultRunsListed = 50
+	MaxRunsListed     = 1000
+)
+
+// ListRuns reads the latest limit runs (0: DefaultRunsListed), newest first, with their
+// counts and without their results.
 func (s *Service) ListRuns(ctx context.Context, limit int) ([]*Run, error) {
+	if limit == 0 {
+		limit = DefaultRunsListed
+	}
+	if limit < 1 || limit > MaxRunsListed {
+		return nil, apierr.InvalidQuery("limit", "limit must be between 1 and %d", MaxRunsListed)
+	}
 	runs, err := s.readRuns(ctx, "ORDER BY created_at DESC, id DESC LIMIT ?", int64(limit))
 	if err != nil || len(runs) == 0 {
 		return runs, err

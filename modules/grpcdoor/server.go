@@ -10,7 +10,6 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"strata/modules/apierr"
 	"strata/modules/auth"
 	"strata/modules/changeset"
 	"strata/modules/controlplane"
@@ -211,14 +210,7 @@ func (s *Server) GetRun(ctx context.Context, req *pb.RunRef) (*pb.Run, error) {
 }
 
 func (s *Server) ListRuns(ctx context.Context, req *pb.ListRunsRequest) (*pb.ListRunsResponse, error) {
-	limit := int(req.GetLimit())
-	if limit == 0 {
-		limit = 50
-	}
-	if limit < 1 || limit > 1000 {
-		return nil, apierr.InvalidQuery("limit", "limit must be between 1 and 1000")
-	}
-	runs, err := s.Fleet.ListRuns(ctx, limit)
+	runs, err := s.Fleet.ListRuns(ctx, int(req.GetLimit()))
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"mime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,11 +81,7 @@ func (a *API) registerChangeset(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	by := ""
-	if cl := platformCaller(c); cl != nil {
-		by = cl.Subject
-	}
-	reg, created, err := a.ControlPlane.Register(c.UserContext(), cs, by)
+	reg, created, err := a.ControlPlane.Register(c.UserContext(), cs, callerID(c))
 	if err != nil {
 		return err
 	}
@@ -107,11 +104,7 @@ func (a *API) migrate(c *fiber.Ctx) error {
 		}
 		return c.JSON(fiber.Map{"data": fiber.Map{"dry_run": true, "results": plan}})
 	}
-	by := ""
-	if cl := platformCaller(c); cl != nil {
-		by = cl.Subject
-	}
-	run, err := a.ControlPlane.Start(c.UserContext(), req, by)
+	run, err := a.ControlPlane.Start(c.UserContext(), req, callerID(c))
 	if err != nil {
 		return err
 	}
@@ -119,9 +112,9 @@ func (a *API) migrate(c *fiber.Ctx) error {
 }
 
 func (a *API) listFleetRuns(c *fiber.Ctx) error {
-	limit := c.QueryInt("limit", 50)
-	if limit < 1 || limit > a.Limits.MaxLimit {
-		return apierr.InvalidQuery("limit", "limit must be between 1 and %d", a.Limits.MaxLimit)
+	limit, err := strconv.Atoi(c.Query("limit", "0"))
+	if err != nil {
+		return apierr.InvalidQuery("limit", "limit must be between 1 and %d", controlplane.MaxRunsListed)
 	}
 	runs, err := a.ControlPlane.ListRuns(c.UserContext(), limit)
 	if err != nil {

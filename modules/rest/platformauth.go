@@ -43,11 +43,7 @@ func (a *API) createPlatformKey(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	by := ""
-	if cl := platformCaller(c); cl != nil {
-		by = cl.Subject
-	}
-	key, err := a.Auth.CreatePlatformKey(c.UserContext(), in.Name, by)
+	key, err := a.Auth.CreatePlatformKey(c.UserContext(), in.Name, callerID(c))
 	if err != nil {
 		return err
 	}
