@@ -163,6 +163,9 @@ func (l *Local) List(_ context.Context, prefix string) ([]Object, error) {
 			return nil
 		}
 		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed while the walk went by: a purge or a delete racing the listing
+		}
 		if err != nil {
 			return err
 		}
