@@ -174,6 +174,30 @@ func TestFleetRuns(t *testing.T) {
 			if len(runs) != 7 {
 				t.Errorf("runs listed: %d", len(runs))
 			}
+
+			// A relation the changeset adds can be dropped later in the same changeset: its id
+			// is fixed before the changeset runs, in the dry run and in the run.
+			registerChangeset(t, n, 201, `{"name": "links", "changes": [
+				{"op": "create_table", "name": "authors", "columns": [{"name": "name", "type": "string"}]},
+				{"op": "create_table", "name": "posts", "columns": [{"name": "title", "type": "string"}]},
+				{"op": "add_relation", "table": "posts", "name": "author", "type": "many_to_one", "target": "authors"},
+				{"op": "add_relation", "table": "posts", "name": "editor", "type": "many_to_one", "target": "authors"},
+				{"op": "drop_relation", "table": "posts", "name": "author"}]}`)
+			links := map[string]any{"changesets": []string{"links"}, "tenants": []string{"td"}}
+			if r := n.mustCall(200, "POST", "/api/migrate", map[string]any{"changesets": links["changesets"], "tenants": links["tenants"], "dry_run": true}); outcomes(r) != "td/links=planned" {
+				t.Fatalf("the dry run of links: %s (%v)", outcomes(r), r.get("data.results.0.error"))
+			}
+			if r := waitRun(t, n, startRun(t, n, links)); outcomes(r) != "td/links=applied" {
+				t.Fatalf("links: %s (%v)", outcomes(r), r.get("data.results.0.error"))
+			}
+			posts := n.mustCall(200, "GET", "/api/t/td/tables/posts", nil)
+			if posts.get("data.relations.0.name") != "editor" || posts.get("data.relations.1") != nil {
+				t.Errorf("posts' relations after links: %v, want editor alone", posts.get("data.relations"))
+			}
+			n.mustCall(200, "POST", "/api/t/td/items/posts", map[string]any{"title": "x", "editor": nil})
+			if st, _ := n.call("POST", "/api/t/td/items/posts", map[string]any{"title": "x", "author": nil}, nil); st != 400 {
+				t.Errorf("writing the dropped relation: %d, want 400", st)
+			}
 		})
 	}
 }

@@ -3,6 +3,7 @@ package changeset
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -155,7 +156,7 @@ func TestSchemaChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	changes, err := cs.SchemaChanges(&schema.Model{})
+	changes, err := cs.SchemaChanges(&schema.Model{}, counter())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,9 +175,49 @@ func TestSchemaChanges(t *testing.T) {
 	}
 	// An operation the tenant's schema refuses names where it is.
 	cs, _ = Parse([]byte(`{"name":"x","changes":[{"op":"drop_column","table":"nowhere","column":"a"}]}`), false)
-	if _, err := cs.SchemaChanges(&schema.Model{}); err == nil || !strings.Contains(err.Error(), "changes[0]") {
+	if _, err := cs.SchemaChanges(&schema.Model{}, counter()); err == nil || !strings.Contains(err.Error(), "changes[0]") {
 		t.Fatalf("a change the model refuses: %v", err)
 	}
+}
+
+// TestRelationsWithinAChangeset: a relation the changeset adds has its id before it
+// runs, so a later operation of the same changeset can drop it, and two relations added
+// together do not share one.
+func TestRelationsWithinAChangeset(t *testing.T) {
+	cs, err := Parse([]byte(`{"name":"links","changes":[
+		{"op":"create_table","name":"authors","columns":[{"name":"name","type":"string"}]},
+		{"op":"create_table","name":"posts","columns":[{"name":"title","type":"string"}]},
+		{"op":"add_relation","table":"posts","name":"author","type":"many_to_one","target":"authors"},
+		{"op":"add_relation","table":"posts","name":"editor","type":"many_to_one","target":"authors"},
+		{"op":"drop_relation","table":"posts","name":"author"}]}`), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, err := cs.SchemaChanges(&schema.Model{}, counter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 5 {
+		t.Fatalf("%d changes", len(changes))
+	}
+	author, editor, drop := changes[2].Relation, changes[3].Relation, changes[4]
+	if author.ID == "" || editor.ID == "" || author.ID == editor.ID {
+		t.Fatalf("the added relations' ids: %q, %q", author.ID, editor.ID)
+	}
+	if drop.Type != schema.DropRelation || drop.Relation.ID != author.ID {
+		t.Fatalf("the drop names %+v, want the added relation %s", drop.Relation, author.ID)
+	}
+	// A relation the changeset never made is not found.
+	cs, _ = Parse([]byte(`{"name":"x","changes":[{"op":"drop_relation","table":"posts","name":"nobody"}]}`), false)
+	if _, err := cs.SchemaChanges(&schema.Model{}, counter()); err == nil || !strings.Contains(err.Error(), "changes[0]") {
+		t.Fatalf("dropping a relation that does not exist: %v", err)
+	}
+}
+
+// counter makes ids as the server does, distinct and stable within a test.
+func counter() schema.IDGen {
+	n := 0
+	return func() string { n++; return fmt.Sprintf("01900000-0000-7000-8000-%012d", n) }
 }
 
 func FuzzParse(f *testing.F) {
@@ -190,6 +231,6 @@ func FuzzParse(f *testing.F) {
 		if cs.Checksum != cs.Sum() || cs.Validate() != nil {
 			t.Fatalf("an accepted changeset does not hold: %+v", cs)
 		}
-		_, _ = cs.SchemaChanges(&schema.Model{})
+		_, _ = cs.SchemaChanges(&schema.Model{}, counter())
 	})
 }

@@ -148,10 +148,11 @@ func atOp(i int, err error) error {
 
 // SchemaChanges turns the changeset's operations into schema changes for a tenant whose
 // model is m, each planned against what the ones before it leave (an alter merges over
-// the column as it will be then).
-func (cs *Changeset) SchemaChanges(m *schema.Model) ([]schema.Change, error) {
+// the column as it will be then). A relation the changeset adds gets its id from ids
+// here, before anything runs, because a later drop_relation names it by that id.
+func (cs *Changeset) SchemaChanges(m *schema.Model, ids schema.IDGen) ([]schema.Change, error) {
 	var out []schema.Change
-	cur := m
+	cur, placeholders := m, placeholderIDs()
 	for i, raw := range cs.Changes {
 		o, err := decodeOp(raw)
 		if err != nil {
@@ -163,7 +164,10 @@ func (cs *Changeset) SchemaChanges(m *schema.Model) ([]schema.Change, error) {
 		}
 		for _, ch := range changes {
 			ch.Changeset = cs.Name
-			next, _, err := schema.Apply(cur, ch, placeholderIDs())
+			if ch.Type == schema.AddRelation && ch.Relation.ID == "" {
+				ch.Relation.ID = ids()
+			}
+			next, _, err := schema.Apply(cur, ch, placeholders)
 			if err != nil {
 				return nil, atOp(i, err)
 			}

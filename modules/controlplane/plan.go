@@ -289,7 +289,7 @@ func heldResult(slug, name string, held []migration.Migration) (Result, bool) {
 // m, through the one path: every change its own migration, the whole changeset
 // validated and planned first.
 func (s *Service) apply(ctx context.Context, tgt migration.Target, m *schema.Model, cs *changeset.Changeset, by string, dry bool) ([]*migration.Result, error) {
-	changes, err := cs.SchemaChanges(m)
+	changes, err := cs.SchemaChanges(m, s.NewID)
 	if err != nil {
 		return nil, err
 	}
