@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"strata/modules/apierr"
+	"strata/modules/migration"
 	"strata/schema"
 )
 
@@ -204,7 +205,7 @@ func TestRelationsWithinAChangeset(t *testing.T) {
 	if author.ID == "" || editor.ID == "" || author.ID == editor.ID {
 		t.Fatalf("the added relations' ids: %q, %q", author.ID, editor.ID)
 	}
-	if drop.Type != schema.DropRelation || drop.Relation.ID != author.ID {
+	if drop.Type != schema.DropRelation || drop.Relation.ID != author.ID || migration.DefaultName(drop) != "drop relation posts.author" {
 		t.Fatalf("the drop names %+v, want the added relation %s", drop.Relation, author.ID)
 	}
 	// A relation the changeset never made is not found.

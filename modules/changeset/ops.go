@@ -231,7 +231,8 @@ func (o *op) changes(m *schema.Model) ([]schema.Change, error) {
 	case OpDropRelation:
 		for _, r := range m.Relations {
 			if r.Table == o.Table && r.Name == o.Name {
-				return []schema.Change{{Type: schema.DropRelation, Relation: &schema.Relation{ID: r.ID}}}, nil
+				// Table and name too, so the migration is named before it resolves.
+				return []schema.Change{{Type: schema.DropRelation, Relation: &schema.Relation{ID: r.ID, Table: r.Table, Name: r.Name}}}, nil
 			}
 		}
 		return nil, apierr.NotFound("relation %s.%s not found", o.Table, o.Name)
