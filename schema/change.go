@@ -913,32 +913,34 @@ func Removals(old *Model, c Change) Removal {
 	return r
 }
 
-// widening lists type changes that never lose data, given the target's size.
-var widening = map[[2]Type]func(b *Column) bool{
-	{TypeInteger, TypeBigint}:  func(*Column) bool { return true },
-	{TypeInteger, TypeFloat}:   func(*Column) bool { return true },
-	{TypeInteger, TypeDecimal}: func(b *Column) bool { return b.Precision-b.Scale >= 10 }, // int32 has 10 digits
-	{TypeString, TypeText}:     func(*Column) bool { return true },
-	{TypeEmail, TypeText}:      func(*Column) bool { return true },
-	{TypeURL, TypeText}:        func(*Column) bool { return true },
-	{TypePhone, TypeText}:      func(*Column) bool { return true },
-	{TypeEnum, TypeText}:       func(*Column) bool { return true },
-	// email, url, phone and enum values are stored in 255 characters.
-	{TypeEmail, TypeString}: func(b *Column) bool { return b.Length >= 255 },
-	{TypeURL, TypeString}:   func(b *Column) bool { return b.Length >= 255 },
-	{TypePhone, TypeString}: func(b *Column) bool { return b.Length >= 255 },
-	{TypeEnum, TypeString}:  func(b *Column) bool { return b.Length >= 255 },
+// widening lists type changes that never lose data, given the two columns' sizes.
+var widening = map[[2]Type]func(a, b *Column) bool{
+	{TypeInteger, TypeBigint}:  func(_, _ *Column) bool { return true },
+	{TypeInteger, TypeFloat}:   func(_, _ *Column) bool { return true },
+	{TypeInteger, TypeDecimal}: func(_, b *Column) bool { return b.Precision-b.Scale >= 10 }, // int32 has 10 digits
+	{TypeString, TypeText}:     func(_, _ *Column) bool { return true },
+	{TypeEmail, TypeText}:      func(_, _ *Column) bool { return true },
+	{TypeURL, TypeText}:        func(_, _ *Column) bool { return true },
+	{TypePhone, TypeText}:      func(_, _ *Column) bool { return true },
+	{TypeEnum, TypeText}:       func(_, _ *Column) bool { return true },
+	{TypeEmail, TypeString}:    longEnough,
+	{TypeURL, TypeString}:      longEnough,
+	{TypePhone, TypeString}:    longEnough,
+	{TypeEnum, TypeString}:     longEnough,
 }
+
+// longEnough: b's strings hold every value of a's.
+func longEnough(a, b *Column) bool { return b.TextLength() >= a.TextLength() }
 
 // Narrows reports whether changing from a to b may lose or reject existing data.
 func Narrows(a, b *Column) bool {
 	if a.Type != b.Type {
 		wide := widening[[2]Type{a.Type, b.Type}]
-		return wide == nil || !wide(b)
+		return wide == nil || !wide(a, b)
 	}
 	switch a.Type {
-	case TypeString:
-		return b.Length < a.Length
+	case TypeString, TypeEmail, TypeURL, TypePhone:
+		return b.TextLength() < a.TextLength()
 	case TypeDecimal:
 		return b.Precision < a.Precision || b.Scale < a.Scale || b.Precision-b.Scale < a.Precision-a.Scale
 	case TypeEnum, TypeMultiEnum:

@@ -55,6 +55,42 @@ func (t Type) IsText() bool {
 	return false
 }
 
+// SizedText reports whether values of t are strings held in a column of a length the
+// column may set (email, url and phone checked besides; string's length is required).
+func (t Type) SizedText() bool {
+	switch t {
+	case TypeEmail, TypeURL, TypePhone:
+		return true
+	}
+	return false
+}
+
+// LegacyTextLength is the length of an email, url or phone column that sets none: the
+// 255 characters they always held before a length could be set.
+const LegacyTextLength = 255
+
+// DefaultURLLength is what a new url column holds unless it says otherwise: addresses
+// longer than 255 characters are common (signed links, tracking parameters).
+const DefaultURLLength = 2048
+
+// TextLength is the most characters a value of c holds: its length for a string, an
+// email, url or phone column (LegacyTextLength where it sets none), 255 for an enum,
+// 0 (unbounded) for anything else.
+func (c *Column) TextLength() int {
+	switch {
+	case c.Type == TypeString:
+		return c.Length
+	case c.Type.SizedText():
+		if c.Length == 0 {
+			return LegacyTextLength
+		}
+		return c.Length
+	case c.Type == TypeEnum:
+		return 255
+	}
+	return 0
+}
+
 // Valid reports whether t is a known column type.
 func (t Type) Valid() bool { return slices.Contains(AllTypes, t) }
 

@@ -42,8 +42,8 @@ func (MySQL) BoolValue(b bool) any { return b }
 // display widths stripped). JSON is longtext, which is what MariaDB's JSON alias is.
 func (MySQL) ColumnType(c *Column) string {
 	switch c.Type {
-	case TypeString:
-		return fmt.Sprintf("varchar(%d)", c.Length)
+	case TypeString, TypeEmail, TypeURL, TypePhone:
+		return fmt.Sprintf("varchar(%d)", c.TextLength())
 	case TypeText, TypeJSON, TypeMultiEnum:
 		return "longtext"
 	case TypeInteger:
@@ -67,7 +67,7 @@ func (MySQL) ColumnType(c *Column) string {
 	case TypeUUID, TypeFile:
 		return "char(36)"
 	}
-	return "varchar(255)"
+	return "varchar(255)" // enum
 }
 
 // Plan implements Dialect.

@@ -35,10 +35,8 @@ func mysqlBytes(c *Column) (row, key int) {
 		return b + 1, b
 	}
 	switch c.Type {
-	case TypeString:
-		return chars(c.Length)
-	case TypeEnum, TypeEmail, TypeURL, TypePhone:
-		return chars(255)
+	case TypeString, TypeEnum, TypeEmail, TypeURL, TypePhone:
+		return chars(c.TextLength())
 	case TypeText, TypeJSON, TypeMultiEnum:
 		return 12, 0 // stored apart from the row; never a key
 	case TypeInteger:
@@ -95,7 +93,7 @@ func mysqlTableLimits(t *Table, c Change) *FieldError {
 	rowBytes, nullable := 0, 0
 	for i := range t.Columns {
 		col := &t.Columns[i]
-		if col.Type == TypeString && col.Length > MySQLMaxVarchar {
+		if (col.Type == TypeString || col.Type.SizedText()) && col.TextLength() > MySQLMaxVarchar {
 			return fieldErr(limitField(c, "length"), "%s.%s: a string column holds at most %d characters on MySQL/MariaDB (utf8mb4); use type text for longer values",
 				t.Name, col.Name, MySQLMaxVarchar)
 		}

@@ -31,8 +31,8 @@ func (Postgres) BoolValue(b bool) any { return b }
 // ColumnType implements Dialect; names are those format_type() reports.
 func (Postgres) ColumnType(c *Column) string {
 	switch c.Type {
-	case TypeString:
-		return fmt.Sprintf("character varying(%d)", c.Length)
+	case TypeString, TypeEmail, TypeURL, TypePhone:
+		return fmt.Sprintf("character varying(%d)", c.TextLength())
 	case TypeText:
 		return "text"
 	case TypeInteger:
@@ -58,7 +58,7 @@ func (Postgres) ColumnType(c *Column) string {
 	case TypeJSON, TypeMultiEnum:
 		return "jsonb"
 	}
-	return "character varying(255)" // enum, email, url, phone
+	return "character varying(255)" // enum
 }
 
 // Plan implements Dialect.

@@ -38,8 +38,8 @@ func (SQLite) BoolValue(b bool) any {
 // descriptive ones so introspection can tell the contract's types apart.
 func (SQLite) ColumnType(c *Column) string {
 	switch c.Type {
-	case TypeString:
-		return fmt.Sprintf("VARCHAR(%d)", c.Length)
+	case TypeString, TypeEmail, TypeURL, TypePhone:
+		return fmt.Sprintf("VARCHAR(%d)", c.TextLength())
 	case TypeText:
 		return "TEXT"
 	case TypeInteger:
@@ -65,7 +65,7 @@ func (SQLite) ColumnType(c *Column) string {
 	case TypeJSON, TypeMultiEnum:
 		return "JSON"
 	}
-	return "VARCHAR(255)"
+	return "VARCHAR(255)" // enum
 }
 
 // Plan implements Dialect.
@@ -76,10 +76,11 @@ func (s SQLite) columnDef(c *Column) string {
 	if !c.Nullable {
 		def += " NOT NULL"
 	}
-	if c.Type == TypeString {
+	if c.Type == TypeString || (c.Type.SizedText() && c.Length > 0) {
 		// SQLite ignores VARCHAR(n); the check makes a too-long value fail here as it
-		// does on PostgreSQL and MySQL (shortening a column below its data, say).
-		def += fmt.Sprintf(" CHECK (length(%s) <= %d)", s.Quote(c.Name), c.Length)
+		// does on PostgreSQL and MySQL (shortening a column below its data, say). Email,
+		// url and phone columns made before they had lengths have none.
+		def += fmt.Sprintf(" CHECK (length(%s) <= %d)", s.Quote(c.Name), c.TextLength())
 	}
 	if len(c.Default) > 0 {
 		def += " DEFAULT " + s.literal(c)

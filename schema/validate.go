@@ -124,6 +124,15 @@ func ValidateColumn(field string, c *Column, system bool) *FieldError {
 		if c.Length < 1 || c.Length > MaxStringLength {
 			return fieldErr(field+".length", "must be between 1 and %d", MaxStringLength)
 		}
+	case TypeEmail, TypeURL, TypePhone:
+		// 0 and 255 are the one legacy length, stored as 0 so that a column made before
+		// lengths could be set and one that says 255 are the same column.
+		if c.Length == LegacyTextLength {
+			c.Length = 0
+		}
+		if c.Length < 0 || c.Length > MaxStringLength {
+			return fieldErr(field+".length", "must be between 1 and %d", MaxStringLength)
+		}
 	case TypeDecimal:
 		if c.Precision == 0 {
 			c.Precision, c.Scale = 10, 2
@@ -152,7 +161,7 @@ func ValidateColumn(field string, c *Column, system bool) *FieldError {
 			seen[v] = true
 		}
 	}
-	if c.Type != TypeString {
+	if c.Type != TypeString && !c.Type.SizedText() {
 		c.Length = 0
 	}
 	if c.Type != TypeDecimal {
@@ -250,11 +259,8 @@ func validateDefault(field string, c *Column) *FieldError {
 		if strings.ContainsRune(s, 0) {
 			return fieldErr(field, "must not contain NUL")
 		}
-		if c.Type == TypeString && len([]rune(s)) > c.Length {
-			return fieldErr(field, "is longer than the column's length %d", c.Length)
-		}
-		if c.Type != TypeText && len(s) > 255 {
-			return fieldErr(field, "is longer than 255 characters")
+		if n := c.TextLength(); n > 0 && len([]rune(s)) > n {
+			return fieldErr(field, "is longer than the column's length %d", n)
 		}
 	case TypeInteger, TypeBigint:
 		f, ok := v.(float64)

@@ -205,7 +205,7 @@ func (o *op) changes(m *schema.Model) ([]schema.Change, error) {
 		if err := formats.Decode(o.Column, &in); err != nil {
 			return nil, err
 		}
-		if r, ok := in.FileRelation(o.Table); ok {
+		if r, ok := in.Relation(o.Table); ok {
 			return []schema.Change{{Type: schema.AddRelation, Relation: &r}}, nil
 		}
 		col := in.Schema()

@@ -18,6 +18,10 @@ func Decode(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var ae *apierr.Error
+		if errors.As(err, &ae) {
+			return ae // a value's own check (a column's type, say)
+		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return apierr.InvalidPayload(te.Field, "%s must be of type %s", te.Field, te.Type)

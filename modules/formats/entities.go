@@ -276,8 +276,8 @@ func readEntity(at string, e entity) (*EntityDef, error) {
 	seen := map[string]bool{}
 	for j, f := range e.Fields {
 		fat := fmt.Sprintf("%s.fields[%d]", at, j)
-		if !f.Type.Valid() {
-			return nil, UnknownType(fat+".type", f.Type)
+		if err := f.plainColumn(fat); err != nil {
+			return nil, err
 		}
 		col := f.Schema()
 		if err := schema.ValidateColumn(fat, &col, false); err != nil {

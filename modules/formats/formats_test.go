@@ -3,6 +3,7 @@ package formats
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -247,5 +248,78 @@ func TestParseDataMigration(t *testing.T) {
 		if _, err := ParseDataMigration([]byte(body), 3); err == nil || !isClientError(err) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestSourceFieldTypes: the custom-migrations design's upper-case field types are read
+// as the columns its documented SQL describes, with sizes a column sets kept.
+func TestSourceFieldTypes(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want string // type length precision scale default
+	}{
+		{`{"name":"a","type":"TEXT"}`, "string 255 0 0 "},
+		{`{"name":"a","type":"STRING","length":40}`, "string 40 0 0 "},
+		{`{"name":"a","type":"LONG_TEXT"}`, "text 0 0 0 "},
+		{`{"name":"a","type":"NUMBER"}`, "decimal 0 18 2 "},
+		{`{"name":"a","type":"DECIMAL","precision":10,"scale":4}`, "decimal 0 10 4 "},
+		{`{"name":"a","type":"INTEGER"}`, "integer 0 0 0 "},
+		{`{"name":"a","type":"BOOLEAN"}`, "boolean 0 0 0 false"},
+		{`{"name":"a","type":"BOOLEAN","default":true}`, "boolean 0 0 0 true"},
+		{`{"name":"a","type":"DATE"}`, "date 0 0 0 "},
+		{`{"name":"a","type":"DATE_TIME"}`, "datetime 0 0 0 "},
+		{`{"name":"a","type":"EMAIL"}`, "email 0 0 0 "}, // 255, the length email always had
+		{`{"name":"a","type":"URL"}`, "url 2048 0 0 "},
+		{`{"name":"a","type":"PHONE"}`, "phone 20 0 0 "},
+		{`{"name":"a","type":"CURRENCY"}`, "decimal 0 18 2 "},
+		{`{"name":"a","type":"PERCENT"}`, "decimal 0 5 2 "},
+		{`{"name":"a","type":"PICKLIST","values":["x","y"]}`, "enum 0 0 0 "},
+		{`{"name":"a","type":"MULTI_PICKLIST","values":["x"]}`, "multi_enum 0 0 0 "},
+		{`{"name":"a","type":"url"}`, "url 2048 0 0 "}, // Strata's own url, new
+		{`{"name":"a","type":"url","length":255}`, "url 0 0 0 "},
+	} {
+		var in Column
+		if err := Decode([]byte(c.in), &in); err != nil {
+			t.Errorf("%s: %v", c.in, err)
+			continue
+		}
+		col := in.Schema()
+		if err := schema.ValidateColumn("column", &col, false); err != nil {
+			t.Errorf("%s: %v", c.in, err)
+			continue
+		}
+		if got := fmt.Sprintf("%s %d %d %d %s", col.Type, col.Length, col.Precision, col.Scale, col.Default); got != c.want {
+			t.Errorf("%s: %s, want %s", c.in, got, c.want)
+		}
+	}
+	// LOOKUP and BELONGS_TO are many-to-one relations to their target.
+	for _, typ := range []string{"LOOKUP", "BELONGS_TO"} {
+		var in Column
+		if err := Decode([]byte(`{"name":"account","type":"`+typ+`","target":"accounts"}`), &in); err != nil {
+			t.Fatal(err)
+		}
+		r, ok := in.Relation("contacts")
+		if !ok || r.Type != schema.ManyToOne || r.Target != "accounts" || r.Table != "contacts" || r.Name != "account" || r.OnDelete != "set_null" {
+			t.Errorf("%s: %+v %v", typ, r, ok)
+		}
+	}
+	for _, bad := range []string{
+		`{"name":"a","type":"LOOKUP"}`,                     // no target
+		`{"name":"a","type":"string","target":"accounts"}`, // a target on a plain column
+		`{"name":"a","type":"TEXT","surprise":1}`,          // unknown fields stay refused
+		`{"name":"a","type":"INTEGER","on_delete":"cascade"}`,
+	} {
+		var in Column
+		if err := Decode([]byte(bad), &in); err == nil {
+			t.Errorf("%s was accepted", bad)
+		}
+	}
+	// A LOOKUP in a file of whole tables belongs under relations.
+	var snap Snapshot
+	if err := Decode([]byte(`{"tables":[{"name":"c","columns":[{"name":"a","type":"LOOKUP","target":"b"}]}],"relations":[]}`), &snap); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Plan(&schema.Model{}, snap); err == nil || !strings.Contains(err.Error(), "relation") {
+		t.Errorf("a LOOKUP column in a snapshot: %v", err)
 	}
 }

@@ -47,7 +47,11 @@ func Take(m *schema.Model) Snapshot {
 				continue
 			}
 			nullable := c.Nullable
-			st.Columns = append(st.Columns, Column{Name: c.Name, Type: c.Type, Length: c.Length, Precision: c.Precision, Scale: c.Scale,
+			length := c.Length
+			if c.Type == schema.TypeURL {
+				length = c.TextLength() // a url without a length reads as a new one, 2048
+			}
+			st.Columns = append(st.Columns, Column{Name: c.Name, Type: c.Type, Length: length, Precision: c.Precision, Scale: c.Scale,
 				Values: c.Values, Nullable: &nullable, Unique: c.Unique, Index: c.Index, Default: c.Default, Description: c.Description})
 		}
 		for _, ix := range t.Indexes {
@@ -77,8 +81,8 @@ func Plan(m *schema.Model, want Snapshot) ([]Step, error) {
 	for i, st := range want.Tables {
 		at := fmt.Sprintf("tables[%d]", i)
 		for j, ci := range st.Columns {
-			if !ci.Type.Valid() {
-				return nil, UnknownType(fmt.Sprintf("%s.columns[%d].type", at, j), ci.Type)
+			if err := ci.plainColumn(fmt.Sprintf("%s.columns[%d]", at, j)); err != nil {
+				return nil, err
 			}
 		}
 		if wanted[st.Name] {

@@ -35,9 +35,9 @@ func nullable(s obj) obj {
 func columnSchema(c *schema.Column) obj {
 	var s obj
 	switch c.Type {
-	case schema.TypeString:
-		s = obj{"type": "string", "maxLength": c.Length}
-	case schema.TypeText, schema.TypePhone:
+	case schema.TypeString, schema.TypePhone:
+		s = obj{"type": "string", "maxLength": c.TextLength()}
+	case schema.TypeText:
 		s = obj{"type": "string"}
 	case schema.TypeInteger:
 		s = obj{"type": "integer", "format": "int32"}
@@ -65,9 +65,9 @@ func columnSchema(c *schema.Column) obj {
 	case schema.TypeMultiEnum:
 		s = obj{"type": "array", "items": obj{"type": "string", "enum": c.Values}}
 	case schema.TypeEmail:
-		s = obj{"type": "string", "format": "email"}
+		s = obj{"type": "string", "format": "email", "maxLength": c.TextLength()}
 	case schema.TypeURL:
-		s = obj{"type": "string", "format": "uri"}
+		s = obj{"type": "string", "format": "uri", "maxLength": c.TextLength()}
 	default:
 		s = obj{}
 	}
@@ -359,7 +359,11 @@ func errorComponents() (schemaObj, response obj) {
 		"type": "object", "required": []string{"message", "extensions"}, "properties": obj{
 			"message":    obj{"type": "string"},
 			"extensions": obj{"type": "object", "required": []string{"code"}, "properties": obj{"code": obj{"type": "string"}}, "additionalProperties": true},
-		}}}}}
+		}}},
+		// Where Enfyra's clients read a confirm challenge (SCHEMA_CONFIRM_REQUIRED only).
+		"code":    obj{"type": "string", "description": "The first error's code, beside a confirm challenge's details."},
+		"details": obj{"type": "object", "description": "A confirm challenge's fields, as extensions carries them, where Enfyra's clients read them.", "additionalProperties": true},
+	}}
 	response = obj{"description": "Error", "content": obj{"application/json": obj{"schema": ref("Error")}}}
 	return schemaObj, response
 }
@@ -372,6 +376,9 @@ func schemaPaths() obj {
 	confirm := []any{dry,
 		obj{"name": "X-Schema-Confirm-Hash", "in": "header", "required": false, "schema": obj{"type": "string"}},
 		obj{"name": "X-Schema-Confirm-Token", "in": "header", "required": false, "schema": obj{"type": "string"}}}
+	// A change of one table's definition also takes Enfyra's legacy phrase.
+	phrased := append(append([]any{}, confirm...), obj{"name": "schemaConfirm", "in": "query", "required": false, "schema": obj{"type": "string"},
+		"description": "Enfyra's legacy confirm phrase (APPLY SCHEMA CHANGES {table}, DELETE TABLE {table}), honoured in place of the hash and token only where the tenant setting legacy_schema_confirm is on."})
 	ok := obj{"200": okData(anyObj, false)}
 	withConfirm := func(o obj) obj {
 		o["responses"].(obj)["422"] = obj{"$ref": "#/components/responses/Error"}
@@ -391,12 +398,12 @@ func schemaPaths() obj {
 		"/tables/{table}": obj{"parameters": []any{path("table")},
 			"get":    op("get_table", "Read a table", nil, nil, ok),
 			"patch":  withConfirm(op("update_table", "Rename or describe a table", []any{dry}, body, ok)),
-			"delete": withConfirm(op("drop_table", "Drop a table (soft; confirm-hash)", confirm, nil, ok))},
+			"delete": withConfirm(op("drop_table", "Drop a table (soft; confirm-hash)", phrased, nil, ok))},
 		"/tables/{table}/columns": obj{"parameters": []any{path("table")},
 			"post": withConfirm(op("add_column", "Add a column", []any{dry}, body, ok))},
 		"/tables/{table}/columns/{column}": obj{"parameters": []any{path("table"), path("column")},
-			"patch":  withConfirm(op("alter_column", "Alter or rename a column", confirm, body, ok)),
-			"delete": withConfirm(op("drop_column", "Drop a column (soft; confirm-hash)", confirm, nil, ok))},
+			"patch":  withConfirm(op("alter_column", "Alter or rename a column", phrased, body, ok)),
+			"delete": withConfirm(op("drop_column", "Drop a column (soft; confirm-hash)", phrased, nil, ok))},
 		"/tables/{table}/indexes": obj{"parameters": []any{path("table")},
 			"get":  op("list_indexes", "List indexes", nil, nil, ok),
 			"post": withConfirm(op("add_index", "Add an index", []any{dry}, body, ok))},
@@ -405,7 +412,7 @@ func schemaPaths() obj {
 		"/relations": obj{"get": op("list_relations", "List relations", nil, nil, ok),
 			"post": withConfirm(op("add_relation", "Add a relation", []any{dry}, body, ok))},
 		"/relations/{id}": obj{"parameters": []any{path("id")},
-			"delete": withConfirm(op("drop_relation", "Drop a relation (confirm-hash)", confirm, nil, ok))},
+			"delete": withConfirm(op("drop_relation", "Drop a relation (confirm-hash)", phrased, nil, ok))},
 		"/migrations": obj{"get": op("list_migrations", "Schema history, ordered by seq", []any{
 			obj{"name": "status", "in": "query", "schema": obj{"type": "string"}}, obj{"name": "type", "in": "query", "schema": obj{"type": "string"}},
 			param("limit"), param("page")}, nil, obj{"200": okData(obj{"type": "array", "items": anyObj}, true)}),

@@ -65,7 +65,10 @@ func Coerce(d schema.Dialect, c *schema.Column, v any) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if a, err := mail.ParseAddress(s); err != nil || a.Address != s || len(s) > 255 {
+		if n := c.TextLength(); len([]rune(s)) > n {
+			return nil, bad("is longer than %d characters", n)
+		}
+		if a, err := mail.ParseAddress(s); err != nil || a.Address != s {
 			return nil, bad("must be an email address")
 		}
 		return s, nil
@@ -74,8 +77,11 @@ func Coerce(d schema.Dialect, c *schema.Column, v any) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		if n := c.TextLength(); len([]rune(s)) > n {
+			return nil, bad("is longer than %d characters", n)
+		}
 		u, err := url.Parse(s)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s) > 255 {
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, bad("must be an http(s) URL")
 		}
 		return s, nil
@@ -83,6 +89,9 @@ func Coerce(d schema.Dialect, c *schema.Column, v any) (any, error) {
 		s, err := str()
 		if err != nil {
 			return nil, err
+		}
+		if n := c.TextLength(); len([]rune(s)) > n {
+			return nil, bad("is longer than %d characters", n)
 		}
 		if !phoneRe.MatchString(s) {
 			return nil, bad("must be a phone number")

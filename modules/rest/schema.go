@@ -275,7 +275,7 @@ func (a *API) addColumn(c *fiber.Ctx) error {
 		return err
 	}
 	change := schema.Change{Type: schema.AddColumn, Table: c.Params("table")}
-	if r, ok := in.FileRelation(c.Params("table")); ok {
+	if r, ok := in.Relation(c.Params("table")); ok {
 		change = schema.Change{Type: schema.AddRelation, Relation: &r}
 	} else {
 		col := in.Schema()
