@@ -1,9 +1,12 @@
 package formats
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -321,5 +324,126 @@ func TestSourceFieldTypes(t *testing.T) {
 	}
 	if _, err := Plan(&schema.Model{}, snap); err == nil || !strings.Contains(err.Error(), "relation") {
 		t.Errorf("a LOOKUP column in a snapshot: %v", err)
+	}
+}
+
+// TestEnfyraSnapshot: Enfyra's documented snapshot.json is read as written; a relation
+// declared from both ends is one relation; what Strata cannot keep is refused by name.
+func TestEnfyraSnapshot(t *testing.T) {
+	body, err := os.ReadFile("testdata/sources/enfyra-snapshot.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !IsEnfyraSnapshot(body) || IsEnfyraSnapshot([]byte(`{"tables":[],"relations":[]}`)) {
+		t.Fatal("the two snapshot shapes are not told apart")
+	}
+	snap, _, err := ParseEnfyraSnapshot(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Tables) != 1 || snap.Tables[0].Name != "my_table" || snap.Tables[0].Description != "My custom table" || len(snap.Tables[0].Columns) != 1 {
+		t.Fatalf("the README's example: %+v", snap)
+	}
+	if c := snap.Tables[0].Columns[0]; c.Name != "name" || c.Type != schema.TypeString || c.Length != 255 || c.Nullable == nil || *c.Nullable {
+		t.Fatalf("its name column: %+v", c)
+	}
+
+	both := `{
+	  "authors": {"name": "authors", "columns": [{"name": "id", "type": "int", "isPrimary": true}],
+	    "relations": [{"propertyName": "posts", "type": "one-to-many", "targetTable": "posts", "inversePropertyName": "author"}]},
+	  "posts": {"name": "posts", "columns": [{"name": "title", "type": "varchar"}, {"name": "live", "type": "boolean", "defaultValue": 1}],
+	    "uniques": [["title"]],
+	    "relations": [{"propertyName": "author", "type": "many-to-one", "targetTable": "authors", "inversePropertyName": "posts", "onDelete": "CASCADE"},
+	                  {"propertyName": "tags", "type": "many-to-many", "targetTable": "tags", "inversePropertyName": "posts"}]},
+	  "tags": {"name": "tags", "columns": [], "relations": [{"propertyName": "posts", "type": "many-to-many", "targetTable": "posts", "inversePropertyName": "tags"}]}
+	}`
+	snap, origin, err := ParseEnfyraSnapshot([]byte(both))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rels []string
+	for _, r := range snap.Relations {
+		rels = append(rels, fmt.Sprintf("%s.%s %s %s inverse %s on_delete %s", r.Table, r.Name, r.Type, r.Target, r.Inverse, r.OnDelete))
+	}
+	if got := strings.Join(rels, "; "); got != "posts.author many_to_one authors inverse posts on_delete cascade; posts.tags many_to_many tags inverse posts on_delete " {
+		t.Fatalf("relations declared from both ends: %s", got)
+	}
+	if origin["relations[0]"] != "posts.relations[0]" || origin["tables[2]"] != "tags" {
+		t.Errorf("origins: %v", origin)
+	}
+	if ix := snap.Tables[1].Indexes; len(ix) != 1 || !ix[0].Unique || ix[0].Name != schema.DefaultIndexName("posts", []string{"title"}) {
+		t.Errorf("uniques: %+v", ix)
+	}
+	if d := snap.Tables[1].Columns[1].Default; string(d) != "true" {
+		t.Errorf("a boolean default of 1: %s", d)
+	}
+
+	for _, c := range []struct{ body, field string }{
+		{`{"a": {"name": "a", "columns": [{"name": "code", "type": "varchar", "isPrimary": true}]}}`, "a.columns[0].isPrimary"},
+		{`{"a": {"name": "a", "isSystem": true, "columns": []}}`, "a.isSystem"},
+		{`{"a": {"name": "a", "isSingleRecord": true, "columns": []}}`, "a.isSingleRecord"},
+		{`{"a": {"name": "a", "columns": [{"name": "x", "type": "ObjectId"}]}}`, "a.columns[0].type"},
+		{`{"a": {"name": "a", "columns": [{"name": "x", "type": "varchar", "isEncrypted": true}]}}`, "a.columns[0].isEncrypted"},
+		{`{"a": {"name": "a", "columns": [{"name": "x", "type": "varchar", "surprise": 1}]}}`, "a.surprise"},
+		{`{"a": {"name": "b", "columns": []}}`, "a.name"},
+		{`{"a": {"name": "a", "columns": [], "relations": [{"propertyName": "b", "type": "many-to-one", "targetTable": "b", "onDelete": "EXPLODE"}]}}`, "a.relations[0].onDelete"},
+		{`{"a": {"name": "a", "columns": [], "relations": [{"propertyName": "b", "type": "many-to-many", "targetTable": "b", "junctionSourceColumn": "aId"}]}}`, "a.relations[0].junctionSourceColumn"},
+	} {
+		_, _, err := ParseEnfyraSnapshot([]byte(c.body))
+		var ae *apierr.Error
+		if !errors.As(err, &ae) || ae.Details["field"] != c.field {
+			t.Errorf("%s: %v, want a refusal at %s", c.body, err, c.field)
+		}
+	}
+}
+
+// TestEnfyraRoundTrip: a snapshot written as Enfyra's and read back is the same snapshot.
+func TestEnfyraRoundTrip(t *testing.T) {
+	yes, no := true, false
+	want := Snapshot{
+		Tables: []SnapshotTable{
+			{Name: "authors", Description: "People", DisplayTemplate: "{{name}}", Columns: []Column{{Name: "name", Type: schema.TypeString, Length: 80, Nullable: &no}}},
+			{Name: "posts", Columns: []Column{
+				{Name: "title", Type: schema.TypeString, Length: 255, Nullable: &yes, Unique: true},
+				{Name: "price", Type: schema.TypeDecimal, Precision: 10, Scale: 2, Nullable: &yes, Default: json.RawMessage("1.5")},
+				{Name: "site", Type: schema.TypeURL, Length: 2048, Nullable: &yes},
+				{Name: "stage", Type: schema.TypeEnum, Values: []string{"draft", "live"}, Nullable: &yes, Index: true},
+				{Name: "tags", Type: schema.TypeMultiEnum, Values: []string{"a"}, Nullable: &yes},
+				{Name: "meta", Type: schema.TypeJSON, Nullable: &yes, Description: "anything"},
+			}, Indexes: []schema.Index{{Name: "posts_title_stage_idx", Columns: []string{"title", "stage"}}, {Name: "by_price", Columns: []string{"price"}, Unique: true}}},
+		},
+		Relations: []Relation{
+			{Table: "posts", Name: "author", Type: schema.ManyToOne, Target: "authors", OnDelete: "cascade", Inverse: "posts"},
+			{Table: "posts", Name: "readers", Type: schema.ManyToMany, Target: "authors", Junction: "posts_readers"},
+			{Table: "authors", Name: "avatar", Type: schema.ManyToOne, Target: schema.FilesTable, OnDelete: "set_null"},
+		},
+	}
+	body, err := Enfyra(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := ParseEnfyraSnapshot(body)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, body)
+	}
+	wantRels := map[string]Relation{}
+	for _, r := range want.Relations {
+		wantRels[r.Table+"."+r.Name] = r
+	}
+	for _, r := range got.Relations {
+		if wantRels[r.Table+"."+r.Name] != r {
+			t.Errorf("relation %s.%s: %+v, want %+v", r.Table, r.Name, r, wantRels[r.Table+"."+r.Name])
+		}
+	}
+	// Uniques are written before indexes; indexes are addressed by name, not order.
+	for _, s := range []Snapshot{want, got} {
+		for _, st := range s.Tables {
+			slices.SortFunc(st.Indexes, func(a, b schema.Index) int { return strings.Compare(a.Name, b.Name) })
+		}
+	}
+	a, _ := json.Marshal(want.Tables)
+	b, _ := json.Marshal(got.Tables)
+	if !bytes.Equal(a, b) || len(got.Relations) != len(want.Relations) {
+		t.Fatalf("round trip:\n%s\n%s\n%s", a, b, body)
 	}
 }
