@@ -5,6 +5,7 @@ package apierr
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 )
 
@@ -14,6 +15,9 @@ type Error struct {
 	Code    string
 	Message string
 	Details map[string]any
+	// DetailsBeside also renders the code and details beside "errors", where Enfyra's
+	// clients read a confirm challenge (docs/decisions/0026).
+	DetailsBeside bool
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -29,6 +33,13 @@ func (e *Error) With(key string, v any) *Error {
 		e.Details = map[string]any{}
 	}
 	e.Details[key] = v
+	return e
+}
+
+// WithDetailsBeside marks the error to be rendered with its code and details beside
+// "errors" too, where Enfyra's clients look for them.
+func (e *Error) WithDetailsBeside() *Error {
+	e.DetailsBeside = true
 	return e
 }
 
@@ -57,11 +68,17 @@ func Unauthorized(code, format string, args ...any) *Error {
 	return New(http.StatusUnauthorized, code, format, args...)
 }
 
-// Body renders the envelope for one error.
+// Body renders the envelope for one error. An error marked DetailsBeside adds "code" and
+// "details" (the extensions without the code) at the top: Directus clients read
+// "errors", Enfyra's read "code" and "details", and each ignores the other's keys.
 func Body(e *Error) map[string]any {
 	ext := map[string]any{"code": e.Code}
-	for k, v := range e.Details {
-		ext[k] = v
+	maps.Copy(ext, e.Details)
+	body := map[string]any{"errors": []map[string]any{{"message": e.Message, "extensions": ext}}}
+	if e.DetailsBeside {
+		details := map[string]any{}
+		maps.Copy(details, e.Details)
+		body["code"], body["details"] = e.Code, details
 	}
-	return map[string]any{"errors": []map[string]any{{"message": e.Message, "extensions": ext}}}
+	return body
 }

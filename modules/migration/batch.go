@@ -82,7 +82,11 @@ func (s *Service) ApplyAll(ctx context.Context, tgt Target, reqs []Request) ([]*
 	}
 	if !removal.Empty() && !first.Unattended && !first.Confirmed {
 		hash := s.ConfirmHash(tgt.TenantID, requested(reqs), removal)
-		if reason := s.checkConfirm(tgt.TenantID, hash, first.ConfirmHash, first.ConfirmToken); reason != "" {
+		resolved := make([]schema.Change, len(planned))
+		for i, res := range planned {
+			resolved[i] = res.Change
+		}
+		if reason := s.confirmReason(tgt.TenantID, hash, first, resolved); reason != "" {
 			return nil, &ConfirmRequiredError{Hash: hash, Token: s.confirmToken(tgt.TenantID, hash), TTL: s.cfg.ConfirmTTL, Removal: removal, Reason: reason}
 		}
 	}

@@ -71,7 +71,11 @@ type Request struct {
 	DryRun       bool
 	ConfirmHash  string
 	ConfirmToken string
-	CreatedBy    string
+	// ConfirmPhrase is Enfyra's legacy confirm phrase ("APPLY SCHEMA CHANGES posts"),
+	// which confirms a destructive change of one table in place of the hash and token.
+	// A door passes it only for a tenant whose legacy_schema_confirm setting is on.
+	ConfirmPhrase string
+	CreatedBy     string
 	// IDs, when set, makes the ids of new objects (bootstrap: derived from names, so
 	// every tenant's system tables are identical).
 	IDs schema.IDGen
@@ -423,7 +427,7 @@ func (s *Service) run(ctx context.Context, conn *sql.Conn, tgt Target, before *s
 	if req.recorded == nil {
 		if destructive && !req.Unattended && !req.Confirmed {
 			hash := s.ConfirmHash(tgt.TenantID, req.Change, res.Removal)
-			if reason := s.checkConfirm(tgt.TenantID, hash, req.ConfirmHash, req.ConfirmToken); reason != "" {
+			if reason := s.confirmReason(tgt.TenantID, hash, req, []schema.Change{resolved}); reason != "" {
 				return nil, &ConfirmRequiredError{Hash: hash, Token: s.confirmToken(tgt.TenantID, hash), TTL: s.cfg.ConfirmTTL, Removal: res.Removal, Reason: reason}
 			}
 		}

@@ -260,7 +260,8 @@ func Translate(err error) error {
 		return apierr.New(fiber.StatusUnprocessableEntity, "SCHEMA_CONFIRM_REQUIRED", "%s", cr.Error()).
 			With("requiredConfirmHash", cr.Hash).With("confirmToken", cr.Token).With("confirmTtlMs", cr.TTL.Milliseconds()).
 			With("removedColumns", cr.Removal.RemovedColumns).With("removedRelationsCount", cr.Removal.RemovedRelations).
-			With("droppedTables", cr.Removal.DroppedTables).With("narrowedColumns", nonNil(cr.Removal.Narrowing))
+			With("droppedTables", cr.Removal.DroppedTables).With("narrowedColumns", nonNil(cr.Removal.Narrowing)).
+			WithDetailsBeside()
 	case errors.As(err, &de):
 		return apierr.New(fiber.StatusConflict, "INVALID_PAYLOAD", "%s", de.Message).With("target_seq", de.TargetSeq).With("source_seq", de.SourceSeq)
 	case errors.As(err, &ue):
@@ -385,14 +386,38 @@ func (a *API) apply(c *fiber.Ctx, ch schema.Change) (*migration.Result, error) {
 // planned, and confirmed when destructive, before the first runs.
 func (a *API) applyRequest(c *fiber.Ctx, changes []schema.Change) ([]*migration.Result, error) {
 	tc := tenantOf(c)
+	phrase, err := a.confirmPhrase(c)
+	if err != nil {
+		return nil, err
+	}
 	reqs := make([]migration.Request, len(changes))
 	for i, ch := range changes {
 		reqs[i] = migration.Request{
 			Change: ch, DryRun: c.QueryBool("dry_run"), CreatedBy: callerID(c),
-			ConfirmHash: c.Get("X-Schema-Confirm-Hash"), ConfirmToken: c.Get("X-Schema-Confirm-Token"),
+			ConfirmHash: c.Get("X-Schema-Confirm-Hash"), ConfirmToken: c.Get("X-Schema-Confirm-Token"), ConfirmPhrase: phrase,
 		}
 	}
 	return a.Migration.ApplyAll(c.UserContext(), a.Tenants.Target(tc.t, tc.db), reqs)
+}
+
+// confirmPhrase is Enfyra's legacy confirm phrase of the request, sent where Enfyra
+// read it (?schemaConfirm=, or ?schema_confirm=), when the tenant's
+// legacy_schema_confirm setting honours it; otherwise "", so the phrase is ignored as
+// it always was. The setting is read only when a phrase came.
+func (a *API) confirmPhrase(c *fiber.Ctx) (string, error) {
+	phrase := c.Query("schemaConfirm", c.Query("schema_confirm"))
+	if phrase == "" {
+		return "", nil
+	}
+	tc := tenantOf(c)
+	st, err := a.Settings.Get(c.UserContext(), tc.t.ID, tc.db)
+	if err != nil {
+		return "", err
+	}
+	if !st.LegacySchemaConfirm {
+		return "", nil
+	}
+	return phrase, nil
 }
 
 // migrationView is a migration as a schema write answers it.

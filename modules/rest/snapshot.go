@@ -76,10 +76,14 @@ func (a *API) runPlan(c *fiber.Ctx, m *schema.Model, format string, steps []form
 	}
 	migrations := []*migration.Migration{}
 	if len(steps) > 0 {
+		phrase, err := a.confirmPhrase(c)
+		if err != nil {
+			return err
+		}
 		reqs := make([]migration.Request, len(steps))
 		for i, st := range steps {
 			reqs[i] = migration.Request{Change: st.Change, CreatedBy: callerID(c),
-				ConfirmHash: c.Get("X-Schema-Confirm-Hash"), ConfirmToken: c.Get("X-Schema-Confirm-Token")}
+				ConfirmHash: c.Get("X-Schema-Confirm-Hash"), ConfirmToken: c.Get("X-Schema-Confirm-Token"), ConfirmPhrase: phrase}
 		}
 		results, err := a.Migration.ApplyAll(c.UserContext(), a.Tenants.Target(tc.t, tc.db), reqs)
 		if err != nil {

@@ -1,5 +1,6 @@
 // Package settings is the one reader and writer of a tenant's settings row: sign-up,
-// the approval policy, CORS origins, GraphQL introspection. Reads are cached per tenant
+// the approval policy, Enfyra's legacy confirm phrase, CORS origins, GraphQL
+// introspection. Reads are cached per tenant
 // for a TTL and dropped at once where Invalidate is called (on the node that wrote,
 // and on the others when the bus brings word), so every surface and the migration
 // service see the same policy.
@@ -28,8 +29,12 @@ type Settings struct {
 	AllowSignup bool   `json:"allow_signup"`
 	// RequireApproval is "none", "destructive" or "all": which schema changes are held
 	// as pending migrations until an admin approves them.
-	RequireApproval string   `json:"require_approval"`
-	CORSOrigins     []string `json:"cors_origins"`
+	RequireApproval string `json:"require_approval"`
+	// LegacySchemaConfirm honours Enfyra's legacy confirm phrase (?schemaConfirm=) in
+	// place of the confirm hash and token. Off by default: the phrase is a weaker
+	// confirmation, kept only for Enfyra clients of its transition period.
+	LegacySchemaConfirm bool     `json:"legacy_schema_confirm"`
+	CORSOrigins         []string `json:"cors_origins"`
 	// GraphQLIntrospection allows __schema, __type and /graphql/sdl.
 	GraphQLIntrospection bool `json:"graphql_introspection"`
 	// StorageDefault names the storage location new files go to ("": the node's).
@@ -99,6 +104,7 @@ type Patch struct {
 	ProjectName          *string        `json:"project_name,omitempty"`
 	AllowSignup          *bool          `json:"allow_signup,omitempty"`
 	RequireApproval      *string        `json:"require_approval,omitempty"`
+	LegacySchemaConfirm  *bool          `json:"legacy_schema_confirm,omitempty"`
 	CORSOrigins          *[]string      `json:"cors_origins,omitempty"`
 	GraphQLIntrospection *bool          `json:"graphql_introspection,omitempty"`
 	StorageDefault       *string        `json:"storage_default,omitempty"`
@@ -148,15 +154,15 @@ func (s *Service) GetIn(ctx context.Context, tenantID string, db schema.Querier,
 		return v, nil
 	}
 	q := d.Quote
-	var name, signup, approval, origins, introspection, location, maxUpload, quota, types, transform, presets, hosts, fetchHosts, retention any
-	err := db.QueryRowContext(ctx, "SELECT "+q("project_name")+", "+q("allow_signup")+", "+q("require_approval")+", "+q("cors_origins")+", "+
+	var name, signup, approval, legacyConfirm, origins, introspection, location, maxUpload, quota, types, transform, presets, hosts, fetchHosts, retention any
+	err := db.QueryRowContext(ctx, "SELECT "+q("project_name")+", "+q("allow_signup")+", "+q("require_approval")+", "+q("legacy_schema_confirm")+", "+q("cors_origins")+", "+
 		q("graphql_introspection")+", "+q("storage_default")+", "+q("files_max_upload")+", "+q("files_quota")+", "+q("files_allowed_types")+", "+
 		q("storage_asset_transform")+", "+q("storage_asset_presets")+", "+q("files_import_hosts")+", "+q("functions_fetch_hosts")+", "+q("functions_runs_retention")+
-		" FROM "+q("settings")).Scan(&name, &signup, &approval, &origins, &introspection, &location, &maxUpload, &quota, &types, &transform, &presets, &hosts, &fetchHosts, &retention)
+		" FROM "+q("settings")).Scan(&name, &signup, &approval, &legacyConfirm, &origins, &introspection, &location, &maxUpload, &quota, &types, &transform, &presets, &hosts, &fetchHosts, &retention)
 	if err != nil {
 		return Settings{}, fmt.Errorf("read settings: %w", err)
 	}
-	st := Settings{ProjectName: database.Text(name), AllowSignup: database.Bool(signup), RequireApproval: database.Text(approval),
+	st := Settings{ProjectName: database.Text(name), AllowSignup: database.Bool(signup), RequireApproval: database.Text(approval), LegacySchemaConfirm: database.Bool(legacyConfirm),
 		GraphQLIntrospection: database.Bool(introspection), CORSOrigins: []string{}, StorageDefault: database.Text(location),
 		FilesMaxUpload: database.Int64(maxUpload), FilesQuota: database.Int64(quota), FilesAllowedTypes: []string{}, FilesImportHosts: []string{},
 		AssetTransform: database.Text(transform), AssetPresets: []AssetPreset{}, FunctionsFetchHosts: []string{}, FunctionsRunsRetention: int(database.Int64(retention))}
@@ -207,6 +213,9 @@ func (s *Service) Update(ctx context.Context, tenantID string, db *database.DB, 
 		default:
 			return Settings{}, apierr.InvalidPayload("require_approval", "require_approval must be none, destructive or all")
 		}
+	}
+	if p.LegacySchemaConfirm != nil {
+		cols["legacy_schema_confirm"] = d.BoolValue(*p.LegacySchemaConfirm)
 	}
 	if p.GraphQLIntrospection != nil {
 		cols["graphql_introspection"] = d.BoolValue(*p.GraphQLIntrospection)
