@@ -418,6 +418,32 @@ func enfyraRelation(r Relation) EnfyraRelation {
 	return er
 }
 
+// Additions keeps, of the steps that turn m into an Enfyra snapshot, those that add:
+// new tables, columns, indexes and relations, and descriptions. Enfyra's snapshot.json
+// only adds (changing and removing are snapshot-migration.json's), so the rest are
+// not run; they are returned as skipped entries, each with why, for the answer.
+func Additions(m *schema.Model, steps []Step) (adds []Step, skipped []map[string]any) {
+	skipped = []map[string]any{}
+	for _, st := range steps {
+		ch := st.Change
+		keep := false
+		switch ch.Type {
+		case schema.CreateTable, schema.AddColumn, schema.AddIndex, schema.AlterTable:
+			keep = true
+		case schema.AddRelation:
+			// One that replaces a relation of the same name is a change, not an addition.
+			keep = m.RelationByField(ch.Relation.Table, ch.Relation.Name) == nil
+		}
+		if keep {
+			adds = append(adds, st)
+			continue
+		}
+		skipped = append(skipped, map[string]any{"at": st.At, "change": string(ch.Type),
+			"reason": "snapshot.json only adds; change or remove it with snapshot-migration.json"})
+	}
+	return adds, skipped
+}
+
 // orderedObject reads a JSON object's keys in the order the file gives them, with
 // their raw values.
 func orderedObject(body []byte) ([]string, []json.RawMessage, error) {

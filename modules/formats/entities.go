@@ -355,6 +355,26 @@ func EntitiesSnapshot(m *schema.Model, defs []*EntityDef) (Snapshot, map[string]
 	return want, origin
 }
 
+// PlanFrom plans want as Plan does, for a snapshot read from another file: origin maps
+// its paths (tables[i], relations[k]) to where they were in that file, which the steps
+// and a refusal name instead.
+func PlanFrom(m *schema.Model, want Snapshot, origin map[string]string) ([]Step, error) {
+	steps, err := Plan(m, want)
+	if err != nil {
+		if ae, ok := err.(*apierr.Error); ok {
+			if f, _ := ae.Details["field"].(string); f != "" {
+				ae.Message = strings.Replace(ae.Message, f, Relabel(f, origin), 1)
+				ae.Details["field"] = Relabel(f, origin)
+			}
+		}
+		return nil, err
+	}
+	for i := range steps {
+		steps[i].At = Relabel(steps[i].At, origin)
+	}
+	return steps, nil
+}
+
 // relabel rewrites a step's snapshot path into the entity it came from.
 func Relabel(at string, origin map[string]string) string {
 	head, rest, _ := strings.Cut(at, ".")

@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"strata/modules/apierr"
+	"strata/modules/formats"
 )
 
 // The input formats of POST /schema/apply, named after the Enfyra files they follow.
@@ -15,6 +16,9 @@ const (
 	formatSnapshotMigration = "snapshot-migration" // snapshot-migration.json: renames and removals
 	formatDataMigration     = "data-migration"     // data-migration.json: rows upserted and deleted
 	formatEntities          = "entities"           // entities files (YAML or JSON), one or several
+	// formatEnfyra is Enfyra's own snapshot.json (a snapshot body in its shape is read
+	// as one without being named).
+	formatEnfyra = "enfyra"
 )
 
 // How a body is encoded, from its Content-Type.
@@ -44,10 +48,10 @@ func applyFormat(c *fiber.Ctx) (format, encoding string, err error) {
 		if encoding != bodyJSON {
 			format = formatEntities
 		}
-	case formatSnapshot, formatSnapshotMigration, formatDataMigration, formatEntities:
+	case formatSnapshot, formatEnfyra, formatSnapshotMigration, formatDataMigration, formatEntities:
 	default:
 		return "", "", apierr.InvalidQuery("format", "unknown format %q: want %s", format,
-			strings.Join([]string{formatSnapshot, formatSnapshotMigration, formatDataMigration, formatEntities}, ", "))
+			strings.Join([]string{formatSnapshot, formatEnfyra, formatSnapshotMigration, formatDataMigration, formatEntities}, ", "))
 	}
 	if format != formatEntities && encoding != bodyJSON {
 		return "", "", apierr.New(fiber.StatusUnsupportedMediaType, "INVALID_PAYLOAD", "a %s file is JSON: send it as application/json (YAML and multipart bodies are entities files)", format).With("field", "body")
@@ -65,7 +69,12 @@ func (a *API) applySnapshot(c *fiber.Ctx) error {
 	}
 	switch format {
 	case formatSnapshot:
+		if formats.IsEnfyraSnapshot(c.Body()) {
+			return a.applyEnfyraSnapshot(c, c.Body())
+		}
 		return a.applySnapshotFile(c, c.Body())
+	case formatEnfyra:
+		return a.applyEnfyraSnapshot(c, c.Body())
 	case formatSnapshotMigration:
 		return a.applySnapshotMigration(c, c.Body())
 	case formatDataMigration:

@@ -72,18 +72,9 @@ func (a *API) applyEntities(c *fiber.Ctx, sources []formats.EntitySource) error 
 		return err
 	}
 	want, origin := formats.EntitiesSnapshot(m, defs)
-	steps, err := formats.Plan(m, want)
+	steps, err := formats.PlanFrom(m, want, origin)
 	if err != nil {
-		if ae, ok := err.(*apierr.Error); ok {
-			if f, _ := ae.Details["field"].(string); f != "" {
-				ae.Message = strings.Replace(ae.Message, f, formats.Relabel(f, origin), 1)
-				ae.Details["field"] = formats.Relabel(f, origin)
-			}
-		}
 		return err
-	}
-	for i := range steps {
-		steps[i].At = formats.Relabel(steps[i].At, origin)
 	}
 	type grantSet struct {
 		table  string

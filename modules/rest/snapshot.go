@@ -5,6 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"strata/modules/apierr"
 	"strata/modules/formats"
 	"strata/modules/migration"
 	"strata/schema"
@@ -15,7 +16,19 @@ func (a *API) getSnapshot(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"data": formats.Take(m)})
+	switch c.Query("format") {
+	case "", formatSnapshot:
+		return c.JSON(fiber.Map{"data": formats.Take(m)})
+	case formatEnfyra:
+		// Enfyra's file as it is, not in the envelope: it is saved and applied whole.
+		body, err := formats.Enfyra(formats.Take(m))
+		if err != nil {
+			return err
+		}
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+		return c.Send(body)
+	}
+	return apierr.InvalidQuery("format", "unknown format %q: want %s or %s", c.Query("format"), formatSnapshot, formatEnfyra)
 }
 
 // applySnapshotFile applies a snapshot.json body: the difference between the tenant's
