@@ -24,9 +24,13 @@ const (
 	DropColumn   ChangeType = "drop_column"
 	AddRelation  ChangeType = "add_relation"
 	DropRelation ChangeType = "drop_relation"
-	AddIndex     ChangeType = "add_index"
-	DropIndex    ChangeType = "drop_index"
-	Purge        ChangeType = "purge"
+	// RenameRelation renames a relation's field (Column, on Table: its name there, or
+	// its inverse where Table is the target) to NewName; a key column named after the
+	// field is renamed with it, so its values stay.
+	RenameRelation ChangeType = "rename_relation"
+	AddIndex       ChangeType = "add_index"
+	DropIndex      ChangeType = "drop_index"
+	Purge          ChangeType = "purge"
 	// Restore brings a soft-dropped table or column back from the trash.
 	Restore ChangeType = "restore"
 	// Rollback undoes one executed migration with the inverse changes in Steps.
@@ -195,6 +199,8 @@ func apply(m *Model, c *Change, gen IDGen) error {
 		return applyAddRelation(m, c, gen)
 	case DropRelation:
 		return applyDropRelation(m, c, gen)
+	case RenameRelation:
+		return applyRenameRelation(m, c)
 	case AddIndex:
 		return applyAddIndex(m, c)
 	case DropIndex:
@@ -257,9 +263,44 @@ func systemColumns(gen IDGen) []Column {
 	}
 }
 
-// fieldTaken reports whether table t already has a column or relation field called name.
+// fieldTaken reports whether table t already has a column or relation field called
+// name, in any case: MySQL and SQLite would take userEmail and useremail for one column.
 func fieldTaken(m *Model, t *Table, name string) bool {
-	return t.Column(name) != nil || m.RelationByField(t.Name, name) != nil
+	if t.columnFold(name) != nil {
+		return true
+	}
+	for _, r := range m.Relations {
+		if (r.Table == t.Name && strings.EqualFold(r.Name, name)) || (r.Target == t.Name && strings.EqualFold(r.Inverse, name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// columnFold finds t's column called name, in any case.
+func (t *Table) columnFold(name string) *Column {
+	for i := range t.Columns {
+		if strings.EqualFold(t.Columns[i].Name, name) {
+			return &t.Columns[i]
+		}
+	}
+	return nil
+}
+
+// tableNameFree refuses, at field, a new table name that another table (or an index,
+// which shares PostgreSQL's and SQLite's namespace) already has in any case; SQLite, and
+// MySQL where table names are case-insensitive, would take the two for one. A case-only
+// rename is refused too, which keeps every dialect's rename simple.
+func tableNameFree(m *Model, field, name string) *FieldError {
+	for _, t := range m.Tables {
+		if strings.EqualFold(t.Name, name) {
+			if t.Name == name {
+				return fieldErr(field, "table %q already exists", name)
+			}
+			return fieldErr(field, "table %q already exists (%q differs only by case)", t.Name, name)
+		}
+	}
+	return nil
 }
 
 func applyCreateTable(m *Model, c *Change, gen IDGen) error {
@@ -275,12 +316,12 @@ func applyCreateTable(m *Model, c *Change, gen IDGen) error {
 		if err := ValidateIdentifier("name", def.Name); err != nil {
 			return err
 		}
-		if IsSystemTable(def.Name) || strings.HasSuffix(def.Name, "_definition") {
+		if reservedTableName(def.Name) {
 			return fieldErr("name", "%q is reserved for a system table", def.Name)
 		}
 	}
-	if m.Table(def.Name) != nil {
-		return fieldErr("name", "table %q already exists", def.Name)
+	if err := tableNameFree(m, "name", def.Name); err != nil {
+		return err
 	}
 	user := 0
 	for _, col := range def.Columns {
@@ -312,8 +353,8 @@ func applyCreateTable(m *Model, c *Change, gen IDGen) error {
 		if err := ValidateColumn(field, col, c.System); err != nil {
 			return err
 		}
-		if t.Column(col.Name) != nil {
-			return fieldErr(field+".name", "duplicate column %q", col.Name)
+		if other := t.columnFold(col.Name); other != nil {
+			return fieldErr(field+".name", "duplicate column %q (%q differs only by case)", col.Name, other.Name)
 		}
 		if col.ID == "" {
 			col.ID = gen()
@@ -406,14 +447,14 @@ func applyRenameTable(m *Model, c *Change) error {
 	if err := ValidateIdentifier("name", c.NewName); err != nil {
 		return err
 	}
-	if IsSystemTable(c.NewName) || strings.HasSuffix(c.NewName, "_definition") {
+	if reservedTableName(c.NewName) {
 		return fieldErr("name", "%q is reserved for a system table", c.NewName)
 	}
 	if c.NewName == c.Table {
 		return fieldErr("name", "is the current name")
 	}
-	if m.Table(c.NewName) != nil {
-		return fieldErr("name", "table %q already exists", c.NewName)
+	if err := tableNameFree(m, "name", c.NewName); err != nil {
+		return err
 	}
 	t.Name = c.NewName
 	for i := range m.Trash {
@@ -576,16 +617,69 @@ func applyRenameColumn(m *Model, c *Change) error {
 	if fieldTaken(m, t, c.NewName) {
 		return fieldErr("name", "table %q already has a field %q", t.Name, c.NewName)
 	}
-	for i := range t.Indexes {
-		for j, n := range t.Indexes[i].Columns {
-			if n == col.Name {
-				t.Indexes[i].Columns[j] = c.NewName
+	renameColumnIn(t, col, c.NewName)
+	return nil
+}
+
+func applyRenameRelation(m *Model, c *Change) error {
+	t, err := userTable(m, "table", c.Table)
+	if err != nil {
+		return err
+	}
+	r := m.RelationByField(t.Name, c.Column)
+	if r == nil {
+		return &NotFoundError{What: "relation", Name: c.Table + "." + c.Column}
+	}
+	if err := ValidateIdentifier("name", c.NewName); err != nil {
+		return err
+	}
+	if isSystemColumn(c.NewName) {
+		return fieldErr("name", "%q is a system column", c.NewName)
+	}
+	if c.NewName == c.Column {
+		return fieldErr("name", "is the current name")
+	}
+	if fieldTaken(m, t, c.NewName) {
+		return fieldErr("name", "table %q already has a field %q", t.Name, c.NewName)
+	}
+	// The field is the relation's name on its table, or its inverse on the target; the
+	// key column that bears the field's name (a many-to-one's or one-to-one's on the
+	// table, a one-to-many's on the target) is renamed with it.
+	var keyTable string
+	if r.Table == t.Name && r.Name == c.Column {
+		r.Name = c.NewName
+		if r.Type == ManyToOne || r.Type == OneToOne {
+			keyTable = r.Table
+		}
+	} else {
+		r.Inverse = c.NewName
+		if r.Type == OneToMany {
+			keyTable = r.Target
+		}
+	}
+	if keyTable != "" {
+		kt := m.Table(keyTable)
+		for i := range kt.Columns {
+			if col := &kt.Columns[i]; col.Relation == r.ID && col.Name == c.Column {
+				renameColumnIn(kt, col, c.NewName)
 			}
 		}
 	}
-	t.DisplayTemplate = renameInTemplate(t.DisplayTemplate, col.Name, c.NewName)
-	col.Name = c.NewName
 	return nil
+}
+
+// renameColumnIn renames col of t where the table names it: its indexes and display
+// template follow.
+func renameColumnIn(t *Table, col *Column, newName string) {
+	for i := range t.Indexes {
+		for j, n := range t.Indexes[i].Columns {
+			if n == col.Name {
+				t.Indexes[i].Columns[j] = newName
+			}
+		}
+	}
+	t.DisplayTemplate = renameInTemplate(t.DisplayTemplate, col.Name, newName)
+	col.Name = newName
 }
 
 func applyDropColumn(m *Model, c *Change, gen IDGen) error {
@@ -697,8 +791,8 @@ func applyAddRelation(m *Model, c *Change, gen IDGen) error {
 		if err := ValidateIdentifier("junction", r.Junction); err != nil {
 			return err
 		}
-		if m.Table(r.Junction) != nil {
-			return fieldErr("junction", "table %q already exists", r.Junction)
+		if err := tableNameFree(m, "junction", r.Junction); err != nil {
+			return err
 		}
 		a, b := JunctionColumns(r)
 		j := Table{ID: derivedID(r.ID, "junction"), Name: r.Junction, Junction: true}
@@ -810,8 +904,10 @@ func applyDropRelation(m *Model, c *Change, gen IDGen) error {
 
 func indexNameTaken(m *Model, name string) bool {
 	for _, t := range m.Tables {
-		if t.Index(name) != nil {
-			return true
+		for _, ix := range t.Indexes {
+			if strings.EqualFold(ix.Name, name) {
+				return true
+			}
 		}
 	}
 	return false
@@ -848,7 +944,7 @@ func applyAddIndex(m *Model, c *Change) error {
 	} else if err := ValidateIdentifier("name", ix.Name); err != nil {
 		return err
 	}
-	if indexNameTaken(m, ix.Name) || m.Table(ix.Name) != nil {
+	if indexNameTaken(m, ix.Name) || tableNameFree(m, "name", ix.Name) != nil {
 		return fieldErr("name", "index %q already exists", ix.Name)
 	}
 	ix.Auto = false

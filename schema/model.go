@@ -73,6 +73,11 @@ const LegacyTextLength = 255
 // longer than 255 characters are common (signed links, tracking parameters).
 const DefaultURLLength = 2048
 
+// IndexedURLLength is what a new indexed or unique url column holds unless it says
+// otherwise: the longest string an index key takes on MySQL/MariaDB, so the column is
+// the same on every dialect.
+const IndexedURLLength = MySQLMaxKeyBytes / mysqlMaxBytesPerChar
+
 // TextLength is the most characters a value of c holds: its length for a string, an
 // email, url or phone column (LegacyTextLength where it sets none), 255 for an enum,
 // 0 (unbounded) for anything else.

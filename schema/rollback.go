@@ -158,6 +158,8 @@ func Inverse(before, after *Model, c Change) ([]Change, error) {
 		steps = []Change{{Type: AlterColumn, Table: c.Table, Column: c.Column, Def: &old}}
 	case RenameColumn:
 		steps = []Change{{Type: RenameColumn, Table: c.Table, Column: c.NewName, NewName: c.Column}}
+	case RenameRelation:
+		steps = []Change{{Type: RenameRelation, Table: c.Table, Column: c.NewName, NewName: c.Column}}
 	case DropColumn:
 		t := before.Table(c.Table)
 		if t == nil || t.Column(c.Column) == nil {

@@ -31,7 +31,14 @@ func fieldErr(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-var identRe = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+// identRe is a user's identifier: mixed case is allowed (camelCase names from other
+// systems' files), but two names that differ only by case may not meet where they
+// would collide (see foldTaken): MySQL and SQLite compare column names, and SQLite
+// table names, without case.
+var identRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+
+// systemIdentRe is a name Strata gives its own columns.
+var systemIdentRe = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
 // SystemTables are the tables every tenant has; user changes may not touch them.
 var SystemTables = []string{"table_definition", "column_definition", "relation_definition", "custom_migrations", "settings",
@@ -91,10 +98,10 @@ func ValidateIdentifier(field, name string) *FieldError {
 	case len(name) > MaxIdentifierLen:
 		return fieldErr(field, "%q is longer than %d characters", name, MaxIdentifierLen)
 	case !identRe.MatchString(name):
-		return fieldErr(field, "%q must start with a lower-case letter and contain only a-z, 0-9 and _", name)
-	case reserved[name]:
+		return fieldErr(field, "%q must start with a letter and contain only letters, digits and _", name)
+	case reserved[strings.ToLower(name)]:
 		return fieldErr(field, "%q is a reserved SQL keyword", name)
-	case strings.HasPrefix(name, "strata_") || strings.HasPrefix(name, "pg_") || strings.HasPrefix(name, "sqlite_"):
+	case hasReservedPrefix(strings.ToLower(name)):
 		return fieldErr(field, "%q uses a reserved prefix", name)
 	}
 	return nil
@@ -104,7 +111,7 @@ func ValidateIdentifier(field, name string) *FieldError {
 // tables are defined by Strata itself and may use keywords as column names (`change`).
 func ValidateColumn(field string, c *Column, system bool) *FieldError {
 	if system {
-		if !identRe.MatchString(c.Name) {
+		if !systemIdentRe.MatchString(c.Name) {
 			return fieldErr(field+".name", "invalid system column name %q", c.Name)
 		}
 	} else if err := ValidateIdentifier(field+".name", c.Name); err != nil {
@@ -187,7 +194,7 @@ func ValidateColumn(field string, c *Column, system bool) *FieldError {
 
 func isSystemColumn(name string) bool {
 	for _, s := range SystemColumns {
-		if s == name {
+		if strings.EqualFold(s, name) { // Owner_ID would be owner_id on MySQL and SQLite
 			return true
 		}
 	}
@@ -195,6 +202,17 @@ func isSystemColumn(name string) bool {
 }
 
 // IsSystemTable reports whether name is one of the tables every tenant has.
+func hasReservedPrefix(name string) bool {
+	return strings.HasPrefix(name, "strata_") || strings.HasPrefix(name, "pg_") || strings.HasPrefix(name, "sqlite_")
+}
+
+// reservedTableName reports whether a user's table may not be called name, in any case:
+// a system table's name, or one ending like the metadata tables.
+func reservedTableName(name string) bool {
+	lower := strings.ToLower(name)
+	return IsSystemTable(lower) || strings.HasSuffix(lower, "_definition")
+}
+
 func IsSystemTable(name string) bool {
 	for _, s := range SystemTables {
 		if s == name {

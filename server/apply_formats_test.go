@@ -146,7 +146,8 @@ func TestApplySnapshotMigration(t *testing.T) {
 				{"from does not match", map[string]any{"tables": []any{good, entry("posts", "columnsToModify", modify(map[string]any{"name": "headline", "type": "integer"}, map[string]any{"name": "h"}))}}, 400, "tables[1].columnsToModify[0].from.type"},
 				{"unknown table to drop", map[string]any{"tables": []any{good}, "tablesToDrop": []any{"nope"}}, 400, "tablesToDrop[0]"},
 				{"rename onto a taken name", map[string]any{"tables": []any{good, entry("posts", "columnsToModify", modify(map[string]any{"name": "headline"}, map[string]any{"name": "hits"}))}}, 400, "tables[1].columnsToModify[0]"},
-				{"relations cannot be renamed", map[string]any{"tables": []any{entry("posts", "relationsToModify", []any{map[string]any{}})}}, 400, "tables[0].relationsToModify"},
+				{"a relation change without from.propertyName", map[string]any{"tables": []any{entry("posts", "relationsToModify", []any{map[string]any{"to": map[string]any{"propertyName": "x"}}})}}, 400, "tables[0].relationsToModify[0].from.propertyName"},
+				{"a relation that is not there", map[string]any{"tables": []any{good, entry("posts", "relationsToModify", []any{map[string]any{"from": map[string]any{"propertyName": "nobody"}, "to": map[string]any{"propertyName": "x"}}})}}, 400, "tables[1].relationsToModify[0].from.propertyName"},
 				{"unknown key", map[string]any{"tables": []any{}, "coreTablesToRename": []any{}}, 400, "coreTablesToRename"},
 				{"not JSON", "{nope", 400, "body"},
 			}

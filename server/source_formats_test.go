@@ -205,3 +205,141 @@ func TestEnfyraSnapshotFiles(t *testing.T) {
 		})
 	}
 }
+
+// golden reads one of the source documents' examples, kept as they are written.
+func golden(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("../modules/formats/testdata/sources/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// applyConfirmed applies a file, answering the confirm challenge when one comes.
+func applyConfirmed(t *testing.T, n *node, path, body string) reply {
+	t.Helper()
+	st, r := n.call("POST", path, body, nil)
+	if st == 422 {
+		st, r = n.call("POST", path, body, confirmHeaders(t, r))
+	}
+	if st != 200 {
+		t.Fatalf("apply %s: %d %s", path, st, r)
+	}
+	return r
+}
+
+// TestEnfyraSnapshotMigrationExamples: the six usage examples of Enfyra's
+// snapshot-migration.json, and its full example, apply as written (camelCase names
+// and relationsToModify included) to a schema made from an Enfyra snapshot.json, keep
+// the data they promise to keep, and change nothing when applied again, as Enfyra
+// applies them at every boot.
+func TestEnfyraSnapshotMigrationExamples(t *testing.T) {
+	requireBackends(t)
+	fixture := `{
+	  "users": {"name": "users", "columns": [{"name": "id", "type": "int", "isPrimary": true, "isGenerated": true},
+	    {"name": "email", "type": "varchar"}, {"name": "status", "type": "varchar", "isNullable": true},
+	    {"name": "old_legacy_field", "type": "text"}, {"name": "deprecated_field", "type": "int"}], "relations": []},
+	  "orders": {"name": "orders", "columns": [{"name": "total", "type": "int"}], "relations": [
+	    {"propertyName": "approvedBy", "type": "many-to-one", "targetTable": "users", "inversePropertyName": "approvedOrders"},
+	    {"propertyName": "legacyRelation", "type": "many-to-one", "targetTable": "users"}]},
+	  "deprecated_table": {"name": "deprecated_table", "columns": [{"name": "x", "type": "int"}], "relations": []},
+	  "legacy_data": {"name": "legacy_data", "columns": [{"name": "x", "type": "int"}], "relations": []}
+	}`
+	full := `{
+	  "users": {"name": "users", "columns": [{"name": "email", "type": "varchar"}, {"name": "deprecated_field", "type": "int"}], "relations": [
+	    {"propertyName": "oldRelation", "type": "many-to-one", "targetTable": "groups"},
+	    {"propertyName": "deprecated_relation", "type": "many-to-many", "targetTable": "groups"}]},
+	  "groups": {"name": "groups", "columns": [], "relations": []},
+	  "old_table_name": {"name": "old_table_name", "columns": [], "relations": []}
+	}`
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			p := "/api/t/acme"
+			apply := p + "/schema/apply?format=snapshot-migration"
+			n.mustCall(200, "POST", p+"/schema/apply", fixture)
+			ann := n.mustCall(200, "POST", p+"/items/users", map[string]any{"email": "ann@example.com", "status": "active"}).get("data.id")
+			order := n.mustCall(200, "POST", p+"/items/orders", map[string]any{"total": 5, "approvedBy": ann, "legacyRelation": ann}).get("data.id").(string)
+
+			for i := 1; i <= 6; i++ {
+				applyConfirmed(t, n, apply, golden(t, fmt.Sprintf("enfyra-snapshot-migration-%d.json", i)))
+			}
+			users := n.mustCall(200, "GET", p+"/tables/users", nil)
+			cols := users.fieldNames("data.columns")
+			if !cols["userEmail"] || cols["email"] || cols["old_legacy_field"] || !cols["status"] {
+				t.Fatalf("users after the examples: %v", cols)
+			}
+			for _, c := range users.get("data.columns").([]any) {
+				if c := c.(map[string]any); c["name"] == "status" && c["nullable"] != false {
+					t.Errorf("status after example 2: %v", c)
+				}
+			}
+			row := n.mustCall(200, "GET", p+"/items/orders/"+order, nil)
+			if row.get("data.approver") != ann || row.get("data.approvedBy") != nil || row.get("data.legacyRelation") != nil {
+				t.Errorf("the order after examples 4 and 5: %s", row)
+			}
+			if got := n.mustCall(200, "GET", p+"/items/users/"+ann.(string)+"?fields=userEmail,approvedOrders", nil); got.get("data.userEmail") != "ann@example.com" || fmt.Sprint(got.get("data.approvedOrders")) != "["+order+"]" {
+				t.Errorf("Ann after the renames: %s", got)
+			}
+			tables := n.mustCall(200, "GET", p+"/tables", nil).fieldNames("data")
+			if tables["deprecated_table"] || tables["legacy_data"] {
+				t.Errorf("tables after example 6: %v", tables)
+			}
+			// Applied again, as at every boot: each entry is found done.
+			db := n.tenantDB("acme")
+			before := len(ledger(t, db))
+			for i := 1; i <= 6; i++ {
+				r := n.mustCall(200, "POST", apply, golden(t, fmt.Sprintf("enfyra-snapshot-migration-%d.json", i)))
+				if len(r.get("data.skipped").([]any)) == 0 {
+					t.Errorf("example %d again: %s", i, r)
+				}
+			}
+			if len(ledger(t, db)) != before {
+				t.Error("applying the examples again recorded migrations")
+			}
+			if d := liveDrift(t, db); len(d) > 0 {
+				t.Fatal(d)
+			}
+
+			// The other end's field is renamed by inversePropertyName; what would make
+			// another relation (its onDelete, its target) is refused by name.
+			rel := func(from, to map[string]any) string {
+				b, _ := json.Marshal(map[string]any{"tables": []any{map[string]any{"_unique": map[string]any{"name": map[string]any{"_eq": "orders"}},
+					"relationsToModify": []any{map[string]any{"from": from, "to": to}}}}})
+				return string(b)
+			}
+			n.mustCall(200, "POST", apply, rel(map[string]any{"propertyName": "approver", "type": "many-to-one", "targetTable": "users", "inversePropertyName": "approvedOrders"},
+				map[string]any{"inversePropertyName": "ordersApproved"}))
+			if got := n.mustCall(200, "GET", p+"/items/users/"+ann.(string)+"?fields=ordersApproved", nil); fmt.Sprint(got.get("data.ordersApproved")) != "["+order+"]" {
+				t.Errorf("Ann's renamed inverse: %s", got)
+			}
+			for _, c := range []struct {
+				from, to map[string]any
+				field    string
+			}{
+				{map[string]any{"propertyName": "approver"}, map[string]any{"onDelete": "CASCADE"}, "tables[0].relationsToModify[0].to.onDelete"},
+				{map[string]any{"propertyName": "approver", "targetTable": "orders"}, map[string]any{"propertyName": "x"}, "tables[0].relationsToModify[0].from.targetTable"},
+				{map[string]any{"propertyName": "approver"}, map[string]any{"propertyName": "total"}, "tables[0].relationsToModify[0]"},
+				{map[string]any{"propertyName": "approver"}, map[string]any{"propertyName": "Total"}, "tables[0].relationsToModify[0]"},
+			} {
+				if st, r := n.call("POST", apply, rel(c.from, c.to), nil); st != 400 || r.get("errors.0.extensions.field") != c.field {
+					t.Errorf("%v → %v: %d %s, want 400 at %s", c.from, c.to, st, r, c.field)
+				}
+			}
+
+			// The README's full example, on a schema that has what it names.
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "beta"})
+			n.mustCall(200, "POST", "/api/t/beta/schema/apply", full)
+			applyConfirmed(t, n, "/api/t/beta/schema/apply?format=snapshot-migration", golden(t, "enfyra-snapshot-migration-full.json"))
+			users = n.mustCall(200, "GET", "/api/t/beta/tables/users", nil)
+			if f := users.fieldNames("data.columns"); !f["userEmail"] || f["deprecated_field"] || !f["newRelation"] || f["oldRelation"] {
+				t.Errorf("beta's users after the full example: %v", f)
+			}
+			if r := users.get("data.relations"); !strings.Contains(fmt.Sprint(r), "newRelation") || strings.Contains(fmt.Sprint(r), "deprecated_relation") {
+				t.Errorf("beta's relations: %v", r)
+			}
+		})
+	}
+}

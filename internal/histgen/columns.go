@@ -81,6 +81,10 @@ func (g *Gen) shape(c *Column) {
 	switch c.Type {
 	case "string":
 		c.Length = g.stringLength()
+	case "url":
+		// Stated: a url left to its default holds 2048 characters (768 indexed), more
+		// than three of them fit in one MySQL index key.
+		c.Length = 255
 	case "decimal":
 		c.Precision = 1 + g.Rand.Intn(38)
 		c.Scale = g.Rand.Intn(c.Precision + 1)
@@ -213,7 +217,7 @@ func fits(c *Column) bool {
 func (c *Column) body(g *Gen) map[string]any {
 	b := map[string]any{"name": c.Name, "type": c.Type}
 	switch c.Type {
-	case "string":
+	case "string", "url":
 		b["length"] = c.Length
 	case "decimal":
 		b["precision"], b["scale"] = c.Precision, c.Scale
@@ -261,7 +265,7 @@ func (g *Gen) alteration(t *Table, c *Column) (*Column, map[string]any, bool) {
 			g.shape(n)
 			patch["type"] = n.Type
 			switch n.Type {
-			case "string":
+			case "string", "url":
 				patch["length"] = n.Length
 			case "decimal":
 				patch["precision"], patch["scale"] = n.Precision, n.Scale

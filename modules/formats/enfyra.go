@@ -285,9 +285,6 @@ func (ec EnfyraColumn) column(at string) (Column, error) {
 	if t == schema.TypeString && c.Length == 0 {
 		c.Length = enfyraVarcharLength
 	}
-	if t == schema.TypeURL && c.Length == 0 {
-		c.Length = schema.DefaultURLLength
-	}
 	if t == schema.TypeEnum || t == schema.TypeMultiEnum {
 		c.Values = ec.Options
 	} else if len(ec.Options) > 0 {
@@ -404,16 +401,9 @@ func enfyraColumn(c Column) EnfyraColumn {
 }
 
 func enfyraRelation(r Relation) EnfyraRelation {
-	er := EnfyraRelation{PropertyName: r.Name, TargetTable: r.Target, InversePropertyName: r.Inverse, JunctionTableName: r.Junction}
-	for k, v := range enfyraRelationTypes {
-		if v == r.Type {
-			er.Type = k
-		}
-	}
-	for k, v := range enfyraOnDelete {
-		if v == r.OnDelete {
-			er.OnDelete = k
-		}
+	er := EnfyraRelation{PropertyName: r.Name, Type: enfyraTypeName(r.Type, false), TargetTable: r.Target, InversePropertyName: r.Inverse, JunctionTableName: r.Junction}
+	if r.OnDelete != "" {
+		er.OnDelete = enfyraOnDeleteName(r.OnDelete)
 	}
 	return er
 }

@@ -280,6 +280,8 @@ func TestSourceFieldTypes(t *testing.T) {
 		{`{"name":"a","type":"MULTI_PICKLIST","values":["x"]}`, "multi_enum 0 0 0 "},
 		{`{"name":"a","type":"url"}`, "url 2048 0 0 "}, // Strata's own url, new
 		{`{"name":"a","type":"url","length":255}`, "url 0 0 0 "},
+		{`{"name":"a","type":"url","unique":true}`, "url 768 0 0 "}, // an index key's most on MySQL
+		{`{"name":"a","type":"URL","index":true}`, "url 768 0 0 "},
 	} {
 		var in Column
 		if err := Decode([]byte(c.in), &in); err != nil {

@@ -67,7 +67,7 @@ var sourceTypes = map[schema.Type]sourceType{
 	"DATE":           {Type: schema.TypeDate},
 	"DATE_TIME":      {Type: schema.TypeDatetime},
 	"EMAIL":          {Type: schema.TypeEmail, Length: 255},
-	"URL":            {Type: schema.TypeURL, Length: 2048},
+	"URL":            {Type: schema.TypeURL}, // 2048, as Strata's url (768 indexed)
 	"PHONE":          {Type: schema.TypePhone, Length: 20},
 	"CURRENCY":       {Type: schema.TypeDecimal, Precision: 18, Scale: 2},
 	"PERCENT":        {Type: schema.TypeDecimal, Precision: 5, Scale: 2},
@@ -106,9 +106,13 @@ func (in Column) Schema() schema.Column {
 	c := schema.Column{Name: in.Name, Type: in.Type, Length: in.Length, Precision: in.Precision, Scale: in.Scale, Values: in.Values,
 		Nullable: true, Unique: in.Unique, Index: in.Index, Default: in.Default, Description: in.Description}
 	if c.Type == schema.TypeURL && c.Length == 0 {
-		// A url a client adds holds DefaultURLLength; one without a length in the model
-		// is a column from before (LegacyTextLength), which Take writes out as 255.
+		// A url a client adds holds DefaultURLLength (IndexedURLLength with an index);
+		// one without a length in the model is a column from before (LegacyTextLength),
+		// which Take writes out as 255.
 		c.Length = schema.DefaultURLLength
+		if c.Unique || c.Index {
+			c.Length = schema.IndexedURLLength
+		}
 	}
 	if in.Nullable != nil {
 		c.Nullable = *in.Nullable

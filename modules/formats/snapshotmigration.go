@@ -27,12 +27,12 @@ type tableRename struct {
 // tableMigration is what changes in one table, found by Enfyra's _unique filter
 // {"name":{"_eq":"posts"}}.
 type tableMigration struct {
-	Unique            tableKey          `json:"_unique"`
-	TableToModify     *propertyChange   `json:"tableToModify,omitempty"`
-	ColumnsToModify   []propertyChange  `json:"columnsToModify,omitempty"`
-	ColumnsToRemove   []string          `json:"columnsToRemove,omitempty"`
-	RelationsToModify []json.RawMessage `json:"relationsToModify,omitempty"`
-	RelationsToRemove []string          `json:"relationsToRemove,omitempty"`
+	Unique            tableKey         `json:"_unique"`
+	TableToModify     *propertyChange  `json:"tableToModify,omitempty"`
+	ColumnsToModify   []propertyChange `json:"columnsToModify,omitempty"`
+	ColumnsToRemove   []string         `json:"columnsToRemove,omitempty"`
+	RelationsToModify []propertyChange `json:"relationsToModify,omitempty"`
+	RelationsToRemove []string         `json:"relationsToRemove,omitempty"`
 }
 
 type tableKey struct {
@@ -65,8 +65,14 @@ func ParseSnapshotMigration(body []byte) (*SnapshotMigration, error) {
 		if tm.Unique.Name.Eq == "" {
 			return nil, apierr.InvalidPayload(at+"._unique", `%s._unique: name the table as {"name":{"_eq":"<table>"}}`, at)
 		}
-		if len(tm.RelationsToModify) > 0 {
-			return nil, apierr.InvalidPayload(at+".relationsToModify", "%s.relationsToModify: relations cannot be renamed or altered in place; remove the relation (relationsToRemove) and add it again through a snapshot", at)
+		for j, pc := range tm.RelationsToModify {
+			rat := fmt.Sprintf("%s.relationsToModify[%d]", at, j)
+			if _, err := stringProperty(pc.From, "propertyName"); err != nil {
+				return nil, apierr.InvalidPayload(rat+".from.propertyName", "%s.from.propertyName: %v", rat, err)
+			}
+			if len(pc.To) == 0 {
+				return nil, apierr.InvalidPayload(rat+".to", "%s.to is required", rat)
+			}
 		}
 		for j, pc := range tm.ColumnsToModify {
 			if _, err := stringProperty(pc.From, "name"); err != nil {
@@ -204,6 +210,11 @@ func (s *Stepper) tableEntry(at string, tm tableMigration) error {
 			return err
 		}
 	}
+	for j, pc := range tm.RelationsToModify {
+		if err := s.relationChange(fmt.Sprintf("%s.relationsToModify[%d]", at, j), name, pc); err != nil {
+			return err
+		}
+	}
 	for j, rel := range tm.RelationsToRemove {
 		rat := fmt.Sprintf("%s.relationsToRemove[%d]", at, j)
 		r := s.model.RelationByField(name, rel)
@@ -270,6 +281,105 @@ func (s *Stepper) tableChange(at string, t *schema.Table, pc propertyChange) (st
 	return name, nil
 }
 
+// relationChange renames a relation in place, keeping its key's values (Enfyra's
+// relationsToModify): to may give the field's new propertyName on this table and the
+// other end's new inversePropertyName. from may state the relation's current type,
+// targetTable, inversePropertyName and onDelete; a mismatch is refused. Changing those
+// would make another relation, which is a removal and an addition, not a modification.
+func (s *Stepper) relationChange(at, table string, pc propertyChange) error {
+	from, _ := stringProperty(pc.From, "propertyName")
+	r := s.model.RelationByField(table, from)
+	if r == nil {
+		if to, err := stringProperty(pc.To, "propertyName"); err == nil && s.model.RelationByField(table, to) != nil {
+			s.skip(at, fmt.Sprintf("relation %s.%s is already named %q", table, from, to))
+			return nil
+		}
+		return apierr.InvalidPayload(at+".from.propertyName", "%s.from.propertyName: table %q has no relation %q", at, table, from)
+	}
+	// The relation as this table sees it: its field here and the other end's.
+	here := r.Table == table && r.Name == from
+	view := map[string]any{"propertyName": from}
+	otherTable, otherField := r.Table, r.Name
+	if here {
+		otherTable, otherField = r.Target, r.Inverse
+		view["type"], view["targetTable"] = enfyraTypeName(r.Type, false), r.Target
+	} else {
+		view["type"], view["targetTable"] = enfyraTypeName(r.Type, true), r.Table
+	}
+	view["inversePropertyName"] = otherField
+	view["onDelete"] = enfyraOnDeleteName(r.OnDeleteAction())
+	for k, raw := range pc.From {
+		now, ok := view[k]
+		if !ok {
+			return apierr.InvalidPayload(at+".from."+k, "%s.from.%s: a relation's from may state propertyName, type, targetTable, inversePropertyName and onDelete", at, k)
+		}
+		if !SameJSON(raw, now) {
+			return apierr.InvalidPayload(at+".from."+k, "%s.from.%s: relation %s.%s has %s %s, not %s", at, k, table, from, k, MustJSON(now), raw)
+		}
+	}
+	for k, raw := range pc.To {
+		switch k {
+		case "propertyName":
+			to, err := stringProperty(pc.To, k)
+			if err != nil {
+				return apierr.InvalidPayload(at+".to.propertyName", "%s.to.propertyName: %v", at, err)
+			}
+			if to != from {
+				if err := s.add(at, schema.Change{Type: schema.RenameRelation, Table: table, Column: from, NewName: to}); err != nil {
+					return err
+				}
+			}
+		case "inversePropertyName":
+			to, err := stringProperty(pc.To, k)
+			if err != nil {
+				return apierr.InvalidPayload(at+".to.inversePropertyName", "%s.to.inversePropertyName: %v", at, err)
+			}
+			if otherField == "" {
+				return apierr.InvalidPayload(at+".to.inversePropertyName", "%s.to.inversePropertyName: relation %s.%s has no field on %s to rename; add one by re-creating it", at, table, from, otherTable)
+			}
+			if to != otherField {
+				if err := s.add(at, schema.Change{Type: schema.RenameRelation, Table: otherTable, Column: otherField, NewName: to}); err != nil {
+					return err
+				}
+			}
+		default:
+			if now, ok := view[k]; ok && SameJSON(raw, now) {
+				continue // stated as it is
+			}
+			return apierr.InvalidPayload(at+".to."+k, "%s.to.%s: a relation is renamed in place; changing its %s makes another relation: remove it (relationsToRemove) and add the new one in snapshot.json", at, k, k)
+		}
+	}
+	return nil
+}
+
+// enfyraTypeName is Enfyra's name of a relation's kind, from its table (inverse false)
+// or from its target's side.
+func enfyraTypeName(t schema.RelationType, inverse bool) string {
+	if inverse {
+		switch t {
+		case schema.ManyToOne:
+			t = schema.OneToMany
+		case schema.OneToMany:
+			t = schema.ManyToOne
+		}
+	}
+	for k, v := range enfyraRelationTypes {
+		if v == t {
+			return k
+		}
+	}
+	return string(t)
+}
+
+func enfyraOnDeleteName(action string) string {
+	for k, v := range enfyraOnDelete {
+		if v == action {
+			return k
+		}
+	}
+	return action
+}
+
 // columnAliases are Enfyra's names of column properties that Strata calls otherwise.
 var columnAliases = map[string]string{"isNullable": "nullable", "defaultValue": "default", "options": "values", "isUnique": "unique"}
 
@@ -299,22 +409,34 @@ func (s *Stepper) columnChange(at, table string, pc propertyChange) error {
 	_ = json.Unmarshal(MustJSON(Column{Name: col.Name, Type: col.Type, Length: col.Length, Precision: col.Precision, Scale: col.Scale,
 		Values: col.Values, Nullable: &col.Nullable, Unique: col.Unique, Index: col.Index, Default: col.Default, Description: col.Description}), &current)
 	zero := map[string]any{"length": 0, "precision": 0, "scale": 0, "values": nil, "unique": false, "index": false, "default": nil, "description": ""}
-	for k, raw := range pc.From {
-		key := k
-		if alias, ok := columnAliases[k]; ok {
-			key = alias
-		}
-		now, ok := current[key]
-		if !ok {
-			z, known := zero[key]
-			if !known {
-				return apierr.InvalidPayload(at+".from."+k, "%s.from.%s: unknown column property %q", at, k, k)
+	// mismatch finds a property of props the column does not have as stated.
+	mismatch := func(side string, props map[string]json.RawMessage) error {
+		for k, raw := range props {
+			key := k
+			if alias, ok := columnAliases[k]; ok {
+				key = alias
 			}
-			now = MustJSON(z)
+			now, ok := current[key]
+			if !ok {
+				z, known := zero[key]
+				if !known {
+					return apierr.InvalidPayload(at+"."+side+"."+k, "%s.%s.%s: unknown column property %q", at, side, k, k)
+				}
+				now = MustJSON(z)
+			}
+			if !SameJSON(raw, now) {
+				return apierr.InvalidPayload(at+"."+side+"."+k, "%s.%s.%s: column %s.%s has %s %s, not %s", at, side, k, table, from, key, now, raw)
+			}
 		}
-		if !SameJSON(raw, now) {
-			return apierr.InvalidPayload(at+".from."+k, "%s.from.%s: column %s.%s has %s %s, not %s", at, k, table, from, key, now, raw)
-		}
+		return nil
+	}
+	if to == from && mismatch("to", pc.To) == nil {
+		// Already as to gives it (the file applied before): its from no longer holds.
+		s.skip(at, fmt.Sprintf("column %s.%s already has these properties", table, from))
+		return nil
+	}
+	if err := mismatch("from", pc.From); err != nil {
+		return err
 	}
 	patch := map[string]json.RawMessage{}
 	for k, raw := range pc.To {

@@ -40,7 +40,7 @@ var Statuses = []string{StatusPending, "approved", StatusRunning, StatusExecuted
 
 // Types are the values of custom_migrations.type, as the contract lists them.
 var Types = []string{"create_table", "add_column", "alter_column", "rename_column", "drop_column", "rename_table", "drop_table",
-	"add_relation", "drop_relation", "add_index", "drop_index", "custom", "rollback", "data", "alter_table", "function"}
+	"add_relation", "drop_relation", "rename_relation", "add_index", "drop_index", "custom", "rollback", "data", "alter_table", "function"}
 
 // Target is one tenant database to migrate.
 type Target struct {
@@ -899,6 +899,8 @@ func DefaultName(c schema.Change) string {
 		return "add relation " + c.Relation.Table + "." + c.Relation.Name
 	case schema.DropRelation:
 		return "drop relation " + c.Relation.Table + "." + c.Relation.Name
+	case schema.RenameRelation:
+		return "rename relation " + c.Table + "." + c.Column + " to " + c.NewName
 	case schema.AddIndex:
 		return "add index " + c.Index.Name + " on " + c.Table
 	case schema.DropIndex:
