@@ -74,6 +74,8 @@ type Change struct {
 	Description *string `json:"description,omitempty"`
 	// DisplayTemplate is the new display template for alter_table.
 	DisplayTemplate *string `json:"display_template,omitempty"`
+	// Label is the new label for alter_table.
+	Label *string `json:"label,omitempty"`
 	// TrashName is where a soft drop moves the table or column.
 	TrashName string `json:"trash_name,omitempty"`
 	// TrashID identifies the trashed item a purge removes.
@@ -169,8 +171,14 @@ func apply(m *Model, c *Change, gen IDGen) error {
 		if err != nil {
 			return err
 		}
-		if c.Description == nil && c.DisplayTemplate == nil {
-			return fieldErr("description", "is required (or display_template)")
+		if c.Description == nil && c.DisplayTemplate == nil && c.Label == nil {
+			return fieldErr("description", "is required (or label or display_template)")
+		}
+		if c.Label != nil {
+			if err := ValidateLabel("label", *c.Label); err != nil {
+				return err
+			}
+			t.Label = *c.Label
 		}
 		if c.Description != nil {
 			if len(*c.Description) > 2000 {
@@ -338,7 +346,10 @@ func applyCreateTable(m *Model, c *Change, gen IDGen) error {
 	if len(def.Description) > 2000 {
 		return fieldErr("description", "at most 2000 characters")
 	}
-	t := Table{ID: def.ID, Name: def.Name, Description: def.Description, DisplayTemplate: def.DisplayTemplate, System: c.System, Junction: def.Junction}
+	if err := ValidateLabel("label", def.Label); err != nil {
+		return err
+	}
+	t := Table{ID: def.ID, Name: def.Name, Description: def.Description, Label: def.Label, DisplayTemplate: def.DisplayTemplate, System: c.System, Junction: def.Junction}
 	// A resolved change carries its system columns (and their ids) already.
 	if len(def.Columns) == 0 || def.Columns[0].Name != "id" || !def.Columns[0].System {
 		t.Columns = append(t.Columns, systemColumns(gen)...)

@@ -145,6 +145,9 @@ type Table struct {
 	ID          string `json:"id"`
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
+	// Label is the table's display name beside its identifier ("Customer accounts"),
+	// as Directus's translations and the custom-migrations design's label give one.
+	Label string `json:"label,omitempty"`
 	// DisplayTemplate is how a row of this table reads where another row points at it,
 	// as Directus writes it: "{{title}} ({{year}})". Empty: the first text column.
 	DisplayTemplate string   `json:"display_template,omitempty"`

@@ -133,6 +133,10 @@ func Inverse(before, after *Model, c Change) ([]Change, error) {
 			tpl := t.DisplayTemplate
 			inv.DisplayTemplate = &tpl
 		}
+		if c.Label != nil {
+			l := t.Label
+			inv.Label = &l
+		}
 		steps = []Change{inv}
 	case DropTable:
 		t := before.Table(c.Table)

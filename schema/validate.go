@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Limits bound what one model may hold.
@@ -202,6 +204,20 @@ func isSystemColumn(name string) bool {
 }
 
 // IsSystemTable reports whether name is one of the tables every tenant has.
+// MaxLabelLen bounds a table's label (its metadata column's length).
+const MaxLabelLen = 255
+
+// ValidateLabel checks a table's display name: any text a person reads, short.
+func ValidateLabel(field, label string) *FieldError {
+	if utf8.RuneCountInString(label) > MaxLabelLen {
+		return fieldErr(field, "at most %d characters", MaxLabelLen)
+	}
+	if strings.ContainsFunc(label, unicode.IsControl) {
+		return fieldErr(field, "must not contain control characters")
+	}
+	return nil
+}
+
 func hasReservedPrefix(name string) bool {
 	return strings.HasPrefix(name, "strata_") || strings.HasPrefix(name, "pg_") || strings.HasPrefix(name, "sqlite_")
 }

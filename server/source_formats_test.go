@@ -343,3 +343,53 @@ func TestEnfyraSnapshotMigrationExamples(t *testing.T) {
 		})
 	}
 }
+
+// TestTableLabels: a table has an optional label beside its identifier, set when it is
+// made or later (a recorded alter_table that rolls back), kept by both snapshot shapes.
+func TestTableLabels(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			n := startNode(t, b.newControlURL(t), nil)
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			p := "/api/t/acme"
+			n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "Account", "label": "Customer accounts", "columns": []any{map[string]any{"name": "title", "type": "TEXT"}}})
+			if r := n.mustCall(200, "GET", p+"/tables/Account", nil); r.get("data.label") != "Customer accounts" {
+				t.Fatalf("the label: %s", r)
+			}
+			set := n.mustCall(200, "PATCH", p+"/tables/Account", map[string]any{"label": "Clients — ünïcødé"})
+			if set.get("data.label") != "Clients — ünïcødé" && n.mustCall(200, "GET", p+"/tables/Account", nil).get("data.label") != "Clients — ünïcødé" {
+				t.Fatalf("a new label: %s", set)
+			}
+			for _, bad := range []string{strings.Repeat("x", 256), "two\nlines"} {
+				if st, r := n.call("PATCH", p+"/tables/Account", map[string]any{"label": bad}, nil); st != 400 || r.get("errors.0.extensions.field") != "label" {
+					t.Errorf("label %.20q: %d %s", bad, st, r)
+				}
+			}
+			// Both snapshot shapes carry it, and applying them changes nothing.
+			snap := n.mustCall(200, "GET", p+"/schema/snapshot", nil).get("data")
+			if again := n.mustCall(200, "POST", p+"/schema/apply?dry_run=true", snap); len(again.get("data.changes").([]any)) != 0 {
+				t.Fatalf("the snapshot would change the tenant: %s", again)
+			}
+			_, file := n.raw("GET", p+"/schema/snapshot?format=enfyra", nil)
+			if !strings.Contains(string(file), `"label": "Clients — ünïcødé"`) {
+				t.Fatalf("the Enfyra file: %s", file)
+			}
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "copy"})
+			n.mustCall(200, "POST", "/api/t/copy/schema/apply", string(file))
+			if r := n.mustCall(200, "GET", "/api/t/copy/tables/Account", nil); r.get("data.label") != "Clients — ünïcødé" {
+				t.Fatalf("the copy's label: %s", r)
+			}
+			// The label change is a migration; rolled back, the old label is back.
+			hist := n.mustCall(200, "GET", p+"/migrations?type=alter_table", nil).get("data").([]any)
+			last := hist[len(hist)-1].(map[string]any)["id"].(string)
+			rollback(t, n, "acme", last, "")
+			if r := n.mustCall(200, "GET", p+"/tables/Account", nil); r.get("data.label") != "Customer accounts" {
+				t.Fatalf("the label after the rollback: %s", r)
+			}
+			if d := liveDrift(t, n.tenantDB("acme")); len(d) > 0 {
+				t.Fatal(d)
+			}
+		})
+	}
+}

@@ -25,7 +25,7 @@ const (
 	OpDropRelation = "drop_relation"
 	OpAddIndex     = "add_index"
 	OpDropIndex    = "drop_index"
-	// OpAlterTable {table, description?, display_template?}: beyond the contract's list,
+	// OpAlterTable {table, description?, label?, display_template?}: beyond the contract's list,
 	// what PATCH /tables/{t} changes besides the name (schema diff needs it).
 	OpAlterTable = "alter_table"
 )
@@ -48,6 +48,7 @@ type op struct {
 	// alter_table
 	Description     *string `json:"description"`
 	DisplayTemplate *string `json:"display_template"`
+	Label           *string `json:"label"`
 }
 
 // opFields lists the fields each operation takes besides op, those it cannot go
@@ -62,7 +63,7 @@ var opFields = map[string]struct{ required, optional []string }{
 	OpDropRelation: {[]string{"table", "name"}, nil},
 	OpAddIndex:     {[]string{"table", "columns"}, []string{"name", "unique"}},
 	OpDropIndex:    {[]string{"table", "name"}, nil},
-	OpAlterTable:   {[]string{"table"}, []string{"description", "display_template"}},
+	OpAlterTable:   {[]string{"table"}, []string{"description", "label", "display_template"}},
 }
 
 // decodeOp reads one operation strictly: a known op, only its fields, each required
@@ -241,10 +242,10 @@ func (o *op) changes(m *schema.Model) ([]schema.Change, error) {
 	case OpDropIndex:
 		return []schema.Change{{Type: schema.DropIndex, Table: o.Table, Column: o.Name}}, nil
 	case OpAlterTable:
-		if o.Description == nil && o.DisplayTemplate == nil {
-			return nil, apierr.InvalidPayload("description", "alter_table needs description or display_template")
+		if o.Description == nil && o.DisplayTemplate == nil && o.Label == nil {
+			return nil, apierr.InvalidPayload("description", "alter_table needs description, label or display_template")
 		}
-		return []schema.Change{{Type: schema.AlterTable, Table: o.Table, Description: o.Description, DisplayTemplate: o.DisplayTemplate}}, nil
+		return []schema.Change{{Type: schema.AlterTable, Table: o.Table, Description: o.Description, Label: o.Label, DisplayTemplate: o.DisplayTemplate}}, nil
 	}
 	return nil, apierr.InvalidPayload("op", "unknown op %q", o.Op)
 }

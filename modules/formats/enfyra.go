@@ -27,6 +27,7 @@ type EnfyraTable struct {
 	// IsSingleRecord is read to be refused: Strata has no single-record tables.
 	IsSingleRecord bool `json:"isSingleRecord,omitempty"`
 	// Strata's own, which Enfyra lacks; written only when set.
+	Label           string `json:"label,omitempty"`
 	DisplayTemplate string `json:"displayTemplate,omitempty"`
 }
 
@@ -233,7 +234,7 @@ func (et EnfyraTable) table(key string) (SnapshotTable, error) {
 	if et.IsSingleRecord {
 		return SnapshotTable{}, apierr.InvalidPayload(key+".isSingleRecord", "%s: Strata has no single-record tables", key)
 	}
-	st := SnapshotTable{Name: key, Description: et.Description, DisplayTemplate: et.DisplayTemplate, Columns: []Column{}}
+	st := SnapshotTable{Name: key, Description: et.Description, Label: et.Label, DisplayTemplate: et.DisplayTemplate, Columns: []Column{}}
 	for j, ec := range et.Columns {
 		at := fmt.Sprintf("%s.columns[%d]", key, j)
 		if ec.IsPrimary {
@@ -343,7 +344,7 @@ func Enfyra(s Snapshot) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteString("{")
 	for i, st := range s.Tables {
-		et := EnfyraTable{Name: st.Name, Description: st.Description, DisplayTemplate: st.DisplayTemplate, Relations: []EnfyraRelation{}}
+		et := EnfyraTable{Name: st.Name, Description: st.Description, Label: st.Label, DisplayTemplate: st.DisplayTemplate, Relations: []EnfyraRelation{}}
 		notNull := false
 		et.Columns = append(et.Columns, EnfyraColumn{Name: "id", Type: "uuid", IsPrimary: true, IsGenerated: true, IsNullable: &notNull})
 		for _, c := range st.Columns {

@@ -149,6 +149,9 @@ func tableSchemas(m *schema.Model, t *schema.Table) (read, input obj) {
 	if t.Description != "" {
 		read["description"] = t.Description
 	}
+	if t.Label != "" {
+		read["title"] = t.Label
+	}
 	input = obj{"type": "object", "properties": inProps, "additionalProperties": false}
 	if len(inRequired) > 0 {
 		input["required"] = inRequired
