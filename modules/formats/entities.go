@@ -14,7 +14,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"strata/modules/access"
 	"strata/modules/apierr"
 	"strata/schema"
 )
@@ -31,8 +30,11 @@ import (
 //
 // An entity is the whole definition of its table: fields, indexes and relations it
 // does not list go. Tables no entity names are left as they are.
+//
+// The package schema workflow's entities.yaml, whose fields are a map, is read beside
+// it (packageentities.go), told apart entity by entity.
 type entitiesFile struct {
-	Entities []entity `json:"entities"`
+	Entities []json.RawMessage `json:"entities"`
 }
 
 type entity struct {
@@ -60,6 +62,9 @@ type EntityDef struct {
 	Relations []Relation
 	ACL       map[string][]string
 	Checksum  string
+	// Version is the entities YAML's version of the entity: kept with a package's
+	// entities, not part of the structure.
+	Version string `json:",omitempty"`
 }
 
 // maxYAMLDepth bounds the nesting of an entities document; real ones need five levels.
@@ -71,6 +76,12 @@ const maxYAMLDepth = 32
 // body's size is bounded by the server's body limit, so without aliases the values are
 // too.
 func YAMLDocuments(body []byte) ([]any, error) {
+	return yamlDocuments(body, false)
+}
+
+// yamlDocuments is YAMLDocuments; with ordered, a mapping is an orderedMap, whose JSON
+// keeps the keys in the order written.
+func yamlDocuments(body []byte, ordered bool) ([]any, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(body))
 	var docs []any
 	for {
@@ -82,7 +93,7 @@ func YAMLDocuments(body []byte) ([]any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 		}
-		v, err := yamlValue(&n, 0)
+		v, err := yamlValue(&n, 0, ordered)
 		if err != nil {
 			return nil, err
 		}
@@ -90,7 +101,7 @@ func YAMLDocuments(body []byte) ([]any, error) {
 	}
 }
 
-func yamlValue(n *yaml.Node, depth int) (any, error) {
+func yamlValue(n *yaml.Node, depth int, ordered bool) (any, error) {
 	if depth > maxYAMLDepth {
 		return nil, fmt.Errorf("line %d: nested deeper than %d levels", n.Line, maxYAMLDepth)
 	}
@@ -102,9 +113,10 @@ func yamlValue(n *yaml.Node, depth int) (any, error) {
 		if len(n.Content) == 0 {
 			return nil, nil
 		}
-		return yamlValue(n.Content[0], depth+1)
+		return yamlValue(n.Content[0], depth+1, ordered)
 	case yaml.MappingNode:
 		out := make(map[string]any, len(n.Content)/2)
+		var keys []string
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
@@ -113,17 +125,21 @@ func yamlValue(n *yaml.Node, depth int) (any, error) {
 			if _, dup := out[k.Value]; dup {
 				return nil, fmt.Errorf("line %d: key %q appears twice", k.Line, k.Value)
 			}
-			v, err := yamlValue(n.Content[i+1], depth+1)
+			v, err := yamlValue(n.Content[i+1], depth+1, ordered)
 			if err != nil {
 				return nil, err
 			}
 			out[k.Value] = v
+			keys = append(keys, k.Value)
+		}
+		if ordered {
+			return orderedMap{keys: keys, values: out}, nil
 		}
 		return out, nil
 	case yaml.SequenceNode:
 		out := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
-			v, err := yamlValue(c, depth+1)
+			v, err := yamlValue(c, depth+1, ordered)
 			if err != nil {
 				return nil, err
 			}
@@ -134,6 +150,35 @@ func yamlValue(n *yaml.Node, depth int) (any, error) {
 		return yamlScalar(n)
 	}
 	return nil, fmt.Errorf("line %d: unexpected YAML node", n.Line)
+}
+
+// orderedMap is a YAML mapping that keeps its keys in the order written.
+type orderedMap struct {
+	keys   []string
+	values map[string]any
+}
+
+func (o orderedMap) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, k := range o.keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		key, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		val, err := json.Marshal(o.values[k])
+		if err != nil {
+			return nil, err
+		}
+		b.Write(key)
+		b.WriteByte(':')
+		b.Write(val)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 // yamlScalar turns a scalar into the JSON value it stands for; numbers keep their
@@ -182,26 +227,30 @@ func ParseEntities(sources []EntitySource) ([]*EntityDef, error) {
 	var defs []*EntityDef
 	byName := map[string]*EntityDef{}
 	for _, src := range sources {
-		var docs []any
+		// Documents are read as JSON in the order written: the entities YAML's fields
+		// are a map whose order is the order of the columns.
+		var docs []json.RawMessage
 		if src.JSON {
-			var v any
+			var v json.RawMessage
 			dec := json.NewDecoder(bytes.NewReader(src.Body))
-			dec.UseNumber()
 			if err := dec.Decode(&v); err != nil {
 				return nil, apierr.InvalidPayload("body", "%s: invalid JSON: %v", src.Name, err).With("source", src.Name)
 			}
 			if dec.More() {
 				return nil, apierr.InvalidPayload("body", "%s: a JSON entities file is a single object", src.Name).With("source", src.Name)
 			}
-			docs = []any{v}
+			docs = []json.RawMessage{v}
 		} else {
-			var err error
-			if docs, err = YAMLDocuments(src.Body); err != nil {
+			values, err := yamlDocuments(src.Body, true)
+			if err != nil {
 				return nil, apierr.InvalidPayload("body", "%s: %v", src.Name, err).With("source", src.Name)
+			}
+			for _, v := range values {
+				docs = append(docs, MustJSON(v))
 			}
 		}
 		for k, doc := range docs {
-			if doc == nil {
+			if string(doc) == "null" {
 				continue // an empty document of a stream
 			}
 			label := src.Name
@@ -209,7 +258,7 @@ func ParseEntities(sources []EntitySource) ([]*EntityDef, error) {
 				label = fmt.Sprintf("%s#%d", src.Name, k+1)
 			}
 			var file entitiesFile
-			if err := strictJSON(MustJSON(doc), &file); err != nil {
+			if err := strictJSON(doc, &file); err != nil {
 				var te *json.UnmarshalTypeError
 				if errors.As(err, &te) {
 					return nil, apierr.InvalidPayload(te.Field, "%s: %s must be of type %s", label, te.Field, te.Type).With("source", label)
@@ -218,7 +267,7 @@ func ParseEntities(sources []EntitySource) ([]*EntityDef, error) {
 			}
 			for i, e := range file.Entities {
 				at := fmt.Sprintf("entities[%d]", i)
-				def, err := readEntity(at, e)
+				def, err := readAnyEntity(at, e)
 				if err != nil {
 					if ae, ok := err.(*apierr.Error); ok {
 						ae.Message = label + ": " + ae.Message
@@ -267,6 +316,23 @@ func (d *EntityDef) merge(o *EntityDef) error {
 	return nil
 }
 
+// readAnyEntity reads one entity of either shape: the entities YAML's, whose fields
+// are a map, or Strata's.
+func readAnyEntity(at string, raw json.RawMessage) (*EntityDef, error) {
+	if isDocEntity(raw) {
+		return readDocEntity(at, raw)
+	}
+	var e entity
+	if err := strictJSON(raw, &e); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, apierr.InvalidPayload(at+"."+te.Field, "%s.%s must be of type %s", at, te.Field, te.Type)
+		}
+		return nil, apierr.InvalidPayload(at, "%s: not an entity ({name, fields, …}): %v", at, err)
+	}
+	return readEntity(at, e)
+}
+
 // readEntity checks one entity and turns it into a table definition.
 func readEntity(at string, e entity) (*EntityDef, error) {
 	if err := schema.ValidateIdentifier(at+".name", e.Name); err != nil {
@@ -309,14 +375,9 @@ func readEntity(at string, e entity) (*EntityDef, error) {
 		def.Relations = append(def.Relations, r)
 	}
 	if e.ACL != nil {
-		def.ACL = map[string][]string{}
-		for action, entries := range e.ACL {
-			if !slices.Contains(access.Actions, action) {
-				return nil, apierr.InvalidPayload(at+".acl."+action, "%s.acl: unknown action %q (want create, read, update or delete)", at, action)
-			}
-			canon := slices.Clone(entries)
-			slices.Sort(canon)
-			def.ACL[action] = slices.Compact(canon)
+		var err error
+		if def.ACL, err = canonicalACL(at, e.ACL); err != nil {
+			return nil, err
 		}
 	}
 	def.Checksum = StructureChecksum(st, def.Relations)
@@ -360,6 +421,9 @@ func EntitiesSnapshot(m *schema.Model, defs []*EntityDef) (Snapshot, map[string]
 // and a refusal name instead.
 func PlanFrom(m *schema.Model, want Snapshot, origin map[string]string) ([]Step, error) {
 	steps, err := Plan(m, want)
+	if err == nil {
+		steps = indexesAfterKeys(steps)
+	}
 	if err != nil {
 		if ae, ok := err.(*apierr.Error); ok {
 			if f, _ := ae.Details["field"].(string); f != "" {
@@ -373,6 +437,66 @@ func PlanFrom(m *schema.Model, want Snapshot, origin map[string]string) ([]Step,
 		steps[i].At = Relabel(steps[i].At, origin)
 	}
 	return steps, nil
+}
+
+// indexesAfterKeys moves an index over a relation's key column (the entities YAML's
+// [tenantId, name]) after the relation that makes the column: Plan makes tables, their
+// indexes included, before the relations. An index of a new table is taken out of its
+// create_table and added on its own.
+func indexesAfterKeys(steps []Step) []Step {
+	type key struct{ table, column string }
+	made := map[key]bool{}
+	last := -1
+	for i, st := range steps {
+		r := st.Change.Relation
+		if st.Change.Type != schema.AddRelation || r == nil {
+			continue
+		}
+		last = i
+		switch r.Type {
+		case schema.ManyToOne, schema.OneToOne:
+			made[key{r.Table, r.Name}] = true
+		case schema.OneToMany:
+			inv := r.Inverse
+			if inv == "" {
+				inv = r.Table + "_id"
+			}
+			made[key{r.Target, inv}] = true
+		}
+	}
+	if len(made) == 0 {
+		return steps
+	}
+	overKey := func(table string, ix schema.Index) bool {
+		return slices.ContainsFunc(ix.Columns, func(c string) bool { return made[key{table, c}] })
+	}
+	var out, moved []Step
+	for i, st := range steps {
+		switch ch := st.Change; {
+		case ch.Type == schema.AddIndex && ch.Index != nil && overKey(ch.Table, *ch.Index):
+			moved = append(moved, st)
+		case ch.Type == schema.CreateTable && ch.Create != nil && slices.ContainsFunc(ch.Create.Indexes, func(ix schema.Index) bool { return overKey(ch.Create.Name, ix) }):
+			t := *ch.Create
+			t.Indexes = nil
+			for j, ix := range ch.Create.Indexes {
+				if overKey(t.Name, ix) {
+					ix := ix
+					moved = append(moved, Step{fmt.Sprintf("%s.indexes[%d]", st.At, j), schema.Change{Type: schema.AddIndex, Table: t.Name, Index: &ix}})
+				} else {
+					t.Indexes = append(t.Indexes, ix)
+				}
+			}
+			ch.Create = &t
+			out = append(out, Step{st.At, ch})
+		default:
+			out = append(out, st)
+		}
+		if i == last {
+			out = append(out, moved...)
+			moved = nil
+		}
+	}
+	return append(out, moved...)
 }
 
 // relabel rewrites a step's snapshot path into the entity it came from.
