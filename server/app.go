@@ -31,11 +31,13 @@ import (
 	"strata/modules/grpcdoor"
 	"strata/modules/identity"
 	"strata/modules/migration"
+	"strata/modules/packages"
 	"strata/modules/query"
 	"strata/modules/realtime"
 	"strata/modules/records"
 	"strata/modules/rest"
 	"strata/modules/settings"
+	"strata/modules/template"
 	"strata/modules/tenant"
 	"strata/schema"
 )
@@ -87,6 +89,10 @@ type core struct {
 	settings  *settings.Service
 	bus       bus.Bus
 	purges    *files.Purges
+	// template is the tenant template (STRATA_TEMPLATE_DIR), or nil.
+	template *template.Service
+	// packages is the package schema workflow's registry (strata schema scan).
+	packages *packages.Service
 }
 
 // openCore opens the control database and wires the modules that work on tenants.
@@ -120,7 +126,12 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		control.Close()
 		return nil, err
 	}
-	tenants := tenant.NewRegistry(tenant.Config{
+	tpl, err := loadTemplate(cfg, mig, log)
+	if err != nil {
+		control.Close()
+		return nil, err
+	}
+	tenants := tenant.NewRegistry(tenant.Config{Template: newTenantFromTemplate(tpl),
 		Control: control, DataDir: cfg.DataDir, Migration: mig, Snapshot: snapshot, NewID: newID, Now: time.Now, Log: log,
 		ModelTTL: cfg.CacheTTL, TenantTTL: cfg.CacheTTL, Bus: clusterBus, Secret: cfg.JWTSecret, Limit: limit, Placement: cfg.TenantPlacement,
 		IdleTimeout: cfg.TenantIdleTimeout, MaxModels: cfg.ModelCacheSize, TrashRetention: cfg.TrashRetention,
@@ -128,10 +139,11 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		// than the query; idle ones are closed after MaxIdleTime.
 		Pool: database.Pool{MaxOpen: cfg.TenantPoolMax, MaxIdle: cfg.TenantPoolMax, MaxIdleTime: min(5*time.Minute, cfg.TenantIdleTimeout)},
 	})
-	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, settings: settingsSvc, bus: clusterBus,
+	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, settings: settingsSvc, bus: clusterBus, template: tpl,
 		purges:    &files.Purges{Control: control, Log: log},
 		functions: &functions.Service{Control: control, Settings: settingsSvc, CacheTTL: cfg.CacheTTL, Log: log, Now: time.Now, NewID: newID},
-		fleet:     &controlplane.Service{Control: control, Tenants: tenants, Migration: mig, NodeID: processID(), TakeoverAfter: cfg.FleetTakeoverAfter, Translate: rest.Translate, Log: log, Now: time.Now, NewID: newID}}
+		fleet:     &controlplane.Service{Control: control, Tenants: tenants, Migration: mig, NodeID: processID(), TakeoverAfter: cfg.FleetTakeoverAfter, Translate: rest.Translate, Log: log, Now: time.Now, NewID: newID},
+		packages:  &packages.Service{Control: control, Migration: mig, Now: time.Now, NewID: newID}}
 	// Where after hooks and schedules are, for the sweeps that find them: kept by every
 	// migration, the CLI's included.
 	mig.Notify(migration.NotifierFuncs{OnCommit: func(c migration.Commit) { co.functions.ModelChanged(context.Background(), c.TenantID, c.Model) }})
@@ -150,6 +162,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		{Version: 10, Name: "tenant tags", Up: tenants.AddTags},
 		{Version: 11, Name: "changesets and fleet runs", Up: co.fleet.EnsureSchema},
 		{Version: 12, Name: "platform API keys", Up: authSvc.EnsurePlatformKeys},
+		{Version: 13, Name: "package entities", Up: co.packages.EnsureSchema},
 	}); err != nil {
 		co.close()
 		return nil, err
@@ -272,6 +285,9 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	api.Settings = co.settings
 	api.Records = &records.Service{Limits: api.Limits.Query, MaxBatch: cfg.MaxLimit, Now: time.Now,
 		Publisher: realtime.BusPublisher{Bus: eventBus, Log: log}}
+	if co.template != nil {
+		co.template.Records = api.Records // the data files write as /items does, hooks included
+	}
 	api.Identity = &identity.Service{Records: api.Records, Access: api.Access, Limits: api.Limits.Query, Now: time.Now, NewID: newID}
 	locations, err := openStorage(cfg)
 	if err != nil {
@@ -292,6 +308,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	api.Records.Hooks.Tenant = fns
 	api.Functions = fns
 	api.ControlPlane = co.fleet
+	api.Packages = co.packages
 	api.Mount(app)
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })

@@ -142,6 +142,7 @@ var remoteCommands = map[string]bool{
 	"strata migrate create": true, "strata migrate run": true, "strata migrate status": true, "strata migrate reset": true,
 	"strata tenant list": true, "strata tenant create": true, "strata tenant tag": true, "strata tenant delete": true,
 	"strata schema diff": true, "strata schema sync": true, "strata schema drop": true,
+	"strata schema scan": true, "strata schema list": true, "strata schema approve": true, "strata schema preview": true, "strata schema status": true,
 }
 
 // finish reports a command's error and gives its exit code.

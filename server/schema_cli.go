@@ -40,6 +40,26 @@ key); live:SLUG needs the databases.
         development only: drop every table and relation of the tenant (into the
         trash, recorded; strata migrate reset rolls the history back instead).
 
+The package schema workflow (docs/formats.md): packages declare entities in
+packages/NAME/seed/schema/entities.yaml, named by packages/NAME/seed/metadata.json
+({"packageId", "schema": {"entities": [...], "path": "schema/entities.yaml"}}).
+
+  scan DIR --tenant SLUG
+        send DIR/packages/*'s entities to the tenant: each entity's structural
+        checksum is recorded per package, an entity two packages define differently
+        is refused (exit 1, naming both; packages scanned earlier count), and what the
+        tenant's schema lacks is queued as pending migrations, whatever its
+        require_approval. Scanning the same packages again queues nothing new; a
+        changed package replaces (rejects) what an earlier scan queued.
+  list --tenant SLUG                 the package migrations that wait for approval
+  approve all|ID… --tenant SLUG      run them (all, or by id or seq), in order, then
+                                     give the entities their acl; exit 1 if one fails
+  preview PACKAGE --tenant SLUG [--dialect postgres|mysql|sqlite]
+                                     the SQL the package's entities would run now
+  status --tenant SLUG               packages, entities, versions, checksums, and
+                                     whether each is applied, pending or differs
+
+Every command takes --json; exit 0 on success, 1 on an error, 2 on a usage error.
 sync and drop are refused where STRATA_ENV is production.
 `
 
@@ -47,6 +67,12 @@ var schemaCommands = map[string]func(*cli, *migrateFlags) (int, error){
 	"diff": (*cli).schemaDiff,
 	"sync": (*cli).schemaSync,
 	"drop": (*cli).schemaDrop,
+	// The package schema workflow (schema_packages.go).
+	"scan":    (*cli).schemaScan,
+	"list":    (*cli).schemaList,
+	"approve": (*cli).schemaApprove,
+	"preview": (*cli).schemaPreview,
+	"status":  (*cli).schemaStatus,
 }
 
 // runSchema runs `strata schema <command>` and returns the process exit code.

@@ -29,6 +29,7 @@ import (
 	"strata/modules/identity"
 	"strata/modules/migration"
 	"strata/modules/openapi"
+	"strata/modules/packages"
 	"strata/modules/query"
 	"strata/modules/realtime"
 	"strata/modules/records"
@@ -76,6 +77,9 @@ type API struct {
 	Now          func() time.Time
 	NewID        func() string
 	docs         openapi.Cache
+
+	// Packages is the package schema workflow (scan, approve).
+	Packages *packages.Service
 }
 
 // Mount registers every route on app.
@@ -167,6 +171,7 @@ func (a *API) Mount(app *fiber.App) {
 	t.Get("/schema/drift", adm, a.drift)
 	t.Get("/schema/snapshot", adm, a.getSnapshot)
 	t.Post("/schema/apply", adm, a.applySnapshot)
+	a.mountPackages(t, adm)
 	// Files: their rows are read through the item handlers; writes store bytes too.
 	// Uploads read their body as it streams in, once: they are not retried on a schema
 	// change as other requests are.
