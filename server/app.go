@@ -37,7 +37,6 @@ import (
 	"strata/modules/records"
 	"strata/modules/rest"
 	"strata/modules/settings"
-	"strata/modules/template"
 	"strata/modules/tenant"
 	"strata/schema"
 )
@@ -89,8 +88,6 @@ type core struct {
 	settings  *settings.Service
 	bus       bus.Bus
 	purges    *files.Purges
-	// template is the tenant template (STRATA_TEMPLATE_DIR), or nil.
-	template *template.Service
 	// packages is the package schema workflow's registry (strata schema scan).
 	packages *packages.Service
 }
@@ -126,12 +123,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		control.Close()
 		return nil, err
 	}
-	tpl, err := loadTemplate(cfg, mig, log)
-	if err != nil {
-		control.Close()
-		return nil, err
-	}
-	tenants := tenant.NewRegistry(tenant.Config{Template: newTenantFromTemplate(tpl),
+	tenants := tenant.NewRegistry(tenant.Config{
 		Control: control, DataDir: cfg.DataDir, Migration: mig, Snapshot: snapshot, NewID: newID, Now: time.Now, Log: log,
 		ModelTTL: cfg.CacheTTL, TenantTTL: cfg.CacheTTL, Bus: clusterBus, Secret: cfg.JWTSecret, Limit: limit, Placement: cfg.TenantPlacement,
 		IdleTimeout: cfg.TenantIdleTimeout, MaxModels: cfg.ModelCacheSize, TrashRetention: cfg.TrashRetention,
@@ -139,7 +131,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		// than the query; idle ones are closed after MaxIdleTime.
 		Pool: database.Pool{MaxOpen: cfg.TenantPoolMax, MaxIdle: cfg.TenantPoolMax, MaxIdleTime: min(5*time.Minute, cfg.TenantIdleTimeout)},
 	})
-	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, settings: settingsSvc, bus: clusterBus, template: tpl,
+	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, settings: settingsSvc, bus: clusterBus,
 		purges:    &files.Purges{Control: control, Log: log},
 		functions: &functions.Service{Control: control, Settings: settingsSvc, CacheTTL: cfg.CacheTTL, Log: log, Now: time.Now, NewID: newID},
 		fleet:     &controlplane.Service{Control: control, Tenants: tenants, Migration: mig, NodeID: processID(), TakeoverAfter: cfg.FleetTakeoverAfter, Translate: rest.Translate, Log: log, Now: time.Now, NewID: newID},
@@ -285,9 +277,6 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	api.Settings = co.settings
 	api.Records = &records.Service{Limits: api.Limits.Query, MaxBatch: cfg.MaxLimit, Now: time.Now,
 		Publisher: realtime.BusPublisher{Bus: eventBus, Log: log}}
-	if co.template != nil {
-		co.template.Records = api.Records // the data files write as /items does, hooks included
-	}
 	api.Identity = &identity.Service{Records: api.Records, Access: api.Access, Limits: api.Limits.Query, Now: time.Now, NewID: newID}
 	locations, err := openStorage(cfg)
 	if err != nil {
