@@ -328,7 +328,7 @@ func readAnyEntity(at string, raw json.RawMessage) (*EntityDef, error) {
 		if errors.As(err, &te) {
 			return nil, apierr.InvalidPayload(at+"."+te.Field, "%s.%s must be of type %s", at, te.Field, te.Type)
 		}
-		return nil, apierr.InvalidPayload(at, "%s: not an entity ({name, fields, …}): %v", at, err)
+		return nil, apierr.InvalidPayload("body", "%s: not an entities file entry ({name, fields, …}): %v", at, err)
 	}
 	return readEntity(at, e)
 }

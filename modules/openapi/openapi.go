@@ -478,6 +478,7 @@ func schemaPaths() obj {
 // Tenant renders the OpenAPI document of one tenant's generated API.
 func Tenant(slug, name string, version int64, m *schema.Model) obj {
 	schemas, paths := obj{}, schemaPaths()
+	packagePaths(paths)
 	errSchema, errResponse := errorComponents()
 	schemas["Error"] = errSchema
 	for i := range m.Tables {
