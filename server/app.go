@@ -37,6 +37,7 @@ import (
 	"strata/modules/records"
 	"strata/modules/rest"
 	"strata/modules/settings"
+	"strata/modules/template"
 	"strata/modules/tenant"
 	"strata/schema"
 )
@@ -63,6 +64,7 @@ type App struct {
 	fleet                  *controlplane.Service
 	auth                   *auth.Service
 	migration              *migration.Service
+	core                   *core
 	// metrics is /metrics, for ServeMetrics; metricsSrv is its server once started.
 	metrics    http.Handler
 	metricsSrv atomic.Pointer[http.Server]
@@ -88,6 +90,8 @@ type core struct {
 	settings  *settings.Service
 	bus       bus.Bus
 	purges    *files.Purges
+	// template is the tenant template (STRATA_TEMPLATE_DIR), or nil.
+	template *template.Service
 	// packages is the package schema workflow's registry (strata schema scan).
 	packages *packages.Service
 }
@@ -123,7 +127,12 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		control.Close()
 		return nil, err
 	}
-	tenants := tenant.NewRegistry(tenant.Config{
+	tpl, err := loadTemplate(cfg, mig, log)
+	if err != nil {
+		control.Close()
+		return nil, err
+	}
+	tenants := tenant.NewRegistry(tenant.Config{Template: newTenantFromTemplate(tpl),
 		Control: control, DataDir: cfg.DataDir, Migration: mig, Snapshot: snapshot, NewID: newID, Now: time.Now, Log: log,
 		ModelTTL: cfg.CacheTTL, TenantTTL: cfg.CacheTTL, Bus: clusterBus, Secret: cfg.JWTSecret, Limit: limit, Placement: cfg.TenantPlacement,
 		IdleTimeout: cfg.TenantIdleTimeout, MaxModels: cfg.ModelCacheSize, TrashRetention: cfg.TrashRetention,
@@ -131,7 +140,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		// than the query; idle ones are closed after MaxIdleTime.
 		Pool: database.Pool{MaxOpen: cfg.TenantPoolMax, MaxIdle: cfg.TenantPoolMax, MaxIdleTime: min(5*time.Minute, cfg.TenantIdleTimeout)},
 	})
-	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, settings: settingsSvc, bus: clusterBus,
+	co := &core{control: control, migration: mig, auth: authSvc, tenants: tenants, settings: settingsSvc, bus: clusterBus, template: tpl,
 		purges:    &files.Purges{Control: control, Log: log},
 		functions: &functions.Service{Control: control, Settings: settingsSvc, CacheTTL: cfg.CacheTTL, Log: log, Now: time.Now, NewID: newID},
 		fleet:     &controlplane.Service{Control: control, Tenants: tenants, Migration: mig, NodeID: processID(), TakeoverAfter: cfg.FleetTakeoverAfter, Translate: rest.Translate, Log: log, Now: time.Now, NewID: newID},
@@ -277,6 +286,9 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	api.Settings = co.settings
 	api.Records = &records.Service{Limits: api.Limits.Query, MaxBatch: cfg.MaxLimit, Now: time.Now,
 		Publisher: realtime.BusPublisher{Bus: eventBus, Log: log}}
+	if co.template != nil {
+		co.template.Records = api.Records // the data files write as /items does, hooks included
+	}
 	api.Identity = &identity.Service{Records: api.Records, Access: api.Access, Limits: api.Limits.Query, Now: time.Now, NewID: newID}
 	locations, err := openStorage(cfg)
 	if err != nil {
@@ -302,7 +314,11 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })
 
-	return &App{purges: co.purges, fleet: co.fleet, auth: authSvc, migration: mig, Functions: fns, Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Records: api.Records, Files: api.Files, Bus: eventBus, GeneratedAdminPassword: generated, cfg: cfg, log: log, metrics: metrics}, nil
+	a := &App{purges: co.purges, fleet: co.fleet, auth: authSvc, migration: mig, Functions: fns, Fiber: app, Control: control, Tenants: tenants, Realtime: hub, Records: api.Records, Files: api.Files, Bus: eventBus, GeneratedAdminPassword: generated, cfg: cfg, log: log, metrics: metrics, core: co}
+	// Every tenant is brought up to date with the template before the node serves, as
+	// Enfyra's boot does; a tenant that fails is logged and served as it is.
+	a.ApplyTemplate(ctx)
+	return a, nil
 }
 
 func statusOf(err error) int {

@@ -22,6 +22,7 @@ type Config struct {
 	DataDir          string        // STRATA_DATA_DIR, default ./strata_data
 	DatabaseURL      string        // STRATA_DATABASE_URL, default sqlite://<data dir>/strata.db
 	RedisURL         string        // STRATA_REDIS_URL: the cluster bus over Redis pub/sub (see openBus)
+	TemplateDir      string        // STRATA_TEMPLATE_DIR: a tenant template, Enfyra's data folder (modules/template); unset: none
 	AdminEmail       string        // STRATA_ADMIN_EMAIL, default admin@example.com
 	AdminPassword    string        // STRATA_ADMIN_PASSWORD; generated and logged once when unset
 	JWTSecret        []byte        // STRATA_JWT_SECRET; generated and kept in <data dir>/jwt_secret when unset
@@ -179,6 +180,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MetricsAddr:     strings.TrimSpace(getenv("STRATA_METRICS_ADDR")),
 		GRPC:            strings.TrimSpace(getenv("STRATA_GRPC")),
 		RedisURL:        strings.TrimSpace(getenv("STRATA_REDIS_URL")),
+		TemplateDir:     strings.TrimSpace(getenv("STRATA_TEMPLATE_DIR")),
 		TenantPlacement: get("STRATA_TENANT_PLACEMENT", "schema"),
 	}
 	var err error

@@ -27,6 +27,8 @@ const usage = `usage: strata [command]
                                changeset folders across tenants (migrate create, run)
   tenant <command>             list, create, tag and delete tenants (strata tenant help)
   schema diff --from … --to …  a changeset of the difference between two schemas
+  template plan [--tenant S]   what the tenant template (STRATA_TEMPLATE_DIR) would do at
+                               the next boot (strata template help)
   admin reset-password EMAIL [--password P] [--json]
                                set a platform admin's password (generated and printed
                                when --password is not given) and sign out its sessions
@@ -69,6 +71,10 @@ func dispatch(args []string, getenv func(string) string, stdin io.Reader, stdout
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return runTenant(ctx, args, getenv, stdin, stdout, stderr)
+	case "template":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runTemplate(ctx, args, getenv, stdin, stdout, stderr)
 	case "admin":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"strata/modules/apierr"
@@ -223,4 +224,62 @@ func (dm *DataMigration) Batch() records.Batch {
 		}
 	}
 	return b
+}
+
+// ParseDefaultData reads Enfyra's default-data.json, the rows a new tenant starts with:
+// tables and their records (a list, or one record), without directives. It is read as a
+// data migration whose records are found by their own plain values (strings, numbers,
+// booleans), so applying it again finds the rows it made instead of doubling them.
+func ParseDefaultData(body []byte, limit int) (*DataMigration, error) {
+	names, raws, err := orderedObject(body)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.WriteString("{")
+	for i, name := range names {
+		if strings.HasPrefix(name, "_") {
+			return nil, apierr.InvalidPayload(name, "%s: default data has tables only (directives belong in data-migration.json)", name)
+		}
+		var list []map[string]any
+		raw := bytes.TrimSpace(raws[i])
+		if len(raw) > 0 && raw[0] == '{' {
+			raw = append(append([]byte("["), raw...), ']')
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&list); err != nil {
+			return nil, apierr.InvalidPayload(name, "%s: must be a record or a list of records", name)
+		}
+		for j, rec := range list {
+			if _, ok := rec["_unique"]; ok {
+				continue
+			}
+			if _, ok := rec["id"]; ok {
+				continue
+			}
+			var keys []any
+			for k, v := range rec {
+				switch v.(type) {
+				case string, json.Number, bool:
+					keys = append(keys, k)
+				}
+			}
+			if len(keys) == 0 {
+				return nil, apierr.InvalidPayload(fmt.Sprintf("%s[%d]", name, j), "%s[%d]: a default record needs a plain value (text, number, boolean) to be found by", name, j)
+			}
+			slices.SortFunc(keys, func(a, b any) int { return strings.Compare(a.(string), b.(string)) })
+			rec["_unique"] = keys
+		}
+		if i > 0 {
+			buf.WriteString(",")
+		}
+		key, _ := json.Marshal(name)
+		val, _ := json.Marshal(list)
+		buf.Write(key)
+		buf.WriteString(":")
+		buf.Write(val)
+	}
+	buf.WriteString("}")
+	return ParseDataMigration(buf.Bytes(), limit)
 }

@@ -440,7 +440,7 @@ func Additions(m *schema.Model, steps []Step) (adds []Step, skipped []map[string
 func orderedObject(body []byte) ([]string, []json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, nil, apierr.InvalidPayload("body", "an Enfyra snapshot is a JSON object of tables")
+		return nil, nil, apierr.InvalidPayload("body", "the file is a JSON object of tables")
 	}
 	var names []string
 	var raws []json.RawMessage

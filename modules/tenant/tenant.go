@@ -94,6 +94,10 @@ type Config struct {
 	// purged when their tenant is readied and hourly for the tenants a node has open
 	// (PurgeExpired).
 	TrashRetention time.Duration
+	// Template, when set, makes a new tenant (not a sandbox, which gets its source's
+	// history) from the tenant template, as the last step of provisioning: a tenant
+	// the template cannot make is not created.
+	Template func(ctx context.Context, t *Tenant, tgt migration.Target, db *database.DB) error
 	// Bus, when set, tells the other nodes of this node's schema versions and of
 	// tenants created and deleted, and this node of theirs. The TTLs then only bound
 	// how long a lost message goes unnoticed.
@@ -472,7 +476,15 @@ func (r *Registry) provision(ctx context.Context, t *Tenant) error {
 	if err != nil {
 		return fmt.Errorf("seed tenant settings: %w", err)
 	}
-	return r.seedRoles(ctx, db)
+	if err := r.seedRoles(ctx, db); err != nil {
+		return err
+	}
+	if r.cfg.Template != nil && t.SandboxOf == "" {
+		if err := r.cfg.Template(ctx, t, r.Target(t, db), db); err != nil {
+			return fmt.Errorf("tenant template: %w", err)
+		}
+	}
+	return nil
 }
 
 // seedRoles adds the built-in roles (seeds/roles.json) to a tenant.
@@ -1106,6 +1118,26 @@ const upgradesPerServer = 4
 // about each tenant as it is done (from several goroutines, one at a time). It returns
 // the per-tenant errors by slug.
 func (r *Registry) UpgradeSystem(ctx context.Context, report func(UpgradeResult)) map[string]error {
+	var mu sync.Mutex
+	return r.EachTenant(ctx, func(ctx context.Context, t *Tenant) error {
+		created, err := r.UpgradeTenant(ctx, t)
+		if err != nil {
+			r.cfg.Log.Error("system upgrade failed", "tenant", t.Slug, "err", err)
+		}
+		if report != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			report(UpgradeResult{Slug: t.Slug, Created: created, Err: err})
+		}
+		return err
+	})
+}
+
+// EachTenant does work for every tenant, a few tenants at a time on each database
+// server, each tenant's pool closed again after (a pass over thousands of tenants keeps
+// none open). One tenant's failure does not stop the others; work runs on several
+// goroutines at once. It returns the per-tenant errors by slug ("" for the listing).
+func (r *Registry) EachTenant(ctx context.Context, work func(ctx context.Context, t *Tenant) error) map[string]error {
 	ts, err := r.List(ctx)
 	if err != nil {
 		return map[string]error{"": err}
@@ -1128,17 +1160,13 @@ func (r *Registry) UpgradeSystem(ctx context.Context, report func(UpgradeResult)
 			go func() {
 				defer wg.Done()
 				for t := range queue {
-					created, err := r.UpgradeTenant(ctx, t)
+					err := work(ctx, t)
 					r.idle(t)
-					mu.Lock()
 					if err != nil {
-						r.cfg.Log.Error("system upgrade failed", "tenant", t.Slug, "err", err)
+						mu.Lock()
 						failed[t.Slug] = err
+						mu.Unlock()
 					}
-					if report != nil {
-						report(UpgradeResult{Slug: t.Slug, Created: created, Err: err})
-					}
-					mu.Unlock()
 				}
 			}()
 		}
