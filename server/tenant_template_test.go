@@ -38,7 +38,7 @@ func TestTenantTemplate(t *testing.T) {
 		  "orders": {"name": "orders", "columns": [{"name": "total", "type": "int"}],
 		    "relations": [{"propertyName": "buyer", "type": "many-to-one", "targetTable": "users"}]}
 		}`,
-		"default-data.json":  `{"users": [{"email": "owner@example.com", "status": "active"}]}`,
+		"default-data.json":   `{"users": [{"email": "owner@example.com", "status": "active"}]}`,
 		"data-migration.json": `{"users": [{"_unique": {"email": {"_eq": "ops@example.com"}}, "email": "ops@example.com", "status": "staff"}]}`,
 	}
 	for _, b := range backends(t) {
