@@ -302,6 +302,19 @@ func TestEnfyraSnapshotMigrationExamples(t *testing.T) {
 			if d := liveDrift(t, db); len(d) > 0 {
 				t.Fatal(d)
 			}
+			// Exported in both shapes and applied again: nothing to change.
+			for _, format := range []string{"snapshot", "enfyra"} {
+				_, file := n.raw("GET", p+"/schema/snapshot?format="+format, nil)
+				body := string(file)
+				if format == "snapshot" {
+					var env struct{ Data json.RawMessage }
+					_ = json.Unmarshal(file, &env)
+					body = string(env.Data)
+				}
+				if r := n.mustCall(200, "POST", p+"/schema/apply?dry_run=true", body); len(r.get("data.changes").([]any)) != 0 {
+					t.Errorf("the %s export applied again: %s", format, r)
+				}
+			}
 
 			// The other end's field is renamed by inversePropertyName; what would make
 			// another relation (its onDelete, its target) is refused by name.
