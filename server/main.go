@@ -27,6 +27,9 @@ const usage = `usage: strata [command]
                                changeset folders across tenants (migrate create, run)
   tenant <command>             list, create, tag and delete tenants (strata tenant help)
   schema diff --from … --to …  a changeset of the difference between two schemas
+  schema scan DIR --tenant S   the package schema workflow: queue packages' entities
+                               for approval (schema list, approve, preview, status;
+                               strata schema help)
   template plan [--tenant S]   what the tenant template (STRATA_TEMPLATE_DIR) would do at
                                the next boot (strata template help)
   admin reset-password EMAIL [--password P] [--json]
