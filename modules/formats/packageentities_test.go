@@ -235,3 +235,31 @@ func TestPackageEntitiesRefused(t *testing.T) {
 		t.Errorf("a fractional maxLength: %v", err)
 	}
 }
+
+// FuzzPackageEntities: whatever the file, the entities YAML's reader answers with a
+// 4xx or with definitions whose checksums are their structure's.
+func FuzzPackageEntities(f *testing.F) {
+	golden, err := os.ReadFile("testdata/sources/entities.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{
+		string(golden),
+		"entities:\n  - name: a\n    fields: {x: {type: int}, id: {type: uuid}}\n    relations: [{name: r, type: hasMany, entity: b, field: aId}]\n",
+		`{"entities":[{"name":"j","version":2,"fields":{"t":{"type":"json","default":{"a":[1,2]}},"k":{"type":"cuid","maxLength":40}}}]}`,
+		"entities:\n  - name: a\n    fields: {k: {type: string}}\n    relations: [{name: r, type: belongsTo, entity: b, field: k, onDelete: SetNull}]\n    indexes: [{fields: [k]}]\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		defs, err := ParseEntities([]EntitySource{{Name: "f", Body: data}})
+		if !isClientError(err) {
+			t.Fatalf("not a 4xx: %v", err)
+		}
+		for _, d := range defs {
+			if d.Checksum != StructureChecksum(d.Table, d.Relations) {
+				t.Fatalf("checksum of %s is not stable", d.Table.Name)
+			}
+		}
+	})
+}
