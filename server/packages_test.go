@@ -207,6 +207,19 @@ func TestPackages(t *testing.T) {
 			if table, _ := snapshotTable(t, n, "acme", "MyEntity"); len(table["columns"].([]any)) != 5 {
 				t.Fatalf("after approving the change: %v", table)
 			}
+			// A column dropped by hand is queued again by the next scan, each time (the
+			// same plan of the same packages, made against another schema).
+			for range 2 {
+				_, ch := n.call("DELETE", "/api/t/acme/tables/MyEntity/columns/extra", nil, nil)
+				if st, r := n.call("DELETE", "/api/t/acme/tables/MyEntity/columns/extra", nil, confirmHeaders(t, ch)); st != 200 {
+					t.Fatalf("drop by hand: %d %s", st, r)
+				}
+				again := n.mustCall(202, "POST", p+"/scan", scanBody(map[string]string{"my_package": grown2, "other_pkg": grown2}))
+				if len(again.get("data.queued").([]any)) != 1 || again.get("data.queued.0.type") != "add_column" {
+					t.Fatalf("a scan after a change by hand: %s", again)
+				}
+				n.mustCall(200, "POST", p+"/approve", map[string]any{"all": true})
+			}
 
 			// Refusals name the package and the place.
 			st2, r = n.call("POST", p+"/scan", scanBody(map[string]string{"my_package": strings.Replace(golden, "        index: true\n", "        index: true\n        surprise: 1\n", 1)}), nil)

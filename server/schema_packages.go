@@ -34,11 +34,16 @@ type packageDoor interface {
 	PackageStatus(ctx context.Context, slug string) (*packages.Status, error)
 }
 
-// packageTenant opens a tenant for the package workflow on the databases: the acl of
-// an approved entity is written by an identity service of the CLI's own, and the
-// running nodes are told to forget the tenant's policies.
-func (l localDoor) packageTenant(ctx context.Context, slug string) (packages.Tenant, error) {
-	t, tgt, err := l.co.settled(ctx, slug)
+// packageTenant opens a tenant for the package workflow on the databases (settled
+// first for a command that changes it): the acl of an approved entity is written by an
+// identity service of the CLI's own, and the running nodes are told to forget the
+// tenant's policies.
+func (l localDoor) packageTenant(ctx context.Context, slug string, settle bool) (packages.Tenant, error) {
+	open := l.co.tenants.Open
+	if settle {
+		open = l.co.settled
+	}
+	t, tgt, err := open(ctx, slug)
 	if err != nil {
 		return packages.Tenant{}, err
 	}
@@ -46,9 +51,8 @@ func (l localDoor) packageTenant(ctx context.Context, slug string) (packages.Ten
 	return packages.Tenant{
 		ID:     t.ID,
 		Target: tgt,
-		Model: func(ctx context.Context) (*schema.Model, error) {
-			m, _, err := l.co.tenants.FreshModelVersion(ctx, t, tgt.Store)
-			return m, err
+		Model: func(ctx context.Context) (*schema.Model, int64, error) {
+			return l.co.tenants.FreshModelVersion(ctx, t, tgt.Store)
 		},
 		ACL: packages.IdentityACL{Identity: ids, Tenant: identity.Tenant{ID: t.ID, Slug: t.Slug, DB: tgt.Store}, Changed: func() {
 			bus.Tell(l.co.bus, slog.Default(), bus.TopicInvalidate, t.ID, bus.Invalidation{What: bus.InvalidateAccess})
@@ -58,7 +62,7 @@ func (l localDoor) packageTenant(ctx context.Context, slug string) (packages.Ten
 }
 
 func (l localDoor) ScanPackages(ctx context.Context, slug string, pkgs []packages.Package) (*packages.ScanResult, error) {
-	tn, err := l.packageTenant(ctx, slug)
+	tn, err := l.packageTenant(ctx, slug, true)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +70,7 @@ func (l localDoor) ScanPackages(ctx context.Context, slug string, pkgs []package
 }
 
 func (l localDoor) PendingPackages(ctx context.Context, slug string) ([]packages.Queued, error) {
-	tn, err := l.packageTenant(ctx, slug)
+	tn, err := l.packageTenant(ctx, slug, false)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +78,7 @@ func (l localDoor) PendingPackages(ctx context.Context, slug string) ([]packages
 }
 
 func (l localDoor) ApprovePackages(ctx context.Context, slug string, req packages.ApproveRequest) (*packages.Approved, error) {
-	tn, err := l.packageTenant(ctx, slug)
+	tn, err := l.packageTenant(ctx, slug, true)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +86,7 @@ func (l localDoor) ApprovePackages(ctx context.Context, slug string, req package
 }
 
 func (l localDoor) PreviewPackage(ctx context.Context, slug, id, dialect string) (*packages.Preview, error) {
-	tn, err := l.packageTenant(ctx, slug)
+	tn, err := l.packageTenant(ctx, slug, false)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +94,7 @@ func (l localDoor) PreviewPackage(ctx context.Context, slug, id, dialect string)
 }
 
 func (l localDoor) PackageStatus(ctx context.Context, slug string) (*packages.Status, error) {
-	tn, err := l.packageTenant(ctx, slug)
+	tn, err := l.packageTenant(ctx, slug, false)
 	if err != nil {
 		return nil, err
 	}

@@ -47,7 +47,9 @@ func (s *Service) Approve(ctx context.Context, tn Tenant, req ApproveRequest) (*
 			found := false
 			for _, p := range pend {
 				if p.ID == ref || strconv.FormatInt(p.Seq, 10) == ref {
-					chosen = append(chosen, p)
+					if !slices.ContainsFunc(chosen, func(c migration.Migration) bool { return c.ID == p.ID }) {
+						chosen = append(chosen, p)
+					}
 					found = true
 					break
 				}
@@ -67,7 +69,7 @@ func (s *Service) Approve(ctx context.Context, tn Tenant, req ApproveRequest) (*
 		if err != nil {
 			return out, fmt.Errorf("approve migration %d (%s): %w", p.Seq, p.Name, err)
 		}
-		touched[queued([]migration.Migration{*m}, nil)[0].Entity] = true
+		touched[entityOf(*m)] = true
 	}
 	if err := s.giveACLs(ctx, tn, func(entity string) bool { return req.All || touched[entity] }, out); err != nil {
 		return out, err
@@ -84,11 +86,11 @@ func sortBySeq(list []migration.Migration) []migration.Migration {
 // giveACLs gives their acl to the entities wanted that wait for it and whose tables
 // are as the packages declare them, and notes the time in the registry.
 func (s *Service) giveACLs(ctx context.Context, tn Tenant, wanted func(entity string) bool, out *Approved) error {
-	reg, err := s.entities(ctx, s.Control, tn.ID)
+	reg, err := s.entities(ctx, tn.ID)
 	if err != nil {
 		return err
 	}
-	m, err := tn.Model(ctx)
+	m, _, err := tn.Model(ctx)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -57,8 +58,8 @@ type Service struct {
 type Tenant struct {
 	ID     string
 	Target migration.Target
-	// Model reads the tenant's schema model as it is now.
-	Model func(ctx context.Context) (*schema.Model, error)
+	// Model reads the tenant's schema model as it is now, and its schema version.
+	Model func(ctx context.Context) (*schema.Model, int64, error)
 	// ACL checks and gives tables their permissions (the acl shorthand of /tables).
 	ACL Permissions
 	// By names who asks, for the migrations' record.
@@ -114,9 +115,9 @@ func (s *Service) EnsureSchema(ctx context.Context) error {
 }
 
 // entities reads a tenant's registry, by package and entity.
-func (s *Service) entities(ctx context.Context, q querier, tenantID string) ([]*Entity, error) {
+func (s *Service) entities(ctx context.Context, tenantID string) ([]*Entity, error) {
 	d := s.Control.Dialect
-	rows, err := q.QueryContext(ctx, d.Rebind("SELECT package_id, entity, version, checksum, source, definition, acl_applied_at, scanned_at "+
+	rows, err := s.Control.QueryContext(ctx, d.Rebind("SELECT package_id, entity, version, checksum, source, definition, acl_applied_at, scanned_at "+
 		"FROM strata_package_entities WHERE tenant_id = ? ORDER BY package_id, entity"), tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("read the package registry: %w", err)
@@ -145,10 +146,6 @@ func (s *Service) entities(ctx context.Context, q querier, tenantID string) ([]*
 	return out, rows.Err()
 }
 
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
 // byEntity merges the registry into one definition per entity (the packages that
 // declare one agree on it: the scan saw to that), in name order, with every package's
 // source, and the packages of each.
@@ -167,20 +164,10 @@ func byEntity(list []*Entity) ([]*formats.EntityDef, map[string][]string) {
 		pkgs[e.Name] = append(pkgs[e.Name], e.PackageID)
 	}
 	out := make([]*formats.EntityDef, 0, len(defs))
-	for _, name := range slices.Sorted(mapKeys(defs)) {
+	for _, name := range slices.Sorted(maps.Keys(defs)) {
 		out = append(out, defs[name])
 	}
 	return out, pkgs
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // registryHash names a registry's content: which package declares which entity, with
@@ -235,13 +222,18 @@ func (s *Service) pending(ctx context.Context, tn Tenant) ([]migration.Migration
 func queued(list []migration.Migration, pkgs map[string][]string) []Queued {
 	out := make([]Queued, 0, len(list))
 	for _, m := range list {
-		var ch schema.Change
-		_ = json.Unmarshal(m.Change, &ch)
-		entity := changeTable(ch, nil)
+		entity := entityOf(m)
 		out = append(out, Queued{ID: m.ID, Seq: m.Seq, Name: m.Name, Type: m.Type, Status: m.Status, Entity: entity, Packages: nonNil(pkgs[entity]),
 			Description: m.Description, UpSQL: m.UpSQL, Changeset: m.Changeset, CreatedBy: m.CreatedBy, CreatedAt: m.CreatedAt})
 	}
 	return out
+}
+
+// entityOf is the table a recorded migration changes.
+func entityOf(m migration.Migration) string {
+	var ch schema.Change
+	_ = json.Unmarshal(m.Change, &ch)
+	return changeTable(ch, nil)
 }
 
 // changeTable is the table a change is about; m resolves a relation dropped by id.
@@ -272,7 +264,7 @@ func (s *Service) Pending(ctx context.Context, tn Tenant) ([]Queued, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := s.entities(ctx, s.Control, tn.ID)
+	reg, err := s.entities(ctx, tn.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -314,7 +306,7 @@ const (
 
 // Status reports the tenant's packages and where their entities stand.
 func (s *Service) Status(ctx context.Context, tn Tenant) (*Status, error) {
-	reg, err := s.entities(ctx, s.Control, tn.ID)
+	reg, err := s.entities(ctx, tn.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +314,7 @@ func (s *Service) Status(ctx context.Context, tn Tenant) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := tn.Model(ctx)
+	m, _, err := tn.Model(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -392,7 +384,7 @@ func (s *Service) Preview(ctx context.Context, tn Tenant, packageID, dialect str
 			return nil, apierr.InvalidQuery("dialect", "dialect must be postgres, mysql or sqlite")
 		}
 	}
-	reg, err := s.entities(ctx, s.Control, tn.ID)
+	reg, err := s.entities(ctx, tn.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -405,7 +397,7 @@ func (s *Service) Preview(ctx context.Context, tn Tenant, packageID, dialect str
 	if len(mine) == 0 {
 		return nil, apierr.NotFound("package %q has not been scanned for this tenant", packageID)
 	}
-	m, err := tn.Model(ctx)
+	m, _, err := tn.Model(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,7 +102,7 @@ func (s *Service) Scan(ctx context.Context, tn Tenant, pkgs []Package) (*ScanRes
 		result.Packages = append(result.Packages, sp)
 	}
 
-	old, err := s.entities(ctx, s.Control, tn.ID)
+	old, err := s.entities(ctx, tn.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +125,7 @@ func (s *Service) Scan(ctx context.Context, tn Tenant, pkgs []Package) (*ScanRes
 
 	// Plan what the registry declares against the schema as it is; a plan the schema
 	// refuses is refused before anything is recorded.
-	m, err := tn.Model(ctx)
+	m, version, err := tn.Model(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +143,9 @@ func (s *Service) Scan(ctx context.Context, tn Tenant, pkgs []Package) (*ScanRes
 		for i, st := range steps {
 			changes[i] = st.Change
 		}
-		sum := sha256.Sum256(formats.MustJSON(changes))
+		// The plan and the schema version it was made against: the same scan at the same
+		// time is one changeset; a plan made again after the schema moved is another.
+		sum := sha256.Sum256(append(formats.MustJSON(changes), strconv.FormatInt(version, 10)...))
 		name = ChangesetPrefix + regHash + "." + hex.EncodeToString(sum[:8])
 		for i, st := range steps {
 			ch := st.Change
@@ -199,6 +202,9 @@ func (s *Service) Scan(ctx context.Context, tn Tenant, pkgs []Package) (*ScanRes
 		result.Changeset = name
 		result.Queued = queued(held.Migrations, pkgsOf)
 		return result, nil
+	}
+	if held != nil {
+		return nil, apierr.New(409, "INVALID_PAYLOAD", "%s", held.Error())
 	}
 	if err != nil {
 		return nil, err

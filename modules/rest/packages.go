@@ -26,9 +26,8 @@ func (a *API) packageTenant(c *fiber.Ctx) packages.Tenant {
 	return packages.Tenant{
 		ID:     tc.t.ID,
 		Target: a.Tenants.Target(tc.t, tc.db),
-		Model: func(ctx context.Context) (*schema.Model, error) {
-			m, _, err := a.Tenants.FreshModelVersion(ctx, tc.t, tc.db)
-			return m, err
+		Model: func(ctx context.Context) (*schema.Model, int64, error) {
+			return a.Tenants.FreshModelVersion(ctx, tc.t, tc.db)
 		},
 		ACL: packages.IdentityACL{Identity: a.Identity, Tenant: tc.identity(nil), Changed: func() { a.invalidate(tc.t.ID, bus.InvalidateAccess) }},
 		By:  callerID(c),
