@@ -141,6 +141,7 @@ func TestEnfyraSnapshotFiles(t *testing.T) {
 			n.mustCall(200, "POST", p+"/relations", map[string]any{"table": "posts", "name": "readers", "type": "many_to_many", "target": "authors"})
 			n.mustCall(200, "POST", p+"/relations", map[string]any{"table": "authors", "name": "best", "type": "one_to_one", "target": "posts"})
 			n.mustCall(200, "POST", p+"/tables/posts/indexes", map[string]any{"columns": []string{"stage", "price"}})
+			n.mustCall(200, "POST", p+"/tables/posts/indexes", map[string]any{"columns": []string{"author", "stage"}}) // over a relation's key
 
 			resp, file := n.raw("GET", p+"/schema/snapshot?format=enfyra", nil)
 			if resp.StatusCode != 200 || !strings.Contains(string(file), `"targetTable": "authors"`) || !strings.Contains(string(file), `"isPrimary": true`) {
@@ -168,6 +169,12 @@ func TestEnfyraSnapshotFiles(t *testing.T) {
 			}
 			if got, want := schemaOf("copy"), schemaOf("acme"); got != want {
 				t.Fatalf("the copy's schema:\n%v\nwant\n%v", got, want)
+			}
+			// Strata's own snapshot makes it too (the index over a key after the relation).
+			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "copy2"})
+			n.mustCall(200, "POST", "/api/t/copy2/schema/apply", n.mustCall(200, "GET", p+"/schema/snapshot", nil).get("data"))
+			if got, want := schemaOf("copy2"), schemaOf("acme"); got != want {
+				t.Fatalf("copy2's schema:\n%v\nwant\n%v", got, want)
 			}
 			if d := liveDrift(t, n.tenantDB("copy")); len(d) > 0 {
 				t.Fatal(d)

@@ -421,9 +421,6 @@ func EntitiesSnapshot(m *schema.Model, defs []*EntityDef) (Snapshot, map[string]
 // and a refusal name instead.
 func PlanFrom(m *schema.Model, want Snapshot, origin map[string]string) ([]Step, error) {
 	steps, err := Plan(m, want)
-	if err == nil {
-		steps = indexesAfterKeys(steps)
-	}
 	if err != nil {
 		if ae, ok := err.(*apierr.Error); ok {
 			if f, _ := ae.Details["field"].(string); f != "" {

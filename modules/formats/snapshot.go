@@ -171,7 +171,7 @@ func Plan(m *schema.Model, want Snapshot) ([]Step, error) {
 			tableDrops = append(tableDrops, Step{"tables", schema.Change{Type: schema.DropTable, Table: t.Name}})
 		}
 	}
-	return slices.Concat(adds, relDrops, relAdds, drops, tableDrops), nil
+	return indexesAfterKeys(slices.Concat(adds, relDrops, relAdds, drops, tableDrops)), nil
 }
 
 // sameDefinition compares what a snapshot can say about a column.
