@@ -58,13 +58,19 @@ func migrationStatus(t *testing.T, n *node, slug, id string) string {
 // rollback calls the rollback route, answering the confirm challenge when one comes.
 func rollback(t *testing.T, n *node, slug, id, query string) reply {
 	t.Helper()
-	path := "/api/t/" + slug + "/migrations/" + id + "/rollback" + query
-	st, r := n.call("POST", path, nil, nil)
+	return postConfirmed(t, n, "/api/t/"+slug+"/migrations/"+id+"/rollback"+query, nil)
+}
+
+// postConfirmed POSTs body to path, answering the confirm challenge when one comes,
+// and wants a 200.
+func postConfirmed(t *testing.T, n *node, path string, body any) reply {
+	t.Helper()
+	st, r := n.call("POST", path, body, nil)
 	if st == 422 {
-		st, r = n.call("POST", path, nil, confirmHeaders(t, r))
+		st, r = n.call("POST", path, body, confirmHeaders(t, r))
 	}
 	if st != 200 {
-		t.Fatalf("rollback %s: %d %s", id, st, r)
+		t.Fatalf("POST %s: %d %s", path, st, r)
 	}
 	return r
 }

@@ -223,19 +223,6 @@ func golden(t *testing.T, name string) string {
 	return string(b)
 }
 
-// applyConfirmed applies a file, answering the confirm challenge when one comes.
-func applyConfirmed(t *testing.T, n *node, path, body string) reply {
-	t.Helper()
-	st, r := n.call("POST", path, body, nil)
-	if st == 422 {
-		st, r = n.call("POST", path, body, confirmHeaders(t, r))
-	}
-	if st != 200 {
-		t.Fatalf("apply %s: %d %s", path, st, r)
-	}
-	return r
-}
-
 // TestEnfyraSnapshotMigrationExamples: the six usage examples of Enfyra's
 // snapshot-migration.json, and its full example, apply as written (camelCase names
 // and relationsToModify included) to a schema made from an Enfyra snapshot.json, keep
@@ -271,7 +258,7 @@ func TestEnfyraSnapshotMigrationExamples(t *testing.T) {
 			order := n.mustCall(200, "POST", p+"/items/orders", map[string]any{"total": 5, "approvedBy": ann, "legacyRelation": ann}).get("data.id").(string)
 
 			for i := 1; i <= 6; i++ {
-				applyConfirmed(t, n, apply, golden(t, fmt.Sprintf("enfyra-snapshot-migration-%d.json", i)))
+				postConfirmed(t, n, apply, golden(t, fmt.Sprintf("enfyra-snapshot-migration-%d.json", i)))
 			}
 			users := n.mustCall(200, "GET", p+"/tables/users", nil)
 			cols := users.fieldNames("data.columns")
@@ -352,7 +339,7 @@ func TestEnfyraSnapshotMigrationExamples(t *testing.T) {
 			// The README's full example, on a schema that has what it names.
 			n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "beta"})
 			n.mustCall(200, "POST", "/api/t/beta/schema/apply", full)
-			applyConfirmed(t, n, "/api/t/beta/schema/apply?format=snapshot-migration", golden(t, "enfyra-snapshot-migration-full.json"))
+			postConfirmed(t, n, "/api/t/beta/schema/apply?format=snapshot-migration", golden(t, "enfyra-snapshot-migration-full.json"))
 			users = n.mustCall(200, "GET", "/api/t/beta/tables/users", nil)
 			if f := users.fieldNames("data.columns"); !f["userEmail"] || f["deprecated_field"] || !f["newRelation"] || f["oldRelation"] {
 				t.Errorf("beta's users after the full example: %v", f)
