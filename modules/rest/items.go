@@ -302,6 +302,28 @@ type columnDefinitionInput struct {
 	TableID string `json:"table_id,omitempty"`
 }
 
+// UnmarshalJSON takes the row's table out before the column reads the rest: the
+// embedded column's own UnmarshalJSON would otherwise read the whole row, strictly.
+func (in *columnDefinitionInput) UnmarshalJSON(b []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return err
+	}
+	for key, dst := range map[string]*string{"table": &in.Table, "table_id": &in.TableID} {
+		if raw, ok := fields[key]; ok {
+			if err := json.Unmarshal(raw, dst); err != nil {
+				return apierr.InvalidPayload(key, "%s must be a string", key)
+			}
+			delete(fields, key)
+		}
+	}
+	rest, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	return in.Column.UnmarshalJSON(rest)
+}
+
 func (a *API) createMetadata(c *fiber.Ctx) error {
 	if err := adminOnly(c); err != nil {
 		return err
