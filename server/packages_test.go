@@ -138,6 +138,23 @@ func TestPackages(t *testing.T) {
 			if d := liveDrift(t, db); len(d) > 0 {
 				t.Fatal(d)
 			}
+			// Exported in both snapshot shapes, and the golden file itself, applied again:
+			// nothing to change.
+			for _, format := range []string{"snapshot", "enfyra"} {
+				_, file := n.raw("GET", "/api/t/acme/schema/snapshot?format="+format, nil)
+				body := string(file)
+				if format == "snapshot" {
+					var env struct{ Data json.RawMessage }
+					_ = json.Unmarshal(file, &env)
+					body = string(env.Data)
+				}
+				if r := n.mustCall(200, "POST", "/api/t/acme/schema/apply?dry_run=true", body); len(r.get("data.changes").([]any)) != 0 {
+					t.Errorf("the %s export applied again: %s", format, r)
+				}
+			}
+			if st, r := n.send("/api/t/acme/schema/apply?dry_run=true", "application/yaml", string(goldenPackageEntities(t)), nil); st != 200 || len(r.get("data.changes").([]any)) != 0 {
+				t.Errorf("the golden entities.yaml applied again: %d %s", st, r)
+			}
 			// acl: read is public, create is for signed-in users.
 			anon := &node{t: t, base: n.base}
 			anon.mustCall(200, "GET", "/api/t/acme/items/MyEntity", nil)
