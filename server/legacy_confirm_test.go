@@ -98,7 +98,7 @@ func TestLegacySchemaConfirm(t *testing.T) {
 		{"off: the phrase is ignored", "acme", "DELETE", "/tables/posts/columns/a" + phrase("schemaConfirm", "APPLY SCHEMA CHANGES posts"), nil, 422, "X-Schema-Confirm-Hash", "posts.a"},
 		{"off: Enfyra's other spelling is ignored", "acme", "DELETE", "/tables/posts/columns/a" + phrase("schema_confirm", "APPLY SCHEMA CHANGES posts"), nil, 422, "SCHEMA_CONFIRM_REQUIRED", "posts.a"},
 		{"off: a drop table phrase is ignored", "acme", "DELETE", "/tables/tags" + phrase("schemaConfirm", "DELETE TABLE tags"), nil, 422, "SCHEMA_CONFIRM_REQUIRED", "tags"},
-		{"off: a phrase in the body is refused as before", "acme", "PATCH", "/tables/posts/columns/a", map[string]any{"nullable": true, "schemaConfirm": "APPLY SCHEMA CHANGES posts"}, 400, "schemaConfirm", "posts.a"},
+		{"off: a phrase in the body is refused, saying why", "acme", "PATCH", "/tables/posts/columns/a", map[string]any{"nullable": true, "schemaConfirm": "APPLY SCHEMA CHANGES posts"}, 400, "legacy_schema_confirm", "posts.a"},
 		{"the setting is a boolean", "acme", "PATCH", "/settings", map[string]any{"legacy_schema_confirm": "yes"}, 400, "legacy_schema_confirm", ""},
 		{"turned on for acme", "acme", "PATCH", "/settings", map[string]any{"legacy_schema_confirm": true}, 200, `"legacy_schema_confirm":true`, ""},
 	}
@@ -107,7 +107,8 @@ func TestLegacySchemaConfirm(t *testing.T) {
 		{"on: the phrase of another table", "acme", "DELETE", "/tables/posts/columns/a" + phrase("schemaConfirm", "APPLY SCHEMA CHANGES tags"), nil, 422, "SCHEMA_CONFIRM_REQUIRED", "posts.a"},
 		{"on: not a phrase", "acme", "DELETE", "/tables/posts/columns/a" + phrase("schemaConfirm", "yes"), nil, 422, "SCHEMA_CONFIRM_REQUIRED", "posts.a"},
 		{"on: a table drop needs its own phrase", "acme", "DELETE", "/tables/tags" + phrase("schemaConfirm", "APPLY SCHEMA CHANGES tags"), nil, 422, "DELETE TABLE tags", "tags"},
-		{"on: still not in the body", "acme", "PATCH", "/tables/posts/columns/a", map[string]any{"nullable": true, "schemaConfirm": "APPLY SCHEMA CHANGES posts"}, 400, "schemaConfirm", "posts.a"},
+		{"on: the phrase in the body", "acme", "PATCH", "/tables/posts/columns/c", map[string]any{"length": 30, "schemaConfirm": "APPLY SCHEMA CHANGES posts"}, 200, "alter_column", ""},
+		{"on: a wrong phrase in the body", "acme", "PATCH", "/tables/posts/columns/c", map[string]any{"length": 25, "schemaConfirm": "APPLY SCHEMA CHANGES tags"}, 422, "SCHEMA_CONFIRM_REQUIRED", ""},
 		{"on for acme only", "beta", "DELETE", "/tables/posts/columns/a" + phrase("schemaConfirm", "APPLY SCHEMA CHANGES posts"), nil, 422, "SCHEMA_CONFIRM_REQUIRED", "posts.a"},
 		{"on: a dry run applies nothing", "acme", "DELETE", "/tables/posts/columns/a" + phrase("schemaConfirm", "APPLY SCHEMA CHANGES posts") + "&dry_run=true", nil, 200, `"dry_run":true`, "posts.a"},
 		{"on: the phrase drops a column (spaces and case as Enfyra compared them)", "acme", "DELETE", "/tables/posts/columns/a" + phrase("schemaConfirm", "  apply schema   changes POSTS "), nil, 200, "drop_column", "posts.a"},

@@ -431,7 +431,11 @@ func (a *API) patchMetadata(c *fiber.Ctx) error {
 	if table == "" {
 		return errNotFound("column", id)
 	}
-	changes, err := formats.ColumnChanges(m, table, column, c.Body())
+	body, err := schemaBody(c)
+	if err != nil {
+		return err
+	}
+	changes, err := formats.ColumnChanges(m, table, column, body)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@
 package rest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -222,7 +223,59 @@ func (a *API) Mount(app *fiber.App) {
 }
 
 // decode reads a JSON body strictly: unknown fields are an error, never ignored.
-func decode(c *fiber.Ctx, v any) error { return formats.Decode(c.Body(), v) }
+func decode(c *fiber.Ctx, v any) error {
+	body, err := schemaBody(c)
+	if err != nil {
+		return err
+	}
+	return formats.Decode(body, v)
+}
+
+// schemaBody is the request's body without Enfyra's legacy schemaConfirm phrase, which
+// confirmPhrase then finds.
+func schemaBody(c *fiber.Ctx) ([]byte, error) {
+	body, phrase, err := legacyPhraseIn(c.Body())
+	if err != nil {
+		return nil, err
+	}
+	if phrase != "" {
+		c.Locals(bodyPhraseKey, phrase)
+	}
+	return body, nil
+}
+
+// bodyPhraseKey keeps, for confirmPhrase, Enfyra's legacy schemaConfirm phrase a
+// schema write's body carried.
+const bodyPhraseKey = "strata.bodySchemaConfirm"
+
+// legacyPhraseIn takes Enfyra's legacy schemaConfirm (or schema_confirm) phrase out of
+// a JSON object body, returning the body without it; other bodies are left as they are.
+func legacyPhraseIn(body []byte) ([]byte, string, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' || (!bytes.Contains(body, []byte(`"schemaConfirm"`)) && !bytes.Contains(body, []byte(`"schema_confirm"`))) {
+		return body, "", nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return body, "", nil // the strict decoder says what is wrong with it
+	}
+	var phrase string
+	for _, key := range []string{"schemaConfirm", "schema_confirm"} {
+		raw, ok := fields[key]
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal(raw, &phrase); err != nil {
+			return nil, "", apierr.InvalidPayload(key, "%s must be a string", key)
+		}
+		delete(fields, key)
+	}
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return nil, "", fmt.Errorf("body without its phrase: %w", err)
+	}
+	return out, phrase, nil
+}
 
 // Translate maps service errors onto the contract's error codes.
 func Translate(err error) error {
@@ -411,6 +464,10 @@ func (a *API) applyRequest(c *fiber.Ctx, changes []schema.Change) ([]*migration.
 // it always was. The setting is read only when a phrase came.
 func (a *API) confirmPhrase(c *fiber.Ctx) (string, error) {
 	phrase := c.Query("schemaConfirm", c.Query("schema_confirm"))
+	inBody, _ := c.Locals(bodyPhraseKey).(string)
+	if phrase == "" {
+		phrase = inBody
+	}
 	if phrase == "" {
 		return "", nil
 	}
@@ -420,6 +477,11 @@ func (a *API) confirmPhrase(c *fiber.Ctx) (string, error) {
 		return "", err
 	}
 	if !st.LegacySchemaConfirm {
+		if inBody != "" {
+			// A body field cannot be ignored quietly, as a query parameter is: the client
+			// meant it, and would not know why its change was not made.
+			return "", apierr.InvalidPayload("schemaConfirm", "schemaConfirm, Enfyra's legacy phrase, is off for this tenant: an admin turns legacy_schema_confirm on in its settings")
+		}
 		return "", nil
 	}
 	return phrase, nil

@@ -293,7 +293,11 @@ func (a *API) patchColumn(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	changes, err := formats.ColumnChanges(m, c.Params("table"), c.Params("column"), c.Body())
+	body, err := schemaBody(c)
+	if err != nil {
+		return err
+	}
+	changes, err := formats.ColumnChanges(m, c.Params("table"), c.Params("column"), body)
 	if err != nil {
 		return err
 	}
