@@ -167,6 +167,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 				{name: "ledger as items", method: "GET", path: "/items/custom_migrations", want: with(adminOnly(200), "anonymous", 403)},
 				{name: "identities as items", method: "GET", path: "/items/strata_users", want: with(every(403), "other_admin", 401)},
 				{name: "me", method: "GET", path: "/users/me", want: with(every(200), "anonymous", 401, "other_admin", 401)},
+				{name: "my sessions", method: "GET", path: "/users/me/sessions", want: with(every(200), "anonymous", 401, "other_admin", 401, "platform", 403, "api_key", 403)},
+				{name: "a user's sessions", method: "GET", path: "/users/" + someUser + "/sessions", want: adminOnly(200)},
 				{name: "public posts", method: "GET", path: "/items/posts?meta=total_count", want: with(every(200), "other_admin", 401),
 					read: func(t *testing.T, caller string, r reply) {
 						if got := texts(r, "title"); len(got) != 1 || r.get("meta.total_count") != float64(1) {
@@ -266,6 +268,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 				{name: "create a user", method: "POST", path: "/users", body: map[string]any{"email": "x@example.com", "password": "short"}, want: adminOnly(400)},
 				{name: "update a user", method: "PATCH", path: "/users/" + "00000000-0000-7000-8000-000000000000", body: map[string]any{"first_name": "x"}, want: adminOnly(404)},
 				{name: "delete a user", method: "DELETE", path: "/users/00000000-0000-7000-8000-000000000000", want: adminOnly(404)},
+				{name: "end my session", method: "DELETE", path: "/users/me/sessions/00000000-0000-7000-8000-000000000000", want: with(every(404), "anonymous", 401, "other_admin", 401, "platform", 403, "api_key", 403)},
+				{name: "end a user's session", method: "DELETE", path: "/users/" + someUser + "/sessions/00000000-0000-7000-8000-000000000000", want: adminOnly(404)},
 				{name: "create a role", method: "POST", path: "/roles", body: map[string]any{"name": ""}, want: adminOnly(400)},
 				{name: "update a role", method: "PATCH", path: "/roles/00000000-0000-7000-8000-000000000000", body: map[string]any{"description": "x"}, want: adminOnly(404)},
 				{name: "delete a role", method: "DELETE", path: "/roles/00000000-0000-7000-8000-000000000000", want: adminOnly(404)},

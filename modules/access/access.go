@@ -34,6 +34,8 @@ type Caller struct {
 	UserID string
 	RoleID string
 	Policy *Policy
+	// Session is the session (refresh-token family) a user's token belongs to.
+	Session string
 }
 
 // Admin reports whether the caller may do everything in the tenant.

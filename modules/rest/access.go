@@ -66,7 +66,7 @@ func (a *API) callerFor(ctx context.Context, tc *tenantCtx, tok string) (*access
 		case claims.Tenant != tc.t.ID:
 			return nil, expires, apierr.Unauthorized("INVALID_TOKEN", "this token belongs to another tenant")
 		default:
-			caller = &access.Caller{Kind: "user", UserID: claims.Subject, RoleID: claims.Role}
+			caller = &access.Caller{Kind: "user", UserID: claims.Subject, RoleID: claims.Role, Session: claims.Session}
 		}
 		// Signed out, revoked, disabled, deleted or given another role since the token
 		// was issued: refused now, not at its expiry.

@@ -116,6 +116,8 @@ func (a *API) Mount(app *fiber.App) {
 	t.Post("/auth/logout", a.tenantLogout)
 	t.Post("/users/register", a.register)
 	t.Get("/users/me", a.me)
+	t.Get("/users/me/sessions", a.mySessions)
+	t.Delete("/users/me/sessions/:sid", a.endMySession)
 
 	adm := a.requireAdmin
 	t.Get("/users", adm, a.listUsers)
@@ -123,6 +125,8 @@ func (a *API) Mount(app *fiber.App) {
 	t.Get("/users/:id", adm, uuidParam, a.getUser)
 	t.Patch("/users/:id", adm, uuidParam, a.patchUser)
 	t.Delete("/users/:id", adm, uuidParam, a.deleteUser)
+	t.Get("/users/:id/sessions", adm, uuidParam, a.userSessions)
+	t.Delete("/users/:id/sessions/:sid", adm, uuidParam, a.endUserSession)
 	t.Get("/roles", adm, a.listRoles)
 	t.Post("/roles", adm, a.createRole)
 	t.Patch("/roles/:id", adm, uuidParam, a.patchRole)
