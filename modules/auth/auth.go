@@ -265,6 +265,8 @@ type Realm struct {
 	// changed role, takes effect then.
 	Lookup  func(ctx context.Context, email string) (id, hash, role string, active bool, err error)
 	Subject func(ctx context.Context, id string) (email, role string, active bool, err error)
+	// TFA keeps subjects' two-factor secrets; nil where the realm has none (platform).
+	TFA SecondFactors
 }
 
 // adminPassword hashes a platform admin's password, generating one when it is empty
@@ -337,7 +339,7 @@ func (s *Service) PlatformRealm() *Realm {
 
 // Login checks a password in a realm and opens a session. Unknown emails, wrong
 // passwords and disabled accounts get the same answer in the same time.
-func (s *Service) Login(ctx context.Context, r *Realm, email, password string) (*Tokens, error) {
+func (s *Service) Login(ctx context.Context, r *Realm, email, password, code string) (*Tokens, error) {
 	id, hash, role, active, err := r.Lookup(ctx, strings.ToLower(strings.TrimSpace(email)))
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && hash == "") {
 		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
@@ -348,6 +350,9 @@ func (s *Service) Login(ctx context.Context, r *Realm, email, password string) (
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil || !active {
 		return nil, apierr.Unauthorized("INVALID_CREDENTIALS", "invalid email or password")
+	}
+	if _, err := s.checkSecondFactor(ctx, r, id, code); err != nil {
+		return nil, err
 	}
 	return s.issue(ctx, r, id, strings.ToLower(email), role, s.cfg.NewID())
 }

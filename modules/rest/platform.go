@@ -42,9 +42,9 @@ func (a *API) login(c *fiber.Ctx, realm *auth.Realm, scope string, in credential
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(wait.Seconds())+1))
 		return apierr.New(fiber.StatusTooManyRequests, "REQUESTS_EXCEEDED", "too many failed sign-ins; try again later")
 	}
-	tok, err := a.Auth.Login(c.UserContext(), realm, in.Email, in.Password)
+	tok, err := a.Auth.Login(c.UserContext(), realm, in.Email, in.Password, in.OTP)
 	var ae *apierr.Error
-	if errors.As(err, &ae) && ae.Code == "INVALID_CREDENTIALS" {
+	if errors.As(err, &ae) && (ae.Code == "INVALID_CREDENTIALS" || (ae.Code == "INVALID_OTP" && in.OTP != "")) {
 		a.Throttle.Fail(account, c.IP())
 	}
 	if err != nil {

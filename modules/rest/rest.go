@@ -118,6 +118,9 @@ func (a *API) Mount(app *fiber.App) {
 	t.Get("/users/me", a.me)
 	t.Get("/users/me/sessions", a.mySessions)
 	t.Delete("/users/me/sessions/:sid", a.endMySession)
+	t.Post("/users/me/tfa/generate", a.tfaGenerate)
+	t.Post("/users/me/tfa/enable", a.tfaEnable)
+	t.Post("/users/me/tfa/disable", a.tfaDisable)
 
 	adm := a.requireAdmin
 	t.Get("/users", adm, a.listUsers)

@@ -1,10 +1,15 @@
 package rest
 
 import (
+	"errors"
+	"fmt"
+	"strconv"
+
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
 	"strata/modules/apierr"
+	"strata/modules/auth"
 )
 
 // mySessions is GET /users/me/sessions: the signed-in user's sessions, the current one
@@ -66,4 +71,76 @@ func (a *API) endSession(c *fiber.Ctx, user string) error {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+type tfaInput struct {
+	Secret string `json:"secret,omitempty"`
+	OTP    string `json:"otp"`
+}
+
+// tfaGenerate is POST /users/me/tfa/generate: a new secret and its otpauth:// URL for
+// the user's authenticator app; nothing changes until tfa/enable.
+func (a *API) tfaGenerate(c *fiber.Ctx) error {
+	caller := callerOf(c)
+	if err := ownSessions(caller.Kind); err != nil {
+		return err
+	}
+	tc := tenantOf(c)
+	email, _, _, err := a.tenantRealm(c.UserContext(), tc).Subject(c.UserContext(), caller.UserID)
+	if err != nil {
+		return fmt.Errorf("read the user: %w", err)
+	}
+	secret, url, err := auth.GenerateTOTP("Strata "+tc.t.Slug, email)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"data": fiber.Map{"secret": secret, "otpauth_url": url}})
+}
+
+// tfaEnable is POST /users/me/tfa/enable {secret, otp}: two-factor on, the recovery
+// codes shown this once.
+func (a *API) tfaEnable(c *fiber.Ctx) error {
+	return a.tfaChange(c, func(realm *auth.Realm, user string, in tfaInput) error {
+		codes, err := a.Auth.EnableTOTP(c.UserContext(), realm, user, in.Secret, in.OTP)
+		if err != nil {
+			return err
+		}
+		return c.JSON(fiber.Map{"data": fiber.Map{"recovery_codes": codes}})
+	})
+}
+
+// tfaDisable is POST /users/me/tfa/disable {otp}: two-factor off, given a current code
+// or a recovery code.
+func (a *API) tfaDisable(c *fiber.Ctx) error {
+	return a.tfaChange(c, func(realm *auth.Realm, user string, in tfaInput) error {
+		if err := a.Auth.DisableTOTP(c.UserContext(), realm, user, in.OTP); err != nil {
+			return err
+		}
+		return c.SendStatus(fiber.StatusNoContent)
+	})
+}
+
+// tfaChange runs a two-factor change for the signed-in user, throttled like sign-ins: a
+// wrong code counts as a failed attempt, so codes cannot be guessed here either.
+func (a *API) tfaChange(c *fiber.Ctx, do func(realm *auth.Realm, user string, in tfaInput) error) error {
+	caller := callerOf(c)
+	if err := ownSessions(caller.Kind); err != nil {
+		return err
+	}
+	var in tfaInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	tc := tenantOf(c)
+	account := tc.t.ID + "\x00tfa\x00" + caller.UserID
+	if ok, wait := a.Throttle.Allow(account, c.IP()); !ok {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(wait.Seconds())+1))
+		return apierr.New(fiber.StatusTooManyRequests, "REQUESTS_EXCEEDED", "too many wrong one-time passwords; try again later")
+	}
+	err := do(a.tenantRealm(c.UserContext(), tc), caller.UserID, in)
+	var ae *apierr.Error
+	if errors.As(err, &ae) && ae.Code == "INVALID_OTP" {
+		a.Throttle.Fail(account, c.IP())
+	}
+	return err
 }
