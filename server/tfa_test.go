@@ -44,6 +44,9 @@ func TestTwoFactor(t *testing.T) {
 			if st, r := login(""); st != 200 {
 				t.Fatalf("before enable, sign-in needs no code: %d %s", st, r)
 			}
+			if st, _ := ann.call("POST", p+"/users/me/tfa/enable", map[string]any{"secret": strings.Repeat("A", 80), "otp": "123456"}, nil); st != 400 {
+				t.Errorf("enable with a secret too long to be one: %d", st)
+			}
 			if st, r := ann.call("POST", p+"/users/me/tfa/enable", map[string]any{"secret": secret, "otp": "123456"}, nil); st != 401 || r.get("errors.0.extensions.code") != "INVALID_OTP" {
 				t.Fatalf("enable with a wrong code: %d %s", st, r)
 			}

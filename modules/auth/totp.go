@@ -90,7 +90,7 @@ func (s *Service) EnableTOTP(ctx context.Context, r *Realm, subject, secret, cod
 	if cur.Secret != "" {
 		return nil, apierr.New(409, "INVALID_PAYLOAD", "two-factor sign-in is already on; turn it off first").With("field", "secret")
 	}
-	if _, err := otp.NewKeyFromURL("otpauth://totp/x?secret=" + secret); err != nil || len(secret) < 16 {
+	if _, err := otp.NewKeyFromURL("otpauth://totp/x?secret=" + secret); err != nil || len(secret) < 16 || len(secret) > 64 {
 		return nil, apierr.InvalidPayload("secret", "secret is not a secret from tfa/generate")
 	}
 	step := codeStep(secret, code, s.cfg.Now())
