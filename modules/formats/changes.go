@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strata/modules/apierr"
 	"strata/modules/migration"
 	"strata/schema"
@@ -145,4 +146,33 @@ func StepError(i int, st Step, err error) error {
 		return apierr.InvalidPayload(field, "%s: step %d (%s): %s", field, i+1, migration.DefaultName(st.Change), nf.Error())
 	}
 	return err
+}
+
+// PlannedStep is one step of an apply as dialect d would run it: the change resolved
+// (ids, names), its SQL, and what it removes.
+type PlannedStep struct {
+	At      string
+	Change  schema.Change
+	UpSQL   string
+	Removal schema.Removal
+}
+
+// PlanIn resolves and plans steps in order on dialect d, each against the model the
+// ones before it leave (m first); a step the model refuses is named by StepError.
+func PlanIn(m *schema.Model, d schema.Dialect, steps []Step, gen schema.IDGen) ([]PlannedStep, error) {
+	out := make([]PlannedStep, 0, len(steps))
+	model := m
+	for i, st := range steps {
+		after, resolved, err := schema.Apply(model, st.Change, gen)
+		if err != nil {
+			return nil, StepError(i, st, err)
+		}
+		plan, err := d.Plan(model, resolved)
+		if err != nil {
+			return nil, fmt.Errorf("plan %s: %w", st.At, err)
+		}
+		out = append(out, PlannedStep{At: st.At, Change: resolved, UpSQL: plan.UpSQL(), Removal: schema.Removals(model, resolved)})
+		model = after
+	}
+	return out, nil
 }

@@ -407,23 +407,16 @@ func (s *Service) Preview(ctx context.Context, tn Tenant, packageID, dialect str
 	if err != nil {
 		return nil, err
 	}
+	ps, err := formats.PlanIn(m, d, steps, s.NewID)
+	if err != nil {
+		return nil, err
+	}
 	out := &Preview{PackageID: packageID, Dialect: d.Name(), Changes: []PreviewedChange{}}
 	var sqlText strings.Builder
-	model := m
-	for i, st := range steps {
-		after, resolved, err := schema.Apply(model, st.Change, s.NewID)
-		if err != nil {
-			return nil, formats.StepError(i, st, err)
-		}
-		plan, err := d.Plan(model, resolved)
-		if err != nil {
-			return nil, fmt.Errorf("plan %s: %w", st.At, err)
-		}
-		up := plan.UpSQL()
-		out.Changes = append(out.Changes, PreviewedChange{At: st.At, Name: migration.DefaultName(resolved), Type: string(resolved.Type), UpSQL: up,
-			Destructive: !schema.Removals(model, resolved).Empty()})
-		fmt.Fprintf(&sqlText, "-- %s (%s)\n%s\n\n", migration.DefaultName(resolved), st.At, strings.TrimSpace(up))
-		model = after
+	for _, p := range ps {
+		name := migration.DefaultName(p.Change)
+		out.Changes = append(out.Changes, PreviewedChange{At: p.At, Name: name, Type: string(p.Change.Type), UpSQL: p.UpSQL, Destructive: !p.Removal.Empty()})
+		fmt.Fprintf(&sqlText, "-- %s (%s)\n%s\n\n", name, p.At, strings.TrimSpace(p.UpSQL))
 	}
 	out.SQL = sqlText.String()
 	return out, nil

@@ -37,21 +37,36 @@ func (a *API) platformLogin(c *fiber.Ctx) error {
 
 // login signs in within a realm, throttling failed attempts per account and address.
 func (a *API) login(c *fiber.Ctx, realm *auth.Realm, scope string, in credentials) error {
-	account := scope + "\x00" + in.Email
+	// A missing code is no failed attempt: it is how a client learns one is needed.
+	failed := func(ae *apierr.Error) bool {
+		return ae.Code == "INVALID_CREDENTIALS" || (ae.Code == "INVALID_OTP" && in.OTP != "")
+	}
+	return a.throttled(c, scope+"\x00"+in.Email, "failed sign-ins", failed, func() error {
+		tok, err := a.Auth.Login(c.UserContext(), realm, in.Email, in.Password, in.OTP)
+		if err != nil {
+			return err
+		}
+		return c.JSON(fiber.Map{"data": tok})
+	})
+}
+
+// throttled runs do for account unless too many of its attempts failed lately (429,
+// with Retry-After); an error failed says is a wrong guess counts against it, success
+// clears it.
+func (a *API) throttled(c *fiber.Ctx, account, what string, failed func(*apierr.Error) bool, do func() error) error {
 	if ok, wait := a.Throttle.Allow(account, c.IP()); !ok {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(wait.Seconds())+1))
-		return apierr.New(fiber.StatusTooManyRequests, "REQUESTS_EXCEEDED", "too many failed sign-ins; try again later")
+		return apierr.New(fiber.StatusTooManyRequests, "REQUESTS_EXCEEDED", "too many %s; try again later", what)
 	}
-	tok, err := a.Auth.Login(c.UserContext(), realm, in.Email, in.Password, in.OTP)
+	err := do()
 	var ae *apierr.Error
-	if errors.As(err, &ae) && (ae.Code == "INVALID_CREDENTIALS" || (ae.Code == "INVALID_OTP" && in.OTP != "")) {
+	switch {
+	case errors.As(err, &ae) && failed(ae):
 		a.Throttle.Fail(account, c.IP())
+	case err == nil:
+		a.Throttle.Succeed(account)
 	}
-	if err != nil {
-		return err
-	}
-	a.Throttle.Succeed(account)
-	return c.JSON(fiber.Map{"data": tok})
+	return err
 }
 
 type refreshInput struct {

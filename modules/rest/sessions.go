@@ -1,9 +1,7 @@
 package rest
 
 import (
-	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
@@ -16,7 +14,7 @@ import (
 // marked.
 func (a *API) mySessions(c *fiber.Ctx) error {
 	caller := callerOf(c)
-	if err := ownSessions(caller.Kind); err != nil {
+	if err := tenantUserOnly(caller.Kind); err != nil {
 		return err
 	}
 	return a.listSessions(c, caller.UserID, caller.Session)
@@ -26,15 +24,16 @@ func (a *API) mySessions(c *fiber.Ctx) error {
 // out (the current one included).
 func (a *API) endMySession(c *fiber.Ctx) error {
 	caller := callerOf(c)
-	if err := ownSessions(caller.Kind); err != nil {
+	if err := tenantUserOnly(caller.Kind); err != nil {
 		return err
 	}
 	return a.endSession(c, caller.UserID)
 }
 
-// ownSessions refuses a caller with no sessions of its own in the tenant: the anonymous
-// (sign in first), API keys and platform admins (whose sessions are the platform's).
-func ownSessions(kind string) error {
+// tenantUserOnly refuses a caller that is no signed-in user of the tenant, so has no
+// sessions or second factor of its own here: the anonymous (sign in first), API keys
+// and platform admins (whose sessions are the platform's).
+func tenantUserOnly(kind string) error {
 	switch kind {
 	case "user":
 		return nil
@@ -82,7 +81,7 @@ type tfaInput struct {
 // the user's authenticator app; nothing changes until tfa/enable.
 func (a *API) tfaGenerate(c *fiber.Ctx) error {
 	caller := callerOf(c)
-	if err := ownSessions(caller.Kind); err != nil {
+	if err := tenantUserOnly(caller.Kind); err != nil {
 		return err
 	}
 	tc := tenantOf(c)
@@ -124,7 +123,7 @@ func (a *API) tfaDisable(c *fiber.Ctx) error {
 // wrong code counts as a failed attempt, so codes cannot be guessed here either.
 func (a *API) tfaChange(c *fiber.Ctx, do func(realm *auth.Realm, user string, in tfaInput) error) error {
 	caller := callerOf(c)
-	if err := ownSessions(caller.Kind); err != nil {
+	if err := tenantUserOnly(caller.Kind); err != nil {
 		return err
 	}
 	var in tfaInput
@@ -132,15 +131,8 @@ func (a *API) tfaChange(c *fiber.Ctx, do func(realm *auth.Realm, user string, in
 		return err
 	}
 	tc := tenantOf(c)
-	account := tc.t.ID + "\x00tfa\x00" + caller.UserID
-	if ok, wait := a.Throttle.Allow(account, c.IP()); !ok {
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(wait.Seconds())+1))
-		return apierr.New(fiber.StatusTooManyRequests, "REQUESTS_EXCEEDED", "too many wrong one-time passwords; try again later")
-	}
-	err := do(a.tenantRealm(c.UserContext(), tc), caller.UserID, in)
-	var ae *apierr.Error
-	if errors.As(err, &ae) && ae.Code == "INVALID_OTP" {
-		a.Throttle.Fail(account, c.IP())
-	}
-	return err
+	wrongCode := func(ae *apierr.Error) bool { return ae.Code == "INVALID_OTP" }
+	return a.throttled(c, tc.t.ID+"\x00tfa\x00"+caller.UserID, "wrong one-time passwords", wrongCode, func() error {
+		return do(a.tenantRealm(c.UserContext(), tc), caller.UserID, in)
+	})
 }

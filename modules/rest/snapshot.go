@@ -1,8 +1,6 @@
 package rest
 
 import (
-	"fmt"
-
 	"github.com/gofiber/fiber/v2"
 
 	"strata/modules/apierr"
@@ -57,25 +55,19 @@ func (a *API) applySnapshotFile(c *fiber.Ctx, body []byte) error {
 // rest (answered 202). then, when set, runs after the steps; extra is added to the answer.
 func (a *API) runPlan(c *fiber.Ctx, m *schema.Model, format string, steps []formats.Step, extra fiber.Map, then func() error) error {
 	tc := tenantOf(c)
-	model := m
+	ps, err := formats.PlanIn(m, tc.db.Dialect, steps, a.NewID)
+	if err != nil {
+		return err
+	}
 	planned := make([]fiber.Map, 0, len(steps))
 	removal := schema.Removal{RemovedColumns: []string{}, DroppedTables: []string{}}
-	for i, st := range steps {
-		after, resolved, err := schema.Apply(model, st.Change, a.NewID)
-		if err != nil {
-			return formats.StepError(i, st, err)
-		}
-		plan, err := tc.db.Dialect.Plan(model, resolved)
-		if err != nil {
-			return fmt.Errorf("plan step %d: %w", i+1, err)
-		}
-		r := schema.Removals(model, resolved)
+	for _, p := range ps {
+		r := p.Removal
 		removal.RemovedColumns = append(removal.RemovedColumns, r.RemovedColumns...)
 		removal.DroppedTables = append(removal.DroppedTables, r.DroppedTables...)
 		removal.RemovedRelations += r.RemovedRelations
 		removal.Narrowing = append(removal.Narrowing, r.Narrowing...)
-		planned = append(planned, fiber.Map{"type": resolved.Type, "name": migration.DefaultName(resolved), "up_sql": plan.UpSQL(), "destructive": !r.Empty()})
-		model = after
+		planned = append(planned, fiber.Map{"type": p.Change.Type, "name": migration.DefaultName(p.Change), "up_sql": p.UpSQL, "destructive": !r.Empty()})
 	}
 	answer := func(data fiber.Map) error {
 		data["format"] = format
