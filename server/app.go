@@ -110,7 +110,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 	}
 	// Settings have one reader, so the migration service holds changes for approval by
 	// the same policy, cached the same way, as every surface shows.
-	settingsSvc := &settings.Service{TTL: cfg.CacheTTL}
+	settingsSvc := &settings.Service{TTL: cfg.CacheTTL, Sealer: settings.NewSealer(cfg.JWTSecret)}
 	approval := func(ctx context.Context, tgt migration.Target) (string, error) {
 		if tgt.Store == nil {
 			return "", nil

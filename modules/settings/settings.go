@@ -1,5 +1,5 @@
 // Package settings is the one reader and writer of a tenant's settings row: sign-up,
-// the approval policy, Enfyra's legacy confirm phrase, CORS origins, GraphQL
+// email verification, two-factor policy, mail, the approval policy, Enfyra's legacy confirm phrase, CORS origins, GraphQL
 // introspection. Reads are cached per tenant
 // for a TTL and dropped at once where Invalidate is called (on the node that wrote,
 // and on the others when the bus brings word), so every surface and the migration
@@ -58,6 +58,19 @@ type Settings struct {
 	FunctionsFetchHosts []string `json:"functions_fetch_hosts"`
 	// FunctionsRunsRetention is how many days function runs are kept.
 	FunctionsRunsRetention int `json:"functions_runs_retention"`
+	// RequireEmailVerification keeps a signed-up user invited until they follow the
+	// link mailed to them.
+	RequireEmailVerification bool `json:"require_email_verification"`
+	// RequireAdminTFA: an admin without two-factor gets tokens that serve only to set
+	// it up.
+	RequireAdminTFA bool `json:"require_admin_tfa"`
+	// AuthRedirectOrigins are where reset, invite and verification links and provider
+	// sign-ins may send a user (with a token).
+	AuthRedirectOrigins []string `json:"auth_redirect_origins"`
+	SMTP                SMTP     `json:"smtp"`
+	// MailTemplates are the tenant's own wordings, by template name; the others are
+	// Strata's.
+	MailTemplates map[string]MailTemplate `json:"mail_templates"`
 }
 
 // AssetPreset is a named image transformation (?key= on /assets), as Directus names
@@ -101,21 +114,26 @@ func (p AssetPreset) Check(field string) error {
 
 // Patch is a change to some settings; nil fields stay as they are.
 type Patch struct {
-	ProjectName          *string        `json:"project_name,omitempty"`
-	AllowSignup          *bool          `json:"allow_signup,omitempty"`
-	RequireApproval      *string        `json:"require_approval,omitempty"`
-	LegacySchemaConfirm  *bool          `json:"legacy_schema_confirm,omitempty"`
-	CORSOrigins          *[]string      `json:"cors_origins,omitempty"`
-	GraphQLIntrospection *bool          `json:"graphql_introspection,omitempty"`
-	StorageDefault       *string        `json:"storage_default,omitempty"`
-	FilesMaxUpload       *int64         `json:"files_max_upload,omitempty"`
-	FilesQuota           *int64         `json:"files_quota,omitempty"`
-	FilesAllowedTypes    *[]string      `json:"files_allowed_types,omitempty"`
-	FilesImportHosts     *[]string      `json:"files_import_hosts,omitempty"`
-	AssetTransform       *string        `json:"storage_asset_transform,omitempty"`
-	AssetPresets         *[]AssetPreset `json:"storage_asset_presets,omitempty"`
-	FunctionsFetchHosts  *[]string      `json:"functions_fetch_hosts,omitempty"`
-	FunctionsRuns        *int           `json:"functions_runs_retention,omitempty"`
+	ProjectName              *string                  `json:"project_name,omitempty"`
+	AllowSignup              *bool                    `json:"allow_signup,omitempty"`
+	RequireApproval          *string                  `json:"require_approval,omitempty"`
+	LegacySchemaConfirm      *bool                    `json:"legacy_schema_confirm,omitempty"`
+	CORSOrigins              *[]string                `json:"cors_origins,omitempty"`
+	GraphQLIntrospection     *bool                    `json:"graphql_introspection,omitempty"`
+	StorageDefault           *string                  `json:"storage_default,omitempty"`
+	FilesMaxUpload           *int64                   `json:"files_max_upload,omitempty"`
+	FilesQuota               *int64                   `json:"files_quota,omitempty"`
+	FilesAllowedTypes        *[]string                `json:"files_allowed_types,omitempty"`
+	FilesImportHosts         *[]string                `json:"files_import_hosts,omitempty"`
+	AssetTransform           *string                  `json:"storage_asset_transform,omitempty"`
+	AssetPresets             *[]AssetPreset           `json:"storage_asset_presets,omitempty"`
+	FunctionsFetchHosts      *[]string                `json:"functions_fetch_hosts,omitempty"`
+	FunctionsRuns            *int                     `json:"functions_runs_retention,omitempty"`
+	RequireEmailVerification *bool                    `json:"require_email_verification,omitempty"`
+	RequireAdminTFA          *bool                    `json:"require_admin_tfa,omitempty"`
+	AuthRedirectOrigins      *[]string                `json:"auth_redirect_origins,omitempty"`
+	SMTP                     *SMTPPatch               `json:"smtp,omitempty"`
+	MailTemplates            *map[string]MailTemplate `json:"mail_templates,omitempty"`
 }
 
 // MaxCORSOrigins bounds a tenant's allowed origins.
@@ -124,9 +142,11 @@ const MaxCORSOrigins = 100
 // Service reads and writes settings.
 type Service struct {
 	// TTL is how long a read is trusted without word of a change (default 1s).
-	TTL  time.Duration
-	once sync.Once
-	c    cache.TTL[Settings]
+	TTL time.Duration
+	// Sealer keeps the secrets written into settings.
+	Sealer *Sealer
+	once   sync.Once
+	c      cache.TTL[Settings]
 }
 
 // cache is the cache, configured from TTL on first use (the same as access.Store).
@@ -155,17 +175,33 @@ func (s *Service) GetIn(ctx context.Context, tenantID string, db schema.Querier,
 	}
 	q := d.Quote
 	var name, signup, approval, legacyConfirm, origins, introspection, location, maxUpload, quota, types, transform, presets, hosts, fetchHosts, retention any
+	var verify, adminTFA, redirects, smtpHost, smtpPort, smtpUser, smtpPassword, smtpFrom, smtpSecurity, templates any
 	err := db.QueryRowContext(ctx, "SELECT "+q("project_name")+", "+q("allow_signup")+", "+q("require_approval")+", "+q("legacy_schema_confirm")+", "+q("cors_origins")+", "+
 		q("graphql_introspection")+", "+q("storage_default")+", "+q("files_max_upload")+", "+q("files_quota")+", "+q("files_allowed_types")+", "+
-		q("storage_asset_transform")+", "+q("storage_asset_presets")+", "+q("files_import_hosts")+", "+q("functions_fetch_hosts")+", "+q("functions_runs_retention")+
-		" FROM "+q("settings")).Scan(&name, &signup, &approval, &legacyConfirm, &origins, &introspection, &location, &maxUpload, &quota, &types, &transform, &presets, &hosts, &fetchHosts, &retention)
+		q("storage_asset_transform")+", "+q("storage_asset_presets")+", "+q("files_import_hosts")+", "+q("functions_fetch_hosts")+", "+q("functions_runs_retention")+", "+
+		q("require_email_verification")+", "+q("require_admin_tfa")+", "+q("auth_redirect_origins")+", "+q("smtp_host")+", "+q("smtp_port")+", "+q("smtp_username")+", "+
+		q("smtp_password")+", "+q("smtp_from")+", "+q("smtp_security")+", "+q("mail_templates")+
+		" FROM "+q("settings")).Scan(&name, &signup, &approval, &legacyConfirm, &origins, &introspection, &location, &maxUpload, &quota, &types, &transform, &presets, &hosts, &fetchHosts, &retention,
+		&verify, &adminTFA, &redirects, &smtpHost, &smtpPort, &smtpUser, &smtpPassword, &smtpFrom, &smtpSecurity, &templates)
 	if err != nil {
 		return Settings{}, fmt.Errorf("read settings: %w", err)
 	}
 	st := Settings{ProjectName: database.Text(name), AllowSignup: database.Bool(signup), RequireApproval: database.Text(approval), LegacySchemaConfirm: database.Bool(legacyConfirm),
 		GraphQLIntrospection: database.Bool(introspection), CORSOrigins: []string{}, StorageDefault: database.Text(location),
 		FilesMaxUpload: database.Int64(maxUpload), FilesQuota: database.Int64(quota), FilesAllowedTypes: []string{}, FilesImportHosts: []string{},
-		AssetTransform: database.Text(transform), AssetPresets: []AssetPreset{}, FunctionsFetchHosts: []string{}, FunctionsRunsRetention: int(database.Int64(retention))}
+		AssetTransform: database.Text(transform), AssetPresets: []AssetPreset{}, FunctionsFetchHosts: []string{}, FunctionsRunsRetention: int(database.Int64(retention)),
+		RequireEmailVerification: database.Bool(verify), RequireAdminTFA: database.Bool(adminTFA), AuthRedirectOrigins: []string{},
+		SMTP: SMTP{Host: database.Text(smtpHost), Port: int(database.Int64(smtpPort)), Username: database.Text(smtpUser), From: database.Text(smtpFrom),
+			Security: database.Text(smtpSecurity), PasswordSet: database.Text(smtpPassword) != "", sealedPassword: database.Text(smtpPassword)},
+		MailTemplates: map[string]MailTemplate{}}
+	if st.SMTP.Security == "" {
+		st.SMTP.Security = "starttls"
+	}
+	if raw := database.Text(templates); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &st.MailTemplates); err != nil {
+			return Settings{}, fmt.Errorf("read settings: mail_templates: %w", err)
+		}
+	}
 	if st.AssetTransform == "" {
 		st.AssetTransform = "all"
 	}
@@ -178,7 +214,7 @@ func (s *Service) GetIn(ctx context.Context, tenantID string, db schema.Querier,
 		raw any
 		out *[]string
 	}{"cors_origins": {origins, &st.CORSOrigins}, "files_allowed_types": {types, &st.FilesAllowedTypes}, "files_import_hosts": {hosts, &st.FilesImportHosts},
-		"functions_fetch_hosts": {fetchHosts, &st.FunctionsFetchHosts}} {
+		"functions_fetch_hosts": {fetchHosts, &st.FunctionsFetchHosts}, "auth_redirect_origins": {redirects, &st.AuthRedirectOrigins}} {
 		if raw := database.Text(list.raw); raw != "" {
 			if err := json.Unmarshal([]byte(raw), list.out); err != nil {
 				return Settings{}, fmt.Errorf("read settings: %s: %w", col, err)
@@ -298,6 +334,31 @@ func (s *Service) Update(ctx context.Context, tenantID string, db *database.DB, 
 		b, _ := json.Marshal(types)
 		cols["files_allowed_types"] = string(b)
 	}
+	if p.RequireEmailVerification != nil {
+		cols["require_email_verification"] = d.BoolValue(*p.RequireEmailVerification)
+	}
+	if p.RequireAdminTFA != nil {
+		cols["require_admin_tfa"] = d.BoolValue(*p.RequireAdminTFA)
+	}
+	if p.AuthRedirectOrigins != nil {
+		v, err := redirectOrigins(*p.AuthRedirectOrigins)
+		if err != nil {
+			return Settings{}, err
+		}
+		cols["auth_redirect_origins"] = v
+	}
+	if p.SMTP != nil {
+		if err := s.smtpColumns(p.SMTP, cols); err != nil {
+			return Settings{}, err
+		}
+	}
+	if p.MailTemplates != nil {
+		v, err := templatesColumn(*p.MailTemplates)
+		if err != nil {
+			return Settings{}, err
+		}
+		cols["mail_templates"] = v
+	}
 	if len(cols) == 0 {
 		return Settings{}, apierr.InvalidPayload("body", "nothing to change")
 	}
@@ -320,9 +381,11 @@ func (s *Service) Update(ctx context.Context, tenantID string, db *database.DB, 
 // OriginList checks allowed origins and writes them as browsers send them
 // (scheme://host[:port], lower case, no path), so that the exact comparison with a
 // request's Origin header matches: "https://App.example.com/" would never have.
-func OriginList(in []string) ([]string, error) {
+func OriginList(in []string) ([]string, error) { return originList("cors_origins", in) }
+
+func originList(field string, in []string) ([]string, error) {
 	if len(in) > MaxCORSOrigins {
-		return nil, apierr.InvalidPayload("cors_origins", "at most %d origins", MaxCORSOrigins)
+		return nil, apierr.InvalidPayload(field, "at most %d origins", MaxCORSOrigins)
 	}
 	out := make([]string, 0, len(in))
 	for _, o := range in {
@@ -334,7 +397,7 @@ func OriginList(in []string) ([]string, error) {
 		u, err := url.Parse(o)
 		if err != nil || len(o) > 255 || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
 			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return nil, apierr.InvalidPayload("cors_origins", "%q is not an origin: write scheme://host[:port], like https://app.example.com, or *", o)
+			return nil, apierr.InvalidPayload(field, "%q is not an origin: write scheme://host[:port], like https://app.example.com, or *", o)
 		}
 		if origin := u.Scheme + "://" + strings.ToLower(u.Host); !slices.Contains(out, origin) {
 			out = append(out, origin)
