@@ -46,7 +46,8 @@ var systemIdentRe = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 var SystemTables = []string{"table_definition", "column_definition", "relation_definition", "custom_migrations", "settings",
 	"strata_roles", "strata_users", "strata_permissions", "strata_sessions", "strata_api_keys", "migration_resolutions",
 	"strata_files", "strata_folders", "function_definition", "strata_function_runs", "strata_function_secrets", "strata_function_outbox",
-	"strata_template_files"}
+	"strata_template_files",
+	"strata_user_tokens", "strata_auth_providers", "strata_auth_states", "strata_user_identities"}
 
 // FilesTable holds a tenant's files; user tables may relate to it (a file field).
 // FoldersTable holds the folders they are filed in.

@@ -30,6 +30,7 @@ import (
 	"strata/modules/graphql"
 	"strata/modules/grpcdoor"
 	"strata/modules/identity"
+	"strata/modules/mail"
 	"strata/modules/migration"
 	"strata/modules/packages"
 	"strata/modules/query"
@@ -94,6 +95,8 @@ type core struct {
 	template *template.Service
 	// packages is the package schema workflow's registry (strata schema scan).
 	packages *packages.Service
+	// mail is the queue of the auth flows' mails.
+	mail *mail.Queue
 }
 
 // openCore opens the control database and wires the modules that work on tenants.
@@ -144,7 +147,8 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		purges:    &files.Purges{Control: control, Log: log},
 		functions: &functions.Service{Control: control, Settings: settingsSvc, CacheTTL: cfg.CacheTTL, Log: log, Now: time.Now, NewID: newID},
 		fleet:     &controlplane.Service{Control: control, Tenants: tenants, Migration: mig, NodeID: processID(), TakeoverAfter: cfg.FleetTakeoverAfter, Translate: rest.Translate, Log: log, Now: time.Now, NewID: newID},
-		packages:  &packages.Service{Control: control, Migration: mig, Now: time.Now, NewID: newID}}
+		packages:  &packages.Service{Control: control, Migration: mig, Now: time.Now, NewID: newID},
+		mail:      &mail.Queue{Control: control, Sender: &mail.Sender{Private: cfg.SMTPPrivate}, Log: log, Now: time.Now, NewID: newID}}
 	// Where after hooks and schedules are, for the sweeps that find them: kept by every
 	// migration, the CLI's included.
 	mig.Notify(migration.NotifierFuncs{OnCommit: func(c migration.Commit) { co.functions.ModelChanged(context.Background(), c.TenantID, c.Model) }})
@@ -164,6 +168,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		{Version: 11, Name: "changesets and fleet runs", Up: co.fleet.EnsureSchema},
 		{Version: 12, Name: "platform API keys", Up: authSvc.EnsurePlatformKeys},
 		{Version: 13, Name: "package entities", Up: co.packages.EnsureSchema},
+		{Version: 14, Name: "mail queue", Up: co.mail.EnsureSchema},
 	}); err != nil {
 		co.close()
 		return nil, err
@@ -290,6 +295,21 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		co.template.Records = api.Records // the data files write as /items does, hooks included
 	}
 	api.Identity = &identity.Service{Records: api.Records, Access: api.Access, Limits: api.Limits.Query, Now: time.Now, NewID: newID}
+	api.Mail = &mail.Postman{Queue: co.mail, Sender: co.mail.Sender, Settings: co.settings, Platform: cfg.SMTP, PublicURL: cfg.PublicURL}
+	co.mail.ServerFor = func(ctx context.Context, tenantID string) (mail.Server, error) {
+		t, err := tenants.ByID(ctx, tenantID)
+		if err != nil {
+			return mail.Server{}, err
+		}
+		if t == nil {
+			return mail.Server{}, mail.ErrTenantGone
+		}
+		db, err := tenants.DB(ctx, t)
+		if err != nil {
+			return mail.Server{}, err
+		}
+		return api.Mail.TenantServer(ctx, t.ID, db)
+	}
 	locations, err := openStorage(cfg)
 	if err != nil {
 		return nil, err
@@ -371,6 +391,9 @@ func (a *App) ServeGRPC(ctx context.Context, ln net.Listener) error {
 	srv := grpcdoor.New(&grpcdoor.Server{Fleet: a.fleet, Tenants: a.Tenants, Migration: a.migration}, a.auth, rest.Translate, a.log)
 	return grpcdoor.Serve(ctx, srv, ln)
 }
+
+// RunMail delivers the auth flows' queued mails, retrying failures, until ctx ends.
+func (a *App) RunMail(ctx context.Context) { a.core.mail.Loop(ctx) }
 
 // RunFleet takes over fleet runs whose node stopped, now and then regularly, until ctx
 // ends.

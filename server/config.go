@@ -4,14 +4,19 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	netmail "net/mail"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"strata/modules/bus"
+	"strata/modules/mail"
+	"strata/modules/settings"
 	"strata/modules/storage"
 )
 
@@ -99,6 +104,15 @@ type Config struct {
 	// FunctionsFetchPrivate lets ctx.fetch reach private and loopback addresses
 	// (STRATA_FUNCTIONS_FETCH_PRIVATE, default false, as for imports).
 	FunctionsFetchPrivate bool
+	// SMTP is the platform's mail server (STRATA_SMTP_HOST, _PORT, _USERNAME, _PASSWORD,
+	// _FROM, _SECURITY: starttls (default), tls or none), for tenants without their own.
+	SMTP mail.Server
+	// SMTPPrivate lets a tenant's own mail server be on a private or loopback address
+	// (STRATA_SMTP_PRIVATE, default false, as for imports).
+	SMTPPrivate bool
+	// PublicURL is where users reach this node (STRATA_PUBLIC_URL, default
+	// http://<STRATA_HTTP>): the base of the links mails carry.
+	PublicURL string
 	// S3 is the s3 location: STRATA_STORAGE_S3_BUCKET, _REGION, _ENDPOINT (an S3-compatible
 	// store's URL; empty: AWS), _KEY, _SECRET, _FORCE_PATH_STYLE (true for most stores
 	// that are not AWS) and _ROOT (a key prefix, to share a bucket).
@@ -156,6 +170,32 @@ type Config struct {
 	// TestStepDelay pauses a migration after each step, so crash-recovery tests can kill
 	// a node mid-migration (STRATA_TEST_STEP_DELAY). Never set it in production.
 	TestStepDelay time.Duration
+}
+
+// loadMail reads the platform's mail server and the public URL links are built on.
+func (c *Config) loadMail(get func(k, def string) string) error {
+	c.SMTP = mail.Server{Host: get("STRATA_SMTP_HOST", ""), Username: get("STRATA_SMTP_USERNAME", ""), Password: get("STRATA_SMTP_PASSWORD", ""),
+		From: get("STRATA_SMTP_FROM", ""), Security: get("STRATA_SMTP_SECURITY", "starttls")}
+	if !slices.Contains(settings.SMTPSecurities, c.SMTP.Security) {
+		return fmt.Errorf("STRATA_SMTP_SECURITY must be starttls, tls or none")
+	}
+	if p := get("STRATA_SMTP_PORT", ""); p != "" {
+		port, err := strconv.Atoi(p)
+		if err != nil || port < 1 || port > 65535 {
+			return fmt.Errorf("STRATA_SMTP_PORT must be a port number")
+		}
+		c.SMTP.Port = port
+	}
+	if c.SMTP.From != "" {
+		if _, err := netmail.ParseAddress(c.SMTP.From); err != nil {
+			return fmt.Errorf("STRATA_SMTP_FROM must be an address: %w", err)
+		}
+	}
+	c.PublicURL = strings.TrimSuffix(get("STRATA_PUBLIC_URL", "http://"+c.HTTP), "/")
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("STRATA_PUBLIC_URL must be an http(s) URL, like https://strata.example.com")
+	}
+	return nil
 }
 
 // LoadConfig reads the configuration from the environment (getenv), creating the data
@@ -248,7 +288,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	for _, b := range []struct {
 		key string
 		dst *bool
-	}{{"STRATA_FILES_IMPORT_PRIVATE", &c.FilesImportPrivate}, {"STRATA_FUNCTIONS_FETCH_PRIVATE", &c.FunctionsFetchPrivate}} {
+	}{{"STRATA_FILES_IMPORT_PRIVATE", &c.FilesImportPrivate}, {"STRATA_FUNCTIONS_FETCH_PRIVATE", &c.FunctionsFetchPrivate},
+		{"STRATA_SMTP_PRIVATE", &c.SMTPPrivate}} {
 		if v := getenv(b.key); v != "" {
 			if *b.dst, err = strconv.ParseBool(v); err != nil {
 				return c, fmt.Errorf("%s must be true or false", b.key)
@@ -264,6 +305,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	c.StorageLocalRoot = get("STRATA_STORAGE_LOCAL_ROOT", filepath.Join(c.DataDir, "files"))
+	if err := c.loadMail(get); err != nil {
+		return c, err
+	}
 	for _, d := range durs {
 		if *d.dst, err = parseDuration(get(d.key, d.def)); err != nil {
 			return c, fmt.Errorf("%s: %w", d.key, err)

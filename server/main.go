@@ -129,6 +129,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	go app.PurgeStorage(ctx)
 	go app.RunFunctions(ctx)
 	go app.RunFleet(ctx)
+	go app.RunMail(ctx)
 	if cfg.PprofAddr != "" {
 		go servePprof(cfg.PprofAddr, log)
 	}

@@ -273,6 +273,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 				{name: "two-factor off while off", method: "POST", path: "/users/me/tfa/disable", body: map[string]any{"otp": "000000"}, want: with(every(409), "anonymous", 401, "other_admin", 401, "platform", 403, "api_key", 403)},
 				{name: "end my session", method: "DELETE", path: "/users/me/sessions/00000000-0000-7000-8000-000000000000", want: with(every(404), "anonymous", 401, "other_admin", 401, "platform", 403, "api_key", 403)},
 				{name: "end a user's session", method: "DELETE", path: "/users/" + someUser + "/sessions/00000000-0000-7000-8000-000000000000", want: adminOnly(404)},
+				// Mailed-link flows: public, answering the same to everyone (the other tenant's
+				// admin presents a token of another tenant: 401); invitations and mail settings
+				// are for admins.
+				{name: "ask for a password reset", method: "POST", path: "/auth/password/request", body: map[string]any{"email": "nobody@example.com"}, want: with(every(204), "other_admin", 401)},
+				{name: "reset with a wrong token", method: "POST", path: "/auth/password/reset", body: map[string]any{"token": "wrong", "password": "long-enough-1"}, want: every(401)},
+				{name: "accept with a wrong token", method: "POST", path: "/users/invite/accept", body: map[string]any{"token": "wrong", "password": "long-enough-1"}, want: every(401)},
+				{name: "verify with a wrong token", method: "POST", path: "/users/register/verify-email?token=wrong", want: every(401)},
+				{name: "invite a user", method: "POST", path: "/users/invite", body: map[string]any{"email": "not an address"}, want: adminOnly(400)},
+				{name: "the mail log", method: "GET", path: "/settings/mail", want: adminOnly(200)},
+				{name: "a test mail", method: "POST", path: "/settings/mail/test", body: map[string]any{"to": "not an address"}, want: adminOnly(400)},
 				{name: "create a role", method: "POST", path: "/roles", body: map[string]any{"name": ""}, want: adminOnly(400)},
 				{name: "update a role", method: "PATCH", path: "/roles/00000000-0000-7000-8000-000000000000", body: map[string]any{"description": "x"}, want: adminOnly(404)},
 				{name: "delete a role", method: "DELETE", path: "/roles/00000000-0000-7000-8000-000000000000", want: adminOnly(404)},

@@ -36,6 +36,9 @@ type Caller struct {
 	Policy *Policy
 	// Session is the session (refresh-token family) a user's token belongs to.
 	Session string
+	// TFASetupRequired: an admin of a tenant that requires two-factor of its admins,
+	// who has none yet; such a token serves only to set it up.
+	TFASetupRequired bool
 }
 
 // Admin reports whether the caller may do everything in the tenant.

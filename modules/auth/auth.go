@@ -91,6 +91,13 @@ type Service struct {
 type liveSession struct {
 	ok   bool
 	role string
+	tfa  bool
+}
+
+// Live is what Check found of a token's session beyond its validity.
+type Live struct {
+	// SecondFactor: the subject has two-factor on.
+	SecondFactor bool
 }
 
 // verifiedCacheSize bounds the verified-token cache; past it the cache starts over.
@@ -144,27 +151,27 @@ func (s *Service) ForgetAllSessions() { s.sessions.DropAll() }
 // not outlive any of these until its expiry. What it reads is cached per node, and
 // dropped on word of a change (ForgetSessions), so the check costs a map lookup per
 // request. realm is called only to read.
-func (s *Service) Check(ctx context.Context, realm func() *Realm, c *Claims) error {
+func (s *Service) Check(ctx context.Context, realm func() *Realm, c *Claims) (Live, error) {
 	if c.Session == "" {
-		return apierr.Unauthorized("INVALID_TOKEN", "the token names no session")
+		return Live{}, apierr.Unauthorized("INVALID_TOKEN", "the token names no session")
 	}
 	key := c.Tenant + "\x00" + c.Subject + "\x00" + c.Session
 	v, gen, fresh := s.sessions.Get(key)
 	if !fresh {
 		var err error
 		if v, err = s.readSession(ctx, realm(), c); err != nil {
-			return err
+			return Live{}, err
 		}
 		s.sessions.Put(key, v, gen)
 	}
 	if !v.ok {
-		return apierr.Unauthorized("INVALID_TOKEN", "the session was signed out or revoked, or the account disabled")
+		return Live{}, apierr.Unauthorized("INVALID_TOKEN", "the session was signed out or revoked, or the account disabled")
 	}
 	if v.role != c.Role {
 		// A refresh gives a token with the role the subject has now.
-		return apierr.Unauthorized("TOKEN_EXPIRED", "the account's role changed; refresh the token")
+		return Live{}, apierr.Unauthorized("TOKEN_EXPIRED", "the account's role changed; refresh the token")
 	}
-	return nil
+	return Live{SecondFactor: v.tfa}, nil
 }
 
 func (s *Service) readSession(ctx context.Context, r *Realm, c *Claims) (liveSession, error) {
@@ -183,7 +190,15 @@ func (s *Service) readSession(ctx context.Context, r *Realm, c *Claims) (liveSes
 	if err != nil {
 		return liveSession{}, fmt.Errorf("check session subject: %w", err)
 	}
-	return liveSession{ok: true, role: role}, nil
+	live := liveSession{ok: true, role: role}
+	if r.TFA != nil {
+		f, err := r.TFA.Get(ctx, c.Subject)
+		if err != nil {
+			return liveSession{}, fmt.Errorf("check session subject: %w", err)
+		}
+		live.tfa = f.Secret != ""
+	}
+	return live, nil
 }
 
 // successor is the refresh token that replaces refresh in its session family. It is

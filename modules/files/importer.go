@@ -42,6 +42,19 @@ func publicOnly(_, address string, _ syscall.RawConn) error {
 	return nil
 }
 
+// OutboundDialer connects to addresses a tenant chose (an import's host, a function's
+// fetch, a mail server): public addresses only unless private is set.
+func OutboundDialer(private bool) *net.Dialer {
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	if !private {
+		dialer.Control = publicOnly
+	}
+	return dialer
+}
+
+// IsPrivateAddress reports whether err is OutboundDialer's refusal of a private address.
+func IsPrivateAddress(err error) bool { return errors.Is(err, errPrivate) }
+
 // importClient fetches imports: public addresses only (unless the node allows private
 // ones), only allowed hosts through redirects, a bounded time.
 func (s *Service) importClient(allowed func(host string) bool) *http.Client {
@@ -52,11 +65,7 @@ func (s *Service) importClient(allowed func(host string) bool) *http.Client {
 // a function's fetch): public addresses only unless private is set, only allowed hosts
 // through at most three redirects, at most timeout in all.
 func OutboundClient(private bool, timeout time.Duration, allowed func(host string) bool) *http.Client {
-	dialer := &net.Dialer{Timeout: 10 * time.Second}
-	if !private {
-		dialer.Control = publicOnly
-	}
-	transport := &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: 10 * time.Second,
+	transport := &http.Transport{DialContext: OutboundDialer(private).DialContext, TLSHandshakeTimeout: 10 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second, MaxIdleConns: 1, IdleConnTimeout: time.Second, Proxy: nil}
 	return &http.Client{Transport: transport, Timeout: timeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 		if len(via) >= 3 {

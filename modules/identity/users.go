@@ -22,7 +22,7 @@ type UserInput struct {
 }
 
 // UserStatuses are the statuses a user may have; only active users sign in.
-var UserStatuses = []string{"active", "suspended", "invited"}
+var UserStatuses = []string{"active", "suspended", "invited", StatusUnverified}
 
 // userColumns turns a user body into column values, checking each.
 func (s *Service) userColumns(ctx context.Context, tn Tenant, in UserInput) (map[string]any, error) {
@@ -53,7 +53,7 @@ func (s *Service) userColumns(ctx context.Context, tn Tenant, in UserInput) (map
 	}
 	if in.Status != nil {
 		if !slices.Contains(UserStatuses, *in.Status) {
-			return nil, apierr.InvalidPayload("status", "status must be active, suspended or invited")
+			return nil, apierr.InvalidPayload("status", "status must be active, suspended, invited or unverified")
 		}
 		cols["status"] = *in.Status
 	}
@@ -84,22 +84,34 @@ func (s *Service) CreateUser(ctx context.Context, tn Tenant, in UserInput) (stri
 	return id, nil
 }
 
-// Register signs up an end user with the authenticated role. A taken email is not an
-// error, so sign-up cannot tell who has an account.
-func (s *Service) Register(ctx context.Context, tn Tenant, in UserInput) error {
+// Register signs up an end user with the authenticated role: active, or unverified
+// until they follow a mailed link where verify is set (the caller mails it when created
+// is true). A taken email is not an error, so sign-up cannot tell who has an account.
+func (s *Service) Register(ctx context.Context, tn Tenant, in UserInput, verify bool) (u MailTarget, created bool, err error) {
 	cols, err := s.userColumns(ctx, tn, UserInput{Email: in.Email, Password: in.Password, FirstName: in.FirstName, LastName: in.LastName})
 	if err != nil {
-		return err
+		return u, false, err
+	}
+	if in.Email == nil || in.Password == nil {
+		return u, false, apierr.InvalidPayload("email", "email and password are required")
 	}
 	role, err := s.Access.RoleID(ctx, tn.DB, tn.ID, "authenticated")
 	if err != nil {
-		return err
+		return u, false, err
 	}
-	cols["role_id"], cols["status"] = role, "active"
-	if err := s.insert(ctx, tn, "strata_users", s.NewID(), cols); err != nil && uniqueErr(err, "email") == err {
-		return err
+	status := "active"
+	if verify {
+		status = StatusUnverified
 	}
-	return nil
+	cols["role_id"], cols["status"] = role, status
+	u = MailTarget{ID: s.NewID(), Email: cols["email"].(string), Status: status}
+	if err := s.insert(ctx, tn, "strata_users", u.ID, cols); err != nil {
+		if uniqueErr(err, "email") == err {
+			return u, false, err
+		}
+		return u, false, nil
+	}
+	return u, true, nil
 }
 
 // SessionEffect is what a user change does to the user's sessions.

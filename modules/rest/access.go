@@ -26,6 +26,9 @@ func (a *API) resolveCaller(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if caller.TFASetupRequired && !tfaSetupRoute(c) {
+		return apierr.New(fiber.StatusForbidden, "TFA_REQUIRED", "this tenant requires two-factor sign-in of its admins: set it up (POST /users/me/tfa/generate, then /users/me/tfa/enable) first")
+	}
 	c.Locals("caller", caller)
 	return c.Next()
 }
@@ -37,6 +40,7 @@ func (a *API) resolveCaller(c *fiber.Ctx) error {
 func (a *API) callerFor(ctx context.Context, tc *tenantCtx, tok string) (*access.Caller, time.Time, error) {
 	caller := &access.Caller{Kind: "anonymous"}
 	var expires time.Time
+	secondFactor := false
 	switch {
 	case tok == "":
 		id, err := a.Access.RoleID(ctx, tc.db, tc.t.ID, "public")
@@ -70,9 +74,11 @@ func (a *API) callerFor(ctx context.Context, tc *tenantCtx, tok string) (*access
 		}
 		// Signed out, revoked, disabled, deleted or given another role since the token
 		// was issued: refused now, not at its expiry.
-		if err := a.Auth.Check(ctx, realm, claims); err != nil {
+		live, err := a.Auth.Check(ctx, realm, claims)
+		if err != nil {
 			return nil, expires, err
 		}
+		secondFactor = live.SecondFactor
 	default:
 		role, err := a.apiKeyRole(ctx, tc, tok)
 		if err != nil {
@@ -87,7 +93,21 @@ func (a *API) callerFor(ctx context.Context, tc *tenantCtx, tok string) (*access
 		}
 		caller.Policy = p
 	}
+	if caller.Kind == "user" && caller.Admin() && !secondFactor {
+		st, err := a.Settings.Get(ctx, tc.t.ID, tc.db)
+		if err != nil {
+			return nil, expires, err
+		}
+		caller.TFASetupRequired = st.RequireAdminTFA
+	}
 	return caller, expires, nil
+}
+
+// tfaSetupRoutes are what an admin who must set up two-factor may still reach: who
+// they are, their sessions, the two-factor routes, sign-out and refresh.
+func tfaSetupRoute(c *fiber.Ctx) bool {
+	rest := strings.TrimPrefix(c.Path(), "/api/t/"+c.Params("tenant"))
+	return rest == "/users/me" || strings.HasPrefix(rest, "/users/me/") || strings.HasPrefix(rest, "/auth/") || rest == "/server/health"
 }
 
 // apiKeyRole finds the role of a static token.

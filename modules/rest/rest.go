@@ -28,6 +28,7 @@ import (
 	"strata/modules/functions"
 	"strata/modules/graphql"
 	"strata/modules/identity"
+	"strata/modules/mail"
 	"strata/modules/migration"
 	"strata/modules/openapi"
 	"strata/modules/packages"
@@ -81,6 +82,8 @@ type API struct {
 
 	// Packages is the package schema workflow (scan, approve).
 	Packages *packages.Service
+	// Mail words and queues the auth flows' mails.
+	Mail *mail.Postman
 }
 
 // Mount registers every route on app.
@@ -115,6 +118,10 @@ func (a *API) Mount(app *fiber.App) {
 	t.Post("/auth/refresh", a.tenantRefresh)
 	t.Post("/auth/logout", a.tenantLogout)
 	t.Post("/users/register", a.register)
+	t.Post("/users/register/verify-email", a.verifyEmail)
+	t.Post("/auth/password/request", a.passwordRequest)
+	t.Post("/auth/password/reset", a.passwordReset)
+	t.Post("/users/invite/accept", a.inviteAccept)
 	t.Get("/users/me", a.me)
 	t.Get("/users/me/sessions", a.mySessions)
 	t.Delete("/users/me/sessions/:sid", a.endMySession)
@@ -124,6 +131,7 @@ func (a *API) Mount(app *fiber.App) {
 
 	adm := a.requireAdmin
 	t.Get("/users", adm, a.listUsers)
+	t.Post("/users/invite", adm, a.invite)
 	t.Post("/users", adm, a.createUser)
 	t.Get("/users/:id", adm, uuidParam, a.getUser)
 	t.Patch("/users/:id", adm, uuidParam, a.patchUser)
@@ -144,6 +152,8 @@ func (a *API) Mount(app *fiber.App) {
 	t.Delete("/api-keys/:id", adm, uuidParam, a.deleteAPIKey)
 	t.Get("/settings", adm, a.getSettings)
 	t.Patch("/settings", adm, a.patchSettings)
+	t.Get("/settings/mail", adm, a.mailLog)
+	t.Post("/settings/mail/test", adm, a.mailTest)
 
 	t.Get("/openapi.json", adm, a.tenantDoc)
 	t.Get("/openapi.yaml", adm, a.tenantDoc)

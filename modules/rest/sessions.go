@@ -133,6 +133,12 @@ func (a *API) tfaChange(c *fiber.Ctx, do func(realm *auth.Realm, user string, in
 	tc := tenantOf(c)
 	wrongCode := func(ae *apierr.Error) bool { return ae.Code == "INVALID_OTP" }
 	return a.throttled(c, tc.t.ID+"\x00tfa\x00"+caller.UserID, "wrong one-time passwords", wrongCode, func() error {
-		return do(a.tenantRealm(c.UserContext(), tc), caller.UserID, in)
+		err := do(a.tenantRealm(c.UserContext(), tc), caller.UserID, in)
+		if err == nil {
+			// Sessions are checked again: an admin's token held back for want of
+			// two-factor serves at once.
+			a.invalidateSessions(tc.t.ID, caller.UserID)
+		}
+		return err
 	})
 }

@@ -93,8 +93,10 @@ func (a *API) tenantLogout(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-// register signs up an end user where the tenant allows it. The answer is the same
-// whether or not the email was taken, so sign-up cannot tell who has an account.
+// register signs up an end user where the tenant allows it; where the tenant requires
+// verification, the user stays unverified until they follow the mailed link. The
+// answer is the same whether or not the email was taken, so sign-up cannot tell who
+// has an account.
 func (a *API) register(c *fiber.Ctx) error {
 	tc := tenantOf(c)
 	ctx := c.UserContext()
@@ -110,12 +112,24 @@ func (a *API) register(c *fiber.Ctx) error {
 		Password  string `json:"password"`
 		FirstName string `json:"first_name,omitempty"`
 		LastName  string `json:"last_name,omitempty"`
+		// VerificationURL is where the verification link leads (Directus's name).
+		VerificationURL string `json:"verification_url,omitempty"`
 	}
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	if err := a.Identity.Register(ctx, idTenant(c, nil), identity.UserInput{Email: &in.Email, Password: &in.Password, FirstName: &in.FirstName, LastName: &in.LastName}); err != nil {
+	if in.VerificationURL != "" && !a.Mail.LinkAllowed(st, in.VerificationURL) {
+		return apierr.InvalidPayload("verification_url", "verification_url must be on this server or on one of the tenant's auth_redirect_origins")
+	}
+	u, created, err := a.Identity.Register(ctx, idTenant(c, nil), identity.UserInput{Email: &in.Email, Password: &in.Password, FirstName: &in.FirstName, LastName: &in.LastName},
+		st.RequireEmailVerification)
+	if err != nil {
 		return err
+	}
+	if created && st.RequireEmailVerification {
+		if err := a.mailVerification(c, st, u, in.VerificationURL); err != nil {
+			return err
+		}
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
@@ -144,6 +158,12 @@ func (a *API) me(c *fiber.Ctx) error {
 	// admin_access (as Directus names a role's admin flag) tells a client which app to
 	// show: the tenant admin's, or the data app limited by /permissions/me.
 	rows[0]["admin_access"] = caller.Admin()
+	f, err := a.tenantRealm(c.UserContext(), tenantOf(c)).TFA.Get(c.UserContext(), caller.UserID)
+	if err != nil {
+		return err
+	}
+	rows[0]["tfa_enabled"] = f.Secret != ""
+	rows[0]["tfa_setup_required"] = caller.TFASetupRequired
 	return c.JSON(fiber.Map{"data": rows[0]})
 }
 
