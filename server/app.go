@@ -32,6 +32,7 @@ import (
 	"strata/modules/identity"
 	"strata/modules/mail"
 	"strata/modules/migration"
+	"strata/modules/oidc"
 	"strata/modules/packages"
 	"strata/modules/query"
 	"strata/modules/realtime"
@@ -331,6 +332,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	api.ControlPlane = co.fleet
 	api.Packages = co.packages
 	api.Mount(app)
+	api.OIDC = &oidc.Service{Identity: api.Identity, Auth: authSvc, Settings: co.settings, Sealer: co.settings.Sealer, Private: cfg.OIDCPrivate, Now: time.Now, NewID: newID}
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })
 

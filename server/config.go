@@ -96,6 +96,10 @@ type Config struct {
 	// addresses (STRATA_FILES_IMPORT_PRIVATE, default false: a tenant admin's allowed
 	// host must not lead into the platform's network).
 	FilesImportPrivate bool
+	// OIDCPrivate lets sign-in providers be on private and loopback addresses, and
+	// http:// (STRATA_OIDC_PRIVATE, default false: a tenant admin's provider must not
+	// lead into the platform's network; for a provider on a development network).
+	OIDCPrivate bool
 	// FunctionsWorkers bounds the worker processes running functions on a node
 	// (STRATA_FUNCTIONS_WORKERS, default 2 × CPUs); FunctionsConcurrent the runs of one
 	// tenant at once on a node (STRATA_FUNCTIONS_CONCURRENT, default 8).
@@ -361,6 +365,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		c.BusKey = []byte(k)
 	} else {
 		c.BusKey = bus.DeriveKey(c.JWTSecret)
+	}
+	if v := getenv("STRATA_OIDC_PRIVATE"); v != "" {
+		if c.OIDCPrivate, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("STRATA_OIDC_PRIVATE must be true or false")
+		}
 	}
 	return c, nil
 }

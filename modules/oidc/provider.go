@@ -102,6 +102,10 @@ var (
 	DefaultScopes = []string{"openid", "email", "profile"}
 )
 
+// ValidName reports whether name can be a provider's (a slug: it is in URLs and a
+// cookie's path).
+func ValidName(name string) bool { return nameRe.MatchString(name) }
+
 // merge writes in over p (the provider as it is, or an empty one) and checks the
 // result; name is refused on an existing provider, whose name is its address. private
 // is the node's STRATA_OIDC_PRIVATE. Roles are checked by the caller, which can read

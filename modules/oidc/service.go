@@ -34,6 +34,10 @@ type Service struct {
 	// Private lets outbound calls reach private and loopback addresses, and endpoints
 	// be http:// (STRATA_OIDC_PRIVATE: a provider on a development network, tests).
 	Private bool
+	// PublicURL is where browsers reach the API (scheme://host[:port]), the base of the
+	// callback URL providers send them back to; "" takes the request's own (behind a
+	// proxy, set it: the request's scheme or host may be the proxy's).
+	PublicURL string
 	// Timeout bounds each call to a provider (default 10s).
 	Timeout time.Duration
 	Now     func() time.Time

@@ -501,6 +501,7 @@ func schemaPaths() obj {
 func Tenant(slug, name string, version int64, m *schema.Model) obj {
 	schemas, paths := obj{}, schemaPaths()
 	packagePaths(paths)
+	providerPaths(paths)
 	errSchema, errResponse := errorComponents()
 	schemas["Error"] = errSchema
 	for i := range m.Tables {

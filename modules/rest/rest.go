@@ -30,6 +30,7 @@ import (
 	"strata/modules/identity"
 	"strata/modules/mail"
 	"strata/modules/migration"
+	"strata/modules/oidc"
 	"strata/modules/openapi"
 	"strata/modules/packages"
 	"strata/modules/query"
@@ -82,6 +83,8 @@ type API struct {
 
 	// Packages is the package schema workflow (scan, approve).
 	Packages *packages.Service
+	// OIDC is sign-in through the tenant's OAuth2 / OpenID Connect providers.
+	OIDC *oidc.Service
 	// Mail words and queues the auth flows' mails.
 	Mail *mail.Postman
 }
@@ -155,6 +158,7 @@ func (a *API) Mount(app *fiber.App) {
 	t.Get("/settings/mail", adm, a.mailLog)
 	t.Post("/settings/mail/test", adm, a.mailTest)
 
+	a.mountProviders(t, adm)
 	t.Get("/openapi.json", adm, a.tenantDoc)
 	t.Get("/openapi.yaml", adm, a.tenantDoc)
 	t.Get("/websocket", a.websocket)
