@@ -19,9 +19,10 @@ const adminUsage = `usage: strata admin <command>
 Works on the control database directly (STRATA_DATABASE_URL, STRATA_DATA_DIR, as the
 server reads them); no server needs to run.
 
-  reset-password EMAIL [--password P] [--json]
+  reset-password EMAIL [--password P] [--tfa-off] [--json]
       set the platform admin's password (a generated one, printed, without --password)
-      and sign out every session it has
+      and sign out every session it has; --tfa-off also turns its two-factor sign-in
+      off (a lost authenticator and lost recovery codes)
 `
 
 // runAdmin runs `strata admin`.
@@ -41,6 +42,7 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	fs.SetOutput(io.Discard)
 	password := fs.String("password", "", "the new password (generated when empty)")
 	asJSON := fs.Bool("json", false, "answer in JSON")
+	tfaOff := fs.Bool("tfa-off", false, "turn two-factor sign-in off too")
 	// The email may come before or after the flags.
 	var email string
 	rest := args[1:]
@@ -86,8 +88,13 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fail("INTERNAL", err.Error())
 	}
+	if *tfaOff {
+		if err := co.auth.ResetAdminTFA(ctx, email); err != nil {
+			return fail("INTERNAL", err.Error())
+		}
+	}
 	if *asJSON {
-		out := map[string]any{"email": strings.ToLower(email), "sessions_revoked": true}
+		out := map[string]any{"email": strings.ToLower(email), "sessions_revoked": true, "tfa_off": *tfaOff}
 		if generated != "" {
 			out["password"] = generated
 		}

@@ -170,6 +170,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		{Version: 12, Name: "platform API keys", Up: authSvc.EnsurePlatformKeys},
 		{Version: 13, Name: "package entities", Up: co.packages.EnsureSchema},
 		{Version: 14, Name: "mail queue", Up: co.mail.EnsureSchema},
+		{Version: 15, Name: "platform admins' two-factor", Up: authSvc.AddAdminFactors},
 	}); err != nil {
 		co.close()
 		return nil, err
@@ -331,8 +332,8 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	api.Functions = fns
 	api.ControlPlane = co.fleet
 	api.Packages = co.packages
-	api.Mount(app)
 	api.OIDC = &oidc.Service{Identity: api.Identity, Auth: authSvc, Settings: co.settings, Sealer: co.settings.Sealer, Private: cfg.OIDCPrivate, Now: time.Now, NewID: newID}
+	api.Mount(app)
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })
 

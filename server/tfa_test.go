@@ -108,3 +108,60 @@ func TestTwoFactor(t *testing.T) {
 		})
 	}
 }
+
+// TestPlatformTwoFactor: a platform admin turns two-factor on; platform sign-in then
+// needs a code, each good once; platform keys have no two-factor; an operator who lost
+// the authenticator turns it off with the CLI.
+func TestPlatformTwoFactor(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			control := b.newControlURL(t)
+			dir := t.TempDir()
+			admin := startNode(t, control, map[string]string{"STRATA_DATA_DIR": dir})
+			anon := &node{t: t, base: admin.base}
+			login := func(otp string) (int, reply) {
+				body := map[string]any{"email": "admin@example.com", "password": testPassword}
+				if otp != "" {
+					body["otp"] = otp
+				}
+				return anon.call("POST", "/api/auth/login", body, nil)
+			}
+			secret := admin.mustCall(200, "POST", "/api/users/me/tfa/generate", nil).get("data.secret").(string)
+			if st, r := admin.call("POST", "/api/users/me/tfa/enable", map[string]any{"secret": secret, "otp": "000000"}, nil); st != 401 {
+				t.Fatalf("enable with a wrong code: %d %s", st, r)
+			}
+			now := time.Now()
+			code, _ := totp.GenerateCode(secret, now)
+			on := admin.mustCall(200, "POST", "/api/users/me/tfa/enable", map[string]any{"secret": secret, "otp": code})
+			if codes, _ := on.get("data.recovery_codes").([]any); len(codes) != 10 {
+				t.Fatalf("recovery codes: %s", on)
+			}
+			if st, r := login(""); st != 401 || r.get("errors.0.extensions.code") != "INVALID_OTP" {
+				t.Fatalf("sign-in without a code: %d %s", st, r)
+			}
+			next, _ := totp.GenerateCode(secret, now.Add(30*time.Second))
+			if st, r := login(next); st != 200 {
+				t.Fatalf("sign-in with a code: %d %s", st, r)
+			}
+			if st, _ := login(next); st != 401 {
+				t.Errorf("a code used twice: %d", st)
+			}
+			key := admin.mustCall(201, "POST", "/api/api-keys", map[string]any{"name": "ci"}).get("data.token").(string)
+			byKey := &node{t: t, base: admin.base, token: key}
+			if st, _ := byKey.call("POST", "/api/users/me/tfa/generate", nil, nil); st != 403 {
+				t.Errorf("a platform key asks for a two-factor secret: %d", st)
+			}
+			if st, _ := anon.call("POST", "/api/users/me/tfa/generate", nil, nil); st != 401 {
+				t.Errorf("anonymous: %d", st)
+			}
+			env := map[string]string{"STRATA_DATA_DIR": dir, "STRATA_DATABASE_URL": control, "STRATA_JWT_SECRET": "test-secret-test-secret-test-secret!!"}
+			if code, out, errOut := runCommand(env, "admin", "reset-password", "admin@example.com", "--password", testPassword, "--tfa-off", "--json"); code != exitOK || !strings.Contains(out, `"tfa_off":true`) {
+				t.Fatalf("reset-password --tfa-off: exit %d %s %s", code, out, errOut)
+			}
+			if st, r := login(""); st != 200 {
+				t.Errorf("sign-in after the operator turned two-factor off: %d %s", st, r)
+			}
+		})
+	}
+}

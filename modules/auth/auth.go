@@ -338,7 +338,7 @@ func (s *Service) ResetAdminPassword(ctx context.Context, email, password string
 // PlatformRealm is the realm of platform admins.
 func (s *Service) PlatformRealm() *Realm {
 	d := s.db.Dialect
-	return &Realm{DB: s.db, Users: "strata_admins", Sessions: "strata_sessions",
+	return &Realm{DB: s.db, Users: "strata_admins", Sessions: "strata_sessions", TFA: TableFactors{DB: s.db, Table: "strata_admins"},
 		Lookup: func(ctx context.Context, email string) (string, string, string, bool, error) {
 			var id, hash string
 			err := s.db.QueryRowContext(ctx, d.Rebind("SELECT id, password_hash FROM strata_admins WHERE email = ?"), email).Scan(&id, &hash)

@@ -81,7 +81,7 @@ func invalidOTP(msg string) error { return apierr.Unauthorized("INVALID_OTP", "%
 // app has it; it returns the recovery codes, shown this once and stored hashed.
 func (s *Service) EnableTOTP(ctx context.Context, r *Realm, subject, secret, code string) ([]string, error) {
 	if r.TFA == nil {
-		return nil, apierr.Forbidden("two-factor sign-in is for tenant users")
+		return nil, apierr.Forbidden("two-factor sign-in is not available for this account")
 	}
 	cur, err := r.TFA.Get(ctx, subject)
 	if err != nil {
@@ -112,7 +112,7 @@ func (s *Service) EnableTOTP(ctx context.Context, r *Realm, subject, secret, cod
 // DisableTOTP turns two-factor off for subject, given a current code or a recovery code.
 func (s *Service) DisableTOTP(ctx context.Context, r *Realm, subject, code string) error {
 	if r.TFA == nil {
-		return apierr.Forbidden("two-factor sign-in is for tenant users")
+		return apierr.Forbidden("two-factor sign-in is not available for this account")
 	}
 	on, err := s.checkSecondFactor(ctx, r, subject, code)
 	if err != nil {

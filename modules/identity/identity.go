@@ -142,7 +142,7 @@ func (s *Service) Realm(ctx context.Context, tn Tenant) *auth.Realm {
 		r, _ := s.Access.RoleID(ctx, tn.DB, tn.ID, "authenticated")
 		return r
 	}
-	return &auth.Realm{DB: tn.DB, Users: "strata_users", Sessions: "strata_sessions", TenantID: tn.ID, TFA: userFactors{tn.DB},
+	return &auth.Realm{DB: tn.DB, Users: "strata_users", Sessions: "strata_sessions", TenantID: tn.ID, TFA: auth.TableFactors{DB: tn.DB, Table: "strata_users"},
 		Lookup: func(ctx context.Context, email string) (string, string, string, bool, error) {
 			var id, status string
 			var hash, roleID any

@@ -109,6 +109,9 @@ func (a *API) Mount(app *fiber.App) {
 	api.Delete("/tenants/:slug", admin, a.deleteTenant)
 	api.Post("/tenants/:slug/sandboxes", admin, a.createSandbox)
 	api.Post("/tenants/:slug/replay", admin, a.replayInto)
+	api.Post("/users/me/tfa/generate", admin, a.tfaGenerate(a.platformTFA))
+	api.Post("/users/me/tfa/enable", admin, a.tfaEnable(a.platformTFA))
+	api.Post("/users/me/tfa/disable", admin, a.tfaDisable(a.platformTFA))
 	api.Get("/api-keys", admin, a.listPlatformKeys)
 	api.Post("/api-keys", admin, a.createPlatformKey)
 	api.Delete("/api-keys/:id", admin, uuidParam, a.deletePlatformKey)
@@ -128,9 +131,9 @@ func (a *API) Mount(app *fiber.App) {
 	t.Get("/users/me", a.me)
 	t.Get("/users/me/sessions", a.mySessions)
 	t.Delete("/users/me/sessions/:sid", a.endMySession)
-	t.Post("/users/me/tfa/generate", a.tfaGenerate)
-	t.Post("/users/me/tfa/enable", a.tfaEnable)
-	t.Post("/users/me/tfa/disable", a.tfaDisable)
+	t.Post("/users/me/tfa/generate", a.tfaGenerate(a.tenantTFA))
+	t.Post("/users/me/tfa/enable", a.tfaEnable(a.tenantTFA))
+	t.Post("/users/me/tfa/disable", a.tfaDisable(a.tenantTFA))
 
 	adm := a.requireAdmin
 	t.Get("/users", adm, a.listUsers)
