@@ -3,6 +3,7 @@ package rest
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -63,7 +64,7 @@ func (a *API) passwordRequest(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return a.rationed(c, tc.t.ID+"\x00reset\x00"+in.Email, "password reset requests", func() error {
+	return a.rationed(c, tc.t.ID+"\x00reset\x00"+strings.ToLower(strings.TrimSpace(in.Email)), "password reset requests", func() error {
 		tn := idTenant(c, nil)
 		go a.afterAnswer(tc.t.Slug, "password reset", func(ctx context.Context) error {
 			u, found, err := a.Identity.UserByEmail(ctx, tn, in.Email)
@@ -162,7 +163,7 @@ func (a *API) invite(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return a.rationed(c, tc.t.ID+"\x00invite\x00"+in.Email, "invitations", func() error {
+	return a.rationed(c, tc.t.ID+"\x00invite\x00"+strings.ToLower(strings.TrimSpace(in.Email)), "invitations", func() error {
 		tn := idTenant(c, nil)
 		u, err := a.Identity.Invite(ctx, tn, in.Email, in.Role)
 		if err != nil {
