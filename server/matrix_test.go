@@ -79,6 +79,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				"permissions": map[string]any{"create": []string{"user"}, "read": []string{"self"}, "update": []string{"self"}, "delete": []string{"self"}}})
 			author := platform.mustCall(200, "POST", p+"/items/authors", map[string]any{"name": "secret author"}).get("data.id").(string)
 			platform.mustCall(200, "POST", p+"/items/posts", map[string]any{"title": "hello", "author": author})
+			platform.mustCall(201, "POST", p+"/settings/providers", map[string]any{"name": "corp", "issuer": "https://idp.example.com", "client_id": "c", "client_secret": "matrix-secret"})
 
 			callers := map[string]*node{"anonymous": {t: t, base: platform.base}, "platform": platform}
 			callers["alice"] = tenantUser(t, platform, "acme", "alice@example.com")
@@ -292,6 +293,29 @@ func TestAuthorizationMatrix(t *testing.T) {
 				{name: "create an api key", method: "POST", path: "/api-keys", body: map[string]any{"name": "", "role": "x"}, want: adminOnly(400)},
 				{name: "delete an api key", method: "DELETE", path: "/api-keys/00000000-0000-7000-8000-000000000000", want: adminOnly(404)},
 				{name: "change settings", method: "PATCH", path: "/settings", body: map[string]any{"require_approval": "sometimes"}, want: adminOnly(400)},
+				// Sign-in providers: configured by admins (the secret never answered); their list
+				// and the flow are public. A redirect not allowed, an unknown state and an
+				// unknown ticket are refused alike to everyone.
+				{name: "provider settings", method: "GET", path: "/settings/providers", want: adminOnly(200),
+					read: func(t *testing.T, caller string, r reply) {
+						if strings.Contains(r.String(), "matrix-secret") || r.get("data.0.client_secret_set") != true {
+							t.Errorf("%s: providers %s", caller, r)
+						}
+					}},
+				{name: "add a provider", method: "POST", path: "/settings/providers", body: map[string]any{"name": "Bad Name"}, want: adminOnly(400)},
+				{name: "change a provider", method: "PATCH", path: "/settings/providers/corp", body: map[string]any{"label": "Corp"}, want: adminOnly(200)},
+				{name: "change an unknown provider", method: "PATCH", path: "/settings/providers/nope", body: map[string]any{"label": "x"}, want: adminOnly(404)},
+				{name: "delete an unknown provider", method: "DELETE", path: "/settings/providers/nope", want: adminOnly(404)},
+				{name: "sign-in providers", method: "GET", path: "/auth/providers", want: with(every(200), "other_admin", 401),
+					read: func(t *testing.T, caller string, r reply) {
+						if mustJSONString(r.get("data")) != `[{"label":"Corp","name":"corp"}]` {
+							t.Errorf("%s: sign-in providers %s", caller, r)
+						}
+					}},
+				{name: "provider sign-in to a redirect not allowed", method: "GET", path: "/auth/login/corp?redirect=https%3A%2F%2Fevil.example.com%2F", want: with(every(400), "other_admin", 401)},
+				{name: "unknown provider sign-in", method: "GET", path: "/auth/login/nope?redirect=https%3A%2F%2Fevil.example.com%2F", want: with(every(404), "other_admin", 401)},
+				{name: "provider callback with an unknown state", method: "GET", path: "/auth/login/corp/callback?state=forged&code=x", want: with(every(400), "other_admin", 401)},
+				{name: "provider two-factor with an unknown ticket", method: "POST", path: "/auth/login/corp/otp", body: map[string]any{"ticket": "forged", "otp": "000000"}, want: with(every(401), "other_admin", 401)},
 				{name: "graphql update bob's note", method: "POST", path: "/graphql", body: gq(`mutation { update_notes_item(id: "{B}", data: {text: "bob's"}) { text } }`),
 					want: map[string]int{"anonymous": 401, "alice": 403, "bob": 200, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 403}},
 				{name: "graphql update across owners", method: "POST", path: "/graphql", body: gq(`mutation { update_notes_items(ids: ["{A}", "{B}"], data: {text: "x"}) { text } }`),
