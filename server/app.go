@@ -333,6 +333,9 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	api.ControlPlane = co.fleet
 	api.Packages = co.packages
 	api.OIDC = &oidc.Service{Identity: api.Identity, Auth: authSvc, Settings: co.settings, Sealer: co.settings.Sealer, Private: cfg.OIDCPrivate, Now: time.Now, NewID: newID}
+	if cfg.PublicURLSet {
+		api.OIDC.PublicURL = cfg.PublicURL
+	}
 	api.Mount(app)
 	mountUI(app)
 	app.Use(func(c *fiber.Ctx) error { return apierr.NotFound("no route %s %s", c.Method(), c.Path()) })

@@ -115,8 +115,11 @@ type Config struct {
 	// (STRATA_SMTP_PRIVATE, default false, as for imports).
 	SMTPPrivate bool
 	// PublicURL is where users reach this node (STRATA_PUBLIC_URL, default
-	// http://<STRATA_HTTP>): the base of the links mails carry.
-	PublicURL string
+	// http://<STRATA_HTTP>): the base of the links mails carry. PublicURLSet says it was
+	// given: only then is it also the base of provider sign-ins' callback URLs, which
+	// otherwise follow the address a request came to.
+	PublicURL    string
+	PublicURLSet bool
 	// S3 is the s3 location: STRATA_STORAGE_S3_BUCKET, _REGION, _ENDPOINT (an S3-compatible
 	// store's URL; empty: AWS), _KEY, _SECRET, _FORCE_PATH_STYLE (true for most stores
 	// that are not AWS) and _ROOT (a key prefix, to share a bucket).
@@ -195,6 +198,7 @@ func (c *Config) loadMail(get func(k, def string) string) error {
 			return fmt.Errorf("STRATA_SMTP_FROM must be an address: %w", err)
 		}
 	}
+	c.PublicURLSet = get("STRATA_PUBLIC_URL", "") != ""
 	c.PublicURL = strings.TrimSuffix(get("STRATA_PUBLIC_URL", "http://"+c.HTTP), "/")
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("STRATA_PUBLIC_URL must be an http(s) URL, like https://strata.example.com")

@@ -272,6 +272,15 @@ func TestOIDCSignIn(t *testing.T) {
 				t.Errorf("the verified email's sign-in: %s", me)
 			}
 
+			// Nor does an unverified email make an account, sign-up allowed or not.
+			m.QueueUser(&mockoidc.MockUser{Subject: "sub-mallory", Email: "victim@example.com", EmailVerified: false})
+			if got := flow.signIn(); got.Get("error") != "EMAIL_NOT_VERIFIED" || got.Get("access_token") != "" {
+				t.Errorf("an unverified email makes an account: %v", got)
+			}
+			if users := admin.mustCall(200, "GET", p+"/users", nil); strings.Contains(users.String(), "victim@example.com") {
+				t.Errorf("a user was made for an unverified email: %s", users)
+			}
+
 			// No sign-up where the provider does not allow it; linked users still sign in.
 			admin.mustCall(200, "PATCH", p+"/settings/providers/mock", map[string]any{"allow_signup": false})
 			m.QueueUser(&mockoidc.MockUser{Subject: "sub-new", Email: "new@example.com", EmailVerified: true})

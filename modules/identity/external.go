@@ -57,21 +57,6 @@ func (s *Service) LinkedUser(ctx context.Context, tn Tenant, a ExternalAccount) 
 	return userID, nil
 }
 
-// UserWithEmail finds the user who has email: its id ("" when none has it) and status.
-func (s *Service) UserWithEmail(ctx context.Context, tn Tenant, email string) (id, status string, err error) {
-	d := tn.DB.Dialect
-	q := d.Quote
-	err = tn.DB.QueryRowContext(ctx, d.Rebind("SELECT "+q("id")+", "+q("status")+" FROM "+q("strata_users")+" WHERE "+q("email")+" = ?"), strings.ToLower(strings.TrimSpace(email))).
-		Scan(&id, &status)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", "", nil
-	}
-	if err != nil {
-		return "", "", fmt.Errorf("find user by email: %w", err)
-	}
-	return id, status, nil
-}
-
 // Link links an external account to an existing user.
 func (s *Service) Link(ctx context.Context, tn Tenant, userID string, a ExternalAccount) error {
 	return s.write(ctx, tn, func(w *records.SystemWriter) error { return s.insertLink(ctx, w, userID, a) })

@@ -325,9 +325,9 @@ func (s *Service) userinfo(ctx context.Context, endpoint string, tok *oauth2.Tok
 	return out, nil
 }
 
-// user finds or makes the user an account signs in as: the one linked to it; else the
-// one with its email, linked now, only when the provider says it verified the email;
-// else a new one where the provider allows sign-up.
+// user finds or makes the user an account signs in as: the one linked to it; else, only
+// when the provider says it verified the email, the one with that email, linked now, or
+// a new one where the provider allows sign-up.
 func (s *Service) user(ctx context.Context, tn identity.Tenant, p *Provider, a account) (string, error) {
 	ext := identity.ExternalAccount{Provider: p.Name, Subject: a.Subject, Email: a.Email}
 	id, err := s.Identity.LinkedUser(ctx, tn, ext)
@@ -337,18 +337,21 @@ func (s *Service) user(ctx context.Context, tn identity.Tenant, p *Provider, a a
 	if a.Email == "" {
 		return "", &Failure{Code: CodeEmailRequired, Description: "the provider gave no email (its scopes may lack email)"}
 	}
-	id, status, err := s.Identity.UserWithEmail(ctx, tn, a.Email)
+	u, found, err := s.Identity.UserByEmail(ctx, tn, a.Email)
 	if err != nil {
 		return "", err
 	}
-	if id != "" {
-		if !a.EmailVerified {
-			return "", &Failure{Code: CodeEmailNotVerified, Description: "the provider does not say this email is verified, so the sign-in is not linked to the account that has it"}
-		}
-		if status != "active" {
+	// An email the provider did not verify neither links to an account nor makes one:
+	// either would hand whoever typed it at the provider an account under someone
+	// else's address.
+	if !a.EmailVerified {
+		return "", &Failure{Code: CodeEmailNotVerified, Description: "the provider does not say this email is verified, so it neither signs in to nor creates the account of that address"}
+	}
+	if found {
+		if u.Status != "active" {
 			return "", &Failure{Code: CodeUserSuspended, Description: "this account may not sign in"}
 		}
-		return id, s.Identity.Link(ctx, tn, id, ext)
+		return u.ID, s.Identity.Link(ctx, tn, u.ID, ext)
 	}
 	if !p.AllowSignup {
 		return "", &Failure{Code: CodeSignupDisabled, Description: "no account matches, and this provider does not create accounts"}

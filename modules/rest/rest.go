@@ -158,10 +158,10 @@ func (a *API) Mount(app *fiber.App) {
 	t.Delete("/api-keys/:id", adm, uuidParam, a.deleteAPIKey)
 	t.Get("/settings", adm, a.getSettings)
 	t.Patch("/settings", adm, a.patchSettings)
+	a.mountProviders(t, adm)
 	t.Get("/settings/mail", adm, a.mailLog)
 	t.Post("/settings/mail/test", adm, a.mailTest)
 
-	a.mountProviders(t, adm)
 	t.Get("/openapi.json", adm, a.tenantDoc)
 	t.Get("/openapi.yaml", adm, a.tenantDoc)
 	t.Get("/websocket", a.websocket)
