@@ -43,27 +43,92 @@ function authBase(s) {
   return s?.tenant ? `/api/t/${s.tenant}` : '/api';
 }
 
-export async function login(email, password, tenant) {
-  const base = tenant ? `/api/t/${tenant}` : '/api';
-  const r = await fetch(`${base}/auth/login`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new ApiError(r.status, body);
-  const s = { email, tenant: tenant || '', access: body.data.access_token, refresh: body.data.refresh_token, admin: !tenant };
-  if (tenant) {
-    // A tenant user gets the admin's app or the data app: /users/me says which.
-    const me = await fetch(`${base}/users/me`, { headers: { Authorization: `Bearer ${s.access}` } });
-    s.admin = me.ok && (await me.json()).data?.admin_access === true;
+// login signs in: the platform admin (tenant empty) or a tenant user, with otp when the
+// account has two-factor on (without it, a 401 INVALID_OTP asks for the code).
+export async function login(email, password, tenant, otp) {
+  const body = { email, password };
+  if (otp) body.otp = otp;
+  const data = await anonymous('POST', `${tenant ? `/api/t/${tenant}` : '/api'}/auth/login`, body);
+  if (!tenant) return save({ email, tenant: '', access: data.data.access_token, refresh: data.data.refresh_token, admin: true });
+  await begin(tenant, data.data, email);
+}
+
+// begin stores a tenant session from its tokens (a sign-in, a provider's): /users/me
+// says who it is, which app they get (admin_access), and whether the tenant holds them
+// to setting up two-factor first (tfa_setup_required).
+export async function begin(tenant, tokens, email = '') {
+  const s = { email, tenant, access: tokens.access_token, refresh: tokens.refresh_token, admin: false, tfaSetup: false };
+  const r = await fetch(`/api/t/${tenant}/users/me`, { headers: { Authorization: `Bearer ${s.access}` } });
+  if (r.ok) {
+    const me = (await r.json()).data || {};
+    s.email = me.email || email;
+    s.admin = me.admin_access === true;
+    s.tfaSetup = me.tfa_setup_required === true;
   }
   save(s);
+}
+
+// renew refreshes the session's tokens and reads /users/me again: after two-factor is
+// turned on, a token that served only to set it up is replaced by a full one.
+export async function renew() {
+  await refresh();
+  const s = session();
+  await begin(s.tenant, { access_token: s.access, refresh_token: s.refresh }, s.email);
+  return session();
+}
+
+// anonymous calls the API without a token (sign-in, password reset, invites): the
+// answer's body, null for a 204, or an ApiError.
+export async function anonymous(method, path, body) {
+  const r = await fetch(path, {
+    method,
+    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (r.status === 204) return null;
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw new ApiError(r.status, data);
+  return data;
+}
+
+// flash is a message for the next screen (the sign-in form after a password is set).
+let flashed = '';
+export function flash(message) {
+  if (message === undefined) {
+    const m = flashed;
+    flashed = '';
+    return m;
+  }
+  flashed = message;
+}
+
+// providerReturn reads what a provider's sign-in handed back in the address
+// (?tenant={slug}#access_token=… | #otp_ticket=…&provider=… | #error=…) and takes it
+// out of the address at once, so tokens are not left in the history. Null when the
+// address holds none of it.
+export function providerReturn() {
+  if (!location.hash || location.hash.startsWith('#/')) return null;
+  const f = new URLSearchParams(location.hash.slice(1));
+  const tenant = new URLSearchParams(location.search).get('tenant') || '';
+  let back = null;
+  if (f.get('access_token')) back = { kind: 'tokens', tenant, tokens: { access_token: f.get('access_token'), refresh_token: f.get('refresh_token'), expires: Number(f.get('expires')) || 0 } };
+  else if (f.get('otp_ticket')) back = { kind: 'otp', tenant, ticket: f.get('otp_ticket'), provider: f.get('provider') || '' };
+  else if (f.get('error')) back = { kind: 'error', tenant, code: f.get('error'), message: f.get('error_description') || f.get('error') };
+  if (back) history.replaceState(null, '', `${location.pathname}${tenant ? `#/t/${encodeURIComponent(tenant)}` : '#/'}`);
+  return back;
+}
+
+// providerURL is where a provider button sends the browser: Strata's start of that
+// provider's sign-in, which comes back to this page with the tenant named.
+export function providerURL(tenant, name) {
+  const back = `${location.origin}/?tenant=${encodeURIComponent(tenant)}`;
+  return `/api/t/${encodeURIComponent(tenant)}/auth/login/${encodeURIComponent(name)}?redirect=${encodeURIComponent(back)}`;
 }
 
 // home is where a session starts: the platform's tenant list, or its own tenant.
 export function home(s = session()) {
   if (!s?.tenant) return '#/';
+  if (s.tfaSetup) return `#/t/${encodeURIComponent(s.tenant)}/account`;
   return `#/t/${encodeURIComponent(s.tenant)}/${s.admin ? 'tables' : 'data'}`;
 }
 
@@ -142,6 +207,9 @@ export async function send(method, path, text, type, headers = {}) {
       continue;
     }
     if (r.status === 401 && attempt > 0) save(null);
+    // The tenant requires two-factor of admins and this one has none yet: the account
+    // screen sets it up (App sends the admin there).
+    if (r.status === 403 && err.code === 'TFA_REQUIRED' && s?.tenant && !s.tfaSetup) save({ ...s, tfaSetup: true });
     throw err;
   }
 }
