@@ -106,7 +106,7 @@ const verifiedCacheSize = 10000
 // dummyHash is a real bcrypt hash to compare against when the email is unknown.
 func (s *Service) dummyHash() []byte {
 	s.dummy.once.Do(func() {
-		s.dummy.hash, _ = bcrypt.GenerateFromPassword([]byte(randomToken(16)), bcrypt.DefaultCost)
+		s.dummy.hash, _ = bcrypt.GenerateFromPassword([]byte(RandomToken(16)), bcrypt.DefaultCost)
 	})
 	return s.dummy.hash
 }
@@ -288,7 +288,7 @@ type Realm struct {
 // (returned as generated, to be shown once).
 func adminPassword(password string) (hash []byte, generated string, err error) {
 	if password == "" {
-		password = randomToken(12)
+		password = RandomToken(12)
 		generated = password
 	}
 	hash, err = bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
@@ -374,7 +374,7 @@ func (s *Service) Login(ctx context.Context, r *Realm, email, password, code str
 
 // issue opens a session: an access token and a new random refresh token.
 func (s *Service) issue(ctx context.Context, r *Realm, subject, email, role, family string) (*Tokens, error) {
-	refresh := randomToken(32)
+	refresh := RandomToken(32)
 	if err := s.store(ctx, r.DB, r, subject, family, refresh); err != nil {
 		return nil, err
 	}
@@ -399,7 +399,7 @@ func (s *Service) store(ctx context.Context, q execer, r *Realm, subject, family
 	d := r.DB.Dialect
 	now := s.cfg.Now()
 	_, err := q.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote(r.Sessions)+" (id, subject_id, family, token_hash, expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
-		s.cfg.NewID(), subject, family, hashToken(refresh), d.TimeValue(now.Add(s.cfg.RefreshTTL)), d.TimeValue(now), d.TimeValue(now))
+		s.cfg.NewID(), subject, family, HashToken(refresh), d.TimeValue(now.Add(s.cfg.RefreshTTL)), d.TimeValue(now), d.TimeValue(now))
 	if err != nil {
 		return fmt.Errorf("store session: %w", err)
 	}
@@ -419,7 +419,7 @@ type session struct {
 func (s *Service) session(ctx context.Context, r *Realm, refresh string) (*session, error) {
 	d := r.DB.Dialect
 	var row session
-	err := r.DB.QueryRowContext(ctx, d.Rebind("SELECT id, subject_id, family, expires_at, used_at, revoked_at FROM "+d.Quote(r.Sessions)+" WHERE token_hash = ?"), hashToken(refresh)).
+	err := r.DB.QueryRowContext(ctx, d.Rebind("SELECT id, subject_id, family, expires_at, used_at, revoked_at FROM "+d.Quote(r.Sessions)+" WHERE token_hash = ?"), HashToken(refresh)).
 		Scan(&row.id, &row.subject, &row.family, &row.expires, &row.used, &row.revoked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apierr.Unauthorized("INVALID_TOKEN", "invalid refresh token")
@@ -574,7 +574,8 @@ func (s *Service) verify(token string) (*Claims, error) {
 	return &c, nil
 }
 
-func randomToken(n int) string {
+// RandomToken is n random bytes, URL-safe base64: tokens, secrets, states.
+func RandomToken(n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		panic(err) // the system's randomness source failing is not recoverable
@@ -582,7 +583,8 @@ func randomToken(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func hashToken(t string) string {
+// HashToken is the SHA-256 of a token, in hex: what is stored of it.
+func HashToken(t string) string {
 	h := sha256.Sum256([]byte(t))
 	return hex.EncodeToString(h[:])
 }
@@ -601,6 +603,6 @@ func HashPassword(pw string) (string, error) {
 
 // NewAPIKey makes a static token and the hash stored for it; the token is shown once.
 func NewAPIKey() (token, hash string) {
-	token = "sk_" + randomToken(24)
-	return token, hashToken(token)
+	token = "sk_" + RandomToken(24)
+	return token, HashToken(token)
 }

@@ -62,9 +62,9 @@ func (s *Service) CreatePlatformKey(ctx context.Context, name, by string) (*Plat
 		return nil, apierr.InvalidPayload("name", "there are %d platform keys already, the most there can be; delete one first", n)
 	}
 	k := &PlatformKey{ID: s.cfg.NewID(), Name: name, CreatedBy: by, CreatedAt: s.cfg.Now().UTC().Truncate(time.Microsecond),
-		Token: PlatformKeyPrefix + randomToken(32)}
+		Token: PlatformKeyPrefix + RandomToken(32)}
 	if _, err := s.db.ExecContext(ctx, d.Rebind("INSERT INTO strata_platform_keys (id, name, token_hash, created_by, created_at) VALUES (?, ?, ?, ?, ?)"),
-		k.ID, k.Name, hashToken(k.Token), database.NullText(by), d.TimeValue(k.CreatedAt)); err != nil {
+		k.ID, k.Name, HashToken(k.Token), database.NullText(by), d.TimeValue(k.CreatedAt)); err != nil {
 		return nil, fmt.Errorf("create platform key: %w", err)
 	}
 	return k, nil
@@ -116,7 +116,7 @@ func (s *Service) PlatformAdmin(ctx context.Context, token string) (*Claims, err
 	}
 	if strings.HasPrefix(token, PlatformKeyPrefix) {
 		var id, name string
-		err := s.db.QueryRowContext(ctx, s.db.Dialect.Rebind("SELECT id, name FROM strata_platform_keys WHERE token_hash = ?"), hashToken(token)).Scan(&id, &name)
+		err := s.db.QueryRowContext(ctx, s.db.Dialect.Rebind("SELECT id, name FROM strata_platform_keys WHERE token_hash = ?"), HashToken(token)).Scan(&id, &name)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, apierr.Unauthorized("INVALID_TOKEN", "invalid token")
 		}

@@ -100,7 +100,7 @@ func (s *Service) EnableTOTP(ctx context.Context, r *Realm, subject, secret, cod
 	codes := make([]string, RecoveryCodes)
 	f := SecondFactor{Secret: secret, LastStep: step}
 	for i := range codes {
-		codes[i] = strings.ToLower(randomToken(8))
+		codes[i] = strings.ToLower(RandomToken(8))
 		f.Recovery = append(f.Recovery, recoveryHash(codes[i]))
 	}
 	if err := r.TFA.Set(ctx, subject, f); err != nil {

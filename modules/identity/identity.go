@@ -7,9 +7,7 @@ package identity
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -163,9 +161,8 @@ func (s *Service) Realm(ctx context.Context, tn Tenant) *auth.Realm {
 // APIKeyRole finds the role of a static token; keys are stored hashed.
 func (s *Service) APIKeyRole(ctx context.Context, tn Tenant, token string) (string, error) {
 	d := tn.DB.Dialect
-	sum := sha256.Sum256([]byte(token))
 	var role string
-	err := tn.DB.QueryRowContext(ctx, d.Rebind("SELECT "+d.Quote("role_id")+" FROM "+d.Quote("strata_api_keys")+" WHERE "+d.Quote("token_hash")+" = ?"), hex.EncodeToString(sum[:])).Scan(&role)
+	err := tn.DB.QueryRowContext(ctx, d.Rebind("SELECT "+d.Quote("role_id")+" FROM "+d.Quote("strata_api_keys")+" WHERE "+d.Quote("token_hash")+" = ?"), auth.HashToken(token)).Scan(&role)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", apierr.Unauthorized("INVALID_TOKEN", "invalid token")
 	}

@@ -2,11 +2,7 @@ package identity
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,11 +35,6 @@ func errBadToken() error {
 	return apierr.Unauthorized("INVALID_TOKEN", "the link is invalid, already used or expired; ask for a new one")
 }
 
-func tokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
 // IssueToken makes a single-use token of kind for a user; it is stored hashed, and the
 // user's earlier unused tokens of that kind stop working (only the latest link does).
 func (s *Service) IssueToken(ctx context.Context, tn Tenant, userID, kind string) (string, error) {
@@ -51,11 +42,7 @@ func (s *Service) IssueToken(ctx context.Context, tn Tenant, userID, kind string
 	if !ok {
 		return "", fmt.Errorf("issue token: unknown kind %q", kind)
 	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("issue token: %w", err)
-	}
-	token := base64.RawURLEncoding.EncodeToString(b)
+	token := auth.RandomToken(32)
 	if err := s.PurgeTokens(ctx, tn); err != nil {
 		return "", err
 	}
@@ -66,7 +53,7 @@ func (s *Service) IssueToken(ctx context.Context, tn Tenant, userID, kind string
 		return "", fmt.Errorf("retire earlier tokens: %w", err)
 	}
 	if _, err := tn.DB.ExecContext(ctx, d.Rebind("INSERT INTO "+q("strata_user_tokens")+" ("+q("id")+", "+q("user_id")+", "+q("kind")+", "+q("token_hash")+", "+q("expires_at")+", "+q("created_at")+", "+q("updated_at")+") VALUES (?, ?, ?, ?, ?, ?, ?)"),
-		s.NewID(), userID, kind, tokenHash(token), d.TimeValue(now.Add(ttl)), d.TimeValue(now), d.TimeValue(now)); err != nil {
+		s.NewID(), userID, kind, auth.HashToken(token), d.TimeValue(now.Add(ttl)), d.TimeValue(now), d.TimeValue(now)); err != nil {
 		return "", fmt.Errorf("store token: %w", err)
 	}
 	return token, nil
@@ -79,7 +66,7 @@ func (s *Service) consumeToken(ctx context.Context, tn Tenant, kind, token strin
 		return "", errBadToken()
 	}
 	d, q := tn.DB.Dialect, tn.DB.Dialect.Quote
-	h := tokenHash(token)
+	h := auth.HashToken(token)
 	var userID string
 	err := tn.DB.QueryRowContext(ctx, d.Rebind("SELECT "+q("user_id")+" FROM "+q("strata_user_tokens")+" WHERE "+q("token_hash")+" = ? AND "+q("kind")+" = ?"), h, kind).Scan(&userID)
 	if errors.Is(err, sql.ErrNoRows) {

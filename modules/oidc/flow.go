@@ -2,12 +2,8 @@ package oidc
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,8 +109,8 @@ func (s *Service) Start(ctx context.Context, tn identity.Tenant, name, redirect,
 	if err != nil {
 		return "", "", err
 	}
-	state, nonce, verifier := randomToken(32), randomToken(32), oauth2.GenerateVerifier()
-	binding = randomToken(32)
+	state, nonce, verifier := auth.RandomToken(32), auth.RandomToken(32), oauth2.GenerateVerifier()
+	binding = auth.RandomToken(32)
 	d := tn.DB.Dialect
 	q := d.Quote
 	// Sign-ins abandoned long ago go first: the table holds only what is under way.
@@ -122,7 +118,7 @@ func (s *Service) Start(ctx context.Context, tn identity.Tenant, name, redirect,
 		return "", "", fmt.Errorf("drop old sign-ins: %w", err)
 	}
 	if err := s.saveState(ctx, tn, kindState, p.Name, state, StateTTL, map[string]any{
-		"browser_hash": digest(binding), "nonce": nonce, "verifier": verifier, "callback_url": callbackURL, "redirect": redirect,
+		"browser_hash": auth.HashToken(binding), "nonce": nonce, "verifier": verifier, "callback_url": callbackURL, "redirect": redirect,
 	}); err != nil {
 		return "", "", err
 	}
@@ -185,7 +181,7 @@ func (s *Service) Finish(ctx context.Context, tn identity.Tenant, name string, c
 		return nil, apierr.InvalidPayload("state", "this sign-in was already completed; start again")
 	case st.expires.Before(s.now()):
 		return nil, apierr.InvalidPayload("state", "this sign-in took too long; start again")
-	case binding == "" || subtle.ConstantTimeCompare([]byte(digest(binding)), []byte(st.browserHash)) != 1:
+	case binding == "" || subtle.ConstantTimeCompare([]byte(auth.HashToken(binding)), []byte(st.browserHash)) != 1:
 		return nil, apierr.InvalidPayload("state", "this sign-in was started in another browser (or its cookie is gone); start again")
 	}
 	if ok, err := s.spend(ctx, tn, st.id); err != nil {
@@ -223,7 +219,7 @@ func (s *Service) Finish(ctx context.Context, tn identity.Tenant, name string, c
 	var ae *apierr.Error
 	switch {
 	case errors.Is(err, auth.ErrSecondFactorRequired):
-		ticket := randomToken(32)
+		ticket := auth.RandomToken(32)
 		if err := s.saveState(ctx, tn, kindTicket, p.Name, ticket, TicketTTL, map[string]any{"user_id": userID, "redirect": st.redirect}); err != nil {
 			return nil, err
 		}
@@ -427,7 +423,7 @@ func (s *Service) saveState(ctx context.Context, tn identity.Tenant, kind, provi
 	q := d.Quote
 	now := s.now()
 	names := []string{q("id"), q("kind"), q("provider"), q("state_hash"), q("expires_at"), q("created_at"), q("updated_at")}
-	args := []any{s.NewID(), kind, provider, digest(token), d.TimeValue(now.Add(ttl)), d.TimeValue(now), d.TimeValue(now)}
+	args := []any{s.NewID(), kind, provider, auth.HashToken(token), d.TimeValue(now.Add(ttl)), d.TimeValue(now), d.TimeValue(now)}
 	for _, k := range []string{"browser_hash", "nonce", "verifier", "callback_url", "redirect", "user_id"} {
 		if v, ok := cols[k]; ok {
 			names, args = append(names, q(k)), append(args, v)
@@ -448,7 +444,7 @@ func (s *Service) readState(ctx context.Context, tn identity.Tenant, kind, token
 	var browser, nonce, verifier, callback, redirect, user, expires, used any
 	err := tn.DB.QueryRowContext(ctx, d.Rebind("SELECT "+q("id")+", "+q("provider")+", "+q("browser_hash")+", "+q("nonce")+", "+q("verifier")+", "+
 		q("callback_url")+", "+q("redirect")+", "+q("user_id")+", "+q("expires_at")+", "+q("used_at")+" FROM "+q(statesTable)+
-		" WHERE "+q("state_hash")+" = ? AND "+q("kind")+" = ?"), digest(token), kind).
+		" WHERE "+q("state_hash")+" = ? AND "+q("kind")+" = ?"), auth.HashToken(token), kind).
 		Scan(&id, &provider, &browser, &nonce, &verifier, &callback, &redirect, &user, &expires, &used)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -476,19 +472,6 @@ func (s *Service) spend(ctx context.Context, tn identity.Tenant, id string) (boo
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
-}
-
-func randomToken(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // the system's randomness source failing is not recoverable
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func digest(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
 }
 
 // describe is an error's text for a description, one line, bounded.
