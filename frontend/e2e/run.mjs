@@ -8,15 +8,22 @@
 // admin signs in to the data app their role allows; the file library; a function
 // written, refused at its line, fixed, run, called and seen in its run log, and a
 // secret; the fleet: tenants tagged, changesets registered, a dry run before each run,
-// and the runs' per-tenant results live. Screenshots go to docs/screenshots.
+// and the runs' per-tenant results live; the auth flows: the mail server, its test and
+// templates and the sign-in policy set on the Access screen, an admin held to two-factor
+// setting it up on the account screen and signing in with a code (and a recovery code),
+// sessions ended, a password reset and an invite by their mailed links (caught by an
+// SMTP catcher of its own), an email verification, and sign-in with an OpenID Connect
+// provider of its own (e2e/auth.mjs). Screenshots go to docs/screenshots.
 // Any console error fails the run.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { root, startStrata } from './server.mjs';
+import { root, startStrata, startMockOIDC } from './server.mjs';
 import { PNG_40x30 } from './fixtures.mjs';
+import { startMailCatcher } from './mail.mjs';
+import { authSteps } from './auth.mjs';
 
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
@@ -24,7 +31,28 @@ const shots = join(root, 'docs/screenshots');
 mkdirSync(shots, { recursive: true });
 
 const password = 'E2e-pass-123!';
-const { base, stop } = await startStrata(password);
+// Mail goes to a catcher of the walk's own, and its links to this server; provider
+// sign-in to an OpenID Connect provider of its own (scripts/mockoidc) on 127.0.0.1.
+const catcher = await startMailCatcher();
+const oidc = await startMockOIDC().catch((e) => {
+  catcher.close();
+  throw e;
+});
+const strata = await startStrata(password, 'strata-e2e-', (port) => ({
+  STRATA_SMTP_HOST: '127.0.0.1', STRATA_SMTP_PORT: String(catcher.port), STRATA_SMTP_SECURITY: 'none',
+  STRATA_SMTP_FROM: 'strata@example.com', STRATA_SMTP_PRIVATE: 'true', STRATA_PUBLIC_URL: `http://127.0.0.1:${port}`,
+  STRATA_OIDC_PRIVATE: 'true',
+})).catch((e) => {
+  catcher.close();
+  oidc.stop();
+  throw e;
+});
+const { base } = strata;
+const stop = () => {
+  strata.stop();
+  catcher.close();
+  oidc.stop();
+};
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -806,6 +834,8 @@ try {
   await resultRow('globex', 'drop_note').locator('td[data-status="applied"]').waitFor();
   await runPanel.locator('h3 + [data-status="completed"]').waitFor();
   if ((await results.getByRole('row').count()) !== 4) throw new Error('the run took more than globex'); // header + 3
+
+  await authSteps({ browser, page, base, catcher, oidc, shots, step, audit, allowed, consoleError, errors });
 
   step('phone width');
   await page.setViewportSize({ width: 390, height: 844 });
