@@ -76,6 +76,8 @@ type Change struct {
 	DisplayTemplate *string `json:"display_template,omitempty"`
 	// Label is the new label for alter_table.
 	Label *string `json:"label,omitempty"`
+	// Accountability is the new accountability for alter_table.
+	Accountability *string `json:"accountability,omitempty"`
 	// TrashName is where a soft drop moves the table or column.
 	TrashName string `json:"trash_name,omitempty"`
 	// TrashID identifies the trashed item a purge removes.
@@ -171,8 +173,14 @@ func apply(m *Model, c *Change, gen IDGen) error {
 		if err != nil {
 			return err
 		}
-		if c.Description == nil && c.DisplayTemplate == nil && c.Label == nil {
-			return fieldErr("description", "is required (or label or display_template)")
+		if c.Description == nil && c.DisplayTemplate == nil && c.Label == nil && c.Accountability == nil {
+			return fieldErr("description", "is required (or label, display_template or accountability)")
+		}
+		if c.Accountability != nil {
+			if err := ValidateAccountability("accountability", *c.Accountability); err != nil {
+				return err
+			}
+			t.Accountability = *c.Accountability
 		}
 		if c.Label != nil {
 			if err := ValidateLabel("label", *c.Label); err != nil {
@@ -349,7 +357,10 @@ func applyCreateTable(m *Model, c *Change, gen IDGen) error {
 	if err := ValidateLabel("label", def.Label); err != nil {
 		return err
 	}
-	t := Table{ID: def.ID, Name: def.Name, Description: def.Description, Label: def.Label, DisplayTemplate: def.DisplayTemplate, System: c.System, Junction: def.Junction}
+	if err := ValidateAccountability("accountability", def.Accountability); err != nil {
+		return err
+	}
+	t := Table{ID: def.ID, Name: def.Name, Description: def.Description, Label: def.Label, Accountability: def.Accountability, DisplayTemplate: def.DisplayTemplate, System: c.System, Junction: def.Junction}
 	// A resolved change carries its system columns (and their ids) already.
 	if len(def.Columns) == 0 || def.Columns[0].Name != "id" || !def.Columns[0].System {
 		t.Columns = append(t.Columns, systemColumns(gen)...)

@@ -148,6 +148,10 @@ type Table struct {
 	// Label is the table's display name beside its identifier ("Customer accounts"),
 	// as Directus's translations and the custom-migrations design's label give one.
 	Label string `json:"label,omitempty"`
+	// Accountability is what the audit trail keeps of the table's writes, as Directus
+	// names it: "" or "all" (activity and revisions), "activity" (who did what, without
+	// values), "none".
+	Accountability string `json:"accountability,omitempty"`
 	// DisplayTemplate is how a row of this table reads where another row points at it,
 	// as Directus writes it: "{{title}} ({{year}})". Empty: the first text column.
 	DisplayTemplate string   `json:"display_template,omitempty"`

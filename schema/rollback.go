@@ -137,6 +137,10 @@ func Inverse(before, after *Model, c Change) ([]Change, error) {
 			l := t.Label
 			inv.Label = &l
 		}
+		if c.Accountability != nil {
+			a := t.Accountability
+			inv.Accountability = &a
+		}
 		steps = []Change{inv}
 	case DropTable:
 		t := before.Table(c.Table)

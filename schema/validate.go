@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,7 +48,8 @@ var SystemTables = []string{"table_definition", "column_definition", "relation_d
 	"strata_roles", "strata_users", "strata_permissions", "strata_sessions", "strata_api_keys", "migration_resolutions",
 	"strata_files", "strata_folders", "function_definition", "strata_function_runs", "strata_function_secrets", "strata_function_outbox",
 	"strata_template_files",
-	"strata_user_tokens", "strata_auth_providers", "strata_auth_states", "strata_user_identities"}
+	"strata_user_tokens", "strata_auth_providers", "strata_auth_states", "strata_user_identities",
+	"strata_activity", "strata_revisions"}
 
 // FilesTable holds a tenant's files; user tables may relate to it (a file field).
 // FoldersTable holds the folders they are filed in.
@@ -216,6 +218,17 @@ func ValidateLabel(field, label string) *FieldError {
 	}
 	if strings.ContainsFunc(label, unicode.IsControl) {
 		return fieldErr(field, "must not contain control characters")
+	}
+	return nil
+}
+
+// Accountabilities are what the audit trail may keep of a table's writes ("": all).
+var Accountabilities = []string{"", "all", "activity", "none"}
+
+// ValidateAccountability checks a table's accountability.
+func ValidateAccountability(field, a string) *FieldError {
+	if !slices.Contains(Accountabilities, a) {
+		return fieldErr(field, "must be all, activity or none")
 	}
 	return nil
 }

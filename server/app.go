@@ -20,6 +20,7 @@ import (
 
 	"strata/data"
 	"strata/modules/access"
+	"strata/modules/activity"
 	"strata/modules/apierr"
 	"strata/modules/auth"
 	"strata/modules/bus"
@@ -321,6 +322,10 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	// The folder tree stays whole whichever surface writes files and folders.
 	api.Records.Hooks.BeforeOn = map[string][]func(context.Context, schema.Querier, *records.Write) error{
 		files.Table: {api.Files.KeepFolders}, files.Folders: {api.Files.KeepFolders}}
+	// Every write of rows, whichever surface makes it, is in the activity log and keeps
+	// revisions, inside its own transaction.
+	api.Activity = &activity.Recorder{Records: api.Records, Now: time.Now, NewID: newID}
+	api.Records.Hooks.Before = append(api.Records.Hooks.Before, api.Activity.Before)
 	co.purges.Files = api.Files
 	api.Purges = co.purges
 	fns.Pool = &functions.Pool{Max: cfg.FunctionsWorkers}

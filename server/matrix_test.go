@@ -274,6 +274,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 				{name: "two-factor off while off", method: "POST", path: "/users/me/tfa/disable", body: map[string]any{"otp": "000000"}, want: with(every(409), "anonymous", 401, "other_admin", 401, "platform", 403, "api_key", 403)},
 				{name: "end my session", method: "DELETE", path: "/users/me/sessions/00000000-0000-7000-8000-000000000000", want: with(every(404), "anonymous", 401, "other_admin", 401, "platform", 403, "api_key", 403)},
 				{name: "end a user's session", method: "DELETE", path: "/users/" + someUser + "/sessions/00000000-0000-7000-8000-000000000000", want: adminOnly(404)},
+				// The audit trail: users read their own activity, admins all; revisions and
+				// restores of unknown revisions.
+				{name: "the activity log", method: "GET", path: "/activity", want: with(every(200), "anonymous", 401, "other_admin", 401, "api_key", 403)},
+				{name: "revisions", method: "GET", path: "/revisions", want: adminOnly(200)},
+				{name: "restore an unknown revision", method: "POST", path: "/revisions/00000000-0000-7000-8000-000000000000/restore", want: with(every(404), "anonymous", 401, "other_admin", 401)},
 				// Mailed-link flows: public, answering the same to everyone (the other tenant's
 				// admin presents a token of another tenant: 401); invitations and mail settings
 				// are for admins.

@@ -36,7 +36,7 @@ func Diff(name string, from *schema.Model, want formats.Snapshot) (*Changeset, e
 			for _, c := range t.Columns {
 				cols = append(cols, columnBody(c))
 			}
-			ops = append(ops, map[string]any{"op": OpCreateTable, "name": t.Name, "description": t.Description, "label": t.Label, "display_template": t.DisplayTemplate, "columns": cols})
+			ops = append(ops, map[string]any{"op": OpCreateTable, "name": t.Name, "description": t.Description, "label": t.Label, "accountability": t.Accountability, "display_template": t.DisplayTemplate, "columns": cols})
 			for _, ix := range t.Indexes {
 				ops = append(ops, map[string]any{"op": OpAddIndex, "table": t.Name, "name": ix.Name, "columns": ix.Columns, "unique": ix.Unique})
 			}
@@ -59,6 +59,9 @@ func Diff(name string, from *schema.Model, want formats.Snapshot) (*Changeset, e
 			}
 			if ch.Label != nil {
 				op["label"] = *ch.Label
+			}
+			if ch.Accountability != nil {
+				op["accountability"] = *ch.Accountability
 			}
 			ops = append(ops, op)
 		case schema.DropColumn:

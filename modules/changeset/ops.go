@@ -49,6 +49,7 @@ type op struct {
 	Description     *string `json:"description"`
 	DisplayTemplate *string `json:"display_template"`
 	Label           *string `json:"label"`
+	Accountability  *string `json:"accountability"`
 }
 
 // opFields lists the fields each operation takes besides op, those it cannot go
@@ -63,7 +64,7 @@ var opFields = map[string]struct{ required, optional []string }{
 	OpDropRelation: {[]string{"table", "name"}, nil},
 	OpAddIndex:     {[]string{"table", "columns"}, []string{"name", "unique"}},
 	OpDropIndex:    {[]string{"table", "name"}, nil},
-	OpAlterTable:   {[]string{"table"}, []string{"description", "label", "display_template"}},
+	OpAlterTable:   {[]string{"table"}, []string{"description", "label", "display_template", "accountability"}},
 }
 
 // decodeOp reads one operation strictly: a known op, only its fields, each required
@@ -242,10 +243,11 @@ func (o *op) changes(m *schema.Model) ([]schema.Change, error) {
 	case OpDropIndex:
 		return []schema.Change{{Type: schema.DropIndex, Table: o.Table, Column: o.Name}}, nil
 	case OpAlterTable:
-		if o.Description == nil && o.DisplayTemplate == nil && o.Label == nil {
-			return nil, apierr.InvalidPayload("description", "alter_table needs description, label or display_template")
+		if o.Description == nil && o.DisplayTemplate == nil && o.Label == nil && o.Accountability == nil {
+			return nil, apierr.InvalidPayload("description", "alter_table needs description, label, display_template or accountability")
 		}
-		return []schema.Change{{Type: schema.AlterTable, Table: o.Table, Description: o.Description, Label: o.Label, DisplayTemplate: o.DisplayTemplate}}, nil
+		return []schema.Change{{Type: schema.AlterTable, Table: o.Table, Description: o.Description, Label: o.Label, DisplayTemplate: o.DisplayTemplate,
+			Accountability: o.Accountability}}, nil
 	}
 	return nil, apierr.InvalidPayload("op", "unknown op %q", o.Op)
 }

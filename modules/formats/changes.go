@@ -45,6 +45,7 @@ type TablePatch struct {
 	Description     *string         `json:"description,omitempty"`
 	DisplayTemplate *string         `json:"display_template,omitempty"`
 	Label           *string         `json:"label,omitempty"`
+	Accountability  *string         `json:"accountability,omitempty"`
 	Permissions     json.RawMessage `json:"permissions,omitempty"`
 }
 
@@ -55,11 +56,12 @@ func TableChanges(table string, in TablePatch) ([]schema.Change, error) {
 		out = append(out, schema.Change{Type: schema.RenameTable, Table: table, NewName: *in.Name})
 		table = *in.Name
 	}
-	if in.Description != nil || in.DisplayTemplate != nil || in.Label != nil {
-		out = append(out, schema.Change{Type: schema.AlterTable, Table: table, Description: in.Description, DisplayTemplate: in.DisplayTemplate, Label: in.Label})
+	if in.Description != nil || in.DisplayTemplate != nil || in.Label != nil || in.Accountability != nil {
+		out = append(out, schema.Change{Type: schema.AlterTable, Table: table, Description: in.Description, DisplayTemplate: in.DisplayTemplate, Label: in.Label,
+			Accountability: in.Accountability})
 	}
 	if len(out) == 0 && len(in.Permissions) == 0 {
-		return nil, apierr.InvalidPayload("body", "nothing to change: send name, description, label, display_template or permissions")
+		return nil, apierr.InvalidPayload("body", "nothing to change: send name, description, label, display_template, accountability or permissions")
 	}
 	return out, nil
 }

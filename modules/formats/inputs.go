@@ -174,6 +174,9 @@ type TableInput struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
 	Label       string `json:"label,omitempty"`
+	// Accountability is what the audit trail keeps of its writes: all (default),
+	// activity or none.
+	Accountability string `json:"accountability,omitempty"`
 	// DisplayTemplate is how a row reads where another points at it: "{{title}}".
 	DisplayTemplate string          `json:"display_template,omitempty"`
 	Columns         []Column        `json:"columns"`
@@ -184,7 +187,7 @@ type TableInput struct {
 // CreateTableChange turns a create-table body into a change (its permissions are
 // applied by the caller once the table exists).
 func CreateTableChange(in TableInput) (schema.Change, error) {
-	t := &schema.Table{Name: in.Name, Description: in.Description, Label: in.Label, DisplayTemplate: in.DisplayTemplate}
+	t := &schema.Table{Name: in.Name, Description: in.Description, Label: in.Label, Accountability: in.Accountability, DisplayTemplate: in.DisplayTemplate}
 	ch := schema.Change{Type: schema.CreateTable, Create: t}
 	for _, ci := range in.Columns {
 		if r, ok := ci.Relation(in.Name); ok {

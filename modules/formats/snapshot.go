@@ -24,6 +24,7 @@ type SnapshotTable struct {
 	Name            string         `json:"name"`
 	Description     string         `json:"description,omitempty"`
 	Label           string         `json:"label,omitempty"`
+	Accountability  string         `json:"accountability,omitempty"`
 	DisplayTemplate string         `json:"display_template,omitempty"`
 	Columns         []Column       `json:"columns"`
 	Indexes         []schema.Index `json:"indexes,omitempty"`
@@ -42,7 +43,7 @@ func Take(m *schema.Model) Snapshot {
 		if t.System || t.Junction {
 			continue
 		}
-		st := SnapshotTable{Name: t.Name, Description: t.Description, Label: t.Label, DisplayTemplate: t.DisplayTemplate, Columns: []Column{}}
+		st := SnapshotTable{Name: t.Name, Description: t.Description, Label: t.Label, Accountability: t.Accountability, DisplayTemplate: t.DisplayTemplate, Columns: []Column{}}
 		for _, c := range t.Columns {
 			if c.System {
 				continue
@@ -92,7 +93,7 @@ func Plan(m *schema.Model, want Snapshot) ([]Step, error) {
 		wanted[st.Name] = true
 		cur := m.Table(st.Name)
 		if cur == nil {
-			t := &schema.Table{Name: st.Name, Description: st.Description, Label: st.Label, DisplayTemplate: st.DisplayTemplate, Indexes: st.Indexes}
+			t := &schema.Table{Name: st.Name, Description: st.Description, Label: st.Label, Accountability: st.Accountability, DisplayTemplate: st.DisplayTemplate, Indexes: st.Indexes}
 			for _, ci := range st.Columns {
 				t.Columns = append(t.Columns, ci.Schema())
 			}
@@ -116,12 +117,16 @@ func Plan(m *schema.Model, want Snapshot) ([]Step, error) {
 			}
 		}
 		// After the columns: a template may name a column this apply adds.
-		if alter := (schema.Change{Type: schema.AlterTable, Table: st.Name}); st.Description != cur.Description || st.DisplayTemplate != cur.DisplayTemplate || st.Label != cur.Label {
+		if alter := (schema.Change{Type: schema.AlterTable, Table: st.Name}); st.Description != cur.Description || st.DisplayTemplate != cur.DisplayTemplate || st.Label != cur.Label ||
+			st.Accountability != cur.Accountability {
 			if st.Description != cur.Description {
 				alter.Description = &st.Description
 			}
 			if st.Label != cur.Label {
 				alter.Label = &st.Label
+			}
+			if st.Accountability != cur.Accountability {
+				alter.Accountability = &st.Accountability
 			}
 			if st.DisplayTemplate != cur.DisplayTemplate {
 				alter.DisplayTemplate = &st.DisplayTemplate

@@ -29,7 +29,7 @@ type spec struct {
 }
 
 var (
-	tableSpec    = spec{"table_definition", []string{"name", "description", "is_system", "is_junction", "indexes", "position", "trash_name", "trashed_at", "display_template", "label"}}
+	tableSpec    = spec{"table_definition", []string{"name", "description", "is_system", "is_junction", "indexes", "position", "trash_name", "trashed_at", "display_template", "label", "accountability"}}
 	columnSpec   = spec{"column_definition", []string{"table_id", "name", "type", "max_length", "numeric_precision", "numeric_scale", "enum_values", "is_nullable", "is_unique", "is_indexed", "default_value", "description", "is_system", "relation_id", "position", "trash_name", "trashed_at"}}
 	relationSpec = spec{"relation_definition", []string{"table_id", "name", "type", "target_table_id", "on_delete", "inverse", "junction_table_id"}}
 	functionSpec = spec{"function_definition", []string{"name", "kind", "definition", "checksum"}}
@@ -82,12 +82,12 @@ func rows(m *schema.Model) map[string]rowSet {
 	if have(tableSpec.table) {
 		rs := rowSet{}
 		for i, t := range m.Tables {
-			rs[t.ID] = []any{t.Name, database.NullText(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(i), nil, nil, database.NullText(t.DisplayTemplate), database.NullText(t.Label)}
+			rs[t.ID] = []any{t.Name, database.NullText(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(i), nil, nil, database.NullText(t.DisplayTemplate), database.NullText(t.Label), database.NullText(t.Accountability)}
 		}
 		for _, tr := range m.Trash {
 			if tr.Kind == "table" && tr.TableDef != nil {
 				t := tr.TableDef
-				rs[t.ID] = []any{t.Name, database.NullText(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(-1), tr.TrashName, trashTime(tr.TrashedAt), database.NullText(t.DisplayTemplate), database.NullText(t.Label)}
+				rs[t.ID] = []any{t.Name, database.NullText(t.Description), t.System, t.Junction, jsonText(t.Indexes), int64(-1), tr.TrashName, trashTime(tr.TrashedAt), database.NullText(t.DisplayTemplate), database.NullText(t.Label), database.NullText(t.Accountability)}
 			}
 		}
 		out[tableSpec.table] = rs
@@ -243,7 +243,7 @@ func Load(ctx context.Context, q schema.Querier, d schema.Dialect) (*schema.Mode
 		}
 		idx, trash, trashedAt := row["indexes"], row["trash_name"], row["trashed_at"]
 		t := &schema.Table{ID: database.Text(row["id"]), Name: database.Text(row["name"]), Description: database.Text(row["description"]),
-			DisplayTemplate: database.Text(row["display_template"]), Label: database.Text(row["label"]), System: database.Bool(row["is_system"]), Junction: database.Bool(row["is_junction"]),
+			DisplayTemplate: database.Text(row["display_template"]), Label: database.Text(row["label"]), Accountability: database.Text(row["accountability"]), System: database.Bool(row["is_system"]), Junction: database.Bool(row["is_junction"]),
 			Columns: []schema.Column{}, Indexes: []schema.Index{}}
 		if s := database.Text(idx); s != "" {
 			if err := json.Unmarshal([]byte(s), &t.Indexes); err != nil {

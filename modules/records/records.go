@@ -38,6 +38,15 @@ type Scope struct {
 	// Tx, when set, is a transaction the scope's reads run in: a before hook reads
 	// inside the write it runs in (it does not write through the scope).
 	Tx schema.Querier
+	// Origin is the request the writes come from (nil: a function's schedule, a
+	// template, the CLI), for the activity log.
+	Origin *Origin
+}
+
+// Origin is where a request came from.
+type Origin struct {
+	IP        string
+	UserAgent string
 }
 
 // Q runs statements on user tables (inner, or the scope's transaction or tenant's pool
@@ -85,6 +94,9 @@ type Write struct {
 	Action string
 	IDs    []string
 	Data   []map[string]any
+	// DataIDs, for an update of several changes, are the rows each of Data went to (nil:
+	// Data[0] went to every row).
+	DataIDs [][]string
 }
 
 // Hooks run around every write, in the order they were added: Before inside the
@@ -372,6 +384,7 @@ func (s *Service) Update(ctx context.Context, sc *Scope, t *schema.Table, change
 	d := sc.DB.Dialect
 	others := Touched{}
 	data := make([]map[string]any, 0, len(changes))
+	dataIDs := make([][]string, 0, len(changes))
 	for i, ch := range changes {
 		n, err := query.Update(ctx, q, d, sc.Model, t, ch.IDs, ch.Data, s.Now())
 		if err != nil {
@@ -386,11 +399,12 @@ func (s *Service) Update(ctx context.Context, sc *Scope, t *schema.Table, change
 			}
 		}
 		data = append(data, ch.Data)
+		dataIDs = append(dataIDs, ch.IDs)
 	}
 	if err := g.Rows(ctx, q, d, ids); err != nil {
 		return err
 	}
-	w := &Write{Scope: sc, Table: t, Action: "update", IDs: ids, Data: data}
+	w := &Write{Scope: sc, Table: t, Action: "update", IDs: ids, Data: data, DataIDs: dataIDs}
 	if err := s.before(ctx, q, w); err != nil {
 		return err
 	}

@@ -46,6 +46,7 @@ func (a *API) login(c *fiber.Ctx, realm *auth.Realm, scope string, in credential
 		if err != nil {
 			return err
 		}
+		a.recordLogin(c, realm, tok)
 		return c.JSON(fiber.Map{"data": tok})
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"strata/modules/access"
+	"strata/modules/activity"
 	"strata/modules/apierr"
 	"strata/modules/auth"
 	"strata/modules/bus"
@@ -87,6 +88,8 @@ type API struct {
 	OIDC *oidc.Service
 	// Mail words and queues the auth flows' mails.
 	Mail *mail.Postman
+	// Activity records writes and sign-ins.
+	Activity *activity.Recorder
 }
 
 // Mount registers every route on app.
@@ -182,6 +185,9 @@ func (a *API) Mount(app *fiber.App) {
 	t.Get("/relations", adm, a.listRelations)
 	t.Post("/relations", adm, a.addRelation)
 	t.Delete("/relations/:id", adm, uuidParam, a.dropRelation)
+	t.Get("/activity", a.listActivity)
+	t.Get("/revisions", adm, a.listRevisions)
+	t.Post("/revisions/:id/restore", uuidParam, a.restoreRevision)
 	t.Get("/trash", adm, a.listTrash)
 	t.Delete("/trash/:id", adm, uuidParam, a.purgeTrash)
 	t.Get("/migrations", adm, a.listMigrations)
@@ -383,6 +389,8 @@ type tenantCtx struct {
 	t       *tenant.Tenant
 	db      *database.DB
 	version int64 // schema version of the model the request uses
+	// origin is where the request came from, for the activity log (nil: not a request).
+	origin *records.Origin
 }
 
 // q runs statements on user tables tagged with the schema version (see query.Tagged).
@@ -402,7 +410,7 @@ func (a *API) resolveTenant(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Locals("tenant", &tenantCtx{t: t, db: db})
+	c.Locals("tenant", &tenantCtx{t: t, db: db, origin: &records.Origin{IP: c.IP(), UserAgent: clip(c.Get(fiber.HeaderUserAgent), 255)}})
 	return c.Next()
 }
 
@@ -435,7 +443,7 @@ func (a *API) scopeAt(c *fiber.Ctx, m *schema.Model) *records.Scope {
 
 // scope is the records scope of caller in this tenant, for model m at version.
 func (tc *tenantCtx) scope(version int64, m *schema.Model, caller *access.Caller) *records.Scope {
-	return &records.Scope{TenantID: tc.t.ID, Slug: tc.t.Slug, DB: tc.db, Version: version, Model: m, Caller: caller}
+	return &records.Scope{TenantID: tc.t.ID, Slug: tc.t.Slug, DB: tc.db, Version: version, Model: m, Caller: caller, Origin: tc.origin}
 }
 
 // identity is this tenant for the identity service, with model m (nil where the call

@@ -84,7 +84,7 @@ func visibleTable(m *schema.Model, p *access.Policy, t *schema.Table) (tableView
 	if p == nil || p.Admin {
 		return viewTable(m, t), true
 	}
-	shown := schema.Table{ID: t.ID, Name: t.Name, Description: t.Description, Label: t.Label, DisplayTemplate: t.DisplayTemplate, Indexes: []schema.Index{}}
+	shown := schema.Table{ID: t.ID, Name: t.Name, Description: t.Description, Label: t.Label, Accountability: t.Accountability, DisplayTemplate: t.DisplayTemplate, Indexes: []schema.Index{}}
 	for _, col := range t.Columns {
 		if col.Name == "id" || allowsAny(p, t.Name, col.Name) {
 			shown.Columns = append(shown.Columns, apiColumn(col))

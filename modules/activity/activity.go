@@ -1,0 +1,223 @@
+// Package activity keeps a tenant's audit trail: who created, changed or deleted which
+// rows, and who signed in, when and from where (strata_activity), and each row's values
+// after each write with what the write changed (strata_revisions). It hooks the records
+// service inside each write's transaction, so every surface (REST, GraphQL, data
+// migrations, functions) is recorded the same way, and a write that rolls back leaves
+// no trace.
+package activity
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"strata/modules/query"
+	"strata/modules/records"
+	"strata/schema"
+)
+
+// The tables it writes.
+const (
+	ActivityTable  = "strata_activity"
+	RevisionsTable = "strata_revisions"
+)
+
+// Actions besides the writes' own (create, update, delete).
+const ActionLogin = "login"
+
+// Recorder writes the trail.
+type Recorder struct {
+	// Records reads a row's values after an update, inside its transaction.
+	Records *records.Service
+	Now     func() time.Time
+	NewID   func() string
+}
+
+// rowsPerStatement bounds one multi-row insert (bound parameters stay far below every
+// database's limit).
+const rowsPerStatement = 200
+
+// quiet are tables whose writes are not recorded: the trail itself, and bookkeeping
+// that is not anyone's data (sessions, mailed tokens, sign-in states, function runs).
+var quiet = map[string]bool{ActivityTable: true, RevisionsTable: true, "strata_sessions": true, "strata_user_tokens": true,
+	"strata_auth_states": true, "strata_function_runs": true, "strata_function_outbox": true, "strata_template_files": true}
+
+// revised reports whether writes of t keep revisions: user tables and files. Strata's
+// other tables hold secrets (password hashes, two-factor secrets, API key hashes) that
+// a revision would copy; their writes are in the activity log without values.
+func revised(t *schema.Table) bool {
+	return !t.System || t.Name == schema.FilesTable || t.Name == schema.FoldersTable
+}
+
+// Before records a write inside its transaction (a records before hook).
+func (r *Recorder) Before(ctx context.Context, q schema.Querier, w *records.Write) error {
+	if quiet[w.Table.Name] || len(w.IDs) == 0 || w.Table.Accountability == "none" {
+		return nil
+	}
+	now := r.Now()
+	user, origin := "", w.Scope.Origin
+	if w.Scope.Caller != nil {
+		user = w.Scope.Caller.UserID
+	}
+	acts := make([]entry, len(w.IDs))
+	for i, id := range w.IDs {
+		acts[i] = entry{ID: r.NewID(), Action: w.Action, User: user, At: now, Collection: w.Table.Name, Item: id}
+		if origin != nil {
+			acts[i].IP, acts[i].UserAgent = origin.IP, origin.UserAgent
+		}
+	}
+	d := w.Scope.DB.Dialect
+	if err := insertActivity(ctx, q, d, acts); err != nil {
+		return err
+	}
+	if w.Action == "delete" || !revised(w.Table) || w.Table.Accountability == "activity" {
+		return nil
+	}
+	revs, err := r.revisions(ctx, q, w, acts)
+	if err != nil {
+		return err
+	}
+	return insertRevisions(ctx, q, d, revs)
+}
+
+// revisions are a write's rows after it: for a create, the values written; for an
+// update, the whole row read back in the transaction, and what changed.
+func (r *Recorder) revisions(ctx context.Context, q schema.Querier, w *records.Write, acts []entry) ([]revision, error) {
+	delta := make(map[string]map[string]any, len(w.IDs))
+	for i, d := range w.Data {
+		switch {
+		case w.Action == "create" && len(w.Data) == len(w.IDs):
+			delta[w.IDs[i]] = d
+		case w.DataIDs != nil && i < len(w.DataIDs):
+			for _, id := range w.DataIDs[i] {
+				delta[id] = d
+			}
+		default:
+			for _, id := range w.IDs {
+				delta[id] = d
+			}
+		}
+	}
+	data := map[string]map[string]any{}
+	if w.Action == "update" {
+		rows, err := r.rowsAfter(ctx, q, w)
+		if err != nil {
+			return nil, err
+		}
+		for _, row := range rows {
+			if id, ok := row["id"].(string); ok {
+				data[id] = row
+			}
+		}
+	}
+	revs := make([]revision, 0, len(acts))
+	for _, a := range acts {
+		d := delta[a.Item]
+		full := data[a.Item]
+		if w.Action == "create" {
+			full = maps.Clone(d)
+			if full == nil {
+				full = map[string]any{}
+			}
+			full["id"] = a.Item
+		}
+		revs = append(revs, revision{ID: r.NewID(), Activity: a.ID, Collection: a.Collection, Item: a.Item, Data: full, Delta: d})
+	}
+	return revs, nil
+}
+
+// rowsAfter reads the written rows' columns inside the write's transaction, as an
+// admin: the revision keeps the row, whatever the writer may read.
+func (r *Recorder) rowsAfter(ctx context.Context, q schema.Querier, w *records.Write) ([]map[string]any, error) {
+	sc := *w.Scope
+	sc.Tx, sc.Caller = q, nil
+	rows, err := r.Records.Read(ctx, &sc, w.Table, query.Params{"fields": {"*"}, "limit": {"-1"}}, w.IDs)
+	if err != nil {
+		return nil, fmt.Errorf("read the rows for their revisions: %w", err)
+	}
+	return rows, nil
+}
+
+// Login records a sign-in (user is the subject that signed in).
+func (r *Recorder) Login(ctx context.Context, q schema.Querier, d schema.Dialect, user string, origin *records.Origin) error {
+	e := entry{ID: r.NewID(), Action: ActionLogin, User: user, At: r.Now(), Collection: "strata_users", Item: user}
+	if origin != nil {
+		e.IP, e.UserAgent = origin.IP, origin.UserAgent
+	}
+	return insertActivity(ctx, q, d, []entry{e})
+}
+
+type entry struct {
+	ID, Action, User                string
+	At                              time.Time
+	IP, UserAgent, Collection, Item string
+}
+
+type revision struct {
+	ID, Activity, Collection, Item string
+	Data, Delta                    map[string]any
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func insertActivity(ctx context.Context, q schema.Querier, d schema.Dialect, acts []entry) error {
+	cols := []string{"id", "action", "user", "timestamp", "ip", "user_agent", "collection", "item", "created_at", "updated_at"}
+	return insertRows(ctx, q, d, ActivityTable, cols, len(acts), func(i int) []any {
+		a := acts[i]
+		at := d.TimeValue(a.At)
+		return []any{a.ID, a.Action, nullable(a.User), at, nullable(a.IP), nullable(a.UserAgent), a.Collection, a.Item, at, at}
+	})
+}
+
+func insertRevisions(ctx context.Context, q schema.Querier, d schema.Dialect, revs []revision) error {
+	now := d.TimeValue(time.Now())
+	cols := []string{"id", "activity", "collection", "item", "data", "delta", "created_at", "updated_at"}
+	var ferr error
+	err := insertRows(ctx, q, d, RevisionsTable, cols, len(revs), func(i int) []any {
+		v := revs[i]
+		data, err := json.Marshal(v.Data)
+		if err != nil && ferr == nil {
+			ferr = err
+		}
+		delta, err := json.Marshal(v.Delta)
+		if err != nil && ferr == nil {
+			ferr = err
+		}
+		return []any{v.ID, v.Activity, v.Collection, v.Item, string(data), string(delta), now, now}
+	})
+	if ferr != nil {
+		return fmt.Errorf("encode a revision: %w", ferr)
+	}
+	return err
+}
+
+// insertRows writes n rows of cols into table, rowsPerStatement at a time.
+func insertRows(ctx context.Context, q schema.Querier, d schema.Dialect, table string, cols []string, n int, row func(i int) []any) error {
+	quoted := make([]string, len(cols))
+	for i, c := range cols {
+		quoted[i] = d.Quote(c)
+	}
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
+	for start := 0; start < n; start += rowsPerStatement {
+		end := min(n, start+rowsPerStatement)
+		args := make([]any, 0, (end-start)*len(cols))
+		values := make([]string, 0, end-start)
+		for i := start; i < end; i++ {
+			args = append(args, row(i)...)
+			values = append(values, one)
+		}
+		stmt := "INSERT INTO " + d.Quote(table) + " (" + strings.Join(quoted, ", ") + ") VALUES " + strings.Join(values, ", ")
+		if _, err := q.ExecContext(ctx, d.Rebind(stmt), args...); err != nil {
+			return fmt.Errorf("record %s: %w", table, err)
+		}
+	}
+	return nil
+}
