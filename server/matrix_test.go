@@ -231,6 +231,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 							t.Errorf("%s: %v", caller, r)
 						}
 					}},
+				{name: "export notes", method: "GET", path: "/utils/export/notes?format=csv&sort=text", want: with(every(200), "anonymous", 403, "other_admin", 401)},
 				{name: "bob's note by id", method: "GET", path: "/items/notes/{B}", want: map[string]int{"anonymous": 403, "alice": 404, "bob": 200, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 404}},
 				{name: "update bob's note", method: "PATCH", path: "/items/notes/{B}", body: map[string]any{"text": "bob's"},
 					want: map[string]int{"anonymous": 401, "alice": 403, "bob": 200, "tenant_admin": 200, "other_admin": 401, "platform": 200, "api_key": 403}},

@@ -185,6 +185,7 @@ func (a *API) Mount(app *fiber.App) {
 	t.Get("/relations", adm, a.listRelations)
 	t.Post("/relations", adm, a.addRelation)
 	t.Delete("/relations/:id", adm, uuidParam, a.dropRelation)
+	t.Get("/utils/export/:table", a.exportItems)
 	t.Get("/activity", a.listActivity)
 	t.Get("/revisions", adm, a.listRevisions)
 	t.Post("/revisions/:id/restore", uuidParam, a.restoreRevision)
