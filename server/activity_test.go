@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestActivityAndRevisions: writes through REST, GraphQL, a data migration and a
@@ -155,6 +157,31 @@ func TestActivityAndRevisions(t *testing.T) {
 			}
 			if tbl := admin.mustCall(200, "GET", p+"/tables/posts", nil); tbl.get("data.accountability") != "none" {
 				t.Errorf("the table's accountability: %s", tbl)
+			}
+
+			// Retention: entries and revisions older than the setting go; newer ones stay.
+			if st := admin.mustCall(200, "GET", p+"/settings", nil); st.get("data.activity_retention") != float64(90) {
+				t.Errorf("the default retention: %v", st.get("data.activity_retention"))
+			}
+			if st, _ := admin.call("PATCH", p+"/settings", map[string]any{"activity_retention": -1}, nil); st != 400 {
+				t.Errorf("a negative retention: %d", st)
+			}
+			admin.mustCall(200, "PATCH", p+"/settings", map[string]any{"activity_retention": 1})
+			db := admin.tenantDB("acme")
+			d := db.Dialect
+			old := d.TimeValue(time.Now().Add(-49 * time.Hour))
+			if _, err := db.Exec(d.Rebind("UPDATE "+d.Quote("strata_activity")+" SET "+d.Quote("timestamp")+" = ? WHERE "+d.Quote("item")+" = ?"), old, id); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(d.Rebind("UPDATE "+d.Quote("strata_revisions")+" SET "+d.Quote("created_at")+" = ? WHERE "+d.Quote("item")+" = ?"), old, id); err != nil {
+				t.Fatal(err)
+			}
+			admin.app.PurgeActivity(context.Background())
+			if e := entries(map[string]any{"item": map[string]any{"_eq": id}}); len(e) != 0 || len(revisionsOf(id)) != 0 {
+				t.Errorf("entries past the retention are kept: %v", e)
+			}
+			if e := entries(map[string]any{"item": map[string]any{"_eq": quiet}}); len(e) != 1 {
+				t.Errorf("entries within the retention went: %v", e)
 			}
 		})
 	}

@@ -403,6 +403,20 @@ func (a *App) ServeGRPC(ctx context.Context, ln net.Listener) error {
 	return grpcdoor.Serve(ctx, srv, ln)
 }
 
+// PurgeActivity deletes, in each tenant this node has open, the activity log and
+// revisions older than the tenant's activity_retention.
+func (a *App) PurgeActivity(ctx context.Context) {
+	a.Tenants.EachOpen(func(t *tenant.Tenant, db *database.DB) {
+		st, err := a.core.settings.Get(ctx, t.ID, db)
+		if err != nil || st.ActivityRetention == 0 {
+			return
+		}
+		if err := activity.Purge(ctx, db, db.Dialect, time.Now().AddDate(0, 0, -st.ActivityRetention)); err != nil {
+			a.log.Warn("activity purge", "tenant", t.Slug, "err", err)
+		}
+	})
+}
+
 // RunMail delivers the auth flows' queued mails, retrying failures, until ctx ends.
 func (a *App) RunMail(ctx context.Context) { a.core.mail.Loop(ctx) }
 
@@ -421,6 +435,7 @@ func (a *App) PurgeTrashEvery(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	for {
 		a.Tenants.PurgeExpired(ctx, a.cfg.TrashRetention)
+		a.PurgeActivity(ctx)
 		select {
 		case <-ctx.Done():
 			return

@@ -221,3 +221,17 @@ func insertRows(ctx context.Context, q schema.Querier, d schema.Dialect, table s
 	}
 	return nil
 }
+
+// Purge deletes the entries and revisions older than before.
+func Purge(ctx context.Context, q schema.Querier, d schema.Dialect, before time.Time) error {
+	cut := d.TimeValue(before)
+	for _, stmt := range []string{
+		"DELETE FROM " + d.Quote(RevisionsTable) + " WHERE " + d.Quote("created_at") + " < ?",
+		"DELETE FROM " + d.Quote(ActivityTable) + " WHERE " + d.Quote("timestamp") + " < ?",
+	} {
+		if _, err := q.ExecContext(ctx, d.Rebind(stmt), cut); err != nil {
+			return fmt.Errorf("purge the activity log: %w", err)
+		}
+	}
+	return nil
+}

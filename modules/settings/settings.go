@@ -71,6 +71,9 @@ type Settings struct {
 	// MailTemplates are the tenant's own wordings, by template name; the others are
 	// Strata's.
 	MailTemplates map[string]MailTemplate `json:"mail_templates"`
+	// ActivityRetention is how many days the activity log and revisions are kept (0:
+	// for good).
+	ActivityRetention int `json:"activity_retention"`
 }
 
 // AssetPreset is a named image transformation (?key= on /assets), as Directus names
@@ -134,6 +137,7 @@ type Patch struct {
 	AuthRedirectOrigins      *[]string                `json:"auth_redirect_origins,omitempty"`
 	SMTP                     *SMTPPatch               `json:"smtp,omitempty"`
 	MailTemplates            *map[string]MailTemplate `json:"mail_templates,omitempty"`
+	ActivityRetention        *int                     `json:"activity_retention,omitempty"`
 }
 
 // MaxCORSOrigins bounds a tenant's allowed origins.
@@ -175,14 +179,14 @@ func (s *Service) GetIn(ctx context.Context, tenantID string, db schema.Querier,
 	}
 	q := d.Quote
 	var name, signup, approval, legacyConfirm, origins, introspection, location, maxUpload, quota, types, transform, presets, hosts, fetchHosts, retention any
-	var verify, adminTFA, redirects, smtpHost, smtpPort, smtpUser, smtpPassword, smtpFrom, smtpSecurity, templates any
+	var verify, adminTFA, redirects, smtpHost, smtpPort, smtpUser, smtpPassword, smtpFrom, smtpSecurity, templates, activityDays any
 	err := db.QueryRowContext(ctx, "SELECT "+q("project_name")+", "+q("allow_signup")+", "+q("require_approval")+", "+q("legacy_schema_confirm")+", "+q("cors_origins")+", "+
 		q("graphql_introspection")+", "+q("storage_default")+", "+q("files_max_upload")+", "+q("files_quota")+", "+q("files_allowed_types")+", "+
 		q("storage_asset_transform")+", "+q("storage_asset_presets")+", "+q("files_import_hosts")+", "+q("functions_fetch_hosts")+", "+q("functions_runs_retention")+", "+
 		q("require_email_verification")+", "+q("require_admin_tfa")+", "+q("auth_redirect_origins")+", "+q("smtp_host")+", "+q("smtp_port")+", "+q("smtp_username")+", "+
-		q("smtp_password")+", "+q("smtp_from")+", "+q("smtp_security")+", "+q("mail_templates")+
+		q("smtp_password")+", "+q("smtp_from")+", "+q("smtp_security")+", "+q("mail_templates")+", "+q("activity_retention")+
 		" FROM "+q("settings")).Scan(&name, &signup, &approval, &legacyConfirm, &origins, &introspection, &location, &maxUpload, &quota, &types, &transform, &presets, &hosts, &fetchHosts, &retention,
-		&verify, &adminTFA, &redirects, &smtpHost, &smtpPort, &smtpUser, &smtpPassword, &smtpFrom, &smtpSecurity, &templates)
+		&verify, &adminTFA, &redirects, &smtpHost, &smtpPort, &smtpUser, &smtpPassword, &smtpFrom, &smtpSecurity, &templates, &activityDays)
 	if err != nil {
 		return Settings{}, fmt.Errorf("read settings: %w", err)
 	}
@@ -193,7 +197,7 @@ func (s *Service) GetIn(ctx context.Context, tenantID string, db schema.Querier,
 		RequireEmailVerification: database.Bool(verify), RequireAdminTFA: database.Bool(adminTFA), AuthRedirectOrigins: []string{},
 		SMTP: SMTP{Host: database.Text(smtpHost), Port: int(database.Int64(smtpPort)), Username: database.Text(smtpUser), From: database.Text(smtpFrom),
 			Security: database.Text(smtpSecurity), PasswordSet: database.Text(smtpPassword) != "", sealedPassword: database.Text(smtpPassword)},
-		MailTemplates: map[string]MailTemplate{}}
+		MailTemplates: map[string]MailTemplate{}, ActivityRetention: int(database.Int64(activityDays))}
 	if st.SMTP.Security == "" {
 		st.SMTP.Security = "starttls"
 	}
@@ -351,6 +355,12 @@ func (s *Service) Update(ctx context.Context, tenantID string, db *database.DB, 
 		if err := s.smtpColumns(p.SMTP, cols); err != nil {
 			return Settings{}, err
 		}
+	}
+	if p.ActivityRetention != nil {
+		if *p.ActivityRetention < 0 || *p.ActivityRetention > 3650 {
+			return Settings{}, apierr.InvalidPayload("activity_retention", "activity_retention is a number of days, 0 (for good) to 3650")
+		}
+		cols["activity_retention"] = *p.ActivityRetention
 	}
 	if p.MailTemplates != nil {
 		v, err := templatesColumn(*p.MailTemplates)

@@ -1032,6 +1032,13 @@ func (r *Registry) closeIdle(p *pool) {
 // tenant this node has open (a tenant is also purged when a node readies it). Each
 // purge is a recorded migration like any other.
 func (r *Registry) PurgeExpired(ctx context.Context, retention time.Duration) {
+	cutoff := r.cfg.Now().Add(-retention)
+	r.EachOpen(func(t *Tenant, db *database.DB) { r.purgeExpired(ctx, t, db, cutoff) })
+}
+
+// EachOpen calls fn for each tenant whose pool this node has open and ready: upkeep
+// (purges) visits only those, so a node opens no tenant for its own chores.
+func (r *Registry) EachOpen(fn func(t *Tenant, db *database.DB)) {
 	r.mu.Lock()
 	var open []*pool
 	for _, p := range r.pools {
@@ -1040,9 +1047,8 @@ func (r *Registry) PurgeExpired(ctx context.Context, retention time.Duration) {
 		}
 	}
 	r.mu.Unlock()
-	cutoff := r.cfg.Now().Add(-retention)
 	for _, p := range open {
-		r.purgeExpired(ctx, p.t, p.db, cutoff)
+		fn(p.t, p.db)
 	}
 }
 
