@@ -83,6 +83,7 @@ func Open(ctx context.Context, rawURL string, pool Pool) (*DB, error) {
 		// Every SQLite connection is guarded: no statement may reach another file, and
 		// no trigger may write Strata's own tables (GuardSQLite).
 		lc.after = guardSQLiteConn
+		lc.gate = newWriteGate()
 	}
 	db := sql.OpenDB(lc)
 	if pool.MaxOpen > 0 {

@@ -88,6 +88,8 @@ type limitedConnector struct {
 	stmts int
 	// count counts the statements run on its connections.
 	count *atomic.Int64
+	// gate passes one writer at a time (SQLite; nil elsewhere).
+	gate *writeGate
 }
 
 func (c *limitedConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -108,7 +110,7 @@ func (c *limitedConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 		return nil, err
 	}
-	cc := &countedConn{Conn: conn, limit: c.limit, count: c.count}
+	cc := &countedConn{Conn: conn, limit: c.limit, count: c.count, gate: c.gate}
 	if c.stmts > 0 {
 		cc.stmts = newStmtCache(conn, c.stmts)
 	}
@@ -137,6 +139,10 @@ type countedConn struct {
 	once  sync.Once
 	stmts *stmtCache
 	count *atomic.Int64
+	// gate and inTx: SQLite's writers take turns (writeGate); inside a transaction the
+	// connection holds its turn already.
+	gate *writeGate
+	inTx bool
 }
 
 // Unwrap is the driver's own connection (for driver-specific calls through
@@ -163,6 +169,25 @@ func (c *countedConn) Close() error {
 }
 
 func (c *countedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if c.gate == nil {
+		return c.beginTx(ctx, opts)
+	}
+	passed, err := c.gate.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := c.beginTx(ctx, opts)
+	if err != nil {
+		if passed {
+			c.gate.leave()
+		}
+		return nil, err
+	}
+	c.inTx = true
+	return &gatedTx{Tx: tx, conn: c, passed: passed}, nil
+}
+
+func (c *countedConn) beginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	if b, ok := c.Conn.(driver.ConnBeginTx); ok {
 		return b.BeginTx(ctx, opts)
 	}
@@ -180,6 +205,15 @@ func (c *countedConn) PrepareContext(ctx context.Context, query string) (driver.
 // with arguments; one without arguments (DDL, scripts, one-off reads) runs as it is.
 func (c *countedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	c.count.Add(1)
+	if c.gate != nil && !c.inTx && writes(query) {
+		passed, err := c.gate.enter(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if passed {
+			defer c.gate.leave()
+		}
+	}
 	if c.stmts != nil && len(args) > 0 {
 		if res, ok, err := c.stmts.exec(ctx, query, args); ok || err != nil {
 			return res, err
