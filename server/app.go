@@ -325,7 +325,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	// Every write of rows, whichever surface makes it, is in the activity log and keeps
 	// revisions, inside its own transaction.
 	api.Activity = &activity.Recorder{Records: api.Records, Now: time.Now, NewID: newID}
-	api.Records.Hooks.Before = append(api.Records.Hooks.Before, api.Activity.Before)
+	api.Records.Hooks.Trail = api.Activity
 	co.purges.Files = api.Files
 	api.Purges = co.purges
 	fns.Pool = &functions.Pool{Max: cfg.FunctionsWorkers}

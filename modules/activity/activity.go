@@ -52,10 +52,15 @@ func revised(t *schema.Table) bool {
 	return !t.System || t.Name == schema.FilesTable || t.Name == schema.FoldersTable
 }
 
-// Before records a write inside its transaction (a records before hook).
-func (r *Recorder) Before(ctx context.Context, q schema.Querier, w *records.Write) error {
-	if quiet[w.Table.Name] || len(w.IDs) == 0 || w.Table.Accountability == "none" {
-		return nil
+// Wants reports whether writes of t are recorded (records.Trail).
+func (r *Recorder) Wants(t *schema.Table) bool {
+	return !quiet[t.Name] && t.Accountability != "none"
+}
+
+// Statements are a write's entries and revisions (records.Trail), run in the write.
+func (r *Recorder) Statements(ctx context.Context, q schema.Querier, w *records.Write) ([]records.Stmt, error) {
+	if !r.Wants(w.Table) || len(w.IDs) == 0 {
+		return nil, nil
 	}
 	now := r.Now()
 	user, origin := "", w.Scope.Origin
@@ -70,17 +75,19 @@ func (r *Recorder) Before(ctx context.Context, q schema.Querier, w *records.Writ
 		}
 	}
 	d := w.Scope.DB.Dialect
-	if err := insertActivity(ctx, q, d, acts); err != nil {
-		return err
-	}
+	stmts := activityStatements(d, acts)
 	if w.Action == "delete" || !revised(w.Table) || w.Table.Accountability == "activity" {
-		return nil
+		return stmts, nil
 	}
 	revs, err := r.revisions(ctx, q, w, acts)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return insertRevisions(ctx, q, d, revs)
+	more, err := revisionStatements(d, revs)
+	if err != nil {
+		return nil, err
+	}
+	return append(stmts, more...), nil
 }
 
 // revisions are a write's rows after it: for a create, the values written; for an
@@ -147,7 +154,12 @@ func (r *Recorder) Login(ctx context.Context, q schema.Querier, d schema.Dialect
 	if origin != nil {
 		e.IP, e.UserAgent = origin.IP, origin.UserAgent
 	}
-	return insertActivity(ctx, q, d, []entry{e})
+	for _, st := range activityStatements(d, []entry{e}) {
+		if _, err := q.ExecContext(ctx, d.Rebind(st.SQL), st.Args...); err != nil {
+			return fmt.Errorf("record a sign-in: %w", err)
+		}
+	}
+	return nil
 }
 
 type entry struct {
@@ -168,20 +180,20 @@ func nullable(s string) any {
 	return s
 }
 
-func insertActivity(ctx context.Context, q schema.Querier, d schema.Dialect, acts []entry) error {
+func activityStatements(d schema.Dialect, acts []entry) []records.Stmt {
 	cols := []string{"id", "action", "user", "timestamp", "ip", "user_agent", "collection", "item", "created_at", "updated_at"}
-	return insertRows(ctx, q, d, ActivityTable, cols, len(acts), func(i int) []any {
+	return insertRows(d, ActivityTable, cols, len(acts), func(i int) []any {
 		a := acts[i]
 		at := d.TimeValue(a.At)
 		return []any{a.ID, a.Action, nullable(a.User), at, nullable(a.IP), nullable(a.UserAgent), a.Collection, a.Item, at, at}
 	})
 }
 
-func insertRevisions(ctx context.Context, q schema.Querier, d schema.Dialect, revs []revision) error {
+func revisionStatements(d schema.Dialect, revs []revision) ([]records.Stmt, error) {
 	now := d.TimeValue(time.Now())
 	cols := []string{"id", "activity", "collection", "item", "data", "delta", "created_at", "updated_at"}
 	var ferr error
-	err := insertRows(ctx, q, d, RevisionsTable, cols, len(revs), func(i int) []any {
+	stmts := insertRows(d, RevisionsTable, cols, len(revs), func(i int) []any {
 		v := revs[i]
 		data, err := json.Marshal(v.Data)
 		if err != nil && ferr == nil {
@@ -194,18 +206,20 @@ func insertRevisions(ctx context.Context, q schema.Querier, d schema.Dialect, re
 		return []any{v.ID, v.Activity, v.Collection, v.Item, string(data), string(delta), now, now}
 	})
 	if ferr != nil {
-		return fmt.Errorf("encode a revision: %w", ferr)
+		return nil, fmt.Errorf("encode a revision: %w", ferr)
 	}
-	return err
+	return stmts, nil
 }
 
-// insertRows writes n rows of cols into table, rowsPerStatement at a time.
-func insertRows(ctx context.Context, q schema.Querier, d schema.Dialect, table string, cols []string, n int, row func(i int) []any) error {
+// insertRows are the statements that write n rows of cols into table, rowsPerStatement
+// at a time.
+func insertRows(d schema.Dialect, table string, cols []string, n int, row func(i int) []any) []records.Stmt {
 	quoted := make([]string, len(cols))
 	for i, c := range cols {
 		quoted[i] = d.Quote(c)
 	}
 	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
+	var stmts []records.Stmt
 	for start := 0; start < n; start += rowsPerStatement {
 		end := min(n, start+rowsPerStatement)
 		args := make([]any, 0, (end-start)*len(cols))
@@ -214,12 +228,9 @@ func insertRows(ctx context.Context, q schema.Querier, d schema.Dialect, table s
 			args = append(args, row(i)...)
 			values = append(values, one)
 		}
-		stmt := "INSERT INTO " + d.Quote(table) + " (" + strings.Join(quoted, ", ") + ") VALUES " + strings.Join(values, ", ")
-		if _, err := q.ExecContext(ctx, d.Rebind(stmt), args...); err != nil {
-			return fmt.Errorf("record %s: %w", table, err)
-		}
+		stmts = append(stmts, records.Stmt{SQL: "INSERT INTO " + d.Quote(table) + " (" + strings.Join(quoted, ", ") + ") VALUES " + strings.Join(values, ", "), Args: args})
 	}
-	return nil
+	return stmts
 }
 
 // Purge deletes the entries and revisions older than before.

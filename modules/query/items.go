@@ -20,12 +20,25 @@ var serverColumns = map[string]bool{"owner_id": true, "created_at": true, "updat
 // Insert writes one row built from a JSON object and returns its id. Unknown fields are
 // refused rather than dropped, so a typo never silently loses data.
 func Insert(ctx context.Context, q schema.Querier, d schema.Dialect, m *schema.Model, t *schema.Table, body map[string]any, id, owner string, now time.Time) (string, error) {
+	stmt, args, key, err := InsertStatement(d, m, t, body, id, owner, now)
+	if err != nil {
+		return "", err
+	}
+	if _, err := q.ExecContext(ctx, d.Rebind(stmt), args...); err != nil {
+		return "", err
+	}
+	return key, nil
+}
+
+// InsertStatement is Insert's statement (with ? placeholders, not rebound), its
+// arguments and the new row's key, for a caller that runs it with others.
+func InsertStatement(d schema.Dialect, m *schema.Model, t *schema.Table, body map[string]any, id, owner string, now time.Time) (stmt string, args []any, key string, err error) {
 	cols := []string{d.Quote("id")}
-	args := []any{id}
+	args = []any{id}
 	if v, ok := body["id"]; ok {
 		s, err := Coerce(d, t.Column("id"), v)
 		if err != nil {
-			return "", err
+			return "", nil, "", err
 		}
 		if s != nil {
 			args[0] = s
@@ -47,25 +60,22 @@ func Insert(ctx context.Context, q schema.Querier, d schema.Dialect, m *schema.M
 		c := t.Column(name)
 		if c == nil {
 			if m.RelationByField(t.Name, name) != nil {
-				return "", &ValueError{Field: name, Message: "writing to-many relations is not supported yet; write the related rows' key instead"}
+				return "", nil, "", &ValueError{Field: name, Message: "writing to-many relations is not supported yet; write the related rows' key instead"}
 			}
-			return "", &ValueError{Field: name, Message: fmt.Sprintf("table %q has no field %q", t.Name, name)}
+			return "", nil, "", &ValueError{Field: name, Message: fmt.Sprintf("table %q has no field %q", t.Name, name)}
 		}
 		if serverColumns[name] {
-			return "", &ValueError{Field: name, Message: "is set by the server"}
+			return "", nil, "", &ValueError{Field: name, Message: "is set by the server"}
 		}
 		val, err := Coerce(d, c, v)
 		if err != nil {
-			return "", err
+			return "", nil, "", err
 		}
 		cols = append(cols, d.Quote(name))
 		args = append(args, val)
 	}
 	ph := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
-	if _, err := q.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote(t.Name)+" ("+strings.Join(cols, ", ")+") VALUES ("+ph+")"), args...); err != nil {
-		return "", err
-	}
-	return fmt.Sprint(args[0]), nil
+	return "INSERT INTO " + d.Quote(t.Name) + " (" + strings.Join(cols, ", ") + ") VALUES (" + ph + ")", args, fmt.Sprint(args[0]), nil
 }
 
 // Select reads rows of t: one by id when id is set, else the first limit rows by id.

@@ -11,6 +11,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -110,6 +111,56 @@ type Hooks struct {
 	BeforeOn map[string][]func(ctx context.Context, q schema.Querier, w *Write) error
 	// Tenant are the hooks tenants write themselves (their functions).
 	Tenant TenantHooks
+	// Trail records writes with statements of its own, run in the write (after the
+	// Before hooks); a single-row create ships them in the row's own statement where the
+	// dialect can (one round trip, no transaction).
+	Trail Trail
+}
+
+// Trail is what records writes (the activity log): the statements a write adds.
+type Trail interface {
+	// Wants reports whether writes of t are recorded.
+	Wants(t *schema.Table) bool
+	// Statements are a write's records, read through q if need be.
+	Statements(ctx context.Context, q schema.Querier, w *Write) ([]Stmt, error)
+}
+
+// Stmt is one statement with ? placeholders and its arguments.
+type Stmt struct {
+	SQL  string
+	Args []any
+}
+
+// run executes statements through q.
+func run(ctx context.Context, q schema.Querier, d schema.Dialect, stmts []Stmt) error {
+	for _, st := range stmts {
+		if _, err := q.ExecContext(ctx, d.Rebind(st.SQL), st.Args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// oneStatement joins inserts into one statement where the dialect allows it: on
+// PostgreSQL, data-modifying WITH clauses; ok false elsewhere.
+func oneStatement(d schema.Dialect, stmts []Stmt) (Stmt, bool) {
+	if d.Name() != "postgres" || len(stmts) < 2 {
+		return Stmt{}, false
+	}
+	var sb strings.Builder
+	var args []any
+	sb.WriteString("WITH ")
+	for i, st := range stmts[:len(stmts)-1] {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(&sb, "w%d AS (%s)", i, st.SQL)
+		args = append(args, st.Args...)
+	}
+	last := stmts[len(stmts)-1]
+	sb.WriteString(" ")
+	sb.WriteString(last.SQL)
+	return Stmt{SQL: sb.String(), Args: append(args, last.Args...)}, true
 }
 
 // TenantHooks are hooks a tenant writes itself: its functions. Wants is asked first,
@@ -133,11 +184,20 @@ type TenantHooks interface {
 // hooked reports whether writes of action to t have hooks that must run in their
 // transaction once the rows are written (and so need one).
 func (h *Hooks) hooked(sc *Scope, t *schema.Table, action string) bool {
-	if len(h.Before) > 0 || len(h.BeforeOn[t.Name]) > 0 {
+	if len(h.Before) > 0 || len(h.BeforeOn[t.Name]) > 0 || h.Trail != nil && h.Trail.Wants(t) {
 		return true
 	}
 	_, after := h.tenant(sc, t, action)
 	return after
+}
+
+// onlyTrail reports whether the trail is all that hooks writes of action to t.
+func (h *Hooks) onlyTrail(sc *Scope, t *schema.Table, action string) bool {
+	if h.Trail == nil || !h.Trail.Wants(t) || len(h.Before) > 0 || len(h.BeforeOn[t.Name]) > 0 {
+		return false
+	}
+	_, after := h.tenant(sc, t, action)
+	return !after
 }
 
 // wanted reports whether the tenant's hooks see writes of action to t at all.
@@ -309,12 +369,20 @@ func (s *Service) CreateSet(ctx context.Context, sc *Scope, t *schema.Table, obj
 		}
 		linking = linking || len(links[i]) > 0
 	}
+	now := s.Now()
+	if tx == nil && len(objects) == 1 && g.cond == nil && !linking && s.Hooks.onlyTrail(sc, t, "create") {
+		if key, done, err := s.createWithTrail(ctx, sc, t, exec, objects[0], ids[0], now); done || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			return []string{key}, nil
+		}
+	}
 	if len(objects) > 1 || g.cond != nil || linking || s.Hooks.hooked(sc, t, "create") {
 		if err := begin(); err != nil {
 			return nil, err
 		}
 	}
-	now := s.Now()
 	others := Touched{}
 	for i, obj := range objects {
 		id, err := query.Insert(ctx, exec, d, sc.Model, t, obj, ids[i], sc.user(), now)
@@ -340,6 +408,34 @@ func (s *Service) CreateSet(ctx context.Context, sc *Scope, t *schema.Table, obj
 	}
 	s.committed(ctx, w, others)
 	return ids, nil
+}
+
+// createWithTrail writes one row and its trail in a single statement where the dialect
+// can join them (done false elsewhere: the caller goes the transaction's way), so the
+// record is as atomic as the row without a transaction's round trips.
+func (s *Service) createWithTrail(ctx context.Context, sc *Scope, t *schema.Table, exec schema.Querier, obj map[string]any, id string, now time.Time) (string, bool, error) {
+	d := sc.DB.Dialect
+	if d.Name() != "postgres" {
+		return "", false, nil
+	}
+	stmt, args, key, err := query.InsertStatement(d, sc.Model, t, obj, id, sc.user(), now)
+	if err != nil {
+		return "", true, s.writeError(ctx, sc, t, obj, err)
+	}
+	w := &Write{Scope: sc, Table: t, Action: "create", IDs: []string{key}, Data: []map[string]any{obj}}
+	trail, err := s.Hooks.Trail.Statements(ctx, exec, w)
+	if err != nil {
+		return "", true, err
+	}
+	one, ok := oneStatement(d, append([]Stmt{{SQL: stmt, Args: args}}, trail...))
+	if !ok {
+		return "", false, nil
+	}
+	if _, err := exec.ExecContext(ctx, d.Rebind(one.SQL), one.Args...); err != nil {
+		return "", true, s.writeError(ctx, sc, t, obj, err)
+	}
+	s.committed(ctx, w, nil)
+	return key, true, nil
 }
 
 // Change is one change to some rows. Set holds values the server sets (a replaced
@@ -511,6 +607,15 @@ func (s *Service) before(ctx context.Context, q schema.Querier, w *Write) error 
 	}
 	for _, h := range s.Hooks.BeforeOn[w.Table.Name] {
 		if err := h(ctx, q, w); err != nil {
+			return err
+		}
+	}
+	if s.Hooks.Trail != nil && s.Hooks.Trail.Wants(w.Table) {
+		stmts, err := s.Hooks.Trail.Statements(ctx, q, w)
+		if err != nil {
+			return err
+		}
+		if err := run(ctx, q, w.Scope.DB.Dialect, stmts); err != nil {
 			return err
 		}
 	}
