@@ -62,11 +62,7 @@ func (a *API) trail(c *fiber.Ctx, table string, limit func(t *schema.Table) *que
 	if err != nil {
 		return err
 	}
-	out := fiber.Map{"data": res.Data}
-	if res.Meta != nil {
-		out["meta"] = res.Meta
-	}
-	return c.JSON(out)
+	return listing(c, res)
 }
 
 // restoreRevision is POST /revisions/{id}/restore: the row's values as that revision

@@ -249,11 +249,7 @@ func (a *API) listRuns(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := fiber.Map{"data": res.Data}
-	if len(res.Meta) > 0 {
-		out["meta"] = res.Meta
-	}
-	return c.JSON(out)
+	return listing(c, res)
 }
 
 // listSecrets names the tenant's secrets; their values are never returned.

@@ -66,8 +66,13 @@ func (a *API) listItems(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	return listing(c, res)
+}
+
+// listing answers a query's rows, and its counts when it asked for them.
+func listing(c *fiber.Ctx, res *query.Result) error {
 	out := fiber.Map{"data": res.Data}
-	if res.Meta != nil {
+	if len(res.Meta) > 0 {
 		out["meta"] = res.Meta
 	}
 	return c.JSON(out)
