@@ -198,6 +198,9 @@ func TestOIDCSignIn(t *testing.T) {
 			if me.get("data.email") != "jane@example.com" || me.get("data.role_id") != engineer || me.get("data.status") != "active" {
 				t.Errorf("the new user: %s", me)
 			}
+			if logins := admin.mustCall(200, "GET", p+"/activity?filter="+url.QueryEscape(`{"action":{"_eq":"login"},"user":{"_eq":"`+janeID+`"}}`), nil).get("data").([]any); len(logins) != 1 {
+				t.Errorf("the provider sign-in is not in the activity log: %v", logins)
+			}
 			anon.mustCall(200, "POST", p+"/auth/refresh", map[string]any{"refresh_token": got.Get("refresh_token")})
 			// Replayed: the same callback again, cookie and all, is refused.
 			if h := browserGet(t, callback, cookie); h.status != 400 || h.location != "" || !strings.Contains(h.body, "already") {

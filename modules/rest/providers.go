@@ -153,6 +153,9 @@ func (a *API) providerCallback(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if res.Tokens != nil {
+		a.recordLogin(c, a.tenantRealm(c.UserContext(), tenantOf(c)), res.Tokens)
+	}
 	return c.Redirect(res.Location(), fiber.StatusFound)
 }
 
@@ -181,6 +184,7 @@ func (a *API) providerOTP(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
+		a.recordLogin(c, a.tenantRealm(c.UserContext(), tenantOf(c)), tok)
 		return c.JSON(fiber.Map{"data": tok})
 	})
 }
