@@ -13,7 +13,8 @@
 // setting it up on the account screen and signing in with a code (and a recovery code),
 // sessions ended, a password reset and an invite by their mailed links (caught by an
 // SMTP catcher of its own), an email verification, and sign-in with an OpenID Connect
-// provider of its own (e2e/auth.mjs). Screenshots go to docs/screenshots.
+// provider of its own (e2e/auth.mjs); a row's history in the row editor, restored, and
+// turned off on the Tables screen. Screenshots go to docs/screenshots.
 // Any console error fails the run.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -484,6 +485,70 @@ try {
   await page.locator('tr', { hasText: 'add column posts.later' }).getByRole('button', { name: 'Reject' }).click();
   await page.locator('tr', { hasText: 'add column posts.later' }).locator('td[data-status="rejected"]').waitFor();
   await api('PATCH', '/settings', { require_approval: 'none' });
+
+  step("a row's history in the row editor: two edits, a restore, then history turned off");
+  await page.goto(base + '/#/t/acme/data/posts');
+  await page.locator('input[name="new-title"]').fill('draft');
+  await page.locator('input[name="new-views"]').fill('1');
+  await page.getByRole('button', { name: 'Add row' }).click();
+  const rowOf = (title) => page.getByRole('table', { name: 'Rows of posts' }).getByRole('row').filter({ has: page.getByRole('cell', { name: title, exact: true }) });
+  await rowOf('draft').waitFor();
+  // One change in the row editor, one in the grid.
+  await rowOf('draft').getByRole('button', { name: 'Edit row' }).click();
+  const rowEditor = page.getByRole('dialog', { name: /Edit row/ });
+  await rowEditor.locator('#edit-title').fill('revised');
+  await rowEditor.getByRole('button', { name: 'Save' }).click();
+  await rowEditor.waitFor({ state: 'detached' });
+  await rowOf('revised').getByRole('cell', { name: '1', exact: true }).dblclick();
+  await page.getByLabel('New views').fill('2');
+  await page.keyboard.press('Enter');
+  await rowOf('revised').getByRole('cell', { name: '2', exact: true }).waitFor();
+  // The history: newest first, each write with what it set; the newest is the row now.
+  await rowOf('revised').getByRole('button', { name: 'Edit row' }).click();
+  await rowEditor.getByRole('tab', { name: 'History' }).click();
+  const history = rowEditor.getByRole('table', { name: /^History of row / });
+  const entries = history.getByRole('row').filter({ has: page.getByRole('cell') });
+  await entries.nth(2).waitFor();
+  const actions = async () => (await entries.evaluateAll((rows) => rows.map((r) => r.cells[2].textContent.trim()))).join(',');
+  if ((await actions()) !== 'update,update,create') throw new Error(`the history lists ${await actions()}`);
+  await entries.nth(0).getByText(/^views:\s+2$/).waitFor();
+  await entries.nth(1).getByText(/^title:\s+revised$/).waitFor();
+  await entries.nth(2).getByText(/^title:\s+draft$/).waitFor();
+  await entries.nth(0).getByText('current', { exact: true }).waitFor();
+  await entries.nth(0).getByRole('cell', { name: 'admin@example.com', exact: true }).waitFor(); // who, by their session
+  if (await entries.nth(0).getByRole('button', { name: /^Restore/ }).count()) throw new Error('the newest revision, the row as it is, offers a restore');
+  await page.screenshot({ path: join(shots, 'row-history.png') });
+  await audit(page, 'row history');
+  // Restoring the create's revision asks first, then puts its values back.
+  await entries.nth(2).getByRole('button', { name: /^Restore the create/ }).click();
+  await page.getByRole('heading', { name: 'Restore this version of the row?' }).waitFor();
+  await page.getByRole('dialog', { name: 'Restore this version of the row?' }).getByRole('button', { name: 'Restore' }).click();
+  await rowOf('draft').getByRole('cell', { name: '1', exact: true }).waitFor();
+  await entries.nth(3).waitFor();
+  if ((await actions()) !== 'update,update,update,create') throw new Error(`after the restore, the history lists ${await actions()}`);
+  await entries.nth(0).getByText(/^title:\s+draft$/).waitFor();
+  await entries.nth(0).getByText('current', { exact: true }).waitFor();
+  await rowEditor.getByRole('tab', { name: 'Fields' }).click();
+  if ((await rowEditor.locator('#edit-title').inputValue()) !== 'draft') throw new Error('the editor does not show the restored title');
+  await rowEditor.getByRole('button', { name: 'Cancel' }).click();
+  await rowEditor.waitFor({ state: 'detached' });
+  // With accountability none, the history says it is off.
+  await page.goto(base + '/#/t/acme/tables/posts');
+  const keeps = page.getByRole('form', { name: 'Accountability' });
+  await keeps.getByLabel(/^Accountability/).selectOption({ label: 'None' });
+  await keeps.getByRole('button', { name: 'Set accountability' }).click();
+  await keeps.getByRole('status').getByText('Saved.').waitFor();
+  await page.goto(base + '/#/t/acme/data/posts');
+  await rowOf('draft').getByRole('button', { name: 'Edit row' }).click();
+  await rowEditor.getByRole('tab', { name: 'History' }).click();
+  await rowEditor.getByText(/^History is off for posts/).waitFor();
+  await rowEditor.getByRole('button', { name: 'Close' }).click();
+  await rowEditor.waitFor({ state: 'detached' });
+  await page.goto(base + '/#/t/acme/tables/posts');
+  if ((await keeps.getByLabel(/^Accountability/).inputValue()) !== 'none') throw new Error('the accountability select does not show none');
+  await keeps.getByLabel(/^Accountability/).selectOption({ label: 'All' });
+  await keeps.getByRole('button', { name: 'Set accountability' }).click();
+  await keeps.getByRole('status').getByText('Saved.').waitFor();
 
   step('row actions stay in view at 1366 px, however wide the row');
   await page.setViewportSize({ width: 1366, height: 768 });
