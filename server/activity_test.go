@@ -176,7 +176,7 @@ func TestActivityAndRevisions(t *testing.T) {
 			if _, err := db.Exec(d.Rebind("UPDATE "+d.Quote("strata_revisions")+" SET "+d.Quote("created_at")+" = ? WHERE "+d.Quote("item")+" = ?"), old, id); err != nil {
 				t.Fatal(err)
 			}
-			admin.app.PurgeActivity(context.Background())
+			admin.app.PurgeTenantRecords(context.Background())
 			if e := entries(map[string]any{"item": map[string]any{"_eq": id}}); len(e) != 0 || len(revisionsOf(id)) != 0 {
 				t.Errorf("entries past the retention are kept: %v", e)
 			}

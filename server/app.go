@@ -403,10 +403,14 @@ func (a *App) ServeGRPC(ctx context.Context, ln net.Listener) error {
 	return grpcdoor.Serve(ctx, srv, ln)
 }
 
-// PurgeActivity deletes, in each tenant this node has open, the activity log and
-// revisions older than the tenant's activity_retention.
-func (a *App) PurgeActivity(ctx context.Context) {
+// PurgeTenantRecords deletes, in each tenant this node has open, the activity log and
+// revisions older than the tenant's activity_retention, and mailed tokens a day past
+// their use or expiry.
+func (a *App) PurgeTenantRecords(ctx context.Context) {
 	a.Tenants.EachOpen(func(t *tenant.Tenant, db *database.DB) {
+		if err := identity.PurgeTokens(ctx, db, time.Now()); err != nil {
+			a.log.Warn("token purge", "tenant", t.Slug, "err", err)
+		}
 		st, err := a.core.settings.Get(ctx, t.ID, db)
 		if err != nil || st.ActivityRetention == 0 {
 			return
@@ -435,7 +439,7 @@ func (a *App) PurgeTrashEvery(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	for {
 		a.Tenants.PurgeExpired(ctx, a.cfg.TrashRetention)
-		a.PurgeActivity(ctx)
+		a.PurgeTenantRecords(ctx)
 		select {
 		case <-ctx.Done():
 			return

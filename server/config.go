@@ -297,7 +297,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		key string
 		dst *bool
 	}{{"STRATA_FILES_IMPORT_PRIVATE", &c.FilesImportPrivate}, {"STRATA_FUNCTIONS_FETCH_PRIVATE", &c.FunctionsFetchPrivate},
-		{"STRATA_SMTP_PRIVATE", &c.SMTPPrivate}} {
+		{"STRATA_SMTP_PRIVATE", &c.SMTPPrivate}, {"STRATA_OIDC_PRIVATE", &c.OIDCPrivate}} {
 		if v := getenv(b.key); v != "" {
 			if *b.dst, err = strconv.ParseBool(v); err != nil {
 				return c, fmt.Errorf("%s must be true or false", b.key)
@@ -369,11 +369,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		c.BusKey = []byte(k)
 	} else {
 		c.BusKey = bus.DeriveKey(c.JWTSecret)
-	}
-	if v := getenv("STRATA_OIDC_PRIVATE"); v != "" {
-		if c.OIDCPrivate, err = strconv.ParseBool(v); err != nil {
-			return c, fmt.Errorf("STRATA_OIDC_PRIVATE must be true or false")
-		}
 	}
 	return c, nil
 }

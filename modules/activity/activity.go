@@ -154,10 +154,8 @@ func (r *Recorder) Login(ctx context.Context, q schema.Querier, d schema.Dialect
 	if origin != nil {
 		e.IP, e.UserAgent = origin.IP, origin.UserAgent
 	}
-	for _, st := range activityStatements(d, []entry{e}) {
-		if _, err := q.ExecContext(ctx, d.Rebind(st.SQL), st.Args...); err != nil {
-			return fmt.Errorf("record a sign-in: %w", err)
-		}
+	if err := records.Run(ctx, q, d, activityStatements(d, []entry{e})); err != nil {
+		return fmt.Errorf("record a sign-in: %w", err)
 	}
 	return nil
 }

@@ -47,6 +47,8 @@ type Tokens struct {
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token"`
 	Expires      int64  `json:"expires"`
+	// Subject is whom the tokens are for (never sent: the access token says it).
+	Subject string `json:"-"`
 }
 
 // Config sets token lifetimes.
@@ -83,6 +85,8 @@ type Service struct {
 	// sessions keeps, per tenant, subject and session, what Check read: dropped when the
 	// node hears of a revocation or a change to the subject (ForgetSessions).
 	sessions cache.TTL[liveSession]
+	// factors keeps, per tenant and subject, whether two-factor is on (SecondFactorOn).
+	factors  cache.TTL[bool]
 	onRevoke func(tenantID, subject string)
 }
 
@@ -91,13 +95,6 @@ type Service struct {
 type liveSession struct {
 	ok   bool
 	role string
-	tfa  bool
-}
-
-// Live is what Check found of a token's session beyond its validity.
-type Live struct {
-	// SecondFactor: the subject has two-factor on.
-	SecondFactor bool
 }
 
 // verifiedCacheSize bounds the verified-token cache; past it the cache starts over.
@@ -126,6 +123,7 @@ func NewService(db *database.DB, cfg Config) *Service {
 	m.Write([]byte("strata refresh successor v1"))
 	s := &Service{db: db, cfg: cfg, successorKey: m.Sum(nil)}
 	s.sessions.TTL, s.sessions.Max = cfg.SessionTTL, 100000
+	s.factors.TTL, s.factors.Max = cfg.SessionTTL, 100000
 	return s
 }
 
@@ -141,37 +139,63 @@ func (s *Service) ForgetSessions(tenantID, subject string) {
 		prefix += subject + "\x00"
 	}
 	s.sessions.DropPrefix(prefix)
+	s.factors.DropPrefix(prefix)
 }
 
 // ForgetAllSessions drops everything Check cached (the bus may have lost messages).
-func (s *Service) ForgetAllSessions() { s.sessions.DropAll() }
+func (s *Service) ForgetAllSessions() {
+	s.sessions.DropAll()
+	s.factors.DropAll()
+}
 
 // Check refuses an access token whose session was revoked (sign-out, reuse), whose
 // subject is gone or disabled, or whose role is no longer the subject's: a token must
 // not outlive any of these until its expiry. What it reads is cached per node, and
 // dropped on word of a change (ForgetSessions), so the check costs a map lookup per
 // request. realm is called only to read.
-func (s *Service) Check(ctx context.Context, realm func() *Realm, c *Claims) (Live, error) {
+func (s *Service) Check(ctx context.Context, realm func() *Realm, c *Claims) error {
 	if c.Session == "" {
-		return Live{}, apierr.Unauthorized("INVALID_TOKEN", "the token names no session")
+		return apierr.Unauthorized("INVALID_TOKEN", "the token names no session")
 	}
 	key := c.Tenant + "\x00" + c.Subject + "\x00" + c.Session
 	v, gen, fresh := s.sessions.Get(key)
 	if !fresh {
 		var err error
 		if v, err = s.readSession(ctx, realm(), c); err != nil {
-			return Live{}, err
+			return err
 		}
 		s.sessions.Put(key, v, gen)
 	}
 	if !v.ok {
-		return Live{}, apierr.Unauthorized("INVALID_TOKEN", "the session was signed out or revoked, or the account disabled")
+		return apierr.Unauthorized("INVALID_TOKEN", "the session was signed out or revoked, or the account disabled")
 	}
 	if v.role != c.Role {
 		// A refresh gives a token with the role the subject has now.
-		return Live{}, apierr.Unauthorized("TOKEN_EXPIRED", "the account's role changed; refresh the token")
+		return apierr.Unauthorized("TOKEN_EXPIRED", "the account's role changed; refresh the token")
 	}
-	return Live{SecondFactor: v.tfa}, nil
+	return nil
+}
+
+// SecondFactorOn reports whether c's subject has two-factor on. It is read only where
+// a policy asks (an admin of a tenant that requires it), and cached as Check's reads
+// are, dropped with them (ForgetSessions), so turning it on counts at once.
+func (s *Service) SecondFactorOn(ctx context.Context, realm func() *Realm, c *Claims) (bool, error) {
+	key := c.Tenant + "\x00" + c.Subject + "\x00"
+	on, gen, fresh := s.factors.Get(key)
+	if fresh {
+		return on, nil
+	}
+	r := realm()
+	if r.TFA == nil {
+		return false, nil
+	}
+	f, err := r.TFA.Get(ctx, c.Subject)
+	if err != nil {
+		return false, err
+	}
+	on = f.Secret != ""
+	s.factors.Put(key, on, gen)
+	return on, nil
 }
 
 func (s *Service) readSession(ctx context.Context, r *Realm, c *Claims) (liveSession, error) {
@@ -190,15 +214,7 @@ func (s *Service) readSession(ctx context.Context, r *Realm, c *Claims) (liveSes
 	if err != nil {
 		return liveSession{}, fmt.Errorf("check session subject: %w", err)
 	}
-	live := liveSession{ok: true, role: role}
-	if r.TFA != nil {
-		f, err := r.TFA.Get(ctx, c.Subject)
-		if err != nil {
-			return liveSession{}, fmt.Errorf("check session subject: %w", err)
-		}
-		live.tfa = f.Secret != ""
-	}
-	return live, nil
+	return liveSession{ok: true, role: role}, nil
 }
 
 // successor is the refresh token that replaces refresh in its session family. It is
@@ -391,7 +407,7 @@ func (s *Service) tokens(r *Realm, subject, email, role, family, refresh string)
 	if err != nil {
 		return nil, fmt.Errorf("sign access token: %w", err)
 	}
-	return &Tokens{AccessToken: access, RefreshToken: refresh, Expires: s.cfg.AccessTTL.Milliseconds()}, nil
+	return &Tokens{AccessToken: access, RefreshToken: refresh, Expires: s.cfg.AccessTTL.Milliseconds(), Subject: subject}, nil
 }
 
 // store records a refresh token (hashed) in the session family.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"strata/modules/apierr"
 )
@@ -31,16 +32,10 @@ func (s *Service) SignInVerified(ctx context.Context, r *Realm, subject, code st
 	if err != nil {
 		return nil, fmt.Errorf("read the subject: %w", err)
 	}
-	if code == "" && r.TFA != nil {
-		f, err := r.TFA.Get(ctx, subject)
-		if err != nil {
-			return nil, err
-		}
-		if f.Secret != "" {
+	if on, err := s.checkSecondFactor(ctx, r, subject, code); err != nil {
+		if on && strings.TrimSpace(code) == "" {
 			return nil, ErrSecondFactorRequired
 		}
-	}
-	if _, err := s.checkSecondFactor(ctx, r, subject, code); err != nil {
 		return nil, err
 	}
 	if before != nil {

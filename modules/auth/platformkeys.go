@@ -132,7 +132,7 @@ func (s *Service) PlatformAdmin(ctx context.Context, token string) (*Claims, err
 	if claims.Role != RolePlatformAdmin || claims.Tenant != "" {
 		return nil, apierr.Forbidden("platform admin role required")
 	}
-	if _, err := s.Check(ctx, s.PlatformRealm, claims); err != nil {
+	if err := s.Check(ctx, s.PlatformRealm, claims); err != nil {
 		return nil, err
 	}
 	return claims, nil

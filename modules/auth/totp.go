@@ -2,9 +2,7 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -70,10 +68,8 @@ func codeStep(secret, code string, now time.Time) int64 {
 	return 0
 }
 
-func recoveryHash(code string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(code))))
-	return hex.EncodeToString(sum[:])
-}
+// recoveryHash is what is stored of a recovery code, however it was typed.
+func recoveryHash(code string) string { return HashToken(strings.ToLower(strings.TrimSpace(code))) }
 
 func invalidOTP(msg string) error { return apierr.Unauthorized("INVALID_OTP", "%s", msg) }
 

@@ -33,13 +33,19 @@ func publicOnly(_, address string, _ syscall.RawConn) error {
 	if err != nil {
 		return err
 	}
-	ip := ap.Addr().Unmap()
-	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsMulticast() ||
-		ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() || !ip.IsGlobalUnicast() ||
-		netip.MustParsePrefix("100.64.0.0/10").Contains(ip) { // carrier-grade NAT
+	if !PublicAddress(ap.Addr()) {
 		return errPrivate
 	}
 	return nil
+}
+
+// PublicAddress reports whether ip is one the outbound client may connect to: not
+// loopback, private, link-local, multicast, unspecified or carrier-grade NAT.
+func PublicAddress(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return !(ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsMulticast() ||
+		ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() || !ip.IsGlobalUnicast() ||
+		netip.MustParsePrefix("100.64.0.0/10").Contains(ip))
 }
 
 // OutboundDialer connects to addresses a tenant chose (an import's host, a function's

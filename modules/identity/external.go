@@ -2,13 +2,12 @@ package identity
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 
+	"strata/modules/auth"
 	"strata/modules/database"
 	"strata/modules/records"
 )
@@ -26,10 +25,7 @@ type ExternalAccount struct {
 
 // key is the digest that is unique per provider and subject (the link table's
 // identity_key): one account at a provider links to one user.
-func (a ExternalAccount) key() string {
-	sum := sha256.Sum256([]byte(a.Provider + "\x00" + a.Subject))
-	return hex.EncodeToString(sum[:])
-}
+func (a ExternalAccount) key() string { return auth.HashToken(a.Provider + "\x00" + a.Subject) }
 
 // LinkedUser finds the user an external account is linked to ("" when none is). A link
 // whose user was deleted since is removed, and reads as none.
@@ -76,18 +72,14 @@ func (s *Service) insertLink(ctx context.Context, w *records.SystemWriter, userI
 // role "" for the built-in authenticated role.
 func (s *Service) CreateLinkedUser(ctx context.Context, tn Tenant, a ExternalAccount, role, firstName, lastName string) (string, error) {
 	email := a.Email
-	cols, err := s.userColumns(ctx, tn, UserInput{Email: &email, FirstName: &firstName, LastName: &lastName})
+	cols, err := s.userColumns(ctx, tn, UserInput{Email: &email, Role: &role, FirstName: &firstName, LastName: &lastName})
 	if err != nil {
 		return "", err
 	}
-	if role == "" {
-		if role, err = s.Access.RoleID(ctx, tn.DB, tn.ID, "authenticated"); err != nil {
-			return "", err
-		}
-	} else if !RoleExists(ctx, tn, role) {
-		return "", fmt.Errorf("create linked user: role %q does not exist", role)
+	if err := s.defaultRole(ctx, tn, cols); err != nil {
+		return "", err
 	}
-	cols["role_id"], cols["status"] = role, "active"
+	cols["status"] = "active"
 	id := s.NewID()
 	err = s.write(ctx, tn, func(w *records.SystemWriter) error {
 		if err := w.Insert(ctx, "strata_users", id, cols); err != nil {

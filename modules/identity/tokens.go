@@ -10,6 +10,7 @@ import (
 
 	"strata/modules/apierr"
 	"strata/modules/auth"
+	"strata/modules/database"
 	"strata/modules/records"
 )
 
@@ -43,9 +44,6 @@ func (s *Service) IssueToken(ctx context.Context, tn Tenant, userID, kind string
 		return "", fmt.Errorf("issue token: unknown kind %q", kind)
 	}
 	token := auth.RandomToken(32)
-	if err := s.PurgeTokens(ctx, tn); err != nil {
-		return "", err
-	}
 	d, q := tn.DB.Dialect, tn.DB.Dialect.Quote
 	now := s.Now()
 	if _, err := tn.DB.ExecContext(ctx, d.Rebind("UPDATE "+q("strata_user_tokens")+" SET "+q("used_at")+" = ? WHERE "+q("user_id")+" = ? AND "+q("kind")+" = ? AND "+q("used_at")+" IS NULL"),
@@ -139,10 +137,8 @@ func (s *Service) Invite(ctx context.Context, tn Tenant, email, role string) (Ma
 	if email == "" {
 		return MailTarget{}, apierr.InvalidPayload("email", "email is required")
 	}
-	if role == "" {
-		if cols["role_id"], err = s.Access.RoleID(ctx, tn.DB, tn.ID, "authenticated"); err != nil {
-			return MailTarget{}, err
-		}
+	if err := s.defaultRole(ctx, tn, cols); err != nil {
+		return MailTarget{}, err
 	}
 	u, found, err := s.UserByEmail(ctx, tn, email)
 	if err != nil {
@@ -204,11 +200,12 @@ func (s *Service) activate(ctx context.Context, tn Tenant, kind, token, from str
 	return id, nil
 }
 
-// PurgeTokens deletes tokens that were used or expired more than a day ago.
-func (s *Service) PurgeTokens(ctx context.Context, tn Tenant) error {
-	d, q := tn.DB.Dialect, tn.DB.Dialect.Quote
-	before := d.TimeValue(s.Now().Add(-24 * time.Hour))
-	_, err := tn.DB.ExecContext(ctx, d.Rebind("DELETE FROM "+q("strata_user_tokens")+" WHERE "+q("expires_at")+" < ? OR "+q("used_at")+" < ?"), before, before)
+// PurgeTokens deletes a tenant's mailed tokens that were used or expired more than a
+// day before now (an hourly chore, with the activity purge).
+func PurgeTokens(ctx context.Context, db *database.DB, now time.Time) error {
+	d, q := db.Dialect, db.Dialect.Quote
+	before := d.TimeValue(now.Add(-24 * time.Hour))
+	_, err := db.ExecContext(ctx, d.Rebind("DELETE FROM "+q("strata_user_tokens")+" WHERE "+q("expires_at")+" < ? OR "+q("used_at")+" < ?"), before, before)
 	if err != nil {
 		return fmt.Errorf("purge tokens: %w", err)
 	}

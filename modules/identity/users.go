@@ -95,15 +95,14 @@ func (s *Service) Register(ctx context.Context, tn Tenant, in UserInput, verify 
 	if in.Email == nil || in.Password == nil {
 		return u, false, apierr.InvalidPayload("email", "email and password are required")
 	}
-	role, err := s.Access.RoleID(ctx, tn.DB, tn.ID, "authenticated")
-	if err != nil {
+	if err := s.defaultRole(ctx, tn, cols); err != nil {
 		return u, false, err
 	}
 	status := "active"
 	if verify {
 		status = StatusUnverified
 	}
-	cols["role_id"], cols["status"] = role, status
+	cols["status"] = status
 	u = MailTarget{ID: s.NewID(), Email: cols["email"].(string), Status: status}
 	if err := s.insert(ctx, tn, "strata_users", u.ID, cols); err != nil {
 		if uniqueErr(err, "email") == err {
@@ -112,6 +111,19 @@ func (s *Service) Register(ctx context.Context, tn Tenant, in UserInput, verify 
 		return u, false, nil
 	}
 	return u, true, nil
+}
+
+// defaultRole gives a user that has no role the built-in authenticated role.
+func (s *Service) defaultRole(ctx context.Context, tn Tenant, cols map[string]any) error {
+	if cols["role_id"] != nil {
+		return nil
+	}
+	role, err := s.Access.RoleID(ctx, tn.DB, tn.ID, "authenticated")
+	if err != nil {
+		return err
+	}
+	cols["role_id"] = role
+	return nil
 }
 
 // SessionEffect is what a user change does to the user's sessions.

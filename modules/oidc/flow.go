@@ -488,7 +488,7 @@ func clip(s string, n int) string {
 		return r
 	}, s)
 	if len(s) > n {
-		s = s[:n]
+		s = strings.ToValidUTF8(s[:n], "")
 	}
 	return s
 }

@@ -22,6 +22,7 @@ import (
 
 	"strata/modules/apierr"
 	"strata/modules/database"
+	"strata/modules/files"
 	"strata/modules/identity"
 	"strata/schema"
 )
@@ -252,18 +253,10 @@ func checkURL(field, raw string, private bool) error {
 		return apierr.InvalidPayload(field, "%s must be https (http only where the node sets STRATA_OIDC_PRIVATE, for a provider on a development network)", field)
 	}
 	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
-	if ip, err := netip.ParseAddr(host); (err == nil && !isPublic(ip)) || host == "localhost" || strings.HasSuffix(host, ".localhost") {
+	if ip, err := netip.ParseAddr(host); (err == nil && !files.PublicAddress(ip)) || host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return apierr.InvalidPayload(field, "%s names a private or loopback address: providers must be public (the node's STRATA_OIDC_PRIVATE allows others)", field)
 	}
 	return nil
-}
-
-// isPublic is the outbound client's rule (files.OutboundClient) for an address.
-func isPublic(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	return !(ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsMulticast() ||
-		ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() || !ip.IsGlobalUnicast() ||
-		netip.MustParsePrefix("100.64.0.0/10").Contains(ip))
 }
 
 // checkRoles refuses roles that are not the tenant's.

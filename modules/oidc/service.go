@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"strata/modules/auth"
+	"strata/modules/cache"
 	"strata/modules/files"
 	"strata/modules/identity"
 	"strata/modules/settings"
@@ -45,8 +46,9 @@ type Service struct {
 
 	clientOnce sync.Once
 	client     *http.Client
-	mu         sync.Mutex
-	discovered map[string]discovery
+	// discovered keeps providers found by their issuers, per tenant, for DiscoveryTTL.
+	discovered     cache.TTL[*gooidc.Provider]
+	discoveredOnce sync.Once
 }
 
 // Lifetimes of what a sign-in keeps: a state from the provider's page to the callback,
@@ -102,12 +104,6 @@ func (s *Service) withClient(ctx context.Context) context.Context {
 	return gooidc.ClientContext(ctx, s.httpClient())
 }
 
-// discovery is a provider found by its issuer, and when.
-type discovery struct {
-	provider *gooidc.Provider
-	at       time.Time
-}
-
 // endpoints are what a sign-in with a provider talks to.
 type endpoints struct {
 	oauth2.Endpoint
@@ -123,22 +119,15 @@ func (s *Service) resolve(ctx context.Context, tenantID string, p *Provider) (*e
 	if p.Kind != KindOIDC {
 		return &endpoints{Endpoint: oauth2.Endpoint{AuthURL: p.AuthorizationURL, TokenURL: p.TokenURL}, userinfo: p.UserinfoURL}, nil
 	}
+	s.discoveredOnce.Do(func() { s.discovered.TTL, s.discovered.Max = DiscoveryTTL, 1000 })
 	key := tenantID + "\x00" + p.Issuer
-	s.mu.Lock()
-	d, ok := s.discovered[key]
-	s.mu.Unlock()
-	if !ok || s.now().Sub(d.at) > DiscoveryTTL {
-		prov, err := gooidc.NewProvider(s.withClient(ctx), p.Issuer)
-		if err != nil {
+	prov, gen, fresh := s.discovered.Get(key)
+	if !fresh {
+		var err error
+		if prov, err = gooidc.NewProvider(s.withClient(ctx), p.Issuer); err != nil {
 			return nil, fmt.Errorf("discover %s: %w", p.Issuer, err)
 		}
-		d = discovery{provider: prov, at: s.now()}
-		s.mu.Lock()
-		if s.discovered == nil || len(s.discovered) >= 1000 {
-			s.discovered = map[string]discovery{} // bounded: start over rather than grow
-		}
-		s.discovered[key] = d
-		s.mu.Unlock()
+		s.discovered.Put(key, prov, gen)
 	}
-	return &endpoints{Endpoint: d.provider.Endpoint(), userinfo: d.provider.UserInfoEndpoint(), oidc: d.provider}, nil
+	return &endpoints{Endpoint: prov.Endpoint(), userinfo: prov.UserInfoEndpoint(), oidc: prov}, nil
 }

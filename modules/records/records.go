@@ -131,8 +131,8 @@ type Stmt struct {
 	Args []any
 }
 
-// run executes statements through q.
-func run(ctx context.Context, q schema.Querier, d schema.Dialect, stmts []Stmt) error {
+// Run executes statements through q.
+func Run(ctx context.Context, q schema.Querier, d schema.Dialect, stmts []Stmt) error {
 	for _, st := range stmts {
 		if _, err := q.ExecContext(ctx, d.Rebind(st.SQL), st.Args...); err != nil {
 			return err
@@ -615,7 +615,7 @@ func (s *Service) before(ctx context.Context, q schema.Querier, w *Write) error 
 		if err != nil {
 			return err
 		}
-		if err := run(ctx, q, w.Scope.DB.Dialect, stmts); err != nil {
+		if err := Run(ctx, q, w.Scope.DB.Dialect, stmts); err != nil {
 			return err
 		}
 	}

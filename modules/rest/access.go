@@ -40,7 +40,8 @@ func (a *API) resolveCaller(c *fiber.Ctx) error {
 func (a *API) callerFor(ctx context.Context, tc *tenantCtx, tok string) (*access.Caller, time.Time, error) {
 	caller := &access.Caller{Kind: "anonymous"}
 	var expires time.Time
-	secondFactor := false
+	var claims *auth.Claims
+	realm := func() *auth.Realm { return a.tenantRealm(ctx, tc) }
 	switch {
 	case tok == "":
 		id, err := a.Access.RoleID(ctx, tc.db, tc.t.ID, "public")
@@ -55,14 +56,13 @@ func (a *API) callerFor(ctx context.Context, tc *tenantCtx, tok string) (*access
 		}
 		caller = &access.Caller{Kind: "platform", UserID: claims.Subject, Policy: &access.Policy{Admin: true}}
 	case strings.Count(tok, ".") == 2:
-		claims, err := a.Auth.Verify(tok)
-		if err != nil {
+		var err error
+		if claims, err = a.Auth.Verify(tok); err != nil {
 			return nil, expires, err
 		}
 		if claims.ExpiresAt != nil {
 			expires = claims.ExpiresAt.Time
 		}
-		realm := func() *auth.Realm { return a.tenantRealm(ctx, tc) }
 		switch {
 		case claims.Tenant == "" && claims.Role == auth.RolePlatformAdmin:
 			caller = &access.Caller{Kind: "platform", UserID: claims.Subject, Policy: &access.Policy{Admin: true}}
@@ -74,11 +74,9 @@ func (a *API) callerFor(ctx context.Context, tc *tenantCtx, tok string) (*access
 		}
 		// Signed out, revoked, disabled, deleted or given another role since the token
 		// was issued: refused now, not at its expiry.
-		live, err := a.Auth.Check(ctx, realm, claims)
-		if err != nil {
+		if err := a.Auth.Check(ctx, realm, claims); err != nil {
 			return nil, expires, err
 		}
-		secondFactor = live.SecondFactor
 	default:
 		role, err := a.apiKeyRole(ctx, tc, tok)
 		if err != nil {
@@ -93,12 +91,19 @@ func (a *API) callerFor(ctx context.Context, tc *tenantCtx, tok string) (*access
 		}
 		caller.Policy = p
 	}
-	if caller.Kind == "user" && caller.Admin() && !secondFactor {
+	if caller.Kind == "user" && caller.Admin() {
+		// Whether the admin has two-factor is read only where the tenant requires it.
 		st, err := a.Settings.Get(ctx, tc.t.ID, tc.db)
 		if err != nil {
 			return nil, expires, err
 		}
-		caller.TFASetupRequired = st.RequireAdminTFA
+		if st.RequireAdminTFA {
+			on, err := a.Auth.SecondFactorOn(ctx, realm, claims)
+			if err != nil {
+				return nil, expires, err
+			}
+			caller.TFASetupRequired = !on
+		}
 	}
 	return caller, expires, nil
 }

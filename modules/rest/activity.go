@@ -162,11 +162,7 @@ func (a *API) recordLogin(c *fiber.Ctx, realm *auth.Realm, tok *auth.Tokens) {
 	if realm.TenantID == "" || a.Activity == nil {
 		return
 	}
-	claims, err := a.Auth.Verify(tok.AccessToken)
-	if err == nil {
-		err = a.Activity.Login(c.UserContext(), realm.DB, realm.DB.Dialect, claims.Subject, tenantOf(c).origin)
-	}
-	if err != nil {
+	if err := a.Activity.Login(c.UserContext(), realm.DB, realm.DB.Dialect, tok.Subject, tenantOf(c).origin); err != nil {
 		a.Log.Warn("record a sign-in", "tenant", tenantOf(c).t.Slug, "err", err)
 	}
 }

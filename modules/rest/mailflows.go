@@ -2,7 +2,6 @@ package rest
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,9 +20,8 @@ const mailWork = 30 * time.Second
 // rationed runs do unless account (or the address) asked too often lately; every call
 // counts, not only failures: each may send a mail, and a flood of them is the abuse.
 func (a *API) rationed(c *fiber.Ctx, account, what string, do func() error) error {
-	if ok, wait := a.Throttle.Allow(account, c.IP()); !ok {
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(wait.Seconds())+1))
-		return apierr.New(fiber.StatusTooManyRequests, "REQUESTS_EXCEEDED", "too many %s; try again later", what)
+	if err := a.allowed(c, account, what); err != nil {
+		return err
 	}
 	a.Throttle.Fail(account, c.IP())
 	return do()
@@ -71,11 +69,7 @@ func (a *API) passwordRequest(c *fiber.Ctx) error {
 			if err != nil || !found || u.Status != "active" {
 				return err
 			}
-			token, err := a.Identity.IssueToken(ctx, tn, u.ID, identity.TokenPasswordReset)
-			if err != nil {
-				return err
-			}
-			return a.Mail.Send(ctx, tc.t.ID, st, settings.TemplatePasswordReset, u.Email, mail.WithToken(link, token))
+			return a.mailToken(ctx, tn, st, u, identity.TokenPasswordReset, settings.TemplatePasswordReset, link)
 		})
 		return c.SendStatus(fiber.StatusNoContent)
 	})
@@ -169,33 +163,21 @@ func (a *API) invite(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		token, err := a.Identity.IssueToken(ctx, tn, u.ID, identity.TokenInvitation)
-		if err != nil {
-			return err
-		}
-		if err := a.Mail.Send(ctx, tc.t.ID, st, settings.TemplateUserInvitation, u.Email, mail.WithToken(link, token)); err != nil {
+		if err := a.mailToken(ctx, tn, st, u, identity.TokenInvitation, settings.TemplateUserInvitation, link); err != nil {
 			return err
 		}
 		return c.SendStatus(fiber.StatusNoContent)
 	})
 }
 
-// mailVerification mails a signed-up user the link that makes them active.
-func (a *API) mailVerification(c *fiber.Ctx, st settings.Settings, u identity.MailTarget, verifyURL string) error {
-	tc := tenantOf(c)
-	link, err := a.mailLink(st, tc.t.Slug, verifyURL, "verification_url", "verify-email")
+// mailToken issues a user a token of kind and queues the mail template carrying it on
+// link.
+func (a *API) mailToken(ctx context.Context, tn identity.Tenant, st settings.Settings, u identity.MailTarget, kind, template, link string) error {
+	token, err := a.Identity.IssueToken(ctx, tn, u.ID, kind)
 	if err != nil {
 		return err
 	}
-	tn := idTenant(c, nil)
-	go a.afterAnswer(tc.t.Slug, "email verification", func(ctx context.Context) error {
-		token, err := a.Identity.IssueToken(ctx, tn, u.ID, identity.TokenVerification)
-		if err != nil {
-			return err
-		}
-		return a.Mail.Send(ctx, tc.t.ID, st, settings.TemplateUserRegistration, u.Email, mail.WithToken(link, token))
-	})
-	return nil
+	return a.Mail.Send(ctx, tn.ID, st, template, u.Email, mail.WithToken(link, token))
 }
 
 // mailTest is POST /settings/mail/test {to} (admins): one message sent now through the

@@ -55,9 +55,8 @@ func (a *API) login(c *fiber.Ctx, realm *auth.Realm, scope string, in credential
 // with Retry-After); an error failed says is a wrong guess counts against it, success
 // clears it.
 func (a *API) throttled(c *fiber.Ctx, account, what string, failed func(*apierr.Error) bool, do func() error) error {
-	if ok, wait := a.Throttle.Allow(account, c.IP()); !ok {
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(wait.Seconds())+1))
-		return apierr.New(fiber.StatusTooManyRequests, "REQUESTS_EXCEEDED", "too many %s; try again later", what)
+	if err := a.allowed(c, account, what); err != nil {
+		return err
 	}
 	err := do()
 	var ae *apierr.Error
@@ -68,6 +67,16 @@ func (a *API) throttled(c *fiber.Ctx, account, what string, failed func(*apierr.
 		a.Throttle.Succeed(account)
 	}
 	return err
+}
+
+// allowed is 429, with Retry-After, when account (or the caller's address) used up its
+// attempts lately.
+func (a *API) allowed(c *fiber.Ctx, account, what string) error {
+	if ok, wait := a.Throttle.Allow(account, c.IP()); !ok {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(wait.Seconds())+1))
+		return apierr.New(fiber.StatusTooManyRequests, "REQUESTS_EXCEEDED", "too many %s; try again later", what)
+	}
+	return nil
 }
 
 type refreshInput struct {

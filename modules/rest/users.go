@@ -118,18 +118,21 @@ func (a *API) register(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	if in.VerificationURL != "" && !a.Mail.LinkAllowed(st, in.VerificationURL) {
-		return apierr.InvalidPayload("verification_url", "verification_url must be on this server or on one of the tenant's auth_redirect_origins")
+	// The link is checked before anyone is added: a refused link adds no user.
+	link, err := a.mailLink(st, tc.t.Slug, in.VerificationURL, "verification_url", "verify-email")
+	if err != nil {
+		return err
 	}
-	u, created, err := a.Identity.Register(ctx, idTenant(c, nil), identity.UserInput{Email: &in.Email, Password: &in.Password, FirstName: &in.FirstName, LastName: &in.LastName},
+	tn := idTenant(c, nil)
+	u, created, err := a.Identity.Register(ctx, tn, identity.UserInput{Email: &in.Email, Password: &in.Password, FirstName: &in.FirstName, LastName: &in.LastName},
 		st.RequireEmailVerification)
 	if err != nil {
 		return err
 	}
 	if created && st.RequireEmailVerification {
-		if err := a.mailVerification(c, st, u, in.VerificationURL); err != nil {
-			return err
-		}
+		go a.afterAnswer(tc.t.Slug, "email verification", func(ctx context.Context) error {
+			return a.mailToken(ctx, tn, st, u, identity.TokenVerification, settings.TemplateUserRegistration, link)
+		})
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
