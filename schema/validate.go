@@ -49,7 +49,7 @@ var SystemTables = []string{"table_definition", "column_definition", "relation_d
 	"strata_files", "strata_folders", "function_definition", "strata_function_runs", "strata_function_secrets", "strata_function_outbox",
 	"strata_template_files",
 	"strata_user_tokens", "strata_auth_providers", "strata_auth_states", "strata_user_identities",
-	"strata_activity", "strata_revisions"}
+	"strata_activity", "strata_revisions", "strata_webhooks"}
 
 // FilesTable holds a tenant's files; user tables may relate to it (a file field).
 // FoldersTable holds the folders they are filed in.

@@ -34,6 +34,7 @@ import (
 	"strata/modules/mail"
 	"strata/modules/migration"
 	"strata/modules/oidc"
+	"strata/modules/outbox"
 	"strata/modules/packages"
 	"strata/modules/query"
 	"strata/modules/realtime"
@@ -42,6 +43,7 @@ import (
 	"strata/modules/settings"
 	"strata/modules/template"
 	"strata/modules/tenant"
+	"strata/modules/webhooks"
 	"strata/schema"
 )
 
@@ -99,6 +101,8 @@ type core struct {
 	packages *packages.Service
 	// mail is the queue of the auth flows' mails.
 	mail *mail.Queue
+	// webhooks keeps tenants' webhooks; its control index is a control migration.
+	webhooks *webhooks.Service
 }
 
 // openCore opens the control database and wires the modules that work on tenants.
@@ -150,7 +154,8 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		functions: &functions.Service{Control: control, Settings: settingsSvc, CacheTTL: cfg.CacheTTL, Log: log, Now: time.Now, NewID: newID},
 		fleet:     &controlplane.Service{Control: control, Tenants: tenants, Migration: mig, NodeID: processID(), TakeoverAfter: cfg.FleetTakeoverAfter, Translate: rest.Translate, Log: log, Now: time.Now, NewID: newID},
 		packages:  &packages.Service{Control: control, Migration: mig, Now: time.Now, NewID: newID},
-		mail:      &mail.Queue{Control: control, Sender: &mail.Sender{Private: cfg.SMTPPrivate}, Log: log, Now: time.Now, NewID: newID}}
+		mail:      &mail.Queue{Control: control, Sender: &mail.Sender{Private: cfg.SMTPPrivate}, Log: log, Now: time.Now, NewID: newID},
+		webhooks:  &webhooks.Service{Control: control, Settings: settingsSvc, Sealer: settingsSvc.Sealer, Private: cfg.WebhooksPrivate, CacheTTL: cfg.CacheTTL, Log: log, Now: time.Now, NewID: newID}}
 	// Where after hooks and schedules are, for the sweeps that find them: kept by every
 	// migration, the CLI's included.
 	mig.Notify(migration.NotifierFuncs{OnCommit: func(c migration.Commit) { co.functions.ModelChanged(context.Background(), c.TenantID, c.Model) }})
@@ -172,6 +177,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		{Version: 13, Name: "package entities", Up: co.packages.EnsureSchema},
 		{Version: 14, Name: "mail queue", Up: co.mail.EnsureSchema},
 		{Version: 15, Name: "platform admins' two-factor", Up: authSvc.AddAdminFactors},
+		{Version: 16, Name: "webhooks index", Up: co.webhooks.EnsureSchema},
 	}); err != nil {
 		co.close()
 		return nil, err
@@ -333,7 +339,14 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	fns.Tenants = tenantScopes{tenants}
 	fns.Limits = functions.Limits{Concurrent: cfg.FunctionsConcurrent}
 	fns.FetchPrivate = cfg.FunctionsFetchPrivate
-	api.Records.Hooks.Tenant = fns
+	// After hooks and webhooks are delivered from one outbox per tenant.
+	deliveries := &outbox.Deliverer{Tenants: tenantScopes{tenants}, Log: log, Now: time.Now, NewID: newID}
+	deliveries.Register(functions.OutboxKind, fns.OutboxTarget())
+	fns.Outbox = deliveries
+	co.webhooks.Outbox = deliveries
+	co.webhooks.Start()
+	api.Webhooks = co.webhooks
+	api.Records.Hooks.Tenant = records.JoinedHooks{fns, co.webhooks}
 	api.Functions = fns
 	api.ControlPlane = co.fleet
 	api.Packages = co.packages
@@ -404,15 +417,26 @@ func (a *App) ServeGRPC(ctx context.Context, ln net.Listener) error {
 }
 
 // PurgeTenantRecords deletes, in each tenant this node has open, the activity log and
-// revisions older than the tenant's activity_retention, and mailed tokens a day past
-// their use or expiry.
+// revisions older than the tenant's activity_retention, settled deliveries older than
+// its functions_runs_retention, and mailed tokens a day past their use or expiry.
 func (a *App) PurgeTenantRecords(ctx context.Context) {
 	a.Tenants.EachOpen(func(t *tenant.Tenant, db *database.DB) {
 		if err := identity.PurgeTokens(ctx, db, time.Now()); err != nil {
 			a.log.Warn("token purge", "tenant", t.Slug, "err", err)
 		}
 		st, err := a.core.settings.Get(ctx, t.ID, db)
-		if err != nil || st.ActivityRetention == 0 {
+		if err != nil {
+			return
+		}
+		// The delivery log of after hooks and webhooks is kept as long as function runs.
+		days := st.FunctionsRunsRetention
+		if days <= 0 {
+			days = 7
+		}
+		if err := outbox.Purge(ctx, db, db.Dialect, time.Now().AddDate(0, 0, -days)); err != nil {
+			a.log.Warn("outbox purge", "tenant", t.Slug, "err", err)
+		}
+		if st.ActivityRetention == 0 {
 			return
 		}
 		if err := activity.Purge(ctx, db, db.Dialect, time.Now().AddDate(0, 0, -st.ActivityRetention)); err != nil {
@@ -420,6 +444,10 @@ func (a *App) PurgeTenantRecords(ctx context.Context) {
 		}
 	})
 }
+
+// RunWebhooks sweeps the outboxes of tenants with webhooks, for deliveries put back
+// for later, until ctx ends.
+func (a *App) RunWebhooks(ctx context.Context) { a.core.webhooks.Loop(ctx) }
 
 // RunMail delivers the auth flows' queued mails, retrying failures, until ctx ends.
 func (a *App) RunMail(ctx context.Context) { a.core.mail.Loop(ctx) }

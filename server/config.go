@@ -100,6 +100,11 @@ type Config struct {
 	// http:// (STRATA_OIDC_PRIVATE, default false: a tenant admin's provider must not
 	// lead into the platform's network; for a provider on a development network).
 	OIDCPrivate bool
+	// WebhooksPrivate lets a webhook post to a private or loopback address that the
+	// tenant's webhook_hosts names itself, not through a wildcard
+	// (STRATA_WEBHOOKS_PRIVATE, default false: a tenant admin's webhook must not lead
+	// into the platform's network).
+	WebhooksPrivate bool
 	// FunctionsWorkers bounds the worker processes running functions on a node
 	// (STRATA_FUNCTIONS_WORKERS, default 2 × CPUs); FunctionsConcurrent the runs of one
 	// tenant at once on a node (STRATA_FUNCTIONS_CONCURRENT, default 8).
@@ -297,7 +302,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		key string
 		dst *bool
 	}{{"STRATA_FILES_IMPORT_PRIVATE", &c.FilesImportPrivate}, {"STRATA_FUNCTIONS_FETCH_PRIVATE", &c.FunctionsFetchPrivate},
-		{"STRATA_SMTP_PRIVATE", &c.SMTPPrivate}, {"STRATA_OIDC_PRIVATE", &c.OIDCPrivate}} {
+		{"STRATA_SMTP_PRIVATE", &c.SMTPPrivate}, {"STRATA_OIDC_PRIVATE", &c.OIDCPrivate},
+		{"STRATA_WEBHOOKS_PRIVATE", &c.WebhooksPrivate}} {
 		if v := getenv(b.key); v != "" {
 			if *b.dst, err = strconv.ParseBool(v); err != nil {
 				return c, fmt.Errorf("%s must be true or false", b.key)

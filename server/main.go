@@ -130,6 +130,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	go app.RunFunctions(ctx)
 	go app.RunFleet(ctx)
 	go app.RunMail(ctx)
+	go app.RunWebhooks(ctx)
 	if cfg.PprofAddr != "" {
 		go servePprof(cfg.PprofAddr, log)
 	}

@@ -22,6 +22,8 @@ const (
 	InvalidateAccess = "access"
 	// InvalidateSettings: the tenant's settings changed.
 	InvalidateSettings = "settings"
+	// InvalidateWebhooks: the tenant's webhooks changed.
+	InvalidateWebhooks = "webhooks"
 	// InvalidateTenant: the tenant was created or deleted.
 	InvalidateTenant = "tenant"
 	// InvalidateSessions: sessions of Subject (every subject when empty) were revoked,

@@ -79,12 +79,3 @@ func TestCompileColumnCountsCharacters(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
-
-func TestTruncateKeepsCharacters(t *testing.T) {
-	if got := truncate("aé", 2); got != "a" {
-		t.Fatalf("%q", got)
-	}
-	if got := truncate("aéb", 3); got != "aé" {
-		t.Fatalf("%q", got)
-	}
-}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"fmt"
 	"maps"
 	"regexp"
 	"slices"
@@ -172,7 +173,7 @@ func (s *Service) Written(ctx context.Context, q schema.Querier, w *records.Writ
 	if c := w.Scope.Caller; c != nil && c.UserID != "" {
 		user = map[string]any{"id": c.UserID, "role": database.NullText(c.RoleID), "kind": c.Kind, "admin": c.Admin() && c.RoleID == ""}
 	}
-	var events []map[string]any
+	var events []any
 	switch {
 	case w.Action == "create":
 		for i, id := range w.IDs {
@@ -193,7 +194,12 @@ func (s *Service) Written(ctx context.Context, q schema.Querier, w *records.Writ
 		}
 		events = append(events, map[string]any{"table": w.Table.Name, "event": w.Action, "keys": w.IDs, "payload": payload, "previous": nil, "user": user})
 	}
-	return s.deliver.enqueue(ctx, q, w.Scope, fns, events)
+	for _, f := range fns {
+		if err := s.Outbox.Enqueue(ctx, q, w.Scope, OutboxKind, f.ID, events...); err != nil {
+			return fmt.Errorf("after hook %s: %w", f.Name, err)
+		}
+	}
+	return nil
 }
 
 // Committed implements records.TenantHooks: the write's after hooks, if it has any,
@@ -201,6 +207,6 @@ func (s *Service) Written(ctx context.Context, q schema.Querier, w *records.Writ
 func (s *Service) Committed(_ context.Context, w *records.Write) {
 	s.init()
 	if len(s.hooked(w.Scope.Model, w.Table.Name, w.Action, "after")) > 0 {
-		s.deliver.kick(w.Scope.TenantID, w.Scope)
+		s.Outbox.Kick(w.Scope.TenantID, w.Scope)
 	}
 }

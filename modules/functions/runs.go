@@ -9,6 +9,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"strata/modules/database"
+	"strata/modules/outbox"
 	"strata/modules/records"
 	"strata/schema"
 )
@@ -64,8 +65,8 @@ func (r *recorder) add(sc *records.Scope, f *schema.Function, tr Trigger, run *R
 	if out.Response != nil { // an endpoint's own answer is its output
 		output, _ = json.Marshal(out.Response)
 	}
-	row := runRow{id: run.ID, functionID: f.ID, name: f.Name, trigger: tr.Kind, status: out.Status, errMsg: truncate(out.Error, 2000),
-		output: truncate(string(output), keptOutput), outboxID: tr.OutboxID, started: start.UTC(), ms: run.Duration.Milliseconds(), attempt: attempt, logs: string(logs)}
+	row := runRow{id: run.ID, functionID: f.ID, name: f.Name, trigger: tr.Kind, status: out.Status, errMsg: outbox.Truncate(out.Error, 2000),
+		output: outbox.Truncate(string(output), keptOutput), outboxID: tr.OutboxID, started: start.UTC(), ms: run.Duration.Milliseconds(), attempt: attempt, logs: string(logs)}
 	r.mu.Lock()
 	p := r.pending[sc.TenantID]
 	if p == nil {
@@ -169,9 +170,6 @@ func (r *recorder) prune(ctx context.Context, tenantID string, sc *records.Scope
 	cutoff := d.TimeValue(r.s.now().UTC().AddDate(0, 0, -days))
 	if _, err := sc.DB.ExecContext(ctx, d.Rebind("DELETE FROM "+qi(RunsTable)+" WHERE "+qi("started_at")+" < ?"), cutoff); err != nil {
 		r.s.Log.Warn("functions: prune runs", "tenant", sc.Slug, "err", err)
-	}
-	if _, err := sc.DB.ExecContext(ctx, d.Rebind("DELETE FROM "+qi(OutboxTable)+" WHERE "+qi("status")+" <> 'pending' AND "+qi("updated_at")+" < ?"), cutoff); err != nil {
-		r.s.Log.Warn("functions: prune the outbox", "tenant", sc.Slug, "err", err)
 	}
 }
 

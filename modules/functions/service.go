@@ -22,6 +22,7 @@ import (
 	"strata/modules/database"
 	"strata/modules/files"
 	"strata/modules/functions/sandbox"
+	"strata/modules/outbox"
 	"strata/modules/query"
 	"strata/modules/records"
 	"strata/modules/settings"
@@ -68,7 +69,10 @@ type Service struct {
 	// schedules, the schedule claims); Tenants opens tenants for that work.
 	Control *database.DB
 	Tenants Tenants
-	NodeID  string
+	// Outbox delivers after hooks (OutboxTarget is registered with it), shared with
+	// webhooks.
+	Outbox *outbox.Deliverer
+	NodeID string
 	// FetchPrivate lets ctx.fetch reach private addresses (tests against a local server).
 	FetchPrivate bool
 	CacheTTL     time.Duration
@@ -82,7 +86,6 @@ type Service struct {
 	running map[string]chan struct{}
 	secrets cache.TTL[map[string]string]
 	rec     *recorder
-	deliver *deliverer
 	hookIx  indexes
 	indexed map[string][2]int // tenant → after hooks, schedules last written to the index
 }
@@ -94,7 +97,6 @@ func (s *Service) init() {
 		s.indexed = map[string][2]int{}
 		s.secrets.TTL, s.secrets.Max = s.CacheTTL, 10000
 		s.rec = newRecorder(s)
-		s.deliver = newDeliverer(s)
 	})
 }
 
@@ -497,5 +499,5 @@ func (s *Service) InvalidateSecrets(tenantID string) {
 const (
 	RunsTable    = "strata_function_runs"
 	SecretsTable = "strata_function_secrets"
-	OutboxTable  = "strata_function_outbox"
+	OutboxTable  = outbox.Table
 )

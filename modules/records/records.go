@@ -181,6 +181,52 @@ type TenantHooks interface {
 	Committed(ctx context.Context, w *Write)
 }
 
+// JoinedHooks are several sets of tenant hooks (functions, webhooks) as one: each is
+// run, in order, for the writes it wants.
+type JoinedHooks []TenantHooks
+
+// Wants implements TenantHooks.
+func (j JoinedHooks) Wants(sc *Scope, table, action string) (before, after bool) {
+	for _, h := range j {
+		b, a := h.Wants(sc, table, action)
+		before, after = before || b, after || a
+	}
+	return before, after
+}
+
+// Prepare implements TenantHooks.
+func (j JoinedHooks) Prepare(ctx context.Context, q schema.Querier, w *Write) error {
+	for _, h := range j {
+		if before, _ := h.Wants(w.Scope, w.Table.Name, w.Action); before {
+			if err := h.Prepare(ctx, q, w); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Written implements TenantHooks.
+func (j JoinedHooks) Written(ctx context.Context, q schema.Querier, w *Write) error {
+	for _, h := range j {
+		if _, after := h.Wants(w.Scope, w.Table.Name, w.Action); after {
+			if err := h.Written(ctx, q, w); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Committed implements TenantHooks.
+func (j JoinedHooks) Committed(ctx context.Context, w *Write) {
+	for _, h := range j {
+		if _, after := h.Wants(w.Scope, w.Table.Name, w.Action); after {
+			h.Committed(ctx, w)
+		}
+	}
+}
+
 // hooked reports whether writes of action to t have hooks that must run in their
 // transaction once the rows are written (and so need one).
 func (h *Hooks) hooked(sc *Scope, t *schema.Table, action string) bool {

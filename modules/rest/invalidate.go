@@ -37,6 +37,10 @@ func (a *API) forget(tenantID string, inv bus.Invalidation) {
 		a.Auth.ForgetSessions(tenantID, "")
 	case bus.InvalidateSettings:
 		a.Settings.Invalidate(tenantID)
+	case bus.InvalidateWebhooks:
+		if a.Webhooks != nil {
+			a.Webhooks.Invalidate(tenantID)
+		}
 	case bus.InvalidateSessions:
 		a.Auth.ForgetSessions(tenantID, inv.Subject)
 		if a.Realtime != nil {
@@ -75,6 +79,9 @@ func (a *API) followBus() {
 		case bus.TopicResync:
 			a.Access.InvalidateAll()
 			a.Settings.InvalidateAll()
+			if a.Webhooks != nil {
+				a.Webhooks.InvalidateAll()
+			}
 			a.Auth.ForgetAllSessions()
 		}
 	})

@@ -39,6 +39,7 @@ import (
 	"strata/modules/records"
 	"strata/modules/settings"
 	"strata/modules/tenant"
+	"strata/modules/webhooks"
 	"strata/schema"
 )
 
@@ -86,6 +87,8 @@ type API struct {
 	Packages *packages.Service
 	// OIDC is sign-in through the tenant's OAuth2 / OpenID Connect providers.
 	OIDC *oidc.Service
+	// Webhooks keeps the tenant's webhooks (their deliveries come from the outbox).
+	Webhooks *webhooks.Service
 	// Mail words and queues the auth flows' mails.
 	Mail *mail.Postman
 	// Activity records writes and sign-ins.
@@ -162,6 +165,7 @@ func (a *API) Mount(app *fiber.App) {
 	t.Get("/settings", adm, a.getSettings)
 	t.Patch("/settings", adm, a.patchSettings)
 	a.mountProviders(t, adm)
+	a.mountWebhooks(t, adm)
 	t.Get("/settings/mail", adm, a.mailLog)
 	t.Post("/settings/mail/test", adm, a.mailTest)
 

@@ -10,9 +10,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -74,6 +76,9 @@ type Settings struct {
 	// ActivityRetention is how many days the activity log and revisions are kept (0:
 	// for good).
 	ActivityRetention int `json:"activity_retention"`
+	// WebhookHosts are where webhooks may post: "host", "host:port" or "*.example.com"
+	// (its subdomains); empty: nowhere.
+	WebhookHosts []string `json:"webhook_hosts"`
 }
 
 // AssetPreset is a named image transformation (?key= on /assets), as Directus names
@@ -138,6 +143,7 @@ type Patch struct {
 	SMTP                     *SMTPPatch               `json:"smtp,omitempty"`
 	MailTemplates            *map[string]MailTemplate `json:"mail_templates,omitempty"`
 	ActivityRetention        *int                     `json:"activity_retention,omitempty"`
+	WebhookHosts             *[]string                `json:"webhook_hosts,omitempty"`
 }
 
 // MaxCORSOrigins bounds a tenant's allowed origins.
@@ -179,14 +185,14 @@ func (s *Service) GetIn(ctx context.Context, tenantID string, db schema.Querier,
 	}
 	q := d.Quote
 	var name, signup, approval, legacyConfirm, origins, introspection, location, maxUpload, quota, types, transform, presets, hosts, fetchHosts, retention any
-	var verify, adminTFA, redirects, smtpHost, smtpPort, smtpUser, smtpPassword, smtpFrom, smtpSecurity, templates, activityDays any
+	var verify, adminTFA, redirects, smtpHost, smtpPort, smtpUser, smtpPassword, smtpFrom, smtpSecurity, templates, activityDays, webhookHosts any
 	err := db.QueryRowContext(ctx, "SELECT "+q("project_name")+", "+q("allow_signup")+", "+q("require_approval")+", "+q("legacy_schema_confirm")+", "+q("cors_origins")+", "+
 		q("graphql_introspection")+", "+q("storage_default")+", "+q("files_max_upload")+", "+q("files_quota")+", "+q("files_allowed_types")+", "+
 		q("storage_asset_transform")+", "+q("storage_asset_presets")+", "+q("files_import_hosts")+", "+q("functions_fetch_hosts")+", "+q("functions_runs_retention")+", "+
 		q("require_email_verification")+", "+q("require_admin_tfa")+", "+q("auth_redirect_origins")+", "+q("smtp_host")+", "+q("smtp_port")+", "+q("smtp_username")+", "+
-		q("smtp_password")+", "+q("smtp_from")+", "+q("smtp_security")+", "+q("mail_templates")+", "+q("activity_retention")+
+		q("smtp_password")+", "+q("smtp_from")+", "+q("smtp_security")+", "+q("mail_templates")+", "+q("activity_retention")+", "+q("webhook_hosts")+
 		" FROM "+q("settings")).Scan(&name, &signup, &approval, &legacyConfirm, &origins, &introspection, &location, &maxUpload, &quota, &types, &transform, &presets, &hosts, &fetchHosts, &retention,
-		&verify, &adminTFA, &redirects, &smtpHost, &smtpPort, &smtpUser, &smtpPassword, &smtpFrom, &smtpSecurity, &templates, &activityDays)
+		&verify, &adminTFA, &redirects, &smtpHost, &smtpPort, &smtpUser, &smtpPassword, &smtpFrom, &smtpSecurity, &templates, &activityDays, &webhookHosts)
 	if err != nil {
 		return Settings{}, fmt.Errorf("read settings: %w", err)
 	}
@@ -197,7 +203,7 @@ func (s *Service) GetIn(ctx context.Context, tenantID string, db schema.Querier,
 		RequireEmailVerification: database.Bool(verify), RequireAdminTFA: database.Bool(adminTFA), AuthRedirectOrigins: []string{},
 		SMTP: SMTP{Host: database.Text(smtpHost), Port: int(database.Int64(smtpPort)), Username: database.Text(smtpUser), From: database.Text(smtpFrom),
 			Security: database.Text(smtpSecurity), PasswordSet: database.Text(smtpPassword) != "", sealedPassword: database.Text(smtpPassword)},
-		MailTemplates: map[string]MailTemplate{}, ActivityRetention: int(database.Int64(activityDays))}
+		MailTemplates: map[string]MailTemplate{}, ActivityRetention: int(database.Int64(activityDays)), WebhookHosts: []string{}}
 	if st.SMTP.Security == "" {
 		st.SMTP.Security = "starttls"
 	}
@@ -218,7 +224,8 @@ func (s *Service) GetIn(ctx context.Context, tenantID string, db schema.Querier,
 		raw any
 		out *[]string
 	}{"cors_origins": {origins, &st.CORSOrigins}, "files_allowed_types": {types, &st.FilesAllowedTypes}, "files_import_hosts": {hosts, &st.FilesImportHosts},
-		"functions_fetch_hosts": {fetchHosts, &st.FunctionsFetchHosts}, "auth_redirect_origins": {redirects, &st.AuthRedirectOrigins}} {
+		"functions_fetch_hosts": {fetchHosts, &st.FunctionsFetchHosts}, "auth_redirect_origins": {redirects, &st.AuthRedirectOrigins},
+		"webhook_hosts": {webhookHosts, &st.WebhookHosts}} {
 		if raw := database.Text(list.raw); raw != "" {
 			if err := json.Unmarshal([]byte(raw), list.out); err != nil {
 				return Settings{}, fmt.Errorf("read settings: %s: %w", col, err)
@@ -323,6 +330,14 @@ func (s *Service) Update(ctx context.Context, tenantID string, db *database.DB, 
 		}
 		b, _ := json.Marshal(hosts)
 		cols["functions_fetch_hosts"] = string(b)
+	}
+	if p.WebhookHosts != nil {
+		hosts, err := HostPortList("webhook_hosts", *p.WebhookHosts)
+		if err != nil {
+			return Settings{}, err
+		}
+		b, _ := json.Marshal(hosts)
+		cols["webhook_hosts"] = string(b)
 	}
 	if p.FunctionsRuns != nil {
 		if *p.FunctionsRuns < 1 || *p.FunctionsRuns > 365 {
@@ -458,6 +473,81 @@ func HostList(field string, in []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// HostPortList checks a list of "host", "host:port" and "*.example.com" entries (an
+// IPv6 address in brackets) and returns it lower-cased, without repeats.
+func HostPortList(field string, in []string) ([]string, error) {
+	if len(in) > 100 {
+		return nil, apierr.InvalidPayload(field, "at most 100 hosts")
+	}
+	out := make([]string, 0, len(in))
+	for _, raw := range in {
+		e := strings.ToLower(strings.TrimSpace(raw))
+		host, port := splitHostPort(e)
+		ok := len(e) <= 260 && host != ""
+		if ok && port != "" {
+			n, err := strconv.Atoi(port)
+			ok = err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == port
+		}
+		if ok && net.ParseIP(host) == nil {
+			ok = len(host) <= 253 && hostPattern.MatchString(host)
+		}
+		if !ok {
+			return nil, apierr.InvalidPayload(field, "%q is not a host: write hooks.example.com, hooks.example.com:8443, *.example.com or an address", raw)
+		}
+		if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// splitHostPort splits "host:port", "[v6]:port", "[v6]" or "host" (port "" when
+// none); an IPv6 address without brackets is all host.
+func splitHostPort(e string) (host, port string) {
+	if strings.HasPrefix(e, "[") {
+		end := strings.Index(e, "]")
+		if end < 0 {
+			return "", ""
+		}
+		host, rest := e[1:end], e[end+1:]
+		if rest == "" {
+			return host, ""
+		}
+		if !strings.HasPrefix(rest, ":") || rest == ":" {
+			return "", ""
+		}
+		return host, rest[1:]
+	}
+	if strings.Count(e, ":") == 1 {
+		i := strings.IndexByte(e, ':')
+		if i == len(e)-1 {
+			return "", ""
+		}
+		return e[:i], e[i+1:]
+	}
+	return e, ""
+}
+
+// WebhookTarget reports whether a webhook may post to host on port, and whether an
+// entry names that host itself rather than through a wildcard: only such an entry may
+// lead to a private address, and only where the node allows private targets.
+func (st Settings) WebhookTarget(host, port string) (allowed, named bool) {
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	for _, e := range st.WebhookHosts {
+		h, p := splitHostPort(e)
+		if p != "" && p != port {
+			continue
+		}
+		switch {
+		case h == host:
+			return true, true
+		case strings.HasPrefix(h, "*.") && strings.HasSuffix(host, h[1:]):
+			allowed = true
+		}
+	}
+	return allowed, false
 }
 
 // AllowsImportFrom reports whether files may be imported from host.

@@ -62,3 +62,38 @@ func TestImportHosts(t *testing.T) {
 		}
 	}
 }
+
+func TestWebhookHosts(t *testing.T) {
+	hosts, err := HostPortList("webhook_hosts", []string{"Hooks.Example.com", "hooks.example.com", "127.0.0.1:8080", "*.cdn.example.com", "[::1]:9000", "10.0.0.5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"hooks.example.com", "127.0.0.1:8080", "*.cdn.example.com", "[::1]:9000", "10.0.0.5"}; !slices.Equal(hosts, want) {
+		t.Fatalf("hosts = %v, want %v", hosts, want)
+	}
+	for _, bad := range []string{"", "http://x.com", "x.com:0", "x.com:70000", "x.com:", "x.com:08", "[::1", "[::1]x", "a b", "x.com/path", "*.*.com"} {
+		if _, err := HostPortList("webhook_hosts", []string{bad}); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
+	}
+	st := Settings{WebhookHosts: hosts}
+	for _, c := range []struct {
+		host, port     string
+		allowed, named bool
+	}{
+		{"hooks.example.com", "443", true, true},
+		{"HOOKS.example.com.", "80", true, true},
+		{"127.0.0.1", "8080", true, true},
+		{"127.0.0.1", "8081", false, false},
+		{"a.cdn.example.com", "443", true, false},
+		{"cdn.example.com", "443", false, false},
+		{"::1", "9000", true, true},
+		{"10.0.0.5", "1234", true, true},
+		{"evil.com", "443", false, false},
+	} {
+		allowed, named := st.WebhookTarget(c.host, c.port)
+		if allowed != c.allowed || named != c.named {
+			t.Errorf("WebhookTarget(%s, %s) = %v, %v; want %v, %v", c.host, c.port, allowed, named, c.allowed, c.named)
+		}
+	}
+}

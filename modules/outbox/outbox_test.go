@@ -1,0 +1,15 @@
+package outbox
+
+import "testing"
+
+func TestTruncateKeepsCharacters(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{{"aé", 2, "a"}, {"aéb", 3, "aé"}, {"abc", 5, "abc"}, {"é", 0, ""}} {
+		if got := Truncate(c.in, c.n); got != c.want {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+}
