@@ -184,15 +184,7 @@ func (s *Service) Written(ctx context.Context, q schema.Querier, w *records.Writ
 			events = append(events, map[string]any{"table": w.Table.Name, "event": w.Action, "keys": []string{id}, "payload": payload, "previous": nil, "user": user})
 		}
 	default:
-		var payload any
-		switch len(w.Data) {
-		case 0:
-		case 1:
-			payload = w.Data[0]
-		default:
-			payload = w.Data
-		}
-		events = append(events, map[string]any{"table": w.Table.Name, "event": w.Action, "keys": w.IDs, "payload": payload, "previous": nil, "user": user})
+		events = append(events, map[string]any{"table": w.Table.Name, "event": w.Action, "keys": w.IDs, "payload": w.Payload(), "previous": nil, "user": user})
 	}
 	for _, f := range fns {
 		if err := s.Outbox.Enqueue(ctx, q, w.Scope, OutboxKind, f.ID, events...); err != nil {

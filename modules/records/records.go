@@ -100,6 +100,19 @@ type Write struct {
 	DataIDs [][]string
 }
 
+// Payload is what the write set, for whoever is told of it: nil for a delete, the map
+// when there is one, else all of them.
+func (w *Write) Payload() any {
+	switch len(w.Data) {
+	case 0:
+		return nil
+	case 1:
+		return w.Data[0]
+	default:
+		return w.Data
+	}
+}
+
 // Hooks run around every write, in the order they were added: Before inside the
 // write's transaction after the rows are written and checked (an error undoes the
 // write and is the caller's answer); After once it is committed.

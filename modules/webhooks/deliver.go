@@ -96,19 +96,11 @@ func (s *Service) Written(ctx context.Context, q schema.Querier, w *records.Writ
 	if len(hooks) == 0 || len(w.IDs) == 0 {
 		return nil
 	}
-	var payload any
-	switch len(w.Data) {
-	case 0:
-	case 1:
-		payload = w.Data[0]
-	default:
-		payload = w.Data
-	}
 	var user any
 	if c := w.Scope.Caller; c != nil && c.UserID != "" {
 		user = c.UserID
 	}
-	event := map[string]any{"event": w.Action, "collection": w.Table.Name, "keys": w.IDs, "payload": payload, "user": user,
+	event := map[string]any{"event": w.Action, "collection": w.Table.Name, "keys": w.IDs, "payload": w.Payload(), "user": user,
 		"timestamp": s.now().Format(time.RFC3339Nano)}
 	for _, h := range hooks {
 		if err := s.Outbox.Enqueue(ctx, q, w.Scope, OutboxKind, h.ID, event); err != nil {
