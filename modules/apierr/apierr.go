@@ -18,6 +18,9 @@ type Error struct {
 	// DetailsBeside also renders the code and details beside "errors", where Enfyra's
 	// clients read a confirm challenge (docs/decisions/0026).
 	DetailsBeside bool
+	// More are further errors of the same answer (an import's other bad rows), rendered
+	// after this one in "errors".
+	More []*Error
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -72,9 +75,13 @@ func Unauthorized(code, format string, args ...any) *Error {
 // "details" (the extensions without the code) at the top: Directus clients read
 // "errors", Enfyra's read "code" and "details", and each ignores the other's keys.
 func Body(e *Error) map[string]any {
-	ext := map[string]any{"code": e.Code}
-	maps.Copy(ext, e.Details)
-	body := map[string]any{"errors": []map[string]any{{"message": e.Message, "extensions": ext}}}
+	list := make([]map[string]any, 0, 1+len(e.More))
+	for _, x := range append([]*Error{e}, e.More...) {
+		ext := map[string]any{"code": x.Code}
+		maps.Copy(ext, x.Details)
+		list = append(list, map[string]any{"message": x.Message, "extensions": ext})
+	}
+	body := map[string]any{"errors": list}
 	if e.DetailsBeside {
 		details := map[string]any{}
 		maps.Copy(details, e.Details)

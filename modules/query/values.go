@@ -366,3 +366,46 @@ func Decode(c *schema.Column, v any) any {
 	}
 	return v
 }
+
+// ServerColumn reports whether a column is set by the server on every write (its key's
+// owner and times), never by a client.
+func ServerColumn(name string) bool { return serverColumns[name] }
+
+// jsonNumber is the grammar of a JSON number (RFC 8259), the only text a CSV cell may
+// hold to be read as one.
+var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// TextValue reads a non-empty text cell (a CSV import's) as the JSON value it stands for
+// in column c, so Coerce then checks it exactly as it checks a JSON body's: a number
+// for numeric columns, true or false (or 1 or 0) for booleans, JSON text for json and
+// multi_enum columns; other columns take the text as it is. Text that is not of the
+// column's kind is left as text, and Coerce refuses it naming the column. c nil is a
+// to-many field (field names it): its cell is JSON (an array of keys).
+func TextValue(field string, c *schema.Column, s string) (any, error) {
+	kind := schema.TypeJSON
+	if c != nil {
+		kind = c.Type
+	}
+	switch kind {
+	case schema.TypeInteger, schema.TypeBigint, schema.TypeFloat, schema.TypePercent, schema.TypeDecimal, schema.TypeCurrency:
+		if n := strings.TrimSpace(s); jsonNumber.MatchString(n) {
+			return json.Number(n), nil
+		}
+	case schema.TypeBoolean:
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "true", "1":
+			return true, nil
+		case "false", "0":
+			return false, nil
+		}
+	case schema.TypeJSON, schema.TypeMultiEnum:
+		dec := json.NewDecoder(strings.NewReader(s))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil || dec.More() {
+			return nil, &ValueError{Field: field, Message: "must be JSON text"}
+		}
+		return v, nil
+	}
+	return s, nil
+}
