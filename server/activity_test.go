@@ -80,7 +80,7 @@ func TestActivityAndRevisions(t *testing.T) {
 			// GraphQL, a data migration and a function write through the same path.
 			gid := admin.mustGQL("acme", `mutation { create_posts_item(data: {title: "by graphql"}) { id } }`, nil).get("data.create_posts_item.id").(string)
 			admin.mustCall(200, "POST", p+"/schema/apply?format=data-migration", `{"posts": [{"_unique": {"title": {"_eq": "by migration"}}, "title": "by migration", "views": 5}]}`)
-			createFunction(t, admin, "acme", map[string]any{"name": "writer", "kind": "endpoint", "method": "POST", "path": "write",
+			fid := createFunction(t, admin, "acme", map[string]any{"name": "writer", "kind": "endpoint", "method": "POST", "path": "write",
 				"source": `export default async function (ctx) { return await ctx.items("posts").createOne({title: "by function"}) }`})
 			admin.mustCall(200, "POST", p+"/fn/write", map[string]any{})
 			for _, title := range []string{"by graphql", "by migration", "by function"} {
@@ -97,6 +97,23 @@ func TestActivityAndRevisions(t *testing.T) {
 				}
 			}
 			_ = gid
+
+			// Changes made outside the records service are in the log too: settings,
+			// functions, their secrets, webhooks.
+			admin.mustCall(200, "PATCH", p+"/functions/"+fid, map[string]any{"timeout_ms": 2000})
+			admin.mustCall(201, "PUT", p+"/functions/secrets/API_KEY", map[string]any{"value": "s3cret"})
+			admin.mustCall(200, "PATCH", p+"/settings", map[string]any{"webhook_hosts": []string{"hooks.example.com"}})
+			hook := admin.mustCall(201, "POST", p+"/webhooks", map[string]any{"name": "h", "url": "https://hooks.example.com/in", "tables": []string{"posts"}, "events": []string{"create"}}).get("data.id").(string)
+			admin.mustCall(204, "DELETE", p+"/webhooks/"+hook, nil)
+			for _, want := range []struct{ action, collection, item string }{
+				{"update", "settings", "settings"}, {"create", "function_definition", fid}, {"update", "function_definition", fid},
+				{"create", "strata_function_secrets", "API_KEY"}, {"create", "strata_webhooks", hook}, {"delete", "strata_webhooks", hook},
+			} {
+				e := entries(map[string]any{"collection": map[string]any{"_eq": want.collection}, "action": map[string]any{"_eq": want.action}, "item": map[string]any{"_eq": want.item}})
+				if len(e) == 0 || e[len(e)-1]["user"] == nil || e[len(e)-1]["ip"] != "127.0.0.1" {
+					t.Errorf("%s %s %s: %v", want.action, want.collection, want.item, e)
+				}
+			}
 
 			// Sign-ins are logged; a user reads only their own entries.
 			ann := tenantUser(t, admin, "acme", "ann@example.com")

@@ -150,14 +150,20 @@ func (r *Recorder) rowsAfter(ctx context.Context, q schema.Querier, w *records.W
 
 // Login records a sign-in (user is the subject that signed in).
 func (r *Recorder) Login(ctx context.Context, q schema.Querier, d schema.Dialect, user string, origin *records.Origin) error {
-	e := entry{ID: r.NewID(), Action: ActionLogin, User: user, At: r.Now(), Collection: "strata_users", Item: user}
-	if origin != nil {
-		e.IP, e.UserAgent = origin.IP, origin.UserAgent
-	}
-	if err := records.Run(ctx, q, d, activityStatements(d, []entry{e})); err != nil {
+	if err := r.Change(ctx, q, d, ActionLogin, user, "strata_users", user, origin); err != nil {
 		return fmt.Errorf("record a sign-in: %w", err)
 	}
 	return nil
+}
+
+// Change records a change made outside the records service (settings, functions,
+// webhooks), once it is made: action on item of collection, by user.
+func (r *Recorder) Change(ctx context.Context, q schema.Querier, d schema.Dialect, action, user, collection, item string, origin *records.Origin) error {
+	e := entry{ID: r.NewID(), Action: action, User: user, At: r.Now(), Collection: collection, Item: item}
+	if origin != nil {
+		e.IP, e.UserAgent = origin.IP, origin.UserAgent
+	}
+	return records.Run(ctx, q, d, activityStatements(d, []entry{e}))
 }
 
 type entry struct {

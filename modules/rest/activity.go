@@ -9,6 +9,7 @@ import (
 	"strata/modules/activity"
 	"strata/modules/apierr"
 	"strata/modules/auth"
+	"strata/modules/migration"
 	"strata/modules/query"
 	"strata/modules/records"
 	"strata/schema"
@@ -164,5 +165,26 @@ func (a *API) recordLogin(c *fiber.Ctx, realm *auth.Realm, tok *auth.Tokens) {
 	}
 	if err := a.Activity.Login(c.UserContext(), realm.DB, realm.DB.Dialect, tok.Subject, tenantOf(c).origin); err != nil {
 		a.Log.Warn("record a sign-in", "tenant", tenantOf(c).t.Slug, "err", err)
+	}
+}
+
+// logChange puts a change made outside the records service (settings, functions,
+// secrets, webhooks, sign-in providers) in the activity log once it is made. A failure
+// to record is logged, not the change's failure: it is done.
+func (a *API) logChange(c *fiber.Ctx, action, collection, item string) {
+	if a.Activity == nil {
+		return
+	}
+	tc := tenantOf(c)
+	if err := a.Activity.Change(c.UserContext(), tc.db, tc.db.Dialect, action, callerID(c), collection, item, tc.origin); err != nil {
+		a.Log.Warn("record a change", "tenant", tc.t.Slug, "collection", collection, "err", err)
+	}
+}
+
+// logExecuted is logChange for a change that went through the migration service: only
+// once it ran (one held for approval is logged by nothing here).
+func (a *API) logExecuted(c *fiber.Ctx, res *migration.Result, action, collection, item string) {
+	if res != nil && res.Migration != nil && res.Migration.Status == migration.StatusExecuted && !c.QueryBool("dry_run") {
+		a.logChange(c, action, collection, item)
 	}
 }

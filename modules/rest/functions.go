@@ -131,6 +131,7 @@ func (a *API) createFunction(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	a.logExecuted(c, res, "create", "function_definition", res.Change.Function.ID)
 	return respond(c, res, "function", functionView(res.Change.Function))
 }
 
@@ -152,6 +153,7 @@ func (a *API) patchFunction(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	a.logExecuted(c, res, "update", "function_definition", f.ID)
 	return respond(c, res, "function", functionView(res.Change.Function))
 }
 
@@ -163,6 +165,7 @@ func (a *API) deleteFunction(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	a.logExecuted(c, res, "delete", "function_definition", c.Params("id"))
 	return respond(c, res, "", nil)
 }
 
@@ -329,6 +332,11 @@ func (a *API) putSecret(c *fiber.Ctx) error {
 		return err
 	}
 	a.Functions.InvalidateSecrets(tc.t.ID)
+	action := "update"
+	if status == fiber.StatusCreated {
+		action = "create"
+	}
+	a.logChange(c, action, functions.SecretsTable, name)
 	return c.Status(status).JSON(fiber.Map{"data": fiber.Map{"name": name}})
 }
 
@@ -343,6 +351,7 @@ func (a *API) deleteSecret(c *fiber.Ctx) error {
 		return apierr.NotFound("secret %q not found", c.Params("name"))
 	}
 	a.Functions.InvalidateSecrets(tc.t.ID)
+	a.logChange(c, "delete", functions.SecretsTable, c.Params("name"))
 	return c.SendStatus(fiber.StatusNoContent)
 }
 

@@ -84,6 +84,7 @@ func (a *API) createProvider(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	a.logChange(c, "create", "strata_auth_providers", p.ID)
 	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"data": a.providerView(c, p)})
 }
 
@@ -96,6 +97,7 @@ func (a *API) patchProvider(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	a.logChange(c, "update", "strata_auth_providers", p.ID)
 	return c.JSON(fiber.Map{"data": a.providerView(c, p)})
 }
 
@@ -103,6 +105,7 @@ func (a *API) deleteProvider(c *fiber.Ctx) error {
 	if err := a.OIDC.DeleteProvider(c.UserContext(), idTenant(c, nil), c.Params("name")); err != nil {
 		return err
 	}
+	a.logChange(c, "delete", "strata_auth_providers", c.Params("name"))
 	return c.SendStatus(fiber.StatusNoContent)
 }
 

@@ -356,5 +356,6 @@ func (a *API) patchSettings(c *fiber.Ctx) error {
 		return err
 	}
 	a.invalidate(tc.t.ID, bus.InvalidateSettings)
+	a.logChange(c, "update", "settings", "settings")
 	return c.JSON(fiber.Map{"data": st})
 }

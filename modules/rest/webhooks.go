@@ -79,6 +79,7 @@ func (a *API) createWebhook(c *fiber.Ctx) error {
 		return err
 	}
 	a.invalidate(sc.TenantID, bus.InvalidateWebhooks)
+	a.logChange(c, "create", webhooks.Table, w.ID)
 	out := fiber.Map{"data": w}
 	if secret != "" {
 		out = fiber.Map{"data": struct {
@@ -103,6 +104,7 @@ func (a *API) patchWebhook(c *fiber.Ctx) error {
 		return err
 	}
 	a.invalidate(sc.TenantID, bus.InvalidateWebhooks)
+	a.logChange(c, "update", webhooks.Table, w.ID)
 	return c.JSON(fiber.Map{"data": w})
 }
 
@@ -115,6 +117,7 @@ func (a *API) deleteWebhook(c *fiber.Ctx) error {
 		return err
 	}
 	a.invalidate(sc.TenantID, bus.InvalidateWebhooks)
+	a.logChange(c, "delete", webhooks.Table, c.Params("id"))
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
