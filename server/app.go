@@ -296,7 +296,8 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		Limits: rest.Limits{DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, Query: query.Limits{
 			DefaultLimit: cfg.DefaultLimit, MaxLimit: cfg.MaxLimit, MaxFilterDepth: cfg.MaxFilterDepth, MaxFilterNodes: cfg.MaxFilterNodes,
 			MaxRelationDepth: cfg.MaxRelationDepth,
-		}.WithDefaults()}}
+		}.WithDefaults(), Import: rest.ImportLimits{MaxBytes: cfg.ImportMaxBytes, MaxRows: cfg.ImportMaxRows,
+			MaxFields: cfg.ImportMaxFields, MaxRowBytes: cfg.ImportMaxRowBytes}}}
 	api.Settings = co.settings
 	api.Records = &records.Service{Limits: api.Limits.Query, MaxBatch: cfg.MaxLimit, Now: time.Now,
 		Publisher: realtime.BusPublisher{Bus: eventBus, Log: log}}

@@ -86,6 +86,15 @@ type Config struct {
 	// quota); tenant settings may lower both.
 	FilesMaxUpload int64
 	FilesQuota     int64
+	// Imports (POST /utils/import/{table}) stream their file, so their bounds are their
+	// own: the body (STRATA_IMPORT_MAX_BYTES, default 1 GiB; other routes keep
+	// STRATA_BODY_LIMIT), its rows (STRATA_IMPORT_MAX_ROWS, default 1 000 000), the
+	// fields of a row (STRATA_IMPORT_MAX_FIELDS, default 1000) and the bytes of one row,
+	// every cell included (STRATA_IMPORT_MAX_ROW_BYTES, default 1 MiB).
+	ImportMaxBytes    int64
+	ImportMaxRows     int
+	ImportMaxFields   int
+	ImportMaxRowBytes int64
 	// AssetsMaxPixels bounds the images /assets transforms (STRATA_ASSETS_MAX_PIXELS,
 	// width × height, default 24 000 000: about 100 MB decoded) and
 	// AssetsMaxConcurrent the transformations a node runs at once
@@ -258,6 +267,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_WS_MAX_MESSAGE_BYTES", 64 << 10, &c.WSMaxMessageBytes}, {"STRATA_MODEL_CACHE_SIZE", 1000, &c.ModelCacheSize},
 		{"STRATA_ASSETS_MAX_CONCURRENT", runtime.NumCPU(), &c.AssetsMaxConcurrent},
 		{"STRATA_FUNCTIONS_WORKERS", 2 * runtime.NumCPU(), &c.FunctionsWorkers}, {"STRATA_FUNCTIONS_CONCURRENT", 8, &c.FunctionsConcurrent},
+		{"STRATA_IMPORT_MAX_ROWS", 1_000_000, &c.ImportMaxRows}, {"STRATA_IMPORT_MAX_FIELDS", 1000, &c.ImportMaxFields},
 	}
 	for _, i := range ints {
 		if *i.dst, err = strconv.Atoi(get(i.key, strconv.Itoa(i.def))); err != nil || *i.dst < 1 {
@@ -285,6 +295,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_ASSETS_MAX_PIXELS", 24_000_000, &c.AssetsMaxPixels}} {
 		if *n.dst, err = strconv.ParseInt(get(n.key, strconv.FormatInt(n.def, 10)), 10, 64); err != nil || *n.dst < 0 {
 			return c, fmt.Errorf("%s must be a number of bytes", n.key)
+		}
+	}
+	for _, n := range []struct {
+		key string
+		def int64
+		dst *int64
+	}{{"STRATA_IMPORT_MAX_BYTES", 1 << 30, &c.ImportMaxBytes}, {"STRATA_IMPORT_MAX_ROW_BYTES", 1 << 20, &c.ImportMaxRowBytes}} {
+		if *n.dst, err = strconv.ParseInt(get(n.key, strconv.FormatInt(n.def, 10)), 10, 64); err != nil || *n.dst < 1 {
+			return c, fmt.Errorf("%s must be a positive number of bytes", n.key)
 		}
 	}
 	c.StorageLocations = nil

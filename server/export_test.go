@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -129,5 +130,32 @@ func TestExportItems(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExportOutlastsTheWriteTimeout: the server's write timeout bounds a whole answer;
+// an export's download gets it afresh for each page, so a client slower than the
+// timeout still gets the whole file.
+func TestExportOutlastsTheWriteTimeout(t *testing.T) {
+	admin := startNode(t, "sqlite://"+t.TempDir()+"/c.db", map[string]string{"STRATA_WRITE_TIMEOUT": "1s"})
+	admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	wideTable(t, admin, "acme")
+	const rows = 30_000
+	if resp, raw := importStream(t, admin, "/api/t/acme/utils/import/wide", &csvRows{header: wideHeader, row: wideRow, n: rows}, "text/csv", nil); resp.StatusCode != 200 {
+		t.Fatalf("import: %d %s", resp.StatusCode, raw)
+	}
+	req, _ := http.NewRequest("GET", admin.base+"/api/t/acme/utils/export/wide?format=csv", nil)
+	req.Header.Set("Authorization", "Bearer "+admin.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// The client waits past the timeout before it reads: the server's writes fill the
+	// connection's buffers and wait on it.
+	time.Sleep(1500 * time.Millisecond)
+	records, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil || len(records) != rows+1 {
+		t.Fatalf("a slow download: %d records, %v", len(records), err)
 	}
 }

@@ -39,6 +39,11 @@ func openStorage(cfg Config) (*storage.Locations, error) {
 // uploadRoutes read their bodies as streams, bounded by the files' own limits.
 var uploadRoutes = regexp.MustCompile(`^/api/t/[^/]+/files(/[0-9a-fA-F-]{36}|/tus/[0-9a-fA-F-]{36})?$`)
 
+// importRoutes read their bodies as streams, bounded by the import's own limits; the
+// handler reads the body to its end or closes the connection (its answer may stream
+// while it still reads).
+var importRoutes = regexp.MustCompile(`^/api/t/[^/]+/utils/import/[^/]+$`)
+
 // boundBody holds every request but uploads to the body limit. The server streams
 // bodies larger than the limit instead of refusing them (uploads need that); here a
 // body that is streamed is read up to the limit, and refused past it with 413, before
@@ -47,6 +52,9 @@ func boundBody(limit int) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		req := c.Request()
 		if !req.IsBodyStream() {
+			return c.Next()
+		}
+		if c.Method() == fiber.MethodPost && importRoutes.MatchString(c.Path()) {
 			return c.Next()
 		}
 		if (c.Method() == fiber.MethodPost || c.Method() == fiber.MethodPatch) && uploadRoutes.MatchString(c.Path()) {

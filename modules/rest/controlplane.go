@@ -1,10 +1,8 @@
 package rest
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"fmt"
+	"errors"
 	"mime"
 	"strconv"
 	"strings"
@@ -130,30 +128,28 @@ func (a *API) getFleetRun(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if !strings.Contains(c.Get(fiber.HeaderAccept), "text/event-stream") {
+	if !wantsEvents(c) {
 		return c.JSON(fiber.Map{"data": run})
 	}
-	c.Set(fiber.HeaderContentType, "text/event-stream")
-	c.Set(fiber.HeaderCacheControl, "no-cache")
-	c.Set("X-Accel-Buffering", "no")
 	ctx := context.WithoutCancel(c.UserContext())
 	cp, log, id := a.ControlPlane, a.Log, run.ID
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		send := func(event string, v any) error {
-			b, _ := json.Marshal(v)
-			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
-			return w.Flush()
-		}
+	streamEvents(c, false, func(send sendEvent) {
 		// A stream lasts at most an hour; the run goes on without it.
 		ctx, cancel := context.WithTimeout(ctx, time.Hour)
 		defer cancel()
-		ended, err := cp.Follow(ctx, id, 250*time.Millisecond, func(r controlplane.Result) error { return send("progress", r) })
+		ended, err := cp.Follow(ctx, id, 250*time.Millisecond, func(r controlplane.Result) error {
+			if !send("progress", r) {
+				return errClientGone
+			}
+			return nil
+		})
 		switch {
 		case err == nil || ended != nil && ctx.Err() != nil:
-			_ = send("result", fiber.Map{"data": ended})
+			send("result", fiber.Map{"data": ended})
+		case errors.Is(err, errClientGone):
 		case ended == nil:
 			log.Warn("run stream", "run", id, "err", err)
-			_ = send("error", apierr.Body(apierr.New(500, "INTERNAL", "the run could not be read")))
+			send("error", apierr.Body(apierr.New(500, "INTERNAL", "the run could not be read")))
 		}
 	})
 	return nil

@@ -71,13 +71,16 @@ func (a *API) exportItems(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	}
 	ctx := context.WithoutCancel(c.UserContext())
-	runner, slug, log := a.Records.Runner(sc), sc.Slug, a.Log
+	runner, slug, log, conn := a.Records.Runner(sc), sc.Slug, a.Log, c.Context().Conn()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		ctx, cancel := context.WithTimeout(ctx, exportTime)
 		defer cancel()
 		out := newExportWriter(format, w, names)
 		rows := first.Data
 		for {
+			// The server's write timeout bounds a whole answer, which a large export to a
+			// slow client outlasts: each page gets it afresh.
+			_ = conn.SetWriteDeadline(time.Now().Add(streamIdle))
 			for _, row := range rows {
 				if err := out.row(row); err != nil {
 					log.Warn("export", "tenant", slug, "table", q.Table.Name, "err", err)

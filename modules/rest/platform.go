@@ -1,13 +1,9 @@
 package rest
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -230,7 +226,7 @@ func (a *API) replayInto(c *fiber.Ctx) error {
 // known before anything runs (diverged histories, an unsettled source) is an ordinary
 // error answer either way.
 func (a *API) replay(c *fiber.Ctx, source, target migration.Target, upTo int64, status int, result func(*migration.ReplayReport) any) error {
-	if !strings.Contains(c.Get(fiber.HeaderAccept), "text/event-stream") {
+	if !wantsEvents(c) {
 		report, err := a.Migration.Replay(c.UserContext(), source, target, migration.ReplayOptions{UpTo: upTo})
 		if err != nil {
 			return err
@@ -242,29 +238,12 @@ func (a *API) replay(c *fiber.Ctx, source, target migration.Target, upTo int64, 
 		return err
 	}
 	c.Status(status)
-	c.Set(fiber.HeaderContentType, "text/event-stream")
-	c.Set(fiber.HeaderCacheControl, "no-cache")
-	c.Set("X-Accel-Buffering", "no") // proxies must not hold the events back
-	// The stream outlives the handler (fasthttp calls the writer after it returns), so
-	// the replay gets a context of its own: a client that goes away does not stop it
-	// midway; it is resumable anyway, and its steps are in the migrations list.
+	// The stream outlives the handler, so the replay gets a context of its own: a
+	// client that goes away does not stop it midway; it is resumable anyway, and its
+	// steps are in the migrations list.
 	ctx := context.WithoutCancel(c.UserContext())
 	log := a.Log
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		gone := false
-		send := func(event string, v any) {
-			if gone {
-				return
-			}
-			b, err := json.Marshal(v)
-			if err != nil {
-				b = []byte(`{"errors":[{"message":"unencodable event","extensions":{"code":"INTERNAL"}}]}`)
-			}
-			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
-			if err := w.Flush(); err != nil {
-				gone = true
-			}
-		}
+	streamEvents(c, false, func(send sendEvent) {
 		send("start", fiber.Map{"pending": pending, "skipped": skipped})
 		report, err := a.Migration.Replay(ctx, source, target, migration.ReplayOptions{UpTo: upTo, Progress: func(p migration.ReplayProgress) {
 			send("progress", p)

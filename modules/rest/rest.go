@@ -48,6 +48,7 @@ type Limits struct {
 	DefaultLimit int
 	MaxLimit     int
 	Query        query.Limits
+	Import       ImportLimits
 }
 
 // API holds the services the handlers call.
@@ -190,6 +191,8 @@ func (a *API) Mount(app *fiber.App) {
 	t.Post("/relations", adm, a.addRelation)
 	t.Delete("/relations/:id", adm, uuidParam, a.dropRelation)
 	t.Get("/utils/export/:table", a.exportItems)
+	// Imports read their body as it streams in, once: not retried on a schema change.
+	t.Post("/utils/import/:table", a.importItems)
 	t.Get("/activity", a.listActivity)
 	t.Get("/revisions", adm, a.listRevisions)
 	t.Post("/revisions/:id/restore", uuidParam, a.restoreRevision)

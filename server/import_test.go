@@ -1,0 +1,499 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// csvRows is a CSV file of n generated rows, made as it is read: the client holds one
+// row at a time, so what the process's memory shows is the server's.
+type csvRows struct {
+	header string
+	row    func(i int) string
+	n, i   int
+	buf    []byte
+	sent   bool
+}
+
+func (r *csvRows) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		switch {
+		case !r.sent:
+			r.buf, r.sent = []byte(r.header+"\n"), true
+		case r.i < r.n:
+			r.buf = []byte(r.row(r.i) + "\n")
+			r.i++
+		default:
+			return 0, io.EOF
+		}
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// wideRow is a row of about 200 bytes.
+func wideRow(i int) string {
+	return fmt.Sprintf("title %07d,%s,%d,%d.5,%t", i, strings.Repeat(string(rune('a'+i%26)), 150), i, i, i%2 == 0)
+}
+
+const wideHeader = "title,body,n,amount,flag"
+
+func wideTable(t *testing.T, n *node, slug string) {
+	t.Helper()
+	n.mustCall(200, "POST", "/api/t/"+slug+"/tables", map[string]any{"name": "wide", "columns": []any{
+		map[string]any{"name": "title", "type": "string"}, map[string]any{"name": "body", "type": "text"},
+		map[string]any{"name": "n", "type": "integer"}, map[string]any{"name": "amount", "type": "float"},
+		map[string]any{"name": "flag", "type": "boolean"}}})
+}
+
+// memory is what the process holds: its resident memory (VmRSS; on a system without
+// /proc, the Go heap in use) and the Go heap that survived the last collection.
+type memory struct{ resident, live int64 }
+
+func memoryNow(t *testing.T) memory {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sample)
+	m := memory{live: int64(sample[0].Value.Uint64())}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		m.resident = int64(ms.HeapInuse)
+		return m
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("VmRSS %q: %v", rest, err)
+			}
+			m.resident = kb << 10
+		}
+	}
+	return m
+}
+
+// peakMemory samples the process's memory every 10 ms until stopped, and answers the
+// highest of each.
+func peakMemory(t *testing.T) (stop func() memory) {
+	var peak memory
+	done, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			m := memoryNow(t)
+			peak.resident, peak.live = max(peak.resident, m.resident), max(peak.live, m.live)
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	return func() memory {
+		close(done)
+		<-sampled
+		return peak
+	}
+}
+
+// importStream posts body (of unknown length: chunked) to the import route.
+func importStream(t *testing.T, n *node, path string, body io.Reader, ctype string, headers map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", n.base+path, body)
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp, raw
+}
+
+// TestImportMemoryStaysFlat: 100,000 CSV rows of about 200 bytes (18 MB) stream through
+// an all-or-nothing import without the server holding the file or its rows. The heap
+// that survives collections, sampled while the import runs, grows by less than half the
+// file (a buffered body alone would be all of it), and resident memory by less than
+// twice the file (it also carries the collector's headroom and, on SQLite, the
+// database's cache; the body and its rows held come to about four times the file).
+func TestImportMemoryStaysFlat(t *testing.T) {
+	requireBackends(t)
+	const rows = 100_000
+	size := int64(len(wideHeader) + 1)
+	for i := range rows {
+		size += int64(len(wideRow(i)) + 1)
+	}
+	mb := func(n int64) float64 { return float64(n) / 1e6 }
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			admin := startNode(t, b.newControlURL(t), nil)
+			admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			wideTable(t, admin, "acme")
+			runtime.GC()
+			debug.FreeOSMemory()
+			before := memoryNow(t)
+			stop := peakMemory(t)
+			start := time.Now()
+			resp, raw := importStream(t, admin, "/api/t/acme/utils/import/wide", &csvRows{header: wideHeader, row: wideRow, n: rows}, "text/csv", nil)
+			took := time.Since(start)
+			peak := stop()
+			if resp.StatusCode != 200 || !bytes.Contains(raw, []byte(`"imported":100000`)) {
+				t.Fatalf("import: %d %s", resp.StatusCode, raw)
+			}
+			t.Logf("%d rows, %.1f MB in %v (%.0f rows/s); resident %.1f MB before, peak %.1f MB (+%.1f); live heap %.1f MB before, peak %.1f MB (+%.1f)",
+				rows, mb(size), took.Round(time.Millisecond), rows/took.Seconds(), mb(before.resident), mb(peak.resident), mb(peak.resident-before.resident),
+				mb(before.live), mb(peak.live), mb(peak.live-before.live))
+			if grew := peak.live - before.live; grew > size/2 {
+				t.Errorf("the live heap grew by %.1f MB during a %.1f MB import: the file or its rows are held", mb(grew), mb(size))
+			}
+			if grew := peak.resident - before.resident; grew > 2*size {
+				t.Errorf("resident memory grew by %.1f MB during a %.1f MB import: the file or its rows are held", mb(grew), mb(size))
+			}
+			if n := countRows(t, admin, "acme", "wide"); n != rows {
+				t.Errorf("rows after the import: %d", n)
+			}
+		})
+	}
+}
+
+// TestImportLimits: the body, rows, fields and row size of an import are bounded by
+// their own settings, while other routes keep the body limit; a refusal past a bound
+// names the row and writes nothing.
+func TestImportLimits(t *testing.T) {
+	admin := startNode(t, "sqlite://"+t.TempDir()+"/c.db", map[string]string{"STRATA_IMPORT_MAX_ROWS": "5",
+		"STRATA_IMPORT_MAX_FIELDS": "3", "STRATA_IMPORT_MAX_ROW_BYTES": "100", "STRATA_BODY_LIMIT": "256"})
+	admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	p := "/api/t/acme"
+	admin.mustCall(200, "POST", p+"/tables", map[string]any{"name": "notes", "columns": []any{
+		map[string]any{"name": "a", "type": "string"}, map[string]any{"name": "b", "type": "string"},
+		map[string]any{"name": "c", "type": "string"}, map[string]any{"name": "d", "type": "text"}}})
+	csv := map[string]string{"Content-Type": "text/csv"}
+	rows := func(n int) string {
+		var sb strings.Builder
+		sb.WriteString("a,d\n")
+		for i := range n {
+			fmt.Fprintf(&sb, "%d,%s\n", i, strings.Repeat("x", 60))
+		}
+		return sb.String()
+	}
+	// A body longer than the body limit is the import's to bound.
+	if st, r := admin.call("POST", p+"/utils/import/notes", rows(5), csv); st != 200 || r.get("data.imported") != float64(5) {
+		t.Fatalf("an import over the body limit, under its own: %d %s", st, r)
+	}
+	if st, _ := admin.call("POST", p+"/items/notes", `{"a":"`+strings.Repeat("x", 300)+`"}`, nil); st != 413 {
+		t.Errorf("an item over the body limit: %d", st)
+	}
+	// A row is bounded past what the reader held when it began (a few KiB).
+	long := "a,d\n1,2\n2," + strings.Repeat("x", 5000) + "\n"
+	for _, tc := range []struct {
+		name  string
+		query string
+		body  string
+		want  string
+	}{
+		{"rows", "", rows(6), "at most 5 rows"},
+		{"rows, partial", "?partial=true", rows(6), `"imported":0`},
+		{"fields", "", "a,b,c,d\n1,2,3,4\n", "at most 3 fields"},
+		{"row bytes", "", long, "row 2 is larger than 100 bytes"},
+		{"row bytes, partial", "?partial=true", long, "row 2 is larger than 100 bytes"},
+	} {
+		resp, raw := importStream(t, admin, p+"/utils/import/notes"+tc.query, strings.NewReader(tc.body), "text/csv", nil)
+		if resp.StatusCode != 400 || !strings.Contains(string(raw), tc.want) {
+			t.Errorf("%s: %d %s", tc.name, resp.StatusCode, raw)
+		}
+	}
+	if n := countRows(t, admin, "acme", "notes"); n != 5 {
+		t.Errorf("imports refused at a bound wrote %d rows", n-5)
+	}
+
+	// The body's bound: refused from its length when it is given, else as it is read.
+	small := startNode(t, "sqlite://"+t.TempDir()+"/c.db", map[string]string{"STRATA_IMPORT_MAX_BYTES": "4096"})
+	small.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	small.mustCall(200, "POST", p+"/tables", map[string]any{"name": "notes", "columns": []any{map[string]any{"name": "a", "type": "string"}}})
+	for name, body := range map[string]io.Reader{"sized": strings.NewReader(strings.Repeat("a\n", 2049)),
+		"chunked": &csvRows{header: "a", row: func(int) string { return "x" }, n: 2048}} {
+		resp, raw := importStream(t, small, p+"/utils/import/notes", body, "text/csv", nil)
+		if resp.StatusCode != 413 || !strings.Contains(string(raw), "CONTENT_TOO_LARGE") {
+			t.Errorf("a body past the bound, %s: %d %s", name, resp.StatusCode, raw)
+		}
+	}
+	if n := countRows(t, small, "acme", "notes"); n != 0 {
+		t.Errorf("imports past the byte bound wrote %d rows", n)
+	}
+}
+
+// TestImportEventsOutlastTheWriteTimeout: the server's write timeout bounds a whole
+// answer; an import's event stream gets it afresh for each event, so an import longer
+// than it streams to its end.
+func TestImportEventsOutlastTheWriteTimeout(t *testing.T) {
+	admin := startNode(t, "sqlite://"+t.TempDir()+"/c.db", map[string]string{"STRATA_WRITE_TIMEOUT": "1s"})
+	admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	wideTable(t, admin, "acme")
+	start := time.Now()
+	status, events := importEvents(t, admin, "/api/t/acme/utils/import/wide", &csvRows{header: wideHeader, row: wideRow, n: 40_000}, "text/csv")
+	if took := time.Since(start); took < 1500*time.Millisecond {
+		t.Logf("the import took %v: too quick to outlast the timeout here", took)
+	}
+	if status != 200 || len(events) == 0 || events[len(events)-1].name != "result" {
+		t.Fatalf("events of an import longer than the write timeout: %d, %d events, last %v", status, len(events), events[max(0, len(events)-1):])
+	}
+}
+
+// importEvents posts a file to an import asking for server-sent events and reads them
+// all; an answer that is not a stream comes back as its status and no events.
+func importEvents(t *testing.T, n *node, path string, body io.Reader, ctype string) (int, []event) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", n.base+path, body)
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		return resp.StatusCode, nil
+	}
+	var out []event
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	var cur event
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			cur.name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			cur.data = reply{}
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &cur.data); err != nil {
+				t.Fatalf("event %s data is not JSON: %q", cur.name, line)
+			}
+		case line == "" && cur.name != "":
+			out = append(out, cur)
+			cur = event{}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("reading the events: %v", err)
+	}
+	return resp.StatusCode, out
+}
+
+// rowErrors are the rows and fields an import's errors name: "row:field:code".
+func rowErrors(list []any) []string {
+	var out []string
+	for _, x := range list {
+		e := x.(map[string]any)
+		if ext, ok := e["extensions"].(map[string]any); ok { // the error envelope
+			e = ext
+		}
+		out = append(out, fmt.Sprintf("%v:%v:%v", e["row"], e["field"], e["code"]))
+	}
+	return out
+}
+
+func countRows(t *testing.T, n *node, slug, table string) int {
+	t.Helper()
+	r := n.mustCall(200, "GET", "/api/t/"+slug+"/items/"+table+"?aggregate[count]=*", nil)
+	c, err := strconv.Atoi(fmt.Sprint(r.get("data.0.count")))
+	if err != nil {
+		t.Fatalf("count of %s: %s", table, r)
+	}
+	return c
+}
+
+// TestImportItems: POST /utils/import/{table} writes a CSV or JSON file's rows as POST
+// /items would: typed by their columns, under the caller's create rule, field list,
+// presets and row rule, in the activity log with revisions. All or nothing, a bad row
+// writes nothing and the answer names every bad row and field; partial, the good rows
+// are written and the bad ones listed. With Accept: text/event-stream, progress events
+// come as batches are written, then the same result.
+func TestImportItems(t *testing.T) {
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			admin := startNode(t, b.newControlURL(t), nil)
+			admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+			admin.mustCall(200, "PATCH", "/api/t/acme/settings", map[string]any{"allow_signup": true})
+			p := "/api/t/acme"
+			admin.mustCall(200, "POST", p+"/tables", map[string]any{"name": "entries", "columns": []any{
+				map[string]any{"name": "title", "type": "string", "nullable": false},
+				map[string]any{"name": "code", "type": "string", "unique": true},
+				map[string]any{"name": "n", "type": "integer"}, map[string]any{"name": "amount", "type": "float"},
+				map[string]any{"name": "open", "type": "boolean"}, map[string]any{"name": "meta", "type": "json"}}})
+			csvHeaders := map[string]string{"Content-Type": "text/csv"}
+			csvImport := func(who *node, query, file string) (int, reply) {
+				t.Helper()
+				return who.call("POST", p+"/utils/import/entries"+query, file, csvHeaders)
+			}
+
+			// Typed by the columns; an empty cell of a nullable column is null.
+			st, r := csvImport(admin, "", "title,code,n,amount,open,meta\n"+
+				"first,c1,1,1.5,true,\"{\"\"tags\"\":[\"\"a\"\"]}\"\n"+
+				"second,c2,,2,false,\n"+
+				"\"third, with a comma\",c3,3,-0.25,1,\"[1,2]\"\n")
+			if st != 200 || r.get("data.imported") != float64(3) || r.get("data.failed") != nil {
+				t.Fatalf("import: %d %s", st, r)
+			}
+			rows := admin.mustCall(200, "GET", p+"/items/entries?sort=code&fields=id,title,code,n,amount,open,meta", nil).get("data").([]any)
+			got, _ := json.Marshal(rows[0])
+			first := rows[0].(map[string]any)
+			if len(rows) != 3 || first["n"] != float64(1) || first["amount"] != 1.5 || first["open"] != true ||
+				fmt.Sprint(first["meta"]) != "map[tags:[a]]" || rows[1].(map[string]any)["n"] != nil ||
+				rows[1].(map[string]any)["meta"] != nil || rows[2].(map[string]any)["title"] != "third, with a comma" {
+				t.Fatalf("rows as imported: %s; %v", got, rows)
+			}
+			// Each row is in the activity log, as the caller, with its revision.
+			for _, row := range rows {
+				id := row.(map[string]any)["id"].(string)
+				f, _ := json.Marshal(map[string]any{"item": map[string]any{"_eq": id}})
+				acts := admin.mustCall(200, "GET", p+"/activity?filter="+url.QueryEscape(string(f)), nil).get("data").([]any)
+				if len(acts) != 1 || acts[0].(map[string]any)["action"] != "create" || acts[0].(map[string]any)["collection"] != "entries" ||
+					acts[0].(map[string]any)["user"] == nil || acts[0].(map[string]any)["ip"] != "127.0.0.1" {
+					t.Fatalf("activity of an imported row: %v", acts)
+				}
+				revs := admin.mustCall(200, "GET", p+"/revisions?filter="+url.QueryEscape(string(f)), nil).get("data").([]any)
+				if len(revs) != 1 {
+					t.Fatalf("revisions of an imported row: %v", revs)
+				}
+			}
+
+			// All or nothing: bad rows write nothing, and each is named with its field.
+			bad := "title,code,n,open\n" +
+				"ok,c10,1,true\n" +
+				"bad n,c11,one,true\n" +
+				",c12,2,false\n" + // title is not nullable: the empty cell is "", a string
+				"bad open,c13,3,maybe\n" +
+				"dup,c1,4,true\n" + // code is unique
+				"short,c15\n"
+			st, r = csvImport(admin, "", bad)
+			errs, _ := r.get("errors").([]any)
+			want := []string{"2:n:INVALID_PAYLOAD", "4:open:INVALID_PAYLOAD", "5:code:RECORD_NOT_UNIQUE", "6:body:INVALID_PAYLOAD"}
+			if st != 400 || strings.Join(rowErrors(errs), " ") != strings.Join(want, " ") || r.get("errors.0.extensions.failed") != float64(4) ||
+				!strings.HasPrefix(r.get("errors.0.message").(string), "row 2: ") {
+				t.Fatalf("all or nothing with bad rows: %d %s", st, r)
+			}
+			if n := countRows(t, admin, "acme", "entries"); n != 3 {
+				t.Fatalf("a refused import wrote %d rows", n-3)
+			}
+			// Partial: the good rows are written, the bad ones listed.
+			st, r = csvImport(admin, "?partial=true", bad)
+			errs, _ = r.get("data.errors").([]any)
+			if st != 200 || r.get("data.imported") != float64(2) || r.get("data.failed") != float64(4) ||
+				strings.Join(rowErrors(errs), " ") != strings.Join(want, " ") || r.get("data.errors.0.message") == "" {
+				t.Fatalf("partial with bad rows: %d %s", st, r)
+			}
+			if n := countRows(t, admin, "acme", "entries"); n != 5 {
+				t.Fatalf("a partial import left %d rows, want 5", n)
+			}
+
+			// JSON, as the body and as a multipart file.
+			st, r = admin.call("POST", p+"/utils/import/entries?partial=true",
+				`[{"title":"j1","code":"j1","n":7,"meta":{"x":[1]}}, 5, {"title":"j2","nope":1}, {"title":"j3","code":"j3"}]`, nil)
+			errs, _ = r.get("data.errors").([]any)
+			if st != 200 || r.get("data.imported") != float64(2) || strings.Join(rowErrors(errs), " ") != "2:body:INVALID_PAYLOAD 3:nope:INVALID_PAYLOAD" {
+				t.Fatalf("JSON import: %d %s", st, r)
+			}
+			var form bytes.Buffer
+			mw := multipart.NewWriter(&form)
+			_ = mw.WriteField("note", "fields before the file are read past")
+			fw, _ := mw.CreateFormFile("file", "entries.csv")
+			_, _ = fw.Write([]byte("title,code\nm1,m1\nm2,m2\n"))
+			_ = mw.Close()
+			st, r = admin.call("POST", p+"/utils/import/entries", form.String(), map[string]string{"Content-Type": mw.FormDataContentType()})
+			if st != 200 || r.get("data.imported") != float64(2) {
+				t.Fatalf("multipart import: %d %s", st, r)
+			}
+			if n := countRows(t, admin, "acme", "entries"); n != 9 {
+				t.Fatalf("after the JSON and multipart imports: %d rows, want 9", n)
+			}
+
+			// A header's unknown or server-set field, or an unknown format, is refused
+			// before any row.
+			for file, want := range map[string]string{"title,nope\nx,y\n": `no field \"nope\"`, "title,created_at\nx,y\n": "set by the server"} {
+				if st, r := csvImport(admin, "", file); st != 400 || !strings.Contains(r.String(), want) {
+					t.Errorf("header %q: %d %s", file, st, r)
+				}
+			}
+			if st, _ := admin.call("POST", p+"/utils/import/entries", "title\nx\n", map[string]string{"Content-Type": "text/plain"}); st != 400 {
+				t.Errorf("an unknown format: %d", st)
+			}
+
+			// Permissions: no create rule is a refusal before the file is read; a field
+			// outside the list is refused from the header; presets fill in; the row rule
+			// names the rows outside it.
+			user := tenantUser(t, admin, "acme", "u@example.com")
+			if st, _ := csvImport(user, "", "title\nx\n"); st != 403 {
+				t.Errorf("an import without create permission: %d", st)
+			}
+			anon := &node{t: t, base: admin.base}
+			if st, _ := csvImport(anon, "", "title\nx\n"); st != 401 {
+				t.Errorf("an anonymous import: %d", st)
+			}
+			authd := roleID(t, admin, "acme", "authenticated")
+			admin.mustCall(200, "POST", p+"/permissions", map[string]any{"role": authd, "collection": "entries", "action": "create",
+				"permissions": map[string]any{"n": map[string]any{"_lt": 100}}, "fields": []string{"title", "code", "n"}, "presets": map[string]any{"open": true}})
+			if st, r := csvImport(user, "", "title,meta\nx,{}\n"); st != 403 || r.get("errors.0.extensions.field") != "meta" {
+				t.Errorf("a field outside the user's list: %d %s", st, r)
+			}
+			st, r = csvImport(user, "?partial=true", "title,code,n\nu1,u1,1\nu2,u2,500\nu3,u3,3\n")
+			errs, _ = r.get("data.errors").([]any)
+			if st != 200 || r.get("data.imported") != float64(2) || strings.Join(rowErrors(errs), " ") != "2:<nil>:FORBIDDEN" {
+				t.Fatalf("a user's import under a row rule: %d %s", st, r)
+			}
+			f, _ := json.Marshal(map[string]any{"code": map[string]any{"_in": []string{"u1", "u3"}}})
+			for _, row := range admin.mustCall(200, "GET", p+"/items/entries?filter="+url.QueryEscape(string(f)), nil).get("data").([]any) {
+				if row.(map[string]any)["open"] != true || row.(map[string]any)["owner_id"] == nil {
+					t.Fatalf("the preset or owner of a user's imported row: %v", row)
+				}
+			}
+
+			// Progress as events: one per batch, counting up, then the result the answer
+			// would have been; a refusal is an error event in the error envelope.
+			const many = 1200
+			status, events := importEvents(t, admin, p+"/utils/import/entries", &csvRows{header: "title,n", row: func(i int) string { return fmt.Sprintf("e%d,%d", i, i) }, n: many}, "text/csv")
+			if status != 200 || len(events) < 4 {
+				t.Fatalf("events: %d %v", status, events)
+			}
+			last := 0
+			for _, e := range events[:len(events)-1] {
+				rows, _ := e.data.get("rows").(float64)
+				if e.name != "progress" || int(rows) < last || e.data.get("bytes") == nil || e.data.get("failed") != float64(0) {
+					t.Fatalf("progress events: %v", events)
+				}
+				last = int(rows)
+			}
+			if end := events[len(events)-1]; last != many || end.name != "result" || end.data.String() != `{"data":{"imported":1200}}` {
+				t.Fatalf("the result event: %v", events)
+			}
+			status, events = importEvents(t, admin, p+"/utils/import/entries", strings.NewReader("title,n\nx,1\ny,two\n"), "text/csv")
+			if end := events[len(events)-1]; status != 200 || end.name != "error" || strings.Join(rowErrors(end.data.get("errors").([]any)), " ") != "2:n:INVALID_PAYLOAD" {
+				t.Fatalf("a refused import's events: %v", events)
+			}
+			if n := countRows(t, admin, "acme", "entries"); n != 11+many {
+				t.Fatalf("after the streamed imports: %d rows, want %d", n, 11+many)
+			}
+		})
+	}
+}
