@@ -283,12 +283,19 @@ func remoteError(status int, raw []byte) error {
 	if json.Unmarshal(raw, &env) != nil || len(env.Errors) == 0 {
 		return apierr.New(status, "INTERNAL", "the server answered %d: %.200s", status, raw)
 	}
-	e := env.Errors[0]
-	code, _ := e.Extensions["code"].(string)
-	out := apierr.New(status, code, "%s", e.Message)
-	for k, v := range e.Extensions {
-		if k != "code" {
-			out.With(k, v)
+	var out *apierr.Error
+	for _, e := range env.Errors {
+		code, _ := e.Extensions["code"].(string)
+		one := apierr.New(status, code, "%s", e.Message)
+		for k, v := range e.Extensions {
+			if k != "code" {
+				one.With(k, v)
+			}
+		}
+		if out == nil {
+			out = one
+		} else {
+			out.More = append(out.More, one) // an import's other bad rows
 		}
 	}
 	return out

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -495,5 +496,101 @@ func TestImportItems(t *testing.T) {
 				t.Fatalf("after the streamed imports: %d rows, want %d", n, 11+many)
 			}
 		})
+	}
+}
+
+// TestItemsCLI: strata items import and export against a running server: a file's rows
+// written (all or nothing, or partial, the refused rows listed and exit 1), a table
+// exported to a file or standard output with its rows counted, progress drawn on a
+// terminal, and a missing server a usage error.
+func TestItemsCLI(t *testing.T) {
+	admin := startNode(t, "sqlite://"+t.TempDir()+"/c.db", nil)
+	admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	admin.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "entries", "columns": []any{
+		map[string]any{"name": "title", "type": "string"}, map[string]any{"name": "n", "type": "integer"},
+		map[string]any{"name": "meta", "type": "json"}}})
+	env := map[string]string{"STRATA_SERVER": admin.base, "STRATA_TOKEN": admin.token}
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := dir + "/" + name
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	items := func(args ...string) (int, string, string) {
+		return runCommand(env, append([]string{"items"}, args...)...)
+	}
+	good := write("good.csv", "title,n,meta\na,1,\"{\"\"k\"\":1}\"\nb,2,\nc,3,[]\n")
+	if code, out, errOut := items("import", "--tenant", "acme", "--table", "entries", good); code != 0 || out != "imported 3 rows into acme/entries\n" {
+		t.Fatalf("import: exit %d, %q %q", code, out, errOut)
+	}
+	bad := write("bad.csv", "title,n\nd,4\ne,five\nf,6\ng,seven\n")
+	code, out, errOut := items("import", "--tenant", "acme", "--table", "entries", bad)
+	if code != 1 || out != "" || !strings.Contains(errOut, "row 2: n: must be an integer") || !strings.Contains(errOut, "row 4: n: must be an integer") {
+		t.Fatalf("all or nothing with bad rows: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, _ = items("import", bad, "--tenant", "acme", "--table", "entries", "--partial")
+	if code != 1 || !strings.HasPrefix(out, "imported 2 rows into acme/entries; 2 refused:\n  row 2: INVALID_PAYLOAD: n: must be an integer\n") {
+		t.Fatalf("partial: exit %d, %q", code, out)
+	}
+	code, out, _ = items("import", "--tenant", "acme", "--table", "entries", "--json", write("rows.json", `[{"title":"h","n":8}]`))
+	if code != 0 || !strings.Contains(out, `"imported": 1`) {
+		t.Fatalf("JSON import with --json: exit %d, %q", code, out)
+	}
+	if n := countRows(t, admin, "acme", "entries"); n != 6 {
+		t.Fatalf("after the CLI's imports: %d rows, want 6", n)
+	}
+
+	// Export: to a file, with its rows counted; the file is the server's export.
+	file := dir + "/out.csv"
+	code, out, errOut = items("export", "--tenant", "acme", "--table", "entries", "--format", "csv", "--out", file, "--filter", `{"n":{"_lte":3}}`)
+	if code != 0 || out != "" || !strings.HasPrefix(errOut, "exported 3 rows") {
+		t.Fatalf("export to a file: exit %d, %q %q", code, out, errOut)
+	}
+	got, _ := os.ReadFile(file)
+	req, _ := http.NewRequest("GET", admin.base+"/api/t/acme/utils/export/entries?format=csv&filter="+url.QueryEscape(`{"n":{"_lte":3}}`), nil)
+	req.Header.Set("Authorization", "Bearer "+admin.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(got, want) || !strings.Contains(string(got), `"{""k"":1}"`) {
+		t.Fatalf("the exported file:\n%s\nthe server's export:\n%s", got, want)
+	}
+	for format, check := range map[string]func(string) bool{
+		"json": func(s string) bool { var v []any; return json.Unmarshal([]byte(s), &v) == nil && len(v) == 6 },
+		"yaml": func(s string) bool { return strings.Count(s, "\n- ") == 5 && strings.HasPrefix(s, "- ") },
+	} {
+		code, out, errOut = items("export", "--tenant", "acme", "--table", "entries", "--format", format)
+		if code != 0 || !check(out) || !strings.HasPrefix(errOut, "exported 6 rows") {
+			t.Errorf("export as %s to standard output: exit %d, %q %q", format, code, out, errOut)
+		}
+	}
+
+	// On a terminal, progress is drawn on standard error.
+	var drawn bytes.Buffer
+	rd, err := newRemoteDoor(admin.base, admin.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cli{ctx: context.Background(), prog: "strata items import", out: io.Discard, errOut: &drawn, tty: true}
+	path := dir + "/many.csv"
+	f, _ := os.Create(path)
+	_, _ = io.Copy(f, &csvRows{header: "title,n", row: func(i int) string { return fmt.Sprintf("m%d,%d", i, i) }, n: 3000})
+	f.Close()
+	fl := newItemsFlags("import")
+	fl.tenant, fl.table, fl.args = "acme", "entries", []string{path}
+	if code, err := c.itemsImport(rd, fl, nil); code != 0 || err != nil {
+		t.Fatalf("import with progress: %d %v", code, err)
+	}
+	if s := drawn.String(); !strings.Contains(s, "\r\033[Kimporting many.csv [") || !strings.Contains(s, "00 rows (0 refused), 0.0 MB of 0.0 MB") {
+		t.Errorf("progress drawn: %q", s)
+	}
+
+	if code, _, errOut := runCommand(nil, "items", "export", "--tenant", "acme", "--table", "entries"); code != exitUsage || !strings.Contains(errOut, "--server") {
+		t.Errorf("without a server: exit %d, %q", code, errOut)
 	}
 }

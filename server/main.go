@@ -30,6 +30,8 @@ const usage = `usage: strata [command]
   schema scan DIR --tenant S   the package schema workflow: queue packages' entities
                                for approval (schema list, approve, preview, status;
                                strata schema help)
+  items import|export          a table's rows from or to a CSV or JSON file, through a
+                               running server (strata items help)
   template plan [--tenant S]   what the tenant template (STRATA_TEMPLATE_DIR) would do at
                                the next boot (strata template help)
   admin reset-password EMAIL [--password P] [--json]
@@ -74,6 +76,10 @@ func dispatch(args []string, getenv func(string) string, stdin io.Reader, stdout
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return runTenant(ctx, args, getenv, stdin, stdout, stderr)
+	case "items":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runItems(ctx, args, getenv, stdin, stdout, stderr)
 	case "template":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()

@@ -235,15 +235,23 @@ func newMigrateFlags(cmd string) *migrateFlags {
 
 // parse reads flags and positional arguments in any order (`show 12 --tenant acme`).
 func (f *migrateFlags) parse(args []string) error {
-	var flags []string
+	rest, err := parseInterleaved(f.fs, args)
+	f.args = append(f.args, rest...)
+	return err
+}
+
+// parseInterleaved parses the flags of args into fs wherever they stand, and returns
+// the positional arguments in order.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var flags, positional []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
-			f.args = append(f.args, args[i+1:]...)
+			positional = append(positional, args[i+1:]...)
 			break
 		}
 		if !strings.HasPrefix(a, "-") || a == "-" {
-			f.args = append(f.args, a)
+			positional = append(positional, a)
 			continue
 		}
 		flags = append(flags, a)
@@ -251,7 +259,7 @@ func (f *migrateFlags) parse(args []string) error {
 		if strings.Contains(name, "=") {
 			continue
 		}
-		fl := f.fs.Lookup(name)
+		fl := fs.Lookup(name)
 		if fl == nil {
 			continue // Parse names it
 		}
@@ -263,7 +271,7 @@ func (f *migrateFlags) parse(args []string) error {
 			flags = append(flags, args[i])
 		}
 	}
-	return f.fs.Parse(flags)
+	return positional, fs.Parse(flags)
 }
 
 var migrateCommands = map[string]func(*cli, *migrateFlags) (int, error){
@@ -315,6 +323,13 @@ func (c *cli) fail(err error) {
 		return
 	}
 	fmt.Fprintf(c.errOut, "%s: %s: %s\n", c.prog, e.Code, e.Message)
+	for i, more := range e.More { // an import's other bad rows
+		if i == 20 {
+			fmt.Fprintf(c.errOut, "  … and %d more\n", len(e.More)-i)
+			break
+		}
+		fmt.Fprintf(c.errOut, "  %s: %s\n", more.Code, more.Message)
+	}
 	if deps, ok := e.Details["dependents"].([]migration.Dependent); ok {
 		for _, d := range deps {
 			fmt.Fprintf(c.errOut, "  depends on it: %d %s (%s)\n", d.Seq, d.Name, d.Type)

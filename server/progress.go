@@ -34,13 +34,32 @@ func (b *progressBar) step(item string) {
 	if b.n < b.total && time.Since(b.drawn) < 50*time.Millisecond {
 		return
 	}
+	b.draw(fmt.Sprintf("%d/%d %s", b.n, b.total, oneLine(item, 40)))
+}
+
+// at draws the bar at n of total (a bar only when total is known) with text beside it:
+// a transfer's bytes, say.
+func (b *progressBar) at(n, total int, text string) {
+	b.n, b.total = n, total
+	if !b.on || time.Since(b.drawn) < 50*time.Millisecond {
+		return
+	}
+	b.draw(text)
+}
+
+func (b *progressBar) draw(text string) {
 	b.drawn = time.Now()
-	filled := progressWidth * b.n / max(b.total, 1)
+	if b.total <= 0 {
+		fmt.Fprintf(b.w, "\r\033[K%s %s", b.label, text)
+		b.paused = false
+		return
+	}
+	filled := min(progressWidth*b.n/b.total, progressWidth)
 	bar := strings.Repeat("=", filled)
 	if filled < progressWidth {
 		bar += ">" + strings.Repeat(" ", progressWidth-filled-1)
 	}
-	fmt.Fprintf(b.w, "\r\033[K%s [%s] %d/%d %s", b.label, bar, b.n, b.total, oneLine(item, 40))
+	fmt.Fprintf(b.w, "\r\033[K%s [%s] %s", b.label, bar, text)
 	b.paused = false
 }
 
