@@ -133,10 +133,12 @@ func importStream(t *testing.T, n *node, path string, body io.Reader, ctype stri
 
 // TestImportMemoryStaysFlat: 100,000 CSV rows of about 200 bytes (18 MB) stream through
 // an all-or-nothing import without the server holding the file or its rows. The heap
-// that survives collections, sampled while the import runs, grows by less than half the
-// file (a buffered body alone would be all of it), and resident memory by less than
-// twice the file (it also carries the collector's headroom and, on SQLite, the
-// database's cache; the body and its rows held come to about four times the file).
+// that survives collections, sampled while the import runs, grows by less than two
+// thirds of the file (a batch in flight, about 5 MB, and the keys kept for the after
+// hooks, 1.6 MB; a buffered body alone would be all of the file), and resident memory by
+// less than twice the file (it also carries the collector's headroom and, on SQLite,
+// the database's cache; with the body buffered it grew by four times the file, with
+// the rows held by eight).
 func TestImportMemoryStaysFlat(t *testing.T) {
 	requireBackends(t)
 	const rows = 100_000
@@ -164,7 +166,7 @@ func TestImportMemoryStaysFlat(t *testing.T) {
 			t.Logf("%d rows, %.1f MB in %v (%.0f rows/s); resident %.1f MB before, peak %.1f MB (+%.1f); live heap %.1f MB before, peak %.1f MB (+%.1f)",
 				rows, mb(size), took.Round(time.Millisecond), rows/took.Seconds(), mb(before.resident), mb(peak.resident), mb(peak.resident-before.resident),
 				mb(before.live), mb(peak.live), mb(peak.live-before.live))
-			if grew := peak.live - before.live; grew > size/2 {
+			if grew := peak.live - before.live; grew > 2*size/3 {
 				t.Errorf("the live heap grew by %.1f MB during a %.1f MB import: the file or its rows are held", mb(grew), mb(size))
 			}
 			if grew := peak.resident - before.resident; grew > 2*size {

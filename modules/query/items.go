@@ -78,6 +78,33 @@ func InsertStatement(d schema.Dialect, m *schema.Model, t *schema.Table, body ma
 	return "INSERT INTO " + d.Quote(t.Name) + " (" + strings.Join(cols, ", ") + ") VALUES (" + ph + ")", args, fmt.Sprint(args[0]), nil
 }
 
+// JoinInserts makes one statement of InsertStatement's statements for rows of the same
+// columns (the same text): one VALUES list per row, their arguments in order. ok is
+// false when the statements are not all the same text.
+func JoinInserts(stmts []string, args [][]any) (stmt string, all []any, ok bool) {
+	if len(stmts) == 0 {
+		return "", nil, false
+	}
+	head, values, found := strings.Cut(stmts[0], " VALUES ")
+	if !found {
+		return "", nil, false
+	}
+	var sb strings.Builder
+	sb.WriteString(head)
+	sb.WriteString(" VALUES ")
+	for i, st := range stmts {
+		if st != stmts[0] {
+			return "", nil, false
+		}
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(values)
+		all = append(all, args[i]...)
+	}
+	return sb.String(), all, true
+}
+
 // Select reads rows of t: one by id when id is set, else the first limit rows by id.
 func Select(ctx context.Context, q schema.Querier, d schema.Dialect, t *schema.Table, id string, limit int) ([]map[string]any, error) {
 	names := t.ColumnNames()

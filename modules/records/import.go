@@ -84,6 +84,10 @@ type ImportResult struct {
 	Truncated bool
 }
 
+// maxInsertParams bounds the bound values of one statement, below every database's
+// limit (SQLite's 32766).
+const maxInsertParams = 30_000
+
 // Defaults of Import.
 const (
 	importBatch      = 500
@@ -346,19 +350,40 @@ func (im *importer) create(ctx context.Context, rows []importRow, others Touched
 		}
 	}
 	now := s.Now()
-	keys := make([]uuid.UUID, len(rows))
+	stmts, args := make([]string, len(rows)), make([][]any, len(rows))
 	for i, r := range rows {
-		id, err := query.Insert(ctx, q, d, sc.Model, t, objs[i], ids[i], sc.user(), now)
-		if err != nil {
+		var err error
+		if stmts[i], args[i], ids[i], err = query.InsertStatement(d, sc.Model, t, objs[i], ids[i], sc.user(), now); err != nil {
 			return nil, &RowError{Row: r.n, Err: s.writeError(ctx, sc, t, objs[i], err)}
 		}
-		if err := s.WriteLinks(ctx, sc, q, t, id, links[i], others); err != nil {
+	}
+	// Rows of the same columns, one after another, are one statement: a row at a time
+	// is a round trip a row. The database refuses such a statement whole; the batch is
+	// then written again a row at a time, which names the row.
+	for start := 0; start < len(rows); {
+		end, params := start+1, len(args[start])
+		for end < len(rows) && stmts[end] == stmts[start] && params+len(args[end]) <= maxInsertParams {
+			params += len(args[end])
+			end++
+		}
+		stmt, all, _ := query.JoinInserts(stmts[start:end], args[start:end])
+		if _, err := q.ExecContext(ctx, d.Rebind(stmt), all...); err != nil {
+			if end-start == 1 {
+				return nil, &RowError{Row: rows[start].n, Err: s.writeError(ctx, sc, t, objs[start], err)}
+			}
+			return nil, s.writeError(ctx, sc, t, nil, err)
+		}
+		start = end
+	}
+	keys := make([]uuid.UUID, len(rows))
+	for i, r := range rows {
+		if err := s.WriteLinks(ctx, sc, q, t, ids[i], links[i], others); err != nil {
 			return nil, &RowError{Row: r.n, Err: s.writeError(ctx, sc, t, nil, err)}
 		}
-		if keys[i], err = uuid.Parse(id); err != nil {
-			return nil, fmt.Errorf("import: the key %q of a row written: %w", id, err)
+		var err error
+		if keys[i], err = uuid.Parse(ids[i]); err != nil {
+			return nil, fmt.Errorf("import: the key %q of a row written: %w", ids[i], err)
 		}
-		ids[i] = id
 	}
 	if err := im.g.Rows(ctx, q, d, ids); err != nil {
 		return nil, err
