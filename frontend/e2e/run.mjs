@@ -14,7 +14,9 @@
 // sessions ended, a password reset and an invite by their mailed links (caught by an
 // SMTP catcher of its own), an email verification, and sign-in with an OpenID Connect
 // provider of its own (e2e/auth.mjs); a row's history in the row editor, restored, and
-// turned off on the Tables screen. Screenshots go to docs/screenshots.
+// turned off on the Tables screen; webhooks posted to a receiver of the walk's own,
+// signed, and their deliveries seen in the UI (e2e/webhooks.mjs). Screenshots go to
+// docs/screenshots.
 // Any console error fails the run.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -25,6 +27,7 @@ import { root, startStrata, startMockOIDC } from './server.mjs';
 import { PNG_40x30 } from './fixtures.mjs';
 import { startMailCatcher } from './mail.mjs';
 import { authSteps } from './auth.mjs';
+import { webhookSteps } from './webhooks.mjs';
 
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
@@ -42,7 +45,7 @@ const oidc = await startMockOIDC().catch((e) => {
 const strata = await startStrata(password, 'strata-e2e-', (port) => ({
   STRATA_SMTP_HOST: '127.0.0.1', STRATA_SMTP_PORT: String(catcher.port), STRATA_SMTP_SECURITY: 'none',
   STRATA_SMTP_FROM: 'strata@example.com', STRATA_SMTP_PRIVATE: 'true', STRATA_PUBLIC_URL: `http://127.0.0.1:${port}`,
-  STRATA_OIDC_PRIVATE: 'true',
+  STRATA_OIDC_PRIVATE: 'true', STRATA_WEBHOOKS_PRIVATE: 'true',
 })).catch((e) => {
   catcher.close();
   oidc.stop();
@@ -755,6 +758,8 @@ try {
   });
   if (listed.includes(secretValue)) throw new Error('GET /functions/secrets answers the value');
 
+  await webhookSteps({ page, base, shots, step, audit, allowed });
+
   step('the fleet: changesets registered, tenants tagged, a dry run before every run, per-tenant results live');
   await page.goto(base + '/#/');
   await page.getByLabel('Slug').fill('globex');
@@ -909,7 +914,7 @@ try {
   await page.screenshot({ path: join(shots, 'phone.png') });
   // At phone width the page itself never scrolls sideways: wide tables scroll inside
   // their own boxes.
-  for (const screen of ['#/', '#/fleet', '#/t/acme/tables/posts', '#/t/acme/data/posts', '#/t/acme/files', '#/t/acme/functions', '#/t/acme/migrations', '#/t/acme/access', '#/t/acme/api']) {
+  for (const screen of ['#/', '#/fleet', '#/t/acme/tables/posts', '#/t/acme/data/posts', '#/t/acme/files', '#/t/acme/functions', '#/t/acme/webhooks', '#/t/acme/migrations', '#/t/acme/access', '#/t/acme/api']) {
     await page.goto(`${base}/${screen}`);
     await page.locator('main h1, main h2').first().waitFor();
     await page.waitForLoadState('networkidle');
