@@ -15,8 +15,9 @@
 // SMTP catcher of its own), an email verification, and sign-in with an OpenID Connect
 // provider of its own (e2e/auth.mjs); a row's history in the row editor, restored, and
 // turned off on the Tables screen; webhooks posted to a receiver of the walk's own,
-// signed, and their deliveries seen in the UI (e2e/webhooks.mjs). Screenshots go to
-// docs/screenshots.
+// signed, and their deliveries seen in the UI (e2e/webhooks.mjs); a CSV imported all or
+// nothing (refused, its bad rows named) and partial, with its progress, and the table
+// exported (e2e/transfer.mjs). Screenshots go to docs/screenshots.
 // Any console error fails the run.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -28,6 +29,7 @@ import { PNG_40x30 } from './fixtures.mjs';
 import { startMailCatcher } from './mail.mjs';
 import { authSteps } from './auth.mjs';
 import { webhookSteps } from './webhooks.mjs';
+import { transferSteps } from './transfer.mjs';
 
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
@@ -759,6 +761,7 @@ try {
   if (listed.includes(secretValue)) throw new Error('GET /functions/secrets answers the value');
 
   await webhookSteps({ page, base, shots, step, audit, allowed });
+  await transferSteps({ page, base, shots, step, audit, allowed });
 
   step('the fleet: changesets registered, tenants tagged, a dry run before every run, per-tenant results live');
   await page.goto(base + '/#/');
