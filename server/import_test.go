@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -227,6 +228,24 @@ func TestImportLimits(t *testing.T) {
 	}
 	if n := countRows(t, admin, "acme", "notes"); n != 5 {
 		t.Errorf("imports refused at a bound wrote %d rows", n-5)
+	}
+
+	// The create rule is checked before the body is read: a caller without it is
+	// answered after the first bytes of a 100 MB body, and the connection closes.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(admin.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST %s/utils/import/notes HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: %d\r\n\r\na\n", p, 100<<20)
+	_, _ = conn.Write(bytes.Repeat([]byte("x\n"), 8<<10))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	conn.Close()
+	if resp.StatusCode != 401 || !resp.Close {
+		t.Errorf("an anonymous import of 100 MB: %d %s %v", resp.StatusCode, raw, resp.Header)
 	}
 
 	// The body's bound: refused from its length when it is given, else as it is read.
