@@ -615,3 +615,50 @@ func TestItemsCLI(t *testing.T) {
 		t.Errorf("without a server: exit %d, %q", code, errOut)
 	}
 }
+
+// TestImportRunsTheTenantsHooks: an import's rows go through the tenant's functions as
+// POST /items's do: a before hook rewrites each row once (a batch written again a row at
+// a time starts from the rows as read), another refuses one, naming its row; an after
+// hook hears of each row written, and of none when the import is refused.
+func TestImportRunsTheTenantsHooks(t *testing.T) {
+	n := startNode(t, "sqlite://"+t.TempDir()+"/c.db", nil)
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	p := "/api/t/acme"
+	n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "posts", "columns": []any{
+		map[string]any{"name": "slug", "type": "string", "unique": true}, map[string]any{"name": "title", "type": "string"}}})
+	n.mustCall(200, "POST", p+"/tables", map[string]any{"name": "audit", "columns": []any{map[string]any{"name": "note", "type": "string"}}})
+	createFunction(t, n, "acme", map[string]any{"name": "shout", "kind": "hook", "table": "posts", "event": "create", "phase": "before", "priority": 2,
+		"source": `export default async function (ctx: any) { ctx.event.payload.title = String(ctx.event.payload.title).toUpperCase() + "!" }`})
+	createFunction(t, n, "acme", map[string]any{"name": "guard", "kind": "hook", "table": "posts", "event": "create", "phase": "before", "priority": 1,
+		"source": `export default async function (ctx) { if (ctx.event.payload.title === "spam") ctx.reject(422, "SPAM", "no spam here") }`})
+	createFunction(t, n, "acme", map[string]any{"name": "note", "kind": "hook", "table": "posts", "event": "create", "phase": "after",
+		"source": `export default async function (ctx) { await ctx.items("audit").createOne({note: ctx.event.payload.slug}) }`})
+	file := "slug,title\na,hello\nb,spam\nc,world\nd,again\n"
+	st, r := n.call("POST", p+"/utils/import/posts", file, map[string]string{"Content-Type": "text/csv"})
+	if st != 422 || r.get("errors.0.extensions.code") != "SPAM" || r.get("errors.0.extensions.row") != float64(2) || r.get("errors.1") != nil {
+		t.Fatalf("an import a hook refuses a row of: %d %s", st, r)
+	}
+	if rows := rowsOf(n, "acme", "posts", "slug"); len(rows) != 0 {
+		t.Fatalf("a refused import left rows: %v", rows)
+	}
+	st, r = n.call("POST", p+"/utils/import/posts?partial=true", file, map[string]string{"Content-Type": "text/csv"})
+	if st != 200 || r.get("data.imported") != float64(3) || r.get("data.errors.0.row") != float64(2) || r.get("data.errors.0.code") != "SPAM" {
+		t.Fatalf("a partial import: %d %s", st, r)
+	}
+	rows := rowsOf(n, "acme", "posts", "slug")
+	for slug, want := range map[string]string{"a": "HELLO!", "c": "WORLD!", "d": "AGAIN!"} {
+		if rows[slug]["title"] != want {
+			t.Errorf("%s: title %v, want %s (rewritten once)", slug, rows[slug]["title"], want)
+		}
+	}
+	audit := waitRows(t, n, "acme", "audit", 3)
+	time.Sleep(300 * time.Millisecond)
+	audit = waitRows(t, n, "acme", "audit", 3)
+	notes := map[string]int{}
+	for _, row := range audit {
+		notes[row.(map[string]any)["note"].(string)]++
+	}
+	if len(audit) != 3 || notes["a"] != 1 || notes["c"] != 1 || notes["d"] != 1 {
+		t.Errorf("after hook deliveries: %v, want a, c and d once each", notes)
+	}
+}
