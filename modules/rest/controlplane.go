@@ -151,6 +151,6 @@ func (a *API) getFleetRun(c *fiber.Ctx) error {
 			log.Warn("run stream", "run", id, "err", err)
 			send("error", apierr.Body(apierr.New(500, "INTERNAL", "the run could not be read")))
 		}
-	})
+	}, nil)
 	return nil
 }

@@ -48,15 +48,23 @@ func (a *API) importItems(c *fiber.Ctx) error {
 	if total > lim.MaxBytes {
 		return closeAfter(c, importTooLarge(lim.MaxBytes))
 	}
+	// An import may outlast the tenant's idle timeout, and a partial one holds no
+	// connection while it waits for the next rows: it holds the tenant's pool open.
+	release, err := a.Tenants.Hold(c.UserContext(), tenantOf(c).t)
+	if err != nil {
+		return closeAfter(c, err)
+	}
 	body := &importBody{r: uploadBody(c), max: lim.MaxBytes}
 	src, err := a.importSource(c, body, sc.Model, t, g)
 	if err != nil {
+		release()
 		return closeAfter(c, importFailure(err, nil, false, lim.MaxBytes))
 	}
 	opt := records.Import{Partial: c.QueryBool("partial"), MaxRows: lim.MaxRows, MaxErrors: importErrors}
 	if wantsEvents(c) {
 		ctx, cancel := context.WithCancel(context.WithoutCancel(c.UserContext()))
 		streamEvents(c, true, func(send sendEvent) {
+			defer release()
 			defer cancel()
 			opt.Progress = func(p records.ImportProgress) {
 				if !send("progress", importProgress(p, body.n, total)) {
@@ -77,10 +85,11 @@ func (a *API) importItems(c *fiber.Ctx) error {
 			}
 			send("progress", importProgress(records.ImportProgress{Rows: res.Imported + res.Failed, Imported: res.Imported, Failed: res.Failed}, body.n, total))
 			send("result", fiber.Map{"data": importAnswer(res, opt.Partial)})
-		})
+		}, func() { cancel(); release() })
 		return nil
 	}
 	res, err := a.Records.Import(c.UserContext(), sc, t, src, opt)
+	release()
 	if err == nil && res.Failed > 0 && !opt.Partial {
 		err = rowsRefused(res)
 	}

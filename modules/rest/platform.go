@@ -258,6 +258,6 @@ func (a *API) replay(c *fiber.Ctx, source, target migration.Target, upTo int64, 
 			return
 		}
 		send("result", fiber.Map{"data": result(report)})
-	})
+	}, nil)
 	return nil
 }

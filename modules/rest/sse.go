@@ -41,8 +41,9 @@ const sseKeepAlive = 15 * time.Second
 // streamEvents answers the request as server-sent events, which run sends. With
 // readsBody, run reads the request's body (it must stop when a send fails) and the
 // connection closes after the answer; otherwise run may go on after the client left,
-// its sends failing.
-func streamEvents(c *fiber.Ctx, readsBody bool, run func(send sendEvent)) {
+// its sends failing. unrun, when given, is called instead of run when the client is
+// gone before the stream began (what run would have let go of).
+func streamEvents(c *fiber.Ctx, readsBody bool, run func(send sendEvent), unrun func()) {
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no") // proxies must not hold the events back
@@ -50,7 +51,7 @@ func streamEvents(c *fiber.Ctx, readsBody bool, run func(send sendEvent)) {
 		// What the client sends after the run stopped reading is not a request.
 		c.Context().SetConnectionClose()
 	}
-	b := &sseBody{conn: c.Context().Conn(), run: run, readsBody: readsBody,
+	b := &sseBody{conn: c.Context().Conn(), run: run, unrun: unrun, readsBody: readsBody,
 		events: make(chan []byte, 16), gone: make(chan struct{}), done: make(chan struct{})}
 	c.Context().SetBodyStream(b, -1)
 }
@@ -59,6 +60,7 @@ func streamEvents(c *fiber.Ctx, readsBody bool, run func(send sendEvent)) {
 type sseBody struct {
 	conn      net.Conn
 	run       func(send sendEvent)
+	unrun     func()
 	readsBody bool
 	start     sync.Once
 	events    chan []byte
@@ -124,7 +126,12 @@ func (b *sseBody) send(event string, v any) bool {
 func (b *sseBody) Close() error {
 	b.goneOnce.Do(func() { close(b.gone) })
 	started := false
-	b.start.Do(func() { close(b.done) }) // never started: nothing to wait for
+	b.start.Do(func() { // never started: nothing to wait for
+		close(b.done)
+		if b.unrun != nil {
+			b.unrun()
+		}
+	})
 	select {
 	case <-b.done:
 	default:

@@ -131,6 +131,8 @@ type pool struct {
 	err      error
 	created  []string // system tables readying created
 	lastUsed time.Time
+	// held counts the work that keeps the pool open however long it is idle (Hold).
+	held int
 }
 
 type cachedModel struct {
@@ -666,6 +668,25 @@ func (r *Registry) DB(ctx context.Context, t *Tenant) (*database.DB, error) {
 	return p.db, nil
 }
 
+// Hold keeps the tenant's pool open on this node until release is called, however long
+// it holds no connection: work that outlasts the idle timeout and lets its connection go
+// between steps (an import, a batch at a time) would otherwise find it closed.
+func (r *Registry) Hold(ctx context.Context, t *Tenant) (release func(), err error) {
+	p, _, err := r.acquire(ctx, t, true)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	p.held++
+	r.mu.Unlock()
+	return sync.OnceFunc(func() {
+		r.mu.Lock()
+		p.held--
+		p.lastUsed = time.Now()
+		r.mu.Unlock()
+	}), nil
+}
+
 // acquire returns the tenant's pool, opening (and, with readying, readying) it when
 // this node has none; fresh says this call opened it. Concurrent first requests of a
 // tenant wait for the one that opens it.
@@ -841,7 +862,7 @@ func (r *Registry) sweepEvery(interval time.Duration) func() {
 func (r *Registry) sweepLocked() {
 	cutoff := time.Now().Add(-r.cfg.IdleTimeout)
 	for id, p := range r.pools {
-		if !p.ready() || !p.lastUsed.Before(cutoff) || p.db.Stats().InUse > 0 {
+		if !p.ready() || !p.lastUsed.Before(cutoff) || p.held > 0 || p.db.Stats().InUse > 0 {
 			continue
 		}
 		p.db.Close()
