@@ -62,48 +62,62 @@ func (a *API) importItems(c *fiber.Ctx) error {
 	}
 	opt := records.Import{Partial: c.QueryBool("partial"), MaxRows: lim.MaxRows, MaxErrors: importErrors}
 	if wantsEvents(c) {
-		ctx, cancel := context.WithCancel(context.WithoutCancel(c.UserContext()))
-		streamEvents(c, true, func(send sendEvent) {
-			defer release()
-			defer cancel()
-			opt.Progress = func(p records.ImportProgress) {
-				if !send("progress", importProgress(p, body.n, total)) {
-					cancel() // the client is gone: the import stops, and undoes what it may
-				}
-			}
-			res, err := a.Records.Import(ctx, sc, t, src, opt)
-			if err == nil && res.Failed > 0 && !opt.Partial {
-				err = rowsRefused(res)
-			}
-			if err != nil {
-				e := importFailure(err, res, opt.Partial, lim.MaxBytes)
-				if e.Status >= 500 {
-					a.Log.Error("import failed", "tenant", sc.Slug, "table", t.Name, "err", err)
-				}
-				send("error", apierr.Body(e))
-				return
-			}
-			send("progress", importProgress(records.ImportProgress{Rows: res.Imported + res.Failed, Imported: res.Imported, Failed: res.Failed}, body.n, total))
-			send("result", fiber.Map{"data": importAnswer(res, opt.Partial)})
-		}, func() { cancel(); release() })
+		a.streamImport(c, sc, t, src, opt, body, total, release)
 		return nil
 	}
 	res, err := a.Records.Import(c.UserContext(), sc, t, src, opt)
 	release()
-	if err == nil && res.Failed > 0 && !opt.Partial {
-		err = rowsRefused(res)
-	}
 	if !body.drained() {
 		c.Context().SetConnectionClose()
 	}
-	if err != nil {
-		e := importFailure(err, res, opt.Partial, lim.MaxBytes)
-		if e.Status >= 500 {
-			return err // logged and answered by the error handler
-		}
-		return e
+	data, refused := importOutcome(res, err, opt.Partial, lim.MaxBytes)
+	if refused != nil && refused.Status >= 500 {
+		return err // logged and answered by the error handler
 	}
-	return c.JSON(fiber.Map{"data": importAnswer(res, opt.Partial)})
+	if refused != nil {
+		return refused
+	}
+	return c.JSON(fiber.Map{"data": data})
+}
+
+// streamImport runs an import as the answer's event stream: a progress event after each
+// batch, then the result (or the error) the JSON answer would have been. A client that
+// goes away stops it.
+func (a *API) streamImport(c *fiber.Ctx, sc *records.Scope, t *schema.Table, src records.RowSource, opt records.Import, body *importBody, total int64, release func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(c.UserContext()))
+	maxBytes, log := a.Limits.Import.MaxBytes, a.Log
+	streamEvents(c, true, func(send sendEvent) {
+		defer release()
+		defer cancel()
+		opt.Progress = func(p records.ImportProgress) {
+			if !send("progress", importProgress(p, body.n, total)) {
+				cancel() // the client is gone: the import stops, and undoes what it may
+			}
+		}
+		res, err := a.Records.Import(ctx, sc, t, src, opt)
+		data, refused := importOutcome(res, err, opt.Partial, maxBytes)
+		if refused != nil {
+			if refused.Status >= 500 {
+				log.Error("import failed", "tenant", sc.Slug, "table", t.Name, "err", err)
+			}
+			send("error", apierr.Body(refused))
+			return
+		}
+		send("progress", importProgress(records.ImportProgress{Rows: res.Imported + res.Failed, Imported: res.Imported, Failed: res.Failed}, body.n, total))
+		send("result", fiber.Map{"data": data})
+	}, func() { cancel(); release() })
+}
+
+// importOutcome is an import's answer: its data, or its refusal (an all-or-nothing
+// import with bad rows, or one that could not go on).
+func importOutcome(res *records.ImportResult, err error, partial bool, maxBytes int64) (fiber.Map, *apierr.Error) {
+	if err == nil && res.Failed > 0 && !partial {
+		return nil, rowsRefused(res)
+	}
+	if err != nil {
+		return nil, importFailure(err, res, partial, maxBytes)
+	}
+	return importAnswer(res, partial), nil
 }
 
 // importSource finds the file in the request (the body, or the multipart field "file")
