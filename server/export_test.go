@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -161,5 +162,34 @@ func TestExportOutlastsTheWriteTimeout(t *testing.T) {
 	records, err := csv.NewReader(resp.Body).ReadAll()
 	if err != nil || len(records) != rows+1 {
 		t.Fatalf("a slow download: %d records, %v", len(records), err)
+	}
+}
+
+// TestExportHoldsItsTenant: an export reads a page at a time and holds no connection
+// while it waits for a slow client to take the last page; the tenant stays open on the
+// node all the same, however long that takes past the tenant's idle timeout.
+func TestExportHoldsItsTenant(t *testing.T) {
+	admin := startNode(t, "sqlite://"+t.TempDir()+"/c.db", map[string]string{"STRATA_TENANT_IDLE_TIMEOUT": "1s"})
+	admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	wideTable(t, admin, "acme")
+	const rows = 30_000
+	if resp, raw := importStream(t, admin, "/api/t/acme/utils/import/wide", &csvRows{header: wideHeader, row: wideRow, n: rows}, "text/csv", nil); resp.StatusCode != 200 {
+		t.Fatalf("import: %d %s", resp.StatusCode, raw)
+	}
+	req, _ := http.NewRequest("GET", admin.base+"/api/t/acme/utils/export/wide?format=csv", nil)
+	req.Header.Set("Authorization", "Bearer "+admin.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	head := make([]byte, 64<<10)
+	if _, err := io.ReadFull(resp.Body, head); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // past the idle timeout, the export waiting on the client
+	records, err := csv.NewReader(io.MultiReader(bytes.NewReader(head), resp.Body)).ReadAll()
+	if err != nil || len(records) != rows+1 {
+		t.Fatalf("an export that waits past the idle timeout: %d records, %v", len(records), err)
 	}
 }

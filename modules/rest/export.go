@@ -72,7 +72,15 @@ func (a *API) exportItems(c *fiber.Ctx) error {
 	}
 	ctx := context.WithoutCancel(c.UserContext())
 	runner, slug, log, conn := a.Records.Runner(sc), sc.Slug, a.Log, c.Context().Conn()
+	// Between pages the export holds no connection while a slow client takes the last
+	// one: it holds the tenant's pool open past the idle timeout.
+	release, err := a.Tenants.Hold(ctx, tenantOf(c).t)
+	if err != nil {
+		return err
+	}
+	// fasthttp runs the writer as soon as it is set, whatever becomes of the answer.
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer release()
 		ctx, cancel := context.WithTimeout(ctx, exportTime)
 		defer cancel()
 		out := newExportWriter(format, w, names)
