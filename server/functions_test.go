@@ -19,6 +19,26 @@ func createFunction(t *testing.T, n *node, slug string, def map[string]any) stri
 	return n.mustCall(200, "POST", "/api/t/"+slug+"/functions", def).get("data.function.id").(string)
 }
 
+// notedOnce checks that the audit table of slug holds one note for each of want and
+// nothing else, a moment after the writes (an after hook delivered twice would show).
+func notedOnce(t *testing.T, n *node, slug string, want ...string) {
+	t.Helper()
+	audit := waitRows(t, n, slug, "audit", len(want))
+	time.Sleep(300 * time.Millisecond)
+	audit = waitRows(t, n, slug, "audit", len(want))
+	notes := map[string]int{}
+	for _, r := range audit {
+		notes[r.(map[string]any)["note"].(string)]++
+	}
+	ok := len(audit) == len(want)
+	for _, w := range want {
+		ok = ok && notes[w] == 1
+	}
+	if !ok {
+		t.Errorf("after hook deliveries: %v, want %v once each", notes, want)
+	}
+}
+
 // waitRows polls until table has want rows (after hooks and run records land a moment
 // after the write that caused them), and returns them.
 func waitRows(t *testing.T, n *node, slug, table string, want int) []any {
@@ -79,16 +99,7 @@ func TestFunctionHooksOnEverySurface(t *testing.T) {
 				}
 			}
 			// The after hook ran once per committed write.
-			audit := waitRows(t, n, "acme", "audit", 3)
-			time.Sleep(300 * time.Millisecond)
-			audit = waitRows(t, n, "acme", "audit", 3)
-			notes := map[string]int{}
-			for _, r := range audit {
-				notes[r.(map[string]any)["note"].(string)]++
-			}
-			if len(audit) != 3 || notes["a"] != 1 || notes["b"] != 1 || notes["c"] != 1 {
-				t.Errorf("after hook deliveries: %v, want a, b and c once each", notes)
-			}
+			notedOnce(t, n, "acme", "a", "b", "c")
 			// The runs are recorded, and listed with the query language.
 			fns, _ := n.mustCall(200, "GET", p+"/functions", nil).get("data").([]any)
 			var noteID string
