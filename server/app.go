@@ -103,6 +103,8 @@ type core struct {
 	mail *mail.Queue
 	// webhooks keeps tenants' webhooks; its control index is a control migration.
 	webhooks *webhooks.Service
+	// deliveries delivers after hooks and webhooks from the tenants' outboxes.
+	deliveries *outbox.Deliverer
 }
 
 // openCore opens the control database and wires the modules that work on tenants.
@@ -342,6 +344,7 @@ func NewApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	fns.FetchPrivate = cfg.FunctionsFetchPrivate
 	// After hooks and webhooks are delivered from one outbox per tenant.
 	deliveries := &outbox.Deliverer{Tenants: tenantScopes{tenants}, Log: log, Now: time.Now, NewID: newID}
+	co.deliveries = deliveries
 	deliveries.Register(functions.OutboxKind, fns.OutboxTarget())
 	fns.Outbox = deliveries
 	co.webhooks.Outbox = deliveries
@@ -379,6 +382,7 @@ func statusOf(err error) int {
 // Close closes the node's sockets (going away), its bus and its pools.
 func (a *App) Close() {
 	a.closeMetrics()
+	a.core.deliveries.Stop()
 	a.fleet.Close()
 	a.Functions.FlushRuns(context.Background())
 	a.Functions.Pool.Close()

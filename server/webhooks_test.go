@@ -178,7 +178,12 @@ func TestWebhooks(t *testing.T) {
 					if time.Now().After(deadline) {
 						t.Fatalf("attempt %d never came", attempt)
 					}
-					due()
+					// The second attempt comes on its own, 10 s after the first, without
+					// a sweep (on one database: the timing is the node's, not the
+					// database's); the others are made due at once.
+					if attempt > 2 || b.name != "sqlite" {
+						due()
+					}
 					time.Sleep(50 * time.Millisecond)
 				}
 				again := target.requests()[1+attempt]

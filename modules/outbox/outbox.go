@@ -94,6 +94,15 @@ type Deliverer struct {
 	draining map[string]bool
 	wake     chan struct{}
 	started  sync.Once
+	// retries wake a tenant's drain when the earliest entry this node put back is due,
+	// so a retry is made on time rather than at the next sweep.
+	retries map[string]retryTimer
+	stopped bool
+}
+
+type retryTimer struct {
+	at    time.Time
+	timer *time.Timer
 }
 
 // maxDrains is how many tenants' outboxes a node drains at once.
@@ -306,10 +315,50 @@ func (d *Deliverer) deliver(ctx context.Context, sc *records.Scope, e claimed) {
 	dl := sc.DB.Dialect
 	qi := dl.Quote
 	next := d.now().Add(p.First << (e.Attempt - 1))
+	defer d.retryAt(sc.TenantID, next)
 	if _, err := sc.DB.ExecContext(ctx, dl.Rebind("UPDATE "+qi(Table)+" SET "+qi("claimed_until")+" = NULL, "+qi("next_at")+" = ?, "+qi("last_error")+" = ?, "+
 		qi("response_code")+" = ?, "+qi("updated_at")+" = ? WHERE "+qi("id")+" = ?"),
 		dl.TimeValue(next), Truncate(r.Error, 2000), code(r.Code), dl.TimeValue(d.now()), e.ID); err != nil {
 		d.Log.Warn("outbox: put an entry back", "tenant", sc.Slug, "err", err)
+	}
+}
+
+// retryAt drains the tenant's outbox again at next, unless a drain is set for sooner.
+func (d *Deliverer) retryAt(tenantID string, next time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return
+	}
+	if d.retries == nil {
+		d.retries = map[string]retryTimer{}
+	}
+	if r, ok := d.retries[tenantID]; ok {
+		if !r.at.After(next) {
+			return
+		}
+		r.timer.Stop()
+	}
+	d.retries[tenantID] = retryTimer{at: next, timer: time.AfterFunc(next.Sub(d.now()), func() {
+		d.mu.Lock()
+		delete(d.retries, tenantID)
+		stopped := d.stopped
+		d.mu.Unlock()
+		if !stopped {
+			d.Kick(tenantID, nil)
+		}
+	})}
+}
+
+// Stop cancels the retries this node set; what they would have delivered is left to
+// the sweeps (of this node or another).
+func (d *Deliverer) Stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopped = true
+	for id, r := range d.retries {
+		r.timer.Stop()
+		delete(d.retries, id)
 	}
 }
 
