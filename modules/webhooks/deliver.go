@@ -51,20 +51,21 @@ func newClient(private bool, timeout time.Duration) *http.Client {
 }
 
 // Wants implements records.TenantHooks: a write's rows are posted after it commits
-// when an enabled webhook of the tenant watches its table and event. A list that
-// cannot be read here is read again inside the write, which fails then.
+// when an enabled webhook of the tenant watches its table and event. It reads only the
+// cache: it is asked inside writes, where a read from the tenant's pool could wait for a
+// connection the waiting writes hold (on SQLite, the one write lock too). When the list
+// is not cached it answers yes, and Written reads the list inside the write.
 func (s *Service) Wants(sc *records.Scope, table, action string) (before, after bool) {
 	if sc.Model == nil {
 		return false, false // Strata's own writes of its tables: none is watchable
 	}
 	t := sc.Model.Table(table)
-	if t == nil || !Watchable(t) {
+	if t == nil || !Watchable(t) || sc.Model.Table(Table) == nil {
 		return false, false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	list, err := s.list(ctx, sc, sc.Reader())
-	if err != nil {
+	s.init()
+	list, _, fresh := s.lists.Get(sc.TenantID)
+	if !fresh {
 		return false, true
 	}
 	return false, len(matching(list, t, action)) > 0

@@ -3,6 +3,8 @@ package webhooks
 import (
 	"testing"
 
+	"strata/modules/outbox"
+	"strata/modules/records"
 	"strata/schema"
 )
 
@@ -42,5 +44,28 @@ func TestMatching(t *testing.T) {
 		if len(got) != len(c.want) || (len(got) > 0 && (got[0] != c.want[0] || got[len(got)-1] != c.want[len(c.want)-1])) {
 			t.Errorf("%s %s: %v, want %v", c.t.Name, c.action, got, c.want)
 		}
+	}
+}
+
+// TestWantsReadsNoDatabase: Wants is asked inside writes, where a read from the tenant's
+// pool can wait on a connection the waiting writes hold (on SQLite it stalled every
+// write for the write gate's 10 s). With nothing cached it must answer without a
+// database (the scope has none here: a read would panic) and leave the read to Written.
+func TestWantsReadsNoDatabase(t *testing.T) {
+	s := &Service{Outbox: &outbox.Deliverer{}}
+	m := &schema.Model{Tables: []schema.Table{{Name: "posts"}, {Name: Table, System: true}, {Name: "strata_users", System: true}}}
+	sc := &records.Scope{TenantID: "t1", Model: m}
+	if _, after := s.Wants(sc, "posts", "create"); !after {
+		t.Error("with nothing cached, a watchable table's write must be read for in Written")
+	}
+	if _, after := s.Wants(sc, "strata_users", "create"); after {
+		t.Error("strata_users is never watched")
+	}
+	s.lists.Put("t1", []Webhook{{ID: "a", Enabled: true, Tables: []string{"posts"}, Events: []string{"delete"}}}, 0)
+	if _, after := s.Wants(sc, "posts", "create"); after {
+		t.Error("a cached list without a match wants nothing")
+	}
+	if _, after := s.Wants(sc, "posts", "delete"); !after {
+		t.Error("a cached match is wanted")
 	}
 }
