@@ -444,7 +444,7 @@ func (a *App) PurgeTenantRecords(ctx context.Context) {
 		if st.ActivityRetention == 0 {
 			return
 		}
-		if err := activity.Purge(ctx, db, db.Dialect, time.Now().AddDate(0, 0, -st.ActivityRetention)); err != nil {
+		if err := activity.Purge(ctx, db, time.Now().AddDate(0, 0, -st.ActivityRetention)); err != nil {
 			a.log.Warn("activity purge", "tenant", t.Slug, "err", err)
 		}
 	})

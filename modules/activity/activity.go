@@ -11,9 +11,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 
+	"strata/modules/database"
 	"strata/modules/query"
 	"strata/modules/records"
 	"strata/schema"
@@ -237,16 +239,55 @@ func insertRows(d schema.Dialect, table string, cols []string, n int, row func(i
 	return stmts
 }
 
-// Purge deletes the entries and revisions older than before.
-func Purge(ctx context.Context, q schema.Querier, d schema.Dialect, before time.Time) error {
-	cut := d.TimeValue(before)
-	for _, stmt := range []string{
-		"DELETE FROM " + d.Quote(RevisionsTable) + " WHERE " + d.Quote("created_at") + " < ?",
-		"DELETE FROM " + d.Quote(ActivityTable) + " WHERE " + d.Quote("timestamp") + " < ?",
-	} {
-		if _, err := q.ExecContext(ctx, d.Rebind(stmt), cut); err != nil {
+// purgeEntries deletes the entries whose ids are args (in: their placeholders) and
+// their revisions, together.
+func purgeEntries(ctx context.Context, db *database.DB, in string, args []any) error {
+	d := db.Dialect
+	qi := d.Quote
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after commit
+	if _, err := tx.ExecContext(ctx, d.Rebind("DELETE FROM "+qi(RevisionsTable)+" WHERE "+qi("activity")+" IN "+in), args...); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, d.Rebind("DELETE FROM "+qi(ActivityTable)+" WHERE "+qi("id")+" IN "+in), args...); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// purgeBatch bounds the entries one purge transaction deletes: a long log is purged a
+// moment of the tenant's write lock (on SQLite, its only one) at a time.
+const purgeBatch = 1000
+
+// Purge deletes the entries older than before, with their revisions, a batch at a time.
+// Each batch is found through the entries' timestamp index and its revisions through
+// their activity index, so a purge reads what it deletes and no more.
+func Purge(ctx context.Context, db *database.DB, before time.Time) error {
+	d := db.Dialect
+	qi := d.Quote
+	find := d.Rebind("SELECT " + qi("id") + " FROM " + qi(ActivityTable) + " WHERE " + qi("timestamp") + " < ? ORDER BY " + qi("timestamp") +
+		" LIMIT " + strconv.Itoa(purgeBatch))
+	for {
+		ids, err := database.Texts(ctx, db, find, d.TimeValue(before))
+		if err != nil {
 			return fmt.Errorf("purge the activity log: %w", err)
 		}
+		if len(ids) == 0 {
+			return nil
+		}
+		in := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ")"
+		args := make([]any, len(ids))
+		for i, id := range ids {
+			args[i] = id
+		}
+		if err := purgeEntries(ctx, db, in, args); err != nil {
+			return fmt.Errorf("purge the activity log: %w", err)
+		}
+		if len(ids) < purgeBatch {
+			return nil
+		}
 	}
-	return nil
 }
