@@ -128,6 +128,7 @@ func importStream(t *testing.T, n *node, path string, body io.Reader, ctype stri
 // the body buffered it grew by four times the file, with the rows held by eight.
 func TestImportMemoryStaysFlat(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; it measures a server process of its own
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		t.Skip("reads the server process's resident memory from /proc, which this system has not")
 	}

@@ -79,6 +79,7 @@ func (h *hookTarget) waitFor(t *testing.T, n int) []hookRequest {
 // allowance a private address is never reached.
 func TestWebhooks(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for its target's answers
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			n := startNode(t, b.newControlURL(t), map[string]string{"STRATA_WEBHOOKS_PRIVATE": "true"})
