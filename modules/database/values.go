@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"strata/schema"
 )
@@ -112,6 +113,19 @@ func Texts(ctx context.Context, q schema.Querier, query string, args ...any) ([]
 		out = append(out, Text(v))
 	}
 	return out, rows.Err()
+}
+
+// Clip cuts s to at most n bytes, never inside a character: text kept in a column of
+// bounded length (an error, a user agent), which PostgreSQL and MySQL refuse if it is
+// not UTF-8.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // NullText is s as a parameter, with "" as NULL.

@@ -9,7 +9,6 @@ import (
 	json "github.com/goccy/go-json"
 
 	"strata/modules/database"
-	"strata/modules/outbox"
 	"strata/modules/records"
 	"strata/schema"
 )
@@ -65,8 +64,8 @@ func (r *recorder) add(sc *records.Scope, f *schema.Function, tr Trigger, run *R
 	if out.Response != nil { // an endpoint's own answer is its output
 		output, _ = json.Marshal(out.Response)
 	}
-	row := runRow{id: run.ID, functionID: f.ID, name: f.Name, trigger: tr.Kind, status: out.Status, errMsg: outbox.Truncate(out.Error, 2000),
-		output: outbox.Truncate(string(output), keptOutput), outboxID: tr.OutboxID, started: start.UTC(), ms: run.Duration.Milliseconds(), attempt: attempt, logs: string(logs)}
+	row := runRow{id: run.ID, functionID: f.ID, name: f.Name, trigger: tr.Kind, status: out.Status, errMsg: database.Clip(out.Error, 2000),
+		output: database.Clip(string(output), keptOutput), outboxID: tr.OutboxID, started: start.UTC(), ms: run.Duration.Milliseconds(), attempt: attempt, logs: string(logs)}
 	r.mu.Lock()
 	p := r.pending[sc.TenantID]
 	if p == nil {

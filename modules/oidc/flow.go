@@ -487,10 +487,7 @@ func clip(s string, n int) string {
 		}
 		return r
 	}, s)
-	if len(s) > n {
-		s = strings.ToValidUTF8(s[:n], "")
-	}
-	return s
+	return database.Clip(s, n)
 }
 
 func prefixed(prefix, s string) string {

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 
@@ -318,7 +317,7 @@ func (d *Deliverer) deliver(ctx context.Context, sc *records.Scope, e claimed) {
 	defer d.retryAt(sc.TenantID, next)
 	if _, err := sc.DB.ExecContext(ctx, dl.Rebind("UPDATE "+qi(Table)+" SET "+qi("claimed_until")+" = NULL, "+qi("next_at")+" = ?, "+qi("last_error")+" = ?, "+
 		qi("response_code")+" = ?, "+qi("updated_at")+" = ? WHERE "+qi("id")+" = ?"),
-		dl.TimeValue(next), Truncate(r.Error, 2000), code(r.Code), dl.TimeValue(d.now()), e.ID); err != nil {
+		dl.TimeValue(next), database.Clip(r.Error, 2000), code(r.Code), dl.TimeValue(d.now()), e.ID); err != nil {
 		d.Log.Warn("outbox: put an entry back", "tenant", sc.Slug, "err", err)
 	}
 }
@@ -368,7 +367,7 @@ func (d *Deliverer) settle(ctx context.Context, sc *records.Scope, id string, r 
 	now := dl.TimeValue(d.now())
 	if _, err := sc.DB.ExecContext(ctx, dl.Rebind("UPDATE "+qi(Table)+" SET "+qi("status")+" = ?, "+qi("claimed_until")+" = NULL, "+qi("delivered_at")+" = ?, "+
 		qi("last_error")+" = ?, "+qi("response_code")+" = ?, "+qi("updated_at")+" = ? WHERE "+qi("id")+" = ?"),
-		r.Status, now, database.NullText(Truncate(r.Error, 2000)), code(r.Code), now, id); err != nil {
+		r.Status, now, database.NullText(database.Clip(r.Error, 2000)), code(r.Code), now, id); err != nil {
 		d.Log.Warn("outbox: settle an entry", "tenant", sc.Slug, "err", err)
 	}
 }
@@ -388,16 +387,4 @@ func Purge(ctx context.Context, db schema.Querier, d schema.Dialect, cutoff time
 		return fmt.Errorf("purge the outbox: %w", err)
 	}
 	return nil
-}
-
-// Truncate cuts s to at most n bytes, never inside a character (PostgreSQL and MySQL
-// refuse text that is not UTF-8).
-func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -55,11 +55,3 @@ func (a *API) corsOrigins(c *fiber.Ctx, tc *tenantCtx) ([]string, error) {
 	st, err := a.Settings.Get(c.UserContext(), tc.t.ID, tc.db)
 	return st.CORSOrigins, err
 }
-
-// clip cuts s to at most n bytes, on a character boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
-}

@@ -418,7 +418,7 @@ func (a *API) resolveTenant(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Locals("tenant", &tenantCtx{t: t, db: db, origin: &records.Origin{IP: c.IP(), UserAgent: clip(c.Get(fiber.HeaderUserAgent), 255)}})
+	c.Locals("tenant", &tenantCtx{t: t, db: db, origin: &records.Origin{IP: c.IP(), UserAgent: database.Clip(c.Get(fiber.HeaderUserAgent), 255)}})
 	return c.Next()
 }
 
