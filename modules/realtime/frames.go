@@ -159,6 +159,7 @@ func (s *Session) writer() {
 // Frame opcodes (RFC 6455 §5.2), with the final-fragment bit.
 const (
 	opText = 0x81
+	opPing = 0x89
 	opPong = 0x8A
 )
 

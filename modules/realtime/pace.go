@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"bytes"
+	"encoding/binary"
 	"time"
 )
 
@@ -21,9 +22,10 @@ import (
 // once) leaves as one message after it, when that client is listening again.
 
 // maxHold bounds how long rows of a burst wait, in FrameGaps: a steady stream, whose
-// changes never pause for half a gap, leaves every 10 gaps (decision 0020: 1.5 held no
-// longer once request bodies were streamed, 5 no longer once a node ran functions).
-const maxHold = 10
+// changes never pause for half a gap, leaves every 1.5 gaps. Decision 0020 raised it to
+// 5 and then 10 gaps while the gap alone had to keep a stalled client from reading two
+// frames at once; read receipts do that now, and the hold only merges rows.
+const maxHold = 1.5
 
 // heldFrame is a text frame waiting for its turn: finished (frame), or an event whose
 // data lists are still merging.
@@ -42,6 +44,10 @@ type heldFrame struct {
 // a message of their own.
 const maxMergedBytes = 256 << 10
 
+// receiptWait is how long a frame that follows another waits for the client's pong,
+// and how long after a frame the next still asks for one.
+const receiptWait = time.Second
+
 // sendText sends a finished text frame in its turn.
 func (s *Session) sendText(frame []byte) {
 	gap := s.hub.limits.FrameGap
@@ -52,9 +58,8 @@ func (s *Session) sendText(frame []byte) {
 	s.pmu.Lock()
 	defer s.pmu.Unlock()
 	now := time.Now()
-	if len(s.held) == 0 && !now.Before(s.nextFrame) {
-		s.nextFrame = now.Add(gap)
-		s.sendFrame(frame)
+	if len(s.held) == 0 && !now.Before(s.nextFrame) && !s.awaitingReceipt(now) {
+		s.leave(frame, now)
 		return
 	}
 	s.hold(&heldFrame{frame: frame, since: now}, now)
@@ -117,6 +122,12 @@ func (s *Session) schedule(now time.Time) {
 	if at.Before(s.nextFrame) {
 		at = s.nextFrame
 	}
+	if s.awaitingReceipt(now) {
+		// The pong brings the frame forward (receipt); this is the time it gives up.
+		if until := s.pingSent.Add(receiptWait); at.Before(until) {
+			at = until
+		}
+	}
 	wait := at.Sub(now)
 	if s.paceTimer == nil {
 		s.paceTimer = time.AfterFunc(wait, s.releaseHeld)
@@ -149,7 +160,6 @@ func (s *Session) releaseHeld() {
 		return
 	}
 	now := time.Now()
-	gap := s.hub.limits.FrameGap
 	head := s.held[0]
 	due := s.nextFrame
 	if head.frame == nil {
@@ -157,13 +167,14 @@ func (s *Session) releaseHeld() {
 			due = at
 		}
 	}
-	if now.Before(due) { // a timer set before the last event moved the time on
+	// Too early when a timer set before the last event moved the time on, or when
+	// the client has yet to confirm the frame before.
+	if now.Before(due) || s.awaitingReceipt(now) {
 		s.schedule(now)
 		return
 	}
 	s.held[0] = nil
 	s.held = s.held[1:]
-	s.nextFrame = now.Add(gap)
 	switch {
 	case head.frame != nil:
 	case len(head.parts) == 1:
@@ -171,8 +182,71 @@ func (s *Session) releaseHeld() {
 	default:
 		head.frame = appendFrame(nil, opText, eventMessage(head.uid, head.event, joinLists(head.parts)))
 	}
-	s.sendFrame(head.frame)
+	s.leave(head.frame, now)
 	s.schedule(now)
+}
+
+// leave sends a text frame whose turn has come. Under pmu.
+//
+// A frame of a busy socket (more waiting, or one sent a moment ago) carries the ping
+// that asks for its receipt in the same write: the pong is then usually back before the
+// next frame's turn, and the ping costs no system call of its own.
+func (s *Session) leave(frame []byte, now time.Time) {
+	busy := len(s.held) > 0 || now.Sub(s.lastText) < receiptWait
+	s.nextFrame = now.Add(s.hub.limits.FrameGap)
+	s.lastText = now
+	s.textSent++
+	if s.receipts && busy && s.pingSent.IsZero() {
+		// A shared frame is never changed: the ping goes behind a copy.
+		frame = s.appendReceiptPing(append(make([]byte, 0, len(frame)+10), frame...), now)
+	}
+	s.sendFrame(frame)
+}
+
+// appendReceiptPing appends a ping asking the client to confirm every text frame
+// sent so far. Under pmu.
+func (s *Session) appendReceiptPing(b []byte, now time.Time) []byte {
+	s.pingSeq++
+	s.pingCovers = s.textSent
+	s.pingSent = now
+	var seq [8]byte
+	binary.BigEndian.PutUint64(seq[:], s.pingSeq)
+	return appendFrame(b, opPing, seq[:])
+}
+
+// awaitingReceipt reports whether the next text frame must wait for the client to
+// confirm the frames before it, and asks for that (a ping) if nothing has yet. Under pmu.
+func (s *Session) awaitingReceipt(now time.Time) bool {
+	if !s.receipts || s.textRead == s.textSent || now.Sub(s.lastText) >= receiptWait {
+		return false
+	}
+	if s.pingSent.IsZero() {
+		s.sendFrame(s.appendReceiptPing(nil, now))
+		return true
+	}
+	if s.receiptsLate {
+		return false
+	}
+	if now.Sub(s.pingSent) >= receiptWait {
+		s.receiptsLate = true // the gap alone paces this client until its pong comes
+		return false
+	}
+	return true
+}
+
+// receipt takes the client's pong: the frames sent before its ping have been read.
+func (s *Session) receipt(data string) {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if s.pingSent.IsZero() || len(data) != 8 || binary.BigEndian.Uint64([]byte(data)) != s.pingSeq {
+		return // an answer to someone else's ping, or to one answered already
+	}
+	s.textRead = s.pingCovers
+	s.pingSent = time.Time{}
+	s.receiptsLate = false
+	if len(s.held) > 0 && !s.isClosed() {
+		s.schedule(time.Now())
+	}
 }
 
 // joinLists joins JSON arrays (as json.Marshal writes them) into one.

@@ -161,23 +161,7 @@ func (s *connSocket) Close() error                              { return nil }
 func TestFramesSurviveFullBuffers(t *testing.T) {
 	// A Unix socket: unlike loopback TCP (which takes a whole write of this size or
 	// none of it), it takes writes in part when its buffer is nearly full.
-	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client, err := net.Dial("unix", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server := (<-accepted).(*net.UnixConn)
-	defer server.Close()
+	server, client := unixPair(t)
 	_ = server.SetWriteBuffer(8 << 10)
 
 	b := bus.NewLocal()
@@ -221,6 +205,29 @@ func TestFramesSurviveFullBuffers(t *testing.T) {
 	}
 }
 
+// unixPair connects two ends of a Unix socket, closed when the test ends.
+func unixPair(t *testing.T) (server *net.UnixConn, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err = net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server = (<-accepted).(*net.UnixConn)
+	t.Cleanup(func() { server.Close() })
+	return server, client
+}
+
 // readFrames reads n text frames and checks that each sender's frames come whole and
 // in order ("sender:i:xxx…", with size(i) x's).
 func readFrames(conn net.Conn, n int, size func(int) int) error {
@@ -228,31 +235,12 @@ func readFrames(conn net.Conn, n int, size func(int) int) error {
 	next := map[int]int{}
 	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 	for got := range n {
-		head := make([]byte, 2)
-		if _, err := io.ReadFull(r, head); err != nil {
+		op, payload, err := readFrame(r)
+		if err != nil {
 			return fmt.Errorf("frame %d: %w", got, err)
 		}
-		if head[0] != opText {
-			return fmt.Errorf("frame %d: opcode byte %#x", got, head[0])
-		}
-		length := int(head[1])
-		switch length {
-		case 126:
-			ext := make([]byte, 2)
-			if _, err := io.ReadFull(r, ext); err != nil {
-				return err
-			}
-			length = int(binary.BigEndian.Uint16(ext))
-		case 127:
-			ext := make([]byte, 8)
-			if _, err := io.ReadFull(r, ext); err != nil {
-				return err
-			}
-			length = int(binary.BigEndian.Uint64(ext))
-		}
-		payload := make([]byte, length)
-		if _, err := io.ReadFull(r, payload); err != nil {
-			return fmt.Errorf("frame %d of %d bytes: %w", got, length, err)
+		if op != opText {
+			return fmt.Errorf("frame %d: opcode byte %#x", got, op)
 		}
 		var sender, i int
 		var rest string
@@ -265,6 +253,34 @@ func readFrames(conn net.Conn, n int, size func(int) int) error {
 		next[sender]++
 	}
 	return nil
+}
+
+// readFrame reads one unmasked frame: its first byte (final bit and opcode) and payload.
+func readFrame(r *bufio.Reader) (byte, []byte, error) {
+	head := make([]byte, 2)
+	if _, err := io.ReadFull(r, head); err != nil {
+		return 0, nil, err
+	}
+	length := int(head[1])
+	switch length {
+	case 126:
+		ext := make([]byte, 2)
+		if _, err := io.ReadFull(r, ext); err != nil {
+			return 0, nil, err
+		}
+		length = int(binary.BigEndian.Uint16(ext))
+	case 127:
+		ext := make([]byte, 8)
+		if _, err := io.ReadFull(r, ext); err != nil {
+			return 0, nil, err
+		}
+		length = int(binary.BigEndian.Uint64(ext))
+	}
+	payload := make([]byte, length)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return 0, nil, fmt.Errorf("payload of %d bytes: %w", length, err)
+	}
+	return head[0], payload, nil
 }
 
 // silentSocket is a client that never says anything: reads wait until the session

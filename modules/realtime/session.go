@@ -65,6 +65,15 @@ type Session struct {
 	nextFrame time.Time
 	lastEvent time.Time
 	paceTimer *time.Timer
+	// Read receipts (pace.go), under pmu but receipts, set once: text frames sent and
+	// known read, the ping in flight (zero pingSent when none) and the count it covers.
+	receipts           bool
+	textSent, textRead uint64
+	lastText           time.Time
+	pingSeq            uint64
+	pingCovers         uint64
+	pingSent           time.Time
+	receiptsLate       bool
 }
 
 // sysConn is a connection the hub writes to without blocking.
@@ -118,6 +127,15 @@ func (h *Hub) Serve(sock Socket, scope Scope, auth Authenticate) {
 			s.sendFrame(appendFrame(nil, opPong, []byte(data)))
 			return nil
 		})
+		// Pings of the session's own are written raw too; their pongs are read receipts.
+		if p, ok := sock.(interface{ SetPongHandler(func(string) error) }); ok {
+			p.SetPongHandler(func(data string) error {
+				s.lastSeen.Store(time.Now().UnixNano())
+				s.receipt(data)
+				return nil
+			})
+			s.receipts = true
+		}
 	}
 	h.mu.Lock()
 	if h.closed {
