@@ -352,6 +352,18 @@ func DropTenantStore(ctx context.Context, admin *DB, tenantURL string) error {
 	return nil
 }
 
+// IsStatementTimeout reports whether the database itself cancelled a statement: the
+// bound Strata sets on tenant SQL (PostgreSQL's statement_timeout raises
+// query_canceled, MariaDB's max_statement_time 1969, MySQL's 3024).
+func IsStatementTimeout(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "57014"
+	}
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 1969 || me.Number == 3024)
+}
+
 // IsSchemaRace reports whether a statement failed because the table it names changed
 // shape after the statement was built: a column or table renamed or dropped by a
 // migration that committed in between, or a prepared plan whose result type changed.

@@ -4,12 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
 
 	"strata/modules/database"
 	"strata/modules/meta"
@@ -255,9 +252,11 @@ func protectedWriteCounts(ctx context.Context, tx *sql.Tx) (map[string]int64, er
 	return out, rows.Err()
 }
 
-// timedOut names the time-out when it is what ended a statement.
+// timedOut names the time-out when it is what ended a statement: the context's
+// deadline, or the database's own bound set to the same limit, which comes first when
+// the node is slow to send its cancel (a loaded machine did).
 func timedOut(ctx context.Context, err error, limit time.Duration) error {
-	if err != nil && ctx.Err() == context.DeadlineExceeded {
+	if err != nil && (ctx.Err() == context.DeadlineExceeded || ctx.Err() == nil && database.IsStatementTimeout(err)) {
 		return fmt.Errorf("custom SQL ran longer than %s (STRATA_CUSTOM_SQL_TIMEOUT) and was cancelled: %w", limit, err)
 	}
 	return err
@@ -388,11 +387,6 @@ func (s *Service) execMySQLScript(ctx context.Context, sdb *database.DB, tgt Tar
 	})
 	defer stop()
 	_, err := sdb.ExecContext(ctx, script)
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && (me.Number == 1969 || me.Number == 3024) {
-		// The server's own bound (MariaDB's max_statement_time) came first.
-		return fmt.Errorf("custom SQL ran longer than %s (STRATA_CUSTOM_SQL_TIMEOUT) and was cancelled: %w", s.cfg.CustomSQLTimeout, err)
-	}
 	return timedOut(ctx, err, s.cfg.CustomSQLTimeout)
 }
 
