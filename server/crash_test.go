@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +22,16 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("STRATA_TEST_AS_SERVER") == "1" {
 		os.Exit(dispatch([]string{"serve"}, os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+	}
+	// The parallel tests spend most of their time waiting for PostgreSQL's and MariaDB's
+	// DDL and for timers (a test process uses about half a core), so more of them run at
+	// once than the cores Go's default allows: on 2 cores that kept the whole package
+	// near go test's default 10-minute timeout. -parallel, when given, still decides.
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(4, runtime.GOMAXPROCS(0))))
 	}
 	os.Exit(m.Run())
 }
@@ -115,6 +128,7 @@ func (p *proc) stop(t *testing.T, sig syscall.Signal) {
 // between statements and checks that the next boot settles it against the live schema.
 func TestKilledMidMigrationIsReconciled(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases and processes; mostly waiting out the step delay
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			cases := []struct {

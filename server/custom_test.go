@@ -58,6 +58,7 @@ CREATE INDEX notes_score_idx ON notes (score);`,
 
 func TestCustomSQL(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for DDL
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			n := startNode(t, b.newControlURL(t), nil)

@@ -847,6 +847,7 @@ func (s *slowReader) Read(p []byte) (int, error) {
 // TestSlowTransfersOutlastTheTimeouts: the server's read and write timeouts bound whole
 // requests; an upload or a download that keeps moving outlasts them.
 func TestSlowTransfersOutlastTheTimeouts(t *testing.T) {
+	t.Parallel() // alone on its database; mostly waiting for the trickle
 	n := startNode(t, "sqlite://"+filepath.Join(t.TempDir(), "c.db"), map[string]string{"STRATA_READ_TIMEOUT": "1s", "STRATA_WRITE_TIMEOUT": "1s"})
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	// An upload trickling in over about 2.5 s.

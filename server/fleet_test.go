@@ -62,6 +62,7 @@ func hasTable(n *node, slug, table string) bool {
 // before anything runs, and a registered changeset never changes.
 func TestFleetRuns(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for DDL
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			n := startNode(t, b.newControlURL(t), nil)

@@ -62,6 +62,7 @@ func reasonOf(err error) (codes.Code, string) {
 // served for stock tools, and everything else needs a platform admin's token.
 func TestGRPCMatchesHTTP(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			n := startNode(t, b.newControlURL(t), nil)

@@ -60,6 +60,7 @@ func texts(r reply, field string) []string {
 
 func TestAuthorizationMatrix(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for them
 	for _, b := range backends(t) {
 		if b.name == "mysql" {
 			continue // SQLite and PostgreSQL cover the permission engine, which is dialect-free SQL

@@ -41,6 +41,7 @@ func tableSoon(t *testing.T, n *node, slug, table string, want bool) {
 // again; exit codes a script can rely on.
 func TestChangesetCLI(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for DDL
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			e, n := newCLIEnv(t, b.newControlURL(t))
@@ -144,6 +145,7 @@ func (e *cliEnv) schemaCLI(args ...string) (int, string, string) {
 // is repaired by the SQL a diff from the live schema writes.
 func TestSchemaDiff(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for them
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			e, n := newCLIEnv(t, b.newControlURL(t))
@@ -236,6 +238,7 @@ func TestSchemaDiff(t *testing.T) {
 // drop` leaves no user table; both are refused in production.
 func TestSchemaSyncAndDrop(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for them
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			e, n := newCLIEnv(t, b.newControlURL(t))
@@ -313,6 +316,7 @@ func TestSchemaSyncAndDrop(t *testing.T) {
 // need the databases say so; a bad key is the server's 401.
 func TestCLIAgainstAServer(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for them
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			n := startNode(t, b.newControlURL(t), nil)

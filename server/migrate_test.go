@@ -76,6 +76,7 @@ func execScript(t *testing.T, db *database.DB, script string) {
 
 func TestMigrateCLI(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for them
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			cli, n := newCLIEnv(t, b.newControlURL(t))
@@ -234,6 +235,7 @@ func TestMigrateCLI(t *testing.T) {
 // a tenant that fails does not stop the others, and each is reported.
 func TestMigrateSystem(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for them
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			cli, n := newCLIEnv(t, b.newControlURL(t))

@@ -260,6 +260,7 @@ func TestSystemUpgradeOnFirstUse(t *testing.T) {
 
 func TestSnapshotApply(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for them
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			n := startNode(t, b.newControlURL(t), nil)

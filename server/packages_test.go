@@ -63,6 +63,7 @@ func snapshotTable(t *testing.T, n *node, slug, name string) (map[string]any, []
 // replaces what was queued; another tenant sees none of it.
 func TestPackages(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for them
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			n := startNode(t, b.newControlURL(t), nil)
@@ -280,6 +281,7 @@ func TestPackages(t *testing.T) {
 // databases and through a running server, with their exit codes.
 func TestPackagesCLI(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for them
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			control := b.newControlURL(t)

@@ -206,7 +206,9 @@ func limit(list []string, n int) []string {
 func TestReplayProperty(t *testing.T) {
 	t.Parallel() // CPU-bound and alone on its databases
 	seeds, steps := propertySeeds(t), propertySteps(t)
+	// The legs run side by side: most of their time is the databases' DDL.
 	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
 		pg := needURL(t, "STRATA_TEST_POSTGRES_URL")
 		n := startNode(t, pgDatabase(t, pg), nil)
 		checks := []propertyCheck{{name: "pg_dump of the sandbox", run: samePgDump}}
@@ -241,6 +243,7 @@ func TestReplayProperty(t *testing.T) {
 		})
 	})
 	t.Run("mysql", func(t *testing.T) {
+		t.Parallel()
 		my := needURL(t, "STRATA_TEST_MYSQL_URL")
 		n := startNode(t, mysqlDatabase(t, my), nil)
 		checks := []propertyCheck{{name: "SHOW CREATE TABLE of the sandbox", run: sameMySQLTables}}

@@ -77,6 +77,7 @@ func postConfirmed(t *testing.T, n *node, path string, body any) reply {
 
 func TestRollback(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for DDL
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			n := startNode(t, b.newControlURL(t), nil)
@@ -214,6 +215,7 @@ func mustConfirm(t *testing.T, n *node, method, path string, refused reply) {
 // STRATA_ROLLBACK_SEED.
 func TestRollbackProperty(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for them
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			n := startNode(t, b.newControlURL(t), nil)

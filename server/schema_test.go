@@ -99,6 +99,7 @@ func confirmHeaders(t *testing.T, r reply) map[string]string {
 
 func TestSchemaLifecycle(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for them
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			n := startNode(t, b.newControlURL(t), nil)

@@ -249,6 +249,7 @@ func realms() []realmCase {
 // tenant users, on every dialect.
 func TestSecurityRefreshReuseInterval(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting out the interval
 	const interval = 2 * time.Second
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -100,6 +100,7 @@ func TestSourceFieldTypes(t *testing.T) {
 // and makes the same schema in an empty one; and, as in Enfyra, the file only adds.
 func TestEnfyraSnapshotFiles(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for them
 	golden, err := os.ReadFile("../modules/formats/testdata/sources/enfyra-snapshot.json")
 	if err != nil {
 		t.Fatal(err)
@@ -230,6 +231,7 @@ func golden(t *testing.T, name string) string {
 // applies them at every boot.
 func TestEnfyraSnapshotMigrationExamples(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for them
 	fixture := `{
 	  "users": {"name": "users", "columns": [{"name": "id", "type": "int", "isPrimary": true, "isGenerated": true},
 	    {"name": "email", "type": "varchar"}, {"name": "status", "type": "varchar", "isNullable": true},

@@ -31,6 +31,7 @@ func writeTemplate(t *testing.T, dir string, files map[string]string) {
 // with `strata template plan`; everything is recorded as made by "template".
 func TestTenantTemplate(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for them
 	v1 := map[string]string{
 		"snapshot.json": `{
 		  "users": {"name": "users", "columns": [{"name": "id", "type": "int", "isPrimary": true, "isGenerated": true},

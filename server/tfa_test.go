@@ -13,6 +13,7 @@ import (
 // wrong codes are throttled like wrong passwords, and a recovery code turns it off.
 func TestTwoFactor(t *testing.T) {
 	requireBackends(t)
+	t.Parallel() // alone on its databases; mostly waiting for them
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			admin := startNode(t, b.newControlURL(t), map[string]string{"STRATA_LOGIN_MAX_FAILURES": "4"})
