@@ -124,8 +124,8 @@ func Interleave(ctx context.Context, hc *http.Client, conns, rounds int, dur tim
 	return results
 }
 
-// Table prints a set's results as Markdown, with the ratio of its first target to its
-// second per round and over the median rounds.
+// Table prints a set's results as Markdown, with the ratio of each of its other
+// targets to its second (the baseline) per round and over the median rounds.
 func Table(title string, set []Target, results map[string][]Stats) {
 	fmt.Printf("%s\n\n| target | req/s (median round) | p50 ms | p99 ms | errors | rounds (req/s) |\n|---|---:|---:|---:|---:|---|\n", title)
 	for _, t := range set {
@@ -138,10 +138,17 @@ func Table(title string, set []Target, results map[string][]Stats) {
 		}
 		fmt.Printf("| %s | %.0f | %.2f | %.2f | %d | %s |\n", t.Name, m.RPS, m.P50, m.P99, errs, strings.Join(each, ", "))
 	}
-	a, b := MedianRun(results[set[0].Name]), MedianRun(results[set[1].Name])
-	var ratios []string
-	for i := range results[set[0].Name] {
-		ratios = append(ratios, fmt.Sprintf("%.2f", results[set[0].Name][i].RPS/results[set[1].Name][i].RPS))
+	base := set[1].Name
+	fmt.Println()
+	for i, t := range set {
+		if i == 1 {
+			continue
+		}
+		var ratios []string
+		for r := range results[t.Name] {
+			ratios = append(ratios, fmt.Sprintf("%.2f", results[t.Name][r].RPS/results[base][r].RPS))
+		}
+		fmt.Printf("%s ÷ %s: **%.2f×** (per round: %s)\n", t.Name, base, MedianRun(results[t.Name]).RPS/MedianRun(results[base]).RPS, strings.Join(ratios, ", "))
 	}
-	fmt.Printf("\n%s ÷ %s: **%.2f×** (per round: %s)\n\n", set[0].Name, set[1].Name, a.RPS/b.RPS, strings.Join(ratios, ", "))
+	fmt.Println()
 }
