@@ -65,8 +65,9 @@ type Session struct {
 	nextFrame time.Time
 	lastEvent time.Time
 	paceTimer *time.Timer
-	// Read receipts (pace.go), under pmu but receipts, set once: text frames sent and
-	// known read, the ping in flight (zero pingSent when none) and the count it covers.
+	// Read receipts (pace.go): receipts is set once, before the session starts; the
+	// rest, under pmu, count the text frames sent and known read, and hold the ping in
+	// flight (pingSent zero when none) with the count it covers.
 	receipts           bool
 	textSent, textRead uint64
 	lastText           time.Time
