@@ -146,7 +146,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 	tenants := tenant.NewRegistry(tenant.Config{Template: newTenantFromTemplate(tpl),
 		Control: control, DataDir: cfg.DataDir, Migration: mig, Snapshot: snapshot, NewID: newID, Now: time.Now, Log: log,
 		ModelTTL: cfg.CacheTTL, TenantTTL: cfg.CacheTTL, Bus: clusterBus, Secret: cfg.JWTSecret, Limit: limit, Placement: cfg.TenantPlacement,
-		IdleTimeout: cfg.TenantIdleTimeout, MaxModels: cfg.ModelCacheSize, TrashRetention: cfg.TrashRetention,
+		IdleTimeout: cfg.TenantIdleTimeout, MaxModels: cfg.ModelCacheSize, TrashRetention: cfg.TrashRetention, MaxHolds: cfg.TransfersPerTenant,
 		// Keep as many idle connections as may be open: reconnecting under load costs more
 		// than the query; idle ones are closed after MaxIdleTime.
 		Pool: database.Pool{MaxOpen: cfg.TenantPoolMax, MaxIdle: cfg.TenantPoolMax, MaxIdleTime: min(5*time.Minute, cfg.TenantIdleTimeout)},

@@ -95,6 +95,9 @@ type Config struct {
 	ImportMaxRows     int
 	ImportMaxFields   int
 	ImportMaxRowBytes int64
+	// TransfersPerTenant bounds the imports and exports one tenant runs at once on a
+	// node (STRATA_TRANSFERS_PER_TENANT, default 4); the next answers 429.
+	TransfersPerTenant int
 	// AssetsMaxPixels bounds the images /assets transforms (STRATA_ASSETS_MAX_PIXELS,
 	// width × height, default 24 000 000: about 100 MB decoded) and
 	// AssetsMaxConcurrent the transformations a node runs at once
@@ -268,6 +271,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"STRATA_ASSETS_MAX_CONCURRENT", runtime.NumCPU(), &c.AssetsMaxConcurrent},
 		{"STRATA_FUNCTIONS_WORKERS", 2 * runtime.NumCPU(), &c.FunctionsWorkers}, {"STRATA_FUNCTIONS_CONCURRENT", 8, &c.FunctionsConcurrent},
 		{"STRATA_IMPORT_MAX_ROWS", 1_000_000, &c.ImportMaxRows}, {"STRATA_IMPORT_MAX_FIELDS", 1000, &c.ImportMaxFields},
+		{"STRATA_TRANSFERS_PER_TENANT", 4, &c.TransfersPerTenant},
 	}
 	for _, i := range ints {
 		if *i.dst, err = strconv.Atoi(get(i.key, strconv.Itoa(i.def))); err != nil || *i.dst < 1 {

@@ -679,3 +679,72 @@ func TestImportHoldsItsTenant(t *testing.T) {
 		t.Fatalf("an import that waits past the idle timeout: %d %s", resp.StatusCode, raw)
 	}
 }
+
+// TestTransfersPerTenant: a tenant runs at most STRATA_TRANSFERS_PER_TENANT imports and
+// exports at once on a node; the next is refused with 429 before its body is read, and
+// once one ends another may start. Each running transfer holds the tenant's pool open
+// (and an import its transaction) for as long as its client takes, so without the bound
+// a tenant admin could pile up as many as the node takes connections.
+func TestTransfersPerTenant(t *testing.T) {
+	n := startNode(t, "sqlite://"+t.TempDir()+"/c.db", map[string]string{"STRATA_TRANSFERS_PER_TENANT": "1"})
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "notes", "columns": []any{map[string]any{"name": "title", "type": "string"}}})
+	importURL := n.base + "/api/t/acme/utils/import/notes"
+	post := func(body io.Reader) (int, string, error) {
+		req, _ := http.NewRequest("POST", importURL, body)
+		req.Header.Set("Content-Type", "text/csv")
+		req.Header.Set("Authorization", "Bearer "+n.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(raw), nil
+	}
+
+	// An import whose client sends its header, then waits.
+	slow, feed := io.Pipe()
+	first := make(chan string, 1)
+	go func() {
+		st, raw, err := post(slow)
+		first <- fmt.Sprint(st, " ", raw, " ", err)
+	}()
+	if _, err := feed.Write([]byte("title\nfirst\n")); err != nil {
+		t.Fatal(err)
+	}
+
+	// Once it holds its turn, a second import and an export are refused.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, raw, err := post(strings.NewReader("title\nsecond\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st == 429 {
+			if !strings.Contains(raw, "REQUESTS_EXCEEDED") || !strings.Contains(raw, "STRATA_TRANSFERS_PER_TENANT") {
+				t.Fatalf("the refusal should say why: %s", raw)
+			}
+			break
+		}
+		if st != 200 || time.Now().After(deadline) {
+			t.Fatalf("a second import while the first runs: %d %s", st, raw)
+		}
+		time.Sleep(20 * time.Millisecond) // the first has not taken its turn yet
+	}
+	if st, r := n.call("GET", "/api/t/acme/utils/export/notes?format=csv", nil, nil); st != 429 {
+		t.Fatalf("an export while an import runs: %d %s", st, r)
+	}
+
+	// The first ends; the next may start.
+	_ = feed.Close()
+	if got := <-first; !strings.HasPrefix(got, "200 ") {
+		t.Fatalf("the first import: %s", got)
+	}
+	if st, raw, err := post(strings.NewReader("title\nthird\n")); err != nil || st != 200 {
+		t.Fatalf("an import after the first ended: %d %s %v", st, raw, err)
+	}
+	if st, r := n.call("GET", "/api/t/acme/items/notes?filter[title][_eq]=first&aggregate[count]=*", nil, nil); st != 200 || fmt.Sprint(r.get("data.0.count")) != "1" {
+		t.Fatalf("the first import's row: %d %s", st, r)
+	}
+}

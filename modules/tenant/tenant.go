@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -90,6 +91,10 @@ type Config struct {
 	// MaxModels bounds the cached models (default 1000); past it the least recently
 	// used leave first.
 	MaxModels int
+	// MaxHolds bounds the long transfers (imports and exports) one tenant runs at once
+	// on this node (default 4): each holds its pool open, and an import a transaction
+	// (on SQLite the write lock), for as long as its client sends or reads.
+	MaxHolds int
 	// TrashRetention is how long trashed tables and columns are kept; expired ones are
 	// purged when their tenant is readied and hourly for the tenants a node has open
 	// (PurgeExpired).
@@ -168,6 +173,9 @@ func NewRegistry(cfg Config) *Registry {
 	}
 	if cfg.MaxModels <= 0 {
 		cfg.MaxModels = 1000
+	}
+	if cfg.MaxHolds <= 0 {
+		cfg.MaxHolds = 4
 	}
 	r := &Registry{cfg: cfg, pools: map[string]*pool{}, models: map[string]*cachedModel{}, byslug: map[string]cachedTenant{},
 		systemVersion: snapshotVersion(cfg.Snapshot)}
@@ -670,13 +678,19 @@ func (r *Registry) DB(ctx context.Context, t *Tenant) (*database.DB, error) {
 
 // Hold keeps the tenant's pool open on this node until release is called, however long
 // it holds no connection: work that outlasts the idle timeout and lets its connection go
-// between steps (an import, a batch at a time) would otherwise find it closed.
+// between steps (an import, a batch at a time) would otherwise find it closed. At most
+// MaxHolds at once per tenant: the next is refused with 429.
 func (r *Registry) Hold(ctx context.Context, t *Tenant) (release func(), err error) {
 	p, _, err := r.acquire(ctx, t, true)
 	if err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
+	if p.held >= r.cfg.MaxHolds {
+		r.mu.Unlock()
+		return nil, apierr.New(http.StatusTooManyRequests, "REQUESTS_EXCEEDED",
+			"this tenant already runs %d imports and exports on this node (STRATA_TRANSFERS_PER_TENANT); try again when one ends", r.cfg.MaxHolds)
+	}
 	p.held++
 	r.mu.Unlock()
 	return sync.OnceFunc(func() {
