@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -191,5 +192,40 @@ func TestExportHoldsItsTenant(t *testing.T) {
 	records, err := csv.NewReader(io.MultiReader(bytes.NewReader(head), resp.Body)).ReadAll()
 	if err != nil || len(records) != rows+1 {
 		t.Fatalf("an export that waits past the idle timeout: %d records, %v", len(records), err)
+	}
+}
+
+// TestExportCutShortIsVisible: an export that fails after its answer has begun (here
+// its table is renamed between two pages) cuts the connection before the answer's end,
+// so the client's read fails; it used to end the answer cleanly, and the CSV looked
+// like a whole, shorter file.
+func TestExportCutShortIsVisible(t *testing.T) {
+	admin := startNode(t, "sqlite://"+t.TempDir()+"/c.db", nil)
+	admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	wideTable(t, admin, "acme")
+	const rows = 30_000
+	if resp, raw := importStream(t, admin, "/api/t/acme/utils/import/wide", &csvRows{header: wideHeader, row: wideRow, n: rows}, "text/csv", nil); resp.StatusCode != 200 {
+		t.Fatalf("import: %d %s", resp.StatusCode, raw)
+	}
+	req, _ := http.NewRequest("GET", admin.base+"/api/t/acme/utils/export/wide?format=csv", nil)
+	req.Header.Set("Authorization", "Bearer "+admin.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// The first bytes arrive; the rest wait on the connection while the table goes.
+	head := make([]byte, 64<<10)
+	if _, err := io.ReadFull(resp.Body, head); err != nil {
+		t.Fatal(err)
+	}
+	admin.mustCall(200, "PATCH", "/api/t/acme/tables/wide", map[string]any{"name": "renamed"})
+	rest, err := io.ReadAll(resp.Body)
+	if err == nil {
+		records, _ := csv.NewReader(io.MultiReader(bytes.NewReader(head), bytes.NewReader(rest))).ReadAll()
+		t.Fatalf("an export whose table went mid-way ended as a whole file of %d records (of %d)", len(records), rows+1)
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Logf("the read failed with %v", err)
 	}
 }

@@ -83,6 +83,14 @@ func (a *API) exportItems(c *fiber.Ctx) error {
 		defer release()
 		ctx, cancel := context.WithTimeout(ctx, exportTime)
 		defer cancel()
+		// The answer has begun, so an error cannot be its status: the connection is cut
+		// before the chunked answer's last chunk, which every client reads as a file cut
+		// short (Go: unexpected EOF), where ending the answer would look like a whole
+		// file. The log says why.
+		cut := func(err error) {
+			log.Warn("export cut short", "tenant", slug, "table", q.Table.Name, "err", err)
+			_ = conn.Close()
+		}
 		out := newExportWriter(format, w, names)
 		rows := first.Data
 		for {
@@ -91,7 +99,7 @@ func (a *API) exportItems(c *fiber.Ctx) error {
 			_ = conn.SetWriteDeadline(time.Now().Add(streamIdle))
 			for _, row := range rows {
 				if err := out.row(row); err != nil {
-					log.Warn("export", "tenant", slug, "table", q.Table.Name, "err", err)
+					cut(err)
 					return
 				}
 			}
@@ -101,14 +109,13 @@ func (a *API) exportItems(c *fiber.Ctx) error {
 			q.Offset += exportPage
 			next, err := runner.Run(ctx, q)
 			if err != nil {
-				// The answer has begun: the file ends short, and the log says why.
-				log.Warn("export", "tenant", slug, "table", q.Table.Name, "err", err)
+				cut(err)
 				return
 			}
 			rows = next.Data
 		}
 		if err := out.end(); err != nil {
-			log.Warn("export", "tenant", slug, "table", q.Table.Name, "err", err)
+			cut(err)
 		}
 	})
 	return nil
