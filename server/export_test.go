@@ -139,15 +139,18 @@ func TestExportItems(t *testing.T) {
 	}
 }
 
-// TestExportOutlastsTheWriteTimeout: the server's write timeout bounds a whole answer;
-// an export's download gets it afresh for each page, so a client slower than the
-// timeout still gets the whole file.
-func TestExportOutlastsTheWriteTimeout(t *testing.T) {
-	admin := startNode(t, "sqlite://"+t.TempDir()+"/c.db", map[string]string{"STRATA_WRITE_TIMEOUT": "1s"})
+// exportRows is how many rows wideExport's table holds: enough that the export's
+// answer outgrows the connection's buffers and waits on its client.
+const exportRows = 30_000
+
+// wideExport starts a node with env, imports exportRows wide rows into acme's "wide",
+// and starts their CSV export, whose body the test reads (closed when it ends).
+func wideExport(t *testing.T, env map[string]string) (*node, *http.Response) {
+	t.Helper()
+	admin := startNode(t, "sqlite://"+t.TempDir()+"/c.db", env)
 	admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	wideTable(t, admin, "acme")
-	const rows = 30_000
-	if resp, raw := importStream(t, admin, "/api/t/acme/utils/import/wide", &csvRows{header: wideHeader, row: wideRow, n: rows}, "text/csv", nil); resp.StatusCode != 200 {
+	if resp, raw := importStream(t, admin, "/api/t/acme/utils/import/wide", &csvRows{header: wideHeader, row: wideRow, n: exportRows}, "text/csv", nil); resp.StatusCode != 200 {
 		t.Fatalf("import: %d %s", resp.StatusCode, raw)
 	}
 	req, _ := http.NewRequest("GET", admin.base+"/api/t/acme/utils/export/wide?format=csv", nil)
@@ -156,12 +159,20 @@ func TestExportOutlastsTheWriteTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	t.Cleanup(func() { resp.Body.Close() })
+	return admin, resp
+}
+
+// TestExportOutlastsTheWriteTimeout: the server's write timeout bounds a whole answer;
+// an export's download gets it afresh for each page, so a client slower than the
+// timeout still gets the whole file.
+func TestExportOutlastsTheWriteTimeout(t *testing.T) {
+	_, resp := wideExport(t, map[string]string{"STRATA_WRITE_TIMEOUT": "1s"})
 	// The client waits past the timeout before it reads: the server's writes fill the
 	// connection's buffers and wait on it.
 	time.Sleep(1500 * time.Millisecond)
 	records, err := csv.NewReader(resp.Body).ReadAll()
-	if err != nil || len(records) != rows+1 {
+	if err != nil || len(records) != exportRows+1 {
 		t.Fatalf("a slow download: %d records, %v", len(records), err)
 	}
 }
@@ -170,27 +181,14 @@ func TestExportOutlastsTheWriteTimeout(t *testing.T) {
 // while it waits for a slow client to take the last page; the tenant stays open on the
 // node all the same, however long that takes past the tenant's idle timeout.
 func TestExportHoldsItsTenant(t *testing.T) {
-	admin := startNode(t, "sqlite://"+t.TempDir()+"/c.db", map[string]string{"STRATA_TENANT_IDLE_TIMEOUT": "1s"})
-	admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
-	wideTable(t, admin, "acme")
-	const rows = 30_000
-	if resp, raw := importStream(t, admin, "/api/t/acme/utils/import/wide", &csvRows{header: wideHeader, row: wideRow, n: rows}, "text/csv", nil); resp.StatusCode != 200 {
-		t.Fatalf("import: %d %s", resp.StatusCode, raw)
-	}
-	req, _ := http.NewRequest("GET", admin.base+"/api/t/acme/utils/export/wide?format=csv", nil)
-	req.Header.Set("Authorization", "Bearer "+admin.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	_, resp := wideExport(t, map[string]string{"STRATA_TENANT_IDLE_TIMEOUT": "1s"})
 	head := make([]byte, 64<<10)
 	if _, err := io.ReadFull(resp.Body, head); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second) // past the idle timeout, the export waiting on the client
 	records, err := csv.NewReader(io.MultiReader(bytes.NewReader(head), resp.Body)).ReadAll()
-	if err != nil || len(records) != rows+1 {
+	if err != nil || len(records) != exportRows+1 {
 		t.Fatalf("an export that waits past the idle timeout: %d records, %v", len(records), err)
 	}
 }
@@ -200,20 +198,7 @@ func TestExportHoldsItsTenant(t *testing.T) {
 // so the client's read fails; it used to end the answer cleanly, and the CSV looked
 // like a whole, shorter file.
 func TestExportCutShortIsVisible(t *testing.T) {
-	admin := startNode(t, "sqlite://"+t.TempDir()+"/c.db", nil)
-	admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
-	wideTable(t, admin, "acme")
-	const rows = 30_000
-	if resp, raw := importStream(t, admin, "/api/t/acme/utils/import/wide", &csvRows{header: wideHeader, row: wideRow, n: rows}, "text/csv", nil); resp.StatusCode != 200 {
-		t.Fatalf("import: %d %s", resp.StatusCode, raw)
-	}
-	req, _ := http.NewRequest("GET", admin.base+"/api/t/acme/utils/export/wide?format=csv", nil)
-	req.Header.Set("Authorization", "Bearer "+admin.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	admin, resp := wideExport(t, nil)
 	// The first bytes arrive; the rest wait on the connection while the table goes.
 	head := make([]byte, 64<<10)
 	if _, err := io.ReadFull(resp.Body, head); err != nil {
@@ -223,7 +208,7 @@ func TestExportCutShortIsVisible(t *testing.T) {
 	rest, err := io.ReadAll(resp.Body)
 	if err == nil {
 		records, _ := csv.NewReader(io.MultiReader(bytes.NewReader(head), bytes.NewReader(rest))).ReadAll()
-		t.Fatalf("an export whose table went mid-way ended as a whole file of %d records (of %d)", len(records), rows+1)
+		t.Fatalf("an export whose table went mid-way ended as a whole file of %d records (of %d)", len(records), exportRows+1)
 	}
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Logf("the read failed with %v", err)
