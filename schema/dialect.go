@@ -107,6 +107,12 @@ func DialectByName(name string) (Dialect, error) {
 	return nil, fmt.Errorf("unknown dialect %q", name)
 }
 
+// Placeholders is n ? placeholders separated by commas ("?, ?, ?"), for a VALUES or IN
+// list; Rebind turns them into the dialect's.
+func Placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
 // rebindDollar rewrites ? placeholders as $1, $2, … outside quoted strings.
 func rebindDollar(q string) string {
 	var b strings.Builder

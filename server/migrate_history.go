@@ -29,7 +29,7 @@ func (c *cli) whoFor(tgt migration.Target, list ...migration.Migration) func(str
 		if len(ids) == 0 {
 			return
 		}
-		marks := strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")
+		marks := schema.Placeholders(len(ids))
 		rows, err := db.QueryContext(c.ctx, d.Rebind("SELECT "+d.Quote("id")+", "+d.Quote("email")+" FROM "+d.Quote(table)+" WHERE "+d.Quote("id")+" IN ("+marks+")"), ids...)
 		if err != nil {
 			return // an older tenant without users: ids it is

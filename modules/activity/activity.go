@@ -224,7 +224,7 @@ func insertRows(d schema.Dialect, table string, cols []string, n int, row func(i
 	for i, c := range cols {
 		quoted[i] = d.Quote(c)
 	}
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
+	one := "(" + schema.Placeholders(len(cols)) + ")"
 	var stmts []records.Stmt
 	for start := 0; start < n; start += rowsPerStatement {
 		end := min(n, start+rowsPerStatement)
@@ -278,7 +278,7 @@ func Purge(ctx context.Context, db *database.DB, before time.Time) error {
 		if len(ids) == 0 {
 			return nil
 		}
-		in := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ")"
+		in := "(" + schema.Placeholders(len(ids)) + ")"
 		args := make([]any, len(ids))
 		for i, id := range ids {
 			args[i] = id

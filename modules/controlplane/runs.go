@@ -15,6 +15,7 @@ import (
 	"strata/modules/changeset"
 	"strata/modules/database"
 	"strata/modules/migration"
+	"strata/schema"
 )
 
 // Run statuses.
@@ -669,7 +670,7 @@ func (s *Service) ListRuns(ctx context.Context, limit int) ([]*Run, error) {
 		r.Counts = map[string]int{}
 		byID[r.ID], args[i] = r, r.ID
 	}
-	rows, err := s.Control.QueryContext(ctx, d.Rebind("SELECT run_id, status, COUNT(*) FROM strata_migrate_results WHERE run_id IN (?"+strings.Repeat(", ?", len(runs)-1)+") GROUP BY run_id, status"), args...)
+	rows, err := s.Control.QueryContext(ctx, d.Rebind("SELECT run_id, status, COUNT(*) FROM strata_migrate_results WHERE run_id IN ("+schema.Placeholders(len(runs))+") GROUP BY run_id, status"), args...)
 	if err != nil {
 		return nil, fmt.Errorf("count the runs' results: %w", err)
 	}

@@ -545,7 +545,7 @@ func (s *Service) locate(ctx context.Context, sc *records.Scope, ids []string) (
 		cols[i] = d.Quote(f)
 	}
 	rows, err := sc.DB.QueryContext(ctx, d.Rebind("SELECT "+strings.Join(cols, ", ")+" FROM "+d.Quote(Table)+" WHERE "+d.Quote("id")+
-		" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ")+")"), keys...)
+		" IN ("+schema.Placeholders(len(keys))+")"), keys...)
 	if err != nil {
 		return nil, fmt.Errorf("locate files: %w", err)
 	}

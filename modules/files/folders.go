@@ -25,7 +25,7 @@ func (s *Service) KeepFolders(ctx context.Context, q schema.Querier, w *records.
 		if w.Table.Name != Folders || len(w.IDs) == 0 {
 			return nil
 		}
-		marks := strings.TrimSuffix(strings.Repeat("?, ", len(w.IDs)), ", ")
+		marks := schema.Placeholders(len(w.IDs))
 		args := make([]any, len(w.IDs))
 		for i, id := range w.IDs {
 			args[i] = id

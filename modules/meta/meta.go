@@ -163,7 +163,7 @@ func syncTable(ctx context.Context, q schema.Querier, d schema.Dialect, sp spec,
 			cols = append(cols, d.Quote("created_at"), d.Quote("updated_at"))
 			args := append([]any{id}, row...)
 			args = append(args, ts, ts)
-			if _, err := q.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote(sp.table)+" ("+strings.Join(cols, ", ")+") VALUES ("+placeholders(len(cols))+")"), args...); err != nil {
+			if _, err := q.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote(sp.table)+" ("+strings.Join(cols, ", ")+") VALUES ("+schema.Placeholders(len(cols))+")"), args...); err != nil {
 				return err
 			}
 		case !reflect.DeepEqual(convert(d, prev), row):
@@ -202,10 +202,6 @@ func convert(d schema.Dialect, row []any) []any {
 		}
 	}
 	return out
-}
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // Load reads the model from the metadata tables.

@@ -123,7 +123,7 @@ func insertMigration(ctx context.Context, q schema.Querier, d schema.Dialect, m 
 	args := []any{m.ID, database.NullText(m.TenantID), m.Seq, m.Name, database.NullText(m.Description), m.Type, string(m.Change), m.UpSQL, m.DownSQL,
 		m.Checksum, m.Status, m.Error, timeArg(d, m.ExecutedAt), m.DurationMs, database.NullText(m.CreatedBy), m.AppliedSteps,
 		d.TimeValue(m.CreatedAt), d.TimeValue(m.UpdatedAt)}
-	ph := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")
+	ph := schema.Placeholders(len(args))
 	_, err := q.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote("custom_migrations")+" ("+quoteAll(d, migrationColumns)+") VALUES ("+ph+")"), args...)
 	return err
 }

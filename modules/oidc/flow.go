@@ -19,6 +19,7 @@ import (
 	"strata/modules/auth"
 	"strata/modules/database"
 	"strata/modules/identity"
+	"strata/schema"
 )
 
 const statesTable = "strata_auth_states"
@@ -429,7 +430,7 @@ func (s *Service) saveState(ctx context.Context, tn identity.Tenant, kind, provi
 			names, args = append(names, q(k)), append(args, v)
 		}
 	}
-	_, err := tn.DB.ExecContext(ctx, d.Rebind("INSERT INTO "+q(statesTable)+" ("+strings.Join(names, ", ")+") VALUES ("+strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ")+")"), args...)
+	_, err := tn.DB.ExecContext(ctx, d.Rebind("INSERT INTO "+q(statesTable)+" ("+strings.Join(names, ", ")+") VALUES ("+schema.Placeholders(len(names))+")"), args...)
 	if err != nil {
 		return fmt.Errorf("keep the sign-in's state: %w", err)
 	}

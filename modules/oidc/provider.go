@@ -408,7 +408,7 @@ func (s *Service) CreateProvider(ctx context.Context, tn identity.Tenant, in Inp
 	for _, k := range slices.Sorted(maps.Keys(cols)) {
 		names, args = append(names, d.Quote(k)), append(args, cols[k])
 	}
-	q := "INSERT INTO " + d.Quote(providersTable) + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ") + ")"
+	q := "INSERT INTO " + d.Quote(providersTable) + " (" + strings.Join(names, ", ") + ") VALUES (" + schema.Placeholders(len(names)) + ")"
 	if _, err := tn.DB.ExecContext(ctx, d.Rebind(q), args...); err != nil {
 		if e := strings.ToLower(err.Error()); strings.Contains(e, "unique") || strings.Contains(e, "duplicate") {
 			return nil, apierr.New(400, "RECORD_NOT_UNIQUE", "a provider named %q exists", p.Name).With("field", "name")

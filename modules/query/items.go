@@ -74,7 +74,7 @@ func InsertStatement(d schema.Dialect, m *schema.Model, t *schema.Table, body ma
 		cols = append(cols, d.Quote(name))
 		args = append(args, val)
 	}
-	ph := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
+	ph := schema.Placeholders(len(cols))
 	return "INSERT INTO " + d.Quote(t.Name) + " (" + strings.Join(cols, ", ") + ") VALUES (" + ph + ")", args, fmt.Sprint(args[0]), nil
 }
 
@@ -300,5 +300,5 @@ func idList(ids []string) (string, []any, error) {
 		}
 		args[i] = strings.ToLower(id)
 	}
-	return strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", "), args, nil
+	return schema.Placeholders(len(ids)), args, nil
 }

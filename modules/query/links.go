@@ -141,7 +141,7 @@ func Relink(ctx context.Context, q schema.Querier, d schema.Dialect, f *RelField
 				args = append(args, k)
 			}
 			if _, err := q.ExecContext(ctx, d.Rebind("DELETE FROM "+d.Quote(f.JunctionTable.Name)+" WHERE "+d.Quote(f.JunctionNear)+" = ? AND "+
-				d.Quote(f.JunctionFar)+" IN ("+placeholders(len(c.Removed))+")"), args...); err != nil {
+				d.Quote(f.JunctionFar)+" IN ("+schema.Placeholders(len(c.Removed))+")"), args...); err != nil {
 				return fmt.Errorf("unlink %s: %w", f.Name, err)
 			}
 		}
@@ -156,7 +156,7 @@ func Relink(ctx context.Context, q schema.Querier, d schema.Dialect, f *RelField
 			for i := range cols {
 				cols[i] = d.Quote(cols[i])
 			}
-			if _, err := q.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote(f.JunctionTable.Name)+" ("+strings.Join(cols, ", ")+") VALUES ("+placeholders(len(cols))+")"), args...); err != nil {
+			if _, err := q.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote(f.JunctionTable.Name)+" ("+strings.Join(cols, ", ")+") VALUES ("+schema.Placeholders(len(cols))+")"), args...); err != nil {
 				return fmt.Errorf("link %s: %w", f.Name, err)
 			}
 		}
@@ -171,7 +171,7 @@ func Relink(ctx context.Context, q schema.Querier, d schema.Dialect, f *RelField
 			args = append(args, k)
 		}
 		_, err := q.ExecContext(ctx, d.Rebind("UPDATE "+d.Quote(f.Target.Name)+" SET "+d.Quote(f.Key)+" = ?, "+d.Quote("updated_at")+" = ? WHERE "+
-			d.Quote("id")+" IN ("+placeholders(len(keys))+")"), args...)
+			d.Quote("id")+" IN ("+schema.Placeholders(len(keys))+")"), args...)
 		return err
 	}
 	if len(c.Removed) > 0 {
@@ -186,8 +186,4 @@ func Relink(ctx context.Context, q schema.Querier, d schema.Dialect, f *RelField
 		return fmt.Errorf("link %s: %w", f.Name, err)
 	}
 	return nil
-}
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }

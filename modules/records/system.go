@@ -82,7 +82,7 @@ func (w *SystemWriter) Insert(ctx context.Context, table, id string, cols map[st
 		names = append(names, d.Quote(k))
 		args = append(args, cols[k])
 	}
-	q := "INSERT INTO " + d.Quote(table) + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ") + ")"
+	q := "INSERT INTO " + d.Quote(table) + " (" + strings.Join(names, ", ") + ") VALUES (" + schema.Placeholders(len(names)) + ")"
 	if _, err := w.q.ExecContext(ctx, d.Rebind(q), args...); err != nil {
 		return err
 	}

@@ -364,7 +364,7 @@ func (s *Service) Create(ctx context.Context, sc *records.Scope, in Input) (w *W
 	for _, k := range slices.Sorted(maps.Keys(cols)) {
 		names, args = append(names, d.Quote(k)), append(args, cols[k])
 	}
-	q := "INSERT INTO " + d.Quote(Table) + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ") + ")"
+	q := "INSERT INTO " + d.Quote(Table) + " (" + strings.Join(names, ", ") + ") VALUES (" + schema.Placeholders(len(names)) + ")"
 	if _, err := sc.DB.ExecContext(ctx, d.Rebind(q), args...); err != nil {
 		if e := strings.ToLower(err.Error()); strings.Contains(e, "unique") || strings.Contains(e, "duplicate") {
 			return nil, "", apierr.New(400, "RECORD_NOT_UNIQUE", "a webhook named %q exists", w.Name).With("field", "name")
