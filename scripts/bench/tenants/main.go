@@ -11,6 +11,9 @@
 //
 //	STRATA_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
 //	  go run ./scripts/bench/tenants -tenants 10000 -cap 40 -rate 1000 -paced 2m -idle 30s
+//
+// Creating 10,000 tenants takes most of an hour: -keep leaves them in place and prints
+// how to measure them again with -reuse, which skips the creation.
 package main
 
 import (
@@ -45,22 +48,34 @@ func main() {
 	paced := flag.Duration("paced", 2*time.Minute, "length of the paced phase")
 	idle := flag.Duration("idle", 30*time.Second, "STRATA_TENANT_IDLE_TIMEOUT of the nodes")
 	flag.StringVar(&heapDir, "heap", "", "directory to save the second node's heap profiles in (boot, busy, idle)")
+	keep := flag.Bool("keep", false, "leave the control database and the tenants in place for -reuse")
+	reuse := flag.String("reuse", "", "control database URL a -keep run left: measure its -tenants tenants without creating them")
 	flag.Parse()
-	if err := run(*dialect, *tenants, *limit, *workers, *rate, *paced, *idle); err != nil {
+	if err := run(*dialect, *tenants, *limit, *workers, *rate, *paced, *idle, *keep, *reuse); err != nil {
 		fmt.Fprintln(os.Stderr, "tenants:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dialect string, tenants, limit, workers, rate int, paced, idle time.Duration) error {
+func run(dialect string, tenants, limit, workers, rate int, paced, idle time.Duration, keep bool, reuse string) error {
 	ctx := context.Background()
 	// Creating 10,000 tenants outlasts an access token's default 15 minutes.
 	nodeEnv := []string{fmt.Sprintf("STRATA_MAX_DB_CONNECTIONS=%d", limit), "STRATA_CONTROL_POOL_MAX=8", "STRATA_TENANT_IDLE_TIMEOUT=" + idle.String(), "STRATA_ACCESS_TTL=6h"}
-	env, err := benchkit.Start(ctx, dialect, "t00000", nodeEnv...)
+	var env *benchkit.Env
+	var err error
+	if reuse != "" {
+		env, err = benchkit.Reuse(ctx, dialect, reuse, nodeEnv...)
+	} else {
+		env, err = benchkit.Start(ctx, dialect, "t00000", nodeEnv...)
+	}
 	if err != nil {
 		return err
 	}
 	defer env.Close()
+	if keep {
+		env.Keep()
+		fmt.Fprintf(os.Stderr, "the tenants stay: measure them again with -dialect %s -tenants %d -reuse '%s'\n", dialect, tenants, env.ControlURL)
+	}
 	probe, err := database.Open(ctx, env.ControlURL, database.Pool{MaxOpen: 1})
 	if err != nil {
 		return err
@@ -106,7 +121,11 @@ func run(dialect string, tenants, limit, workers, rate int, paced, idle time.Dur
 
 	// 1. Create the tenants on the first node, each with a table and a row.
 	var done atomic.Int64
-	created := each(tenants, func(i int) error {
+	create := each
+	if reuse != "" {
+		create = func(int, func(int) error) time.Duration { return 0 }
+	}
+	created := create(tenants, func(i int) error {
 		if i > 0 {
 			if err := c.Do("POST", base+"/api/tenants", map[string]any{"slug": slug(i)}, 201, nil); err != nil {
 				return err

@@ -36,7 +36,13 @@ type Env struct {
 	// PIDs are the node processes, in the order they started.
 	PIDs    []int
 	cleanup []func()
+	// keep leaves the databases in place at Close (Keep), for a later run to Reuse.
+	keep bool
 }
+
+// Keep makes Close leave the control database and the tenants' in place (it still stops
+// the nodes), so that a later run can Reuse them instead of creating them again.
+func (e *Env) Keep() { e.keep = true }
 
 // Close stops the server and drops what the benchmark created.
 func (e *Env) Close() {
@@ -67,7 +73,17 @@ func FreeAddr() string {
 // from STRATA_TEST_POSTGRES_URL / STRATA_TEST_MYSQL_URL), builds ./server, starts it with
 // extraEnv, logs in as admin and creates tenant slug.
 func Start(ctx context.Context, dialect, slug string, extraEnv ...string) (*Env, error) {
-	e := &Env{Dialect: dialect}
+	return start(ctx, dialect, "", slug, extraEnv)
+}
+
+// Reuse is Start on the databases an earlier run kept (Keep): it creates nothing, and
+// its Close leaves them as it found them.
+func Reuse(ctx context.Context, dialect, controlURL string, extraEnv ...string) (*Env, error) {
+	return start(ctx, dialect, controlURL, "", extraEnv)
+}
+
+func start(ctx context.Context, dialect, reuse, slug string, extraEnv []string) (*Env, error) {
+	e := &Env{Dialect: dialect, keep: reuse != ""}
 	tmp, err := os.MkdirTemp("", "strata-bench-")
 	if err != nil {
 		return nil, err
@@ -77,10 +93,12 @@ func Start(ctx context.Context, dialect, slug string, extraEnv ...string) (*Env,
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	name := "sb_" + hex.EncodeToString(suffix)
-	switch dialect {
-	case "sqlite":
+	switch {
+	case reuse != "":
+		e.ControlURL = reuse
+	case dialect == "sqlite":
 		e.ControlURL = "sqlite://" + filepath.Join(tmp, "control.db")
-	case "postgres", "mysql":
+	case dialect == "postgres" || dialect == "mysql":
 		server := EnvOr("STRATA_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 		if dialect == "mysql" {
 			server = EnvOr("STRATA_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
@@ -96,6 +114,10 @@ func Start(ctx context.Context, dialect, slug string, extraEnv ...string) (*Env,
 			return nil, err
 		}
 		e.cleanup = append(e.cleanup, func() {
+			defer admin.Close()
+			if e.keep {
+				return
+			}
 			if dialect == "postgres" {
 				_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 				// Tenant roles are cluster-wide: those that own nothing any more go (a role
@@ -108,7 +130,6 @@ func Start(ctx context.Context, dialect, slug string, extraEnv ...string) (*Env,
 					_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS `"+n+"`")
 				}
 			}
-			admin.Close()
 		})
 		u, _ := url.Parse(server)
 		u.Path = "/" + name
@@ -140,6 +161,9 @@ func Start(ctx context.Context, dialect, slug string, extraEnv ...string) (*Env,
 		return nil, err
 	}
 	e.Client.Token = login.Data.AccessToken
+	if slug == "" {
+		return e, nil
+	}
 	if err := e.Client.Do("POST", e.Base+"/api/tenants", map[string]any{"slug": slug}, 201, nil); err != nil {
 		e.Close()
 		return nil, err
