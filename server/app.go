@@ -180,6 +180,7 @@ func openCore(ctx context.Context, cfg Config, log *slog.Logger) (*core, error) 
 		{Version: 14, Name: "mail queue", Up: co.mail.EnsureSchema},
 		{Version: 15, Name: "platform admins' two-factor", Up: authSvc.AddAdminFactors},
 		{Version: 16, Name: "webhooks index", Up: co.webhooks.EnsureSchema},
+		{Version: 17, Name: "shared tenant models", Up: tenants.AddSharedModels},
 	}); err != nil {
 		co.close()
 		return nil, err

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -53,6 +56,91 @@ func TestTenantsOpenLazilyAndAreLetGo(t *testing.T) {
 			r := n.mustCall(200, "GET", "/api/t/lazy0/items/posts", nil)
 			if got := r.get("data.0.title"); got != "lazy0" {
 				t.Fatalf("lazy0 after being let go answered %v", got)
+			}
+		})
+	}
+}
+
+// TestColdTenantReadsSharedModel: a node that never served a tenant reads its model
+// from the cache the nodes share in the control database instead of the tenant's four
+// metadata tables, and only while that entry is the tenant's schema now: after a schema
+// change the next cold node reads the tables again (and sees the change), then leaves
+// the new model for the one after.
+func TestColdTenantReadsSharedModel(t *testing.T) {
+	t.Parallel()
+	requireBackends(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			control := b.newControlURL(t)
+			env := map[string]string{"STRATA_DATA_DIR": t.TempDir()} // SQLite tenants: the same files for every node
+			first := startNode(t, control, env)
+			first.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "shared"})
+			first.mustCall(200, "POST", "/api/t/shared/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}}})
+			first.mustCall(200, "POST", "/api/t/shared/items/posts", map[string]any{"title": "a"})
+			stamp := func() string {
+				var s string
+				err := first.app.Control.QueryRowContext(context.Background(), "SELECT stamp FROM strata_tenant_models").Scan(&s)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					t.Fatal(err)
+				}
+				return s
+			}
+			waitStamp := func(not string) string {
+				t.Helper()
+				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+					if s := stamp(); s != "" && s != not {
+						return s
+					}
+				}
+				t.Fatalf("the shared model cache holds %q, want a new entry", stamp())
+				return ""
+			}
+			// coldRead is a new node's first request for the tenant: the row it reads, the
+			// statements the tenant's pool ran to answer it (readying included), and the
+			// tables as that node then shows them.
+			coldRead := func() (reply, int64, string) {
+				n := startNode(t, control, env)
+				r := n.mustCall(200, "GET", "/api/t/shared/items/posts", nil)
+				statements := n.tenantDB("shared").Statements()
+				return r, statements, n.mustCall(200, "GET", "/api/t/shared/tables", nil).String()
+			}
+
+			_, missed, loaded := coldRead()
+			s1 := waitStamp("")
+			r, hit, shown := coldRead()
+			if r.get("data.0.title") != "a" {
+				t.Fatalf("read through the shared model: %v", r.get("data"))
+			}
+			// The model's tables are table, column, relation and function definitions.
+			if hit > missed-4 {
+				t.Fatalf("a cold node ran %d statements with the shared model and %d without: it still read the model's tables", hit, missed)
+			}
+			// The shared model is the one the tables hold, to the byte.
+			if shown != loaded {
+				t.Fatalf("through the shared model the tables show as\n%s\nread from the tables\n%s", shown, loaded)
+			}
+
+			first.mustCall(200, "POST", "/api/t/shared/tables/posts/columns", map[string]any{"name": "views", "type": "integer"})
+			first.mustCall(200, "PATCH", "/api/t/shared/items/posts/"+r.get("data.0.id").(string), map[string]any{"views": 7})
+			r, stale, loaded := coldRead()
+			if r.get("data.0.views") != float64(7) {
+				t.Fatalf("after a schema change a cold node read %v, want views 7", r.get("data.0"))
+			}
+			if stale < missed {
+				t.Fatalf("after a schema change a cold node ran %d statements, fewer than the %d of reading the tables: it served the stale entry", stale, missed)
+			}
+			waitStamp(s1)
+			r, hit, shown = coldRead()
+			if r.get("data.0.views") != float64(7) || hit > missed-4 || shown != loaded {
+				t.Fatalf("the entry written after the change: views %v in %d statements (reading the tables: %d); the same tables: %v", r.get("data.0.views"), hit, missed, shown == loaded)
+			}
+
+			_, challenge := first.call("DELETE", "/api/tenants/shared", nil, nil)
+			if st, r := first.call("DELETE", "/api/tenants/shared", nil, confirmHeaders(t, challenge)); st != 204 {
+				t.Fatalf("delete tenant: %d %v", st, r)
+			}
+			if s := stamp(); s != "" {
+				t.Fatalf("a deleted tenant's shared model remains (%q)", s)
 			}
 		})
 	}

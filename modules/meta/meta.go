@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -364,20 +365,39 @@ func Version(ctx context.Context, q schema.Querier, d schema.Dialect) (int64, er
 	return int64(intOf(top)) + int64(intOf(n)), nil
 }
 
-// VersionAndRunning is Version and the number of migrations recorded as running, in one
-// statement: a tenant's first request on a node needs both (interrupted migrations are
-// settled before the model is read), on a connection just opened, where every statement
-// costs.
-func VersionAndRunning(ctx context.Context, q schema.Querier, d schema.Dialect) (version, running int64, err error) {
+// State is what a tenant's first request on a node reads of its migration history.
+type State struct {
+	Version int64 // as Version
+	Running int64 // migrations recorded as running: a crashed node's, to settle first
+	// Head is the greatest id among the executed migrations. Ids grow with time (UUIDv7),
+	// so a history restored from a backup and grown back to the same Version has another
+	// Head: with it, Stamp names one history, not just its length.
+	Head string
+}
+
+// Stamp names the schema this state's model belongs to, for caches that outlive a node
+// (the shared model cache).
+func (s State) Stamp() string { return strconv.FormatInt(s.Version, 10) + " " + s.Head }
+
+// ReadState reads the State in one statement: on a connection just opened, where
+// every statement costs, a tenant's first request needs all of it (interrupted
+// migrations are settled before the model is read).
+func ReadState(ctx context.Context, q schema.Querier, d schema.Dialect) (State, error) {
 	st := d.Quote("status")
-	var top, n, run any
-	err = q.QueryRowContext(ctx, "SELECT MAX(CASE WHEN "+st+" = 'executed' THEN "+d.Quote("seq")+" END), "+
-		"COALESCE(SUM(CASE WHEN "+st+" = 'executed' THEN 1 ELSE 0 END), 0), "+
-		"COALESCE(SUM(CASE WHEN "+st+" = 'running' THEN 1 ELSE 0 END), 0) FROM "+d.Quote("custom_migrations")).Scan(&top, &n, &run)
-	if err != nil {
-		return 0, 0, fmt.Errorf("read schema version: %w", err)
+	executed := "CASE WHEN " + st + " = 'executed' THEN "
+	id := d.Quote("id")
+	if d.Name() == "postgres" {
+		id = "CAST(" + id + " AS TEXT)" // uuid has no MAX
 	}
-	return int64(intOf(top)) + int64(intOf(n)), int64(intOf(run)), nil
+	var top, n, run, head any
+	err := q.QueryRowContext(ctx, "SELECT MAX("+executed+d.Quote("seq")+" END), "+
+		"COALESCE(SUM("+executed+"1 ELSE 0 END), 0), "+
+		"COALESCE(SUM(CASE WHEN "+st+" = 'running' THEN 1 ELSE 0 END), 0), "+
+		"MAX("+executed+id+" END) FROM "+d.Quote("custom_migrations")).Scan(&top, &n, &run, &head)
+	if err != nil {
+		return State{}, fmt.Errorf("read schema version: %w", err)
+	}
+	return State{Version: int64(intOf(top)) + int64(intOf(n)), Running: int64(intOf(run)), Head: database.Text(head)}, nil
 }
 
 // timeText renders a stored time the way the model holds it (RFC 3339, UTC), whatever

@@ -122,6 +122,10 @@ type Registry struct {
 	gen         uint64
 	unsubscribe func()
 	stopSweep   func()
+	// background counts the shared model cache's writes in flight (Close waits).
+	background sync.WaitGroup
+	// sharedFormat names how this build stores shared models (sharedFormat).
+	sharedFormat string
 	// systemVersion names this Strata's system snapshot (snapshotVersion).
 	systemVersion string
 }
@@ -178,7 +182,7 @@ func NewRegistry(cfg Config) *Registry {
 		cfg.MaxHolds = 4
 	}
 	r := &Registry{cfg: cfg, pools: map[string]*pool{}, models: map[string]*cachedModel{}, byslug: map[string]cachedTenant{},
-		systemVersion: snapshotVersion(cfg.Snapshot)}
+		systemVersion: snapshotVersion(cfg.Snapshot), sharedFormat: sharedFormat()}
 	if cfg.Limit != nil {
 		cfg.Limit.SetShed(r.shedIdle)
 	}
@@ -561,6 +565,9 @@ func (r *Registry) Delete(ctx context.Context, t *Tenant) error {
 	if err := r.dropStore(ctx, t); err != nil {
 		return err
 	}
+	if err := r.dropShared(ctx, t.ID); err != nil {
+		return err
+	}
 	if _, err := r.cfg.Control.ExecContext(ctx, d.Rebind("DELETE FROM strata_tenants WHERE id = ?"), t.ID); err != nil {
 		return fmt.Errorf("delete tenant: %w", err)
 	}
@@ -739,6 +746,15 @@ func (r *Registry) open(ctx context.Context, t *Tenant, readying bool) (*databas
 	if err != nil {
 		return nil, nil, err
 	}
+	// The shared model is read while the tenant's connection is made (see shared.go),
+	// unless this node still holds the model.
+	var shared <-chan sharedEntry
+	r.mu.Lock()
+	_, cached := r.models[t.ID]
+	r.mu.Unlock()
+	if readying && !cached {
+		shared = r.fetchShared(ctx, t.ID)
+	}
 	db, err := r.openAccount(ctx, url)
 	if err != nil {
 		// A tenant made by an older Strata may have no account yet, or one with an old
@@ -753,7 +769,7 @@ func (r *Registry) open(ctx context.Context, t *Tenant, readying bool) (*databas
 	if !readying {
 		return db, nil, nil
 	}
-	created, err := r.ready(ctx, t, db)
+	created, err := r.ready(ctx, t, db, shared)
 	if err != nil {
 		db.Close()
 		return nil, nil, fmt.Errorf("ready tenant %s: %w", t.Slug, err)
@@ -763,9 +779,10 @@ func (r *Registry) open(ctx context.Context, t *Tenant, readying bool) (*databas
 
 // ready brings a tenant up to what this Strata expects before its first request on
 // this node: its database account (once, recorded in the registry), the migrations a
-// crashed node left running settled, and the system tables it lacks created. An
-// up-to-date tenant costs two short queries.
-func (r *Registry) ready(ctx context.Context, t *Tenant, db *database.DB) ([]string, error) {
+// crashed node left running settled, and the system tables it lacks created; then its
+// model is loaded, from the shared cache when that holds the tenant's schema now
+// (shared, when not nil, yields the entry). An up-to-date tenant costs one short query.
+func (r *Registry) ready(ctx context.Context, t *Tenant, db *database.DB, shared <-chan sharedEntry) ([]string, error) {
 	if t.accountVersion < accountVersion {
 		// An older Strata made tables as the control account, and granted MySQL
 		// accounts EVENT.
@@ -785,11 +802,12 @@ func (r *Registry) ready(ctx context.Context, t *Tenant, db *database.DB) ([]str
 	// One statement tells whether a migration was interrupted and which schema version
 	// the model must be: on a connection just opened each statement costs.
 	gen := r.generation()
-	v, running, err := meta.VersionAndRunning(ctx, db, db.Dialect)
+	state, err := meta.ReadState(ctx, db, db.Dialect)
 	if err != nil {
 		return nil, err
 	}
-	if running > 0 {
+	v := state.Version
+	if state.Running > 0 {
 		if _, err := r.cfg.Migration.Recover(ctx, r.Target(t, db)); err != nil {
 			return nil, fmt.Errorf("recover interrupted migrations: %w", err)
 		}
@@ -806,10 +824,23 @@ func (r *Registry) ready(ctx context.Context, t *Tenant, db *database.DB) ([]str
 	// Expired trash is purged beside that request, not in its way.
 	if v < 0 {
 		gen = r.generation()
+		shared = nil // the history changed since it was read: the state no longer names it
 	}
-	m, _, err := r.modelAt(ctx, t, db, v, gen)
-	if err != nil {
-		return created, err
+	var m *schema.Model
+	miss := false
+	if shared != nil {
+		if m, miss = r.sharedModel(ctx, t, shared, r.sharedFormat+" "+state.Stamp()); m != nil {
+			r.storeModel(t.ID, m, v, gen)
+		}
+	}
+	if m == nil {
+		if m, _, err = r.modelAt(ctx, t, db, v, gen); err != nil {
+			return created, err
+		}
+		if miss {
+			// Read after the state: the model may be newer than the stamp, never older.
+			r.storeShared(t, r.sharedFormat+" "+state.Stamp(), m)
+		}
 	}
 	if cutoff := r.cfg.Now().Add(-r.cfg.TrashRetention); len(expired(m, cutoff)) > 0 {
 		go r.purgeExpired(context.WithoutCancel(ctx), t, db, cutoff)
@@ -1023,6 +1054,7 @@ func (r *Registry) Close() {
 		r.unsubscribe()
 	}
 	r.stopSweep()
+	r.background.Wait()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id := range r.pools {

@@ -13,7 +13,8 @@
 //	  go run ./scripts/bench/tenants -tenants 10000 -cap 40 -rate 1000 -paced 2m -idle 30s
 //
 // Creating 10,000 tenants takes most of an hour: -keep leaves them in place and prints
-// how to measure them again with -reuse, which skips the creation.
+// how to measure them again with -reuse, which creates only what is missing (a run cut
+// short can be carried on).
 package main
 
 import (
@@ -49,7 +50,7 @@ func main() {
 	idle := flag.Duration("idle", 30*time.Second, "STRATA_TENANT_IDLE_TIMEOUT of the nodes")
 	flag.StringVar(&heapDir, "heap", "", "directory to save the second node's heap profiles in (boot, busy, idle)")
 	keep := flag.Bool("keep", false, "leave the control database and the tenants in place for -reuse")
-	reuse := flag.String("reuse", "", "control database URL a -keep run left: measure its -tenants tenants without creating them")
+	reuse := flag.String("reuse", "", "control database URL a -keep run left: measure its -tenants tenants, creating only those missing")
 	flag.Parse()
 	if err := run(*dialect, *tenants, *limit, *workers, *rate, *paced, *idle, *keep, *reuse); err != nil {
 		fmt.Fprintln(os.Stderr, "tenants:", err)
@@ -119,23 +120,49 @@ func run(dialect string, tenants, limit, workers, rate int, paced, idle time.Dur
 	slug := func(i int) string { return fmt.Sprintf("t%05d", i) }
 	c, base := env.Client, env.Base
 
-	// 1. Create the tenants on the first node, each with a table and a row.
-	var done atomic.Int64
-	create := each
+	// 1. Create the tenants on the first node, each with a table and a row. Reusing an
+	// earlier run's, it makes only what that run did not finish (it may have been cut
+	// short): a tenant, its table or its row.
+	existing := map[string]bool{}
 	if reuse != "" {
-		create = func(int, func(int) error) time.Duration { return 0 }
+		rows, err := probe.QueryContext(ctx, "SELECT slug FROM strata_tenants WHERE status = 'active'")
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return err
+			}
+			existing[s] = true
+		}
+		rows.Close()
+		existing["t00000"] = true // Reuse made none: the first is Start's
 	}
-	created := create(tenants, func(i int) error {
-		if i > 0 {
-			if err := c.Do("POST", base+"/api/tenants", map[string]any{"slug": slug(i)}, 201, nil); err != nil {
+	var done atomic.Int64
+	created := each(tenants, func(i int) error {
+		needTable, needRow := true, true
+		if existing[slug(i)] {
+			var list struct {
+				Data []any `json:"data"`
+			}
+			if err := c.Do("GET", base+"/api/t/"+slug(i)+"/items/notes", nil, 200, &list); err == nil {
+				needTable, needRow = false, len(list.Data) == 0
+			}
+		} else if err := c.Do("POST", base+"/api/tenants", map[string]any{"slug": slug(i)}, 201, nil); err != nil {
+			return err
+		}
+		if needTable {
+			if err := c.Do("POST", base+"/api/t/"+slug(i)+"/tables", map[string]any{"name": "notes", "columns": []any{map[string]any{"name": "body", "type": "string"}}}, 200, nil); err != nil {
 				return err
 			}
 		}
-		if err := c.Do("POST", base+"/api/t/"+slug(i)+"/tables", map[string]any{"name": "notes", "columns": []any{map[string]any{"name": "body", "type": "string"}}}, 200, nil); err != nil {
-			return err
-		}
 		if n := done.Add(1); n%1000 == 0 {
 			fmt.Fprintf(os.Stderr, "created %d tenants\n", n)
+		}
+		if !needRow {
+			return nil
 		}
 		return c.Do("POST", base+"/api/t/"+slug(i)+"/items/notes", map[string]any{"body": "hello"}, 200, nil)
 	})

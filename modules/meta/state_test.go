@@ -1,0 +1,66 @@
+package meta
+
+import (
+	"context"
+	"testing"
+
+	"strata/internal/testkit"
+	"strata/modules/database"
+	"strata/schema"
+)
+
+// TestReadState: the version, the running migrations and the head of the executed
+// ones, in one statement on every dialect; and a history restored from a backup and
+// grown back to the same version has another stamp.
+func TestReadState(t *testing.T) {
+	testkit.RequireBackends(t)
+	ctx := context.Background()
+	for _, b := range testkit.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			db, err := database.Open(ctx, b.NewURL(t), database.Pool{MaxOpen: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			d := db.Dialect
+			col := func(ty schema.Type, n int) string { return d.ColumnType(&schema.Column{Type: ty, Length: n}) }
+			if _, err := db.ExecContext(ctx, "CREATE TABLE "+d.Quote("custom_migrations")+" ("+d.Quote("id")+" "+col(schema.TypeUUID, 0)+" NOT NULL PRIMARY KEY, "+
+				d.Quote("seq")+" "+col(schema.TypeBigint, 0)+" NOT NULL, "+d.Quote("status")+" "+col(schema.TypeString, 16)+" NOT NULL)"); err != nil {
+				t.Fatal(err)
+			}
+			add := func(id string, seq int, status string) {
+				t.Helper()
+				if _, err := db.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote("custom_migrations")+" VALUES (?, ?, ?)"), id, seq, status); err != nil {
+					t.Fatal(err)
+				}
+			}
+			empty, err := ReadState(ctx, db, d)
+			if err != nil || empty != (State{}) {
+				t.Fatalf("empty history: %+v, %v", empty, err)
+			}
+			// UUIDv7, oldest first.
+			add("01a24e00-0000-7000-8000-000000000001", 1, "executed")
+			add("01a24e00-0000-7000-8000-000000000002", 2, "running")
+			add("01a24e00-0000-7000-8000-000000000003", 3, "executed")
+			add("01a24e00-0000-7000-8000-000000000004", 4, "failed")
+			got, err := ReadState(ctx, db, d)
+			want := State{Version: 3 + 2, Running: 1, Head: "01a24e00-0000-7000-8000-000000000003"}
+			if err != nil || got != want {
+				t.Fatalf("ReadState = %+v, %v; want %+v", got, err, want)
+			}
+			if v, err := Version(ctx, db, d); err != nil || v != got.Version {
+				t.Fatalf("Version = %d, %v; ReadState says %d", v, err, got.Version)
+			}
+			// Restored to before seq 3, then another migration took seq 3.
+			if _, err := db.ExecContext(ctx, "DELETE FROM "+d.Quote("custom_migrations")+" WHERE "+d.Quote("seq")+" >= 3"); err != nil {
+				t.Fatal(err)
+			}
+			add("01a24e00-0000-7000-8000-000000000005", 3, "executed")
+			add("01a24e00-0000-7000-8000-000000000006", 4, "failed")
+			again, err := ReadState(ctx, db, d)
+			if err != nil || again.Version != got.Version || again.Stamp() == got.Stamp() {
+				t.Fatalf("a restored history grown back to version %d: %+v (stamp %q, before %q)", got.Version, again, again.Stamp(), got.Stamp())
+			}
+		})
+	}
+}
