@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,9 +21,10 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" driver
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" driver
+	_ "modernc.org/sqlite"           // registers the pure-Go "sqlite" driver
 
 	"strata/schema"
 )
@@ -107,6 +109,13 @@ func Open(ctx context.Context, rawURL string, pool Pool) (*DB, error) {
 
 // connectorFor returns the driver's connector for dsn.
 func connectorFor(driverName, dsn string) (driver.Connector, error) {
+	if driverName == "pgx" {
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return nil, err
+		}
+		return stdlib.GetConnector(*cfg, stdlib.OptionShouldPing(pingBeforeReuse)), nil
+	}
 	probe, err := sql.Open(driverName, dsn)
 	if err != nil {
 		return nil, err
@@ -117,6 +126,26 @@ func connectorFor(driverName, dsn string) (driver.Connector, error) {
 		return dc.OpenConnector(dsn)
 	}
 	return dsnConnector{dsn: dsn, drv: drv}, nil
+}
+
+// pingBeforeReuse is pgx's rule (ping a connection idle for over a second before its
+// next use) but for a connection never used since it was made: Open's ping just reached
+// it, and on a tenant's cold first request a second ping is a round trip for nothing.
+// pgx times idleness from the connection's last reset, which a new one has never had:
+// its idle time then reads as the longest duration there is.
+func pingBeforeReuse(_ context.Context, p stdlib.ShouldPingParams) bool {
+	return p.IdleDuration > time.Second && p.IdleDuration != time.Duration(math.MaxInt64)
+}
+
+// OnceArgs are the arguments to give a statement without parameters that a new
+// connection runs once, first (a tenant's schema state, on its cold connection): on
+// PostgreSQL it then goes in one round trip by the simple protocol, instead of being
+// prepared first and kept in the connection's statement cache.
+func OnceArgs(d schema.Dialect) []any {
+	if d.Name() == "postgres" {
+		return []any{pgx.QueryExecModeSimpleProtocol}
+	}
+	return nil
 }
 
 // DialectOf returns the dialect name of a Strata database URL.

@@ -393,7 +393,7 @@ func ReadState(ctx context.Context, q schema.Querier, d schema.Dialect) (State, 
 	err := q.QueryRowContext(ctx, "SELECT MAX("+executed+d.Quote("seq")+" END), "+
 		"COALESCE(SUM("+executed+"1 ELSE 0 END), 0), "+
 		"COALESCE(SUM(CASE WHEN "+st+" = 'running' THEN 1 ELSE 0 END), 0), "+
-		"MAX("+executed+id+" END) FROM "+d.Quote("custom_migrations")).Scan(&top, &n, &run, &head)
+		"MAX("+executed+id+" END) FROM "+d.Quote("custom_migrations"), database.OnceArgs(d)...).Scan(&top, &n, &run, &head)
 	if err != nil {
 		return State{}, fmt.Errorf("read schema version: %w", err)
 	}
