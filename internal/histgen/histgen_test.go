@@ -1,12 +1,12 @@
 package histgen
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
+	"strata/internal/testkit"
 	"strata/schema"
 )
 
@@ -106,7 +106,7 @@ func TestLongHistories(t *testing.T) {
 						t.Fatalf("%s seed=%d step=%d: %v", dialect, seed, i+1, err)
 					}
 					if first >= 0 {
-						if got, want := mustJSON(t, g.Model.Clone()), mustJSON(t, g.history[first].before.Clone()); got != want {
+						if got, want := testkit.JSON(t, g.Model.Clone()), testkit.JSON(t, g.history[first].before.Clone()); got != want {
 							t.Fatalf("%s seed=%d step=%d: after %s the model is\n%s\nwant the one before step %d:\n%s", dialect, seed, i+1, s, got, first+1, want)
 						}
 					}
@@ -133,13 +133,4 @@ func TestLongHistories(t *testing.T) {
 			}
 		}
 	}
-}
-
-func mustJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"strata/internal/testkit"
 	"strata/schema"
 )
 
@@ -42,7 +43,7 @@ func TestSharedModelEncoding(t *testing.T) {
 	if back, err = decodeModel(enc); err != nil {
 		t.Fatal(err)
 	}
-	if a, b := mustJSON(t, back), mustJSON(t, bare); a != b {
+	if a, b := testkit.JSON(t, back), testkit.JSON(t, bare); a != b {
 		t.Fatalf("empty lists came back as\n%s\nwant\n%s", a, b)
 	}
 	for name, bad := range map[string]string{
@@ -96,13 +97,4 @@ func TestSharedFormatFollowsModelShape(t *testing.T) {
 	if sharedFormat() != sharedFormat() || len(sharedFormat()) != 16 {
 		t.Fatalf("sharedFormat = %q", sharedFormat())
 	}
-}
-
-func mustJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
