@@ -360,7 +360,8 @@ func applyCreateTable(m *Model, c *Change, gen IDGen) error {
 	if err := ValidateAccountability("accountability", def.Accountability); err != nil {
 		return err
 	}
-	t := Table{ID: def.ID, Name: def.Name, Description: def.Description, Label: def.Label, Accountability: def.Accountability, DisplayTemplate: def.DisplayTemplate, System: c.System, Junction: def.Junction}
+	// Indexes as meta.Load reads them: the API shows [] for none, on every node.
+	t := Table{ID: def.ID, Name: def.Name, Description: def.Description, Label: def.Label, Accountability: def.Accountability, DisplayTemplate: def.DisplayTemplate, System: c.System, Junction: def.Junction, Indexes: []Index{}}
 	// A resolved change carries its system columns (and their ids) already.
 	if len(def.Columns) == 0 || def.Columns[0].Name != "id" || !def.Columns[0].System {
 		t.Columns = append(t.Columns, systemColumns(gen)...)

@@ -106,6 +106,10 @@ func TestColdTenantReadsSharedModel(t *testing.T) {
 			}
 
 			_, missed, loaded := coldRead()
+			// The node that made the table shows it as the tables hold it too.
+			if made := first.mustCall(200, "GET", "/api/t/shared/tables", nil).String(); made != loaded {
+				t.Fatalf("the node that made the table shows the tables as\n%s\nread from the tables\n%s", made, loaded)
+			}
 			s1 := waitStamp("")
 			r, hit, shown := coldRead()
 			if r.get("data.0.title") != "a" {
