@@ -29,6 +29,9 @@ import (
 // entry is keyed by that state's Stamp, so it can be stale but never wrong: a stale one
 // is read from the tenant's tables as before, and written back for the next node.
 
+// maxSharedWrites bounds the shared entries a node writes at once.
+const maxSharedWrites = 4
+
 // maxStamp is the longest stamp stored: a format, a version and a migration id fit.
 const maxStamp = 128
 
@@ -132,9 +135,17 @@ func (r *Registry) storeShared(t *Tenant, stamp string, m *schema.Model) {
 	if len(stamp) > maxStamp {
 		return
 	}
+	// At most maxSharedWrites at once: a burst of cold tenants must not queue a goroutine
+	// and an encoded model each for the control pool. One not written is a miss for the
+	// next node, which writes it then.
+	select {
+	case r.sharedWrites <- struct{}{}:
+	default:
+		return
+	}
 	r.background.Add(1)
 	go func() {
-		defer r.background.Done()
+		defer func() { <-r.sharedWrites; r.background.Done() }()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		enc, err := encodeModel(m)

@@ -1,12 +1,17 @@
 package tenant
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
 
 	"strata/internal/testkit"
+	"strata/modules/database"
 	"strata/schema"
 )
 
@@ -96,5 +101,40 @@ func TestSharedFormatFollowsModelShape(t *testing.T) {
 	}
 	if sharedFormat() != sharedFormat() || len(sharedFormat()) != 16 {
 		t.Fatalf("sharedFormat = %q", sharedFormat())
+	}
+}
+
+// TestSharedWritesAreBounded: a burst of cold tenants writes at most maxSharedWrites
+// entries at once; the rest are not queued (each would hold a goroutine and an encoded
+// model until the control pool had room) but left to the next node that misses.
+func TestSharedWritesAreBounded(t *testing.T) {
+	ctx := context.Background()
+	control, err := database.Open(ctx, "sqlite://"+t.TempDir()+"/control.db", database.Pool{MaxOpen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer control.Close()
+	r := NewRegistry(Config{Control: control, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	defer r.Close()
+	if err := r.AddSharedModels(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The control pool's one connection is taken: the entries' writes wait for it.
+	held, err := control.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &schema.Model{Tables: []schema.Table{}, Relations: []schema.Relation{}}
+	for i := range 3 * maxSharedWrites {
+		r.storeShared(&Tenant{ID: fmt.Sprintf("t%d", i), Slug: fmt.Sprintf("t%d", i)}, "s", m)
+	}
+	if n := len(r.sharedWrites); n != maxSharedWrites {
+		t.Fatalf("%d writes in flight, want %d", n, maxSharedWrites)
+	}
+	held.Close()
+	r.background.Wait()
+	var stored int
+	if err := control.QueryRowContext(ctx, "SELECT COUNT(*) FROM strata_tenant_models").Scan(&stored); err != nil || stored != maxSharedWrites {
+		t.Fatalf("%d entries stored (%v), want the %d that were let through", stored, err, maxSharedWrites)
 	}
 }

@@ -122,8 +122,10 @@ type Registry struct {
 	gen         uint64
 	unsubscribe func()
 	stopSweep   func()
-	// background counts the shared model cache's writes in flight (Close waits).
-	background sync.WaitGroup
+	// background counts the shared model cache's writes in flight (Close waits), and
+	// sharedWrites holds a slot for each (storeShared).
+	background   sync.WaitGroup
+	sharedWrites chan struct{}
 	// sharedFormat names how this build stores shared models (sharedFormat).
 	sharedFormat string
 	// systemVersion names this Strata's system snapshot (snapshotVersion).
@@ -182,7 +184,7 @@ func NewRegistry(cfg Config) *Registry {
 		cfg.MaxHolds = 4
 	}
 	r := &Registry{cfg: cfg, pools: map[string]*pool{}, models: map[string]*cachedModel{}, byslug: map[string]cachedTenant{},
-		systemVersion: snapshotVersion(cfg.Snapshot), sharedFormat: sharedFormat()}
+		systemVersion: snapshotVersion(cfg.Snapshot), sharedFormat: sharedFormat(), sharedWrites: make(chan struct{}, maxSharedWrites)}
 	if cfg.Limit != nil {
 		cfg.Limit.SetShed(r.shedIdle)
 	}
