@@ -830,8 +830,9 @@ func (r *Registry) ready(ctx context.Context, t *Tenant, db *database.DB, shared
 	}
 	var m *schema.Model
 	miss := false
+	stamp := r.sharedFormat + " " + state.Stamp()
 	if shared != nil {
-		if m, miss = r.sharedModel(ctx, t, shared, r.sharedFormat+" "+state.Stamp()); m != nil {
+		if m, miss = r.sharedModel(ctx, t, shared, stamp); m != nil {
 			r.storeModel(t.ID, m, v, gen)
 		}
 	}
@@ -841,7 +842,7 @@ func (r *Registry) ready(ctx context.Context, t *Tenant, db *database.DB, shared
 		}
 		if miss {
 			// Read after the state: the model may be newer than the stamp, never older.
-			r.storeShared(t, r.sharedFormat+" "+state.Stamp(), m)
+			r.storeShared(t, stamp, m)
 		}
 	}
 	if cutoff := r.cfg.Now().Add(-r.cfg.TrashRetention); len(expired(m, cutoff)) > 0 {

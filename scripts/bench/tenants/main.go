@@ -125,19 +125,9 @@ func run(dialect string, tenants, limit, workers, rate int, paced, idle time.Dur
 	// short): a tenant, its table or its row.
 	existing := map[string]bool{}
 	if reuse != "" {
-		rows, err := probe.QueryContext(ctx, "SELECT slug FROM strata_tenants WHERE status = 'active'")
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				rows.Close()
-				return err
-			}
+		for _, s := range benchkit.Names(probe, "SELECT slug FROM strata_tenants WHERE status = 'active'") {
 			existing[s] = true
 		}
-		rows.Close()
 		existing["t00000"] = true // Reuse made none: the first is Start's
 	}
 	var done atomic.Int64

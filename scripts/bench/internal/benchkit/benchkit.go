@@ -122,11 +122,11 @@ func start(ctx context.Context, dialect, reuse, slug string, extraEnv []string) 
 				_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 				// Tenant roles are cluster-wide: those that own nothing any more go (a role
 				// another run's tenant still uses owns its tables and stays).
-				for _, r := range names(admin, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'strata\\_t\\_%'") {
+				for _, r := range Names(admin, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'strata\\_t\\_%'") {
 					_, _ = admin.ExecContext(context.Background(), `DROP ROLE IF EXISTS "`+r+`"`)
 				}
 			} else { // tenants are databases named after the control database
-				for _, n := range names(admin, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?", name+"%") {
+				for _, n := range Names(admin, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?", name+"%") {
 					_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS `"+n+"`")
 				}
 			}
@@ -171,8 +171,8 @@ func start(ctx context.Context, dialect, reuse, slug string, extraEnv []string) 
 	return e, nil
 }
 
-// names reads one column of strings; a failing query reads as none (for cleanups).
-func names(db *database.DB, q string, args ...any) []string {
+// Names reads one column of strings; a failing query reads as none (for cleanups).
+func Names(db *database.DB, q string, args ...any) []string {
 	rows, err := db.QueryContext(context.Background(), q, args...)
 	if err != nil {
 		return nil
