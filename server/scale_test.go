@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"strata/modules/database"
+	"strata/modules/meta"
 )
 
 // TestTenantsOpenLazilyAndAreLetGo: a node opens no tenant pool at boot (each tenant is
@@ -97,11 +100,15 @@ func TestColdTenantReadsSharedModel(t *testing.T) {
 			}
 			// coldRead is a new node's first request for the tenant: the row it reads, the
 			// statements the tenant's pool ran to answer it (readying included), and the
-			// tables as that node then shows them.
+			// tables as that node then shows them. warm is what the same request ran on
+			// that node next.
+			var warm int64
 			coldRead := func() (reply, int64, string) {
 				n := startNode(t, control, env)
 				r := n.mustCall(200, "GET", "/api/t/shared/items/posts", nil)
 				statements := n.tenantDB("shared").Statements()
+				n.mustCall(200, "GET", "/api/t/shared/items/posts", nil)
+				warm = n.tenantDB("shared").Statements() - statements
 				return r, statements, n.mustCall(200, "GET", "/api/t/shared/tables", nil).String()
 			}
 
@@ -122,6 +129,15 @@ func TestColdTenantReadsSharedModel(t *testing.T) {
 			// The shared model is the one the tables hold, to the byte.
 			if shown != loaded {
 				t.Fatalf("through the shared model the tables show as\n%s\nread from the tables\n%s", shown, loaded)
+			}
+			// On PostgreSQL the login carries the schema state (meta.TagState): readying
+			// runs no statement at all. Elsewhere it reads the state in one.
+			readying := int64(1)
+			if b.name == "postgres" {
+				readying = 0
+			}
+			if hit != warm+readying {
+				t.Fatalf("a cold node with the shared model ran %d statements, a warm one %d: readying took %d, want %d", hit, warm, hit-warm, readying)
 			}
 
 			first.mustCall(200, "POST", "/api/t/shared/tables/posts/columns", map[string]any{"name": "views", "type": "integer"})
@@ -148,4 +164,92 @@ func TestColdTenantReadsSharedModel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLoginCarriesSchemaState (PostgreSQL): a tenant account's login reports the state
+// of the tenant's migration history (meta.TagState), exactly what reading the history
+// says, after every kind of change to it; a login that says a migration is running is
+// not trusted (the node reads the history and settles it); and a tenant made before
+// the tag gets it on its first request to a node.
+func TestLoginCarriesSchemaState(t *testing.T) {
+	t.Parallel()
+	pg := needURL(t, "STRATA_TEST_POSTGRES_URL")
+	ctx := context.Background()
+	control := pgDatabase(t, pg)
+	n := startNode(t, control, nil)
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "tagged"})
+	tenantDB := n.tenantDB("tagged")
+	// login is a new login as the tenant's account: the state it reports, and the state
+	// its history holds.
+	login := func() (tagged meta.State, ok bool, held meta.State) {
+		t.Helper()
+		db, err := database.Open(ctx, tenantDB.URL(), database.Pool{MaxOpen: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		tagged, ok = meta.StateFromTag(db.LoginTag())
+		if held, err = meta.ReadState(ctx, db, db.Dialect); err != nil {
+			t.Fatal(err)
+		}
+		return tagged, ok, held
+	}
+	same := func(step string) meta.State {
+		t.Helper()
+		tagged, ok, held := login()
+		if !ok || tagged != held {
+			t.Fatalf("after %s the login reports %+v (a tag: %v), the history holds %+v", step, tagged, ok, held)
+		}
+		return held
+	}
+	created := same("the tenant was created")
+	n.mustCall(200, "POST", "/api/t/tagged/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}}})
+	n.mustCall(200, "POST", "/api/t/tagged/tables/posts/columns", map[string]any{"name": "views", "type": "integer"})
+	added := same("a table and a column were added")
+	if added.Version <= created.Version || added.Head == created.Head {
+		t.Fatalf("the schema changed but the state did not: %+v, then %+v", created, added)
+	}
+	head := n.mustCall(200, "GET", "/api/t/tagged/migrations/"+added.Head, nil)
+	if head.get("data.status") != "executed" {
+		t.Fatalf("the head migration: %v", head.get("data"))
+	}
+	_, challenge := n.call("POST", "/api/t/tagged/migrations/"+added.Head+"/rollback", nil, nil)
+	if st, r := n.call("POST", "/api/t/tagged/migrations/"+added.Head+"/rollback", nil, confirmHeaders(t, challenge)); st != 200 {
+		t.Fatalf("rollback: %d %v", st, r)
+	}
+	rolled := same("a rollback")
+	if rolled == added {
+		t.Fatalf("a rollback left the state as it was: %+v", rolled)
+	}
+
+	// A node died with a migration running: the login says so, and a cold node settles
+	// it before answering.
+	if _, err := tenantDB.ExecContext(ctx, "UPDATE custom_migrations SET status = 'running' WHERE id = $1", rolled.Head); err != nil {
+		t.Fatal(err)
+	}
+	if tagged, ok, _ := login(); !ok || tagged.Running != 1 {
+		t.Fatalf("a running migration: the login reports %+v (a tag: %v)", tagged, ok)
+	}
+	cold := startNode(t, control, nil)
+	cold.mustCall(200, "GET", "/api/t/tagged/items/posts", nil)
+	if settled := same("the cold node settled the running migration"); settled.Running != 0 {
+		t.Fatalf("the running migration was not settled: %+v", settled)
+	}
+
+	// A tenant made before the tag: no trigger, no setting, an older account version.
+	for _, stmt := range []string{"DROP TRIGGER strata_tag_state ON custom_migrations", "DROP FUNCTION strata_tag_state()", "ALTER ROLE CURRENT_USER RESET application_name"} {
+		if _, err := tenantDB.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := n.app.Control.ExecContext(ctx, "UPDATE strata_tenants SET account_version = 1 WHERE slug = 'tagged'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := login(); ok {
+		t.Fatal("the login still reports a state with the tag taken away")
+	}
+	startNode(t, control, nil).mustCall(200, "GET", "/api/t/tagged/items/posts", nil)
+	same("an older tenant's first request on a node")
+	n.mustCall(200, "POST", "/api/t/tagged/tables/posts/columns", map[string]any{"name": "score", "type": "integer"})
+	same("a change after the upgrade")
 }

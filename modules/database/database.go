@@ -39,6 +39,21 @@ type DB struct {
 	limit *Limiter
 	// statements counts the statements run on this pool's connections.
 	statements *atomic.Int64
+	connector  *limitedConnector
+}
+
+// LoginTag is the application_name PostgreSQL reported when this pool's first
+// connection logged in, which Open makes: the account's own default unless the URL
+// sets one (a tenant's account carries its schema state there: meta.StateFromTag).
+// It is "" on other databases.
+func (d *DB) LoginTag() string {
+	if d.connector == nil {
+		return ""
+	}
+	if tag := d.connector.loginTag.Load(); tag != nil {
+		return *tag
+	}
+	return ""
 }
 
 // Statements is how many statements this pool's connections have run: what tests
@@ -104,7 +119,7 @@ func Open(ctx context.Context, rawURL string, pool Pool) (*DB, error) {
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
 	d, _ := schema.DialectByName(dialect)
-	return &DB{DB: db, Dialect: d, Name: name, url: rawURL, limit: pool.Limit, statements: lc.count}, nil
+	return &DB{DB: db, Dialect: d, Name: name, url: rawURL, limit: pool.Limit, statements: lc.count, connector: lc}, nil
 }
 
 // connectorFor returns the driver's connector for dsn.

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // ErrTooManyConnections is returned when a node's connection cap stays full for the
@@ -90,6 +92,9 @@ type limitedConnector struct {
 	count *atomic.Int64
 	// gate passes one writer at a time (SQLite; nil elsewhere).
 	gate *writeGate
+	// loginTag is the application_name PostgreSQL reported when the first connection
+	// logged in (DB.LoginTag); nil until then, and on other databases.
+	loginTag atomic.Pointer[string]
 }
 
 func (c *limitedConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -109,6 +114,10 @@ func (c *limitedConnector) Connect(ctx context.Context) (driver.Conn, error) {
 			c.limit.release()
 		}
 		return nil, err
+	}
+	if pc, ok := conn.(interface{ Conn() *pgx.Conn }); ok && c.loginTag.Load() == nil {
+		tag := pc.Conn().PgConn().ParameterStatus("application_name")
+		c.loginTag.CompareAndSwap(nil, &tag)
 	}
 	cc := &countedConn{Conn: conn, limit: c.limit, count: c.count, gate: c.gate}
 	if c.stmts > 0 {

@@ -383,21 +383,29 @@ func (s State) Stamp() string { return strconv.FormatInt(s.Version, 10) + " " + 
 // every statement costs, a tenant's first request needs all of it (interrupted
 // migrations are settled before the model is read).
 func ReadState(ctx context.Context, q schema.Querier, d schema.Dialect) (State, error) {
+	var top, n, run, head any
+	err := q.QueryRowContext(ctx, stateSelect(d)+d.Quote("custom_migrations"), database.OnceArgs(d)...).Scan(&top, &n, &run, &head)
+	if err != nil {
+		return State{}, fmt.Errorf("read schema version: %w", err)
+	}
+	return State{Version: int64(intOf(top)) + int64(intOf(n)), Running: int64(intOf(run)), Head: database.Text(head)}, nil
+}
+
+// stateSelect is the select list of ReadState, up to the table's name: the highest seq
+// of the executed migrations, how many there are, how many are running, and the
+// greatest executed id. The trigger that keeps the state in a PostgreSQL account's login
+// (TagState) runs the same.
+func stateSelect(d schema.Dialect) string {
 	st := d.Quote("status")
 	executed := "CASE WHEN " + st + " = 'executed' THEN "
 	id := d.Quote("id")
 	if d.Name() == "postgres" {
 		id = "CAST(" + id + " AS TEXT)" // uuid has no MAX
 	}
-	var top, n, run, head any
-	err := q.QueryRowContext(ctx, "SELECT MAX("+executed+d.Quote("seq")+" END), "+
-		"COALESCE(SUM("+executed+"1 ELSE 0 END), 0), "+
-		"COALESCE(SUM(CASE WHEN "+st+" = 'running' THEN 1 ELSE 0 END), 0), "+
-		"MAX("+executed+id+" END) FROM "+d.Quote("custom_migrations"), database.OnceArgs(d)...).Scan(&top, &n, &run, &head)
-	if err != nil {
-		return State{}, fmt.Errorf("read schema version: %w", err)
-	}
-	return State{Version: int64(intOf(top)) + int64(intOf(n)), Running: int64(intOf(run)), Head: database.Text(head)}, nil
+	return "SELECT MAX(" + executed + d.Quote("seq") + " END), " +
+		"COALESCE(SUM(" + executed + "1 ELSE 0 END), 0), " +
+		"COALESCE(SUM(CASE WHEN " + st + " = 'running' THEN 1 ELSE 0 END), 0), " +
+		"MAX(" + executed + id + " END) FROM "
 }
 
 // timeText renders a stored time the way the model holds it (RFC 3339, UTC), whatever

@@ -64,3 +64,47 @@ func TestReadState(t *testing.T) {
 		})
 	}
 }
+
+// TestStateTag: a state survives its login tag, within the 63 bytes PostgreSQL keeps of
+// application_name; anything else reads as no tag.
+func TestStateTag(t *testing.T) {
+	for _, s := range []State{
+		{},
+		{Version: 5, Running: 1, Head: "01a24e00-0000-7000-8000-000000000003"},
+		{Version: 999_999_999_999, Running: 99, Head: "ffffffff-ffff-7fff-bfff-ffffffffffff"},
+	} {
+		tag := s.Tag()
+		if got, ok := StateFromTag(tag); !ok || got != s {
+			t.Errorf("StateFromTag(%q) = %+v, %v; want %+v", tag, got, ok, s)
+		}
+		if len(tag) > 63 {
+			t.Errorf("tag %q is %d bytes: PostgreSQL cuts application_name at 63", tag, len(tag))
+		}
+	}
+	for _, tag := range []string{
+		"", "psql", "strata1", "strata1 5 0", "strata2 5 0 ", "strata1 -5 0 ", "strata1 5 0 01a24e00",
+		"strata1 5 0 01a24e00-0000-7000-8000-00000000000", // cut
+		"strata1 5 0 01a24e00-0000-7000-8000-000000000003 x",
+		"strata1 99999999999999999999 0 ",
+		// Longer than 63 bytes: the server keeps a cut tag, which reads as none.
+		State{Version: 1<<53 - 1, Running: 99, Head: "ffffffff-ffff-7fff-bfff-ffffffffffff"}.Tag()[:63],
+	} {
+		if s, ok := StateFromTag(tag); ok {
+			t.Errorf("StateFromTag(%q) = %+v: not a tag", tag, s)
+		}
+	}
+}
+
+func FuzzStateFromTag(f *testing.F) {
+	f.Add("strata1 5 1 01a24e00-0000-7000-8000-000000000003")
+	f.Add("strata1 0 0 ")
+	f.Fuzz(func(t *testing.T, tag string) {
+		s, ok := StateFromTag(tag)
+		if !ok {
+			return
+		}
+		if again, ok := StateFromTag(s.Tag()); !ok || again != s {
+			t.Fatalf("%q reads as %+v, whose tag %q reads as %+v, %v", tag, s, s.Tag(), again, ok)
+		}
+	})
+}

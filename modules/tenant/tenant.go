@@ -55,9 +55,10 @@ type Tenant struct {
 
 // accountVersion is what a tenant's database account must have been brought up to
 // (database.ProvisionAccount): 1 is the first version whose every statement runs as
-// the tenant's account (tables owned by it, MySQL without EVENT). A node brings older
-// tenants up to it at boot once, not on every boot.
-const accountVersion = 1
+// the tenant's account (tables owned by it, MySQL without EVENT); 2 is the first whose
+// PostgreSQL account carries its schema state in its login (meta.TagState). A node
+// brings an older tenant up to it when it first readies it, once.
+const accountVersion = 2
 
 // Config wires a Registry.
 type Config struct {
@@ -485,6 +486,9 @@ func (r *Registry) provision(ctx context.Context, t *Tenant) error {
 	if err := r.cfg.Migration.Bootstrap(ctx, r.Target(t, db), r.cfg.Snapshot); err != nil {
 		return err
 	}
+	if err := meta.TagState(ctx, db, db.Dialect); err != nil {
+		return err
+	}
 	d := db.Dialect
 	now := d.TimeValue(r.cfg.Now())
 	_, err = db.ExecContext(ctx, d.Rebind("INSERT INTO "+d.Quote("settings")+" ("+d.Quote("id")+", "+d.Quote("project_name")+", "+d.Quote("allow_signup")+", "+d.Quote("require_approval")+", "+d.Quote("created_at")+", "+d.Quote("updated_at")+") VALUES (?, ?, ?, ?, ?, ?)"),
@@ -753,6 +757,9 @@ func (r *Registry) open(ctx context.Context, t *Tenant, readying bool) (*databas
 	var shared <-chan sharedEntry
 	r.mu.Lock()
 	_, cached := r.models[t.ID]
+	// Taken before the login, which may carry the schema state: a model read for that
+	// state is not cached if the schema changed since.
+	gen := r.gen
 	r.mu.Unlock()
 	if readying && !cached {
 		shared = r.fetchShared(ctx, t.ID)
@@ -771,7 +778,7 @@ func (r *Registry) open(ctx context.Context, t *Tenant, readying bool) (*databas
 	if !readying {
 		return db, nil, nil
 	}
-	created, err := r.ready(ctx, t, db, shared)
+	created, err := r.ready(ctx, t, db, gen, shared)
 	if err != nil {
 		db.Close()
 		return nil, nil, fmt.Errorf("ready tenant %s: %w", t.Slug, err)
@@ -783,17 +790,24 @@ func (r *Registry) open(ctx context.Context, t *Tenant, readying bool) (*databas
 // this node: its database account (once, recorded in the registry), the migrations a
 // crashed node left running settled, and the system tables it lacks created; then its
 // model is loaded, from the shared cache when that holds the tenant's schema now
-// (shared, when not nil, yields the entry). An up-to-date tenant costs one short query.
-func (r *Registry) ready(ctx context.Context, t *Tenant, db *database.DB, shared <-chan sharedEntry) ([]string, error) {
+// (shared, when not nil, yields the entry). gen is the cache generation taken before db
+// logged in. An up-to-date tenant costs one short query, or on PostgreSQL none: its
+// login carries the schema state (meta.TagState).
+func (r *Registry) ready(ctx context.Context, t *Tenant, db *database.DB, gen uint64, shared <-chan sharedEntry) ([]string, error) {
 	if t.accountVersion < accountVersion {
-		// An older Strata made tables as the control account, and granted MySQL
-		// accounts EVENT.
-		url, err := r.storeURL(t)
-		if err != nil {
-			return nil, err
+		if t.accountVersion < 1 {
+			// An older Strata made tables as the control account, and granted MySQL
+			// accounts EVENT.
+			url, err := r.storeURL(t)
+			if err != nil {
+				return nil, err
+			}
+			if err := r.ensureAccount(ctx, t, url); err != nil {
+				return nil, fmt.Errorf("tenant account: %w", err)
+			}
 		}
-		if err := r.ensureAccount(ctx, t, url); err != nil {
-			return nil, fmt.Errorf("tenant account: %w", err)
+		if err := meta.TagState(ctx, db, db.Dialect); err != nil {
+			return nil, err
 		}
 		c := r.cfg.Control
 		if _, err := c.ExecContext(ctx, c.Dialect.Rebind("UPDATE strata_tenants SET account_version = ? WHERE id = ?"), accountVersion, t.ID); err != nil {
@@ -801,12 +815,15 @@ func (r *Registry) ready(ctx context.Context, t *Tenant, db *database.DB, shared
 		}
 		t.accountVersion = accountVersion
 	}
-	// One statement tells whether a migration was interrupted and which schema version
-	// the model must be: on a connection just opened each statement costs.
-	gen := r.generation()
-	state, err := meta.ReadState(ctx, db, db.Dialect)
-	if err != nil {
-		return nil, err
+	// The login's tag, or else one statement, tells whether a migration was
+	// interrupted and which schema version the model must be: on a connection just
+	// opened each statement costs.
+	state, tagged := meta.StateFromTag(db.LoginTag())
+	if !tagged || state.Running > 0 {
+		var err error
+		if state, err = meta.ReadState(ctx, db, db.Dialect); err != nil {
+			return nil, err
+		}
 	}
 	v := state.Version
 	if state.Running > 0 {
