@@ -123,12 +123,11 @@ func run(dialect string, tenants, limit, workers, rate int, paced, idle time.Dur
 	// 1. Create the tenants on the first node, each with a table and a row. Reusing an
 	// earlier run's, it makes only what that run did not finish (it may have been cut
 	// short): a tenant, its table or its row.
-	existing := map[string]bool{}
+	existing := map[string]bool{"t00000": true} // Start makes the first
 	if reuse != "" {
 		for _, s := range benchkit.Names(probe, "SELECT slug FROM strata_tenants WHERE status = 'active'") {
 			existing[s] = true
 		}
-		existing["t00000"] = true // Reuse made none: the first is Start's
 	}
 	var done atomic.Int64
 	created := each(tenants, func(i int) error {
