@@ -7,7 +7,9 @@ package meta
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -369,15 +371,27 @@ func Version(ctx context.Context, q schema.Querier, d schema.Dialect) (int64, er
 type State struct {
 	Version int64 // as Version
 	Running int64 // migrations recorded as running: a crashed node's, to settle first
-	// Head is the greatest id among the executed migrations. Ids grow with time (UUIDv7),
-	// so a history restored from a backup and grown back to the same Version has another
-	// Head: with it, Stamp names one history, not just its length.
+	// Head is a digest of the greatest id among the executed migrations ("" for none).
+	// Ids grow with time (UUIDv7), so a history restored from a backup and grown back
+	// to the same Version has another Head: with it, Stamp names one history, not just
+	// its length. A digest, since the login tag (Tag) is readable by every account on
+	// the server, and the id would tell them when the tenant last changed its schema.
 	Head string
 }
 
 // Stamp names the schema this state's model belongs to, for caches that outlive a node
 // (the shared model cache).
 func (s State) Stamp() string { return strconv.FormatInt(s.Version, 10) + " " + s.Head }
+
+// headDigest is the Head of the greatest executed id: 32 hex digits of its SHA-256.
+// TagState's trigger computes the same on the server.
+func headDigest(id string) string {
+	if id == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:16])
+}
 
 // ReadState reads the State in one statement: on a connection just opened, where
 // every statement costs, a tenant's first request needs all of it (interrupted
@@ -388,7 +402,7 @@ func ReadState(ctx context.Context, q schema.Querier, d schema.Dialect) (State, 
 	if err != nil {
 		return State{}, fmt.Errorf("read schema version: %w", err)
 	}
-	return State{Version: int64(intOf(top)) + int64(intOf(n)), Running: int64(intOf(run)), Head: database.Text(head)}, nil
+	return State{Version: int64(intOf(top)) + int64(intOf(n)), Running: int64(intOf(run)), Head: headDigest(database.Text(head))}, nil
 }
 
 // stateSelect is the select list of ReadState, up to the table's name: the highest seq

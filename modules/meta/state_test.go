@@ -44,7 +44,7 @@ func TestReadState(t *testing.T) {
 			add("01a24e00-0000-7000-8000-000000000003", 3, "executed")
 			add("01a24e00-0000-7000-8000-000000000004", 4, "failed")
 			got, err := ReadState(ctx, db, d)
-			want := State{Version: 3 + 2, Running: 1, Head: "01a24e00-0000-7000-8000-000000000003"}
+			want := State{Version: 3 + 2, Running: 1, Head: headDigest("01a24e00-0000-7000-8000-000000000003")}
 			if err != nil || got != want {
 				t.Fatalf("ReadState = %+v, %v; want %+v", got, err, want)
 			}
@@ -70,8 +70,8 @@ func TestReadState(t *testing.T) {
 func TestStateTag(t *testing.T) {
 	for _, s := range []State{
 		{},
-		{Version: 5, Running: 1, Head: "01a24e00-0000-7000-8000-000000000003"},
-		{Version: 999_999_999_999, Running: 99, Head: "ffffffff-ffff-7fff-bfff-ffffffffffff"},
+		{Version: 5, Running: 1, Head: headDigest("01a24e00-0000-7000-8000-000000000003")},
+		{Version: 999_999_999_999, Running: 99, Head: headDigest("ffffffff-ffff-7fff-bfff-ffffffffffff")},
 	} {
 		tag := s.Tag()
 		if got, ok := StateFromTag(tag); !ok || got != s {
@@ -83,11 +83,12 @@ func TestStateTag(t *testing.T) {
 	}
 	for _, tag := range []string{
 		"", "psql", "strata1", "strata1 5 0", "strata2 5 0 ", "strata1 -5 0 ", "strata1 5 0 01a24e00",
-		"strata1 5 0 01a24e00-0000-7000-8000-00000000000", // cut
-		"strata1 5 0 01a24e00-0000-7000-8000-000000000003 x",
+		"strata1 5 0 01a24e00-0000-7000-8000-000000000003", // an id, not its digest
+		"strata1 5 0 " + headDigest("x")[:31],              // cut
+		"strata1 5 0 " + headDigest("x") + " x",
 		"strata1 99999999999999999999 0 ",
 		// Longer than 63 bytes: the server keeps a cut tag, which reads as none.
-		State{Version: 1<<53 - 1, Running: 99, Head: "ffffffff-ffff-7fff-bfff-ffffffffffff"}.Tag()[:63],
+		State{Version: 1<<53 - 1, Running: 9999999, Head: headDigest("x")}.Tag()[:63],
 	} {
 		if s, ok := StateFromTag(tag); ok {
 			t.Errorf("StateFromTag(%q) = %+v: not a tag", tag, s)
@@ -96,7 +97,7 @@ func TestStateTag(t *testing.T) {
 }
 
 func FuzzStateFromTag(f *testing.F) {
-	f.Add("strata1 5 1 01a24e00-0000-7000-8000-000000000003")
+	f.Add("strata1 5 1 " + headDigest("01a24e00-0000-7000-8000-000000000003"))
 	f.Add("strata1 0 0 ")
 	f.Fuzz(func(t *testing.T, tag string) {
 		s, ok := StateFromTag(tag)

@@ -28,8 +28,8 @@ import (
 // tagPrefix opens every tag; the digit is the tag's format.
 const tagPrefix = "strata1 "
 
-// tagPattern is a whole tag: version, running, head (a UUID, or none yet).
-var tagPattern = regexp.MustCompile(`^strata1 (\d{1,18}) (\d{1,18}) ([0-9a-f-]{36})?$`)
+// tagPattern is a whole tag: version, running, head (a digest, or none yet).
+var tagPattern = regexp.MustCompile(`^strata1 (\d{1,18}) (\d{1,18}) ([0-9a-f]{32})?$`)
 
 // Tag is the state as the login tag carries it: at most 63 bytes, which is all of
 // application_name that PostgreSQL keeps.
@@ -77,7 +77,8 @@ DECLARE top bigint; n bigint; run bigint; head text;
 BEGIN
   EXECUTE format('` + sel + `%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME) INTO top, n, run, head;
   EXECUTE format('ALTER ROLE CURRENT_USER SET application_name = %L',
-    '` + tagPrefix + `' || (COALESCE(top, 0) + n) || ' ' || run || ' ' || COALESCE(head, ''));
+    '` + tagPrefix + `' || (COALESCE(top, 0) + n) || ' ' || run || ' ' ||
+    COALESCE(left(encode(sha256(convert_to(head, 'UTF8')), 'hex'), 32), ''));
   RETURN NULL;
 END $strata$`,
 		`DROP TRIGGER IF EXISTS strata_tag_state ON ` + d.Quote("custom_migrations"),
