@@ -40,6 +40,7 @@ func tenantUser(t *testing.T, n *node, slug, email string) *node {
 // TestRowRuleSelf: with a rule owner_id = $CURRENT_USER, users see and change only
 // their own rows — through list, get, filter, counts, aggregates, and writes by keys.
 func TestRowRuleSelf(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -151,6 +152,7 @@ func forge(t *testing.T, claims jwt.MapClaims, method jwt.SigningMethod) string 
 }
 
 func TestTenantTokens(t *testing.T) {
+	t.Parallel()
 	// No grace for a reused refresh token here: a reuse revokes at once
 	// (TestSecurityRefreshReuseInterval tests the grace).
 	admin := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_REFRESH_REUSE_INTERVAL": "0s"})
@@ -278,6 +280,7 @@ func TestTenantTokens(t *testing.T) {
 // create rule; an update may neither touch rows outside the update rule nor move a
 // row out of it; a refused write changes nothing.
 func TestWriteRules(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		if b.name == "mysql" {
@@ -328,6 +331,7 @@ func TestWriteRules(t *testing.T) {
 // TestDeleteRoleMovesUsers: deleting a role moves its users to the default role
 // (they kept a role that no longer existed).
 func TestDeleteRoleMovesUsers(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -352,6 +356,7 @@ func TestDeleteRoleMovesUsers(t *testing.T) {
 // TestSortThroughHiddenRows: sorting through a relation sorts a related row the caller
 // may not read as if there were none, so the order reveals nothing of it.
 func TestSortThroughHiddenRows(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -393,6 +398,7 @@ func TestSortThroughHiddenRows(t *testing.T) {
 // TestWildcardFieldsFollowPermissions: fields=*.* expands every relation one level, and
 // shows a user only the fields and relations its role may read, on both levels.
 func TestWildcardFieldsFollowPermissions(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -432,6 +438,7 @@ func TestWildcardFieldsFollowPermissions(t *testing.T) {
 // tables and columns their role may use and nothing else, so the data app built from
 // them offers no screen or field the API would refuse.
 func TestNonAdminSchemaView(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 // only their own entries; a table's accountability turns revisions or the whole trail
 // off; a revision is restored through the records service, under the caller's rules.
 func TestActivityAndRevisions(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

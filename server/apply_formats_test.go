@@ -36,6 +36,7 @@ func rowsOf(n *node, tenant, table, key string) map[string]map[string]any {
 }
 
 func TestApplySnapshotMigration(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -183,6 +184,7 @@ func TestApplySnapshotMigration(t *testing.T) {
 }
 
 func TestApplyDataMigration(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -352,6 +354,7 @@ func multipartBody(t *testing.T, files map[string]string) (string, string) {
 }
 
 func TestApplyEntities(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 // TestBadSchemaInput: every malformed schema write is a 400 INVALID_PAYLOAD that names
 // the field, and nothing is recorded.
 func TestBadSchemaInput(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_BODY_LIMIT": "65536"})
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}}})

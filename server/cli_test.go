@@ -21,6 +21,7 @@ func runCommand(env map[string]string, args ...string) (code int, stdout, stderr
 // TestCommandLine: every command is listed by help; a word that is not a command is a
 // usage error (exit 2) rather than a server started by accident.
 func TestCommandLine(t *testing.T) {
+	t.Parallel()
 	code, out, _ := runCommand(nil, "help")
 	if code != 0 {
 		t.Fatalf("help: exit %d", code)
@@ -72,6 +73,7 @@ func TestCommandLine(t *testing.T) {
 // TestReadyLine: a first start says where the UI is and the generated password; any
 // other start says where the UI is and how to get back in.
 func TestReadyLine(t *testing.T) {
+	t.Parallel()
 	first := readyLine("0.0.0.0:8080", "ops@example.com", "s3cret-pass")
 	for _, want := range []string{"http://127.0.0.1:8080/", "ops@example.com", "s3cret-pass", "strata admin reset-password"} {
 		if !strings.Contains(first, want) {
@@ -87,6 +89,7 @@ func TestReadyLine(t *testing.T) {
 // TestFirstStartGeneratesPassword: without STRATA_ADMIN_PASSWORD the first start makes
 // one, which signs in; a second start on the same database makes none.
 func TestFirstStartGeneratesPassword(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := map[string]string{"STRATA_DATA_DIR": dir, "STRATA_JWT_SECRET": "test-secret-test-secret-test-secret!!"}
 	cfg, err := LoadConfig(func(k string) string { return env[k] })
@@ -116,6 +119,7 @@ func TestFirstStartGeneratesPassword(t *testing.T) {
 // TestAdminResetPassword: the command sets a new password, the old one and the
 // sessions signed in with it stop working.
 func TestAdminResetPassword(t *testing.T) {
+	t.Parallel()
 	control := "sqlite://" + t.TempDir() + "/control.db"
 	n := startNode(t, control, nil)
 	old := n.token

@@ -65,6 +65,7 @@ func (n *node) allowedOrigin(slug, origin string) string {
 // and Redis pub/sub (STRATA_REDIS_URL) on a MySQL control database (SQLite where
 // MySQL is not set up), which has no bus of its own.
 func TestCluster(t *testing.T) {
+	t.Parallel()
 	pg, my, rd := os.Getenv("STRATA_TEST_POSTGRES_URL"), os.Getenv("STRATA_TEST_MYSQL_URL"), os.Getenv("STRATA_TEST_REDIS_URL")
 	for _, v := range []string{"STRATA_TEST_POSTGRES_URL", "STRATA_TEST_REDIS_URL"} {
 		if os.Getenv(v) == "" {
@@ -171,6 +172,7 @@ func TestCluster(t *testing.T) {
 // an SQLite control database but no bus (each has its own in-process one) do not see
 // each other's changes while the TTL lasts, so what TestCluster sees came by the bus.
 func TestClusterWithoutBusKeepsCaches(t *testing.T) {
+	t.Parallel()
 	control, dir := "sqlite://"+t.TempDir()+"/control.db", t.TempDir()
 	env := map[string]string{"STRATA_DATA_DIR": dir, "STRATA_CACHE_TTL": "1h"}
 	a, b := startNode(t, control, env), startNode(t, control, env)

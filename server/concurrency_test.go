@@ -12,6 +12,7 @@ import (
 // tenant to two server instances sharing one database: every write is serialised,
 // seq runs 1..N without gaps, and the metadata equals the live schema.
 func TestConcurrentSchemaWritesAcrossNodes(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 // same query, in JSON, CSV and YAML, across more rows than one page of its stream, and
 // only the rows the caller's read rule allows.
 func TestExportItems(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -167,6 +168,7 @@ func wideExport(t *testing.T, env map[string]string) (*node, *http.Response) {
 // an export's download gets it afresh for each page, so a client slower than the
 // timeout still gets the whole file.
 func TestExportOutlastsTheWriteTimeout(t *testing.T) {
+	t.Parallel()
 	_, resp := wideExport(t, map[string]string{"STRATA_WRITE_TIMEOUT": "1s"})
 	// The client waits past the timeout before it reads: the server's writes fill the
 	// connection's buffers and wait on it.
@@ -181,6 +183,7 @@ func TestExportOutlastsTheWriteTimeout(t *testing.T) {
 // while it waits for a slow client to take the last page; the tenant stays open on the
 // node all the same, however long that takes past the tenant's idle timeout.
 func TestExportHoldsItsTenant(t *testing.T) {
+	t.Parallel()
 	_, resp := wideExport(t, map[string]string{"STRATA_TENANT_IDLE_TIMEOUT": "1s"})
 	head := make([]byte, 64<<10)
 	if _, err := io.ReadFull(resp.Body, head); err != nil {
@@ -198,6 +201,7 @@ func TestExportHoldsItsTenant(t *testing.T) {
 // so the client's read fails; it used to end the answer cleanly, and the CSV looked
 // like a whole, shorter file.
 func TestExportCutShortIsVisible(t *testing.T) {
+	t.Parallel()
 	admin, resp := wideExport(t, nil)
 	// The first bytes arrive; the rest wait on the connection while the table goes.
 	head := make([]byte, 64<<10)

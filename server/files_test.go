@@ -150,6 +150,7 @@ func locations(t *testing.T) map[string]map[string]string {
 // their metadata, assets with validators and ranges, the type, size and quota limits,
 // replacing and deleting bytes, folders, and that nothing crosses a tenant.
 func TestFiles(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		for where, env := range locations(t) {
@@ -369,6 +370,7 @@ func filesContract(t *testing.T, n *node, where string) {
 // decides /files and /assets, create decides uploads, and a public file is one the
 // public role may read.
 func TestFilesPermissions(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -447,6 +449,7 @@ func TestFilesPermissions(t *testing.T) {
 // TestFilesRealtime: subscribers to strata_files hear of uploads, edits and deletions,
 // within their read rule.
 func TestFilesRealtime(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+filepath.Join(t.TempDir(), "c.db"), nil)
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	p := "/api/t/acme"
@@ -476,6 +479,7 @@ func TestFilesRealtime(t *testing.T) {
 // TestBodyLimitWithStreamedBodies: the server streams bodies larger than the limit (for
 // uploads); every other route still refuses them with 413, with a length or chunked.
 func TestBodyLimitWithStreamedBodies(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+filepath.Join(t.TempDir(), "c.db"), map[string]string{"STRATA_BODY_LIMIT": "1000"})
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	big := `{"name":"` + strings.Repeat("x", 5000) + `"}`
@@ -512,6 +516,7 @@ func TestBodyLimitWithStreamedBodies(t *testing.T) {
 // many-to-many to it; both read and filter through to the files, in REST and GraphQL,
 // within the caller's read rule on strata_files.
 func TestFileFields(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -572,6 +577,7 @@ func TestFileFields(t *testing.T) {
 // from inside the platform's network unless the node allows it, and follows redirects
 // only to allowed hosts.
 func TestFilesImport(t *testing.T) {
+	t.Parallel()
 	pic := pngImage(t, 6, 4)
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -634,6 +640,7 @@ func (n *node) tusCall(method, url string, headers map[string]string, body []byt
 // again from where the server says, completed into a file, and out of other callers'
 // reach.
 func TestFilesTus(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		for where, env := range locations(t) {
@@ -746,6 +753,7 @@ func TestFilesTus(t *testing.T) {
 // TestDeletedTenantsFilesGo: deleting a tenant deletes its objects in every location,
 // and a purge a node left unfinished is resumed by the next pass.
 func TestDeletedTenantsFilesGo(t *testing.T) {
+	t.Parallel()
 	for where, env := range locations(t) {
 		t.Run(where, func(t *testing.T) {
 			n := startNode(t, "sqlite://"+filepath.Join(t.TempDir(), "c.db"), env)
@@ -793,6 +801,7 @@ func TestDeletedTenantsFilesGo(t *testing.T) {
 // TestFolderTree: whichever surface writes, a file's folder and a folder's parent exist,
 // no folder is inside itself, and deleting a folder moves what it held to the top.
 func TestFolderTree(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+filepath.Join(t.TempDir(), "c.db"), nil)
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	p := "/api/t/acme"
@@ -892,6 +901,7 @@ func TestSlowTransfersOutlastTheTimeouts(t *testing.T) {
 // TestStorageLocations: with several locations, a file goes to the tenant's default
 // (storage_default), or to the one its upload names, and is served from there.
 func TestStorageLocations(t *testing.T) {
+	t.Parallel()
 	env := locations(t)["s3"]
 	env["STRATA_STORAGE_LOCATIONS"] = "local,s3"
 	n := startNode(t, "sqlite://"+filepath.Join(t.TempDir(), "c.db"), env)
@@ -926,6 +936,7 @@ func TestStorageLocations(t *testing.T) {
 // arrives after the form's closing boundary, and so after the handler is done, must not
 // be read as the start of the next request on the same connection.
 func TestUploadLeavesTheConnectionClean(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, backends(t)[0].newControlURL(t), nil)
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	var body bytes.Buffer

@@ -207,6 +207,7 @@ func TestFleetRuns(t *testing.T) {
 // cancelled (what it had not reached is not run). A node running migrations slowly
 // (STRATA_TEST_STEP_DELAY) makes the window.
 func TestFleetRunSteered(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -268,6 +269,7 @@ func TestFleetRunSteered(t *testing.T) {
 // running with a silent heartbeat; another node takes it over, finds what the dead one
 // had applied (applied, not twice), and finishes the rest.
 func TestFleetRunSurvivesANodeKill(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

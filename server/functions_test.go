@@ -59,6 +59,7 @@ func waitRows(t *testing.T, n *node, slug, table string, want int) []any {
 // refuses the write, the same way over REST, GraphQL and a data migration; an after
 // hook is delivered once per committed write, from the outbox.
 func TestFunctionHooksOnEverySurface(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -119,6 +120,7 @@ func TestFunctionHooksOnEverySurface(t *testing.T) {
 // TestFunctionEndpointUnderRowRule: an endpoint's ctx.items reads as its caller, under
 // the caller's role's row rule; run_as a role reads as that role whoever calls.
 func TestFunctionEndpointUnderRowRule(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -161,6 +163,7 @@ func TestFunctionEndpointUnderRowRule(t *testing.T) {
 // TestFunctionScheduleOncePerCluster: two nodes on one control database both reach
 // the same minute; the schedule runs once.
 func TestFunctionScheduleOncePerCluster(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -195,6 +198,7 @@ func TestFunctionScheduleOncePerCluster(t *testing.T) {
 // TestFunctionsAreSchema: a function is a migration of type function; a sandbox made
 // by replay runs it, and rolling the migration back removes it.
 func TestFunctionsAreSchema(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -247,6 +251,7 @@ func TestFunctionsAreSchema(t *testing.T) {
 // recurses without end or answers too much is stopped with the contract's error, its
 // run is recorded, and the node answers other requests meanwhile.
 func TestFunctionLimitsKeepTheNodeServing(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, backends(t)[0].newControlURL(t), nil) // SQLite: the limits are the worker's, not the database's
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	p := "/api/t/acme"
@@ -315,6 +320,7 @@ func TestFunctionLimitsKeepTheNodeServing(t *testing.T) {
 // TestAfterHookSurvivesANodeKill: a node killed while an after hook runs leaves its
 // outbox entry claimed; once the claim expires another node delivers it.
 func TestAfterHookSurvivesANodeKill(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -382,6 +388,7 @@ func TestAfterHookSurvivesANodeKill(t *testing.T) {
 // TestFunctionFiles: ctx.files stores, lists, reads and deletes the tenant's files
 // through the files service, under the run's rights.
 func TestFunctionFiles(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, backends(t)[0].newControlURL(t), nil)
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	createFunction(t, n, "acme", map[string]any{"name": "files", "kind": "endpoint", "method": "POST", "path": "files", "source": `
@@ -406,6 +413,7 @@ export default async function (ctx) {
 
 // TestFunctionTypesServed: the types of ctx are at a fixed address, as text.
 func TestFunctionTypesServed(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, backends(t)[0].newControlURL(t), nil)
 	resp, err := http.Get(n.base + "/strata.d.ts")
 	if err != nil {
@@ -421,6 +429,7 @@ func TestFunctionTypesServed(t *testing.T) {
 // TestFunctionRunsRecordedInBatches: runs recorded together (more than one
 // statement's worth) are all there, each once.
 func TestFunctionRunsRecordedInBatches(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, backends(t)[0].newControlURL(t), nil)
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	id := createFunction(t, n, "acme", map[string]any{"name": "ping", "kind": "endpoint", "path": "ping", "source": `export default async () => "pong"`})
@@ -453,6 +462,7 @@ func TestFunctionRunsRecordedInBatches(t *testing.T) {
 // writes of the tenant go through; on SQLite the write lock would otherwise stop them
 // all. Once it reads, its read and the write are one transaction.
 func TestBeforeHookHoldsNoLockUntilItReads(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -152,6 +152,7 @@ func selectionOf(paths []string) (string, bool) {
 // TestGraphQLConformance runs the REST conformance suite's list queries through GraphQL
 // and compares the rows with REST's, row for row and field for field.
 func TestGraphQLConformance(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		if b.name == "mysql" {
@@ -247,6 +248,7 @@ fragment TypeRef on __Type {
 // introspection query works (and can be turned off per tenant), the explorer page is
 // served, and a new table shows in the very next request.
 func TestGraphQLSchema(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
 	queryFixture(t, n)
 	sdl := n.sdl("acme")
@@ -297,6 +299,7 @@ func TestGraphQLSchema(t *testing.T) {
 // TestGraphQLCrossNode: a table added on one node is in the next GraphQL request on
 // another node sharing the database.
 func TestGraphQLCrossNode(t *testing.T) {
+	t.Parallel()
 	url := os.Getenv("STRATA_TEST_POSTGRES_URL")
 	if url == "" {
 		t.Skip("STRATA_TEST_POSTGRES_URL not set: skipping the two-node test")
@@ -346,6 +349,7 @@ func (b *countingBackend) Delete(context.Context, string, []string) error {
 // TestGraphQLNoNPlusOne: nested relations load a level at a time: the statements depend
 // on the levels asked for, never on the rows.
 func TestGraphQLNoNPlusOne(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
 	queryFixture(t, n)
 	tn, _ := n.app.Tenants.Get(context.Background(), "acme")
@@ -386,6 +390,7 @@ func TestGraphQLNoNPlusOne(t *testing.T) {
 // TestGraphQLMutations: writes go through the REST write path (validation, rules) and
 // answer with the rows read back; errors carry the contract's codes.
 func TestGraphQLMutations(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		if b.name == "mysql" {
@@ -455,6 +460,7 @@ func TestGraphQLMutations(t *testing.T) {
 // TestGraphQLBadInput: malformed, unknown, mistyped, over-deep, over-complex and
 // over-aliased requests are GraphQL errors with codes, never a 500 and never data.
 func TestGraphQLBadInput(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_GRAPHQL_MAX_DEPTH": "6", "STRATA_GRAPHQL_MAX_ALIASES": "5"})
 	queryFixture(t, n)
 	aliases := "{"

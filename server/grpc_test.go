@@ -261,6 +261,7 @@ func TestGRPCMatchesHTTP(t *testing.T) {
 // admin; a tenant's key or admin cannot make one or pass for one; a deleted key stops
 // working at once on every door.
 func TestPlatformKeys(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 // GraphQL and a data migration (nothing is left written), and the after hooks hear of
 // every write that committed, whichever surface made it.
 func TestHooksSeeEverySurface(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -180,6 +180,7 @@ func TestImportMemoryStaysFlat(t *testing.T) {
 // their own settings, while other routes keep the body limit; a refusal past a bound
 // names the row and writes nothing.
 func TestImportLimits(t *testing.T) {
+	t.Parallel()
 	admin := startNode(t, "sqlite://"+t.TempDir()+"/c.db", map[string]string{"STRATA_IMPORT_MAX_ROWS": "5",
 		"STRATA_IMPORT_MAX_FIELDS": "3", "STRATA_IMPORT_MAX_ROW_BYTES": "100", "STRATA_BODY_LIMIT": "256"})
 	admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
@@ -264,6 +265,7 @@ func TestImportLimits(t *testing.T) {
 // answer; an import's event stream gets it afresh for each event, so an import longer
 // than it streams to its end.
 func TestImportEventsOutlastTheWriteTimeout(t *testing.T) {
+	t.Parallel()
 	admin := startNode(t, "sqlite://"+t.TempDir()+"/c.db", map[string]string{"STRATA_WRITE_TIMEOUT": "1s"})
 	admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	wideTable(t, admin, "acme")
@@ -348,6 +350,7 @@ func countRows(t *testing.T, n *node, slug, table string) int {
 // are written and the bad ones listed. With Accept: text/event-stream, progress events
 // come as batches are written, then the same result.
 func TestImportItems(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -521,6 +524,7 @@ func TestImportItems(t *testing.T) {
 // exported to a file or standard output with its rows counted, progress drawn on a
 // terminal, and a missing server a usage error.
 func TestItemsCLI(t *testing.T) {
+	t.Parallel()
 	admin := startNode(t, "sqlite://"+t.TempDir()+"/c.db", nil)
 	admin.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	admin.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "entries", "columns": []any{
@@ -617,6 +621,7 @@ func TestItemsCLI(t *testing.T) {
 // a time starts from the rows as read), another refuses one, naming its row; an after
 // hook hears of each row written, and of none when the import is refused.
 func TestImportRunsTheTenantsHooks(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/c.db", nil)
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	p := "/api/t/acme"
@@ -670,6 +675,7 @@ func (r *pausingRows) Read(p []byte) (int, error) {
 // while it waits for the client's next rows; the tenant stays open on the node all the
 // same, however long that takes past the tenant's idle timeout.
 func TestImportHoldsItsTenant(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/c.db", map[string]string{"STRATA_TENANT_IDLE_TIMEOUT": "1s"})
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	wideTable(t, n, "acme")
@@ -686,6 +692,7 @@ func TestImportHoldsItsTenant(t *testing.T) {
 // (and an import its transaction) for as long as its client takes, so without the bound
 // a tenant admin could pile up as many as the node takes connections.
 func TestTransfersPerTenant(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/c.db", map[string]string{"STRATA_TRANSFERS_PER_TENANT": "1"})
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "notes", "columns": []any{map[string]any{"name": "title", "type": "string"}}})

@@ -5,6 +5,7 @@ import (
 )
 
 func TestItemUpdatesAndDeletes(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 // fields under "details" (beside "code") as Enfyra's clients read them, with the values
 // of errors[0].extensions, which stays as it was.
 func TestConfirmChallengeAsEnfyraReadsIt(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -82,6 +83,7 @@ func (n *node) mustCallWith(want int, method, path string, headers map[string]st
 // destructive change only where the tenant turned legacy_schema_confirm on, only the
 // phrase of that change, and only for that tenant.
 func TestLegacySchemaConfirm(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	phrase := func(key, v string) string { return "?" + key + "=" + url.QueryEscape(v) }
 	type step struct {
@@ -184,6 +186,7 @@ func TestLegacySchemaConfirm(t *testing.T) {
 // TestLegacySchemaConfirmUpgrade: a tenant made before the setting existed gets it, off,
 // from the system upgrade when a node first serves it.
 func TestLegacySchemaConfirmUpgrade(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -26,6 +26,7 @@ func sorted(ids ...string) []string {
 // many_to_one) take arrays of keys on create and update: the row is linked with exactly
 // those rows, all or nothing, within the caller's permissions on the rows it changes.
 func TestToManyWrites(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -49,6 +49,7 @@ func mailedLink(t *testing.T, m testkit.CaughtMail) (link, token string) {
 // answer either way; its token works once, not after it expired or was superseded, and
 // the reset ends the account's sessions; requests and wrong tokens are throttled.
 func TestPasswordReset(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -160,6 +161,7 @@ func TestPasswordReset(t *testing.T) {
 // TestInviteAccept: an admin invites a user with a role; the invited user cannot sign
 // in until they accept with the mailed token and a password, once.
 func TestInviteAccept(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -213,6 +215,7 @@ func TestInviteAccept(t *testing.T) {
 // TestEmailVerification: where the tenant requires it, a signed-up user signs in only
 // after following the mailed link.
 func TestEmailVerification(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -253,6 +256,7 @@ func TestEmailVerification(t *testing.T) {
 // own server on a private address is refused unless the node allows it; the password is
 // write-only and sealed in the database; a tenant's template words the mail.
 func TestMailQueue(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -354,6 +358,7 @@ func TestMailQueue(t *testing.T) {
 // without it signs in but may only set it up; once it is on, the same token serves.
 // Users who are not admins are not held.
 func TestAdminTwoFactorPolicy(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

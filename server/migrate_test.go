@@ -306,6 +306,7 @@ func TestMigrateSystem(t *testing.T) {
 // require_approval itself, so a rollback the CLI asks for is held for approval exactly
 // as one asked over HTTP; before, the CLI ran it at once.
 func TestApprovalPolicyHoldsEverySurface(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

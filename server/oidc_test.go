@@ -113,6 +113,7 @@ func (f oidcFlow) signIn() url.Values {
 // must send a code (wrong codes throttled, the ticket good once); the client secret is
 // never answered.
 func TestOIDCSignIn(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -396,6 +397,7 @@ func links(t *testing.T, db *database.DB, subject string) int {
 // node would connect (a name that resolves to one): nothing reaches it, and the
 // sign-in goes back to the redirect with PROVIDER_UNAVAILABLE.
 func TestOIDCPrivateProvider(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

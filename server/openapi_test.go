@@ -50,6 +50,7 @@ func getRaw(t *testing.T, n *node, path string) []byte {
 }
 
 func TestOpenAPIDocuments(t *testing.T) {
+	t.Parallel()
 	// The validator must be able to fail: a 3.1 document without info is invalid.
 	if doc, err := libopenapi.NewDocument([]byte(`{"openapi":"3.1.0","paths":{"/x":{"get":{"responses":"nope"}}}}`)); err == nil {
 		if ok, _ := schema_validation.ValidateOpenAPIDocument(doc); ok {
@@ -143,6 +144,7 @@ func TestOpenAPIDocuments(t *testing.T) {
 // platform document or, under /api/t/{tenant}, in the tenant's, with its method; the
 // YAML forms are the same documents.
 func TestOpenAPICoversEveryRoute(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	docs := map[string]map[string]map[string]any{}

@@ -11,6 +11,7 @@ import (
 )
 
 func TestApprovalRejectRetry(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -105,6 +106,7 @@ func TestApprovalRejectRetry(t *testing.T) {
 }
 
 func TestDriftAndExport(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -207,6 +209,7 @@ func isOnlyComments(s string) bool {
 // (as one made by an older Strata does) gets them, as recorded migrations, when a node
 // first serves it after a restart.
 func TestSystemUpgradeOnFirstUse(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

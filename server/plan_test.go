@@ -35,6 +35,7 @@ func (q *recordingQuerier) QueryContext(ctx context.Context, s string, args ...a
 // in the sort's direction and the flag's index ends with id; a NULL order the index does
 // not have is avoided when the filter excludes NULLs.
 func TestSortFollowsIndex(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestAuthTokens(t *testing.T) {
+	t.Parallel()
 	// No grace for a reused refresh token here: a reuse revokes at once
 	// (TestSecurityRefreshReuseInterval tests the grace).
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_REFRESH_REUSE_INTERVAL": "0s"})
@@ -67,6 +68,7 @@ func TestAuthTokens(t *testing.T) {
 }
 
 func TestTenants(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -126,6 +128,7 @@ func TestTenants(t *testing.T) {
 // TestMetadataItemsTakeTheOnePath: writes to the metadata tables through /items are
 // schema changes with recorded migrations, and the metadata tables read like items.
 func TestMetadataItemsTakeTheOnePath(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -179,6 +182,7 @@ func TestMetadataItemsTakeTheOnePath(t *testing.T) {
 // TestItemWriteErrors: values are checked per column type, and constraint failures
 // map onto the contract's codes with the field named.
 func TestItemWriteErrors(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -232,6 +236,7 @@ func TestItemWriteErrors(t *testing.T) {
 // and caller. (Strings read from a request once pointed into reused buffers, and a
 // cache keyed by them served one tenant's or caller's entry to another.)
 func TestRequestsNeverShareState(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
 	for _, slug := range []string{"aaaa", "bbbb"} {
 		n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": slug})
@@ -256,6 +261,7 @@ func TestRequestsNeverShareState(t *testing.T) {
 }
 
 func TestLoginThrottleCORSAndHeaders(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_LOGIN_MAX_FAILURES": "3", "STRATA_LOGIN_WINDOW": "1m"})
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	anon := &node{t: t, base: n.base}

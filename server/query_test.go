@@ -316,6 +316,7 @@ var queryCases = []queryCase{
 }
 
 func TestQueryConformance(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -356,6 +357,7 @@ func TestQueryConformance(t *testing.T) {
 // TestRelationsLoadWithoutNPlusOne: the statements a request runs depend on the
 // relation levels it asks for, never on the number of rows.
 func TestRelationsLoadWithoutNPlusOne(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
 	queryFixture(t, n)
 	tn, _ := n.app.Tenants.Get(context.Background(), "acme")
@@ -387,6 +389,7 @@ func TestRelationsLoadWithoutNPlusOne(t *testing.T) {
 // TestBadQueries: malformed or unknown query input is a 400 INVALID_QUERY naming the
 // parameter and the path inside it; nothing reaches SQL text.
 func TestBadQueries(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_MAX_LIMIT": "5", "STRATA_DEFAULT_LIMIT": "5"})
 	queryFixture(t, n)
 	deep := `{"title":{"_eq":"x"}}`
@@ -456,6 +459,7 @@ func TestBadQueries(t *testing.T) {
 // TestInjectionCorpus: hostile values and names never cause a 500, an SQL error or a
 // change of data, on any dialect.
 func TestInjectionCorpus(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	corpus := []string{`'; DROP TABLE posts; --`, `" OR 1=1 --`, `x";DROP TABLE posts`, `\'; DELETE FROM posts; --`, "Robert'); DROP TABLE posts;--",
 		`%' OR '1'='1`, "\u0000", "ünï€ødé 🎉", `\\`, `$NOW`, `{"_or":[]}`, `') UNION SELECT * FROM custom_migrations --`, "`; DROP TABLE posts; --"}

@@ -171,6 +171,7 @@ func titlesOf(r reply) []string {
 // TestRealtimeProtocol: subscribe, init, create/update/delete, the update that moves
 // a row out of the filter, field lists, unsubscribe, ping/pong, auth.
 func TestRealtimeProtocol(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -241,6 +242,7 @@ func TestRealtimeProtocol(t *testing.T) {
 // TestRealtimeAuthAndPermissions: the auth handshake (ok, failed, expired), and two
 // users whose "self" rule lets each see only their own rows' events.
 func TestRealtimeAuthAndPermissions(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
 	p := "/api/t/acme"
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
@@ -304,6 +306,7 @@ func TestRealtimeAuthAndPermissions(t *testing.T) {
 // TestRealtimeTokenExpiry: a socket whose token expires is told why and closed; an
 // expired token cannot open one.
 func TestRealtimeTokenExpiry(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_ACCESS_TTL": "2s"})
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	n.mustCall(200, "PATCH", "/api/t/acme/settings", map[string]any{"allow_signup": true})
@@ -326,6 +329,7 @@ func TestRealtimeTokenExpiry(t *testing.T) {
 // TestRealtimeBadInput: non-JSON, unknown types, oversized frames, floods and too many
 // subscriptions get errors or a close, and the server stays healthy.
 func TestRealtimeBadInput(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_WS_MAX_SUBSCRIPTIONS": "3", "STRATA_WS_MAX_MESSAGE_BYTES": "4096"})
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "posts", "columns": []any{map[string]any{"name": "title", "type": "string"}}})
@@ -380,6 +384,7 @@ func TestRealtimeBadInput(t *testing.T) {
 // TestRealtimeMigrationStatus: an admin socket sees a schema change go from running to
 // executed, a failing one from running to failed with the error, and a schema event.
 func TestRealtimeMigrationStatus(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -438,6 +443,7 @@ func TestRealtimeMigrationStatus(t *testing.T) {
 // TestRealtimeSlowConsumer: a client that never reads is cut off; the others keep
 // receiving every event.
 func TestRealtimeSlowConsumer(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_WS_SEND_QUEUE": "4"})
 	p := "/api/t/acme"
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
@@ -488,6 +494,7 @@ func TestRealtimeSlowConsumer(t *testing.T) {
 
 // TestRealtimeShutdown: closing the node closes its sockets with "going away".
 func TestRealtimeShutdown(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	ws := n.dial("acme", "")
@@ -502,6 +509,7 @@ func TestRealtimeShutdown(t *testing.T) {
 // TestRealtimeCluster: a write on node a reaches a subscriber on node b, over
 // PostgreSQL NOTIFY and, separately, over Redis; so do migration statuses.
 func TestRealtimeCluster(t *testing.T) {
+	t.Parallel()
 	pg, rd := os.Getenv("STRATA_TEST_POSTGRES_URL"), os.Getenv("STRATA_TEST_REDIS_URL")
 	type leg struct {
 		name    string
@@ -564,6 +572,7 @@ func TestRealtimeCluster(t *testing.T) {
 // TestRealtimeAuthModes: in handshake mode a socket must authenticate first, within the
 // timeout; in strict mode the upgrade needs credentials.
 func TestRealtimeAuthModes(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_WS_AUTH": "handshake", "STRATA_WS_AUTH_TIMEOUT": "1s"})
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "posts", "columns": []any{}, "permissions": map[string]any{"read": []string{"public"}}})

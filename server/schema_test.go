@@ -173,6 +173,7 @@ func TestSchemaLifecycle(t *testing.T) {
 }
 
 func TestMigrationFailureLeavesMetadataUnchanged(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -231,6 +232,7 @@ func TestMigrationFailureLeavesMetadataUnchanged(t *testing.T) {
 }
 
 func TestConfirmHash(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "posts", "columns": []any{
@@ -274,6 +276,7 @@ func TestConfirmHash(t *testing.T) {
 }
 
 func TestDryRunChangesNothing(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

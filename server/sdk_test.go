@@ -58,6 +58,7 @@ func sdkQuery(q map[string]any) string {
 // TestDirectusSDKRequests drives the API with requests shaped like @directus/sdk's
 // readItems/readItem/createItem(s)/updateItem(s)/deleteItems and checks the envelopes.
 func TestDirectusSDKRequests(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
 	queryFixture(t, n)
 	base := "/api/t/acme/items/posts"

@@ -113,6 +113,7 @@ func (n *node) metric(name string) float64 {
 // 429. Now a payload not sealed with the cluster key is dropped and counted in
 // strata_bus_rejected_messages_total, and the admin signs in.
 func TestSecurityForgedBusMessages(t *testing.T) {
+	t.Parallel()
 	for _, l := range busLegs(t) {
 		t.Run(l.name, func(t *testing.T) {
 			control := l.control(t)
@@ -168,6 +169,7 @@ func getMetrics(t *testing.T, url, token string) (int, string) {
 // /metrics answers only "Authorization: Bearer <token>"; anyone else, a platform admin's
 // access token included, gets 401. Metrics do not depend on the database: SQLite only.
 func TestSecurityMetricsToken(t *testing.T) {
+	t.Parallel()
 	const token = "metrics-token-0123456789abcdef"
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_METRICS_TOKEN": token})
 	for _, c := range []struct {
@@ -194,6 +196,7 @@ func TestSecurityMetricsToken(t *testing.T) {
 // /metrics is served on that listener (ServeMetrics, as run starts it) and no longer on
 // the API's port.
 func TestSecurityMetricsAddr(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", map[string]string{"STRATA_METRICS_ADDR": "127.0.0.1:0"})
 	if st, body := getMetrics(t, n.base+"/metrics", ""); st == 200 || strings.Contains(body, "strata_http_requests_total") {
 		t.Fatalf("the API's port still serves /metrics: %d", st)
@@ -323,6 +326,7 @@ func TestSecurityRefreshReuseInterval(t *testing.T) {
 // bus can tell it. Legs: one SQLite node; two nodes over PostgreSQL NOTIFY; two nodes
 // over Redis on MySQL.
 func TestSecurityRevocationIsImmediate(t *testing.T) {
+	t.Parallel()
 	type leg struct {
 		name    string
 		control func(t *testing.T) string

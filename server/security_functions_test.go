@@ -15,6 +15,7 @@ import (
 // the tenant did not allow — and to serve a page as Strata's origin. Each attempt fails
 // with a clear refusal.
 func TestSecurityFunctionsStayInTheirTenant(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, backends(t)[0].newControlURL(t), nil)
 	for _, slug := range []string{"evil", "victim"} {
 		n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": slug})

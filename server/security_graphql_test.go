@@ -27,6 +27,7 @@ import (
 // fix this test binary dies with "fatal error: stack overflow"). Cycles and deep nesting
 // are now INVALID_QUERY request errors, and the node keeps serving.
 func TestSecurityGraphQLFragmentCycle(t *testing.T) {
+	t.Parallel()
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			n := startNode(t, b.newControlURL(t), nil)
@@ -72,6 +73,7 @@ func TestSecurityGraphQLFragmentCycle(t *testing.T) {
 // different arguments, 7 KB: 16 s; 5,000 unused variables: 12 s), a core per request.
 // They are refused before validation, in milliseconds.
 func TestSecurityGraphQLValidatorCost(t *testing.T) {
+	t.Parallel()
 	fill := func(prefix, item, suffix string, n int) string {
 		var b strings.Builder
 		b.WriteString(prefix)
@@ -113,6 +115,7 @@ func TestSecurityGraphQLValidatorCost(t *testing.T) {
 // now show what the caller may read and do; an admin sees everything; a permission
 // change shows in the next request.
 func TestSecuritySDLHidesUnreadable(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	col := func(name string) map[string]any { return map[string]any{"name": name, "type": "string"} }
@@ -181,6 +184,7 @@ func TestSecuritySDLHidesUnreadable(t *testing.T) {
 // so did a table whose columns are all hidden from the caller. Both now give a valid
 // schema.
 func TestSecurityGraphQLEmptyTable(t *testing.T) {
+	t.Parallel()
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			n := startNode(t, b.newControlURL(t), nil)

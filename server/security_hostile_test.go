@@ -12,6 +12,7 @@ import (
 // attempt must be refused, and afterwards the other tenant, the control database and
 // the platform admin are as they were.
 func TestSecurityHostileTenantAdmin(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 // on the next ordinary insert. It must run as the tenant's own account, which reaches
 // neither another tenant nor superuser, even after RESET ROLE.
 func TestSecurityTenantCodeRunsAsTenant(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	// SQLite aside: no accounts: TestSecuritySQLiteTriggersCannotTamper covers SQLite.
 	for _, b := range serverBackends(t) {
@@ -77,6 +78,7 @@ CREATE TRIGGER spy BEFORE INSERT ON notes FOR EACH ROW EXECUTE FUNCTION spy();`
 // Strata's own tables, fired by an ordinary insert, is refused, and so are ATTACH and
 // PRAGMA writable_schema in custom SQL.
 func TestSecuritySQLiteTriggersCannotTamper(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "sqlite://"+t.TempDir()+"/control.db", nil)
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
 	n.mustCall(200, "POST", "/api/t/acme/tables", map[string]any{"name": "notes", "columns": []any{map[string]any{"name": "body", "type": "text"}}})
@@ -115,6 +117,7 @@ func TestSecuritySQLiteTriggersCannotTamper(t *testing.T) {
 // refused before anything runs, however they are spelled, and a script that writes
 // Strata's own tables is refused; nothing is left half-applied.
 func TestSecurityCustomSQLAtomic(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -218,6 +221,7 @@ func TestSecurityCustomSQLTimeout(t *testing.T) {
 // TestSecurityMySQLAccountHasNoEvent (finding 4): a MariaDB tenant account cannot
 // schedule events, which would run SQL outside every request and timeout.
 func TestSecurityMySQLAccountHasNoEvent(t *testing.T) {
+	t.Parallel()
 	base := needURL(t, "STRATA_TEST_MYSQL_URL")
 	n := startNode(t, mysqlDatabase(t, base), nil)
 	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
@@ -261,6 +265,7 @@ func serverBackends(t *testing.T) []backend {
 // TestSecurityConnectionCap (finding 1): tenant pools log in per tenant, yet a node
 // holds at most STRATA_MAX_DB_CONNECTIONS connections however many tenants it serves.
 func TestSecurityConnectionCap(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	// SQLite aside: the boundary is database accounts and servers.
 	for _, b := range serverBackends(t) {
@@ -326,6 +331,7 @@ func serverConnections(t *testing.T, dialect string, admin *database.DB) int {
 // with the least privileges docs/security.md lists: CREATEDB and CREATEROLE on
 // PostgreSQL; CREATE USER and the tenant privileges WITH GRANT OPTION on MySQL.
 func TestSecurityControlAccountNeedsNoSuperuser(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	// SQLite aside: the boundary is database accounts and servers.
 	for _, b := range serverBackends(t) {
@@ -439,6 +445,7 @@ func leastPrivilegeControl(t *testing.T, dialect string) string {
 // TestSecurityBadInputIsNot500 (finding 7): keys that are not UUIDs, pages past any
 // table and oversized bodies get a 4xx in the contract's envelope on every dialect.
 func TestSecurityBadInputIsNot500(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -495,6 +502,7 @@ func TestSecurityBadInputIsNot500(t *testing.T) {
 // TestSecurityNodesBootTogether (finding 9): several nodes booting at once on an empty
 // control database all come up (they raced each other's CREATE TABLE on PostgreSQL).
 func TestSecurityNodesBootTogether(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	// SQLite aside: one process per SQLite file.
 	for _, b := range serverBackends(t) {
@@ -535,6 +543,7 @@ func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard,
 // renames never get a 5xx: a statement built on the old model is built again on the
 // new one.
 func TestSecurityWritesDuringSchemaChange(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -607,6 +616,7 @@ func TestSecurityWritesDuringSchemaChange(t *testing.T) {
 // catalogs names none of another tenant's schemas, tables or slug; with the default
 // (a schema each) they show, which docs/security.md says.
 func TestSecurityDatabasePlacement(t *testing.T) {
+	t.Parallel()
 	pg := needURL(t, "STRATA_TEST_POSTGRES_URL")
 	for _, placement := range []string{"schema", "database"} {
 		t.Run(placement, func(t *testing.T) {
@@ -708,6 +718,7 @@ func TestSecurityBusyNodeAnswers503(t *testing.T) {
 // tables belong to the control account, is brought to its own account once at boot:
 // its tables change owner, so its own account can use them.
 func TestSecurityOlderTenantsAdopted(t *testing.T) {
+	t.Parallel()
 	pg := needURL(t, "STRATA_TEST_POSTGRES_URL")
 	control, dir := pgDatabase(t, pg), t.TempDir()
 	n := startNode(t, control, map[string]string{"STRATA_DATA_DIR": dir})

@@ -8,6 +8,7 @@ import (
 // (its access and refresh tokens stop at once); nobody ends another user's session but
 // an admin, who sees and ends them too.
 func TestSessions(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

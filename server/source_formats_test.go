@@ -14,6 +14,7 @@ import (
 // columns hold 2048 characters (255 where they were made with that length, until
 // widened); and a snapshot of the result applies to the same tenant with no change.
 func TestSourceFieldTypes(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -356,6 +357,7 @@ func TestEnfyraSnapshotMigrationExamples(t *testing.T) {
 // TestTableLabels: a table has an optional label beside its identifier, set when it is
 // made or later (a recorded alter_table that rolls back), kept by both snapshot shapes.
 func TestTableLabels(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 // middle): a change that adds a round trip to the hot path fails here instead of
 // showing up as a slower benchmark later.
 func TestHotPathStatements(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

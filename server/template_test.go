@@ -8,6 +8,7 @@ import (
 // description: checked against the table's columns, kept through a column rename,
 // rolled back, exported and applied with the snapshot, and shown to non-admins.
 func TestDisplayTemplate(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -114,6 +114,7 @@ func TestTwoFactor(t *testing.T) {
 // needs a code, each good once; platform keys have no two-factor; an operator who lost
 // the authenticator turns it off with the CLI.
 func TestPlatformTwoFactor(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 // TestTrashAndPurge: drops are soft (data kept under a trash name and listed in
 // /trash); a purge, explicit or by retention, drops for good through the one path.
 func TestTrashAndPurge(t *testing.T) {
+	t.Parallel()
 	requireBackends(t)
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
