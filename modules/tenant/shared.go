@@ -24,9 +24,9 @@ import (
 // tenant's account: on PostgreSQL a new backend whose catalog caches are cold, where
 // reading the model's four tables costs more than anything else the request does. The
 // node reads the shared entry instead, on a control connection already open, while the
-// tenant's connection is being made; the one statement it must still run on the new
-// connection (meta.ReadState) says whether the entry is the tenant's schema now. An
-// entry is keyed by that state's Stamp, so it can be stale but never wrong: a stale one
+// tenant's connection is being made; the schema state, from the login on PostgreSQL
+// (meta.TagState) or else one statement on the new connection (meta.ReadState), says
+// whether the entry is the tenant's schema now. An entry is keyed by that state's Stamp, so it can be stale but never wrong: a stale one
 // is read from the tenant's tables as before, and written back for the next node.
 
 // maxSharedWrites bounds the shared entries a node writes at once.
