@@ -734,6 +734,8 @@ func TestSecurityOlderTenantsAdopted(t *testing.T) {
 	for _, q := range []string{
 		`ALTER TABLE "` + schemaName + `".settings OWNER TO CURRENT_USER`,
 		`REVOKE ALL ON "` + schemaName + `".settings FROM PUBLIC`,
+		`CREATE SEQUENCE "` + schemaName + `".older_sequence`,
+		`CREATE VIEW "` + schemaName + `".older_view AS SELECT 1 AS x`,
 		`UPDATE strata_tenants SET account_version = NULL`,
 	} {
 		if _, err := admin.Exec(q); err != nil {
@@ -748,5 +750,13 @@ func TestSecurityOlderTenantsAdopted(t *testing.T) {
 	}
 	if !strings.HasPrefix(owner, "strata_t_") {
 		t.Fatalf("settings still belongs to %s", owner)
+	}
+	for _, rel := range []string{"older_sequence", "older_view"} {
+		if err := admin.QueryRow(`SELECT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`, schemaName, rel).Scan(&owner); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(owner, "strata_t_") {
+			t.Fatalf("%s still belongs to %s", rel, owner)
+		}
 	}
 }
