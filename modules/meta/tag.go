@@ -31,8 +31,9 @@ const tagPrefix = "strata1 "
 // tagPattern is a whole tag: version, running, head (a digest, or none yet).
 var tagPattern = regexp.MustCompile(`^strata1 (\d{1,18}) (\d{1,18}) ([0-9a-f]{32})?$`)
 
-// Tag is the state as the login tag carries it: at most 63 bytes, which is all of
-// application_name that PostgreSQL keeps.
+// Tag is the state as the login tag carries it. PostgreSQL keeps 63 bytes of
+// application_name, room for versions up to 10^12; a longer tag is cut, and a cut tag
+// reads as none (the state is then read from the history).
 func (s State) Tag() string {
 	return tagPrefix + strconv.FormatInt(s.Version, 10) + " " + strconv.FormatInt(s.Running, 10) + " " + s.Head
 }
