@@ -81,10 +81,6 @@ func NeedURL(t testing.TB, name string) string {
 	return v
 }
 
-// OrphanTenantRoles lists the PostgreSQL tenant roles that own nothing and are granted
-// nothing in any database (no shared dependency): those a dropped database left.
-const OrphanTenantRoles = `SELECT rolname FROM pg_roles r WHERE rolname LIKE 'strata\_t\_%' AND NOT EXISTS (SELECT 1 FROM pg_shdepend d WHERE d.refclassid = 'pg_authid'::regclass AND d.refobjid = r.oid)`
-
 // PostgresDatabase creates a database on the server at base for one test.
 func PostgresDatabase(t testing.TB, base string) string {
 	t.Helper()
@@ -108,7 +104,7 @@ func PostgresDatabase(t testing.TB, base string) string {
 		// Tenant roles are cluster-wide; those that own nothing any more go. Roles still
 		// owning objects (another run's, a kept benchmark's thousands) are not even
 		// tried: each refusal was a round trip in every test's cleanup.
-		for _, r := range Names(admin, OrphanTenantRoles) {
+		for _, r := range Names(admin, database.OrphanTenantRoles) {
 			_, _ = admin.Exec(`DROP ROLE IF EXISTS "` + r + `"`)
 		}
 		admin.Close()

@@ -34,6 +34,11 @@ func scopedRole(rawURL, store string) string {
 	return "strata_t_" + hex.EncodeToString(h[:8])
 }
 
+// OrphanTenantRoles lists the PostgreSQL tenant roles (scopedRole) that own nothing and
+// are granted nothing in any database (no shared dependency): those a dropped database
+// left, which clean-ups may drop.
+const OrphanTenantRoles = `SELECT rolname FROM pg_roles r WHERE rolname LIKE 'strata\_t\_%' AND NOT EXISTS (SELECT 1 FROM pg_shdepend d WHERE d.refclassid = 'pg_authid'::regclass AND d.refobjid = r.oid)`
+
 // mysqlTenantPrivileges is what a tenant's MySQL account may do on its own database:
 // everything a schema owner needs, but not EVENT (a scheduled event would run SQL
 // outside any request, migration or timeout) and never GRANT OPTION.

@@ -29,7 +29,7 @@ import (
 const tagPrefix = "strata1 "
 
 // tagPattern is a whole tag: version, running, head (a digest, or none yet).
-var tagPattern = regexp.MustCompile(`^strata1 (\d{1,18}) (\d{1,18}) ([0-9a-f]{32})?$`)
+var tagPattern = regexp.MustCompile(`^` + regexp.QuoteMeta(tagPrefix) + `(\d{1,18}) (\d{1,18}) ([0-9a-f]{32})?$`)
 
 // Tag is the state as the login tag carries it. PostgreSQL keeps 63 bytes of
 // application_name, room for versions up to 10^12; a longer tag is cut, and a cut tag
@@ -45,11 +45,9 @@ func StateFromTag(tag string) (s State, ok bool) {
 	if m == nil {
 		return State{}, false
 	}
-	v, err1 := strconv.ParseInt(m[1], 10, 64)
-	r, err2 := strconv.ParseInt(m[2], 10, 64)
-	if err1 != nil || err2 != nil {
-		return State{}, false
-	}
+	// At most 18 digits: both fit an int64.
+	v, _ := strconv.ParseInt(m[1], 10, 64)
+	r, _ := strconv.ParseInt(m[2], 10, 64)
 	return State{Version: v, Running: r, Head: m[3]}, true
 }
 

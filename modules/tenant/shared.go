@@ -26,8 +26,9 @@ import (
 // node reads the shared entry instead, on a control connection already open, while the
 // tenant's connection is being made; the schema state, from the login on PostgreSQL
 // (meta.TagState) or else one statement on the new connection (meta.ReadState), says
-// whether the entry is the tenant's schema now. An entry is keyed by that state's Stamp, so it can be stale but never wrong: a stale one
-// is read from the tenant's tables as before, and written back for the next node.
+// whether the entry is the tenant's schema now. An entry is keyed by that state's
+// Stamp, so it can be stale but never wrong: a stale one is read from the tenant's
+// tables as before, and written back for the next node.
 
 // maxSharedWrites bounds the shared entries a node writes at once.
 const maxSharedWrites = 4

@@ -121,8 +121,8 @@ func start(ctx context.Context, dialect, reuse, slug string, extraEnv []string) 
 			if dialect == "postgres" {
 				_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 				// Tenant roles are cluster-wide: those that own nothing any more go (a role
-				// another run's tenant still uses owns its tables and stays).
-				for _, r := range Names(admin, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'strata\\_t\\_%'") {
+				// another run's tenant still uses owns its tables and is not even tried).
+				for _, r := range Names(admin, database.OrphanTenantRoles) {
 					_, _ = admin.ExecContext(context.Background(), `DROP ROLE IF EXISTS "`+r+`"`)
 				}
 			} else { // tenants are databases named after the control database
