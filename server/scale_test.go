@@ -131,7 +131,8 @@ func TestColdTenantReadsSharedModel(t *testing.T) {
 				t.Fatalf("through the shared model the tables show as\n%s\nread from the tables\n%s", shown, loaded)
 			}
 			// On PostgreSQL the login carries the schema state (meta.TagState): readying
-			// runs no statement at all. Elsewhere it reads the state in one.
+			// runs no statement at all, nor a ping after the login. Elsewhere it reads the
+			// state in one.
 			readying := int64(1)
 			if b.name == "postgres" {
 				readying = 0

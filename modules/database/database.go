@@ -112,12 +112,17 @@ func Open(ctx context.Context, rawURL string, pool Pool) (*DB, error) {
 	if pool.MaxIdleTime > 0 {
 		db.SetConnMaxIdleTime(pool.MaxIdleTime)
 	}
+	// The first connection is made now, so a database that does not answer or refuses
+	// the login fails here. A login is proof enough: a ping on top of it would be one
+	// more round trip on a tenant's cold first request, to a process just started.
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
+	conn, err := db.Conn(pctx)
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
+	conn.Close()
 	d, _ := schema.DialectByName(dialect)
 	return &DB{DB: db, Dialect: d, Name: name, url: rawURL, limit: pool.Limit, statements: lc.count, connector: lc}, nil
 }
@@ -144,8 +149,8 @@ func connectorFor(driverName, dsn string) (driver.Connector, error) {
 }
 
 // pingBeforeReuse is pgx's rule (ping a connection idle for over a second before its
-// next use) but for a connection never used since it was made: Open's ping just reached
-// it, and on a tenant's cold first request a second ping is a round trip for nothing.
+// next use) but for a connection never used since it was made: Open just logged it in,
+// and on a tenant's cold first request a ping is a round trip for nothing.
 // pgx times idleness from the connection's last reset, which a new one has never had:
 // its idle time then reads as the longest duration there is.
 func pingBeforeReuse(_ context.Context, p stdlib.ShouldPingParams) bool {

@@ -11,8 +11,8 @@ import (
 )
 
 // TestPingBeforeReuse: a connection idle for over a second is pinged before its next
-// use, as pgx does by default; one never used since it was made (Open's ping just
-// reached it) is not.
+// use, as pgx does by default; one never used since it was made (Open just logged it
+// in) is not.
 func TestPingBeforeReuse(t *testing.T) {
 	for _, c := range []struct {
 		name string

@@ -268,8 +268,10 @@ func (c *countedConn) IsValid() bool {
 	return true
 }
 
+// Ping counts as a statement: it is a round trip all the same.
 func (c *countedConn) Ping(ctx context.Context) error {
 	if p, ok := c.Conn.(driver.Pinger); ok {
+		c.count.Add(1)
 		return p.Ping(ctx)
 	}
 	return nil
