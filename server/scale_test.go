@@ -253,3 +253,49 @@ func TestLoginCarriesSchemaState(t *testing.T) {
 	n.mustCall(200, "POST", "/api/t/tagged/tables/posts/columns", map[string]any{"name": "score", "type": "integer"})
 	same("a change after the upgrade")
 }
+
+// TestTenantAccountSecretIsCheapToLogIn: PostgreSQL holds a tenant account's password as
+// a SCRAM secret Strata made with few iterations, not PostgreSQL's 4,096, which the node
+// would repeat at every login of a cold tenant (where the server asks for SCRAM). The
+// login still works with it (under this server's own authentication rules).
+func TestTenantAccountSecretIsCheapToLogIn(t *testing.T) {
+	t.Parallel()
+	pg := needURL(t, "STRATA_TEST_POSTGRES_URL")
+	control := pgDatabase(t, pg)
+	n := startNode(t, control, map[string]string{"STRATA_DATA_DIR": t.TempDir()})
+	n.mustCall(201, "POST", "/api/tenants", map[string]any{"slug": "acme"})
+	n.mustCall(200, "GET", "/api/t/acme/settings", nil)
+	admin, err := database.Open(context.Background(), control, database.Pool{MaxOpen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	schemaName := n.tenantDB("acme").Name
+	cheap := func() string {
+		t.Helper()
+		var secret string
+		err := admin.QueryRow(`SELECT a.rolpassword FROM pg_tables t JOIN pg_authid a ON a.rolname = t.tableowner WHERE t.schemaname = $1 AND t.tablename = 'settings'`, schemaName).Scan(&secret)
+		if err != nil {
+			t.Skipf("reading pg_authid needs a superuser: %v", err)
+		}
+		var iterations int
+		if _, err := fmt.Sscanf(secret, "SCRAM-SHA-256$%d:", &iterations); err != nil || iterations > 64 {
+			t.Fatalf("the tenant account's password is stored as %.24s…: want a SCRAM secret of at most 64 iterations", secret)
+		}
+		return secret
+	}
+	made := cheap()
+	// A tenant an older Strata made (account version 2) has its secret set again
+	// by the first node that readies it, once.
+	if _, err := admin.Exec(`UPDATE strata_tenants SET account_version = 2`); err != nil {
+		t.Fatal(err)
+	}
+	startNode(t, control, map[string]string{"STRATA_DATA_DIR": t.TempDir()}).mustCall(200, "GET", "/api/t/acme/settings", nil)
+	if cheap() == made {
+		t.Fatal("readying a tenant of account version 2 left its secret as it was")
+	}
+	var version int
+	if err := admin.QueryRow(`SELECT account_version FROM strata_tenants`).Scan(&version); err != nil || version != 3 {
+		t.Fatalf("account version %d (%v), want 3", version, err)
+	}
+}

@@ -124,6 +124,24 @@ func ProvisionAccount(ctx context.Context, admin *DB, tenantURL, password string
 	return nil
 }
 
+// SetAccountSecret gives the PostgreSQL account of a tenant store its password again,
+// as a secret with few iterations (accountSecret), through admin, a connection to the
+// store's server as the control account. Other databases keep what they hold.
+func SetAccountSecret(ctx context.Context, admin *DB, tenantURL, password string) error {
+	_, _, name, dialect, err := parse(tenantURL)
+	if err != nil || dialect != "postgres" {
+		return err
+	}
+	secret, err := accountSecret(password)
+	if err != nil {
+		return err
+	}
+	if _, err := admin.ExecContext(ctx, "ALTER ROLE "+admin.Dialect.Quote(scopedRole(tenantURL, name))+" PASSWORD '"+secret+"'"); err != nil {
+		return fmt.Errorf("tenant account password: %w", err)
+	}
+	return nil
+}
+
 // isNoSuchGrant is MySQL's answer to revoking from an account that holds nothing.
 func isNoSuchGrant(err error) bool {
 	var me *mysql.MySQLError
@@ -138,13 +156,19 @@ func ensurePostgresRole(ctx context.Context, server, store *DB, schemaName, role
 	if err := server.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1), (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)", role).Scan(&exists, &super); err != nil {
 		return err
 	}
+	// The server is given the password's secret, made here with few iterations
+	// (accountIterations): every login repeats them on the node.
+	secret, err := accountSecret(password)
+	if err != nil {
+		return err
+	}
 	stmts := []string{}
 	if !exists {
-		stmts = append(stmts, "CREATE ROLE "+q(role)+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS PASSWORD '"+password+"'")
+		stmts = append(stmts, "CREATE ROLE "+q(role)+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS PASSWORD '"+secret+"'")
 	} else {
 		// Only a superuser may even restate SUPERUSER, REPLICATION or BYPASSRLS, and
 		// a control account that is none cannot have granted them.
-		stmts = append(stmts, "ALTER ROLE "+q(role)+" LOGIN NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD '"+password+"'")
+		stmts = append(stmts, "ALTER ROLE "+q(role)+" LOGIN NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD '"+secret+"'")
 	}
 	if !super {
 		// Only a member may hand objects to the role.

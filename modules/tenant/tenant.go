@@ -56,9 +56,11 @@ type Tenant struct {
 // accountVersion is what a tenant's database account must have been brought up to
 // (database.ProvisionAccount): 1 is the first version whose every statement runs as
 // the tenant's account (tables owned by it, MySQL without EVENT); 2 is the first whose
-// PostgreSQL account carries its schema state in its login (meta.TagState). A node
-// brings an older tenant up to it when it first readies it, once.
-const accountVersion = 2
+// PostgreSQL account carries its schema state in its login (meta.TagState); 3 the first
+// whose PostgreSQL password is held as a secret that is cheap to log in with
+// (database.SetAccountSecret). A node brings an older tenant up to it when it first
+// readies it, once.
+const accountVersion = 3
 
 // Config wires a Registry.
 type Config struct {
@@ -795,19 +797,26 @@ func (r *Registry) open(ctx context.Context, t *Tenant, readying bool) (*databas
 // login carries the schema state (meta.TagState).
 func (r *Registry) ready(ctx context.Context, t *Tenant, db *database.DB, gen uint64, shared <-chan sharedEntry) ([]string, error) {
 	if t.accountVersion < accountVersion {
-		if t.accountVersion < 1 {
+		url, err := r.storeURL(t)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case t.accountVersion < 1:
 			// An older Strata made tables as the control account, and granted MySQL
 			// accounts EVENT.
-			url, err := r.storeURL(t)
-			if err != nil {
-				return nil, err
-			}
 			if err := r.ensureAccount(ctx, t, url); err != nil {
 				return nil, fmt.Errorf("tenant account: %w", err)
 			}
+		case t.accountVersion < 3:
+			if err := r.setAccountSecret(ctx, t, url); err != nil {
+				return nil, fmt.Errorf("tenant account: %w", err)
+			}
 		}
-		if err := meta.TagState(ctx, db, db.Dialect); err != nil {
-			return nil, err
+		if t.accountVersion < 2 {
+			if err := meta.TagState(ctx, db, db.Dialect); err != nil {
+				return nil, err
+			}
 		}
 		c := r.cfg.Control
 		if _, err := c.ExecContext(ctx, c.Dialect.Rebind("UPDATE strata_tenants SET account_version = ? WHERE id = ?"), accountVersion, t.ID); err != nil {
@@ -886,6 +895,17 @@ func (r *Registry) ensureAccount(ctx context.Context, t *Tenant, url string) err
 	}
 	defer closeAdmin()
 	return database.ProvisionAccount(ctx, admin, url, r.password(url))
+}
+
+// setAccountSecret gives a tenant's account its password again, as the secret
+// ProvisionAccount sets.
+func (r *Registry) setAccountSecret(ctx context.Context, t *Tenant, url string) error {
+	admin, closeAdmin, err := r.server(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer closeAdmin()
+	return database.SetAccountSecret(ctx, admin, url, r.password(url))
 }
 
 // password derives a tenant account's password from the secret and the store's
