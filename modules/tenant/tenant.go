@@ -997,23 +997,24 @@ func (r *Registry) forgetPoolLocked(tenantID string) {
 	}
 }
 
-// shedIdle closes the idle connections of the least recently used pools, so a full
-// connection cap makes room for a tenant in need. It reports whether it closed any.
+// shedIdle closes the idle connections of the least recently used pool that has any,
+// so a full connection cap makes room for a tenant in need. It reports whether it
+// found one. One pool at a time: each connection closed ends a server process, and
+// ends beside a login slow it down (database.Limiter).
 func (r *Registry) shedIdle() bool {
 	r.mu.Lock()
-	ps := make([]*pool, 0, len(r.pools))
+	var lru *pool
 	for _, p := range r.pools {
-		if p.ready() && p.db.Stats().Idle > 0 {
-			ps = append(ps, p)
+		if p.ready() && (lru == nil || p.lastUsed.Before(lru.lastUsed)) && p.db.Stats().Idle > 0 {
+			lru = p
 		}
 	}
 	r.mu.Unlock()
-	slices.SortFunc(ps, func(a, b *pool) int { return a.lastUsed.Compare(b.lastUsed) })
-	// A few pools at a time: enough for the waiting connection.
-	for _, p := range ps[:min(len(ps), 4)] {
-		r.closeIdle(p)
+	if lru == nil {
+		return false
 	}
-	return len(ps) > 0
+	r.closeIdle(lru)
+	return true
 }
 
 // Target is the migration target of a tenant.
