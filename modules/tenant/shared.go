@@ -88,22 +88,29 @@ func (r *Registry) AddSharedModels(ctx context.Context) error {
 	return nil
 }
 
-// sharedEntry is a tenant's row of the shared model cache, as read (ok false: none).
+// sharedEntry is a tenant's row of the shared model cache, as read and decoded (ok
+// false: none; err: the model did not decode).
 type sharedEntry struct {
-	ok           bool
-	stamp, model string
+	ok    bool
+	stamp string
+	model *schema.Model
+	err   error
 }
 
-// fetchShared reads a tenant's shared entry beside the caller's other work; the
-// channel yields exactly one entry (a failed read yields none: the cache is only ever
-// a shortcut).
+// fetchShared reads and decodes a tenant's shared entry beside the caller's other work
+// (the login, which mostly waits on the server): decoding it before the stamp is known
+// to match costs the node nothing then, and the match is the rule. The channel yields
+// exactly one entry (a failed read yields none: the cache is only ever a shortcut).
 func (r *Registry) fetchShared(ctx context.Context, tenantID string) <-chan sharedEntry {
 	out := make(chan sharedEntry, 1)
 	go func() {
 		var e sharedEntry
+		var enc string
 		c := r.cfg.Control
-		err := c.QueryRowContext(ctx, c.Dialect.Rebind("SELECT stamp, model FROM strata_tenant_models WHERE tenant_id = ?"), tenantID).Scan(&e.stamp, &e.model)
-		e.ok = err == nil
+		err := c.QueryRowContext(ctx, c.Dialect.Rebind("SELECT stamp, model FROM strata_tenant_models WHERE tenant_id = ?"), tenantID).Scan(&e.stamp, &enc)
+		if e.ok = err == nil; e.ok {
+			e.model, e.err = decodeModel(enc)
+		}
 		out <- e
 	}()
 	return out
@@ -121,12 +128,11 @@ func (r *Registry) sharedModel(ctx context.Context, t *Tenant, entry <-chan shar
 	if !e.ok || e.stamp != stamp {
 		return nil, true
 	}
-	m, err := decodeModel(e.model)
-	if err != nil {
-		r.cfg.Log.Warn("shared model cache: unreadable entry, reading the tenant's tables", "tenant", t.Slug, "err", err)
+	if e.err != nil {
+		r.cfg.Log.Warn("shared model cache: unreadable entry, reading the tenant's tables", "tenant", t.Slug, "err", e.err)
 		return nil, true
 	}
-	return m, false
+	return e.model, false
 }
 
 // storeShared writes a tenant's model under stamp for the other nodes, after the
