@@ -809,7 +809,7 @@ func (r *Registry) ready(ctx context.Context, t *Tenant, db *database.DB, gen ui
 				return nil, fmt.Errorf("tenant account: %w", err)
 			}
 		case t.accountVersion < 3:
-			if err := r.setAccountSecret(ctx, t, url); err != nil {
+			if err := r.onAccount(ctx, t, url, database.SetAccountSecret); err != nil {
 				return nil, fmt.Errorf("tenant account: %w", err)
 			}
 		}
@@ -889,23 +889,18 @@ func (r *Registry) openAccount(ctx context.Context, url string) (*database.DB, e
 
 // ensureAccount provisions a tenant's database account through the control account.
 func (r *Registry) ensureAccount(ctx context.Context, t *Tenant, url string) error {
-	admin, closeAdmin, err := r.server(ctx, t)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	return database.ProvisionAccount(ctx, admin, url, r.password(url))
+	return r.onAccount(ctx, t, url, database.ProvisionAccount)
 }
 
-// setAccountSecret gives a tenant's account its password again, as the secret
-// ProvisionAccount sets.
-func (r *Registry) setAccountSecret(ctx context.Context, t *Tenant, url string) error {
+// onAccount runs step (database.ProvisionAccount, database.SetAccountSecret) on a
+// tenant's database account, through the control account on the tenant's server.
+func (r *Registry) onAccount(ctx context.Context, t *Tenant, url string, step func(ctx context.Context, admin *database.DB, tenantURL, password string) error) error {
 	admin, closeAdmin, err := r.server(ctx, t)
 	if err != nil {
 		return err
 	}
 	defer closeAdmin()
-	return database.SetAccountSecret(ctx, admin, url, r.password(url))
+	return step(ctx, admin, url, r.password(url))
 }
 
 // password derives a tenant account's password from the secret and the store's
