@@ -35,15 +35,7 @@ func TestPingBeforeReuse(t *testing.T) {
 // the relations of its schema by index, never by scanning the server's whole catalog
 // (which made each tenant's creation slower the more tenants there were).
 func TestAdoptableRelationsUseIndexes(t *testing.T) {
-	base := os.Getenv("STRATA_TEST_POSTGRES_URL")
-	if base == "" {
-		t.Skip("STRATA_TEST_POSTGRES_URL not set: skipping the PostgreSQL plan check")
-	}
-	db, err := Open(context.Background(), base, Pool{MaxOpen: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testServer(t, "STRATA_TEST_POSTGRES_URL", 1)
 	rows, err := db.QueryContext(context.Background(), "EXPLAIN "+adoptableRelations, "public", "strata_nobody")
 	if err != nil {
 		t.Fatal(err)
@@ -62,4 +54,25 @@ func TestAdoptableRelationsUseIndexes(t *testing.T) {
 			t.Fatalf("the adoption query scans a whole catalog:\n%s", strings.Join(plan, "\n"))
 		}
 	}
+}
+
+// testServer opens a pool of maxOpen connections on the server whose test URL is in
+// the environment variable name, closed when the test ends; without the URL the test
+// is skipped (and fails in CI). testkit.NeedURL does the same for other packages, but
+// testkit imports this one.
+func testServer(t *testing.T, name string, maxOpen int) *DB {
+	t.Helper()
+	u := os.Getenv(name)
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not set: this test must run against a real server in CI", name)
+		}
+		t.Skipf("%s not set: skipping (set it to run against a real server)", name)
+	}
+	db, err := Open(context.Background(), u, Pool{MaxOpen: maxOpen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -40,19 +39,8 @@ func TestSCRAMSecret(t *testing.T) {
 // the server keeps a secret given to it as it is (it would hash a string it did not
 // take for a secret as a password).
 func TestSCRAMSecretAgainstPostgres(t *testing.T) {
-	u := os.Getenv("STRATA_TEST_POSTGRES_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("STRATA_TEST_POSTGRES_URL is not set: this test must run in CI")
-		}
-		t.Skip("STRATA_TEST_POSTGRES_URL is not set: PostgreSQL's own SCRAM secrets are not compared")
-	}
+	db := testServer(t, "STRATA_TEST_POSTGRES_URL", 1)
 	ctx := context.Background()
-	db, err := Open(ctx, u, Pool{MaxOpen: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	var super bool
 	if err := db.QueryRowContext(ctx, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super); err != nil || !super {
 		t.Skipf("reading pg_authid needs a superuser (err %v)", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -161,19 +160,8 @@ func TestSQLiteStatementCache(t *testing.T) {
 // TestMySQLStatementsPrepareOnce: on MySQL/MariaDB a statement with arguments run again
 // on a connection is prepared on the server once, not once per run.
 func TestMySQLStatementsPrepareOnce(t *testing.T) {
-	base := os.Getenv("STRATA_TEST_MYSQL_URL")
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("STRATA_TEST_MYSQL_URL is not set: this test must run in CI")
-		}
-		t.Skip("STRATA_TEST_MYSQL_URL not set: skipping the MySQL leg (set it to run against a real server)")
-	}
+	db := testServer(t, "STRATA_TEST_MYSQL_URL", 2)
 	ctx := context.Background()
-	db, err := Open(ctx, base, Pool{MaxOpen: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
