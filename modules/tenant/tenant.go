@@ -808,7 +808,9 @@ func (r *Registry) ready(ctx context.Context, t *Tenant, db *database.DB, gen ui
 			if err := r.ensureAccount(ctx, t, url); err != nil {
 				return nil, fmt.Errorf("tenant account: %w", err)
 			}
-		case t.accountVersion < 3:
+		case t.accountVersion < 3 && t.Dialect == "postgres":
+			// Only PostgreSQL accounts hold a secret: elsewhere reaching the tenant's
+			// server as the control account would be a connection for nothing.
 			if err := r.onAccount(ctx, t, url, database.SetAccountSecret); err != nil {
 				return nil, fmt.Errorf("tenant account: %w", err)
 			}
